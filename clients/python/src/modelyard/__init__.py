@@ -1,0 +1,102 @@
+"""Modelyard client: the metadata SDK (sync and asyncio) over the generated gRPC stubs.
+
+    import modelyard
+
+    with modelyard.connect() as client:
+        version = client.get_version("fraud/scorer@champion")
+        print(version.metrics["accuracy"])
+
+The asyncio flavour is ``modelyard.aio.connect()``; errors are in ``modelyard.errors``.
+"""
+
+from __future__ import annotations
+
+from modelyard._client import AsyncClient, Client, connect
+from modelyard._types import (
+    AliasChange,
+    Artifact,
+    ArtifactFile,
+    AuditEvent,
+    ComparedField,
+    Comparison,
+    Dependency,
+    DependencyScope,
+    Lineage,
+    LineageDirection,
+    LineageEdge,
+    LineageNode,
+    MetricPoint,
+    MetricRange,
+    Model,
+    ModelFields,
+    ModelKind,
+    ModelVersion,
+    OwnerCount,
+    Project,
+    ProjectSummary,
+    Signature,
+    SourceLocation,
+    Stage,
+    TensorSpec,
+    VersionFields,
+    VersionStatus,
+)
+from modelyard.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    DataLossError,
+    DeadlineExceededError,
+    FailedPreconditionError,
+    InternalError,
+    InvalidArgumentError,
+    ModelyardError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+
+__all__ = [
+    "AliasChange",
+    "AlreadyExistsError",
+    "Artifact",
+    "ArtifactFile",
+    "AsyncClient",
+    "AuditEvent",
+    "Client",
+    "ComparedField",
+    "Comparison",
+    "ConflictError",
+    "DataLossError",
+    "DeadlineExceededError",
+    "Dependency",
+    "DependencyScope",
+    "FailedPreconditionError",
+    "InternalError",
+    "InvalidArgumentError",
+    "Lineage",
+    "LineageDirection",
+    "LineageEdge",
+    "LineageNode",
+    "MetricPoint",
+    "MetricRange",
+    "Model",
+    "ModelFields",
+    "ModelKind",
+    "ModelVersion",
+    "ModelyardError",
+    "NotFoundError",
+    "OwnerCount",
+    "PermissionDeniedError",
+    "Project",
+    "ProjectSummary",
+    "Signature",
+    "SourceLocation",
+    "Stage",
+    "TensorSpec",
+    "UnauthenticatedError",
+    "UnavailableError",
+    "VersionFields",
+    "VersionStatus",
+    "connect",
+]

@@ -1,0 +1,635 @@
+"""The metadata client, written once for both sync and async use.
+
+Each public method is written once, in ``_ClientBase``: it builds the request and says how to
+convert the response (a ``_Unary``, ``_Pages`` or ``_Stream`` description). The descriptors
+``_unary`` and ``_iterating`` hand that description to the client the method is read from:
+``Client`` runs it on a blocking channel and returns the result, ``AsyncClient`` on an asyncio
+channel and returns a coroutine (or an async iterator). Their ``__get__`` overloads keep the
+type hints truthful: ``Client().get_version`` is ``(reference: str) -> ModelVersion``,
+``AsyncClient().get_version`` is ``(reference: str) -> Awaitable[ModelVersion]``.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import inspect
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, Unpack, cast, final, overload
+
+import grpc
+import grpc.aio
+
+from modelyard import _convert as cv
+from modelyard._types import (
+    AliasChange,
+    Artifact,
+    AuditEvent,
+    Comparison,
+    Lineage,
+    LineageDirection,
+    MetricPoint,
+    Model,
+    ModelFields,
+    ModelVersion,
+    Project,
+    ProjectSummary,
+    Stage,
+    VersionFields,
+)
+from modelyard.errors import InvalidArgumentError, from_rpc_error
+from modelyard.v1 import metadata_pb2, metadata_pb2_grpc
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+
+__all__ = ["AsyncClient", "Client", "connect", "connect_async"]
+
+TARGET_ENV = "MODELYARD_METADATA_ADDR"
+ACTOR_ENV = "MODELYARD_ACTOR"
+DEFAULT_TARGET = "127.0.0.1:7410"
+DEFAULT_TIMEOUT = 30.0
+ACTOR_HEADER = "modelyard-actor"
+REQUEST_ID_HEADER = "modelyard-request-id"
+
+_SERVICE = metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
+# Reads: safe to send again when the server (or a store behind it) was unavailable.
+IDEMPOTENT_METHODS = frozenset(
+    {
+        "GetProject",
+        "ListProjects",
+        "GetProjectSummary",
+        "GetModel",
+        "ListModels",
+        "GetModelVersion",
+        "ListModelVersions",
+        "SearchModelVersions",
+        "GetMetricHistory",
+        "GetLineage",
+        "CompareVersions",
+        "ListAuditEvents",
+    }
+)
+# gRPC's own retry machinery, configured per method: the same for the blocking and asyncio
+# channels, bounded by the call's deadline, with jittered exponential backoff.
+_RETRY_POLICY = {
+    "maxAttempts": 4,
+    "initialBackoff": "0.1s",
+    "maxBackoff": "1s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": _SERVICE, "method": m} for m in sorted(IDEMPOTENT_METHODS)],
+                "retryPolicy": _RETRY_POLICY,
+            }
+        ]
+    }
+)
+_CHANNEL_OPTIONS = [
+    ("grpc.enable_retries", 1),
+    ("grpc.service_config", SERVICE_CONFIG),
+    ("grpc.primary_user_agent", "modelyard-python"),
+]
+_MAX_PAGE = 1000
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+# --- what a method asks for ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Unary(Generic[T]):
+    """One request, one response, converted by ``convert``."""
+
+    method: str
+    request: Message
+    convert: Callable[[Any], T]
+
+
+@dataclass(frozen=True, slots=True)
+class _Pages(Generic[T]):
+    """A list RPC read page after page; ``items`` converts one response's items."""
+
+    method: str
+    request: Any  # a *Request message with page_size and page_token
+    items: Callable[[Any], Iterable[T]]
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Stream(Generic[T]):
+    """A server-streaming RPC, without deadline; ``convert`` turns each message into an item."""
+
+    method: str
+    request: Message
+    convert: Callable[[Any], T]
+
+
+def _signature_without_self(build: Callable[..., Any]) -> inspect.Signature:
+    signature = inspect.signature(build)
+    return signature.replace(parameters=list(signature.parameters.values())[1:], return_annotation=inspect.Signature.empty)
+
+
+class _unary(Generic[P, T]):
+    """Makes a request-building method a client method returning ``T`` or ``Awaitable[T]``."""
+
+    def __init__(self, build: Callable[Concatenate[Any, P], _Unary[T]]) -> None:
+        self._build = build
+        self._signature = _signature_without_self(build)
+        functools.update_wrapper(cast(Any, self), build)  # for help() and docs
+
+    @overload
+    def __get__(self, client: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, client: Client, owner: type[Any]) -> Callable[P, T]: ...
+    @overload
+    def __get__(self, client: AsyncClient, owner: type[Any]) -> Callable[P, Awaitable[T]]: ...
+    def __get__(self, client: _ClientBase | None, owner: type[Any]) -> Any:
+        if client is None:
+            return self
+        build = self._build
+
+        def method(*args: Any, **kwargs: Any) -> Any:
+            return client._run_unary(build(client, *args, **kwargs))
+
+        return _bound(method, build, self._signature)
+
+
+class _iterating(Generic[P, T]):
+    """Makes a method a client method returning ``Iterator[T]`` or ``AsyncIterator[T]``."""
+
+    def __init__(self, build: Callable[Concatenate[Any, P], _Pages[T] | _Stream[T]]) -> None:
+        self._build = build
+        self._signature = _signature_without_self(build)
+        functools.update_wrapper(cast(Any, self), build)  # for help() and docs
+
+    @overload
+    def __get__(self, client: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, client: Client, owner: type[Any]) -> Callable[P, Iterator[T]]: ...
+    @overload
+    def __get__(self, client: AsyncClient, owner: type[Any]) -> Callable[P, AsyncIterator[T]]: ...
+    def __get__(self, client: _ClientBase | None, owner: type[Any]) -> Any:
+        if client is None:
+            return self
+        build = self._build
+
+        def method(*args: Any, **kwargs: Any) -> Any:
+            return client._run_iterating(build(client, *args, **kwargs))
+
+        return _bound(method, build, self._signature)
+
+
+def _bound(method: Callable[..., Any], build: Callable[..., Any], signature: inspect.Signature) -> Callable[..., Any]:
+    method.__name__ = build.__name__
+    method.__qualname__ = build.__qualname__
+    method.__doc__ = build.__doc__
+    method.__signature__ = signature  # type: ignore[attr-defined]
+    return method
+
+
+def _split_model_name(name: str) -> tuple[str, str]:
+    project, slash, model = name.partition("/")
+    if not slash or not project or not model or "/" in model:
+        raise InvalidArgumentError(f"name: expected PROJECT/MODEL, got {name!r}")
+    return project, model
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no USER/LOGNAME and no passwd entry, e.g. in a container
+        return "unknown"
+
+
+def _same(response: Any) -> Any:
+    return response
+
+
+def _project(response: Any) -> Project:
+    return cv.project_from_pb(response.project)
+
+
+def _model(response: Any) -> Model:
+    return cv.model_from_pb(response.model)
+
+
+def _version(response: Any) -> ModelVersion:
+    return cv.version_from_pb(response.version)
+
+
+# --- the methods, written once -------------------------------------------------------------
+
+
+class _ClientBase:
+    """Connection settings and every MetadataService method; see ``Client`` / ``AsyncClient``."""
+
+    def __init__(
+        self, target: str | None = None, *, actor: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
+    ) -> None:
+        self.target = target or os.environ.get(TARGET_ENV) or DEFAULT_TARGET
+        self.actor = actor or os.environ.get(ACTOR_ENV) or _login_name()
+        if not self.actor.isascii() or not self.actor.isprintable():
+            raise ValueError(f"actor: {self.actor!r} must be printable ASCII (it travels as a gRPC header)")
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(target={self.target!r}, actor={self.actor!r}, timeout={self.timeout!r})"
+
+    def _metadata(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """A fresh request id and the headers carrying it and the actor."""
+        request_id = uuid.uuid4().hex[:16]
+        return request_id, ((ACTOR_HEADER, self.actor), (REQUEST_ID_HEADER, request_id))
+
+    def _run_unary(self, call: _Unary[T]) -> Any:
+        raise NotImplementedError
+
+    def _run_iterating(self, call: _Pages[T] | _Stream[T]) -> Any:
+        raise NotImplementedError
+
+    # Projects
+
+    @_unary
+    def create_project(self, name: str, *, description: str = "", owner: str = "") -> _Unary[Project]:
+        """Creates a project; AlreadyExistsError when the name is taken."""
+        request = metadata_pb2.CreateProjectRequest(name=name, description=description, owner=owner)
+        return _Unary("CreateProject", request, _project)
+
+    @_unary
+    def get_project(self, name: str) -> _Unary[Project]:
+        return _Unary("GetProject", metadata_pb2.GetProjectRequest(name=name), _project)
+
+    @_iterating
+    def list_projects(self) -> _Pages[Project]:
+        """Every project, fetching pages as the iteration goes."""
+        return _Pages(
+            "ListProjects", metadata_pb2.ListProjectsRequest(), lambda r: map(cv.project_from_pb, r.projects)
+        )
+
+    @_unary
+    def project_summary(self, project: str, *, metric: str = "") -> _Unary[ProjectSummary]:
+        """Counts of models and versions by stage and owner; with ``metric``, its min and max."""
+        request = metadata_pb2.GetProjectSummaryRequest(project=project, metric=metric)
+        return _Unary("GetProjectSummary", request, cv.summary_from_pb)
+
+    # Models
+
+    @_unary
+    def create_model(self, name: str, **fields: Unpack[ModelFields]) -> _Unary[Model]:
+        """Creates model ``name`` ("project/model"); ``kind`` defaults to STANDARD."""
+        model = cv.model_to_pb(*_split_model_name(name), fields)
+        return _Unary("CreateModel", metadata_pb2.CreateModelRequest(model=model), _model)
+
+    @_unary
+    def get_model(self, name: str) -> _Unary[Model]:
+        return _Unary("GetModel", metadata_pb2.GetModelRequest(name=name), _model)
+
+    @_iterating
+    def list_models(self, project: str, *, include_archived: bool = False) -> _Pages[Model]:
+        request = metadata_pb2.ListModelsRequest(project=project, include_archived=include_archived)
+        return _Pages("ListModels", request, lambda r: map(cv.model_from_pb, r.models))
+
+    @_unary
+    def update_model(self, name: str, **fields: Unpack[ModelFields]) -> _Unary[Model]:
+        """Writes the fields given as keywords, and only those: ``update_model("p/m", team="risk")``."""
+        model = cv.model_to_pb(*_split_model_name(name), fields)
+        request = metadata_pb2.UpdateModelRequest(model=model)
+        request.update_mask.paths.extend(fields)
+        return _Unary("UpdateModel", request, _model)
+
+    @_unary
+    def archive_model(self, name: str, *, reason: str = "") -> _Unary[Model]:
+        return _Unary("ArchiveModel", metadata_pb2.ArchiveModelRequest(name=name, reason=reason), _model)
+
+    # Versions
+
+    @_unary
+    def create_version(
+        self, model: str, *, stage: Stage | str | None = None, **fields: Unpack[VersionFields]
+    ) -> _Unary[ModelVersion]:
+        """Registers a new version of ``model`` ("project/model"), PENDING_UPLOAD until its artifact
+        is uploaded; ``stage`` defaults to DEVELOPMENT. Returns it with its assigned number."""
+        request = metadata_pb2.CreateModelVersionRequest(model=model)
+        cv.fill_version_fields(request, fields)
+        if stage is not None:
+            request.stage = cv.stage_to_pb(Stage.parse(stage))
+        return _Unary("CreateModelVersion", request, _version)
+
+    @_unary
+    def get_version(self, reference: str) -> _Unary[ModelVersion]:
+        """The version ``reference`` names: "p/m:3", "p/m@alias" or "p/m" (latest READY)."""
+        return _Unary("GetModelVersion", metadata_pb2.GetModelVersionRequest(reference=reference), _version)
+
+    @_iterating
+    def list_versions(self, model: str) -> _Pages[ModelVersion]:
+        """The versions of ``model``, newest first."""
+        request = metadata_pb2.ListModelVersionsRequest(model=model)
+        return _Pages("ListModelVersions", request, lambda r: map(cv.version_from_pb, r.versions))
+
+    @_unary
+    def update_version(self, reference: str, **fields: Unpack[VersionFields]) -> _Unary[ModelVersion]:
+        """Writes the fields given as keywords, and only those; each replaces the whole field."""
+        request = metadata_pb2.UpdateModelVersionRequest(reference=reference)
+        cv.fill_version_fields(request.version, fields)
+        request.update_mask.paths.extend(fields)
+        return _Unary("UpdateModelVersion", request, _version)
+
+    @_iterating
+    def search_versions(
+        self, filter: str = "", *, order_by: str = "", project: str = "", limit: int | None = None
+    ) -> _Pages[ModelVersion]:
+        """Versions matching ``filter`` (grammar: docs/search.md), e.g.
+        ``'stage = "PRODUCTION" AND metrics.accuracy >= 0.9'``; at most ``limit`` of them."""
+        request = metadata_pb2.SearchModelVersionsRequest(filter=filter, order_by=order_by, project=project)
+        return _Pages("SearchModelVersions", request, lambda r: map(cv.version_from_pb, r.versions), limit)
+
+    # Metrics
+
+    @_unary
+    def log_metrics(
+        self,
+        reference: str,
+        metrics: Mapping[str, float | Mapping[str, Any]],
+        *,
+        step: int = 0,
+        time: datetime | None = None,
+    ) -> _Unary[ModelVersion]:
+        """Records metric values: a number is a scalar metric, a dict a structured one
+        (``{"accuracy": 0.93, "importance": {"age": 0.3}}``). ``time`` defaults to the server's."""
+        points = [cv.metric_to_pb(name, value, step, time) for name, value in metrics.items()]
+        request = metadata_pb2.LogMetricsRequest(reference=reference, metrics=points)
+        return _Unary("LogMetrics", request, _version)
+
+    @_unary
+    def metric_history(self, reference: str, name: str) -> _Unary[list[MetricPoint]]:
+        """Every value logged for metric ``name``, oldest first (by step, then time)."""
+        request = metadata_pb2.GetMetricHistoryRequest(reference=reference, name=name)
+        return _Unary("GetMetricHistory", request, lambda r: [cv.metric_from_pb(p) for p in r.points])
+
+    # Stages and aliases
+
+    @_unary
+    def transition_stage(self, reference: str, stage: Stage | str, *, reason: str = "") -> _Unary[ModelVersion]:
+        """Moves a version to ``stage``; FailedPreconditionError for a forbidden transition."""
+        request = metadata_pb2.TransitionStageRequest(
+            reference=reference, stage=cv.stage_to_pb(Stage.parse(stage)), reason=reason
+        )
+        return _Unary("TransitionStage", request, _version)
+
+    @_unary
+    def set_alias(self, model: str, alias: str, version: int) -> _Unary[AliasChange]:
+        """Points ``alias`` of ``model`` at ``version``, creating or moving it atomically."""
+        request = metadata_pb2.SetAliasRequest(model=model, alias=alias, version=version)
+
+        def convert(response: metadata_pb2.SetAliasResponse) -> AliasChange:
+            previous = response.previous_version or None
+            return AliasChange(model, alias, cv.version_from_pb(response.version), previous)
+
+        return _Unary("SetAlias", request, convert)
+
+    @_unary
+    def delete_alias(self, model: str, alias: str) -> _Unary[AliasChange]:
+        request = metadata_pb2.DeleteAliasRequest(model=model, alias=alias)
+        return _Unary("DeleteAlias", request, lambda r: AliasChange(model, alias, None, r.previous_version or None))
+
+    # Lineage, comparison
+
+    @_unary
+    def lineage(
+        self, reference: str, *, direction: LineageDirection | str = LineageDirection.BOTH, depth: int = 10
+    ) -> _Unary[Lineage]:
+        """The versions ``reference`` is produced by (upstream) and/or that it feeds (downstream),
+        up to ``depth`` hops (1..50)."""
+        request = metadata_pb2.GetLineageRequest(
+            reference=reference, direction=cv.direction_to_pb(LineageDirection.parse(direction)), depth=depth
+        )
+        return _Unary("GetLineage", request, cv.lineage_from_pb)
+
+    @_unary
+    def compare(self, references: Iterable[str]) -> _Unary[Comparison]:
+        """Side-by-side params, metrics and metadata of 2..20 versions, in the order given."""
+        if isinstance(references, str):
+            raise TypeError("references: expected a list of references, got a string")
+        request = metadata_pb2.CompareVersionsRequest(references=list(references))
+        return _Unary("CompareVersions", request, cv.comparison_from_pb)
+
+    # Audit log
+
+    @_iterating
+    def audit_events(
+        self,
+        *,
+        project: str = "",
+        resource: str = "",
+        actor: str = "",
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> _Pages[AuditEvent]:
+        """Audit events, newest first; every filter is optional. ``resource`` is a name or
+        reference prefix such as "fraud/scorer"."""
+        request = metadata_pb2.ListAuditEventsRequest(
+            project=project, resource=resource, actor=actor, since=cv.time_to_pb(since) if since else None
+        )
+        return _Pages("ListAuditEvents", request, lambda r: map(cv.audit_event_from_pb, r.events), limit)
+
+    @_iterating
+    def watch_events(self, *, project: str = "", resource: str = "", after_id: int = 0) -> _Stream[AuditEvent]:
+        """Audit events as they are committed, without end: first those with an id above
+        ``after_id`` (0: live ones only). Has no deadline; stop by leaving the loop."""
+        request = metadata_pb2.WatchEventsRequest(project=project, resource=resource, after_id=after_id)
+        return _Stream("WatchEvents", request, lambda r: cv.audit_event_from_pb(r.event))
+
+    # Internal: for the registry service only, once it has stored (or given up on) the bytes.
+
+    @_unary
+    def internal_commit_artifact(self, reference: str, artifact: Artifact) -> _Unary[ModelVersion]:
+        """Internal (registry service): the version's bytes are durable and verified."""
+        request = metadata_pb2.CommitArtifactRequest(reference=reference, artifact=cv.artifact_to_pb(artifact))
+        return _Unary("CommitArtifact", request, _version)
+
+    @_unary
+    def internal_fail_upload(self, reference: str, reason: str) -> _Unary[ModelVersion]:
+        """Internal (registry service): the upload failed or was abandoned."""
+        return _Unary("FailUpload", metadata_pb2.FailUploadRequest(reference=reference, reason=reason), _version)
+
+
+def _first_page(call: _Pages[Any]) -> Any:
+    request = call.request
+    if call.limit is not None:
+        if call.limit < 0:
+            raise ValueError(f"limit: {call.limit} is negative")
+        request.page_size = min(max(call.limit, 1), _MAX_PAGE)
+    return request
+
+
+# --- the two ways to run them --------------------------------------------------------------
+
+
+@final
+class Client(_ClientBase):
+    """Blocking client of the metadata service. Open with ``modelyard.connect()``; close with
+    ``close()`` or use as a context manager. Safe to share between threads."""
+
+    def __init__(
+        self, target: str | None = None, *, actor: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
+    ) -> None:
+        super().__init__(target, actor=actor, timeout=timeout)
+        self._channel: grpc.Channel | None = None
+        self._stub_: metadata_pb2_grpc.MetadataServiceStub | None = None
+
+    @property
+    def _stub(self) -> metadata_pb2_grpc.MetadataServiceStub:
+        if self._stub_ is None:
+            self._channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
+            self._stub_ = metadata_pb2_grpc.MetadataServiceStub(self._channel)
+        return self._stub_
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+        self._channel = self._stub_ = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _run_unary(self, call: _Unary[T]) -> T:
+        request_id, metadata = self._metadata()
+        try:
+            response = getattr(self._stub, call.method)(call.request, timeout=self.timeout, metadata=metadata)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, request_id=request_id) from exc
+        return call.convert(response)
+
+    def _run_iterating(self, call: _Pages[T] | _Stream[T]) -> Iterator[T]:
+        if isinstance(call, _Stream):
+            return self._stream(call)
+        return self._pages(call, _first_page(call))
+
+    def _pages(self, call: _Pages[T], request: Any) -> Iterator[T]:
+        count = 0
+        while call.limit is None or count < call.limit:
+            response = self._run_unary(_Unary(call.method, request, _same))
+            for item in call.items(response):
+                if call.limit is not None and count >= call.limit:
+                    return
+                count += 1
+                yield item
+            if not response.next_page_token:
+                return
+            request.page_token = response.next_page_token
+
+    def _stream(self, call: _Stream[T]) -> Iterator[T]:
+        request_id, metadata = self._metadata()
+        responses = getattr(self._stub, call.method)(call.request, metadata=metadata)
+        try:
+            for response in responses:
+                yield call.convert(response)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, request_id=request_id) from exc
+        finally:
+            responses.cancel()
+
+
+@final
+class AsyncClient(_ClientBase):
+    """Asyncio client of the metadata service: the same methods as ``Client``, awaited (and
+    ``async for`` over the listing ones). Open with ``modelyard.aio.connect()``; the channel is
+    made on first use, in the running event loop."""
+
+    def __init__(
+        self, target: str | None = None, *, actor: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
+    ) -> None:
+        super().__init__(target, actor=actor, timeout=timeout)
+        self._channel: grpc.aio.Channel | None = None
+        self._stub_: metadata_pb2_grpc.MetadataServiceAsyncStub | None = None
+
+    @property
+    def _stub(self) -> metadata_pb2_grpc.MetadataServiceAsyncStub:
+        if self._stub_ is None:
+            self._channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
+            self._stub_ = metadata_pb2_grpc.MetadataServiceStub(self._channel)
+        return self._stub_
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+        self._channel = self._stub_ = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def _run_unary(self, call: _Unary[T]) -> T:
+        request_id, metadata = self._metadata()
+        try:
+            response = await getattr(self._stub, call.method)(call.request, timeout=self.timeout, metadata=metadata)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, request_id=request_id) from exc
+        return call.convert(response)
+
+    def _run_iterating(self, call: _Pages[T] | _Stream[T]) -> AsyncIterator[T]:
+        if isinstance(call, _Stream):
+            return self._stream(call)
+        return self._pages(call, _first_page(call))
+
+    async def _pages(self, call: _Pages[T], request: Any) -> AsyncIterator[T]:
+        count = 0
+        while call.limit is None or count < call.limit:
+            response = await self._run_unary(_Unary(call.method, request, _same))
+            for item in call.items(response):
+                if call.limit is not None and count >= call.limit:
+                    return
+                count += 1
+                yield item
+            if not response.next_page_token:
+                return
+            request.page_token = response.next_page_token
+
+    async def _stream(self, call: _Stream[T]) -> AsyncIterator[T]:
+        request_id, metadata = self._metadata()
+        responses = getattr(self._stub, call.method)(call.request, metadata=metadata)
+        try:
+            async for response in responses:
+                yield call.convert(response)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, request_id=request_id) from exc
+        finally:
+            responses.cancel()
+
+
+def connect(target: str | None = None, *, actor: str | None = None, timeout: float | None = DEFAULT_TIMEOUT) -> Client:
+    """A blocking client of the metadata service.
+
+    Args:
+        target: "host:port"; defaults to $MODELYARD_METADATA_ADDR, else 127.0.0.1:7410.
+        actor: Who the calls are made for (audit log); defaults to $MODELYARD_ACTOR, else the
+            login name.
+        timeout: Deadline of each call in seconds, retries included; None for none.
+    """
+    return Client(target, actor=actor, timeout=timeout)
+
+
+def connect_async(
+    target: str | None = None, *, actor: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
+) -> AsyncClient:
+    """An asyncio client of the metadata service; arguments as ``connect``."""
+    return AsyncClient(target, actor=actor, timeout=timeout)

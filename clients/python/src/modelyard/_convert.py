@@ -1,0 +1,430 @@
+"""Proto <-> dataclass conversion, as plain functions; the only module that reads proto fields."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from modelyard._types import (
+    Artifact,
+    ArtifactFile,
+    AuditEvent,
+    ComparedField,
+    Comparison,
+    Dependency,
+    DependencyScope,
+    Lineage,
+    LineageDirection,
+    LineageEdge,
+    LineageNode,
+    MetricPoint,
+    MetricRange,
+    Model,
+    ModelFields,
+    ModelKind,
+    ModelVersion,
+    OwnerCount,
+    Project,
+    ProjectSummary,
+    Signature,
+    SourceLocation,
+    Stage,
+    TensorSpec,
+    VersionFields,
+    VersionStatus,
+)
+from modelyard.v1 import metadata_pb2, types_pb2
+
+_E = TypeVar("_E", Stage, VersionStatus, ModelKind, DependencyScope)
+# Integral doubles up to this size read back as int (Struct numbers are all doubles).
+_MAX_EXACT_INT = 2**53
+
+
+# --- scalars -------------------------------------------------------------------------------
+
+
+def _enum(cls: type[_E], name_of: Callable[[Any], str], prefix: str, number: int) -> _E:
+    """Proto enum number -> Python enum; a number this client does not know is UNSPECIFIED."""
+    try:
+        return cls(name_of(number).removeprefix(prefix))
+    except ValueError:
+        return cls("UNSPECIFIED")
+
+
+def stage_from_pb(number: int) -> Stage:
+    return _enum(Stage, types_pb2.Stage.Name, "STAGE_", number)
+
+
+def stage_to_pb(stage: Stage) -> types_pb2.Stage.ValueType:
+    return types_pb2.Stage.Value("STAGE_" + stage.value)
+
+
+def status_from_pb(number: int) -> VersionStatus:
+    return _enum(VersionStatus, types_pb2.VersionStatus.Name, "VERSION_STATUS_", number)
+
+
+def kind_from_pb(number: int) -> ModelKind:
+    return _enum(ModelKind, types_pb2.ModelKind.Name, "MODEL_KIND_", number)
+
+
+def kind_to_pb(kind: ModelKind) -> types_pb2.ModelKind.ValueType:
+    return types_pb2.ModelKind.Value("MODEL_KIND_" + kind.value)
+
+
+def direction_to_pb(direction: LineageDirection) -> metadata_pb2.LineageDirection.ValueType:
+    return metadata_pb2.LineageDirection.Value("LINEAGE_DIRECTION_" + direction.value)
+
+
+def time_from_pb(message: Any, field: str) -> datetime | None:
+    """The timestamp ``message.<field>`` as an aware UTC datetime, None when unset."""
+    if not message.HasField(field):
+        return None
+    stamp: timestamp_pb2.Timestamp = getattr(message, field)
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def time_to_pb(moment: datetime) -> timestamp_pb2.Timestamp:
+    """A datetime as a Timestamp; a naive datetime is taken as UTC."""
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+# --- Struct / Value ------------------------------------------------------------------------
+
+
+def value_from_pb(value: struct_pb2.Value) -> Any:
+    """A google.protobuf.Value as a plain Python value (dict, list, str, float/int, bool, None).
+
+    Struct numbers are doubles; integral ones read back as int so that ``{"max_depth": 6}``
+    round-trips as 6 rather than 6.0.
+    """
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        return struct_from_pb(value.struct_value)
+    if kind == "list_value":
+        return [value_from_pb(item) for item in value.list_value.values]
+    if kind == "number_value":
+        number = value.number_value
+        if number.is_integer() and abs(number) <= _MAX_EXACT_INT:
+            return int(number)
+        return number
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    return None
+
+
+def struct_from_pb(struct: struct_pb2.Struct) -> dict[str, Any]:
+    return {key: value_from_pb(item) for key, item in struct.fields.items()}
+
+
+def value_to_pb(value: Any, where: str = "value") -> struct_pb2.Value:
+    """A JSON-like Python value as a google.protobuf.Value; ``where`` names it in errors."""
+    message = struct_pb2.Value()
+    if value is None:
+        message.null_value = struct_pb2.NULL_VALUE
+    elif isinstance(value, bool):
+        message.bool_value = value
+    elif isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: {value} cannot be stored (only finite numbers)")
+        message.number_value = float(value)
+    elif isinstance(value, str):
+        message.string_value = value
+    elif isinstance(value, Mapping):
+        message.struct_value.CopyFrom(struct_to_pb(value, where))
+    elif isinstance(value, list | tuple):
+        message.list_value.values.extend(value_to_pb(item, f"{where}[{i}]") for i, item in enumerate(value))
+    else:
+        raise TypeError(f"{where}: {type(value).__name__} is not JSON-like (dict, list, str, number, bool, None)")
+    return message
+
+
+def struct_to_pb(document: Mapping[str, Any], where: str = "value") -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    for key, item in document.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{where}: key {key!r} is not a string")
+        struct.fields[key].CopyFrom(value_to_pb(item, f"{where}.{key}"))
+    return struct
+
+
+# --- shared messages -----------------------------------------------------------------------
+
+
+def location_from_pb(message: Any, field: str) -> SourceLocation | None:
+    if not message.HasField(field):
+        return None
+    location: types_pb2.SourceLocation = getattr(message, field)
+    return SourceLocation(uri=location.uri, revision=location.revision, path=location.path)
+
+
+def location_to_pb(location: SourceLocation | None) -> types_pb2.SourceLocation | None:
+    if location is None:
+        return None
+    return types_pb2.SourceLocation(uri=location.uri, revision=location.revision, path=location.path)
+
+
+def signature_from_pb(signature: types_pb2.Signature) -> Signature:
+    def specs(tensors: Iterable[types_pb2.TensorSpec]) -> tuple[TensorSpec, ...]:
+        return tuple(TensorSpec(name=t.name, datatype=t.datatype, shape=tuple(t.shape)) for t in tensors)
+
+    return Signature(inputs=specs(signature.inputs), outputs=specs(signature.outputs))
+
+
+def signature_to_pb(signature: Signature) -> types_pb2.Signature:
+    def specs(tensors: Iterable[TensorSpec]) -> list[types_pb2.TensorSpec]:
+        return [types_pb2.TensorSpec(name=t.name, datatype=t.datatype, shape=list(t.shape)) for t in tensors]
+
+    return types_pb2.Signature(inputs=specs(signature.inputs), outputs=specs(signature.outputs))
+
+
+def dependency_from_pb(dependency: types_pb2.Dependency) -> Dependency:
+    scope = _enum(DependencyScope, types_pb2.DependencyScope.Name, "DEPENDENCY_SCOPE_", dependency.scope)
+    return Dependency(library=dependency.library, version=dependency.version, scope=scope)
+
+
+def dependency_to_pb(dependency: Dependency | str) -> types_pb2.Dependency:
+    if isinstance(dependency, str):
+        dependency = Dependency.parse(dependency)
+    scope = types_pb2.DependencyScope.Value("DEPENDENCY_SCOPE_" + dependency.scope.value)
+    return types_pb2.Dependency(library=dependency.library, version=dependency.version, scope=scope)
+
+
+def artifact_from_pb(artifact: types_pb2.Artifact) -> Artifact:
+    files = tuple(
+        ArtifactFile(path=f.path, size=f.size, sha256=f.sha256, storage_key=f.storage_key, content_type=f.content_type)
+        for f in artifact.files
+    )
+    return Artifact(files=files, total_size=artifact.total_size)
+
+
+def artifact_to_pb(artifact: Artifact) -> types_pb2.Artifact:
+    files = [
+        types_pb2.ArtifactFile(
+            path=f.path, size=f.size, sha256=f.sha256, storage_key=f.storage_key, content_type=f.content_type
+        )
+        for f in artifact.files
+    ]
+    return types_pb2.Artifact(files=files, total_size=artifact.total_size)
+
+
+def metric_from_pb(metric: types_pb2.Metric) -> MetricPoint:
+    value: float | dict[str, Any]
+    if metric.WhichOneof("value") == "structured":
+        value = struct_from_pb(metric.structured)
+    else:
+        value = metric.number
+    return MetricPoint(name=metric.name, value=value, step=metric.step, time=time_from_pb(metric, "time"))
+
+
+def metric_to_pb(name: str, value: float | Mapping[str, Any], step: int = 0, time: datetime | None = None) -> types_pb2.Metric:
+    """A scalar (int or float) becomes ``number``, a mapping becomes ``structured``."""
+    metric = types_pb2.Metric(name=name, step=step, time=time_to_pb(time) if time else None)
+    if isinstance(value, Mapping):
+        metric.structured.CopyFrom(struct_to_pb(value, f"metrics.{name}"))
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError(f"metrics.{name}: {value} cannot be stored (only finite numbers)")
+        metric.number = float(value)
+    else:
+        raise TypeError(f"metrics.{name}: expected a number or a dict, got {type(value).__name__}")
+    return metric
+
+
+# --- resources -----------------------------------------------------------------------------
+
+
+def project_from_pb(project: types_pb2.Project) -> Project:
+    return Project(
+        name=project.name,
+        description=project.description,
+        owner=project.owner,
+        create_time=time_from_pb(project, "create_time"),
+        update_time=time_from_pb(project, "update_time"),
+    )
+
+
+def model_from_pb(model: types_pb2.Model) -> Model:
+    return Model(
+        project=model.project,
+        name=model.name,
+        description=model.description,
+        owner=model.owner,
+        team=model.team,
+        kind=kind_from_pb(model.kind),
+        tags=dict(model.tags),
+        code_location=location_from_pb(model, "code_location"),
+        data_location=location_from_pb(model, "data_location"),
+        archived=model.archived,
+        latest_version=model.latest_version,
+        aliases=dict(model.aliases),
+        create_time=time_from_pb(model, "create_time"),
+        update_time=time_from_pb(model, "update_time"),
+    )
+
+
+def version_from_pb(version: types_pb2.ModelVersion) -> ModelVersion:
+    metrics: dict[str, float] = {}
+    custom_metrics: dict[str, dict[str, Any]] = {}
+    for metric in version.metrics:
+        point = metric_from_pb(metric)
+        if isinstance(point.value, dict):
+            custom_metrics[point.name] = point.value
+        else:
+            metrics[point.name] = point.value
+    return ModelVersion(
+        project=version.project,
+        model=version.model,
+        version=version.version,
+        reference=version.reference,
+        stage=stage_from_pb(version.stage),
+        status=status_from_pb(version.status),
+        status_message=version.status_message,
+        framework=version.framework,
+        payload_format=version.payload_format,
+        author=version.author,
+        description=version.description,
+        signature=signature_from_pb(version.signature),
+        hyperparameters=struct_from_pb(version.hyperparameters),
+        dependencies=tuple(dependency_from_pb(d) for d in version.dependencies),
+        produced_by=tuple(version.produced_by),
+        code_location=location_from_pb(version, "code_location"),
+        data_location=location_from_pb(version, "data_location"),
+        tags=dict(version.tags),
+        aliases=tuple(version.aliases),
+        metrics=metrics,
+        custom_metrics=custom_metrics,
+        artifact=artifact_from_pb(version.artifact) if version.HasField("artifact") else None,
+        create_time=time_from_pb(version, "create_time"),
+        update_time=time_from_pb(version, "update_time"),
+    )
+
+
+def audit_event_from_pb(event: types_pb2.AuditEvent) -> AuditEvent:
+    return AuditEvent(
+        id=event.id,
+        time=time_from_pb(event, "time"),
+        actor=event.actor,
+        action=event.action,
+        project=event.project,
+        resource=event.resource,
+        before=struct_from_pb(event.before) if event.HasField("before") else None,
+        after=struct_from_pb(event.after) if event.HasField("after") else None,
+        reason=event.reason,
+        request_id=event.request_id,
+    )
+
+
+# --- responses -----------------------------------------------------------------------------
+
+
+def summary_from_pb(response: metadata_pb2.GetProjectSummaryResponse) -> ProjectSummary:
+    metric = None
+    if response.HasField("metric"):
+        m = response.metric
+        metric = MetricRange(
+            name=m.name,
+            min=m.min,
+            max=m.max,
+            min_reference=m.min_reference,
+            max_reference=m.max_reference,
+            count=m.count,
+        )
+    return ProjectSummary(
+        project=project_from_pb(response.project),
+        model_count=response.model_count,
+        archived_model_count=response.archived_model_count,
+        version_count=response.version_count,
+        versions_by_stage={stage_from_pb(c.stage): c.count for c in response.versions_by_stage},
+        metric=metric,
+        owners=tuple(OwnerCount(owner=o.owner, team=o.team, models=o.models) for o in response.owners),
+    )
+
+
+def lineage_from_pb(response: metadata_pb2.GetLineageResponse) -> Lineage:
+    nodes = tuple(
+        LineageNode(
+            reference=n.reference, stage=stage_from_pb(n.stage), status=status_from_pb(n.status), depth=n.depth
+        )
+        for n in response.nodes
+    )
+    edges = tuple(LineageEdge(from_reference=e.from_reference, to_reference=e.to_reference) for e in response.edges)
+    return Lineage(root=response.root, nodes=nodes, edges=edges)
+
+
+def comparison_from_pb(response: metadata_pb2.CompareVersionsResponse) -> Comparison:
+    def rows(fields: Iterable[metadata_pb2.ComparedField]) -> tuple[ComparedField, ...]:
+        return tuple(
+            ComparedField(key=f.key, values=tuple(value_from_pb(v) for v in f.values), differs=f.differs)
+            for f in fields
+        )
+
+    return Comparison(
+        versions=tuple(version_from_pb(v) for v in response.versions),
+        params=rows(response.params),
+        metrics=rows(response.metrics),
+        metadata=rows(response.metadata),
+    )
+
+
+# --- settable fields (create and update) ---------------------------------------------------
+
+MODEL_FIELDS = frozenset(ModelFields.__annotations__)
+VERSION_FIELDS = frozenset(VersionFields.__annotations__)
+
+
+def _check_fields(fields: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
+    unknown = sorted(set(fields) - allowed)
+    if unknown:
+        raise TypeError(f"unknown {what} field(s) {', '.join(unknown)}; settable: {', '.join(sorted(allowed))}")
+
+
+def model_to_pb(project: str, name: str, fields: ModelFields) -> types_pb2.Model:
+    """A Model message naming the model and carrying ``fields`` (keys checked at run time too)."""
+    _check_fields(fields, MODEL_FIELDS, "model")
+    model = types_pb2.Model(project=project, name=name)
+    values: Mapping[str, Any] = fields
+    for key, value in values.items():
+        if key == "kind":
+            model.kind = kind_to_pb(ModelKind.parse(value))
+        elif key == "tags":
+            model.tags.update(value)
+        elif key in ("code_location", "data_location"):
+            if value is not None:
+                getattr(model, key).CopyFrom(location_to_pb(value))
+        else:
+            setattr(model, key, value)
+    return model
+
+
+def fill_version_fields(
+    message: types_pb2.ModelVersion | metadata_pb2.CreateModelVersionRequest, fields: VersionFields
+) -> None:
+    """Writes ``fields`` into a ModelVersion or a CreateModelVersionRequest (same field names)."""
+    _check_fields(fields, VERSION_FIELDS, "version")
+    values: Mapping[str, Any] = fields
+    for key, value in values.items():
+        if key == "signature":
+            message.signature.CopyFrom(signature_to_pb(value))
+        elif key == "hyperparameters":
+            message.hyperparameters.CopyFrom(struct_to_pb(value, "hyperparameters"))
+        elif key == "dependencies":
+            message.dependencies.extend(dependency_to_pb(d) for d in value)
+        elif key == "produced_by":
+            if isinstance(value, str):
+                raise TypeError("produced_by: expected a list of references, got a string")
+            message.produced_by.extend(value)
+        elif key == "tags":
+            message.tags.update(value)
+        elif key in ("code_location", "data_location"):
+            if value is not None:
+                getattr(message, key).CopyFrom(location_to_pb(value))
+        else:
+            setattr(message, key, value)

@@ -1,0 +1,363 @@
+"""What the client returns and takes: frozen dataclasses and str-valued enums.
+
+Collections are tuples, free-form documents (hyperparameters, structured metrics, audit
+snapshots) are plain dicts, timestamps are timezone-aware UTC datetimes (None when unset).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Self, TypedDict
+
+__all__ = [
+    "AliasChange",
+    "Artifact",
+    "ArtifactFile",
+    "AuditEvent",
+    "ComparedField",
+    "Comparison",
+    "Dependency",
+    "DependencyScope",
+    "Lineage",
+    "LineageDirection",
+    "LineageEdge",
+    "LineageNode",
+    "MetricPoint",
+    "MetricRange",
+    "Model",
+    "ModelFields",
+    "ModelKind",
+    "ModelVersion",
+    "OwnerCount",
+    "Project",
+    "ProjectSummary",
+    "Signature",
+    "SourceLocation",
+    "Stage",
+    "TensorSpec",
+    "VersionFields",
+    "VersionStatus",
+]
+
+
+class _NamedEnum(StrEnum):
+    """Enum whose value is its name; parsing ignores case (``Stage.parse("production")``)."""
+
+    @classmethod
+    def parse(cls, value: str) -> Self:
+        try:
+            return cls[value.strip().upper()]
+        except KeyError:
+            choices = ", ".join(m.value for m in cls if m.value != "UNSPECIFIED")
+            raise ValueError(f"{value!r} is not a {cls.__name__}; expected one of {choices}") from None
+
+
+class Stage(_NamedEnum):
+    """Lifecycle stage of a version. UNSPECIFIED stands for a value this client does not know."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    DEVELOPMENT = "DEVELOPMENT"
+    VALIDATION = "VALIDATION"
+    PRODUCTION = "PRODUCTION"
+    ARCHIVED = "ARCHIVED"
+
+
+class VersionStatus(_NamedEnum):
+    """State of a version's artifact bytes; only READY versions can be downloaded or deployed."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    PENDING_UPLOAD = "PENDING_UPLOAD"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+class ModelKind(_NamedEnum):
+    UNSPECIFIED = "UNSPECIFIED"
+    STANDARD = "STANDARD"
+    CUSTOM = "CUSTOM"
+    ENSEMBLE = "ENSEMBLE"
+
+
+class DependencyScope(_NamedEnum):
+    UNSPECIFIED = "UNSPECIFIED"
+    BUILD = "BUILD"
+    RUN = "RUN"
+
+
+class LineageDirection(_NamedEnum):
+    UNSPECIFIED = "UNSPECIFIED"
+    UPSTREAM = "UPSTREAM"
+    DOWNSTREAM = "DOWNSTREAM"
+    BOTH = "BOTH"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    """Where code or data lives: ``uri`` pinned to ``revision``, ``path`` inside it."""
+
+    uri: str
+    revision: str = ""
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """One input or output tensor: OIP datatype (FP32, INT64, BYTES...), -1 for a variable dim."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """A library the model needs: ``version`` is a version ("1.5.2") or a PEP 440 specifier."""
+
+    library: str
+    version: str = ""
+    scope: DependencyScope = DependencyScope.RUN
+
+    @classmethod
+    def parse(cls, spec: str, scope: DependencyScope = DependencyScope.RUN) -> Dependency:
+        """Reads a requirement: ``"scikit-learn==1.5.2"`` (pin, stored as ``1.5.2``),
+        ``"numpy>=1.26,<3"`` (specifier kept as is) or ``"pandas"`` (any version)."""
+        text = spec.strip()
+        cut = next((i for i, ch in enumerate(text) if ch in "=<>!~ "), len(text))
+        library, version = text[:cut].strip(), text[cut:].strip()
+        if not library or (version and not version.startswith(("==", ">", "<", "!=", "~="))):
+            raise ValueError(f"{spec!r} is not a requirement like 'scikit-learn==1.5.2'")
+        pinned = version[2:].strip()
+        if version.startswith("==") and pinned and not any(ch in pinned for ch in "=*,<>!~ "):
+            version = pinned
+        return cls(library=library, version=version, scope=scope)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactFile:
+    path: str
+    size: int
+    sha256: str
+    storage_key: str = ""
+    content_type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    files: tuple[ArtifactFile, ...] = ()
+    total_size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    name: str
+    description: str = ""
+    owner: str = ""
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    project: str
+    name: str
+    description: str = ""
+    owner: str = ""
+    team: str = ""
+    kind: ModelKind = ModelKind.STANDARD
+    tags: dict[str, str] = field(default_factory=dict)
+    code_location: SourceLocation | None = None
+    data_location: SourceLocation | None = None
+    archived: bool = False
+    latest_version: int = 0
+    aliases: dict[str, int] = field(default_factory=dict)
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+    @property
+    def full_name(self) -> str:
+        """``"project/model"``, as every call naming a model takes it."""
+        return f"{self.project}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One version of a model. ``metrics`` holds the latest value of each scalar metric,
+    ``custom_metrics`` the latest value of each structured one; history via ``metric_history``."""
+
+    project: str
+    model: str
+    version: int
+    reference: str
+    stage: Stage = Stage.DEVELOPMENT
+    status: VersionStatus = VersionStatus.PENDING_UPLOAD
+    status_message: str = ""
+    framework: str = ""
+    payload_format: str = ""
+    author: str = ""
+    description: str = ""
+    signature: Signature = field(default_factory=Signature)
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    dependencies: tuple[Dependency, ...] = ()
+    produced_by: tuple[str, ...] = ()
+    code_location: SourceLocation | None = None
+    data_location: SourceLocation | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    metrics: dict[str, float] = field(default_factory=dict)
+    custom_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    artifact: Artifact | None = None
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+    @property
+    def model_name(self) -> str:
+        return f"{self.project}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    """One logged value: a float for a scalar metric, a dict for a structured one."""
+
+    name: str
+    value: float | dict[str, Any]
+    step: int = 0
+    time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AliasChange:
+    """Result of moving or deleting an alias. ``version`` is what it points at now (None after a
+    delete); ``previous_version`` what it pointed at before (None when the alias is new)."""
+
+    model: str
+    alias: str
+    version: ModelVersion | None
+    previous_version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LineageNode:
+    reference: str
+    stage: Stage
+    status: VersionStatus
+    # Distance from the root: negative upstream, positive downstream, 0 for the root.
+    depth: int
+
+
+@dataclass(frozen=True, slots=True)
+class LineageEdge:
+    """``from_reference`` is in ``produced_by`` of ``to_reference``: its output feeds it."""
+
+    from_reference: str
+    to_reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    root: str
+    nodes: tuple[LineageNode, ...] = ()
+    edges: tuple[LineageEdge, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ComparedField:
+    """One row of a comparison: a value per compared version (None where absent)."""
+
+    key: str
+    values: tuple[Any, ...]
+    differs: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    versions: tuple[ModelVersion, ...]
+    params: tuple[ComparedField, ...] = ()
+    metrics: tuple[ComparedField, ...] = ()
+    metadata: tuple[ComparedField, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MetricRange:
+    name: str
+    min: float
+    max: float
+    min_reference: str
+    max_reference: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerCount:
+    owner: str
+    team: str
+    models: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectSummary:
+    project: Project
+    model_count: int
+    archived_model_count: int
+    version_count: int
+    versions_by_stage: dict[Stage, int] = field(default_factory=dict)
+    metric: MetricRange | None = None
+    owners: tuple[OwnerCount, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """An entry of the append-only audit log; ``before``/``after`` are None on create/delete."""
+
+    id: int
+    time: datetime | None
+    actor: str
+    action: str
+    project: str
+    resource: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str = ""
+    request_id: str = ""
+
+
+class ModelFields(TypedDict, total=False):
+    """Settable fields of a model: what ``create_model`` and ``update_model`` take as keywords.
+
+    On update, each keyword given is written (and named in the field mask); a ``tags`` given
+    replaces all tags; a location given as None clears it.
+    """
+
+    description: str
+    owner: str
+    team: str
+    kind: ModelKind | str
+    tags: Mapping[str, str]
+    code_location: SourceLocation | None
+    data_location: SourceLocation | None
+
+
+class VersionFields(TypedDict, total=False):
+    """Settable fields of a version: what ``create_version`` and ``update_version`` take as
+    keywords. On update each keyword given replaces the whole field, as ``ModelFields``."""
+
+    framework: str
+    payload_format: str
+    author: str
+    description: str
+    signature: Signature
+    hyperparameters: Mapping[str, Any]
+    # "scikit-learn==1.5.2" strings are read by Dependency.parse (run scope).
+    dependencies: Iterable[Dependency | str]
+    produced_by: Iterable[str]
+    code_location: SourceLocation | None
+    data_location: SourceLocation | None
+    tags: Mapping[str, str]

@@ -1,0 +1,140 @@
+"""One server interceptor for every service: request context, RPC metrics, error mapping.
+
+Domain code raises ``modelyard_common.errors`` exceptions; here they become gRPC statuses.
+Anything else is a bug: logged with its request id and answered INTERNAL without details.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from prometheus_client import Counter, Gauge, Histogram
+
+from modelyard_common.calls import current_call, start_call
+from modelyard_common.errors import ModelyardError
+
+__all__ = ["ServiceInterceptor"]
+
+logger = logging.getLogger(__name__)
+
+RPC_REQUESTS = Counter(
+    "modelyard_rpc_requests_total", "RPCs served, by method and status code", ["service", "method", "code"]
+)
+RPC_LATENCY = Histogram(
+    "modelyard_rpc_duration_seconds",
+    "Time to serve an RPC (whole stream for streaming RPCs), by method and status code",
+    ["service", "method", "code"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+RPC_IN_FLIGHT = Gauge("modelyard_rpc_in_flight", "RPCs being served", ["service", "method"])
+
+
+class _Observed:
+    """Metrics and error mapping for one RPC method; shared by all its calls."""
+
+    def __init__(self, full_method: str) -> None:
+        service, _, method = full_method.lstrip("/").rpartition("/")
+        self.service = service.rsplit(".", 1)[-1]
+        self.method = method
+        self.in_flight = RPC_IN_FLIGHT.labels(self.service, self.method)
+
+    def begin(self, context: grpc.aio.ServicerContext) -> float:
+        start_call(context.invocation_metadata())
+        self.in_flight.inc()
+        return time.perf_counter()
+
+    def end(self, started: float, code: str) -> None:
+        self.in_flight.dec()
+        RPC_REQUESTS.labels(self.service, self.method, code).inc()
+        RPC_LATENCY.labels(self.service, self.method, code).observe(time.perf_counter() - started)
+        if code != "OK":
+            logger.info("rpc %s/%s ended %s", self.service, self.method, code)
+
+    async def fail(self, context: grpc.aio.ServicerContext, exc: Exception) -> None:
+        """Answers the RPC with the status ``exc`` maps to; the abort raises AbortError."""
+        if isinstance(exc, ModelyardError):
+            await context.abort(grpc.StatusCode[exc.code], exc.message)
+        call = current_call()
+        request_id = call.request_id if call else "-"
+        logger.error("rpc %s/%s failed", self.service, self.method, exc_info=exc)
+        await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})")
+
+
+def _code_of(context: grpc.aio.ServicerContext) -> str:
+    code = context.code()
+    return code.name if isinstance(code, grpc.StatusCode) else "OK"
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every handler with request context, metrics and error mapping."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        observed = _Observed(handler_call_details.method)
+        kwargs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(_unary(observed, handler.unary_unary), **kwargs)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(_unary(observed, handler.stream_unary), **kwargs)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(_streaming(observed, handler.unary_stream), **kwargs)
+        return grpc.stream_stream_rpc_method_handler(_streaming(observed, handler.stream_stream), **kwargs)
+
+
+def _unary(observed: _Observed, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started = observed.begin(context)
+        code = "OK"
+        try:
+            response = await behavior(request, context)
+            code = _code_of(context)
+            return response
+        except grpc.aio.AbortError:
+            code = _code_of(context)
+            raise
+        except Exception as exc:
+            code = exc.code if isinstance(exc, ModelyardError) else "INTERNAL"
+            await observed.fail(context, exc)
+        except BaseException:
+            code = "CANCELLED"
+            raise
+        finally:
+            observed.end(started, code)
+
+    return handle
+
+
+def _streaming(observed: _Observed, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        started = observed.begin(context)
+        code = "OK"
+        try:
+            async for response in behavior(request, context):
+                yield response
+            code = _code_of(context)
+        except grpc.aio.AbortError:
+            code = _code_of(context)
+            raise
+        except Exception as exc:
+            code = exc.code if isinstance(exc, ModelyardError) else "INTERNAL"
+            await observed.fail(context, exc)
+        except BaseException:
+            code = "CANCELLED"
+            raise
+        finally:
+            observed.end(started, code)
+
+    return handle

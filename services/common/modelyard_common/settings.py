@@ -1,0 +1,49 @@
+"""Settings every service shares, read from environment variables once at start."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServiceSettings", "load_settings"]
+
+
+class ServiceSettings(BaseSettings):
+    """Base for each service's frozen settings class; subclasses set ``env_prefix``."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    """Address the gRPC server binds to."""
+    port: int = Field(0, ge=0, le=65535)
+    """gRPC port; 0 picks a free one (written to ``ready_file``)."""
+    metrics_port: int = Field(0, ge=0, le=65535)
+    """Port of the Prometheus /metrics HTTP endpoint; 0 picks a free one."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Lowest level of log records written to stderr."""
+    log_format: Literal["json", "console"] = "json"
+    """json: one JSON object per line; console: human-readable lines."""
+    shutdown_grace_seconds: float = Field(10.0, ge=0, le=300)
+    """How long in-flight RPCs may finish after SIGTERM before they are cancelled."""
+    ready_file: Path | None = None
+    """When set, a JSON file with the bound ports is written here once the service is serving."""
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def load_settings(cls: type[S]) -> S:
+    """Builds settings from the environment, or exits with one line per bad variable."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = str(cls.model_config.get("env_prefix", "")).upper()
+        lines = [f"invalid configuration for {cls.__name__}:"]
+        for error in exc.errors():
+            name = prefix + "_".join(str(part) for part in error["loc"]).upper()
+            lines.append(f"  {name}: {error['msg']} (got {error.get('input')!r})")
+        sys.exit("\n".join(lines))

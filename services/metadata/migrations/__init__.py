@@ -1,0 +1,1 @@
+"""SQL migrations of the metadata service, applied in file-name order (NNNN_name.sql)."""

@@ -1,0 +1,3 @@
+from modelyard_metadata.main import main
+
+main()

@@ -1,0 +1,372 @@
+"""Protobuf messages <-> domain values, as plain functions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from modelyard.v1 import metadata_pb2, types_pb2
+from modelyard_common.errors import InvalidArgumentError
+
+from modelyard_metadata.domain.entities import (
+    AuditEvent,
+    Dependency,
+    DependencyScope,
+    LineageEdge,
+    LineageNode,
+    MetricPoint,
+    Model,
+    ModelKind,
+    ModelVersion,
+    Project,
+    SourceLocation,
+    Stage,
+    TensorSpec,
+    VersionSpec,
+    VersionStatus,
+)
+from modelyard_metadata.domain.ports import ProjectStats
+
+# Enum values are named PREFIX_NAME in protos and NAME in the domain.
+_KIND = {ModelKind(k): types_pb2.ModelKind.Value(f"MODEL_KIND_{k}") for k in ModelKind}
+_STAGE = {Stage(s): types_pb2.Stage.Value(f"STAGE_{s}") for s in Stage}
+_STATUS = {VersionStatus(s): types_pb2.VersionStatus.Value(f"VERSION_STATUS_{s}") for s in VersionStatus}
+_SCOPE = {DependencyScope(s): types_pb2.DependencyScope.Value(f"DEPENDENCY_SCOPE_{s}") for s in DependencyScope}
+_KIND_BACK = {v: k for k, v in _KIND.items()}
+_STAGE_BACK = {v: k for k, v in _STAGE.items()}
+_SCOPE_BACK = {v: k for k, v in _SCOPE.items()}
+
+
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def struct(value: dict[str, Any] | None) -> struct_pb2.Struct | None:
+    if value is None:
+        return None
+    message = struct_pb2.Struct()
+    message.update(value)
+    return message
+
+
+def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
+    return json_format.MessageToDict(message)
+
+
+def kind_from_pb(field: str, value: int) -> ModelKind:
+    if value == types_pb2.MODEL_KIND_UNSPECIFIED:
+        return ModelKind.STANDARD
+    if value not in _KIND_BACK:
+        raise InvalidArgumentError(field, f"unknown model kind {value}")
+    return _KIND_BACK[value]
+
+
+def stage_from_pb(field: str, value: int, default: Stage | None = None) -> Stage:
+    if value == types_pb2.STAGE_UNSPECIFIED and default is not None:
+        return default
+    if value not in _STAGE_BACK:
+        raise InvalidArgumentError(field, f"must be one of DEVELOPMENT, VALIDATION, PRODUCTION, ARCHIVED (got {value})")
+    return _STAGE_BACK[value]
+
+
+def location_from_pb(message: types_pb2.SourceLocation) -> SourceLocation:
+    return SourceLocation(uri=message.uri, revision=message.revision, path=message.path)
+
+
+def location_to_pb(location: SourceLocation) -> types_pb2.SourceLocation:
+    return types_pb2.SourceLocation(uri=location.uri, revision=location.revision, path=location.path)
+
+
+def project_to_pb(project: Project) -> types_pb2.Project:
+    return types_pb2.Project(
+        name=project.name,
+        description=project.description,
+        owner=project.owner,
+        create_time=timestamp(project.created_at),
+        update_time=timestamp(project.updated_at),
+    )
+
+
+def model_to_pb(model: Model) -> types_pb2.Model:
+    return types_pb2.Model(
+        project=model.project,
+        name=model.name,
+        description=model.description,
+        owner=model.owner,
+        team=model.team,
+        kind=_KIND[model.kind],
+        tags=model.tags,
+        code_location=location_to_pb(model.code_location),
+        data_location=location_to_pb(model.data_location),
+        archived=model.archived,
+        latest_version=model.latest_version,
+        aliases=model.aliases,
+        create_time=timestamp(model.created_at),
+        update_time=timestamp(model.updated_at),
+    )
+
+
+def model_changes_from_pb(model_pb: types_pb2.Model, paths: Sequence[str]) -> dict[str, Any]:
+    """The values of ``model_pb`` named by an update mask, as domain values."""
+    changes: dict[str, Any] = {}
+    for path in paths:
+        if path == "kind":
+            changes[path] = kind_from_pb("model.kind", model_pb.kind)
+        elif path in ("code_location", "data_location"):
+            changes[path] = location_from_pb(getattr(model_pb, path))
+        elif path == "tags":
+            changes[path] = dict(model_pb.tags)
+        elif path in ("description", "owner", "team"):
+            changes[path] = getattr(model_pb, path)
+        else:
+            changes[path] = None  # the domain names the allowed paths
+    return changes
+
+
+def tensors_from_pb(tensors: Iterable[types_pb2.TensorSpec]) -> tuple[TensorSpec, ...]:
+    return tuple(TensorSpec(t.name, t.datatype, tuple(t.shape)) for t in tensors)
+
+
+def _tensor_to_pb(tensor: TensorSpec) -> types_pb2.TensorSpec:
+    return types_pb2.TensorSpec(name=tensor.name, datatype=tensor.datatype, shape=tensor.shape)
+
+
+def dependencies_from_pb(dependencies: Iterable[types_pb2.Dependency]) -> tuple[Dependency, ...]:
+    result = []
+    for i, dep in enumerate(dependencies):
+        if dep.scope == types_pb2.DEPENDENCY_SCOPE_UNSPECIFIED:
+            scope = DependencyScope.RUN
+        elif dep.scope in _SCOPE_BACK:
+            scope = _SCOPE_BACK[dep.scope]
+        else:
+            raise InvalidArgumentError(f"dependencies[{i}].scope", f"must be BUILD or RUN (got {dep.scope})")
+        result.append(Dependency(dep.library, dep.version, scope))
+    return tuple(result)
+
+
+def version_spec_from_pb(request: metadata_pb2.CreateModelVersionRequest) -> VersionSpec:
+    return VersionSpec(
+        framework=request.framework,
+        payload_format=request.payload_format,
+        author=request.author,
+        description=request.description,
+        inputs=tensors_from_pb(request.signature.inputs),
+        outputs=tensors_from_pb(request.signature.outputs),
+        hyperparameters=struct_to_dict(request.hyperparameters),
+        dependencies=dependencies_from_pb(request.dependencies),
+        produced_by=tuple(request.produced_by),
+        code_location=location_from_pb(request.code_location),
+        data_location=location_from_pb(request.data_location),
+        tags=dict(request.tags),
+        stage=stage_from_pb("stage", request.stage, default=Stage.DEVELOPMENT),
+    )
+
+
+def version_changes_from_pb(version_pb: types_pb2.ModelVersion, paths: Sequence[str]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for path in paths:
+        if path == "signature":
+            changes[path] = (
+                tensors_from_pb(version_pb.signature.inputs),
+                tensors_from_pb(version_pb.signature.outputs),
+            )
+        elif path == "hyperparameters":
+            changes[path] = struct_to_dict(version_pb.hyperparameters)
+        elif path == "dependencies":
+            changes[path] = dependencies_from_pb(version_pb.dependencies)
+        elif path in ("code_location", "data_location"):
+            changes[path] = location_from_pb(getattr(version_pb, path))
+        elif path == "tags":
+            changes[path] = dict(version_pb.tags)
+        elif path == "produced_by":
+            changes[path] = tuple(version_pb.produced_by)
+        elif path in ("description", "author", "framework", "payload_format"):
+            changes[path] = getattr(version_pb, path)
+        else:
+            changes[path] = None  # the domain names the allowed paths
+    return changes
+
+
+def metric_from_pb(metric: types_pb2.Metric, now: datetime) -> MetricPoint:
+    which = metric.WhichOneof("value")
+    return MetricPoint(
+        name=metric.name,
+        number=metric.number if which == "number" else None,
+        structured=struct_to_dict(metric.structured) if which == "structured" else None,
+        step=metric.step,
+        time=metric.time.ToDatetime(tzinfo=UTC) if metric.HasField("time") else now,
+    )
+
+
+def metric_to_pb(point: MetricPoint) -> types_pb2.Metric:
+    metric = types_pb2.Metric(name=point.name, step=point.step, time=timestamp(point.time))
+    if point.number is not None:
+        metric.number = point.number
+    else:
+        metric.structured.update(point.structured or {})
+    return metric
+
+
+def artifact_from_pb(artifact: types_pb2.Artifact) -> dict[str, Any]:
+    files = [
+        {"path": f.path, "size": f.size, "sha256": f.sha256, "storage_key": f.storage_key,
+         "content_type": f.content_type}
+        for f in artifact.files
+    ]  # fmt: skip
+    return {"files": files, "total_size": sum(f["size"] for f in files)}
+
+
+def version_to_pb(version: ModelVersion) -> types_pb2.ModelVersion:
+    artifact = version.artifact
+    return types_pb2.ModelVersion(
+        project=version.project,
+        model=version.model,
+        version=version.version,
+        reference=version.reference,
+        stage=_STAGE[version.stage],
+        status=_STATUS[version.status],
+        status_message=version.status_message,
+        framework=version.framework,
+        payload_format=version.payload_format,
+        author=version.author,
+        description=version.description,
+        signature=types_pb2.Signature(
+            inputs=[_tensor_to_pb(t) for t in version.inputs], outputs=[_tensor_to_pb(t) for t in version.outputs]
+        ),
+        hyperparameters=struct(version.hyperparameters),
+        dependencies=[types_pb2.Dependency(library=d.library, version=d.version, scope=_SCOPE[d.scope])
+                      for d in version.dependencies],  # fmt: skip
+        produced_by=version.produced_by,
+        code_location=location_to_pb(version.code_location),
+        data_location=location_to_pb(version.data_location),
+        tags=version.tags,
+        aliases=version.aliases,
+        metrics=[metric_to_pb(p) for p in version.metrics],
+        artifact=types_pb2.Artifact(
+            files=[types_pb2.ArtifactFile(**f) for f in artifact.get("files", ())],
+            total_size=artifact.get("total_size", 0),
+        ),
+        create_time=timestamp(version.created_at),
+        update_time=timestamp(version.updated_at),
+    )
+
+
+def audit_to_pb(event: AuditEvent) -> types_pb2.AuditEvent:
+    return types_pb2.AuditEvent(
+        id=event.id,
+        time=timestamp(event.time),
+        actor=event.actor,
+        action=event.action,
+        project=event.project,
+        resource=event.resource,
+        before=struct(event.before),
+        after=struct(event.after),
+        reason=event.reason,
+        request_id=event.request_id,
+    )
+
+
+def lineage_to_pb(
+    root: ModelVersion, nodes: Sequence[LineageNode], edges: Sequence[LineageEdge]
+) -> metadata_pb2.GetLineageResponse:
+    return metadata_pb2.GetLineageResponse(
+        root=root.reference,
+        nodes=[
+            metadata_pb2.LineageNode(reference=n.reference, stage=_STAGE[n.stage], status=_STATUS[n.status],
+                                     depth=n.depth)
+            for n in nodes
+        ],  # fmt: skip
+        edges=[metadata_pb2.LineageEdge(from_reference=e.parent, to_reference=e.child) for e in edges],
+    )
+
+
+def summary_to_pb(project: Project, stats: ProjectStats, metric: str) -> metadata_pb2.GetProjectSummaryResponse:
+    response = metadata_pb2.GetProjectSummaryResponse(
+        project=project_to_pb(project),
+        model_count=stats.model_count,
+        archived_model_count=stats.archived_model_count,
+        version_count=stats.version_count,
+        versions_by_stage=[
+            metadata_pb2.StageCount(stage=_STAGE[Stage(s)], count=n) for s, n in sorted(stats.versions_by_stage.items())
+        ],
+        owners=[metadata_pb2.OwnerCount(owner=o, team=t, models=n) for o, t, n in stats.owners],
+    )
+    if stats.metric is not None:
+        low, high, low_ref, high_ref, count = stats.metric
+        response.metric.CopyFrom(
+            metadata_pb2.MetricRange(
+                name=metric, min=low, max=high, min_reference=low_ref, max_reference=high_ref, count=count
+            )
+        )
+    return response
+
+
+def _value(value: Any) -> struct_pb2.Value:
+    message = struct_pb2.Value()
+    if value is None:
+        message.null_value = struct_pb2.NULL_VALUE
+    else:
+        json_format.ParseDict(value, message)
+    return message
+
+
+def compared_fields(rows: Sequence[dict[str, Any]]) -> list[metadata_pb2.ComparedField]:
+    """One field per key found in any row, values side by side, ``differs`` when not all equal."""
+    keys = sorted({key for row in rows for key in row})
+    fields = []
+    for key in keys:
+        values = [row.get(key) for row in rows]
+        fields.append(
+            metadata_pb2.ComparedField(
+                key=key, values=[_value(v) for v in values], differs=any(v != values[0] for v in values)
+            )
+        )
+    return fields
+
+
+def comparison_to_pb(versions: Sequence[ModelVersion]) -> metadata_pb2.CompareVersionsResponse:
+    params = [{f"params.{k}": v for k, v in _flatten(ver.hyperparameters)} for ver in versions]
+    metrics = [
+        {f"metrics.{p.name}": p.number if p.number is not None else p.structured for p in ver.metrics}
+        for ver in versions
+    ]
+    metadata = [
+        {
+            "model": ver.model_name,
+            "stage": ver.stage.value,
+            "status": ver.status.value,
+            "framework": ver.framework,
+            "payload_format": ver.payload_format,
+            "author": ver.author,
+            "created": ver.created_at.isoformat(),
+            "dependencies": sorted(f"{d.library}{_pin(d.version)} ({d.scope.value})" for d in ver.dependencies),
+            "inputs": [f"{t.name}:{t.datatype}{list(t.shape)}" for t in ver.inputs],
+            "outputs": [f"{t.name}:{t.datatype}{list(t.shape)}" for t in ver.outputs],
+            "produced_by": list(ver.produced_by),
+            **{f"tags.{k}": v for k, v in ver.tags.items()},
+        }
+        for ver in versions
+    ]
+    return metadata_pb2.CompareVersionsResponse(
+        versions=[version_to_pb(v) for v in versions],
+        params=compared_fields(params),
+        metrics=compared_fields(metrics),
+        metadata=compared_fields(metadata),
+    )
+
+
+def _pin(version: str) -> str:
+    return f"=={version}" if version and version[0].isdigit() else version
+
+
+def _flatten(params: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """Nested hyperparameters as dotted keys, so that they line up side by side."""
+    for key, value in params.items():
+        if isinstance(value, dict) and value:
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value

@@ -1,0 +1,221 @@
+"""What the metadata service knows about: projects, models, versions, metrics, audit events."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "AuditEvent",
+    "Caller",
+    "Dependency",
+    "DependencyScope",
+    "LineageEdge",
+    "LineageNode",
+    "MetricPoint",
+    "Model",
+    "NewAuditEvent",
+    "ModelKind",
+    "ModelVersion",
+    "Project",
+    "SourceLocation",
+    "Stage",
+    "TensorSpec",
+    "VersionSpec",
+    "VersionStatus",
+]
+
+
+class ModelKind(enum.StrEnum):
+    STANDARD = "STANDARD"
+    CUSTOM = "CUSTOM"
+    ENSEMBLE = "ENSEMBLE"
+
+
+class Stage(enum.StrEnum):
+    DEVELOPMENT = "DEVELOPMENT"
+    VALIDATION = "VALIDATION"
+    PRODUCTION = "PRODUCTION"
+    ARCHIVED = "ARCHIVED"
+
+
+class VersionStatus(enum.StrEnum):
+    PENDING_UPLOAD = "PENDING_UPLOAD"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+class DependencyScope(enum.StrEnum):
+    BUILD = "BUILD"
+    RUN = "RUN"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asked for a change, for the audit log."""
+
+    actor: str
+    request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    uri: str = ""
+    revision: str = ""
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    name: str
+    description: str
+    owner: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    id: int
+    project: str
+    name: str
+    description: str
+    owner: str
+    team: str
+    kind: ModelKind
+    tags: dict[str, str]
+    code_location: SourceLocation
+    data_location: SourceLocation
+    archived: bool
+    latest_version: int
+    aliases: dict[str, int]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.project}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    library: str
+    version: str
+    scope: DependencyScope
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    """One logged value: a number, or a structured value such as feature importance."""
+
+    name: str
+    number: float | None
+    structured: dict[str, Any] | None
+    step: int
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    id: int
+    model_id: int
+    project: str
+    model: str
+    version: int
+    stage: Stage
+    status: VersionStatus
+    status_message: str
+    framework: str
+    payload_format: str
+    author: str
+    description: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    hyperparameters: dict[str, Any]
+    dependencies: tuple[Dependency, ...]
+    produced_by: tuple[str, ...]
+    code_location: SourceLocation
+    data_location: SourceLocation
+    tags: dict[str, str]
+    aliases: tuple[str, ...]
+    metrics: tuple[MetricPoint, ...]
+    artifact: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def reference(self) -> str:
+        return f"{self.project}/{self.model}:{self.version}"
+
+    @property
+    def model_name(self) -> str:
+        return f"{self.project}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class LineageNode:
+    reference: str
+    stage: Stage
+    status: VersionStatus
+    depth: int
+
+
+@dataclass(frozen=True, slots=True)
+class LineageEdge:
+    parent: str
+    child: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: int
+    time: datetime
+    actor: str
+    action: str
+    project: str
+    resource: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    reason: str = ""
+    request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewAuditEvent:
+    """An audit event about to be written in the same transaction as its change."""
+
+    caller: Caller
+    action: str
+    project: str
+    resource: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VersionSpec:
+    """What a caller supplies when registering a version; the server adds the rest."""
+
+    framework: str = ""
+    payload_format: str = ""
+    author: str = ""
+    description: str = ""
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+    hyperparameters: dict[str, Any] | None = None
+    dependencies: tuple[Dependency, ...] = ()
+    produced_by: tuple[str, ...] = ()
+    code_location: SourceLocation = SourceLocation()
+    data_location: SourceLocation = SourceLocation()
+    tags: dict[str, str] | None = None
+    stage: Stage = Stage.DEVELOPMENT

@@ -1,0 +1,112 @@
+"""What the domain needs from storage; storage/ implements these, main.py picks them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from modelyard_metadata.domain.entities import (
+    AuditEvent,
+    LineageEdge,
+    LineageNode,
+    MetricPoint,
+    Model,
+    ModelVersion,
+    NewAuditEvent,
+    Project,
+)
+from modelyard_metadata.domain.search import Expr, OrderKey
+from modelyard_metadata.domain.validation import VersionRef
+
+__all__ = [
+    "AuditQuery",
+    "EventFeed",
+    "MetadataStore",
+    "MetadataTransaction",
+    "ProjectStats",
+    "SearchQuery",
+    "Subscription",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    expr: Expr | None
+    order: tuple[OrderKey, ...]
+    project: str | None
+    page_size: int
+    page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    project: str = ""
+    resource: str = ""
+    actor: str = ""
+    since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectStats:
+    model_count: int
+    archived_model_count: int
+    version_count: int
+    versions_by_stage: dict[str, int]
+    owners: list[tuple[str, str, int]]
+    # (min, max, min_reference, max_reference, count) of the asked-for metric, if any version has it.
+    metric: tuple[float, float, str, str, int] | None
+
+
+class MetadataTransaction(Protocol):
+    """Writes inside one database transaction. The store invalidates the cache of every model the
+    transaction touched once it commits, before the request returns."""
+
+    async def insert_project(self, name: str, description: str, owner: str) -> Project: ...
+    async def insert_model(self, model: Model) -> Model: ...
+    async def lock_model(self, project: str, name: str) -> Model | None: ...
+    async def update_model(self, model: Model, changes: dict[str, Any]) -> Model: ...
+    async def next_version_number(self, model: Model) -> int: ...
+    async def insert_version(self, version: ModelVersion, parent_ids: Sequence[int]) -> ModelVersion: ...
+    async def lock_version(self, ref: VersionRef) -> ModelVersion | None: ...
+    async def find_versions(self, refs: Sequence[VersionRef]) -> list[ModelVersion | None]: ...
+    async def update_version(
+        self, version: ModelVersion, changes: dict[str, Any], parent_ids: Sequence[int] | None = None
+    ) -> ModelVersion: ...
+    async def add_metrics(self, version: ModelVersion, points: Sequence[MetricPoint]) -> ModelVersion: ...
+    async def set_alias(self, model: Model, alias: str, version: ModelVersion) -> int | None: ...
+    async def delete_alias(self, model: Model, alias: str) -> int | None: ...
+    async def append_audit(self, event: NewAuditEvent) -> int: ...
+
+
+class MetadataStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[MetadataTransaction]: ...
+    async def get_project(self, name: str) -> Project | None: ...
+    async def list_projects(self, after: str, limit: int) -> list[Project]: ...
+    async def project_stats(self, project: str, metric: str) -> ProjectStats: ...
+    async def get_model(self, project: str, name: str) -> Model | None: ...
+    async def list_models(self, project: str, include_archived: bool, after: str, limit: int) -> list[Model]: ...
+    async def get_version(self, ref: VersionRef) -> ModelVersion | None: ...
+    async def list_versions(self, project: str, model: str, below: int, limit: int) -> list[ModelVersion]: ...
+    async def search_versions(self, query: SearchQuery) -> tuple[list[ModelVersion], str]: ...
+    async def metric_history(self, version: ModelVersion, name: str) -> list[MetricPoint]: ...
+    async def lineage(
+        self, version: ModelVersion, upstream: bool, downstream: bool, depth: int
+    ) -> tuple[list[LineageNode], list[LineageEdge]]: ...
+    async def list_audit_events(self, query: AuditQuery, before_id: int, limit: int) -> list[AuditEvent]: ...
+    async def audit_events_after(self, query: AuditQuery, after_id: int, limit: int) -> list[AuditEvent]: ...
+    async def find_audit_event(self, event_id: int, query: AuditQuery) -> AuditEvent | None: ...
+
+
+class Subscription(Protocol):
+    error: str
+
+    async def next(self) -> int | None: ...
+
+
+class EventFeed(Protocol):
+    """Ids of audit events as their transactions commit, on any replica."""
+
+    def subscribe(self) -> AbstractAsyncContextManager[Subscription]: ...

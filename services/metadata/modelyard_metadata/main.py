@@ -1,0 +1,59 @@
+"""Composition root of the metadata service: settings -> pools -> servicer -> server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+
+import redis.asyncio as aioredis
+from modelyard.v1 import metadata_pb2, metadata_pb2_grpc
+from modelyard_common.logs import configure_logging
+from modelyard_common.server import ServiceBinding, serve
+from modelyard_common.settings import load_settings
+
+from modelyard_metadata.api.servicer import MetadataServicer
+from modelyard_metadata.domain.catalog import Catalog
+from modelyard_metadata.settings import MetadataSettings
+from modelyard_metadata.storage.cache import VersionCache
+from modelyard_metadata.storage.events import AuditFeed
+from modelyard_metadata.storage.migrations import migrate
+from modelyard_metadata.storage.postgres import PgStore, create_pool
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
+
+
+async def run(settings: MetadataSettings) -> None:
+    async with AsyncExitStack() as stack:
+        pool = await create_pool(
+            settings.db_dsn, settings.db_pool_min, settings.db_pool_max, settings.db_timeout_seconds
+        )
+        stack.push_async_callback(pool.close)
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        cache = None
+        if settings.redis_url:
+            client = aioredis.Redis.from_url(
+                settings.redis_url,
+                socket_timeout=settings.redis_timeout_seconds,
+                socket_connect_timeout=settings.redis_timeout_seconds,
+                max_connections=settings.db_pool_max * 4,
+            )
+            stack.push_async_callback(client.aclose)
+            cache = VersionCache(client, settings.cache_ttl_seconds)
+        feed = AuditFeed(settings.db_dsn)
+        servicer = MetadataServicer(Catalog(PgStore(pool, cache)), feed)
+        binding = ServiceBinding(SERVICE_NAME, lambda server: metadata_pb2_grpc.add_MetadataServiceServicer_to_server(servicer, server))  # noqa: E501
+        await serve(settings, [binding], before_stop=feed.close)
+
+
+def main() -> None:
+    settings = load_settings(MetadataSettings)
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,347 @@
+"""Compiles a parsed version search into parameterized Postgres SQL, with keyset paging.
+
+Every value, including tag/metric/parameter key names, travels as an asyncpg ``$n`` parameter;
+nothing the caller typed is spliced into the SQL text. Usage, in the versions repository::
+
+    search = compile_search(
+        parse_filter(request.filter),
+        parse_order_by(request.order_by),
+        project=request.project or None,
+        page_token=request.page_token,
+        page_size=request.page_size,
+    )
+    rows = await conn.fetch(search.query(), *search.args)
+    rows, next_page_token = search.page(rows)  # next_page_token is "" on the last page
+
+``search.query(columns="v.*")`` is
+``SELECT {columns}, {sort_columns_sql} FROM model_versions v WHERE {where_sql} ORDER BY {order_sql}
+LIMIT {limit}``. A caller building its own statement uses those parts directly; it must select
+``sort_columns_sql`` (columns ``sort_0 .. sort_N``, the last being ``v.id``) for ``page`` and
+``make_page_token`` to read, and pass its own parameters first with ``first_param`` set after them.
+
+Ordering: the requested keys, then ``v.id`` in the direction of the last key, so the order is total
+and the default ``created DESC`` walks the ``(created_at DESC, id DESC)`` index. Missing
+tags/metrics/params sort last in both directions.
+
+Page token: URL-safe base64 of ``[fingerprint, [sort values of the last row..., id]]``. The
+fingerprint hashes the parsed filter, order and project, so a token replayed with another query is
+refused instead of silently skipping or repeating rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from modelyard_common.errors import InvalidArgumentError
+
+from ..domain.search import (
+    And,
+    Comparison,
+    Expr,
+    Field,
+    FieldType,
+    InList,
+    Like,
+    Not,
+    Op,
+    Or,
+    OrderKey,
+    Value,
+)
+
+__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "CompiledSearch", "compile_search", "make_page_token"]
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+_MAX_TOKEN_LENGTH = 4096
+
+_COLUMNS = {
+    "project": "v.project",
+    "model": "v.model",
+    "version": "v.version",
+    "stage": "v.stage",
+    "status": "v.status",
+    "framework": "v.framework",
+    "payload_format": "v.payload_format",
+    "author": "v.author",
+    "created": "v.created_at",
+    "updated": "v.updated_at",
+}
+_CASTS = {
+    FieldType.TEXT: "text",
+    FieldType.ENUM: "text",
+    FieldType.ALIAS: "text",
+    FieldType.INTEGER: "bigint",
+    FieldType.TIME: "timestamptz",
+    FieldType.NUMBER: "float8",
+}
+_SQL_OPS = {Op.EQ: "=", Op.NE: "<>", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
+
+
+class Row(Protocol):
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+R = TypeVar("R", bound=Row)
+
+
+@dataclass(frozen=True, slots=True)
+class _SortKey:
+    sql: str  # as compared in ORDER BY and in the keyset condition
+    type: FieldType
+    nullable: bool
+    descending: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledSearch:
+    """One page of a search, as SQL parts and their arguments (see the module docstring)."""
+
+    where_sql: str
+    order_sql: str
+    sort_columns_sql: str
+    args: tuple[object, ...]
+    page_size: int
+    _keys: tuple[_SortKey, ...] = field(repr=False)
+    _fingerprint: str = field(repr=False)
+
+    @property
+    def limit(self) -> int:
+        """One row more than a page, to learn whether another page follows."""
+        return self.page_size + 1
+
+    def query(self, columns: str = "v.*") -> str:
+        return (
+            f"SELECT {columns}, {self.sort_columns_sql} FROM model_versions v "
+            f"WHERE {self.where_sql} ORDER BY {self.order_sql} LIMIT {self.limit}"
+        )
+
+    def page(self, rows: Sequence[R]) -> tuple[list[R], str]:
+        """Splits fetched rows into this page and the token of the next one ("" if none)."""
+        if len(rows) <= self.page_size:
+            return list(rows), ""
+        return list(rows[: self.page_size]), make_page_token(self, rows[self.page_size - 1])
+
+
+def compile_search(
+    expr: Expr | None,
+    order: tuple[OrderKey, ...],
+    *,
+    project: str | None,
+    page_token: str,
+    page_size: int,
+    first_param: int = 1,
+) -> CompiledSearch:
+    """Builds the WHERE, ORDER BY and sort columns for one page.
+
+    Args:
+        expr: from ``parse_filter``; None matches every version.
+        order: from ``parse_order_by`` (never empty).
+        project: restricts the search to one project when set.
+        page_token: "" for the first page, else a token from a previous page of the same query.
+        page_size: 0 means DEFAULT_PAGE_SIZE; larger than MAX_PAGE_SIZE is reduced to it.
+        first_param: number of the first ``$n`` placeholder used.
+
+    Raises:
+        InvalidArgumentError: page_size is negative, or page_token is malformed or belongs to
+            another query.
+    """
+    if page_size < 0:
+        raise InvalidArgumentError("page_size", f"must not be negative, got {page_size}")
+    params = _Params(first_param)
+    where: list[str] = []
+    if project:
+        where.append(f"v.project = {params.add(project, 'text')}")
+    if expr is not None:
+        where.append(_predicate(expr, params))
+    keys = tuple(
+        _SortKey(_value_sql(k.field, params), k.field.type, k.field.nullable, k.descending) for k in order
+    ) + (_SortKey("v.id", FieldType.INTEGER, False, order[-1].descending),)
+    fingerprint = hashlib.sha256(repr((expr, order, project)).encode()).hexdigest()[:16]
+    if page_token:
+        where.append(_after(keys, _read_token(page_token, fingerprint, keys), params))
+    return CompiledSearch(
+        where_sql=" AND ".join(where) or "TRUE",
+        order_sql=", ".join(f"{k.sql} {'DESC' if k.descending else 'ASC'} NULLS LAST" for k in keys[:-1])
+        + f", v.id {'DESC' if keys[-1].descending else 'ASC'}",
+        # JSON is selected as text so that the token round-trips whatever codec the pool has.
+        sort_columns_sql=", ".join(
+            f"{k.sql}{'::text' if k.type is FieldType.JSON else ''} AS sort_{i}" for i, k in enumerate(keys)
+        ),
+        args=tuple(params.values),
+        page_size=min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+        _keys=keys,
+        _fingerprint=fingerprint,
+    )
+
+
+def make_page_token(search: CompiledSearch, row: Row) -> str:
+    """The token of the page that follows ``row``, which must carry the ``sort_i`` columns."""
+    values = [_encode(row[f"sort_{i}"]) for i in range(len(search._keys))]
+    data = json.dumps([search._fingerprint, values], separators=(",", ":"), allow_nan=False)
+    return base64.urlsafe_b64encode(data.encode()).decode().rstrip("=")
+
+
+# --- WHERE ---------------------------------------------------------------------------------
+
+
+class _Params:
+    def __init__(self, first: int) -> None:
+        self.first = first
+        self.values: list[object] = []
+
+    def add(self, value: object, cast: str) -> str:
+        """A placeholder with an explicit cast, so Postgres never has to guess a parameter type."""
+        self.values.append(value)
+        return f"${self.first + len(self.values) - 1}::{cast}"
+
+
+def _value_sql(field: Field, params: _Params) -> str:
+    """The SQL expression of a field's value; NULL when a version lacks the tag/metric/param."""
+    if field.key is None:
+        return _COLUMNS[field.name]
+    key = params.add(field.key, "text")
+    if field.name == "tags":
+        return f"(v.tags ->> {key})"
+    if field.name == "metrics":
+        return f"((v.metrics -> {key} ->> 'number')::float8)"
+    return f"(v.params -> {key})"
+
+
+def _json(value: object, params: _Params) -> str:
+    return params.add(json.dumps(value), "text") + "::jsonb"
+
+
+def _json_type(value: Value) -> str:
+    return "boolean" if isinstance(value, bool) else "string" if isinstance(value, str) else "number"
+
+
+def _predicate(expr: Expr, params: _Params) -> str:
+    """SQL that is TRUE or FALSE, never NULL: a predicate on a missing key is false, so NOT inverts it."""
+    if isinstance(expr, And | Or):
+        joiner = " AND " if isinstance(expr, And) else " OR "
+        return "(" + joiner.join(_predicate(item, params) for item in expr.items) + ")"
+    if isinstance(expr, Not):
+        return f"(NOT {_predicate(expr.item, params)})"
+    if expr.field.name == "alias":
+        return _alias(expr, params)
+    if isinstance(expr, Comparison) and expr.op is Op.EQ and expr.field.name in ("tags", "params"):
+        # Containment can use the GIN (jsonb_path_ops) indexes.
+        return f"(v.{expr.field.name} @> {_json({expr.field.key: expr.value}, params)})"
+    sql = _leaf(expr, _value_sql(expr.field, params), params)
+    return f"(({sql}) IS TRUE)" if expr.field.nullable else f"({sql})"
+
+
+def _leaf(expr: Comparison | InList | Like, column: str, params: _Params) -> str:
+    kind = expr.field.type
+    if isinstance(expr, Like):
+        like = f"{'NOT LIKE' if expr.negated else 'LIKE'} {params.add(expr.pattern, 'text')}"
+        if kind is FieldType.JSON:  # only string parameters match patterns; #>> '{}' unquotes them
+            return f"jsonb_typeof({column}) = 'string' AND ({column} #>> '{{}}') {like}"
+        return f"{column} {like}"
+    if isinstance(expr, InList):
+        if kind is FieldType.JSON:
+            array = params.add([json.dumps(v) for v in expr.values], "text[]") + "::jsonb[]"
+        else:
+            array = params.add(list(expr.values), _CASTS[kind] + "[]")
+        return f"{column} <> ALL({array})" if expr.negated else f"{column} = ANY({array})"
+    if kind is FieldType.JSON:
+        # jsonb compares numbers numerically, strings as text and bools as bools, but ranks types
+        # against each other; the type check keeps `params.depth > 4` from matching strings.
+        return (
+            f"jsonb_typeof({column}) = '{_json_type(expr.value)}' "
+            f"AND {column} {_SQL_OPS[expr.op]} {_json(expr.value, params)}"
+        )
+    return f"{column} {_SQL_OPS[expr.op]} {params.add(expr.value, _CASTS[kind])}"
+
+
+def _alias(expr: Expr, params: _Params) -> str:
+    """``alias`` asks whether any alias of the version matches; the negated forms ask for none."""
+    if isinstance(expr, Comparison):
+        condition, negated = f"a.alias = {params.add(expr.value, 'text')}", expr.op is Op.NE
+    elif isinstance(expr, InList):
+        condition, negated = f"a.alias = ANY({params.add(list(expr.values), 'text[]')})", expr.negated
+    else:
+        assert isinstance(expr, Like)
+        condition, negated = f"a.alias LIKE {params.add(expr.pattern, 'text')}", expr.negated
+    exists = f"EXISTS (SELECT 1 FROM aliases a WHERE a.version_id = v.id AND {condition})"
+    return f"(NOT {exists})" if negated else f"({exists})"
+
+
+# --- paging --------------------------------------------------------------------------------
+
+
+def _after(keys: tuple[_SortKey, ...], cursor: list[object], params: _Params) -> str:
+    """Rows strictly after the cursor in ORDER BY order, where NULL sorts last in both directions."""
+    if not any(k.nullable for k in keys) and len({k.descending for k in keys}) == 1:
+        # Plain row comparison: the form Postgres matches against a multicolumn index.
+        placeholders = ", ".join(params.add(v, _cast(k)) for k, v in zip(keys, cursor, strict=True))
+        return f"(({', '.join(k.sql for k in keys)}) {'<' if keys[0].descending else '>'} ({placeholders}))"
+    condition = ""
+    for key, value in reversed(list(zip(keys, cursor, strict=True))):
+        if value is None:  # among NULLs only the later keys can advance
+            condition = f"({key.sql} IS NULL AND {condition})"
+            continue
+        placeholder = params.add(value, _cast(key))
+        after = f"{key.sql} {'<' if key.descending else '>'} {placeholder}"
+        if key.nullable:
+            after = f"{after} OR {key.sql} IS NULL"
+        condition = f"({after} OR ({key.sql} = {placeholder} AND {condition}))" if condition else f"({after})"
+    return condition
+
+
+def _cast(key: _SortKey) -> str:
+    return "text::jsonb" if key.type is FieldType.JSON else _CASTS[key.type]
+
+
+def _encode(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _bad_token() -> InvalidArgumentError:
+    return InvalidArgumentError("page_token", "is malformed; pass the next_page_token of a previous page unchanged")
+
+
+def _read_token(token: str, fingerprint: str, keys: tuple[_SortKey, ...]) -> list[object]:
+    if len(token) > _MAX_TOKEN_LENGTH:
+        raise _bad_token()
+    try:
+        data = json.loads(base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True))
+    except ValueError:  # bad base64, bad UTF-8 and bad JSON are all ValueErrors
+        raise _bad_token() from None
+    if not (isinstance(data, list) and len(data) == 2 and isinstance(data[0], str) and isinstance(data[1], list)):
+        raise _bad_token()
+    if data[0] != fingerprint:
+        raise InvalidArgumentError(
+            "page_token", "belongs to a search with another filter, order_by or project; start again without it"
+        )
+    if len(data[1]) != len(keys):
+        raise _bad_token()
+    return [_decode(value, key) for value, key in zip(data[1], keys, strict=True)]
+
+
+def _decode(value: object, key: _SortKey) -> object:
+    if value is None and key.nullable:
+        return None
+    if key.type in (FieldType.TEXT, FieldType.ENUM, FieldType.JSON) and isinstance(value, str):
+        return value
+    if key.type is FieldType.INTEGER and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if key.type is FieldType.NUMBER and isinstance(value, int | float) and not isinstance(value, bool):
+        if math.isfinite(value):
+            return float(value)
+    if key.type is FieldType.TIME and isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise _bad_token() from None
+        if moment.tzinfo is not None:
+            return moment
+    raise _bad_token()

@@ -1,0 +1,52 @@
+"""A real metadata service (subprocess, real gRPC on loopback) over the session's Postgres and Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import modelyard
+from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis
+from modelyard_common.embedded.service import ServiceProcess
+
+
+def start_metadata(data_dir: Path, dsn: str, redis_url: str = "", **settings: str) -> ServiceProcess:
+    service = ServiceProcess(
+        "metadata",
+        "modelyard_metadata",
+        data_dir,
+        {"db_dsn": dsn, "redis_url": redis_url, "shutdown_grace_seconds": "2", **settings},
+    )
+    service.start()
+    return service
+
+
+@pytest.fixture(scope="session")
+def metadata_dsn(postgres: EmbeddedPostgres) -> str:
+    return postgres.create_database("metadata_tests")
+
+
+@pytest.fixture(scope="session")
+def metadata_service(
+    tmp_path_factory: pytest.TempPathFactory, metadata_dsn: str, redis_server: EmbeddedRedis
+) -> Iterator[ServiceProcess]:
+    service = start_metadata(tmp_path_factory.mktemp("metadata"), metadata_dsn, redis_server.url)
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def client(metadata_service: ServiceProcess) -> Iterator[modelyard.Client]:
+    with modelyard.connect(metadata_service.target, actor="tester") as c:
+        yield c
+
+
+@pytest.fixture
+def project(client: modelyard.Client) -> str:
+    """A new project per test, so that tests sharing the service never see each other's models."""
+    name = f"p-{uuid.uuid4().hex[:10]}"
+    client.create_project(name, description="test project", owner="tester")
+    return name
