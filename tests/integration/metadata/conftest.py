@@ -6,9 +6,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 import modelyard
+from modelyard.v1 import metadata_pb2_grpc
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis
 from modelyard_common.embedded.service import ServiceProcess
 
@@ -42,6 +44,13 @@ def metadata_service(
 def client(metadata_service: ServiceProcess) -> Iterator[modelyard.Client]:
     with modelyard.connect(metadata_service.target, actor="tester") as c:
         yield c
+
+
+@pytest.fixture
+def stub(metadata_service: ServiceProcess) -> Iterator[metadata_pb2_grpc.MetadataServiceStub]:
+    """Raw generated stubs, for what the SDK deliberately hides (page tokens, field masks)."""
+    with grpc.insecure_channel(metadata_service.target) as channel:
+        yield metadata_pb2_grpc.MetadataServiceStub(channel)
 
 
 @pytest.fixture

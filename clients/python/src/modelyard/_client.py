@@ -139,7 +139,8 @@ class _Stream(Generic[T]):
 
 def _signature_without_self(build: Callable[..., Any]) -> inspect.Signature:
     signature = inspect.signature(build)
-    return signature.replace(parameters=list(signature.parameters.values())[1:], return_annotation=inspect.Signature.empty)
+    parameters = list(signature.parameters.values())[1:]
+    return signature.replace(parameters=parameters, return_annotation=inspect.Signature.empty)
 
 
 class _unary(Generic[P, T]):
@@ -274,9 +275,7 @@ class _ClientBase:
     @_iterating
     def list_projects(self) -> _Pages[Project]:
         """Every project, fetching pages as the iteration goes."""
-        return _Pages(
-            "ListProjects", metadata_pb2.ListProjectsRequest(), lambda r: map(cv.project_from_pb, r.projects)
-        )
+        return _Pages("ListProjects", metadata_pb2.ListProjectsRequest(), lambda r: map(cv.project_from_pb, r.projects))
 
     @_unary
     def project_summary(self, project: str, *, metric: str = "") -> _Unary[ProjectSummary]:

@@ -216,15 +216,14 @@ def artifact_to_pb(artifact: Artifact) -> types_pb2.Artifact:
 
 
 def metric_from_pb(metric: types_pb2.Metric) -> MetricPoint:
-    value: float | dict[str, Any]
-    if metric.WhichOneof("value") == "structured":
-        value = struct_from_pb(metric.structured)
-    else:
-        value = metric.number
+    structured = metric.WhichOneof("value") == "structured"
+    value: float | dict[str, Any] = struct_from_pb(metric.structured) if structured else metric.number
     return MetricPoint(name=metric.name, value=value, step=metric.step, time=time_from_pb(metric, "time"))
 
 
-def metric_to_pb(name: str, value: float | Mapping[str, Any], step: int = 0, time: datetime | None = None) -> types_pb2.Metric:
+def metric_to_pb(
+    name: str, value: float | Mapping[str, Any], step: int = 0, time: datetime | None = None
+) -> types_pb2.Metric:
     """A scalar (int or float) becomes ``number``, a mapping becomes ``structured``."""
     metric = types_pb2.Metric(name=name, step=step, time=time_to_pb(time) if time else None)
     if isinstance(value, Mapping):
@@ -350,9 +349,7 @@ def summary_from_pb(response: metadata_pb2.GetProjectSummaryResponse) -> Project
 
 def lineage_from_pb(response: metadata_pb2.GetLineageResponse) -> Lineage:
     nodes = tuple(
-        LineageNode(
-            reference=n.reference, stage=stage_from_pb(n.stage), status=status_from_pb(n.status), depth=n.depth
-        )
+        LineageNode(reference=n.reference, stage=stage_from_pb(n.stage), status=status_from_pb(n.status), depth=n.depth)
         for n in response.nodes
     )
     edges = tuple(LineageEdge(from_reference=e.from_reference, to_reference=e.to_reference) for e in response.edges)

@@ -131,10 +131,12 @@ class ManagedProcess(ABC):
 
     def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + self.start_timeout
-        while not self._is_ready():
+        while True:
             code = process.poll()
             if code is not None:
                 raise RuntimeError(f"{self.name} exited with code {code} while starting{self._log_tail()}")
+            if self._is_ready():
+                return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.name} was not ready after {self.start_timeout:.0f}s{self._log_tail()}")
             time.sleep(_POLL_INTERVAL)

@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from ._process import ManagedProcess, free_port
 
@@ -65,8 +67,10 @@ class EmbeddedRedis(ManagedProcess):
         ]  # fmt: skip
 
     def _is_ready(self) -> bool:
+        # No retries inside the probe: start() polls, and must notice a server that has exited.
+        no_retry = Retry(NoBackoff(), 0)
         try:
-            with redis.Redis(host="127.0.0.1", port=self._port, socket_timeout=1) as client:
+            with redis.Redis(host="127.0.0.1", port=self._port, socket_timeout=1, retry=no_retry) as client:
                 return bool(client.ping())
         except redis.RedisError:
             return False

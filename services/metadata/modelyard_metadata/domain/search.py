@@ -30,19 +30,19 @@ from modelyard_common.errors import InvalidArgumentError
 from .entities import Stage, VersionStatus
 
 __all__ = [
-    "And",
-    "Comparison",
     "DEFAULT_ORDER",
-    "Expr",
-    "Field",
-    "FieldType",
-    "InList",
-    "Like",
     "MAX_DEPTH",
     "MAX_FILTER_LENGTH",
     "MAX_IN_VALUES",
     "MAX_ORDER_KEYS",
     "MAX_PREDICATES",
+    "And",
+    "Comparison",
+    "Expr",
+    "Field",
+    "FieldType",
+    "InList",
+    "Like",
     "Not",
     "Op",
     "Or",
@@ -246,7 +246,7 @@ def parse_order_by(text: str) -> tuple[OrderKey, ...]:
 
 
 class _Kind(enum.Enum):
-    WORD = "word"  # field, keyword, true/false; value is (word, key or None)
+    WORD = "word"  # field, keyword, true or false; `key` is set for tags.KEY and the like
     STRING = "string"
     NUMBER = "number"
     OP = "operator"
@@ -261,7 +261,8 @@ class _Token:
     kind: _Kind
     text: str  # as written, for messages
     pos: int  # 1-based
-    value: object = None
+    value: object = None  # decoded string or number; the word before any key
+    key: str | None = None
 
 
 _NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -275,6 +276,8 @@ def _lex(text: str, what: str) -> list[_Token]:
     def fail(index: int, message: str) -> InvalidArgumentError:
         return InvalidArgumentError(what, f"at position {index + 1}: {message}")
 
+    if (nul := text.find("\x00")) >= 0:  # Postgres text cannot hold it
+        raise fail(nul, "unexpected character '\\x00'")
     tokens: list[_Token] = []
     i, n = 0, len(text)
     while i < n:
@@ -286,7 +289,7 @@ def _lex(text: str, what: str) -> list[_Token]:
             chars: list[str] = []
             i += 1
             while True:
-                if i >= n:
+                if i >= n or text[i] == "\\" and i + 1 == n:
                     raise fail(start, "unterminated string")
                 if text[i] == c:
                     break
@@ -312,6 +315,7 @@ def _lex(text: str, what: str) -> list[_Token]:
             key = None
             if text[i : i + 1] == ".":
                 i += 1
+                key_start = i
                 if text[i : i + 1] == "`":
                     close = text.find("`", i + 1)
                     if close < 0:
@@ -320,8 +324,8 @@ def _lex(text: str, what: str) -> list[_Token]:
                 elif km := _BARE_KEY.match(text, i):
                     key, i = km[0], km.end()
                 if not key:
-                    raise fail(i, f"expected a key after '{m[0]}.'")
-            tokens.append(_Token(_Kind.WORD, text[start:i], start + 1, (m[0], key)))
+                    raise fail(key_start, f"expected a key after '{m[0]}.'")
+            tokens.append(_Token(_Kind.WORD, text[start:i], start + 1, m[0], key))
         elif text.startswith(("!=", "<=", ">="), i) or c in "=<>":
             i += 2 if text[i + 1 : i + 2] == "=" and c != "=" else 1
             tokens.append(_Token(_Kind.OP, text[start:i], start + 1, Op(text[start:i])))
@@ -338,7 +342,7 @@ def _lex(text: str, what: str) -> list[_Token]:
 
 
 def _is_keyword(tok: _Token, *words: str) -> bool:
-    if tok.kind is not _Kind.WORD or tok.value[1] is not None:  # type: ignore[index]
+    if tok.kind is not _Kind.WORD or tok.key is not None:
         return False
     word = tok.text.upper()
     return word in words if words else word in _KEYWORDS
@@ -428,7 +432,11 @@ class _Parser:
             pattern = self.advance()
             if pattern.kind is not _Kind.STRING:
                 self.fail(pattern, f"expected a quoted pattern after '{op.text}', found {_describe(pattern)}")
-            return Like(field, str(pattern.value), negated)
+            text = str(pattern.value)
+            if (len(text) - len(text.rstrip("\\"))) % 2:  # Postgres refuses a dangling LIKE escape
+                self.fail(pattern, "a LIKE pattern cannot end with an unpaired backslash (write \\\\\\\\ in quotes "
+                                   "to match one backslash)")
+            return Like(field, text, negated)
         if op.kind is not _Kind.OP:
             self.fail(op, f"expected an operator (=, !=, <, <=, >, >=, IN, NOT IN, LIKE, NOT LIKE) "
                           f"after '{name.text}', found {_describe(op)}")
@@ -456,8 +464,7 @@ class _Parser:
                 self.fail(after, f"expected ',' or ')' in the IN list, found {_describe(after)}")
 
     def field(self, tok: _Token, valid: str) -> Field:
-        word, key = tok.value  # type: ignore[misc]
-        word = word.lower()
+        word, key = str(tok.value).lower(), tok.key
         if key is None and word in _MAPS:
             self.fail(tok, f"'{tok.text}' needs a key, as in {word}.KEY")
         if key is None:

@@ -161,9 +161,10 @@ def compile_search(
         where.append(f"v.project = {params.add(project, 'text')}")
     if expr is not None:
         where.append(_predicate(expr, params))
-    keys = tuple(
-        _SortKey(_value_sql(k.field, params), k.field.type, k.field.nullable, k.descending) for k in order
-    ) + (_SortKey("v.id", FieldType.INTEGER, False, order[-1].descending),)
+    keys = (
+        *(_SortKey(_value_sql(k.field, params), k.field.type, k.field.nullable, k.descending) for k in order),
+        _SortKey("v.id", FieldType.INTEGER, False, order[-1].descending),
+    )
     fingerprint = hashlib.sha256(repr((expr, order, project)).encode()).hexdigest()[:16]
     if page_token:
         where.append(_after(keys, _read_token(page_token, fingerprint, keys), params))
@@ -328,20 +329,36 @@ def _read_token(token: str, fingerprint: str, keys: tuple[_SortKey, ...]) -> lis
 
 
 def _decode(value: object, key: _SortKey) -> object:
-    if value is None and key.nullable:
-        return None
-    if key.type in (FieldType.TEXT, FieldType.ENUM, FieldType.JSON) and isinstance(value, str):
-        return value
-    if key.type is FieldType.INTEGER and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if key.type is FieldType.NUMBER and isinstance(value, int | float) and not isinstance(value, bool):
-        if math.isfinite(value):
-            return float(value)
-    if key.type is FieldType.TIME and isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise _bad_token() from None
-        if moment.tzinfo is not None:
+    """Checks a cursor value against its key's type, so a forged token fails here, not in Postgres."""
+    if value is None:
+        if key.nullable:
+            return None
+    elif isinstance(value, str) and "\x00" not in value:
+        if key.type in (FieldType.TEXT, FieldType.ENUM):
+            return value
+        if key.type is FieldType.JSON and _is_json(value):
+            return value
+        if key.type is FieldType.TIME and (moment := _fromisoformat(value)) and moment.tzinfo is not None:
             return moment
+    elif isinstance(value, bool):
+        pass
+    elif isinstance(value, int) and key.type is FieldType.INTEGER and abs(value) < 2**63:
+        return value
+    elif isinstance(value, int | float) and key.type is FieldType.NUMBER and math.isfinite(value):
+        return float(value)
     raise _bad_token()
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _fromisoformat(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None

@@ -1,0 +1,25 @@
+"""The ``modelyard`` command line: the SDK's calls, printed as tables or JSON.
+
+Exit codes: 0 done; 1 the service refused or failed; 2 bad usage (INVALID_ARGUMENT from the
+service, or a bad option caught here); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+from modelyard.cli._app import cli
+from modelyard.cli.audit import audit
+from modelyard.cli.explore import compare, lineage, search
+from modelyard.cli.lifecycle import alias, metrics, stage
+from modelyard.cli.models import model
+from modelyard.cli.projects import project
+from modelyard.cli.versions import version
+
+__all__ = ["cli", "main"]
+
+for _command in (project, model, version, metrics, stage, alias, search, lineage, compare, audit):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    """Entry point of the ``modelyard`` script."""
+    cli(prog_name="modelyard")

@@ -1,0 +1,116 @@
+"""The root command: global options, the client, output (tables or --json) and error exits."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console, RenderableType
+
+import modelyard
+from modelyard import Client, ModelyardError
+
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_USAGE", "State", "cli", "emit", "emit_line", "pass_state"]
+
+# Exit codes: 0 done; 1 the service refused or failed (any code but INVALID_ARGUMENT);
+# 2 bad usage, caught by the CLI or by the service (INVALID_ARGUMENT); 130 interrupted (Ctrl-C).
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+T = TypeVar("T")
+
+
+@dataclass
+class State:
+    """What the global options set; the client is opened on first use and closed at exit."""
+
+    target: str | None
+    actor: str | None
+    timeout: float
+    as_json: bool
+    console: Console = field(default_factory=lambda: Console(highlight=False))
+    _client: Client | None = None
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            timeout = self.timeout if self.timeout > 0 else None
+            self._client = modelyard.connect(self.target, actor=self.actor, timeout=timeout)
+            click.get_current_context().find_root().call_on_close(self._client.close)
+        return self._client
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses as objects, enums as their names, datetimes as ISO 8601, tuples as lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(to_jsonable(k)): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def emit(state: State, value: T, render: Callable[[T], RenderableType]) -> None:
+    """Prints ``value``: as indented JSON with --json, else as ``render`` draws it."""
+    if state.as_json:
+        click.echo(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
+    else:
+        state.console.print(render(value))
+
+
+def emit_line(state: State, value: T, render: Callable[[T], RenderableType]) -> None:
+    """Prints one item of a stream: a JSON line with --json, else one rendered line."""
+    if state.as_json:
+        click.echo(json.dumps(to_jsonable(value), ensure_ascii=False), nl=True)
+    else:
+        state.console.print(render(value), soft_wrap=True)
+
+
+class _Root(click.Group):
+    """Turns SDK errors into ``error: CODE: message`` on stderr and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModelyardError as exc:
+            click.echo(f"error: {exc.code}: {exc.message}", err=True)
+            ctx.exit(EXIT_USAGE if exc.code == "INVALID_ARGUMENT" else EXIT_ERROR)
+
+
+@click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--target",
+    envvar="MODELYARD_METADATA_ADDR",
+    show_envvar=True,
+    metavar="HOST:PORT",
+    help="Metadata service address.  [default: 127.0.0.1:7410]",
+)
+@click.option(
+    "--actor", envvar="MODELYARD_ACTOR", show_envvar=True, help="Who you act as, for the audit log. [default: login]"
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables (JSON lines when following).")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Deadline of each call, seconds; 0: none.")
+@click.version_option(package_name="modelyard", prog_name="modelyard")
+@click.pass_context
+def cli(ctx: click.Context, target: str | None, actor: str | None, as_json: bool, timeout: float) -> None:
+    """Modelyard: find, register, compare and promote models in the registry.
+
+    Versions are named by a reference: PROJECT/MODEL:VERSION, PROJECT/MODEL@ALIAS, or
+    PROJECT/MODEL for the latest READY version.
+    """
+    ctx.obj = State(target=target, actor=actor, timeout=timeout, as_json=as_json)

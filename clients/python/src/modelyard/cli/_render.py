@@ -1,0 +1,330 @@
+"""Rich renderings of the SDK's results. Every value shown goes through ``Text`` (never markup),
+so names and descriptions are printed as they are."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from modelyard import (
+    AliasChange,
+    AuditEvent,
+    Comparison,
+    Dependency,
+    DependencyScope,
+    Lineage,
+    MetricPoint,
+    Model,
+    ModelVersion,
+    Project,
+    ProjectSummary,
+    SourceLocation,
+    Stage,
+    TensorSpec,
+    VersionStatus,
+)
+
+_STYLES: dict[Enum, str] = {
+    Stage.DEVELOPMENT: "cyan",
+    Stage.VALIDATION: "yellow",
+    Stage.PRODUCTION: "bold green",
+    Stage.ARCHIVED: "dim",
+    VersionStatus.PENDING_UPLOAD: "yellow",
+    VersionStatus.READY: "green",
+    VersionStatus.FAILED: "bold red",
+}
+_MAX_METRICS_IN_LIST = 3
+
+
+def fmt(value: Any) -> str:
+    """One value as plain text: numbers compact, times in UTC, documents as compact JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    if isinstance(value, SourceLocation):
+        return location_text(value)
+    if isinstance(value, TensorSpec):
+        return f"{value.name}:{value.datatype}:{','.join(map(str, value.shape))}"
+    if isinstance(value, Dependency):
+        return dependency_text(value)
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    return str(value)
+
+
+def location_text(location: SourceLocation) -> str:
+    """The command-line form ``URI#revision=REV&path=PATH``."""
+    keys = [f"{k}={v}" for k, v in (("revision", location.revision), ("path", location.path)) if v]
+    return location.uri + ("#" + "&".join(keys) if keys else "")
+
+
+def dependency_text(dependency: Dependency) -> str:
+    version = dependency.version
+    if version and version[0].isalnum():
+        version = "==" + version
+    scope = " (build)" if dependency.scope is DependencyScope.BUILD else ""
+    return f"{dependency.library}{version}{scope}"
+
+
+def _cell(value: Any) -> Text:
+    return Text(fmt(value), style=_STYLES.get(value, "") if isinstance(value, Enum) else "")
+
+
+def _table(*columns: str, title: str | None = None) -> Table:
+    return Table(*columns, box=box.SIMPLE_HEAD, header_style="bold", title=title, title_justify="left", pad_edge=False)
+
+
+def _details(rows: Iterable[tuple[str, Any]]) -> Table:
+    """Key/value lines; empty values are left out."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for key, value in rows:
+        if value not in (None, "", (), {}, []):
+            grid.add_row(key, _cell(value))
+    return grid
+
+
+def _pairs(title: str, mapping: dict[str, Any]) -> Table | None:
+    if not mapping:
+        return None
+    table = _table(title, "")
+    for key, value in sorted(mapping.items()):
+        table.add_row(Text(key), _cell(value))
+    return table
+
+
+def _group(*parts: RenderableType | None) -> Group:
+    return Group(*(p for p in parts if p is not None))
+
+
+# --- projects and models -------------------------------------------------------------------
+
+
+def project(p: Project) -> RenderableType:
+    rows = [("project", p.name), ("description", p.description), ("owner", p.owner)]
+    return _details([*rows, ("created", p.create_time), ("updated", p.update_time)])
+
+
+def projects(items: Sequence[Project]) -> RenderableType:
+    table = _table("PROJECT", "OWNER", "DESCRIPTION", "CREATED")
+    for p in items:
+        table.add_row(Text(p.name), Text(p.owner), Text(p.description), _cell(p.create_time))
+    return table
+
+
+def summary(s: ProjectSummary) -> RenderableType:
+    counts = _details(
+        [
+            ("project", s.project.name),
+            ("owner", s.project.owner),
+            ("models", f"{s.model_count} ({s.archived_model_count} archived)"),
+            ("versions", str(s.version_count)),
+        ]
+    )
+    stages = _table("STAGE", "VERSIONS")
+    for stage in (Stage.DEVELOPMENT, Stage.VALIDATION, Stage.PRODUCTION, Stage.ARCHIVED):
+        stages.add_row(_cell(stage), str(s.versions_by_stage.get(stage, 0)))
+    metric = None
+    if s.metric is not None:
+        m = s.metric
+        metric = _table(f"METRIC {m.name}", "VALUE", "VERSION")
+        metric.add_row("min", fmt(m.min), Text(m.min_reference))
+        metric.add_row("max", fmt(m.max), Text(m.max_reference))
+        metric.add_row("versions with it", str(m.count), "")
+    owners = None
+    if s.owners:
+        owners = _table("OWNER", "TEAM", "MODELS")
+        for o in s.owners:
+            owners.add_row(Text(o.owner), Text(o.team), str(o.models))
+    return _group(counts, stages, metric, owners)
+
+
+def model(m: Model) -> RenderableType:
+    return _details(
+        [
+            ("model", m.full_name),
+            ("kind", m.kind),
+            ("description", m.description),
+            ("owner", m.owner),
+            ("team", m.team),
+            ("latest version", m.latest_version or None),
+            ("aliases", ", ".join(f"{a}={v}" for a, v in sorted(m.aliases.items()))),
+            ("tags", ", ".join(f"{k}={v}" for k, v in sorted(m.tags.items()))),
+            ("code", m.code_location),
+            ("data", m.data_location),
+            ("archived", m.archived or None),
+            ("created", m.create_time),
+            ("updated", m.update_time),
+        ]
+    )
+
+
+def models(items: Sequence[Model]) -> RenderableType:
+    table = _table("MODEL", "KIND", "OWNER", "TEAM", "LATEST", "ALIASES", "TAGS")
+    for m in items:
+        name = Text(m.full_name + (" (archived)" if m.archived else ""), style="dim" if m.archived else "")
+        table.add_row(
+            name,
+            _cell(m.kind),
+            Text(m.owner),
+            Text(m.team),
+            str(m.latest_version or ""),
+            Text(", ".join(f"{a}={v}" for a, v in sorted(m.aliases.items()))),
+            Text(", ".join(f"{k}={v}" for k, v in sorted(m.tags.items()))),
+        )
+    return table
+
+
+# --- versions ------------------------------------------------------------------------------
+
+
+def _status(v: ModelVersion) -> Text:
+    text = _cell(v.status)
+    if v.status_message:
+        text.append(f" ({v.status_message})")
+    return text
+
+
+def version(v: ModelVersion) -> RenderableType:
+    details = _details(
+        [
+            ("version", v.reference),
+            ("stage", v.stage),
+            ("status", v.status),
+            ("status message", v.status_message),
+            ("aliases", ", ".join(v.aliases)),
+            ("framework", v.framework),
+            ("format", v.payload_format),
+            ("author", v.author),
+            ("description", v.description),
+            ("tags", ", ".join(f"{k}={val}" for k, val in sorted(v.tags.items()))),
+            ("produced by", ", ".join(v.produced_by)),
+            ("code", v.code_location),
+            ("data", v.data_location),
+            ("created", v.create_time),
+            ("updated", v.update_time),
+        ]
+    )
+    signature = None
+    if v.signature.inputs or v.signature.outputs:
+        signature = _table("TENSOR", "", "DATATYPE", "SHAPE")
+        for kind, specs in (("input", v.signature.inputs), ("output", v.signature.outputs)):
+            for spec in specs:
+                signature.add_row(Text(spec.name), kind, spec.datatype, fmt(list(spec.shape)))
+    dependencies = None
+    if v.dependencies:
+        dependencies = _table("DEPENDENCY", "VERSION", "SCOPE")
+        for d in v.dependencies:
+            dependencies.add_row(Text(d.library), Text(d.version or "any"), fmt(d.scope).lower())
+    files = None
+    if v.artifact is not None and v.artifact.files:
+        files = _table("FILE", "SIZE", "SHA-256", title=f"artifact: {v.artifact.total_size} bytes")
+        for f in v.artifact.files:
+            files.add_row(Text(f.path), str(f.size), f.sha256)
+    return _group(
+        details,
+        signature,
+        _pairs("PARAM", v.hyperparameters),
+        dependencies,
+        _pairs("METRIC", {**v.metrics, **v.custom_metrics}),
+        files,
+    )
+
+
+def versions(items: Sequence[ModelVersion]) -> RenderableType:
+    table = _table("VERSION", "STAGE", "STATUS", "FRAMEWORK", "ALIASES", "METRICS", "CREATED")
+    for v in items:
+        shown = sorted(v.metrics.items())[:_MAX_METRICS_IN_LIST]
+        metrics = ", ".join(f"{k}={fmt(val)}" for k, val in shown)
+        if len(v.metrics) > _MAX_METRICS_IN_LIST:
+            metrics += ", ..."
+        table.add_row(
+            Text(v.reference),
+            _cell(v.stage),
+            _status(v),
+            Text(v.framework),
+            Text(", ".join(v.aliases)),
+            Text(metrics),
+            _cell(v.create_time),
+        )
+    return table
+
+
+def metric_history(points: Sequence[MetricPoint]) -> RenderableType:
+    table = _table("STEP", "TIME", "VALUE")
+    for p in points:
+        table.add_row(str(p.step), _cell(p.time), _cell(p.value))
+    return table
+
+
+def alias_change(change: AliasChange) -> RenderableType:
+    line = Text(f"{change.model}@{change.alias}")
+    if change.version is not None:
+        line.append(f" -> {change.version.version}")
+        line.append(f" (was {change.previous_version})" if change.previous_version else " (new)", style="dim")
+    else:
+        line.append(f" deleted (pointed at {change.previous_version})")
+    return line
+
+
+# --- lineage, comparison, audit ------------------------------------------------------------
+
+
+def lineage(graph: Lineage) -> RenderableType:
+    """One row per version, upstream first; FED BY lists the versions whose output it consumes."""
+    feeds: dict[str, list[str]] = {}
+    for edge in graph.edges:
+        feeds.setdefault(edge.to_reference, []).append(edge.from_reference)
+    table = _table("DEPTH", "VERSION", "STAGE", "STATUS", "FED BY")
+    for node in sorted(graph.nodes, key=lambda n: (n.depth, n.reference)):
+        name = Text(node.reference, style="bold" if node.reference == graph.root else "")
+        fed_by = Text(", ".join(sorted(feeds.get(node.reference, []))))
+        table.add_row(f"{node.depth:+d}" if node.depth else "0", name, _cell(node.stage), _cell(node.status), fed_by)
+    return table
+
+
+def comparison(c: Comparison, *, only_differences: bool = False) -> RenderableType:
+    """Versions side by side: a column each, a row per field; rows that differ stand out."""
+    table = _table("", *(v.reference for v in c.versions))
+    for title, rows in (("metadata", c.metadata), ("params", c.params), ("metrics", c.metrics)):
+        shown = [r for r in rows if r.differs or not only_differences]
+        if not shown:
+            continue
+        table.add_section()
+        table.add_row(Text(title, style="bold underline"))
+        for row in shown:
+            key = Text(("* " if row.differs else "  ") + row.key)
+            table.add_row(key, *(Text(fmt(v)) for v in row.values), style="bold yellow" if row.differs else "")
+    return table
+
+
+def audit_events(events: Sequence[AuditEvent]) -> RenderableType:
+    table = _table("ID", "TIME", "ACTOR", "ACTION", "RESOURCE", "REASON")
+    for e in events:
+        table.add_row(str(e.id), _cell(e.time), Text(e.actor), Text(e.action), Text(e.resource), Text(e.reason))
+    return table
+
+
+def audit_line(e: AuditEvent) -> RenderableType:
+    line = Text(f"{fmt(e.time)}  #{e.id}  ")
+    line.append(e.actor, style="bold")
+    line.append(f"  {e.action}  {e.resource}")
+    if e.reason:
+        line.append(f"  ({e.reason})", style="dim")
+    return line

@@ -1,0 +1,157 @@
+"""`make run`: the whole platform on one machine, on loopback, with data under ./.modelyard/.
+
+Starts Postgres, Redis and SeaweedFS from their wheels (or uses external ones named in
+MODELYARD_POSTGRES_DSN, MODELYARD_REDIS_URL and MODELYARD_S3_ENDPOINT / _ACCESS_KEY / _SECRET_KEY),
+then every service, prints the endpoints, and on Ctrl-C stops everything it started, services
+first, by process id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
+from modelyard_common.embedded.service import ServiceProcess
+
+__all__ = ["main"]
+
+# Well-known ports, so that the CLI's defaults work; a busy one is replaced by a free one.
+DEFAULT_PORTS = {"metadata": (7410, 9410)}
+DATABASE = "modelyard"
+
+
+def _port_if_free(port: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
+
+
+def _say(message: str) -> None:
+    print(f"modelyard-dev: {message}", flush=True)
+
+
+def _postgres(stack: ExitStack, data: Path) -> str:
+    external = os.environ.get("MODELYARD_POSTGRES_DSN")
+    if external:
+        _say("using the external Postgres from MODELYARD_POSTGRES_DSN")
+        return external
+    _say("starting Postgres ...")
+    server = stack.enter_context(EmbeddedPostgres(data / "postgres"))
+    stack.callback(_say, "stopped Postgres")
+    try:
+        return server.create_database(DATABASE)
+    except RuntimeError as exc:
+        if "already exists" not in str(exc):
+            raise
+        return server.dsn.rsplit("/", 1)[0] + f"/{DATABASE}"
+
+
+def _redis(stack: ExitStack, data: Path) -> str:
+    external = os.environ.get("MODELYARD_REDIS_URL")
+    if external:
+        _say("using the external Redis from MODELYARD_REDIS_URL")
+        return external
+    _say("starting Redis ...")
+    server = stack.enter_context(EmbeddedRedis(data / "redis"))
+    stack.callback(_say, "stopped Redis")
+    return server.url
+
+
+def _s3(stack: ExitStack, data: Path) -> dict[str, str]:
+    external = os.environ.get("MODELYARD_S3_ENDPOINT")
+    if external:
+        _say("using the external S3 endpoint from MODELYARD_S3_ENDPOINT")
+        return {
+            "endpoint": external,
+            "access_key": os.environ.get("MODELYARD_S3_ACCESS_KEY", ""),
+            "secret_key": os.environ.get("MODELYARD_S3_SECRET_KEY", ""),
+        }
+    _say("starting SeaweedFS (S3) ...")
+    server = EmbeddedSeaweedFS(data / "seaweedfs")
+    server.start()
+    # A clean SeaweedFS exit takes up to ~25 s; give it that so no data is lost.
+    stack.callback(_say, "stopped SeaweedFS")
+    stack.callback(server.stop, 30.0)
+    stack.callback(_say, "stopping SeaweedFS (up to 30 s) ...")
+    return {"endpoint": server.endpoint, "access_key": server.access_key, "secret_key": server.secret_key}
+
+
+def _service(stack: ExitStack, data: Path, name: str, settings: dict[str, Any]) -> ServiceProcess:
+    grpc_port, metrics_port = (_port_if_free(p) for p in DEFAULT_PORTS[name])
+    _say(f"starting the {name} service ...")
+    service = ServiceProcess(
+        name,
+        f"modelyard_{name}",
+        data / name,
+        {"port": str(grpc_port), "metrics_port": str(metrics_port), **settings},
+    )
+    service.start()
+    stack.callback(_say, f"stopped the {name} service")
+    stack.callback(service.stop)
+    return service
+
+
+def _wait(services: list[ServiceProcess]) -> None:
+    """Returns on Ctrl-C or SIGTERM, or when a service dies (after saying so)."""
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    while not stopping:
+        for service in services:
+            if not service.running:
+                _say(f"the {service.name} service exited; see {service.log_path}")
+                return
+        time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path(".modelyard"), help="data folder (default ./.modelyard)")
+    args = parser.parse_args()
+    data: Path = args.data.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        dsn = _postgres(stack, data)
+        redis_url = _redis(stack, data)
+        s3 = _s3(stack, data)
+        metadata = _service(stack, data, "metadata", {"db_dsn": dsn, "redis_url": redis_url})
+        print(
+            f"""
+Modelyard is running (data in {data}):
+  metadata service   {metadata.target}        metrics {metadata.metrics_url}
+  Postgres           {dsn}
+  Redis              {redis_url}
+  S3 (SeaweedFS)     {s3['endpoint']}
+
+Try it from another shell:
+  export MODELYARD_METADATA_ADDR={metadata.target}
+  .venv/bin/modelyard project create demo --owner "$USER"
+  .venv/bin/modelyard model create demo/churn --team analytics
+
+Service logs: {data}/<service>/<service>.log. Press Ctrl-C to stop everything.
+""",
+            flush=True,
+        )
+        _wait([metadata])
+        _say("stopping ...")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
