@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -29,6 +29,21 @@ def start_metadata(data_dir: Path, dsn: str, redis_url: str = "", **settings: st
 @pytest.fixture(scope="session")
 def metadata_dsn(postgres: EmbeddedPostgres) -> str:
     return postgres.create_database("metadata_tests")
+
+
+@pytest.fixture
+def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+    """Starts extra metadata service processes for one test and stops them afterwards."""
+    started: list[ServiceProcess] = []
+
+    def start(dsn: str, redis_url: str = "", **settings: str) -> ServiceProcess:
+        service = start_metadata(tmp_path / f"service-{len(started)}", dsn, redis_url, **settings)
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
 
 
 @pytest.fixture(scope="session")

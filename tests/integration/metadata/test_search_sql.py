@@ -26,26 +26,99 @@ def _day(text: str) -> datetime:
 
 # label: (stage, status, framework, payload_format, author, created, tags, params, metrics, aliases)
 VERSIONS: dict[str, tuple[Any, ...]] = {
-    "alpha/churn:1": ("ARCHIVED", "READY", "sklearn", "skops", "ann", "2026-01-01",
-                      {"team": "risk", "env": "prod"}, {"max_depth": 3, "solver": "lbfgs", "balanced": True},
-                      {"accuracy": 0.81, "importance": {"age": 0.4}}, []),
-    "alpha/churn:2": ("PRODUCTION", "READY", "sklearn", "skops", "ann", "2026-01-10",
-                      {"team": "risk"}, {"max_depth": 6, "solver": "saga", "balanced": False},
-                      {"accuracy": 0.93, "f1": 0.88}, ["champion"]),
-    "alpha/churn:3": ("VALIDATION", "READY", "xgboost", "json", "bob", "2026-01-20",
-                      {"team": "fraud"}, {"max_depth": 8, "solver": "auto"}, {"accuracy": 0.93}, ["challenger"]),
-    "alpha/fraud-detector:1": ("DEVELOPMENT", "FAILED", "pytorch", "pt", "carol", "2026-02-01",
-                               {}, {"lr": 0.001, "max_depth": "deep"}, {}, []),
-    "alpha/fraud-detector:2": ("DEVELOPMENT", "PENDING_UPLOAD", "pytorch", "pt", "carol", "2026-02-05",
-                               {"team": "fraud", "owner/name": "x"}, {}, {"accuracy": {"curve": [1, 2]}}, []),
-    "beta/ranker:1": ("PRODUCTION", "READY", "onnx", "onnx", "dave", "2026-02-10",
-                      {"team": "search"}, {"max_depth": 4.5}, {"accuracy": 0.75}, ["champion"]),
-    "beta/ranker:2": ("DEVELOPMENT", "READY", "sklearn", "skops", "dave", "2026-02-10",
-                      {"team": "search", "env": "dev"}, {"max_depth": 4}, {"accuracy": 0.99, "loss": 0.1}, []),
+    "alpha/churn:1": (
+        "ARCHIVED",
+        "READY",
+        "sklearn",
+        "skops",
+        "ann",
+        "2026-01-01",
+        {"team": "risk", "env": "prod"},
+        {"max_depth": 3, "solver": "lbfgs", "balanced": True},
+        {"accuracy": 0.81, "importance": {"age": 0.4}},
+        [],
+    ),
+    "alpha/churn:2": (
+        "PRODUCTION",
+        "READY",
+        "sklearn",
+        "skops",
+        "ann",
+        "2026-01-10",
+        {"team": "risk"},
+        {"max_depth": 6, "solver": "saga", "balanced": False},
+        {"accuracy": 0.93, "f1": 0.88},
+        ["champion"],
+    ),
+    "alpha/churn:3": (
+        "VALIDATION",
+        "READY",
+        "xgboost",
+        "json",
+        "bob",
+        "2026-01-20",
+        {"team": "fraud"},
+        {"max_depth": 8, "solver": "auto"},
+        {"accuracy": 0.93},
+        ["challenger"],
+    ),
+    "alpha/fraud-detector:1": (
+        "DEVELOPMENT",
+        "FAILED",
+        "pytorch",
+        "pt",
+        "carol",
+        "2026-02-01",
+        {},
+        {"lr": 0.001, "max_depth": "deep"},
+        {},
+        [],
+    ),
+    "alpha/fraud-detector:2": (
+        "DEVELOPMENT",
+        "PENDING_UPLOAD",
+        "pytorch",
+        "pt",
+        "carol",
+        "2026-02-05",
+        {"team": "fraud", "owner/name": "x"},
+        {},
+        {"accuracy": {"curve": [1, 2]}},
+        [],
+    ),
+    "beta/ranker:1": (
+        "PRODUCTION",
+        "READY",
+        "onnx",
+        "onnx",
+        "dave",
+        "2026-02-10",
+        {"team": "search"},
+        {"max_depth": 4.5},
+        {"accuracy": 0.75},
+        ["champion"],
+    ),
+    "beta/ranker:2": (
+        "DEVELOPMENT",
+        "READY",
+        "sklearn",
+        "skops",
+        "dave",
+        "2026-02-10",
+        {"team": "search", "env": "dev"},
+        {"max_depth": 4},
+        {"accuracy": 0.99, "loss": 0.1},
+        [],
+    ),
 }
 ALL_NEWEST_FIRST = [
-    "beta/ranker:2", "beta/ranker:1", "alpha/fraud-detector:2", "alpha/fraud-detector:1",
-    "alpha/churn:3", "alpha/churn:2", "alpha/churn:1",
+    "beta/ranker:2",
+    "beta/ranker:1",
+    "alpha/fraud-detector:2",
+    "alpha/fraud-detector:1",
+    "alpha/churn:3",
+    "alpha/churn:2",
+    "alpha/churn:1",
 ]  # ranker:1 and ranker:2 share created_at; the tie goes to the higher id
 
 
@@ -56,13 +129,19 @@ async def _seed(conn: asyncpg.Connection) -> None:
         model, version = rest.split(":")
         project_id = await conn.fetchval(
             "INSERT INTO projects (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name "
-            "RETURNING id", project)
+            "RETURNING id",
+            project,
+        )
         model_id = await conn.fetchval(
             "INSERT INTO models (project_id, project, name, kind) VALUES ($1, $2, $3, 'STANDARD') "
             "ON CONFLICT (project_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
-            project_id, project, model)
+            project_id,
+            project,
+            model,
+        )
         metric_values = {
-            name: {"number": value, "step": 1, "time": "2026-01-01T00:00:00Z"} if isinstance(value, float)
+            name: {"number": value, "step": 1, "time": "2026-01-01T00:00:00Z"}
+            if isinstance(value, float)
             else {"structured": value, "step": 0, "time": "2026-01-01T00:00:00Z"}
             for name, value in metrics.items()
         }
@@ -70,12 +149,25 @@ async def _seed(conn: asyncpg.Connection) -> None:
             "INSERT INTO model_versions (model_id, project, model, version, stage, status, framework, "
             "payload_format, author, tags, params, metrics, created_at, updated_at) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14) RETURNING id",
-            model_id, project, model, int(version), stage, status, framework, fmt, author,
-            json.dumps(tags), json.dumps(params), json.dumps(metric_values), _day(created),
-            _day(created).replace(hour=12))
+            model_id,
+            project,
+            model,
+            int(version),
+            stage,
+            status,
+            framework,
+            fmt,
+            author,
+            json.dumps(tags),
+            json.dumps(params),
+            json.dumps(metric_values),
+            _day(created),
+            _day(created).replace(hour=12),
+        )
         for alias in aliases:
-            await conn.execute("INSERT INTO aliases (model_id, alias, version_id) VALUES ($1, $2, $3)",
-                               model_id, alias, version_id)
+            await conn.execute(
+                "INSERT INTO aliases (model_id, alias, version_id) VALUES ($1, $2, $3)", model_id, alias, version_id
+            )
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +181,17 @@ async def conn(postgres: Any) -> AsyncIterator[asyncpg.Connection]:
 
 
 async def _search(
-    conn: asyncpg.Connection, filter: str = "", order_by: str = "", *, project: str | None = None,
-    page_token: str = "", page_size: int = 100,
+    conn: asyncpg.Connection,
+    filter: str = "",
+    order_by: str = "",
+    *,
+    project: str | None = None,
+    page_token: str = "",
+    page_size: int = 100,
 ) -> tuple[list[str], str]:
-    search = compile_search(parse_filter(filter), parse_order_by(order_by), project=project,
-                            page_token=page_token, page_size=page_size)
+    search = compile_search(
+        parse_filter(filter), parse_order_by(order_by), project=project, page_token=page_token, page_size=page_size
+    )
     rows, token = search.page(await conn.fetch(search.query(), *search.args))
     return [f"{r['project']}/{r['model']}:{r['version']}" for r in rows], token
 
@@ -132,30 +230,39 @@ FILTERS = [
     ('payload_format = "pt"', _only("alpha/fraud-detector:1", "alpha/fraud-detector:2")),
     ('author < "c"', _only("alpha/churn:1", "alpha/churn:2", "alpha/churn:3")),
     # AND binds tighter than OR; parentheses regroup.
-    ('stage = "PRODUCTION" OR stage = "VALIDATION" AND framework = "sklearn"',
-     _only("alpha/churn:2", "beta/ranker:1")),
+    ('stage = "PRODUCTION" OR stage = "VALIDATION" AND framework = "sklearn"', _only("alpha/churn:2", "beta/ranker:1")),
     ('(stage = "PRODUCTION" OR stage = "VALIDATION") AND framework = "sklearn"', _only("alpha/churn:2")),
     ('NOT (project = "alpha" OR version = 1)', _only("beta/ranker:2")),
     ('alias = "champion"', _only("alpha/churn:2", "beta/ranker:1")),
-    ('alias != "champion"', _only("alpha/churn:1", "alpha/churn:3", "alpha/fraud-detector:1",
-                                  "alpha/fraud-detector:2", "beta/ranker:2")),
+    (
+        'alias != "champion"',
+        _only("alpha/churn:1", "alpha/churn:3", "alpha/fraud-detector:1", "alpha/fraud-detector:2", "beta/ranker:2"),
+    ),
     ('alias IN ("challenger", "champion")', _only("alpha/churn:2", "alpha/churn:3", "beta/ranker:1")),
     ('alias LIKE "chall%"', _only("alpha/churn:3")),
-    ('alias NOT IN ("champion", "challenger") AND project = "alpha"',
-     _only("alpha/churn:1", "alpha/fraud-detector:1", "alpha/fraud-detector:2")),
-    ('created >= "2026-02-01"', _only("alpha/fraud-detector:1", "alpha/fraud-detector:2",
-                                      "beta/ranker:1", "beta/ranker:2")),
+    (
+        'alias NOT IN ("champion", "challenger") AND project = "alpha"',
+        _only("alpha/churn:1", "alpha/fraud-detector:1", "alpha/fraud-detector:2"),
+    ),
+    (
+        'created >= "2026-02-01"',
+        _only("alpha/fraud-detector:1", "alpha/fraud-detector:2", "beta/ranker:1", "beta/ranker:2"),
+    ),
     ('created < "2026-01-15T00:00:00Z"', _only("alpha/churn:1", "alpha/churn:2")),
     ('created > "2026-01-10T00:00:00+01:00"', _only(*ALL_NEWEST_FIRST[:-1])),
     ('created = "2026-02-10"', _only("beta/ranker:1", "beta/ranker:2")),
     ('updated > "2026-02-10T11:59:59Z"', _only("beta/ranker:1", "beta/ranker:2")),
     ('tags.team = "risk"', _only("alpha/churn:1", "alpha/churn:2")),
-    ('tags.team IN ("risk", "fraud") AND NOT status = "FAILED"',
-     _only("alpha/churn:1", "alpha/churn:2", "alpha/churn:3", "alpha/fraud-detector:2")),
+    (
+        'tags.team IN ("risk", "fraud") AND NOT status = "FAILED"',
+        _only("alpha/churn:1", "alpha/churn:2", "alpha/churn:3", "alpha/fraud-detector:2"),
+    ),
     # != needs the tag; NOT = does not.
     ('tags.team != "risk"', _only("alpha/churn:3", "alpha/fraud-detector:2", "beta/ranker:1", "beta/ranker:2")),
-    ('NOT tags.team = "risk"', _only("alpha/churn:3", "alpha/fraud-detector:1", "alpha/fraud-detector:2",
-                                     "beta/ranker:1", "beta/ranker:2")),
+    (
+        'NOT tags.team = "risk"',
+        _only("alpha/churn:3", "alpha/fraud-detector:1", "alpha/fraud-detector:2", "beta/ranker:1", "beta/ranker:2"),
+    ),
     ('tags.env LIKE "d%"', _only("beta/ranker:2")),
     ('tags.env NOT LIKE "d%"', _only("alpha/churn:1")),
     ('tags.`owner/name` = "x"', _only("alpha/fraud-detector:2")),
@@ -163,8 +270,10 @@ FILTERS = [
     ('tags.team > "r"', _only("alpha/churn:1", "alpha/churn:2", "beta/ranker:1", "beta/ranker:2")),
     ("metrics.accuracy >= 0.9", _only("alpha/churn:2", "alpha/churn:3", "beta/ranker:2")),
     ("metrics.accuracy < 0.9", _only("alpha/churn:1", "beta/ranker:1")),
-    ("NOT metrics.accuracy >= 0.9", _only("alpha/churn:1", "alpha/fraud-detector:1", "alpha/fraud-detector:2",
-                                          "beta/ranker:1")),
+    (
+        "NOT metrics.accuracy >= 0.9",
+        _only("alpha/churn:1", "alpha/fraud-detector:1", "alpha/fraud-detector:2", "beta/ranker:1"),
+    ),
     ("metrics.accuracy IN (0.93, 0.75)", _only("alpha/churn:2", "alpha/churn:3", "beta/ranker:1")),
     ("metrics.accuracy != 0.93", _only("alpha/churn:1", "beta/ranker:1", "beta/ranker:2")),
     ("metrics.importance > -1", []),  # structured metrics have no number
@@ -184,10 +293,12 @@ FILTERS = [
     ("params.balanced = true", _only("alpha/churn:1")),
     ("params.balanced != TRUE", _only("alpha/churn:2")),
     ("params.lr < 0.01", _only("alpha/fraud-detector:1")),
-    ('params.max_depth > 4 OR framework LIKE "sk%"',
-     _only("alpha/churn:1", "alpha/churn:2", "alpha/churn:3", "beta/ranker:1", "beta/ranker:2")),
+    (
+        'params.max_depth > 4 OR framework LIKE "sk%"',
+        _only("alpha/churn:1", "alpha/churn:2", "alpha/churn:3", "beta/ranker:1", "beta/ranker:2"),
+    ),
     # Values are parameters: quotes in values or keys are just characters.
-    ("tags.team = \"x'; DROP TABLE model_versions; --\"", []),
+    ('tags.team = "x\'; DROP TABLE model_versions; --"', []),
     ("tags.`a'b\"c` = 'x' OR params.`it's` = 1 OR author = '\\'\\\\'", []),
 ]
 
@@ -205,27 +316,116 @@ async def test_search_is_scoped_to_the_project(conn: asyncpg.Connection) -> None
 
 
 ORDERS = [
-    ("created", ["alpha/churn:1", "alpha/churn:2", "alpha/churn:3", "alpha/fraud-detector:1",
-                 "alpha/fraud-detector:2", "beta/ranker:1", "beta/ranker:2"]),
-    ("name, version DESC", ["alpha/churn:3", "alpha/churn:2", "alpha/churn:1", "alpha/fraud-detector:2",
-                            "alpha/fraud-detector:1", "beta/ranker:2", "beta/ranker:1"]),
-    ("project DESC, stage, version", ["beta/ranker:2", "beta/ranker:1", "alpha/churn:1", "alpha/fraud-detector:1",
-                                      "alpha/fraud-detector:2", "alpha/churn:2", "alpha/churn:3"]),
+    (
+        "created",
+        [
+            "alpha/churn:1",
+            "alpha/churn:2",
+            "alpha/churn:3",
+            "alpha/fraud-detector:1",
+            "alpha/fraud-detector:2",
+            "beta/ranker:1",
+            "beta/ranker:2",
+        ],
+    ),
+    (
+        "name, version DESC",
+        [
+            "alpha/churn:3",
+            "alpha/churn:2",
+            "alpha/churn:1",
+            "alpha/fraud-detector:2",
+            "alpha/fraud-detector:1",
+            "beta/ranker:2",
+            "beta/ranker:1",
+        ],
+    ),
+    (
+        "project DESC, stage, version",
+        [
+            "beta/ranker:2",
+            "beta/ranker:1",
+            "alpha/churn:1",
+            "alpha/fraud-detector:1",
+            "alpha/fraud-detector:2",
+            "alpha/churn:2",
+            "alpha/churn:3",
+        ],
+    ),
     # Ties (churn:2 and churn:3 at 0.93) break by id in the last key's direction; missing values go last.
-    ("metrics.accuracy DESC", ["beta/ranker:2", "alpha/churn:3", "alpha/churn:2", "alpha/churn:1",
-                               "beta/ranker:1", "alpha/fraud-detector:2", "alpha/fraud-detector:1"]),
-    ("metrics.accuracy", ["beta/ranker:1", "alpha/churn:1", "alpha/churn:2", "alpha/churn:3",
-                          "beta/ranker:2", "alpha/fraud-detector:1", "alpha/fraud-detector:2"]),
+    (
+        "metrics.accuracy DESC",
+        [
+            "beta/ranker:2",
+            "alpha/churn:3",
+            "alpha/churn:2",
+            "alpha/churn:1",
+            "beta/ranker:1",
+            "alpha/fraud-detector:2",
+            "alpha/fraud-detector:1",
+        ],
+    ),
+    (
+        "metrics.accuracy",
+        [
+            "beta/ranker:1",
+            "alpha/churn:1",
+            "alpha/churn:2",
+            "alpha/churn:3",
+            "beta/ranker:2",
+            "alpha/fraud-detector:1",
+            "alpha/fraud-detector:2",
+        ],
+    ),
     # JSON order: strings, then numbers; versions without the parameter last.
-    ("params.max_depth", ["alpha/fraud-detector:1", "alpha/churn:1", "beta/ranker:2", "beta/ranker:1",
-                          "alpha/churn:2", "alpha/churn:3", "alpha/fraud-detector:2"]),
-    ("tags.env DESC, created ASC", ["alpha/churn:1", "beta/ranker:2", "alpha/churn:2", "alpha/churn:3",
-                                    "alpha/fraud-detector:1", "alpha/fraud-detector:2", "beta/ranker:1"]),
-    ("tags.team, metrics.accuracy DESC", ["alpha/churn:3", "alpha/fraud-detector:2", "alpha/churn:2",
-                                          "alpha/churn:1", "beta/ranker:2", "beta/ranker:1",
-                                          "alpha/fraud-detector:1"]),
-    ("status, framework DESC", ["alpha/fraud-detector:1", "alpha/fraud-detector:2", "alpha/churn:3",
-                                "beta/ranker:2", "alpha/churn:2", "alpha/churn:1", "beta/ranker:1"]),
+    (
+        "params.max_depth",
+        [
+            "alpha/fraud-detector:1",
+            "alpha/churn:1",
+            "beta/ranker:2",
+            "beta/ranker:1",
+            "alpha/churn:2",
+            "alpha/churn:3",
+            "alpha/fraud-detector:2",
+        ],
+    ),
+    (
+        "tags.env DESC, created ASC",
+        [
+            "alpha/churn:1",
+            "beta/ranker:2",
+            "alpha/churn:2",
+            "alpha/churn:3",
+            "alpha/fraud-detector:1",
+            "alpha/fraud-detector:2",
+            "beta/ranker:1",
+        ],
+    ),
+    (
+        "tags.team, metrics.accuracy DESC",
+        [
+            "alpha/churn:3",
+            "alpha/fraud-detector:2",
+            "alpha/churn:2",
+            "alpha/churn:1",
+            "beta/ranker:2",
+            "beta/ranker:1",
+            "alpha/fraud-detector:1",
+        ],
+    ),
+    (
+        "status, framework DESC",
+        [
+            "alpha/fraud-detector:1",
+            "alpha/fraud-detector:2",
+            "alpha/churn:3",
+            "beta/ranker:2",
+            "alpha/churn:2",
+            "alpha/churn:1",
+            "beta/ranker:1",
+        ],
+    ),
 ]
 
 
@@ -267,7 +467,12 @@ async def test_paging_a_nullable_key_crosses_from_values_to_missing_values(conn:
 async def test_paging_with_a_filter_keeps_filtering(conn: asyncpg.Connection) -> None:
     filter = 'tags.team IN ("risk", "fraud", "search") AND NOT stage = "ARCHIVED"'
     assert await _all_pages(conn, filter, "params.max_depth DESC", 2) == [
-        "alpha/churn:3", "alpha/churn:2", "beta/ranker:1", "beta/ranker:2", "alpha/fraud-detector:2"]
+        "alpha/churn:3",
+        "alpha/churn:2",
+        "beta/ranker:1",
+        "beta/ranker:2",
+        "alpha/fraud-detector:2",
+    ]
 
 
 async def test_page_token_survives_a_respelled_but_equal_query(conn: asyncpg.Connection) -> None:
@@ -309,19 +514,43 @@ async def test_malformed_page_token_is_refused(conn: asyncpg.Connection, token: 
 async def test_page_token_with_values_of_the_wrong_type_is_refused(conn: asyncpg.Connection) -> None:
     _, token = await _search(conn, order_by="metrics.accuracy DESC", page_size=2)
     fingerprint, values = json.loads(base64.urlsafe_b64decode(token + "=="))
-    for bad in ([values[0], "7"], ["0.5", values[1]], [values[0]], [values[0], values[1], 1], [None, None],
-                [values[0], 2**63], [values[0], True], ["1e999", values[1]], "x"):
+    for bad in (
+        [values[0], "7"],
+        ["0.5", values[1]],
+        [values[0]],
+        [values[0], values[1], 1],
+        [None, None],
+        [values[0], 2**63],
+        [values[0], True],
+        ["1e999", values[1]],
+        "x",
+    ):
         with pytest.raises(InvalidArgumentError, match=r"^page_token: is malformed"):
             await _search(conn, order_by="metrics.accuracy DESC", page_token=_forge([fingerprint, bad]))
-    _, token = await _search(conn, order_by="params.solver, created", page_size=1)
-    fingerprint, values = json.loads(base64.urlsafe_b64decode(token + "=="))
-    for bad in (["not json", *values[1:]], ['"a\u0000"', *values[1:]], [values[0], "yesterday", values[2]],
-                [values[0], "2026-01-01T00:00:00", values[2]]):  # no offset: ambiguous
-        with pytest.raises(InvalidArgumentError, match=r"^page_token: is malformed"):
-            await _search(conn, order_by="params.solver, created", page_token=_forge([fingerprint, bad]))
     # Well-formed values are accepted even if no row has them: the token is a position, not a row.
     page, _ = await _search(conn, order_by="metrics.accuracy DESC", page_token=_forge([fingerprint, [0.9, 0]]))
     assert page == ["alpha/churn:1", "beta/ranker:1", "alpha/fraud-detector:2", "alpha/fraud-detector:1"]
+
+
+async def test_page_token_with_values_postgres_cannot_hold_is_refused(conn: asyncpg.Connection) -> None:
+    _, token = await _search(conn, order_by="params.solver, created", page_size=1)
+    fingerprint, (solver, created, id_) = json.loads(base64.urlsafe_b64decode(token + "=="))
+    assert (solver, id_) == ('"auto"', 3)
+    for bad in (
+        ["not json", created, id_],
+        ['"a\\u0000"', created, id_],
+        ["1e999", created, id_],
+        ['[1, {"a": NaN}]', created, id_],
+        ["\x00", created, id_],
+        [solver, "yesterday", id_],
+        [solver, "2026-01-01T00:00:00", id_],
+    ):  # no offset: ambiguous
+        with pytest.raises(InvalidArgumentError, match=r"^page_token: is malformed"):
+            await _search(conn, order_by="params.solver, created", page_token=_forge([fingerprint, bad]))
+    page, _ = await _search(
+        conn, order_by="params.solver, created", page_token=_forge([fingerprint, ['{"a": [1.5, "x"]}', created, id_]])
+    )
+    assert page == ["alpha/fraud-detector:1", "alpha/fraud-detector:2", "beta/ranker:1", "beta/ranker:2"]
 
 
 async def test_page_size_zero_means_the_default_and_negative_is_refused(conn: asyncpg.Connection) -> None:
@@ -333,7 +562,11 @@ async def test_page_size_zero_means_the_default_and_negative_is_refused(conn: as
 def test_values_and_keys_never_appear_in_the_sql() -> None:
     search = compile_search(
         parse_filter("tags.`secret-key` = 'secret-value' AND params.p LIKE \"zz%\" AND alias = 'champ'"),
-        parse_order_by("metrics.`weird key` DESC"), project="proj-x", page_token="", page_size=10, first_param=3,
+        parse_order_by("metrics.`weird key` DESC"),
+        project="proj-x",
+        page_token="",
+        page_size=10,
+        first_param=3,
     )
     sql = search.query()
     for text in ("secret", "zz%", "champ", "weird", "proj-x"):

@@ -176,8 +176,17 @@ def test_metrics_are_floats() -> None:
 @pytest.mark.parametrize(
     ("literal", "value"),
     [
-        ("0", 0), ("42", 42), ("-7", -7), ("1.5", 1.5), ("-0.25", -0.25), (".5", 0.5), ("5.", 5.0),
-        ("1e3", 1000.0), ("2.5E-2", 0.025), ("-1e+2", -100.0), ("9223372036854775807", 2**63 - 1),
+        ("0", 0),
+        ("42", 42),
+        ("-7", -7),
+        ("1.5", 1.5),
+        ("-0.25", -0.25),
+        (".5", 0.5),
+        ("5.", 5.0),
+        ("1e3", 1000.0),
+        ("2.5E-2", 0.025),
+        ("-1e+2", -100.0),
+        ("9223372036854775807", 2**63 - 1),
     ],
 )
 def test_number_forms(literal: str, value: float) -> None:
@@ -247,10 +256,10 @@ TEXT_FIELDS = "(project, model, framework, payload_format, author, alias, tags.K
         # positions are 1-based and point at the offending token
         ('stage = "PRODUCTION" AND version >= )', "at position 37: expected a value after '>=', found ')'"),
         ("version =", "at position 10: expected a value after '=', found the end of the filter"),
-        ('project = churn', "at position 11: expected a value after '=' (quote text values), found 'churn'"),
+        ("project = churn", "at position 11: expected a value after '=' (quote text values), found 'churn'"),
         ("version = AND", "at position 11: expected a value after '=', found 'AND'"),
         ("foo = 1", f"at position 1: unknown field 'foo'; valid fields are {ALL_FIELDS}"),
-        ('version = 1 AND bar.x = 1', f"at position 17: unknown field 'bar.x'; valid fields are {ALL_FIELDS}"),
+        ("version = 1 AND bar.x = 1", f"at position 17: unknown field 'bar.x'; valid fields are {ALL_FIELDS}"),
         ('stage.x = "a"', f"at position 1: unknown field 'stage.x'; valid fields are {ALL_FIELDS}"),
         ('tags = "x"', "at position 1: 'tags' needs a key, as in tags.KEY"),
         ("metrics > 1", "at position 1: 'metrics' needs a key, as in metrics.KEY"),
@@ -258,17 +267,21 @@ TEXT_FIELDS = "(project, model, framework, payload_format, author, alias, tags.K
         ('tags.`` = "x"', "at position 6: expected a key after 'tags.'"),
         ('tags.`abc = "x"', "at position 6: unterminated `quoted key`"),
         ("= 1", "at position 1: expected a field, NOT or '(', found '='"),
-        ('version = 1 AND', "at position 16: expected a field, NOT or '(' after 'AND', found the end of the filter"),
-        ('version = 1 OR OR version = 2', "at position 16: expected a field, NOT or '(' after 'OR', found 'OR'"),
+        ("version = 1 AND", "at position 16: expected a field, NOT or '(' after 'AND', found the end of the filter"),
+        ("version = 1 OR OR version = 2", "at position 16: expected a field, NOT or '(' after 'OR', found 'OR'"),
         ("NOT", "at position 4: expected a field, NOT or '(' after 'NOT', found the end of the filter"),
         ("()", "at position 2: expected a field, NOT or '(' after '(', found ')'"),
         ("version", f"at position 8: expected an operator {OPERATORS} after 'version', found the end of the filter"),
-        ('version 1', f"at position 9: expected an operator {OPERATORS} after 'version', found '1'"),
+        ("version 1", f"at position 9: expected an operator {OPERATORS} after 'version', found '1'"),
         ('project NOT = "x"', "at position 13: expected IN or LIKE after 'NOT', found '='"),
-        ('(version = 1', "at position 13: expected AND, OR or ')' to close the '(' at position 1, "
-                         "found the end of the filter"),
-        ('(version = 1 version = 2)', "at position 14: expected AND, OR or ')' to close the '(' at position 1, "
-                                      "found 'version'"),
+        (
+            "(version = 1",
+            "at position 13: expected AND, OR or ')' to close the '(' at position 1, found the end of the filter",
+        ),
+        (
+            "(version = 1 version = 2)",
+            "at position 14: expected AND, OR or ')' to close the '(' at position 1, found 'version'",
+        ),
         ("version = 1)", "at position 12: expected AND, OR or the end of the filter, found ')'"),
         ("version = 1 2", "at position 13: expected AND, OR or the end of the filter, found '2'"),
         ('project IN "a"', "at position 12: expected '(' after 'IN', found \"a\""),
@@ -279,18 +292,23 @@ TEXT_FIELDS = "(project, model, framework, payload_format, author, alias, tags.K
         ('project IN ("a"', "at position 16: expected ',' or ')' in the IN list, found the end of the filter"),
         ("project LIKE 5", "at position 14: expected a quoted pattern after 'LIKE', found '5'"),
         ('stage LIKE "P%"', f"at position 7: LIKE works only on text fields {TEXT_FIELDS}, not on stage"),
-        ("metrics.acc NOT LIKE 'x'", f"at position 17: LIKE works only on text fields {TEXT_FIELDS}, "
-                                     "not on metrics.acc"),
+        (
+            "metrics.acc NOT LIKE 'x'",
+            f"at position 17: LIKE works only on text fields {TEXT_FIELDS}, not on metrics.acc",
+        ),
         ('created LIKE "2026%"', f"at position 9: LIKE works only on text fields {TEXT_FIELDS}, not on created"),
         ('stage < "PRODUCTION"', "at position 7: stage supports only =, != and IN, found '<'"),
         ('alias >= "a"', "at position 7: alias supports only =, !=, IN and LIKE, found '>='"),
         # value types
-        ('stage = "LIVE"', 'at position 9: stage must be one of DEVELOPMENT, VALIDATION, PRODUCTION, ARCHIVED, '
-                           'found "LIVE"'),
-        ("status IN ('READY', 'GONE')", "at position 21: status must be one of PENDING_UPLOAD, READY, FAILED, "
-                                        "found 'GONE'"),
-        ("stage = 1", "at position 9: stage must be one of DEVELOPMENT, VALIDATION, PRODUCTION, ARCHIVED, "
-                      "found '1'"),
+        (
+            'stage = "LIVE"',
+            'at position 9: stage must be one of DEVELOPMENT, VALIDATION, PRODUCTION, ARCHIVED, found "LIVE"',
+        ),
+        (
+            "status IN ('READY', 'GONE')",
+            "at position 21: status must be one of PENDING_UPLOAD, READY, FAILED, found 'GONE'",
+        ),
+        ("stage = 1", "at position 9: stage must be one of DEVELOPMENT, VALIDATION, PRODUCTION, ARCHIVED, found '1'"),
         ('metrics.acc > "x"', 'at position 15: metrics.acc compares with a number, found "x"'),
         ("metrics.acc > true", "at position 15: metrics.acc compares with a number, found 'true'"),
         ("version = 1.5", "at position 11: version compares with a whole number, found '1.5'"),
@@ -300,16 +318,25 @@ TEXT_FIELDS = "(project, model, framework, payload_format, author, alias, tags.K
         ("name = false", "at position 8: name compares with a quoted string, found 'false'"),
         ("tags.team = 1", "at position 13: tags.team compares with a quoted string, found '1'"),
         ("alias = 1", "at position 9: alias compares with a quoted alias name, found '1'"),
-        ('created > "yesterday"', 'at position 11: created compares with a timestamp such as "2026-01-31" or '
-                                  '"2026-01-31T12:00:00Z", found "yesterday"'),
-        ("updated > 2026", 'at position 11: updated compares with a timestamp such as "2026-01-31" or '
-                           '"2026-01-31T12:00:00Z", found \'2026\''),
+        (
+            'created > "yesterday"',
+            'at position 11: created compares with a timestamp such as "2026-01-31" or '
+            '"2026-01-31T12:00:00Z", found "yesterday"',
+        ),
+        (
+            "updated > 2026",
+            'at position 11: updated compares with a timestamp such as "2026-01-31" or '
+            "\"2026-01-31T12:00:00Z\", found '2026'",
+        ),
         # lexical
         ('author = "abc', "at position 10: unterminated string"),
         ("author = 'abc\\'", "at position 10: unterminated string"),
         ('author = "abc\\', "at position 10: unterminated string"),
-        (r'model LIKE "a\\"', "at position 12: a LIKE pattern cannot end with an unpaired backslash "
-                              r"(write \\\\ in quotes to match one backslash)"),
+        (
+            r'model LIKE "a\\"',
+            "at position 12: a LIKE pattern cannot end with an unpaired backslash "
+            r"(write \\\\ in quotes to match one backslash)",
+        ),
         ('model = "a\x00"', "at position 11: unexpected character '\\x00'"),
         (r'author = "a\qb"', r"at position 12: unknown escape '\q' in string; use \\, \", \', \n, \t or \r"),
         ("version ! 1", "at position 9: expected '=' after '!'"),
@@ -319,8 +346,10 @@ TEXT_FIELDS = "(project, model, framework, payload_format, author, alias, tags.K
         ("version = 1e999", "at position 11: number 1e999 is out of range"),
         ("version = 9223372036854775808", "at position 11: number 9223372036854775808 is out of range"),
         ("version == 1", "at position 10: expected a value after '=', found '='"),
-        ('version = "' + "x" * 60 + '"', "at position 11: version compares with a whole number, found \""
-                                        + "x" * 36 + "..."),
+        (
+            'version = "' + "x" * 60 + '"',
+            'at position 11: version compares with a whole number, found "' + "x" * 36 + "...",
+        ),
     ],
 )
 def test_errors_point_at_the_position_and_say_what_was_expected(text: str, message: str) -> None:
@@ -384,11 +413,19 @@ def test_empty_order_by_means_newest_first(text: str) -> None:
         ("version DESC", (OrderKey(VERSION, descending=True),)),
         ("name, version desc", (OrderKey(Field("model")), OrderKey(VERSION, descending=True))),
         ("metrics.accuracy DESC,created", (OrderKey(Field("metrics", "accuracy"), True), OrderKey(Field("created")))),
-        ("params.max_depth, tags.`team name` Desc, updated, author",
-         (OrderKey(Field("params", "max_depth")), OrderKey(Field("tags", "team name"), True),
-          OrderKey(Field("updated")), OrderKey(Field("author")))),
-        ("project, stage, status, framework", tuple(OrderKey(Field(n)) for n in ("project", "stage", "status",
-                                                                                  "framework"))),
+        (
+            "params.max_depth, tags.`team name` Desc, updated, author",
+            (
+                OrderKey(Field("params", "max_depth")),
+                OrderKey(Field("tags", "team name"), True),
+                OrderKey(Field("updated")),
+                OrderKey(Field("author")),
+            ),
+        ),
+        (
+            "project, stage, status, framework",
+            tuple(OrderKey(Field(n)) for n in ("project", "stage", "status", "framework")),
+        ),
     ],
 )
 def test_order_by(text: str, keys: tuple[OrderKey, ...]) -> None:
@@ -408,9 +445,11 @@ def test_order_by(text: str, keys: tuple[OrderKey, ...]) -> None:
         ("version DESC ASC", "at position 14: expected ASC, DESC, ',' or the end of order_by, found 'ASC'"),
         ("version, name, version", "at position 16: 'version' appears twice"),
         ("model, name", "at position 8: 'name' appears twice"),
-        ("version, author, created, updated, project",
-         f"at position 36: too many keys: at most {MAX_ORDER_KEYS} allowed"),
-        ('"version"', "at position 1: expected a field to order by, found \"version\""),
+        (
+            "version, author, created, updated, project",
+            f"at position 36: too many keys: at most {MAX_ORDER_KEYS} allowed",
+        ),
+        ('"version"', 'at position 1: expected a field to order by, found "version"'),
         ("version;", "at position 8: unexpected character ';'"),
     ],
 )

@@ -56,6 +56,16 @@ class ManagedProcess(ABC):
             raise RuntimeError(f"{self.name} is not running")
         return self._process.pid
 
+    @property
+    def running(self) -> bool:
+        """Whether the process was started and has not exited (or been stopped) since."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """Exit code of a process that exited by itself; None while it runs or once stopped."""
+        return None if self._process is None else self._process.poll()
+
     def start(self) -> None:
         """Starts the server and returns once it answers.
 

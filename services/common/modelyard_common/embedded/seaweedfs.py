@@ -53,7 +53,8 @@ class EmbeddedSeaweedFS(ManagedProcess):
 
     name = "seaweedfs"
     start_timeout = 60.0
-    # A clean exit takes up to ~25 s; tests prefer a kill after 5. Pass a longer grace to keep data.
+    # A clean exit takes ~15 s (the filer waits out its S3 gateway's stream); tests prefer a kill
+    # after 5. Pass stop(grace=20) where an unflushed write would matter.
     stop_grace = 5.0
 
     def __init__(self, data_dir: Path) -> None:
@@ -119,6 +120,10 @@ class EmbeddedSeaweedFS(ManagedProcess):
             # The S3 gateway's Iceberg (8181) and Lance (9101) catalogs: 0 turns them off.
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
+            # A lone master need not wait out a 10 s election when it restarts on existing data.
+            "-master.electionTimeout=1s",
+            # Draining a volume server before it stops helps a cluster, not a single node.
+            "-volume.preStopSeconds=0",
             *(f"-{flag}={port}" for flag, port in self._ports.items()),
         ]
 

@@ -169,7 +169,7 @@ class LineageNode:
     depth: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class LineageEdge:
     parent: str
     child: str

@@ -212,9 +212,7 @@ def parse_order_by(text: str) -> tuple[OrderKey, ...]:
         InvalidArgumentError: field "order_by", with the position and what was expected there.
     """
     if len(text) > MAX_ORDER_BY_LENGTH:
-        raise InvalidArgumentError(
-            "order_by", f"is {len(text)} characters long; at most {MAX_ORDER_BY_LENGTH} allowed"
-        )
+        raise InvalidArgumentError("order_by", f"is {len(text)} characters long; at most {MAX_ORDER_BY_LENGTH} allowed")
     parser = _Parser(text, "order_by")
     if parser.peek().kind is _Kind.END:
         return DEFAULT_ORDER
@@ -289,7 +287,7 @@ def _lex(text: str, what: str) -> list[_Token]:
             chars: list[str] = []
             i += 1
             while True:
-                if i >= n or text[i] == "\\" and i + 1 == n:
+                if i >= n or (text[i] == "\\" and i + 1 == n):
                     raise fail(start, "unterminated string")
                 if text[i] == c:
                     break
@@ -402,8 +400,9 @@ class _Parser:
             expr = self.parse_or(depth + 1)
             close = self.advance()
             if close.kind is not _Kind.RPAREN:
-                self.fail(close, f"expected AND, OR or ')' to close the '(' at position {tok.pos}, "
-                                 f"found {_describe(close)}")
+                self.fail(
+                    close, f"expected AND, OR or ')' to close the '(' at position {tok.pos}, found {_describe(close)}"
+                )
             return expr
         return self.parse_predicate()
 
@@ -427,19 +426,28 @@ class _Parser:
             return self.in_list(field, name, op, negated)
         if _is_keyword(op, "LIKE"):
             if field.type not in (FieldType.TEXT, FieldType.JSON, FieldType.ALIAS):
-                self.fail(op, f"LIKE works only on text fields (project, model, framework, payload_format, "
-                              f"author, alias, tags.KEY, params.KEY), not on {name.text}")
+                self.fail(
+                    op,
+                    f"LIKE works only on text fields (project, model, framework, payload_format, "
+                    f"author, alias, tags.KEY, params.KEY), not on {name.text}",
+                )
             pattern = self.advance()
             if pattern.kind is not _Kind.STRING:
                 self.fail(pattern, f"expected a quoted pattern after '{op.text}', found {_describe(pattern)}")
             text = str(pattern.value)
             if (len(text) - len(text.rstrip("\\"))) % 2:  # Postgres refuses a dangling LIKE escape
-                self.fail(pattern, "a LIKE pattern cannot end with an unpaired backslash (write \\\\\\\\ in quotes "
-                                   "to match one backslash)")
+                self.fail(
+                    pattern,
+                    "a LIKE pattern cannot end with an unpaired backslash (write \\\\\\\\ in quotes "
+                    "to match one backslash)",
+                )
             return Like(field, text, negated)
         if op.kind is not _Kind.OP:
-            self.fail(op, f"expected an operator (=, !=, <, <=, >, >=, IN, NOT IN, LIKE, NOT LIKE) "
-                          f"after '{name.text}', found {_describe(op)}")
+            self.fail(
+                op,
+                f"expected an operator (=, !=, <, <=, >, >=, IN, NOT IN, LIKE, NOT LIKE) "
+                f"after '{name.text}', found {_describe(op)}",
+            )
         if field.type in (FieldType.ENUM, FieldType.ALIAS) and op.value not in (Op.EQ, Op.NE):
             allowed = "=, !=, IN and LIKE" if field.type is FieldType.ALIAS else "=, != and IN"
             self.fail(op, f"{name.text} supports only {allowed}, found {_describe(op)}")

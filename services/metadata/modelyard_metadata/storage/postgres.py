@@ -274,7 +274,7 @@ class PgStore:
                 (LineageNode(r["ref"], Stage(r["stage"]), VersionStatus(r["status"]), depths[r["id"]]) for r in nodes),
                 key=lambda n: (n.depth, n.reference),
             ),
-            sorted(LineageEdge(refs[e["parent_id"]], refs[e["version_id"]]) for e in edges),  # type: ignore[type-var]
+            sorted(LineageEdge(refs[e["parent_id"]], refs[e["version_id"]]) for e in edges),
         )
 
     async def list_audit_events(self, query: AuditQuery, before_id: int, limit: int) -> list[AuditEvent]:

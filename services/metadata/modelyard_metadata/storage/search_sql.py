@@ -165,13 +165,12 @@ def compile_search(
         *(_SortKey(_value_sql(k.field, params), k.field.type, k.field.nullable, k.descending) for k in order),
         _SortKey("v.id", FieldType.INTEGER, False, order[-1].descending),
     )
-    fingerprint = hashlib.sha256(repr((expr, order, project)).encode()).hexdigest()[:16]
+    fingerprint = hashlib.sha256(repr((expr, order, project or None)).encode()).hexdigest()[:16]
     if page_token:
         where.append(_after(keys, _read_token(page_token, fingerprint, keys), params))
     return CompiledSearch(
         where_sql=" AND ".join(where) or "TRUE",
-        order_sql=", ".join(f"{k.sql} {'DESC' if k.descending else 'ASC'} NULLS LAST" for k in keys[:-1])
-        + f", v.id {'DESC' if keys[-1].descending else 'ASC'}",
+        order_sql=", ".join(_order_term(k) for k in keys),
         # JSON is selected as text so that the token round-trips whatever codec the pool has.
         sort_columns_sql=", ".join(
             f"{k.sql}{'::text' if k.type is FieldType.JSON else ''} AS sort_{i}" for i, k in enumerate(keys)
@@ -279,6 +278,12 @@ def _alias(expr: Expr, params: _Params) -> str:
 # --- paging --------------------------------------------------------------------------------
 
 
+def _order_term(key: _SortKey) -> str:
+    """NULLS LAST only where NULLs can occur: on NOT NULL columns it would stop Postgres from
+    reading a DESC index (whose order is NULLS FIRST) in order."""
+    return f"{key.sql} {'DESC' if key.descending else 'ASC'}{' NULLS LAST' if key.nullable else ''}"
+
+
 def _after(keys: tuple[_SortKey, ...], cursor: list[object], params: _Params) -> str:
     """Rows strictly after the cursor in ORDER BY order, where NULL sorts last in both directions."""
     if not any(k.nullable for k in keys) and len({k.descending for k in keys}) == 1:
@@ -336,7 +341,7 @@ def _decode(value: object, key: _SortKey) -> object:
     elif isinstance(value, str) and "\x00" not in value:
         if key.type in (FieldType.TEXT, FieldType.ENUM):
             return value
-        if key.type is FieldType.JSON and _is_json(value):
+        if key.type is FieldType.JSON and _is_jsonb(value):
             return value
         if key.type is FieldType.TIME and (moment := _fromisoformat(value)) and moment.tzinfo is not None:
             return moment
@@ -349,11 +354,23 @@ def _decode(value: object, key: _SortKey) -> object:
     raise _bad_token()
 
 
-def _is_json(text: str) -> bool:
+def _is_jsonb(text: str) -> bool:
+    """Whether Postgres jsonb can hold the text: valid JSON, no NUL character, no infinite number."""
     try:
-        json.loads(text)
+        return _jsonb_safe(json.loads(text))
     except ValueError:
         return False
+
+
+def _jsonb_safe(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(map(_jsonb_safe, value))
+    if isinstance(value, dict):
+        return all(_jsonb_safe(k) and _jsonb_safe(v) for k, v in value.items())
     return True
 
 

@@ -223,10 +223,10 @@ def version(v: ModelVersion) -> RenderableType:
     )
     signature = None
     if v.signature.inputs or v.signature.outputs:
-        signature = _table("TENSOR", "", "DATATYPE", "SHAPE")
+        signature = _table("SIGNATURE", "TENSOR", "DATATYPE", "SHAPE")
         for kind, specs in (("input", v.signature.inputs), ("output", v.signature.outputs)):
             for spec in specs:
-                signature.add_row(Text(spec.name), kind, spec.datatype, fmt(list(spec.shape)))
+                signature.add_row(kind, Text(spec.name), spec.datatype, fmt(list(spec.shape)))
     dependencies = None
     if v.dependencies:
         dependencies = _table("DEPENDENCY", "VERSION", "SCOPE")
@@ -306,11 +306,13 @@ def comparison(c: Comparison, *, only_differences: bool = False) -> RenderableTy
         shown = [r for r in rows if r.differs or not only_differences]
         if not shown:
             continue
-        table.add_section()
+        if table.row_count:
+            table.add_section()
         table.add_row(Text(title, style="bold underline"))
         for row in shown:
             key = Text(("* " if row.differs else "  ") + row.key)
-            table.add_row(key, *(Text(fmt(v)) for v in row.values), style="bold yellow" if row.differs else "")
+            values = (Text("-", style="dim") if v is None else Text(fmt(v)) for v in row.values)
+            table.add_row(key, *values, style="bold yellow" if row.differs else "")
     return table
 
 

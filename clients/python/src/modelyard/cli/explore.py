@@ -47,7 +47,10 @@ def lineage(state: State, reference: str, direction: str, depth: int) -> None:
 @click.option("--diff-only", is_flag=True, help="Show only the rows whose values differ.")
 @pass_state
 def compare(state: State, references: tuple[str, ...], diff_only: bool) -> None:
-    """Params, metrics and metadata of 2 to 20 versions side by side; differing rows stand out."""
+    """Params, metrics and metadata of 2 to 20 versions side by side.
+
+    Rows whose values differ are marked with * and highlighted.
+    """
     if len(references) < 2:
         raise click.UsageError("compare needs at least two references")
     result = state.client.compare(references)

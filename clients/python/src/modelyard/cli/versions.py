@@ -71,7 +71,7 @@ def _fields(options: dict[str, Any]) -> VersionFields:
 
 @click.group()
 def version() -> None:
-    """Versions: PROJECT/MODEL:N, with signature, params, dependencies, metrics and artifact."""
+    """Versions: PROJECT/MODEL:N, with signature, params, dependencies, metrics, artifact."""
 
 
 @version.command("create")

@@ -1,0 +1,835 @@
+"""Benchmark of the metadata service: creates, get-by-alias (cached and uncached) and search.
+
+Usage::
+
+    .venv/bin/python bench/metadata/bench_metadata.py            # ~3-4 minutes on 2 cores
+    .venv/bin/python bench/metadata/bench_metadata.py --quick    # ~1-2 minutes, shorter cases
+
+Starts its own durable Postgres (fsync on, as in production) and Redis in a temporary folder, and
+two metadata services on the same database: one with the Redis cache, one without. Seeds 100k
+versions straight into Postgres with COPY, then drives the services with grpc.aio stubs from
+this process: for N in flight, N coroutines each issue calls back-to-back (on one shared channel
+unless the case says "per-worker", where each coroutine has its own channel and TCP connection).
+Each case is a warm-up followed by a fixed duration; every call is timed with perf_counter.
+
+Baselines run in the same process against the same database with asyncpg: primary-key reads,
+and the very SQL the service issues for a search and for a create, so the ratios show what the
+service adds on top of Postgres.
+
+Everything (client, services, Postgres, Redis) shares one machine, so figures are conservative:
+the client's own CPU is taken from the servers. The CPU table says who used how much per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+import redis.asyncio as aioredis
+from google.protobuf import struct_pb2
+from modelyard.v1 import metadata_pb2, metadata_pb2_grpc, types_pb2
+from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis
+from modelyard_common.embedded.service import ServiceProcess
+
+# The bench reuses the service's own SQL so that the direct baselines run exactly what it runs.
+from modelyard_metadata.domain.search import parse_filter, parse_order_by
+from modelyard_metadata.storage import postgres as service_sql
+from modelyard_metadata.storage.search_sql import compile_search
+
+ACTOR = (("modelyard-actor", "bench"),)
+PROJECTS = ("vision", "nlp", "fraud", "ranking")
+TEAMS = ("risk", "growth", "search", "ads", "platform")
+DATASETS = ("2025-q3", "2025-q4", "2026-q1", "2026-q2")
+FRAMEWORKS = (("sklearn", "skops"), ("onnx", "onnx"), ("pytorch", "pt"), ("xgboost", "json"))
+STAGES = (("DEVELOPMENT", 40), ("VALIDATION", 25), ("PRODUCTION", 20), ("ARCHIVED", 15))
+STATUSES = (("READY", 85), ("PENDING_UPLOAD", 10), ("FAILED", 5))
+SEARCH_FILTER = 'stage = "PRODUCTION" AND metrics.accuracy >= 0.5'
+SEARCH_ORDERED = "metrics.accuracy DESC"
+SEARCH_PAGE = 100
+ALIAS_REF = "proj/model@champion"
+CREATE_WORKERS = 16
+
+TARGETS = {
+    "alias_p50_ms": 1.0,
+    "alias_ops_16": 3000.0,
+    "create_ops_1": 400.0,
+    "search_p50_ms": 10.0,
+}
+
+
+# --- machine ---------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def cpu_seconds(pid: int, with_children: bool = False) -> float:
+    """User + system CPU of a process (and of its direct children: Postgres backends)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def read(p: int) -> tuple[int, float]:
+        # The command name may hold spaces and parentheses; fields start after the last ')'.
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
+
+    total = read(pid)[1]
+    if with_children:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == pid:
+                continue
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                parent, seconds = read(int(entry))
+                if parent == pid:
+                    total += seconds
+    return total
+
+
+@dataclass
+class CpuMeter:
+    """Snapshots CPU of every party, so a case can be split into CPU ms per call per party."""
+
+    pids: dict[str, tuple[int, bool]]
+
+    def snapshot(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid, children) for name, (pid, children) in self.pids.items()}
+
+
+# --- measurement ------------------------------------------------------------------------------
+
+Op = Callable[[int, int], Awaitable[Any]]
+"""One call: (worker index, call index within that worker) -> anything."""
+
+
+@dataclass
+class Result:
+    case: str
+    server: str
+    inflight: int
+    channel: str
+    ops: int
+    elapsed: float
+    latencies: list[float] = field(repr=False)
+    cpu: dict[str, float] = field(default_factory=dict)
+    baseline: Result | None = None
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.ops / self.elapsed if self.elapsed else 0.0
+
+    def percentile_ms(self, q: float) -> float:
+        if not self.latencies:
+            return math.nan
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] * 1000
+
+    @property
+    def p50(self) -> float:
+        return self.percentile_ms(0.50)
+
+    @property
+    def p99(self) -> float:
+        return self.percentile_ms(0.99)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "server": self.server,
+            "inflight": self.inflight,
+            "channel": self.channel,
+            "ops": self.ops,
+            "seconds": round(self.elapsed, 3),
+            "ops_per_s": round(self.ops_per_s, 1),
+            "p50_ms": round(self.p50, 3),
+            "p99_ms": round(self.p99, 3),
+            "cpu_ms_per_op": {k: round(v, 3) for k, v in self.cpu.items()},
+            "baseline": f"{self.baseline.case} ({self.baseline.server})" if self.baseline else None,
+        }
+
+
+async def drive(op: Op, inflight: int, seconds: float, latencies: list[float] | None) -> int:
+    """Runs ``inflight`` workers calling ``op`` back-to-back until ``seconds`` have passed."""
+    deadline = time.perf_counter() + seconds
+    clock = time.perf_counter
+
+    async def worker(w: int) -> int:
+        i = 0
+        while clock() < deadline:
+            started = clock()
+            await op(w, i)
+            if latencies is not None:
+                latencies.append(clock() - started)
+            i += 1
+        return i
+
+    return sum(await asyncio.gather(*(worker(w) for w in range(inflight))))
+
+
+class Bench:
+    def __init__(self, duration: float, warmup: float, meter: CpuMeter) -> None:
+        self.duration = duration
+        self.warmup = warmup
+        self.meter = meter
+        self.results: list[Result] = []
+
+    async def run(
+        self,
+        case: str,
+        server: str,
+        inflight: int,
+        op: Op,
+        *,
+        channel: str = "shared",
+        baseline: Result | None = None,
+        duration: float | None = None,
+    ) -> Result:
+        await drive(op, inflight, self.warmup, None)
+        latencies: list[float] = []
+        before = self.meter.snapshot()
+        started = time.perf_counter()
+        ops = await drive(op, inflight, duration or self.duration, latencies)
+        elapsed = time.perf_counter() - started
+        after = self.meter.snapshot()
+        cpu = {name: (after[name] - before[name]) * 1000 / max(ops, 1) for name in before}
+        cpu["util_%"] = sum(after[n] - before[n] for n in before) / elapsed / (os.cpu_count() or 1) * 100
+        result = Result(case, server, inflight, channel, ops, elapsed, latencies, cpu, baseline)
+        self.results.append(result)
+        print(
+            f"  {case:<34} {server:<9} x{inflight:<3} {channel:<10} {result.ops_per_s:>9.0f}/s "
+            f"p50 {result.p50:7.2f} ms  p99 {result.p99:7.2f} ms",
+            flush=True,
+        )
+        return result
+
+
+# --- seeding ----------------------------------------------------------------------------------
+
+
+def _weighted(rng: random.Random, choices: Sequence[tuple[str, int]]) -> str:
+    return rng.choices([c for c, _ in choices], weights=[w for _, w in choices])[0]
+
+
+async def seed(dsn: str, versions: int, models: int, seed_value: int = 42) -> dict[str, Any]:
+    """Inserts projects, models and versions straight into the service's tables with COPY."""
+    rng = random.Random(seed_value)
+    per_model = max(1, versions // models)
+    conn = await asyncpg.connect(dsn)
+    try:
+        t0 = time.perf_counter()
+        now = datetime.now(UTC)
+        project_ids = {}
+        for name in PROJECTS:
+            project_ids[name] = await conn.fetchval(
+                "INSERT INTO projects (name, description, owner) VALUES ($1, $2, $3) RETURNING id",
+                name,
+                f"{name} models",
+                "bench",
+            )
+        model_rows = []
+        for i in range(models):
+            project = PROJECTS[i % len(PROJECTS)]
+            tags = json.dumps({"team": TEAMS[i % len(TEAMS)]})
+            model_rows.append(
+                (project_ids[project], project, f"model-{i:04d}", "bench", TEAMS[i % len(TEAMS)], "STANDARD", tags,
+                 per_model, now - timedelta(days=30), now - timedelta(days=30))
+            )  # fmt: skip
+        await conn.copy_records_to_table(
+            "models",
+            records=model_rows,
+            columns=["project_id", "project", "name", "owner", "team", "kind", "tags", "latest_version",
+                     "created_at", "updated_at"],
+        )  # fmt: skip
+        model_ids = {
+            (r["project"], r["name"]): r["id"]
+            for r in await conn.fetch("SELECT id, project, name FROM models WHERE owner = 'bench'")
+        }
+        signature = json.dumps(
+            {
+                "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, 32]}],
+                "outputs": [{"name": "score", "datatype": "FP32", "shape": [-1, 1]}],
+            }
+        )
+        dependencies = json.dumps(
+            [{"library": "numpy", "version": "2.1.0", "scope": "RUN"},
+             {"library": "scikit-learn", "version": "1.5.2", "scope": "RUN"}]
+        )  # fmt: skip
+        start = now - timedelta(seconds=versions)
+        records = []
+        stages: Counter[str] = Counter()
+        for number in range(1, per_model + 1):
+            for i in range(models):
+                project = PROJECTS[i % len(PROJECTS)]
+                name = f"model-{i:04d}"
+                stage = _weighted(rng, STAGES)
+                status = _weighted(rng, STATUSES)
+                stages[stage] += 1
+                framework, payload = FRAMEWORKS[i % len(FRAMEWORKS)]
+                moment = start + timedelta(seconds=len(records))
+                stamp = moment.isoformat()
+                metrics = {
+                    "accuracy": {"number": round(rng.uniform(0.3, 0.99), 4), "step": 0, "time": stamp},
+                    "loss": {"number": round(rng.uniform(0.01, 1.5), 4), "step": 0, "time": stamp},
+                }
+                artifact = {}
+                if status == "READY":
+                    size = rng.randrange(10_000, 50_000_000)
+                    artifact = {
+                        "files": [{"path": f"model.{payload}", "size": size, "sha256": f"{len(records):064x}",
+                                   "storage_key": f"{project}/{name}/{number}/model.{payload}", "content_type": ""}],
+                        "total_size": size,
+                    }  # fmt: skip
+                records.append(
+                    (model_ids[(project, name)], project, name, number, stage, status, framework, payload, "bench",
+                     f"{name} version {number}", signature,
+                     json.dumps({"learning_rate": round(rng.uniform(0.001, 0.3), 4), "max_depth": rng.randrange(2, 12)}),
+                     dependencies,
+                     json.dumps({"team": TEAMS[i % len(TEAMS)], "dataset": rng.choice(DATASETS)}),
+                     json.dumps(metrics), json.dumps(artifact), moment, moment)
+                )  # fmt: skip
+        columns = ["model_id", "project", "model", "version", "stage", "status", "framework", "payload_format",
+                   "author", "description", "signature", "params", "dependencies", "tags", "metrics", "artifact",
+                   "created_at", "updated_at"]  # fmt: skip
+        generated = time.perf_counter() - t0
+        await conn.copy_records_to_table("model_versions", records=records, columns=columns)
+        copied = time.perf_counter() - t0
+        # VACUUM sets hint bits and the visibility map, so the first measured reads do not write;
+        # CHECKPOINT keeps the seed's WAL from being flushed in the middle of a measured case.
+        for table in ("projects", "models", "model_versions"):
+            await conn.execute(f"VACUUM (ANALYZE) {table}")
+        await conn.execute("CHECKPOINT")
+        ids = [r["id"] for r in await conn.fetch("SELECT id FROM model_versions")]
+        return {
+            "versions": len(records),
+            "models": models,
+            "projects": len(PROJECTS),
+            "stages": dict(stages),
+            "generate_s": round(generated, 2),
+            "copy_s": round(copied - generated, 2),
+            "total_s": round(time.perf_counter() - t0, 2),
+            "ids": ids,
+        }
+    finally:
+        await conn.close()
+
+
+# --- setup through the service ----------------------------------------------------------------
+
+
+def version_request(model: str) -> metadata_pb2.CreateModelVersionRequest:
+    params = struct_pb2.Struct()
+    params.update({"learning_rate": 0.05, "max_depth": 6, "n_estimators": 300})
+    return metadata_pb2.CreateModelVersionRequest(
+        model=model,
+        framework="sklearn",
+        payload_format="skops",
+        description="benchmark version",
+        signature=types_pb2.Signature(
+            inputs=[types_pb2.TensorSpec(name="features", datatype="FP32", shape=[-1, 32])],
+            outputs=[types_pb2.TensorSpec(name="score", datatype="FP32", shape=[-1, 1])],
+        ),
+        hyperparameters=params,
+        dependencies=[types_pb2.Dependency(library="scikit-learn", version="1.5.2", scope=types_pb2.DEPENDENCY_SCOPE_RUN)],
+        tags={"team": "risk", "dataset": "2026-q1"},
+    )
+
+
+async def prepare_through_service(stub: metadata_pb2_grpc.MetadataServiceStub) -> None:
+    """proj/model with versions 1 and 2 (READY, alias champion -> 2) and the models creates go to."""
+    await stub.CreateProject(metadata_pb2.CreateProjectRequest(name="proj", owner="bench"), metadata=ACTOR)
+    await stub.CreateProject(metadata_pb2.CreateProjectRequest(name="bench", owner="bench"), metadata=ACTOR)
+    await stub.CreateModel(
+        metadata_pb2.CreateModelRequest(model=types_pb2.Model(project="proj", name="model", team="risk")),
+        metadata=ACTOR,
+    )
+    for number in (1, 2):
+        await stub.CreateModelVersion(version_request("proj/model"), metadata=ACTOR)
+        await stub.CommitArtifact(
+            metadata_pb2.CommitArtifactRequest(
+                reference=f"proj/model:{number}",
+                artifact=types_pb2.Artifact(
+                    files=[types_pb2.ArtifactFile(path="model.skops", size=1234, sha256="ab" * 32, storage_key="k")]
+                ),
+            ),
+            metadata=ACTOR,
+        )
+    await stub.SetAlias(metadata_pb2.SetAliasRequest(model="proj/model", alias="champion", version=2), metadata=ACTOR)
+    for name in [f"create-{w:02d}" for w in range(CREATE_WORKERS)] + ["create-hot"]:
+        await stub.CreateModel(
+            metadata_pb2.CreateModelRequest(model=types_pb2.Model(project="bench", name=name)), metadata=ACTOR
+        )
+
+
+# --- direct SQL baselines ---------------------------------------------------------------------
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # The same jsonb codec as the service, so rows decode to the same Python objects.
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def search_sql(order_by: str) -> tuple[str, tuple[object, ...]]:
+    """The exact statement SearchModelVersions runs for SEARCH_FILTER and ``order_by``."""
+    compiled = compile_search(
+        parse_filter(SEARCH_FILTER), parse_order_by(order_by), project=None, page_token="", page_size=SEARCH_PAGE
+    )
+    return compiled.query(columns=service_sql._VERSION_COLUMNS), compiled.args
+
+
+async def direct_create(conn: asyncpg.Connection, project: str, name: str) -> None:
+    """The statements CreateModelVersion runs in its transaction, with the same arguments."""
+    async with conn.transaction():
+        model = await conn.fetchrow(service_sql._MODEL + " WHERE m.project = $1 AND m.name = $2 FOR UPDATE OF m",
+                                    project, name)  # fmt: skip
+        number = await conn.fetchval(
+            "UPDATE models SET latest_version = latest_version + 1, updated_at = now() WHERE id = $1 "
+            "RETURNING latest_version",
+            model["id"],
+        )
+        version_id = await conn.fetchval(
+            "INSERT INTO model_versions (stage, status, framework, payload_format, author, description, params, "
+            "dependencies, code_location, data_location, tags, signature, model_id, project, model, version) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+            "DEVELOPMENT", "PENDING_UPLOAD", "sklearn", "skops", "bench", "benchmark version",
+            {"learning_rate": 0.05, "max_depth": 6, "n_estimators": 300},
+            [{"library": "scikit-learn", "version": "1.5.2", "scope": "RUN"}],
+            {"uri": "", "revision": "", "path": ""}, {"uri": "", "revision": "", "path": ""},
+            {"team": "risk", "dataset": "2026-q1"},
+            {"inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, 32]}],
+             "outputs": [{"name": "score", "datatype": "FP32", "shape": [-1, 1]}]},
+            model["id"], project, name, number,
+        )  # fmt: skip
+        await conn.execute("DELETE FROM version_lineage WHERE version_id = $1", version_id)
+        await conn.execute(
+            "INSERT INTO version_lineage (version_id, parent_id) SELECT $1, unnest($2::bigint[])", version_id, []
+        )
+        row = await conn.fetchrow(service_sql._BY_ID, version_id)
+        await conn.fetchval(
+            f"""WITH e AS (
+                  INSERT INTO audit_events (actor, action, project, resource, before, after, reason, request_id)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
+                SELECT id FROM e, pg_notify('{service_sql.AUDIT_CHANNEL}', e.id::text) AS n""",
+            "bench", "version.create", project, f"{project}/{name}:{number}", None,
+            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(row).items()}, "", "direct",
+        )  # fmt: skip
+
+
+async def explain(pool: asyncpg.Pool, sql: str, args: Sequence[object]) -> tuple[float, list[str]]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *args)
+    lines = [r[0] for r in rows]
+    took = next((float(x.split(":")[1].split()[0]) for x in lines if x.startswith("Execution Time")), math.nan)
+    return took, lines
+
+
+# --- profiling --------------------------------------------------------------------------------
+
+
+def find_py_spy() -> str | None:
+    return os.environ.get("PY_SPY") or shutil.which("py-spy")
+
+
+def summarize_profile(raw: Path, top: int = 18) -> list[str]:
+    """Top frames of a py-spy ``--format raw`` (collapsed stacks) file, by self and total samples."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        samples += n
+        frames = [f.split(" (", 1)[0] + " (" + f.rsplit("/", 1)[-1] if " (" in f else f for f in stack.split(";")]
+        own[frames[-1]] += n
+        for frame in set(frames):
+            total[frame] += n
+    lines = [f"    {samples} samples; self:"]
+    lines += [f"    {n / samples * 100:5.1f}%  {frame}" for frame, n in own.most_common(top)]
+    lines.append("    total (frames in modelyard, asyncpg, redis, grpc, protobuf, json):")
+    keep = ("modelyard", "asyncpg", "redis", "grpc", "convert", "rows.py", "json", "protobuf", "servicer", "catalog")
+    interesting = [(f, n) for f, n in total.most_common() if any(k in f for k in keep)]
+    lines += [f"    {n / samples * 100:5.1f}%  {frame}" for frame, n in interesting[:top]]
+    return lines
+
+
+@contextlib.contextmanager
+def py_spy_record(py_spy: str, pid: int, seconds: float, out: Path) -> Iterator[None]:
+    command = [py_spy, "record", "--pid", str(pid), "--duration", str(math.ceil(seconds)), "--rate", "250",
+               "--format", "raw", "--output", str(out), "--nonblocking"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.3)  # let it attach before the load starts
+        yield
+    finally:
+        try:
+            process.wait(timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def fmt_ratio(result: Result) -> tuple[str, str, str]:
+    base = result.baseline
+    if base is None:
+        return "", "", ""
+    return (
+        f"{base.case} x{base.inflight}",
+        f"{result.p50 / base.p50:.1f}x" if base.p50 else "",
+        f"{result.ops_per_s / base.ops_per_s * 100:.0f}%" if base.ops_per_s else "",
+    )
+
+
+def print_tables(results: Sequence[Result]) -> None:
+    headers = ["case", "server", "in flight", "channel", "ops", "ops/s", "p50 ms", "p99 ms", "baseline",
+               "p50 vs base", "ops/s vs base"]  # fmt: skip
+    rows = []
+    for r in results:
+        base, p50_ratio, ops_ratio = fmt_ratio(r)
+        rows.append([r.case, r.server, str(r.inflight), r.channel, str(r.ops), f"{r.ops_per_s:,.0f}",
+                     f"{r.p50:.2f}", f"{r.p99:.2f}", base, p50_ratio, ops_ratio])  # fmt: skip
+    print_aligned(headers, rows, numeric={4, 5, 6, 7, 9, 10})
+    print("\nCPU per call (ms of CPU time per completed call, by process; util = share of all cores busy)")
+    parties = [k for k in results[0].cpu if k != "util_%"] if results else []
+    headers = ["case", "server", "in flight", "channel", *parties, "util %"]
+    rows = [[r.case, r.server, str(r.inflight), r.channel, *(f"{r.cpu[p]:.3f}" for p in parties),
+             f"{r.cpu['util_%']:.0f}"] for r in results]  # fmt: skip
+    print_aligned(headers, rows, numeric=set(range(4, len(headers))))
+
+
+def print_aligned(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> None:
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    print(line(headers))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(line(row))
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def targets(found: dict[str, Result]) -> list[tuple[str, str, str, bool]]:
+    checks = []
+    r = found.get("alias-cached-1")
+    if r:
+        checks.append(("get-by-alias cached, 1 in flight: p50 <= 1 ms", f"{r.p50:.2f} ms", "p50", r.p50 <= 1.0))
+    for key, label in (("alias-cached-16", "shared channel"), ("alias-cached-16-pw", "channel per worker")):
+        r = found.get(key)
+        if r:
+            checks.append((f"get-by-alias cached, 16 in flight ({label}): >= 3,000/s",
+                           f"{r.ops_per_s:,.0f}/s", "ops/s", r.ops_per_s >= TARGETS["alias_ops_16"]))  # fmt: skip
+    r = found.get("create-1")
+    if r:
+        checks.append(("create, 1 in flight: >= 400/s", f"{r.ops_per_s:,.0f}/s", "ops/s",
+                       r.ops_per_s >= TARGETS["create_ops_1"]))  # fmt: skip
+    for key, label in (("search-1", "filtered, 1 in flight"), ("search-16", "filtered, 16 in flight (info)"),
+                       ("search-ordered-1", "ordered by accuracy, 1 in flight (info)")):  # fmt: skip
+        r = found.get(key)
+        if r:
+            checks.append((f"search 100-row page, {label}: p50 <= 10 ms", f"{r.p50:.2f} ms", "p50",
+                           r.p50 <= TARGETS["search_p50_ms"]))  # fmt: skip
+    return checks
+
+
+async def run_bench(args: argparse.Namespace, pg: EmbeddedPostgres, rds: EmbeddedRedis, dsn: str,
+                    cached: ServiceProcess, uncached: ServiceProcess, info: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    meter = CpuMeter({"client": (os.getpid(), False), "svc": (cached.pid, False), "svc-nocache": (uncached.pid, False),
+                      "postgres": (pg.pid, True), "redis": (rds.pid, False)})  # fmt: skip
+    bench = Bench(args.duration, args.warmup, meter)
+    found: dict[str, Result] = {}
+
+    print(f"seeding {args.versions:,} versions over {args.models:,} models ...", flush=True)
+    seeded = await seed(dsn, args.versions, args.models)
+    ids = seeded.pop("ids")
+    info["seed"] = seeded
+    print(f"  seeded in {seeded['total_s']} s (generate {seeded['generate_s']} s, COPY {seeded['copy_s']} s, "
+          f"then VACUUM ANALYZE + CHECKPOINT); stages {seeded['stages']}", flush=True)  # fmt: skip
+
+    pool = await asyncpg.create_pool(dsn, min_size=16, max_size=16, init=_init_connection)
+    shared = {t: grpc.aio.insecure_channel(t) for t in (cached.target, uncached.target)}
+    # A local subchannel pool gives each worker channel its own TCP connection; without it grpc
+    # would share one connection between channels that have the same target and options.
+    own = {t: [grpc.aio.insecure_channel(t, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(16)]
+           for t in (cached.target, uncached.target)}  # fmt: skip
+    try:
+        stub = metadata_pb2_grpc.MetadataServiceStub(shared[cached.target])
+        await prepare_through_service(stub)
+        async with pool.acquire() as conn:
+            info["postgres"] = await conn.fetchval("SHOW server_version")
+            info["postgres_settings"] = {
+                name: await conn.fetchval(f"SHOW {name}")
+                for name in ("fsync", "synchronous_commit", "wal_sync_method", "shared_buffers")
+            }
+        redis_client = aioredis.Redis.from_url(rds.url)
+        info["redis"] = (await redis_client.info("server"))["redis_version"]
+        await redis_client.aclose()
+
+        # -- baselines: direct asyncpg ---------------------------------------------------------
+        print("direct asyncpg baselines", flush=True)
+        rng = random.Random(7)
+
+        async def pk_read(w: int, i: int) -> None:
+            async with pool.acquire() as conn:
+                await conn.fetchrow("SELECT * FROM model_versions WHERE id = $1", rng.choice(ids))
+
+        alias_sql = service_sql._BY_ALIAS
+
+        async def alias_read(w: int, i: int) -> None:
+            async with pool.acquire() as conn:
+                await conn.fetchrow(alias_sql, "proj", "model", "champion")
+
+        for n in (1, 16):
+            found[f"pk-{n}"] = await bench.run("direct PK read", "asyncpg", n, pk_read, channel="-")
+        for n in (1, 16):
+            found[f"alias-sql-{n}"] = await bench.run("direct alias SQL (service's)", "asyncpg", n, alias_read,
+                                                      channel="-")  # fmt: skip
+        searches = {"search": search_sql(""), "search-ordered": search_sql(SEARCH_ORDERED)}
+        info["explain"] = {}
+        for key, (sql, sql_args) in searches.items():
+            took, plan = await explain(pool, sql, sql_args)
+            info["explain"][key] = {"execution_ms": took, "plan": plan}
+
+            async def direct_search(w: int, i: int, sql: str = sql, sql_args: Sequence[object] = sql_args) -> None:
+                async with pool.acquire() as conn:
+                    rows = await conn.fetch(sql, *sql_args)
+                assert len(rows) == SEARCH_PAGE + 1, len(rows)
+
+            label = "direct search SQL" + (" (ordered)" if key == "search-ordered" else "")
+            for n in (1, 16):
+                found[f"direct-{key}-{n}"] = await bench.run(label, "asyncpg", n, direct_search, channel="-")
+
+        # -- get by alias ----------------------------------------------------------------------
+        print("GetModelVersion by alias", flush=True)
+        get_request = metadata_pb2.GetModelVersionRequest(reference=ALIAS_REF)
+        for svc, server in ((cached, "cached"), (uncached, "uncached")):
+            reply = await metadata_pb2_grpc.MetadataServiceStub(shared[svc.target]).GetModelVersion(
+                get_request, metadata=ACTOR
+            )
+            assert reply.version.version == 2 and "champion" in reply.version.aliases, reply
+            for n in (1, 16):
+                for channel in ("shared", "per-worker") if n == 16 else ("shared",):
+                    stubs = (
+                        [metadata_pb2_grpc.MetadataServiceStub(shared[svc.target])] * n
+                        if channel == "shared"
+                        else [metadata_pb2_grpc.MetadataServiceStub(c) for c in own[svc.target][:n]]
+                    )
+
+                    async def get(w: int, i: int, stubs: list[Any] = stubs) -> None:
+                        await stubs[w].GetModelVersion(get_request, metadata=ACTOR)
+
+                    key = f"alias-{server}-{n}" + ("-pw" if channel == "per-worker" else "")
+                    found[key] = await bench.run(f"get {ALIAS_REF}", server, n, get, channel=channel,
+                                                 baseline=found[f"pk-{n}"])  # fmt: skip
+
+        # -- search ----------------------------------------------------------------------------
+        print("SearchModelVersions", flush=True)
+        for key, order in (("search", ""), ("search-ordered", SEARCH_ORDERED)):
+            request = metadata_pb2.SearchModelVersionsRequest(filter=SEARCH_FILTER, order_by=order, page_size=SEARCH_PAGE)
+            reply = await stub.SearchModelVersions(request, metadata=ACTOR)
+            assert len(reply.versions) == SEARCH_PAGE and reply.next_page_token, len(reply.versions)
+
+            async def search(w: int, i: int, request: Any = request) -> None:
+                await stub.SearchModelVersions(request, metadata=ACTOR)
+
+            label = "search 100 rows" + (", by accuracy" if order else ", created desc")
+            for n in (1, 16):
+                found[f"{key}-{n}"] = await bench.run(label, "cached", n, search,
+                                                      baseline=found[f"direct-{key}-{n}"])  # fmt: skip
+
+        # -- create ----------------------------------------------------------------------------
+        print("CreateModelVersion", flush=True)
+        spread = [version_request(f"bench/create-{w:02d}") for w in range(CREATE_WORKERS)]
+        hot = version_request("bench/create-hot")
+
+        async def direct(w: int, i: int) -> None:
+            async with pool.acquire() as conn:
+                await direct_create(conn, "bench", f"create-{w:02d}")
+
+        async def create(w: int, i: int) -> None:
+            await stub.CreateModelVersion(spread[w], metadata=ACTOR)
+
+        async def create_hot(w: int, i: int) -> None:
+            await stub.CreateModelVersion(hot, metadata=ACTOR)
+
+        for n in (1, 16):
+            found[f"direct-create-{n}"] = await bench.run("direct create txn (service's SQL)", "asyncpg", n, direct,
+                                                          channel="-")  # fmt: skip
+        for n in (1, 16):
+            found[f"create-{n}"] = await bench.run("create version, 1 model/worker", "cached", n, create,
+                                                   baseline=found[f"direct-create-{n}"])  # fmt: skip
+        found["create-uncached-1"] = await bench.run("create version, 1 model/worker", "uncached", 1,
+                                                     _uncached_create(shared[uncached.target], spread),
+                                                     baseline=found["direct-create-1"])  # fmt: skip
+        found["create-hot-16"] = await bench.run("create version, all on 1 model", "cached", 16, create_hot,
+                                                 baseline=found["direct-create-16"])  # fmt: skip
+
+        # -- optional profile ------------------------------------------------------------------
+        if args.profile:
+            info["profile"] = await profile(args, bench, cached, stub, shared[cached.target], get_request, spread)
+    finally:
+        for channel in [*shared.values(), *(c for cs in own.values() for c in cs)]:
+            await channel.close()
+        await pool.close()
+
+    return {"found": found, "results": bench.results}
+
+
+def _uncached_create(channel: grpc.aio.Channel, requests: Sequence[Any]) -> Op:
+    stub = metadata_pb2_grpc.MetadataServiceStub(channel)
+
+    async def create(w: int, i: int) -> None:
+        await stub.CreateModelVersion(requests[w], metadata=ACTOR)
+
+    return create
+
+
+async def profile(args: argparse.Namespace, bench: Bench, svc: ServiceProcess,
+                  stub: Any, channel: grpc.aio.Channel, get_request: Any, spread: Sequence[Any]) -> dict[str, list[str]]:  # fmt: skip
+    """Re-runs three 16-in-flight cases under py-spy (not counted in the table: py-spy costs CPU)."""
+    py_spy = find_py_spy()
+    if py_spy is None:
+        print("profile: py-spy not found (install it or set PY_SPY=/path/to/py-spy); skipped")
+        return {}
+    out_dir = Path(args.profile)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    search_request = metadata_pb2.SearchModelVersionsRequest(filter=SEARCH_FILTER, page_size=SEARCH_PAGE)
+
+    async def get(w: int, i: int) -> None:
+        await stub.GetModelVersion(get_request, metadata=ACTOR)
+
+    async def search(w: int, i: int) -> None:
+        await stub.SearchModelVersions(search_request, metadata=ACTOR)
+
+    async def create(w: int, i: int) -> None:
+        await stub.CreateModelVersion(spread[w], metadata=ACTOR)
+
+    summaries = {}
+    seconds = max(3.0, args.duration)
+    for name, op in (("get-alias-cached", get), ("search", search), ("create", create)):
+        raw = out_dir / f"{name}.txt"
+        with py_spy_record(py_spy, svc.pid, seconds, raw):
+            await drive(op, 16, seconds, None)
+        await asyncio.sleep(0.5)
+        if raw.exists():
+            summaries[name] = summarize_profile(raw)
+            print(f"\nprofile of the service, {name}, 16 in flight ({raw}):")
+            print("\n".join(summaries[name]))
+    return summaries
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="shorter cases (1 s each)")
+    parser.add_argument("--duration", type=float, help="seconds per measured case (default 3, --quick 1)")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up per case (default 1, --quick 0.3)")
+    parser.add_argument("--versions", type=int, default=100_000, help="versions to seed (default 100000)")
+    parser.add_argument("--models", type=int, default=1_000, help="models to spread them over (default 1000)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--explain", action="store_true", help="print the search query plans")
+    parser.add_argument("--profile", metavar="DIR", help="after the run, profile the service with py-spy into DIR")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
+    args = parser.parse_args()
+    args.duration = args.duration or (1.0 if args.quick else 3.0)
+    args.warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 1.0)
+
+    started = datetime.now(UTC)
+    info: dict[str, Any] = {
+        "date": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "grpcio": importlib_metadata.version("grpcio"),
+        "asyncpg": importlib_metadata.version("asyncpg"),
+        "protobuf": importlib_metadata.version("protobuf"),
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "command": " ".join([".venv/bin/python", "bench/metadata/bench_metadata.py", *sys.argv[1:]]),
+    }
+    print(f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, kernel {info['kernel']}")
+    print(f"date: {info['date']}; {args.duration:g} s per case after {args.warmup:g} s warm-up")
+    print("note: client, both services, Postgres and Redis share this machine; figures are conservative\n")
+
+    root = Path(tempfile.mkdtemp(prefix="modelyard-bench-"))
+    outcome: dict[str, Any] = {}
+    try:
+        with contextlib.ExitStack() as stack:
+            pg = stack.enter_context(EmbeddedPostgres(root / "pg", durable=True))
+            rds = stack.enter_context(EmbeddedRedis(root / "redis"))
+            dsn = pg.create_database("bench")
+            services = []
+            for name, url in (("cached", rds.url), ("uncached", "")):
+                svc = ServiceProcess("metadata", "modelyard_metadata", root / f"svc-{name}",
+                                     {"db_dsn": dsn, "redis_url": url, "shutdown_grace_seconds": "1"})  # fmt: skip
+                svc.start()  # the first one applies the migrations; seeding waits for that
+                stack.callback(svc.stop)
+                services.append(svc)
+            print(f"postgres (durable: fsync on) pid {pg.pid}, redis pid {rds.pid}, "
+                  f"services: cached {services[0].target}, uncached {services[1].target}\n", flush=True)  # fmt: skip
+            outcome = asyncio.run(run_bench(args, pg, rds, dsn, services[0], services[1], info))
+    finally:
+        if args.keep:
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+    results: list[Result] = outcome["results"]
+    found: dict[str, Result] = outcome["found"]
+    print(f"\nPostgres {info['postgres']} ({info['postgres_settings']}), Redis {info['redis']}, "
+          f"grpcio {info['grpcio']}, asyncpg {info['asyncpg']}")  # fmt: skip
+    for key, data in info["explain"].items():
+        print(f"EXPLAIN ANALYZE {key}: {data['execution_ms']:.2f} ms in Postgres")
+        if args.explain:
+            print("\n".join("    " + line for line in data["plan"]))
+    print()
+    print_tables(results)
+    print("\nTargets")
+    checks = targets(found)
+    print_aligned(["target", "measured", "verdict"], [[t, m, verdict(ok)] for t, m, _, ok in checks], numeric={1})
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"info": info, "results": [r.as_json() for r in results],
+                 "targets": [{"target": t, "measured": m, "pass": ok} for t, m, _, ok in checks]},
+                indent=2,
+            )
+        )  # fmt: skip
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
