@@ -25,7 +25,7 @@ venv: $(STAMP) ## Create the virtual environment and install the packages
 run: $(STAMP) ## Start Postgres, Redis, SeaweedFS and every service on loopback (Ctrl-C stops all)
 	$(VENV)/bin/modelyard-dev
 
-test: $(STAMP) protos-check lint ## Run the whole suite against real servers
+test: $(STAMP) protos-check lint typecheck ## Check stubs, lint, types, then run the whole suite against real servers
 	$(PY) -m pytest -c tests/pytest.ini tests $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Only the tests that need no server

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
 
 
+@contextlib.contextmanager
+def _postgres_data_dir() -> Iterator[Path]:
+    # Not under tmp_path_factory: as root, Postgres runs as another user who must traverse the
+    # path, and every pytest session started as root chmods /tmp/pytest-of-root back to 0700.
+    with tempfile.TemporaryDirectory(prefix="modelyard-postgres-") as parent:
+        yield Path(parent, "data")
+
+
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+def postgres() -> Iterator[EmbeddedPostgres]:
     """A running Postgres without fsync (test data is throwaway)."""
-    with EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), durable=False) as server:
+    with _postgres_data_dir() as data_dir, EmbeddedPostgres(data_dir, durable=False) as server:
         yield server
+
+
+@pytest.fixture
+def postgres_data_dir() -> Iterator[Path]:
+    """An empty directory for a test's own ``EmbeddedPostgres``, removed afterwards."""
+    with _postgres_data_dir() as data_dir:
+        yield data_dir
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import filecmp
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = ["ACTOR_HEADER", "REQUEST_ID_HEADER", "Call", "current_call", "start_call"]
@@ -29,7 +29,7 @@ def current_call() -> Call | None:
     return _current.get()
 
 
-def start_call(metadata: Sequence[tuple[str, str | bytes]] | None) -> contextvars.Token[Call | None]:
+def start_call(metadata: Iterable[tuple[str, str | bytes]] | None) -> contextvars.Token[Call | None]:
     """Reads the caller's headers into the context of this RPC (until authentication lands,
     the actor is what the client says it is)."""
     actor, request_id = "anonymous", ""

@@ -137,7 +137,7 @@ Modelyard is running (data in {data}):
   metadata service   {metadata.target}        metrics {metadata.metrics_url}
   Postgres           {dsn}
   Redis              {redis_url}
-  S3 (SeaweedFS)     {s3['endpoint']}
+  S3 (SeaweedFS)     {s3["endpoint"]}
 
 Try it from another shell:
   export MODELYARD_METADATA_ADDR={metadata.target}

@@ -42,7 +42,7 @@ class _Observed:
         self.method = method
         self.in_flight = RPC_IN_FLIGHT.labels(self.service, self.method)
 
-    def begin(self, context: grpc.aio.ServicerContext) -> float:
+    def begin(self, context: grpc.aio.ServicerContext[Any, Any]) -> float:
         start_call(context.invocation_metadata())
         self.in_flight.inc()
         return time.perf_counter()
@@ -54,7 +54,7 @@ class _Observed:
         if code != "OK":
             logger.info("rpc %s/%s ended %s", self.service, self.method, code)
 
-    async def fail(self, context: grpc.aio.ServicerContext, exc: Exception) -> None:
+    async def fail(self, context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> None:
         """Answers the RPC with the status ``exc`` maps to; the abort raises AbortError."""
         if isinstance(exc, ModelyardError):
             await context.abort(grpc.StatusCode[exc.code], exc.message)
@@ -64,7 +64,7 @@ class _Observed:
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})")
 
 
-def _code_of(context: grpc.aio.ServicerContext) -> str:
+def _code_of(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     code = context.code()
     return code.name if isinstance(code, grpc.StatusCode) else "OK"
 
@@ -74,9 +74,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
@@ -90,12 +90,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(_unary(observed, handler.stream_unary), **kwargs)
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(_streaming(observed, handler.unary_stream), **kwargs)
-        return grpc.stream_stream_rpc_method_handler(_streaming(observed, handler.stream_stream), **kwargs)
+            # On a grpc.aio server streaming behaviours are async generators; the stubs say Iterator.
+            streaming = _streaming(observed, handler.unary_stream)  # type: ignore[arg-type]
+            return grpc.unary_stream_rpc_method_handler(streaming, **kwargs)
+        streaming = _streaming(observed, handler.stream_stream)  # type: ignore[arg-type]
+        return grpc.stream_stream_rpc_method_handler(streaming, **kwargs)
 
 
 def _unary(observed: _Observed, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         started = observed.begin(context)
         code = "OK"
         try:
@@ -118,7 +121,7 @@ def _unary(observed: _Observed, behavior: Callable[..., Awaitable[Any]]) -> Call
 
 
 def _streaming(observed: _Observed, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         started = observed.begin(context)
         code = "OK"
         try:

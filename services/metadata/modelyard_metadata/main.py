@@ -7,11 +7,11 @@ import logging
 from contextlib import AsyncExitStack
 
 import redis.asyncio as aioredis
+
 from modelyard.v1 import metadata_pb2, metadata_pb2_grpc
 from modelyard_common.logs import configure_logging
 from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
-
 from modelyard_metadata.api.servicer import MetadataServicer
 from modelyard_metadata.domain.catalog import Catalog
 from modelyard_metadata.settings import MetadataSettings
@@ -45,7 +45,9 @@ async def run(settings: MetadataSettings) -> None:
             cache = VersionCache(client, settings.cache_ttl_seconds)
         feed = AuditFeed(settings.db_dsn)
         servicer = MetadataServicer(Catalog(PgStore(pool, cache)), feed)
-        binding = ServiceBinding(SERVICE_NAME, lambda server: metadata_pb2_grpc.add_MetadataServiceServicer_to_server(servicer, server))  # noqa: E501
+        binding = ServiceBinding(
+            SERVICE_NAME, lambda server: metadata_pb2_grpc.add_MetadataServiceServicer_to_server(servicer, server)
+        )
         await serve(settings, [binding], before_stop=feed.close)
 
 

@@ -7,6 +7,7 @@ import os
 import socket
 import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import boto3
@@ -33,7 +34,7 @@ def _refuses_connections(port: int) -> bool:
     return False
 
 
-def _s3_client(store: EmbeddedSeaweedFS):  # type: ignore[no-untyped-def]
+def _s3_client(store: EmbeddedSeaweedFS) -> Any:  # boto3 has no type hints
     return boto3.client(
         "s3",
         endpoint_url=store.endpoint,
@@ -85,8 +86,8 @@ def test_create_database_rejects_an_existing_name(postgres: EmbeddedPostgres) ->
         postgres.create_database("taken")
 
 
-def test_postgres_stop_ends_its_process_and_frees_its_port(tmp_path: Path) -> None:
-    server = EmbeddedPostgres(tmp_path / "pg", durable=False)
+def test_postgres_stop_ends_its_process_and_frees_its_port(postgres_data_dir: Path) -> None:
+    server = EmbeddedPostgres(postgres_data_dir, durable=False)
     with server:
         pid, port = server.pid, server.port
         assert _process_exists(pid)
@@ -121,7 +122,7 @@ def test_redis_comes_back_on_the_same_port_after_stop(tmp_path: Path) -> None:
 def test_redis_start_fails_with_log_tail_when_its_port_is_taken(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as blocker:
         server = EmbeddedRedis(tmp_path / "redis", port=blocker.getsockname()[1])
-        with pytest.raises(RuntimeError, match="exited with code .* while starting; tail of"):
+        with pytest.raises(RuntimeError, match=r"exited with code .* while starting; tail of"):
             server.start()
 
 
@@ -136,6 +137,12 @@ def test_seaweedfs_returns_the_bytes_it_stored(seaweedfs: EmbeddedSeaweedFS) -> 
 
     assert stored == payload
     assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(payload).hexdigest()
+
+
+def test_seaweedfs_refuses_writes_into_a_missing_bucket(seaweedfs: EmbeddedSeaweedFS) -> None:
+    s3 = _s3_client(seaweedfs)
+    with pytest.raises(s3.exceptions.NoSuchBucket):
+        s3.put_object(Bucket=f"missing-{uuid.uuid4().hex}", Key="weights.bin", Body=b"bytes")
 
 
 def test_seaweedfs_rejects_a_wrong_secret_key(seaweedfs: EmbeddedSeaweedFS) -> None:

@@ -26,7 +26,10 @@ def test_every_mutation_is_audited_with_actor_and_before_after(client: modelyard
     update = events[2]
     assert update.resource == f"{project}/m"
     assert (update.before or {})["team"] == "a" and (update.after or {})["team"] == "b"
-    assert [e.action for e in client.audit_events(resource=f"{project}/m", limit=2)] == ["version.metrics", "version.create"]  # noqa: E501
+    assert [e.action for e in client.audit_events(resource=f"{project}/m", limit=2)] == [
+        "version.metrics",
+        "version.create",
+    ]
 
 
 def test_failed_mutation_leaves_no_audit_event(client: modelyard.Client, project: str) -> None:
@@ -46,7 +49,9 @@ def test_stage_transition_records_reason(client: modelyard.Client, project: str)
     )  # fmt: skip
 
 
-async def test_audit_rows_cannot_be_changed_or_deleted(metadata_dsn: str, client: modelyard.Client, project: str) -> None:
+async def test_audit_rows_cannot_be_changed_or_deleted(
+    metadata_dsn: str, client: modelyard.Client, project: str
+) -> None:
     conn = await asyncpg.connect(metadata_dsn)
     try:
         with pytest.raises(asyncpg.RaiseError, match="append-only"):

@@ -59,7 +59,9 @@ def test_search_filters_orders_and_pages(
     accuracies = {"a": [0.7, 0.95, 0.85], "b": [0.9, 0.6]}
     for model, values in accuracies.items():
         for value in values:
-            ref = client.create_version(f"{project}/{model}", tags={"team": "risk" if model == "a" else "ads"}).reference
+            ref = client.create_version(
+                f"{project}/{model}", tags={"team": "risk" if model == "a" else "ads"}
+            ).reference
             client.log_metrics(ref, {"accuracy": value})
     found = client.search_versions("metrics.accuracy >= 0.85", order_by="metrics.accuracy DESC", project=project)
     assert [v.reference for v in found] == [f"{project}/a:2", f"{project}/b:1", f"{project}/a:3"]

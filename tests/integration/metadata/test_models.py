@@ -40,7 +40,12 @@ def test_create_model_keeps_every_field(client: modelyard.Client, project: str) 
     )
     got = client.get_model(f"{project}/churn")
     assert got == created
-    assert (got.owner, got.team, got.kind, got.tags) == ("alice", "growth", modelyard.ModelKind.CUSTOM, {"domain": "retention"})
+    assert (got.owner, got.team, got.kind, got.tags) == (
+        "alice",
+        "growth",
+        modelyard.ModelKind.CUSTOM,
+        {"domain": "retention"},
+    )
     assert got.code_location == code
     assert got.latest_version == 0 and not got.archived
 

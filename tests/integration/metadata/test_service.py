@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import asyncpg
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -35,10 +36,8 @@ def test_health_and_reflection_answer(metadata_service: ServiceProcess) -> None:
 
 
 def test_metrics_count_rpcs_by_method_and_code(metadata_service: ServiceProcess, client: modelyard.Client) -> None:
-    try:
+    with pytest.raises(modelyard.errors.NotFoundError):
         client.get_project("no-such-project-for-metrics")
-    except modelyard.errors.NotFoundError:
-        pass
     text = urllib.request.urlopen(metadata_service.metrics_url, timeout=5).read().decode()
     assert 'modelyard_rpc_requests_total{code="NOT_FOUND",method="GetProject",service="MetadataService"}' in text
     assert 'modelyard_rpc_duration_seconds_bucket{code="NOT_FOUND",le="0.5",method="GetProject"' in text

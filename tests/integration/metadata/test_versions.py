@@ -132,7 +132,9 @@ def test_commit_artifact_marks_ready_once(client: modelyard.Client, model: str) 
     assert committed.status is modelyard.VersionStatus.READY
     assert committed.artifact is not None and committed.artifact.files == (FILE,)
     assert ready(client, version.reference).status is modelyard.VersionStatus.READY  # idempotent
-    other = modelyard.ArtifactFile(path="model.skops", size=4, sha256="cd" * 32, storage_key="blobs/cd", content_type="")
+    other = modelyard.ArtifactFile(
+        path="model.skops", size=4, sha256="cd" * 32, storage_key="blobs/cd", content_type=""
+    )
     with pytest.raises(errors.FailedPreconditionError, match="already READY with a different artifact"):
         client.internal_commit_artifact(version.reference, modelyard.Artifact(files=(other,), total_size=4))
 

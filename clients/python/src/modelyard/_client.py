@@ -479,26 +479,19 @@ def _first_page(call: _Pages[Any]) -> Any:
 @final
 class Client(_ClientBase):
     """Blocking client of the metadata service. Open with ``modelyard.connect()``; close with
-    ``close()`` or use as a context manager. Safe to share between threads."""
+    ``close()`` or use as a context manager. Safe to share between threads. The channel
+    connects on the first call, not here."""
 
     def __init__(
         self, target: str | None = None, *, actor: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
     ) -> None:
         super().__init__(target, actor=actor, timeout=timeout)
-        self._channel: grpc.Channel | None = None
-        self._stub_: metadata_pb2_grpc.MetadataServiceStub | None = None
-
-    @property
-    def _stub(self) -> metadata_pb2_grpc.MetadataServiceStub:
-        if self._stub_ is None:
-            self._channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
-            self._stub_ = metadata_pb2_grpc.MetadataServiceStub(self._channel)
-        return self._stub_
+        self._channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
+        self._stub = metadata_pb2_grpc.MetadataServiceStub(self._channel)
 
     def close(self) -> None:
-        if self._channel is not None:
-            self._channel.close()
-        self._channel = self._stub_ = None
+        """Closes the channel; calls made afterwards fail."""
+        self._channel.close()
 
     def __enter__(self) -> Self:
         return self
@@ -561,7 +554,11 @@ class AsyncClient(_ClientBase):
     def _stub(self) -> metadata_pb2_grpc.MetadataServiceAsyncStub:
         if self._stub_ is None:
             self._channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
-            self._stub_ = metadata_pb2_grpc.MetadataServiceStub(self._channel)
+            # The stub's overloads pick the async flavour from the channel type when grpc has
+            # type stubs (types-grpcio); without them the channel is Any and the first one wins.
+            stub: metadata_pb2_grpc.MetadataServiceAsyncStub = metadata_pb2_grpc.MetadataServiceStub(self._channel)  # type: ignore[assignment]
+            self._stub_ = stub
+            return stub
         return self._stub_
 
     async def close(self) -> None:

@@ -159,9 +159,12 @@ def struct_to_pb(document: Mapping[str, Any], where: str = "value") -> struct_pb
 
 
 def location_from_pb(message: Any, field: str) -> SourceLocation | None:
+    """``message.<field>`` as a SourceLocation; None when unset or empty (nothing to point at)."""
     if not message.HasField(field):
         return None
     location: types_pb2.SourceLocation = getattr(message, field)
+    if not (location.uri or location.revision or location.path):
+        return None
     return SourceLocation(uri=location.uri, revision=location.revision, path=location.path)
 
 
@@ -300,7 +303,7 @@ def version_from_pb(version: types_pb2.ModelVersion) -> ModelVersion:
         aliases=tuple(version.aliases),
         metrics=metrics,
         custom_metrics=custom_metrics,
-        artifact=artifact_from_pb(version.artifact) if version.HasField("artifact") else None,
+        artifact=artifact_from_pb(version.artifact) if version.artifact.files else None,
         create_time=time_from_pb(version, "create_time"),
         update_time=time_from_pb(version, "update_time"),
     )

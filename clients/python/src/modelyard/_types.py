@@ -191,7 +191,8 @@ class Model:
 @dataclass(frozen=True, slots=True)
 class ModelVersion:
     """One version of a model. ``metrics`` holds the latest value of each scalar metric,
-    ``custom_metrics`` the latest value of each structured one; history via ``metric_history``."""
+    ``custom_metrics`` the latest value of each structured one; history via ``metric_history``.
+    ``artifact`` is None until its files are committed; a location is None when not given."""
 
     project: str
     model: str

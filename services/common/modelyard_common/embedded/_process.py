@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
@@ -35,7 +36,7 @@ class ManagedProcess(ABC):
     name = "process"
     start_timeout = 30.0
     """Seconds ``start()`` waits for readiness before giving up."""
-    stop_signal = signal.SIGTERM
+    stop_signal: int = signal.SIGTERM
     """The signal that asks the server for a clean shutdown."""
     stop_grace = 10.0
     """Seconds a clean shutdown may take before the process is killed."""
@@ -72,7 +73,7 @@ class ManagedProcess(ABC):
         Raises:
             RuntimeError: it exited early or was not ready in time; the message ends with its log tail.
         """
-        if self._process is not None:
+        if self._process is not None and self.running:
             raise RuntimeError(f"{self.name} is already running (pid {self._process.pid})")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._prepare()
@@ -104,10 +105,8 @@ class ManagedProcess(ABC):
         grace = self.stop_grace if grace is None else grace
         if process.poll() is None and grace > 0:
             process.send_signal(self.stop_signal)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(grace)
-            except subprocess.TimeoutExpired:
-                pass
         if process.poll() is None:
             process.kill()
             process.wait()
@@ -124,11 +123,11 @@ class ManagedProcess(ABC):
     ) -> None:
         self.stop()
 
-    def _prepare(self) -> None:
+    def _prepare(self) -> None:  # noqa: B027 - an optional hook, not an abstract one
         """Sets up the data directory before each start; nothing by default."""
 
     def _run_as(self) -> dict[str, Any]:
-        """``subprocess`` options choosing the user the server runs as; by default, ours."""
+        """Extra ``subprocess.Popen`` options, such as the user or environment to run with; none by default."""
         return {}
 
     @abstractmethod

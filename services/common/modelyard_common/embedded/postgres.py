@@ -123,9 +123,7 @@ class EmbeddedPostgres(ManagedProcess):
         if not self._durable:
             command.append("--no-sync")
         # cwd: as the system user, initdb could not return to a cwd only root may enter.
-        result = subprocess.run(
-            command, cwd=self.data_dir, capture_output=True, text=True, timeout=120, **run_as
-        )
+        result = subprocess.run(command, cwd=self.data_dir, capture_output=True, text=True, timeout=120, **run_as)
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed with code {result.returncode}:\n{result.stdout}{result.stderr}")
 

@@ -45,7 +45,7 @@ class EmbeddedSeaweedFS(ManagedProcess):
     """Master, volume, filer and S3 gateway in one ``weed server``, on 127.0.0.1 only.
 
     S3 requests must be signed with ``access_key`` / ``secret_key`` (one admin identity, fresh per
-    instance). Unlike AWS, a PUT into a missing bucket answers AccessDenied, not NoSuchBucket.
+    instance). As on AWS, writing into a missing bucket fails with NoSuchBucket.
 
     Args:
         data_dir: where volumes, filer metadata, the identities file and the log live.
@@ -124,6 +124,8 @@ class EmbeddedSeaweedFS(ManagedProcess):
             "-master.electionTimeout=1s",
             # Draining a volume server before it stops helps a cluster, not a single node.
             "-volume.preStopSeconds=0",
+            # Like AWS: writing into a missing bucket fails with NoSuchBucket instead of creating it.
+            "-s3.autoCreateBucket=false",
             *(f"-{flag}={port}" for flag, port in self._ports.items()),
         ]
 

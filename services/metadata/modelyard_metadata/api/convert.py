@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
 from modelyard.v1 import metadata_pb2, types_pb2
 from modelyard_common.errors import InvalidArgumentError
-
 from modelyard_metadata.domain.entities import (
     AuditEvent,
     Dependency,
@@ -34,9 +34,9 @@ _KIND = {ModelKind(k): types_pb2.ModelKind.Value(f"MODEL_KIND_{k}") for k in Mod
 _STAGE = {Stage(s): types_pb2.Stage.Value(f"STAGE_{s}") for s in Stage}
 _STATUS = {VersionStatus(s): types_pb2.VersionStatus.Value(f"VERSION_STATUS_{s}") for s in VersionStatus}
 _SCOPE = {DependencyScope(s): types_pb2.DependencyScope.Value(f"DEPENDENCY_SCOPE_{s}") for s in DependencyScope}
-_KIND_BACK = {v: k for k, v in _KIND.items()}
-_STAGE_BACK = {v: k for k, v in _STAGE.items()}
-_SCOPE_BACK = {v: k for k, v in _SCOPE.items()}
+_KIND_BACK: dict[int, ModelKind] = {v: k for k, v in _KIND.items()}
+_STAGE_BACK: dict[int, Stage] = {v: k for k, v in _STAGE.items()}
+_SCOPE_BACK: dict[int, DependencyScope] = {v: k for k, v in _SCOPE.items()}
 
 
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
@@ -213,10 +213,15 @@ def metric_to_pb(point: MetricPoint) -> types_pb2.Metric:
 
 def artifact_from_pb(artifact: types_pb2.Artifact) -> dict[str, Any]:
     files = [
-        {"path": f.path, "size": f.size, "sha256": f.sha256, "storage_key": f.storage_key,
-         "content_type": f.content_type}
+        {
+            "path": f.path,
+            "size": f.size,
+            "sha256": f.sha256,
+            "storage_key": f.storage_key,
+            "content_type": f.content_type,
+        }
         for f in artifact.files
-    ]  # fmt: skip
+    ]
     return {"files": files, "total_size": sum(f["size"] for f in files)}
 
 
@@ -238,8 +243,10 @@ def version_to_pb(version: ModelVersion) -> types_pb2.ModelVersion:
             inputs=[_tensor_to_pb(t) for t in version.inputs], outputs=[_tensor_to_pb(t) for t in version.outputs]
         ),
         hyperparameters=struct(version.hyperparameters),
-        dependencies=[types_pb2.Dependency(library=d.library, version=d.version, scope=_SCOPE[d.scope])
-                      for d in version.dependencies],  # fmt: skip
+        dependencies=[
+            types_pb2.Dependency(library=d.library, version=d.version, scope=_SCOPE[d.scope])
+            for d in version.dependencies
+        ],
         produced_by=version.produced_by,
         code_location=location_to_pb(version.code_location),
         data_location=location_to_pb(version.data_location),
@@ -276,10 +283,11 @@ def lineage_to_pb(
     return metadata_pb2.GetLineageResponse(
         root=root.reference,
         nodes=[
-            metadata_pb2.LineageNode(reference=n.reference, stage=_STAGE[n.stage], status=_STATUS[n.status],
-                                     depth=n.depth)
+            metadata_pb2.LineageNode(
+                reference=n.reference, stage=_STAGE[n.stage], status=_STATUS[n.status], depth=n.depth
+            )
             for n in nodes
-        ],  # fmt: skip
+        ],
         edges=[metadata_pb2.LineageEdge(from_reference=e.parent, to_reference=e.child) for e in edges],
     )
 

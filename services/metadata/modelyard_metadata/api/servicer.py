@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import grpc
+
 from modelyard.v1 import metadata_pb2, metadata_pb2_grpc
 from modelyard_common.calls import current_call
-
 from modelyard_metadata.api import convert
 from modelyard_metadata.domain.catalog import Catalog
 from modelyard_metadata.domain.entities import Caller
@@ -16,7 +17,7 @@ from modelyard_metadata.domain.ports import AuditQuery, EventFeed
 
 __all__ = ["MetadataServicer"]
 
-Context = grpc.aio.ServicerContext
+Context = grpc.aio.ServicerContext[Any, Any]
 
 _DIRECTIONS = {
     metadata_pb2.LINEAGE_DIRECTION_UNSPECIFIED: (True, True),
@@ -44,24 +45,36 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         self._catalog = catalog
         self._feed = feed
 
-    async def CreateProject(self, request: metadata_pb2.CreateProjectRequest, context: Context) -> metadata_pb2.CreateProjectResponse:
+    async def CreateProject(
+        self, request: metadata_pb2.CreateProjectRequest, context: Context
+    ) -> metadata_pb2.CreateProjectResponse:
         project = await self._catalog.create_project(_caller(), request.name, request.description, request.owner)
         return metadata_pb2.CreateProjectResponse(project=convert.project_to_pb(project))
 
-    async def GetProject(self, request: metadata_pb2.GetProjectRequest, context: Context) -> metadata_pb2.GetProjectResponse:
-        return metadata_pb2.GetProjectResponse(project=convert.project_to_pb(await self._catalog.get_project(request.name)))
+    async def GetProject(
+        self, request: metadata_pb2.GetProjectRequest, context: Context
+    ) -> metadata_pb2.GetProjectResponse:
+        return metadata_pb2.GetProjectResponse(
+            project=convert.project_to_pb(await self._catalog.get_project(request.name))
+        )
 
-    async def ListProjects(self, request: metadata_pb2.ListProjectsRequest, context: Context) -> metadata_pb2.ListProjectsResponse:
+    async def ListProjects(
+        self, request: metadata_pb2.ListProjectsRequest, context: Context
+    ) -> metadata_pb2.ListProjectsResponse:
         projects, token = await self._catalog.list_projects(request.page_size, request.page_token)
         return metadata_pb2.ListProjectsResponse(
             projects=[convert.project_to_pb(p) for p in projects], next_page_token=token
         )
 
-    async def GetProjectSummary(self, request: metadata_pb2.GetProjectSummaryRequest, context: Context) -> metadata_pb2.GetProjectSummaryResponse:
+    async def GetProjectSummary(
+        self, request: metadata_pb2.GetProjectSummaryRequest, context: Context
+    ) -> metadata_pb2.GetProjectSummaryResponse:
         project, stats = await self._catalog.project_summary(request.project, request.metric)
         return convert.summary_to_pb(project, stats, request.metric)
 
-    async def CreateModel(self, request: metadata_pb2.CreateModelRequest, context: Context) -> metadata_pb2.CreateModelResponse:
+    async def CreateModel(
+        self, request: metadata_pb2.CreateModelRequest, context: Context
+    ) -> metadata_pb2.CreateModelResponse:
         m = request.model
         model = await self._catalog.create_model(
             _caller(),
@@ -80,42 +93,58 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     async def GetModel(self, request: metadata_pb2.GetModelRequest, context: Context) -> metadata_pb2.GetModelResponse:
         return metadata_pb2.GetModelResponse(model=convert.model_to_pb(await self._catalog.get_model(request.name)))
 
-    async def ListModels(self, request: metadata_pb2.ListModelsRequest, context: Context) -> metadata_pb2.ListModelsResponse:
+    async def ListModels(
+        self, request: metadata_pb2.ListModelsRequest, context: Context
+    ) -> metadata_pb2.ListModelsResponse:
         models, token = await self._catalog.list_models(
             request.project, request.include_archived, request.page_size, request.page_token
         )
         return metadata_pb2.ListModelsResponse(models=[convert.model_to_pb(m) for m in models], next_page_token=token)
 
-    async def UpdateModel(self, request: metadata_pb2.UpdateModelRequest, context: Context) -> metadata_pb2.UpdateModelResponse:
+    async def UpdateModel(
+        self, request: metadata_pb2.UpdateModelRequest, context: Context
+    ) -> metadata_pb2.UpdateModelResponse:
         changes = convert.model_changes_from_pb(request.model, request.update_mask.paths)
         name = f"{request.model.project}/{request.model.name}"
         model = await self._catalog.update_model(_caller(), name, changes)
         return metadata_pb2.UpdateModelResponse(model=convert.model_to_pb(model))
 
-    async def ArchiveModel(self, request: metadata_pb2.ArchiveModelRequest, context: Context) -> metadata_pb2.ArchiveModelResponse:
+    async def ArchiveModel(
+        self, request: metadata_pb2.ArchiveModelRequest, context: Context
+    ) -> metadata_pb2.ArchiveModelResponse:
         model = await self._catalog.archive_model(_caller(), request.name, request.reason)
         return metadata_pb2.ArchiveModelResponse(model=convert.model_to_pb(model))
 
-    async def CreateModelVersion(self, request: metadata_pb2.CreateModelVersionRequest, context: Context) -> metadata_pb2.CreateModelVersionResponse:
+    async def CreateModelVersion(
+        self, request: metadata_pb2.CreateModelVersionRequest, context: Context
+    ) -> metadata_pb2.CreateModelVersionResponse:
         version = await self._catalog.create_version(_caller(), request.model, convert.version_spec_from_pb(request))
         return metadata_pb2.CreateModelVersionResponse(version=convert.version_to_pb(version))
 
-    async def GetModelVersion(self, request: metadata_pb2.GetModelVersionRequest, context: Context) -> metadata_pb2.GetModelVersionResponse:
+    async def GetModelVersion(
+        self, request: metadata_pb2.GetModelVersionRequest, context: Context
+    ) -> metadata_pb2.GetModelVersionResponse:
         version = await self._catalog.get_version(request.reference)
         return metadata_pb2.GetModelVersionResponse(version=convert.version_to_pb(version))
 
-    async def ListModelVersions(self, request: metadata_pb2.ListModelVersionsRequest, context: Context) -> metadata_pb2.ListModelVersionsResponse:
+    async def ListModelVersions(
+        self, request: metadata_pb2.ListModelVersionsRequest, context: Context
+    ) -> metadata_pb2.ListModelVersionsResponse:
         versions, token = await self._catalog.list_versions(request.model, request.page_size, request.page_token)
         return metadata_pb2.ListModelVersionsResponse(
             versions=[convert.version_to_pb(v) for v in versions], next_page_token=token
         )
 
-    async def UpdateModelVersion(self, request: metadata_pb2.UpdateModelVersionRequest, context: Context) -> metadata_pb2.UpdateModelVersionResponse:
+    async def UpdateModelVersion(
+        self, request: metadata_pb2.UpdateModelVersionRequest, context: Context
+    ) -> metadata_pb2.UpdateModelVersionResponse:
         changes = convert.version_changes_from_pb(request.version, request.update_mask.paths)
         version = await self._catalog.update_version(_caller(), request.reference, changes)
         return metadata_pb2.UpdateModelVersionResponse(version=convert.version_to_pb(version))
 
-    async def SearchModelVersions(self, request: metadata_pb2.SearchModelVersionsRequest, context: Context) -> metadata_pb2.SearchModelVersionsResponse:
+    async def SearchModelVersions(
+        self, request: metadata_pb2.SearchModelVersionsRequest, context: Context
+    ) -> metadata_pb2.SearchModelVersionsResponse:
         versions, token = await self._catalog.search_versions(
             request.filter, request.order_by, request.project, request.page_size, request.page_token
         )
@@ -123,17 +152,23 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
             versions=[convert.version_to_pb(v) for v in versions], next_page_token=token
         )
 
-    async def LogMetrics(self, request: metadata_pb2.LogMetricsRequest, context: Context) -> metadata_pb2.LogMetricsResponse:
+    async def LogMetrics(
+        self, request: metadata_pb2.LogMetricsRequest, context: Context
+    ) -> metadata_pb2.LogMetricsResponse:
         now = datetime.now(UTC)
         points = [convert.metric_from_pb(m, now) for m in request.metrics]
         version = await self._catalog.log_metrics(_caller(), request.reference, points)
         return metadata_pb2.LogMetricsResponse(version=convert.version_to_pb(version))
 
-    async def GetMetricHistory(self, request: metadata_pb2.GetMetricHistoryRequest, context: Context) -> metadata_pb2.GetMetricHistoryResponse:
+    async def GetMetricHistory(
+        self, request: metadata_pb2.GetMetricHistoryRequest, context: Context
+    ) -> metadata_pb2.GetMetricHistoryResponse:
         points = await self._catalog.metric_history(request.reference, request.name)
         return metadata_pb2.GetMetricHistoryResponse(points=[convert.metric_to_pb(p) for p in points])
 
-    async def TransitionStage(self, request: metadata_pb2.TransitionStageRequest, context: Context) -> metadata_pb2.TransitionStageResponse:
+    async def TransitionStage(
+        self, request: metadata_pb2.TransitionStageRequest, context: Context
+    ) -> metadata_pb2.TransitionStageResponse:
         stage = convert.stage_from_pb("stage", request.stage)
         version = await self._catalog.transition_stage(_caller(), request.reference, stage, request.reason)
         return metadata_pb2.TransitionStageResponse(version=convert.version_to_pb(version))
@@ -142,34 +177,50 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         version, previous = await self._catalog.set_alias(_caller(), request.model, request.alias, request.version)
         return metadata_pb2.SetAliasResponse(version=convert.version_to_pb(version), previous_version=previous)
 
-    async def DeleteAlias(self, request: metadata_pb2.DeleteAliasRequest, context: Context) -> metadata_pb2.DeleteAliasResponse:
+    async def DeleteAlias(
+        self, request: metadata_pb2.DeleteAliasRequest, context: Context
+    ) -> metadata_pb2.DeleteAliasResponse:
         previous = await self._catalog.delete_alias(_caller(), request.model, request.alias)
         return metadata_pb2.DeleteAliasResponse(previous_version=previous)
 
-    async def GetLineage(self, request: metadata_pb2.GetLineageRequest, context: Context) -> metadata_pb2.GetLineageResponse:
+    async def GetLineage(
+        self, request: metadata_pb2.GetLineageRequest, context: Context
+    ) -> metadata_pb2.GetLineageResponse:
         upstream, downstream = _DIRECTIONS.get(request.direction, (True, True))
         root, nodes, edges = await self._catalog.lineage(request.reference, upstream, downstream, request.depth)
         return convert.lineage_to_pb(root, nodes, edges)
 
-    async def CompareVersions(self, request: metadata_pb2.CompareVersionsRequest, context: Context) -> metadata_pb2.CompareVersionsResponse:
+    async def CompareVersions(
+        self, request: metadata_pb2.CompareVersionsRequest, context: Context
+    ) -> metadata_pb2.CompareVersionsResponse:
         return convert.comparison_to_pb(await self._catalog.compare(request.references))
 
-    async def ListAuditEvents(self, request: metadata_pb2.ListAuditEventsRequest, context: Context) -> metadata_pb2.ListAuditEventsResponse:
+    async def ListAuditEvents(
+        self, request: metadata_pb2.ListAuditEventsRequest, context: Context
+    ) -> metadata_pb2.ListAuditEventsResponse:
         events, token = await self._catalog.list_audit_events(
             _audit_query(request), request.page_size, request.page_token
         )
-        return metadata_pb2.ListAuditEventsResponse(events=[convert.audit_to_pb(e) for e in events], next_page_token=token)
+        return metadata_pb2.ListAuditEventsResponse(
+            events=[convert.audit_to_pb(e) for e in events], next_page_token=token
+        )
 
-    async def WatchEvents(self, request: metadata_pb2.WatchEventsRequest, context: Context) -> AsyncIterator[metadata_pb2.WatchEventsResponse]:
+    async def WatchEvents(
+        self, request: metadata_pb2.WatchEventsRequest, context: Context
+    ) -> AsyncIterator[metadata_pb2.WatchEventsResponse]:
         async for event in self._catalog.watch_events(self._feed, _audit_query(request), request.after_id):
             yield metadata_pb2.WatchEventsResponse(event=convert.audit_to_pb(event))
 
-    async def CommitArtifact(self, request: metadata_pb2.CommitArtifactRequest, context: Context) -> metadata_pb2.CommitArtifactResponse:
+    async def CommitArtifact(
+        self, request: metadata_pb2.CommitArtifactRequest, context: Context
+    ) -> metadata_pb2.CommitArtifactResponse:
         version = await self._catalog.commit_artifact(
             _caller(), request.reference, convert.artifact_from_pb(request.artifact)
         )
         return metadata_pb2.CommitArtifactResponse(version=convert.version_to_pb(version))
 
-    async def FailUpload(self, request: metadata_pb2.FailUploadRequest, context: Context) -> metadata_pb2.FailUploadResponse:
+    async def FailUpload(
+        self, request: metadata_pb2.FailUploadRequest, context: Context
+    ) -> metadata_pb2.FailUploadResponse:
         version = await self._catalog.fail_upload(_caller(), request.reference, request.reason)
         return metadata_pb2.FailUploadResponse(version=convert.version_to_pb(version))

@@ -15,7 +15,6 @@ from modelyard_common.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
-
 from modelyard_metadata.domain import search
 from modelyard_metadata.domain.entities import (
     AuditEvent,
@@ -70,6 +69,7 @@ MAX_METRICS_PER_CALL = 256
 MAX_COMPARED = 20
 MAX_LINEAGE_DEPTH = 50
 MAX_FILES = 10_000
+NOWHERE = SourceLocation()
 
 MODEL_FIELDS = frozenset({"description", "owner", "team", "kind", "tags", "code_location", "data_location"})
 VERSION_FIELDS = frozenset(
@@ -82,6 +82,7 @@ VERSION_FIELDS = frozenset(
 
 def snapshot(entity: object) -> dict[str, Any]:
     """A JSON-ready dictionary of an entity, for audit events."""
+
     def plain(value: Any) -> Any:
         if isinstance(value, enum.Enum):
             return value.value
@@ -123,8 +124,9 @@ def _check_tensors(field: str, tensors: Sequence[TensorSpec]) -> tuple[TensorSpe
             )
         if len(tensor.shape) > MAX_DIMENSIONS or any(d < -1 or d == 0 for d in tensor.shape):
             raise InvalidArgumentError(
-                f"{where}.shape", f"{list(tensor.shape)} is not a shape: up to {MAX_DIMENSIONS} dimensions, "
-                "each a positive size or -1 for a variable one"
+                f"{where}.shape",
+                f"{list(tensor.shape)} is not a shape: up to {MAX_DIMENSIONS} dimensions, "
+                "each a positive size or -1 for a variable one",
             )
     return tuple(tensors)
 
@@ -195,8 +197,8 @@ class Catalog:
         team: str = "",
         kind: ModelKind = ModelKind.STANDARD,
         tags: Mapping[str, str] | None = None,
-        code_location: SourceLocation = SourceLocation(),
-        data_location: SourceLocation = SourceLocation(),
+        code_location: SourceLocation = NOWHERE,
+        data_location: SourceLocation = NOWHERE,
     ) -> Model:
         check_name("model.project", project)
         check_name("model.name", name)
@@ -271,9 +273,7 @@ class Catalog:
                 raise FailedPreconditionError(f"model {name!r} is already archived")
             updated = await tx.update_model(model, {"archived": True})
             await tx.append_audit(
-                NewAuditEvent(
-                    caller, "model.archive", project, name, snapshot(model), snapshot(updated), reason=reason
-                )
+                NewAuditEvent(caller, "model.archive", project, name, snapshot(model), snapshot(updated), reason=reason)
             )
         return updated
 
@@ -376,9 +376,7 @@ class Catalog:
     async def update_version(self, caller: Caller, reference: str, changes: dict[str, Any]) -> ModelVersion:
         ref = parse_reference(reference)
         if not changes:
-            raise InvalidArgumentError(
-                "update_mask", f"names no field; use any of {', '.join(sorted(VERSION_FIELDS))}"
-            )
+            raise InvalidArgumentError("update_mask", f"names no field; use any of {', '.join(sorted(VERSION_FIELDS))}")
         unknown = sorted(set(changes) - VERSION_FIELDS)
         if unknown:
             raise InvalidArgumentError(
@@ -556,10 +554,10 @@ class Catalog:
             while (event_id := await subscription.next()) is not None:
                 if event_id in replayed:
                     continue
-                event = await self._store.find_audit_event(event_id, query)
-                if event is not None:
-                    last = max(last, event.id)
-                    yield event
+                found = await self._store.find_audit_event(event_id, query)
+                if found is not None:
+                    last = max(last, found.id)
+                    yield found
             if subscription.error:
                 raise ConflictError(f"watch ended: {subscription.error}; watch again with after_id={last}")
 
@@ -594,9 +592,7 @@ class Catalog:
                 version, {"status": VersionStatus.READY, "status_message": "", "artifact": artifact}
             )
             await tx.append_audit(
-                NewAuditEvent(
-                    caller, "version.ready", version.project, version.reference, after={"artifact": artifact}
-                )
+                NewAuditEvent(caller, "version.ready", version.project, version.reference, after={"artifact": artifact})
             )
         return updated
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from modelyard_common.errors import FailedPreconditionError
-
 from modelyard_metadata.domain.entities import ModelVersion, Stage, VersionStatus
 
 __all__ = ["ALLOWED_TRANSITIONS", "check_transition"]
@@ -31,6 +30,5 @@ def check_transition(version: ModelVersion, target: Stage) -> None:
         )
     if target in _NEEDS_READY and version.status is not VersionStatus.READY:
         raise FailedPreconditionError(
-            f"stage: {version.reference} cannot enter {target} while its artifact is {version.status}; "
-            "upload it first"
+            f"stage: {version.reference} cannot enter {target} while its artifact is {version.status}; upload it first"
         )

@@ -31,7 +31,7 @@ MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 512
 MAX_JSON_BYTES = 64 * 1024
 DATATYPES = frozenset(
-    "BOOL UINT8 UINT16 UINT32 UINT64 INT8 INT16 INT32 INT64 FP16 FP32 FP64 BYTES".split()
+    ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"]
 )
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -133,8 +133,9 @@ class VersionRef:
 def parse_reference(text: str, field: str = "reference") -> VersionRef:
     """'p/m:3', 'p/m@alias' or 'p/m' (latest READY version)."""
     if not text:
-        raise InvalidArgumentError(field, "is required: use 'project/model:VERSION', 'project/model@ALIAS' "
-                                          "or 'project/model'")
+        raise InvalidArgumentError(
+            field, "is required: use 'project/model:VERSION', 'project/model@ALIAS' or 'project/model'"
+        )
     if len(text) > 3 * MAX_NAME:
         raise InvalidArgumentError(field, f"is {len(text)} characters long; at most {3 * MAX_NAME} allowed")
     if "@" in text:

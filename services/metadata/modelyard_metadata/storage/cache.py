@@ -69,7 +69,9 @@ class VersionCache:
     def _failed(self, operation: str, exc: Exception) -> None:
         CACHE_ERRORS.labels(operation).inc()
         if time.monotonic() >= self._down_until:
-            logger.warning("redis unavailable, reading from Postgres", extra={"operation": operation, "error": str(exc)})
+            logger.warning(
+                "redis unavailable, reading from Postgres", extra={"operation": operation, "error": str(exc)}
+            )
         self._down_until = time.monotonic() + self._retry
 
     async def _usable(self) -> bool:

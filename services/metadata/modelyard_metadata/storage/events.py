@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from modelyard_common.errors import BackendUnavailableError
-
 from modelyard_metadata.storage.postgres import AUDIT_CHANNEL
 
 __all__ = ["AuditFeed", "Subscription"]
@@ -75,8 +74,8 @@ class AuditFeed:
             conn.add_termination_listener(self._lost)
             self._conn = conn
 
-    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        event_id = int(payload)
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        event_id = int(str(payload))
         for subscription in list(self._subscriptions):
             subscription.push(event_id)
 

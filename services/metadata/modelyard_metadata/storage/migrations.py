@@ -10,7 +10,7 @@ import logging
 import re
 from importlib import resources
 
-import asyncpg
+from modelyard_metadata.storage.postgres import Connection
 
 __all__ = ["migrate"]
 
@@ -29,7 +29,7 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
+async def migrate(conn: Connection) -> list[str]:
     """Brings the schema up to date; returns the names of the migrations it applied."""
     applied_now = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)

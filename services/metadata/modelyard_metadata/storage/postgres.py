@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from modelyard_common.errors import AlreadyExistsError, BackendUnavailableError, NotFoundError
-
 from modelyard_metadata.domain.entities import (
     AuditEvent,
     LineageEdge,
@@ -28,6 +27,7 @@ from modelyard_metadata.domain.validation import VersionRef
 from modelyard_metadata.storage import search_sql
 from modelyard_metadata.storage.cache import VersionCache
 from modelyard_metadata.storage.rows import (
+    Row,
     audit_from_row,
     location_to_json,
     metric_to_json,
@@ -37,7 +37,10 @@ from modelyard_metadata.storage.rows import (
     version_from_row,
 )
 
-__all__ = ["AUDIT_CHANNEL", "PgStore", "create_pool"]
+__all__ = ["AUDIT_CHANNEL", "Connection", "PgStore", "create_pool"]
+
+# A pooled connection proxies a Connection; code here takes either.
+Connection: TypeAlias = "asyncpg.Connection | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
 AUDIT_CHANNEL = "modelyard_audit"
 
@@ -58,7 +61,7 @@ WHERE v.project = $1 AND v.model = $2 AND v.status = 'READY' ORDER BY v.version 
 _BY_ID = f"SELECT {_VERSION_COLUMNS} FROM model_versions v WHERE v.id = $1"
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def _init_connection(conn: Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
@@ -79,6 +82,13 @@ _UNAVAILABLE = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
 )
+
+
+def _row(record: asyncpg.Record | None) -> asyncpg.Record:
+    """The row of a statement that always returns one (INSERT ... RETURNING, aggregates)."""
+    if record is None:
+        raise RuntimeError("a statement that always returns a row returned none")
+    return record
 
 
 def _ref_query(ref: VersionRef, lock: bool) -> tuple[str, list[Any]]:
@@ -103,7 +113,7 @@ class PgStore:
         self._cache = cache
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _connection(self) -> AsyncIterator[Connection]:
         try:
             async with self._pool.acquire() as conn:
                 yield conn
@@ -112,17 +122,16 @@ class PgStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTransaction]:
-        async with self._connection() as conn:
-            async with conn.transaction():
-                tx = PgTransaction(conn)
-                yield tx
+        async with self._connection() as conn, conn.transaction():
+            tx = PgTransaction(conn)
+            yield tx
         if self._cache is not None and tx.touched:
             await self._cache.invalidate(tx.touched)
 
-    async def _cached_row(self, model_name: str, key: str, query: str, args: Sequence[Any]) -> Mapping[str, Any] | None:
+    async def _cached_row(self, model_name: str, key: str, query: str, args: Sequence[Any]) -> Row | None:
         if self._cache is None:
             async with self._connection() as conn:
-                return await conn.fetchrow(query, *args)  # type: ignore[no-any-return]
+                return await conn.fetchrow(query, *args)
         hit, generation = await self._cache.get(model_name, key)
         if hit is not None:
             return hit
@@ -130,7 +139,7 @@ class PgStore:
             row = await conn.fetchrow(query, *args)
         if row is not None and generation is not None:
             await self._cache.put(model_name, key, generation, dict(row))
-        return row  # type: ignore[no-any-return]
+        return row
 
     async def get_project(self, name: str) -> Project | None:
         async with self._connection() as conn:
@@ -144,10 +153,12 @@ class PgStore:
 
     async def project_stats(self, project: str, metric: str) -> ProjectStats:
         async with self._connection() as conn:
-            counts = await conn.fetchrow(
-                "SELECT count(*) FILTER (WHERE NOT archived) AS live, count(*) FILTER (WHERE archived) AS archived "
-                "FROM models WHERE project = $1",
-                project,
+            counts = _row(
+                await conn.fetchrow(
+                    "SELECT count(*) FILTER (WHERE NOT archived) AS live, count(*) FILTER (WHERE archived) AS archived "
+                    "FROM models WHERE project = $1",
+                    project,
+                )
             )
             stages = await conn.fetch(
                 "SELECT stage, count(*) AS n FROM model_versions WHERE project = $1 GROUP BY stage", project
@@ -159,8 +170,9 @@ class PgStore:
             )
             extremes = None
             if metric:
-                row = await conn.fetchrow(
-                    """WITH m AS (
+                row = _row(
+                    await conn.fetchrow(
+                        """WITH m AS (
                          SELECT project || '/' || model || ':' || version AS ref,
                                 (metrics -> $2 ->> 'number')::float8 AS value
                          FROM model_versions
@@ -169,8 +181,9 @@ class PgStore:
                               (SELECT ref FROM m ORDER BY value, ref LIMIT 1) AS lo_ref,
                               (SELECT ref FROM m ORDER BY value DESC, ref LIMIT 1) AS hi_ref
                        FROM m""",
-                    project,
-                    metric,
+                        project,
+                        metric,
+                    )
                 )
                 if row["n"]:
                     extremes = (row["lo"], row["hi"], row["lo_ref"], row["hi_ref"], row["n"])
@@ -330,7 +343,7 @@ def _audit_where(query: AuditQuery, first: int) -> tuple[str, list[Any]]:
 class PgTransaction:
     """Implements MetadataTransaction on one connection inside an open transaction."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self.touched: set[str] = set()
 
@@ -344,7 +357,7 @@ class PgTransaction:
             )
         except asyncpg.UniqueViolationError:
             raise AlreadyExistsError(f"project {name!r} already exists") from None
-        return project_from_row(row)
+        return project_from_row(_row(row))
 
     async def insert_model(self, model: Model) -> Model:
         project_id = await self._conn.fetchval("SELECT id FROM projects WHERE name = $1", model.project)
@@ -372,7 +385,7 @@ class PgTransaction:
         return await self._model_by_id(model_id)
 
     async def _model_by_id(self, model_id: int) -> Model:
-        return model_from_row(await self._conn.fetchrow(_MODEL + " WHERE m.id = $1", model_id))
+        return model_from_row(_row(await self._conn.fetchrow(_MODEL + " WHERE m.id = $1", model_id)))
 
     async def lock_model(self, project: str, name: str) -> Model | None:
         row = await self._conn.fetchrow(_MODEL + " WHERE m.project = $1 AND m.name = $2 FOR UPDATE OF m", project, name)
@@ -439,7 +452,7 @@ class PgTransaction:
         )
 
     async def _version_by_id(self, version_id: int) -> ModelVersion:
-        return version_from_row(await self._conn.fetchrow(_BY_ID, version_id))
+        return version_from_row(_row(await self._conn.fetchrow(_BY_ID, version_id)))
 
     async def lock_version(self, ref: VersionRef) -> ModelVersion | None:
         query, args = _ref_query(ref, lock=True)
@@ -469,7 +482,8 @@ class PgTransaction:
 
     async def add_metrics(self, version: ModelVersion, points: Sequence[MetricPoint]) -> ModelVersion:
         await self._conn.executemany(
-            "INSERT INTO metric_points (version_id, name, number, structured, step, time) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO metric_points (version_id, name, number, structured, step, time) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
             [(version.id, p.name, p.number, p.structured, p.step, p.time) for p in points],
         )
         latest = {p.name: p for p in version.metrics}

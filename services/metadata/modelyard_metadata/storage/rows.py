@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from modelyard_metadata.domain.entities import (
     AuditEvent,
@@ -22,6 +22,7 @@ from modelyard_metadata.domain.entities import (
 )
 
 __all__ = [
+    "Row",
     "audit_from_row",
     "location_to_json",
     "metric_from_json",
@@ -33,7 +34,11 @@ __all__ = [
     "version_from_row",
 ]
 
-Row = Mapping[str, Any]
+
+class Row(Protocol):
+    """A database row (asyncpg Record) or a cached copy of one (dict)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 def location_from_json(data: Mapping[str, Any]) -> SourceLocation:

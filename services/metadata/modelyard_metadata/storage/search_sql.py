@@ -37,11 +37,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import TypeVar
 
 from modelyard_common.errors import InvalidArgumentError
-
-from ..domain.search import (
+from modelyard_metadata.domain.search import (
     And,
     Comparison,
     Expr,
@@ -55,11 +54,10 @@ from ..domain.search import (
     OrderKey,
     Value,
 )
+from modelyard_metadata.storage.rows import Row
 
-__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "CompiledSearch", "compile_search", "make_page_token"]
+__all__ = ["CompiledSearch", "compile_search", "make_page_token"]
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 500
 _MAX_TOKEN_LENGTH = 4096
 
 _COLUMNS = {
@@ -83,10 +81,6 @@ _CASTS = {
     FieldType.NUMBER: "float8",
 }
 _SQL_OPS = {Op.EQ: "=", Op.NE: "<>", Op.LT: "<", Op.LE: "<=", Op.GT: ">", Op.GE: ">="}
-
-
-class Row(Protocol):
-    def __getitem__(self, key: str, /) -> Any: ...
 
 
 R = TypeVar("R", bound=Row)
@@ -146,15 +140,12 @@ def compile_search(
         order: from ``parse_order_by`` (never empty).
         project: restricts the search to one project when set.
         page_token: "" for the first page, else a token from a previous page of the same query.
-        page_size: 0 means DEFAULT_PAGE_SIZE; larger than MAX_PAGE_SIZE is reduced to it.
+        page_size: rows per page, already checked by the caller (domain.paging.page_size).
         first_param: number of the first ``$n`` placeholder used.
 
     Raises:
-        InvalidArgumentError: page_size is negative, or page_token is malformed or belongs to
-            another query.
+        InvalidArgumentError: page_token is malformed or belongs to another query.
     """
-    if page_size < 0:
-        raise InvalidArgumentError("page_size", f"must not be negative, got {page_size}")
     params = _Params(first_param)
     where: list[str] = []
     if project:
@@ -176,7 +167,7 @@ def compile_search(
             f"{k.sql}{'::text' if k.type is FieldType.JSON else ''} AS sort_{i}" for i, k in enumerate(keys)
         ),
         args=tuple(params.values),
-        page_size=min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+        page_size=page_size,
         _keys=keys,
         _fingerprint=fingerprint,
     )

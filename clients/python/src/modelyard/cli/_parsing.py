@@ -116,8 +116,8 @@ def parse_location(text: str) -> SourceLocation:
         raise ValueError(f"{text!r}: expected URI[#revision=REV&path=PATH]")
     keys: dict[str, str] = {}
     for part in fragment.split("&") if fragment else ():
-        key, _, value = part.partition("=")
-        if key not in ("revision", "path") or key in keys:
+        key, equals, value = part.partition("=")
+        if not equals or key not in ("revision", "path") or key in keys:
             raise ValueError(f"{text!r}: after '#' expected revision=REV and/or path=PATH, joined by '&'")
         keys[key] = value
     return SourceLocation(uri=uri.strip(), revision=keys.get("revision", ""), path=keys.get("path", ""))

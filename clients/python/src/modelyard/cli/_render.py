@@ -11,7 +11,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from modelyard import (
@@ -42,6 +42,7 @@ _STYLES: dict[Enum, str] = {
     VersionStatus.FAILED: "bold red",
 }
 _MAX_METRICS_IN_LIST = 3
+_NO_WRAP = frozenset({"ID", "TIME", "CREATED", "STEP", "DEPTH", "VERSION"})
 
 
 def fmt(value: Any) -> str:
@@ -81,11 +82,18 @@ def dependency_text(dependency: Dependency) -> str:
     return f"{dependency.library}{version}{scope}"
 
 
+def _minutes(moment: datetime | None) -> Text:
+    """A time to the minute, UTC, for list tables."""
+    return Text(moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "")
+
+
 def _cell(value: Any) -> Text:
     return Text(fmt(value), style=_STYLES.get(value, "") if isinstance(value, Enum) else "")
 
 
-def _table(*columns: str, title: str | None = None) -> Table:
+def _table(*headers: str, title: str | None = None) -> Table:
+    # "fold" breaks a long reference over lines rather than cutting it short with an ellipsis.
+    columns = [Column(header, overflow="fold", no_wrap=header in _NO_WRAP) for header in headers]
     return Table(*columns, box=box.SIMPLE_HEAD, header_style="bold", title=title, title_justify="left", pad_edge=False)
 
 
@@ -124,7 +132,7 @@ def project(p: Project) -> RenderableType:
 def projects(items: Sequence[Project]) -> RenderableType:
     table = _table("PROJECT", "OWNER", "DESCRIPTION", "CREATED")
     for p in items:
-        table.add_row(Text(p.name), Text(p.owner), Text(p.description), _cell(p.create_time))
+        table.add_row(Text(p.name), Text(p.owner), Text(p.description), _minutes(p.create_time))
     return table
 
 
@@ -261,7 +269,7 @@ def versions(items: Sequence[ModelVersion]) -> RenderableType:
             Text(v.framework),
             Text(", ".join(v.aliases)),
             Text(metrics),
-            _cell(v.create_time),
+            _minutes(v.create_time),
         )
     return table
 

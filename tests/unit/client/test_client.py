@@ -1,0 +1,176 @@
+"""What the client sends: requests built by each method, headers, retry policy. No server: a
+client whose transport records the call instead of sending it."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+import modelyard
+import modelyard.aio
+from modelyard import _client
+from modelyard.v1 import metadata_pb2, types_pb2
+
+
+class _Recording(_client._ClientBase):
+    """Runs nothing: returns the call description a method built."""
+
+    def _run_unary(self, call: Any) -> Any:
+        return call
+
+    def _run_iterating(self, call: Any) -> Any:
+        return call
+
+
+@pytest.fixture
+def client() -> Any:
+    return _Recording("test:1", actor="tester")
+
+
+def test_update_model_masks_exactly_the_keywords_given(client: Any) -> None:
+    call = client.update_model("fraud/scorer", team="risk", tags={"tier": "1"}, code_location=None)
+    assert call.method == "UpdateModel"
+    assert list(call.request.update_mask.paths) == ["team", "tags", "code_location"]
+    assert (call.request.model.project, call.request.model.name, call.request.model.team) == ("fraud", "scorer", "risk")
+    assert not call.request.model.HasField("code_location")
+
+
+def test_update_version_masks_exactly_the_keywords_given(client: Any) -> None:
+    call = client.update_version("fraud/scorer:3", description="retrained", hyperparameters={"max_depth": 8})
+    assert call.request.reference == "fraud/scorer:3"
+    assert list(call.request.update_mask.paths) == ["description", "hyperparameters"]
+    assert call.request.version.hyperparameters["max_depth"] == 8
+
+
+@pytest.mark.parametrize("name", ["scorer", "/scorer", "fraud/", "a/b/c"])
+def test_model_names_must_be_project_slash_model(client: Any, name: str) -> None:
+    with pytest.raises(modelyard.InvalidArgumentError, match="expected PROJECT/MODEL"):
+        client.create_model(name)
+
+
+def test_create_version_sends_stage_and_fields(client: Any) -> None:
+    call = client.create_version("fraud/scorer", stage="validation", framework="sklearn", produced_by=["p/f:1"])
+    request = call.request
+    assert (request.model, request.stage, request.framework) == ("fraud/scorer", types_pb2.STAGE_VALIDATION, "sklearn")
+    assert list(request.produced_by) == ["p/f:1"]
+    assert client.create_version("fraud/scorer").request.stage == types_pb2.STAGE_UNSPECIFIED  # server default
+
+
+def test_log_metrics_sends_scalars_and_structured(client: Any) -> None:
+    call = client.log_metrics("p/m:1", {"accuracy": 0.93, "importance": {"age": 0.3}}, step=2)
+    kinds = {m.name: (m.WhichOneof("value"), m.step) for m in call.request.metrics}
+    assert kinds == {"accuracy": ("number", 2), "importance": ("structured", 2)}
+
+
+def test_transition_and_lineage_take_enum_names_in_any_case(client: Any) -> None:
+    assert client.transition_stage("p/m:1", "Production", reason="ok").request.stage == types_pb2.STAGE_PRODUCTION
+    call = client.lineage("p/m:1", direction="upstream", depth=3)
+    assert (call.request.direction, call.request.depth) == (metadata_pb2.LINEAGE_DIRECTION_UPSTREAM, 3)
+    with pytest.raises(ValueError, match="not a Stage"):
+        client.transition_stage("p/m:1", "live")
+
+
+def test_alias_results_report_the_previous_version(client: Any) -> None:
+    response = metadata_pb2.SetAliasResponse(
+        version=types_pb2.ModelVersion(project="p", model="m", version=2, reference="p/m:2"), previous_version=0
+    )
+    change = client.set_alias("p/m", "champion", 2).convert(response)
+    assert (change.alias, change.version.version, change.previous_version) == ("champion", 2, None)
+    deleted = client.delete_alias("p/m", "champion").convert(metadata_pb2.DeleteAliasResponse(previous_version=2))
+    assert (deleted.version, deleted.previous_version) == (None, 2)
+
+
+def test_search_limit_sets_the_page_size(client: Any) -> None:
+    call = client.search_versions('stage = "PRODUCTION"', order_by="metrics.accuracy DESC", limit=5)
+    assert (call.method, call.limit) == ("SearchModelVersions", 5)
+    assert _client._first_page(call).page_size == 5
+    assert _client._first_page(client.search_versions(limit=5000)).page_size == 1000
+    assert _client._first_page(client.list_projects()).page_size == 0  # the server's default
+
+
+def test_audit_events_filters(client: Any) -> None:
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    request = client.audit_events(project="fraud", actor="alice", since=since).request
+    assert (request.project, request.actor, request.since.ToDatetime(tzinfo=UTC)) == ("fraud", "alice", since)
+    assert not client.audit_events().request.HasField("since")
+
+
+def test_compare_takes_a_list_not_a_string(client: Any) -> None:
+    assert list(client.compare(("p/m:1", "p/m:2")).request.references) == ["p/m:1", "p/m:2"]
+    with pytest.raises(TypeError, match="references: expected a list"):
+        client.compare("p/m:1")
+
+
+_ARGS = {
+    "version": 1,
+    "references": ["p/m:1", "p/m:2"],
+    "metrics": {"accuracy": 0.9},
+    "stage": "archived",
+    "artifact": modelyard.Artifact(),
+}
+
+
+def test_every_rpc_has_a_method() -> None:
+    service = metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"]
+    recorder = _Recording("test:1", actor="tester")
+    sent = set()
+    for name, member in inspect.getmembers(_client._ClientBase):
+        if isinstance(member, _client._unary | _client._iterating):
+            build = member._build
+            required = [
+                p for p in list(inspect.signature(build).parameters.values())[1:]
+                if p.default is inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD
+            ]  # fmt: skip
+            args: dict[str, Any] = {p.name: "p/m" for p in required}
+            args.update((k, v) for k, v in _ARGS.items() if k in args)
+            sent.add(getattr(recorder, name)(**args).method)
+    assert sent == {m.name for m in service.methods}
+
+
+def test_only_reads_are_retried_and_only_when_unavailable() -> None:
+    config = json.loads(_client.SERVICE_CONFIG)
+    (method_config,) = config["methodConfig"]
+    retried = {n["method"] for n in method_config["name"]}
+    assert retried == _client.IDEMPOTENT_METHODS
+    assert all(n["service"] == "modelyard.v1.MetadataService" for n in method_config["name"])
+    assert not {m for m in retried if m.startswith(("Create", "Update", "Set", "Delete", "Log", "Transition"))}
+    assert method_config["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
+    assert 2 <= method_config["retryPolicy"]["maxAttempts"] <= 5
+
+
+def test_headers_carry_actor_and_a_fresh_request_id(client: Any) -> None:
+    first_id, first = client._metadata()
+    second_id, _ = client._metadata()
+    assert dict(first) == {"modelyard-actor": "tester", "modelyard-request-id": first_id}
+    assert len(first_id) == 16 and first_id != second_id
+
+
+def test_target_and_actor_default_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELYARD_METADATA_ADDR", "meta.internal:7410")
+    monkeypatch.setenv("MODELYARD_ACTOR", "ci-bot")
+    client = modelyard.connect()
+    assert (client.target, client.actor, client.timeout) == ("meta.internal:7410", "ci-bot", 30.0)
+    monkeypatch.delenv("MODELYARD_METADATA_ADDR")
+    monkeypatch.delenv("MODELYARD_ACTOR")
+    monkeypatch.setenv("USER", "someone")
+    monkeypatch.setenv("LOGNAME", "someone")
+    client = modelyard.aio.connect(timeout=None)
+    assert (client.target, client.actor, client.timeout) == ("127.0.0.1:7410", "someone", None)
+
+
+def test_actor_must_fit_in_a_header() -> None:
+    with pytest.raises(ValueError, match="printable ASCII"):
+        modelyard.connect(actor="zoë")
+
+
+def test_methods_have_the_signature_and_doc_of_what_they_wrap() -> None:
+    client = modelyard.connect("test:1", actor="tester")
+    assert str(inspect.signature(client.get_version)) == "(reference: 'str')"
+    assert client.get_version.__name__ == "get_version"
+    assert "latest READY" in (client.get_version.__doc__ or "")
+    assert modelyard.Client.get_version.__doc__ == client.get_version.__doc__
+    client.close()  # nothing was called: the channel never connected

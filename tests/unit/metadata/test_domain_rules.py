@@ -1,0 +1,61 @@
+"""Pure domain rules: references, names, paging and the stage table."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelyard_common.errors import InvalidArgumentError
+from modelyard_metadata.domain.entities import Stage
+from modelyard_metadata.domain.paging import decode_token, encode_token, page_size
+from modelyard_metadata.domain.stages import ALLOWED_TRANSITIONS
+from modelyard_metadata.domain.validation import VersionRef, check_tags, parse_reference
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("fraud/scorer:12", VersionRef("fraud", "scorer", version=12)),
+        ("fraud/scorer@champion", VersionRef("fraud", "scorer", alias="champion")),
+        ("fraud/scorer", VersionRef("fraud", "scorer")),
+        ("a.b/c_d-e:1", VersionRef("a.b", "c_d-e", version=1)),
+    ],
+)
+def test_references_parse(text: str, expected: VersionRef) -> None:
+    assert parse_reference(text) == expected
+    assert str(parse_reference(text)) == text
+
+
+def test_overlong_name_is_rejected_with_its_length() -> None:
+    with pytest.raises(InvalidArgumentError, match="reference: is 129 characters long; at most 128 allowed"):
+        parse_reference("p/" + "m" * 129)
+
+
+def test_tags_are_bounded() -> None:
+    with pytest.raises(InvalidArgumentError, match="tags: has 65 entries; at most 64 allowed"):
+        check_tags("tags", {f"k{i}": "v" for i in range(65)})
+    with pytest.raises(InvalidArgumentError, match=r"tags\['k'\]: is 513 characters long"):
+        check_tags("tags", {"k": "v" * 513})
+
+
+def test_page_size_defaults_and_bounds() -> None:
+    assert (page_size(0), page_size(7), page_size(1000)) == (100, 7, 1000)
+    for bad in (-1, 1001):
+        with pytest.raises(InvalidArgumentError, match="page_size: must be between 0 and 1000"):
+            page_size(bad)
+
+
+def test_page_tokens_are_bound_to_their_listing() -> None:
+    token = encode_token("models", "churn")
+    assert decode_token("models", token) == "churn"
+    assert decode_token("models", "") is None
+    with pytest.raises(InvalidArgumentError, match="page_token: was not issued for this projects listing"):
+        decode_token("projects", token)
+    with pytest.raises(InvalidArgumentError, match="page_token: is not a token this service issued"):
+        decode_token("models", "%%%")
+
+
+def test_stage_table_reaches_every_stage_and_archive_is_reversible_only_to_development() -> None:
+    reachable = {target for targets in ALLOWED_TRANSITIONS.values() for target in targets}
+    assert reachable == set(Stage)
+    assert ALLOWED_TRANSITIONS[Stage.ARCHIVED] == {Stage.DEVELOPMENT}
+    assert Stage.PRODUCTION not in ALLOWED_TRANSITIONS[Stage.DEVELOPMENT]
