@@ -200,18 +200,23 @@ class Result:
         }
 
 
-async def drive(op: Op, inflight: int, seconds: float, latencies: list[float] | None) -> int:
-    """Runs ``inflight`` workers calling ``op`` back-to-back until ``seconds`` have passed."""
-    deadline = time.perf_counter() + seconds
+async def drive(op: Op, inflight: int, seconds: float, done: list[tuple[float, float]] | None) -> int:
+    """Runs ``inflight`` workers calling ``op`` back-to-back until ``seconds`` have passed.
+
+    Appends (completion time, latency) of every call to ``done``; calls still running at the
+    deadline are let finish, so the last ones complete a little after it.
+    """
     clock = time.perf_counter
+    deadline = clock() + seconds
 
     async def worker(w: int) -> int:
         i = 0
         while clock() < deadline:
             started = clock()
             await op(w, i)
-            if latencies is not None:
-                latencies.append(clock() - started)
+            ended = clock()
+            if done is not None:
+                done.append((ended, ended - started))
             i += 1
         return i
 
@@ -239,22 +244,26 @@ class Bench:
         baseline: Result | None = None,
     ) -> Result:
         await drive(op, inflight, self.warmup, None)
-        latencies: list[float] = []
-        rounds = []
+        done: list[tuple[float, float]] = []
         before = self.meter.snapshot()
         busy0, total0 = machine_ticks()
         started = time.perf_counter()
-        for _ in range(self.rounds):
-            round_started = time.perf_counter()
-            ops = await drive(op, inflight, self.duration / self.rounds, latencies)
-            rounds.append(ops / (time.perf_counter() - round_started))
+        await drive(op, inflight, self.duration, done)
         elapsed = time.perf_counter() - started
         busy1, total1 = machine_ticks()
         after = self.meter.snapshot()
-        ops = len(latencies)
+        # Throughput counts the calls completed within the measured window; the calls that
+        # straddle its end count for latency only. Rounds are thirds of the window.
+        step = self.duration / self.rounds
+        rounds = [
+            sum(1 for t, _ in done if started + k * step <= t < started + (k + 1) * step) / step
+            for k in range(self.rounds)
+        ]
+        ops = sum(1 for t, _ in done if t < started + self.duration)
+        latencies = [latency for _, latency in done]
         ours = sum(after[n] - before[n] for n in before)
         cores = os.cpu_count() or 1
-        cpu = {name: (after[name] - before[name]) * 1000 / max(ops, 1) for name in before}
+        cpu = {name: (after[name] - before[name]) * 1000 / max(len(done), 1) for name in before}
         cpu["util_%"] = ours / elapsed / cores * 100
         machine = (busy1 - busy0) / max(total1 - total0, 1) * 100
         result = Result(
@@ -263,7 +272,7 @@ class Bench:
             inflight,
             channel,
             ops,
-            elapsed,
+            self.duration,
             latencies,
             cpu,
             baseline,
