@@ -49,12 +49,7 @@ def _postgres(stack: ExitStack, data: Path) -> str:
     _say("starting Postgres ...")
     server = stack.enter_context(EmbeddedPostgres(data / "postgres"))
     stack.callback(_say, "stopped Postgres")
-    try:
-        return server.create_database(DATABASE)
-    except RuntimeError as exc:
-        if "already exists" not in str(exc):
-            raise
-        return server.dsn.rsplit("/", 1)[0] + f"/{DATABASE}"
+    return server.create_database(DATABASE, exist_ok=True)
 
 
 def _redis(stack: ExitStack, data: Path) -> str:

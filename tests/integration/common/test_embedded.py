@@ -169,3 +169,14 @@ def test_second_seaweedfs_runs_beside_the_first_and_stops_for_good(
     assert not _process_exists(pid)
     assert _refuses_connections(s3_port)
     assert _s3_client(seaweedfs).list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+async def test_create_database_with_exist_ok_keeps_the_existing_one(postgres: EmbeddedPostgres) -> None:
+    dsn = postgres.create_database("kept")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CREATE TABLE marker (x int)")
+        assert postgres.create_database("kept", exist_ok=True) == dsn
+        assert await conn.fetchval("SELECT count(*) FROM pg_tables WHERE tablename = 'marker'") == 1
+    finally:
+        await conn.close()

@@ -83,7 +83,7 @@ class ManagedProcess(ABC):
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                **self._run_as(),
+                **self._popen_options(),
                 # Its own session: a Ctrl-C meant for us must not race our ordered stop().
                 start_new_session=True,
             )
@@ -126,7 +126,7 @@ class ManagedProcess(ABC):
     def _prepare(self) -> None:  # noqa: B027 - an optional hook, not an abstract one
         """Sets up the data directory before each start; nothing by default."""
 
-    def _run_as(self) -> dict[str, Any]:
+    def _popen_options(self) -> dict[str, Any]:
         """Extra ``subprocess.Popen`` options, such as the user or environment to run with; none by default."""
         return {}
 

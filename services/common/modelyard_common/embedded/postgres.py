@@ -93,26 +93,31 @@ class EmbeddedPostgres(ManagedProcess):
         """DSN of the ``postgres`` database."""
         return self._database_dsn("postgres")
 
-    def create_database(self, name: str) -> str:
-        """Creates an empty database and returns its DSN.
+    def create_database(self, name: str, *, exist_ok: bool = False) -> str:
+        """Creates an empty database (or, with ``exist_ok``, keeps an existing one) and returns its DSN.
 
         Raises:
             RuntimeError: the database could not be created (it exists, or the server is down).
         """
-        self._psql('CREATE DATABASE "{}"'.format(name.replace('"', '""')))
+        try:
+            self._psql('CREATE DATABASE "{}"'.format(name.replace('"', '""')))
+        except RuntimeError as exc:
+            # CREATE DATABASE has no IF NOT EXISTS and cannot run inside a DO block.
+            if not (exist_ok and "already exists" in str(exc)):
+                raise
         return self._database_dsn(name)
 
     def _database_dsn(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self._port}/{quote(database, safe='')}"
 
-    def _run_as(self) -> dict[str, Any]:
+    def _popen_options(self) -> dict[str, Any]:
         if os.geteuid() != 0:
             return {}
         user = _system_user()
         return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
     def _prepare(self) -> None:
-        run_as = self._run_as()
+        run_as = self._popen_options()
         if run_as:
             _open_to_others(self._bin.parent, self.data_dir)
             os.chown(self.data_dir, run_as["user"], run_as["group"])

@@ -57,7 +57,7 @@ class ServiceProcess(ManagedProcess):
         self.ready_file.unlink(missing_ok=True)
         self._ports = {}
 
-    def _run_as(self) -> dict[str, Any]:
+    def _popen_options(self) -> dict[str, Any]:
         return {"env": self._env}
 
     def _command(self) -> list[str]:
