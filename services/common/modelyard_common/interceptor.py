@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -42,19 +43,33 @@ class _Observed:
         self.method = method
         self.in_flight = RPC_IN_FLIGHT.labels(self.service, self.method)
 
-    def begin(self, context: grpc.aio.ServicerContext[Any, Any]) -> float:
+    @asynccontextmanager
+    async def serving(self, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[None]:
+        """Around one call: its context, in-flight gauge, count and latency, and error mapping."""
         start_call(context.invocation_metadata())
         self.in_flight.inc()
-        return time.perf_counter()
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            yield
+            code = _code_of(context)
+        except grpc.aio.AbortError:
+            code = _code_of(context)
+            raise
+        except Exception as exc:
+            code = exc.code if isinstance(exc, ModelyardError) else "INTERNAL"
+            await self._fail(context, exc)
+        except BaseException:
+            code = "CANCELLED"
+            raise
+        finally:
+            self.in_flight.dec()
+            RPC_REQUESTS.labels(self.service, self.method, code).inc()
+            RPC_LATENCY.labels(self.service, self.method, code).observe(time.perf_counter() - started)
+            if code != "OK":
+                logger.info("rpc %s/%s ended %s", self.service, self.method, code)
 
-    def end(self, started: float, code: str) -> None:
-        self.in_flight.dec()
-        RPC_REQUESTS.labels(self.service, self.method, code).inc()
-        RPC_LATENCY.labels(self.service, self.method, code).observe(time.perf_counter() - started)
-        if code != "OK":
-            logger.info("rpc %s/%s ended %s", self.service, self.method, code)
-
-    async def fail(self, context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> None:
+    async def _fail(self, context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> None:
         """Answers the RPC with the status ``exc`` maps to; the abort raises AbortError."""
         if isinstance(exc, ModelyardError):
             await context.abort(grpc.StatusCode[exc.code], exc.message)
@@ -72,72 +87,54 @@ def _code_of(context: grpc.aio.ServicerContext[Any, Any]) -> str:
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
     """Wraps every handler with request context, metrics and error mapping."""
 
+    def __init__(self) -> None:
+        # A method's handler never changes, so it is wrapped once, on its first call.
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        observed = _Observed(handler_call_details.method)
-        kwargs = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_unary(observed, handler.unary_unary), **kwargs)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(_unary(observed, handler.stream_unary), **kwargs)
-        if handler.unary_stream:
-            # On a grpc.aio server streaming behaviours are async generators; the stubs say Iterator.
-            streaming = _streaming(observed, handler.unary_stream)  # type: ignore[arg-type]
-            return grpc.unary_stream_rpc_method_handler(streaming, **kwargs)
-        streaming = _streaming(observed, handler.stream_stream)  # type: ignore[arg-type]
-        return grpc.stream_stream_rpc_method_handler(streaming, **kwargs)
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = await continuation(handler_call_details)
+            if handler is None:
+                return None
+            wrapped = self._wrapped[method] = _wrap(handler, _Observed(method))
+        return wrapped
+
+
+def _wrap(handler: grpc.RpcMethodHandler[Any, Any], observed: _Observed) -> grpc.RpcMethodHandler[Any, Any]:
+    kwargs = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(_unary(observed, handler.unary_unary), **kwargs)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(_unary(observed, handler.stream_unary), **kwargs)
+    # On a grpc.aio server streaming behaviours are async generators; the stubs say Iterator.
+    if handler.unary_stream:
+        streaming = _streaming(observed, handler.unary_stream)  # type: ignore[arg-type]
+        return grpc.unary_stream_rpc_method_handler(streaming, **kwargs)
+    streaming = _streaming(observed, handler.stream_stream)  # type: ignore[arg-type]
+    return grpc.stream_stream_rpc_method_handler(streaming, **kwargs)
 
 
 def _unary(observed: _Observed, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        started = observed.begin(context)
-        code = "OK"
-        try:
-            response = await behavior(request, context)
-            code = _code_of(context)
-            return response
-        except grpc.aio.AbortError:
-            code = _code_of(context)
-            raise
-        except Exception as exc:
-            code = exc.code if isinstance(exc, ModelyardError) else "INTERNAL"
-            await observed.fail(context, exc)
-        except BaseException:
-            code = "CANCELLED"
-            raise
-        finally:
-            observed.end(started, code)
+        async with observed.serving(context):
+            return await behavior(request, context)
 
     return handle
 
 
 def _streaming(observed: _Observed, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
     async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        started = observed.begin(context)
-        code = "OK"
-        try:
+        async with observed.serving(context):
             async for response in behavior(request, context):
                 yield response
-            code = _code_of(context)
-        except grpc.aio.AbortError:
-            code = _code_of(context)
-            raise
-        except Exception as exc:
-            code = exc.code if isinstance(exc, ModelyardError) else "INTERNAL"
-            await observed.fail(context, exc)
-        except BaseException:
-            code = "CANCELLED"
-            raise
-        finally:
-            observed.end(started, code)
 
     return handle
