@@ -42,6 +42,17 @@ class _Observed:
         self.service = service.rsplit(".", 1)[-1]
         self.method = method
         self.in_flight = RPC_IN_FLIGHT.labels(self.service, self.method)
+        self._by_code: dict[str, tuple[Any, Any]] = {}
+
+    def _record(self, code: str, seconds: float) -> None:
+        children = self._by_code.get(code)
+        if children is None:
+            children = self._by_code[code] = (
+                RPC_REQUESTS.labels(self.service, self.method, code),
+                RPC_LATENCY.labels(self.service, self.method, code),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     @asynccontextmanager
     async def serving(self, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[None]:
@@ -64,8 +75,7 @@ class _Observed:
             raise
         finally:
             self.in_flight.dec()
-            RPC_REQUESTS.labels(self.service, self.method, code).inc()
-            RPC_LATENCY.labels(self.service, self.method, code).observe(time.perf_counter() - started)
+            self._record(code, time.perf_counter() - started)
             if code != "OK":
                 logger.info("rpc %s/%s ended %s", self.service, self.method, code)
 

@@ -439,17 +439,19 @@ class PgTransaction:
         version_id = await self._conn.fetchval(
             f"INSERT INTO model_versions ({names}) VALUES ({values}) RETURNING id", *columns.values()
         )
-        await self._set_parents(version_id, parent_ids)
+        await self._set_parents(version_id, parent_ids, replace=False)
         self.touched.add(version.model_name)
         return await self._version_by_id(version_id)
 
-    async def _set_parents(self, version_id: int, parent_ids: Sequence[int]) -> None:
-        await self._conn.execute("DELETE FROM version_lineage WHERE version_id = $1", version_id)
-        await self._conn.execute(
-            "INSERT INTO version_lineage (version_id, parent_id) SELECT $1, unnest($2::bigint[])",
-            version_id,
-            list(parent_ids),
-        )
+    async def _set_parents(self, version_id: int, parent_ids: Sequence[int], *, replace: bool = True) -> None:
+        if replace:
+            await self._conn.execute("DELETE FROM version_lineage WHERE version_id = $1", version_id)
+        if parent_ids:
+            await self._conn.execute(
+                "INSERT INTO version_lineage (version_id, parent_id) SELECT $1, unnest($2::bigint[])",
+                version_id,
+                list(parent_ids),
+            )
 
     async def _version_by_id(self, version_id: int) -> ModelVersion:
         return version_from_row(_row(await self._conn.fetchrow(_BY_ID, version_id)))
