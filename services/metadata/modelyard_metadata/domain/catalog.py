@@ -292,11 +292,13 @@ class Catalog:
                 "stage", f"a new version starts in DEVELOPMENT (its artifact is not uploaded yet), not {spec.stage}"
             )
         async with self._store.transaction() as tx:
-            model = await self._lock_model(tx, project, name)
-            if model.archived:
+            reserved = await tx.reserve_version_number(project, name)
+            if reserved is None:
+                raise NotFoundError(f"model {model_name!r} does not exist")
+            model, number = reserved
+            if model.archived:  # raising rolls the reservation back
                 raise FailedPreconditionError(f"model {model_name!r} is archived; it takes no new versions")
-            parent_ids = await self._resolve_parents(tx, parents)
-            number = await tx.next_version_number(model)
+            parent_versions = await self._resolve_parents(tx, parents)
             now = datetime.now(UTC)
             version = ModelVersion(
                 id=0,
@@ -325,7 +327,7 @@ class Catalog:
                 created_at=now,
                 updated_at=now,
             )
-            created = await tx.insert_version(version, parent_ids)
+            created = await tx.insert_version(version, parent_versions)
             await tx.append_audit(
                 NewAuditEvent(caller, "version.create", project, created.reference, after=snapshot(created))
             )
@@ -344,14 +346,14 @@ class Catalog:
         check_tags("tags", dict(spec.tags or {}))
         return _check_produced_by("produced_by", spec.produced_by)
 
-    async def _resolve_parents(self, tx: MetadataTransaction, parents: Sequence[VersionRef]) -> list[int]:
+    async def _resolve_parents(self, tx: MetadataTransaction, parents: Sequence[VersionRef]) -> list[ModelVersion]:
         found = await tx.find_versions(parents)
-        ids = []
+        versions: dict[int, ModelVersion] = {}
         for i, (ref, version) in enumerate(zip(parents, found, strict=True)):
             if version is None:
                 raise NotFoundError(f"produced_by[{i}]: version {ref} does not exist")
-            ids.append(version.id)
-        return list(dict.fromkeys(ids))
+            versions[version.id] = version
+        return list(versions.values())
 
     async def get_version(self, reference: str) -> ModelVersion:
         ref = parse_reference(reference)
@@ -395,7 +397,7 @@ class Catalog:
             version = await self._lock_version(tx, ref)
             parent_ids = None
             if "produced_by" in changes:
-                parent_ids = await self._resolve_parents(tx, parents)
+                parent_ids = [parent.id for parent in await self._resolve_parents(tx, parents)]
                 if version.id in parent_ids:
                     raise InvalidArgumentError("produced_by", f"{version.reference} cannot be produced by itself")
             columns = {k: v for k, v in spec_fields.items() if k != "produced_by"}
