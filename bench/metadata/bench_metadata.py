@@ -2,8 +2,9 @@
 
 Usage::
 
-    .venv/bin/python bench/metadata/bench_metadata.py            # ~3-4 minutes on 2 cores
-    .venv/bin/python bench/metadata/bench_metadata.py --quick    # ~1-2 minutes, shorter cases
+    .venv/bin/python bench/metadata/bench_metadata.py            # ~2.5 minutes on 2 cores
+    .venv/bin/python bench/metadata/bench_metadata.py --quick    # ~1 minute, 1 s per case
+    ... --explain --json out.json --profile DIR                   # plans, figures as JSON, py-spy
 
 Starts its own durable Postgres (fsync on, as in production) and Redis in a temporary folder, and
 two metadata services on the same database: one with the Redis cache, one without. Seeds 100k
@@ -14,10 +15,12 @@ Each case is a warm-up followed by a fixed duration; every call is timed with pe
 
 Baselines run in the same process against the same database with asyncpg: primary-key reads,
 and the very SQL the service issues for a search and for a create, so the ratios show what the
-service adds on top of Postgres.
+service adds on top of Postgres. A bare grpc.aio server (health service only) and the service's
+own health check give the floor any RPC costs before a handler does anything.
 
 Everything (client, services, Postgres, Redis) shares one machine, so figures are conservative:
-the client's own CPU is taken from the servers. The CPU table says who used how much per call.
+the client's own CPU is taken from the servers. The CPU table says who used how much per call,
+and how much CPU processes outside the benchmark took meanwhile (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -93,24 +96,27 @@ def cpu_model() -> str:
 
 
 def cpu_seconds(pid: int, with_children: bool = False) -> float:
-    """User + system CPU of a process (and of its direct children: Postgres backends)."""
+    """User + system CPU of a process; with its children, live and exited (Postgres backends and
+    the parallel query workers the postmaster forks and reaps)."""
     tick = os.sysconf("SC_CLK_TCK")
 
-    def read(p: int) -> tuple[int, float]:
+    def read(p: int) -> list[int]:
         # The command name may hold spaces and parentheses; fields start after the last ')'.
-        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
+        # From there: [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime, in ticks.
+        return [int(x) for x in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1:15]]
 
-    total = read(pid)[1]
+    own = read(pid)
+    total = own[10] + own[11]
     if with_children:
+        total += own[12] + own[13]
         for entry in os.listdir("/proc"):
             if not entry.isdigit() or int(entry) == pid:
                 continue
             with contextlib.suppress(OSError, IndexError, ValueError):
-                parent, seconds = read(int(entry))
-                if parent == pid:
-                    total += seconds
-    return total
+                fields = read(int(entry))
+                if fields[0] == pid:
+                    total += fields[10] + fields[11]
+    return total / tick
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -224,7 +230,10 @@ async def drive(op: Op, inflight: int, seconds: float, done: list[tuple[float, f
 
 
 class Bench:
-    """Runs cases: a warm-up, then ``rounds`` back-to-back rounds that together last ``duration``."""
+    """Runs cases: a warm-up, then one measured window of ``duration`` seconds.
+
+    The window is also reported in ``rounds`` equal slices, to show how steady the case was.
+    """
 
     def __init__(self, duration: float, warmup: float, meter: CpuMeter, rounds: int = 3) -> None:
         self.duration = duration
