@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from modelyard.v1 import metadata_pb2, metadata_pb2_grpc
 from modelyard_common.logs import configure_logging
+from modelyard_common.migrations import migrate
 from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
 from modelyard_metadata.api.servicer import MetadataServicer
@@ -17,11 +18,11 @@ from modelyard_metadata.domain.catalog import Catalog
 from modelyard_metadata.settings import MetadataSettings
 from modelyard_metadata.storage.cache import VersionCache
 from modelyard_metadata.storage.events import AuditFeed
-from modelyard_metadata.storage.migrations import migrate
 from modelyard_metadata.storage.postgres import PgStore, create_pool
 
 logger = logging.getLogger(__name__)
 
+MIGRATIONS = "modelyard_metadata.migrations"
 SERVICE_NAME = metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
 
 
@@ -32,7 +33,7 @@ async def run(settings: MetadataSettings) -> None:
         )
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
-            await migrate(conn)
+            await migrate(conn, MIGRATIONS)
         cache = None
         if settings.redis_url:
             client = aioredis.Redis.from_url(

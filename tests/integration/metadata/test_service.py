@@ -20,7 +20,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 import modelyard
 from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.embedded.service import ServiceProcess
-from modelyard_metadata.storage.migrations import migrate
+from modelyard_common.migrations import migrate
+from modelyard_metadata.main import MIGRATIONS
 
 
 def test_health_and_reflection_answer(metadata_service: ServiceProcess) -> None:
@@ -73,9 +74,9 @@ async def test_two_replicas_migrating_at_once_apply_each_migration_once(postgres
     dsn = postgres.create_database("migrations_race")
     first, second = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
     try:
-        applied = await asyncio.gather(migrate(first), migrate(second))
+        applied = await asyncio.gather(migrate(first, MIGRATIONS), migrate(second, MIGRATIONS))
         assert sorted(applied, key=len) == [[], ["0001_initial"]]
-        assert await migrate(first) == []
+        assert await migrate(first, MIGRATIONS) == []
         rows = await first.fetch("SELECT version, name FROM schema_migrations")
         assert [(r["version"], r["name"]) for r in rows] == [(1, "initial")]
     finally:
