@@ -39,7 +39,6 @@ CREATE TABLE registry.sessions (
     part_size       bigint NOT NULL,
     durable_offset  bigint NOT NULL DEFAULT 0,
     hash_state      bytea NOT NULL,
-    etags           text[] NOT NULL DEFAULT '{}',
     lease_owner     uuid,
     lease_expires   timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
@@ -47,3 +46,11 @@ CREATE TABLE registry.sessions (
     UNIQUE (reference, path)
 );
 CREATE INDEX sessions_updated ON registry.sessions (updated_at);
+
+-- The S3 ETag of each durable part of a session, to complete the multipart upload.
+CREATE TABLE registry.parts (
+    session_id uuid NOT NULL REFERENCES registry.sessions (id) ON DELETE CASCADE,
+    number     integer NOT NULL,
+    etag       text NOT NULL,
+    PRIMARY KEY (session_id, number)
+);

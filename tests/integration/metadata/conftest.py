@@ -1,4 +1,4 @@
-"""A real metadata service (subprocess, real gRPC on loopback) over the session's Postgres and Redis."""
+"""Clients of the session's metadata service (tests/integration/conftest.py), and extra service processes."""
 
 from __future__ import annotations
 
@@ -11,48 +11,24 @@ import pytest
 
 import modelyard
 from modelyard.v1 import metadata_pb2_grpc
-from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis
 from modelyard_common.embedded.service import ServiceProcess
 
 
-def start_metadata(data_dir: Path, dsn: str, redis_url: str = "", **settings: str) -> ServiceProcess:
-    service = ServiceProcess(
-        "metadata",
-        "modelyard_metadata",
-        data_dir,
-        {"db_dsn": dsn, "redis_url": redis_url, "shutdown_grace_seconds": "2", **settings},
-    )
-    service.start()
-    return service
-
-
-@pytest.fixture(scope="session")
-def metadata_dsn(postgres: EmbeddedPostgres) -> str:
-    return postgres.create_database("metadata_tests")
-
-
 @pytest.fixture
-def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+def start_service(
+    tmp_path: Path, launch_metadata: Callable[..., ServiceProcess]
+) -> Iterator[Callable[..., ServiceProcess]]:
     """Starts extra metadata service processes for one test and stops them afterwards."""
     started: list[ServiceProcess] = []
 
     def start(dsn: str, redis_url: str = "", **settings: str) -> ServiceProcess:
-        service = start_metadata(tmp_path / f"service-{len(started)}", dsn, redis_url, **settings)
+        service = launch_metadata(tmp_path / f"service-{len(started)}", dsn, redis_url, **settings)
         started.append(service)
         return service
 
     yield start
     for service in started:
         service.stop()
-
-
-@pytest.fixture(scope="session")
-def metadata_service(
-    tmp_path_factory: pytest.TempPathFactory, metadata_dsn: str, redis_server: EmbeddedRedis
-) -> Iterator[ServiceProcess]:
-    service = start_metadata(tmp_path_factory.mktemp("metadata"), metadata_dsn, redis_server.url)
-    yield service
-    service.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,3 @@
+from modelyard_registry.main import main
+
+main()

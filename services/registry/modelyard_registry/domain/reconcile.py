@@ -1,0 +1,131 @@
+"""Cleans up after failed and abandoned uploads; safe to run any number of times, anywhere.
+
+What it removes, and why that is safe:
+
+1. Versions whose upload saw no progress for ``idle_seconds`` (and no stream holds a lease):
+   the metadata service is asked first. A READY version keeps its files (they are only marked
+   so); a PENDING_UPLOAD one is marked FAILED ("abandoned") and only then cleaned, so a
+   concurrent commit either wins (the version is READY and kept) or fails.
+2. Blobs no file points at any more, older than ``grace_seconds``: the row is deleted first,
+   under the foreign key from files, so a blob a file still (or newly) uses cannot go.
+3. S3 multipart uploads no session knows and S3 objects no blob or session knows, older than
+   ``grace_seconds``: leftovers of a crash between the S3 call and the row that records it.
+
+Bytes of a READY version are never touched: their files stay, so their blobs stay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from modelyard import VersionStatus
+from modelyard_common.errors import FailedPreconditionError, NotFoundError
+from modelyard_registry.domain.ports import BlobStore, UploadStore, VersionCatalog
+from modelyard_registry.domain.uploads import Uploads
+
+__all__ = ["ACTOR", "ReconcileReport", "Reconciler"]
+
+logger = logging.getLogger(__name__)
+ACTOR = "modelyard-registry"
+_BATCH = 1000
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    skipped: bool = False
+    failed_versions: list[str] = field(default_factory=list)
+    cleaned_versions: list[str] = field(default_factory=list)
+    deleted_blobs: int = 0
+    aborted_uploads: int = 0
+    deleted_objects: int = 0
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: UploadStore,
+        blobs: BlobStore,
+        catalog: VersionCatalog,
+        uploads: Uploads,
+        idle_seconds: float,
+        grace_seconds: float,
+    ) -> None:
+        self._store, self._blobs, self._catalog, self._uploads = store, blobs, catalog, uploads
+        self._idle, self._grace = idle_seconds, grace_seconds
+
+    async def run_once(self) -> ReconcileReport:
+        report = ReconcileReport()
+        async with self._store.reconciler_lock() as taken:
+            if not taken:
+                report.skipped = True
+                return report
+            await self._abandoned_versions(report)
+            await self._unreferenced_blobs(report)
+            await self._unknown_uploads(report)
+            await self._unknown_objects(report)
+        if report.failed_versions or report.deleted_blobs or report.aborted_uploads or report.deleted_objects:
+            logger.info("reconciled", extra={"report": report})
+        return report
+
+    async def _abandoned_versions(self, report: ReconcileReport) -> None:
+        for reference in await self._store.stale_references(self._idle):
+            try:
+                version = await self._catalog.get(reference)
+            except NotFoundError:
+                version = None
+            if version is not None and version.status is VersionStatus.PENDING_UPLOAD:
+                try:
+                    version = await self._catalog.fail(
+                        ACTOR, reference, f"upload abandoned: no progress for {self._idle:.0f} s"
+                    )
+                    report.failed_versions.append(reference)
+                except FailedPreconditionError:  # committed (or failed) meanwhile
+                    version = await self._catalog.get(reference)
+            if version is not None and version.status is VersionStatus.READY:
+                await self._store.mark_ready(reference)
+                for session in await self._store.sessions(reference):
+                    await self._blobs.abort_multipart(session.storage_key, session.upload_id)
+                    await self._store.delete_session(session.id)
+                continue
+            await self._uploads.clean(reference)
+            report.cleaned_versions.append(reference)
+
+    async def _unreferenced_blobs(self, report: ReconcileReport) -> None:
+        for sha256, key in await self._store.unreferenced_blobs(self._grace):
+            if await self._store.delete_blob_if_unreferenced(sha256):
+                await self._blobs.delete(key)
+                report.deleted_blobs += 1
+
+    async def _unknown_uploads(self, report: ReconcileReport) -> None:
+        cutoff = datetime.now(UTC) - timedelta(seconds=self._grace)
+        async for batch in _batches(self._blobs.multipart_uploads()):
+            known = await self._store.known_upload_ids([upload_id for _, upload_id, _ in batch])
+            for key, upload_id, initiated in batch:
+                if upload_id not in known and initiated < cutoff:
+                    await self._blobs.abort_multipart(key, upload_id)
+                    report.aborted_uploads += 1
+
+    async def _unknown_objects(self, report: ReconcileReport) -> None:
+        cutoff = datetime.now(UTC) - timedelta(seconds=self._grace)
+        async for batch in _batches(self._blobs.objects()):
+            known = await self._store.known_keys([key for key, _ in batch])
+            for key, modified in batch:
+                if key not in known and modified < cutoff:
+                    await self._blobs.delete(key)
+                    report.deleted_objects += 1
+
+
+async def _batches(items: AsyncIterator[T]) -> AsyncIterator[list[T]]:
+    batch: list[T] = []
+    async for item in items:
+        batch.append(item)
+        if len(batch) == _BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

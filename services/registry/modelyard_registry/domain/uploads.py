@@ -1,0 +1,259 @@
+"""Use cases of uploading: a file's stream, committing a version's files, aborting, stat."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+
+from modelyard import VersionStatus
+from modelyard_common.errors import ConflictError, DataLossError, FailedPreconditionError
+from modelyard_registry.domain.digest import ResumableSha256
+from modelyard_registry.domain.entities import FileHeader, Session, StoredFile, UploadResult, VersionInfo
+from modelyard_registry.domain.multipart import PartWriter
+from modelyard_registry.domain.ports import BlobStore, UploadStore, VersionCatalog
+from modelyard_registry.domain.validation import check_header, check_path
+
+__all__ = ["ArtifactStatus", "UploadLimits", "Uploads"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_PARTS = 10_000  # S3's limit per multipart upload
+_MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    part_size: int = 8 * _MiB
+    lease_seconds: float = 30.0
+    key_prefix: str = "blobs/"
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactStatus:
+    version: VersionInfo
+    uploaded: tuple[StoredFile, ...]
+    sessions: tuple[Session, ...]
+
+
+class Uploads:
+    def __init__(
+        self,
+        store: UploadStore,
+        blobs: BlobStore,
+        catalog: VersionCatalog,
+        parts_in_flight: asyncio.Semaphore,
+        limits: UploadLimits,
+        on_bytes: Callable[[int], None] = lambda size: None,
+    ) -> None:
+        self._store, self._blobs, self._catalog = store, blobs, catalog
+        self._slots = parts_in_flight
+        self._limits = limits
+        self._on_bytes = on_bytes
+
+    async def upload(self, header: FileHeader, chunks: AsyncIterator[bytes]) -> UploadResult:
+        """Stores one file of a PENDING_UPLOAD version from ``chunks``; nothing becomes part of
+        the version unless the bytes are complete and their digest verified."""
+        check_header(header)
+        version = await self._pending(header.reference)
+        reference = version.reference
+        if header.sha256:
+            linked = await self._store.link_file(
+                reference, header.path, header.sha256, header.size, header.content_type
+            )
+            if linked is not None:
+                await self._drop_session(reference, header.path)
+                return UploadResult(linked, deduplicated=True)
+        owner = uuid.uuid4()
+        session = await self._open_session(reference, header, owner)
+        writer = PartWriter(session, owner, self._store, self._blobs, self._slots, self._on_bytes)
+        heartbeat = asyncio.create_task(self._keep_lease(session, owner))
+        try:
+            async for chunk in chunks:
+                await writer.write(chunk)
+            digest = await writer.finish()
+        except BaseException:
+            # A cut, S3 down, bad input: keep what became durable for a resume.
+            await asyncio.shield(self._settle(writer, session, owner))
+            raise
+        finally:
+            heartbeat.cancel()
+        return await self._complete(session, owner, digest)
+
+    async def commit(self, actor: str, reference: str, paths: Sequence[str]) -> VersionInfo:
+        """Makes the uploaded files the version's artifact; the version becomes READY."""
+        for i, path in enumerate(paths):
+            check_path(f"paths[{i}]", path)
+        version = await self._catalog.get(reference)
+        wanted = set(paths)
+        if version.status is VersionStatus.READY:
+            if not wanted or wanted == {f.path for f in version.files}:
+                return version  # committed already: the same commit again
+            raise FailedPreconditionError(f"{version.reference} is already READY with other files")
+        if version.status is not VersionStatus.PENDING_UPLOAD:
+            raise FailedPreconditionError(f"{version.reference} is {version.status}; register a new version")
+        for session in await self._store.sessions(version.reference):
+            raise FailedPreconditionError(
+                f"{version.reference}: {session.path!r} is still uploading ({session.durable_offset} of "
+                f"{session.size} bytes durable); finish it before committing"
+            )
+        files = await self._store.files(version.reference)
+        if not files:
+            raise FailedPreconditionError(f"{version.reference} has no uploaded file; upload one with UploadFile first")
+        have = {f.path for f in files}
+        if wanted and wanted != have:
+            missing, extra = sorted(wanted - have), sorted(have - wanted)
+            raise FailedPreconditionError(
+                f"paths: {version.reference} lacks {missing or 'nothing'}; "
+                f"uploaded but not listed: {extra or 'nothing'}"
+            )
+        committed = await self._catalog.commit(actor, version.reference, files)
+        await self._store.mark_ready(version.reference)
+        logger.info("version ready", extra={"reference": version.reference, "files": len(files)})
+        return committed
+
+    async def abort(self, actor: str, reference: str, reason: str) -> VersionInfo:
+        """The version becomes FAILED; its sessions and uploaded files are removed."""
+        version = await self._pending(reference)
+        failed = await self._catalog.fail(actor, version.reference, reason or "upload aborted")
+        await self.clean(version.reference)
+        return failed
+
+    async def clean(self, reference: str) -> None:
+        """Removes the sessions and (not READY) files of a version that will never be READY;
+        blobs left without a file are the reconciler's to delete."""
+        for session in await self._store.sessions(reference):
+            await self._blobs.abort_multipart(session.storage_key, session.upload_id)
+            await self._store.delete_session(session.id)
+        await self._store.delete_files(reference)
+
+    async def stat(self, reference: str) -> ArtifactStatus:
+        version = await self._catalog.get(reference)
+        if version.status is VersionStatus.READY:
+            return ArtifactStatus(version, (), ())
+        uploaded = tuple(await self._store.files(version.reference))
+        return ArtifactStatus(version, uploaded, tuple(await self._store.sessions(version.reference)))
+
+    async def session(self, reference: str, path: str) -> Session | None:
+        check_path("path", path)
+        version = await self._catalog.get(reference)
+        return await self._store.get_session(version.reference, path)
+
+    # Steps
+
+    async def _pending(self, reference: str) -> VersionInfo:
+        version = await self._catalog.get(reference)
+        if version.status is not VersionStatus.PENDING_UPLOAD:
+            raise FailedPreconditionError(
+                f"{version.reference} is {version.status}; files can only be uploaded to a PENDING_UPLOAD version"
+            )
+        return version
+
+    def _part_size(self, size: int) -> int:
+        """The configured part size, grown in whole MiB when the file needs more than 10,000 parts."""
+        needed = math.ceil(size / _MAX_PARTS / _MiB) * _MiB
+        return max(self._limits.part_size, needed)
+
+    async def _open_session(self, reference: str, header: FileHeader, owner: uuid.UUID) -> Session:
+        existing = await self._store.get_session(reference, header.path)
+        if (
+            existing is not None
+            and header.offset
+            and header.offset == existing.durable_offset
+            and existing.matches(header)
+        ):
+            if not await self._store.take_lease(existing.id, owner, self._limits.lease_seconds):
+                raise ConflictError(f"{header.path!r} of {reference} is being uploaded by another stream right now")
+            return existing
+        if header.offset:
+            if existing is None:
+                problem = f"there is no unfinished upload of {header.path!r} in {reference} to resume; start at 0"
+            elif not existing.matches(header):
+                problem = f"the unfinished upload of {header.path!r} is of other content (size or sha256); restart at 0"
+            else:
+                problem = f"the upload of {header.path!r} in {reference} resumes at offset {existing.durable_offset}"
+            raise FailedPreconditionError(f"header.offset: {header.offset} is not where to resume: {problem}")
+        if existing is not None:
+            if not await self._store.delete_session(existing.id):
+                raise ConflictError(f"{header.path!r} of {reference} is being uploaded by another stream right now")
+            await self._blobs.abort_multipart(existing.storage_key, existing.upload_id)
+        key = f"{self._limits.key_prefix}{uuid.uuid4().hex}"
+        session = Session(
+            id=uuid.uuid4(),
+            reference=reference,
+            path=header.path,
+            size=header.size,
+            expected_sha256=header.sha256,
+            content_type=header.content_type,
+            storage_key=key,
+            upload_id=await self._blobs.start_multipart(key),
+            part_size=self._part_size(header.size),
+            durable_offset=0,
+            hash_state=ResumableSha256().state(),
+        )
+        try:
+            await self._store.create_session(session, owner, self._limits.lease_seconds)
+        except ConflictError:
+            await self._blobs.abort_multipart(key, session.upload_id)
+            raise
+        return session
+
+    async def _keep_lease(self, session: Session, owner: uuid.UUID) -> None:
+        while True:
+            await asyncio.sleep(self._limits.lease_seconds / 3)
+            with contextlib.suppress(Exception):
+                await self._store.renew_lease(session.id, owner, self._limits.lease_seconds)
+
+    async def _settle(self, writer: PartWriter, session: Session, owner: uuid.UUID) -> None:
+        await writer.settle()
+        with contextlib.suppress(Exception):
+            await self._store.release_lease(session.id, owner)
+        logger.info(
+            "upload interrupted",
+            extra={"reference": session.reference, "path": session.path, "durable_offset": writer.durable_offset},
+        )
+
+    async def _complete(self, session: Session, owner: uuid.UUID, digest: str) -> UploadResult:
+        try:
+            return await self._store_blob(session, owner, digest)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._store.release_lease(session.id, owner)
+
+    async def _store_blob(self, session: Session, owner: uuid.UUID, digest: str) -> UploadResult:
+        if session.expected_sha256 and digest != session.expected_sha256:
+            await self._discard(session, owner)
+            raise DataLossError(
+                f"sha256: the {session.size} bytes of {session.path!r} hash to {digest}, "
+                f"not header.sha256 {session.expected_sha256}; nothing was stored, upload it again"
+            )
+        linked = await self._store.link_file(
+            session.reference, session.path, digest, session.size, session.content_type
+        )
+        if linked is not None:
+            await self._discard(session, owner)
+            return UploadResult(linked, deduplicated=True)
+        if session.size == 0:
+            await self._blobs.abort_multipart(session.storage_key, session.upload_id)
+            await self._blobs.put(session.storage_key, b"")
+        else:
+            etags = await self._store.etags(session.id)
+            await self._blobs.complete_multipart(session.storage_key, session.upload_id, etags)
+        stored, created = await self._store.add_blob_and_file(session, digest, session.storage_key)
+        if not created:  # the same content was stored by another upload meanwhile
+            await self._blobs.delete(session.storage_key)
+        return UploadResult(stored, deduplicated=not created)
+
+    async def _discard(self, session: Session, owner: uuid.UUID) -> None:
+        await self._blobs.abort_multipart(session.storage_key, session.upload_id)
+        await self._store.delete_session(session.id, owner)
+
+    async def _drop_session(self, reference: str, path: str) -> None:
+        """An earlier unfinished upload of a file that turned out to be stored already."""
+        existing = await self._store.get_session(reference, path)
+        if existing is not None and await self._store.delete_session(existing.id):
+            await self._blobs.abort_multipart(existing.storage_key, existing.upload_id)

@@ -1,0 +1,139 @@
+"""Composition root of the registry service: settings -> pools -> use cases -> server.
+
+``modelyard-registry`` serves; ``modelyard-registry reconcile`` runs one reconciler pass and
+prints its report as JSON (for cron jobs and tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import modelyard.aio
+from modelyard.v1 import registry_pb2, registry_pb2_grpc
+from modelyard_common.logs import configure_logging
+from modelyard_common.migrations import migrate
+from modelyard_common.server import ServiceBinding, serve
+from modelyard_common.settings import load_settings
+from modelyard_registry.api.servicer import RegistryServicer
+from modelyard_registry.domain.digest import check_matches_hashlib
+from modelyard_registry.domain.downloads import DownloadLimits, Downloads
+from modelyard_registry.domain.reconcile import ACTOR, Reconciler
+from modelyard_registry.domain.uploads import UploadLimits, Uploads
+from modelyard_registry.metrics import BYTES
+from modelyard_registry.settings import RegistrySettings
+from modelyard_registry.storage.catalog import MetadataCatalog
+from modelyard_registry.storage.postgres import PgUploadStore, create_pool
+from modelyard_registry.storage.s3 import S3BlobStore
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS = "modelyard_registry.migrations"
+SERVICE_NAME = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
+_MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Components:
+    uploads: Uploads
+    downloads: Downloads
+    reconciler: Reconciler
+
+
+@asynccontextmanager
+async def components(settings: RegistrySettings) -> AsyncIterator[Components]:
+    check_matches_hashlib()
+    async with AsyncExitStack() as stack:
+        pool = await create_pool(
+            settings.db_dsn, settings.db_pool_min, settings.db_pool_max, settings.db_timeout_seconds
+        )
+        stack.push_async_callback(pool.close)
+        async with pool.acquire() as conn:
+            await migrate(conn, MIGRATIONS, schema="registry")
+        blobs = S3BlobStore(
+            settings.s3_endpoint,
+            settings.s3_bucket,
+            settings.s3_access_key,
+            settings.s3_secret_key,
+            settings.s3_region,
+            settings.s3_prefix,
+            settings.s3_timeout_seconds,
+            settings.s3_threads,
+        )
+        stack.callback(blobs.close)
+        await blobs.ensure_bucket()
+        client = modelyard.aio.connect(settings.metadata_addr, actor=ACTOR, timeout=settings.metadata_timeout_seconds)
+        stack.push_async_callback(client.close)
+        store, catalog = PgUploadStore(pool), MetadataCatalog(client)
+        uploads = Uploads(
+            store,
+            blobs,
+            catalog,
+            asyncio.Semaphore(settings.parts_in_flight),
+            UploadLimits(settings.part_size_mib * _MiB, settings.lease_seconds, settings.s3_prefix),
+            on_bytes=BYTES.labels("upload").inc,
+        )
+        downloads = Downloads(
+            blobs,
+            catalog,
+            DownloadLimits(settings.download_read_size_mib * _MiB, settings.download_read_ahead),
+            on_bytes=BYTES.labels("download").inc,
+        )
+        reconciler = Reconciler(
+            store, blobs, catalog, uploads, settings.upload_idle_seconds, settings.orphan_grace_seconds
+        )
+        yield Components(uploads, downloads, reconciler)
+
+
+async def _reconcile_forever(reconciler: Reconciler, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await reconciler.run_once()
+        except Exception:
+            logger.exception("reconciler pass failed; trying again next interval")
+
+
+async def run(settings: RegistrySettings) -> None:
+    async with components(settings) as parts:
+        servicer = RegistryServicer(parts.uploads, parts.downloads)
+        binding = ServiceBinding(
+            SERVICE_NAME, lambda server: registry_pb2_grpc.add_RegistryServiceServicer_to_server(servicer, server)
+        )
+        background = None
+        if settings.reconcile_interval_seconds:
+            background = asyncio.create_task(_reconcile_forever(parts.reconciler, settings.reconcile_interval_seconds))
+        try:
+            await serve(settings, [binding])
+        finally:
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
+
+
+async def reconcile_once(settings: RegistrySettings) -> dict[str, object]:
+    async with components(settings) as parts:
+        return dataclasses.asdict(await parts.reconciler.run_once())
+
+
+def main() -> None:
+    settings = load_settings(RegistrySettings)
+    configure_logging(settings.log_level, settings.log_format)
+    if sys.argv[1:] == ["reconcile"]:
+        print(json.dumps(asyncio.run(reconcile_once(settings))))
+    elif sys.argv[1:]:
+        sys.exit(f"usage: {sys.argv[0]} [reconcile]")
+    else:
+        asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

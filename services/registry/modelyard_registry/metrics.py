@@ -1,0 +1,16 @@
+"""The registry's own Prometheus metrics (RPC counts and latencies come from the interceptor)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+__all__ = ["BYTES", "DEDUPLICATED", "S3_SECONDS"]
+
+BYTES = Counter("modelyard_registry_bytes_total", "Artifact bytes moved between clients and the store", ["direction"])
+DEDUPLICATED = Counter("modelyard_registry_deduplicated_files_total", "Uploaded files whose content was stored already")
+S3_SECONDS = Histogram(
+    "modelyard_registry_s3_request_seconds",
+    "Latency of S3 requests, by operation and outcome",
+    ["operation", "outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)

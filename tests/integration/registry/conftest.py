@@ -1,0 +1,138 @@
+"""A real registry service over the session's Postgres, SeaweedFS and metadata service."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+import modelyard
+from modelyard.v1 import registry_pb2, registry_pb2_grpc
+from modelyard_common.embedded import EmbeddedSeaweedFS
+from modelyard_common.embedded.service import ServiceProcess
+
+CHUNK = 1024 * 1024
+
+
+def registry_settings(seaweedfs: EmbeddedSeaweedFS, dsn: str, metadata: ServiceProcess, **extra: str) -> dict[str, str]:
+    return {
+        "db_dsn": dsn,
+        "metadata_addr": metadata.target,
+        "s3_endpoint": seaweedfs.endpoint,
+        "s3_access_key": seaweedfs.access_key,
+        "s3_secret_key": seaweedfs.secret_key,
+        "s3_bucket": "registry-tests",
+        "part_size_mib": "5",
+        "reconcile_interval_seconds": "0",
+        "lease_seconds": "5",
+        "shutdown_grace_seconds": "2",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def registry_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    seaweedfs: EmbeddedSeaweedFS,
+    metadata_dsn: str,
+    metadata_service: ServiceProcess,
+) -> Iterator[ServiceProcess]:
+    service = ServiceProcess(
+        "registry",
+        "modelyard_registry",
+        tmp_path_factory.mktemp("registry"),
+        registry_settings(seaweedfs, metadata_dsn, metadata_service),
+    )
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def metadata(metadata_service: ServiceProcess) -> Iterator[modelyard.Client]:
+    with modelyard.connect(metadata_service.target, actor="tester") as client:
+        yield client
+
+
+@pytest.fixture
+def registry(registry_service: ServiceProcess) -> Iterator[registry_pb2_grpc.RegistryServiceStub]:
+    with grpc.insecure_channel(registry_service.target) as channel:
+        yield registry_pb2_grpc.RegistryServiceStub(channel)
+
+
+@pytest.fixture
+def new_version(metadata: modelyard.Client) -> Callable[[], str]:
+    """Makes a PENDING_UPLOAD version in a project of its own; returns its reference."""
+    project = f"p-{uuid.uuid4().hex[:10]}"
+    metadata.create_project(project)
+    metadata.create_model(f"{project}/m")
+
+    def make() -> str:
+        return metadata.create_version(f"{project}/m").reference
+
+    return make
+
+
+def random_bytes(size: int) -> bytes:
+    """Incompressible-looking content, unique per call, built fast."""
+    block = b"".join(hashlib.sha256(uuid.uuid4().bytes + bytes([i])).digest() for i in range(256))
+    return (block * (size // len(block) + 1))[:size]
+
+
+def upload_requests(
+    reference: str, path: str, data: bytes, *, sha256: str = "", offset: int = 0, size: int | None = None
+) -> Iterator[registry_pb2.UploadFileRequest]:
+    header = registry_pb2.UploadFileHeader(
+        reference=reference, path=path, size=len(data) if size is None else size, sha256=sha256, offset=offset
+    )
+    yield registry_pb2.UploadFileRequest(header=header)
+    for start in range(offset, len(data), CHUNK):
+        yield registry_pb2.UploadFileRequest(chunk=data[start : start + CHUNK])
+
+
+@pytest.fixture
+def content() -> Callable[[int], bytes]:
+    return random_bytes
+
+
+@pytest.fixture
+def upload(registry: registry_pb2_grpc.RegistryServiceStub) -> Callable[..., registry_pb2.UploadFileResponse]:
+    """upload(reference, path, data, sha256="", offset=0, size=None): one UploadFile stream."""
+
+    def run(reference: str, path: str, data: bytes, **kw: Any) -> registry_pb2.UploadFileResponse:
+        response: registry_pb2.UploadFileResponse = registry.UploadFile(
+            upload_requests(reference, path, data, **kw), timeout=120
+        )
+        return response
+
+    return run
+
+
+@pytest.fixture
+def fetch(
+    registry: registry_pb2_grpc.RegistryServiceStub,
+) -> Callable[..., tuple[registry_pb2.DownloadFileHeader, bytes]]:
+    """fetch(reference, path="", offset=0, length=0): the header and bytes of one DownloadFile."""
+
+    def run(reference: str, path: str = "", **kw: int) -> tuple[registry_pb2.DownloadFileHeader, bytes]:
+        responses: Iterable[registry_pb2.DownloadFileResponse] = registry.DownloadFile(
+            registry_pb2.DownloadFileRequest(reference=reference, path=path, **kw), timeout=120
+        )
+        header, chunks = None, []
+        for response in responses:
+            if response.WhichOneof("kind") == "header":
+                header = response.header
+            else:
+                chunks.append(response.chunk)
+        assert header is not None
+        return header, b"".join(chunks)
+
+    return run
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
