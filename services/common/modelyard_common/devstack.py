@@ -24,7 +24,7 @@ from modelyard_common.embedded.service import ServiceProcess
 __all__ = ["main"]
 
 # Well-known ports, so that the CLI's defaults work; a busy one is replaced by a free one.
-DEFAULT_PORTS = {"metadata": (7410, 9410)}
+DEFAULT_PORTS = {"metadata": (7410, 9410), "registry": (7411, 9411)}
 DATABASE = "modelyard"
 
 
@@ -126,24 +126,38 @@ def main() -> None:
         redis_url = _redis(stack, data)
         s3 = _s3(stack, data)
         metadata = _service(stack, data, "metadata", {"db_dsn": dsn, "redis_url": redis_url})
+        registry = _service(
+            stack,
+            data,
+            "registry",
+            {
+                "db_dsn": dsn,
+                "metadata_addr": metadata.target,
+                "s3_endpoint": s3["endpoint"],
+                "s3_access_key": s3["access_key"],
+                "s3_secret_key": s3["secret_key"],
+            },
+        )
         print(
             f"""
 Modelyard is running (data in {data}):
   metadata service   {metadata.target}        metrics {metadata.metrics_url}
+  registry service   {registry.target}        metrics {registry.metrics_url}
   Postgres           {dsn}
   Redis              {redis_url}
   S3 (SeaweedFS)     {s3["endpoint"]}
 
 Try it from another shell:
-  export MODELYARD_METADATA_ADDR={metadata.target}
+  export MODELYARD_METADATA_ADDR={metadata.target} MODELYARD_REGISTRY_ADDR={registry.target}
   .venv/bin/modelyard project create demo --owner "$USER"
   .venv/bin/modelyard model create demo/churn --team analytics
+  .venv/bin/modelyard push demo/churn ./path/to/model-dir
 
 Service logs: {data}/<service>/<service>.log. Press Ctrl-C to stop everything.
 """,
             flush=True,
         )
-        _wait([metadata])
+        _wait([metadata, registry])
         _say("stopping ...")
     sys.exit(0)
 

@@ -94,6 +94,12 @@ def upload_requests(
         yield registry_pb2.UploadFileRequest(chunk=data[start : start + CHUNK])
 
 
+@pytest.fixture(name="upload_requests")
+def upload_requests_fixture() -> Callable[..., Iterator[registry_pb2.UploadFileRequest]]:
+    """upload_requests(reference, path, data, sha256="", offset=0, size=None): a header and chunks."""
+    return upload_requests
+
+
 @pytest.fixture
 def content() -> Callable[[int], bytes]:
     return random_bytes
@@ -132,7 +138,3 @@ def fetch(
         return header, b"".join(chunks)
 
     return run
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -59,6 +59,7 @@ class Session:
     durable_offset: int
     hash_state: bytes
     updated_at: datetime | None = None
+    leased: bool = False  # a stream is writing it right now
 
     def matches(self, header: FileHeader) -> bool:
         """Whether ``header`` describes the same file this session uploads."""

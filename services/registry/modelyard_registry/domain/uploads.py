@@ -160,6 +160,9 @@ class Uploads:
 
     async def _open_session(self, reference: str, header: FileHeader, owner: uuid.UUID) -> Session:
         existing = await self._store.get_session(reference, header.path)
+        if existing is not None and existing.leased:
+            # Its durable offset may still move: the client should ask again once it is free.
+            raise ConflictError(f"{header.path!r} of {reference} is being uploaded by another stream right now")
         if (
             existing is not None
             and header.offset

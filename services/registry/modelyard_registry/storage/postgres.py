@@ -18,7 +18,8 @@ _RECONCILER_LOCK = 0x6D6F64656C7972  # "modelyr"
 _UNAVAILABLE = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
 _SESSION_COLUMNS = (
     "id, reference, path, size, expected_sha256, content_type, storage_key, upload_id, part_size, "
-    "durable_offset, hash_state, updated_at"
+    "durable_offset, hash_state, updated_at, "
+    "(lease_owner IS NOT NULL AND lease_expires > now()) AS leased"
 )
 _FILE_COLUMNS = "f.path, f.size, f.sha256, b.storage_key, f.content_type"
 
