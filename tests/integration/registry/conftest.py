@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import boto3
 import grpc
 import pytest
 
@@ -50,6 +51,30 @@ def registry_service(
     service.start()
     yield service
     service.stop()
+
+
+def s3_client(seaweedfs: EmbeddedSeaweedFS) -> Any:
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=seaweedfs.endpoint,
+        aws_access_key_id=seaweedfs.access_key,
+        aws_secret_access_key=seaweedfs.secret_key,
+        region_name=seaweedfs.region,
+    )
+
+
+def object_keys(s3: Any, bucket: str) -> set[str]:
+    keys: set[str] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="blobs/"):
+        keys.update(item["Key"] for item in page.get("Contents", []))
+    return keys
+
+
+@pytest.fixture
+def bucket_keys(registry_service: ServiceProcess, seaweedfs: EmbeddedSeaweedFS) -> Callable[[], set[str]]:
+    """The object keys in the test registry's bucket, read straight from S3."""
+    s3 = s3_client(seaweedfs)
+    return lambda: object_keys(s3, "registry-tests")
 
 
 @pytest.fixture
