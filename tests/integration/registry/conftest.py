@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -33,6 +34,28 @@ def registry_settings(seaweedfs: EmbeddedSeaweedFS, dsn: str, metadata: ServiceP
         "shutdown_grace_seconds": "2",
         **extra,
     }
+
+
+@pytest.fixture
+def registry_config(metadata_service: ServiceProcess) -> Callable[..., dict[str, str]]:
+    """registry_config(seaweedfs, dsn, **extra): the MLREG_REGISTRY_* settings of a registry."""
+    return lambda seaweedfs, dsn, **extra: registry_settings(seaweedfs, dsn, metadata_service, **extra)
+
+
+@pytest.fixture
+def start_registry(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], ServiceProcess]]:
+    """Starts registry processes of a test's own (own stores or settings); stops them afterwards."""
+    started: list[ServiceProcess] = []
+
+    def start(settings: dict[str, str]) -> ServiceProcess:
+        service = ServiceProcess("registry", "modelyard_registry", tmp_path / f"registry-{len(started)}", settings)
+        started.append(service)
+        service.start()
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
 
 
 @pytest.fixture(scope="session")
@@ -71,10 +94,21 @@ def object_keys(s3: Any, bucket: str) -> set[str]:
 
 
 @pytest.fixture
-def bucket_keys(registry_service: ServiceProcess, seaweedfs: EmbeddedSeaweedFS) -> Callable[[], set[str]]:
-    """The object keys in the test registry's bucket, read straight from S3."""
-    s3 = s3_client(seaweedfs)
-    return lambda: object_keys(s3, "registry-tests")
+def s3(seaweedfs: EmbeddedSeaweedFS) -> Any:
+    """A boto3 client of the session's SeaweedFS, to look at buckets behind the registry's back."""
+    return s3_client(seaweedfs)
+
+
+@pytest.fixture
+def list_keys(s3: Any) -> Callable[[str], set[str]]:
+    """list_keys(bucket): the object keys under blobs/, read straight from S3."""
+    return lambda bucket: object_keys(s3, bucket)
+
+
+@pytest.fixture
+def bucket_keys(registry_service: ServiceProcess, list_keys: Callable[[str], set[str]]) -> Callable[[], set[str]]:
+    """The object keys in the session registry's bucket."""
+    return lambda: list_keys("registry-tests")
 
 
 @pytest.fixture
