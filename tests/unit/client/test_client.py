@@ -162,6 +162,17 @@ def test_target_and_actor_default_from_the_environment(monkeypatch: pytest.Monke
     assert (client.target, client.actor, client.timeout) == ("127.0.0.1:7410", "someone", None)
 
 
+def test_registry_address_defaults_from_the_environment_and_connects_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELYARD_REGISTRY_ADDR", "registry.internal:7411")
+    assert modelyard.connect("m:1").registry == "registry.internal:7411"
+    assert modelyard.connect("m:1", registry="r:2").registry == "r:2"
+    monkeypatch.delenv("MODELYARD_REGISTRY_ADDR")
+    client = modelyard.connect("m:1")
+    assert client.registry == "127.0.0.1:7411"
+    assert client._registry_channel is None  # made on the first transfer only
+    client.close()
+
+
 def test_actor_must_fit_in_a_header() -> None:
     with pytest.raises(ValueError, match="printable ASCII"):
         modelyard.connect(actor="zoë")

@@ -1,10 +1,13 @@
-"""Modelyard client: the metadata SDK (sync and asyncio) over the generated gRPC stubs.
+"""Modelyard client: the metadata SDK (sync and asyncio) over the generated gRPC stubs, and
+artifact transfers to and from the registry (blocking client only).
 
     import modelyard
 
     with modelyard.connect() as client:
-        version = client.get_version("fraud/scorer@champion")
-        print(version.metrics["accuracy"])
+        version = client.push("fraud/scorer", "model-dir/", framework="sklearn")
+        print(version.reference, version.status)
+        client.pull("fraud/scorer@champion", "champion/")
+        print(client.get_version("fraud/scorer@champion").metrics["accuracy"])
 
 The asyncio flavour is ``modelyard.aio.connect()``; errors are in ``modelyard.errors``.
 """
@@ -16,6 +19,7 @@ from modelyard._types import (
     AliasChange,
     Artifact,
     ArtifactFile,
+    ArtifactStatus,
     AuditEvent,
     ComparedField,
     Comparison,
@@ -38,6 +42,9 @@ from modelyard._types import (
     SourceLocation,
     Stage,
     TensorSpec,
+    TransferPhase,
+    TransferProgress,
+    UploadSession,
     VersionFields,
     VersionStatus,
 )
@@ -61,6 +68,7 @@ __all__ = [
     "AlreadyExistsError",
     "Artifact",
     "ArtifactFile",
+    "ArtifactStatus",
     "AsyncClient",
     "AuditEvent",
     "Client",
@@ -94,8 +102,11 @@ __all__ = [
     "SourceLocation",
     "Stage",
     "TensorSpec",
+    "TransferPhase",
+    "TransferProgress",
     "UnauthenticatedError",
     "UnavailableError",
+    "UploadSession",
     "VersionFields",
     "VersionStatus",
     "connect",

@@ -16,10 +16,12 @@ import getpass
 import inspect
 import json
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, Unpack, cast, final, overload
 
@@ -27,9 +29,11 @@ import grpc
 import grpc.aio
 
 from modelyard import _convert as cv
+from modelyard._transfer import Progress, Transfers
 from modelyard._types import (
     AliasChange,
     Artifact,
+    ArtifactStatus,
     AuditEvent,
     Comparison,
     Lineage,
@@ -44,7 +48,7 @@ from modelyard._types import (
     VersionFields,
 )
 from modelyard.errors import InvalidArgumentError, from_rpc_error
-from modelyard.v1 import metadata_pb2, metadata_pb2_grpc
+from modelyard.v1 import metadata_pb2, metadata_pb2_grpc, registry_pb2_grpc
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
@@ -54,6 +58,8 @@ __all__ = ["AsyncClient", "Client", "connect", "connect_async"]
 TARGET_ENV = "MODELYARD_METADATA_ADDR"
 ACTOR_ENV = "MODELYARD_ACTOR"
 DEFAULT_TARGET = "127.0.0.1:7410"
+REGISTRY_ENV = "MODELYARD_REGISTRY_ADDR"
+DEFAULT_REGISTRY = "127.0.0.1:7411"
 DEFAULT_TIMEOUT = 30.0
 ACTOR_HEADER = "modelyard-actor"
 REQUEST_ID_HEADER = "modelyard-request-id"
@@ -478,26 +484,114 @@ def _first_page(call: _Pages[Any]) -> Any:
 
 @final
 class Client(_ClientBase):
-    """Blocking client of the metadata service. Open with ``modelyard.connect()``; close with
-    ``close()`` or use as a context manager. Safe to share between threads. The channel
-    connects on the first call, not here."""
+    """Blocking client of the metadata service, and of the registry for artifact bytes
+    (``push``, ``pull``, ``artifact``, ``abort_upload``). Open with ``modelyard.connect()``;
+    close with ``close()`` or use as a context manager. Safe to share between threads. Channels
+    connect on the first call, not here; the registry's is made only if a transfer is asked for."""
 
     def __init__(
-        self, target: str | None = None, *, actor: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
+        self,
+        target: str | None = None,
+        *,
+        registry: str | None = None,
+        actor: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         super().__init__(target, actor=actor, timeout=timeout)
+        self.registry = registry or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY
         self._channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
         self._stub = metadata_pb2_grpc.MetadataServiceStub(self._channel)
+        self._registry_lock = threading.Lock()
+        self._registry_channel: grpc.Channel | None = None
+        self._transfers_: Transfers | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Client(target={self.target!r}, registry={self.registry!r}, actor={self.actor!r}, "
+            f"timeout={self.timeout!r})"
+        )
 
     def close(self) -> None:
-        """Closes the channel; calls made afterwards fail."""
+        """Closes the channels; calls made afterwards fail."""
         self._channel.close()
+        with self._registry_lock:
+            if self._registry_channel is not None:
+                self._registry_channel.close()
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def _transfers(self) -> Transfers:
+        """Made on first use: a client that only reads metadata opens no registry channel."""
+        with self._registry_lock:
+            if self._transfers_ is None:
+                self._registry_channel = grpc.insecure_channel(self.registry, options=_CHANNEL_OPTIONS)
+                self._transfers_ = Transfers(registry_pb2_grpc.RegistryServiceStub(self._registry_channel), self)
+            return self._transfers_
+
+    # Artifacts (registry service)
+
+    def push(
+        self,
+        target: str,
+        path: str | os.PathLike[str],
+        *,
+        progress: Progress | None = None,
+        **fields: Unpack[VersionFields],
+    ) -> ModelVersion:
+        """Uploads a file or a model directory as a version's artifact and commits it: the
+        version is READY when this returns.
+
+        Every file is hashed first, then streamed from disk 1 MiB at a time; an interrupted
+        upload (cut connection, registry restart, another stream holding the file) waits and
+        resumes from the offset the registry holds durable. Pushing identical content again is
+        a no-op that returns the version holding it.
+
+        Args:
+            target: "PROJECT/MODEL" registers a new version with ``fields`` (as
+                ``create_version``), unless the latest READY version has exactly these files:
+                then that version is returned, whatever ``fields`` say. "PROJECT/MODEL:N" (or
+                "@ALIAS") fills that PENDING_UPLOAD version; a READY one is returned as is if it
+                has exactly these files, else FailedPreconditionError.
+            path: A file (the artifact is that file, under its own name) or a directory (every
+                regular file under it, at its relative POSIX path).
+            progress: Called with a ``TransferProgress`` as files are hashed and sent, at most
+                once per 1 MiB chunk, possibly from a gRPC thread.
+            **fields: Version fields for a new version; only with "PROJECT/MODEL".
+
+        Returns:
+            The READY version, as ``get_version`` reads it.
+
+        Raises:
+            DataLossError: The bytes read did not match the digest computed before sending
+                (the file changed meanwhile).
+        """
+        return self._transfers.push(target, path, progress=progress, **fields)
+
+    def pull(self, reference: str, dest: str | os.PathLike[str], *, progress: Progress | None = None) -> Path:
+        """Downloads every file of a READY version into directory ``dest`` (created if missing),
+        each at ``dest/<path>``, and returns ``dest``.
+
+        Files already there with the right size and SHA-256 are kept. Each other file is written
+        to ``<name>.part`` beside it, resumed after a cut (and by a later pull), verified, then
+        renamed into place: a file at its final name is always complete. FailedPreconditionError
+        when the version is not READY; DataLossError (and the ``.part`` deleted) when the bytes
+        do not match the registry's digest.
+        """
+        return self._transfers.pull(reference, dest, progress=progress)
+
+    def artifact(self, reference: str) -> ArtifactStatus:
+        """Where a version's artifact stands: committed files, or for a PENDING_UPLOAD version
+        the files uploaded so far and the uploads in progress."""
+        return self._transfers.stat(reference)
+
+    def abort_upload(self, reference: str, reason: str = "") -> None:
+        """Gives up on a PENDING_UPLOAD version's upload: the version becomes FAILED."""
+        self._transfers.abort_upload(reference, reason)
 
     def _run_unary(self, call: _Unary[T]) -> T:
         request_id, metadata = self._metadata()
@@ -540,8 +634,9 @@ class Client(_ClientBase):
 @final
 class AsyncClient(_ClientBase):
     """Asyncio client of the metadata service: the same methods as ``Client``, awaited (and
-    ``async for`` over the listing ones). Open with ``modelyard.aio.connect()``; the channel is
-    made on first use, in the running event loop."""
+    ``async for`` over the listing ones), except the artifact transfers (``push``, ``pull``...),
+    which only ``Client`` has. Open with ``modelyard.aio.connect()``; the channel is made on
+    first use, in the running event loop."""
 
     def __init__(
         self, target: str | None = None, *, actor: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
@@ -612,16 +707,26 @@ class AsyncClient(_ClientBase):
             responses.cancel()
 
 
-def connect(target: str | None = None, *, actor: str | None = None, timeout: float | None = DEFAULT_TIMEOUT) -> Client:
-    """A blocking client of the metadata service.
+def connect(
+    target: str | None = None,
+    *,
+    registry: str | None = None,
+    actor: str | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> Client:
+    """A blocking client of the metadata service and, for artifact bytes, of the registry.
 
     Args:
-        target: "host:port"; defaults to $MODELYARD_METADATA_ADDR, else 127.0.0.1:7410.
+        target: Metadata service "host:port"; defaults to $MODELYARD_METADATA_ADDR, else
+            127.0.0.1:7410.
+        registry: Registry service "host:port"; defaults to $MODELYARD_REGISTRY_ADDR, else
+            127.0.0.1:7411.
         actor: Who the calls are made for (audit log); defaults to $MODELYARD_ACTOR, else the
             login name.
-        timeout: Deadline of each call in seconds, retries included; None for none.
+        timeout: Deadline of each call in seconds, retries included; None for none. Uploads
+            and downloads themselves have none: a large file takes as long as it takes.
     """
-    return Client(target, actor=actor, timeout=timeout)
+    return Client(target, registry=registry, actor=actor, timeout=timeout)
 
 
 def connect_async(

@@ -12,6 +12,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from modelyard._types import (
     Artifact,
     ArtifactFile,
+    ArtifactStatus,
     AuditEvent,
     ComparedField,
     Comparison,
@@ -34,10 +35,11 @@ from modelyard._types import (
     SourceLocation,
     Stage,
     TensorSpec,
+    UploadSession,
     VersionFields,
     VersionStatus,
 )
-from modelyard.v1 import metadata_pb2, types_pb2
+from modelyard.v1 import metadata_pb2, registry_pb2, types_pb2
 
 _E = TypeVar("_E", Stage, VersionStatus, ModelKind, DependencyScope)
 # Integral doubles up to this size read back as int (Struct numbers are all doubles).
@@ -200,12 +202,14 @@ def dependency_to_pb(dependency: Dependency | str) -> types_pb2.Dependency:
     return types_pb2.Dependency(library=dependency.library, version=dependency.version, scope=scope)
 
 
-def artifact_from_pb(artifact: types_pb2.Artifact) -> Artifact:
-    files = tuple(
-        ArtifactFile(path=f.path, size=f.size, sha256=f.sha256, storage_key=f.storage_key, content_type=f.content_type)
-        for f in artifact.files
+def file_from_pb(f: types_pb2.ArtifactFile) -> ArtifactFile:
+    return ArtifactFile(
+        path=f.path, size=f.size, sha256=f.sha256, storage_key=f.storage_key, content_type=f.content_type
     )
-    return Artifact(files=files, total_size=artifact.total_size)
+
+
+def artifact_from_pb(artifact: types_pb2.Artifact) -> Artifact:
+    return Artifact(files=tuple(file_from_pb(f) for f in artifact.files), total_size=artifact.total_size)
 
 
 def artifact_to_pb(artifact: Artifact) -> types_pb2.Artifact:
@@ -357,6 +361,20 @@ def lineage_from_pb(response: metadata_pb2.GetLineageResponse) -> Lineage:
     )
     edges = tuple(LineageEdge(from_reference=e.from_reference, to_reference=e.to_reference) for e in response.edges)
     return Lineage(root=response.root, nodes=nodes, edges=edges)
+
+
+def artifact_status_from_pb(response: registry_pb2.StatArtifactResponse) -> ArtifactStatus:
+    sessions = tuple(
+        UploadSession(reference=s.reference, path=s.path, size=s.size, sha256=s.sha256, offset=s.offset)
+        for s in response.sessions
+    )
+    return ArtifactStatus(
+        reference=response.reference,
+        status=status_from_pb(response.status),
+        files=tuple(file_from_pb(f) for f in response.artifact.files),
+        uploaded=tuple(file_from_pb(f) for f in response.uploaded),
+        sessions=sessions,
+    )
 
 
 def comparison_from_pb(response: metadata_pb2.CompareVersionsResponse) -> Comparison:

@@ -16,6 +16,7 @@ __all__ = [
     "AliasChange",
     "Artifact",
     "ArtifactFile",
+    "ArtifactStatus",
     "AuditEvent",
     "ComparedField",
     "Comparison",
@@ -38,6 +39,9 @@ __all__ = [
     "SourceLocation",
     "Stage",
     "TensorSpec",
+    "TransferPhase",
+    "TransferProgress",
+    "UploadSession",
     "VersionFields",
     "VersionStatus",
 ]
@@ -79,6 +83,14 @@ class ModelKind(_NamedEnum):
     STANDARD = "STANDARD"
     CUSTOM = "CUSTOM"
     ENSEMBLE = "ENSEMBLE"
+
+
+class TransferPhase(StrEnum):
+    """What a ``TransferProgress`` counts: reading a file to hash it, or moving its bytes."""
+
+    HASH = "hash"
+    UPLOAD = "upload"
+    DOWNLOAD = "download"
 
 
 class DependencyScope(_NamedEnum):
@@ -154,6 +166,42 @@ class ArtifactFile:
 class Artifact:
     files: tuple[ArtifactFile, ...] = ()
     total_size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSession:
+    """An unfinished upload of one file: ``offset`` bytes are durable, the upload resumes there."""
+
+    reference: str
+    path: str
+    size: int
+    sha256: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactStatus:
+    """Where a version's artifact stands in the registry: ``files`` are committed (READY
+    versions); ``uploaded`` are verified but not committed yet and ``sessions`` still uploading
+    (PENDING_UPLOAD versions)."""
+
+    reference: str
+    status: VersionStatus
+    files: tuple[ArtifactFile, ...] = ()
+    uploaded: tuple[ArtifactFile, ...] = ()
+    sessions: tuple[UploadSession, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TransferProgress:
+    """What ``push`` and ``pull`` report to their ``progress`` callback: ``done`` of ``total``
+    bytes of the file at ``path`` (relative, as in the artifact) are hashed or transferred.
+    ``done`` starts at the offset a transfer resumes from, and may go back after a cut."""
+
+    path: str
+    done: int
+    total: int
+    phase: TransferPhase
 
 
 @dataclass(frozen=True, slots=True)

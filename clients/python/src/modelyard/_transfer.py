@@ -1,0 +1,444 @@
+"""Artifact bytes to and from the registry: push a file or model directory, pull it back, stat.
+
+Blocking, over the RegistryService stubs; ``Client.push``, ``pull``, ``artifact`` and
+``abort_upload`` delegate here. Files move 1 MiB at a time, read from disk or written to it as
+the stream goes, so memory stays flat whatever their size. Transfers resume: an upload cut short
+continues from the offset the registry holds durable (StatArtifact says where), a download from
+the bytes already in its ``.part`` file. Every file is verified by SHA-256 before it counts: by
+the registry on upload, here on download.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import mimetypes
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Unpack
+
+import grpc
+
+from modelyard import _convert as cv
+from modelyard._types import (
+    ArtifactFile,
+    ArtifactStatus,
+    ModelVersion,
+    TransferPhase,
+    TransferProgress,
+    VersionFields,
+    VersionStatus,
+)
+from modelyard.errors import (
+    DataLossError,
+    FailedPreconditionError,
+    InternalError,
+    InvalidArgumentError,
+    ModelyardError,
+    NotFoundError,
+    from_rpc_error,
+)
+from modelyard.v1 import registry_pb2, registry_pb2_grpc
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+
+    from modelyard._client import Client
+
+__all__ = [
+    "CHUNK_SIZE",
+    "MAX_ATTEMPTS",
+    "LocalFile",
+    "Progress",
+    "Transfers",
+    "backoff",
+    "hash_file",
+    "is_transient",
+    "list_files",
+    "local_path",
+    "names_version",
+    "resume_offset",
+    "same_files",
+]
+
+CHUNK_SIZE = 1024 * 1024
+MAX_ATTEMPTS = 8
+_FIRST_BACKOFF = 0.2
+_MAX_BACKOFF = 3.0
+# Another attempt may succeed: the service or its store was down, the call ran out of time,
+# another stream held the file's upload session (ABORTED), or the stream was cancelled.
+_TRANSIENT_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED", "CANCELLED"})
+# How gRPC words a connection that went away under a stream, under INTERNAL or UNKNOWN.
+_CUT_STREAM = ("stream removed", "rst_stream", "socket closed", "connection reset", "goaway")
+
+Progress = Callable[[TransferProgress], None]
+T = TypeVar("T")
+
+
+class _Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+    def hexdigest(self) -> str: ...
+
+
+class _Digested(Protocol):
+    @property
+    def path(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    """A file to push: ``path`` is its name in the artifact, ``source`` where it is on disk."""
+
+    path: str
+    source: Path
+    size: int
+    sha256: str
+
+
+# --- pure helpers --------------------------------------------------------------------------
+
+
+def list_files(root: Path) -> list[tuple[str, Path]]:
+    """What a push of ``root`` sends, as (artifact path, location) sorted by path: a file under
+    its own name, or every regular file under a directory at its relative POSIX path.
+
+    Symlinks to files are followed (a Hugging Face snapshot is made of them); symlinks to
+    directories are not, so that a cycle cannot make the walk endless.
+    """
+    if root.is_file():
+        return [(root.name, root)]
+    if not root.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such file or directory", str(root))
+    found = [
+        (location.relative_to(root).as_posix(), location)
+        for directory, _, names in os.walk(root)
+        for location in (Path(directory, name) for name in names)
+        if location.is_file()
+    ]
+    if not found:
+        raise InvalidArgumentError(f"path: {root} holds no file to push")
+    return sorted(found)
+
+
+def hash_file(source: Path, path: str, report: Progress) -> LocalFile:
+    """Reads ``source`` once, 1 MiB at a time, for its size and SHA-256."""
+    digest, size = _read_digest(source, path, report)
+    return LocalFile(path=path, source=source, size=size, sha256=digest.hexdigest())
+
+
+def _read_digest(source: Path, path: str, report: Progress, total: int | None = None) -> tuple[_Hasher, int]:
+    """The SHA-256 state after reading all of ``source``, and how many bytes that was; progress
+    is reported against ``total`` (the file's size when not given)."""
+    total = source.stat().st_size if total is None else total
+    digest, done = hashlib.sha256(), 0
+    report(TransferProgress(path, 0, total, TransferPhase.HASH))
+    with source.open("rb") as stream:
+        while chunk := stream.read(CHUNK_SIZE):
+            digest.update(chunk)
+            done += len(chunk)
+            report(TransferProgress(path, done, max(total, done), TransferPhase.HASH))
+    return digest, done
+
+
+def same_files(local: Iterable[_Digested], remote: Iterable[_Digested]) -> bool:
+    """Whether both name exactly the same paths with the same content."""
+    return {(f.path, f.sha256) for f in local} == {(f.path, f.sha256) for f in remote}
+
+
+def names_version(target: str) -> bool:
+    """Whether ``target`` names one version ("p/m:3", "p/m@champion") rather than a model ("p/m")."""
+    _, _, model = target.partition("/")
+    return ":" in model or "@" in model
+
+
+def resume_offset(status: ArtifactStatus, file: LocalFile) -> int | None:
+    """Where the upload of ``file`` stands: None when the same content is uploaded already, the
+    durable offset of its session when one uploads the same content, else 0."""
+    if any((f.path, f.sha256) == (file.path, file.sha256) for f in status.uploaded):
+        return None
+    for session in status.sessions:
+        if (session.path, session.size, session.sha256) == (file.path, file.size, file.sha256):
+            return session.offset
+    return 0
+
+
+def is_transient(error: ModelyardError) -> bool:
+    """Whether another attempt of the same call may succeed (see ``_TRANSIENT_CODES``)."""
+    if error.code in _TRANSIENT_CODES:
+        return True
+    return error.code in ("INTERNAL", "UNKNOWN") and any(cut in error.message.lower() for cut in _CUT_STREAM)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (from 1): 0.2, 0.4, 0.8, ... at most 3."""
+    return float(min(_FIRST_BACKOFF * 2 ** (attempt - 1), _MAX_BACKOFF))
+
+
+def local_path(root: Path, path: str) -> Path:
+    """Where file ``path`` of an artifact goes under ``root``; refuses a path that would land
+    outside it (the registry checks paths on upload: this guards against a registry that does not)."""
+    parts = path.split("/")
+    if not path or "\\" in path or any(part in ("", ".", "..") for part in parts):
+        raise InternalError(f"path: the registry named a file {path!r}, which is not a relative path")
+    return root.joinpath(*parts)
+
+
+def _ignore(event: TransferProgress) -> None:
+    """The progress callback when none is given."""
+
+
+class _UploadStream:
+    """The messages of one UploadFile call: the header, then the file from ``header.offset`` in
+    1 MiB chunks, each read when gRPC asks for it (it sends one before asking for the next).
+
+    gRPC pulls them on a thread of its own and would log an error raised there (a failed read,
+    a progress callback that raised) and turn it into UNKNOWN: instead, such an error ends the
+    stream and is kept in ``error`` for the caller to raise.
+    """
+
+    def __init__(self, header: registry_pb2.UploadFileHeader, source: Path, sent: Callable[[int], None]) -> None:
+        self._header, self._source, self._sent = header, source, sent
+        self.error: Exception | None = None
+
+    def __iter__(self) -> Iterator[registry_pb2.UploadFileRequest]:
+        yield registry_pb2.UploadFileRequest(header=self._header)
+        done, size = self._header.offset, self._header.size
+        try:
+            with self._source.open("rb") as stream:
+                stream.seek(done)
+                while done < size:
+                    chunk = stream.read(min(CHUNK_SIZE, size - done))
+                    if not chunk:
+                        raise OSError(errno.EIO, "the file got shorter since it was hashed", str(self._source))
+                    yield registry_pb2.UploadFileRequest(chunk=chunk)
+                    done += len(chunk)
+                    self._sent(done)
+        except Exception as exc:
+            self.error = exc
+
+
+# --- the calls -----------------------------------------------------------------------------
+
+
+class Transfers:
+    """Push, pull and stat over a registry stub; ``client`` (metadata) registers and reads the
+    versions, and lends its headers (actor, request id) and unary deadline."""
+
+    def __init__(self, stub: registry_pb2_grpc.RegistryServiceStub, client: Client) -> None:
+        self._stub = stub
+        self._client = client
+
+    def stat(self, reference: str) -> ArtifactStatus:
+        request = registry_pb2.StatArtifactRequest(reference=reference)
+        return cv.artifact_status_from_pb(self._retrying(lambda: self._call("StatArtifact", request)))
+
+    def abort_upload(self, reference: str, reason: str = "") -> None:
+        self._call("AbortUpload", registry_pb2.AbortUploadRequest(reference=reference, reason=reason))
+
+    def push(
+        self,
+        target: str,
+        path: str | os.PathLike[str],
+        *,
+        progress: Progress | None = None,
+        **fields: Unpack[VersionFields],
+    ) -> ModelVersion:
+        if fields and names_version(target):  # before hashing what may be gigabytes
+            raise InvalidArgumentError(
+                f"version fields ({', '.join(fields)}) are only taken when pushing to PROJECT/MODEL, "
+                f"which registers a new version; {target} exists already"
+            )
+        report = progress or _ignore
+        files = [hash_file(source, name, report) for name, source in list_files(Path(path))]
+        version = self._version_to_fill(target, files, fields)
+        if version.status is VersionStatus.READY:
+            return version
+        reference = version.reference
+        try:
+            status = self.stat(reference)
+            for file in files:
+                self._upload(reference, file, resume_offset(status, file), report)
+            commit = registry_pb2.CommitUploadRequest(reference=reference, paths=[f.path for f in files])
+            self._retrying(lambda: self._call("CommitUpload", commit))
+        except BaseException as exc:  # Ctrl-C too: say where the bytes went
+            exc.add_note(f"{reference} stays PENDING_UPLOAD: push the same files to {reference} to resume")
+            raise
+        return self._client.get_version(reference)
+
+    def pull(self, reference: str, dest: str | os.PathLike[str], *, progress: Progress | None = None) -> Path:
+        report = progress or _ignore
+        status = self.stat(reference)
+        if status.status is not VersionStatus.READY:
+            raise FailedPreconditionError(f"{status.reference} is {status.status}; only READY versions can be pulled")
+        root = Path(dest)
+        root.mkdir(parents=True, exist_ok=True)
+        wanted = [(file, local_path(root, file.path)) for file in status.files]
+        missing = [(file, target) for file, target in wanted if not _holds(target, file, report)]
+        for file, _ in missing:  # announce them all first, so that a listener knows the total
+            report(TransferProgress(file.path, 0, file.size, TransferPhase.DOWNLOAD))
+        for file, target in missing:
+            # The canonical reference: an alias moved meanwhile must not mix two versions' files.
+            self._download(status.reference, file, target, report)
+        return root
+
+    # Pushing
+
+    def _version_to_fill(self, target: str, files: list[LocalFile], fields: VersionFields) -> ModelVersion:
+        """The PENDING_UPLOAD version to upload ``files`` into, or a READY one holding them already."""
+        if names_version(target):
+            version = self._client.get_version(target)
+            if version.status is VersionStatus.PENDING_UPLOAD:
+                return version
+            if version.status is VersionStatus.READY:
+                if same_files(files, _committed(version)):
+                    return version
+                state = "READY with other files"
+            else:
+                state = version.status.value
+            raise FailedPreconditionError(
+                f"{version.reference} is {state}; push to {version.model_name} to register a new version"
+            )
+        try:
+            latest: ModelVersion | None = self._client.get_version(target)
+        except NotFoundError:  # no READY version yet (or no such model: create_version says so)
+            latest = None
+        if latest is not None and latest.status is VersionStatus.READY and same_files(files, _committed(latest)):
+            return latest
+        return self._client.create_version(target, **fields)
+
+    def _upload(self, reference: str, file: LocalFile, offset: int | None, report: Progress) -> None:
+        """Uploads ``file`` from ``offset`` (None: it is uploaded already). After a cut, a
+        conflict or an outage, waits and resumes where StatArtifact says the upload stands."""
+        attempt, resynced = 1, False
+        while offset is not None:
+            try:
+                self._send(reference, file, offset, report)
+                break
+            except FailedPreconditionError as exc:
+                # The session moved on (or went away) since it was read: read it again, once.
+                if resynced or "offset" not in exc.message:
+                    raise
+                resynced = True
+            except ModelyardError as exc:
+                if attempt >= MAX_ATTEMPTS or not is_transient(exc):
+                    raise
+                time.sleep(backoff(attempt))
+                attempt += 1
+            offset = resume_offset(self.stat(reference), file)
+        report(TransferProgress(file.path, file.size, file.size, TransferPhase.UPLOAD))
+
+    def _send(self, reference: str, file: LocalFile, offset: int, report: Progress) -> None:
+        """One UploadFile stream, without deadline: a large file takes as long as it takes."""
+        content_type = mimetypes.guess_type(file.path)[0] or "application/octet-stream"
+        header = registry_pb2.UploadFileHeader(
+            reference=reference,
+            path=file.path,
+            size=file.size,
+            sha256=file.sha256,
+            content_type=content_type,
+            offset=offset,
+        )
+        report(TransferProgress(file.path, offset, file.size, TransferPhase.UPLOAD))
+        stream = _UploadStream(
+            header, file.source, lambda done: report(TransferProgress(file.path, done, file.size, TransferPhase.UPLOAD))
+        )
+        request_id, metadata = self._client._metadata()
+        try:
+            # A dedup answer comes before any chunk is read; gRPC then stops pulling the stream.
+            self._stub.UploadFile(iter(stream), metadata=metadata)
+        except grpc.RpcError as exc:
+            if stream.error is not None:
+                raise stream.error from exc
+            raise from_rpc_error(exc, request_id=request_id) from exc
+
+    # Pulling
+
+    def _download(self, reference: str, file: ArtifactFile, target: Path, report: Progress) -> None:
+        """Writes ``file`` to ``target`` through ``<name>.part``, renamed into place once its size
+        and SHA-256 are verified. A ``.part`` left by an earlier pull is kept and continued."""
+        part = target.with_name(target.name + ".part")
+        part.parent.mkdir(parents=True, exist_ok=True)
+        digest: _Hasher = hashlib.sha256()
+        done = 0
+        if part.is_file() and part.stat().st_size <= file.size:
+            digest, done = _read_digest(part, file.path, report, file.size)
+        with part.open("ab" if done else "wb") as out:
+            attempt = 1
+            while done < file.size:
+                try:
+                    for chunk in self._chunks(reference, file, done):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        done += len(chunk)
+                        report(TransferProgress(file.path, done, file.size, TransferPhase.DOWNLOAD))
+                    break
+                except ModelyardError as exc:
+                    if attempt >= MAX_ATTEMPTS or not is_transient(exc):
+                        raise
+                time.sleep(backoff(attempt))
+                attempt += 1
+            out.flush()
+            os.fsync(out.fileno())
+        if done != file.size or digest.hexdigest() != file.sha256:
+            part.unlink()
+            raise DataLossError(
+                f"{file.path}: the {done} bytes received hash to {digest.hexdigest()}, not {file.sha256} "
+                f"({file.size} bytes) as the registry says; the partial file was deleted, pull again"
+            )
+        os.replace(part, target)
+
+    def _chunks(self, reference: str, file: ArtifactFile, offset: int) -> Iterator[bytes]:
+        """The bytes of ``file`` from ``offset`` on, from one DownloadFile stream (no deadline)."""
+        request = registry_pb2.DownloadFileRequest(reference=reference, path=file.path, offset=offset)
+        request_id, metadata = self._client._metadata()
+        responses = self._stub.DownloadFile(request, metadata=metadata)
+        try:
+            for response in responses:
+                if response.WhichOneof("kind") == "chunk":
+                    yield response.chunk
+                    continue
+                served = cv.file_from_pb(response.header.file)
+                if served.sha256 != file.sha256:  # READY artifacts never change: a registry bug
+                    raise DataLossError(f"{file.path}: the registry serves {served.sha256}, not {file.sha256}")
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, request_id=request_id) from exc
+        finally:
+            responses.cancel()
+
+    # Unary calls
+
+    def _call(self, method: str, request: Message) -> Any:
+        request_id, metadata = self._client._metadata()
+        try:
+            return getattr(self._stub, method)(request, timeout=self._client.timeout, metadata=metadata)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, request_id=request_id) from exc
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        """``call()``, again after a transient failure (``is_transient``), MAX_ATTEMPTS times at most.
+        Only for calls that are safe to repeat: StatArtifact, CommitUpload (same paths, same result)."""
+        attempt = 1
+        while True:
+            try:
+                return call()
+            except ModelyardError as exc:
+                if attempt >= MAX_ATTEMPTS or not is_transient(exc):
+                    raise
+            time.sleep(backoff(attempt))
+            attempt += 1
+
+
+def _committed(version: ModelVersion) -> tuple[ArtifactFile, ...]:
+    return version.artifact.files if version.artifact is not None else ()
+
+
+def _holds(target: Path, file: ArtifactFile, report: Progress) -> bool:
+    """Whether ``target`` has the content of ``file`` already (then it is not downloaded again)."""
+    if not target.is_file() or target.stat().st_size != file.size:
+        return False
+    return hash_file(target, file.path, report).sha256 == file.sha256
