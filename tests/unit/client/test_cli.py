@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -33,6 +34,9 @@ def test_help_lists_every_command_group() -> None:
         "project",
         "model",
         "version",
+        "push",
+        "pull",
+        "artifact",
         "metrics",
         "stage",
         "alias",
@@ -57,6 +61,8 @@ def test_help_lists_every_command_group() -> None:
         (["compare", "p/m:1"], "at least two references"),
         (["lineage", "p/m:1", "--depth", "99"], "99 is not in the range 1<=x<=50"),
         (["audit", "--since", "yesterday"], "expected a duration like 2h"),
+        (["push", "p/m", "/no/such/model"], "'/no/such/model' does not exist"),
+        (["pull", "p/m:1"], "Missing argument 'DEST'"),
     ],
 )
 def test_bad_usage_exits_2_before_calling_anything(args: list[str], message: str) -> None:
@@ -75,6 +81,13 @@ def test_service_errors_print_code_and_message_and_exit_1() -> None:
 def test_invalid_argument_from_the_sdk_exits_2() -> None:
     code, _, err = _run("--target", "127.0.0.1:1", "model", "create", "scorer")
     assert (code, err) == (2, "error: INVALID_ARGUMENT: name: expected PROJECT/MODEL, got 'scorer'\n")
+
+
+def test_push_to_an_existing_version_takes_no_version_fields(tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes(b"onnx")
+    code, _, err = _run("--target", "127.0.0.1:1", "push", "p/m:1", str(tmp_path / "model.onnx"), "--framework", "x")
+    assert code == 2
+    assert "error: INVALID_ARGUMENT: version fields (framework) are only taken when pushing to PROJECT/MODEL" in err
 
 
 def _version() -> modelyard.ModelVersion:
@@ -122,6 +135,30 @@ def test_comparison_marks_differing_rows_and_can_hide_the_rest() -> None:
     assert "* params.max_depth" in text and "  params.criterion" in text
     assert "0.91" in text
     assert "params.criterion" not in _text(_render.comparison(comparison, only_differences=True))
+
+
+def test_artifact_shows_committed_files_or_uploads_in_progress() -> None:
+    sha = "ab" * 32
+    ready = modelyard.ArtifactStatus(
+        "p/m:3",
+        modelyard.VersionStatus.READY,
+        files=(modelyard.ArtifactFile("conf/[x].json", 1536, sha), modelyard.ArtifactFile("w.bin", 3 * 2**20, sha)),
+    )
+    text = _text(_render.artifact(ready))
+    assert "p/m:3" in text and "READY" in text and "2 (3.0 MiB)" in text
+    assert "conf/[x].json" in text and "1.5 KiB" in text and sha[:12] in text and sha not in text
+    pending = modelyard.ArtifactStatus(
+        "p/m:4",
+        modelyard.VersionStatus.PENDING_UPLOAD,
+        uploaded=(modelyard.ArtifactFile("a.txt", 3, sha),),
+        sessions=(modelyard.UploadSession("p/m:4", "w.bin", 10 * 2**20, sha, 5 * 2**20),),
+    )
+    text = _text(_render.artifact(pending))
+    assert "uploaded, not committed yet" in text and "a.txt" in text
+    assert "uploads in progress" in text and "5.0 MiB (50%)" in text and "10.0 MiB" in text
+    assert to_jsonable(pending)["sessions"][0] == {
+        "reference": "p/m:4", "path": "w.bin", "size": 10 * 2**20, "sha256": sha, "offset": 5 * 2**20
+    }  # fmt: skip
 
 
 def test_user_text_is_never_read_as_markup() -> None:

@@ -32,6 +32,7 @@ class State:
     """What the global options set; the client is opened on first use and closed at exit."""
 
     target: str | None
+    registry: str | None
     actor: str | None
     timeout: float
     as_json: bool
@@ -42,7 +43,7 @@ class State:
     def client(self) -> Client:
         if self._client is None:
             timeout = self.timeout if self.timeout > 0 else None
-            self._client = modelyard.connect(self.target, actor=self.actor, timeout=timeout)
+            self._client = modelyard.connect(self.target, registry=self.registry, actor=self.actor, timeout=timeout)
             click.get_current_context().find_root().call_on_close(self._client.close)
         return self._client
 
@@ -82,14 +83,21 @@ def emit_line(state: State, value: T, render: Callable[[T], RenderableType]) -> 
 
 
 class _Root(click.Group):
-    """Turns SDK errors into ``error: CODE: message`` on stderr and an exit code."""
+    """Turns SDK errors into ``error: CODE: message`` on stderr (then the notes the SDK added,
+    such as how to resume a push) and an exit code; local file errors (push, pull) into
+    ``error: <what the OS said>``."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ModelyardError as exc:
             click.echo(f"error: {exc.code}: {exc.message}", err=True)
+            for note in getattr(exc, "__notes__", ()):
+                click.echo(f"  {note}", err=True)
             ctx.exit(EXIT_USAGE if exc.code == "INVALID_ARGUMENT" else EXIT_ERROR)
+        except OSError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_ERROR)
 
 
 @click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -101,16 +109,25 @@ class _Root(click.Group):
     help="Metadata service address.  [default: 127.0.0.1:7410]",
 )
 @click.option(
+    "--registry",
+    envvar="MODELYARD_REGISTRY_ADDR",
+    show_envvar=True,
+    metavar="HOST:PORT",
+    help="Registry service address (artifact bytes: push, pull, artifact).  [default: 127.0.0.1:7411]",
+)
+@click.option(
     "--actor", envvar="MODELYARD_ACTOR", show_envvar=True, help="Who you act as, for the audit log. [default: login]"
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables (JSON lines when following).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Deadline of each call, seconds; 0: none.")
 @click.version_option(package_name="modelyard", prog_name="modelyard")
 @click.pass_context
-def cli(ctx: click.Context, target: str | None, actor: str | None, as_json: bool, timeout: float) -> None:
-    """Modelyard: find, register, compare and promote models in the registry.
+def cli(
+    ctx: click.Context, target: str | None, registry: str | None, actor: str | None, as_json: bool, timeout: float
+) -> None:
+    """Modelyard: find, register, compare and promote models; push and pull their artifacts.
 
     Versions are named by a reference: PROJECT/MODEL:VERSION, PROJECT/MODEL@ALIAS, or
     PROJECT/MODEL for the latest READY version.
     """
-    ctx.obj = State(target=target, actor=actor, timeout=timeout, as_json=as_json)
+    ctx.obj = State(target=target, registry=registry, actor=actor, timeout=timeout, as_json=as_json)

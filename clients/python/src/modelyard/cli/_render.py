@@ -16,6 +16,8 @@ from rich.text import Text
 
 from modelyard import (
     AliasChange,
+    ArtifactFile,
+    ArtifactStatus,
     AuditEvent,
     Comparison,
     Dependency,
@@ -42,7 +44,8 @@ _STYLES: dict[Enum, str] = {
     VersionStatus.FAILED: "bold red",
 }
 _MAX_METRICS_IN_LIST = 3
-_NO_WRAP = frozenset({"ID", "TIME", "CREATED", "STEP", "DEPTH", "VERSION"})
+_NO_WRAP = frozenset({"ID", "TIME", "CREATED", "STEP", "DEPTH", "VERSION", "SIZE", "SHA-256", "DURABLE"})
+_SHORT_SHA = 12
 
 
 def fmt(value: Any) -> str:
@@ -66,6 +69,18 @@ def fmt(value: Any) -> str:
     if isinstance(value, dict | list | tuple):
         return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
     return str(value)
+
+
+def human_size(size: int) -> str:
+    """Bytes in binary units: 512 -> "512 B", 1536 -> "1.5 KiB", 3 * 2**30 -> "3.0 GiB"."""
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
 
 
 def location_text(location: SourceLocation) -> str:
@@ -119,6 +134,14 @@ def _pairs(title: str, mapping: dict[str, Any]) -> Table | None:
 
 def _group(*parts: RenderableType | None) -> Group:
     return Group(*(p for p in parts if p is not None))
+
+
+def _files(items: Sequence[ArtifactFile], title: str | None = None) -> Table:
+    """Files of an artifact; the digest shortened like git's (--json has it whole)."""
+    table = _table("FILE", "SIZE", "SHA-256", title=title)
+    for f in items:
+        table.add_row(Text(f.path), human_size(f.size), f.sha256[:_SHORT_SHA])
+    return table
 
 
 # --- projects and models -------------------------------------------------------------------
@@ -242,9 +265,7 @@ def version(v: ModelVersion) -> RenderableType:
             dependencies.add_row(Text(d.library), Text(d.version or "any"), fmt(d.scope).lower())
     files = None
     if v.artifact is not None and v.artifact.files:
-        files = _table("FILE", "SIZE", "SHA-256", title=f"artifact: {v.artifact.total_size} bytes")
-        for f in v.artifact.files:
-            files.add_row(Text(f.path), str(f.size), f.sha256)
+        files = _files(v.artifact.files, title=f"artifact: {human_size(v.artifact.total_size)}")
     return _group(
         details,
         signature,
@@ -289,6 +310,40 @@ def alias_change(change: AliasChange) -> RenderableType:
     else:
         line.append(f" deleted (pointed at {change.previous_version})")
     return line
+
+
+# --- artifacts -----------------------------------------------------------------------------
+
+
+def artifact(a: ArtifactStatus) -> RenderableType:
+    """The committed files of a READY version; those uploaded so far and the uploads in
+    progress of a PENDING_UPLOAD one."""
+    shown = a.files or a.uploaded
+    details = _details(
+        [
+            ("version", a.reference),
+            ("status", a.status),
+            ("files", f"{len(shown)} ({human_size(sum(f.size for f in shown))})" if shown else None),
+        ]
+    )
+    sessions = None
+    if a.sessions:
+        sessions = _table("UPLOADING", "DURABLE", "SIZE", "SHA-256", title="uploads in progress")
+        for s in a.sessions:
+            share = f" ({s.offset / s.size:.0%})" if s.size else ""
+            sessions.add_row(Text(s.path), human_size(s.offset) + share, human_size(s.size), s.sha256[:_SHORT_SHA])
+    return _group(
+        details,
+        _files(a.files) if a.files else None,
+        _files(a.uploaded, title="uploaded, not committed yet") if a.uploaded else None,
+        sessions,
+    )
+
+
+def pulled(result: dict[str, Any]) -> RenderableType:
+    """What ``pull`` did: the version, where its files are now, and the files."""
+    line = Text(f"pulled {result['reference']} into {result['destination']}")
+    return _group(line, _files(result["files"]))
 
 
 # --- lineage, comparison, audit ------------------------------------------------------------
