@@ -52,7 +52,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,6 +70,17 @@ import modelyard
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedSeaweedFS
 from modelyard_common.embedded.service import ServiceProcess
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _measure import (
+    background_load,
+    cpu_model,
+    cpu_seconds,
+    find_py_spy,
+    machine_ticks,
+    print_aligned,
+    summarize_profile,
+)
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -95,58 +105,10 @@ TARGETS = {
 # --- machine ---------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_seconds(pid: int, with_children: bool = False) -> float:
-    """User + system CPU of a process (all its threads); with its children, live and exited."""
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def read(p: int) -> list[int]:
-        # Fields after the command name (which may hold spaces): [1] ppid, [11] utime,
-        # [12] stime, [13] cutime, [14] cstime, in clock ticks.
-        return [int(x) for x in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1:15]]
-
-    own = read(pid)
-    total = own[10] + own[11]
-    if with_children:
-        total += own[12] + own[13]
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == pid:
-                continue
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = read(int(entry))
-                if fields[0] == pid:
-                    total += fields[10] + fields[11]
-    return total / tick
-
-
 def main_thread_cpu_seconds(pid: int) -> float:
     """User + system CPU of a process's main thread: a Python service's event loop."""
     fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of the whole machine, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
-    return total - fields[3] - fields[4], total
-
-
-def background_load(seconds: float) -> float:
-    """Share of all cores busy (in %) while the benchmark does nothing: other people's work."""
-    busy0, total0 = machine_ticks()
-    time.sleep(seconds)
-    busy1, total1 = machine_ticks()
-    return (busy1 - busy0) / max(total1 - total0, 1) * 100
 
 
 def status_kib(pid: int, key: str) -> int:
@@ -464,11 +426,6 @@ class Meter:
 # --- profiling ---------------------------------------------------------------------------------
 
 
-def find_py_spy() -> str | None:
-    beside_python = str(Path(sys.executable).parent)
-    return os.environ.get("PY_SPY") or shutil.which("py-spy") or shutil.which("py-spy", path=beside_python)
-
-
 LAYERS = (
     ("sha256 of the content (libcrypto via ctypes, domain/digest.py)", ("modelyard_registry/domain/digest.py",)),
     ("part writer (domain/multipart.py)", ("modelyard_registry/domain/multipart.py",)),
@@ -484,40 +441,6 @@ LAYERS = (
     ("thread pool plumbing", ("concurrent/futures/", "threading.py", "queue.py")),
     ("event loop + C callbacks (grpc core, sockets)", ("asyncio/", "selectors.py")),
 )
-
-
-def summarize_profile(raw: Path, top: int = 15) -> list[str]:
-    """Where a py-spy ``--format raw`` profile spent its samples, by layer and by function.
-
-    Each sample goes to the layer of the innermost frame that belongs to one: a hashlib call
-    made by botocore's signer counts as botocore, C code run from an event-loop callback (grpc
-    core) as the event loop.
-    """
-    layers: Counter[str] = Counter()
-    own: Counter[str] = Counter()
-    samples = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        samples += n
-        frames = stack.split(";")
-        own[frames[-1]] += n
-        for frame in reversed(frames):
-            layer = next((name for name, keys in LAYERS if any(k in frame for k in keys)), None)
-            if layer:
-                layers[layer] += n
-                break
-        else:
-            layers["other"] += n
-    if not samples:
-        return ["    no samples"]
-    lines = [f"    {samples} samples of busy threads; by layer:"]
-    lines += [f"    {n / samples * 100:5.1f}%  {name}" for name, n in layers.most_common()]
-    lines.append("    hottest functions (self):")
-    lines += [f"    {n / samples * 100:5.1f}%  {frame}" for frame, n in own.most_common(top)]
-    return lines
 
 
 @contextlib.contextmanager
@@ -541,20 +464,6 @@ def py_spy_record(py_spy: str, pid: int, out: Path, native: bool) -> Iterator[No
 
 
 # --- report ------------------------------------------------------------------------------------
-
-
-def print_aligned(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> None:
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    print(line(headers))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print(line(row))
 
 
 @dataclass
@@ -885,7 +794,7 @@ def profile(
             transfer()
             took = time.perf_counter() - started
         if raw.exists():
-            summaries[name] = summarize_profile(raw)
+            summaries[name] = summarize_profile(raw, LAYERS)
             print(f"\nprofile of the registry, {name} of {size_label(size)} ({took:.2f} s under py-spy; {raw}):")
             print("\n".join(summaries[name]))
     target.unlink(missing_ok=True)

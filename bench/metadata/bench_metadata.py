@@ -61,6 +61,17 @@ from modelyard_metadata.domain.search import parse_filter, parse_order_by
 from modelyard_metadata.storage import postgres as service_sql
 from modelyard_metadata.storage.search_sql import compile_search
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _measure import (
+    background_load,
+    cpu_model,
+    cpu_seconds,
+    find_py_spy,
+    machine_ticks,
+    print_aligned,
+    summarize_profile,
+)
+
 ACTOR = (("modelyard-actor", "bench"),)
 PROJECTS = ("vision", "nlp", "fraud", "ranking")
 TEAMS = ("risk", "growth", "search", "ads", "platform")
@@ -83,55 +94,6 @@ TARGETS = {
 
 
 # --- machine ---------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_seconds(pid: int, with_children: bool = False) -> float:
-    """User + system CPU of a process; with its children, live and exited (Postgres backends and
-    the parallel query workers the postmaster forks and reaps)."""
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def read(p: int) -> list[int]:
-        # The command name may hold spaces and parentheses; fields start after the last ')'.
-        # From there: [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime, in ticks.
-        return [int(x) for x in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1:15]]
-
-    own = read(pid)
-    total = own[10] + own[11]
-    if with_children:
-        total += own[12] + own[13]
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == pid:
-                continue
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = read(int(entry))
-                if fields[0] == pid:
-                    total += fields[10] + fields[11]
-    return total / tick
-
-
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of the whole machine, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
-    return total - fields[3] - fields[4], total
-
-
-def background_load(seconds: float) -> float:
-    """Share of all cores busy (in %) while the benchmark does nothing: other people's work."""
-    busy0, total0 = machine_ticks()
-    time.sleep(seconds)
-    busy1, total1 = machine_ticks()
-    return (busy1 - busy0) / max(total1 - total0, 1) * 100
 
 
 @dataclass
@@ -571,10 +533,6 @@ async def explain(pool: asyncpg.Pool, sql: str, args: Sequence[object]) -> tuple
 # --- profiling --------------------------------------------------------------------------------
 
 
-def find_py_spy() -> str | None:
-    return os.environ.get("PY_SPY") or shutil.which("py-spy")
-
-
 LAYERS = (
     ("proto conversion (api/convert.py)", ("modelyard_metadata/api/convert.py",)),
     ("row -> entity (storage/rows.py)", ("modelyard_metadata/storage/rows.py",)),
@@ -590,40 +548,6 @@ LAYERS = (
     ("grpc poller thread (C)", ("threading.py",)),
     ("event loop + C callbacks (grpc core, asyncpg protocol, sockets)", ("asyncio/", "selectors.py")),
 )
-
-
-def summarize_profile(raw: Path, top: int = 12) -> list[str]:
-    """Where a py-spy ``--format raw`` profile spent its samples, by layer and by function.
-
-    Each sample goes to the layer of the innermost frame that belongs to one, so a json.loads
-    called by asyncpg counts as json, and C code run from an event-loop callback (grpc core,
-    asyncpg's Cython protocol) counts as the event loop.
-    """
-    layers: Counter[str] = Counter()
-    own: Counter[str] = Counter()
-    samples = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        samples += n
-        frames = stack.split(";")
-        own[frames[-1]] += n
-        for frame in reversed(frames):
-            layer = next((name for name, keys in LAYERS if any(k in frame for k in keys)), None)
-            if layer:
-                layers[layer] += n
-                break
-        else:
-            layers["other"] += n
-    if not samples:
-        return ["    no samples"]
-    lines = [f"    {samples} samples (the process was idle for the rest); by layer:"]
-    lines += [f"    {n / samples * 100:5.1f}%  {name}" for name, n in layers.most_common()]
-    lines.append("    hottest functions (self):")
-    lines += [f"    {n / samples * 100:5.1f}%  {frame}" for frame, n in own.most_common(top)]
-    return lines
 
 
 @contextlib.contextmanager
@@ -765,20 +689,6 @@ def print_tables(results: Sequence[Result]) -> None:
         for r in results
     ]
     print_aligned(headers, rows, numeric={2, *range(4, len(headers))})
-
-
-def print_aligned(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> None:
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    print(line(headers))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print(line(row))
 
 
 def verdict(ok: bool) -> str:
@@ -1032,7 +942,7 @@ async def profile(
             await drive(op, 16, seconds, None)
         await asyncio.sleep(0.5)
         if raw.exists():
-            summaries[name] = summarize_profile(raw)
+            summaries[name] = summarize_profile(raw, LAYERS)
             print(f"\nprofile of the service, {name}, 16 in flight ({raw}):")
             print("\n".join(summaries[name]))
     return summaries
