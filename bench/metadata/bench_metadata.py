@@ -459,11 +459,6 @@ async def prepare_through_service(stub: metadata_pb2_grpc.MetadataServiceStub) -
 # --- direct SQL baselines ---------------------------------------------------------------------
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    # The same jsonb codec as the service, so rows decode to the same Python objects.
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-
-
 def search_sql(order_by: str) -> tuple[str, tuple[object, ...]]:
     """The exact statement SearchModelVersions runs for SEARCH_FILTER and ``order_by``."""
     compiled = compile_search(
@@ -754,7 +749,8 @@ async def run_bench(
         flush=True,
     )
 
-    pool = await asyncpg.create_pool(dsn, min_size=16, max_size=16, init=_init_connection)
+    # The service's own jsonb codec, so rows decode to the same Python objects.
+    pool = await asyncpg.create_pool(dsn, min_size=16, max_size=16, init=service_sql.init_connection)
     shared = {t: grpc.aio.insecure_channel(t) for t in (cached.target, uncached.target)}
     opened: list[grpc.aio.Channel] = []
 

@@ -9,7 +9,7 @@ from typing import Literal, TypeVar
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ServiceSettings", "load_settings"]
+__all__ = ["DatabaseSettings", "ServiceSettings", "load_settings"]
 
 
 class ServiceSettings(BaseSettings):
@@ -31,6 +31,19 @@ class ServiceSettings(BaseSettings):
     """How long in-flight RPCs may finish after SIGTERM before they are cancelled."""
     ready_file: Path | None = None
     """When set, a JSON file with the bound ports is written here once the service is serving."""
+
+
+class DatabaseSettings(ServiceSettings):
+    """Base for services that keep state in Postgres."""
+
+    db_dsn: str
+    """Postgres DSN, e.g. postgresql://modelyard@db:5432/modelyard (required)."""
+    db_pool_min: int = Field(2, ge=1, le=100)
+    """Connections the pool keeps open."""
+    db_pool_max: int = Field(20, ge=1, le=500)
+    """Most connections the pool opens."""
+    db_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    """Deadline of a single database command or connection attempt."""
 
 
 S = TypeVar("S", bound=ServiceSettings)

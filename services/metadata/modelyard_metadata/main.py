@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from modelyard.v1 import metadata_pb2, metadata_pb2_grpc
 from modelyard_common.logs import configure_logging
 from modelyard_common.migrations import migrate
+from modelyard_common.postgres import create_pool
 from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
 from modelyard_metadata.api.servicer import MetadataServicer
@@ -18,7 +19,7 @@ from modelyard_metadata.domain.catalog import Catalog
 from modelyard_metadata.settings import MetadataSettings
 from modelyard_metadata.storage.cache import VersionCache
 from modelyard_metadata.storage.events import AuditFeed
-from modelyard_metadata.storage.postgres import PgStore, create_pool
+from modelyard_metadata.storage.postgres import PgStore, init_connection
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +29,7 @@ SERVICE_NAME = metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_
 
 async def run(settings: MetadataSettings) -> None:
     async with AsyncExitStack() as stack:
-        pool = await create_pool(
-            settings.db_dsn, settings.db_pool_min, settings.db_pool_max, settings.db_timeout_seconds
-        )
+        pool = await create_pool(settings, init=init_connection)
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
             await migrate(conn, MIGRATIONS)

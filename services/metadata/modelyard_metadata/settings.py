@@ -5,22 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from modelyard_common.settings import ServiceSettings
+from modelyard_common.settings import DatabaseSettings
 
 __all__ = ["MetadataSettings"]
 
 
-class MetadataSettings(ServiceSettings):
+class MetadataSettings(DatabaseSettings):
     model_config = SettingsConfigDict(env_prefix="MLREG_METADATA_", frozen=True, extra="ignore")
 
-    db_dsn: str
-    """Postgres DSN, e.g. postgresql://modelyard@db:5432/modelyard (required)."""
-    db_pool_min: int = Field(2, ge=1, le=100)
-    """Connections the pool keeps open."""
-    db_pool_max: int = Field(20, ge=1, le=500)
-    """Most connections the pool opens."""
-    db_timeout_seconds: float = Field(10.0, gt=0, le=300)
-    """Deadline of a single database command or connection attempt."""
     redis_url: str = ""
     """Redis URL for the lookup cache, e.g. redis://cache:6379/0; empty runs without a cache."""
     redis_timeout_seconds: float = Field(0.25, gt=0, le=10)

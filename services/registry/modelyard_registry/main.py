@@ -20,6 +20,7 @@ import modelyard.aio
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
 from modelyard_common.logs import configure_logging
 from modelyard_common.migrations import migrate
+from modelyard_common.postgres import create_pool
 from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
 from modelyard_registry.api.servicer import RegistryServicer
@@ -30,7 +31,7 @@ from modelyard_registry.domain.uploads import UploadLimits, Uploads
 from modelyard_registry.metrics import BYTES
 from modelyard_registry.settings import RegistrySettings
 from modelyard_registry.storage.catalog import MetadataCatalog
-from modelyard_registry.storage.postgres import PgUploadStore, create_pool
+from modelyard_registry.storage.postgres import PgUploadStore
 from modelyard_registry.storage.s3 import S3BlobStore
 
 logger = logging.getLogger(__name__)
@@ -51,9 +52,7 @@ class Components:
 async def components(settings: RegistrySettings) -> AsyncIterator[Components]:
     check_matches_hashlib()
     async with AsyncExitStack() as stack:
-        pool = await create_pool(
-            settings.db_dsn, settings.db_pool_min, settings.db_pool_max, settings.db_timeout_seconds
-        )
+        pool = await create_pool(settings)
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
             await migrate(conn, MIGRATIONS, schema="registry")

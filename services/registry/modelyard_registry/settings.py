@@ -5,22 +5,16 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from modelyard_common.settings import ServiceSettings
+from modelyard_common.settings import DatabaseSettings
 
 __all__ = ["RegistrySettings"]
 
 
-class RegistrySettings(ServiceSettings):
+class RegistrySettings(DatabaseSettings):
+    """The registry keeps upload sessions and the blob index in Postgres, schema 'registry'."""
+
     model_config = SettingsConfigDict(env_prefix="MLREG_REGISTRY_", frozen=True, extra="ignore")
 
-    db_dsn: str
-    """Postgres DSN for upload sessions and the blob index (required); tables live in schema 'registry'."""
-    db_pool_min: int = Field(2, ge=1, le=100)
-    """Connections the pool keeps open."""
-    db_pool_max: int = Field(10, ge=1, le=500)
-    """Most connections the pool opens."""
-    db_timeout_seconds: float = Field(10.0, gt=0, le=300)
-    """Deadline of a single database command or connection attempt."""
     metadata_addr: str = "127.0.0.1:7410"
     """host:port of the metadata service."""
     metadata_timeout_seconds: float = Field(10.0, gt=0, le=300)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeAlias
 
 import asyncpg
 import orjson
 
-from modelyard_common.errors import AlreadyExistsError, BackendUnavailableError, NotFoundError
+from modelyard_common.errors import AlreadyExistsError, NotFoundError
+from modelyard_common.postgres import connection
 from modelyard_metadata.domain.entities import (
     AuditEvent,
     LineageEdge,
@@ -37,7 +38,7 @@ from modelyard_metadata.storage.rows import (
     version_from_row,
 )
 
-__all__ = ["AUDIT_CHANNEL", "Connection", "PgStore", "create_pool"]
+__all__ = ["AUDIT_CHANNEL", "Connection", "PgStore", "init_connection"]
 
 # A pooled connection proxies a Connection; code here takes either.
 Connection: TypeAlias = "asyncpg.Connection | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
@@ -65,28 +66,10 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-async def _init_connection(conn: Connection) -> None:
+async def init_connection(conn: Connection) -> None:
+    """Type codecs of each pooled connection."""
     # orjson: decoding the JSON columns was a sixth of a search page's CPU with the json module.
     await conn.set_type_codec("jsonb", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
-
-
-async def create_pool(dsn: str, min_size: int, max_size: int, timeout: float) -> asyncpg.Pool:
-    try:
-        return await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, command_timeout=timeout, timeout=timeout, init=_init_connection
-        )
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise BackendUnavailableError(f"cannot connect to Postgres: {exc}") from exc
-
-
-_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-)
 
 
 def _row(record: asyncpg.Record | None) -> asyncpg.Record:
@@ -117,13 +100,8 @@ class PgStore:
         self._pool = pool
         self._cache = cache
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Connection]:
-        try:
-            async with self._pool.acquire() as conn:
-                yield conn
-        except _UNAVAILABLE as exc:
-            raise BackendUnavailableError(f"Postgres is unavailable: {exc}") from exc
+    def _connection(self) -> AbstractAsyncContextManager[Connection]:
+        return connection(self._pool)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTransaction]:

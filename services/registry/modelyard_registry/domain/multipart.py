@@ -50,10 +50,6 @@ class PartWriter:
         self._progress = asyncio.Lock()
 
     @property
-    def received(self) -> int:
-        return self._received
-
-    @property
     def durable_offset(self) -> int:
         return self._durable_offset
 
@@ -69,10 +65,11 @@ class PartWriter:
         self._received += len(chunk)
         part_size = self._session.part_size
         while self._buffered >= part_size:
+            await self._slots.acquire()  # before cutting the part: a waiting stream holds only chunks
             data = b"".join(self._buffer)
             rest = data[part_size:]
             self._buffer, self._buffered = ([rest] if rest else []), len(rest)
-            await self._submit(data[:part_size] if rest else data)
+            self._submit(data[:part_size] if rest else data)
 
     async def finish(self) -> str:
         """Uploads the last part and waits for all; returns the SHA-256 of the whole file.
@@ -87,9 +84,10 @@ class PartWriter:
                 f"resume from offset {self._durable_offset}",
             )
         if self._buffered:
+            await self._slots.acquire()
             data = b"".join(self._buffer)
             self._buffer, self._buffered = [], 0
-            await self._submit(data)
+            self._submit(data)
         await self._drain()
         return self._hasher.hexdigest()
 
@@ -109,8 +107,8 @@ class PartWriter:
             if task.done() and not task.cancelled() and (error := task.exception()) is not None:
                 raise error
 
-    async def _submit(self, data: bytes) -> None:
-        await self._slots.acquire()
+    def _submit(self, data: bytes) -> None:
+        """Starts hashing and uploading the next part; its slot is already taken."""
         number = self._next_part
         self._next_part += 1
         hashed = asyncio.create_task(self._hash(number, data, self._last_hash))

@@ -88,9 +88,7 @@ class Reconciler:
                     version = await self._catalog.get(reference)
             if version is not None and version.status is VersionStatus.READY:
                 await self._store.mark_ready(reference)
-                for session in await self._store.sessions(reference):
-                    await self._blobs.abort_multipart(session.storage_key, session.upload_id)
-                    await self._store.delete_session(session.id)
+                await self._uploads.drop_sessions(reference)
                 continue
             await self._uploads.clean(reference)
             report.cleaned_versions.append(reference)

@@ -96,7 +96,8 @@ class Uploads:
             raise FailedPreconditionError(f"{version.reference} is already READY with other files")
         if version.status is not VersionStatus.PENDING_UPLOAD:
             raise FailedPreconditionError(f"{version.reference} is {version.status}; register a new version")
-        for session in await self._store.sessions(version.reference):
+        if unfinished := await self._store.sessions(version.reference):
+            session = unfinished[0]
             raise FailedPreconditionError(
                 f"{version.reference}: {session.path!r} is still uploading ({session.durable_offset} of "
                 f"{session.size} bytes durable); finish it before committing"
@@ -126,10 +127,14 @@ class Uploads:
     async def clean(self, reference: str) -> None:
         """Removes the sessions and (not READY) files of a version that will never be READY;
         blobs left without a file are the reconciler's to delete."""
+        await self.drop_sessions(reference)
+        await self._store.delete_files(reference)
+
+    async def drop_sessions(self, reference: str) -> None:
+        """Aborts a version's unfinished uploads in S3 and forgets them."""
         for session in await self._store.sessions(reference):
             await self._blobs.abort_multipart(session.storage_key, session.upload_id)
             await self._store.delete_session(session.id)
-        await self._store.delete_files(reference)
 
     async def stat(self, reference: str) -> ArtifactStatus:
         version = await self._catalog.get(reference)

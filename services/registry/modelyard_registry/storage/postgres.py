@@ -4,33 +4,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Collection
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
 
-from modelyard_common.errors import BackendUnavailableError, ConflictError
+from modelyard_common.errors import ConflictError
+from modelyard_common.postgres import connection
 from modelyard_registry.domain.entities import Session, StoredFile
 
-__all__ = ["PgUploadStore", "create_pool"]
+__all__ = ["PgUploadStore"]
 
 _RECONCILER_LOCK = 0x6D6F64656C7972  # "modelyr"
-_UNAVAILABLE = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
 _SESSION_COLUMNS = (
     "id, reference, path, size, expected_sha256, content_type, storage_key, upload_id, part_size, "
     "durable_offset, hash_state, updated_at, "
     "(lease_owner IS NOT NULL AND lease_expires > now()) AS leased"
 )
 _FILE_COLUMNS = "f.path, f.size, f.sha256, b.storage_key, f.content_type"
-
-
-async def create_pool(dsn: str, min_size: int, max_size: int, timeout: float) -> asyncpg.Pool:
-    try:
-        return await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, command_timeout=timeout, timeout=timeout
-        )
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise BackendUnavailableError(f"cannot connect to Postgres: {exc}") from exc
 
 
 def _session(row: asyncpg.Record) -> Session:
@@ -45,13 +36,8 @@ class PgUploadStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    @asynccontextmanager
-    async def _conn(self) -> AsyncIterator[Any]:
-        try:
-            async with self._pool.acquire() as conn:
-                yield conn
-        except _UNAVAILABLE as exc:
-            raise BackendUnavailableError(f"Postgres is unavailable: {exc}") from exc
+    def _conn(self) -> AbstractAsyncContextManager[Any]:
+        return connection(self._pool)
 
     async def link_file(
         self, reference: str, path: str, sha256: str, size: int, content_type: str
