@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -19,14 +21,15 @@ BIN = Path(sys.executable).parent
 
 
 class Platform:
-    def __init__(self, process: subprocess.Popen[str], target: str, output: list[str]) -> None:
+    def __init__(self, process: subprocess.Popen[str], endpoints: dict[str, str], output: list[str]) -> None:
         self.process = process
-        self.target = target
+        self.target = endpoints["metadata"]
+        self.registry = endpoints["registry"]
         self.output = output
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(BIN / "modelyard"), "--target", self.target, "--actor", "e2e", *args],
+            [str(BIN / "modelyard"), "--target", self.target, "--registry", self.registry, "--actor", "e2e", *args],
             capture_output=True,
             text=True,
             timeout=60,
@@ -36,17 +39,21 @@ class Platform:
         return result
 
 
-def _read_until_ready(process: subprocess.Popen[str], deadline: float) -> tuple[str, list[str]]:
+def _read_until_ready(process: subprocess.Popen[str], deadline: float) -> tuple[dict[str, str], list[str]]:
+    """The services' addresses as modelyard-dev prints them, and its output so far."""
     lines: list[str] = []
+    endpoints: dict[str, str] = {}
     assert process.stdout is not None
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
             break
         lines.append(line)
-        found = re.search(r"metadata service\s+(127\.0\.0\.1:\d+)", line)
+        found = re.search(r"(metadata|registry) service\s+(127\.0\.0\.1:\d+)", line)
         if found:
-            return found[1], lines
+            endpoints[found[1]] = found[2]
+        if len(endpoints) == 2:
+            return endpoints, lines
     raise AssertionError("modelyard-dev did not report its endpoints:\n" + "".join(lines))
 
 
@@ -60,8 +67,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         text=True,
     )
     try:
-        target, output = _read_until_ready(process, time.monotonic() + 120)
-        yield Platform(process, target, output)
+        endpoints, output = _read_until_ready(process, time.monotonic() + 120)
+        yield Platform(process, endpoints, output)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -91,6 +98,36 @@ def test_cli_registers_searches_and_audits(platform: Platform) -> None:
     audit = json.loads(platform.cli("--json", "audit", "--project", "fraud").stdout)
     assert [e["action"] for e in audit][:2] == ["version.metrics", "version.create"]
     assert {e["actor"] for e in audit} == {"e2e"}
+
+
+def test_cli_pushes_and_pulls_a_model_directory(platform: Platform, tmp_path: Path) -> None:
+    files = {"model.bin": os.urandom(5 * 1024 * 1024 + 3), "conf/config.json": b'{"trees": 100}'}
+    for name, data in files.items():
+        (tmp_path / "src" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / name).write_bytes(data)
+    platform.cli("project", "create", "churn")
+    pushed = json.loads(
+        platform.cli("--json", "push", "churn/gbm", str(tmp_path / "src"), "--framework", "xgboost").stdout
+    )
+    assert (pushed["reference"], pushed["status"], pushed["framework"]) == ("churn/gbm:1", "READY", "xgboost")
+    digests = {f["path"]: f["sha256"] for f in pushed["artifact"]["files"]}
+    assert digests == {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+
+    again = json.loads(platform.cli("--json", "push", "churn/gbm", str(tmp_path / "src")).stdout)
+    assert again["reference"] == "churn/gbm:1"  # same files: nothing new
+    pulled = json.loads(platform.cli("--json", "pull", "churn/gbm", str(tmp_path / "dst")).stdout)
+    assert pulled["reference"] == "churn/gbm:1"
+    assert {name: (tmp_path / "dst" / name).read_bytes() for name in files} == files
+
+    platform.cli("version", "create", "churn/gbm")
+    aborted = json.loads(platform.cli("--json", "abort", "churn/gbm:2", "--reason", "bad data").stdout)
+    assert (aborted["status"], aborted["status_message"]) == ("FAILED", "bad data")
+    audit = json.loads(platform.cli("--json", "audit", "--project", "churn").stdout)
+    assert [(e["action"], e["resource"], e["actor"]) for e in audit][:3] == [
+        ("version.failed", "churn/gbm:2", "e2e"),
+        ("version.create", "churn/gbm:2", "e2e"),
+        ("version.ready", "churn/gbm:1", "e2e"),
+    ]
 
 
 def test_cli_reports_errors_with_codes(platform: Platform) -> None:

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 import modelyard
-from modelyard import TransferPhase, TransferProgress, VersionStatus, _transfer
+from modelyard import ModelKind, TransferPhase, TransferProgress, VersionStatus, _transfer
 from modelyard.cli import cli
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
 from modelyard_common.embedded.service import ServiceProcess
@@ -143,6 +143,8 @@ def test_push_directory_then_pull_it_back(
     assert {f.path: f.sha256 for f in version.artifact.files} == {p: digest(d) for p, d in files.items()}
     assert {e.phase for e in events} == {TransferPhase.HASH, TransferPhase.UPLOAD}
     assert events[-1] == TransferProgress("weights.bin", 12 * MiB + 7, 12 * MiB + 7, TransferPhase.UPLOAD)
+    audit = client.audit_events(resource=version.reference, limit=1)
+    assert [(e.action, e.actor) for e in audit] == [("version.ready", "tester")]  # the pusher, not the registry
 
     status = client.artifact(model)  # the latest READY version
     assert (status.reference, status.status, status.uploaded, status.sessions) == (
@@ -169,6 +171,17 @@ def test_push_of_identical_content_returns_the_version_holding_it(
         client.push(first.reference, source)
     second = client.push(model, source)
     assert second.version == first.version + 1
+
+
+def test_a_first_push_registers_the_model_in_an_existing_project(
+    client: modelyard.Client, model: str, tmp_path: Path
+) -> None:
+    project = model.split("/")[0]
+    version = client.push(f"{project}/fresh", write(tmp_path / "m.bin", b"weights"), framework="onnx")
+    assert (version.reference, version.status, version.framework) == (f"{project}/fresh:1", VersionStatus.READY, "onnx")
+    assert client.get_model(f"{project}/fresh").kind is ModelKind.STANDARD
+    with pytest.raises(modelyard.NotFoundError, match="project 'no-such-project' does not exist"):
+        client.push("no-such-project/m", tmp_path / "m.bin")
 
 
 def test_push_fills_a_pending_version_and_resumes_its_session(
@@ -288,6 +301,8 @@ def test_pending_versions_show_their_uploads_and_cannot_be_pulled_and_abort_fail
         client.pull(reference, tmp_path / "dst")
     client.abort_upload(reference, "wrong data")
     assert metadata.get_version(reference).status is VersionStatus.FAILED
+    failed = next(iter(client.audit_events(resource=reference, limit=1)))
+    assert (failed.action, failed.actor, failed.reason) == ("version.failed", "tester", "wrong data")
     with pytest.raises(modelyard.FailedPreconditionError, match="is FAILED"):
         client.push(reference, write(tmp_path / "a.txt", b"aaa"))
 

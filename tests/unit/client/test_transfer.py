@@ -3,7 +3,9 @@ where an upload resumes, what is worth another attempt, and how progress adds up
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import math
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from modelyard._transfer import (
     CHUNK_SIZE,
     LocalFile,
     _UploadStream,
+    _WriteBehind,
     backoff,
     hash_file,
     is_transient,
@@ -198,6 +201,27 @@ def test_an_upload_stream_keeps_an_error_of_the_progress_callback(tmp_path: Path
     stream = _UploadStream(header, _write(tmp_path / "w.bin", b"12345"), broken)
     assert len(list(stream)) == 2
     assert isinstance(stream.error, RuntimeError)
+
+
+def test_a_pull_writes_and_hashes_every_chunk_in_order(tmp_path: Path) -> None:
+    chunks = [bytes([i]) * (1000 + i) for i in range(50)]
+    digest = hashlib.sha256()
+    with (tmp_path / "out").open("wb") as out, _WriteBehind(out, digest, depth=2) as sink:
+        for chunk in chunks:
+            sink.put(chunk)
+    assert (tmp_path / "out").read_bytes() == b"".join(chunks)
+    assert digest.hexdigest() == hashlib.sha256(b"".join(chunks)).hexdigest()
+
+
+def test_a_failed_write_of_a_pull_surfaces_and_never_blocks_the_receiver(tmp_path: Path) -> None:
+    class FullDisk(io.BytesIO):
+        def write(self, data: object, /) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    sink = _WriteBehind(FullDisk(), hashlib.sha256(), depth=1)
+    with pytest.raises(OSError, match="No space left"), sink:
+        for _ in range(1000):  # the failure shows on a later put, at the latest on leaving
+            sink.put(b"x")
 
 
 def test_pulled_files_land_inside_the_destination(tmp_path: Path) -> None:

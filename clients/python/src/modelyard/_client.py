@@ -117,11 +117,12 @@ P = ParamSpec("P")
 
 @dataclass(frozen=True, slots=True)
 class _Unary(Generic[T]):
-    """One request, one response, converted by ``convert``."""
+    """One request, one response, converted by ``convert``; ``actor`` overrides the client's."""
 
     method: str
     request: Message
     convert: Callable[[Any], T]
+    actor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,10 +256,10 @@ class _ClientBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(target={self.target!r}, actor={self.actor!r}, timeout={self.timeout!r})"
 
-    def _metadata(self) -> tuple[str, tuple[tuple[str, str], ...]]:
-        """A fresh request id and the headers carrying it and the actor."""
+    def _metadata(self, actor: str | None = None) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """A fresh request id and the headers carrying it and the actor (the client's unless given)."""
         request_id = uuid.uuid4().hex[:16]
-        return request_id, ((ACTOR_HEADER, self.actor), (REQUEST_ID_HEADER, request_id))
+        return request_id, ((ACTOR_HEADER, actor or self.actor), (REQUEST_ID_HEADER, request_id))
 
     def _run_unary(self, call: _Unary[T]) -> Any:
         raise NotImplementedError
@@ -459,15 +460,22 @@ class _ClientBase:
     # Internal: for the registry service only, once it has stored (or given up on) the bytes.
 
     @_unary
-    def internal_commit_artifact(self, reference: str, artifact: Artifact) -> _Unary[ModelVersion]:
-        """Internal (registry service): the version's bytes are durable and verified."""
+    def internal_commit_artifact(
+        self, reference: str, artifact: Artifact, *, on_behalf_of: str | None = None
+    ) -> _Unary[ModelVersion]:
+        """Internal (registry service): the version's bytes are durable and verified.
+        ``on_behalf_of`` is the registry's caller, recorded as the actor in the audit log."""
         request = metadata_pb2.CommitArtifactRequest(reference=reference, artifact=cv.artifact_to_pb(artifact))
-        return _Unary("CommitArtifact", request, _version)
+        return _Unary("CommitArtifact", request, _version, on_behalf_of)
 
     @_unary
-    def internal_fail_upload(self, reference: str, reason: str) -> _Unary[ModelVersion]:
-        """Internal (registry service): the upload failed or was abandoned."""
-        return _Unary("FailUpload", metadata_pb2.FailUploadRequest(reference=reference, reason=reason), _version)
+    def internal_fail_upload(
+        self, reference: str, reason: str, *, on_behalf_of: str | None = None
+    ) -> _Unary[ModelVersion]:
+        """Internal (registry service): the upload failed or was abandoned (see ``on_behalf_of``
+        above)."""
+        request = metadata_pb2.FailUploadRequest(reference=reference, reason=reason)
+        return _Unary("FailUpload", request, _version, on_behalf_of)
 
 
 def _first_page(call: _Pages[Any]) -> Any:
@@ -553,7 +561,8 @@ class Client(_ClientBase):
 
         Args:
             target: "PROJECT/MODEL" registers a new version with ``fields`` (as
-                ``create_version``), unless the latest READY version has exactly these files:
+                ``create_version``; the model too if it does not exist yet, in an existing
+                project), unless the latest READY version has exactly these files:
                 then that version is returned, whatever ``fields`` say. "PROJECT/MODEL:N" (or
                 "@ALIAS") fills that PENDING_UPLOAD version; a READY one is returned as is if it
                 has exactly these files, else FailedPreconditionError.
@@ -594,7 +603,7 @@ class Client(_ClientBase):
         self._transfers.abort_upload(reference, reason)
 
     def _run_unary(self, call: _Unary[T]) -> T:
-        request_id, metadata = self._metadata()
+        request_id, metadata = self._metadata(call.actor)
         try:
             response = getattr(self._stub, call.method)(call.request, timeout=self.timeout, metadata=metadata)
         except grpc.RpcError as exc:
@@ -670,7 +679,7 @@ class AsyncClient(_ClientBase):
         await self.close()
 
     async def _run_unary(self, call: _Unary[T]) -> T:
-        request_id, metadata = self._metadata()
+        request_id, metadata = self._metadata(call.actor)
         try:
             response = await getattr(self._stub, call.method)(call.request, timeout=self.timeout, metadata=metadata)
         except grpc.RpcError as exc:

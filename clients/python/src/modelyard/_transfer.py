@@ -10,15 +10,18 @@ the registry on upload, here on download.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import mimetypes
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, Self, TypeVar, Unpack
 
 import grpc
 
@@ -33,6 +36,7 @@ from modelyard._types import (
     VersionStatus,
 )
 from modelyard.errors import (
+    AlreadyExistsError,
     DataLossError,
     FailedPreconditionError,
     InternalError,
@@ -129,6 +133,43 @@ def hash_file(source: Path, path: str, report: Progress) -> LocalFile:
     """Reads ``source`` once, 1 MiB at a time, for its size and SHA-256."""
     digest, size = _read_digest(source, path, report)
     return LocalFile(path=path, source=source, size=size, sha256=digest.hexdigest())
+
+
+class _WriteBehind:
+    """Writes chunks to ``out`` and hashes them on a thread of its own, so that receiving the
+    next chunk overlaps with both (they release the GIL); at most ``depth`` chunks wait. Leaving
+    the ``with`` waits for the writes, and raises the first one that failed."""
+
+    def __init__(self, out: BinaryIO, digest: _Hasher, depth: int = 8) -> None:
+        self._out, self._digest = out, digest
+        self._queue: queue.Queue[bytes | None] = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="modelyard-pull-writer", daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and exc is None:
+            raise self._error
+
+    def put(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def _run(self) -> None:
+        # After a failure, keeps taking chunks (dropping them) so that ``put`` never blocks.
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._out.write(chunk)
+                    self._digest.update(chunk)
+                except BaseException as exc:  # surfaced by put() or on leaving the with
+                    self._error = exc
 
 
 def _read_digest(source: Path, path: str, report: Progress, total: int | None = None) -> tuple[_Hasher, int]:
@@ -309,6 +350,14 @@ class Transfers:
             latest = None
         if latest is not None and latest.status is VersionStatus.READY and same_files(files, _committed(latest)):
             return latest
+        try:
+            return self._client.create_version(target, **fields)
+        except NotFoundError:
+            if latest is not None:
+                raise
+        # The model's first push registers the model too (the project must exist).
+        with contextlib.suppress(AlreadyExistsError):  # a concurrent first push made it
+            self._client.create_model(target)
         return self._client.create_version(target, **fields)
 
     def _upload(self, reference: str, file: LocalFile, offset: int | None, report: Progress) -> None:
@@ -368,20 +417,20 @@ class Transfers:
         if part.is_file() and part.stat().st_size <= file.size:
             digest, done = _read_digest(part, file.path, report, file.size)
         with part.open("ab" if done else "wb") as out:
-            attempt = 1
-            while done < file.size:
-                try:
-                    for chunk in self._chunks(reference, file, done):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        done += len(chunk)
-                        report(TransferProgress(file.path, done, file.size, TransferPhase.DOWNLOAD))
-                    break
-                except ModelyardError as exc:
-                    if attempt >= MAX_ATTEMPTS or not is_transient(exc):
-                        raise
-                time.sleep(backoff(attempt))
-                attempt += 1
+            with _WriteBehind(out, digest) as sink:
+                attempt = 1
+                while done < file.size:
+                    try:
+                        for chunk in self._chunks(reference, file, done):
+                            sink.put(chunk)
+                            done += len(chunk)
+                            report(TransferProgress(file.path, done, file.size, TransferPhase.DOWNLOAD))
+                        break
+                    except ModelyardError as exc:
+                        if attempt >= MAX_ATTEMPTS or not is_transient(exc):
+                            raise
+                    time.sleep(backoff(attempt))
+                    attempt += 1
             out.flush()
             os.fsync(out.fileno())
         if done != file.size or digest.hexdigest() != file.sha256:

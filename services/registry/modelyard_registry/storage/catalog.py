@@ -31,7 +31,7 @@ class MetadataCatalog:
             files=tuple(ArtifactFile(f.path, f.size, f.sha256, f.storage_key, f.content_type) for f in files),
             total_size=sum(f.size for f in files),
         )
-        return _info(await self._client.internal_commit_artifact(reference, artifact))
+        return _info(await self._client.internal_commit_artifact(reference, artifact, on_behalf_of=actor))
 
     async def fail(self, actor: str, reference: str, reason: str) -> VersionInfo:
-        return _info(await self._client.internal_fail_upload(reference, reason))
+        return _info(await self._client.internal_fail_upload(reference, reason, on_behalf_of=actor))

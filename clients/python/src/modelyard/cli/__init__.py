@@ -7,7 +7,7 @@ service, or a bad option caught here); 130 interrupted.
 from __future__ import annotations
 
 from modelyard.cli._app import cli
-from modelyard.cli.artifacts import artifact, pull, push
+from modelyard.cli.artifacts import abort, artifact, pull, push
 from modelyard.cli.audit import audit
 from modelyard.cli.explore import compare, lineage, search
 from modelyard.cli.lifecycle import alias, metrics, stage
@@ -17,7 +17,9 @@ from modelyard.cli.versions import version
 
 __all__ = ["cli", "main"]
 
-for _command in (project, model, version, push, pull, artifact, metrics, stage, alias, search, lineage, compare, audit):
+_METADATA = (project, model, version, metrics, stage, alias, search, lineage, compare, audit)
+_ARTIFACTS = (push, pull, artifact, abort)  # over the registry service
+for _command in (*_METADATA, *_ARTIFACTS):
     cli.add_command(_command)
 
 

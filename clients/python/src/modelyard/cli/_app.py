@@ -113,7 +113,7 @@ class _Root(click.Group):
     envvar="MODELYARD_REGISTRY_ADDR",
     show_envvar=True,
     metavar="HOST:PORT",
-    help="Registry service address (artifact bytes: push, pull, artifact).  [default: 127.0.0.1:7411]",
+    help="Registry service address (artifact bytes: push, pull, artifact, abort).  [default: 127.0.0.1:7411]",
 )
 @click.option(
     "--actor", envvar="MODELYARD_ACTOR", show_envvar=True, help="Who you act as, for the audit log. [default: login]"

@@ -1,4 +1,4 @@
-"""``modelyard push``, ``modelyard pull``, ``modelyard artifact``: the bytes of a version."""
+"""``modelyard push``, ``pull``, ``artifact`` and ``abort``: the bytes of a version."""
 
 from __future__ import annotations
 
@@ -75,3 +75,14 @@ def artifact(state: State, reference: str) -> None:
     """Show a version's files: committed ones (READY), or those uploaded so far and the uploads
     in progress (PENDING_UPLOAD)."""
     emit(state, state.client.artifact(reference), _render.artifact)
+
+
+@click.command()
+@click.argument("reference", metavar="REF")
+@click.option("--reason", default="", help="Why (kept as the version's status message and in the audit log).")
+@pass_state
+def abort(state: State, reference: str, reason: str) -> None:
+    """Give up on a PENDING_UPLOAD version's upload: the version becomes FAILED, and the bytes
+    uploaded for it so far are removed."""
+    state.client.abort_upload(reference, reason)
+    emit(state, state.client.get_version(reference), _render.version)
