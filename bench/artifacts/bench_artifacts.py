@@ -19,8 +19,9 @@ upload; the file's SHA-256 is computed beforehand (its time is reported, not cou
   threads, to and from the same SeaweedFS bucket the registry uses.
 - registry: the generated stubs on one gRPC channel. Upload: a header with the SHA-256, then
   1 MiB chunks read lazily from the file, then CommitUpload (counted: the version is READY only
-  then), each to a fresh version. Download: DownloadFile, each chunk written to a file and
-  hashed (as a client must, to verify), checked against the header's SHA-256.
+  then), each to a fresh version. Download: the SDK's ``Client.pull`` (StatArtifact,
+  DownloadFile written to a ``.part`` file and hashed on a second thread, digest check,
+  rename): what a user runs.
 - receive only (not a target): DownloadFile with the chunks dropped, no file and no hash, to
   tell what the registry serves from what the client does with the bytes.
 - dedup re-upload: the last content once more, to a fresh version: the server answers from the
@@ -272,14 +273,14 @@ class ThroughRegistry:
     def __init__(self, registry: ServiceProcess, metadata: ServiceProcess) -> None:
         self.channel = grpc.insecure_channel(registry.target)
         self.stub = registry_pb2_grpc.RegistryServiceStub(self.channel)
-        self.catalog = modelyard.connect(metadata.target, actor="bench")
+        self.client = modelyard.connect(metadata.target, registry=registry.target, actor="bench")
 
     def close(self) -> None:
         self.channel.close()
-        self.catalog.close()
+        self.client.close()
 
     def new_version(self) -> str:
-        return self.catalog.create_version(MODEL).reference
+        return self.client.create_version(MODEL).reference
 
     def upload(self, reference: str, source: Path, size: int, sha256: str, *, dedup: bool = False) -> dict[str, float]:
         sent = [0]
@@ -308,28 +309,17 @@ class ThroughRegistry:
         return {}
 
     def download(self, reference: str, target: Path, size: int, sha256: str) -> dict[str, float]:
-        responses = self.stub.DownloadFile(registry_pb2.DownloadFileRequest(reference=reference), timeout=1800)
-        digest = hashlib.sha256()
-        header = None
-        hashing = writing = 0.0
-        clock = time.perf_counter
-        with target.open("wb", buffering=0) as out:
-            for response in responses:
-                if response.WhichOneof("kind") == "header":
-                    header = response.header
-                    continue
-                chunk = response.chunk
-                t0 = clock()
-                digest.update(chunk)
-                t1 = clock()
-                out.write(chunk)
-                hashing += t1 - t0
-                writing += clock() - t1
-        if header is None or header.file.sha256 != sha256 or header.length != size:
-            raise RuntimeError(f"DownloadFile of {reference}: unexpected header {header}")
-        if digest.hexdigest() != sha256 or target.stat().st_size != size:
-            raise RuntimeError(f"DownloadFile of {reference}: the bytes do not hash to {sha256}")
-        return {"client_hash_s": hashing, "client_write_s": writing}
+        """``Client.pull``, as users download: StatArtifact, DownloadFile written to a ``.part``
+        file and hashed on a second thread, digest check, rename. The file then moves to
+        ``target`` (a rename)."""
+        into = target.with_name("pulled")
+        self.client.pull(reference, into)
+        pulled = into / FILE_PATH
+        if pulled.stat().st_size != size:  # the digest was checked by pull against the registry's
+            raise RuntimeError(f"pull of {reference}: {pulled.stat().st_size} bytes, expected {size}")
+        pulled.replace(target)
+        into.rmdir()
+        return {}
 
 
 # --- measurement -------------------------------------------------------------------------------
@@ -690,8 +680,8 @@ def run_bench(args: argparse.Namespace, stack: Stack, info: dict[str, Any]) -> l
     downloaded = files / "downloaded"
     info["registry_rss_idle_mib"] = round(status_kib(stack.registry.pid, "VmRSS") / 1024, 1)
     try:
-        registry.catalog.create_project("bench")
-        registry.catalog.create_model(MODEL)
+        registry.client.create_project("bench")
+        registry.client.create_model(MODEL)
 
         # Warm-up, not recorded: connections, thread pools, imports on both paths.
         source = files / "warmup.bin"
@@ -882,11 +872,6 @@ def main() -> int:
             print(
                 f"  registry upload {size_label(r.size)}: UploadFile {r.extra('upload_s'):.3f} s + "
                 f"CommitUpload {r.extra('commit_ms'):.1f} ms (median)"
-            )
-        if r.path == "registry" and r.kind == "download":
-            print(
-                f"  registry download {size_label(r.size)}: of which client sha256 {r.extra('client_hash_s'):.3f} s, "
-                f"file writes {r.extra('client_write_s'):.3f} s (median)"
             )
         if r.kind == "dedup re-upload":
             print(
