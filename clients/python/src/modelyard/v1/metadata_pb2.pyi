@@ -586,6 +586,7 @@ class CreateModelVersionRequest(_message.Message):
     DATA_LOCATION_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
     STAGE_FIELD_NUMBER: _builtins.int
+    SERVING_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """"project/model"; the model must exist and not be archived."""
     framework: _builtins.str
@@ -610,6 +611,10 @@ class CreateModelVersionRequest(_message.Message):
     def data_location(self) -> _types_pb2.SourceLocation: ...
     @_builtins.property
     def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def serving(self) -> _types_pb2.Serving:
+        """Required for the versions of CUSTOM (entry_point) and ENSEMBLE (members) models."""
+
     def __init__(
         self,
         *,
@@ -626,10 +631,11 @@ class CreateModelVersionRequest(_message.Message):
         data_location: _types_pb2.SourceLocation | None = ...,
         tags: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         stage: _types_pb2.Stage.ValueType = ...,
+        serving: _types_pb2.Serving | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["code_location", b"code_location", "data_location", b"data_location", "hyperparameters", b"hyperparameters", "signature", b"signature"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["code_location", b"code_location", "data_location", b"data_location", "hyperparameters", b"hyperparameters", "serving", b"serving", "signature", b"signature"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["author", b"author", "code_location", b"code_location", "data_location", b"data_location", "dependencies", b"dependencies", "description", b"description", "framework", b"framework", "hyperparameters", b"hyperparameters", "model", b"model", "payload_format", b"payload_format", "produced_by", b"produced_by", "signature", b"signature", "stage", b"stage", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author", b"author", "code_location", b"code_location", "data_location", b"data_location", "dependencies", b"dependencies", "description", b"description", "framework", b"framework", "hyperparameters", b"hyperparameters", "model", b"model", "payload_format", b"payload_format", "produced_by", b"produced_by", "serving", b"serving", "signature", b"signature", "stage", b"stage", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -759,7 +765,7 @@ class UpdateModelVersionRequest(_message.Message):
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
         """Paths among: description, author, framework, payload_format, signature, hyperparameters,
-        dependencies, produced_by, code_location, data_location, tags.
+        dependencies, produced_by, code_location, data_location, tags. (serving is fixed at creation.)
         """
 
     def __init__(

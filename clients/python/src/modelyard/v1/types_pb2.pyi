@@ -112,6 +112,40 @@ DEPENDENCY_SCOPE_BUILD: DependencyScope.ValueType  # 1
 DEPENDENCY_SCOPE_RUN: DependencyScope.ValueType  # 2
 Global___DependencyScope: _TypeAlias = DependencyScope  # noqa: Y015
 
+class _EnsembleMethod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EnsembleMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EnsembleMethod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ENSEMBLE_METHOD_UNSPECIFIED: _EnsembleMethod.ValueType  # 0
+    ENSEMBLE_METHOD_AVERAGE: _EnsembleMethod.ValueType  # 1
+    """Element-wise mean of each output over the members (regression values, probabilities)."""
+    ENSEMBLE_METHOD_VOTE: _EnsembleMethod.ValueType  # 2
+    """Per element, the value most members output (class labels); a tie goes to the member
+    listed first.
+    """
+    ENSEMBLE_METHOD_CHAIN: _EnsembleMethod.ValueType  # 3
+    """The members in order, each one's outputs the next one's inputs; the last one's outputs
+    are the ensemble's.
+    """
+
+class EnsembleMethod(_EnsembleMethod, metaclass=_EnsembleMethodEnumTypeWrapper):
+    """How the members of an ENSEMBLE version combine."""
+
+ENSEMBLE_METHOD_UNSPECIFIED: EnsembleMethod.ValueType  # 0
+ENSEMBLE_METHOD_AVERAGE: EnsembleMethod.ValueType  # 1
+"""Element-wise mean of each output over the members (regression values, probabilities)."""
+ENSEMBLE_METHOD_VOTE: EnsembleMethod.ValueType  # 2
+"""Per element, the value most members output (class labels); a tie goes to the member
+listed first.
+"""
+ENSEMBLE_METHOD_CHAIN: EnsembleMethod.ValueType  # 3
+"""The members in order, each one's outputs the next one's inputs; the last one's outputs
+are the ensemble's.
+"""
+Global___EnsembleMethod: _TypeAlias = EnsembleMethod  # noqa: Y015
+
 @_typing.final
 class SourceLocation(_message.Message):
     """Where code or data lives: a repository or bucket URI, pinned to a revision."""
@@ -366,6 +400,43 @@ class Dependency(_message.Message):
 Global___Dependency: _TypeAlias = Dependency  # noqa: Y015
 
 @_typing.final
+class Serving(_message.Message):
+    """How an inference server runs a version beyond loading its artifact by payload_format:
+    the entry point of a CUSTOM model's code, the members of an ENSEMBLE (docs/serving.md).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRY_POINT_FIELD_NUMBER: _builtins.int
+    ENSEMBLE_METHOD_FIELD_NUMBER: _builtins.int
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    entry_point: _builtins.str
+    """CUSTOM: "module:attribute" of a Python file in the artifact, e.g. "predictor:Model". It is
+    called with the artifact's directory and returns an object with predict(inputs).
+    """
+    ensemble_method: Global___EnsembleMethod.ValueType
+    @_builtins.property
+    def members(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ENSEMBLE: the member versions, READY, in order; stored as canonical references. An
+        ENSEMBLE version has no bytes of its own: it is READY when created.
+        """
+
+    def __init__(
+        self,
+        *,
+        entry_point: _builtins.str = ...,
+        ensemble_method: Global___EnsembleMethod.ValueType = ...,
+        members: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ensemble_method", b"ensemble_method", "entry_point", b"entry_point", "members", b"members"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Serving: _TypeAlias = Serving  # noqa: Y015
+
+@_typing.final
 class ArtifactFile(_message.Message):
     """One file of a version's artifact, as stored."""
 
@@ -514,6 +585,7 @@ class ModelVersion(_message.Message):
     ARTIFACT_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    SERVING_FIELD_NUMBER: _builtins.int
     project: _builtins.str
     model: _builtins.str
     version: _builtins.int
@@ -559,6 +631,8 @@ class ModelVersion(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def serving(self) -> Global___Serving: ...
     def __init__(
         self,
         *,
@@ -585,10 +659,11 @@ class ModelVersion(_message.Message):
         artifact: Global___Artifact | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        serving: Global___Serving | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "code_location", b"code_location", "create_time", b"create_time", "data_location", b"data_location", "hyperparameters", b"hyperparameters", "signature", b"signature", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "code_location", b"code_location", "create_time", b"create_time", "data_location", b"data_location", "hyperparameters", b"hyperparameters", "serving", b"serving", "signature", b"signature", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "artifact", b"artifact", "author", b"author", "code_location", b"code_location", "create_time", b"create_time", "data_location", b"data_location", "dependencies", b"dependencies", "description", b"description", "framework", b"framework", "hyperparameters", b"hyperparameters", "metrics", b"metrics", "model", b"model", "payload_format", b"payload_format", "produced_by", b"produced_by", "project", b"project", "reference", b"reference", "signature", b"signature", "stage", b"stage", "status", b"status", "status_message", b"status_message", "tags", b"tags", "update_time", b"update_time", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "artifact", b"artifact", "author", b"author", "code_location", b"code_location", "create_time", b"create_time", "data_location", b"data_location", "dependencies", b"dependencies", "description", b"description", "framework", b"framework", "hyperparameters", b"hyperparameters", "metrics", b"metrics", "model", b"model", "payload_format", b"payload_format", "produced_by", b"produced_by", "project", b"project", "reference", b"reference", "serving", b"serving", "signature", b"signature", "stage", b"stage", "status", b"status", "status_message", b"status_message", "tags", b"tags", "update_time", b"update_time", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
