@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis
+import modelyard
+from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
 from modelyard_common.embedded.service import ServiceProcess
 
 
@@ -40,3 +41,49 @@ def metadata_service(
 def launch_metadata() -> Callable[..., ServiceProcess]:
     """Starts a metadata service process: (data_dir, dsn, redis_url="", **settings)."""
     return _start_metadata
+
+
+def registry_settings(seaweedfs: EmbeddedSeaweedFS, dsn: str, metadata: ServiceProcess, **extra: str) -> dict[str, str]:
+    return {
+        "db_dsn": dsn,
+        "metadata_addr": metadata.target,
+        "s3_endpoint": seaweedfs.endpoint,
+        "s3_access_key": seaweedfs.access_key,
+        "s3_secret_key": seaweedfs.secret_key,
+        "s3_bucket": "registry-tests",
+        "part_size_mib": "5",
+        "reconcile_interval_seconds": "0",
+        "lease_seconds": "5",
+        "shutdown_grace_seconds": "2",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def registry_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    seaweedfs: EmbeddedSeaweedFS,
+    metadata_dsn: str,
+    metadata_service: ServiceProcess,
+) -> Iterator[ServiceProcess]:
+    service = ServiceProcess(
+        "registry",
+        "modelyard_registry",
+        tmp_path_factory.mktemp("registry"),
+        registry_settings(seaweedfs, metadata_dsn, metadata_service),
+    )
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def metadata(metadata_service: ServiceProcess) -> Iterator[modelyard.Client]:
+    with modelyard.connect(metadata_service.target, actor="tester") as client:
+        yield client
+
+
+@pytest.fixture
+def registry_config(metadata_service: ServiceProcess) -> Callable[..., dict[str, str]]:
+    """registry_config(seaweedfs, dsn, **extra): the MLREG_REGISTRY_* settings of a registry."""
+    return lambda seaweedfs, dsn, **extra: registry_settings(seaweedfs, dsn, metadata_service, **extra)

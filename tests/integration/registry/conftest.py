@@ -1,4 +1,4 @@
-"""A real registry service over the session's Postgres, SeaweedFS and metadata service."""
+"""Helpers around the session's registry service (tests/integration/conftest.py starts it)."""
 
 from __future__ import annotations
 
@@ -20,28 +20,6 @@ from modelyard_common.embedded.service import ServiceProcess
 CHUNK = 1024 * 1024
 
 
-def registry_settings(seaweedfs: EmbeddedSeaweedFS, dsn: str, metadata: ServiceProcess, **extra: str) -> dict[str, str]:
-    return {
-        "db_dsn": dsn,
-        "metadata_addr": metadata.target,
-        "s3_endpoint": seaweedfs.endpoint,
-        "s3_access_key": seaweedfs.access_key,
-        "s3_secret_key": seaweedfs.secret_key,
-        "s3_bucket": "registry-tests",
-        "part_size_mib": "5",
-        "reconcile_interval_seconds": "0",
-        "lease_seconds": "5",
-        "shutdown_grace_seconds": "2",
-        **extra,
-    }
-
-
-@pytest.fixture
-def registry_config(metadata_service: ServiceProcess) -> Callable[..., dict[str, str]]:
-    """registry_config(seaweedfs, dsn, **extra): the MLREG_REGISTRY_* settings of a registry."""
-    return lambda seaweedfs, dsn, **extra: registry_settings(seaweedfs, dsn, metadata_service, **extra)
-
-
 @pytest.fixture
 def start_registry(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], ServiceProcess]]:
     """Starts registry processes of a test's own (own stores or settings); stops them afterwards."""
@@ -56,24 +34,6 @@ def start_registry(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Servic
     yield start
     for service in started:
         service.stop()
-
-
-@pytest.fixture(scope="session")
-def registry_service(
-    tmp_path_factory: pytest.TempPathFactory,
-    seaweedfs: EmbeddedSeaweedFS,
-    metadata_dsn: str,
-    metadata_service: ServiceProcess,
-) -> Iterator[ServiceProcess]:
-    service = ServiceProcess(
-        "registry",
-        "modelyard_registry",
-        tmp_path_factory.mktemp("registry"),
-        registry_settings(seaweedfs, metadata_dsn, metadata_service),
-    )
-    service.start()
-    yield service
-    service.stop()
 
 
 def s3_client(seaweedfs: EmbeddedSeaweedFS) -> Any:
@@ -109,12 +69,6 @@ def list_keys(s3: Any) -> Callable[[str], set[str]]:
 def bucket_keys(registry_service: ServiceProcess, list_keys: Callable[[str], set[str]]) -> Callable[[], set[str]]:
     """The object keys in the session registry's bucket."""
     return lambda: list_keys("registry-tests")
-
-
-@pytest.fixture
-def metadata(metadata_service: ServiceProcess) -> Iterator[modelyard.Client]:
-    with modelyard.connect(metadata_service.target, actor="tester") as client:
-        yield client
 
 
 @pytest.fixture
