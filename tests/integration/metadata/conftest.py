@@ -32,9 +32,9 @@ def start_service(
 
 
 @pytest.fixture
-def client(metadata_service: ServiceProcess) -> Iterator[modelyard.Client]:
-    with modelyard.connect(metadata_service.target, actor="tester") as c:
-        yield c
+def client(metadata: modelyard.Client) -> modelyard.Client:
+    """The session service's SDK client (``metadata``), by the name these tests use."""
+    return metadata
 
 
 @pytest.fixture
