@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +39,7 @@ def test_help_lists_every_command_group() -> None:
         "push",
         "pull",
         "artifact",
+        "abort",
         "metrics",
         "stage",
         "alias",
@@ -63,6 +66,7 @@ def test_help_lists_every_command_group() -> None:
         (["audit", "--since", "yesterday"], "expected a duration like 2h"),
         (["push", "p/m", "/no/such/model"], "'/no/such/model' does not exist"),
         (["pull", "p/m:1"], "Missing argument 'DEST'"),
+        (["version", "create", "p/m", "--ensemble", "median"], "'median' is not one of 'average', 'vote', 'chain'"),
     ],
 )
 def test_bad_usage_exits_2_before_calling_anything(args: list[str], message: str) -> None:
@@ -120,6 +124,14 @@ def _text(renderable: object) -> str:
     console = Console(width=120, record=True, color_system=None)
     console.print(renderable)
     return console.export_text()
+
+
+def test_how_a_version_is_served_shows_with_it() -> None:
+    serving = modelyard.Serving(ensemble_method=modelyard.EnsembleMethod.VOTE, members=("f/a:1", "f/b:2"))
+    text = _text(_render.version(dataclasses.replace(_version(), serving=serving)))
+    assert re.search(r"^ensemble +vote of f/a:1, f/b:2 *$", text, re.M)
+    custom = _text(_render.version(dataclasses.replace(_version(), serving=modelyard.Serving(entry_point="p:Model"))))
+    assert re.search(r"^entry point +p:Model *$", custom, re.M) and "ensemble" not in custom
 
 
 def test_comparison_marks_differing_rows_and_can_hide_the_rest() -> None:

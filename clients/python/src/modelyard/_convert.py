@@ -18,6 +18,7 @@ from modelyard._types import (
     Comparison,
     Dependency,
     DependencyScope,
+    EnsembleMethod,
     Lineage,
     LineageDirection,
     LineageEdge,
@@ -31,6 +32,7 @@ from modelyard._types import (
     OwnerCount,
     Project,
     ProjectSummary,
+    Serving,
     Signature,
     SourceLocation,
     Stage,
@@ -41,7 +43,7 @@ from modelyard._types import (
 )
 from modelyard.v1 import metadata_pb2, registry_pb2, types_pb2
 
-_E = TypeVar("_E", Stage, VersionStatus, ModelKind, DependencyScope)
+_E = TypeVar("_E", Stage, VersionStatus, ModelKind, DependencyScope, EnsembleMethod)
 # Integral doubles up to this size read back as int (Struct numbers are all doubles).
 _MAX_EXACT_INT = 2**53
 
@@ -310,6 +312,23 @@ def version_from_pb(version: types_pb2.ModelVersion) -> ModelVersion:
         artifact=artifact_from_pb(version.artifact) if version.artifact.files else None,
         create_time=time_from_pb(version, "create_time"),
         update_time=time_from_pb(version, "update_time"),
+        serving=serving_from_pb(version),
+    )
+
+
+def serving_from_pb(version: types_pb2.ModelVersion) -> Serving | None:
+    if not version.HasField("serving"):
+        return None
+    serving = version.serving
+    method = _enum(EnsembleMethod, types_pb2.EnsembleMethod.Name, "ENSEMBLE_METHOD_", serving.ensemble_method)
+    return Serving(entry_point=serving.entry_point, ensemble_method=method, members=tuple(serving.members))
+
+
+def serving_to_pb(serving: Serving) -> types_pb2.Serving:
+    return types_pb2.Serving(
+        entry_point=serving.entry_point,
+        ensemble_method=types_pb2.EnsembleMethod.Value("ENSEMBLE_METHOD_" + serving.ensemble_method.value),
+        members=serving.members,
     )
 
 
@@ -444,5 +463,7 @@ def fill_version_fields(
         elif key in ("code_location", "data_location"):
             if value is not None:
                 getattr(message, key).CopyFrom(location_to_pb(value))
+        elif key == "serving":
+            message.serving.CopyFrom(serving_to_pb(value))
         else:
             setattr(message, key, value)

@@ -22,6 +22,7 @@ __all__ = [
     "Comparison",
     "Dependency",
     "DependencyScope",
+    "EnsembleMethod",
     "Lineage",
     "LineageDirection",
     "LineageEdge",
@@ -35,6 +36,7 @@ __all__ = [
     "OwnerCount",
     "Project",
     "ProjectSummary",
+    "Serving",
     "Signature",
     "SourceLocation",
     "Stage",
@@ -97,6 +99,28 @@ class DependencyScope(_NamedEnum):
     UNSPECIFIED = "UNSPECIFIED"
     BUILD = "BUILD"
     RUN = "RUN"
+
+
+class EnsembleMethod(_NamedEnum):
+    """How an ENSEMBLE's members combine: mean of each output, per-element majority (ties to the
+    member listed first), or a chain (each member's outputs are the next one's inputs)."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    AVERAGE = "AVERAGE"
+    VOTE = "VOTE"
+    CHAIN = "CHAIN"
+
+
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """How an inference server runs a version, fixed when the version is created: a CUSTOM
+    model's ``entry_point`` ("module:attribute" of a .py file in the artifact), an ENSEMBLE's
+    method and ``members`` (READY versions, in order; read back as canonical references). An
+    ENSEMBLE version has no bytes of its own and is READY when created."""
+
+    entry_point: str = ""
+    ensemble_method: EnsembleMethod = EnsembleMethod.UNSPECIFIED
+    members: tuple[str, ...] = ()
 
 
 class LineageDirection(_NamedEnum):
@@ -266,6 +290,8 @@ class ModelVersion:
     artifact: Artifact | None = None
     create_time: datetime | None = None
     update_time: datetime | None = None
+    # None for a STANDARD model's version.
+    serving: Serving | None = None
 
     @property
     def model_name(self) -> str:
@@ -410,3 +436,5 @@ class VersionFields(TypedDict, total=False):
     code_location: SourceLocation | None
     data_location: SourceLocation | None
     tags: Mapping[str, str]
+    # Only when creating (create_version, push): CUSTOM and ENSEMBLE models need it.
+    serving: Serving

@@ -15,6 +15,7 @@ from modelyard_metadata.domain.entities import (
     AuditEvent,
     Dependency,
     DependencyScope,
+    EnsembleMethod,
     LineageEdge,
     LineageNode,
     MetricPoint,
@@ -22,6 +23,7 @@ from modelyard_metadata.domain.entities import (
     ModelKind,
     ModelVersion,
     Project,
+    Serving,
     SourceLocation,
     Stage,
     TensorSpec,
@@ -38,6 +40,8 @@ _SCOPE = {DependencyScope(s): types_pb2.DependencyScope.Value(f"DEPENDENCY_SCOPE
 _KIND_BACK: dict[int, ModelKind] = {v: k for k, v in _KIND.items()}
 _STAGE_BACK: dict[int, Stage] = {v: k for k, v in _STAGE.items()}
 _SCOPE_BACK: dict[int, DependencyScope] = {v: k for k, v in _SCOPE.items()}
+_METHOD = {EnsembleMethod(m): types_pb2.EnsembleMethod.Value(f"ENSEMBLE_METHOD_{m}") for m in EnsembleMethod}
+_METHOD_BACK: dict[int, EnsembleMethod] = {v: k for k, v in _METHOD.items()}
 
 
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
@@ -163,7 +167,22 @@ def version_spec_from_pb(request: metadata_pb2.CreateModelVersionRequest) -> Ver
         data_location=location_from_pb(request.data_location),
         tags=dict(request.tags),
         stage=stage_from_pb("stage", request.stage, default=Stage.DEVELOPMENT),
+        serving=serving_from_pb(request.serving),
     )
+
+
+def serving_from_pb(serving: types_pb2.Serving) -> Serving:
+    method = serving.ensemble_method
+    if method != types_pb2.ENSEMBLE_METHOD_UNSPECIFIED and method not in _METHOD_BACK:
+        raise InvalidArgumentError("serving.ensemble_method", f"{method} is not a known method")
+    return Serving(
+        entry_point=serving.entry_point, ensemble_method=_METHOD_BACK.get(method), members=tuple(serving.members)
+    )
+
+
+def serving_to_pb(serving: Serving) -> types_pb2.Serving:
+    method = _METHOD[serving.ensemble_method] if serving.ensemble_method else types_pb2.ENSEMBLE_METHOD_UNSPECIFIED
+    return types_pb2.Serving(entry_point=serving.entry_point, ensemble_method=method, members=serving.members)
 
 
 def version_changes_from_pb(version_pb: types_pb2.ModelVersion, paths: Sequence[str]) -> dict[str, Any]:
@@ -257,6 +276,7 @@ def version_to_pb(version: ModelVersion) -> types_pb2.ModelVersion:
             files=[types_pb2.ArtifactFile(**f) for f in artifact.get("files", ())],
             total_size=artifact.get("total_size", 0),
         ),
+        serving=serving_to_pb(version.serving) if version.serving != Serving() else None,
         create_time=timestamp(version.created_at),
         update_time=timestamp(version.updated_at),
     )

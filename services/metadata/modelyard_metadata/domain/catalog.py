@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,7 @@ from modelyard_metadata.domain.entities import (
     ModelVersion,
     NewAuditEvent,
     Project,
+    Serving,
     SourceLocation,
     Stage,
     TensorSpec,
@@ -65,6 +67,7 @@ MAX_TENSORS = 256
 MAX_DIMENSIONS = 16
 MAX_DEPENDENCIES = 256
 MAX_PARENTS = 64
+MAX_MEMBERS = 16
 MAX_METRICS_PER_CALL = 256
 MAX_COMPARED = 20
 MAX_LINEAGE_DEPTH = 50
@@ -103,6 +106,8 @@ def _plain(value: Any) -> Any:
 
 
 _IDS = frozenset({"id", "model_id"})
+# "module:attribute" of a CUSTOM model's code: dotted identifiers on both sides.
+_ENTRY_POINT = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 def _check_location(field: str, location: SourceLocation) -> SourceLocation:
@@ -151,6 +156,34 @@ def _check_produced_by(field: str, references: Sequence[str]) -> list[VersionRef
     if len(references) > MAX_PARENTS:
         raise InvalidArgumentError(field, f"has {len(references)} entries; at most {MAX_PARENTS} allowed")
     return [parse_reference(text, f"{field}[{i}]") for i, text in enumerate(references)]
+
+
+def _check_serving(model: Model, serving: Serving) -> list[VersionRef]:
+    """The member references of an ENSEMBLE version; raises when ``serving`` does not fit the
+    model's kind (CUSTOM needs an entry point, ENSEMBLE a method and members, STANDARD neither)."""
+    if model.kind is ModelKind.CUSTOM:
+        if serving.ensemble_method is not None or serving.members:
+            raise InvalidArgumentError("serving", f"{model.name!r} is CUSTOM: it takes an entry_point, not members")
+        if not _ENTRY_POINT.fullmatch(serving.entry_point):
+            raise InvalidArgumentError(
+                "serving.entry_point",
+                f"{serving.entry_point!r} is not 'module:attribute' (e.g. 'predictor:Model'), "
+                "which every version of a CUSTOM model needs",
+            )
+        return []
+    if model.kind is ModelKind.ENSEMBLE:
+        if serving.entry_point:
+            raise InvalidArgumentError("serving.entry_point", f"{model.name!r} is ENSEMBLE: it takes members")
+        if serving.ensemble_method is None:
+            raise InvalidArgumentError("serving.ensemble_method", "is required for an ENSEMBLE: AVERAGE, VOTE or CHAIN")
+        if not 1 <= len(serving.members) <= MAX_MEMBERS:
+            raise InvalidArgumentError(
+                "serving.members", f"has {len(serving.members)} entries; an ENSEMBLE takes 1 to {MAX_MEMBERS}"
+            )
+        return [parse_reference(text, f"serving.members[{i}]") for i, text in enumerate(serving.members)]
+    if serving != Serving():
+        raise InvalidArgumentError("serving", f"{model.name!r} is {model.kind}; only CUSTOM and ENSEMBLE take it")
+    return []
 
 
 class Catalog:
@@ -299,6 +332,11 @@ class Catalog:
             if model.archived:  # raising rolls the reservation back
                 raise FailedPreconditionError(f"model {model_name!r} is archived; it takes no new versions")
             parent_versions = await self._resolve_parents(tx, parents)
+            members = await self._resolve_members(tx, _check_serving(model, spec.serving))
+            serving = dataclasses.replace(spec.serving, members=tuple(m.reference for m in members))
+            # An ensemble has no bytes of its own: READY at once, its members in its lineage.
+            status = VersionStatus.READY if members else VersionStatus.PENDING_UPLOAD
+            parent_versions = list({v.id: v for v in (*parent_versions, *members)}.values())
             now = datetime.now(UTC)
             version = ModelVersion(
                 id=0,
@@ -307,7 +345,7 @@ class Catalog:
                 model=name,
                 version=number,
                 stage=spec.stage,
-                status=VersionStatus.PENDING_UPLOAD,
+                status=status,
                 status_message="",
                 framework=spec.framework,
                 payload_format=spec.payload_format,
@@ -326,6 +364,7 @@ class Catalog:
                 artifact={},
                 created_at=now,
                 updated_at=now,
+                serving=serving,
             )
             created = await tx.insert_version(version, parent_versions)
             await tx.append_audit(
@@ -354,6 +393,18 @@ class Catalog:
                 raise NotFoundError(f"produced_by[{i}]: version {ref} does not exist")
             versions[version.id] = version
         return list(versions.values())
+
+    async def _resolve_members(self, tx: MetadataTransaction, refs: Sequence[VersionRef]) -> list[ModelVersion]:
+        members = []
+        for i, (ref, version) in enumerate(zip(refs, await tx.find_versions(refs), strict=True)):
+            if version is None:
+                raise NotFoundError(f"serving.members[{i}]: version {ref} does not exist")
+            if version.status is not VersionStatus.READY:
+                raise FailedPreconditionError(
+                    f"serving.members[{i}]: {version.reference} is {version.status}; ensemble members must be READY"
+                )
+            members.append(version)
+        return members
 
     async def get_version(self, reference: str) -> ModelVersion:
         ref = parse_reference(reference)

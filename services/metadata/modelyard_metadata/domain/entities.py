@@ -12,6 +12,7 @@ __all__ = [
     "Caller",
     "Dependency",
     "DependencyScope",
+    "EnsembleMethod",
     "LineageEdge",
     "LineageNode",
     "MetricPoint",
@@ -20,6 +21,7 @@ __all__ = [
     "ModelVersion",
     "NewAuditEvent",
     "Project",
+    "Serving",
     "SourceLocation",
     "Stage",
     "TensorSpec",
@@ -50,6 +52,22 @@ class VersionStatus(enum.StrEnum):
 class DependencyScope(enum.StrEnum):
     BUILD = "BUILD"
     RUN = "RUN"
+
+
+class EnsembleMethod(enum.StrEnum):
+    AVERAGE = "AVERAGE"
+    VOTE = "VOTE"
+    CHAIN = "CHAIN"
+
+
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """How an inference server runs a version: a CUSTOM model's entry point ("module:attribute"),
+    an ENSEMBLE's method and member versions (canonical references once stored)."""
+
+    entry_point: str = ""
+    ensemble_method: EnsembleMethod | None = None
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +169,7 @@ class ModelVersion:
     artifact: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    serving: Serving = Serving()
 
     @property
     def reference(self) -> str:
@@ -219,3 +238,4 @@ class VersionSpec:
     data_location: SourceLocation = SourceLocation()
     tags: dict[str, str] | None = None
     stage: Stage = Stage.DEVELOPMENT
+    serving: Serving = Serving()

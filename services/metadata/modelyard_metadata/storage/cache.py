@@ -26,6 +26,10 @@ __all__ = ["VersionCache"]
 
 logger = logging.getLogger(__name__)
 
+# Part of every row key: bump it when the cached columns change (2: model_versions.serving), so
+# that replicas of a new release never read rows cached by an old one.
+ROW_FORMAT = 2
+
 CACHE_LOOKUPS = Counter(
     "modelyard_cache_lookups_total", "Cache lookups by result (hit, miss, bypass when Redis is down)", ["result"]
 )
@@ -63,8 +67,12 @@ class VersionCache:
         return f"my:gen:{model}"
 
     @staticmethod
-    def _row_key(model: str, generation: str, key: str) -> str:
-        return f"my:row:{model}:{generation}:{key}"
+    def _row_prefix(model: str) -> str:
+        return f"my:row{ROW_FORMAT}:{model}:"
+
+    @classmethod
+    def _row_key(cls, model: str, generation: str, key: str) -> str:
+        return f"{cls._row_prefix(model)}{generation}:{key}"
 
     def _failed(self, operation: str, exc: Exception) -> None:
         CACHE_ERRORS.labels(operation).inc()
@@ -87,7 +95,9 @@ class VersionCache:
             CACHE_LOOKUPS.labels("bypass").inc()
             return None, None
         try:
-            generation, data = await self._get(keys=[self._generation_key(model)], args=[f"my:row:{model}:", f":{key}"])
+            generation, data = await self._get(
+                keys=[self._generation_key(model)], args=[self._row_prefix(model), f":{key}"]
+            )
         except (RedisError, OSError) as exc:
             self._failed("get", exc)
             CACHE_LOOKUPS.labels("bypass").inc()

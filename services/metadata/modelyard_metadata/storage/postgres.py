@@ -419,6 +419,7 @@ class PgTransaction:
                 "code_location": version.code_location,
                 "data_location": version.data_location,
                 "tags": version.tags,
+                "serving": version.serving,
             }
         )
         columns |= {"model_id": version.model_id, "project": version.project, "model": version.model,

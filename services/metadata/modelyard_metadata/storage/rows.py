@@ -10,11 +10,13 @@ from modelyard_metadata.domain.entities import (
     AuditEvent,
     Dependency,
     DependencyScope,
+    EnsembleMethod,
     MetricPoint,
     Model,
     ModelKind,
     ModelVersion,
     Project,
+    Serving,
     SourceLocation,
     Stage,
     TensorSpec,
@@ -130,6 +132,28 @@ def version_from_row(row: Row) -> ModelVersion:
         artifact=row["artifact"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        serving=serving_from_json(row["serving"]),
+    )
+
+
+def serving_to_json(serving: Serving) -> dict[str, Any]:
+    """Only what is set: most versions store {}."""
+    data: dict[str, Any] = {}
+    if serving.entry_point:
+        data["entry_point"] = serving.entry_point
+    if serving.ensemble_method is not None:
+        data["ensemble_method"] = serving.ensemble_method.value
+    if serving.members:
+        data["members"] = list(serving.members)
+    return data
+
+
+def serving_from_json(data: dict[str, Any]) -> Serving:
+    method = data.get("ensemble_method")
+    return Serving(
+        entry_point=data.get("entry_point", ""),
+        ensemble_method=EnsembleMethod(method) if method else None,
+        members=tuple(data.get("members", ())),
     )
 
 
@@ -164,6 +188,8 @@ def version_columns(changes: Mapping[str, Any]) -> dict[str, Any]:
             columns[field] = location_to_json(value)
         elif field in ("stage", "status"):
             columns[field] = value.value
+        elif field == "serving":
+            columns[field] = serving_to_json(value)
         else:
             columns[field] = value
     if "inputs" in changes or "outputs" in changes:

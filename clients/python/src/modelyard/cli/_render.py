@@ -28,6 +28,7 @@ from modelyard import (
     ModelVersion,
     Project,
     ProjectSummary,
+    Serving,
     SourceLocation,
     Stage,
     TensorSpec,
@@ -232,6 +233,12 @@ def _status(v: ModelVersion) -> Text:
     return text
 
 
+def _ensemble(serving: Serving | None) -> str:
+    if serving is None or not serving.members:
+        return ""
+    return f"{serving.ensemble_method.value.lower()} of {', '.join(serving.members)}"
+
+
 def version(v: ModelVersion) -> RenderableType:
     details = _details(
         [
@@ -246,6 +253,8 @@ def version(v: ModelVersion) -> RenderableType:
             ("description", v.description),
             ("tags", ", ".join(f"{k}={val}" for k, val in sorted(v.tags.items()))),
             ("produced by", ", ".join(v.produced_by)),
+            ("entry point", v.serving.entry_point if v.serving else ""),
+            ("ensemble", _ensemble(v.serving)),
             ("code", v.code_location),
             ("data", v.data_location),
             ("created", v.create_time),

@@ -12,7 +12,7 @@ import click
 from modelyard.cli import _render
 from modelyard.cli._app import EXIT_INTERRUPTED, State, emit, pass_state
 from modelyard.cli._progress import TransferBars
-from modelyard.cli.versions import _fields, _version_options
+from modelyard.cli.versions import _fields, _serving_options, _version_options
 
 
 @contextmanager
@@ -31,6 +31,7 @@ def _bars(state: State, title: str, again: str) -> Iterator[TransferBars]:
 @click.argument("target", metavar="TARGET")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @_version_options
+@_serving_options
 @pass_state
 def push(state: State, /, target: str, path: Path, **options: Any) -> None:
     """Upload PATH (a file, or a directory and everything under it) as a version's artifact.

@@ -8,13 +8,14 @@ from typing import Any, cast
 
 import click
 
-from modelyard import DependencyScope, Signature, Stage, VersionFields
+from modelyard import DependencyScope, EnsembleMethod, Serving, Signature, Stage, VersionFields
 from modelyard.cli import _render
 from modelyard.cli._app import State, emit, pass_state
 from modelyard.cli._parsing import as_click, parse_dependency, parse_location, parse_params, parse_tags, parse_tensor
 
 _STAGES = [s.value.lower() for s in Stage if s is not Stage.UNSPECIFIED]
 _LOCATION = "URI[#revision=REV&path=PATH]"
+_METHODS = [m.value.lower() for m in EnsembleMethod if m is not EnsembleMethod.UNSPECIFIED]
 
 
 def _version_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,6 +50,33 @@ def _version_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def _serving_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """How a new version is served (fixed at creation): CUSTOM models need --entry-point,
+    ENSEMBLE models --ensemble and --member."""
+    options = [
+        click.option("--entry-point", default=None, metavar="MODULE:ATTR",
+                     help="CUSTOM models: the predictor in the artifact's code, e.g. predictor:Model."),
+        click.option("--ensemble", "ensemble_method", type=click.Choice(_METHODS, case_sensitive=False),
+                     default=None, help="ENSEMBLE models: how the members' outputs combine."),
+        click.option("--member", "members", multiple=True, metavar="REF",
+                     help="ENSEMBLE models: a READY member version, in order; repeat for more."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _serving(options: dict[str, Any]) -> Serving | None:
+    entry_point, method, members = options.get("entry_point"), options.get("ensemble_method"), options.get("members")
+    if not (entry_point or method or members):
+        return None
+    return Serving(
+        entry_point=entry_point or "",
+        ensemble_method=EnsembleMethod.parse(method) if method else EnsembleMethod.UNSPECIFIED,
+        members=tuple(members or ()),
+    )
+
+
 def _fields(options: dict[str, Any]) -> VersionFields:
     """The fields whose options were given."""
     inputs, outputs = options["inputs"], options["outputs"]
@@ -65,6 +93,7 @@ def _fields(options: dict[str, Any]) -> VersionFields:
         "code_location": options["code"],
         "data_location": options["data"],
         "tags": options["tags"] or None,
+        "serving": _serving(options),
     }
     return cast(VersionFields, {k: v for k, v in fields.items() if v is not None})
 
@@ -77,6 +106,7 @@ def version() -> None:
 @version.command("create")
 @click.argument("model", metavar="PROJECT/MODEL")
 @_version_options
+@_serving_options
 @click.option("--stage", type=click.Choice(_STAGES, case_sensitive=False), default=None,
               help="[default: development]")  # fmt: skip
 @pass_state
