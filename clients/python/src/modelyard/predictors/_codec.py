@@ -135,7 +135,9 @@ def from_contents(
         raise InvalidArgumentError(f"{name}: datatype {datatype} goes in contents.{field}, not {', '.join(others)}")
     values = getattr(contents, field)
     if len(values) != count:
-        raise InvalidArgumentError(f"{name}: shape {list(shape)} has {count} elements, contents.{field} has {len(values)}")
+        raise InvalidArgumentError(
+            f"{name}: shape {list(shape)} has {count} elements, contents.{field} has {len(values)}"
+        )
     if datatype == "BYTES":
         array = np.empty(count, dtype=object)
         array[:] = list(values)
