@@ -25,7 +25,7 @@ from modelyard_serving.metrics import LOAD_SECONDS
 from modelyard_serving.served import ServedModel
 from modelyard_serving.settings import ServingSettings
 
-__all__ = ["EXIT_MODEL_NOT_LOADED", "main", "run"]
+__all__ = ["EXIT_MODEL_NOT_LOADED", "main", "run", "run_in_foreground"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,13 @@ async def run(settings: ServingSettings) -> str | None:
 
 
 def main() -> None:
-    settings = load_settings(ServingSettings)
+    """``python -m modelyard_serving``: settings from MLREG_SERVING_* variables."""
+    run_in_foreground(load_settings(ServingSettings))
+
+
+def run_in_foreground(settings: ServingSettings) -> None:
+    """Logs to stderr and serves until SIGTERM or Ctrl-C; exits with code 3 when the model
+    cannot be loaded."""
     configure_logging(settings.log_level, settings.log_format)
     reason = asyncio.run(run(settings))
     if reason is not None:

@@ -62,6 +62,9 @@ _TYPED_FIELD = {
     "BYTES": "bytes_contents",
 }
 
+# Integer datatypes narrower than their typed field: their values are range-checked.
+_NARROW = frozenset({"INT8", "INT16", "UINT8", "UINT16"})
+
 _LENGTH = struct.Struct("<I")
 
 
@@ -142,10 +145,13 @@ def from_contents(
         array = np.empty(count, dtype=object)
         array[:] = list(values)
         return array.reshape(shape)
-    try:
+    if datatype not in _NARROW:
         return np.array(values, dtype=dtype).reshape(shape)
-    except OverflowError:
-        raise InvalidArgumentError(f"{name}: contents.{field} holds values out of the range of {datatype}") from None
+    wide = np.array(values)  # int32 or uint32, the field's type
+    limits = np.iinfo(dtype)
+    if wide.size and (wide.min() < limits.min or wide.max() > limits.max):
+        raise InvalidArgumentError(f"{name}: contents.{field} holds values out of the range of {datatype}")
+    return wide.astype(dtype).reshape(shape)
 
 
 def _bytes_elements(array: np.ndarray[Any, Any]) -> Iterable[bytes]:
