@@ -37,8 +37,21 @@ class Scaler:
 
     def predict(self, inputs):
         return {"scaled": inputs["x"] * self.factor}
+
+
+class Shout:
+    """Upper-cases text (BYTES in, BYTES out)."""
+
+    def __init__(self, directory):
+        pass
+
+    def predict(self, inputs):
+        return {"upper": [text.upper() for text in inputs["text"]]}
 '''
-CUSTOM_SIGNATURE = Signature(inputs=(TensorSpec("x", "FP64", (-1,)),), outputs=(TensorSpec("scaled", "FP64", (-1,)),))
+SCALER_SIGNATURE = Signature(inputs=(TensorSpec("x", "FP64", (-1,)),), outputs=(TensorSpec("scaled", "FP64", (-1,)),))
+SHOUT_SIGNATURE = Signature(
+    inputs=(TensorSpec("text", "BYTES", (-1,)),), outputs=(TensorSpec("upper", "BYTES", (-1,)),)
+)
 
 
 def logistic_regression() -> LogisticRegression:
@@ -78,12 +91,20 @@ def push_onnx(client: modelyard.Client, model: str, directory: Path) -> str:
     return client.push(model, directory, framework="onnx", payload_format="onnx").reference
 
 
-def push_custom(client: modelyard.Client, model: str, directory: Path, factor: float, entry_point: str) -> str:
+def push_custom(
+    client: modelyard.Client,
+    model: str,
+    directory: Path,
+    factor: float,
+    entry_point: str,
+    signature: Signature = SCALER_SIGNATURE,
+) -> str:
+    """A CUSTOM version: CUSTOM_CODE as predictor.py, and the factor of a Scaler in config.json."""
     client.create_model(model, kind=ModelKind.CUSTOM)
     (directory / "predictor.py").write_text(CUSTOM_CODE)
     (directory / "config.json").write_text(f'{{"factor": {factor}}}')
     serving = Serving(entry_point=entry_point)
-    return client.push(model, directory, framework="python", signature=CUSTOM_SIGNATURE, serving=serving).reference
+    return client.push(model, directory, framework="python", signature=signature, serving=serving).reference
 
 
 def metric(url: str, name: str, **labels: str) -> float:
