@@ -7,6 +7,8 @@ import concurrent.futures
 import contextlib
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -307,3 +309,33 @@ def test_a_model_that_cannot_be_loaded_ends_the_server_with_code_3(
     [line] = [line for line in str(raised.value).splitlines() if line.startswith("E ")]
     assert line.startswith(f"E modelyard_serving.main: cannot serve {reference}: ")
     assert reason in line
+
+
+def test_the_cli_serves_in_the_foreground_and_exits_3_when_it_cannot_load(
+    client: modelyard.Client, project: str, tmp_path: Path
+) -> None:
+    missing = f"{project}/absent:1"
+
+    ran = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("modelyard")),
+            "--target",
+            client.target,
+            "--registry",
+            client.registry,
+            "serve",
+            missing,
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--cache-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert ran.returncode == 3
+    assert f"cannot serve {missing}: model '{project}/absent' does not exist" in ran.stderr

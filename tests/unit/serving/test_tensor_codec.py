@@ -70,7 +70,9 @@ def test_text_outputs_travel_as_utf8_bytes() -> None:
 
 
 def test_raw_size_must_match_the_shape() -> None:
-    with pytest.raises(InvalidArgumentError, match=r"^x: shape \[2, 3\] of FP32 needs 24 bytes, raw_input_contents has 20$"):
+    with pytest.raises(
+        InvalidArgumentError, match=r"^x: shape \[2, 3\] of FP32 needs 24 bytes, raw_input_contents has 20$"
+    ):
         from_raw("x", "FP32", [2, 3], bytes(20))
 
 
