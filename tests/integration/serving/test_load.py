@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from sklearn.ensemble import RandomForestClassifier
 import modelyard
 from modelyard import EnsembleMethod, ModelKind, Serving
 from modelyard.errors import FailedPreconditionError, InvalidArgumentError
+from modelyard.predictors import ArtifactCache
 from modelyard_common.embedded.service import ServiceProcess
 
 ModelDir = Callable[[str], Path]
@@ -74,17 +76,17 @@ def test_a_second_load_comes_from_the_cache_without_downloading(
     downloaded = lambda: metric(  # noqa: E731
         registry_service.metrics_url, "modelyard_registry_bytes_total", direction="download"
     )
+    model_file = (tmp_path / "models" / "affine" / "affine.onnx").read_bytes()
+    blob = ArtifactCache(tmp_path / "cache").blob(hashlib.sha256(model_file).hexdigest())
     before = downloaded()
     modelyard.load(reference, client=client, cache_dir=tmp_path / "cache")
-    after_first = downloaded()
-    blob = next((tmp_path / "cache" / "blobs").rglob("*"))
-    assert after_first - before == (tmp_path / "models" / "affine" / "affine.onnx").stat().st_size
+    after_first, written = downloaded(), blob.stat().st_mtime_ns
+    assert after_first - before == len(model_file) and blob.read_bytes() == model_file
 
     again = modelyard.load(reference, client=client, cache_dir=tmp_path / "cache")
 
-    assert downloaded() == after_first
+    assert downloaded() == after_first and blob.stat().st_mtime_ns == written
     assert again.predict({"x": np.ones((1, 4), np.float32)})["y"].shape == (1, 3)
-    assert blob.exists()
     modelyard.load(reference, client=client, cache_dir=tmp_path / "other-cache")  # another cache downloads
     assert downloaded() > after_first
 

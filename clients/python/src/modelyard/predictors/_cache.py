@@ -3,6 +3,7 @@
 Layout under the cache directory:
 
     blobs/<sha256[:2]>/<sha256>   each file's bytes, renamed into place only once verified
+                                  (one process downloads a blob at a time: <sha256>.lock)
     models/<key>/<path>...        a version's directory, hard links to the blobs (copies where
                                   links are refused); <key> hashes the (path, sha256) list
 
@@ -14,10 +15,12 @@ as ``Client.pull``). Blobs are trusted once in place: they are not hashed again.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from modelyard._client import Client
@@ -53,8 +56,9 @@ class ArtifactCache:
             return target
         for file in files:
             blob = self.blob(file.sha256)
-            if not (blob.is_file() and blob.stat().st_size == file.size):
-                client._transfers.download(version.reference, file, blob)
+            with _locked(blob):  # two servers starting on one machine share the cache
+                if not (blob.is_file() and blob.stat().st_size == file.size):
+                    client._transfers.download(version.reference, file, blob)
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
         try:
@@ -73,6 +77,15 @@ class ArtifactCache:
 def _key(files: tuple[ArtifactFile, ...]) -> str:
     listing = "\n".join(f"{f.path}\0{f.sha256}" for f in sorted(files, key=lambda f: f.path))
     return hashlib.sha256(listing.encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(blob: Path) -> Iterator[None]:
+    """Holds an exclusive lock on ``<blob>.lock`` (released when the process ends, whatever happens)."""
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    with open(blob.with_name(blob.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _place(blob: Path, target: Path) -> None:

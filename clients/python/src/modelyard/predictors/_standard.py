@@ -7,8 +7,9 @@ pays for importing scikit-learn.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,14 +96,16 @@ def _model_file(directory: Path, version: ModelVersion) -> tuple[str, Path]:
 
 def _load_skops(path: Path, version: ModelVersion, trusted: frozenset[str]) -> Any:
     sio = import_extra("skops.io", "sklearn")
-    untrusted = sio.get_untrusted_types(file=path)
+    with _unreadable(path, version):
+        untrusted = sio.get_untrusted_types(file=path)
     refused = sorted(set(untrusted) - trusted)
     if refused:
         raise FailedPreconditionError(
             f"{version.reference}: {path.name} holds types skops does not trust: {', '.join(refused)}; "
             "if you trust the file's author, pass them as trusted types (trusted_types, --trust-type)"
         )
-    return sio.load(path, trusted=untrusted)
+    with _unreadable(path, version):
+        return sio.load(path, trusted=untrusted)
 
 
 def _load_pickle(path: Path, version: ModelVersion, payload_format: str, allowed: bool) -> Any:
@@ -113,9 +116,20 @@ def _load_pickle(path: Path, version: ModelVersion, payload_format: str, allowed
             "(modelyard serve --allow-pickle, MLREG_SERVING_ALLOW_PICKLE=true), or ship it as skops"
         )
     if payload_format == "joblib":
-        return import_extra("joblib", "sklearn").load(path)
-    with path.open("rb") as stream:
+        joblib = import_extra("joblib", "sklearn")
+        with _unreadable(path, version):
+            return joblib.load(path)
+    with _unreadable(path, version), path.open("rb") as stream:
         return pickle.load(stream)
+
+
+@contextlib.contextmanager
+def _unreadable(path: Path, version: ModelVersion) -> Iterator[None]:
+    """Turns whatever a model library raises on a file it cannot read into a refusal saying so."""
+    try:
+        yield
+    except Exception as exc:
+        raise FailedPreconditionError(f"{version.reference}: {path.name} cannot be loaded: {exc!r}") from exc
 
 
 class _Estimator:
@@ -174,7 +188,8 @@ class _OnnxSession:
     def predict(self, inputs: Mapping[str, np.ndarray[Any, Any]]) -> Arrays:
         feed = dict(inputs)
         for name in self._text_inputs:  # onnxruntime wants str elements; BYTES arrive as bytes
-            feed[name] = np.vectorize(bytes.decode, otypes=[object])(feed[name])
+            texts = [v.decode() if isinstance(v, bytes) else str(v) for v in feed[name].ravel()]
+            feed[name] = np.array(texts, dtype=object).reshape(feed[name].shape)
         return dict(zip(self._outputs, self._session.run(self._outputs, feed), strict=True))
 
 
@@ -182,10 +197,8 @@ def _load_onnx(path: Path, version: ModelVersion) -> Predictor:
     """An onnxruntime CPU session; tensors from the graph (symbolic dimensions are -1). Outputs
     that are not tensors (sequences, maps) are not served."""
     ort = import_extra("onnxruntime", "onnx")
-    try:
+    with _unreadable(path, version):
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own classes for a bad graph
-        raise FailedPreconditionError(f"{version.reference}: onnxruntime cannot load {path.name}: {exc}") from exc
     inputs = tuple(_onnx_spec(arg, version.reference) for arg in session.get_inputs())
     outputs = tuple(_onnx_spec(arg, version.reference) for arg in session.get_outputs() if arg.type in _ONNX_DATATYPES)
     text_inputs = [spec.name for spec in inputs if spec.datatype == "BYTES"]
