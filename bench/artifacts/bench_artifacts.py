@@ -65,12 +65,12 @@ import boto3
 import botocore.config
 import grpc
 from boto3.s3.transfer import TransferConfig
-from modelyard_registry.settings import RegistrySettings
 
 import modelyard
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedSeaweedFS
 from modelyard_common.embedded.service import ServiceProcess
+from modelyard_registry.settings import RegistrySettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _measure import (

@@ -38,11 +38,14 @@ async def serve(
     *,
     before_stop: Callable[[], Awaitable[None]] | None = None,
     stop: asyncio.Event | None = None,
+    warm_up: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Serves until SIGTERM/SIGINT (or ``stop`` is set), then drains in-flight RPCs.
 
     ``before_stop`` runs once the service reports NOT_SERVING, so that open streams can end
-    cleanly instead of waiting out the grace period.
+    cleanly instead of waiting out the grace period. ``warm_up`` runs once the server listens
+    and its ready file is written; health reports NOT_SERVING until it returns, and an error it
+    raises stops the server and is raised from here.
     """
     server = grpc.aio.server(
         interceptors=[ServiceInterceptor()],
@@ -63,9 +66,16 @@ async def serve(
     metrics_server, metrics_thread = start_http_server(settings.metrics_port, addr=settings.host)
     metrics_port = metrics_server.server_port
     await server.start()
-    for name in ["", *names]:
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    logger.info("serving", extra={"grpc": f"{settings.host}:{port}", "metrics": f"{settings.host}:{metrics_port}"})
+
+    async def set_health(status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+        for name in ["", *names]:
+            await health_servicer.set(name, status)
+
+    await set_health(health_pb2.HealthCheckResponse.NOT_SERVING if warm_up else health_pb2.HealthCheckResponse.SERVING)
+    logger.info(
+        "serving" if warm_up is None else "listening",
+        extra={"grpc": f"{settings.host}:{port}", "metrics": f"{settings.host}:{metrics_port}"},
+    )
     if settings.ready_file is not None:
         settings.ready_file.write_text(json.dumps({"grpc_port": port, "metrics_port": metrics_port}))
 
@@ -74,6 +84,9 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
+        if warm_up is not None and await _warmed_up(warm_up, stop):
+            await set_health(health_pb2.HealthCheckResponse.SERVING)
+            logger.info("serving")
         await stop.wait()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -87,3 +100,16 @@ async def serve(
         metrics_server.server_close()
         metrics_thread.join(timeout=5)
         logger.info("stopped")
+
+
+async def _warmed_up(warm_up: Callable[[], Awaitable[None]], stop: asyncio.Event) -> bool:
+    """Runs ``warm_up`` unless ``stop`` is set first (then cancels it): whether it finished."""
+    warming = asyncio.ensure_future(warm_up())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({warming, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not warming.done():
+        warming.cancel()
+        return False
+    warming.result()
+    return True

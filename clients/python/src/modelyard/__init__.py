@@ -9,12 +9,15 @@ artifact transfers to and from the registry (blocking client only).
         client.pull("fraud/scorer@champion", "champion/")
         print(client.get_version("fraud/scorer@champion").metrics["accuracy"])
 
+    predictor = modelyard.load("fraud/scorer@champion")  # numpy in, numpy out
+
 The asyncio flavour is ``modelyard.aio.connect()``; errors are in ``modelyard.errors``.
 """
 
 from __future__ import annotations
 
 from modelyard._client import AsyncClient, Client, connect
+from modelyard._load import load
 from modelyard._types import (
     AliasChange,
     Artifact,
@@ -114,4 +117,5 @@ __all__ = [
     "VersionFields",
     "VersionStatus",
     "connect",
+    "load",
 ]

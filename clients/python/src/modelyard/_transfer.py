@@ -324,7 +324,7 @@ class Transfers:
             report(TransferProgress(file.path, 0, file.size, TransferPhase.DOWNLOAD))
         for file, target in missing:
             # The canonical reference: an alias moved meanwhile must not mix two versions' files.
-            self._download(status.reference, file, target, report)
+            self.download(status.reference, file, target, report)
         return root
 
     # Pushing
@@ -407,7 +407,7 @@ class Transfers:
 
     # Pulling
 
-    def _download(self, reference: str, file: ArtifactFile, target: Path, report: Progress) -> None:
+    def download(self, reference: str, file: ArtifactFile, target: Path, report: Progress = _ignore) -> None:
         """Writes ``file`` to ``target`` through ``<name>.part``, renamed into place once its size
         and SHA-256 are verified. A ``.part`` left by an earlier pull is kept and continued. No
         fsync (it would cost ~1.2 s per GiB, as much as the transfer): after a machine crash a

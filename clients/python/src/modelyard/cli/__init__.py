@@ -13,13 +13,14 @@ from modelyard.cli.explore import compare, lineage, search
 from modelyard.cli.lifecycle import alias, metrics, stage
 from modelyard.cli.models import model
 from modelyard.cli.projects import project
+from modelyard.cli.serving import serve
 from modelyard.cli.versions import version
 
 __all__ = ["cli", "main"]
 
 _METADATA = (project, model, version, metrics, stage, alias, search, lineage, compare, audit)
 _ARTIFACTS = (push, pull, artifact, abort)  # over the registry service
-for _command in (*_METADATA, *_ARTIFACTS):
+for _command in (*_METADATA, *_ARTIFACTS, serve):
     cli.add_command(_command)
 
 

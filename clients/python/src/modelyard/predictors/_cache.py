@@ -1,0 +1,96 @@
+"""Artifacts on local disk, by content: a file is downloaded once whatever version holds it.
+
+Layout under the cache directory:
+
+    blobs/<sha256[:2]>/<sha256>   each file's bytes, renamed into place only once verified
+                                  (one process downloads a blob at a time: <sha256>.lock)
+    models/<key>/<path>...        a version's directory, hard links to the blobs (copies where
+                                  links are refused); <key> hashes the (path, sha256) list
+
+A version whose directory exists is served from it without asking the registry anything;
+otherwise only the blobs missing are downloaded (through the same verified, resumable download
+as ``Client.pull``). Blobs are trusted once in place: they are not hashed again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from modelyard._client import Client
+from modelyard._transfer import local_path
+from modelyard._types import ArtifactFile, ModelVersion
+from modelyard.errors import FailedPreconditionError
+
+__all__ = ["CACHE_ENV", "ArtifactCache"]
+
+CACHE_ENV = "MODELYARD_CACHE_DIR"
+
+
+class ArtifactCache:
+    """The local cache of artifacts; ``root`` defaults to $MODELYARD_CACHE_DIR, else
+    ~/.cache/modelyard."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "modelyard")
+
+    def __repr__(self) -> str:
+        return f"ArtifactCache({str(self.root)!r})"
+
+    def blob(self, sha256: str) -> Path:
+        return self.root / "blobs" / sha256[:2] / sha256
+
+    def directory(self, client: Client, version: ModelVersion) -> Path:
+        """The directory holding ``version``'s files, downloading those not cached yet."""
+        if version.artifact is None or not version.artifact.files:
+            raise FailedPreconditionError(f"{version.reference} has no artifact files to load")
+        files = version.artifact.files
+        target = self.root / "models" / _key(files)
+        if target.is_dir():
+            return target
+        for file in files:
+            blob = self.blob(file.sha256)
+            with _locked(blob):  # two servers starting on one machine share the cache
+                if not (blob.is_file() and blob.stat().st_size == file.size):
+                    client._transfers.download(version.reference, file, blob)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
+        try:
+            for file in files:
+                _place(self.blob(file.sha256), local_path(staging, file.path))
+            staging.rename(target)
+        except OSError:
+            if not target.is_dir():  # not a concurrent load that got there first
+                raise
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(staging)
+        return target
+
+
+def _key(files: tuple[ArtifactFile, ...]) -> str:
+    listing = "\n".join(f"{f.path}\0{f.sha256}" for f in sorted(files, key=lambda f: f.path))
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(blob: Path) -> Iterator[None]:
+    """Holds an exclusive lock on ``<blob>.lock`` (released when the process ends, whatever happens)."""
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    with open(blob.with_name(blob.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _place(blob: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(blob, target)
+    except OSError:  # a file system without hard links
+        shutil.copyfile(blob, target)

@@ -1,0 +1,29 @@
+"""From a reference to a predictor: read the version, fetch its files, load it by kind."""
+
+from __future__ import annotations
+
+from modelyard._client import Client
+from modelyard._types import ModelKind, VersionStatus
+from modelyard.errors import FailedPreconditionError
+from modelyard.predictors._cache import ArtifactCache
+from modelyard.predictors._custom import load_custom
+from modelyard.predictors._ensemble import load_ensemble
+from modelyard.predictors._predictor import Predictor
+from modelyard.predictors._standard import LoadOptions, load_standard
+
+__all__ = ["load_version"]
+
+
+def load_version(client: Client, reference: str, cache: ArtifactCache, options: LoadOptions) -> Predictor:
+    """The predictor of the READY version ``reference`` names (an ENSEMBLE's members too)."""
+    version = client.get_version(reference)
+    if version.status is not VersionStatus.READY:
+        raise FailedPreconditionError(f"{version.reference} is {version.status}; only READY versions can be loaded")
+    kind = client.get_model(version.model_name).kind
+    if kind is ModelKind.ENSEMBLE:
+        members = version.serving.members if version.serving is not None else ()
+        return load_ensemble(version, [load_version(client, member, cache, options) for member in members])
+    directory = cache.directory(client, version)
+    if kind is ModelKind.CUSTOM:
+        return load_custom(directory, version)
+    return load_standard(directory, version, options)

@@ -1,0 +1,3 @@
+from modelyard_serving.main import main
+
+main()

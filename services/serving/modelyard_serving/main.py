@@ -1,0 +1,82 @@
+"""Composition root of the inference server: settings -> server -> model.
+
+The server listens (and writes its ready file) at once, answering ServerLive; the model is then
+fetched and loaded on a thread, and only then do health and ModelReady report it ready. A model
+that cannot be loaded ends the process with exit code 3 and the reason on one log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from importlib.metadata import version as package_version
+
+import modelyard
+from modelyard.predictors import ArtifactCache, LoadOptions, Predictor, load_version
+from modelyard.v1 import inference_pb2, inference_pb2_grpc
+from modelyard_common.errors import ModelyardError
+from modelyard_common.logs import configure_logging
+from modelyard_common.server import ServiceBinding, serve
+from modelyard_common.settings import load_settings
+from modelyard_serving.api.servicer import InferenceServicer
+from modelyard_serving.metrics import LOAD_SECONDS
+from modelyard_serving.served import ServedModel
+from modelyard_serving.settings import ServingSettings
+
+__all__ = ["EXIT_MODEL_NOT_LOADED", "main", "run", "run_in_foreground"]
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = inference_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+EXIT_MODEL_NOT_LOADED = 3
+
+
+def load_model(settings: ServingSettings) -> Predictor:
+    """Fetches (through the cache) and loads the version to serve; blocking."""
+    options = LoadOptions(allow_pickle=settings.allow_pickle, trusted_types=frozenset(settings.trusted_types))
+    with modelyard.connect(
+        settings.metadata_addr, registry=settings.registry_addr, actor="modelyard-serving"
+    ) as client:
+        return load_version(client, settings.reference, ArtifactCache(settings.cache_dir), options)
+
+
+async def run(settings: ServingSettings) -> str | None:
+    """Serves until SIGTERM; returns why the model could not be loaded, if it could not."""
+    served = ServedModel(settings.served_name)
+    servicer = InferenceServicer(served, package_version("modelyard-serving"))
+    binding = ServiceBinding(
+        SERVICE_NAME, lambda server: inference_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)
+    )
+
+    async def warm_up() -> None:
+        started = time.perf_counter()
+        served.predictor = await asyncio.to_thread(load_model, settings)
+        LOAD_SECONDS.set(time.perf_counter() - started)
+        logger.info("loaded %s as %s", served.predictor.version.reference, served.name)
+
+    try:
+        await serve(settings, [binding], warm_up=warm_up)
+    except ModelyardError as exc:
+        return exc.message
+    return None
+
+
+def main() -> None:
+    """``python -m modelyard_serving``: settings from MLREG_SERVING_* variables."""
+    run_in_foreground(load_settings(ServingSettings))
+
+
+def run_in_foreground(settings: ServingSettings) -> None:
+    """Logs to stderr and serves until SIGTERM or Ctrl-C; exits with code 3 when the model
+    cannot be loaded."""
+    configure_logging(settings.log_level, settings.log_format)
+    reason = asyncio.run(run(settings))
+    if reason is not None:
+        logger.error("cannot serve %s: %s", settings.reference, " ".join(reason.split()))
+        sys.exit(EXIT_MODEL_NOT_LOADED)
+
+
+if __name__ == "__main__":
+    main()

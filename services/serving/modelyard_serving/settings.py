@@ -1,0 +1,41 @@
+"""Configuration of the inference server, from MLREG_SERVING_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from modelyard_common.settings import ServiceSettings
+
+__all__ = ["ServingSettings"]
+
+
+class ServingSettings(ServiceSettings):
+    """One server serves one version, fetched through the registry when it starts."""
+
+    model_config = SettingsConfigDict(env_prefix="MLREG_SERVING_", frozen=True, extra="ignore")
+
+    reference: str = Field(min_length=3)
+    """The version to serve: PROJECT/MODEL:N, PROJECT/MODEL@ALIAS or PROJECT/MODEL (required)."""
+    model_name: str = ""
+    """Name clients give in OIP requests; empty: the model's name without its project."""
+    metadata_addr: str = "127.0.0.1:7410"
+    """host:port of the metadata service."""
+    registry_addr: str = "127.0.0.1:7411"
+    """host:port of the registry service."""
+    cache_dir: Path | None = None
+    """Local artifact cache; unset: $MODELYARD_CACHE_DIR, else ~/.cache/modelyard."""
+    allow_pickle: bool = False
+    """Load pickle and joblib model files, which run arbitrary code when loaded."""
+    trusted_types: tuple[str, ...] = ()
+    """Types a skops file may hold beyond skops' defaults, as a JSON list."""
+
+    @property
+    def served_name(self) -> str:
+        """``model_name``, else the model part of ``reference`` ("fraud/scorer@champion": "scorer")."""
+        if self.model_name:
+            return self.model_name
+        model = self.reference.partition("/")[2]
+        return model.partition(":")[0].partition("@")[0]

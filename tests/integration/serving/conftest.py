@@ -1,0 +1,67 @@
+"""Clients, projects and inference servers for the serving tests, over the session's services."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import modelyard
+from modelyard_common.embedded.service import ServiceProcess
+
+
+@pytest.fixture
+def client(metadata_service: ServiceProcess, registry_service: ServiceProcess) -> Iterator[modelyard.Client]:
+    with modelyard.connect(metadata_service.target, registry=registry_service.target, actor="tester") as client:
+        yield client
+
+
+@pytest.fixture
+def project(client: modelyard.Client) -> str:
+    name = f"serve-{uuid.uuid4().hex[:10]}"
+    client.create_project(name)
+    return name
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Callable[[str], Path]:
+    """model_dir(name): an empty directory to save a model in."""
+
+    def make(name: str) -> Path:
+        path = tmp_path / "models" / name
+        path.mkdir(parents=True)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def start_server(
+    tmp_path: Path, metadata_service: ServiceProcess, registry_service: ServiceProcess
+) -> Iterator[Callable[..., ServiceProcess]]:
+    """start_server(reference, **settings): a `modelyard_serving` process, SERVING; stopped afterwards."""
+    started: list[ServiceProcess] = []
+
+    def start(reference: str, **settings: str) -> ServiceProcess:
+        service = ServiceProcess(
+            "serving",
+            "modelyard_serving",
+            tmp_path / f"serving-{len(started)}",
+            {
+                "reference": reference,
+                "metadata_addr": metadata_service.target,
+                "registry_addr": registry_service.target,
+                "cache_dir": str(tmp_path / "cache"),
+                "shutdown_grace_seconds": "2",
+                **settings,
+            },
+        )
+        started.append(service)
+        service.start()
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
