@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PACKAGES := clients/python/pyproject.toml services/common/pyproject.toml services/metadata/pyproject.toml services/registry/pyproject.toml
+PACKAGES := clients/python/pyproject.toml services/common/pyproject.toml services/metadata/pyproject.toml services/registry/pyproject.toml services/deploy/pyproject.toml
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -17,7 +17,7 @@ $(STAMP): $(PACKAGES) tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r tests/requirements.txt \
-		-e clients/python -e 'services/common[embedded]' -e services/metadata -e services/registry
+		-e clients/python -e 'services/common[embedded]' -e services/metadata -e services/registry -e services/deploy
 	touch $@
 
 venv: $(STAMP) ## Create the virtual environment and install the packages

@@ -418,21 +418,20 @@ class Transfers:
         done = 0
         if part.is_file() and part.stat().st_size <= file.size:
             digest, done = _read_digest(part, file.path, report, file.size)
-        with part.open("ab" if done else "wb") as out:
-            with _WriteBehind(out, digest) as sink:
-                attempt = 1
-                while done < file.size:
-                    try:
-                        for chunk in self._chunks(reference, file, done):
-                            sink.put(chunk)
-                            done += len(chunk)
-                            report(TransferProgress(file.path, done, file.size, TransferPhase.DOWNLOAD))
-                        break
-                    except ModelyardError as exc:
-                        if attempt >= MAX_ATTEMPTS or not is_transient(exc):
-                            raise
-                    time.sleep(backoff(attempt))
-                    attempt += 1
+        with part.open("ab" if done else "wb") as out, _WriteBehind(out, digest) as sink:
+            attempt = 1
+            while done < file.size:
+                try:
+                    for chunk in self._chunks(reference, file, done):
+                        sink.put(chunk)
+                        done += len(chunk)
+                        report(TransferProgress(file.path, done, file.size, TransferPhase.DOWNLOAD))
+                    break
+                except ModelyardError as exc:
+                    if attempt >= MAX_ATTEMPTS or not is_transient(exc):
+                        raise
+                time.sleep(backoff(attempt))
+                attempt += 1
         if done != file.size or digest.hexdigest() != file.sha256:
             part.unlink()
             raise DataLossError(
