@@ -25,11 +25,16 @@ class Platform:
         self.process = process
         self.target = endpoints["metadata"]
         self.registry = endpoints["registry"]
+        self.deploy = endpoints["deploy"]
         self.output = output
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(BIN / "modelyard"), "--target", self.target, "--registry", self.registry, "--actor", "e2e", *args],
+            [
+                str(BIN / "modelyard"),
+                *("--target", self.target, "--registry", self.registry, "--deploy", self.deploy),
+                *("--actor", "e2e", *args),
+            ],
             capture_output=True,
             text=True,
             timeout=60,
@@ -49,10 +54,10 @@ def _read_until_ready(process: subprocess.Popen[str], deadline: float) -> tuple[
         if not line:
             break
         lines.append(line)
-        found = re.search(r"(metadata|registry) service\s+(127\.0\.0\.1:\d+)", line)
+        found = re.search(r"(metadata|registry|deploy) service\s+(127\.0\.0\.1:\d+)", line)
         if found:
             endpoints[found[1]] = found[2]
-        if len(endpoints) == 2:
+        if len(endpoints) == 3:
             return endpoints, lines
     raise AssertionError("modelyard-dev did not report its endpoints:\n" + "".join(lines))
 

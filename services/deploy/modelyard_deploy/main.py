@@ -22,6 +22,7 @@ from modelyard_deploy.domain.entities import Runtime
 from modelyard_deploy.domain.reconcile import Reconciler
 from modelyard_deploy.domain.rollout import Policy
 from modelyard_deploy.metrics import PrometheusObserver
+from modelyard_deploy.runtimes.kubernetes import KubernetesCluster, KubernetesConfig
 from modelyard_deploy.runtimes.process import ProcessRuntime, ServingConfig
 from modelyard_deploy.settings import DeploySettings
 from modelyard_deploy.storage.catalog import MetadataCatalog
@@ -54,9 +55,19 @@ async def run(settings: DeploySettings) -> None:
         stack.push_async_callback(runtime.close)
         store, changes = PgDeploymentStore(pool), Changes()
         policy = Policy(settings.ready_timeout_seconds, settings.restart_backoff_seconds, settings.max_failures)
-        reconciler = Reconciler(store, runtime, changes, policy, PrometheusObserver())
+        cluster = None
+        if settings.kubernetes_enabled:
+            cluster = KubernetesCluster(
+                KubernetesConfig(
+                    settings.kubernetes_namespace,
+                    settings.kubernetes_image,
+                    settings.kubernetes_metadata_addr or settings.metadata_addr,
+                    settings.kubernetes_registry_addr or settings.registry_addr,
+                )
+            )
+        reconciler = Reconciler(store, runtime, changes, policy, PrometheusObserver(), cluster)
         await reconciler.adopt_or_stop_leftovers()
-        runtimes = frozenset({Runtime.PROCESS})
+        runtimes = frozenset({Runtime.PROCESS, Runtime.KUBERNETES} if cluster else {Runtime.PROCESS})
         deployments = Deployments(
             store, MetadataCatalog(client), reconciler, changes, runtimes, Runtime(settings.default_runtime.upper())
         )

@@ -41,8 +41,12 @@ class DeploySettings(DatabaseSettings):
     replica_stop_grace_seconds: float = Field(10.0, ge=0, le=300)
     """How long a replica may take to stop after SIGTERM before it is killed."""
     kubernetes_enabled: bool = False
-    """Render Kubernetes objects for the kubernetes runtime (in-cluster config, else kubeconfig)."""
+    """Enable the kubernetes runtime (credentials: in-cluster, else the local kubeconfig)."""
     kubernetes_namespace: str = "modelyard"
     """Namespace of the Deployments and Services the kubernetes runtime makes."""
     kubernetes_image: str = "modelyard/serving:latest"
     """Image of the inference server (and of the init container that pulls the artifact)."""
+    kubernetes_metadata_addr: str = ""
+    """The metadata service as pods reach it; empty: ``metadata_addr``."""
+    kubernetes_registry_addr: str = ""
+    """The registry service as pods reach it; empty: ``registry_addr``."""

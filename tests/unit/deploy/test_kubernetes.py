@@ -6,8 +6,10 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+from kubernetes import client as k8s
 
-from modelyard_deploy.runtimes.kubernetes import OIP_PORT, KubernetesConfig, labels, render, to_dict
+from modelyard_deploy.domain.ports import ClusterStatus
+from modelyard_deploy.runtimes.kubernetes import OIP_PORT, KubernetesConfig, cluster_status, labels, render, to_dict
 
 CONFIG = KubernetesConfig(
     namespace="models",
@@ -83,3 +85,29 @@ def test_the_service_selects_the_pods_and_exposes_grpc(objects: tuple[dict[str, 
     _, service = objects
     assert service["spec"]["selector"] == labels("scorer-prod")
     assert service["spec"]["ports"] == [{"name": "grpc", "port": OIP_PORT, "targetPort": "grpc", "appProtocol": "grpc"}]
+
+
+def test_the_status_of_a_deployment_reads_its_rollout_and_a_stall() -> None:
+    found = k8s.V1Deployment(
+        metadata=k8s.V1ObjectMeta(name="scorer-prod", generation=4),
+        status=k8s.V1DeploymentStatus(
+            observed_generation=4,
+            replicas=5,
+            updated_replicas=2,
+            available_replicas=3,
+            conditions=[
+                k8s.V1DeploymentCondition(type="Available", status="True"),
+                k8s.V1DeploymentCondition(
+                    type="Progressing",
+                    status="False",
+                    reason="ProgressDeadlineExceeded",
+                    message='ReplicaSet "scorer-prod-7d9" has timed out progressing.',
+                ),
+            ],
+        ),
+    )
+    assert cluster_status(found) == ClusterStatus(
+        True, 5, 2, 3, 'ReplicaSet "scorer-prod-7d9" has timed out progressing.'
+    )
+    fresh = k8s.V1Deployment(metadata=k8s.V1ObjectMeta(name="scorer-prod", generation=1))
+    assert cluster_status(fresh) == ClusterStatus(False, 0, 0, 0)

@@ -6,8 +6,8 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState, Runtime
-from modelyard_deploy.domain.ports import Observation
-from modelyard_deploy.domain.rollout import Plan, Policy, observe, plan
+from modelyard_deploy.domain.ports import ClusterStatus, Observation
+from modelyard_deploy.domain.rollout import Plan, Policy, observe, plan, plan_cluster
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = Policy(ready_timeout=60, restart_backoff=1, max_failures=3)
@@ -217,3 +217,33 @@ def test_scaling_down_stops_failed_then_starting_then_the_newest_ready_replicas(
 def test_stopping_replicas_are_left_alone() -> None:
     decided = plan(deployment(replica("a", 1, READY), replica("b", 1, STOPPING), wanted=1), NOW, POLICY)
     assert decided == Plan(DeploymentState.AVAILABLE, 1)
+
+
+# --- plan_cluster: deployments a cluster runs ----------------------------------------------
+
+
+def _status(replicas: int, updated: int, available: int, failure: str = "", observed: bool = True) -> ClusterStatus:
+    return ClusterStatus(observed, replicas, updated, available, failure)
+
+
+def test_a_cluster_rollout_is_done_when_every_pod_is_new_and_available() -> None:
+    rolling = deployment(revision=2, wanted=2, state=DeploymentState.PROGRESSING)
+    assert plan_cluster(rolling, _status(2, 2, 2)) == Plan(DeploymentState.AVAILABLE, 2)
+    assert plan_cluster(rolling, _status(3, 2, 2)) == Plan(DeploymentState.PROGRESSING, 1)  # an old pod is left
+    assert plan_cluster(rolling, _status(2, 2, 2, observed=False)) == Plan(DeploymentState.PROGRESSING, 1)
+
+
+def test_a_stalled_cluster_rollout_fails_with_the_clusters_reason() -> None:
+    rolling = deployment(revision=2, wanted=2, state=DeploymentState.PROGRESSING)
+    decided = plan_cluster(rolling, _status(3, 1, 2, failure='ReplicaSet "s-7d9" has timed out progressing.'))
+    assert decided == Plan(
+        DeploymentState.FAILED, 1, 'revision 2 cannot start: ReplicaSet "s-7d9" has timed out progressing.'
+    )
+
+
+def test_a_new_cluster_deployment_is_pending_then_degraded_when_a_pod_is_lost() -> None:
+    assert plan_cluster(deployment(serving=0), _status(2, 2, 0)) == Plan(DeploymentState.PENDING, 0)
+    assert plan_cluster(deployment(), _status(2, 2, 1)) == Plan(
+        DeploymentState.DEGRADED, 1, "1 of 2 replicas available"
+    )
+    assert plan_cluster(deployment(wanted=3), _status(2, 2, 2)) == Plan(DeploymentState.PROGRESSING, 1)

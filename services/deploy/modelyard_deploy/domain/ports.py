@@ -8,7 +8,7 @@ from typing import Protocol
 
 from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState, Revision, VersionInfo
 
-__all__ = ["DeploymentStore", "Observation", "ReplicaSpec", "Runtime", "VersionCatalog"]
+__all__ = ["Cluster", "ClusterStatus", "DeploymentStore", "Observation", "ReplicaSpec", "Runtime", "VersionCatalog"]
 
 
 class DeploymentStore(Protocol):
@@ -87,4 +87,30 @@ class Runtime(Protocol):
 
     async def close(self) -> None:
         """Stops every replica."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStatus:
+    """A cluster workload's rollout, as Kubernetes reports it for a Deployment."""
+
+    observed: bool
+    """Whether the cluster has seen the latest spec."""
+    replicas: int
+    """Pods of any revision."""
+    updated: int
+    """Pods of the latest revision."""
+    available: int
+    """Pods ready (for the minimum time)."""
+    failure: str = ""
+    """Why the rollout stopped progressing, when it did."""
+
+
+class Cluster(Protocol):
+    """A runtime that runs whole deployments (Kubernetes): it rolls out and restarts by itself."""
+
+    async def apply(self, name: str, version_reference: str, revision: int, replicas: int) -> None: ...
+    async def status(self, name: str) -> ClusterStatus: ...
+    async def delete(self, name: str) -> None:
+        """Removes the workload; a no-op when there is none."""
         ...

@@ -24,8 +24,9 @@ from typing import Protocol
 from modelyard_common.errors import NotFoundError
 from modelyard_deploy.domain.changes import Changes
 from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState
-from modelyard_deploy.domain.ports import DeploymentStore, ReplicaSpec, Runtime
-from modelyard_deploy.domain.rollout import Plan, Policy, observe, plan
+from modelyard_deploy.domain.entities import Runtime as RuntimeKind
+from modelyard_deploy.domain.ports import Cluster, DeploymentStore, ReplicaSpec, Runtime
+from modelyard_deploy.domain.rollout import Plan, Policy, observe, plan, plan_cluster
 
 __all__ = ["Reconciler", "ReconcilerObserver"]
 
@@ -42,14 +43,21 @@ class ReconcilerObserver(Protocol):
 
 class Reconciler:
     def __init__(
-        self, store: DeploymentStore, runtime: Runtime, changes: Changes, policy: Policy, observer: ReconcilerObserver
+        self,
+        store: DeploymentStore,
+        runtime: Runtime,
+        changes: Changes,
+        policy: Policy,
+        observer: ReconcilerObserver,
+        cluster: Cluster | None = None,
     ) -> None:
-        self._store, self._runtime, self._changes = store, runtime, changes
+        self._store, self._runtime, self._changes, self._cluster = store, runtime, changes, cluster
         self._policy, self._observer = policy, observer
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._pending: set[str] = set()
         self._wake = asyncio.Event()
         self._rollouts: dict[str, float] = {}  # deployment -> monotonic start of its rolling change
+        self._applied: dict[str, tuple[str, int, int]] = {}  # cluster deployment -> what was applied
         runtime.set_listener(self.poke)
 
     @contextlib.asynccontextmanager
@@ -101,6 +109,9 @@ class Reconciler:
                 deployment = await self._store.get(name)
             except NotFoundError:
                 return
+            if deployment.runtime is RuntimeKind.KUBERNETES:
+                await self._reconcile_cluster(deployment)
+                return
             now = datetime.now(UTC)
             replicas = tuple(
                 observe(r, self._runtime.observe(r.id), now, self._policy) for r in deployment.replica_status
@@ -119,6 +130,24 @@ class Reconciler:
                 await self._changes.notify(name)
         if decided.stop:
             await self._stop(name, decided.stop)
+
+    async def _reconcile_cluster(self, deployment: Deployment) -> None:
+        """The cluster rolls out and restarts by itself: apply what is wanted, read its status."""
+        if self._cluster is None:
+            raise RuntimeError(f"deployment {deployment.name} runs on Kubernetes, which is not enabled")
+        wanted = (deployment.version_reference, deployment.revision, deployment.replicas)
+        if self._applied.get(deployment.name) != wanted:
+            await self._cluster.apply(deployment.name, *wanted)
+            self._applied[deployment.name] = wanted
+        decided = plan_cluster(deployment, await self._cluster.status(deployment.name))
+        self._time_rollout(deployment, decided)
+        if (decided.state, decided.message, decided.serving_revision) != (
+            deployment.state,
+            deployment.status_message,
+            deployment.serving_revision,
+        ):
+            await self._store.save_status(deployment.name, decided.state, decided.message, decided.serving_revision, ())
+            await self._changes.notify(deployment.name)
 
     async def _apply(self, deployment: Deployment, decided: Plan, now: datetime) -> tuple[Replica, ...]:
         by_id = {r.id: r for r in deployment.replica_status}
@@ -158,6 +187,11 @@ class Reconciler:
 
     async def stop_all(self, deployment: Deployment) -> None:
         """Stops every replica of ``deployment`` (the caller holds its lock)."""
+        if deployment.runtime is RuntimeKind.KUBERNETES:
+            if self._cluster is not None:
+                await self._cluster.delete(deployment.name)
+            self._applied.pop(deployment.name, None)
+            return
         now = datetime.now(UTC)
         stopping = tuple(
             dataclasses.replace(r, state=ReplicaState.STOPPING, since=now) for r in deployment.replica_status

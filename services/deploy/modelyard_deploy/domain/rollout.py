@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState
-from modelyard_deploy.domain.ports import Observation
+from modelyard_deploy.domain.ports import ClusterStatus, Observation
 
-__all__ = ["Plan", "Policy", "observe", "plan"]
+__all__ = ["Plan", "Policy", "observe", "plan", "plan_cluster"]
 
 _LOST = Observation(ReplicaState.FAILED, message="lost: its runtime does not run it")
 # Which replicas go first when there are too many: failed, then starting, then ready ones.
@@ -128,3 +128,19 @@ def plan(deployment: Deployment, now: datetime, policy: Policy) -> Plan:
         message = f"{ready} of {wanted} replicas ready; replica {troubled.id} is restarting: {troubled.message}"
         return Plan(DeploymentState.DEGRADED, serving, message, start=start, restart=restart, stop=tuple(stop))
     return Plan(DeploymentState.PROGRESSING, serving, start=start, restart=restart, stop=tuple(stop))
+
+
+def plan_cluster(deployment: Deployment, status: ClusterStatus) -> Plan:
+    """The state of a deployment a cluster runs: done when every pod is of the latest revision
+    and available (as ``kubectl rollout status`` decides); FAILED when the rollout stalled."""
+    wanted, target, serving = deployment.replicas, deployment.revision, deployment.serving_revision
+    if status.observed and status.replicas == status.updated == status.available == wanted:
+        return Plan(DeploymentState.AVAILABLE, target)
+    if status.failure:
+        return Plan(DeploymentState.FAILED, serving, f"revision {target} cannot start: {status.failure}")
+    if target != serving:
+        state = DeploymentState.PENDING if serving == 0 and status.available == 0 else DeploymentState.PROGRESSING
+        return Plan(state, serving)
+    if status.replicas < wanted:  # scaling up
+        return Plan(DeploymentState.PROGRESSING, serving)
+    return Plan(DeploymentState.DEGRADED, serving, f"{status.available} of {wanted} replicas available")

@@ -17,7 +17,18 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-__all__ = ["OIP_PORT", "KubernetesCluster", "KubernetesConfig", "Workload", "labels", "render"]
+from modelyard_deploy.domain.ports import ClusterStatus
+
+__all__ = [
+    "OIP_PORT",
+    "KubernetesCluster",
+    "KubernetesConfig",
+    "Workload",
+    "cluster_status",
+    "labels",
+    "render",
+    "to_dict",
+]
 
 OIP_PORT = 8081
 METRICS_PORT = 9090
@@ -149,38 +160,59 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return result
 
 
-class KubernetesCluster:
-    """Applies and removes workloads; in-cluster credentials, else the local kubeconfig."""
+def cluster_status(deployment: k8s.V1Deployment) -> ClusterStatus:
+    """What a Deployment's status says of its rollout."""
+    status = deployment.status or k8s.V1DeploymentStatus()
+    stalled = next(
+        (
+            c.message or c.reason
+            for c in status.conditions or ()
+            if c.type == "Progressing" and c.status == "False" and c.reason == "ProgressDeadlineExceeded"
+        ),
+        "",
+    )
+    return ClusterStatus(
+        observed=(status.observed_generation or 0) >= (deployment.metadata.generation or 0),
+        replicas=status.replicas or 0,
+        updated=status.updated_replicas or 0,
+        available=status.available_replicas or 0,
+        failure=stalled,
+    )
 
-    def __init__(self, namespace: str) -> None:
+
+class KubernetesCluster:
+    """Applies, reads and removes workloads; in-cluster credentials, else the local kubeconfig."""
+
+    def __init__(self, config: KubernetesConfig) -> None:
         try:
             k8s_config.load_incluster_config()
         except k8s_config.ConfigException:
             k8s_config.load_kube_config()
-        self._namespace = namespace
+        self._config = config
         self._apps, self._core = k8s.AppsV1Api(), k8s.CoreV1Api()
 
-    async def apply(self, workload: Workload) -> None:
-        await asyncio.to_thread(self._apply, workload)
+    async def apply(self, name: str, version_reference: str, revision: int, replicas: int) -> None:
+        workload = render(name, version_reference, revision, replicas, self._config)
+        await asyncio.to_thread(self._apply, name, workload)
 
-    def _apply(self, workload: Workload) -> None:
-        name = workload.deployment.metadata.name
+    def _apply(self, name: str, workload: Workload) -> None:
+        namespace = self._config.namespace
         try:
-            self._apps.replace_namespaced_deployment(name, self._namespace, workload.deployment)
+            self._apps.replace_namespaced_deployment(name, namespace, workload.deployment)
         except k8s.ApiException as exc:
             if exc.status != 404:
                 raise
-            self._apps.create_namespaced_deployment(self._namespace, workload.deployment)
+            self._apps.create_namespaced_deployment(namespace, workload.deployment)
         try:
-            self._core.read_namespaced_service(name, self._namespace)
+            self._core.read_namespaced_service(name, namespace)
         except k8s.ApiException as exc:
             if exc.status != 404:
                 raise
-            self._core.create_namespaced_service(self._namespace, workload.service)
+            self._core.create_namespaced_service(namespace, workload.service)
 
-    async def ready_replicas(self, name: str) -> int:
-        status = await asyncio.to_thread(self._apps.read_namespaced_deployment_status, name, self._namespace)
-        return int(status.status.ready_replicas or 0)
+    async def status(self, name: str) -> ClusterStatus:
+        found = await asyncio.to_thread(self._apps.read_namespaced_deployment_status, name, self._config.namespace)
+        return cluster_status(found)
 
     async def delete(self, name: str) -> None:
         await asyncio.to_thread(self._delete, name)
@@ -188,7 +220,7 @@ class KubernetesCluster:
     def _delete(self, name: str) -> None:
         for remove in (self._apps.delete_namespaced_deployment, self._core.delete_namespaced_service):
             try:
-                remove(name, self._namespace)
+                remove(name, self._config.namespace)
             except k8s.ApiException as exc:
                 if exc.status != 404:
                     raise
