@@ -54,7 +54,12 @@ async def run(settings: DeploySettings) -> None:
         )
         stack.push_async_callback(runtime.close)
         store, changes = PgDeploymentStore(pool), Changes()
-        policy = Policy(settings.ready_timeout_seconds, settings.restart_backoff_seconds, settings.max_failures)
+        policy = Policy(
+            settings.ready_timeout_seconds,
+            settings.restart_backoff_seconds,
+            settings.max_failures,
+            settings.replica_drain_seconds,
+        )
         cluster = None
         if settings.kubernetes_enabled:
             cluster = KubernetesCluster(

@@ -40,6 +40,8 @@ class DeploySettings(DatabaseSettings):
     """Failures in a row after which a replica is left down and the deployment is FAILED."""
     replica_stop_grace_seconds: float = Field(10.0, ge=0, le=300)
     """How long a replica may take to stop after SIGTERM before it is killed."""
+    replica_drain_seconds: float = Field(1.0, ge=0, le=300)
+    """How long a replica keeps running once it left the endpoints, before SIGTERM."""
     kubernetes_enabled: bool = False
     """Enable the kubernetes runtime (credentials: in-cluster, else the local kubeconfig)."""
     kubernetes_namespace: str = "modelyard"

@@ -173,6 +173,7 @@ class Reconciler:
     async def _stop(self, name: str, replica_ids: Iterable[str]) -> None:
         """Stops replicas (outside the lock: it takes up to the grace period), then forgets them."""
         ids = set(replica_ids)
+        await asyncio.sleep(self._policy.drain_seconds)
         await asyncio.gather(*(self._runtime.stop(replica_id) for replica_id in ids))
         async with self.holding(name):
             try:
@@ -200,6 +201,7 @@ class Reconciler:
             deployment.name, deployment.state, deployment.status_message, deployment.serving_revision, stopping
         )
         await self._changes.notify(deployment.name)
+        await asyncio.sleep(self._policy.drain_seconds)
         await asyncio.gather(*(self._runtime.stop(r.id) for r in deployment.replica_status))
 
     def _time_rollout(self, deployment: Deployment, decided: Plan) -> None:

@@ -37,6 +37,9 @@ class Policy:
     """Seconds before the first restart of a failed replica; doubles with each failure in a row."""
     max_failures: int = 3
     """Failures in a row after which a replica is left down."""
+    drain_seconds: float = 0.0
+    """Time between a replica leaving the endpoints (STOPPING) and its stop, for clients that
+    read the endpoints just before to finish sending."""
 
 
 @dataclass(frozen=True, slots=True)
