@@ -58,6 +58,7 @@ class Reconciler:
         self._wake = asyncio.Event()
         self._rollouts: dict[str, float] = {}  # deployment -> monotonic start of its rolling change
         self._applied: dict[str, tuple[str, int, int]] = {}  # cluster deployment -> what was applied
+        self._stopping: set[asyncio.Task[None]] = set()
         runtime.set_listener(self.poke)
 
     @contextlib.asynccontextmanager
@@ -72,14 +73,17 @@ class Reconciler:
         self._wake.set()
 
     async def run_forever(self, interval: float) -> None:
+        """Passes over every deployment each ``interval`` seconds, and over poked ones between."""
+        next_full = time.monotonic()
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), interval)
-                names: Iterable[str] = list(self._pending)
-            except TimeoutError:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_full - time.monotonic()))
+            self._wake.clear()
+            names: Iterable[str] = list(self._pending)
+            if time.monotonic() >= next_full:
+                next_full = time.monotonic() + interval
                 names = await self._store.names()
                 await self._count(names)
-            self._wake.clear()
             self._pending.difference_update(names)
             await asyncio.gather(*(self._pass(name) for name in names))
 
@@ -128,8 +132,10 @@ class Reconciler:
             ):
                 await self._store.save_status(name, decided.state, decided.message, decided.serving_revision, after)
                 await self._changes.notify(name)
-        if decided.stop:
-            await self._stop(name, decided.stop)
+        if decided.stop:  # in the background: draining and stopping take seconds
+            task = asyncio.create_task(self._stop(name, decided.stop))
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
 
     async def _reconcile_cluster(self, deployment: Deployment) -> None:
         """The cluster rolls out and restarts by itself: apply what is wanted, read its status."""
@@ -175,6 +181,7 @@ class Reconciler:
         ids = set(replica_ids)
         await asyncio.sleep(self._policy.drain_seconds)
         await asyncio.gather(*(self._runtime.stop(replica_id) for replica_id in ids))
+        self.poke(name)
         async with self.holding(name):
             try:
                 deployment = await self._store.get(name)

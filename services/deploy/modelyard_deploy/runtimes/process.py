@@ -75,6 +75,7 @@ class ProcessRuntime:
     def __init__(self, config: ServingConfig) -> None:
         self._config = config
         self._replicas: dict[str, _Replica] = {}
+        self._stopping: dict[str, asyncio.Task[None]] = {}
         self._on_change: Callable[[str], None] = lambda name: None
 
     def set_listener(self, on_change: Callable[[str], None]) -> None:
@@ -98,10 +99,10 @@ class ProcessRuntime:
 
     async def start(self, spec: ReplicaSpec) -> int:
         directory = self._config.run_dir / spec.replica_id
-        shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir(parents=True)
+        directory.mkdir(parents=True, exist_ok=True)
         self._config.cache_dir.mkdir(parents=True, exist_ok=True)
         ready_file = directory / "ready.json"
+        ready_file.unlink(missing_ok=True)  # a restart's: the log goes on, the ports are new
         with (directory / "replica.log").open("ab") as log:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -160,9 +161,20 @@ class ProcessRuntime:
                 await asyncio.sleep(_POLL_SECONDS)
 
     async def stop(self, replica_id: str) -> None:
+        """Returns once the replica's process is gone, also when another call is stopping it."""
         replica = self._replicas.pop(replica_id, None)
-        if replica is None:
+        if replica is not None:
+            self._stopping[replica_id] = asyncio.create_task(self._terminate(replica))
+        task = self._stopping.get(replica_id)
+        if task is None:
             return
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._stopping.pop(replica_id, None)
+
+    async def _terminate(self, replica: _Replica) -> None:
         if replica.watcher is not None:
             replica.watcher.cancel()
         process = replica.process
@@ -175,7 +187,8 @@ class ProcessRuntime:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
-        logger.info("stopped a replica", extra={"replica": replica_id, "code": process.returncode})
+        logger.info("stopped a replica", extra={"replica": replica.spec.replica_id, "code": process.returncode})
+        shutil.rmtree(replica.directory, ignore_errors=True)
 
     async def stop_leftover(self, pid: int, deployment: str, replica_id: str) -> bool:
         if replica_id in self._replicas or not _is_replica(pid, f"{deployment}/{replica_id}"):
@@ -192,7 +205,7 @@ class ProcessRuntime:
         return True
 
     async def close(self) -> None:
-        await asyncio.gather(*(self.stop(replica_id) for replica_id in list(self._replicas)))
+        await asyncio.gather(*(self.stop(replica_id) for replica_id in {*self._replicas, *self._stopping}))
 
 
 def _is_replica(pid: int, marker: str) -> bool:
