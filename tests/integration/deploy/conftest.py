@@ -38,23 +38,17 @@ def start_deploy(
     postgres: EmbeddedPostgres,
     metadata_service: ServiceProcess,
     registry_service: ServiceProcess,
-) -> Iterator[Callable[..., ServiceProcess]]:
-    """Starts deploy services of a test's own (own database unless ``dsn`` is given); stops them after."""
-    started: list[ServiceProcess] = []
+    start_service: Callable[[str, dict[str, str]], ServiceProcess],
+) -> Callable[..., ServiceProcess]:
+    """start_deploy(dsn="", **settings): a deploy service of the test's own (own database unless
+    ``dsn`` is given); stopped after the test."""
 
     def start(dsn: str = "", **extra: str) -> ServiceProcess:
         dsn = dsn or postgres.create_database(f"deploy_{uuid.uuid4().hex}")
-        data = tmp_path / f"deploy-{len(started)}"
-        service = ServiceProcess(
-            "deploy", "modelyard_deploy", data, deploy_settings(dsn, metadata_service, registry_service, data, **extra)
-        )
-        started.append(service)
-        service.start()
-        return service
+        data = tmp_path / f"deploy-data-{uuid.uuid4().hex[:6]}"
+        return start_service("deploy", deploy_settings(dsn, metadata_service, registry_service, data, **extra))
 
-    yield start
-    for service in started:
-        service.stop()
+    return start
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,12 @@ from sklearn.linear_model import LogisticRegression
 
 import modelyard
 from modelyard.v1 import inference_pb2, inference_pb2_grpc
+from modelyard_deploy.runtimes.process import MARKER_ENV
+from modelyard_deploy.runtimes.process import is_running as alive
 
-MARKER = b"MLREG_DEPLOY_REPLICA="
+__all__ = ["alive", "infer", "push_classifier", "push_unloadable", "replica_pids"]
+
+MARKER = f"{MARKER_ENV}=".encode()
 FEATURES = np.random.default_rng(11).normal(size=(40, 4))
 
 
@@ -49,15 +53,6 @@ def replica_pids(deployment: str) -> dict[str, int]:
                 if owner == deployment and alive(int(entry.name)):
                     found[replica] = int(entry.name)
     return found
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def infer(endpoint: str, model_name: str, rows: np.ndarray = FEATURES[:3]) -> inference_pb2.ModelInferResponse:

@@ -28,7 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from modelyard_deploy.domain.entities import ReplicaState
 from modelyard_deploy.domain.ports import Observation, ReplicaSpec
 
-__all__ = ["MARKER_ENV", "ProcessRuntime", "ServingConfig"]
+__all__ = ["MARKER_ENV", "ProcessRuntime", "ServingConfig", "is_running", "last_log_line"]
 
 logger = logging.getLogger(__name__)
 
@@ -197,9 +197,9 @@ class ProcessRuntime:
             os.kill(pid, signal.SIGTERM)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._config.stop_grace
-        while _alive(pid) and loop.time() < deadline:
+        while is_running(pid) and loop.time() < deadline:
             await asyncio.sleep(_POLL_SECONDS)
-        if _alive(pid):
+        if is_running(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         return True
@@ -217,7 +217,7 @@ def _is_replica(pid: int, marker: str) -> bool:
     return f"{MARKER_ENV}={marker}".encode() in environ.split(b"\0")
 
 
-def _alive(pid: int) -> bool:
+def is_running(pid: int) -> bool:
     """Whether ``pid`` runs (not a zombie: a leftover's parent is gone, so init reaps it)."""
     try:
         status = Path(f"/proc/{pid}/stat").read_text()
