@@ -88,9 +88,8 @@ class Deployments:
             revision=1,
             created_by=actor,
         )
-        created = await self._store.create(deployment, Revision(1, reference, version.reference, actor, "created"))
-        await self._changed(name)
-        return created
+        await self._store.create(deployment, Revision(1, reference, version.reference, actor, "created"))
+        return await self._changed(name)
 
     async def get(self, name: str) -> Deployment:
         return await self._store.get(name)
@@ -174,8 +173,10 @@ class Deployments:
                 return
 
     async def _changed(self, name: str) -> Deployment:
+        """After a change: one reconciler pass at once, so that the answer already shows its
+        effect (replicas starting, the state it leads to)."""
         await self._changes.notify(name)
-        self._reconciler.poke(name)
+        await self._reconciler.reconcile_now(name)
         return await self._store.get(name)
 
 

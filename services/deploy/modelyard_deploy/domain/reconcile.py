@@ -85,7 +85,7 @@ class Reconciler:
                 names = await self._store.names()
                 await self._count(names)
             self._pending.difference_update(names)
-            await asyncio.gather(*(self._pass(name) for name in names))
+            await asyncio.gather(*(self.reconcile_now(name) for name in names))
 
     async def adopt_or_stop_leftovers(self) -> None:
         """At start: replicas a previous run left running are stopped (not adopted: their
@@ -101,7 +101,8 @@ class Reconciler:
                 )
             self.poke(name)
 
-    async def _pass(self, name: str) -> None:
+    async def reconcile_now(self, name: str) -> None:
+        """One pass over ``name``; a failure is logged (the next pass tries again), not raised."""
         try:
             await self.reconcile(name)
         except Exception:
