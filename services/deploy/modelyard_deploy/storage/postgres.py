@@ -18,14 +18,22 @@ _DEPLOYMENT = (
     "SELECT d.*, coalesce(s.version_reference, '') AS serving_version_reference FROM deploy.deployments d "
     "LEFT JOIN deploy.revisions s ON s.deployment = d.name AND s.revision = d.serving_revision"
 )
-_REPLICAS = (
-    "SELECT id, revision, state, since, endpoint, restarts, failures, message, pid FROM deploy.replicas "
-    "WHERE deployment = $1 ORDER BY revision, id"
-)
+_REPLICA_COLUMNS = "id, revision, state, since, endpoint, restarts, failures, message, pid"
+_REPLICAS = f"SELECT {_REPLICA_COLUMNS} FROM deploy.replicas WHERE deployment = $1 ORDER BY revision, id"
 
 
 def _replica(row: asyncpg.Record) -> Replica:
-    return Replica(**{**dict(row), "state": ReplicaState(row["state"])})
+    return Replica(
+        id=row["id"],
+        revision=row["revision"],
+        state=ReplicaState(row["state"]),
+        since=row["since"],
+        endpoint=row["endpoint"],
+        restarts=row["restarts"],
+        failures=row["failures"],
+        message=row["message"],
+        pid=row["pid"],
+    )
 
 
 def _deployment(row: asyncpg.Record, replicas: Sequence[asyncpg.Record]) -> Deployment:
@@ -120,8 +128,8 @@ class PgDeploymentStore:
                 limit,
             )
             replicas = await conn.fetch(
-                "SELECT deployment, id, revision, state, since, endpoint, restarts, failures, message, pid "
-                "FROM deploy.replicas WHERE deployment = ANY($1::text[]) ORDER BY revision, id",
+                f"SELECT deployment, {_REPLICA_COLUMNS} FROM deploy.replicas "
+                "WHERE deployment = ANY($1::text[]) ORDER BY revision, id",
                 [r["name"] for r in rows],
             )
         by_name: dict[str, list[asyncpg.Record]] = {}
