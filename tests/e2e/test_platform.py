@@ -15,7 +15,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import skops.io
+from sklearn.linear_model import LogisticRegression
 
 BIN = Path(sys.executable).parent
 
@@ -135,6 +138,48 @@ def test_cli_pushes_and_pulls_a_model_directory(platform: Platform, tmp_path: Pa
     ]
 
 
+def _classifier(directory: Path, flip: bool) -> Path:
+    """A tiny scikit-learn model saved with skops; ``flip`` trains it on the opposite labels."""
+    features = np.random.default_rng(3).normal(size=(30, 4))
+    labels = (features[:, 0] > 0).astype(np.int64)
+    directory.mkdir(parents=True)
+    skops.io.dump(LogisticRegression().fit(features, 1 - labels if flip else labels), directory / "model.skops")
+    return directory
+
+
+def test_cli_deploys_rolls_forward_and_back(platform: Platform, tmp_path: Path) -> None:
+    platform.cli("project", "create", "ads")
+    for flip in (False, True):
+        platform.cli(
+            "push",
+            "ads/ctr",
+            str(_classifier(tmp_path / f"v{int(flip)}", flip)),
+            "--framework",
+            "sklearn",
+            "--format",
+            "skops",
+        )
+    first = json.loads(platform.cli("--json", "deploy", "ctr", "ads/ctr:1", "--replicas", "2", "--wait").stdout)
+    assert (first["state"], first["version_reference"], first["ready_replicas"]) == ("AVAILABLE", "ads/ctr:1", 2)
+    assert len(first["endpoints"]) == 2
+
+    second = json.loads(platform.cli("--json", "deploy", "ctr", "ads/ctr", "--reason", "v2", "--wait").stdout)
+    assert (second["state"], second["revision"], second["version_reference"]) == ("AVAILABLE", 2, "ads/ctr:2")
+    back = json.loads(platform.cli("--json", "rollback", "ctr", "--wait").stdout)
+    assert (back["revision"], back["version_reference"]) == (3, "ads/ctr:1")
+    revisions = json.loads(platform.cli("--json", "deployments", "revisions", "ctr").stdout)
+    assert [(r["revision"], r["reason"], r["actor"]) for r in revisions] == [
+        (3, "rollback to revision 1", "e2e"),
+        (2, "v2", "e2e"),
+        (1, "created", "e2e"),
+    ]
+    listed = json.loads(platform.cli("--json", "deployments", "list").stdout)
+    assert [d["name"] for d in listed] == ["ctr"]
+    platform.cli("deployments", "delete", "ctr")
+    gone = platform.cli("deployments", "get", "ctr", check=False)
+    assert (gone.returncode, gone.stderr.strip()) == (1, "error: NOT_FOUND: name: there is no deployment 'ctr'")
+
+
 def test_cli_reports_errors_with_codes(platform: Platform) -> None:
     missing = platform.cli("version", "get", "fraud/nope:1", check=False)
     assert missing.returncode == 1
@@ -150,5 +195,6 @@ def test_ctrl_c_stops_everything(platform: Platform) -> None:
     assert platform.process.wait(90) == 0
     rest = platform.process.stdout.read() if platform.process.stdout else ""
     assert "stopped the metadata service" in rest and "stopped Postgres" in rest
+    assert "stopped the deploy service" in rest
     with pytest.raises(OSError), socket.create_connection((host, int(port)), timeout=2):
         pass

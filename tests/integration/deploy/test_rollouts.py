@@ -20,6 +20,7 @@ from modelyard import DeploymentState, ReplicaState
 from modelyard_common.embedded.service import ServiceProcess
 
 TIMEOUT = 120.0
+READY = ReplicaState.READY
 
 
 def until(condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
@@ -46,6 +47,17 @@ def deployed(client: modelyard.Client, model: str, name: str, tmp_path: Path) ->
     client.wait_deployment(name, timeout=TIMEOUT)
     yield name
     client.delete_deployment(name)
+
+
+def settled(client: modelyard.Client, name: str) -> modelyard.Deployment:
+    """The deployment AVAILABLE once the replicas it stopped are forgotten (they are STOPPING
+    until their process is gone)."""
+    client.wait_deployment(name, timeout=TIMEOUT)
+    until(
+        lambda: all(r.state is not ReplicaState.STOPPING for r in client.get_deployment(name).replica_status),
+        "stopped replicas forgotten",
+    )
+    return client.get_deployment(name)
 
 
 def versions_answered(deployment: modelyard.Deployment) -> set[str]:
@@ -95,15 +107,14 @@ def test_scaling_starts_and_stops_processes_without_a_new_revision(client: model
     assert len(pids) == 3 and first in pids.values()
 
     client.update_deployment(deployed, replicas=1)
-    until(lambda: len(replica_pids(deployed)) == 1, "down to one process")
-    down = client.wait_deployment(deployed, timeout=TIMEOUT)
+    down = settled(client, deployed)
     (kept,) = replica_pids(deployed).values()
     assert [pid for pid in pids.values() if alive(pid)] == [kept]
     assert (down.revision, down.ready_replicas, len(down.replica_status)) == (1, 1, 1)
 
     client.update_deployment(deployed, replicas=0)
-    until(lambda: not replica_pids(deployed), "no process left")
-    empty = client.wait_deployment(deployed, timeout=TIMEOUT)
+    empty = settled(client, deployed)
+    assert replica_pids(deployed) == {}
     assert (empty.replicas, empty.endpoints, empty.replica_status) == (0, (), ())
     assert len(client.deployment_revisions(deployed)) == 1
 
@@ -150,7 +161,9 @@ def test_a_rolling_update_never_interrupts_service_and_rollback_restores_the_ver
     assert failures == []
     assert (answered[0], answered[-1], set(answered)) == ("1", "2", {"1", "2"})
     assert (rolled.revision, rolled.version_reference, rolled.ready_replicas) == (2, v2, 2)
-    assert {r.revision for r in rolled.replica_status} == {2}
+    # The old replicas left the endpoints (STOPPING) before they were stopped, then are forgotten.
+    assert {(r.revision, r.state) for r in rolled.replica_status} <= {(2, READY), (1, ReplicaState.STOPPING)}
+    assert {r.revision for r in settled(client, deployed).replica_status} == {2}
     assert versions_answered(rolled) == {"2"}
 
     back = client.rollback_deployment(deployed)
@@ -200,8 +213,9 @@ def test_a_version_that_cannot_load_fails_the_update_and_the_old_revision_keeps_
     assert f"exited with code 3: E modelyard_serving.main: cannot serve {broken}: " in deployment.status_message
     assert deployment.status_message in failed.value.message
     until(lambda: list(replica_pids(deployed).values()) == [serving_pid], "only the old replica running")
+    until(lambda: [r.revision for r in client.get_deployment(deployed).replica_status] == [1], "new ones forgotten")
     deployment = client.get_deployment(deployed)
-    assert [r.revision for r in deployment.replica_status] == [1]
+    assert (deployment.state, len(deployment.endpoints)) == (DeploymentState.FAILED, 1)
     assert versions_answered(deployment) == {"1"}
 
 
