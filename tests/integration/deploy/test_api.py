@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import grpc
 import pytest
+from replicas import push_classifier
 
 import modelyard
+from modelyard.v1 import deploy_pb2, deploy_pb2_grpc
+from modelyard_common.embedded.service import ServiceProcess
 
 
 def test_a_bad_name_is_invalid_and_the_message_names_the_field(client: modelyard.Client, project: str) -> None:
@@ -47,3 +53,29 @@ def test_an_unknown_deployment_is_not_found_everywhere(client: modelyard.Client,
     ):
         with pytest.raises(modelyard.NotFoundError, match=f"name: there is no deployment '{name}'"):
             call()
+
+
+def test_deployments_are_listed_by_name_page_by_page_and_by_project(
+    client: modelyard.Client, deploy_service: ServiceProcess, project: str, tmp_path: Path
+) -> None:
+    client.create_model(f"{project}/m")
+    reference = push_classifier(client, f"{project}/m", tmp_path / "m")
+    names = [f"{project}-{suffix}" for suffix in ("c", "a", "b")]
+    for name in names:
+        client.deploy(name, reference)
+    try:
+        with grpc.insecure_channel(deploy_service.target) as channel:
+            stub = deploy_pb2_grpc.DeployServiceStub(channel)
+            first = stub.ListDeployments(deploy_pb2.ListDeploymentsRequest(project=project, page_size=2))
+            rest = stub.ListDeployments(
+                deploy_pb2.ListDeploymentsRequest(project=project, page_size=2, page_token=first.next_page_token)
+            )
+        assert [d.name for d in first.deployments] == sorted(names)[:2]
+        assert ([d.name for d in rest.deployments], rest.next_page_token) == (sorted(names)[2:], "")
+        assert [d.name for d in client.list_deployments(project=project)] == sorted(names)
+        assert not set(names) & {d.name for d in client.list_deployments(project="another")}
+        with pytest.raises(modelyard.AlreadyExistsError, match=f"name: deployment '{names[0]}' already exists"):
+            client.deploy(names[0], reference)
+    finally:
+        for name in names:
+            client.delete_deployment(name)
