@@ -6,7 +6,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from replicas import push_classifier
 
 import modelyard
 from modelyard.v1 import deploy_pb2, deploy_pb2_grpc
@@ -58,6 +57,9 @@ def test_an_unknown_deployment_is_not_found_everywhere(client: modelyard.Client,
 def test_deployments_are_listed_by_name_page_by_page_and_by_project(
     client: modelyard.Client, deploy_service: ServiceProcess, project: str, tmp_path: Path
 ) -> None:
+    pytest.importorskip("sklearn", reason="needs scikit-learn (modelyard[sklearn], branch serve)")
+    from replicas import push_classifier
+
     client.create_model(f"{project}/m")
     reference = push_classifier(client, f"{project}/m", tmp_path / "m")
     names = [f"{project}-{suffix}" for suffix in ("c", "a", "b")]
