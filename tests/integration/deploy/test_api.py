@@ -57,7 +57,7 @@ def test_an_unknown_deployment_is_not_found_everywhere(client: modelyard.Client,
 def test_deployments_are_listed_by_name_page_by_page_and_by_project(
     client: modelyard.Client, deploy_service: ServiceProcess, project: str, tmp_path: Path
 ) -> None:
-    pytest.importorskip("sklearn", reason="needs scikit-learn (modelyard[sklearn], branch serve)")
+    pytest.importorskip("modelyard_serving", reason="needs the inference server (branch serve)")
     from replicas import push_classifier
 
     client.create_model(f"{project}/m")
