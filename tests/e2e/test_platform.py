@@ -25,11 +25,16 @@ class Platform:
         self.process = process
         self.target = endpoints["metadata"]
         self.registry = endpoints["registry"]
+        self.deploy = endpoints["deploy"]
         self.output = output
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(BIN / "modelyard"), "--target", self.target, "--registry", self.registry, "--actor", "e2e", *args],
+            [
+                str(BIN / "modelyard"),
+                *("--target", self.target, "--registry", self.registry, "--deploy", self.deploy),
+                *("--actor", "e2e", *args),
+            ],
             capture_output=True,
             text=True,
             timeout=60,
@@ -49,10 +54,10 @@ def _read_until_ready(process: subprocess.Popen[str], deadline: float) -> tuple[
         if not line:
             break
         lines.append(line)
-        found = re.search(r"(metadata|registry) service\s+(127\.0\.0\.1:\d+)", line)
+        found = re.search(r"(metadata|registry|deploy) service\s+(127\.0\.0\.1:\d+)", line)
         if found:
             endpoints[found[1]] = found[2]
-        if len(endpoints) == 2:
+        if len(endpoints) == 3:
             return endpoints, lines
     raise AssertionError("modelyard-dev did not report its endpoints:\n" + "".join(lines))
 
@@ -130,6 +135,53 @@ def test_cli_pushes_and_pulls_a_model_directory(platform: Platform, tmp_path: Pa
     ]
 
 
+def _classifier(directory: Path, flip: bool) -> Path:
+    """A tiny scikit-learn model saved with skops; ``flip`` trains it on the opposite labels."""
+    np = pytest.importorskip("numpy")
+    skops_io = pytest.importorskip("skops.io", reason="needs skops (modelyard[sklearn], branch serve)")
+    linear_model = pytest.importorskip("sklearn.linear_model", reason="needs scikit-learn (branch serve)")
+    features = np.random.default_rng(3).normal(size=(30, 4))
+    labels = (features[:, 0] > 0).astype(np.int64)
+    directory.mkdir(parents=True)
+    estimator = linear_model.LogisticRegression().fit(features, 1 - labels if flip else labels)
+    skops_io.dump(estimator, directory / "model.skops")
+    return directory
+
+
+def test_cli_deploys_rolls_forward_and_back(platform: Platform, tmp_path: Path) -> None:
+    pytest.importorskip("modelyard_serving", reason="needs the inference server (branch serve)")
+    platform.cli("project", "create", "ads")
+    for flip in (False, True):
+        platform.cli(
+            "push",
+            "ads/ctr",
+            str(_classifier(tmp_path / f"v{int(flip)}", flip)),
+            "--framework",
+            "sklearn",
+            "--format",
+            "skops",
+        )
+    first = json.loads(platform.cli("--json", "deploy", "ctr", "ads/ctr:1", "--replicas", "2", "--wait").stdout)
+    assert (first["state"], first["version_reference"], first["ready_replicas"]) == ("AVAILABLE", "ads/ctr:1", 2)
+    assert len(first["endpoints"]) == 2
+
+    second = json.loads(platform.cli("--json", "deploy", "ctr", "ads/ctr", "--reason", "v2", "--wait").stdout)
+    assert (second["state"], second["revision"], second["version_reference"]) == ("AVAILABLE", 2, "ads/ctr:2")
+    back = json.loads(platform.cli("--json", "rollback", "ctr", "--wait").stdout)
+    assert (back["revision"], back["version_reference"]) == (3, "ads/ctr:1")
+    revisions = json.loads(platform.cli("--json", "deployments", "revisions", "ctr").stdout)
+    assert [(r["revision"], r["reason"], r["actor"]) for r in revisions] == [
+        (3, "rollback to revision 1", "e2e"),
+        (2, "v2", "e2e"),
+        (1, "created", "e2e"),
+    ]
+    listed = json.loads(platform.cli("--json", "deployments", "list").stdout)
+    assert [d["name"] for d in listed] == ["ctr"]
+    platform.cli("deployments", "delete", "ctr")
+    gone = platform.cli("deployments", "get", "ctr", check=False)
+    assert (gone.returncode, gone.stderr.strip()) == (1, "error: NOT_FOUND: name: there is no deployment 'ctr'")
+
+
 def test_cli_reports_errors_with_codes(platform: Platform) -> None:
     missing = platform.cli("version", "get", "fraud/nope:1", check=False)
     assert missing.returncode == 1
@@ -145,5 +197,6 @@ def test_ctrl_c_stops_everything(platform: Platform) -> None:
     assert platform.process.wait(90) == 0
     rest = platform.process.stdout.read() if platform.process.stdout else ""
     assert "stopped the metadata service" in rest and "stopped Postgres" in rest
+    assert "stopped the deploy service" in rest
     with pytest.raises(OSError), socket.create_connection((host, int(port)), timeout=2):
         pass

@@ -78,6 +78,23 @@ def registry_service(
 
 
 @pytest.fixture
+def start_service(tmp_path: Path) -> Iterator[Callable[[str, dict[str, str]], ServiceProcess]]:
+    """start_service(name, settings): a `modelyard_<name>` service process of the test's own,
+    serving when it returns; every one is stopped after the test."""
+    started: list[ServiceProcess] = []
+
+    def start(name: str, settings: dict[str, str]) -> ServiceProcess:
+        service = ServiceProcess(name, f"modelyard_{name}", tmp_path / f"{name}-{len(started)}", settings)
+        started.append(service)
+        service.start()
+        return service
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture
 def metadata(metadata_service: ServiceProcess) -> Iterator[modelyard.Client]:
     with modelyard.connect(metadata_service.target, actor="tester") as client:
         yield client

@@ -24,7 +24,7 @@ from modelyard_common.embedded.service import ServiceProcess
 __all__ = ["main"]
 
 # Well-known ports, so that the CLI's defaults work; a busy one is replaced by a free one.
-DEFAULT_PORTS = {"metadata": (7410, 9410), "registry": (7411, 9411)}
+DEFAULT_PORTS = {"metadata": (7410, 9410), "registry": (7411, 9411), "deploy": (7412, 9412)}
 DATABASE = "modelyard"
 
 
@@ -138,26 +138,41 @@ def main() -> None:
                 "s3_secret_key": s3["secret_key"],
             },
         )
+        deploy = _service(
+            stack,
+            data,
+            "deploy",
+            {
+                "db_dsn": dsn,
+                "metadata_addr": metadata.target,
+                "registry_addr": registry.target,
+                "cache_dir": str(data / "deploy" / "cache"),
+                "run_dir": str(data / "deploy" / "replicas"),
+            },
+        )
         print(
             f"""
 Modelyard is running (data in {data}):
   metadata service   {metadata.target}        metrics {metadata.metrics_url}
   registry service   {registry.target}        metrics {registry.metrics_url}
+  deploy service     {deploy.target}        metrics {deploy.metrics_url}
   Postgres           {dsn}
   Redis              {redis_url}
   S3 (SeaweedFS)     {s3["endpoint"]}
 
 Try it from another shell:
   export MODELYARD_METADATA_ADDR={metadata.target} MODELYARD_REGISTRY_ADDR={registry.target}
+  export MODELYARD_DEPLOY_ADDR={deploy.target}
   .venv/bin/modelyard project create demo --owner "$USER"
   .venv/bin/modelyard model create demo/churn --team analytics
   .venv/bin/modelyard push demo/churn ./path/to/model-dir
+  .venv/bin/modelyard deploy churn demo/churn --replicas 2 --wait
 
 Service logs: {data}/<service>/<service>.log. Press Ctrl-C to stop everything.
 """,
             flush=True,
         )
-        _wait([metadata, registry])
+        _wait([metadata, registry, deploy])
         _say("stopping ...")
     sys.exit(0)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,19 +20,9 @@ CHUNK = 1024 * 1024
 
 
 @pytest.fixture
-def start_registry(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], ServiceProcess]]:
+def start_registry(start_service: Callable[[str, dict[str, str]], ServiceProcess]) -> Callable[..., ServiceProcess]:
     """Starts registry processes of a test's own (own stores or settings); stops them afterwards."""
-    started: list[ServiceProcess] = []
-
-    def start(settings: dict[str, str]) -> ServiceProcess:
-        service = ServiceProcess("registry", "modelyard_registry", tmp_path / f"registry-{len(started)}", settings)
-        started.append(service)
-        service.start()
-        return service
-
-    yield start
-    for service in started:
-        service.stop()
+    return lambda settings: start_service("registry", settings)
 
 
 def s3_client(seaweedfs: EmbeddedSeaweedFS) -> Any:

@@ -47,6 +47,9 @@ def test_help_lists_every_command_group() -> None:
         "lineage",
         "compare",
         "audit",
+        "deploy",
+        "deployments",
+        "rollback",
     ):
         assert f"  {command} " in out
 
@@ -67,6 +70,10 @@ def test_help_lists_every_command_group() -> None:
         (["push", "p/m", "/no/such/model"], "'/no/such/model' does not exist"),
         (["pull", "p/m:1"], "Missing argument 'DEST'"),
         (["version", "create", "p/m", "--ensemble", "median"], "'median' is not one of 'average', 'vote', 'chain'"),
+        (["deploy", "scorer", "p/m:1", "--replicas", "17"], "17 is not in the range 0<=x<=16"),
+        (["deploy", "scorer", "p/m:1", "--runtime", "docker"], "'docker' is not one of 'process', 'kubernetes'"),
+        (["deployments", "scale", "scorer", "20"], "20 is not in the range 0<=x<=16"),
+        (["rollback", "scorer", "--revision", "-2"], "-2 is not in the range x>=0"),
     ],
 )
 def test_bad_usage_exits_2_before_calling_anything(args: list[str], message: str) -> None:
@@ -185,3 +192,46 @@ def test_locations_and_dependencies_print_in_their_command_line_form() -> None:
     build = modelyard.Dependency("cython", ">=3", modelyard.DependencyScope.BUILD)
     assert _render.dependency_text(build) == "cython>=3 (build)"
     assert _render.dependency_text(modelyard.Dependency("numpy", "2.1")) == "numpy==2.1"
+
+
+def _deployment() -> modelyard.Deployment:
+    return modelyard.Deployment(
+        name="scorer",
+        project="fraud",
+        model_reference="fraud/scorer@champion",
+        version_reference="fraud/scorer:3",
+        replicas=2,
+        runtime=modelyard.DeploymentRuntime.PROCESS,
+        state=modelyard.DeploymentState.DEGRADED,
+        revision=4,
+        status_message="1 of 2 replicas ready; replica scorer-4-ab12 is restarting: exited with code -9",
+        ready_replicas=1,
+        replica_status=(
+            modelyard.Replica("scorer-4-ab12", 4, modelyard.ReplicaState.STARTING, restarts=1),
+            modelyard.Replica("scorer-4-cd34", 4, modelyard.ReplicaState.READY, "127.0.0.1:40001"),
+        ),
+        endpoints=("127.0.0.1:40001",),
+    )
+
+
+def test_a_deployment_shows_its_state_replicas_and_endpoints() -> None:
+    text = _text(_render.deployment(_deployment()))
+    assert "DEGRADED" in text and "1/2 ready" in text and "fraud/scorer:3" in text
+    assert "replica scorer-4-ab12 is restarting" in text
+    row = next(line for line in text.splitlines() if "scorer-4-cd34" in line)
+    assert row.split() == ["scorer-4-cd34", "4", "READY", "127.0.0.1:40001", "0"]
+    line = _text(_render.deployment_line(_deployment()))
+    assert "scorer  DEGRADED  revision 4 fraud/scorer:3  1/2 ready" in line
+
+
+def test_a_deployment_as_json_names_its_states() -> None:
+    document = to_jsonable(_deployment())
+    assert (document["state"], document["runtime"]) == ("DEGRADED", "PROCESS")
+    assert document["replica_status"][0] == {
+        "id": "scorer-4-ab12",
+        "revision": 4,
+        "state": "STARTING",
+        "endpoint": "",
+        "restarts": 1,
+        "message": "",
+    }

@@ -13,7 +13,7 @@ import pytest
 import modelyard
 import modelyard.aio
 from modelyard import _client
-from modelyard.v1 import metadata_pb2, types_pb2
+from modelyard.v1 import deploy_pb2, metadata_pb2, types_pb2
 
 
 class _Recording(_client._ClientBase):
@@ -105,17 +105,60 @@ def test_compare_takes_a_list_not_a_string(client: Any) -> None:
         client.compare("p/m:1")
 
 
+def test_deploy_builds_its_request_for_the_deploy_service(client: Any) -> None:
+    call = client.deploy("scorer", "fraud/scorer@champion", replicas=3, runtime="process")
+    assert (call.service, call.method) == (_client.DEPLOY, "CreateDeployment")
+    assert (call.request.name, call.request.model_reference, call.request.replicas) == (
+        "scorer",
+        "fraud/scorer@champion",
+        3,
+    )
+    assert call.request.runtime == deploy_pb2.RUNTIME_PROCESS
+
+
+def test_update_deployment_sends_replicas_only_when_given(client: Any) -> None:
+    assert not client.update_deployment("scorer", reference="p/m:2").request.HasField("replicas")
+    scaled = client.update_deployment("scorer", replicas=0).request
+    assert scaled.HasField("replicas") and scaled.replicas == 0
+
+
+def test_deploy_rejects_fewer_than_one_replica(client: Any) -> None:
+    with pytest.raises(modelyard.InvalidArgumentError, match="replicas: 0 is below 1"):
+        client.deploy("scorer", "p/m:1", replicas=0)
+
+
+def test_deployment_converts_from_its_message() -> None:
+    message = deploy_pb2.Deployment(
+        name="scorer",
+        project="fraud",
+        version_reference="fraud/scorer:2",
+        runtime=deploy_pb2.RUNTIME_PROCESS,
+        state=deploy_pb2.DEPLOYMENT_STATE_DEGRADED,
+        replica_status=[deploy_pb2.Replica(id="r1", state=deploy_pb2.REPLICA_STATE_FAILED, restarts=2)],
+        endpoints=["127.0.0.1:5000"],
+    )
+    deployment = _client._deployment(deploy_pb2.GetDeploymentResponse(deployment=message))
+    assert deployment.state is modelyard.DeploymentState.DEGRADED
+    assert deployment.runtime is modelyard.DeploymentRuntime.PROCESS
+    assert deployment.replica_status == (modelyard.Replica("r1", 0, modelyard.ReplicaState.FAILED, restarts=2),)
+    assert deployment.endpoints == ("127.0.0.1:5000",)
+
+
 _ARGS = {
     "version": 1,
     "references": ["p/m:1", "p/m:2"],
     "metrics": {"accuracy": 0.9},
     "stage": "archived",
     "artifact": modelyard.Artifact(),
+    "reference": "p/m:1",
 }
 
 
 def test_every_rpc_has_a_method() -> None:
-    service = metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"]
+    services = {
+        _client.METADATA: metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"],
+        _client.DEPLOY: deploy_pb2.DESCRIPTOR.services_by_name["DeployService"],
+    }
     recorder = _Recording("test:1", actor="tester")
     sent = set()
     for name, member in inspect.getmembers(_client._ClientBase):
@@ -127,16 +170,26 @@ def test_every_rpc_has_a_method() -> None:
             ]  # fmt: skip
             args: dict[str, Any] = {p.name: "p/m" for p in required}
             args.update((k, v) for k, v in _ARGS.items() if k in args)
-            sent.add(getattr(recorder, name)(**args).method)
-    assert sent == {m.name for m in service.methods}
+            call = getattr(recorder, name)(**args)
+            sent.add((call.service, call.method))
+    assert sent == {(key, m.name) for key, service in services.items() for m in service.methods}
 
 
-def test_only_reads_are_retried_and_only_when_unavailable() -> None:
-    config = json.loads(_client.SERVICE_CONFIG)
+@pytest.mark.parametrize(
+    ("options", "service", "methods"),
+    [
+        (_client._CHANNEL_OPTIONS, "modelyard.v1.MetadataService", _client.IDEMPOTENT_METHODS),
+        (_client._DEPLOY_CHANNEL_OPTIONS, "modelyard.v1.DeployService", _client.IDEMPOTENT_DEPLOY_METHODS),
+    ],
+)
+def test_only_reads_are_retried_and_only_when_unavailable(
+    options: list[tuple[str, Any]], service: str, methods: frozenset[str]
+) -> None:
+    config = json.loads(dict(options)["grpc.service_config"])
     (method_config,) = config["methodConfig"]
     retried = {n["method"] for n in method_config["name"]}
-    assert retried == _client.IDEMPOTENT_METHODS
-    assert all(n["service"] == "modelyard.v1.MetadataService" for n in method_config["name"])
+    assert retried == methods
+    assert all(n["service"] == service for n in method_config["name"])
     assert not {m for m in retried if m.startswith(("Create", "Update", "Set", "Delete", "Log", "Transition"))}
     assert method_config["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
     assert 2 <= method_config["retryPolicy"]["maxAttempts"] <= 5

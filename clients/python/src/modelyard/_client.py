@@ -17,6 +17,7 @@ import inspect
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,10 @@ from modelyard._types import (
     ArtifactStatus,
     AuditEvent,
     Comparison,
+    Deployment,
+    DeploymentRevision,
+    DeploymentRuntime,
+    DeploymentState,
     Lineage,
     LineageDirection,
     MetricPoint,
@@ -47,8 +52,8 @@ from modelyard._types import (
     Stage,
     VersionFields,
 )
-from modelyard.errors import InvalidArgumentError, from_rpc_error
-from modelyard.v1 import metadata_pb2, metadata_pb2_grpc, registry_pb2_grpc
+from modelyard.errors import DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, from_rpc_error
+from modelyard.v1 import deploy_pb2, deploy_pb2_grpc, metadata_pb2, metadata_pb2_grpc, registry_pb2_grpc
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
@@ -60,11 +65,14 @@ ACTOR_ENV = "MODELYARD_ACTOR"
 DEFAULT_TARGET = "127.0.0.1:7410"
 REGISTRY_ENV = "MODELYARD_REGISTRY_ADDR"
 DEFAULT_REGISTRY = "127.0.0.1:7411"
+DEPLOY_ENV = "MODELYARD_DEPLOY_ADDR"
+DEFAULT_DEPLOY = "127.0.0.1:7412"
 DEFAULT_TIMEOUT = 30.0
 ACTOR_HEADER = "modelyard-actor"
 REQUEST_ID_HEADER = "modelyard-request-id"
 
 _SERVICE = metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
+_DEPLOY_SERVICE = deploy_pb2.DESCRIPTOR.services_by_name["DeployService"].full_name
 # Reads: safe to send again when the server (or a store behind it) was unavailable.
 IDEMPOTENT_METHODS = frozenset(
     {
@@ -91,21 +99,26 @@ _RETRY_POLICY = {
     "backoffMultiplier": 2,
     "retryableStatusCodes": ["UNAVAILABLE"],
 }
-SERVICE_CONFIG = json.dumps(
-    {
+IDEMPOTENT_DEPLOY_METHODS = frozenset({"GetDeployment", "ListDeployments", "ListDeploymentRevisions"})
+
+
+def _channel_options(service: str, methods: frozenset[str]) -> list[tuple[str, Any]]:
+    config = {
         "methodConfig": [
-            {
-                "name": [{"service": _SERVICE, "method": m} for m in sorted(IDEMPOTENT_METHODS)],
-                "retryPolicy": _RETRY_POLICY,
-            }
+            {"name": [{"service": service, "method": m} for m in sorted(methods)], "retryPolicy": _RETRY_POLICY}
         ]
     }
-)
-_CHANNEL_OPTIONS = [
-    ("grpc.enable_retries", 1),
-    ("grpc.service_config", SERVICE_CONFIG),
-    ("grpc.primary_user_agent", "modelyard-python"),
-]
+    return [
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", json.dumps(config)),
+        ("grpc.primary_user_agent", "modelyard-python"),
+    ]
+
+
+_CHANNEL_OPTIONS = _channel_options(_SERVICE, IDEMPOTENT_METHODS)
+_DEPLOY_CHANNEL_OPTIONS = _channel_options(_DEPLOY_SERVICE, IDEMPOTENT_DEPLOY_METHODS)
+METADATA, DEPLOY = "metadata", "deploy"
+_WAIT_POLL_SECONDS = 0.25
 _MAX_PAGE = 1000
 
 T = TypeVar("T")
@@ -117,12 +130,14 @@ P = ParamSpec("P")
 
 @dataclass(frozen=True, slots=True)
 class _Unary(Generic[T]):
-    """One request, one response, converted by ``convert``; ``actor`` overrides the client's."""
+    """One request, one response, converted by ``convert``; ``actor`` overrides the client's;
+    ``service`` is METADATA or DEPLOY."""
 
     method: str
     request: Message
     convert: Callable[[Any], T]
     actor: str | None = None
+    service: str = METADATA
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +148,7 @@ class _Pages(Generic[T]):
     request: Any  # a *Request message with page_size and page_token
     items: Callable[[Any], Iterable[T]]
     limit: int | None = None
+    service: str = METADATA
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +158,7 @@ class _Stream(Generic[T]):
     method: str
     request: Message
     convert: Callable[[Any], T]
+    service: str = METADATA
 
 
 def _signature_without_self(build: Callable[..., Any]) -> inspect.Signature:
@@ -238,6 +255,14 @@ def _version(response: Any) -> ModelVersion:
     return cv.version_from_pb(response.version)
 
 
+def _deployment(response: Any) -> Deployment:
+    return cv.deployment_from_pb(response.deployment)
+
+
+def _nothing(response: Any) -> None:
+    return None
+
+
 # --- the methods, written once -------------------------------------------------------------
 
 
@@ -245,9 +270,15 @@ class _ClientBase:
     """Connection settings and every MetadataService method; see ``Client`` / ``AsyncClient``."""
 
     def __init__(
-        self, target: str | None = None, *, actor: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
+        self,
+        target: str | None = None,
+        *,
+        deploy: str | None = None,
+        actor: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         self.target = target or os.environ.get(TARGET_ENV) or DEFAULT_TARGET
+        self.deploy_target = deploy or os.environ.get(DEPLOY_ENV) or DEFAULT_DEPLOY
         self.actor = actor or os.environ.get(ACTOR_ENV) or _login_name()
         if not self.actor.isascii() or not self.actor.isprintable():
             raise ValueError(f"actor: {self.actor!r} must be printable ASCII (it travels as a gRPC header)")
@@ -457,6 +488,75 @@ class _ClientBase:
         request = metadata_pb2.WatchEventsRequest(project=project, resource=resource, after_id=after_id)
         return _Stream("WatchEvents", request, lambda r: cv.audit_event_from_pb(r.event))
 
+    # Deployments (deploy service)
+
+    @_unary
+    def deploy(
+        self, name: str, reference: str, *, replicas: int = 1, runtime: DeploymentRuntime | str | None = None
+    ) -> _Unary[Deployment]:
+        """Serves version ``reference`` ("p/m:3", "p/m@alias", "p/m": resolved now) as deployment
+        ``name`` with ``replicas`` inference servers (1..16). Returns at once, PENDING; see
+        ``wait_deployment`` / ``watch_deployment``. ``runtime`` defaults to the service's."""
+        if replicas < 1:
+            raise InvalidArgumentError(f"replicas: {replicas} is below 1 (scale an existing deployment to 0)")
+        request = deploy_pb2.CreateDeploymentRequest(name=name, model_reference=reference, replicas=replicas)
+        if runtime is not None:
+            request.runtime = cv.runtime_to_pb(DeploymentRuntime.parse(runtime))
+        return _Unary("CreateDeployment", request, _deployment, service=DEPLOY)
+
+    @_unary
+    def get_deployment(self, name: str) -> _Unary[Deployment]:
+        return _Unary("GetDeployment", deploy_pb2.GetDeploymentRequest(name=name), _deployment, service=DEPLOY)
+
+    @_iterating
+    def list_deployments(self, *, project: str = "", limit: int | None = None) -> _Pages[Deployment]:
+        """Deployments by name; of ``project`` only when given."""
+        request = deploy_pb2.ListDeploymentsRequest(project=project)
+        return _Pages(
+            "ListDeployments", request, lambda r: map(cv.deployment_from_pb, r.deployments), limit, service=DEPLOY
+        )
+
+    @_unary
+    def update_deployment(
+        self, name: str, *, reference: str = "", replicas: int | None = None, reason: str = ""
+    ) -> _Unary[Deployment]:
+        """Rolls ``name`` forward to ``reference`` (resolved now: an alias that moved makes a new
+        revision) and/or scales it to ``replicas`` (0 stops every replica, keeping it)."""
+        request = deploy_pb2.UpdateDeploymentRequest(name=name, model_reference=reference, reason=reason)
+        if replicas is not None:
+            request.replicas = replicas
+        return _Unary("UpdateDeployment", request, _deployment, service=DEPLOY)
+
+    @_unary
+    def rollback_deployment(self, name: str, *, revision: int = 0, reason: str = "") -> _Unary[Deployment]:
+        """Serves the version of ``revision`` again (0: the revision before the current one), as
+        a new revision rolled out like any change."""
+        request = deploy_pb2.RollbackDeploymentRequest(name=name, revision=revision, reason=reason)
+        return _Unary("RollbackDeployment", request, _deployment, service=DEPLOY)
+
+    @_unary
+    def delete_deployment(self, name: str) -> _Unary[None]:
+        """Stops every replica (they are gone when this returns) and forgets the deployment."""
+        return _Unary("DeleteDeployment", deploy_pb2.DeleteDeploymentRequest(name=name), _nothing, service=DEPLOY)
+
+    @_unary
+    def deployment_revisions(self, name: str) -> _Unary[tuple[DeploymentRevision, ...]]:
+        """Every revision of ``name``, newest first."""
+        request = deploy_pb2.ListDeploymentRevisionsRequest(name=name)
+        return _Unary(
+            "ListDeploymentRevisions",
+            request,
+            lambda r: tuple(cv.revision_from_pb(v) for v in r.revisions),
+            service=DEPLOY,
+        )
+
+    @_iterating
+    def watch_deployment(self, name: str) -> _Stream[Deployment]:
+        """The deployment now, then again after each change of its state, revision or replicas;
+        ends when it is deleted. Has no deadline; stop by leaving the loop."""
+        request = deploy_pb2.WatchDeploymentRequest(name=name)
+        return _Stream("WatchDeployment", request, _deployment, service=DEPLOY)
+
     # Internal: for the registry service only, once it has stored (or given up on) the bytes.
 
     @_unary
@@ -502,26 +602,32 @@ class Client(_ClientBase):
         target: str | None = None,
         *,
         registry: str | None = None,
+        deploy: str | None = None,
         actor: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
-        super().__init__(target, actor=actor, timeout=timeout)
+        super().__init__(target, deploy=deploy, actor=actor, timeout=timeout)
         self.registry = registry or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY
         self._channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
-        self._stub = metadata_pb2_grpc.MetadataServiceStub(self._channel)
+        self._deploy_channel = grpc.insecure_channel(self.deploy_target, options=_DEPLOY_CHANNEL_OPTIONS)
+        self._stubs: dict[str, Any] = {
+            METADATA: metadata_pb2_grpc.MetadataServiceStub(self._channel),
+            DEPLOY: deploy_pb2_grpc.DeployServiceStub(self._deploy_channel),
+        }
         self._registry_lock = threading.Lock()
         self._registry_channel: grpc.Channel | None = None
         self._transfers_: Transfers | None = None
 
     def __repr__(self) -> str:
         return (
-            f"Client(target={self.target!r}, registry={self.registry!r}, actor={self.actor!r}, "
-            f"timeout={self.timeout!r})"
+            f"Client(target={self.target!r}, registry={self.registry!r}, deploy={self.deploy_target!r}, "
+            f"actor={self.actor!r}, timeout={self.timeout!r})"
         )
 
     def close(self) -> None:
         """Closes the channels; calls made afterwards fail."""
         self._channel.close()
+        self._deploy_channel.close()
         with self._registry_lock:
             if self._registry_channel is not None:
                 self._registry_channel.close()
@@ -602,10 +708,36 @@ class Client(_ClientBase):
         """Gives up on a PENDING_UPLOAD version's upload: the version becomes FAILED."""
         self._transfers.abort_upload(reference, reason)
 
+    def wait_deployment(
+        self, name: str, state: DeploymentState | str = DeploymentState.AVAILABLE, *, timeout: float = 300.0
+    ) -> Deployment:
+        """Polls deployment ``name`` until it is in ``state`` and returns it.
+
+        Raises:
+            FailedPreconditionError: It became FAILED while another state was awaited (the
+                message is its status message).
+            DeadlineExceededError: ``timeout`` seconds passed first.
+        """
+        wanted = DeploymentState.parse(state)
+        deadline = time.monotonic() + timeout
+        while True:
+            deployment = self.get_deployment(name)
+            if deployment.state is wanted:
+                return deployment
+            if deployment.state is DeploymentState.FAILED:
+                raise FailedPreconditionError(f"deployment {name} is FAILED: {deployment.status_message}")
+            if time.monotonic() >= deadline:
+                raise DeadlineExceededError(
+                    f"deployment {name} is {deployment.state} after {timeout:g} s, not {wanted}"
+                )
+            time.sleep(_WAIT_POLL_SECONDS)
+
     def _run_unary(self, call: _Unary[T]) -> T:
         request_id, metadata = self._metadata(call.actor)
         try:
-            response = getattr(self._stub, call.method)(call.request, timeout=self.timeout, metadata=metadata)
+            response = getattr(self._stubs[call.service], call.method)(
+                call.request, timeout=self.timeout, metadata=metadata
+            )
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, request_id=request_id) from exc
         return call.convert(response)
@@ -618,7 +750,7 @@ class Client(_ClientBase):
     def _pages(self, call: _Pages[T], request: Any) -> Iterator[T]:
         count = 0
         while call.limit is None or count < call.limit:
-            response = self._run_unary(_Unary(call.method, request, _same))
+            response = self._run_unary(_Unary(call.method, request, _same, service=call.service))
             for item in call.items(response):
                 if call.limit is not None and count >= call.limit:
                     return
@@ -630,7 +762,7 @@ class Client(_ClientBase):
 
     def _stream(self, call: _Stream[T]) -> Iterator[T]:
         request_id, metadata = self._metadata()
-        responses = getattr(self._stub, call.method)(call.request, metadata=metadata)
+        responses = getattr(self._stubs[call.service], call.method)(call.request, metadata=metadata)
         try:
             for response in responses:
                 yield call.convert(response)
@@ -648,11 +780,26 @@ class AsyncClient(_ClientBase):
     first use, in the running event loop."""
 
     def __init__(
-        self, target: str | None = None, *, actor: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
+        self,
+        target: str | None = None,
+        *,
+        deploy: str | None = None,
+        actor: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
-        super().__init__(target, actor=actor, timeout=timeout)
+        super().__init__(target, deploy=deploy, actor=actor, timeout=timeout)
         self._channel: grpc.aio.Channel | None = None
         self._stub_: metadata_pb2_grpc.MetadataServiceAsyncStub | None = None
+        self._deploy_channel: grpc.aio.Channel | None = None
+        self._deploy_stub_: Any = None
+
+    def _stub_for(self, service: str) -> Any:
+        if service == METADATA:
+            return self._stub
+        if self._deploy_stub_ is None:
+            self._deploy_channel = grpc.aio.insecure_channel(self.deploy_target, options=_DEPLOY_CHANNEL_OPTIONS)
+            self._deploy_stub_ = deploy_pb2_grpc.DeployServiceStub(self._deploy_channel)
+        return self._deploy_stub_
 
     @property
     def _stub(self) -> metadata_pb2_grpc.MetadataServiceAsyncStub:
@@ -666,9 +813,10 @@ class AsyncClient(_ClientBase):
         return self._stub_
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-        self._channel = self._stub_ = None
+        for channel in (self._channel, self._deploy_channel):
+            if channel is not None:
+                await channel.close()
+        self._channel = self._stub_ = self._deploy_channel = self._deploy_stub_ = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -681,7 +829,9 @@ class AsyncClient(_ClientBase):
     async def _run_unary(self, call: _Unary[T]) -> T:
         request_id, metadata = self._metadata(call.actor)
         try:
-            response = await getattr(self._stub, call.method)(call.request, timeout=self.timeout, metadata=metadata)
+            response = await getattr(self._stub_for(call.service), call.method)(
+                call.request, timeout=self.timeout, metadata=metadata
+            )
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, request_id=request_id) from exc
         return call.convert(response)
@@ -694,7 +844,7 @@ class AsyncClient(_ClientBase):
     async def _pages(self, call: _Pages[T], request: Any) -> AsyncIterator[T]:
         count = 0
         while call.limit is None or count < call.limit:
-            response = await self._run_unary(_Unary(call.method, request, _same))
+            response = await self._run_unary(_Unary(call.method, request, _same, service=call.service))
             for item in call.items(response):
                 if call.limit is not None and count >= call.limit:
                     return
@@ -706,7 +856,7 @@ class AsyncClient(_ClientBase):
 
     async def _stream(self, call: _Stream[T]) -> AsyncIterator[T]:
         request_id, metadata = self._metadata()
-        responses = getattr(self._stub, call.method)(call.request, metadata=metadata)
+        responses = getattr(self._stub_for(call.service), call.method)(call.request, metadata=metadata)
         try:
             async for response in responses:
                 yield call.convert(response)
@@ -720,6 +870,7 @@ def connect(
     target: str | None = None,
     *,
     registry: str | None = None,
+    deploy: str | None = None,
     actor: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
 ) -> Client:
@@ -730,16 +881,22 @@ def connect(
             127.0.0.1:7410.
         registry: Registry service "host:port"; defaults to $MODELYARD_REGISTRY_ADDR, else
             127.0.0.1:7411.
+        deploy: Deploy service "host:port"; defaults to $MODELYARD_DEPLOY_ADDR, else
+            127.0.0.1:7412.
         actor: Who the calls are made for (audit log); defaults to $MODELYARD_ACTOR, else the
             login name.
         timeout: Deadline of each call in seconds, retries included; None for none. Uploads
             and downloads themselves have none: a large file takes as long as it takes.
     """
-    return Client(target, registry=registry, actor=actor, timeout=timeout)
+    return Client(target, registry=registry, deploy=deploy, actor=actor, timeout=timeout)
 
 
 def connect_async(
-    target: str | None = None, *, actor: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
+    target: str | None = None,
+    *,
+    deploy: str | None = None,
+    actor: str | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> AsyncClient:
-    """An asyncio client of the metadata service; arguments as ``connect``."""
-    return AsyncClient(target, actor=actor, timeout=timeout)
+    """An asyncio client of the metadata and deploy services; arguments as ``connect``."""
+    return AsyncClient(target, deploy=deploy, actor=actor, timeout=timeout)

@@ -18,6 +18,10 @@ from modelyard._types import (
     Comparison,
     Dependency,
     DependencyScope,
+    Deployment,
+    DeploymentRevision,
+    DeploymentRuntime,
+    DeploymentState,
     EnsembleMethod,
     Lineage,
     LineageDirection,
@@ -32,6 +36,8 @@ from modelyard._types import (
     OwnerCount,
     Project,
     ProjectSummary,
+    Replica,
+    ReplicaState,
     Serving,
     Signature,
     SourceLocation,
@@ -41,9 +47,19 @@ from modelyard._types import (
     VersionFields,
     VersionStatus,
 )
-from modelyard.v1 import metadata_pb2, registry_pb2, types_pb2
+from modelyard.v1 import deploy_pb2, metadata_pb2, registry_pb2, types_pb2
 
-_E = TypeVar("_E", Stage, VersionStatus, ModelKind, DependencyScope, EnsembleMethod)
+_E = TypeVar(
+    "_E",
+    Stage,
+    VersionStatus,
+    ModelKind,
+    DependencyScope,
+    EnsembleMethod,
+    DeploymentRuntime,
+    DeploymentState,
+    ReplicaState,
+)
 # Integral doubles up to this size read back as int (Struct numbers are all doubles).
 _MAX_EXACT_INT = 2**53
 
@@ -329,6 +345,52 @@ def serving_to_pb(serving: Serving) -> types_pb2.Serving:
         entry_point=serving.entry_point,
         ensemble_method=types_pb2.EnsembleMethod.Value("ENSEMBLE_METHOD_" + serving.ensemble_method.value),
         members=serving.members,
+    )
+
+
+def runtime_to_pb(runtime: DeploymentRuntime) -> deploy_pb2.Runtime.ValueType:
+    return deploy_pb2.Runtime.Value("RUNTIME_" + runtime.value)
+
+
+def replica_from_pb(replica: deploy_pb2.Replica) -> Replica:
+    return Replica(
+        id=replica.id,
+        revision=replica.revision,
+        state=_enum(ReplicaState, deploy_pb2.ReplicaState.Name, "REPLICA_STATE_", replica.state),
+        endpoint=replica.endpoint,
+        restarts=replica.restarts,
+        message=replica.message,
+    )
+
+
+def deployment_from_pb(deployment: deploy_pb2.Deployment) -> Deployment:
+    return Deployment(
+        name=deployment.name,
+        project=deployment.project,
+        model_reference=deployment.model_reference,
+        version_reference=deployment.version_reference,
+        replicas=deployment.replicas,
+        runtime=_enum(DeploymentRuntime, deploy_pb2.Runtime.Name, "RUNTIME_", deployment.runtime),
+        state=_enum(DeploymentState, deploy_pb2.DeploymentState.Name, "DEPLOYMENT_STATE_", deployment.state),
+        revision=deployment.revision,
+        status_message=deployment.status_message,
+        ready_replicas=deployment.ready_replicas,
+        replica_status=tuple(replica_from_pb(r) for r in deployment.replica_status),
+        endpoints=tuple(deployment.endpoints),
+        created_by=deployment.created_by,
+        create_time=time_from_pb(deployment, "create_time"),
+        update_time=time_from_pb(deployment, "update_time"),
+    )
+
+
+def revision_from_pb(revision: deploy_pb2.DeploymentRevision) -> DeploymentRevision:
+    return DeploymentRevision(
+        revision=revision.revision,
+        model_reference=revision.model_reference,
+        version_reference=revision.version_reference,
+        actor=revision.actor,
+        reason=revision.reason,
+        create_time=time_from_pb(revision, "create_time"),
     )
 
 

@@ -22,6 +22,10 @@ __all__ = [
     "Comparison",
     "Dependency",
     "DependencyScope",
+    "Deployment",
+    "DeploymentRevision",
+    "DeploymentRuntime",
+    "DeploymentState",
     "EnsembleMethod",
     "Lineage",
     "LineageDirection",
@@ -36,6 +40,8 @@ __all__ = [
     "OwnerCount",
     "Project",
     "ProjectSummary",
+    "Replica",
+    "ReplicaState",
     "Serving",
     "Signature",
     "SourceLocation",
@@ -85,6 +91,34 @@ class ModelKind(_NamedEnum):
     STANDARD = "STANDARD"
     CUSTOM = "CUSTOM"
     ENSEMBLE = "ENSEMBLE"
+
+
+class DeploymentRuntime(_NamedEnum):
+    """Where a deployment's replicas run: local processes of the deploy service, or Kubernetes."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    PROCESS = "PROCESS"
+    KUBERNETES = "KUBERNETES"
+
+
+class DeploymentState(_NamedEnum):
+    """PENDING (nothing ready yet), PROGRESSING (a change under way), AVAILABLE, DEGRADED (a
+    replica is restarting), FAILED (``status_message`` says why; older replicas keep serving)."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    PENDING = "PENDING"
+    PROGRESSING = "PROGRESSING"
+    AVAILABLE = "AVAILABLE"
+    DEGRADED = "DEGRADED"
+    FAILED = "FAILED"
+
+
+class ReplicaState(_NamedEnum):
+    UNSPECIFIED = "UNSPECIFIED"
+    STARTING = "STARTING"
+    READY = "READY"
+    STOPPING = "STOPPING"
+    FAILED = "FAILED"
 
 
 class TransferPhase(StrEnum):
@@ -296,6 +330,52 @@ class ModelVersion:
     @property
     def model_name(self) -> str:
         return f"{self.project}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class Replica:
+    """One inference server of a deployment; ``endpoint`` is its OIP gRPC host:port."""
+
+    id: str
+    revision: int
+    state: ReplicaState
+    endpoint: str = ""
+    restarts: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """A version served by ``replicas`` inference servers; ``endpoints`` are the ready ones
+    (the name is the model name OIP clients send)."""
+
+    name: str
+    project: str
+    model_reference: str
+    version_reference: str
+    replicas: int
+    runtime: DeploymentRuntime
+    state: DeploymentState
+    revision: int
+    status_message: str = ""
+    ready_replicas: int = 0
+    replica_status: tuple[Replica, ...] = ()
+    endpoints: tuple[str, ...] = ()
+    created_by: str = ""
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRevision:
+    """A version a deployment served, who made it serve it and why."""
+
+    revision: int
+    model_reference: str
+    version_reference: str
+    actor: str = ""
+    reason: str = ""
+    create_time: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

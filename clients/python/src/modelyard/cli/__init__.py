@@ -9,6 +9,7 @@ from __future__ import annotations
 from modelyard.cli._app import cli
 from modelyard.cli.artifacts import abort, artifact, pull, push
 from modelyard.cli.audit import audit
+from modelyard.cli.deployments import deploy, deployments, rollback
 from modelyard.cli.explore import compare, lineage, search
 from modelyard.cli.lifecycle import alias, metrics, stage
 from modelyard.cli.models import model
@@ -20,7 +21,8 @@ __all__ = ["cli", "main"]
 
 _METADATA = (project, model, version, metrics, stage, alias, search, lineage, compare, audit)
 _ARTIFACTS = (push, pull, artifact, abort)  # over the registry service
-for _command in (*_METADATA, *_ARTIFACTS, serve):
+_DEPLOYMENTS = (deploy, deployments, rollback)  # over the deploy service
+for _command in (*_METADATA, *_ARTIFACTS, *_DEPLOYMENTS, serve):
     cli.add_command(_command)
 
 

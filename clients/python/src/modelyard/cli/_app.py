@@ -33,6 +33,7 @@ class State:
 
     target: str | None
     registry: str | None
+    deploy: str | None
     actor: str | None
     timeout: float
     as_json: bool
@@ -43,7 +44,9 @@ class State:
     def client(self) -> Client:
         if self._client is None:
             timeout = self.timeout if self.timeout > 0 else None
-            self._client = modelyard.connect(self.target, registry=self.registry, actor=self.actor, timeout=timeout)
+            self._client = modelyard.connect(
+                self.target, registry=self.registry, deploy=self.deploy, actor=self.actor, timeout=timeout
+            )
             click.get_current_context().find_root().call_on_close(self._client.close)
         return self._client
 
@@ -116,6 +119,13 @@ class _Root(click.Group):
     help="Registry service address (artifact bytes: push, pull, artifact, abort).  [default: 127.0.0.1:7411]",
 )
 @click.option(
+    "--deploy",
+    envvar="MODELYARD_DEPLOY_ADDR",
+    show_envvar=True,
+    metavar="HOST:PORT",
+    help="Deploy service address (deploy, deployments, rollback).  [default: 127.0.0.1:7412]",
+)
+@click.option(
     "--actor", envvar="MODELYARD_ACTOR", show_envvar=True, help="Who you act as, for the audit log. [default: login]"
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables (JSON lines when following).")
@@ -123,11 +133,18 @@ class _Root(click.Group):
 @click.version_option(package_name="modelyard", prog_name="modelyard")
 @click.pass_context
 def cli(
-    ctx: click.Context, target: str | None, registry: str | None, actor: str | None, as_json: bool, timeout: float
+    ctx: click.Context,
+    target: str | None,
+    registry: str | None,
+    deploy: str | None,
+    actor: str | None,
+    as_json: bool,
+    timeout: float,
 ) -> None:
-    """Modelyard: find, register, compare and promote models; push and pull their artifacts.
+    """Modelyard: find, register, compare and promote models; push and pull their artifacts;
+    deploy them as inference servers.
 
     Versions are named by a reference: PROJECT/MODEL:VERSION, PROJECT/MODEL@ALIAS, or
     PROJECT/MODEL for the latest READY version.
     """
-    ctx.obj = State(target=target, registry=registry, actor=actor, timeout=timeout, as_json=as_json)
+    ctx.obj = State(target=target, registry=registry, deploy=deploy, actor=actor, timeout=timeout, as_json=as_json)

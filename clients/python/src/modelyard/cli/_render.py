@@ -22,12 +22,16 @@ from modelyard import (
     Comparison,
     Dependency,
     DependencyScope,
+    Deployment,
+    DeploymentRevision,
+    DeploymentState,
     Lineage,
     MetricPoint,
     Model,
     ModelVersion,
     Project,
     ProjectSummary,
+    ReplicaState,
     Serving,
     SourceLocation,
     Stage,
@@ -43,6 +47,15 @@ _STYLES: dict[Enum, str] = {
     VersionStatus.PENDING_UPLOAD: "yellow",
     VersionStatus.READY: "green",
     VersionStatus.FAILED: "bold red",
+    DeploymentState.PENDING: "yellow",
+    DeploymentState.PROGRESSING: "cyan",
+    DeploymentState.AVAILABLE: "green",
+    DeploymentState.DEGRADED: "yellow",
+    DeploymentState.FAILED: "bold red",
+    ReplicaState.STARTING: "yellow",
+    ReplicaState.READY: "green",
+    ReplicaState.STOPPING: "dim",
+    ReplicaState.FAILED: "bold red",
 }
 _MAX_METRICS_IN_LIST = 3
 _NO_WRAP = frozenset({"ID", "TIME", "CREATED", "STEP", "DEPTH", "VERSION", "SIZE", "SHA-256", "DURABLE"})
@@ -402,3 +415,71 @@ def audit_line(e: AuditEvent) -> RenderableType:
     if e.reason:
         line.append(f"  ({e.reason})", style="dim")
     return line
+
+
+# --- deployments ---------------------------------------------------------------------------
+
+
+def deployment(d: Deployment) -> RenderableType:
+    details = _details(
+        [
+            ("name", d.name),
+            ("state", d.state),
+            ("status", d.status_message),
+            ("model", d.model_reference),
+            ("version", d.version_reference),
+            ("revision", d.revision),
+            ("replicas", f"{d.ready_replicas}/{d.replicas} ready"),
+            ("runtime", d.runtime),
+            ("endpoints", ", ".join(d.endpoints)),
+            ("created by", d.created_by),
+            ("created", d.create_time),
+            ("updated", d.update_time),
+        ]
+    )
+    if not d.replica_status:
+        return details
+    table = _table("REPLICA", "REVISION", "STATE", "ENDPOINT", "RESTARTS", "MESSAGE", title="replicas")
+    for r in d.replica_status:
+        table.add_row(Text(r.id), str(r.revision), _cell(r.state), Text(r.endpoint), str(r.restarts), Text(r.message))
+    return _group(details, table)
+
+
+def deployments(items: Sequence[Deployment]) -> RenderableType:
+    table = _table("NAME", "STATE", "VERSION", "REVISION", "READY", "RUNTIME", "UPDATED")
+    for d in items:
+        table.add_row(
+            Text(d.name),
+            _cell(d.state),
+            Text(d.version_reference),
+            str(d.revision),
+            f"{d.ready_replicas}/{d.replicas}",
+            _cell(d.runtime),
+            _minutes(d.update_time),
+        )
+    return table
+
+
+def deployment_line(d: Deployment) -> RenderableType:
+    line = Text(f"{fmt(d.update_time)}  ")
+    line.append(d.name, style="bold")
+    line.append("  ")
+    line.append_text(_cell(d.state))
+    line.append(f"  revision {d.revision} {d.version_reference}  {d.ready_replicas}/{d.replicas} ready")
+    if d.status_message:
+        line.append(f"  ({d.status_message})", style="dim")
+    return line
+
+
+def revisions(items: Sequence[DeploymentRevision]) -> RenderableType:
+    table = _table("REVISION", "VERSION", "ASKED FOR", "ACTOR", "REASON", "CREATED")
+    for r in items:
+        table.add_row(
+            str(r.revision),
+            Text(r.version_reference),
+            Text(r.model_reference),
+            Text(r.actor),
+            Text(r.reason),
+            _minutes(r.create_time),
+        )
+    return table

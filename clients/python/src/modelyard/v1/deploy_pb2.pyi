@@ -190,7 +190,10 @@ class Deployment(_message.Message):
 
     @_builtins.property
     def endpoints(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Endpoints (host:port) of the ready replicas of the current revision, for inference clients."""
+        """Endpoints (host:port) of the ready replicas, for inference clients: those of the current
+        revision, and during a rolling change (or after a failed one) those of the previous
+        revision that still serve. Empty for the kubernetes runtime: use its Service, NAME:8081.
+        """
 
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
@@ -411,7 +414,8 @@ class UpdateDeploymentRequest(_message.Message):
     name: _builtins.str
     model_reference: _builtins.str
     """Empty: keep the version. Given: resolved now; a version other than the current one makes
-    a new revision rolled out replica by replica.
+    a new revision, rolled out: its replicas are all started, and the old ones stop once
+    every new one is ready.
     """
     replicas: _builtins.int
     """Unset: keep the number; 0 stops every replica and keeps the deployment."""

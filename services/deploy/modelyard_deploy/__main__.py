@@ -1,0 +1,3 @@
+from modelyard_deploy.main import main
+
+main()

@@ -1,0 +1,184 @@
+"""The deployment use cases: validate, resolve the version, record the change, let the
+reconciler carry it out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from modelyard_common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from modelyard_deploy.domain.changes import Changes
+from modelyard_deploy.domain.entities import Deployment, DeploymentState, Revision, Runtime, VersionInfo
+from modelyard_deploy.domain.ports import DeploymentStore, VersionCatalog
+from modelyard_deploy.domain.reconcile import Reconciler
+
+__all__ = ["MAX_REPLICAS", "Deployments", "check_name", "check_replicas"]
+
+MAX_REPLICAS = 16
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+_NAME = re.compile(r"[a-z][a-z0-9-]*")
+_NAME_MAX = 40
+
+
+def check_name(name: str) -> str:
+    """A deployment name names Kubernetes objects and is the model name inference clients send."""
+    if not name:
+        raise InvalidArgumentError("name", "is required")
+    if len(name) > _NAME_MAX:
+        raise InvalidArgumentError("name", f"{name!r} is longer than {_NAME_MAX} characters")
+    if not _NAME.fullmatch(name):
+        raise InvalidArgumentError(
+            "name", f"{name!r} must be lowercase letters, digits and '-', starting with a letter"
+        )
+    return name
+
+
+def check_replicas(replicas: int) -> int:
+    if not 0 <= replicas <= MAX_REPLICAS:
+        raise InvalidArgumentError("replicas", f"{replicas} is not between 0 and {MAX_REPLICAS}")
+    return replicas
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    deployments: list[Deployment]
+    next_token: str
+
+
+class Deployments:
+    def __init__(
+        self,
+        store: DeploymentStore,
+        catalog: VersionCatalog,
+        reconciler: Reconciler,
+        changes: Changes,
+        runtimes: frozenset[Runtime],
+        default_runtime: Runtime,
+    ) -> None:
+        self._store, self._catalog, self._reconciler, self._changes = store, catalog, reconciler, changes
+        self._runtimes, self._default_runtime = runtimes, default_runtime
+
+    async def _resolve(self, reference: str) -> VersionInfo:
+        if not reference:
+            raise InvalidArgumentError("model_reference", "is required")
+        version = await self._catalog.resolve(reference)
+        if version.status != "READY":
+            raise FailedPreconditionError(
+                f"model_reference: version {version.reference} is {version.status}; only READY versions can be deployed"
+            )
+        return version
+
+    async def create(self, actor: str, name: str, reference: str, replicas: int, runtime: Runtime | None) -> Deployment:
+        check_name(name)
+        check_replicas(replicas)
+        runtime = runtime or self._default_runtime
+        if runtime not in self._runtimes:
+            raise FailedPreconditionError(f"runtime: {runtime} is not enabled on this deploy service")
+        version = await self._resolve(reference)
+        deployment = Deployment(
+            name=name,
+            project=version.project,
+            model_reference=reference,
+            version_reference=version.reference,
+            replicas=replicas,
+            runtime=runtime,
+            state=DeploymentState.PENDING,
+            revision=1,
+            created_by=actor,
+        )
+        await self._store.create(deployment, Revision(1, reference, version.reference, actor, "created"))
+        return await self._changed(name)
+
+    async def get(self, name: str) -> Deployment:
+        return await self._store.get(name)
+
+    async def page(self, project: str, page_size: int, page_token: str) -> Page:
+        if page_size < 0:
+            raise InvalidArgumentError("page_size", f"{page_size} is negative")
+        limit = min(page_size or DEFAULT_PAGE, MAX_PAGE)
+        found = await self._store.page(project, page_token, limit + 1)
+        more = len(found) > limit
+        found = found[:limit]
+        return Page(found, found[-1].name if more else "")
+
+    async def revisions(self, name: str) -> list[Revision]:
+        return await self._store.revisions(name)
+
+    async def update(self, actor: str, name: str, reference: str, replicas: int | None, reason: str) -> Deployment:
+        if replicas is not None:
+            check_replicas(replicas)
+        version = await self._resolve(reference) if reference else None
+        async with self._reconciler.holding(name):
+            deployment = await self._store.get(name)
+            if version is not None and version.reference != deployment.version_reference:
+                revision = Revision(
+                    deployment.revision + 1, reference, version.reference, actor, reason or f"update to {reference}"
+                )
+                await self._store.add_revision(name, revision, _rolling_state(deployment))
+            if replicas is not None and replicas != deployment.replicas:
+                await self._store.set_replicas(name, replicas)
+        return await self._changed(name)
+
+    async def rollback(self, actor: str, name: str, revision: int, reason: str) -> Deployment:
+        if revision < 0:
+            raise InvalidArgumentError("revision", f"{revision} is negative")
+        async with self._reconciler.holding(name):
+            deployment = await self._store.get(name)
+            history = await self._store.revisions(name)
+            if revision == 0:
+                earlier = [r for r in history if r.number < deployment.revision]
+                if not earlier:
+                    raise FailedPreconditionError(
+                        f"revision: deployment {name} has no revision before {deployment.revision}"
+                    )
+                target = earlier[0]
+            else:
+                found = next((r for r in history if r.number == revision), None)
+                if found is None:
+                    raise NotFoundError(f"revision: deployment {name} has no revision {revision}")
+                if found.number == deployment.revision:
+                    raise FailedPreconditionError(f"revision: {revision} is the current revision of {name}")
+                target = found
+            await self._resolve(target.version_reference)
+            new = Revision(
+                deployment.revision + 1,
+                target.model_reference,
+                target.version_reference,
+                actor,
+                reason or f"rollback to revision {target.number}",
+            )
+            await self._store.add_revision(name, new, _rolling_state(deployment))
+        return await self._changed(name)
+
+    async def delete(self, name: str) -> None:
+        """Returns once every replica has stopped."""
+        async with self._reconciler.holding(name):
+            deployment = await self._store.get(name)
+            await self._reconciler.stop_all(deployment)
+            await self._store.delete(name)
+        await self._changes.notify(name)
+
+    async def watch(self, name: str) -> AsyncIterator[Deployment]:
+        """The deployment now, then after each change; ends when it is deleted."""
+        seen = self._changes.version(name)
+        deployment = await self._store.get(name)
+        while True:
+            yield deployment
+            seen = await self._changes.wait(name, seen)
+            try:
+                deployment = await self._store.get(name)
+            except NotFoundError:
+                return
+
+    async def _changed(self, name: str) -> Deployment:
+        """After a change: one reconciler pass at once, so that the answer already shows its
+        effect (replicas starting, the state it leads to)."""
+        await self._changes.notify(name)
+        await self._reconciler.reconcile_now(name)
+        return await self._store.get(name)
+
+
+def _rolling_state(deployment: Deployment) -> DeploymentState:
+    return DeploymentState.PROGRESSING if deployment.serving_revision else DeploymentState.PENDING

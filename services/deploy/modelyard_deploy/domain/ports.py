@@ -1,0 +1,116 @@
+"""What the domain needs from the outside: storage/ and runtimes/ implement these, main.py picks them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState, Revision, VersionInfo
+
+__all__ = ["Cluster", "ClusterStatus", "DeploymentStore", "Observation", "ReplicaSpec", "Runtime", "VersionCatalog"]
+
+
+class DeploymentStore(Protocol):
+    """The deploy schema: deployments, revisions, replicas. Raises NotFoundError for a name it
+    does not know, AlreadyExistsError for a name taken."""
+
+    async def create(self, deployment: Deployment, revision: Revision) -> Deployment: ...
+    async def get(self, name: str) -> Deployment: ...
+    async def page(self, project: str, after: str, limit: int) -> list[Deployment]:
+        """By name, those after ``after``; of ``project`` only when given."""
+        ...
+
+    async def names(self) -> list[str]: ...
+    async def add_revision(self, name: str, revision: Revision, state: DeploymentState) -> None:
+        """Makes ``revision`` the deployment's current one (its version, a fresh state)."""
+        ...
+
+    async def set_replicas(self, name: str, replicas: int) -> None: ...
+    async def revisions(self, name: str) -> list[Revision]:
+        """Newest first."""
+        ...
+
+    async def save_status(
+        self, name: str, state: DeploymentState, message: str, serving_revision: int, replicas: Sequence[Replica]
+    ) -> None:
+        """Records what the reconciler saw: the deployment's state, and exactly these replicas."""
+        ...
+
+    async def delete(self, name: str) -> None: ...
+
+
+class VersionCatalog(Protocol):
+    """The metadata service, which owns versions and resolves references."""
+
+    async def resolve(self, reference: str) -> VersionInfo: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaSpec:
+    """What a runtime needs to start one replica."""
+
+    deployment: str
+    replica_id: str
+    version_reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What a runtime sees of a replica now; ``message`` says why it FAILED."""
+
+    state: ReplicaState
+    endpoint: str = ""
+    message: str = ""
+
+
+class Runtime(Protocol):
+    """Where replicas run. ``on_change(deployment)`` is called when a replica's observation
+    changes (ready, exited), so the reconciler need not wait for its next pass."""
+
+    def set_listener(self, on_change: Callable[[str], None]) -> None: ...
+    async def start(self, spec: ReplicaSpec) -> int:
+        """Starts the replica; returns its handle (a process id)."""
+        ...
+
+    def observe(self, replica_id: str) -> Observation | None:
+        """None for a replica this runtime does not run (it was lost)."""
+        ...
+
+    async def stop(self, replica_id: str) -> None:
+        """Stops it and returns once nothing of it runs; a no-op for one it does not run."""
+        ...
+
+    async def stop_leftover(self, pid: int, deployment: str, replica_id: str) -> bool:
+        """Stops a replica a previous run of the service started, if ``pid`` is still it."""
+        ...
+
+    async def close(self) -> None:
+        """Stops every replica."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStatus:
+    """A cluster workload's rollout, as Kubernetes reports it for a Deployment."""
+
+    observed: bool
+    """Whether the cluster has seen the latest spec."""
+    replicas: int
+    """Pods of any revision."""
+    updated: int
+    """Pods of the latest revision."""
+    available: int
+    """Pods ready (for the minimum time)."""
+    failure: str = ""
+    """Why the rollout stopped progressing, when it did."""
+
+
+class Cluster(Protocol):
+    """A runtime that runs whole deployments (Kubernetes): it rolls out and restarts by itself."""
+
+    async def apply(self, name: str, version_reference: str, revision: int, replicas: int) -> None: ...
+    async def status(self, name: str) -> ClusterStatus: ...
+    async def delete(self, name: str) -> None:
+        """Removes the workload; a no-op when there is none."""
+        ...

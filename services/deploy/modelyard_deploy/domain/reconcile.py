@@ -1,0 +1,240 @@
+"""The reconciler: drives the replicas that run towards the ones each deployment wants.
+
+One pass over a deployment reads it, folds in what the runtime sees (``rollout.observe``),
+decides (``rollout.plan``), starts and restarts replicas, records the result, then stops the
+replicas to stop and forgets them. Passes run every ``interval`` seconds over every deployment,
+and at once for a deployment that changed (``poke``) or whose replica did (the runtime's
+listener). Passes over one deployment never overlap; there is one deploy service per set of
+process replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import secrets
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from modelyard_common.errors import NotFoundError
+from modelyard_deploy.domain.changes import Changes
+from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState
+from modelyard_deploy.domain.entities import Runtime as RuntimeKind
+from modelyard_deploy.domain.ports import Cluster, DeploymentStore, ReplicaSpec, Runtime
+from modelyard_deploy.domain.rollout import Plan, Policy, observe, plan, plan_cluster
+
+__all__ = ["Reconciler", "ReconcilerObserver"]
+
+logger = logging.getLogger(__name__)
+
+
+class ReconcilerObserver(Protocol):
+    """Where the reconciler reports what metrics count."""
+
+    def restarted(self) -> None: ...
+    def rolled_out(self, seconds: float) -> None: ...
+    def counted(self, deployments: Counter[DeploymentState], replicas: Counter[ReplicaState]) -> None: ...
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: DeploymentStore,
+        runtime: Runtime,
+        changes: Changes,
+        policy: Policy,
+        observer: ReconcilerObserver,
+        cluster: Cluster | None = None,
+    ) -> None:
+        self._store, self._runtime, self._changes, self._cluster = store, runtime, changes, cluster
+        self._policy, self._observer = policy, observer
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._pending: set[str] = set()
+        self._wake = asyncio.Event()
+        self._rollouts: dict[str, float] = {}  # deployment -> monotonic start of its rolling change
+        self._applied: dict[str, tuple[str, int, int]] = {}  # cluster deployment -> what was applied
+        self._stopping: set[asyncio.Task[None]] = set()
+        runtime.set_listener(self.poke)
+
+    @contextlib.asynccontextmanager
+    async def holding(self, name: str) -> AsyncIterator[None]:
+        """While held, no pass runs over ``name`` (the use cases change it under it)."""
+        async with self._locks[name]:
+            yield
+
+    def poke(self, name: str) -> None:
+        """Asks for a pass over ``name`` soon."""
+        self._pending.add(name)
+        self._wake.set()
+
+    async def run_forever(self, interval: float) -> None:
+        """Passes over every deployment each ``interval`` seconds, and over poked ones between."""
+        next_full = time.monotonic()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_full - time.monotonic()))
+            self._wake.clear()
+            names: Iterable[str] = list(self._pending)
+            if time.monotonic() >= next_full:
+                next_full = time.monotonic() + interval
+                names = await self._store.names()
+                await self._count(names)
+            self._pending.difference_update(names)
+            await asyncio.gather(*(self.reconcile_now(name) for name in names))
+
+    async def adopt_or_stop_leftovers(self) -> None:
+        """At start: replicas a previous run left running are stopped (not adopted: their
+        output and exit status went to a process that is gone), and passes start new ones."""
+        for name in await self._store.names():
+            async with self.holding(name):
+                deployment = await self._store.get(name)
+                for replica in deployment.replica_status:
+                    if replica.pid and await self._runtime.stop_leftover(replica.pid, name, replica.id):
+                        logger.info("stopped a replica left by a previous run", extra={"replica": replica.id})
+                await self._store.save_status(
+                    name, deployment.state, deployment.status_message, deployment.serving_revision, ()
+                )
+            self.poke(name)
+
+    async def reconcile_now(self, name: str) -> None:
+        """One pass over ``name``; a failure is logged (the next pass tries again), not raised."""
+        try:
+            await self.reconcile(name)
+        except Exception:
+            logger.exception("reconciling %s failed; trying again next pass", name)
+
+    async def reconcile(self, name: str) -> None:
+        async with self.holding(name):
+            try:
+                deployment = await self._store.get(name)
+            except NotFoundError:
+                return
+            if deployment.runtime is RuntimeKind.KUBERNETES:
+                await self._reconcile_cluster(deployment)
+                return
+            now = datetime.now(UTC)
+            replicas = tuple(
+                observe(r, self._runtime.observe(r.id), now, self._policy) for r in deployment.replica_status
+            )
+            seen = dataclasses.replace(deployment, replica_status=replicas)
+            decided = plan(seen, now, self._policy)
+            after = await self._apply(seen, decided, now)
+            self._time_rollout(seen, decided)
+            if (decided.state, decided.message, decided.serving_revision, after) != (
+                deployment.state,
+                deployment.status_message,
+                deployment.serving_revision,
+                deployment.replica_status,
+            ):
+                await self._store.save_status(name, decided.state, decided.message, decided.serving_revision, after)
+                await self._changes.notify(name)
+        if decided.stop:  # in the background: draining and stopping take seconds
+            task = asyncio.create_task(self._stop(name, decided.stop))
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
+
+    async def _reconcile_cluster(self, deployment: Deployment) -> None:
+        """The cluster rolls out and restarts by itself: apply what is wanted, read its status."""
+        if self._cluster is None:
+            raise RuntimeError(f"deployment {deployment.name} runs on Kubernetes, which is not enabled")
+        wanted = (deployment.version_reference, deployment.revision, deployment.replicas)
+        if self._applied.get(deployment.name) != wanted:
+            await self._cluster.apply(deployment.name, *wanted)
+            self._applied[deployment.name] = wanted
+        decided = plan_cluster(deployment, await self._cluster.status(deployment.name))
+        self._time_rollout(deployment, decided)
+        if (decided.state, decided.message, decided.serving_revision) != (
+            deployment.state,
+            deployment.status_message,
+            deployment.serving_revision,
+        ):
+            await self._store.save_status(deployment.name, decided.state, decided.message, decided.serving_revision, ())
+            await self._changes.notify(deployment.name)
+
+    async def _apply(self, deployment: Deployment, decided: Plan, now: datetime) -> tuple[Replica, ...]:
+        by_id = {r.id: r for r in deployment.replica_status}
+        for replica_id in decided.stop:
+            by_id[replica_id] = dataclasses.replace(by_id[replica_id], state=ReplicaState.STOPPING, since=now)
+        for replica_id in decided.restart:
+            old = by_id[replica_id]
+            await self._runtime.stop(replica_id)
+            pid = await self._runtime.start(
+                ReplicaSpec(deployment.name, replica_id, deployment_version(deployment, old))
+            )
+            by_id[replica_id] = dataclasses.replace(
+                old, state=ReplicaState.STARTING, since=now, restarts=old.restarts + 1, pid=pid, endpoint=""
+            )
+            self._observer.restarted()
+            logger.info("restarted a replica", extra={"replica": replica_id, "reason": old.message})
+        for _ in range(decided.start):
+            replica_id = f"{deployment.name}-{deployment.revision}-{secrets.token_hex(2)}"
+            pid = await self._runtime.start(ReplicaSpec(deployment.name, replica_id, deployment.version_reference))
+            by_id[replica_id] = Replica(replica_id, deployment.revision, ReplicaState.STARTING, now, pid=pid)
+        return tuple(by_id.values())
+
+    async def _stop(self, name: str, replica_ids: Iterable[str]) -> None:
+        """Stops replicas (outside the lock: it takes up to the grace period), then forgets them."""
+        ids = set(replica_ids)
+        await asyncio.sleep(self._policy.drain_seconds)
+        await asyncio.gather(*(self._runtime.stop(replica_id) for replica_id in ids))
+        self.poke(name)
+        async with self.holding(name):
+            try:
+                deployment = await self._store.get(name)
+            except NotFoundError:
+                return
+            left = tuple(r for r in deployment.replica_status if r.id not in ids)
+            await self._store.save_status(
+                name, deployment.state, deployment.status_message, deployment.serving_revision, left
+            )
+            await self._changes.notify(name)
+
+    async def stop_all(self, deployment: Deployment) -> None:
+        """Stops every replica of ``deployment`` (the caller holds its lock)."""
+        if deployment.runtime is RuntimeKind.KUBERNETES:
+            if self._cluster is not None:
+                await self._cluster.delete(deployment.name)
+            self._applied.pop(deployment.name, None)
+            return
+        now = datetime.now(UTC)
+        stopping = tuple(
+            dataclasses.replace(r, state=ReplicaState.STOPPING, since=now) for r in deployment.replica_status
+        )
+        await self._store.save_status(
+            deployment.name, deployment.state, deployment.status_message, deployment.serving_revision, stopping
+        )
+        await self._changes.notify(deployment.name)
+        await asyncio.sleep(self._policy.drain_seconds)
+        await asyncio.gather(*(self._runtime.stop(r.id) for r in deployment.replica_status))
+
+    def _time_rollout(self, deployment: Deployment, decided: Plan) -> None:
+        name = deployment.name
+        if deployment.revision != deployment.serving_revision:
+            self._rollouts.setdefault(name, time.monotonic())
+        started = self._rollouts.get(name)
+        if started is not None and decided.serving_revision == deployment.revision:
+            self._observer.rolled_out(time.monotonic() - started)
+        if decided.serving_revision == deployment.revision or decided.state is DeploymentState.FAILED:
+            self._rollouts.pop(name, None)
+
+    async def _count(self, names: Iterable[str]) -> None:
+        deployments: Counter[DeploymentState] = Counter()
+        replicas: Counter[ReplicaState] = Counter()
+        for name in names:
+            with contextlib.suppress(NotFoundError):
+                deployment = await self._store.get(name)
+                deployments[deployment.state] += 1
+                replicas.update(r.state for r in deployment.replica_status)
+        self._observer.counted(deployments, replicas)
+
+
+def deployment_version(deployment: Deployment, replica: Replica) -> str:
+    """The version a replica serves: its revision's (the serving one's during a change)."""
+    if replica.revision == deployment.revision:
+        return deployment.version_reference
+    return deployment.serving_version_reference

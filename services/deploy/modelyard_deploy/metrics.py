@@ -1,0 +1,36 @@
+"""The deploy service's own Prometheus metrics (RPC counts and latencies come from the interceptor)."""
+
+from __future__ import annotations
+
+from collections import Counter as Counts
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from modelyard_deploy.domain.entities import DeploymentState, ReplicaState
+
+__all__ = ["PrometheusObserver"]
+
+DEPLOYMENTS = Gauge("modelyard_deploy_deployments", "Deployments, by state", ["state"])
+REPLICAS = Gauge("modelyard_deploy_replicas", "Replicas, by state", ["state"])
+RESTARTS = Counter("modelyard_deploy_replica_restarts_total", "Failed replicas the reconciler restarted")
+ROLLOUT_SECONDS = Histogram(
+    "modelyard_deploy_rollout_seconds",
+    "Time from a new revision to all of its replicas ready",
+    buckets=(1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600),
+)
+
+
+class PrometheusObserver:
+    """The reconciler's reports, as metrics."""
+
+    def restarted(self) -> None:
+        RESTARTS.inc()
+
+    def rolled_out(self, seconds: float) -> None:
+        ROLLOUT_SECONDS.observe(seconds)
+
+    def counted(self, deployments: Counts[DeploymentState], replicas: Counts[ReplicaState]) -> None:
+        for deployment_state in DeploymentState:
+            DEPLOYMENTS.labels(deployment_state.value).set(deployments[deployment_state])
+        for replica_state in ReplicaState:
+            REPLICAS.labels(replica_state.value).set(replicas[replica_state])

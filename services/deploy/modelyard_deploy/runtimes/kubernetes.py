@@ -1,0 +1,226 @@
+"""The kubernetes runtime: a deployment is a Kubernetes Deployment and a Service.
+
+Each pod pulls its artifact first, in an init container (``modelyard pull``, which verifies
+every file's SHA-256, so a corrupt artifact never reaches the server), into a volume the
+server then uses as its cache. The server container answers OIP gRPC on ``OIP_PORT``; its
+readiness and liveness are Kubernetes' native gRPC probes against grpc.health.v1, which the
+server turns SERVING once the model is loaded. The objects are built with the official
+client's models (``render``) and applied through AppsV1Api / CoreV1Api (``KubernetesCluster``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from modelyard_deploy.domain.ports import ClusterStatus
+
+__all__ = [
+    "OIP_PORT",
+    "KubernetesCluster",
+    "KubernetesConfig",
+    "Workload",
+    "cluster_status",
+    "labels",
+    "render",
+    "to_dict",
+]
+
+OIP_PORT = 8081
+METRICS_PORT = 9090
+MODELS_DIR = "/models"
+_MANAGED_BY = "modelyard-deploy"
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesConfig:
+    namespace: str
+    image: str
+    metadata_addr: str
+    registry_addr: str
+    cpu: str = "500m"
+    memory: str = "1Gi"
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """The objects of one deployment."""
+
+    deployment: k8s.V1Deployment
+    service: k8s.V1Service
+
+
+def labels(name: str) -> dict[str, str]:
+    """The labels that select a deployment's pods (its Service uses them)."""
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": _MANAGED_BY}
+
+
+def _env(values: dict[str, str]) -> list[k8s.V1EnvVar]:
+    return [k8s.V1EnvVar(name=key, value=value) for key, value in values.items()]
+
+
+def _probe(initial_delay: int, period: int, failures: int) -> k8s.V1Probe:
+    return k8s.V1Probe(
+        grpc=k8s.V1GRPCAction(port=OIP_PORT, service=""),
+        initial_delay_seconds=initial_delay,
+        period_seconds=period,
+        failure_threshold=failures,
+    )
+
+
+def render(name: str, version_reference: str, revision: int, replicas: int, config: KubernetesConfig) -> Workload:
+    """The Deployment and Service serving ``version_reference`` as deployment ``name``.
+
+    A new revision changes the pod template (its annotation and the version), so Kubernetes
+    rolls it out: new pods ready (by their readiness probe) before old ones go.
+    """
+    selector = labels(name)
+    pod_labels = {**selector, "modelyard.io/revision": str(revision)}
+    volume = k8s.V1VolumeMount(name="models", mount_path=MODELS_DIR)
+    resources = k8s.V1ResourceRequirements(
+        requests={"cpu": config.cpu, "memory": config.memory}, limits={"memory": config.memory}
+    )
+    pull = k8s.V1Container(
+        name="pull-artifact",
+        image=config.image,
+        command=["modelyard", "pull", version_reference, MODELS_DIR],
+        env=_env({"MODELYARD_METADATA_ADDR": config.metadata_addr, "MODELYARD_REGISTRY_ADDR": config.registry_addr}),
+        volume_mounts=[volume],
+        resources=resources,
+    )
+    server = k8s.V1Container(
+        name="server",
+        image=config.image,
+        command=["python", "-m", "modelyard_serving"],
+        env=_env(
+            {
+                "MLREG_SERVING_REFERENCE": version_reference,
+                "MLREG_SERVING_MODEL_NAME": name,
+                "MLREG_SERVING_METADATA_ADDR": config.metadata_addr,
+                "MLREG_SERVING_REGISTRY_ADDR": config.registry_addr,
+                "MLREG_SERVING_CACHE_DIR": MODELS_DIR,
+                "MLREG_SERVING_HOST": "0.0.0.0",
+                "MLREG_SERVING_PORT": str(OIP_PORT),
+                "MLREG_SERVING_METRICS_PORT": str(METRICS_PORT),
+            }
+        ),
+        ports=[
+            k8s.V1ContainerPort(name="grpc", container_port=OIP_PORT),
+            k8s.V1ContainerPort(name="metrics", container_port=METRICS_PORT),
+        ],
+        readiness_probe=_probe(initial_delay=2, period=5, failures=3),
+        liveness_probe=_probe(initial_delay=30, period=10, failures=3),
+        volume_mounts=[volume],
+        resources=resources,
+    )
+    template = k8s.V1PodTemplateSpec(
+        metadata=k8s.V1ObjectMeta(
+            labels=pod_labels,
+            annotations={"modelyard.io/version": version_reference, "prometheus.io/port": str(METRICS_PORT)},
+        ),
+        spec=k8s.V1PodSpec(
+            init_containers=[pull],
+            containers=[server],
+            volumes=[k8s.V1Volume(name="models", empty_dir=k8s.V1EmptyDirVolumeSource())],
+        ),
+    )
+    deployment = k8s.V1Deployment(
+        api_version="apps/v1",
+        kind="Deployment",
+        metadata=k8s.V1ObjectMeta(name=name, namespace=config.namespace, labels=pod_labels),
+        spec=k8s.V1DeploymentSpec(
+            replicas=replicas,
+            selector=k8s.V1LabelSelector(match_labels=selector),
+            strategy=k8s.V1DeploymentStrategy(
+                type="RollingUpdate",
+                rolling_update=k8s.V1RollingUpdateDeployment(max_surge="100%", max_unavailable=0),
+            ),
+            template=template,
+        ),
+    )
+    service = k8s.V1Service(
+        api_version="v1",
+        kind="Service",
+        metadata=k8s.V1ObjectMeta(name=name, namespace=config.namespace, labels=selector),
+        spec=k8s.V1ServiceSpec(
+            selector=selector,
+            ports=[k8s.V1ServicePort(name="grpc", port=OIP_PORT, target_port="grpc", app_protocol="grpc")],
+        ),
+    )
+    return Workload(deployment, service)
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """An object as Kubernetes' JSON/YAML has it (camelCase keys, no nulls)."""
+    result: dict[str, Any] = k8s.ApiClient().sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+    return result
+
+
+def cluster_status(deployment: k8s.V1Deployment) -> ClusterStatus:
+    """What a Deployment's status says of its rollout."""
+    status = deployment.status or k8s.V1DeploymentStatus()
+    stalled = next(
+        (
+            c.message or c.reason
+            for c in status.conditions or ()
+            if c.type == "Progressing" and c.status == "False" and c.reason == "ProgressDeadlineExceeded"
+        ),
+        "",
+    )
+    return ClusterStatus(
+        observed=(status.observed_generation or 0) >= ((deployment.metadata and deployment.metadata.generation) or 0),
+        replicas=status.replicas or 0,
+        updated=status.updated_replicas or 0,
+        available=status.available_replicas or 0,
+        failure=stalled,
+    )
+
+
+class KubernetesCluster:
+    """Applies, reads and removes workloads; in-cluster credentials, else the local kubeconfig."""
+
+    def __init__(self, config: KubernetesConfig) -> None:
+        try:
+            k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except k8s_config.ConfigException:
+            k8s_config.load_kube_config()  # type: ignore[no-untyped-call]
+        self._config = config
+        self._apps, self._core = k8s.AppsV1Api(), k8s.CoreV1Api()
+
+    async def apply(self, name: str, version_reference: str, revision: int, replicas: int) -> None:
+        workload = render(name, version_reference, revision, replicas, self._config)
+        await asyncio.to_thread(self._apply, name, workload)
+
+    def _apply(self, name: str, workload: Workload) -> None:
+        namespace = self._config.namespace
+        try:
+            self._apps.replace_namespaced_deployment(name, namespace, workload.deployment)
+        except k8s.ApiException as exc:
+            if exc.status != 404:
+                raise
+            self._apps.create_namespaced_deployment(namespace, workload.deployment)
+        try:
+            self._core.read_namespaced_service(name, namespace)
+        except k8s.ApiException as exc:
+            if exc.status != 404:
+                raise
+            self._core.create_namespaced_service(namespace, workload.service)
+
+    async def status(self, name: str) -> ClusterStatus:
+        found = await asyncio.to_thread(self._apps.read_namespaced_deployment_status, name, self._config.namespace)
+        return cluster_status(found)
+
+    async def delete(self, name: str) -> None:
+        await asyncio.to_thread(self._delete, name)
+
+    def _delete(self, name: str) -> None:
+        for remove in (self._apps.delete_namespaced_deployment, self._core.delete_namespaced_service):
+            try:
+                remove(name, self._config.namespace)
+            except k8s.ApiException as exc:
+                if exc.status != 404:
+                    raise

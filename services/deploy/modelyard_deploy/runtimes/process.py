@@ -1,0 +1,226 @@
+"""The process runtime: each replica is a local ``python -m modelyard_serving`` subprocess.
+
+A replica runs in its own session (a signal meant for the deploy service does not reach it),
+binds free loopback ports and writes them to its ready file as soon as it listens; it is READY
+once its gRPC health ("") says SERVING, FAILED when it exits (the last line of its log says
+why). Stopping sends SIGTERM, then SIGKILL after the grace period, by process id. Every replica
+carries ``MLREG_DEPLOY_REPLICA=<deployment>/<replica>`` in its environment, which is how a
+later run of the service recognises the ones left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from modelyard_deploy.domain.entities import ReplicaState
+from modelyard_deploy.domain.ports import Observation, ReplicaSpec
+
+__all__ = ["MARKER_ENV", "ProcessRuntime", "ServingConfig", "is_running", "last_log_line"]
+
+logger = logging.getLogger(__name__)
+
+MARKER_ENV = "MLREG_DEPLOY_REPLICA"
+_POLL_SECONDS = 0.2
+_LOG_TAIL_BYTES = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class ServingConfig:
+    """What every inference server is told: where metadata and registry are, the shared cache."""
+
+    metadata_addr: str
+    registry_addr: str
+    cache_dir: Path
+    run_dir: Path
+    stop_grace: float
+    module: str = "modelyard_serving"
+
+
+@dataclass(slots=True)
+class _Replica:
+    spec: ReplicaSpec
+    process: asyncio.subprocess.Process
+    directory: Path
+    endpoint: str = ""
+    state: ReplicaState = ReplicaState.STARTING
+    message: str = ""
+    watcher: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+def last_log_line(path: Path) -> str:
+    """The last non-empty line of a replica's log: why it exited."""
+    try:
+        with path.open("rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - _LOG_TAIL_BYTES))
+            lines = log.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return next((line.strip() for line in reversed(lines) if line.strip()), "")
+
+
+class ProcessRuntime:
+    def __init__(self, config: ServingConfig) -> None:
+        self._config = config
+        self._replicas: dict[str, _Replica] = {}
+        self._stopping: dict[str, asyncio.Task[None]] = {}
+        self._on_change: Callable[[str], None] = lambda name: None
+
+    def set_listener(self, on_change: Callable[[str], None]) -> None:
+        self._on_change = on_change
+
+    def _environment(self, spec: ReplicaSpec, ready_file: Path) -> dict[str, str]:
+        return {
+            **os.environ,
+            "MLREG_SERVING_REFERENCE": spec.version_reference,
+            "MLREG_SERVING_MODEL_NAME": spec.deployment,
+            "MLREG_SERVING_METADATA_ADDR": self._config.metadata_addr,
+            "MLREG_SERVING_REGISTRY_ADDR": self._config.registry_addr,
+            "MLREG_SERVING_CACHE_DIR": str(self._config.cache_dir),
+            "MLREG_SERVING_READY_FILE": str(ready_file),
+            "MLREG_SERVING_HOST": "127.0.0.1",
+            "MLREG_SERVING_PORT": "0",
+            "MLREG_SERVING_METRICS_PORT": "0",
+            "MLREG_SERVING_LOG_FORMAT": "console",
+            MARKER_ENV: f"{spec.deployment}/{spec.replica_id}",
+        }
+
+    async def start(self, spec: ReplicaSpec) -> int:
+        directory = self._config.run_dir / spec.replica_id
+        directory.mkdir(parents=True, exist_ok=True)
+        self._config.cache_dir.mkdir(parents=True, exist_ok=True)
+        ready_file = directory / "ready.json"
+        ready_file.unlink(missing_ok=True)  # a restart's: the log goes on, the ports are new
+        with (directory / "replica.log").open("ab") as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                self._config.module,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                env=self._environment(spec, ready_file),
+                start_new_session=True,
+            )
+        replica = _Replica(spec, process, directory)
+        replica.watcher = asyncio.create_task(self._watch(replica))
+        self._replicas[spec.replica_id] = replica
+        logger.info("started a replica", extra={"replica": spec.replica_id, "pid": process.pid})
+        return process.pid
+
+    def observe(self, replica_id: str) -> Observation | None:
+        replica = self._replicas.get(replica_id)
+        if replica is None:
+            return None
+        return Observation(replica.state, replica.endpoint, replica.message)
+
+    async def _watch(self, replica: _Replica) -> None:
+        """Follows one replica: its port, its health until SERVING, then its exit."""
+        exited = asyncio.ensure_future(replica.process.wait())
+        try:
+            ready = asyncio.ensure_future(self._until_ready(replica))
+            await asyncio.wait({exited, ready}, return_when=asyncio.FIRST_COMPLETED)
+            ready.cancel()
+            if not exited.done():
+                replica.state = ReplicaState.READY
+                self._on_change(replica.spec.deployment)
+                await exited
+            code = exited.result()
+            reason = last_log_line(replica.directory / "replica.log") or "no output"
+            replica.state, replica.message = ReplicaState.FAILED, f"exited with code {code}: {reason}"
+            self._on_change(replica.spec.deployment)
+        finally:
+            exited.cancel()
+
+    async def _until_ready(self, replica: _Replica) -> None:
+        ready_file = replica.directory / "ready.json"
+        while not replica.endpoint:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                replica.endpoint = f"127.0.0.1:{json.loads(ready_file.read_text())['grpc_port']}"
+            if not replica.endpoint:
+                await asyncio.sleep(_POLL_SECONDS)
+        async with grpc.aio.insecure_channel(replica.endpoint) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while True:
+                with contextlib.suppress(grpc.RpcError):
+                    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=2)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                await asyncio.sleep(_POLL_SECONDS)
+
+    async def stop(self, replica_id: str) -> None:
+        """Returns once the replica's process is gone, also when another call is stopping it."""
+        replica = self._replicas.pop(replica_id, None)
+        if replica is not None:
+            self._stopping[replica_id] = asyncio.create_task(self._terminate(replica))
+        task = self._stopping.get(replica_id)
+        if task is None:
+            return
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._stopping.pop(replica_id, None)
+
+    async def _terminate(self, replica: _Replica) -> None:
+        if replica.watcher is not None:
+            replica.watcher.cancel()
+        process = replica.process
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), self._config.stop_grace)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        logger.info("stopped a replica", extra={"replica": replica.spec.replica_id, "code": process.returncode})
+        shutil.rmtree(replica.directory, ignore_errors=True)
+
+    async def stop_leftover(self, pid: int, deployment: str, replica_id: str) -> bool:
+        if replica_id in self._replicas or not _is_replica(pid, f"{deployment}/{replica_id}"):
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._config.stop_grace
+        while is_running(pid) and loop.time() < deadline:
+            await asyncio.sleep(_POLL_SECONDS)
+        if is_running(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return True
+
+    async def close(self) -> None:
+        await asyncio.gather(*(self.stop(replica_id) for replica_id in {*self._replicas, *self._stopping}))
+
+
+def _is_replica(pid: int, marker: str) -> bool:
+    """Whether process ``pid`` is the replica ``marker`` names (its environment says so)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return f"{MARKER_ENV}={marker}".encode() in environ.split(b"\0")
+
+
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` runs (not a zombie: a leftover's parent is gone, so init reaps it)."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return status.rpartition(")")[2].split()[0] != "Z"

@@ -1,0 +1,54 @@
+"""Configuration of the deploy service, from MLREG_DEPLOY_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from modelyard_common.settings import DatabaseSettings
+
+__all__ = ["DeploySettings"]
+
+
+class DeploySettings(DatabaseSettings):
+    """The deploy service keeps deployments, revisions and replicas in Postgres, schema 'deploy'."""
+
+    model_config = SettingsConfigDict(env_prefix="MLREG_DEPLOY_", frozen=True, extra="ignore")
+
+    metadata_addr: str = "127.0.0.1:7410"
+    """host:port of the metadata service (references are resolved there; replicas read it too)."""
+    metadata_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    """Deadline of each call to the metadata service."""
+    registry_addr: str = "127.0.0.1:7411"
+    """host:port of the registry service, where replicas download their artifacts."""
+    default_runtime: Literal["process", "kubernetes"] = "process"
+    """Runtime of a deployment created without one."""
+    cache_dir: Path = Path("/tmp/modelyard-deploy/cache")
+    """Artifact cache shared by every process replica (artifacts are cached by digest)."""
+    run_dir: Path = Path("/tmp/modelyard-deploy/replicas")
+    """Where each process replica gets a folder with its ready file and log."""
+    reconcile_interval_seconds: float = Field(2.0, gt=0, le=3600)
+    """Pause between reconciler passes over every deployment (changes trigger one at once)."""
+    ready_timeout_seconds: float = Field(120.0, gt=0, le=3600)
+    """How long a replica may take to load its model and become ready."""
+    restart_backoff_seconds: float = Field(1.0, ge=0, le=600)
+    """Wait before restarting a failed replica; doubles with each failure in a row."""
+    max_failures: int = Field(3, ge=1, le=100)
+    """Failures in a row after which a replica is left down and the deployment is FAILED."""
+    replica_stop_grace_seconds: float = Field(10.0, ge=0, le=300)
+    """How long a replica may take to stop after SIGTERM before it is killed."""
+    replica_drain_seconds: float = Field(1.0, ge=0, le=300)
+    """How long a replica keeps running once it left the endpoints, before SIGTERM."""
+    kubernetes_enabled: bool = False
+    """Enable the kubernetes runtime (credentials: in-cluster, else the local kubeconfig)."""
+    kubernetes_namespace: str = "modelyard"
+    """Namespace of the Deployments and Services the kubernetes runtime makes."""
+    kubernetes_image: str = "modelyard/serving:latest"
+    """Image of the inference server (and of the init container that pulls the artifact)."""
+    kubernetes_metadata_addr: str = ""
+    """The metadata service as pods reach it; empty: ``metadata_addr``."""
+    kubernetes_registry_addr: str = ""
+    """The registry service as pods reach it; empty: ``registry_addr``."""

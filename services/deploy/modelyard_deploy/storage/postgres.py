@@ -1,0 +1,216 @@
+"""The deploy service's tables (schema ``deploy``) through an asyncpg pool."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import asyncpg
+
+from modelyard_common.errors import AlreadyExistsError, NotFoundError
+from modelyard_common.postgres import connection
+from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState, Revision, Runtime
+
+__all__ = ["PgDeploymentStore"]
+
+_DEPLOYMENT = (
+    "SELECT d.*, coalesce(s.version_reference, '') AS serving_version_reference FROM deploy.deployments d "
+    "LEFT JOIN deploy.revisions s ON s.deployment = d.name AND s.revision = d.serving_revision"
+)
+_REPLICA_COLUMNS = "id, revision, state, since, endpoint, restarts, failures, message, pid"
+_REPLICAS = f"SELECT {_REPLICA_COLUMNS} FROM deploy.replicas WHERE deployment = $1 ORDER BY revision, id"
+
+
+def _replica(row: asyncpg.Record) -> Replica:
+    return Replica(
+        id=row["id"],
+        revision=row["revision"],
+        state=ReplicaState(row["state"]),
+        since=row["since"],
+        endpoint=row["endpoint"],
+        restarts=row["restarts"],
+        failures=row["failures"],
+        message=row["message"],
+        pid=row["pid"],
+    )
+
+
+def _deployment(row: asyncpg.Record, replicas: Sequence[asyncpg.Record]) -> Deployment:
+    return Deployment(
+        name=row["name"],
+        project=row["project"],
+        model_reference=row["model_reference"],
+        version_reference=row["version_reference"],
+        replicas=row["replicas"],
+        runtime=Runtime(row["runtime"]),
+        state=DeploymentState(row["state"]),
+        revision=row["revision"],
+        created_by=row["created_by"],
+        status_message=row["status_message"],
+        serving_revision=row["serving_revision"],
+        serving_version_reference=row["serving_version_reference"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        replica_status=tuple(_replica(r) for r in replicas),
+    )
+
+
+def _revision(row: asyncpg.Record) -> Revision:
+    return Revision(
+        number=row["revision"],
+        model_reference=row["model_reference"],
+        version_reference=row["version_reference"],
+        actor=row["actor"],
+        reason=row["reason"],
+        created_at=row["created_at"],
+    )
+
+
+class PgDeploymentStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    def _conn(self) -> AbstractAsyncContextManager[Any]:
+        return connection(self._pool)
+
+    async def create(self, deployment: Deployment, revision: Revision) -> Deployment:
+        async with self._conn() as conn, conn.transaction():
+            try:
+                await conn.execute(
+                    "INSERT INTO deploy.deployments (name, project, model_reference, version_reference, replicas, "
+                    "runtime, state, revision, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    deployment.name,
+                    deployment.project,
+                    deployment.model_reference,
+                    deployment.version_reference,
+                    deployment.replicas,
+                    deployment.runtime.value,
+                    deployment.state.value,
+                    revision.number,
+                    deployment.created_by,
+                )
+            except asyncpg.UniqueViolationError:
+                raise AlreadyExistsError(f"name: deployment {deployment.name!r} already exists") from None
+            await self._insert_revision(conn, deployment.name, revision)
+            return await self._get(conn, deployment.name)
+
+    @staticmethod
+    async def _insert_revision(conn: Any, name: str, revision: Revision) -> None:
+        await conn.execute(
+            "INSERT INTO deploy.revisions (deployment, revision, model_reference, version_reference, actor, reason) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            name,
+            revision.number,
+            revision.model_reference,
+            revision.version_reference,
+            revision.actor,
+            revision.reason,
+        )
+
+    @staticmethod
+    async def _get(conn: Any, name: str) -> Deployment:
+        row = await conn.fetchrow(f"{_DEPLOYMENT} WHERE d.name = $1", name)
+        if row is None:
+            raise NotFoundError(f"name: there is no deployment {name!r}")
+        return _deployment(row, await conn.fetch(_REPLICAS, name))
+
+    async def get(self, name: str) -> Deployment:
+        async with self._conn() as conn:
+            return await self._get(conn, name)
+
+    async def page(self, project: str, after: str, limit: int) -> list[Deployment]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                f"{_DEPLOYMENT} WHERE ($1 = '' OR d.project = $1) AND d.name > $2 ORDER BY d.name LIMIT $3",
+                project,
+                after,
+                limit,
+            )
+            replicas = await conn.fetch(
+                f"SELECT deployment, {_REPLICA_COLUMNS} FROM deploy.replicas "
+                "WHERE deployment = ANY($1::text[]) ORDER BY revision, id",
+                [r["name"] for r in rows],
+            )
+        by_name: dict[str, list[asyncpg.Record]] = {}
+        for replica in replicas:
+            by_name.setdefault(replica["deployment"], []).append(replica)
+        return [_deployment(r, by_name.get(r["name"], [])) for r in rows]
+
+    async def names(self) -> list[str]:
+        async with self._conn() as conn:
+            return [r["name"] for r in await conn.fetch("SELECT name FROM deploy.deployments ORDER BY name")]
+
+    async def add_revision(self, name: str, revision: Revision, state: DeploymentState) -> None:
+        async with self._conn() as conn, conn.transaction():
+            await self._insert_revision(conn, name, revision)
+            await conn.execute(
+                "UPDATE deploy.deployments SET revision = $2, model_reference = $3, version_reference = $4, "
+                "state = $5, status_message = '', updated_at = now() WHERE name = $1",
+                name,
+                revision.number,
+                revision.model_reference,
+                revision.version_reference,
+                state.value,
+            )
+
+    async def set_replicas(self, name: str, replicas: int) -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                "UPDATE deploy.deployments SET replicas = $2, updated_at = now() WHERE name = $1", name, replicas
+            )
+
+    async def revisions(self, name: str) -> list[Revision]:
+        async with self._conn() as conn:
+            if not await conn.fetchval("SELECT true FROM deploy.deployments WHERE name = $1", name):
+                raise NotFoundError(f"name: there is no deployment {name!r}")
+            rows = await conn.fetch("SELECT * FROM deploy.revisions WHERE deployment = $1 ORDER BY revision DESC", name)
+        return [_revision(r) for r in rows]
+
+    async def save_status(
+        self, name: str, state: DeploymentState, message: str, serving_revision: int, replicas: Sequence[Replica]
+    ) -> None:
+        async with self._conn() as conn, conn.transaction():
+            updated = await conn.fetchval(
+                "UPDATE deploy.deployments SET state = $2, status_message = $3, serving_revision = $4, "
+                "updated_at = CASE WHEN (state, status_message) = ($2, $3) THEN updated_at ELSE now() END "
+                "WHERE name = $1 RETURNING true",
+                name,
+                state.value,
+                message,
+                serving_revision,
+            )
+            if not updated:
+                return
+            await conn.execute(
+                "DELETE FROM deploy.replicas WHERE deployment = $1 AND NOT id = ANY($2::text[])",
+                name,
+                [r.id for r in replicas],
+            )
+            await conn.executemany(
+                "INSERT INTO deploy.replicas (deployment, id, revision, state, since, endpoint, restarts, failures, "
+                "message, pid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (deployment, id) DO "
+                "UPDATE SET revision = excluded.revision, state = excluded.state, since = excluded.since, "
+                "endpoint = excluded.endpoint, restarts = excluded.restarts, failures = excluded.failures, "
+                "message = excluded.message, pid = excluded.pid",
+                [
+                    (
+                        name,
+                        r.id,
+                        r.revision,
+                        r.state.value,
+                        r.since,
+                        r.endpoint,
+                        r.restarts,
+                        r.failures,
+                        r.message,
+                        r.pid,
+                    )
+                    for r in replicas
+                ],
+            )
+
+    async def delete(self, name: str) -> None:
+        async with self._conn() as conn:
+            if await conn.execute("DELETE FROM deploy.deployments WHERE name = $1", name) == "DELETE 0":
+                raise NotFoundError(f"name: there is no deployment {name!r}")

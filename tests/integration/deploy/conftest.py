@@ -1,0 +1,91 @@
+"""The deploy service over the session's metadata and registry services, and helpers to make
+deployable versions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import modelyard
+from modelyard_common.embedded import EmbeddedPostgres
+from modelyard_common.embedded.service import ServiceProcess
+
+
+def deploy_settings(
+    dsn: str, metadata: ServiceProcess, registry: ServiceProcess, data: Path, **extra: str
+) -> dict[str, str]:
+    return {
+        "db_dsn": dsn,
+        "metadata_addr": metadata.target,
+        "registry_addr": registry.target,
+        "cache_dir": str(data / "cache"),
+        "run_dir": str(data / "replicas"),
+        "reconcile_interval_seconds": "0.5",
+        "ready_timeout_seconds": "60",
+        "restart_backoff_seconds": "0.2",
+        "replica_stop_grace_seconds": "5",
+        "shutdown_grace_seconds": "2",
+        **extra,
+    }
+
+
+@pytest.fixture
+def start_deploy(
+    tmp_path: Path,
+    postgres: EmbeddedPostgres,
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+    start_service: Callable[[str, dict[str, str]], ServiceProcess],
+) -> Callable[..., ServiceProcess]:
+    """start_deploy(dsn="", **settings): a deploy service of the test's own (own database unless
+    ``dsn`` is given); stopped after the test."""
+
+    def start(dsn: str = "", **extra: str) -> ServiceProcess:
+        dsn = dsn or postgres.create_database(f"deploy_{uuid.uuid4().hex}")
+        data = tmp_path / f"deploy-data-{uuid.uuid4().hex[:6]}"
+        return start_service("deploy", deploy_settings(dsn, metadata_service, registry_service, data, **extra))
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def deploy_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres: EmbeddedPostgres,
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+) -> Iterator[ServiceProcess]:
+    data = tmp_path_factory.mktemp("deploy")
+    settings = deploy_settings(postgres.create_database("deploy_tests"), metadata_service, registry_service, data)
+    service = ServiceProcess("deploy", "modelyard_deploy", data, settings)
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def client(
+    metadata_service: ServiceProcess, registry_service: ServiceProcess, deploy_service: ServiceProcess
+) -> Iterator[modelyard.Client]:
+    """A client of all three services, acting as "tester"."""
+    with modelyard.connect(
+        metadata_service.target, registry=registry_service.target, deploy=deploy_service.target, actor="tester"
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def project(metadata: modelyard.Client) -> str:
+    """A new project of the test's own."""
+    name = f"p-{uuid.uuid4().hex[:10]}"
+    metadata.create_project(name, owner="tester")
+    return name
+
+
+@pytest.fixture
+def name() -> str:
+    """A deployment name no other test uses."""
+    return f"d-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,73 @@
+"""What the deploy tests look at: models to serve, the replica processes, OIP requests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import numpy as np
+import skops.io
+from sklearn.linear_model import LogisticRegression
+
+import modelyard
+from modelyard.v1 import inference_pb2, inference_pb2_grpc
+from modelyard_deploy.runtimes.process import MARKER_ENV
+from modelyard_deploy.runtimes.process import is_running as alive
+
+__all__ = ["alive", "infer", "push_classifier", "push_unloadable", "replica_pids"]
+
+MARKER = f"{MARKER_ENV}=".encode()
+FEATURES = np.random.default_rng(11).normal(size=(40, 4))
+
+
+def push_classifier(client: modelyard.Client, model: str, directory: Path, flip: bool = False) -> str:
+    """A tiny scikit-learn model saved with skops, pushed as a new READY version; ``flip``
+    trains it on the opposite labels, so that two versions answer differently."""
+    labels = (FEATURES[:, 0] + FEATURES[:, 1] > 0).astype(np.int64)
+    estimator = LogisticRegression().fit(FEATURES, 1 - labels if flip else labels)
+    directory.mkdir(parents=True, exist_ok=True)
+    skops.io.dump(estimator, directory / "model.skops")
+    return client.push(model, directory, framework="sklearn", payload_format="skops").reference
+
+
+def push_unloadable(client: modelyard.Client, model: str, directory: Path) -> str:
+    """A READY version whose model.skops is not a skops file: a server cannot load it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "model.skops").write_bytes(b"not a zip archive at all")
+    return client.push(model, directory, framework="sklearn", payload_format="skops").reference
+
+
+def replica_pids(deployment: str) -> dict[str, int]:
+    """replica id -> pid of every process marked as a replica of ``deployment``."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        for variable in environ.split(b"\0"):
+            if variable.startswith(MARKER):
+                owner, _, replica = variable[len(MARKER) :].decode().partition("/")
+                if owner == deployment and alive(int(entry.name)):
+                    found[replica] = int(entry.name)
+    return found
+
+
+def infer(endpoint: str, model_name: str, rows: np.ndarray = FEATURES[:3]) -> inference_pb2.ModelInferResponse:
+    """One OIP ModelInfer request to ``endpoint``, as any OIP client sends it."""
+    x = rows.astype(np.float64)
+    request = inference_pb2.ModelInferRequest(
+        model_name=model_name,
+        inputs=[
+            inference_pb2.ModelInferRequest.InferInputTensor(
+                name="input",
+                datatype="FP64",
+                shape=x.shape,
+                contents=inference_pb2.InferTensorContents(fp64_contents=x.ravel().tolist()),
+            )
+        ],
+    )
+    with grpc.insecure_channel(endpoint) as channel:
+        return inference_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=10)

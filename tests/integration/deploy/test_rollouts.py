@@ -1,0 +1,273 @@
+"""Deployments served by real inference servers (``modelyard_serving`` subprocesses), over real
+metadata, registry, Postgres and SeaweedFS: create, scale, roll forward and back, crash, fail,
+delete."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+# Until branch serve is merged: the inference server these tests run, and the models it serves.
+pytest.importorskip("modelyard_serving", reason="needs the inference server (branch serve)")
+pytest.importorskip("sklearn", reason="needs scikit-learn (modelyard[sklearn], branch serve)")
+
+from replicas import alive, infer, push_classifier, push_unloadable, replica_pids
+
+import modelyard
+from modelyard import DeploymentState, ReplicaState
+from modelyard_common.embedded.service import ServiceProcess
+
+TIMEOUT = 120.0
+READY = ReplicaState.READY
+
+
+def until(condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
+    """Polls ``condition`` until it is true, or fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {what} after {timeout:g} s")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def model(client: modelyard.Client, project: str) -> str:
+    name = f"{project}/scorer"
+    client.create_model(name)
+    return name
+
+
+@pytest.fixture
+def deployed(client: modelyard.Client, model: str, name: str, tmp_path: Path) -> Iterator[str]:
+    """Deployment ``name`` of version 1 of ``model``, AVAILABLE with one replica; deleted afterwards."""
+    reference = push_classifier(client, model, tmp_path / "v1")
+    client.deploy(name, reference)
+    client.wait_deployment(name, timeout=TIMEOUT)
+    yield name
+    client.delete_deployment(name)
+
+
+def settled(client: modelyard.Client, name: str) -> modelyard.Deployment:
+    """The deployment AVAILABLE once the replicas it stopped are forgotten (they are STOPPING
+    until their process is gone)."""
+    client.wait_deployment(name, timeout=TIMEOUT)
+    until(
+        lambda: all(r.state is not ReplicaState.STOPPING for r in client.get_deployment(name).replica_status),
+        "stopped replicas forgotten",
+    )
+    return client.get_deployment(name)
+
+
+def versions_answered(deployment: modelyard.Deployment) -> set[str]:
+    return {infer(endpoint, deployment.name).model_version for endpoint in deployment.endpoints}
+
+
+def test_a_deployment_becomes_available_with_endpoints_that_answer(
+    client: modelyard.Client, model: str, name: str, tmp_path: Path
+) -> None:
+    reference = push_classifier(client, model, tmp_path / "v1")
+    created = client.deploy(name, model, replicas=2)  # "p/m": its latest READY version
+    assert (created.state, created.version_reference, created.revision) == (DeploymentState.PENDING, reference, 1)
+    assert (created.model_reference, created.created_by, created.project) == (model, "tester", model.split("/")[0])
+
+    available = client.wait_deployment(name, timeout=TIMEOUT)
+
+    assert (available.ready_replicas, len(available.endpoints)) == (2, 2)
+    assert {r.state for r in available.replica_status} == {ReplicaState.READY}
+    for endpoint in available.endpoints:
+        answer = infer(endpoint, name)
+        assert (answer.model_name, answer.model_version) == (name, "1")
+        assert len(answer.outputs) >= 1
+    assert set(replica_pids(name)) == {r.id for r in available.replica_status}
+    (revision,) = client.deployment_revisions(name)
+    assert (revision.revision, revision.version_reference, revision.actor, revision.reason) == (
+        1,
+        reference,
+        "tester",
+        "created",
+    )
+    assert name in [d.name for d in client.list_deployments(project=model.split("/")[0])]
+
+    pids = replica_pids(name)
+    client.delete_deployment(name)
+    assert not any(alive(pid) for pid in pids.values())
+    assert replica_pids(name) == {}
+    with pytest.raises(modelyard.NotFoundError):
+        client.get_deployment(name)
+
+
+def test_scaling_starts_and_stops_processes_without_a_new_revision(client: modelyard.Client, deployed: str) -> None:
+    (first,) = replica_pids(deployed).values()
+    client.update_deployment(deployed, replicas=3)
+    scaled = client.wait_deployment(deployed, timeout=TIMEOUT)
+    assert (scaled.revision, scaled.ready_replicas, len(scaled.endpoints)) == (1, 3, 3)
+    pids = replica_pids(deployed)
+    assert len(pids) == 3 and first in pids.values()
+
+    client.update_deployment(deployed, replicas=1)
+    down = settled(client, deployed)
+    (kept,) = replica_pids(deployed).values()
+    assert [pid for pid in pids.values() if alive(pid)] == [kept]
+    assert (down.revision, down.ready_replicas, len(down.replica_status)) == (1, 1, 1)
+
+    client.update_deployment(deployed, replicas=0)
+    empty = settled(client, deployed)
+    assert replica_pids(deployed) == {}
+    assert (empty.replicas, empty.endpoints, empty.replica_status) == (0, (), ())
+    assert len(client.deployment_revisions(deployed)) == 1
+
+
+def test_a_rolling_update_never_interrupts_service_and_rollback_restores_the_version(
+    client: modelyard.Client, model: str, deployed: str, tmp_path: Path
+) -> None:
+    client.update_deployment(deployed, replicas=2)
+    client.wait_deployment(deployed, timeout=TIMEOUT)
+    old_pids = set(replica_pids(deployed).values())
+    v2 = push_classifier(client, model, tmp_path / "v2", flip=True)
+
+    answered: list[str] = []
+    failures: list[str] = []
+    done = threading.Event()
+
+    def keep_asking() -> None:
+        for _ in range(20_000):  # bounded; the rollout takes seconds
+            if done.is_set():
+                return
+            endpoints = client.get_deployment(deployed).endpoints
+            if not endpoints:
+                failures.append("no endpoint")
+                continue
+            try:
+                answered.append(infer(endpoints[len(answered) % len(endpoints)], deployed).model_version)
+            except grpc.RpcError as exc:
+                failures.append(repr(exc))
+
+    asker = threading.Thread(target=keep_asking)
+    asker.start()
+    try:
+        until(lambda: len(answered) >= 5, "answering before the update")
+        updated = client.update_deployment(deployed, reference=v2, reason="retrained")
+        assert (updated.revision, updated.version_reference, updated.state) == (2, v2, DeploymentState.PROGRESSING)
+        rolled = client.wait_deployment(deployed, timeout=TIMEOUT)
+        until(lambda: not any(alive(pid) for pid in old_pids), "the old replicas stopped")
+        seen_after = len(answered)
+        until(lambda: len(answered) >= seen_after + 5, "answering after the update")
+    finally:
+        done.set()
+        asker.join()
+
+    assert failures == []
+    assert (answered[0], answered[-1], set(answered)) == ("1", "2", {"1", "2"})
+    assert (rolled.revision, rolled.version_reference, rolled.ready_replicas) == (2, v2, 2)
+    # The old replicas left the endpoints (STOPPING) before they were stopped, then are forgotten.
+    assert {(r.revision, r.state) for r in rolled.replica_status} <= {(2, READY), (1, ReplicaState.STOPPING)}
+    assert {r.revision for r in settled(client, deployed).replica_status} == {2}
+    assert versions_answered(rolled) == {"2"}
+
+    back = client.rollback_deployment(deployed)
+    assert (back.revision, back.version_reference) == (3, f"{model}:1")
+    restored = client.wait_deployment(deployed, timeout=TIMEOUT)
+    assert versions_answered(restored) == {"1"}
+    revisions = client.deployment_revisions(deployed)
+    assert [(r.revision, r.version_reference, r.reason) for r in revisions] == [
+        (3, f"{model}:1", "rollback to revision 1"),
+        (2, v2, "retrained"),
+        (1, f"{model}:1", "created"),
+    ]
+
+
+def test_a_killed_replica_is_restarted_and_the_deployment_available_again(
+    client: modelyard.Client, deployed: str
+) -> None:
+    ((replica_id, pid),) = replica_pids(deployed).items()
+    os.kill(pid, signal.SIGKILL)
+
+    def restarted() -> bool:
+        deployment = client.get_deployment(deployed)
+        return deployment.state is DeploymentState.AVAILABLE and deployment.replica_status[0].restarts == 1
+
+    until(restarted, "restarted and AVAILABLE")
+    deployment = client.get_deployment(deployed)
+    (replica,) = deployment.replica_status
+    assert (replica.id, replica.restarts, replica.state) == (replica_id, 1, ReplicaState.READY)
+    assert replica_pids(deployed)[replica_id] != pid
+    assert versions_answered(deployment) == {"1"}
+
+
+def test_a_version_that_cannot_load_fails_the_update_and_the_old_revision_keeps_serving(
+    client: modelyard.Client, model: str, deployed: str, tmp_path: Path
+) -> None:
+    (serving_pid,) = replica_pids(deployed).values()
+    broken = push_unloadable(client, model, tmp_path / "broken")
+
+    client.update_deployment(deployed, reference=broken)
+    with pytest.raises(modelyard.FailedPreconditionError) as failed:
+        client.wait_deployment(deployed, timeout=TIMEOUT)
+
+    deployment = client.get_deployment(deployed)
+    assert deployment.state is DeploymentState.FAILED
+    assert (deployment.revision, deployment.version_reference) == (2, broken)
+    assert deployment.status_message.startswith("revision 2 cannot start: replica ")
+    assert f"exited with code 3: E modelyard_serving.main: cannot serve {broken}: " in deployment.status_message
+    assert deployment.status_message in failed.value.message
+    until(lambda: list(replica_pids(deployed).values()) == [serving_pid], "only the old replica running")
+    until(lambda: [r.revision for r in client.get_deployment(deployed).replica_status] == [1], "new ones forgotten")
+    deployment = client.get_deployment(deployed)
+    assert (deployment.state, len(deployment.endpoints)) == (DeploymentState.FAILED, 1)
+    assert versions_answered(deployment) == {"1"}
+
+
+def test_watch_sends_the_deployment_then_each_change_and_ends_when_it_is_deleted(
+    client: modelyard.Client, model: str, name: str, tmp_path: Path
+) -> None:
+    client.deploy(name, push_classifier(client, model, tmp_path / "v1"))
+    seen: list[modelyard.Deployment] = []
+    watcher = threading.Thread(target=lambda: seen.extend(client.watch_deployment(name)))
+    watcher.start()
+    client.wait_deployment(name, timeout=TIMEOUT)
+    until(lambda: seen and seen[-1].state is DeploymentState.AVAILABLE, "AVAILABLE watched")
+    client.delete_deployment(name)
+    watcher.join(timeout=30)
+
+    assert not watcher.is_alive()  # the stream ended with the deployment
+    assert seen[0].state in (DeploymentState.PENDING, DeploymentState.PROGRESSING)
+    assert seen[0].revision == 1 and seen[0].name == name
+
+
+def test_a_restarted_deploy_service_replaces_the_replicas_a_killed_one_left(
+    start_deploy: Callable[..., ServiceProcess],
+    fresh_database: str,
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+    model: str,
+    name: str,
+    tmp_path: Path,
+) -> None:
+    first = start_deploy(fresh_database)
+    with modelyard.connect(
+        metadata_service.target, registry=registry_service.target, deploy=first.target, actor="tester"
+    ) as client:
+        client.deploy(name, push_classifier(client, model, tmp_path / "v1"))
+        client.wait_deployment(name, timeout=TIMEOUT)
+    (left,) = replica_pids(name).values()
+    first.stop(grace=0)  # SIGKILL: the replica, in its own session, keeps running
+    assert alive(left)
+
+    second = start_deploy(fresh_database)
+    assert not alive(left)
+    with modelyard.connect(
+        metadata_service.target, registry=registry_service.target, deploy=second.target, actor="tester"
+    ) as client:
+        again = client.wait_deployment(name, timeout=TIMEOUT)
+        assert versions_answered(again) == {"1"}
+        (new_pid,) = replica_pids(name).values()
+        assert new_pid != left
+        client.delete_deployment(name)
+    assert not alive(new_pid)

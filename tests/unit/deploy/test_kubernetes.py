@@ -1,0 +1,113 @@
+"""The kubernetes runtime's objects, rendered and validated offline against Kubernetes' schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from kubernetes import client as k8s
+
+from modelyard_deploy.domain.ports import ClusterStatus
+from modelyard_deploy.runtimes.kubernetes import OIP_PORT, KubernetesConfig, cluster_status, labels, render, to_dict
+
+CONFIG = KubernetesConfig(
+    namespace="models",
+    image="registry.internal/modelyard/serving:0.1.0",
+    metadata_addr="metadata.modelyard:7410",
+    registry_addr="registry.modelyard:7411",
+)
+K8S_VERSION = "1.31"
+
+
+@pytest.fixture(scope="module")
+def objects() -> tuple[dict[str, Any], dict[str, Any]]:
+    workload = render("scorer-prod", "fraud/scorer:3", 2, 4, CONFIG)
+    return to_dict(workload.deployment), to_dict(workload.service)
+
+
+def test_both_objects_are_valid_kubernetes(objects: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    for obj in objects:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_an_invalid_object_is_caught_by_the_same_validation(objects: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    deployment = {**objects[0], "spec": {**objects[0]["spec"], "replicas": "four"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+
+
+def test_the_deployment_runs_the_wanted_replicas_and_rolls_without_unavailability(
+    objects: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    deployment, _ = objects
+    assert (deployment["kind"], deployment["metadata"]["name"], deployment["metadata"]["namespace"]) == (
+        "Deployment",
+        "scorer-prod",
+        "models",
+    )
+    spec = deployment["spec"]
+    assert spec["replicas"] == 4
+    assert spec["selector"]["matchLabels"] == labels("scorer-prod")
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": "100%", "maxUnavailable": 0}
+    assert spec["template"]["metadata"]["labels"]["modelyard.io/revision"] == "2"
+
+
+def test_the_init_container_pulls_and_verifies_the_artifact_into_the_shared_volume(
+    objects: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    pod = objects[0]["spec"]["template"]["spec"]
+    (pull,) = pod["initContainers"]
+    assert pull["command"] == ["modelyard", "pull", "fraud/scorer:3", "/models"]
+    assert {e["name"]: e["value"] for e in pull["env"]} == {
+        "MODELYARD_METADATA_ADDR": "metadata.modelyard:7410",
+        "MODELYARD_REGISTRY_ADDR": "registry.modelyard:7411",
+    }
+    (server,) = pod["containers"]
+    assert pull["volumeMounts"] == server["volumeMounts"] == [{"name": "models", "mountPath": "/models"}]
+    assert pod["volumes"] == [{"name": "models", "emptyDir": {}}]
+
+
+def test_the_server_is_probed_over_grpc_health_on_its_oip_port(objects: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    (server,) = objects[0]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in server["env"]}
+    assert env["MLREG_SERVING_REFERENCE"] == "fraud/scorer:3"
+    assert env["MLREG_SERVING_MODEL_NAME"] == "scorer-prod"
+    assert env["MLREG_SERVING_PORT"] == str(OIP_PORT)
+    assert env["MLREG_SERVING_CACHE_DIR"] == "/models"
+    for probe in (server["readinessProbe"], server["livenessProbe"]):
+        assert probe["grpc"] == {"port": OIP_PORT, "service": ""}
+    assert server["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
+    assert server["image"] == CONFIG.image
+
+
+def test_the_service_selects_the_pods_and_exposes_grpc(objects: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    _, service = objects
+    assert service["spec"]["selector"] == labels("scorer-prod")
+    assert service["spec"]["ports"] == [{"name": "grpc", "port": OIP_PORT, "targetPort": "grpc", "appProtocol": "grpc"}]
+
+
+def test_the_status_of_a_deployment_reads_its_rollout_and_a_stall() -> None:
+    found = k8s.V1Deployment(
+        metadata=k8s.V1ObjectMeta(name="scorer-prod", generation=4),
+        status=k8s.V1DeploymentStatus(
+            observed_generation=4,
+            replicas=5,
+            updated_replicas=2,
+            available_replicas=3,
+            conditions=[
+                k8s.V1DeploymentCondition(type="Available", status="True"),
+                k8s.V1DeploymentCondition(
+                    type="Progressing",
+                    status="False",
+                    reason="ProgressDeadlineExceeded",
+                    message='ReplicaSet "scorer-prod-7d9" has timed out progressing.',
+                ),
+            ],
+        ),
+    )
+    assert cluster_status(found) == ClusterStatus(
+        True, 5, 2, 3, 'ReplicaSet "scorer-prod-7d9" has timed out progressing.'
+    )
+    fresh = k8s.V1Deployment(metadata=k8s.V1ObjectMeta(name="scorer-prod", generation=1))
+    assert cluster_status(fresh) == ClusterStatus(False, 0, 0, 0)

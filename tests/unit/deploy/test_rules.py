@@ -1,0 +1,42 @@
+"""Deployment names and replica counts: what is accepted, and what the errors say."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelyard_common.errors import InvalidArgumentError
+from modelyard_deploy.domain.deployments import check_name, check_replicas
+
+
+@pytest.mark.parametrize("name", ["a", "scorer", "scorer-prod-2", "a" * 40, "x1-"])
+def test_valid_names_are_accepted(name: str) -> None:
+    assert check_name(name) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("", "name: is required"),
+        ("a" * 41, "is longer than 40 characters"),
+        ("Scorer", "must be lowercase letters, digits and '-', starting with a letter"),
+        ("1scorer", "starting with a letter"),
+        ("-scorer", "starting with a letter"),
+        ("scorer_prod", "must be lowercase letters"),
+        ("scorer.prod", "must be lowercase letters"),
+    ],
+)
+def test_bad_names_are_rejected_naming_the_field(name: str, problem: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=problem) as caught:
+        check_name(name)
+    assert caught.value.field == "name"
+
+
+@pytest.mark.parametrize("replicas", [0, 1, 16])
+def test_replicas_from_0_to_16_are_accepted(replicas: int) -> None:
+    assert check_replicas(replicas) == replicas
+
+
+@pytest.mark.parametrize("replicas", [-1, 17, 100])
+def test_replicas_outside_0_to_16_are_rejected(replicas: int) -> None:
+    with pytest.raises(InvalidArgumentError, match=rf"replicas: {replicas} is not between 0 and 16"):
+        check_replicas(replicas)
