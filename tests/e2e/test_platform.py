@@ -15,7 +15,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import skops.io as skops_io
+from sklearn import linear_model
 
 BIN = Path(sys.executable).parent
 
@@ -137,9 +140,6 @@ def test_cli_pushes_and_pulls_a_model_directory(platform: Platform, tmp_path: Pa
 
 def _classifier(directory: Path, flip: bool) -> Path:
     """A tiny scikit-learn model saved with skops; ``flip`` trains it on the opposite labels."""
-    np = pytest.importorskip("numpy")
-    skops_io = pytest.importorskip("skops.io", reason="needs skops (modelyard[sklearn], branch serve)")
-    linear_model = pytest.importorskip("sklearn.linear_model", reason="needs scikit-learn (branch serve)")
     features = np.random.default_rng(3).normal(size=(30, 4))
     labels = (features[:, 0] > 0).astype(np.int64)
     directory.mkdir(parents=True)
@@ -149,7 +149,6 @@ def _classifier(directory: Path, flip: bool) -> Path:
 
 
 def test_cli_deploys_rolls_forward_and_back(platform: Platform, tmp_path: Path) -> None:
-    pytest.importorskip("modelyard_serving", reason="needs the inference server (branch serve)")
     platform.cli("project", "create", "ads")
     for flip in (False, True):
         platform.cli(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from replicas import push_classifier
 
 import modelyard
 from modelyard.v1 import deploy_pb2, deploy_pb2_grpc
@@ -57,8 +58,6 @@ def test_an_unknown_deployment_is_not_found_everywhere(client: modelyard.Client,
 def test_deployments_are_listed_by_name_page_by_page_and_by_project(
     client: modelyard.Client, deploy_service: ServiceProcess, project: str, tmp_path: Path
 ) -> None:
-    pytest.importorskip("modelyard_serving", reason="needs the inference server (branch serve)")
-    from replicas import push_classifier
 
     client.create_model(f"{project}/m")
     reference = push_classifier(client, f"{project}/m", tmp_path / "m")

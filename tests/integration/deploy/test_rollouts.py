@@ -13,11 +13,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-
-# Until branch serve is merged: the inference server these tests run, and the models it serves.
-pytest.importorskip("modelyard_serving", reason="needs the inference server (branch serve)")
-pytest.importorskip("sklearn", reason="needs scikit-learn (modelyard[sklearn], branch serve)")
-
 from replicas import alive, infer, push_classifier, push_unloadable, replica_pids
 
 import modelyard
