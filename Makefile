@@ -55,6 +55,9 @@ lint: $(STAMP) ## ruff check and ruff format --check
 typecheck: $(STAMP) ## mypy over the hand-written code
 	$(VENV)/bin/mypy
 
+demo: $(STAMP) ## Against `make run`: train, register, push, deploy, predict, roll forward and back (examples/demo.py)
+	$(PY) examples/demo.py
+
 bench: $(STAMP) ## Run the benchmarks, metadata then artifacts (prints figures; see docs/benchmarks.md)
 	$(PY) bench/metadata/bench_metadata.py
 	$(PY) bench/artifacts/bench_artifacts.py
@@ -62,4 +65,4 @@ bench: $(STAMP) ## Run the benchmarks, metadata then artifacts (prints figures; 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) .modelyard
 
-.PHONY: help venv run test test-unit test-integration e2e protos protos-check fmt lint typecheck bench clean
+.PHONY: help venv run test test-unit test-integration e2e protos protos-check fmt lint typecheck demo bench clean

@@ -10,11 +10,16 @@ artifact transfers to and from the registry (blocking client only).
         print(client.get_version("fraud/scorer@champion").metrics["accuracy"])
 
     predictor = modelyard.load("fraud/scorer@champion")  # numpy in, numpy out
+    labels = client.predict("scorer", {"input": features})["predict"]  # a deployment's replicas
+
+``modelyard.InferenceClient(target, model_name)`` calls one Open Inference Protocol server.
 
 The asyncio flavour is ``modelyard.aio.connect()``; errors are in ``modelyard.errors``.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from modelyard._client import AsyncClient, Client, connect
 from modelyard._load import load
@@ -74,6 +79,9 @@ from modelyard.errors import (
     UnavailableError,
 )
 
+if TYPE_CHECKING:
+    from modelyard._inference import InferenceClient
+
 __all__ = [
     "AliasChange",
     "AlreadyExistsError",
@@ -96,6 +104,7 @@ __all__ = [
     "DeploymentState",
     "EnsembleMethod",
     "FailedPreconditionError",
+    "InferenceClient",
     "InternalError",
     "InvalidArgumentError",
     "Lineage",
@@ -131,3 +140,13 @@ __all__ = [
     "connect",
     "load",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``InferenceClient`` is imported on first use, with numpy: the command line and
+    metadata-only scripts start without it."""
+    if name == "InferenceClient":
+        from modelyard._inference import InferenceClient
+
+        return InferenceClient
+    raise AttributeError(f"module 'modelyard' has no attribute {name!r}")

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -49,6 +49,7 @@ from modelyard._types import (
     ModelVersion,
     Project,
     ProjectSummary,
+    Signature,
     Stage,
     VersionFields,
 )
@@ -57,6 +58,10 @@ from modelyard.v1 import deploy_pb2, deploy_pb2_grpc, metadata_pb2, metadata_pb2
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
+    from numpy.typing import ArrayLike
+
+    from modelyard._inference import DeploymentRouter
+    from modelyard.predictors import Arrays
 
 __all__ = ["AsyncClient", "Client", "connect", "connect_async"]
 
@@ -617,6 +622,8 @@ class Client(_ClientBase):
         self._registry_lock = threading.Lock()
         self._registry_channel: grpc.Channel | None = None
         self._transfers_: Transfers | None = None
+        self._router_lock = threading.Lock()
+        self._router_: DeploymentRouter | None = None
 
     def __repr__(self) -> str:
         return (
@@ -631,6 +638,9 @@ class Client(_ClientBase):
         with self._registry_lock:
             if self._registry_channel is not None:
                 self._registry_channel.close()
+        with self._router_lock:
+            if self._router_ is not None:
+                self._router_.close()
 
     def __enter__(self) -> Self:
         return self
@@ -646,6 +656,17 @@ class Client(_ClientBase):
                 self._registry_channel = grpc.insecure_channel(self.registry, options=_CHANNEL_OPTIONS)
                 self._transfers_ = Transfers(registry_pb2_grpc.RegistryServiceStub(self._registry_channel), self)
             return self._transfers_
+
+    @property
+    def _router(self) -> DeploymentRouter:
+        """Made on first use, with the runtime (numpy) it needs: metadata-only scripts and the
+        command line start without it."""
+        from modelyard._inference import DeploymentRouter
+
+        with self._router_lock:
+            if self._router_ is None:
+                self._router_ = DeploymentRouter(self.get_deployment, self.timeout)
+            return self._router_
 
     # Artifacts (registry service)
 
@@ -731,6 +752,33 @@ class Client(_ClientBase):
                     f"deployment {name} is {deployment.state} after {timeout:g} s, not {wanted}"
                 )
             time.sleep(_WAIT_POLL_SECONDS)
+
+    # Predictions (the deployment's inference servers)
+
+    def predict(
+        self, deployment: str, inputs: Mapping[str, ArrayLike], *, outputs: Sequence[str] | None = None
+    ) -> Arrays:
+        """Runs the model served by ``deployment`` on ``inputs`` (name -> array) and returns its
+        outputs by name (those named in ``outputs``, else all), as numpy arrays (read-only).
+
+            labels = client.predict("scorer", {"input": features})["predict"]
+
+        The call goes to one of the deployment's ready replicas, round robin (their endpoints
+        are read from the deploy service and kept a few seconds); one that is UNAVAILABLE is
+        skipped for the next, and the endpoints read again. The arrays' dtypes give the OIP
+        datatypes, which must be those of the model's inputs (see ``deployment_signature``).
+
+        Raises:
+            NotFoundError: No such deployment.
+            UnavailableError: No replica is ready, or none answered.
+            InvalidArgumentError: The model refused the inputs (the message names the tensor).
+        """
+        return self._router.infer(deployment, inputs, outputs)
+
+    def deployment_signature(self, deployment: str) -> Signature:
+        """The input and output tensors of the model ``deployment`` serves, as its inference
+        servers declare them (OIP ModelMetadata)."""
+        return self._router.signature(deployment)
 
     def _run_unary(self, call: _Unary[T]) -> T:
         request_id, metadata = self._metadata(call.actor)

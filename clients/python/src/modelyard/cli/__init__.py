@@ -13,6 +13,7 @@ from modelyard.cli.deployments import deploy, deployments, rollback
 from modelyard.cli.explore import compare, lineage, search
 from modelyard.cli.lifecycle import alias, metrics, stage
 from modelyard.cli.models import model
+from modelyard.cli.predict import predict
 from modelyard.cli.projects import project
 from modelyard.cli.serving import serve
 from modelyard.cli.versions import version
@@ -21,7 +22,7 @@ __all__ = ["cli", "main"]
 
 _METADATA = (project, model, version, metrics, stage, alias, search, lineage, compare, audit)
 _ARTIFACTS = (push, pull, artifact, abort)  # over the registry service
-_DEPLOYMENTS = (deploy, deployments, rollback)  # over the deploy service
+_DEPLOYMENTS = (deploy, deployments, predict, rollback)  # over the deploy service
 for _command in (*_METADATA, *_ARTIFACTS, *_DEPLOYMENTS, serve):
     cli.add_command(_command)
 

@@ -483,3 +483,16 @@ def revisions(items: Sequence[DeploymentRevision]) -> RenderableType:
             _minutes(r.create_time),
         )
     return table
+
+
+def predictions(outputs: dict[str, Any]) -> RenderableType:
+    """Outputs by name: one row per example when every output has the same first dimension,
+    else one row holding each output whole."""
+    lengths = {len(values) if isinstance(values, list) else -1 for values in outputs.values()}
+    rows = lengths.pop() if len(lengths) == 1 else -1
+    table = _table("#", *outputs)
+    if rows < 0:
+        table.add_row("", *(_cell(values) for values in outputs.values()))
+    for index in range(rows):
+        table.add_row(str(index), *(_cell(values[index]) for values in outputs.values()))
+    return table

@@ -1,0 +1,265 @@
+"""Modelyard end to end, against the platform `make run` starts: train a scikit-learn model,
+register it with its metrics, push it, deploy it, predict, roll forward to a second version and
+back, then print the deployment's revisions and the project's audit trail.
+
+    make run     # in one terminal
+    make demo    # in another (this script, with the venv's python)
+
+Addresses come from MODELYARD_METADATA_ADDR, MODELYARD_REGISTRY_ADDR and MODELYARD_DEPLOY_ADDR
+(make run's defaults: 127.0.0.1:7410, :7411, :7412). Each run makes a project and a deployment
+of its own (``demo-<suffix>``); the deployment is deleted at the end, the project and its
+versions are kept to be looked at (``modelyard version get demo-<suffix>/cancer:1``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import sklearn
+import skops
+import skops.io
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import modelyard
+from modelyard import Deployment, DeploymentState, ReplicaState, Signature, TensorSpec
+
+SERVICES = {
+    "metadata": ("MODELYARD_METADATA_ADDR", "127.0.0.1:7410"),
+    "registry": ("MODELYARD_REGISTRY_ADDR", "127.0.0.1:7411"),
+    "deploy": ("MODELYARD_DEPLOY_ADDR", "127.0.0.1:7412"),
+}
+WAIT_SECONDS = 180.0
+SAMPLE_ROWS = 5
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+@contextmanager
+def timed(what: str) -> Iterator[dict[str, Any]]:
+    """Prints ``what`` with the seconds it took, and ``note["detail"]`` when the step sets it."""
+    note: dict[str, Any] = {}
+    started = time.perf_counter()
+    yield note
+    detail = f": {note['detail']}" if "detail" in note else ""
+    say(f"[{time.perf_counter() - started:6.2f} s] {what}{detail}")
+
+
+def unreachable(addresses: dict[str, str]) -> list[str]:
+    """The services that accept no connection within a few seconds."""
+    down = []
+    for service, address in addresses.items():
+        with grpc.insecure_channel(address) as channel:
+            try:
+                grpc.channel_ready_future(channel).result(timeout=3)
+            except grpc.FutureTimeoutError:
+                down.append(f"{service} service at {address}")
+    return down
+
+
+# --- the model ------------------------------------------------------------------------------
+
+
+class Data:
+    """The breast-cancer data bundled with scikit-learn: 30 features, benign (1) or malignant."""
+
+    def __init__(self) -> None:
+        bunch = load_breast_cancer()
+        self.features = [str(name) for name in bunch.feature_names]
+        self.x_train, self.x_test, self.y_train, self.y_test = train_test_split(
+            bunch.data, bunch.target, test_size=0.25, random_state=0, stratify=bunch.target
+        )
+
+
+def train(data: Data, c: float) -> tuple[Pipeline, dict[str, Any]]:
+    """A scaled logistic regression (a model skops loads without extra trusted types) and its
+    metrics on the held-out rows: accuracy, AUC, and feature importance (|coefficient|,
+    normalised) as a structured metric."""
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+    model.fit(data.x_train, data.y_train)
+    coefficients = np.abs(model[-1].coef_[0])
+    importance = coefficients / coefficients.sum()
+    top = np.argsort(importance)[::-1][:8]
+    return model, {
+        "accuracy": float(accuracy_score(data.y_test, model.predict(data.x_test))),
+        "auc": float(roc_auc_score(data.y_test, model.predict_proba(data.x_test)[:, 1])),
+        "feature_importance": {data.features[i]: round(float(importance[i]), 4) for i in top},
+    }
+
+
+SIGNATURE = Signature(
+    inputs=(TensorSpec("input", "FP64", (-1, 30)),),
+    outputs=(TensorSpec("predict", "INT64", (-1,)), TensorSpec("predict_proba", "FP64", (-1, 2))),
+)
+DEPENDENCIES = [f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}", f"numpy=={np.__version__}"]
+
+
+def register(client: modelyard.Client, model_name: str, data: Data, c: float, workdir: Path) -> str:
+    """Trains, registers a version with its metadata and metrics, pushes its artifact; returns
+    the READY version's reference."""
+    with timed(f"trained a logistic regression (C={c})") as note:
+        model, metrics = train(data, c)
+        note["detail"] = f"accuracy {metrics['accuracy']:.3f}, AUC {metrics['auc']:.4f}"
+    directory = workdir / f"c-{c}"
+    directory.mkdir()
+    skops.io.dump(model, directory / "model.skops")
+    with timed("registered") as note:
+        version = client.create_version(
+            model_name,
+            framework="sklearn",
+            payload_format="skops",
+            description=f"logistic regression, C={c}",
+            signature=SIGNATURE,
+            hyperparameters={"C": c, "max_iter": 2000, "scaler": "standard"},
+            dependencies=DEPENDENCIES,
+        )
+        client.log_metrics(version.reference, metrics)
+        top = next(iter(metrics["feature_importance"]))
+        note["detail"] = f"{version.reference} {version.status}, metrics logged (most important: {top!r})"
+    with timed("pushed") as note:
+        pushed = client.push(version.reference, directory)
+        size = pushed.artifact.total_size if pushed.artifact else 0
+        note["detail"] = f"{pushed.reference} {pushed.status}, {size} bytes"
+    return pushed.reference
+
+
+# --- the deployment -------------------------------------------------------------------------
+
+
+def replicas_text(deployment: Deployment) -> str:
+    return ", ".join(f"r{r.revision}:{r.state}" for r in deployment.replica_status) or "none"
+
+
+def follow(client: modelyard.Client, name: str, revision: int) -> Deployment:
+    """Polls deployment ``name`` until ``revision`` is AVAILABLE and the replicas it replaced are
+    gone, printing each change of its state and replicas."""
+    started, seen = time.perf_counter(), ""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        deployment = client.get_deployment(name)
+        line = f"{deployment.state} revision {deployment.revision}, replicas {replicas_text(deployment)}"
+        if line != seen:
+            say(f"    {time.perf_counter() - started:5.2f} s  {line}")
+            seen = line
+        settled = all(r.revision == revision and r.state is ReplicaState.READY for r in deployment.replica_status)
+        if deployment.state is DeploymentState.AVAILABLE and deployment.revision == revision and settled:
+            return deployment
+        if deployment.state is DeploymentState.FAILED:
+            raise modelyard.FailedPreconditionError(f"deployment {name} FAILED: {deployment.status_message}")
+        if time.monotonic() > deadline:
+            raise modelyard.DeadlineExceededError(f"deployment {name} not settled after {WAIT_SECONDS:g} s")
+        time.sleep(0.1)
+
+
+def predict(client: modelyard.Client, name: str, data: Data) -> None:
+    rows = data.x_test[:SAMPLE_ROWS]
+    with timed(f"predicted {SAMPLE_ROWS} rows through {name}") as note:
+        outputs = client.predict(name, {"input": rows})
+        probability = outputs["predict_proba"][:, 1]
+        note["detail"] = (
+            f"labels {outputs['predict'].tolist()} (truth {data.y_test[:SAMPLE_ROWS].tolist()}), "
+            f"P(benign) {np.round(probability, 3).tolist()}"
+        )
+
+
+def change(client: modelyard.Client, name: str, what: str, act: Callable[[], Deployment]) -> None:
+    with timed(what) as note:
+        started = act()
+        say(f"  {what}: revision {started.revision} -> {started.version_reference}")
+        done = follow(client, name, started.revision)
+        note["detail"] = f"revision {done.revision} serves {done.version_reference} on {len(done.endpoints)} replicas"
+
+
+def run(client: modelyard.Client, workdir: Path) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    project, name = f"demo-{suffix}", f"demo-{suffix}"
+    model_name = f"{project}/cancer"
+    data = Data()
+    with timed("created project and model") as note:
+        client.create_project(project, description="make demo", owner=client.actor)
+        client.create_model(model_name, description="breast cancer classifier", team="demo")
+        note["detail"] = model_name
+    v1 = register(client, model_name, data, 1.0, workdir)
+
+    with timed(f"deployed {v1} as {name} and predicted") as note:
+        created = client.deploy(name, v1, replicas=2)
+        say(f"  deployment {name}: {created.state}, revision {created.revision}")
+        deployed = follow(client, name, created.revision)
+        first = client.predict(name, {"input": data.x_test[:1]})
+        note["detail"] = f"AVAILABLE at {', '.join(deployed.endpoints)}, first label {first['predict'].tolist()}"
+    try:
+        predict(client, name, data)
+        v2 = register(client, model_name, data, 0.01, workdir)
+        change(
+            client,
+            name,
+            f"rolled forward to {v2}",
+            lambda: client.update_deployment(name, reference=v2, reason="C=0.01"),
+        )
+        predict(client, name, data)
+        change(
+            client,
+            name,
+            "rolled back to revision 1",
+            lambda: client.rollback_deployment(name, revision=1, reason="demo: back to v1"),
+        )
+        predict(client, name, data)
+
+        say("revisions of the deployment (newest first):")
+        for revision in client.deployment_revisions(name):
+            say(f"  {revision.revision}  {revision.version_reference:<24} {revision.actor:<10} {revision.reason}")
+        say(f"audit trail of project {project} (oldest first):")
+        for event in reversed(list(client.audit_events(project=project))):
+            moment = event.time.strftime("%H:%M:%S") if event.time else ""
+            say(f"  {moment}  {event.actor:<10} {event.action:<18} {event.resource}")
+    finally:
+        with timed(f"deleted deployment {name} (project {project} kept)"):
+            client.delete_deployment(name)
+
+
+def main() -> int:
+    addresses = {service: os.environ.get(env) or default for service, (env, default) in SERVICES.items()}
+    down = unreachable(addresses)
+    if down:
+        print(
+            f"error: the platform is not running: no answer from the {', '.join(down)}; "
+            "start it with `make run` (or set MODELYARD_METADATA_ADDR, MODELYARD_REGISTRY_ADDR, "
+            "MODELYARD_DEPLOY_ADDR)",
+            file=sys.stderr,
+        )
+        return 1
+    started = time.perf_counter()
+    client = modelyard.connect(
+        addresses["metadata"],
+        registry=addresses["registry"],
+        deploy=addresses["deploy"],
+        actor=os.environ.get("MODELYARD_ACTOR") or "demo",
+    )
+    try:
+        with client, tempfile.TemporaryDirectory(prefix="modelyard-demo-") as workdir:
+            run(client, Path(workdir))
+    except modelyard.ModelyardError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    say(f"done in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
