@@ -21,6 +21,7 @@ import skops.io as skops_io
 from sklearn import linear_model
 
 BIN = Path(sys.executable).parent
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.py"
 
 
 class Platform:
@@ -148,6 +149,12 @@ def _classifier(directory: Path, flip: bool) -> Path:
     return directory
 
 
+def _labels(platform: Platform, deployment: str) -> list[int]:
+    """The labels the deployment's model gives a clearly positive and a clearly negative row."""
+    rows = "input=[[3, 0, 0, 0], [-3, 0, 0, 0]]"
+    return list(json.loads(platform.cli("--json", "predict", deployment, "--input", rows).stdout)["predict"])
+
+
 def test_cli_deploys_rolls_forward_and_back(platform: Platform, tmp_path: Path) -> None:
     platform.cli("project", "create", "ads")
     for flip in (False, True):
@@ -163,9 +170,11 @@ def test_cli_deploys_rolls_forward_and_back(platform: Platform, tmp_path: Path) 
     first = json.loads(platform.cli("--json", "deploy", "ctr", "ads/ctr:1", "--replicas", "2", "--wait").stdout)
     assert (first["state"], first["version_reference"], first["ready_replicas"]) == ("AVAILABLE", "ads/ctr:1", 2)
     assert len(first["endpoints"]) == 2
+    assert _labels(platform, "ctr") == [1, 0]
 
     second = json.loads(platform.cli("--json", "deploy", "ctr", "ads/ctr", "--reason", "v2", "--wait").stdout)
     assert (second["state"], second["revision"], second["version_reference"]) == ("AVAILABLE", 2, "ads/ctr:2")
+    assert _labels(platform, "ctr") == [0, 1]  # version 2 learnt the opposite labels
     back = json.loads(platform.cli("--json", "rollback", "ctr", "--wait").stdout)
     assert (back["revision"], back["version_reference"]) == (3, "ads/ctr:1")
     revisions = json.loads(platform.cli("--json", "deployments", "revisions", "ctr").stdout)
@@ -188,6 +197,54 @@ def test_cli_reports_errors_with_codes(platform: Platform) -> None:
     bad = platform.cli("search", "stage = ", check=False)
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: INVALID_ARGUMENT: filter: at position 9:")
+
+
+def _demo(platform: Platform | None) -> subprocess.CompletedProcess[str]:
+    """examples/demo.py (what `make demo` runs) against ``platform``, or against closed ports."""
+    closed = "127.0.0.1:1"
+    env = {
+        **os.environ,
+        "MODELYARD_METADATA_ADDR": platform.target if platform else closed,
+        "MODELYARD_REGISTRY_ADDR": platform.registry if platform else closed,
+        "MODELYARD_DEPLOY_ADDR": platform.deploy if platform else closed,
+    }
+    return subprocess.run(
+        [sys.executable, str(DEMO)], env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def test_the_demo_trains_deploys_predicts_and_rolls_forward_and_back(platform: Platform) -> None:
+    ran = _demo(platform)
+
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    project = re.search(r"created project and model: (demo-[0-9a-f]{8})/cancer", ran.stdout)
+    assert project, ran.stdout
+    model, name = f"{project[1]}/cancer", project[1]
+    for expected in (
+        rf"registered: {model}:1 PENDING_UPLOAD, metrics logged",
+        rf"pushed: {model}:1 READY, \d+ bytes",
+        rf"deployed {model}:1 as {name} and predicted: AVAILABLE at 127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+",
+        rf"rolled forward to {model}:2: revision 2 serves {model}:2 on 2 replicas",
+        rf"rolled back to revision 1: revision 3 serves {model}:1 on 2 replicas",
+        rf"  3  {model}:1 +demo +demo: back to v1",
+        rf"demo +version\.metrics +{model}:2",
+        rf"deleted deployment {name} \(project {name} kept\)",
+    ):
+        assert re.search(expected, ran.stdout), f"no line matching {expected!r} in:\n{ran.stdout}"
+    assert len(re.findall(r"predicted 5 rows through", ran.stdout)) == 3
+    listed = json.loads(platform.cli("--json", "deployments", "list").stdout)
+    assert name not in [d["name"] for d in listed]
+    version = json.loads(platform.cli("--json", "version", "get", f"{model}:1").stdout)
+    assert 0.9 < version["metrics"]["accuracy"] <= 1 and 0.9 < version["metrics"]["auc"] <= 1
+    assert len(version["custom_metrics"]["feature_importance"]) == 8
+
+
+def test_the_demo_says_when_the_platform_is_not_running() -> None:
+    ran = _demo(None)
+
+    assert (ran.returncode, ran.stdout) == (1, "")
+    assert ran.stderr.startswith("error: the platform is not running: no answer from the metadata service at ")
+    assert "start it with `make run`" in ran.stderr
 
 
 def test_ctrl_c_stops_everything(platform: Platform) -> None:
