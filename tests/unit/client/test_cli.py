@@ -49,6 +49,7 @@ def test_help_lists_every_command_group() -> None:
         "audit",
         "deploy",
         "deployments",
+        "predict",
         "rollback",
     ):
         assert f"  {command} " in out
@@ -74,6 +75,11 @@ def test_help_lists_every_command_group() -> None:
         (["deploy", "scorer", "p/m:1", "--runtime", "docker"], "'docker' is not one of 'process', 'kubernetes'"),
         (["deployments", "scale", "scorer", "20"], "20 is not in the range 0<=x<=16"),
         (["rollback", "scorer", "--revision", "-2"], "-2 is not in the range x>=0"),
+        (["predict", "scorer"], "no inputs: give --input NAME=JSON or --inputs-json FILE"),
+        (["predict", "scorer", "--input", "x=[1", "--input", "y=[2]"], "x: not a JSON array"),
+        (["predict", "scorer", "--input", "x=[1]", "--input", "x=[2]"], "'x=[2]': x is given twice"),
+        (["predict", "scorer", "--input", "=[1]"], "'=[1]': expected NAME=JSON"),
+        (["predict", "scorer", "--inputs-json", "-"], "--inputs-json: not JSON"),
     ],
 )
 def test_bad_usage_exits_2_before_calling_anything(args: list[str], message: str) -> None:

@@ -26,10 +26,12 @@ def _json_inputs(given: Iterable[str], inputs_json: IO[str] | None) -> dict[str,
             raise click.BadParameter("expected a JSON object of NAME: array", param_hint="--inputs-json")
         values.update(document)
     for text in given:
-        name, value = parse_key_value(text)
-        if not name or name in values:
-            problem = "NAME is empty" if not name else f"{name} is given twice"
-            raise click.BadParameter(f"{text!r}: {problem}", param_hint="--input")
+        try:
+            name, value = parse_key_value(text)
+        except ValueError:
+            raise click.BadParameter(f"{text!r}: expected NAME=JSON", param_hint="--input") from None
+        if name in values:
+            raise click.BadParameter(f"{text!r}: {name} is given twice", param_hint="--input")
         try:
             values[name] = json.loads(value)
         except ValueError as exc:
