@@ -52,12 +52,13 @@ def _text(renderable: object) -> list[str]:
 
 
 def test_predictions_print_one_row_per_example_when_the_outputs_line_up() -> None:
-    lines = _text(_render.predictions({"predict": [1, 0], "predict_proba": [[0.1, 0.9], [0.8, 0.2]]}))
+    proba = [[0.1, 0.9], [0.8123456789, 0.1876543211]]
+    lines = _text(_render.predictions({"predict": [1, 0], "predict_proba": proba}))
     assert lines == [
         "#   predict   predict_proba",
-        "───────────────────────────",
+        "──────────────────────────────────",
         "0   1         [0.1, 0.9]",
-        "1   0         [0.8, 0.2]",
+        "1   0         [0.812346, 0.187654]",
     ]
     ragged = _text(_render.predictions({"a": [1, 2, 3], "b": 7}))
     assert [line.split() for line in ragged if "─" not in line] == [["#", "a", "b"], ["[1,", "2,", "3]", "7"]]

@@ -492,7 +492,14 @@ def predictions(outputs: dict[str, Any]) -> RenderableType:
     rows = lengths.pop() if len(lengths) == 1 else -1
     table = _table("#", *outputs)
     if rows < 0:
-        table.add_row("", *(_cell(values) for values in outputs.values()))
+        table.add_row("", *(_cell(_rounded(values)) for values in outputs.values()))
     for index in range(rows):
-        table.add_row(str(index), *(_cell(values[index]) for values in outputs.values()))
+        table.add_row(str(index), *(_cell(_rounded(values[index])) for values in outputs.values()))
     return table
+
+
+def _rounded(value: Any) -> Any:
+    """Floats, also inside lists, to 6 significant digits (as ``fmt`` shows a lone float)."""
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    return float(f"{value:.6g}") if isinstance(value, float) else value
