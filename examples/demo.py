@@ -203,11 +203,15 @@ def run(client: modelyard.Client, workdir: Path) -> None:
     v1 = register(client, model_name, data, 1.0, workdir)
 
     with timed(f"deployed {v1} as {name} and predicted") as note:
+        asked = time.perf_counter()
         created = client.deploy(name, v1, replicas=2)
         say(f"  deployment {name}: {created.state}, revision {created.revision}")
         deployed = follow(client, name, created.revision)
         first = client.predict(name, {"input": data.x_test[:1]})
-        note["detail"] = f"AVAILABLE at {', '.join(deployed.endpoints)}, first label {first['predict'].tolist()}"
+        note["detail"] = (
+            f"AVAILABLE at {', '.join(deployed.endpoints)}, first label {first['predict'].tolist()} "
+            f"{time.perf_counter() - asked:.2f} s after CreateDeployment"
+        )
     try:
         predict(client, name, data)
         v2 = register(client, model_name, data, 0.01, workdir)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -37,7 +37,9 @@ _OPTIONS = [("grpc.primary_user_agent", "modelyard-python"), ("grpc.max_receive_
 T = TypeVar("T")
 
 
-def infer_request(model_name: str, inputs: Mapping[str, ArrayLike], outputs: Sequence[str] | None) -> Any:
+def infer_request(
+    model_name: str, inputs: Mapping[str, ArrayLike], outputs: Sequence[str] | None
+) -> inference_pb2.ModelInferRequest:
     """The ModelInferRequest of ``inputs`` (name -> array), raw contents, datatypes from the
     arrays' dtypes (text is BYTES); ``outputs`` asks for those outputs only."""
     request = inference_pb2.ModelInferRequest(model_name=model_name)
@@ -51,7 +53,7 @@ def infer_request(model_name: str, inputs: Mapping[str, ArrayLike], outputs: Seq
     return request
 
 
-def outputs_from_response(response: Any) -> Arrays:
+def outputs_from_response(response: inference_pb2.ModelInferResponse) -> Arrays:
     """The response's output tensors by name, from raw contents when the server used them."""
     raw = response.raw_output_contents
     arrays: Arrays = {}
@@ -63,7 +65,7 @@ def outputs_from_response(response: Any) -> Arrays:
     return arrays
 
 
-def _specs(tensors: Any) -> tuple[TensorSpec, ...]:
+def _specs(tensors: Iterable[inference_pb2.ModelMetadataResponse.TensorMetadata]) -> tuple[TensorSpec, ...]:
     return tuple(TensorSpec(t.name, t.datatype, tuple(t.shape)) for t in tensors)
 
 
