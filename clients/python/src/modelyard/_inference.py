@@ -134,8 +134,9 @@ class _Route:
 class DeploymentRouter:
     """``Client.predict``'s routing: the ready endpoints of each deployment, read through
     ``lookup`` (GetDeployment) and kept ``ENDPOINT_TTL_SECONDS``; calls go round robin over
-    them, one channel per endpoint; an UNAVAILABLE endpoint makes the call go to the next one
-    and the endpoints be read again (once per call, when all of them failed)."""
+    them, one channel per endpoint. An UNAVAILABLE endpoint makes the call go on to the next
+    one and the endpoints be read again; when a whole pass failed, the call makes one more pass
+    over the endpoints read anew."""
 
     def __init__(self, lookup: Callable[[str], Deployment], timeout: float | None) -> None:
         self._lookup = lookup
