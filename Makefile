@@ -55,9 +55,10 @@ lint: $(STAMP) ## ruff check and ruff format --check
 typecheck: $(STAMP) ## mypy over the hand-written code
 	$(VENV)/bin/mypy
 
-bench: $(STAMP) ## Run the benchmarks, metadata then artifacts (prints figures; see docs/benchmarks.md)
+bench: $(STAMP) ## Run the benchmarks, metadata, artifacts then serving (prints figures; see docs/benchmarks.md)
 	$(PY) bench/metadata/bench_metadata.py
 	$(PY) bench/artifacts/bench_artifacts.py
+	$(PY) bench/serving/bench_serving.py
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) .modelyard
