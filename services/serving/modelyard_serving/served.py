@@ -12,15 +12,7 @@ from modelyard.predictors import Arrays, Predictor
 from modelyard_common.errors import BackendUnavailableError, InvalidArgumentError, ModelyardError, NotFoundError
 from modelyard_serving.metrics import ELEMENTS, INFERENCES, TENSORS
 
-__all__ = ["INLINE_MAX_ELEMENTS", "ServedModel"]
-
-INLINE_MAX_ELEMENTS = 4096
-"""Inputs of a library model up to this many elements in all are predicted on the event loop:
-the hop to a worker thread and back costs more than such a prediction (0.1 to 0.7 ms per call
-on 2 busy cores, see docs/benchmarks.md#serving), and a one-row scikit-learn prediction holds
-the GIL for most of its time anyway."""
-
-_USER_CODE_PLATFORMS = frozenset({"modelyard_custom", "modelyard_ensemble"})
+__all__ = ["ServedModel"]
 
 
 class ServedModel:
@@ -47,14 +39,6 @@ class ServedModel:
     def _check_name(self, name: str) -> None:
         if name != self.name:
             raise NotFoundError(f"model_name: no model {name!r} here (this server serves {self.name!r})")
-
-    def runs_inline(self, predictor: Predictor, inputs: Mapping[str, np.ndarray[Any, Any]]) -> bool:
-        """Whether to predict on the event loop: small inputs of a library model (scikit-learn,
-        ONNX...). User code (CUSTOM, or an ENSEMBLE that may hold some) may block: never inline."""
-        return (
-            predictor.platform not in _USER_CODE_PLATFORMS
-            and sum(array.size for array in inputs.values()) <= INLINE_MAX_ELEMENTS
-        )
 
     def infer(
         self, predictor: Predictor, inputs: Mapping[str, np.ndarray[Any, Any]], requested: Sequence[str]

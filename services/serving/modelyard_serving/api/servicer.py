@@ -53,9 +53,6 @@ class InferenceServicer(inference_pb2_grpc.GRPCInferenceServiceServicer):
         predictor = self._served.require(request.model_name, request.model_version)
         inputs = convert.inputs_from_pb(request)
         requested = [output.name for output in request.outputs]
-        if self._served.runs_inline(predictor, inputs):
-            outputs = self._served.infer(predictor, inputs, requested)
-        else:
-            # Off the event loop: models compute with the GIL released (numpy, scikit-learn, onnxruntime).
-            outputs = await asyncio.to_thread(self._served.infer, predictor, inputs, requested)
+        # Off the event loop: models compute with the GIL released (numpy, scikit-learn, onnxruntime).
+        outputs = await asyncio.to_thread(self._served.infer, predictor, inputs, requested)
         return convert.response_to_pb(request, self._served.name, predictor, outputs)
