@@ -58,9 +58,10 @@ typecheck: $(STAMP) ## mypy over the hand-written code
 demo: $(STAMP) ## Against `make run`: train, register, push, deploy, predict, roll forward and back (examples/demo.py)
 	$(PY) examples/demo.py
 
-bench: $(STAMP) ## Run the benchmarks, metadata then artifacts (prints figures; see docs/benchmarks.md)
+bench: $(STAMP) ## Run the benchmarks, metadata, artifacts then serving (prints figures; see docs/benchmarks.md)
 	$(PY) bench/metadata/bench_metadata.py
 	$(PY) bench/artifacts/bench_artifacts.py
+	$(PY) bench/serving/bench_serving.py
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) .modelyard

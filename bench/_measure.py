@@ -7,10 +7,12 @@ import contextlib
 import os
 import platform
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "find_py_spy",
     "machine_ticks",
     "print_aligned",
+    "py_spy_record",
     "summarize_profile",
 ]
 
@@ -76,6 +79,27 @@ def background_load(seconds: float) -> float:
 def find_py_spy() -> str | None:
     beside_python = str(Path(sys.executable).parent)
     return os.environ.get("PY_SPY") or shutil.which("py-spy") or shutil.which("py-spy", path=beside_python)
+
+
+@contextlib.contextmanager
+def py_spy_record(py_spy: str, pid: int, out: Path, native: bool) -> Iterator[None]:
+    """py-spy records ``pid`` in ``--format raw`` into ``out`` while the block runs."""
+    command = [py_spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--output", str(out)]
+    # --native needs to pause the process for each sample; without it py-spy need not.
+    command += ["--native"] if native else ["--nonblocking"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.0)  # let it attach before the transfer starts
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            _, err = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, err = process.communicate()
+        if process.returncode not in (0, -signal.SIGINT) and not out.exists():
+            print(f"py-spy failed ({process.returncode}): {err.decode(errors='replace')[-500:]}")
 
 
 def summarize_profile(raw: Path, layers_of: Sequence[tuple[str, Sequence[str]]], top: int = 12) -> list[str]:

@@ -68,7 +68,7 @@ from boto3.s3.transfer import TransferConfig
 
 import modelyard
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
-from modelyard_common.embedded import EmbeddedPostgres, EmbeddedSeaweedFS
+from modelyard_common.embedded import EmbeddedSeaweedFS
 from modelyard_common.embedded.service import ServiceProcess
 from modelyard_registry.settings import RegistrySettings
 
@@ -80,8 +80,10 @@ from _measure import (
     find_py_spy,
     machine_ticks,
     print_aligned,
+    py_spy_record,
     summarize_profile,
 )
+from _stack import BUCKET, Stack, platform_stack
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -89,7 +91,6 @@ CHUNK = 1 * MiB
 ACTOR = (("modelyard-actor", "bench"),)
 MODEL = "bench/artifacts"
 FILE_PATH = "model.bin"
-BUCKET = "modelyard-artifacts"
 DIRECT_PART = 8 * MiB
 DIRECT_THREADS = 8
 RSS_INTERVAL = 0.05
@@ -433,26 +434,6 @@ LAYERS = (
 )
 
 
-@contextlib.contextmanager
-def py_spy_record(py_spy: str, pid: int, out: Path, native: bool) -> Iterator[None]:
-    command = [py_spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--output", str(out)]
-    # --native needs to pause the process for each sample; without it py-spy need not.
-    command += ["--native"] if native else ["--nonblocking"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        time.sleep(1.0)  # let it attach before the transfer starts
-        yield
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            _, err = process.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, err = process.communicate()
-        if process.returncode not in (0, -signal.SIGINT) and not out.exists():
-            print(f"py-spy failed ({process.returncode}): {err.decode(errors='replace')[-500:]}")
-
-
 # --- report ------------------------------------------------------------------------------------
 
 
@@ -582,70 +563,6 @@ def targets(rows: Sequence[Row], sizes: Sequence[int]) -> list[tuple[str, str, b
 
 
 # --- the run -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    root: Path
-    postgres: EmbeddedPostgres
-    seaweedfs: EmbeddedSeaweedFS
-    metadata: ServiceProcess
-    registry: ServiceProcess
-
-
-@contextlib.contextmanager
-def signals_held() -> Iterator[None]:
-    """Ignores Ctrl-C and SIGTERM meanwhile: one arriving while a server is being stopped would
-    cut short the wait before its kill and leave it running."""
-    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-@contextlib.contextmanager
-def platform_stack(root: Path, registry_overrides: dict[str, str]) -> Iterator[Stack]:
-    """Postgres, SeaweedFS, metadata and registry; stopped in reverse order whatever happens."""
-    stack = contextlib.ExitStack()
-    try:
-        # Not durable: the benchmark moves bytes to S3; Postgres records a few rows per upload.
-        postgres = EmbeddedPostgres(root / "pg", durable=False)
-        postgres.start()
-        stack.callback(postgres.stop)
-        seaweedfs = EmbeddedSeaweedFS(root / "seaweedfs")
-        seaweedfs.start()
-        stack.callback(seaweedfs.stop)
-        dsn = postgres.create_database("bench")
-        metadata = ServiceProcess(
-            "metadata",
-            "modelyard_metadata",
-            root / "metadata",
-            {"db_dsn": dsn, "redis_url": "", "shutdown_grace_seconds": "1"},
-        )
-        metadata.start()
-        stack.callback(metadata.stop)
-        settings = {
-            "db_dsn": dsn,
-            "metadata_addr": metadata.target,
-            "s3_endpoint": seaweedfs.endpoint,
-            "s3_access_key": seaweedfs.access_key,
-            "s3_secret_key": seaweedfs.secret_key,
-            "s3_region": seaweedfs.region,
-            "s3_bucket": BUCKET,
-            "reconcile_interval_seconds": "0",
-            "shutdown_grace_seconds": "1",
-            **registry_overrides,
-        }
-        registry = ServiceProcess("registry", "modelyard_registry", root / "registry", settings)
-        registry.start()
-        stack.callback(registry.stop)
-        yield Stack(root, postgres, seaweedfs, metadata, registry)
-    finally:
-        print("\nstopping services and stores (SeaweedFS may take a few seconds)", flush=True)
-        with signals_held():
-            stack.close()
 
 
 def registry_settings_in_effect(overrides: dict[str, str]) -> dict[str, Any]:

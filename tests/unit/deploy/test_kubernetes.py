@@ -88,8 +88,11 @@ def test_the_service_selects_the_pods_and_exposes_grpc(objects: tuple[dict[str, 
 
 
 def test_the_status_of_a_deployment_reads_its_rollout_and_a_stall() -> None:
+    # kubernetes 37's models require a spec, as the API always returns one.
+    spec = render("scorer-prod", "fraud/scorer:3", 2, 4, CONFIG).deployment.spec
     found = k8s.V1Deployment(
         metadata=k8s.V1ObjectMeta(name="scorer-prod", generation=4),
+        spec=spec,
         status=k8s.V1DeploymentStatus(
             observed_generation=4,
             replicas=5,
@@ -109,5 +112,5 @@ def test_the_status_of_a_deployment_reads_its_rollout_and_a_stall() -> None:
     assert cluster_status(found) == ClusterStatus(
         True, 5, 2, 3, 'ReplicaSet "scorer-prod-7d9" has timed out progressing.'
     )
-    fresh = k8s.V1Deployment(metadata=k8s.V1ObjectMeta(name="scorer-prod", generation=1))
+    fresh = k8s.V1Deployment(metadata=k8s.V1ObjectMeta(name="scorer-prod", generation=1), spec=spec)
     assert cluster_status(fresh) == ClusterStatus(False, 0, 0, 0)
