@@ -39,16 +39,16 @@ def model_dir(tmp_path: Path) -> Callable[[str], Path]:
 
 @pytest.fixture
 def start_server(
-    tmp_path: Path, metadata_service: ServiceProcess, registry_service: ServiceProcess
-) -> Iterator[Callable[..., ServiceProcess]]:
+    tmp_path: Path,
+    start_service: Callable[[str, dict[str, str]], ServiceProcess],
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+) -> Callable[..., ServiceProcess]:
     """start_server(reference, **settings): a `modelyard_serving` process, SERVING; stopped afterwards."""
-    started: list[ServiceProcess] = []
 
     def start(reference: str, **settings: str) -> ServiceProcess:
-        service = ServiceProcess(
+        return start_service(
             "serving",
-            "modelyard_serving",
-            tmp_path / f"serving-{len(started)}",
             {
                 "reference": reference,
                 "metadata_addr": metadata_service.target,
@@ -58,10 +58,5 @@ def start_server(
                 **settings,
             },
         )
-        started.append(service)
-        service.start()
-        return service
 
-    yield start
-    for service in started:
-        service.stop()
+    return start
