@@ -8,6 +8,7 @@ import hashlib
 import json
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,12 +30,15 @@ PART = 5 * MiB  # part_size_mib of the test registry
 
 class CuttingRelay:
     """A TCP relay to ``upstream`` that drops each of its first ``cuts`` connections once they
-    have carried ``cut_after`` bytes (both ways together): a network failing mid-transfer."""
+    have carried ``cut_after`` bytes (both ways together): a network failing mid-transfer.
+    ``before_cut`` runs once a connection is due to be cut, with nothing more relayed meanwhile."""
 
-    def __init__(self, upstream: str, *, cut_after: int, cuts: int = 1) -> None:
+    def __init__(
+        self, upstream: str, *, cut_after: int, cuts: int = 1, before_cut: Callable[[], None] = lambda: None
+    ) -> None:
         host, port = upstream.rsplit(":", 1)
         self._upstream = (host, int(port))
-        self._cut_after, self._cuts = cut_after, cuts
+        self._cut_after, self._cuts, self._before_cut = cut_after, cuts, before_cut
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.target = f"127.0.0.1:{self._listener.getsockname()[1]}"
         self.connections = 0
@@ -55,16 +59,20 @@ class CuttingRelay:
                 self.connections += 1
                 armed = self._cuts > 0
                 self._cuts -= armed
-            link = _Link(downstream, upstream, self._cut_after if armed else None)
+            link = _Link(downstream, upstream, self._cut_after if armed else None, self._before_cut)
             threading.Thread(target=link.pump, args=(downstream, upstream), daemon=True).start()
             threading.Thread(target=link.pump, args=(upstream, downstream), daemon=True).start()
 
 
 class _Link:
-    def __init__(self, a: socket.socket, b: socket.socket, cut_after: int | None) -> None:
-        self._sockets, self._cut_after = (a, b), cut_after
+    def __init__(
+        self, a: socket.socket, b: socket.socket, cut_after: int | None, before_cut: Callable[[], None]
+    ) -> None:
+        self._sockets, self._cut_after, self._before_cut = (a, b), cut_after, before_cut
         self._carried = 0
         self._lock = threading.Lock()
+        self._cutting = threading.Event()
+        self._cut = threading.Event()
 
     def pump(self, source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):
@@ -72,8 +80,16 @@ class _Link:
                 sink.sendall(data)
                 with self._lock:
                     self._carried += len(data)
-                    cut = self._cut_after is not None and self._carried >= self._cut_after
-                if cut:
+                    due = self._cut_after is not None and self._carried >= self._cut_after
+                    first = due and not self._cutting.is_set()
+                    self._cutting.set() if due else None
+                if first:
+                    try:
+                        self._before_cut()
+                    finally:
+                        self._cut.set()
+                if due:
+                    self._cut.wait()
                     break
         for s in self._sockets:
             with contextlib.suppress(OSError):
@@ -212,6 +228,7 @@ def test_push_fills_a_pending_version_and_resumes_its_session(
 
 
 def test_upload_cut_mid_stream_resumes_from_the_durable_offset(
+    client: modelyard.Client,
     connect: Callable[..., modelyard.Client],
     registry_service: ServiceProcess,
     model: str,
@@ -228,8 +245,19 @@ def test_upload_cut_mid_stream_resumes_from_the_durable_offset(
 
     monkeypatch.setattr(_transfer.Transfers, "_send", recording_send)
     data = content(21 * MiB)
+
+    def until_a_part_is_durable() -> None:
+        # The registry gets what was relayed; cutting before a part is durable would test nothing.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            versions = list(client.list_versions(model))
+            if versions and any(s.offset > 0 for s in client.artifact(versions[0].reference).sessions):
+                return
+            time.sleep(0.05)
+        raise AssertionError("no part of the upload became durable within 30 s")
+
     # Well past the first part: what gRPC still buffered when the cut came is lost, not stored.
-    relay = CuttingRelay(registry_service.target, cut_after=16 * MiB)
+    relay = CuttingRelay(registry_service.target, cut_after=16 * MiB, before_cut=until_a_part_is_durable)
     try:
         version = connect(relay.target).push(model, write(tmp_path / "w.bin", data))
     finally:
