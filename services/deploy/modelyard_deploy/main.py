@@ -19,6 +19,7 @@ from modelyard_deploy.api.servicer import DeployServicer
 from modelyard_deploy.domain.changes import Changes
 from modelyard_deploy.domain.deployments import Deployments
 from modelyard_deploy.domain.entities import Runtime
+from modelyard_deploy.domain.leadership import lead
 from modelyard_deploy.domain.reconcile import Reconciler
 from modelyard_deploy.domain.rollout import Policy
 from modelyard_deploy.metrics import PrometheusObserver
@@ -26,6 +27,8 @@ from modelyard_deploy.runtimes.kubernetes import KubernetesCluster, KubernetesCo
 from modelyard_deploy.runtimes.process import ProcessRuntime, ServingConfig
 from modelyard_deploy.settings import DeploySettings
 from modelyard_deploy.storage.catalog import MetadataCatalog
+from modelyard_deploy.storage.leadership import PgLeadership
+from modelyard_deploy.storage.notices import PgChangeFeed
 from modelyard_deploy.storage.postgres import PgDeploymentStore
 
 logger = logging.getLogger(__name__)
@@ -35,7 +38,8 @@ SERVICE_NAME = deploy_pb2.DESCRIPTOR.services_by_name["DeployService"].full_name
 ACTOR = "modelyard-deploy"
 
 
-async def run(settings: DeploySettings) -> None:
+async def run(settings: DeploySettings) -> int:
+    """Serves until SIGTERM (0), or until it stops leading (1: crash-only, a restart follows)."""
     async with AsyncExitStack() as stack:
         pool = await create_pool(settings)
         stack.push_async_callback(pool.close)
@@ -53,7 +57,11 @@ async def run(settings: DeploySettings) -> None:
             )
         )
         stack.push_async_callback(runtime.close)
-        store, changes = PgDeploymentStore(pool), Changes()
+        store = PgDeploymentStore(pool)
+        feed = PgChangeFeed(pool, settings.db_dsn, settings.leader_retry_seconds, settings.db_timeout_seconds)
+        changes = Changes(feed, settings.reconcile_interval_seconds)
+        leadership = PgLeadership(settings.db_dsn, settings.leader_retry_seconds, settings.db_timeout_seconds)
+        stack.push_async_callback(leadership.close)
         policy = Policy(
             settings.ready_timeout_seconds,
             settings.restart_backoff_seconds,
@@ -70,23 +78,45 @@ async def run(settings: DeploySettings) -> None:
                     settings.kubernetes_registry_addr or settings.registry_addr,
                 )
             )
-        reconciler = Reconciler(store, runtime, changes, policy, PrometheusObserver(), cluster)
-        await reconciler.adopt_or_stop_leftovers()
+        observer = PrometheusObserver()
+        reconciler = Reconciler(store, runtime, changes, policy, observer, cluster)
+        changes.subscribe(reconciler.poke)
         runtimes = frozenset({Runtime.PROCESS, Runtime.KUBERNETES} if cluster else {Runtime.PROCESS})
         deployments = Deployments(
-            store, MetadataCatalog(client), reconciler, changes, runtimes, Runtime(settings.default_runtime.upper())
+            store,
+            MetadataCatalog(client),
+            changes,
+            runtimes,
+            Runtime(settings.default_runtime.upper()),
+            settings.leader_wait_seconds,
+            settings.leader_wait_seconds + settings.replica_drain_seconds + settings.replica_stop_grace_seconds,
         )
         servicer = DeployServicer(deployments)
         binding = ServiceBinding(
             SERVICE_NAME, lambda server: deploy_pb2_grpc.add_DeployServiceServicer_to_server(servicer, server)
         )
-        background = asyncio.create_task(reconciler.run_forever(settings.reconcile_interval_seconds))
+        stop, stopped_leading = asyncio.Event(), []
+
+        async def lead_until_lost() -> None:
+            stopped_leading.append(
+                await lead(leadership, reconciler, settings.reconcile_interval_seconds, observer.leading)
+            )
+            logger.error(
+                "%s; stopping this service's replicas and exiting, so that it restarts as a follower",
+                stopped_leading[0],
+            )
+            stop.set()
+
+        background = [asyncio.create_task(changes.follow()), asyncio.create_task(lead_until_lost())]
         try:
-            await serve(settings, [binding])
+            await serve(settings, [binding], stop=stop)
         finally:
-            background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await background
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return 1 if stopped_leading else 0
 
 
 def main() -> None:
@@ -94,7 +124,7 @@ def main() -> None:
     configure_logging(settings.log_level, settings.log_format)
     if sys.argv[1:]:
         sys.exit(f"usage: {sys.argv[0]}")
-    asyncio.run(run(settings))
+    sys.exit(asyncio.run(run(settings)))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from modelyard_deploy.domain.entities import DeploymentState, ReplicaState
 
 __all__ = ["PrometheusObserver"]
 
+LEADER = Gauge("modelyard_deploy_leader", "1 on the deploy service that runs the reconciler, 0 on the others")
 DEPLOYMENTS = Gauge("modelyard_deploy_deployments", "Deployments, by state", ["state"])
 REPLICAS = Gauge("modelyard_deploy_replicas", "Replicas, by state", ["state"])
 RESTARTS = Counter("modelyard_deploy_replica_restarts_total", "Failed replicas the reconciler restarted")
@@ -21,7 +22,10 @@ ROLLOUT_SECONDS = Histogram(
 
 
 class PrometheusObserver:
-    """The reconciler's reports, as metrics."""
+    """The reconciler's reports, as metrics (only the leader's reconciler reports)."""
+
+    def leading(self, leading: bool) -> None:
+        LEADER.set(1 if leading else 0)
 
     def restarted(self) -> None:
         RESTARTS.inc()

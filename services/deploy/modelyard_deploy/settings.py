@@ -42,6 +42,12 @@ class DeploySettings(DatabaseSettings):
     """How long a replica may take to stop after SIGTERM before it is killed."""
     replica_drain_seconds: float = Field(1.0, ge=0, le=300)
     """How long a replica keeps running once it left the endpoints, before SIGTERM."""
+    leader_retry_seconds: float = Field(2.0, gt=0, le=60)
+    """How often a follower tries to become the leader, and the leader (and the change-notice
+    listener) checks that its Postgres connection still answers."""
+    leader_wait_seconds: float = Field(5.0, ge=0, le=60)
+    """How long a change waits for the leader's pass over it before answering with the
+    deployment as stored (a delete waits this plus the replicas' drain and stop grace)."""
     kubernetes_enabled: bool = False
     """Enable the kubernetes runtime (credentials: in-cluster, else the local kubeconfig)."""
     kubernetes_namespace: str = "modelyard"

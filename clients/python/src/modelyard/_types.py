@@ -103,7 +103,8 @@ class DeploymentRuntime(_NamedEnum):
 
 class DeploymentState(_NamedEnum):
     """PENDING (nothing ready yet), PROGRESSING (a change under way), AVAILABLE, DEGRADED (a
-    replica is restarting), FAILED (``status_message`` says why; older replicas keep serving)."""
+    replica is restarting), FAILED (``status_message`` says why; older replicas keep serving),
+    DELETING (its replicas are stopping; it is gone once they are)."""
 
     UNSPECIFIED = "UNSPECIFIED"
     PENDING = "PENDING"
@@ -111,6 +112,7 @@ class DeploymentState(_NamedEnum):
     AVAILABLE = "AVAILABLE"
     DEGRADED = "DEGRADED"
     FAILED = "FAILED"
+    DELETING = "DELETING"
 
 
 class ReplicaState(_NamedEnum):

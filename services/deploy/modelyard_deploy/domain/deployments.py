@@ -1,17 +1,22 @@
 """The deployment use cases: validate, resolve the version, record the change, let the
-reconciler carry it out."""
+(leader's) reconciler carry it out."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from modelyard_common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from modelyard_common.errors import (
+    BackendUnavailableError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
 from modelyard_deploy.domain.changes import Changes
 from modelyard_deploy.domain.entities import Deployment, DeploymentState, Revision, Runtime, VersionInfo
 from modelyard_deploy.domain.ports import DeploymentStore, VersionCatalog
-from modelyard_deploy.domain.reconcile import Reconciler
 
 __all__ = ["MAX_REPLICAS", "Deployments", "check_name", "check_replicas"]
 
@@ -48,17 +53,23 @@ class Page:
 
 
 class Deployments:
+    """The use cases, on any deploy service: they write what a deployment wants under its row
+    lock, publish the change, and answer once the leader's reconciler acted on it (or, when no
+    leader does within ``leader_wait`` seconds, with the deployment as stored)."""
+
     def __init__(
         self,
         store: DeploymentStore,
         catalog: VersionCatalog,
-        reconciler: Reconciler,
         changes: Changes,
         runtimes: frozenset[Runtime],
         default_runtime: Runtime,
+        leader_wait: float,
+        delete_wait: float,
     ) -> None:
-        self._store, self._catalog, self._reconciler, self._changes = store, catalog, reconciler, changes
+        self._store, self._catalog, self._changes = store, catalog, changes
         self._runtimes, self._default_runtime = runtimes, default_runtime
+        self._leader_wait, self._delete_wait = leader_wait, delete_wait
 
     async def _resolve(self, reference: str) -> VersionInfo:
         if not reference:
@@ -88,8 +99,8 @@ class Deployments:
             revision=1,
             created_by=actor,
         )
-        await self._store.create(deployment, Revision(1, reference, version.reference, actor, "created"))
-        return await self._changed(name)
+        created = await self._store.create(deployment, Revision(1, reference, version.reference, actor, "created"))
+        return await self._changed(name, created.generation)
 
     async def get(self, name: str) -> Deployment:
         return await self._store.get(name)
@@ -110,22 +121,23 @@ class Deployments:
         if replicas is not None:
             check_replicas(replicas)
         version = await self._resolve(reference) if reference else None
-        async with self._reconciler.holding(name):
-            deployment = await self._store.get(name)
+        async with self._store.locked(name) as locked:
+            deployment = _not_deleting(locked.deployment)
             if version is not None and version.reference != deployment.version_reference:
                 revision = Revision(
                     deployment.revision + 1, reference, version.reference, actor, reason or f"update to {reference}"
                 )
-                await self._store.add_revision(name, revision, _rolling_state(deployment))
+                await locked.add_revision(revision, _rolling_state(deployment))
             if replicas is not None and replicas != deployment.replicas:
-                await self._store.set_replicas(name, replicas)
-        return await self._changed(name)
+                await locked.set_replicas(replicas)
+            generation = locked.generation
+        return await self._changed(name, generation)
 
     async def rollback(self, actor: str, name: str, revision: int, reason: str) -> Deployment:
         if revision < 0:
             raise InvalidArgumentError("revision", f"{revision} is negative")
-        async with self._reconciler.holding(name):
-            deployment = await self._store.get(name)
+        async with self._store.locked(name) as locked:
+            deployment = _not_deleting(locked.deployment)
             history = await self._store.revisions(name)
             if revision == 0:
                 earlier = [r for r in history if r.number < deployment.revision]
@@ -149,16 +161,21 @@ class Deployments:
                 actor,
                 reason or f"rollback to revision {target.number}",
             )
-            await self._store.add_revision(name, new, _rolling_state(deployment))
-        return await self._changed(name)
+            await locked.add_revision(new, _rolling_state(deployment))
+            generation = locked.generation
+        return await self._changed(name, generation)
 
     async def delete(self, name: str) -> None:
-        """Returns once every replica has stopped."""
-        async with self._reconciler.holding(name):
-            deployment = await self._store.get(name)
-            await self._reconciler.stop_all(deployment)
-            await self._store.delete(name)
+        """Marks it DELETING, and returns once the leader stopped every replica and deleted it."""
+        async with self._store.locked(name) as locked:
+            if locked.deployment.state is not DeploymentState.DELETING:
+                await locked.mark_deleting()
         await self._changes.notify(name)
+        if await self._until(name, lambda deployment: deployment is None, self._delete_wait) is not None:
+            raise BackendUnavailableError(
+                f"name: deployment {name} is DELETING, but no leading deploy service removed it within "
+                f"{self._delete_wait:g} s; it will be once one runs"
+            )
 
     async def watch(self, name: str) -> AsyncIterator[Deployment]:
         """The deployment now, then after each change; ends when it is deleted."""
@@ -166,18 +183,45 @@ class Deployments:
         deployment = await self._store.get(name)
         while True:
             yield deployment
-            seen = await self._changes.wait(name, seen)
-            try:
-                deployment = await self._store.get(name)
-            except NotFoundError:
+            latest: Deployment | None = deployment
+            while latest == deployment:
+                seen = await self._changes.wait(name, seen)
+                latest = await self._get_or_none(name)
+            if latest is None:
                 return
+            deployment = latest
 
-    async def _changed(self, name: str) -> Deployment:
-        """After a change: one reconciler pass at once, so that the answer already shows its
-        effect (replicas starting, the state it leads to)."""
+    async def _changed(self, name: str, generation: int) -> Deployment:
+        """After a change: publish it, and answer once the leader's pass acted on it, so that
+        the answer already shows its effect (replicas starting, the state it leads to)."""
         await self._changes.notify(name)
-        await self._reconciler.reconcile_now(name)
-        return await self._store.get(name)
+        found = await self._until(name, lambda d: d is None or d.observed_generation >= generation, self._leader_wait)
+        if found is None:
+            raise NotFoundError(f"name: deployment {name!r} was deleted meanwhile")
+        return found
+
+    async def _until(self, name: str, done: Callable[[Deployment | None], bool], timeout: float) -> Deployment | None:
+        """Deployment ``name`` (None: deleted) once ``done`` says so, or as it is after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = self._changes.version(name)
+            deployment = await self._get_or_none(name)
+            remaining = deadline - time.monotonic()
+            if done(deployment) or remaining <= 0:
+                return deployment
+            await self._changes.wait(name, seen, remaining)
+
+    async def _get_or_none(self, name: str) -> Deployment | None:
+        try:
+            return await self._store.get(name)
+        except NotFoundError:
+            return None
+
+
+def _not_deleting(deployment: Deployment) -> Deployment:
+    if deployment.state is DeploymentState.DELETING:
+        raise FailedPreconditionError(f"name: deployment {deployment.name} is being deleted")
+    return deployment
 
 
 def _rolling_state(deployment: Deployment) -> DeploymentState:

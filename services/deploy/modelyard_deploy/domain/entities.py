@@ -20,6 +20,7 @@ class DeploymentState(StrEnum):
     AVAILABLE = "AVAILABLE"
     DEGRADED = "DEGRADED"
     FAILED = "FAILED"
+    DELETING = "DELETING"
 
 
 class ReplicaState(StrEnum):
@@ -75,6 +76,8 @@ class Deployment:
 
     ``serving_revision`` is the last revision whose replicas all became ready (0: none yet):
     while it differs from ``revision`` a rolling change is under way (or failed, keeping it).
+    ``generation`` counts changes of what it wants (any deploy service makes them);
+    ``observed_generation`` is the one the leader's reconciler last acted on.
     """
 
     name: str
@@ -92,6 +95,8 @@ class Deployment:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     replica_status: tuple[Replica, ...] = field(default=())
+    generation: int = 1
+    observed_generation: int = 0
 
     @property
     def ready_replicas(self) -> int:

@@ -3,12 +3,57 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
 from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState, Revision, VersionInfo
 
-__all__ = ["Cluster", "ClusterStatus", "DeploymentStore", "Observation", "ReplicaSpec", "Runtime", "VersionCatalog"]
+__all__ = [
+    "ChangeFeed",
+    "Cluster",
+    "ClusterStatus",
+    "DeploymentStore",
+    "Leadership",
+    "LockedDeployment",
+    "Observation",
+    "ReplicaSpec",
+    "Runtime",
+    "VersionCatalog",
+]
+
+
+class LockedDeployment(Protocol):
+    """A deployment read under its row lock, held until the ``locked`` block ends; its writes
+    commit together then. Writes of what it wants bump its generation (once per block)."""
+
+    @property
+    def deployment(self) -> Deployment:
+        """As read when the lock was taken."""
+        ...
+
+    @property
+    def generation(self) -> int:
+        """Its generation, counting this block's writes."""
+        ...
+
+    async def add_revision(self, revision: Revision, state: DeploymentState) -> None:
+        """Makes ``revision`` the deployment's current one (its version, a fresh state)."""
+        ...
+
+    async def set_replicas(self, replicas: int) -> None: ...
+    async def mark_deleting(self) -> None:
+        """State DELETING: the leader stops its replicas, then deletes it."""
+        ...
+
+    async def save_status(
+        self, state: DeploymentState, message: str, serving_revision: int, replicas: Sequence[Replica]
+    ) -> None:
+        """Records what the reconciler saw: the deployment's state, exactly these replicas, and
+        that it acted on this generation."""
+        ...
+
+    async def delete(self) -> None: ...
 
 
 class DeploymentStore(Protocol):
@@ -22,22 +67,36 @@ class DeploymentStore(Protocol):
         ...
 
     async def names(self) -> list[str]: ...
-    async def add_revision(self, name: str, revision: Revision, state: DeploymentState) -> None:
-        """Makes ``revision`` the deployment's current one (its version, a fresh state)."""
-        ...
-
-    async def set_replicas(self, name: str, replicas: int) -> None: ...
     async def revisions(self, name: str) -> list[Revision]:
         """Newest first."""
         ...
 
-    async def save_status(
-        self, name: str, state: DeploymentState, message: str, serving_revision: int, replicas: Sequence[Replica]
-    ) -> None:
-        """Records what the reconciler saw: the deployment's state, and exactly these replicas."""
+    def locked(self, name: str) -> AbstractAsyncContextManager[LockedDeployment]:
+        """Deployment ``name`` locked against every other deploy service's changes and passes."""
         ...
 
-    async def delete(self, name: str) -> None: ...
+
+class ChangeFeed(Protocol):
+    """Change notices shared by every deploy service: the name of a deployment that changed."""
+
+    async def publish(self, name: str) -> None: ...
+    async def follow(self, on_change: Callable[[str], None], on_live: Callable[[bool], None]) -> None:
+        """Calls ``on_change(name)`` for each notice any deploy service publishes, forever;
+        ``on_live(False)`` while notices may be missed (disconnected), ``on_live(True)`` once
+        they arrive again."""
+        ...
+
+
+class Leadership(Protocol):
+    """Which one of several deploy services runs the reconciler."""
+
+    async def acquire(self) -> None:
+        """Returns once this service is the leader (it retries until then)."""
+        ...
+
+    async def lost(self) -> str:
+        """Returns, saying why, once the leadership is lost."""
+        ...
 
 
 class VersionCatalog(Protocol):

@@ -3,9 +3,11 @@
 One pass over a deployment reads it, folds in what the runtime sees (``rollout.observe``),
 decides (``rollout.plan``), starts and restarts replicas, records the result, then stops the
 replicas to stop and forgets them. Passes run every ``interval`` seconds over every deployment,
-and at once for a deployment that changed (``poke``) or whose replica did (the runtime's
-listener). Passes over one deployment never overlap; there is one deploy service per set of
-process replicas.
+and at once for a deployment that changed (``poke``: a change notice from any deploy service)
+or whose replica did (the runtime's listener). A pass holds the deployment's row lock, so it
+never overlaps another pass or a change made through any deploy service. Only the leader runs
+the reconciler (``domain.leadership``). A DELETING deployment's replicas stop like any others;
+once none is left, the pass deletes it.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -25,7 +27,7 @@ from modelyard_common.errors import NotFoundError
 from modelyard_deploy.domain.changes import Changes
 from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState
 from modelyard_deploy.domain.entities import Runtime as RuntimeKind
-from modelyard_deploy.domain.ports import Cluster, DeploymentStore, ReplicaSpec, Runtime
+from modelyard_deploy.domain.ports import Cluster, DeploymentStore, LockedDeployment, ReplicaSpec, Runtime
 from modelyard_deploy.domain.rollout import Plan, Policy, observe, plan, plan_cluster
 
 __all__ = ["Reconciler", "ReconcilerObserver"]
@@ -53,19 +55,12 @@ class Reconciler:
     ) -> None:
         self._store, self._runtime, self._changes, self._cluster = store, runtime, changes, cluster
         self._policy, self._observer = policy, observer
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._pending: set[str] = set()
         self._wake = asyncio.Event()
         self._rollouts: dict[str, float] = {}  # deployment -> monotonic start of its rolling change
         self._applied: dict[str, tuple[str, int, int]] = {}  # cluster deployment -> what was applied
         self._stopping: set[asyncio.Task[None]] = set()
         runtime.set_listener(self.poke)
-
-    @contextlib.asynccontextmanager
-    async def holding(self, name: str) -> AsyncIterator[None]:
-        """While held, no pass runs over ``name`` (the use cases change it under it)."""
-        async with self._locks[name]:
-            yield
 
     def poke(self, name: str) -> None:
         """Asks for a pass over ``name`` soon."""
@@ -91,14 +86,15 @@ class Reconciler:
         """At start: replicas a previous run left running are stopped (not adopted: their
         output and exit status went to a process that is gone), and passes start new ones."""
         for name in await self._store.names():
-            async with self.holding(name):
-                deployment = await self._store.get(name)
-                for replica in deployment.replica_status:
-                    if replica.pid and await self._runtime.stop_leftover(replica.pid, name, replica.id):
-                        logger.info("stopped a replica left by a previous run", extra={"replica": replica.id})
-                await self._store.save_status(
-                    name, deployment.state, deployment.status_message, deployment.serving_revision, ()
-                )
+            with contextlib.suppress(NotFoundError):
+                async with self._store.locked(name) as locked:
+                    deployment = locked.deployment
+                    for replica in deployment.replica_status:
+                        if replica.pid and await self._runtime.stop_leftover(replica.pid, name, replica.id):
+                            logger.info("stopped a replica left by a previous run", extra={"replica": replica.id})
+                    await locked.save_status(
+                        deployment.state, deployment.status_message, deployment.serving_revision, ()
+                    )
             self.poke(name)
 
     async def reconcile_now(self, name: str) -> None:
@@ -109,52 +105,72 @@ class Reconciler:
             logger.exception("reconciling %s failed; trying again next pass", name)
 
     async def reconcile(self, name: str) -> None:
-        async with self.holding(name):
-            try:
-                deployment = await self._store.get(name)
-            except NotFoundError:
-                return
-            if deployment.runtime is RuntimeKind.KUBERNETES:
-                await self._reconcile_cluster(deployment)
-                return
-            now = datetime.now(UTC)
-            replicas = tuple(
-                observe(r, self._runtime.observe(r.id), now, self._policy) for r in deployment.replica_status
-            )
-            seen = dataclasses.replace(deployment, replica_status=replicas)
-            decided = plan(seen, now, self._policy)
-            after = await self._apply(seen, decided, now)
-            self._time_rollout(seen, decided)
-            if (decided.state, decided.message, decided.serving_revision, after) != (
-                deployment.state,
-                deployment.status_message,
-                deployment.serving_revision,
-                deployment.replica_status,
-            ):
-                await self._store.save_status(name, decided.state, decided.message, decided.serving_revision, after)
-                await self._changes.notify(name)
-        if decided.stop:  # in the background: draining and stopping take seconds
+        try:
+            async with self._store.locked(name) as locked:
+                deployment = locked.deployment
+                if deployment.runtime is RuntimeKind.KUBERNETES:
+                    changed = await self._reconcile_cluster(locked)
+                    decided = None
+                else:
+                    changed, decided = await self._reconcile_processes(locked)
+        except NotFoundError:
+            return
+        if changed:
+            await self._changes.notify(name)
+        if decided is not None and decided.stop:  # in the background: draining and stopping take seconds
             task = asyncio.create_task(self._stop(name, decided.stop))
             self._stopping.add(task)
             task.add_done_callback(self._stopping.discard)
 
-    async def _reconcile_cluster(self, deployment: Deployment) -> None:
-        """The cluster rolls out and restarts by itself: apply what is wanted, read its status."""
+    async def _reconcile_processes(self, locked: LockedDeployment) -> tuple[bool, Plan]:
+        """One pass over a deployment of the process runtime: whether it changed, and the plan."""
+        deployment = locked.deployment
+        now = datetime.now(UTC)
+        replicas = tuple(observe(r, self._runtime.observe(r.id), now, self._policy) for r in deployment.replica_status)
+        seen = dataclasses.replace(deployment, replica_status=replicas)
+        decided = plan(seen, now, self._policy)
+        if decided.state is DeploymentState.DELETING and not deployment.replica_status:
+            await locked.delete()
+            return True, decided
+        after = await self._apply(seen, decided, now)
+        self._time_rollout(seen, decided)
+        if (decided.state, decided.message, decided.serving_revision, after, deployment.generation) == (
+            deployment.state,
+            deployment.status_message,
+            deployment.serving_revision,
+            deployment.replica_status,
+            deployment.observed_generation,
+        ):
+            return False, decided
+        await locked.save_status(decided.state, decided.message, decided.serving_revision, after)
+        return True, decided
+
+    async def _reconcile_cluster(self, locked: LockedDeployment) -> bool:
+        """The cluster rolls out and restarts by itself: apply what is wanted, read its status.
+        Whether the deployment changed."""
+        deployment = locked.deployment
         if self._cluster is None:
             raise RuntimeError(f"deployment {deployment.name} runs on Kubernetes, which is not enabled")
+        if deployment.state is DeploymentState.DELETING:
+            await self._cluster.delete(deployment.name)
+            self._applied.pop(deployment.name, None)
+            await locked.delete()
+            return True
         wanted = (deployment.version_reference, deployment.revision, deployment.replicas)
         if self._applied.get(deployment.name) != wanted:
             await self._cluster.apply(deployment.name, *wanted)
             self._applied[deployment.name] = wanted
         decided = plan_cluster(deployment, await self._cluster.status(deployment.name))
         self._time_rollout(deployment, decided)
-        if (decided.state, decided.message, decided.serving_revision) != (
+        if (decided.state, decided.message, decided.serving_revision, deployment.generation) == (
             deployment.state,
             deployment.status_message,
             deployment.serving_revision,
+            deployment.observed_generation,
         ):
-            await self._store.save_status(deployment.name, decided.state, decided.message, decided.serving_revision, ())
-            await self._changes.notify(deployment.name)
+            return False
+        await locked.save_status(decided.state, decided.message, decided.serving_revision, ())
+        return True
 
     async def _apply(self, deployment: Deployment, decided: Plan, now: datetime) -> tuple[Replica, ...]:
         by_id = {r.id: r for r in deployment.replica_status}
@@ -183,34 +199,14 @@ class Reconciler:
         await asyncio.sleep(self._policy.drain_seconds)
         await asyncio.gather(*(self._runtime.stop(replica_id) for replica_id in ids))
         self.poke(name)
-        async with self.holding(name):
-            try:
-                deployment = await self._store.get(name)
-            except NotFoundError:
-                return
-            left = tuple(r for r in deployment.replica_status if r.id not in ids)
-            await self._store.save_status(
-                name, deployment.state, deployment.status_message, deployment.serving_revision, left
-            )
-            await self._changes.notify(name)
-
-    async def stop_all(self, deployment: Deployment) -> None:
-        """Stops every replica of ``deployment`` (the caller holds its lock)."""
-        if deployment.runtime is RuntimeKind.KUBERNETES:
-            if self._cluster is not None:
-                await self._cluster.delete(deployment.name)
-            self._applied.pop(deployment.name, None)
+        try:
+            async with self._store.locked(name) as locked:
+                deployment = locked.deployment
+                left = tuple(r for r in deployment.replica_status if r.id not in ids)
+                await locked.save_status(deployment.state, deployment.status_message, deployment.serving_revision, left)
+        except NotFoundError:
             return
-        now = datetime.now(UTC)
-        stopping = tuple(
-            dataclasses.replace(r, state=ReplicaState.STOPPING, since=now) for r in deployment.replica_status
-        )
-        await self._store.save_status(
-            deployment.name, deployment.state, deployment.status_message, deployment.serving_revision, stopping
-        )
-        await self._changes.notify(deployment.name)
-        await asyncio.sleep(self._policy.drain_seconds)
-        await asyncio.gather(*(self._runtime.stop(r.id) for r in deployment.replica_status))
+        await self._changes.notify(name)
 
     def _time_rollout(self, deployment: Deployment, decided: Plan) -> None:
         name = deployment.name

@@ -11,6 +11,7 @@ to start, restart and stop, and the deployment's state. Rules:
   with each failure in a row; after ``max_failures`` in a row it is left down and the
   deployment is FAILED (its other replicas keep serving).
 - Replicas beyond the number wanted stop, failed and starting ones first.
+- A DELETING deployment stops every replica (and stays DELETING until it is deleted).
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def plan(deployment: Deployment, now: datetime, policy: Policy) -> Plan:
     """What to do now so that what runs moves towards what ``deployment`` wants."""
     target, serving, wanted = deployment.revision, deployment.serving_revision, deployment.replicas
     live = [r for r in deployment.replica_status if r.state is not ReplicaState.STOPPING]
+    if deployment.state is DeploymentState.DELETING:
+        return Plan(DeploymentState.DELETING, serving, stop=tuple(r.id for r in live))
     stop = [r.id for r in live if r.revision not in (target, serving)]
     current = [r for r in live if r.revision == target]
     surplus = _surplus(current, wanted)

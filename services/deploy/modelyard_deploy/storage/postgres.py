@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -12,7 +13,7 @@ from modelyard_common.errors import AlreadyExistsError, NotFoundError
 from modelyard_common.postgres import connection
 from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState, Revision, Runtime
 
-__all__ = ["PgDeploymentStore"]
+__all__ = ["PgDeploymentStore", "PgLockedDeployment"]
 
 _DEPLOYMENT = (
     "SELECT d.*, coalesce(s.version_reference, '') AS serving_version_reference FROM deploy.deployments d "
@@ -53,6 +54,8 @@ def _deployment(row: asyncpg.Record, replicas: Sequence[asyncpg.Record]) -> Depl
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         replica_status=tuple(_replica(r) for r in replicas),
+        generation=row["generation"],
+        observed_generation=row["observed_generation"],
     )
 
 
@@ -64,6 +67,19 @@ def _revision(row: asyncpg.Record) -> Revision:
         actor=row["actor"],
         reason=row["reason"],
         created_at=row["created_at"],
+    )
+
+
+async def _insert_revision(conn: Any, name: str, revision: Revision) -> None:
+    await conn.execute(
+        "INSERT INTO deploy.revisions (deployment, revision, model_reference, version_reference, actor, reason) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        name,
+        revision.number,
+        revision.model_reference,
+        revision.version_reference,
+        revision.actor,
+        revision.reason,
     )
 
 
@@ -92,21 +108,8 @@ class PgDeploymentStore:
                 )
             except asyncpg.UniqueViolationError:
                 raise AlreadyExistsError(f"name: deployment {deployment.name!r} already exists") from None
-            await self._insert_revision(conn, deployment.name, revision)
+            await _insert_revision(conn, deployment.name, revision)
             return await self._get(conn, deployment.name)
-
-    @staticmethod
-    async def _insert_revision(conn: Any, name: str, revision: Revision) -> None:
-        await conn.execute(
-            "INSERT INTO deploy.revisions (deployment, revision, model_reference, version_reference, actor, reason) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
-            name,
-            revision.number,
-            revision.model_reference,
-            revision.version_reference,
-            revision.actor,
-            revision.reason,
-        )
 
     @staticmethod
     async def _get(conn: Any, name: str) -> Deployment:
@@ -141,25 +144,6 @@ class PgDeploymentStore:
         async with self._conn() as conn:
             return [r["name"] for r in await conn.fetch("SELECT name FROM deploy.deployments ORDER BY name")]
 
-    async def add_revision(self, name: str, revision: Revision, state: DeploymentState) -> None:
-        async with self._conn() as conn, conn.transaction():
-            await self._insert_revision(conn, name, revision)
-            await conn.execute(
-                "UPDATE deploy.deployments SET revision = $2, model_reference = $3, version_reference = $4, "
-                "state = $5, status_message = '', updated_at = now() WHERE name = $1",
-                name,
-                revision.number,
-                revision.model_reference,
-                revision.version_reference,
-                state.value,
-            )
-
-    async def set_replicas(self, name: str, replicas: int) -> None:
-        async with self._conn() as conn:
-            await conn.execute(
-                "UPDATE deploy.deployments SET replicas = $2, updated_at = now() WHERE name = $1", name, replicas
-            )
-
     async def revisions(self, name: str) -> list[Revision]:
         async with self._conn() as conn:
             if not await conn.fetchval("SELECT true FROM deploy.deployments WHERE name = $1", name):
@@ -167,50 +151,88 @@ class PgDeploymentStore:
             rows = await conn.fetch("SELECT * FROM deploy.revisions WHERE deployment = $1 ORDER BY revision DESC", name)
         return [_revision(r) for r in rows]
 
-    async def save_status(
-        self, name: str, state: DeploymentState, message: str, serving_revision: int, replicas: Sequence[Replica]
-    ) -> None:
+    @contextlib.asynccontextmanager
+    async def locked(self, name: str) -> AsyncIterator[PgLockedDeployment]:
         async with self._conn() as conn, conn.transaction():
-            updated = await conn.fetchval(
-                "UPDATE deploy.deployments SET state = $2, status_message = $3, serving_revision = $4, "
-                "updated_at = CASE WHEN (state, status_message) = ($2, $3) THEN updated_at ELSE now() END "
-                "WHERE name = $1 RETURNING true",
-                name,
-                state.value,
-                message,
-                serving_revision,
-            )
-            if not updated:
-                return
-            await conn.execute(
-                "DELETE FROM deploy.replicas WHERE deployment = $1 AND NOT id = ANY($2::text[])",
-                name,
-                [r.id for r in replicas],
-            )
-            await conn.executemany(
-                "INSERT INTO deploy.replicas (deployment, id, revision, state, since, endpoint, restarts, failures, "
-                "message, pid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (deployment, id) DO "
-                "UPDATE SET revision = excluded.revision, state = excluded.state, since = excluded.since, "
-                "endpoint = excluded.endpoint, restarts = excluded.restarts, failures = excluded.failures, "
-                "message = excluded.message, pid = excluded.pid",
-                [
-                    (
-                        name,
-                        r.id,
-                        r.revision,
-                        r.state.value,
-                        r.since,
-                        r.endpoint,
-                        r.restarts,
-                        r.failures,
-                        r.message,
-                        r.pid,
-                    )
-                    for r in replicas
-                ],
-            )
-
-    async def delete(self, name: str) -> None:
-        async with self._conn() as conn:
-            if await conn.execute("DELETE FROM deploy.deployments WHERE name = $1", name) == "DELETE 0":
+            row = await conn.fetchrow(f"{_DEPLOYMENT} WHERE d.name = $1 FOR UPDATE OF d", name)
+            if row is None:
                 raise NotFoundError(f"name: there is no deployment {name!r}")
+            yield PgLockedDeployment(conn, _deployment(row, await conn.fetch(_REPLICAS, name)))
+
+
+class PgLockedDeployment:
+    """One deployment's row, locked by the transaction of ``conn``."""
+
+    def __init__(self, conn: Any, deployment: Deployment) -> None:
+        self._conn, self._deployment = conn, deployment
+        self._generation = deployment.generation
+
+    @property
+    def deployment(self) -> Deployment:
+        return self._deployment
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    async def _update(self, assignments: str, *values: object) -> None:
+        """Changes what the deployment wants: ``assignments`` use $3...; $2 is its new generation."""
+        self._generation = self._deployment.generation + 1
+        await self._conn.execute(
+            f"UPDATE deploy.deployments SET {assignments}, generation = $2, updated_at = now() WHERE name = $1",
+            self._deployment.name,
+            self._generation,
+            *values,
+        )
+
+    async def add_revision(self, revision: Revision, state: DeploymentState) -> None:
+        await _insert_revision(self._conn, self._deployment.name, revision)
+        await self._update(
+            "revision = $3, model_reference = $4, version_reference = $5, state = $6, status_message = ''",
+            revision.number,
+            revision.model_reference,
+            revision.version_reference,
+            state.value,
+        )
+
+    async def set_replicas(self, replicas: int) -> None:
+        await self._update("replicas = $3", replicas)
+
+    async def mark_deleting(self) -> None:
+        await self._update("state = $3, status_message = ''", DeploymentState.DELETING.value)
+
+    async def save_status(
+        self, state: DeploymentState, message: str, serving_revision: int, replicas: Sequence[Replica]
+    ) -> None:
+        name = self._deployment.name
+        conn = self._conn
+        await conn.execute(
+            "UPDATE deploy.deployments SET state = $2, status_message = $3, serving_revision = $4, "
+            "observed_generation = $5, "
+            "updated_at = CASE WHEN (state, status_message) = ($2, $3) THEN updated_at ELSE now() END "
+            "WHERE name = $1",
+            name,
+            state.value,
+            message,
+            serving_revision,
+            self._generation,
+        )
+        await conn.execute(
+            "DELETE FROM deploy.replicas WHERE deployment = $1 AND NOT id = ANY($2::text[])",
+            name,
+            [r.id for r in replicas],
+        )
+        await conn.executemany(
+            "INSERT INTO deploy.replicas (deployment, id, revision, state, since, endpoint, restarts, failures, "
+            "message, pid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (deployment, id) DO "
+            "UPDATE SET revision = excluded.revision, state = excluded.state, since = excluded.since, "
+            "endpoint = excluded.endpoint, restarts = excluded.restarts, failures = excluded.failures, "
+            "message = excluded.message, pid = excluded.pid",
+            [
+                (name, r.id, r.revision, r.state.value, r.since, r.endpoint, r.restarts, r.failures, r.message, r.pid)
+                for r in replicas
+            ],
+        )
+
+    async def delete(self) -> None:
+        await self._conn.execute("DELETE FROM deploy.deployments WHERE name = $1", self._deployment.name)

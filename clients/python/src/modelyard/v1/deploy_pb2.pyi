@@ -61,6 +61,8 @@ class _DeploymentStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Deplo
     """The current revision cannot start (status_message says why); the previous revision's
     replicas, if any, keep serving.
     """
+    DEPLOYMENT_STATE_DELETING: _DeploymentState.ValueType  # 6
+    """Marked for deletion: the leading deploy service stops every replica, then removes it."""
 
 class DeploymentState(_DeploymentState, metaclass=_DeploymentStateEnumTypeWrapper): ...
 
@@ -77,6 +79,8 @@ DEPLOYMENT_STATE_FAILED: DeploymentState.ValueType  # 5
 """The current revision cannot start (status_message says why); the previous revision's
 replicas, if any, keep serving.
 """
+DEPLOYMENT_STATE_DELETING: DeploymentState.ValueType  # 6
+"""Marked for deletion: the leading deploy service stops every replica, then removes it."""
 Global___DeploymentState: _TypeAlias = DeploymentState  # noqa: Y015
 
 class _ReplicaState:
