@@ -77,6 +77,31 @@ def registry_service(
     service.stop()
 
 
+def deploy_settings(
+    dsn: str, metadata: ServiceProcess, registry: ServiceProcess, data: Path, **extra: str
+) -> dict[str, str]:
+    return {
+        "db_dsn": dsn,
+        "metadata_addr": metadata.target,
+        "registry_addr": registry.target,
+        "cache_dir": str(data / "cache"),
+        "run_dir": str(data / "replicas"),
+        "reconcile_interval_seconds": "0.5",
+        "ready_timeout_seconds": "60",
+        "restart_backoff_seconds": "0.2",
+        "replica_stop_grace_seconds": "5",
+        "shutdown_grace_seconds": "2",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def deploy_config() -> Callable[..., dict[str, str]]:
+    """deploy_config(dsn, metadata, registry, data_dir, **extra): the MLREG_DEPLOY_* settings of a
+    deploy service, with short intervals for tests."""
+    return deploy_settings
+
+
 @pytest.fixture
 def start_service(tmp_path: Path) -> Iterator[Callable[[str, dict[str, str]], ServiceProcess]]:
     """start_service(name, settings): a `modelyard_<name>` service process of the test's own,
@@ -100,7 +125,7 @@ def metadata(metadata_service: ServiceProcess) -> Iterator[modelyard.Client]:
         yield client
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def registry_config(metadata_service: ServiceProcess) -> Callable[..., dict[str, str]]:
     """registry_config(seaweedfs, dsn, **extra): the MLREG_REGISTRY_* settings of a registry."""
     return lambda seaweedfs, dsn, **extra: registry_settings(seaweedfs, dsn, metadata_service, **extra)

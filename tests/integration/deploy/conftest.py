@@ -14,24 +14,6 @@ from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.embedded.service import ServiceProcess
 
 
-def deploy_settings(
-    dsn: str, metadata: ServiceProcess, registry: ServiceProcess, data: Path, **extra: str
-) -> dict[str, str]:
-    return {
-        "db_dsn": dsn,
-        "metadata_addr": metadata.target,
-        "registry_addr": registry.target,
-        "cache_dir": str(data / "cache"),
-        "run_dir": str(data / "replicas"),
-        "reconcile_interval_seconds": "0.5",
-        "ready_timeout_seconds": "60",
-        "restart_backoff_seconds": "0.2",
-        "replica_stop_grace_seconds": "5",
-        "shutdown_grace_seconds": "2",
-        **extra,
-    }
-
-
 @pytest.fixture
 def start_deploy(
     tmp_path: Path,
@@ -39,6 +21,7 @@ def start_deploy(
     metadata_service: ServiceProcess,
     registry_service: ServiceProcess,
     start_service: Callable[[str, dict[str, str]], ServiceProcess],
+    deploy_config: Callable[..., dict[str, str]],
 ) -> Callable[..., ServiceProcess]:
     """start_deploy(dsn="", **settings): a deploy service of the test's own (own database unless
     ``dsn`` is given); stopped after the test."""
@@ -46,7 +29,7 @@ def start_deploy(
     def start(dsn: str = "", **extra: str) -> ServiceProcess:
         dsn = dsn or postgres.create_database(f"deploy_{uuid.uuid4().hex}")
         data = tmp_path / f"deploy-data-{uuid.uuid4().hex[:6]}"
-        return start_service("deploy", deploy_settings(dsn, metadata_service, registry_service, data, **extra))
+        return start_service("deploy", deploy_config(dsn, metadata_service, registry_service, data, **extra))
 
     return start
 
@@ -57,9 +40,10 @@ def deploy_service(
     postgres: EmbeddedPostgres,
     metadata_service: ServiceProcess,
     registry_service: ServiceProcess,
+    deploy_config: Callable[..., dict[str, str]],
 ) -> Iterator[ServiceProcess]:
     data = tmp_path_factory.mktemp("deploy")
-    settings = deploy_settings(postgres.create_database("deploy_tests"), metadata_service, registry_service, data)
+    settings = deploy_config(postgres.create_database("deploy_tests"), metadata_service, registry_service, data)
     service = ServiceProcess("deploy", "modelyard_deploy", data, settings)
     service.start()
     yield service

@@ -18,7 +18,7 @@ import pytest
 import skops.io
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
-from replicas import FEATURES, alive, push_classifier, replica_pids
+from replica_processes import FEATURES, alive, push_classifier, replica_pids
 
 import modelyard
 from modelyard import Signature, TensorSpec

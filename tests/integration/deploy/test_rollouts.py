@@ -13,7 +13,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from replicas import alive, infer, push_classifier, push_unloadable, replica_pids
+from replica_processes import alive, infer, push_classifier, push_unloadable, replica_pids
 
 import modelyard
 from modelyard import DeploymentState, ReplicaState
@@ -255,8 +255,9 @@ def test_a_restarted_deploy_service_replaces_the_replicas_a_killed_one_left(
     first.stop(grace=0)  # SIGKILL: the replica, in its own session, keeps running
     assert alive(left)
 
-    second = start_deploy(fresh_database)
-    assert not alive(left)
+    second = start_deploy(fresh_database)  # it leads once it holds the lock, then stops leftovers
+    until(lambda: not alive(left), "the leftover replica stopped", timeout=30)
+    until(lambda: replica_pids(name), "a new replica started", timeout=30)
     with modelyard.connect(
         metadata_service.target, registry=registry_service.target, deploy=second.target, actor="tester"
     ) as client:

@@ -1,4 +1,4 @@
-"""What the deploy tests look at: models to serve, the replica processes, OIP requests."""
+"""What the deploy tests look at (several replicas too): models to serve, the replica processes, OIP requests."""
 
 from __future__ import annotations
 
