@@ -254,9 +254,9 @@ def test_one_deploy_service_at_a_time_runs_the_inference_servers(stack: Stack, p
                 if deployment.revision == 2 and deployment.state is DeploymentState.AVAILABLE:
                     return
 
-        watcher = threading.Thread(target=watch)
+        watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
-        updated = b.update_deployment(name, model_reference=second)
+        updated = b.update_deployment(name, reference=second)
         assert (updated.revision, updated.version_reference) == (2, second)
         rolled = settled(a, name, 2)
         assert [r.revision for r in a.deployment_revisions(name)] == [2, 1]  # rolled once
@@ -271,12 +271,13 @@ def test_one_deploy_service_at_a_time_runs_the_inference_servers(stack: Stack, p
         before = settled(a, name, 3)
         assert set(replica_pids(name)) == {r.id for r in before.replica_status}
 
-    left = set(replica_pids(name).values())
+    left_ids, left = set(replica_pids(name)), set(replica_pids(name).values())
     leader.stop(grace=0)  # SIGKILL: its inference servers, in sessions of their own, keep running
     assert all(alive(pid) for pid in left)
     until(lambda: leading(follower), "the follower leading", timeout=15)
     with stack.client("a", deploy=follower) as survivor:
         until(lambda: not any(alive(pid) for pid in left), "the dead leader's servers stopped", timeout=30)
+        until(lambda: not {r.id for r in survivor.get_deployment(name).replica_status} & left_ids, "them forgotten")
         after = settled(survivor, name, 3)
         now = replica_pids(name)
         assert len(now) == 3 and set(now) == {r.id for r in after.replica_status}

@@ -98,7 +98,15 @@ class S3BlobStore:
         try:
             await self._call("head_bucket", lambda: self._s3.head_bucket(Bucket=self.bucket))
         except _Gone:
-            await self._call("create_bucket", lambda: self._s3.create_bucket(Bucket=self.bucket))
+            await self._call("create_bucket", self._create_bucket)
+
+    def _create_bucket(self) -> None:
+        """Another registry replica starting at the same moment may create it first: done too."""
+        try:
+            self._s3.create_bucket(Bucket=self.bucket)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise
 
     async def start_multipart(self, key: str) -> str:
         response = await self._call(
