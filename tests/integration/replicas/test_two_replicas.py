@@ -5,6 +5,7 @@ it dies."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import boto3
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,6 +26,7 @@ import modelyard
 from modelyard import DeploymentState, ReplicaState, Stage
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
 from modelyard_common.embedded.service import ServiceProcess
+from modelyard_deploy.storage.leadership import LEADER_LOCK
 
 TIMEOUT = 60.0
 BUCKET = "replicas-tests"
@@ -42,6 +45,7 @@ class Stack:
     metadata: Pair
     registry: Pair
     deploy: Pair
+    deploy_dsn: str
 
     def client(self, side: str, deploy: ServiceProcess | None = None) -> modelyard.Client:
         """A client of the metadata and registry services of ``side`` ("a" or "b"), and of its
@@ -117,7 +121,7 @@ def stack(
                 ),
             )
         )
-        yield Stack(metadata, registry, deploy)
+        yield Stack(metadata, registry, deploy, deploy_dsn)
     finally:
         for process in started:
             process.stop()
@@ -220,6 +224,25 @@ def leading(service: ServiceProcess) -> bool:
     return gauges(service, "modelyard_deploy_leader") == {"": 1.0}
 
 
+def end_leader_session(dsn: str) -> int:
+    """Ends the Postgres session holding the deploy leader's lock; how many it ended."""
+
+    async def end() -> int:
+        conn = await asyncpg.connect(dsn)
+        try:
+            ended: int = await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND classid = $1 AND objid = $2 AND objsubid = 1",
+                LEADER_LOCK >> 32,
+                LEADER_LOCK & 0xFFFFFFFF,
+            )
+            return ended
+        finally:
+            await conn.close()
+
+    return asyncio.run(end())
+
+
 def settled(client: modelyard.Client, name: str, replicas: int) -> modelyard.Deployment:
     """AVAILABLE with exactly ``replicas`` replicas, all READY, once the stopped ones are forgotten."""
     until(
@@ -271,11 +294,13 @@ def test_one_deploy_service_at_a_time_runs_the_inference_servers(stack: Stack, p
         before = settled(a, name, 3)
         assert set(replica_pids(name)) == {r.id for r in before.replica_status}
 
+    # The leader dies (SIGKILL): its inference servers, in sessions of their own, keep running.
     left_ids, left = set(replica_pids(name)), set(replica_pids(name).values())
-    leader.stop(grace=0)  # SIGKILL: its inference servers, in sessions of their own, keep running
+    leader.stop(grace=0)
     assert all(alive(pid) for pid in left)
     until(lambda: leading(follower), "the follower leading", timeout=15)
-    with stack.client("a", deploy=follower) as survivor:
+    leader, follower = follower, leader
+    with stack.client("a", deploy=leader) as survivor:
         until(lambda: not any(alive(pid) for pid in left), "the dead leader's servers stopped", timeout=30)
         until(lambda: not {r.id for r in survivor.get_deployment(name).replica_status} & left_ids, "them forgotten")
         after = settled(survivor, name, 3)
@@ -283,11 +308,27 @@ def test_one_deploy_service_at_a_time_runs_the_inference_servers(stack: Stack, p
         assert len(now) == 3 and set(now) == {r.id for r in after.replica_status}
         assert not set(now.values()) & left
 
-    leader.start()  # as its supervisor would: back as a follower
-    assert not leading(leader)
-    with stack.client("b", deploy=leader) as restarted:
-        restarted.delete_deployment(name)
-        assert not any(alive(pid) for pid in now.values())
+    # Restarted, as its supervisor would, the dead one is a follower. The leader loses its lock's
+    # session: it stops its servers and exits non-zero, and the follower takes over.
+    follower.start()
+    assert not leading(follower)
+    assert end_leader_session(stack.deploy_dsn) == 1
+    until(lambda: leader.returncode is not None, "the leader that lost its lock exited", timeout=20)
+    assert leader.returncode == 1
+    assert "lost the leader lock" in leader.log_path.read_text()
+    assert not any(alive(pid) for pid in now.values())
+    until(lambda: leading(follower), "the follower leading", timeout=15)
+    leader, follower = follower, leader
+    follower.start()
+    with stack.client("b", deploy=leader) as b:
+        after = settled(b, name, 3)
+        assert set(replica_pids(name)) == {r.id for r in after.replica_status}
+
+    # Deleted through the follower: no inference server is left when it returns.
+    pids = replica_pids(name)
+    with stack.client("b", deploy=follower) as through_follower:
+        through_follower.delete_deployment(name)
+        assert not any(alive(pid) for pid in pids.values())
         assert replica_pids(name) == {}
         with pytest.raises(modelyard.NotFoundError):
-            restarted.get_deployment(name)
+            through_follower.get_deployment(name)
