@@ -219,6 +219,22 @@ def test_stopping_replicas_are_left_alone() -> None:
     assert decided == Plan(DeploymentState.AVAILABLE, 1)
 
 
+def test_a_deployment_marked_for_deletion_stops_every_live_replica_and_starts_none() -> None:
+    decided = plan(
+        deployment(
+            replica("a", 1, READY),
+            replica("b", 2, STARTING),
+            replica("c", 1, FAILED, failures=1),
+            replica("d", 1, STOPPING),
+            revision=2,
+            state=DeploymentState.DELETING,
+        ),
+        NOW,
+        POLICY,
+    )
+    assert decided == Plan(DeploymentState.DELETING, 1, stop=("a", "b", "c"))
+
+
 # --- plan_cluster: deployments a cluster runs ----------------------------------------------
 
 

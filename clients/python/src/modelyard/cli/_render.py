@@ -52,6 +52,7 @@ _STYLES: dict[Enum, str] = {
     DeploymentState.AVAILABLE: "green",
     DeploymentState.DEGRADED: "yellow",
     DeploymentState.FAILED: "bold red",
+    DeploymentState.DELETING: "dim",
     ReplicaState.STARTING: "yellow",
     ReplicaState.READY: "green",
     ReplicaState.STOPPING: "dim",
