@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -14,7 +16,7 @@ from modelyard.v1 import inference_pb2, inference_pb2_grpc
 from modelyard_deploy.runtimes.process import MARKER_ENV
 from modelyard_deploy.runtimes.process import is_running as alive
 
-__all__ = ["alive", "infer", "push_classifier", "push_unloadable", "replica_pids"]
+__all__ = ["alive", "infer", "push_classifier", "push_unloadable", "replica_pids", "until"]
 
 MARKER = f"{MARKER_ENV}=".encode()
 FEATURES = np.random.default_rng(11).normal(size=(40, 4))
@@ -71,3 +73,12 @@ def infer(endpoint: str, model_name: str, rows: np.ndarray = FEATURES[:3]) -> in
     )
     with grpc.insecure_channel(endpoint) as channel:
         return inference_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=10)
+
+
+def until(condition: Callable[[], object], what: str, timeout: float = 120.0) -> None:
+    """Polls ``condition`` until it is true, or fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {what} after {timeout:g} s")
+        time.sleep(0.1)

@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from replica_processes import alive, infer, push_classifier, push_unloadable, replica_pids
+from replica_processes import alive, infer, push_classifier, push_unloadable, replica_pids, until
 
 import modelyard
 from modelyard import DeploymentState, ReplicaState
@@ -21,15 +20,6 @@ from modelyard_common.embedded.service import ServiceProcess
 
 TIMEOUT = 120.0
 READY = ReplicaState.READY
-
-
-def until(condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
-    """Polls ``condition`` until it is true, or fails after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} after {timeout:g} s")
-        time.sleep(0.1)
 
 
 @pytest.fixture

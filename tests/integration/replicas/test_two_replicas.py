@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ import asyncpg
 import boto3
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from replica_processes import alive, infer, push_classifier, replica_pids
+from replica_processes import alive, infer, push_classifier, replica_pids, until
 
 import modelyard
 from modelyard import DeploymentState, ReplicaState, Stage
@@ -56,15 +55,6 @@ class Stack:
             deploy=(deploy or getattr(self.deploy, side)).target,
             actor=f"tester-{side}",
         )
-
-
-def until(condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
-    """Polls ``condition`` until it is true, or fails after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} after {timeout:g} s")
-        time.sleep(0.1)
 
 
 def both(start: Callable[[str], ServiceProcess]) -> Pair:
