@@ -221,8 +221,9 @@ def end_leader_session(dsn: str) -> int:
         conn = await asyncpg.connect(dsn)
         try:
             ended: int = await conn.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                "AND classid = $1 AND objid = $2 AND objsubid = 1",
+                "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                "WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.granted "
+                "AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 1",
                 LEADER_LOCK >> 32,
                 LEADER_LOCK & 0xFFFFFFFF,
             )

@@ -47,10 +47,15 @@ class LockedDeployment(Protocol):
         ...
 
     async def save_status(
-        self, state: DeploymentState, message: str, serving_revision: int, replicas: Sequence[Replica]
+        self,
+        state: DeploymentState,
+        message: str,
+        serving_revision: int,
+        replicas: Sequence[Replica],
+        observed_generation: int,
     ) -> None:
         """Records what the reconciler saw: the deployment's state, exactly these replicas, and
-        that it acted on this generation."""
+        the generation its last pass acted on."""
         ...
 
     async def delete(self) -> None: ...

@@ -93,7 +93,11 @@ class Reconciler:
                         if replica.pid and await self._runtime.stop_leftover(replica.pid, name, replica.id):
                             logger.info("stopped a replica left by a previous run", extra={"replica": replica.id})
                     await locked.save_status(
-                        deployment.state, deployment.status_message, deployment.serving_revision, ()
+                        deployment.state,
+                        deployment.status_message,
+                        deployment.serving_revision,
+                        (),
+                        deployment.observed_generation,
                     )
             self.poke(name)
 
@@ -142,7 +146,7 @@ class Reconciler:
             deployment.observed_generation,
         ):
             return False, decided
-        await locked.save_status(decided.state, decided.message, decided.serving_revision, after)
+        await locked.save_status(decided.state, decided.message, decided.serving_revision, after, deployment.generation)
         return True, decided
 
     async def _reconcile_cluster(self, locked: LockedDeployment) -> bool:
@@ -169,7 +173,7 @@ class Reconciler:
             deployment.observed_generation,
         ):
             return False
-        await locked.save_status(decided.state, decided.message, decided.serving_revision, ())
+        await locked.save_status(decided.state, decided.message, decided.serving_revision, (), deployment.generation)
         return True
 
     async def _apply(self, deployment: Deployment, decided: Plan, now: datetime) -> tuple[Replica, ...]:
@@ -198,14 +202,20 @@ class Reconciler:
         ids = set(replica_ids)
         await asyncio.sleep(self._policy.drain_seconds)
         await asyncio.gather(*(self._runtime.stop(replica_id) for replica_id in ids))
-        self.poke(name)
         try:
             async with self._store.locked(name) as locked:
                 deployment = locked.deployment
                 left = tuple(r for r in deployment.replica_status if r.id not in ids)
-                await locked.save_status(deployment.state, deployment.status_message, deployment.serving_revision, left)
+                await locked.save_status(
+                    deployment.state,
+                    deployment.status_message,
+                    deployment.serving_revision,
+                    left,
+                    deployment.observed_generation,
+                )
         except NotFoundError:
             return
+        self.poke(name)  # a DELETING deployment with no replica left is deleted by the next pass
         await self._changes.notify(name)
 
     def _time_rollout(self, deployment: Deployment, decided: Plan) -> None:

@@ -202,7 +202,12 @@ class PgLockedDeployment:
         await self._update("state = $3, status_message = ''", DeploymentState.DELETING.value)
 
     async def save_status(
-        self, state: DeploymentState, message: str, serving_revision: int, replicas: Sequence[Replica]
+        self,
+        state: DeploymentState,
+        message: str,
+        serving_revision: int,
+        replicas: Sequence[Replica],
+        observed_generation: int,
     ) -> None:
         name = self._deployment.name
         conn = self._conn
@@ -215,7 +220,7 @@ class PgLockedDeployment:
             state.value,
             message,
             serving_revision,
-            self._generation,
+            observed_generation,
         )
         await conn.execute(
             "DELETE FROM deploy.replicas WHERE deployment = $1 AND NOT id = ANY($2::text[])",
