@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import threading
 import urllib.request
 import uuid
@@ -196,6 +197,30 @@ def test_the_same_content_pushed_through_both_registries_is_stored_once(
         pulled_by_a = a.pull(pushed[1].reference, tmp_path / "by-a") / "model.bin"
         for pulled in (pulled_by_b, pulled_by_a):
             assert hashlib.sha256(pulled.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_updates_racing_through_both_deploy_services_make_one_revision_each(
+    stack: Stack, project: str, tmp_path: Path
+) -> None:
+    model, name = f"{project}/raced", f"d-{uuid.uuid4().hex[:12]}"
+    with stack.client("a") as a, stack.client("b") as b:
+        a.create_model(model)
+        first, second = push_classifier(a, model, tmp_path / "v1"), push_classifier(a, model, tmp_path / "v2", True)
+        a.deploy(name, first)
+        a.update_deployment(name, replicas=0)  # no inference server: only the records race
+        with ThreadPoolExecutor(8) as pool:
+            updated = list(
+                pool.map(
+                    lambda side: side[0].update_deployment(name, reference=side[1]), [(a, first), (b, second)] * 10
+                )
+            )
+        revisions = b.deployment_revisions(name)
+        assert [r.revision for r in revisions] == list(range(len(revisions), 0, -1))
+        assert all(older.version_reference != newer.version_reference for newer, older in itertools.pairwise(revisions))
+        assert max(d.revision for d in updated) == len(revisions) > 1
+        a.delete_deployment(name)
+        with pytest.raises(modelyard.NotFoundError):
+            b.get_deployment(name)
 
 
 def gauges(service: ServiceProcess, name: str) -> dict[str, float]:
