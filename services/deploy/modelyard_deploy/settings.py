@@ -30,6 +30,8 @@ class DeploySettings(DatabaseSettings):
     """Artifact cache shared by every process replica (artifacts are cached by digest)."""
     run_dir: Path = Path("/tmp/modelyard-deploy/replicas")
     """Where each process replica gets a folder with its ready file and log."""
+    scrape_targets_file: Path | None = None
+    """Where to keep the process replicas' metrics ports for Prometheus (file_sd JSON); unset: nowhere."""
     reconcile_interval_seconds: float = Field(2.0, gt=0, le=3600)
     """Pause between reconciler passes over every deployment (changes trigger one at once)."""
     ready_timeout_seconds: float = Field(120.0, gt=0, le=3600)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from replicas import alive, infer, push_classifier, push_unloadable, replica_pids
+from classifiers import push_classifier
+from replicas import alive, infer, push_unloadable, replica_pids
 
 import modelyard
 from modelyard import DeploymentState, ReplicaState
