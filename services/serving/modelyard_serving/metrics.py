@@ -11,9 +11,7 @@ from prometheus_client import Counter, Gauge, Histogram
 __all__ = ["ModelMetrics"]
 
 _MODEL = ["model", "version"]
-INFO = Gauge(
-    "modelyard_serving_model_info", "The version served (always 1)", [*_MODEL, "reference", "platform"]
-)
+INFO = Gauge("modelyard_serving_model_info", "The version served (always 1)", [*_MODEL, "reference", "platform"])
 LOAD_SECONDS = Gauge("modelyard_serving_model_load_seconds", "Time the served model took to fetch and load", _MODEL)
 INFERENCE_SECONDS = Histogram(
     "modelyard_serving_inference_seconds",

@@ -119,9 +119,10 @@ def test_dashboard_queries_run_and_show_the_workload(prometheus: EmbeddedPrometh
     board = json.loads(path.read_text())
     for variable in board["templating"]["list"]:
         if variable["type"] == "query":  # label_values(<selector>, <label>): the selector has series
-            selector = re.fullmatch(r"label_values\((.+), \w+\)", variable["query"]["query"])
-            assert selector is not None, variable["name"]
-            poll(lambda: query(prometheus, _instant(selector.group(1))), f"values of ${variable['name']}", timeout=30)
+            found = re.fullmatch(r"label_values\((.+), \w+\)", variable["query"]["query"])
+            assert found is not None, variable["name"]
+            selector = _instant(found.group(1))
+            poll(lambda: query(prometheus, selector), f"values of ${variable['name']}", timeout=30)  # noqa: B023
 
     def empty_panels() -> set[str]:
         # A bad query raises here, with Prometheus' message.
