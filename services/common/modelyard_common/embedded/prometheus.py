@@ -46,6 +46,7 @@ class EmbeddedPrometheus(ManagedProcess):
         file_targets: file_sd JSON files with more targets (the inference servers), job "serving".
         rules: a PrometheusRule manifest whose rules to evaluate; none when None.
         interval: scrape and rule evaluation interval, in seconds.
+        port: where its web UI and API listen; a free port when None.
     """
 
     name = "prometheus"
@@ -58,13 +59,14 @@ class EmbeddedPrometheus(ManagedProcess):
         file_targets: Sequence[Path] = (),
         rules: Path | None = None,
         interval: float = 5.0,
+        port: int | None = None,
     ) -> None:
         super().__init__(data_dir)
         binary = prometheus_binary()
         if binary is None:
             raise RuntimeError("no prometheus on PATH (Debian: apt-get install prometheus)")
         self._binary = binary
-        self._port = free_port()
+        self._port = port or free_port()
         self._jobs, self._file_targets, self._rules, self._interval = jobs, file_targets, rules, interval
 
     @property
