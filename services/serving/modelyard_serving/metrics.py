@@ -4,8 +4,6 @@ dashboards and alerts can tell versions apart during a rolling change."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = ["ModelMetrics"]
@@ -23,20 +21,22 @@ TENSORS = Counter("modelyard_serving_tensors_total", "Tensors received and retur
 ELEMENTS = Counter("modelyard_serving_elements_total", "Tensor elements received and returned", [*_MODEL, "direction"])
 
 
-@dataclass(frozen=True)
 class ModelMetrics:
-    """The series of one served version."""
+    """The series of one served version (children resolved once: inference is the hot path)."""
 
-    model: str
-    version: str
+    def __init__(self, model: str, version: str) -> None:
+        self.model, self.version = model, version
+        self._inference = {o: INFERENCE_SECONDS.labels(model, version, o) for o in ("ok", "invalid", "failed")}
+        self._tensors = {d: TENSORS.labels(model, version, d) for d in ("input", "output")}
+        self._elements = {d: ELEMENTS.labels(model, version, d) for d in ("input", "output")}
 
     def loaded(self, reference: str, platform: str, seconds: float) -> None:
         INFO.labels(self.model, self.version, reference, platform).set(1)
         LOAD_SECONDS.labels(self.model, self.version).set(seconds)
 
     def inference(self, outcome: str, seconds: float) -> None:
-        INFERENCE_SECONDS.labels(self.model, self.version, outcome).observe(seconds)
+        self._inference[outcome].observe(seconds)
 
     def tensors(self, direction: str, count: int, elements: int) -> None:
-        TENSORS.labels(self.model, self.version, direction).inc(count)
-        ELEMENTS.labels(self.model, self.version, direction).inc(elements)
+        self._tensors[direction].inc(count)
+        self._elements[direction].inc(elements)

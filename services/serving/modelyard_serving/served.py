@@ -22,7 +22,7 @@ class ServedModel:
     def __init__(self, name: str) -> None:
         self.name = name
         self.predictor: Predictor | None = None
-        self._metrics = ModelMetrics(name, "")
+        self._metrics: ModelMetrics | None = None  # with the predictor
 
     def loaded(self, predictor: Predictor, seconds: float) -> None:
         """From now on, requests are answered by ``predictor``."""
@@ -53,6 +53,8 @@ class ServedModel:
     ) -> Arrays:
         """The outputs of ``predictor`` on ``inputs``: those ``requested`` in that order, or all."""
         metrics = self._metrics
+        if metrics is None:
+            raise BackendUnavailableError(f"{self.name}: the model is still loading")
         metrics.tensors("input", len(inputs), sum(array.size for array in inputs.values()))
         started = time.perf_counter()
         outcome = "failed"
