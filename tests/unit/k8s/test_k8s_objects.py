@@ -123,11 +123,10 @@ def test_the_services_listen_where_their_containers_and_probes_expect(manifests:
 def test_the_secrets_referenced_are_the_documented_ones_and_no_kustomization_ships_them(
     manifests: Manifests,
 ) -> None:
-    documented = {
-        (secret["metadata"]["name"], key)
-        for secret in yaml.safe_load_all((K8S_DIR / "secrets.example.yaml").read_text())
-        for key in secret["stringData"]
-    }
+    examples = list(yaml.safe_load_all((K8S_DIR / "secrets.example.yaml").read_text()))
+    for secret in examples:
+        kubernetes_validate.validate(secret, K8S_VERSION, strict=True)
+    documented = {(secret["metadata"]["name"], key) for secret in examples for key in secret["stringData"]}
     referenced = {ref for _, container in manifests.containers() for ref in _secret_refs(container).values()}
     assert referenced == documented
     assert manifests.of_kind("Secret") == []
