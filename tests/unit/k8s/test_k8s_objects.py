@@ -25,7 +25,7 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "registry": RegistrySettings,
     "deploy": DeploySettings,
 }
-CUSTOM_RESOURCES = {"ServiceMonitor"}
+CUSTOM_RESOURCES = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
 
 
 def _component(obj: dict[str, Any]) -> str:
