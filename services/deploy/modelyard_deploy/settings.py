@@ -48,7 +48,7 @@ class DeploySettings(DatabaseSettings):
     """Enable the kubernetes runtime (credentials: in-cluster, else the local kubeconfig)."""
     kubernetes_namespace: str = "modelyard"
     """Namespace of the Deployments and Services the kubernetes runtime makes."""
-    kubernetes_image: str = "modelyard/serving:latest"
+    kubernetes_image: str = "modelyard/modelyard:latest"
     """Image of the inference server (and of the init container that pulls the artifact)."""
     kubernetes_metadata_addr: str = ""
     """The metadata service as pods reach it; empty: ``metadata_addr``."""
