@@ -85,7 +85,7 @@ DEPLOY_DEADLINE = 60.0
 WARMUP_CALLS = 200
 BLOCKS = 4
 TARGETS = {"first_prediction_s": 3.0, "overhead_p50_ms": 1.0}
-LOAD_METRIC = re.compile(r"^modelyard_serving_model_load_seconds (\S+)$", re.MULTILINE)
+LOAD_METRIC = re.compile(r"^modelyard_serving_model_load_seconds\{[^}]*\} (\S+)$", re.MULTILINE)
 
 
 # --- models ------------------------------------------------------------------------------------

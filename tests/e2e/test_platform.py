@@ -12,8 +12,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,6 +32,7 @@ class Platform:
         self.target = endpoints["metadata"]
         self.registry = endpoints["registry"]
         self.deploy = endpoints["deploy"]
+        self.prometheus = endpoints["prometheus"]  # its URL, or "not running"
         self.output = output
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -61,7 +64,10 @@ def _read_until_ready(process: subprocess.Popen[str], deadline: float) -> tuple[
         found = re.search(r"(metadata|registry|deploy) service\s+(127\.0\.0\.1:\d+)", line)
         if found:
             endpoints[found[1]] = found[2]
-        if len(endpoints) == 3:
+        found = re.match(r"\s+(Prometheus)\s+(.+)$", line)
+        if found:
+            endpoints["prometheus"] = found[2].strip()
+        if len(endpoints) == 4:
             return endpoints, lines
     raise AssertionError("modelyard-dev did not report its endpoints:\n" + "".join(lines))
 
@@ -188,6 +194,25 @@ def test_cli_deploys_rolls_forward_and_back(platform: Platform, tmp_path: Path) 
     platform.cli("deployments", "delete", "ctr")
     gone = platform.cli("deployments", "get", "ctr", check=False)
     assert (gone.returncode, gone.stderr.strip()) == (1, "error: NOT_FOUND: name: there is no deployment 'ctr'")
+
+
+def test_prometheus_scrapes_the_services_with_the_platform_rules(platform: Platform) -> None:
+    if not platform.prometheus.startswith("http://127.0.0.1:"):
+        pytest.skip("modelyard-dev found no prometheus on PATH (Debian: apt-get install prometheus)")
+
+    def api(path: str) -> Any:
+        with urllib.request.urlopen(f"{platform.prometheus}/api/v1/{path}", timeout=5) as response:
+            return json.loads(response.read())["data"]
+
+    def up() -> dict[str, str]:
+        return {r["metric"]["job"]: r["value"][1] for r in api("query?query=up")["result"]}
+
+    deadline = time.monotonic() + 30
+    while up() != {"metadata": "1", "registry": "1", "deploy": "1"} and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert up() == {"metadata": "1", "registry": "1", "deploy": "1"}
+    rules = [rule["name"] for group in api("rules")["groups"] for rule in group["rules"]]
+    assert "ModelyardServiceDown" in rules and "modelyard:rpc_requests:rate5m" in rules
 
 
 def test_cli_reports_errors_with_codes(platform: Platform) -> None:

@@ -1,4 +1,4 @@
-"""What the deploy tests look at (several replicas too): models to serve, the replica processes, OIP requests."""
+"""What the deploy tests look at (several replicas too): unloadable versions, the replica processes, OIP requests."""
 
 from __future__ import annotations
 
@@ -8,28 +8,16 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-import skops.io
-from sklearn.linear_model import LogisticRegression
+from classifiers import FEATURES
 
 import modelyard
 from modelyard.v1 import inference_pb2, inference_pb2_grpc
 from modelyard_deploy.runtimes.process import MARKER_ENV
 from modelyard_deploy.runtimes.process import is_running as alive
 
-__all__ = ["alive", "infer", "push_classifier", "push_unloadable", "replica_pids", "until"]
+__all__ = ["alive", "infer", "push_unloadable", "replica_pids", "until"]
 
 MARKER = f"{MARKER_ENV}=".encode()
-FEATURES = np.random.default_rng(11).normal(size=(40, 4))
-
-
-def push_classifier(client: modelyard.Client, model: str, directory: Path, flip: bool = False) -> str:
-    """A tiny scikit-learn model saved with skops, pushed as a new READY version; ``flip``
-    trains it on the opposite labels, so that two versions answer differently."""
-    labels = (FEATURES[:, 0] + FEATURES[:, 1] > 0).astype(np.int64)
-    estimator = LogisticRegression().fit(FEATURES, 1 - labels if flip else labels)
-    directory.mkdir(parents=True, exist_ok=True)
-    skops.io.dump(estimator, directory / "model.skops")
-    return client.push(model, directory, framework="sklearn", payload_format="skops").reference
 
 
 def push_unloadable(client: modelyard.Client, model: str, directory: Path) -> str:

@@ -2,8 +2,8 @@
 
 Starts Postgres, Redis and SeaweedFS from their wheels (or uses external ones named in
 MODELYARD_POSTGRES_DSN, MODELYARD_REDIS_URL and MODELYARD_S3_ENDPOINT / _ACCESS_KEY / _SECRET_KEY),
-then every service, prints the endpoints, and on Ctrl-C stops everything it started, services
-first, by process id.
+then every service, and Prometheus scraping them all when a ``prometheus`` binary is installed;
+prints the endpoints, and on Ctrl-C stops everything it started, services first, by process id.
 """
 
 from __future__ import annotations
@@ -18,14 +18,22 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
+from modelyard_common.embedded import (
+    EmbeddedPostgres,
+    EmbeddedPrometheus,
+    EmbeddedRedis,
+    EmbeddedSeaweedFS,
+    prometheus_binary,
+)
 from modelyard_common.embedded.service import ServiceProcess
 
 __all__ = ["main"]
 
 # Well-known ports, so that the CLI's defaults work; a busy one is replaced by a free one.
 DEFAULT_PORTS = {"metadata": (7410, 9410), "registry": (7411, 9411), "deploy": (7412, 9412)}
+PROMETHEUS_PORT = 9090
 DATABASE = "modelyard"
+RULES = Path("deploy/k8s/monitoring/prometheus-rules.yaml")  # from the repository's root, where `make run` runs
 
 
 def _port_if_free(port: int) -> int:
@@ -97,6 +105,26 @@ def _service(stack: ExitStack, data: Path, name: str, settings: dict[str, Any]) 
     return service
 
 
+def _prometheus(stack: ExitStack, data: Path, services: list[ServiceProcess], serving_targets: Path) -> str:
+    """Prometheus scraping every service and inference server, with the platform's rules; its URL."""
+    if prometheus_binary() is None:
+        _say("no prometheus on PATH (Debian: apt-get install prometheus): the metrics stay at the URLs below")
+        return "not running"
+    _say("starting Prometheus ...")
+    jobs = {service.name: [service.metrics_url.split("/")[2]] for service in services}
+    server = EmbeddedPrometheus(
+        data / "prometheus",
+        jobs,
+        [serving_targets],
+        rules=RULES if RULES.exists() else None,
+        port=_port_if_free(PROMETHEUS_PORT) or None,
+    )
+    server.start()
+    stack.callback(_say, "stopped Prometheus")
+    stack.callback(server.stop)
+    return server.url
+
+
 def _wait(services: list[ServiceProcess]) -> None:
     """Returns on Ctrl-C or SIGTERM, or when a service dies (after saying so)."""
     stopping = False
@@ -125,6 +153,7 @@ def main() -> None:
         dsn = _postgres(stack, data)
         redis_url = _redis(stack, data)
         s3 = _s3(stack, data)
+        serving_targets = data / "prometheus" / "serving-targets.json"
         metadata = _service(stack, data, "metadata", {"db_dsn": dsn, "redis_url": redis_url})
         registry = _service(
             stack,
@@ -148,8 +177,10 @@ def main() -> None:
                 "registry_addr": registry.target,
                 "cache_dir": str(data / "deploy" / "cache"),
                 "run_dir": str(data / "deploy" / "replicas"),
+                "scrape_targets_file": str(serving_targets),
             },
         )
+        prometheus = _prometheus(stack, data, [metadata, registry, deploy], serving_targets)
         print(
             f"""
 Modelyard is running (data in {data}):
@@ -159,6 +190,7 @@ Modelyard is running (data in {data}):
   Postgres           {dsn}
   Redis              {redis_url}
   S3 (SeaweedFS)     {s3["endpoint"]}
+  Prometheus         {prometheus}
 
 Try it from another shell:
   export MODELYARD_METADATA_ADDR={metadata.target} MODELYARD_REGISTRY_ADDR={registry.target}

@@ -54,6 +54,7 @@ async def run(settings: DeploySettings) -> int:
                 cache_dir=settings.cache_dir,
                 run_dir=settings.run_dir,
                 stop_grace=settings.replica_stop_grace_seconds,
+                scrape_targets_file=settings.scrape_targets_file,
             )
         )
         stack.push_async_callback(runtime.close)

@@ -30,6 +30,8 @@ class DeploySettings(DatabaseSettings):
     """Artifact cache shared by every process replica (artifacts are cached by digest)."""
     run_dir: Path = Path("/tmp/modelyard-deploy/replicas")
     """Where each process replica gets a folder with its ready file and log."""
+    scrape_targets_file: Path | None = None
+    """Where to keep the process replicas' metrics ports for Prometheus (file_sd JSON); unset: nowhere."""
     reconcile_interval_seconds: float = Field(2.0, gt=0, le=3600)
     """Pause between reconciler passes over every deployment (changes trigger one at once)."""
     ready_timeout_seconds: float = Field(120.0, gt=0, le=3600)
@@ -52,7 +54,7 @@ class DeploySettings(DatabaseSettings):
     """Enable the kubernetes runtime (credentials: in-cluster, else the local kubeconfig)."""
     kubernetes_namespace: str = "modelyard"
     """Namespace of the Deployments and Services the kubernetes runtime makes."""
-    kubernetes_image: str = "modelyard/serving:latest"
+    kubernetes_image: str = "modelyard/modelyard:latest"
     """Image of the inference server (and of the init container that pulls the artifact)."""
     kubernetes_metadata_addr: str = ""
     """The metadata service as pods reach it; empty: ``metadata_addr``."""

@@ -16,6 +16,7 @@ from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
 from modelyard_metadata.api.servicer import MetadataServicer
 from modelyard_metadata.domain.catalog import Catalog
+from modelyard_metadata.metrics import ModelMetricGauges
 from modelyard_metadata.settings import MetadataSettings
 from modelyard_metadata.storage.cache import VersionCache
 from modelyard_metadata.storage.events import AuditFeed
@@ -43,6 +44,10 @@ async def run(settings: MetadataSettings) -> None:
             )
             stack.push_async_callback(client.aclose)
             cache = VersionCache(client, settings.cache_ttl_seconds)
+        if settings.model_metrics_interval_seconds:
+            gauges = ModelMetricGauges(pool, settings.model_metrics_interval_seconds, settings.model_metrics_limit)
+            refresh = asyncio.create_task(gauges.run())
+            stack.callback(refresh.cancel)
         feed = AuditFeed(settings.db_dsn)
         servicer = MetadataServicer(Catalog(PgStore(pool, cache)), feed)
         binding = ServiceBinding(

@@ -19,3 +19,7 @@ class MetadataSettings(DatabaseSettings):
     """Deadline of a Redis command; past it the request reads Postgres instead."""
     cache_ttl_seconds: int = Field(300, ge=1, le=86400)
     """How long a cached row lives (it is invalidated by writes well before that)."""
+    model_metrics_interval_seconds: float = Field(30, ge=0, le=3600)
+    """How often the modelyard_model_metric gauges are read again from Postgres; 0 turns them off."""
+    model_metrics_limit: int = Field(5000, ge=1, le=100000)
+    """Most series of modelyard_model_metric exported (a bound on Prometheus cardinality)."""

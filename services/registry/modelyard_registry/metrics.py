@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["BYTES", "DEDUPLICATED", "S3_SECONDS"]
+__all__ = ["BYTES", "DEDUPLICATED", "S3_IN_FLIGHT", "S3_SECONDS"]
 
 BYTES = Counter("modelyard_registry_bytes_total", "Artifact bytes moved between clients and the store", ["direction"])
 DEDUPLICATED = Counter("modelyard_registry_deduplicated_files_total", "Uploaded files whose content was stored already")
@@ -14,3 +14,4 @@ S3_SECONDS = Histogram(
     ["operation", "outcome"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+S3_IN_FLIGHT = Gauge("modelyard_registry_s3_requests_in_flight", "S3 requests under way, by operation", ["operation"])

@@ -21,7 +21,6 @@ from modelyard_common.logs import configure_logging
 from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
 from modelyard_serving.api.servicer import InferenceServicer
-from modelyard_serving.metrics import LOAD_SECONDS
 from modelyard_serving.served import ServedModel
 from modelyard_serving.settings import ServingSettings
 
@@ -52,9 +51,9 @@ async def run(settings: ServingSettings) -> str | None:
 
     async def warm_up() -> None:
         started = time.perf_counter()
-        served.predictor = await asyncio.to_thread(load_model, settings)
-        LOAD_SECONDS.set(time.perf_counter() - started)
-        logger.info("loaded %s as %s", served.predictor.version.reference, served.name)
+        predictor = await asyncio.to_thread(load_model, settings)
+        served.loaded(predictor, time.perf_counter() - started)
+        logger.info("loaded %s as %s", predictor.version.reference, served.name)
 
     try:
         await serve(settings, [binding], warm_up=warm_up)

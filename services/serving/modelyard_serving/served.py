@@ -3,6 +3,7 @@ and inference with the server's metrics."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from modelyard.predictors import Arrays, Predictor
 from modelyard_common.errors import BackendUnavailableError, InvalidArgumentError, ModelyardError, NotFoundError
-from modelyard_serving.metrics import ELEMENTS, INFERENCES, TENSORS
+from modelyard_serving.metrics import ModelMetrics
 
 __all__ = ["ServedModel"]
 
@@ -21,6 +22,13 @@ class ServedModel:
     def __init__(self, name: str) -> None:
         self.name = name
         self.predictor: Predictor | None = None
+        self._metrics: ModelMetrics | None = None  # with the predictor
+
+    def loaded(self, predictor: Predictor, seconds: float) -> None:
+        """From now on, requests are answered by ``predictor``."""
+        self._metrics = ModelMetrics(self.name, str(predictor.version.version))
+        self._metrics.loaded(predictor.version.reference, predictor.platform, seconds)
+        self.predictor = predictor
 
     def is_ready(self, name: str, version: str) -> bool:
         self._check_name(name)
@@ -44,8 +52,12 @@ class ServedModel:
         self, predictor: Predictor, inputs: Mapping[str, np.ndarray[Any, Any]], requested: Sequence[str]
     ) -> Arrays:
         """The outputs of ``predictor`` on ``inputs``: those ``requested`` in that order, or all."""
-        TENSORS.labels("input").inc(len(inputs))
-        ELEMENTS.labels("input").inc(sum(array.size for array in inputs.values()))
+        metrics = self._metrics
+        if metrics is None:
+            raise BackendUnavailableError(f"{self.name}: the model is still loading")
+        metrics.tensors("input", len(inputs), sum(array.size for array in inputs.values()))
+        started = time.perf_counter()
+        outcome = "failed"
         try:
             outputs = predictor.predict(inputs)
             unknown = [name for name in requested if name not in outputs]
@@ -53,15 +65,13 @@ class ServedModel:
                 raise InvalidArgumentError(
                     "outputs", f"{unknown[0]!r} is not an output of {self.name} ({', '.join(outputs)})"
                 )
+            outcome = "ok"
         except ModelyardError as exc:
-            INFERENCES.labels("invalid" if exc.code == "INVALID_ARGUMENT" else "failed").inc()
+            outcome = "invalid" if exc.code == "INVALID_ARGUMENT" else "failed"
             raise
-        except Exception:
-            INFERENCES.labels("failed").inc()
-            raise
-        INFERENCES.labels("ok").inc()
+        finally:
+            metrics.inference(outcome, time.perf_counter() - started)
         if requested:
             outputs = {name: outputs[name] for name in requested}
-        TENSORS.labels("output").inc(len(outputs))
-        ELEMENTS.labels("output").inc(sum(array.size for array in outputs.values()))
+        metrics.tensors("output", len(outputs), sum(array.size for array in outputs.values()))
         return outputs

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from replica_processes import push_classifier
+from classifiers import push_classifier
 
 import modelyard
 from modelyard.v1 import deploy_pb2, deploy_pb2_grpc

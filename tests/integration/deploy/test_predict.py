@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 import skops.io
+from classifiers import FEATURES, push_classifier
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
-from replica_processes import FEATURES, alive, push_classifier, replica_pids
+from replica_processes import alive, replica_pids
 
 import modelyard
 from modelyard import Signature, TensorSpec
@@ -52,7 +53,7 @@ def inferences(deploy_service: ServiceProcess, replica: str) -> float:
         s.value
         for family in families
         for s in family.samples
-        if s.name == "modelyard_serving_inferences_total" and s.labels.get("outcome") == "ok"
+        if s.name == "modelyard_serving_inference_seconds_count" and s.labels.get("outcome") == "ok"
     )
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from replica_processes import alive, infer, push_classifier, push_unloadable, replica_pids, until
+from classifiers import push_classifier
+from replica_processes import alive, infer, push_unloadable, replica_pids, until
 
 import modelyard
 from modelyard import DeploymentState, ReplicaState

@@ -19,7 +19,7 @@ FILE = modelyard.ArtifactFile(path="m", size=1, sha256="1" * 64, storage_key="k"
 
 def _cache_lookups(service: ServiceProcess, result: str) -> float:
     text = urllib.request.urlopen(service.metrics_url, timeout=5).read().decode()
-    match = re.search(rf'^modelyard_cache_lookups_total{{result="{result}"}} (\S+)$', text, re.M)
+    match = re.search(rf'^modelyard_metadata_cache_lookups_total{{result="{result}"}} (\S+)$', text, re.M)
     return float(match[1]) if match else 0.0
 
 

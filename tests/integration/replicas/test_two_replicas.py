@@ -19,8 +19,9 @@ from pathlib import Path
 import asyncpg
 import boto3
 import pytest
+from classifiers import push_classifier
 from prometheus_client.parser import text_string_to_metric_families
-from replica_processes import alive, infer, push_classifier, replica_pids, until
+from replica_processes import alive, infer, replica_pids, until
 
 import modelyard
 from modelyard import DeploymentState, ReplicaState, Stage

@@ -174,11 +174,13 @@ def test_metrics_count_requests_inferences_and_tensors(
     assert metric(url, "modelyard_rpc_requests_total", code="OK", **labels) == 3
     assert metric(url, "modelyard_rpc_requests_total", code="INVALID_ARGUMENT", **labels) == 1
     assert metric(url, "modelyard_rpc_duration_seconds_count", code="OK", **labels) == 3
-    assert metric(url, "modelyard_serving_inferences_total", outcome="ok") == 3
-    assert metric(url, "modelyard_serving_tensors_total", direction="input") == 3
-    assert metric(url, "modelyard_serving_elements_total", direction="input") == 3 * 16
-    assert metric(url, "modelyard_serving_elements_total", direction="output") == 3 * 12
-    assert metric(url, "modelyard_serving_model_load_seconds") > 0
+    served = {"model": "affine", "version": "1"}
+    assert metric(url, "modelyard_serving_inference_seconds_count", outcome="ok", **served) == 3
+    assert metric(url, "modelyard_serving_tensors_total", direction="input", **served) == 3
+    assert metric(url, "modelyard_serving_elements_total", direction="input", **served) == 3 * 16
+    assert metric(url, "modelyard_serving_elements_total", direction="output", **served) == 3 * 12
+    assert metric(url, "modelyard_serving_model_load_seconds", **served) > 0
+    assert metric(url, "modelyard_serving_model_info", platform="onnxruntime_onnx", **served) == 1
 
 
 def test_a_scikit_learn_model_answers_with_its_own_predictions(

@@ -64,8 +64,26 @@ def test_the_init_container_pulls_and_verifies_the_artifact_into_the_shared_volu
         "MODELYARD_REGISTRY_ADDR": "registry.modelyard:7411",
     }
     (server,) = pod["containers"]
-    assert pull["volumeMounts"] == server["volumeMounts"] == [{"name": "models", "mountPath": "/models"}]
-    assert pod["volumes"] == [{"name": "models", "emptyDir": {}}]
+    mounts = [{"name": "models", "mountPath": "/models"}, {"name": "tmp", "mountPath": "/tmp"}]
+    assert pull["volumeMounts"] == server["volumeMounts"] == mounts
+    assert pod["volumes"] == [{"name": "models", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]
+
+
+def test_the_pod_meets_the_restricted_pod_security_standard(objects: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    pod = objects[0]["spec"]["template"]["spec"]
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "fsGroup": 10001,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    for container in [*pod["initContainers"], *pod["containers"]]:
+        assert container["securityContext"] == {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        }
 
 
 def test_the_server_is_probed_over_grpc_health_on_its_oip_port(objects: tuple[dict[str, Any], dict[str, Any]]) -> None:
@@ -75,8 +93,10 @@ def test_the_server_is_probed_over_grpc_health_on_its_oip_port(objects: tuple[di
     assert env["MLREG_SERVING_MODEL_NAME"] == "scorer-prod"
     assert env["MLREG_SERVING_PORT"] == str(OIP_PORT)
     assert env["MLREG_SERVING_CACHE_DIR"] == "/models"
-    for probe in (server["readinessProbe"], server["livenessProbe"]):
+    for probe in (server["startupProbe"], server["readinessProbe"], server["livenessProbe"]):
         assert probe["grpc"] == {"port": OIP_PORT, "service": ""}
+    # A model may load for minutes (NOT_SERVING meanwhile) before liveness may restart it.
+    assert server["startupProbe"]["periodSeconds"] * server["startupProbe"]["failureThreshold"] == 600
     assert server["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
     assert server["image"] == CONFIG.image
 

@@ -63,13 +63,23 @@ def _env(values: dict[str, str]) -> list[k8s.V1EnvVar]:
     return [k8s.V1EnvVar(name=key, value=value) for key, value in values.items()]
 
 
-def _probe(initial_delay: int, period: int, failures: int) -> k8s.V1Probe:
+def _probe(period: int, failures: int) -> k8s.V1Probe:
     return k8s.V1Probe(
-        grpc=k8s.V1GRPCAction(port=OIP_PORT, service=""),
-        initial_delay_seconds=initial_delay,
-        period_seconds=period,
-        failure_threshold=failures,
+        grpc=k8s.V1GRPCAction(port=OIP_PORT, service=""), period_seconds=period, failure_threshold=failures
     )
+
+
+# The `restricted` Pod Security standard: a non-root user, no privilege, a read-only root (the
+# artifact goes to the models volume, temporary files to /tmp).
+_SECURITY = k8s.V1SecurityContext(
+    run_as_non_root=True,
+    allow_privilege_escalation=False,
+    read_only_root_filesystem=True,
+    capabilities=k8s.V1Capabilities(drop=["ALL"]),
+)
+_POD_SECURITY = k8s.V1PodSecurityContext(
+    run_as_non_root=True, run_as_user=10001, fs_group=10001, seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault")
+)
 
 
 def render(name: str, version_reference: str, revision: int, replicas: int, config: KubernetesConfig) -> Workload:
@@ -80,7 +90,10 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
     """
     selector = labels(name)
     pod_labels = {**selector, "modelyard.io/revision": str(revision)}
-    volume = k8s.V1VolumeMount(name="models", mount_path=MODELS_DIR)
+    volumes = [
+        k8s.V1VolumeMount(name="models", mount_path=MODELS_DIR),
+        k8s.V1VolumeMount(name="tmp", mount_path="/tmp"),
+    ]
     resources = k8s.V1ResourceRequirements(
         requests={"cpu": config.cpu, "memory": config.memory}, limits={"memory": config.memory}
     )
@@ -89,8 +102,9 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
         image=config.image,
         command=["modelyard", "pull", version_reference, MODELS_DIR],
         env=_env({"MODELYARD_METADATA_ADDR": config.metadata_addr, "MODELYARD_REGISTRY_ADDR": config.registry_addr}),
-        volume_mounts=[volume],
+        volume_mounts=volumes,
         resources=resources,
+        security_context=_SECURITY,
     )
     server = k8s.V1Container(
         name="server",
@@ -112,10 +126,14 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
             k8s.V1ContainerPort(name="grpc", container_port=OIP_PORT),
             k8s.V1ContainerPort(name="metrics", container_port=METRICS_PORT),
         ],
-        readiness_probe=_probe(initial_delay=2, period=5, failures=3),
-        liveness_probe=_probe(initial_delay=30, period=10, failures=3),
-        volume_mounts=[volume],
+        # Loading a model may take minutes (NOT_SERVING meanwhile): the startup probe allows 10,
+        # then liveness takes over.
+        startup_probe=_probe(period=5, failures=120),
+        readiness_probe=_probe(period=5, failures=3),
+        liveness_probe=_probe(period=10, failures=3),
+        volume_mounts=volumes,
         resources=resources,
+        security_context=_SECURITY,
     )
     template = k8s.V1PodTemplateSpec(
         metadata=k8s.V1ObjectMeta(
@@ -125,7 +143,11 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
         spec=k8s.V1PodSpec(
             init_containers=[pull],
             containers=[server],
-            volumes=[k8s.V1Volume(name="models", empty_dir=k8s.V1EmptyDirVolumeSource())],
+            security_context=_POD_SECURITY,
+            volumes=[
+                k8s.V1Volume(name="models", empty_dir=k8s.V1EmptyDirVolumeSource()),
+                k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource()),
+            ],
         ),
     )
     deployment = k8s.V1Deployment(

@@ -5,7 +5,8 @@ binds free loopback ports and writes them to its ready file as soon as it listen
 once its gRPC health ("") says SERVING, FAILED when it exits (the last line of its log says
 why). Stopping sends SIGTERM, then SIGKILL after the grace period, by process id. Every replica
 carries ``MLREG_DEPLOY_REPLICA=<deployment>/<replica>`` in its environment, which is how a
-later run of the service recognises the ones left behind.
+later run of the service recognises the ones left behind. With ``scrape_targets_file`` set, the
+metrics ports of the running replicas are kept in that file in Prometheus' file_sd format.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class ServingConfig:
     run_dir: Path
     stop_grace: float
     module: str = "modelyard_serving"
+    scrape_targets_file: Path | None = None
 
 
 @dataclass(slots=True)
@@ -55,6 +57,7 @@ class _Replica:
     process: asyncio.subprocess.Process
     directory: Path
     endpoint: str = ""
+    metrics: str = ""
     state: ReplicaState = ReplicaState.STARTING
     message: str = ""
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -140,6 +143,7 @@ class ProcessRuntime:
             code = exited.result()
             reason = last_log_line(replica.directory / "replica.log") or "no output"
             replica.state, replica.message = ReplicaState.FAILED, f"exited with code {code}: {reason}"
+            self._publish_targets()
             self._on_change(replica.spec.deployment)
         finally:
             exited.cancel()
@@ -148,9 +152,12 @@ class ProcessRuntime:
         ready_file = replica.directory / "ready.json"
         while not replica.endpoint:
             with contextlib.suppress(OSError, ValueError, KeyError):
-                replica.endpoint = f"127.0.0.1:{json.loads(ready_file.read_text())['grpc_port']}"
+                ports = json.loads(ready_file.read_text())
+                replica.metrics = f"127.0.0.1:{ports['metrics_port']}"
+                replica.endpoint = f"127.0.0.1:{ports['grpc_port']}"
             if not replica.endpoint:
                 await asyncio.sleep(_POLL_SECONDS)
+        self._publish_targets()
         async with grpc.aio.insecure_channel(replica.endpoint) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             while True:
@@ -164,6 +171,7 @@ class ProcessRuntime:
         """Returns once the replica's process is gone, also when another call is stopping it."""
         replica = self._replicas.pop(replica_id, None)
         if replica is not None:
+            self._publish_targets()
             self._stopping[replica_id] = asyncio.create_task(self._terminate(replica))
         task = self._stopping.get(replica_id)
         if task is None:
@@ -173,6 +181,24 @@ class ProcessRuntime:
         finally:
             if task.done():
                 self._stopping.pop(replica_id, None)
+
+    def _publish_targets(self) -> None:
+        """Rewrites the scrape targets file (atomically) with the replicas that are running."""
+        path = self._config.scrape_targets_file
+        if path is None:
+            return
+        targets = [
+            {"targets": [r.metrics], "labels": {"deployment": r.spec.deployment, "replica": r.spec.replica_id}}
+            for r in self._replicas.values()
+            if r.metrics and r.state is not ReplicaState.FAILED
+        ]
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.tmp")
+            temporary.write_text(json.dumps(targets, indent=1))
+            temporary.replace(path)
+        except OSError as exc:
+            logger.warning("cannot write the scrape targets file %s: %s", path, exc)
 
     async def _terminate(self, replica: _Replica) -> None:
         if replica.watcher is not None:

@@ -31,9 +31,11 @@ logger = logging.getLogger(__name__)
 ROW_FORMAT = 2
 
 CACHE_LOOKUPS = Counter(
-    "modelyard_cache_lookups_total", "Cache lookups by result (hit, miss, bypass when Redis is down)", ["result"]
+    "modelyard_metadata_cache_lookups_total",
+    "Cache lookups by result (hit, miss, bypass when Redis is down)",
+    ["result"],
 )
-CACHE_ERRORS = Counter("modelyard_cache_errors_total", "Redis operations that failed", ["operation"])
+CACHE_ERRORS = Counter("modelyard_metadata_cache_errors_total", "Redis operations that failed", ["operation"])
 
 _GET = """
 local gen = redis.call('GET', KEYS[1]) or '0'

@@ -21,7 +21,7 @@ import botocore.config
 import botocore.exceptions
 
 from modelyard_common.errors import BackendUnavailableError
-from modelyard_registry.metrics import S3_SECONDS
+from modelyard_registry.metrics import S3_IN_FLIGHT, S3_SECONDS
 
 __all__ = ["S3BlobStore"]
 
@@ -73,6 +73,8 @@ class S3BlobStore:
     async def _call(self, operation: str, fn: Callable[[], T]) -> T:
         started = time.perf_counter()
         outcome = "error"
+        in_flight = S3_IN_FLIGHT.labels(operation)
+        in_flight.inc()
         try:
             result = await asyncio.get_running_loop().run_in_executor(self._pool, fn)
             outcome = "ok"
@@ -86,6 +88,7 @@ class S3BlobStore:
         except (botocore.exceptions.BotoCoreError, OSError) as exc:
             raise BackendUnavailableError(f"S3 is unavailable ({operation}): {exc}") from exc
         finally:
+            in_flight.dec()
             S3_SECONDS.labels(operation, outcome).observe(time.perf_counter() - started)
 
     async def _idempotent(self, operation: str, fn: Callable[[], object]) -> None:

@@ -1,0 +1,106 @@
+"""Who may reach whom under the NetworkPolicies, evaluated from the rendered objects."""
+
+from __future__ import annotations
+
+import pytest
+from k8s_manifests import Address, Manifests, Pod, pod_of
+
+from modelyard_deploy.runtimes.kubernetes import OIP_PORT, KubernetesConfig, render, to_dict
+
+STORE = "10.20.30.40"  # Postgres, Redis, S3 or the API servers, on the private network
+PUBLIC = "203.0.113.7"
+GRPC = {"metadata": 7410, "registry": 7411, "deploy": 7412}
+METRICS = {"metadata": 9410, "registry": 9411, "deploy": 9412}
+
+
+def _platform(manifests: Manifests) -> dict[str, Pod]:
+    return {name: pod_of(manifests.get("Deployment", name)) for name in GRPC}
+
+
+def _inference(manifests: Manifests) -> Pod:
+    """A pod exactly as the deploy service's kubernetes runtime makes it."""
+    namespace = manifests.config(manifests.get("Deployment", "deploy"))["MLREG_DEPLOY_KUBERNETES_NAMESPACE"]
+    config = KubernetesConfig(namespace, "modelyard/modelyard", "metadata.modelyard.svc:7410", "r:7411")
+    return pod_of(to_dict(render("scorer", "fraud/scorer:1", 1, 1, config).deployment))
+
+
+def _client(namespace: str, labelled: bool) -> Pod:
+    return Pod(namespace, {"app": "training-pipeline", **({"modelyard.io/client": "true"} if labelled else {})})
+
+
+@pytest.mark.parametrize(
+    ("source", "destination", "reachable"),
+    [
+        ("registry", "metadata", True),
+        ("deploy", "metadata", True),
+        ("deploy", "registry", True),
+        ("metadata", "registry", False),
+        ("metadata", "deploy", False),
+        ("registry", "deploy", False),
+    ],
+)
+def test_the_services_reach_the_services_they_call_and_no_other(
+    manifests: Manifests, source: str, destination: str, reachable: bool
+) -> None:
+    pods = _platform(manifests)
+    assert manifests.allowed(pods[source], pods[destination], GRPC[destination]) is reachable
+
+
+def test_clients_reach_the_grpc_ports_from_the_namespace_or_with_the_client_label(manifests: Manifests) -> None:
+    for name, pod in _platform(manifests).items():
+        assert manifests.allowed(_client("modelyard", labelled=False), pod, GRPC[name])
+        assert manifests.allowed(_client("pipelines", labelled=True), pod, GRPC[name])
+        assert not manifests.allowed(_client("pipelines", labelled=False), pod, GRPC[name])
+        assert not manifests.allowed(_client("pipelines", labelled=True), pod, METRICS[name])
+
+
+def test_only_the_monitoring_namespace_scrapes_the_metrics_ports(manifests: Manifests) -> None:
+    prometheus = Pod("monitoring", {"app.kubernetes.io/name": "prometheus"})
+    for name, pod in _platform(manifests).items():
+        assert manifests.allowed(prometheus, pod, METRICS[name])
+        assert not manifests.allowed(prometheus, pod, GRPC[name])
+    inference = _inference(manifests)
+    assert manifests.allowed(prometheus, inference, inference.ports["metrics"])
+
+
+@pytest.mark.parametrize(
+    ("source", "reachable_ports"),
+    [
+        ("metadata", {5432, 6379}),
+        ("registry", {5432, 8333, 443}),
+        ("deploy", {5432, 443, 6443}),
+    ],
+)
+def test_the_services_reach_their_stores_on_the_private_network_only(
+    manifests: Manifests, source: str, reachable_ports: set[int]
+) -> None:
+    pod = _platform(manifests)[source]
+    for port in (5432, 6379, 8333, 443, 6443, 22):
+        assert manifests.allowed(pod, Address(STORE), port) is (port in reachable_ports), port
+        assert not manifests.allowed(pod, Address(PUBLIC), port)
+
+
+def test_inference_servers_reach_the_registry_and_metadata_and_nothing_else(manifests: Manifests) -> None:
+    pods, inference = _platform(manifests), _inference(manifests)
+    assert manifests.allowed(inference, pods["registry"], GRPC["registry"])
+    assert manifests.allowed(inference, pods["metadata"], GRPC["metadata"])
+    assert not manifests.allowed(inference, pods["deploy"], GRPC["deploy"])
+    assert not manifests.allowed(inference, Address(STORE), 5432)
+    assert not manifests.allowed(inference, Address(PUBLIC), 443)
+
+
+def test_inference_servers_answer_labelled_clients_on_their_oip_port_only(manifests: Manifests) -> None:
+    inference = _inference(manifests)
+    assert manifests.allowed(_client("pipelines", labelled=True), inference, OIP_PORT)
+    assert not manifests.allowed(_client("pipelines", labelled=False), inference, OIP_PORT)
+    assert not manifests.allowed(_client("pipelines", labelled=True), inference, inference.ports["metrics"])
+    # a pod of the inference namespace that the runtime did not make is not an inference server
+    stranger = Pod(inference.namespace, {"app": "debug"})
+    assert not manifests.allowed(stranger, _platform(manifests)["registry"], GRPC["registry"])
+
+
+def test_every_pod_resolves_names_through_the_cluster_dns(manifests: Manifests) -> None:
+    dns = Pod("kube-system", {"k8s-app": "kube-dns"})
+    for pod in [*_platform(manifests).values(), _inference(manifests)]:
+        assert manifests.allowed(pod, dns, 53)
+        assert not manifests.allowed(pod, Pod("kube-system", {"k8s-app": "metrics-server"}), 53)

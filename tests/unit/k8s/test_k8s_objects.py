@@ -1,0 +1,284 @@
+"""The objects each overlay renders: valid, wired to each other, and configured with real settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from k8s_manifests import K8S_DIR, PLATFORM_NAMESPACE, Manifests, selects
+
+from modelyard_common.settings import ServiceSettings
+from modelyard_deploy.settings import DeploySettings
+from modelyard_metadata.settings import MetadataSettings
+from modelyard_registry.settings import RegistrySettings
+
+K8S_VERSION = "1.33"
+REPO = K8S_DIR.parents[1]
+SETTINGS: dict[str, type[ServiceSettings]] = {
+    "metadata": MetadataSettings,
+    "registry": RegistrySettings,
+    "deploy": DeploySettings,
+}
+CUSTOM_RESOURCES = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
+
+
+def _component(obj: dict[str, Any]) -> str:
+    return str(obj["metadata"]["labels"]["app.kubernetes.io/component"])
+
+
+def _secret_refs(container: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {
+        env["name"]: (env["valueFrom"]["secretKeyRef"]["name"], env["valueFrom"]["secretKeyRef"]["key"])
+        for env in container.get("env", [])
+        if "secretKeyRef" in env.get("valueFrom", {})
+    }
+
+
+def test_every_builtin_object_is_valid_kubernetes(manifests: Manifests) -> None:
+    builtin = [obj for obj in manifests.objects if obj["kind"] not in CUSTOM_RESOURCES]
+    assert {obj["kind"] for obj in builtin} >= {"Deployment", "Service", "ConfigMap", "NetworkPolicy", "Role"}
+    for obj in builtin:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_the_same_validation_rejects_a_broken_probe(manifests: Manifests) -> None:
+    deployment = manifests.get("Deployment", "metadata")
+    broken = yaml.safe_load(yaml.safe_dump(deployment))
+    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["grpc"]["port"] = "grpc"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
+
+
+def test_the_service_monitor_scrapes_the_metrics_port_of_every_service(manifests: Manifests) -> None:
+    (monitor,) = manifests.of_kind("ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["namespace"] == PLATFORM_NAMESPACE
+    assert [endpoint["port"] for endpoint in monitor["spec"]["endpoints"]] == ["metrics"]
+    scraped = [
+        service["metadata"]["name"]
+        for service in manifests.of_kind("Service")
+        if selects(monitor["spec"]["selector"], service["metadata"]["labels"])
+    ]
+    assert sorted(scraped) == ["deploy", "metadata", "registry"]
+    for name in scraped:
+        ports = manifests.get("Service", name)["spec"]["ports"]
+        assert "metrics" in {port["name"] for port in ports}
+
+
+def test_every_container_has_requests_limits_and_grpc_health_probes_on_its_grpc_port(manifests: Manifests) -> None:
+    containers = list(manifests.containers())
+    assert len(containers) == 3
+    for deployment, container in containers:
+        name = deployment["metadata"]["name"]
+        resources = container["resources"]
+        for kind in ("requests", "limits"):
+            assert set(resources[kind]) == {"cpu", "memory"}, (name, kind)
+        declared = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert set(declared) == {"grpc", "metrics"}, name
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            # service "" (the default) is the whole server's status, set by modelyard_common.server
+            assert container[probe]["grpc"] == {"port": declared["grpc"]}, (name, probe)
+
+
+def _settings(manifests: Manifests, deployment: dict[str, Any], container: dict[str, Any]) -> ServiceSettings:
+    """The settings the container starts with (a placeholder where a Secret gives the value),
+    failing on a variable that is no setting of its service or a value it would refuse."""
+    cls = SETTINGS[_component(deployment)]
+    prefix = cls.model_config["env_prefix"]
+    variables = {**manifests.config(deployment), **{name: "from-a-secret" for name in _secret_refs(container)}}
+    fields = {}
+    for name, value in variables.items():
+        assert name.startswith(prefix), f"{name} lacks the prefix {prefix}"
+        field = name.removeprefix(prefix).lower()
+        assert field in cls.model_fields, f"{name} is no setting of {cls.__name__}"
+        fields[field] = value
+    return cls(**fields)
+
+
+def test_every_variable_set_is_a_setting_of_its_service_with_a_valid_value(manifests: Manifests) -> None:
+    for deployment, container in manifests.containers():
+        assert sorted(env["name"] for env in container["env"]) == sorted(_secret_refs(container))
+        assert isinstance(_settings(manifests, deployment, container), SETTINGS[_component(deployment)])
+
+
+def test_the_services_listen_where_their_containers_and_probes_expect(manifests: Manifests) -> None:
+    for deployment, container in manifests.containers():
+        settings = _settings(manifests, deployment, container)
+        declared = {port["name"]: port["containerPort"] for port in container["ports"]}
+        # 127.0.0.1 would be out of reach of the kubelet's probes and of the other pods
+        assert (settings.host, settings.port, settings.metrics_port) == (
+            "0.0.0.0",
+            declared["grpc"],
+            declared["metrics"],
+        )
+        assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > settings.shutdown_grace_seconds
+
+
+def test_the_secrets_referenced_are_the_documented_ones_and_no_kustomization_ships_them(
+    manifests: Manifests,
+) -> None:
+    examples = list(yaml.safe_load_all((K8S_DIR / "secrets.example.yaml").read_text()))
+    for secret in examples:
+        kubernetes_validate.validate(secret, K8S_VERSION, strict=True)
+    documented = {(secret["metadata"]["name"], key) for secret in examples for key in secret["stringData"]}
+    referenced = {ref for _, container in manifests.containers() for ref in _secret_refs(container).values()}
+    assert referenced == documented
+    assert manifests.of_kind("Secret") == []
+    for kustomization in K8S_DIR.rglob("kustomization.yaml"):
+        assert "secrets.example" not in kustomization.read_text(), kustomization
+
+
+def test_each_service_holds_its_credentials_in_secrets_not_config(manifests: Manifests) -> None:
+    refs = {_component(deployment): set(_secret_refs(container)) for deployment, container in manifests.containers()}
+    assert refs == {
+        "metadata": {"MLREG_METADATA_DB_DSN", "MLREG_METADATA_REDIS_URL"},
+        "registry": {
+            "MLREG_REGISTRY_DB_DSN",
+            "MLREG_REGISTRY_S3_ENDPOINT",
+            "MLREG_REGISTRY_S3_ACCESS_KEY",
+            "MLREG_REGISTRY_S3_SECRET_KEY",
+        },
+        "deploy": {"MLREG_DEPLOY_DB_DSN"},
+    }
+    for configmap in manifests.of_kind("ConfigMap"):
+        assert not [key for key in configmap["data"] if re.search("DSN|SECRET|ACCESS_KEY|REDIS_URL", key)]
+
+
+def test_services_pdbs_and_autoscalers_select_the_pods_of_one_deployment(manifests: Manifests) -> None:
+    deployments = manifests.of_kind("Deployment")
+
+    def selected(selector: dict[str, Any]) -> list[str]:
+        return [
+            d["metadata"]["name"] for d in deployments if selects(selector, d["spec"]["template"]["metadata"]["labels"])
+        ]
+
+    for deployment in deployments:
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert selects(deployment["spec"]["selector"], labels)
+        assert labels["app.kubernetes.io/part-of"] == "modelyard"
+    for service in manifests.of_kind("Service"):
+        (target,) = selected({"matchLabels": service["spec"]["selector"]})
+        assert target == service["metadata"]["name"]
+        container_ports = {
+            port["name"]
+            for container in manifests.get("Deployment", target)["spec"]["template"]["spec"]["containers"]
+            for port in container["ports"]
+        }
+        for port in service["spec"]["ports"]:
+            assert port["targetPort"] in container_ports, (target, port)
+        assert {p["name"]: p.get("appProtocol") for p in service["spec"]["ports"]}["grpc"] == "grpc"
+    for budget in manifests.of_kind("PodDisruptionBudget"):
+        (target,) = selected(budget["spec"]["selector"])
+        # a budget no pod can be evicted under would block every node drain
+        assert manifests.get("Deployment", target)["spec"]["replicas"] > budget["spec"]["minAvailable"]
+    for autoscaler in manifests.of_kind("HorizontalPodAutoscaler"):
+        ref = autoscaler["spec"]["scaleTargetRef"]
+        assert (ref["apiVersion"], ref["kind"]) == ("apps/v1", "Deployment")
+        target = manifests.get("Deployment", ref["name"])
+        assert [m["resource"]["name"] for m in autoscaler["spec"]["metrics"]] == ["cpu"]
+        for container in target["spec"]["template"]["spec"]["containers"]:
+            assert "cpu" in container["resources"]["requests"]  # utilization is relative to it
+        assert autoscaler["spec"]["minReplicas"] <= target["spec"]["replicas"] <= autoscaler["spec"]["maxReplicas"]
+
+
+def test_platform_network_policies_select_pods_that_exist(manifests: Manifests) -> None:
+    pods = [d["spec"]["template"]["metadata"]["labels"] for d in manifests.of_kind("Deployment")]
+    for policy in manifests.of_kind("NetworkPolicy"):
+        if policy["metadata"]["namespace"] != PLATFORM_NAMESPACE:
+            continue
+        assert any(selects(policy["spec"]["podSelector"], labels) for labels in pods), policy["metadata"]["name"]
+
+
+def test_the_pods_run_unprivileged_on_a_read_only_root_with_a_writable_tmp(manifests: Manifests) -> None:
+    for deployment, container in manifests.containers():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] > 0
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        security = container["securityContext"]
+        assert (security["readOnlyRootFilesystem"], security["allowPrivilegeEscalation"]) == (True, False)
+        assert security["capabilities"] == {"drop": ["ALL"]}
+        (tmp,) = [mount for mount in container["volumeMounts"] if mount["mountPath"] == "/tmp"]
+        (volume,) = [v for v in pod["volumes"] if v["name"] == tmp["name"]]
+        assert "emptyDir" in volume
+
+
+def test_the_deploy_service_writes_its_process_replicas_under_its_writable_tmp(manifests: Manifests) -> None:
+    (deployment, container), *_ = [(d, c) for d, c in manifests.containers() if d["metadata"]["name"] == "deploy"]
+    settings = _settings(manifests, deployment, container)
+    assert isinstance(settings, DeploySettings)
+    for path in (settings.cache_dir, settings.run_dir):
+        assert Path("/tmp") in path.parents
+
+
+def test_the_deploy_service_runs_alone_and_is_replaced_not_rolled(manifests: Manifests) -> None:
+    deployment = manifests.get("Deployment", "deploy")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    targets = [a["spec"]["scaleTargetRef"]["name"] for a in manifests.of_kind("HorizontalPodAutoscaler")]
+    assert "deploy" not in targets
+
+
+def test_the_inference_image_is_the_platform_image_at_the_same_tag(manifests: Manifests) -> None:
+    images = {container["image"] for _, container in manifests.containers()}
+    assert len(images) == 1
+    assert manifests.config(manifests.get("Deployment", "deploy"))["MLREG_DEPLOY_KUBERNETES_IMAGE"] in images
+
+
+def test_production_runs_two_or_more_replicas_spread_and_pinned(production: Manifests) -> None:
+    for name in ("metadata", "registry"):
+        deployment = production.get("Deployment", name)
+        assert deployment["spec"]["replicas"] >= 2
+        assert production.get("HorizontalPodAutoscaler", name)["spec"]["minReplicas"] >= 2
+        assert production.get("PodDisruptionBudget", name)["spec"]["minAvailable"] == 1
+        spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert {c["topologyKey"] for c in spread} == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        for constraint in spread:
+            assert selects(constraint["labelSelector"], labels)
+            assert "app.kubernetes.io/name" in constraint["matchLabelKeys"]
+    for _, container in production.containers():
+        tag = container["image"].rpartition(":")[2]
+        assert re.fullmatch(r"\d+\.\d+\.\d+", tag), container["image"]
+
+
+def test_dev_runs_one_replica_each_without_autoscalers_or_budgets(dev: Manifests) -> None:
+    assert {d["metadata"]["name"]: d["spec"]["replicas"] for d in dev.of_kind("Deployment")} == {
+        "metadata": 1,
+        "registry": 1,
+        "deploy": 1,
+    }
+    assert dev.of_kind("HorizontalPodAutoscaler") == dev.of_kind("PodDisruptionBudget") == []
+    for _, container in dev.containers():
+        assert container["resources"]["requests"] == {"cpu": "50m", "memory": "192Mi"}
+
+
+def _console_scripts() -> set[str]:
+    scripts: set[str] = set()
+    for pyproject in [REPO / "clients/python/pyproject.toml", *REPO.glob("services/*/pyproject.toml")]:
+        scripts |= set(tomllib.loads(pyproject.read_text())["project"].get("scripts", {}))
+    return scripts
+
+
+def test_every_command_is_an_entry_point_of_a_package_the_image_installs(manifests: Manifests) -> None:
+    from modelyard_deploy.runtimes.kubernetes import KubernetesConfig, render, to_dict
+
+    inference = to_dict(render("scorer", "fraud/scorer:1", 1, 1, KubernetesConfig("ns", "image", "m", "r")).deployment)
+    pod = inference["spec"]["template"]["spec"]
+    commands = [c["command"] for _, c in manifests.containers()]
+    commands += [c["command"] for c in [*pod["initContainers"], *pod["containers"]]]
+    scripts = _console_scripts()
+    for command in commands:
+        if command[:2] == ["python", "-m"]:
+            assert importlib.util.find_spec(command[2]) is not None, command
+        else:
+            assert command[0] in scripts, command
+    dockerfile = (REPO / "deploy/docker/Dockerfile").read_text()
+    for pyproject in [REPO / "clients/python/pyproject.toml", *REPO.glob("services/*/pyproject.toml")]:
+        assert f"./{pyproject.parent.relative_to(REPO)}" in dockerfile, pyproject
