@@ -217,11 +217,16 @@ def test_the_deploy_service_writes_its_process_replicas_under_its_writable_tmp(m
         assert Path("/tmp") in path.parents
 
 
-def test_the_deploy_service_runs_alone_and_is_replaced_not_rolled(manifests: Manifests) -> None:
-    deployment = manifests.get("Deployment", "deploy")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
-    targets = [a["spec"]["scaleTargetRef"]["name"] for a in manifests.of_kind("HorizontalPodAutoscaler")]
+def test_the_deploy_service_runs_two_replicas_rolled_one_at_a_time_without_autoscaler(production: Manifests) -> None:
+    # One leads (an advisory lock), every one answers: two keep the API up through a drain.
+    deployment = production.get("Deployment", "deploy")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    assert production.get("PodDisruptionBudget", "deploy")["spec"]["minAvailable"] == 1
+    targets = [a["spec"]["scaleTargetRef"]["name"] for a in production.of_kind("HorizontalPodAutoscaler")]
     assert "deploy" not in targets
 
 
@@ -232,10 +237,11 @@ def test_the_inference_image_is_the_platform_image_at_the_same_tag(manifests: Ma
 
 
 def test_production_runs_two_or_more_replicas_spread_and_pinned(production: Manifests) -> None:
-    for name in ("metadata", "registry"):
+    for name in ("metadata", "registry", "deploy"):
         deployment = production.get("Deployment", name)
         assert deployment["spec"]["replicas"] >= 2
-        assert production.get("HorizontalPodAutoscaler", name)["spec"]["minReplicas"] >= 2
+        if name != "deploy":
+            assert production.get("HorizontalPodAutoscaler", name)["spec"]["minReplicas"] >= 2
         assert production.get("PodDisruptionBudget", name)["spec"]["minAvailable"] == 1
         spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
         assert {c["topologyKey"] for c in spread} == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
