@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 import numpy as np
@@ -14,6 +15,8 @@ import modelyard
 from modelyard.v1 import inference_pb2, inference_pb2_grpc
 from modelyard_deploy.runtimes.process import MARKER_ENV
 from modelyard_deploy.runtimes.process import is_running as alive
+
+T = TypeVar("T")
 
 __all__ = ["alive", "infer", "push_unloadable", "replica_pids", "until"]
 
@@ -63,10 +66,12 @@ def infer(endpoint: str, model_name: str, rows: np.ndarray = FEATURES[:3]) -> in
         return inference_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=10)
 
 
-def until(condition: Callable[[], object], what: str, timeout: float = 120.0) -> None:
-    """Polls ``condition`` until it is true, or fails after ``timeout`` seconds."""
+def until(condition: Callable[[], T], what: str, timeout: float = 120.0) -> T:
+    """Polls ``condition`` until it answers something true, and returns that answer; fails after
+    ``timeout`` seconds, quoting its last answer."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not (answer := condition()):
         if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} after {timeout:g} s")
+            raise AssertionError(f"not {what} after {timeout:g} s (last: {answer!r})")
         time.sleep(0.1)
+    return answer

@@ -1,82 +1,17 @@
-"""A platform of its own (metadata, registry, deploy and the inference servers it starts), a
-workload through it, and what the monitoring assets are checked against."""
+"""A platform of its own (metadata, registry, deploy and the inference servers it starts), and a
+workload through it, for the observability tests."""
 
 from __future__ import annotations
 
-import json
-import re
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from classifiers import FEATURES, push_classifier
+from observed_platform import Platform
 
 import modelyard
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
 from modelyard_common.embedded.service import ServiceProcess
-
-REPO = Path(__file__).resolve().parents[3]
-MONITORING = REPO / "deploy" / "k8s" / "monitoring"
-RULES = MONITORING / "prometheus-rules.yaml"
-DASHBOARDS = sorted((MONITORING / "dashboards").glob("*.json"))
-# Metric names in PromQL: not recording rules (which have colons) nor label values.
-_NAME = re.compile(r"(?<![\w:\"])(modelyard_[a-z0-9_]+|up)\b(?!\")")
-
-
-def metric_names(expr: str) -> set[str]:
-    return set(_NAME.findall(expr))
-
-
-def poll(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    """``check()``'s first truthy answer; fails naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {last!r})")
-
-
-@dataclass(frozen=True)
-class Platform:
-    metadata: ServiceProcess
-    registry: ServiceProcess
-    deploy: ServiceProcess
-    targets_file: Path
-    deployment: str
-    project: str
-    model: str
-    artifact_bytes: int
-    predictions: int
-
-    @property
-    def services(self) -> dict[str, ServiceProcess]:
-        return {"metadata": self.metadata, "registry": self.registry, "deploy": self.deploy}
-
-    def metrics_pages(self) -> dict[str, str]:
-        """job -> /metrics text of each service and of each inference server."""
-        urls = {job: service.metrics_url for job, service in self.services.items()}
-        for target in _file_targets(self.targets_file):
-            urls[f"serving {target}"] = f"http://{target}/metrics"
-        pages = {}
-        for job, url in urls.items():
-            with urllib.request.urlopen(url, timeout=5) as response:
-                pages[job] = response.read().decode()
-        return pages
-
-
-def _file_targets(path: Path) -> list[str]:
-    try:
-        groups = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return []
-    return [target for group in groups for target in group["targets"]]
 
 
 @pytest.fixture(scope="package")

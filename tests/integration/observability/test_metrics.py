@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import DASHBOARDS, RULES, Platform, metric_names
+from observed_platform import DASHBOARDS, RULES, Platform, metric_names
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelyard_common.embedded import rule_groups
@@ -72,6 +72,7 @@ def test_the_workload_shows_in_each_service_s_series(platform: Platform) -> None
         assert value(pages[job], "modelyard_postgres_pool_acquire_seconds_count") > 0, job
     assert value(deploy, "modelyard_deploy_deployments", state="AVAILABLE") == 1
     assert value(deploy, "modelyard_deploy_replicas", state="READY") == 1
+    assert value(deploy, "modelyard_deploy_leader") == 1  # alone, it leads
 
     served = {"model": platform.deployment, "version": "1"}
     assert value(serving[0], "modelyard_serving_inference_seconds_count", outcome="ok", **served) == 4

@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import DASHBOARDS, RULES, Platform, poll
+from observed_platform import DASHBOARDS, RULES, Platform
+from replica_processes import until
 
 from modelyard_common.embedded import EmbeddedPrometheus, prometheus_binary, rule_groups
 
 RULES_TEST = Path(__file__).with_name("rules_test.yml")
+RULE_COUNT = sum(len(group["rules"]) for group in rule_groups(RULES)["groups"])
 _MISSING = "Prometheus is not installed (Debian: apt-get install prometheus; .ci/run does it when run as root)"
 
 
@@ -54,7 +56,7 @@ def test_rules_pass_promtool_check_and_unit_tests(tmp_path: Path) -> None:
     rule_file.write_text(yaml.safe_dump(rule_groups(RULES), sort_keys=False))
     checked = subprocess.run([tool, "check", "rules", str(rule_file)], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 19 rules found" in checked.stdout
+    assert f"SUCCESS: {RULE_COUNT} rules found" in checked.stdout
     tests = tmp_path / "rules_test.yml"
     tests.write_text(RULES_TEST.read_text().replace("RULE_FILE", str(rule_file)))
     tested = subprocess.run([tool, "test", "rules", str(tests)], capture_output=True, text=True, timeout=60)
@@ -68,7 +70,7 @@ def test_prometheus_scrapes_every_service_and_inference_server(
     def up() -> dict[str, float]:
         return {r["metric"]["job"]: float(r["value"][1]) for r in query(prometheus, "up")}
 
-    poll(lambda: up() == {"metadata": 1, "registry": 1, "deploy": 1, "serving": 1}, "every target up")
+    until(lambda: up() == {"metadata": 1, "registry": 1, "deploy": 1, "serving": 1}, "every target up")
     serving = query(prometheus, 'up{job="serving"}')[0]["metric"]
     assert serving["deployment"] == platform.deployment and serving["replica"].startswith("churn-1-")
 
@@ -85,20 +87,20 @@ def test_prometheus_scrapes_every_service_and_inference_server(
     ],
 )
 def test_series_arrive_with_the_workload_s_values(prometheus: EmbeddedPrometheus, expr: str, expected: float) -> None:
-    values = poll(lambda: [float(r["value"][1]) for r in query(prometheus, expr)], expr, timeout=30)
+    values = until(lambda: [float(r["value"][1]) for r in query(prometheus, expr)], expr, timeout=30)
     assert values == [expected]
 
 
 def test_recording_rules_evaluate_and_no_rule_fails(platform: Platform, prometheus: EmbeddedPrometheus) -> None:
-    poll(lambda: query(prometheus, 'modelyard:rpc_requests:rate5m{job="metadata"}'), "a recorded RPC rate")
-    poll(lambda: query(prometheus, "modelyard:postgres_pool_in_use:ratio"), "recorded pool use")
+    until(lambda: query(prometheus, 'modelyard:rpc_requests:rate5m{job="metadata"}'), "a recorded RPC rate")
+    until(lambda: query(prometheus, "modelyard:postgres_pool_in_use:ratio"), "recorded pool use")
 
     def rule_health() -> dict[str, str]:
         groups = prometheus.api("rules")["groups"]
         return {rule["name"]: rule["health"] for group in groups for rule in group["rules"]}
 
-    health = poll(lambda: (h := rule_health()) and all(v != "unknown" for v in h.values()) and h, "rules evaluated")
-    assert len(health) == 19
+    health = until(lambda: (h := rule_health()) and all(v != "unknown" for v in h.values()) and h, "rules evaluated")
+    assert len(health) == RULE_COUNT
     assert {name: h for name, h in health.items() if h != "ok"} == {}
     firing = [a["labels"]["alertname"] for a in prometheus.api("alerts")["alerts"] if a["state"] == "firing"]
     assert firing == []
@@ -122,7 +124,7 @@ def test_dashboard_queries_run_and_show_the_workload(prometheus: EmbeddedPrometh
             found = re.fullmatch(r"label_values\((.+), \w+\)", variable["query"]["query"])
             assert found is not None, variable["name"]
             selector = _instant(found.group(1))
-            poll(lambda: query(prometheus, selector), f"values of ${variable['name']}", timeout=30)  # noqa: B023
+            until(lambda: query(prometheus, selector), f"values of ${variable['name']}", timeout=30)  # noqa: B023
 
     def empty_panels() -> set[str]:
         # A bad query raises here, with Prometheus' message.
@@ -134,4 +136,4 @@ def test_dashboard_queries_run_and_show_the_workload(prometheus: EmbeddedPrometh
         }
 
     # Rates need two scrapes inside their window: poll until every panel but the trouble-only ones shows data.
-    poll(lambda: empty_panels() <= _TROUBLE_ONLY or None, f"data in every panel of {path.name}", timeout=30)
+    until(lambda: empty_panels() <= _TROUBLE_ONLY or None, f"data in every panel of {path.name}", timeout=30)
