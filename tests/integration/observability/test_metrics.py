@@ -8,6 +8,7 @@ import re
 
 from observed_platform import DASHBOARDS, RULES, Platform, metric_names
 from prometheus_client.parser import text_string_to_metric_families
+from replica_processes import until
 
 from modelyard_common.embedded import rule_groups
 
@@ -47,6 +48,12 @@ def test_every_family_follows_the_naming_scheme(platform: Platform) -> None:
 
 
 def test_the_workload_shows_in_each_service_s_series(platform: Platform) -> None:
+    # Gauges counted by periodic passes (deployments by state, model metrics) catch up within one.
+    def counted() -> bool:
+        deploy = platform.metrics_pages()["deploy"]
+        return value(deploy, "modelyard_deploy_deployments", state="AVAILABLE") == 1
+
+    until(counted, "the deploy service counting one AVAILABLE deployment", timeout=30)
     pages = platform.metrics_pages()
     metadata, registry, deploy = pages["metadata"], pages["registry"], pages["deploy"]
     serving = [page for job, page in pages.items() if job.startswith("serving")]

@@ -21,12 +21,14 @@ class Cut(Exception):
 
 
 def cut_after(
-    requests: Iterator[registry_pb2.UploadFileRequest], limit: int
+    requests: Iterator[registry_pb2.UploadFileRequest], limit: int, before_cut: Callable[[], None] = lambda: None
 ) -> Iterator[registry_pb2.UploadFileRequest]:
+    """The requests until ``limit`` chunk bytes went, then a cut (once ``before_cut`` returned)."""
     sent = 0
     for request in requests:
         if request.WhichOneof("kind") == "chunk":
             if sent >= limit:
+                before_cut()
                 raise Cut
             sent += len(request.chunk)
         yield request
@@ -114,8 +116,15 @@ def test_resume_twice_and_wrong_offsets_are_refused(
     def requests(at: int) -> Requests:
         return upload_requests(reference, "w.bin", data, sha256=digest, offset=at)
 
+    def until_a_part_is_durable() -> None:
+        # A loaded server may not have read a whole part yet: cutting then would leave nothing to resume.
+        deadline = time.monotonic() + 30
+        while durable_offset(registry, reference, "w.bin") == 0:
+            assert time.monotonic() < deadline, "no part of the upload became durable within 30 s"
+            time.sleep(0.05)
+
     with pytest.raises(grpc.RpcError):
-        registry.UploadFile(cut_after(requests(0), 11 * MiB), timeout=60)
+        registry.UploadFile(cut_after(requests(0), 11 * MiB, until_a_part_is_durable), timeout=60)
     offsets = []
 
     def cut_resume() -> None:
