@@ -16,6 +16,7 @@ from prometheus_client import start_http_server
 
 from modelyard_common.interceptor import ServiceInterceptor
 from modelyard_common.settings import ServiceSettings
+from modelyard_common.tls import server_credentials, tls_mode
 
 __all__ = ["ServiceBinding", "serve"]
 
@@ -62,10 +63,19 @@ async def serve(
     names = [binding.name for binding in services]
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
 
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    address = f"{settings.host}:{settings.port}"
+    credentials = server_credentials(settings)
+    port = server.add_insecure_port(address) if credentials is None else server.add_secure_port(address, credentials)
+    health_server, ports = None, {"grpc_port": port}
+    if settings.health_port is not None:
+        health_server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        ports["health_port"] = health_server.add_insecure_port(f"{settings.host}:{settings.health_port}")
     metrics_server, metrics_thread = start_http_server(settings.metrics_port, addr=settings.host)
-    metrics_port = metrics_server.server_port
+    ports["metrics_port"] = metrics_server.server_port
     await server.start()
+    if health_server is not None:
+        await health_server.start()
 
     async def set_health(status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
         for name in ["", *names]:
@@ -74,10 +84,10 @@ async def serve(
     await set_health(health_pb2.HealthCheckResponse.NOT_SERVING if warm_up else health_pb2.HealthCheckResponse.SERVING)
     logger.info(
         "serving" if warm_up is None else "listening",
-        extra={"grpc": f"{settings.host}:{port}", "metrics": f"{settings.host}:{metrics_port}"},
+        extra={"tls": tls_mode(settings)} | {name: f"{settings.host}:{number}" for name, number in ports.items()},
     )
     if settings.ready_file is not None:
-        settings.ready_file.write_text(json.dumps({"grpc_port": port, "metrics_port": metrics_port}))
+        settings.ready_file.write_text(json.dumps(ports))
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -96,6 +106,8 @@ async def serve(
         if before_stop is not None:
             await before_stop()
         await server.stop(settings.shutdown_grace_seconds)
+        if health_server is not None:
+            await health_server.stop(None)
         metrics_server.shutdown()
         metrics_server.server_close()
         metrics_thread.join(timeout=5)

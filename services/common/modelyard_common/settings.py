@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, Self, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DatabaseSettings", "ServiceSettings", "load_settings"]
@@ -31,6 +31,26 @@ class ServiceSettings(BaseSettings):
     """How long in-flight RPCs may finish after SIGTERM before they are cancelled."""
     ready_file: Path | None = None
     """When set, a JSON file with the bound ports is written here once the service is serving."""
+    tls_cert_file: Path | None = None
+    """PEM certificate (chain) of this service: with it, the gRPC port speaks TLS only, and the
+    service presents it to the services it calls (so it must allow server and client auth)."""
+    tls_key_file: Path | None = None
+    """PEM private key of ``tls_cert_file``."""
+    tls_client_ca_file: Path | None = None
+    """PEM CA bundle; when set, callers must present a certificate it signed (mTLS)."""
+    tls_ca_file: Path | None = None
+    """PEM CA bundle verifying the services this one calls; when set, those calls use TLS."""
+    health_port: int | None = Field(None, ge=0, le=65535)
+    """Plaintext port serving only gRPC health, for probes that cannot speak TLS; unset: none, 0
+    picks a free one (written to ``ready_file``)."""
+
+    @model_validator(mode="after")
+    def _tls_files_go_together(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file: set both or neither")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file: needs tls_cert_file and tls_key_file (mTLS is on top of TLS)")
+        return self
 
 
 class DatabaseSettings(ServiceSettings):
@@ -57,6 +77,9 @@ def load_settings(cls: type[S]) -> S:
         prefix = str(cls.model_config.get("env_prefix", "")).upper()
         lines = [f"invalid configuration for {cls.__name__}:"]
         for error in exc.errors():
+            if not error["loc"]:  # a rule over several fields: the message names them
+                lines.append(f"  {error['msg']}")
+                continue
             name = prefix + "_".join(str(part) for part in error["loc"]).upper()
             lines.append(f"  {name}: {error['msg']} (got {error.get('input')!r})")
         sys.exit("\n".join(lines))

@@ -15,6 +15,7 @@ from modelyard_common.migrations import migrate
 from modelyard_common.postgres import create_pool
 from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
+from modelyard_common.tls import client_tls, tls_environment
 from modelyard_deploy.api.servicer import DeployServicer
 from modelyard_deploy.domain.changes import Changes
 from modelyard_deploy.domain.deployments import Deployments
@@ -45,7 +46,9 @@ async def run(settings: DeploySettings) -> int:
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
             await migrate(conn, MIGRATIONS, schema="deploy")
-        client = modelyard.aio.connect(settings.metadata_addr, actor=ACTOR, timeout=settings.metadata_timeout_seconds)
+        client = modelyard.aio.connect(
+            settings.metadata_addr, actor=ACTOR, timeout=settings.metadata_timeout_seconds, tls=client_tls(settings)
+        )
         stack.push_async_callback(client.close)
         runtime = ProcessRuntime(
             ServingConfig(
@@ -55,6 +58,7 @@ async def run(settings: DeploySettings) -> int:
                 run_dir=settings.run_dir,
                 stop_grace=settings.replica_stop_grace_seconds,
                 scrape_targets_file=settings.scrape_targets_file,
+                environment=tls_environment(settings, "MLREG_SERVING_"),
             )
         )
         stack.push_async_callback(runtime.close)
@@ -77,6 +81,8 @@ async def run(settings: DeploySettings) -> int:
                     settings.kubernetes_image,
                     settings.kubernetes_metadata_addr or settings.metadata_addr,
                     settings.kubernetes_registry_addr or settings.registry_addr,
+                    tls_secret=settings.kubernetes_tls_secret,
+                    mutual_tls=settings.tls_client_ca_file is not None,
                 )
             )
         observer = PrometheusObserver()

@@ -60,3 +60,7 @@ class DeploySettings(DatabaseSettings):
     """The metadata service as pods reach it; empty: ``metadata_addr``."""
     kubernetes_registry_addr: str = ""
     """The registry service as pods reach it; empty: ``registry_addr``."""
+    kubernetes_tls_secret: str = ""
+    """Secret (tls.crt, tls.key, ca.crt) mounted into inference pods, which then serve TLS (mTLS
+    when this service requires client certificates) and call metadata and registry with it;
+    empty: plaintext."""

@@ -23,6 +23,7 @@ from modelyard_common.migrations import migrate
 from modelyard_common.postgres import create_pool
 from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
+from modelyard_common.tls import client_tls
 from modelyard_registry.api.servicer import RegistryServicer
 from modelyard_registry.domain.digest import check_matches_hashlib
 from modelyard_registry.domain.downloads import DownloadLimits, Downloads
@@ -68,7 +69,9 @@ async def components(settings: RegistrySettings) -> AsyncIterator[Components]:
         )
         stack.callback(blobs.close)
         await blobs.ensure_bucket()
-        client = modelyard.aio.connect(settings.metadata_addr, actor=ACTOR, timeout=settings.metadata_timeout_seconds)
+        client = modelyard.aio.connect(
+            settings.metadata_addr, actor=ACTOR, timeout=settings.metadata_timeout_seconds, tls=client_tls(settings)
+        )
         stack.push_async_callback(client.close)
         store, catalog = PgUploadStore(pool), MetadataCatalog(client)
         uploads = Uploads(

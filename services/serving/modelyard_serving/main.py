@@ -20,6 +20,7 @@ from modelyard_common.errors import ModelyardError
 from modelyard_common.logs import configure_logging
 from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
+from modelyard_common.tls import client_tls
 from modelyard_serving.api.servicer import InferenceServicer
 from modelyard_serving.served import ServedModel
 from modelyard_serving.settings import ServingSettings
@@ -36,7 +37,7 @@ def load_model(settings: ServingSettings) -> Predictor:
     """Fetches (through the cache) and loads the version to serve; blocking."""
     options = LoadOptions(allow_pickle=settings.allow_pickle, trusted_types=frozenset(settings.trusted_types))
     with modelyard.connect(
-        settings.metadata_addr, registry=settings.registry_addr, actor="modelyard-serving"
+        settings.metadata_addr, registry=settings.registry_addr, actor="modelyard-serving", tls=client_tls(settings)
     ) as client:
         return load_version(client, settings.reference, ArtifactCache(settings.cache_dir), options)
 

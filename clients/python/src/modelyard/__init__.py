@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard._client import AsyncClient, Client, connect
 from modelyard._load import load
+from modelyard._tls import TLSConfig
 from modelyard._types import (
     AliasChange,
     Artifact,
@@ -129,6 +130,7 @@ __all__ = [
     "Signature",
     "SourceLocation",
     "Stage",
+    "TLSConfig",
     "TensorSpec",
     "TransferPhase",
     "TransferProgress",

@@ -30,6 +30,7 @@ import grpc
 import grpc.aio
 
 from modelyard import _convert as cv
+from modelyard._tls import TLSConfig, open_aio_channel, open_channel
 from modelyard._transfer import Progress, Transfers
 from modelyard._types import (
     AliasChange,
@@ -281,6 +282,7 @@ class _ClientBase:
         deploy: str | None = None,
         actor: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        tls: TLSConfig | None = None,
     ) -> None:
         self.target = target or os.environ.get(TARGET_ENV) or DEFAULT_TARGET
         self.deploy_target = deploy or os.environ.get(DEPLOY_ENV) or DEFAULT_DEPLOY
@@ -288,6 +290,7 @@ class _ClientBase:
         if not self.actor.isascii() or not self.actor.isprintable():
             raise ValueError(f"actor: {self.actor!r} must be printable ASCII (it travels as a gRPC header)")
         self.timeout = timeout
+        self.tls = tls
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(target={self.target!r}, actor={self.actor!r}, timeout={self.timeout!r})"
@@ -610,11 +613,12 @@ class Client(_ClientBase):
         deploy: str | None = None,
         actor: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        tls: TLSConfig | None = None,
     ) -> None:
-        super().__init__(target, deploy=deploy, actor=actor, timeout=timeout)
+        super().__init__(target, deploy=deploy, actor=actor, timeout=timeout, tls=tls)
         self.registry = registry or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY
-        self._channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
-        self._deploy_channel = grpc.insecure_channel(self.deploy_target, options=_DEPLOY_CHANNEL_OPTIONS)
+        self._channel = open_channel(self.target, tls, _CHANNEL_OPTIONS)
+        self._deploy_channel = open_channel(self.deploy_target, tls, _DEPLOY_CHANNEL_OPTIONS)
         self._stubs: dict[str, Any] = {
             METADATA: metadata_pb2_grpc.MetadataServiceStub(self._channel),
             DEPLOY: deploy_pb2_grpc.DeployServiceStub(self._deploy_channel),
@@ -653,7 +657,7 @@ class Client(_ClientBase):
         """Made on first use: a client that only reads metadata opens no registry channel."""
         with self._registry_lock:
             if self._transfers_ is None:
-                self._registry_channel = grpc.insecure_channel(self.registry, options=_CHANNEL_OPTIONS)
+                self._registry_channel = open_channel(self.registry, self.tls, _CHANNEL_OPTIONS)
                 self._transfers_ = Transfers(registry_pb2_grpc.RegistryServiceStub(self._registry_channel), self)
             return self._transfers_
 
@@ -665,7 +669,7 @@ class Client(_ClientBase):
 
         with self._router_lock:
             if self._router_ is None:
-                self._router_ = DeploymentRouter(self.get_deployment, self.timeout)
+                self._router_ = DeploymentRouter(self.get_deployment, self.timeout, self.tls)
             return self._router_
 
     # Artifacts (registry service)
@@ -834,8 +838,9 @@ class AsyncClient(_ClientBase):
         deploy: str | None = None,
         actor: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        tls: TLSConfig | None = None,
     ) -> None:
-        super().__init__(target, deploy=deploy, actor=actor, timeout=timeout)
+        super().__init__(target, deploy=deploy, actor=actor, timeout=timeout, tls=tls)
         self._channel: grpc.aio.Channel | None = None
         self._stub_: metadata_pb2_grpc.MetadataServiceAsyncStub | None = None
         self._deploy_channel: grpc.aio.Channel | None = None
@@ -845,14 +850,14 @@ class AsyncClient(_ClientBase):
         if service == METADATA:
             return self._stub
         if self._deploy_stub_ is None:
-            self._deploy_channel = grpc.aio.insecure_channel(self.deploy_target, options=_DEPLOY_CHANNEL_OPTIONS)
+            self._deploy_channel = open_aio_channel(self.deploy_target, self.tls, _DEPLOY_CHANNEL_OPTIONS)
             self._deploy_stub_ = deploy_pb2_grpc.DeployServiceStub(self._deploy_channel)
         return self._deploy_stub_
 
     @property
     def _stub(self) -> metadata_pb2_grpc.MetadataServiceAsyncStub:
         if self._stub_ is None:
-            self._channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
+            self._channel = open_aio_channel(self.target, self.tls, _CHANNEL_OPTIONS)
             # The stub's overloads pick the async flavour from the channel type when grpc has
             # type stubs (types-grpcio); without them the channel is Any and the first one wins.
             stub: metadata_pb2_grpc.MetadataServiceAsyncStub = metadata_pb2_grpc.MetadataServiceStub(self._channel)  # type: ignore[assignment]
@@ -921,6 +926,7 @@ def connect(
     deploy: str | None = None,
     actor: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    tls: TLSConfig | None = None,
 ) -> Client:
     """A blocking client of the metadata service and, for artifact bytes, of the registry.
 
@@ -935,8 +941,10 @@ def connect(
             login name.
         timeout: Deadline of each call in seconds, retries included; None for none. Uploads
             and downloads themselves have none: a large file takes as long as it takes.
+        tls: TLS (and the client certificate, for mTLS) of every channel, the inference
+            servers' included; None for plaintext.
     """
-    return Client(target, registry=registry, deploy=deploy, actor=actor, timeout=timeout)
+    return Client(target, registry=registry, deploy=deploy, actor=actor, timeout=timeout, tls=tls)
 
 
 def connect_async(
@@ -945,6 +953,7 @@ def connect_async(
     deploy: str | None = None,
     actor: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    tls: TLSConfig | None = None,
 ) -> AsyncClient:
     """An asyncio client of the metadata and deploy services; arguments as ``connect``."""
-    return AsyncClient(target, deploy=deploy, actor=actor, timeout=timeout)
+    return AsyncClient(target, deploy=deploy, actor=actor, timeout=timeout, tls=tls)

@@ -21,6 +21,7 @@ import grpc
 import numpy as np
 from numpy.typing import ArrayLike
 
+from modelyard._tls import TLSConfig, open_channel
 from modelyard._types import Deployment, Signature, TensorSpec
 from modelyard.errors import UnavailableError, from_rpc_error
 from modelyard.predictors import Arrays, datatype_of, from_contents, from_raw, to_raw
@@ -80,11 +81,13 @@ class InferenceClient:
     ``NotFoundError`` for another model name, ``UnavailableError`` when the server is down).
     """
 
-    def __init__(self, target: str, model_name: str, *, timeout: float | None = 30.0) -> None:
+    def __init__(
+        self, target: str, model_name: str, *, timeout: float | None = 30.0, tls: TLSConfig | None = None
+    ) -> None:
         self.target = target
         self.model_name = model_name
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(target, options=_OPTIONS)
+        self._channel = open_channel(target, tls, _OPTIONS)
         self._stub = inference_pb2_grpc.GRPCInferenceServiceStub(self._channel)
 
     def __repr__(self) -> str:
@@ -138,9 +141,10 @@ class DeploymentRouter:
     one and the endpoints be read again; when a whole pass failed, the call makes one more pass
     over the endpoints read anew."""
 
-    def __init__(self, lookup: Callable[[str], Deployment], timeout: float | None) -> None:
+    def __init__(self, lookup: Callable[[str], Deployment], timeout: float | None, tls: TLSConfig | None) -> None:
         self._lookup = lookup
         self._timeout = timeout
+        self._tls = tls
         self._lock = threading.Lock()
         self._routes: dict[str, _Route] = {}
 
@@ -196,7 +200,9 @@ class DeploymentRouter:
     def _server(self, route: _Route, endpoint: str, deployment: str) -> InferenceClient:
         server = route.servers.get(endpoint)
         if server is None:
-            server = route.servers[endpoint] = InferenceClient(endpoint, deployment, timeout=self._timeout)
+            server = route.servers[endpoint] = InferenceClient(
+                endpoint, deployment, timeout=self._timeout, tls=self._tls
+            )
         return server
 
     def _expire(self, deployment: str) -> None:

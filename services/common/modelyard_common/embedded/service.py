@@ -17,7 +17,8 @@ __all__ = ["ServiceProcess"]
 
 
 class ServiceProcess(ManagedProcess):
-    """Runs ``python -m <module>`` with ``MLREG_<NAME>_*`` settings; ready once it reports SERVING.
+    """Runs ``python -m <module>`` with ``MLREG_<NAME>_*`` settings; ready once it reports SERVING
+    (on its plaintext health port, when it serves TLS with one).
 
     The service binds free ports itself (port 0) unless ``settings`` say otherwise, and writes
     them to a ready file, which is where ``target`` and ``metrics_url`` come from.
@@ -50,6 +51,11 @@ class ServiceProcess(ManagedProcess):
         return f"127.0.0.1:{self._ports['grpc_port']}"
 
     @property
+    def health_target(self) -> str:
+        """host:port where gRPC health answers: the plaintext health port when it has one (TLS)."""
+        return f"127.0.0.1:{self._ports.get('health_port', self._ports['grpc_port'])}"
+
+    @property
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self._ports['metrics_port']}/metrics"
 
@@ -69,7 +75,7 @@ class ServiceProcess(ManagedProcess):
                 self._ports = json.loads(self.ready_file.read_text())
             except (OSError, ValueError):
                 return False
-        with grpc.insecure_channel(self.target) as channel:
+        with grpc.insecure_channel(self.health_target) as channel:
             try:
                 reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
             except grpc.RpcError:

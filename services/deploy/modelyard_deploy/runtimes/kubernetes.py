@@ -6,6 +6,11 @@ server then uses as its cache. The server container answers OIP gRPC on ``OIP_PO
 readiness and liveness are Kubernetes' native gRPC probes against grpc.health.v1, which the
 server turns SERVING once the model is loaded. The objects are built with the official
 client's models (``render``) and applied through AppsV1Api / CoreV1Api (``KubernetesCluster``).
+
+With a TLS Secret (``KubernetesConfig.tls_secret``: tls.crt, tls.key, ca.crt) mounted at
+``TLS_DIR``, both containers call metadata and registry over TLS presenting that certificate,
+the server answers TLS (mTLS with ``mutual_tls``), and the probes, which cannot speak TLS, go to
+its plaintext health-only port ``HEALTH_PORT``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from kubernetes import config as k8s_config
 from modelyard_deploy.domain.ports import ClusterStatus
 
 __all__ = [
+    "HEALTH_PORT",
     "OIP_PORT",
+    "TLS_DIR",
     "KubernetesCluster",
     "KubernetesConfig",
     "Workload",
@@ -32,6 +39,8 @@ __all__ = [
 
 OIP_PORT = 8081
 METRICS_PORT = 9090
+HEALTH_PORT = 8082
+TLS_DIR = "/etc/modelyard/tls"
 MODELS_DIR = "/models"
 _MANAGED_BY = "modelyard-deploy"
 
@@ -44,6 +53,8 @@ class KubernetesConfig:
     registry_addr: str
     cpu: str = "500m"
     memory: str = "1Gi"
+    tls_secret: str = ""
+    mutual_tls: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +74,25 @@ def _env(values: dict[str, str]) -> list[k8s.V1EnvVar]:
     return [k8s.V1EnvVar(name=key, value=value) for key, value in values.items()]
 
 
-def _probe(period: int, failures: int) -> k8s.V1Probe:
-    return k8s.V1Probe(
-        grpc=k8s.V1GRPCAction(port=OIP_PORT, service=""), period_seconds=period, failure_threshold=failures
-    )
+def _probe(port: int, period: int, failures: int) -> k8s.V1Probe:
+    return k8s.V1Probe(grpc=k8s.V1GRPCAction(port=port, service=""), period_seconds=period, failure_threshold=failures)
+
+
+def _tls_env(config: KubernetesConfig) -> tuple[dict[str, str], dict[str, str]]:
+    """The TLS variables of the pull container (the CLI's) and of the server; none without a Secret."""
+    if not config.tls_secret:
+        return {}, {}
+    cert, key, ca = f"{TLS_DIR}/tls.crt", f"{TLS_DIR}/tls.key", f"{TLS_DIR}/ca.crt"
+    pull = {"MODELYARD_TLS_CA": ca, "MODELYARD_TLS_CERT": cert, "MODELYARD_TLS_KEY": key}
+    server = {
+        "MLREG_SERVING_TLS_CERT_FILE": cert,
+        "MLREG_SERVING_TLS_KEY_FILE": key,
+        "MLREG_SERVING_TLS_CA_FILE": ca,
+        "MLREG_SERVING_HEALTH_PORT": str(HEALTH_PORT),
+    }
+    if config.mutual_tls:
+        server["MLREG_SERVING_TLS_CLIENT_CA_FILE"] = ca
+    return pull, server
 
 
 # The `restricted` Pod Security standard: a non-root user, no privilege, a read-only root (the
@@ -94,6 +120,17 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
         k8s.V1VolumeMount(name="models", mount_path=MODELS_DIR),
         k8s.V1VolumeMount(name="tmp", mount_path="/tmp"),
     ]
+    pod_volumes = [
+        k8s.V1Volume(name="models", empty_dir=k8s.V1EmptyDirVolumeSource()),
+        k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource()),
+    ]
+    if config.tls_secret:
+        volumes.append(k8s.V1VolumeMount(name="tls", mount_path=TLS_DIR, read_only=True))
+        pod_volumes.append(
+            k8s.V1Volume(name="tls", secret=k8s.V1SecretVolumeSource(secret_name=config.tls_secret, default_mode=0o440))
+        )
+    pull_tls, server_tls = _tls_env(config)
+    probe_port = HEALTH_PORT if config.tls_secret else OIP_PORT
     resources = k8s.V1ResourceRequirements(
         requests={"cpu": config.cpu, "memory": config.memory}, limits={"memory": config.memory}
     )
@@ -101,7 +138,10 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
         name="pull-artifact",
         image=config.image,
         command=["modelyard", "pull", version_reference, MODELS_DIR],
-        env=_env({"MODELYARD_METADATA_ADDR": config.metadata_addr, "MODELYARD_REGISTRY_ADDR": config.registry_addr}),
+        env=_env(
+            {"MODELYARD_METADATA_ADDR": config.metadata_addr, "MODELYARD_REGISTRY_ADDR": config.registry_addr}
+            | pull_tls
+        ),
         volume_mounts=volumes,
         resources=resources,
         security_context=_SECURITY,
@@ -121,6 +161,7 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
                 "MLREG_SERVING_PORT": str(OIP_PORT),
                 "MLREG_SERVING_METRICS_PORT": str(METRICS_PORT),
             }
+            | server_tls
         ),
         ports=[
             k8s.V1ContainerPort(name="grpc", container_port=OIP_PORT),
@@ -128,9 +169,9 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
         ],
         # Loading a model may take minutes (NOT_SERVING meanwhile): the startup probe allows 10,
         # then liveness takes over.
-        startup_probe=_probe(period=5, failures=120),
-        readiness_probe=_probe(period=5, failures=3),
-        liveness_probe=_probe(period=10, failures=3),
+        startup_probe=_probe(probe_port, period=5, failures=120),
+        readiness_probe=_probe(probe_port, period=5, failures=3),
+        liveness_probe=_probe(probe_port, period=10, failures=3),
         volume_mounts=volumes,
         resources=resources,
         security_context=_SECURITY,
@@ -144,10 +185,7 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
             init_containers=[pull],
             containers=[server],
             security_context=_POD_SECURITY,
-            volumes=[
-                k8s.V1Volume(name="models", empty_dir=k8s.V1EmptyDirVolumeSource()),
-                k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource()),
-            ],
+            volumes=pod_volumes,
         ),
     )
     deployment = k8s.V1Deployment(

@@ -19,7 +19,7 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +49,8 @@ class ServingConfig:
     stop_grace: float
     module: str = "modelyard_serving"
     scrape_targets_file: Path | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """More MLREG_SERVING_* settings, the TLS ones (which include a plaintext health port)."""
 
 
 @dataclass(slots=True)
@@ -58,6 +60,7 @@ class _Replica:
     directory: Path
     endpoint: str = ""
     metrics: str = ""
+    health: str = ""
     state: ReplicaState = ReplicaState.STARTING
     message: str = ""
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -87,6 +90,7 @@ class ProcessRuntime:
     def _environment(self, spec: ReplicaSpec, ready_file: Path) -> dict[str, str]:
         return {
             **os.environ,
+            **self._config.environment,
             "MLREG_SERVING_REFERENCE": spec.version_reference,
             "MLREG_SERVING_MODEL_NAME": spec.deployment,
             "MLREG_SERVING_METADATA_ADDR": self._config.metadata_addr,
@@ -154,11 +158,13 @@ class ProcessRuntime:
             with contextlib.suppress(OSError, ValueError, KeyError):
                 ports = json.loads(ready_file.read_text())
                 replica.metrics = f"127.0.0.1:{ports['metrics_port']}"
+                # Under TLS, health is read on the plaintext health port (the same answers).
+                replica.health = f"127.0.0.1:{ports.get('health_port', ports['grpc_port'])}"
                 replica.endpoint = f"127.0.0.1:{ports['grpc_port']}"
             if not replica.endpoint:
                 await asyncio.sleep(_POLL_SECONDS)
         self._publish_targets()
-        async with grpc.aio.insecure_channel(replica.endpoint) as channel:
+        async with grpc.aio.insecure_channel(replica.health) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             while True:
                 with contextlib.suppress(grpc.RpcError):

@@ -37,6 +37,7 @@ class State:
     actor: str | None
     timeout: float
     as_json: bool
+    tls: modelyard.TLSConfig | None = None
     console: Console = field(default_factory=lambda: Console(highlight=False))
     _client: Client | None = None
 
@@ -45,7 +46,7 @@ class State:
         if self._client is None:
             timeout = self.timeout if self.timeout > 0 else None
             self._client = modelyard.connect(
-                self.target, registry=self.registry, deploy=self.deploy, actor=self.actor, timeout=timeout
+                self.target, registry=self.registry, deploy=self.deploy, actor=self.actor, timeout=timeout, tls=self.tls
             )
             click.get_current_context().find_root().call_on_close(self._client.close)
         return self._client
@@ -128,6 +129,27 @@ class _Root(click.Group):
 @click.option(
     "--actor", envvar="MODELYARD_ACTOR", show_envvar=True, help="Who you act as, for the audit log. [default: login]"
 )
+@click.option(
+    "--tls-ca",
+    envvar="MODELYARD_TLS_CA",
+    show_envvar=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="CA bundle (PEM) verifying the services: turns TLS on.",
+)
+@click.option(
+    "--tls-cert",
+    envvar="MODELYARD_TLS_CERT",
+    show_envvar=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Client certificate (PEM) for services that require one (mTLS); with --tls-key.",
+)
+@click.option(
+    "--tls-key",
+    envvar="MODELYARD_TLS_KEY",
+    show_envvar=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Private key (PEM) of --tls-cert.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables (JSON lines when following).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Deadline of each call, seconds; 0: none.")
 @click.version_option(package_name="modelyard", prog_name="modelyard")
@@ -138,6 +160,9 @@ def cli(
     registry: str | None,
     deploy: str | None,
     actor: str | None,
+    tls_ca: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
     as_json: bool,
     timeout: float,
 ) -> None:
@@ -147,4 +172,11 @@ def cli(
     Versions are named by a reference: PROJECT/MODEL:VERSION, PROJECT/MODEL@ALIAS, or
     PROJECT/MODEL for the latest READY version.
     """
-    ctx.obj = State(target=target, registry=registry, deploy=deploy, actor=actor, timeout=timeout, as_json=as_json)
+    tls = None
+    if tls_ca or tls_cert or tls_key:
+        if bool(tls_cert) != bool(tls_key):
+            raise click.UsageError("--tls-cert and --tls-key go together (give both or neither)")
+        tls = modelyard.TLSConfig(tls_ca, cert_file=tls_cert, key_file=tls_key)
+    ctx.obj = State(
+        target=target, registry=registry, deploy=deploy, actor=actor, timeout=timeout, as_json=as_json, tls=tls
+    )
