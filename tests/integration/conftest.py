@@ -127,5 +127,12 @@ def metadata(metadata_service: ServiceProcess) -> Iterator[modelyard.Client]:
 
 @pytest.fixture(scope="session")
 def registry_config(metadata_service: ServiceProcess) -> Callable[..., dict[str, str]]:
-    """registry_config(seaweedfs, dsn, **extra): the MLREG_REGISTRY_* settings of a registry."""
-    return lambda seaweedfs, dsn, **extra: registry_settings(seaweedfs, dsn, metadata_service, **extra)
+    """registry_config(seaweedfs, dsn, metadata=<the session's>, **extra): the MLREG_REGISTRY_*
+    settings of a registry."""
+
+    def config(
+        seaweedfs: EmbeddedSeaweedFS, dsn: str, metadata: ServiceProcess = metadata_service, **extra: str
+    ) -> dict[str, str]:
+        return registry_settings(seaweedfs, dsn, metadata, **extra)
+
+    return config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import kubernetes_validate
@@ -9,7 +10,16 @@ import pytest
 from kubernetes import client as k8s
 
 from modelyard_deploy.domain.ports import ClusterStatus
-from modelyard_deploy.runtimes.kubernetes import OIP_PORT, KubernetesConfig, cluster_status, labels, render, to_dict
+from modelyard_deploy.runtimes.kubernetes import (
+    HEALTH_PORT,
+    OIP_PORT,
+    TLS_DIR,
+    KubernetesConfig,
+    cluster_status,
+    labels,
+    render,
+    to_dict,
+)
 
 CONFIG = KubernetesConfig(
     namespace="models",
@@ -134,3 +144,48 @@ def test_the_status_of_a_deployment_reads_its_rollout_and_a_stall() -> None:
     )
     fresh = k8s.V1Deployment(metadata=k8s.V1ObjectMeta(name="scorer-prod", generation=1), spec=spec)
     assert cluster_status(fresh) == ClusterStatus(False, 0, 0, 0)
+
+
+@pytest.mark.parametrize("mutual", [False, True])
+def test_with_a_tls_secret_the_pods_mount_it_serve_tls_and_are_probed_on_the_plaintext_health_port(
+    mutual: bool,
+) -> None:
+    config = dataclasses.replace(CONFIG, tls_secret="modelyard-inference-tls", mutual_tls=mutual)
+    deployment = to_dict(render("scorer-prod", "fraud/scorer:3", 2, 4, config).deployment)
+    kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["volumes"][-1] == {
+        "name": "tls",
+        "secret": {"secretName": "modelyard-inference-tls", "defaultMode": 0o440},
+    }
+    (pull,), (server,) = pod["initContainers"], pod["containers"]
+    for container in (pull, server):
+        assert container["volumeMounts"][-1] == {"name": "tls", "mountPath": TLS_DIR, "readOnly": True}
+    assert {e["name"]: e["value"] for e in pull["env"]} == {
+        "MODELYARD_METADATA_ADDR": "metadata.modelyard:7410",
+        "MODELYARD_REGISTRY_ADDR": "registry.modelyard:7411",
+        "MODELYARD_TLS_CA": f"{TLS_DIR}/ca.crt",
+        "MODELYARD_TLS_CERT": f"{TLS_DIR}/tls.crt",
+        "MODELYARD_TLS_KEY": f"{TLS_DIR}/tls.key",
+    }
+    env = {e["name"]: e["value"] for e in server["env"]}
+    assert (
+        env["MLREG_SERVING_TLS_CERT_FILE"],
+        env["MLREG_SERVING_TLS_KEY_FILE"],
+        env["MLREG_SERVING_TLS_CA_FILE"],
+    ) == (
+        f"{TLS_DIR}/tls.crt",
+        f"{TLS_DIR}/tls.key",
+        f"{TLS_DIR}/ca.crt",
+    )
+    assert env.get("MLREG_SERVING_TLS_CLIENT_CA_FILE") == (f"{TLS_DIR}/ca.crt" if mutual else None)
+    assert env["MLREG_SERVING_HEALTH_PORT"] == str(HEALTH_PORT)
+    for probe in (server["startupProbe"], server["readinessProbe"], server["livenessProbe"]):
+        assert probe["grpc"] == {"port": HEALTH_PORT, "service": ""}
+
+
+def test_without_a_tls_secret_nothing_of_tls_is_rendered(objects: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    pod = objects[0]["spec"]["template"]["spec"]
+    names = [e["name"] for c in [*pod["initContainers"], *pod["containers"]] for e in c["env"]]
+    assert not [n for n in names if "TLS" in n or "HEALTH" in n]
+    assert "tls" not in [v["name"] for v in pod["volumes"]]
