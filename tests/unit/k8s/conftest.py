@@ -33,3 +33,9 @@ def dev() -> Manifests:
 @pytest.fixture
 def production() -> Manifests:
     return _rendered("production")
+
+
+@pytest.fixture
+def production_tls() -> Manifests:
+    """The production overlay with components/tls (mTLS everywhere)."""
+    return _rendered("production-tls")

@@ -288,3 +288,27 @@ def test_every_command_is_an_entry_point_of_a_package_the_image_installs(manifes
     dockerfile = (REPO / "deploy/docker/Dockerfile").read_text()
     for pyproject in [REPO / "clients/python/pyproject.toml", *REPO.glob("services/*/pyproject.toml")]:
         assert f"./{pyproject.parent.relative_to(REPO)}" in dockerfile, pyproject
+
+
+def test_the_tls_component_mounts_each_services_secret_and_probes_its_plaintext_health_port(
+    production_tls: Manifests,
+) -> None:
+    containers = list(production_tls.containers())
+    assert len(containers) == 3
+    for deployment, container in containers:
+        name = deployment["metadata"]["name"]
+        kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+        settings = _settings(production_tls, deployment, container)
+        declared = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert settings.health_port == declared["health"] not in (declared["grpc"], declared["metrics"]), name
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"] == {"port": declared["health"]}, (name, probe)
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "tls"]
+        (volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "tls"]
+        assert volume["secret"]["secretName"] == f"modelyard-{name}-tls"
+        files = (settings.tls_cert_file, settings.tls_key_file, settings.tls_ca_file, settings.tls_client_ca_file)
+        assert [str(path) for path in files] == [
+            f"{mount['mountPath']}/{key}" for key in ("tls.crt", "tls.key", "ca.crt", "ca.crt")
+        ], name
+    deploy = production_tls.get("Deployment", "deploy")
+    assert production_tls.config(deploy)["MLREG_DEPLOY_KUBERNETES_TLS_SECRET"] == "modelyard-inference-tls"
