@@ -47,6 +47,9 @@ async def serve(
     cleanly instead of waiting out the grace period. ``warm_up`` runs once the server listens
     and its ready file is written; health reports NOT_SERVING until it returns, and an error it
     raises stops the server and is raised from here.
+
+    The gRPC port speaks TLS (mTLS) when the settings name the files; ``health_port`` adds a
+    plaintext port serving only health, with the same answers, for probes that cannot do TLS.
     """
     server = grpc.aio.server(
         interceptors=[ServiceInterceptor()],
@@ -68,7 +71,7 @@ async def serve(
     port = server.add_insecure_port(address) if credentials is None else server.add_secure_port(address, credentials)
     health_server, ports = None, {"grpc_port": port}
     if settings.health_port is not None:
-        health_server = grpc.aio.server()
+        health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
         ports["health_port"] = health_server.add_insecure_port(f"{settings.host}:{settings.health_port}")
     metrics_server, metrics_thread = start_http_server(settings.metrics_port, addr=settings.host)

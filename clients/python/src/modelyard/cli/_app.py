@@ -104,6 +104,11 @@ class _Root(click.Group):
             ctx.exit(EXIT_ERROR)
 
 
+def _pem_option(flag: str, envvar: str, help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A global option naming a PEM file, also read from ``envvar``."""
+    return click.option(flag, envvar=envvar, show_envvar=True, type=click.Path(exists=True, dir_okay=False), help=help)
+
+
 @click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--target",
@@ -129,27 +134,9 @@ class _Root(click.Group):
 @click.option(
     "--actor", envvar="MODELYARD_ACTOR", show_envvar=True, help="Who you act as, for the audit log. [default: login]"
 )
-@click.option(
-    "--tls-ca",
-    envvar="MODELYARD_TLS_CA",
-    show_envvar=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="CA bundle (PEM) verifying the services: turns TLS on.",
-)
-@click.option(
-    "--tls-cert",
-    envvar="MODELYARD_TLS_CERT",
-    show_envvar=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="Client certificate (PEM) for services that require one (mTLS); with --tls-key.",
-)
-@click.option(
-    "--tls-key",
-    envvar="MODELYARD_TLS_KEY",
-    show_envvar=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="Private key (PEM) of --tls-cert.",
-)
+@_pem_option("--tls-ca", "MODELYARD_TLS_CA", "CA bundle (PEM) verifying the services: turns TLS on.")
+@_pem_option("--tls-cert", "MODELYARD_TLS_CERT", "Client certificate (PEM) for services requiring one (mTLS).")
+@_pem_option("--tls-key", "MODELYARD_TLS_KEY", "Private key (PEM) of --tls-cert.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables (JSON lines when following).")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Deadline of each call, seconds; 0: none.")
 @click.version_option(package_name="modelyard", prog_name="modelyard")
