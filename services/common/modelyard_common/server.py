@@ -21,6 +21,7 @@ __all__ = ["ServiceBinding", "serve"]
 
 logger = logging.getLogger(__name__)
 
+# A bigger message is refused by grpc itself with RESOURCE_EXHAUSTED.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
@@ -48,7 +49,7 @@ async def serve(
     raises stops the server and is raised from here.
     """
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor()],
+        interceptors=[ServiceInterceptor(settings.rpc_timeout_seconds)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
