@@ -161,23 +161,18 @@ class Target:
 
     def __init__(self, service: ServiceProcess, dsn: str, tables: tuple[str, ...], loop: asyncio.AbstractEventLoop):
         self.channel = grpc.insecure_channel(service.target)
-        self._dsn, self._tables, self._loop = dsn, tables, loop
+        self._tables, self._loop = tables, loop
+        self._conn: asyncpg.Connection = loop.run_until_complete(asyncpg.connect(dsn))
 
     def fingerprint(self) -> str:
-        async def read() -> str:
-            conn = await asyncpg.connect(self._dsn)
-            try:
-                parts = [
-                    await conn.fetchval(
-                        f"SELECT coalesce(string_agg(md5(t::text), '' ORDER BY t::text), '') FROM {t} t"
-                    )
-                    for t in self._tables
-                ]
-            finally:
-                await conn.close()
-            return hashlib.sha256("|".join(parts).encode()).hexdigest()
+        """A digest of every row of the service's tables."""
+        query = "SELECT coalesce(string_agg(md5(t::text), '' ORDER BY t::text), '') FROM {} t"
+        parts = [self._loop.run_until_complete(self._conn.fetchval(query.format(table))) for table in self._tables]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
-        return self._loop.run_until_complete(read())
+    def close(self) -> None:
+        self.channel.close()
+        self._loop.run_until_complete(self._conn.close())
 
     def call(self, method: MethodDescriptor, request: Any) -> grpc.StatusCode:
         path = f"/{method.containing_service.full_name}/{method.name}"
@@ -270,7 +265,7 @@ def targets(
     }
     yield found
     for target in found.values():
-        target.channel.close()
+        target.close()
 
 
 def _methods() -> list[MethodDescriptor]:
