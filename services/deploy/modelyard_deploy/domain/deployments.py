@@ -38,7 +38,7 @@ def check_name(name: str, field: str = "name") -> str:
     if not name:
         raise InvalidArgumentError(field, "is required")
     if len(name) > MAX_NAME:
-        raise InvalidArgumentError(field, f"{name[:MAX_NAME]!r}... is longer than {MAX_NAME} characters")
+        raise InvalidArgumentError(field, f"{name[:MAX_NAME] + '...'!r} is longer than {MAX_NAME} characters")
     if not _NAME.fullmatch(name):
         raise InvalidArgumentError(field, f"{name!r} must be lowercase letters, digits and '-', starting with a letter")
     return name
