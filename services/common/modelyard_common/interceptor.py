@@ -2,10 +2,12 @@
 
 Domain code raises ``modelyard_common.errors`` exceptions; here they become gRPC statuses.
 Anything else is a bug: logged with its request id and answered INTERNAL without details.
+A unary RPC whose client set no deadline gets the server's ceiling, answered DEADLINE_EXCEEDED.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,7 +18,7 @@ import grpc
 from prometheus_client import Counter, Gauge, Histogram
 
 from modelyard_common.calls import current_call, start_call
-from modelyard_common.errors import ModelyardError
+from modelyard_common.errors import DeadlineExceededError, ModelyardError
 
 __all__ = ["ServiceInterceptor"]
 
@@ -95,9 +97,11 @@ def _code_of(context: grpc.aio.ServicerContext[Any, Any]) -> str:
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps every handler with request context, metrics and error mapping."""
+    """Wraps every handler with request context, metrics and error mapping; unary-unary calls
+    without a client deadline end after ``rpc_timeout_seconds`` (None: never)."""
 
-    def __init__(self) -> None:
+    def __init__(self, rpc_timeout_seconds: float | None = None) -> None:
+        self._ceiling = rpc_timeout_seconds
         # A method's handler never changes, so it is wrapped once, on its first call.
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
@@ -112,19 +116,22 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             handler = await continuation(handler_call_details)
             if handler is None:
                 return None
-            wrapped = self._wrapped[method] = _wrap(handler, _Observed(method))
+            wrapped = self._wrapped[method] = _wrap(handler, _Observed(method), self._ceiling)
         return wrapped
 
 
-def _wrap(handler: grpc.RpcMethodHandler[Any, Any], observed: _Observed) -> grpc.RpcMethodHandler[Any, Any]:
+def _wrap(
+    handler: grpc.RpcMethodHandler[Any, Any], observed: _Observed, ceiling: float | None
+) -> grpc.RpcMethodHandler[Any, Any]:
     kwargs = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(_unary(observed, handler.unary_unary), **kwargs)
+        return grpc.unary_unary_rpc_method_handler(_unary(observed, handler.unary_unary, ceiling), **kwargs)
     if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(_unary(observed, handler.stream_unary), **kwargs)
+        # A client stream (an upload) lasts as long as its bytes take: no ceiling.
+        return grpc.stream_unary_rpc_method_handler(_unary(observed, handler.stream_unary, None), **kwargs)
     # On a grpc.aio server streaming behaviours are async generators; the stubs say Iterator.
     if handler.unary_stream:
         streaming = _streaming(observed, handler.unary_stream)  # type: ignore[arg-type]
@@ -133,10 +140,23 @@ def _wrap(handler: grpc.RpcMethodHandler[Any, Any], observed: _Observed) -> grpc
     return grpc.stream_stream_rpc_method_handler(streaming, **kwargs)
 
 
-def _unary(observed: _Observed, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+def _unary(
+    observed: _Observed, behavior: Callable[..., Awaitable[Any]], ceiling: float | None
+) -> Callable[..., Awaitable[Any]]:
     async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         async with observed.serving(context):
-            return await behavior(request, context)
+            if ceiling is None or context.time_remaining() is not None:
+                return await behavior(request, context)
+            timeout = asyncio.timeout(ceiling)
+            try:
+                async with timeout:
+                    return await behavior(request, context)
+            except TimeoutError:
+                if not timeout.expired():
+                    raise
+                raise DeadlineExceededError(
+                    f"the call took longer than the server's {ceiling:g} s limit for calls without a deadline"
+                ) from None
 
     return handle
 

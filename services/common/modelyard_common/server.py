@@ -22,6 +22,7 @@ __all__ = ["ServiceBinding", "serve"]
 
 logger = logging.getLogger(__name__)
 
+# A bigger message is refused by grpc itself with RESOURCE_EXHAUSTED.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
@@ -52,7 +53,7 @@ async def serve(
     plaintext port serving only health, with the same answers, for probes that cannot do TLS.
     """
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor()],
+        interceptors=[ServiceInterceptor(settings.rpc_timeout_seconds)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -29,6 +29,8 @@ class ServiceSettings(BaseSettings):
     """json: one JSON object per line; console: human-readable lines."""
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=300)
     """How long in-flight RPCs may finish after SIGTERM before they are cancelled."""
+    rpc_timeout_seconds: float = Field(60.0, gt=0, le=3600)
+    """Longest a unary RPC whose client set no deadline may run before it ends DEADLINE_EXCEEDED."""
     ready_file: Path | None = None
     """When set, a JSON file with the bound ports is written here once the service is serving."""
     tls_cert_file: Path | None = None

@@ -80,3 +80,34 @@ def test_deployments_are_listed_by_name_page_by_page_and_by_project(
     finally:
         for name in names:
             client.delete_deployment(name)
+
+
+@pytest.mark.parametrize(
+    ("request_pb", "method", "message"),
+    [
+        (deploy_pb2.GetDeploymentRequest(name="a\x00"), "GetDeployment", "name: 'a\\x00' must be lowercase letters"),
+        (deploy_pb2.DeleteDeploymentRequest(name=""), "DeleteDeployment", "name: is required"),
+        (
+            deploy_pb2.UpdateDeploymentRequest(name="scorer", reason="r" * 4097),
+            "UpdateDeployment",
+            "reason: is 4097 characters long; at most 4096 allowed",
+        ),
+        (
+            deploy_pb2.CreateDeploymentRequest(name="scorer", model_reference="p/m:1", runtime=7),  # type: ignore[arg-type]
+            "CreateDeployment",
+            "runtime: 7 is not a runtime: use PROCESS or KUBERNETES",
+        ),
+        (deploy_pb2.ListDeploymentsRequest(page_token="x\x00"), "ListDeployments", "page_token: 'x\\x00' must be"),
+        (deploy_pb2.ListDeploymentsRequest(page_size=1001), "ListDeployments", "page_size: must be between 0 and 1000"),
+        (deploy_pb2.ListDeploymentsRequest(project="P!"), "ListDeployments", "project: 'P!' is not a project name"),
+    ],
+)
+def test_malformed_requests_are_invalid_argument_naming_the_field(
+    deploy_service: ServiceProcess, request_pb: object, method: str, message: str
+) -> None:
+    with grpc.insecure_channel(deploy_service.target) as channel:
+        call = getattr(deploy_pb2_grpc.DeployServiceStub(channel), method)
+        with pytest.raises(grpc.RpcError) as caught:
+            call(request_pb, timeout=30)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert str(caught.value.details()).startswith(message), caught.value.details()

@@ -90,6 +90,8 @@ def test_references_resolve_number_alias_and_latest_ready(client: modelyard.Clie
         ("scorer", "reference: 'scorer' is not a model name: expected 'project/model'"),
         ("p/m:0", "reference: version '0' in 'p/m:0' is not a positive integer"),
         ("p/m:x", "reference: version 'x' in 'p/m:x' is not a positive integer"),
+        ("p/m:\u00b2", "reference: version '\u00b2' in 'p/m:\u00b2' is not a positive integer"),
+        ("p/m:9223372036854775808", "reference: version '9223372036854775808' in 'p/m:9223372036854775808' is not"),
         ("p/m@1x", "reference: '1x' is not a valid alias: it must start with a letter"),
         ("P/m", "reference: 'P' is not a valid name"),
     ],

@@ -95,6 +95,12 @@ def test_abort_fails_the_version_and_forgets_its_files(
     assert (stat.status, list(stat.uploaded)) == (types_pb2.VERSION_STATUS_FAILED, [])
 
 
+def oversized_chunk(reference: str) -> Iterator[registry_pb2.UploadFileRequest]:
+    size = 4 * MiB + 1
+    yield registry_pb2.UploadFileRequest(header=registry_pb2.UploadFileHeader(reference=reference, path="f", size=size))
+    yield registry_pb2.UploadFileRequest(chunk=b"\0" * size)
+
+
 def headerless(reference: str) -> Iterator[registry_pb2.UploadFileRequest]:
     yield registry_pb2.UploadFileRequest(chunk=b"data first")
 
@@ -110,6 +116,7 @@ def headerless(reference: str) -> Iterator[registry_pb2.UploadFileRequest]:
         (lambda ref: _one(ref, size=2), "chunk"),  # more bytes than announced
         (lambda ref: _one(ref, size=100), "chunk"),  # fewer bytes than announced
         (lambda ref: _one(ref, offset=1), "header.offset"),
+        (lambda ref: oversized_chunk(ref), "chunk: is 4194305 bytes; at most 4194304 allowed per message"),
         (lambda ref: _one(""), "header.reference"),
     ],
 )

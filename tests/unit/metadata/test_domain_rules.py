@@ -46,12 +46,36 @@ def test_page_size_defaults_and_bounds() -> None:
 
 def test_page_tokens_are_bound_to_their_listing() -> None:
     token = encode_token("models", "churn")
-    assert decode_token("models", token) == "churn"
-    assert decode_token("models", "") is None
+    assert decode_token("models", token, str) == "churn"
+    assert decode_token("models", "", str) is None
     with pytest.raises(InvalidArgumentError, match="page_token: was not issued for this projects listing"):
-        decode_token("projects", token)
+        decode_token("projects", token, str)
     with pytest.raises(InvalidArgumentError, match="page_token: is not a token this service issued"):
-        decode_token("models", "%%%")
+        decode_token("models", "%%%", str)
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected", "position"),
+    [
+        ("versions", int, "seven"),
+        ("versions", int, 2**70),
+        ("versions", int, 0),
+        ("versions", int, True),
+        ("audit", int, None),
+        ("models", str, "a\x00b"),
+        ("models", str, [1]),
+    ],
+)
+def test_forged_page_tokens_with_positions_the_store_cannot_take_are_refused(
+    kind: str, expected: type[str] | type[int], position: object
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=f"page_token: was not issued for this {kind} listing"):
+        decode_token(kind, encode_token(kind, position), expected)
+
+
+def test_page_tokens_longer_than_any_issued_are_refused() -> None:
+    with pytest.raises(InvalidArgumentError, match="page_token: is 1025 characters long; at most 1024 allowed"):
+        decode_token("models", "a" * 1025, str)
 
 
 def test_stage_table_reaches_every_stage_and_archive_is_reversible_only_to_development() -> None:

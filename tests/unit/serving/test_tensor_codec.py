@@ -89,6 +89,11 @@ def test_raw_bytes_must_hold_exactly_the_elements(data: bytes, problem: str) -> 
         from_raw("words", "BYTES", [2], data)
 
 
+def test_a_raw_bytes_shape_claiming_more_elements_than_memory_holds_is_refused_before_allocating() -> None:
+    with pytest.raises(InvalidArgumentError, match=rf"^words: raw BYTES contents end before element 1 of {2**62}$"):
+        from_raw("words", "BYTES", [2**31, 2**31], b"\x01\x00\x00\x00a")
+
+
 def test_typed_contents_must_be_in_the_datatypes_field_with_the_shapes_count() -> None:
     contents = inference_pb2.InferTensorContents(fp64_contents=[1.0, 2.0])
     with pytest.raises(InvalidArgumentError, match=r"^x: datatype FP32 goes in contents.fp32_contents, not fp64"):

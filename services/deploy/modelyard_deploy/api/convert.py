@@ -7,6 +7,7 @@ from datetime import datetime
 from google.protobuf import timestamp_pb2
 
 from modelyard.v1 import deploy_pb2
+from modelyard_common.errors import InvalidArgumentError
 from modelyard_deploy.domain.entities import Deployment, Replica, Revision, Runtime
 
 __all__ = ["deployment_to_pb", "replica_to_pb", "revision_to_pb", "runtime_from_pb"]
@@ -24,6 +25,8 @@ def runtime_from_pb(runtime: deploy_pb2.Runtime.ValueType) -> Runtime | None:
     """None for RUNTIME_UNSPECIFIED: the service's default."""
     if runtime == deploy_pb2.RUNTIME_UNSPECIFIED:
         return None
+    if runtime not in deploy_pb2.Runtime.values():
+        raise InvalidArgumentError("runtime", f"{runtime} is not a runtime: use PROCESS or KUBERNETES")
     return Runtime(deploy_pb2.Runtime.Name(runtime).removeprefix("RUNTIME_"))
 
 

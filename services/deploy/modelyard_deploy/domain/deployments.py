@@ -16,28 +16,46 @@ from modelyard_common.errors import (
 )
 from modelyard_deploy.domain.changes import Changes
 from modelyard_deploy.domain.entities import Deployment, DeploymentState, Revision, Runtime, VersionInfo
+from modelyard_deploy.domain.limits import (
+    DEFAULT_PAGE,
+    MAX_NAME,
+    MAX_PAGE,
+    MAX_PROJECT,
+    MAX_REASON,
+    MAX_REFERENCE,
+    MAX_REPLICAS,
+)
 from modelyard_deploy.domain.ports import DeploymentStore, VersionCatalog
 
-__all__ = ["MAX_REPLICAS", "Deployments", "check_name", "check_replicas"]
+__all__ = ["Deployments", "check_name", "check_replicas"]
 
-MAX_REPLICAS = 16
-MAX_PAGE = 1000
-DEFAULT_PAGE = 100
 _NAME = re.compile(r"[a-z][a-z0-9-]*")
-_NAME_MAX = 40
+_PROJECT = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
-def check_name(name: str) -> str:
+def check_name(name: str, field: str = "name") -> str:
     """A deployment name names Kubernetes objects and is the model name inference clients send."""
     if not name:
-        raise InvalidArgumentError("name", "is required")
-    if len(name) > _NAME_MAX:
-        raise InvalidArgumentError("name", f"{name!r} is longer than {_NAME_MAX} characters")
+        raise InvalidArgumentError(field, "is required")
+    if len(name) > MAX_NAME:
+        raise InvalidArgumentError(field, f"{name[:MAX_NAME] + '...'!r} is longer than {MAX_NAME} characters")
     if not _NAME.fullmatch(name):
-        raise InvalidArgumentError(
-            "name", f"{name!r} must be lowercase letters, digits and '-', starting with a letter"
-        )
+        raise InvalidArgumentError(field, f"{name!r} must be lowercase letters, digits and '-', starting with a letter")
     return name
+
+
+def _check_project(project: str) -> str:
+    if len(project) > MAX_PROJECT or not _PROJECT.fullmatch(project or "p"):
+        raise InvalidArgumentError("project", f"{project[:MAX_PROJECT]!r} is not a project name")
+    return project
+
+
+def _check_text(field: str, value: str, limit: int) -> str:
+    if len(value) > limit:
+        raise InvalidArgumentError(field, f"is {len(value)} characters long; at most {limit} allowed")
+    if "\x00" in value:
+        raise InvalidArgumentError(field, "contains a NUL character, which cannot be stored")
+    return value
 
 
 def check_replicas(replicas: int) -> int:
@@ -74,6 +92,7 @@ class Deployments:
     async def _resolve(self, reference: str) -> VersionInfo:
         if not reference:
             raise InvalidArgumentError("model_reference", "is required")
+        _check_text("model_reference", reference, MAX_REFERENCE)
         version = await self._catalog.resolve(reference)
         if version.status != "READY":
             raise FailedPreconditionError(
@@ -103,21 +122,26 @@ class Deployments:
         return await self._changed(name, created.generation)
 
     async def get(self, name: str) -> Deployment:
-        return await self._store.get(name)
+        return await self._store.get(check_name(name))
 
     async def page(self, project: str, page_size: int, page_token: str) -> Page:
-        if page_size < 0:
-            raise InvalidArgumentError("page_size", f"{page_size} is negative")
-        limit = min(page_size or DEFAULT_PAGE, MAX_PAGE)
+        if not 0 <= page_size <= MAX_PAGE:
+            raise InvalidArgumentError("page_size", f"must be between 0 and {MAX_PAGE}, got {page_size}")
+        _check_project(project)
+        if page_token:
+            check_name(page_token, "page_token")  # the last name of the previous page
+        limit = page_size or DEFAULT_PAGE
         found = await self._store.page(project, page_token, limit + 1)
         more = len(found) > limit
         found = found[:limit]
         return Page(found, found[-1].name if more else "")
 
     async def revisions(self, name: str) -> list[Revision]:
-        return await self._store.revisions(name)
+        return await self._store.revisions(check_name(name))
 
     async def update(self, actor: str, name: str, reference: str, replicas: int | None, reason: str) -> Deployment:
+        check_name(name)
+        _check_text("reason", reason, MAX_REASON)
         if replicas is not None:
             check_replicas(replicas)
         version = await self._resolve(reference) if reference else None
@@ -134,6 +158,8 @@ class Deployments:
         return await self._changed(name, generation)
 
     async def rollback(self, actor: str, name: str, revision: int, reason: str) -> Deployment:
+        check_name(name)
+        _check_text("reason", reason, MAX_REASON)
         if revision < 0:
             raise InvalidArgumentError("revision", f"{revision} is negative")
         async with self._store.locked(name) as locked:
@@ -167,6 +193,7 @@ class Deployments:
 
     async def delete(self, name: str) -> None:
         """Marks it DELETING, and returns once the leader stopped every replica and deleted it."""
+        check_name(name)
         async with self._store.locked(name) as locked:
             if locked.deployment.state is not DeploymentState.DELETING:
                 await locked.mark_deleting()
@@ -179,6 +206,7 @@ class Deployments:
 
     async def watch(self, name: str) -> AsyncIterator[Deployment]:
         """The deployment now, then after each change; ends when it is deleted."""
+        check_name(name)
         seen = self._changes.version(name)
         deployment = await self._store.get(name)
         while True:

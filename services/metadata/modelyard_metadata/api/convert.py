@@ -49,6 +49,16 @@ def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=math.floor(value.timestamp()), nanos=value.microsecond * 1000)
 
 
+def time_from_pb(field: str, value: timestamp_pb2.Timestamp) -> datetime:
+    """A timestamp a datetime (and Postgres) can hold: years 1 to 9999."""
+    try:
+        return value.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgumentError(
+            field, f"{value.seconds} s {value.nanos} ns is not a time between years 1 and 9999"
+        ) from None
+
+
 def struct(value: dict[str, Any] | None) -> struct_pb2.Struct | None:
     if value is None:
         return None
@@ -210,14 +220,14 @@ def version_changes_from_pb(version_pb: types_pb2.ModelVersion, paths: Sequence[
     return changes
 
 
-def metric_from_pb(metric: types_pb2.Metric, now: datetime) -> MetricPoint:
+def metric_from_pb(index: int, metric: types_pb2.Metric, now: datetime) -> MetricPoint:
     which = metric.WhichOneof("value")
     return MetricPoint(
         name=metric.name,
         number=metric.number if which == "number" else None,
         structured=struct_to_dict(metric.structured) if which == "structured" else None,
         step=metric.step,
-        time=metric.time.ToDatetime(tzinfo=UTC) if metric.HasField("time") else now,
+        time=time_from_pb(f"metrics[{index}].time", metric.time) if metric.HasField("time") else now,
     )
 
 

@@ -35,7 +35,7 @@ def _caller() -> Caller:
 def _audit_query(request: metadata_pb2.ListAuditEventsRequest | metadata_pb2.WatchEventsRequest) -> AuditQuery:
     since = None
     if isinstance(request, metadata_pb2.ListAuditEventsRequest) and request.HasField("since"):
-        since = request.since.ToDatetime(tzinfo=UTC)
+        since = convert.time_from_pb("since", request.since)
     actor = request.actor if isinstance(request, metadata_pb2.ListAuditEventsRequest) else ""
     return AuditQuery(project=request.project, resource=request.resource, actor=actor, since=since)
 
@@ -156,7 +156,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         self, request: metadata_pb2.LogMetricsRequest, context: Context
     ) -> metadata_pb2.LogMetricsResponse:
         now = datetime.now(UTC)
-        points = [convert.metric_from_pb(m, now) for m in request.metrics]
+        points = [convert.metric_from_pb(i, m, now) for i, m in enumerate(request.metrics)]
         version = await self._catalog.log_metrics(_caller(), request.reference, points)
         return metadata_pb2.LogMetricsResponse(version=convert.version_to_pb(version))
 

@@ -36,6 +36,21 @@ from modelyard_metadata.domain.entities import (
     VersionSpec,
     VersionStatus,
 )
+from modelyard_metadata.domain.limits import (
+    MAX_COMPARED,
+    MAX_DEPENDENCIES,
+    MAX_DIMENSIONS,
+    MAX_FILES,
+    MAX_LINEAGE_DEPTH,
+    MAX_LOCATION,
+    MAX_MEMBERS,
+    MAX_METRICS_PER_CALL,
+    MAX_NAME,
+    MAX_PARENTS,
+    MAX_REFERENCE,
+    MAX_TENSORS,
+    MAX_TEXT,
+)
 from modelyard_metadata.domain.paging import decode_token, encode_token, page_size
 from modelyard_metadata.domain.ports import (
     AuditQuery,
@@ -48,7 +63,6 @@ from modelyard_metadata.domain.ports import (
 from modelyard_metadata.domain.stages import check_transition
 from modelyard_metadata.domain.validation import (
     DATATYPES,
-    MAX_NAME,
     VersionRef,
     check_alias,
     check_json_object,
@@ -63,15 +77,6 @@ from modelyard_metadata.domain.validation import (
 
 __all__ = ["Catalog", "snapshot"]
 
-MAX_TENSORS = 256
-MAX_DIMENSIONS = 16
-MAX_DEPENDENCIES = 256
-MAX_PARENTS = 64
-MAX_MEMBERS = 16
-MAX_METRICS_PER_CALL = 256
-MAX_COMPARED = 20
-MAX_LINEAGE_DEPTH = 50
-MAX_FILES = 10_000
 NOWHERE = SourceLocation()
 
 MODEL_FIELDS = frozenset({"description", "owner", "team", "kind", "tags", "code_location", "data_location"})
@@ -112,7 +117,7 @@ _ENTRY_POINT = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z
 
 def _check_location(field: str, location: SourceLocation) -> SourceLocation:
     for part in ("uri", "revision", "path"):
-        check_text(f"{field}.{part}", getattr(location, part), 2048)
+        check_text(f"{field}.{part}", getattr(location, part), MAX_LOCATION)
     return location
 
 
@@ -161,6 +166,7 @@ def _check_produced_by(field: str, references: Sequence[str]) -> list[VersionRef
 def _check_serving(model: Model, serving: Serving) -> list[VersionRef]:
     """The member references of an ENSEMBLE version; raises when ``serving`` does not fit the
     model's kind (CUSTOM needs an entry point, ENSEMBLE a method and members, STANDARD neither)."""
+    check_text("serving.entry_point", serving.entry_point, MAX_NAME)
     if model.kind is ModelKind.CUSTOM:
         if serving.ensemble_method is not None or serving.members:
             raise InvalidArgumentError("serving", f"{model.name!r} is CUSTOM: it takes an entry_point, not members")
@@ -212,7 +218,7 @@ class Catalog:
 
     async def list_projects(self, size: int, token: str) -> tuple[list[Project], str]:
         limit = page_size(size)
-        after = decode_token("projects", token) or ""
+        after = decode_token("projects", token, str) or ""
         projects = await self._store.list_projects(str(after), limit + 1)
         return _page(projects, limit, lambda p: encode_token("projects", p.name))
 
@@ -275,7 +281,7 @@ class Catalog:
     async def list_models(self, project: str, include_archived: bool, size: int, token: str) -> tuple[list[Model], str]:
         await self.get_project(project)
         limit = page_size(size)
-        after = decode_token("models", token) or ""
+        after = decode_token("models", token, str) or ""
         models = await self._store.list_models(project, include_archived, str(after), limit + 1)
         return _page(models, limit, lambda m: encode_token("models", m.name))
 
@@ -293,7 +299,7 @@ class Catalog:
             elif field in ("code_location", "data_location"):
                 _check_location(f"model.{field}", value)
             elif field != "kind":
-                check_text(f"model.{field}", value, MAX_NAME if field != "description" else 4096)
+                check_text(f"model.{field}", value, MAX_NAME if field != "description" else MAX_TEXT)
         async with self._store.transaction() as tx:
             model = await self._lock_model(tx, project, model_name)
             updated = await tx.update_model(model, changes)
@@ -425,7 +431,7 @@ class Catalog:
     async def list_versions(self, model_name: str, size: int, token: str) -> tuple[list[ModelVersion], str]:
         project, name = parse_model_name("model", model_name)
         limit = page_size(size)
-        below = decode_token("versions", token)
+        below = decode_token("versions", token, int)
         if below is None:
             await self.get_model(model_name)
         versions = await self._store.list_versions(project, name, int(below or 2**62), limit + 1)
@@ -585,7 +591,7 @@ class Catalog:
     async def list_audit_events(self, query: AuditQuery, size: int, token: str) -> tuple[list[AuditEvent], str]:
         _check_audit_query(query)
         limit = page_size(size)
-        before = decode_token("audit", token)
+        before = decode_token("audit", token, int)
         events = await self._store.list_audit_events(query, int(before or 2**62), limit + 1)
         return _page(events, limit, lambda e: encode_token("audit", e.id))
 
@@ -633,6 +639,8 @@ class Catalog:
             if not entry.get("path") or entry["path"] in paths:
                 raise InvalidArgumentError(f"artifact.files[{i}].path", "is empty or repeated")
             paths.add(entry["path"])
+            for part in ("path", "storage_key", "content_type"):
+                check_text(f"artifact.files[{i}].{part}", entry.get(part, ""), MAX_LOCATION)
             digest = entry.get("sha256", "")
             if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
                 raise InvalidArgumentError(f"artifact.files[{i}].sha256", "must be 64 lowercase hex digits")
@@ -689,7 +697,7 @@ class Catalog:
 def _check_audit_query(query: AuditQuery) -> None:
     if query.project:
         check_name("project", query.project)
-    check_text("resource", query.resource, 3 * MAX_NAME)
+    check_text("resource", query.resource, MAX_REFERENCE)
     check_text("actor", query.actor, MAX_NAME)
 
 

@@ -8,11 +8,9 @@ import json
 from typing import Any
 
 from modelyard_common.errors import InvalidArgumentError
+from modelyard_metadata.domain.limits import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_PAGE_TOKEN
 
 __all__ = ["decode_token", "encode_token", "page_size"]
-
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 
 
 def page_size(requested: int) -> int:
@@ -26,14 +24,23 @@ def encode_token(kind: str, position: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_token(kind: str, token: str) -> Any:
-    """The position stored in ``token``, or None for an empty token (the first page)."""
+def decode_token(kind: str, token: str, position: type[str] | type[int]) -> Any:
+    """The position stored in ``token`` (a name or a positive id), or None for an empty token."""
     if not token:
         return None
+    if len(token) > MAX_PAGE_TOKEN:
+        raise InvalidArgumentError("page_token", f"is {len(token)} characters long; at most {MAX_PAGE_TOKEN} allowed")
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (binascii.Error, ValueError):
         raise InvalidArgumentError("page_token", "is not a token this service issued") from None
-    if not isinstance(data, dict) or data.get("k") != kind or "p" not in data:
+    if not isinstance(data, dict) or data.get("k") != kind or not _fits(data.get("p"), position):
         raise InvalidArgumentError("page_token", f"was not issued for this {kind} listing")
     return data["p"]
+
+
+def _fits(value: Any, position: type[str] | type[int]) -> bool:
+    # Checked here, as a forged token could carry anything: a name Postgres can store, an id it can.
+    if type(value) is not position:
+        return False
+    return "\x00" not in value if isinstance(value, str) else 0 < value < 2**63

@@ -28,6 +28,14 @@ from typing import NoReturn
 from modelyard_common.errors import InvalidArgumentError
 
 from .entities import Stage, VersionStatus
+from .limits import (
+    MAX_DEPTH,
+    MAX_FILTER_LENGTH,
+    MAX_IN_VALUES,
+    MAX_ORDER_BY_LENGTH,
+    MAX_ORDER_KEYS,
+    MAX_PREDICATES,
+)
 
 __all__ = [
     "DEFAULT_ORDER",
@@ -51,13 +59,6 @@ __all__ = [
     "parse_filter",
     "parse_order_by",
 ]
-
-MAX_FILTER_LENGTH = 4096
-MAX_PREDICATES = 64
-MAX_DEPTH = 32
-MAX_IN_VALUES = 100
-MAX_ORDER_KEYS = 4
-MAX_ORDER_BY_LENGTH = 1024
 
 
 class FieldType(enum.Enum):

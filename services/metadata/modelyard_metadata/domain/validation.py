@@ -9,6 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelyard_common.errors import InvalidArgumentError
+from modelyard_metadata.domain.limits import (
+    MAX_JSON_BYTES,
+    MAX_NAME,
+    MAX_REFERENCE,
+    MAX_TAG_KEY,
+    MAX_TAG_VALUE,
+    MAX_TAGS,
+    MAX_TEXT,
+    MAX_VERSION,
+)
 
 __all__ = [
     "DATATYPES",
@@ -24,12 +34,6 @@ __all__ = [
     "parse_reference",
 ]
 
-MAX_NAME = 128
-MAX_TEXT = 4096
-MAX_TAGS = 64
-MAX_TAG_KEY = 128
-MAX_TAG_VALUE = 512
-MAX_JSON_BYTES = 64 * 1024
 DATATYPES = frozenset(
     ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"]
 )
@@ -70,8 +74,11 @@ def check_key(field: str, value: str) -> str:
 
 
 def check_text(field: str, value: str, limit: int = MAX_TEXT) -> str:
+    """Free text of at most ``limit`` characters, without NUL (which Postgres text cannot hold)."""
     if len(value) > limit:
         raise InvalidArgumentError(field, f"is {len(value)} characters long; at most {limit} allowed")
+    if "\x00" in value:
+        raise InvalidArgumentError(field, "contains a NUL character, which cannot be stored")
     return value
 
 
@@ -92,7 +99,17 @@ def check_json_object(field: str, value: dict[str, Any]) -> dict[str, Any]:
         raise InvalidArgumentError(field, "contains NaN or infinity, which JSON cannot hold") from None
     if len(encoded) > MAX_JSON_BYTES:
         raise InvalidArgumentError(field, f"is {len(encoded)} bytes as JSON; at most {MAX_JSON_BYTES} allowed")
+    if _has_nul(value):
+        raise InvalidArgumentError(field, "contains a NUL character, which cannot be stored")
     return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return isinstance(value, list) and any(_has_nul(v) for v in value)
 
 
 def check_number(field: str, value: float) -> float:
@@ -136,8 +153,8 @@ def parse_reference(text: str, field: str = "reference") -> VersionRef:
         raise InvalidArgumentError(
             field, "is required: use 'project/model:VERSION', 'project/model@ALIAS' or 'project/model'"
         )
-    if len(text) > 3 * MAX_NAME:
-        raise InvalidArgumentError(field, f"is {len(text)} characters long; at most {3 * MAX_NAME} allowed")
+    if len(text) > MAX_REFERENCE:
+        raise InvalidArgumentError(field, f"is {len(text)} characters long; at most {MAX_REFERENCE} allowed")
     if "@" in text:
         name, _, alias = text.partition("@")
         project, model = parse_model_name(field, name)
@@ -145,8 +162,10 @@ def parse_reference(text: str, field: str = "reference") -> VersionRef:
     if ":" in text:
         name, _, number = text.partition(":")
         project, model = parse_model_name(field, name)
-        if not number.isdigit() or int(number) < 1:
-            raise InvalidArgumentError(field, f"version {number!r} in {text!r} is not a positive integer")
+        if not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= MAX_VERSION:
+            raise InvalidArgumentError(
+                field, f"version {number!r} in {text!r} is not a positive integer of at most {MAX_VERSION}"
+            )
         return VersionRef(project, model, version=int(number))
     project, model = parse_model_name(field, text)
     return VersionRef(project, model)

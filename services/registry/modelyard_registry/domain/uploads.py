@@ -16,7 +16,7 @@ from modelyard_registry.domain.digest import ResumableSha256
 from modelyard_registry.domain.entities import FileHeader, Session, StoredFile, UploadResult, VersionInfo
 from modelyard_registry.domain.multipart import PartWriter
 from modelyard_registry.domain.ports import BlobStore, UploadStore, VersionCatalog
-from modelyard_registry.domain.validation import check_header, check_path
+from modelyard_registry.domain.validation import check_chunk, check_header, check_path, check_paths
 
 __all__ = ["ArtifactStatus", "UploadLimits", "Uploads"]
 
@@ -74,7 +74,7 @@ class Uploads:
         heartbeat = asyncio.create_task(self._keep_lease(session, owner))
         try:
             async for chunk in chunks:
-                await writer.write(chunk)
+                await writer.write(check_chunk(chunk))
             digest = await writer.finish()
         except BaseException:
             # A cut, S3 down, bad input: keep what became durable for a resume.
@@ -86,8 +86,7 @@ class Uploads:
 
     async def commit(self, actor: str, reference: str, paths: Sequence[str]) -> VersionInfo:
         """Makes the uploaded files the version's artifact; the version becomes READY."""
-        for i, path in enumerate(paths):
-            check_path(f"paths[{i}]", path)
+        check_paths(list(paths))
         version = await self._catalog.get(reference)
         wanted = set(paths)
         if version.status is VersionStatus.READY:

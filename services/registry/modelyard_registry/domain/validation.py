@@ -6,11 +6,10 @@ import re
 
 from modelyard_common.errors import InvalidArgumentError
 from modelyard_registry.domain.entities import FileHeader
+from modelyard_registry.domain.limits import MAX_CHUNK_BYTES, MAX_CONTENT_TYPE, MAX_FILE_SIZE, MAX_FILES, MAX_PATH
 
-__all__ = ["MAX_FILE_SIZE", "check_header", "check_path", "check_sha256"]
+__all__ = ["check_chunk", "check_header", "check_path", "check_paths", "check_sha256"]
 
-MAX_FILE_SIZE = 5 * 1024**4  # S3's largest object
-MAX_PATH = 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -40,7 +39,23 @@ def check_header(header: FileHeader) -> None:
     if not 0 <= header.size <= MAX_FILE_SIZE:
         raise InvalidArgumentError("header.size", f"is {header.size}; it must be between 0 and {MAX_FILE_SIZE} bytes")
     check_sha256("header.sha256", header.sha256)
-    if len(header.content_type) > 255 or not header.content_type.isprintable():
-        raise InvalidArgumentError("header.content_type", "must be printable and at most 255 characters")
+    if len(header.content_type) > MAX_CONTENT_TYPE or not header.content_type.isprintable():
+        raise InvalidArgumentError(
+            "header.content_type", f"must be printable and at most {MAX_CONTENT_TYPE} characters"
+        )
     if not 0 <= header.offset <= header.size:
         raise InvalidArgumentError("header.offset", f"is {header.offset}; it must be between 0 and header.size")
+
+
+def check_paths(paths: list[str]) -> list[str]:
+    if len(paths) > MAX_FILES:
+        raise InvalidArgumentError("paths", f"has {len(paths)} entries; at most {MAX_FILES} allowed")
+    for i, path in enumerate(paths):
+        check_path(f"paths[{i}]", path)
+    return paths
+
+
+def check_chunk(chunk: bytes) -> bytes:
+    if len(chunk) > MAX_CHUNK_BYTES:
+        raise InvalidArgumentError("chunk", f"is {len(chunk)} bytes; at most {MAX_CHUNK_BYTES} allowed per message")
+    return chunk

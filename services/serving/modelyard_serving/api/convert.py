@@ -8,12 +8,18 @@ from modelyard import TensorSpec
 from modelyard.predictors import Arrays, Predictor, datatype_of, from_contents, from_raw, to_contents, to_raw
 from modelyard.v1 import inference_pb2
 from modelyard_common.errors import InvalidArgumentError
+from modelyard_serving.limits import MAX_DIMENSIONS, MAX_TENSORS
 
 __all__ = ["inputs_from_pb", "metadata_to_pb", "response_to_pb"]
 
 
 def inputs_from_pb(request: inference_pb2.ModelInferRequest) -> Arrays:
-    """The request's input tensors by name, from raw_input_contents when it is used."""
+    """The request's input tensors by name, from raw_input_contents when it is used; the codec
+    checks that each tensor's elements fill exactly the bytes or contents sent."""
+    if len(request.inputs) > MAX_TENSORS:
+        raise InvalidArgumentError("inputs", f"has {len(request.inputs)} tensors; at most {MAX_TENSORS} allowed")
+    if len(request.outputs) > MAX_TENSORS:
+        raise InvalidArgumentError("outputs", f"has {len(request.outputs)} tensors; at most {MAX_TENSORS} allowed")
     raw = request.raw_input_contents
     if raw and len(raw) != len(request.inputs):
         raise InvalidArgumentError(
@@ -23,6 +29,10 @@ def inputs_from_pb(request: inference_pb2.ModelInferRequest) -> Arrays:
     for index, tensor in enumerate(request.inputs):
         if tensor.name in arrays:
             raise InvalidArgumentError(tensor.name, "given twice in inputs")
+        if len(tensor.shape) > MAX_DIMENSIONS:
+            raise InvalidArgumentError(
+                tensor.name, f"shape has {len(tensor.shape)} dimensions; at most {MAX_DIMENSIONS} allowed"
+            )
         if raw:
             arrays[tensor.name] = from_raw(tensor.name, tensor.datatype, tensor.shape, raw[index])
         else:

@@ -109,7 +109,8 @@ def from_raw(name: str, datatype: str, shape: Sequence[int], data: bytes) -> np.
 
 
 def _bytes_from_raw(name: str, data: bytes, count: int) -> np.ndarray[Any, Any]:
-    elements = np.empty(count, dtype=object)
+    # Read before allocating: a shape may claim more elements than memory holds, the bytes cannot.
+    read: list[bytes] = []
     offset = 0
     for index in range(count):
         if offset + 4 > len(data):
@@ -118,10 +119,12 @@ def _bytes_from_raw(name: str, data: bytes, count: int) -> np.ndarray[Any, Any]:
         offset += 4
         if offset + length > len(data):
             raise InvalidArgumentError(f"{name}: raw BYTES element {index} claims {length} bytes past the end")
-        elements[index] = data[offset : offset + length]
+        read.append(data[offset : offset + length])
         offset += length
     if offset != len(data):
         raise InvalidArgumentError(f"{name}: raw BYTES contents hold more than the {count} elements of its shape")
+    elements = np.empty(count, dtype=object)
+    elements[:] = read
     return elements
 
 

@@ -1,0 +1,14 @@
+"""Every bound DeployService puts on what a request may carry, in one place (docs/limits.md).
+
+A request over a bound is answered INVALID_ARGUMENT, naming the field and the bound.
+"""
+
+from __future__ import annotations
+
+MAX_NAME = 40  # a deployment name: Kubernetes object names derived from it stay under 63 characters
+MAX_PROJECT = 128  # a project name, as the metadata service allows it
+MAX_REFERENCE = 3 * MAX_PROJECT  # "project/model@alias": as the metadata service allows it
+MAX_REASON = 4096  # the reason of an update or rollback: a few paragraphs
+MAX_REPLICAS = 16  # replicas of one deployment: more is a capacity plan, not a request
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000  # deployments per page of ListDeployments

@@ -1,0 +1,14 @@
+"""Every bound RegistryService puts on what a request may carry, in one place (docs/limits.md).
+
+A request over a bound is answered INVALID_ARGUMENT, naming the field and the bound; a gRPC
+message over the servers' cap (modelyard_common.server) is refused by grpc with RESOURCE_EXHAUSTED.
+References and reasons are passed to the metadata service, which checks them against its limits.
+"""
+
+from __future__ import annotations
+
+MAX_FILE_SIZE = 5 * 1024**4  # S3's largest object
+MAX_PATH = 1024  # characters of a file's path inside the model directory: S3's key limit
+MAX_CONTENT_TYPE = 255  # a MIME type (RFC 6838 allows 127 + '/' + 127)
+MAX_CHUNK_BYTES = 4 * 1024 * 1024  # one upload chunk: a part is built from many, each kept in memory
+MAX_FILES = 10_000  # paths listed by one CommitUpload, as the metadata service allows per version

@@ -1,0 +1,311 @@
+"""Every RPC of MetadataService, RegistryService and DeployService, driven by hypothesis with
+malformed requests built from the message descriptors, against the real services.
+
+Each answer must be OK or a status that names bad input or state; never INTERNAL, UNKNOWN or
+UNAVAILABLE. A rejected call must leave the services' tables as they were, and every service
+must still report SERVING at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+import pytest
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import modelyard
+from modelyard.v1 import deploy_pb2, metadata_pb2, registry_pb2
+from modelyard_common.embedded import EmbeddedPostgres
+from modelyard_common.embedded.service import ServiceProcess
+
+# Bounded and repeatable: about 40 RPCs x 25 examples stay well under 90 s on 2 cores.
+settings.register_profile(
+    "fuzz-rpcs",
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
+FUZZ = settings.get_profile("fuzz-rpcs")
+
+ALLOWED = {
+    grpc.StatusCode.OK,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.OUT_OF_RANGE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+}
+# A stream that is still open when the test stops reading: WatchEvents, WatchDeployment.
+STREAM_ALLOWED = ALLOWED | {grpc.StatusCode.DEADLINE_EXCEEDED}
+# Bytes that do not hash to the sha256 their header announced: the architecture's answer.
+UPLOAD_ALLOWED = ALLOWED | {grpc.StatusCode.DATA_LOSS}
+
+# Tables whose content a rejected call must not change. Upload sessions are left out on purpose:
+# an interrupted upload keeps its durable parts for a resume.
+METADATA_TABLES = (
+    "projects",
+    "models",
+    "model_versions",
+    "version_lineage",
+    "aliases",
+    "metric_points",
+    "audit_events",
+    "registry.files",
+    "registry.blobs",
+)
+DEPLOY_TABLES = ("deploy.deployments", "deploy.revisions", "deploy.replicas")
+
+INT_RANGES = {
+    FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_INT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1),
+}
+MAX_DEPTH = 4  # of nested messages (Struct values included): below protobuf's recursion limit
+
+
+def strings(pool: list[str]) -> st.SearchStrategy[str]:
+    """Names that exist, near misses, unicode with control characters, empty and huge text."""
+    return st.one_of(
+        st.sampled_from(pool),
+        st.sampled_from(pool).map(lambda s: s.upper()),
+        st.sampled_from(pool).map(lambda s: s + "\x00"),
+        st.text(max_size=40),
+        st.text(st.characters(codec="utf-8", categories=["Cc", "Cf", "Zs", "So", "Lo"]), max_size=20),
+        st.sampled_from(["", " ", "/", ":", "@", "p/m:0", "p/m:-1", "p/m:99999999999999999999", "..", "a/../b"]),
+        st.integers(200, 70_000).map(lambda n: "a" * n),
+    )
+
+
+def messages(descriptor: Descriptor, pool: list[str], depth: int = 0) -> st.SearchStrategy[Message]:
+    """A message of ``descriptor`` with a random subset of its fields set to random values."""
+    cls = GetMessageClass(descriptor)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Message:
+        message = cls()
+        for field in descriptor.fields:
+            if not draw(st.booleans()):
+                continue
+            if field.message_type is not None and field.message_type.GetOptions().map_entry:
+                _fill_map(draw, message, field, pool, depth)
+            elif field.is_repeated:
+                many = draw(st.lists(_value(field, pool, depth), max_size=4 if depth else 30))
+                target = getattr(message, field.name)
+                for value in many:
+                    target.add().CopyFrom(value) if field.message_type is not None else target.append(value)
+            elif field.message_type is not None:
+                getattr(message, field.name).CopyFrom(draw(_value(field, pool, depth)))
+            else:
+                setattr(message, field.name, draw(_value(field, pool, depth)))
+        return message
+
+    return build()
+
+
+def _fill_map(draw: st.DrawFn, message: Message, field: FieldDescriptor, pool: list[str], depth: int) -> None:
+    key_field, value_field = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
+    entries = draw(
+        st.dictionaries(_value(key_field, pool, depth), _value(value_field, pool, depth), max_size=3 if depth else 80)
+    )
+    target = getattr(message, field.name)
+    for key, value in entries.items():
+        target[key].CopyFrom(value) if value_field.message_type is not None else target.__setitem__(key, value)
+
+
+def _value(field: FieldDescriptor, pool: list[str], depth: int) -> st.SearchStrategy[Any]:
+    kind = field.type
+    if kind == FieldDescriptor.TYPE_MESSAGE:
+        if field.message_type.full_name == "google.protobuf.FieldMask":
+            names = [f.name for f in field.containing_type.fields] + ["description", "tags", "kind", "serving"]
+            return st.lists(st.one_of(st.sampled_from(names), st.text(max_size=10)), max_size=5).map(
+                lambda paths: GetMessageClass(field.message_type)(paths=paths)
+            )
+        if depth >= MAX_DEPTH:
+            return st.just(GetMessageClass(field.message_type)())
+        return messages(field.message_type, pool, depth + 1)
+    if kind == FieldDescriptor.TYPE_STRING:
+        return strings(pool)
+    if kind == FieldDescriptor.TYPE_BYTES:
+        return st.one_of(st.binary(max_size=64), st.integers(1, 5_000_000).map(lambda n: b"\x01" * n))
+    if kind == FieldDescriptor.TYPE_BOOL:
+        return st.booleans()
+    if kind in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+        return st.floats(allow_nan=True, allow_infinity=True, width=64 if kind == FieldDescriptor.TYPE_DOUBLE else 32)
+    if kind == FieldDescriptor.TYPE_ENUM:
+        return st.integers(-3, len(field.enum_type.values) + 3)
+    low, high = INT_RANGES[kind]
+    return st.one_of(st.integers(-3, 20), st.integers(low, high))
+
+
+class Target:
+    """One service: its channel, its tables, and how to read their fingerprint."""
+
+    def __init__(self, service: ServiceProcess, dsn: str, tables: tuple[str, ...], loop: asyncio.AbstractEventLoop):
+        self.channel = grpc.insecure_channel(service.target)
+        self._tables, self._loop = tables, loop
+        self._conn: asyncpg.Connection = loop.run_until_complete(asyncpg.connect(dsn))
+
+    def fingerprint(self) -> str:
+        """A digest of every row of the service's tables."""
+        query = "SELECT coalesce(string_agg(md5(t::text), '' ORDER BY t::text), '') FROM {} t"
+        parts = [self._loop.run_until_complete(self._conn.fetchval(query.format(table))) for table in self._tables]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+    def close(self) -> None:
+        self.channel.close()
+        self._loop.run_until_complete(self._conn.close())
+
+    def call(self, method: MethodDescriptor, request: Any) -> grpc.StatusCode:
+        path = f"/{method.containing_service.full_name}/{method.name}"
+        serialize = GetMessageClass(method.input_type).SerializeToString
+        deserialize = GetMessageClass(method.output_type).FromString
+        try:
+            if method.client_streaming:
+                self.channel.stream_unary(path, serialize, deserialize)(iter(request), timeout=20)
+            elif method.server_streaming:
+                for _ in self.channel.unary_stream(path, serialize, deserialize)(request, timeout=0.5):
+                    pass
+            else:
+                self.channel.unary_unary(path, serialize, deserialize)(request, timeout=20)
+        except grpc.RpcError as exc:
+            return exc.code()  # type: ignore[no-any-return]
+        return grpc.StatusCode.OK
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    own = asyncio.new_event_loop()
+    yield own
+    own.close()
+
+
+@pytest.fixture(scope="module")
+def fuzz_deploy(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres: EmbeddedPostgres,
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+    deploy_config: Callable[..., dict[str, str]],
+) -> Iterator[tuple[ServiceProcess, str]]:
+    data: Path = tmp_path_factory.mktemp("fuzz-deploy")
+    dsn = postgres.create_database(f"fuzz_deploy_{uuid.uuid4().hex[:8]}")
+    service = ServiceProcess(
+        "deploy", "modelyard_deploy", data, deploy_config(dsn, metadata_service, registry_service, data)
+    )
+    service.start()
+    yield service, dsn
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def seeded(metadata_service: ServiceProcess) -> dict[str, list[str]]:
+    """A project with a READY, a PENDING_UPLOAD and an aliased version, and the string pool of
+    each service: names that exist, so that the fuzzer reaches past the lookups."""
+    project = f"fz-{uuid.uuid4().hex[:6]}"
+    file = modelyard.ArtifactFile(path="model.onnx", size=1, sha256="1" * 64, storage_key="k", content_type="")
+    with modelyard.connect(metadata_service.target, actor="fuzzer") as client:
+        client.create_project(project)
+        for model in ("m", "up", "pending"):
+            client.create_model(f"{project}/{model}")
+        ready = client.create_version(f"{project}/m").reference
+        client.internal_commit_artifact(ready, modelyard.Artifact(files=(file,), total_size=1))
+        client.set_alias(f"{project}/m", "champion", 1)
+        client.create_version(f"{project}/m")
+        client.create_version(f"{project}/up")
+        client.create_version(f"{project}/pending")
+    common = [project, f"{project}/m", f"{project}/m:1", f"{project}/m@champion", "champion", "accuracy"]
+    return {
+        "MetadataService": [
+            *common,
+            f"{project}/m:2",
+            "m",
+            'stage = "PRODUCTION" AND metrics.accuracy >= 0.9',
+            "tags.team IN ('a', 'b')",
+            "metrics.accuracy DESC",
+            "created DESC, version ASC",
+        ],
+        "RegistryService": [project, f"{project}/up", f"{project}/up:1", "model.onnx", "a/b.bin", "1" * 64],
+        # No READY reference here: a fuzzed deployment would start real inference servers.
+        "DeployService": [project, f"{project}/pending:1", f"{project}/absent", "scorer", "d-1", "x" * 41],
+    }
+
+
+@pytest.fixture(scope="module")
+def targets(
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+    metadata_dsn: str,
+    fuzz_deploy: tuple[ServiceProcess, str],
+    loop: asyncio.AbstractEventLoop,
+) -> Iterator[dict[str, Target]]:
+    deploy, deploy_dsn = fuzz_deploy
+    found = {
+        "MetadataService": Target(metadata_service, metadata_dsn, METADATA_TABLES, loop),
+        "RegistryService": Target(registry_service, metadata_dsn, METADATA_TABLES, loop),
+        "DeployService": Target(deploy, deploy_dsn, DEPLOY_TABLES, loop),
+    }
+    yield found
+    for target in found.values():
+        target.close()
+
+
+def _methods() -> list[MethodDescriptor]:
+    services = [
+        metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"],
+        registry_pb2.DESCRIPTOR.services_by_name["RegistryService"],
+        deploy_pb2.DESCRIPTOR.services_by_name["DeployService"],
+    ]
+    return [method for service in services for method in service.methods]
+
+
+def _requests(method: MethodDescriptor, pool: list[str]) -> st.SearchStrategy[Any]:
+    one = messages(method.input_type, pool)
+    if not method.client_streaming:
+        return one
+    # An upload: a header or a chunk first, then chunks (or more headers), small and large.
+    return st.lists(one, min_size=0, max_size=4)
+
+
+@pytest.mark.parametrize("method", _methods(), ids=lambda m: f"{m.containing_service.name}.{m.name}")
+def test_malformed_requests_get_a_status_naming_the_problem_and_change_nothing(
+    method: MethodDescriptor, targets: dict[str, Target], seeded: dict[str, list[str]]
+) -> None:
+    service = method.containing_service.name
+    target = targets[service]
+    allowed = UPLOAD_ALLOWED if method.client_streaming else STREAM_ALLOWED if method.server_streaming else ALLOWED
+
+    @FUZZ
+    @given(request=_requests(method, seeded[service]))
+    def fuzz(request: Any) -> None:
+        before = target.fingerprint()
+        code = target.call(method, request)
+        assert code in allowed, f"{method.name} answered {code.name} to {request!r:.2000}"
+        if code is not grpc.StatusCode.OK:
+            assert target.fingerprint() == before, f"{method.name} answered {code.name} but changed the tables"
+
+    fuzz()
+
+
+def test_every_service_is_still_serving_after_the_fuzzing(targets: dict[str, Target]) -> None:
+    for name, target in targets.items():
+        answer = health_pb2_grpc.HealthStub(target.channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING, name
