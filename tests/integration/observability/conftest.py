@@ -78,7 +78,7 @@ def platform(
             for _ in range(4):
                 client.predict("churn", {"input": FEATURES[:2]})
             client.pull(reference, data / "pulled")
-        yield Platform(metadata, registry, deploy, targets_file, "churn", "observed", "churn", artifact_bytes, 4)
+        yield Platform(metadata, registry, deploy, targets_file, "churn", artifact_bytes)
     finally:
         for service in reversed(started):
             service.stop()

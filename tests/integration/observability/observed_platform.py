@@ -29,10 +29,7 @@ class Platform:
     deploy: ServiceProcess
     targets_file: Path
     deployment: str
-    project: str
-    model: str
     artifact_bytes: int
-    predictions: int
 
     @property
     def services(self) -> dict[str, ServiceProcess]:
