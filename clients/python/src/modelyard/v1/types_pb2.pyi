@@ -685,6 +685,7 @@ class AuditEvent(_message.Message):
     AFTER_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ACCESS_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """Increasing identifier; WatchEvents and ListAuditEvents resume after it."""
     actor: _builtins.str
@@ -697,6 +698,10 @@ class AuditEvent(_message.Message):
     reason: _builtins.str
     """Reason given by the caller, e.g. for a stage transition."""
     request_id: _builtins.str
+    access: _builtins.str
+    """How the change was authorized, e.g. "EDITOR on fraud (team ml-core)", "platform admin",
+    "service modelyard-registry for alice", or "authentication off"; "access.denied" events say why not.
+    """
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -718,10 +723,11 @@ class AuditEvent(_message.Message):
         after: _struct_pb2.Struct | None = ...,
         reason: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        access: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "before", b"before", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "after", b"after", "before", b"before", "id", b"id", "project", b"project", "reason", b"reason", "request_id", b"request_id", "resource", b"resource", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access", b"access", "action", b"action", "actor", b"actor", "after", b"after", "before", b"before", "id", b"id", "project", b"project", "reason", b"reason", "request_id", b"request_id", "resource", b"resource", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
