@@ -3,6 +3,8 @@
 Domain code raises ``modelyard_common.errors`` exceptions; here they become gRPC statuses.
 Anything else is a bug: logged with its request id and answered INTERNAL without details.
 A unary RPC whose client set no deadline gets the server's ceiling, answered DEADLINE_EXCEEDED.
+With authentication on, a call without a bearer token ends UNAUTHENTICATED here, except health
+checks and reflection, which stay open for probes and tools; the services check the token itself.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import grpc
 from prometheus_client import Counter, Gauge, Histogram
 
 from modelyard_common.calls import current_call, start_call
-from modelyard_common.errors import DeadlineExceededError, ModelyardError
+from modelyard_common.errors import DeadlineExceededError, ModelyardError, UnauthenticatedError
 
 __all__ = ["ServiceInterceptor"]
 
@@ -35,12 +37,18 @@ RPC_LATENCY = Histogram(
 )
 RPC_IN_FLIGHT = Gauge("modelyard_rpc_in_flight", "RPCs being served", ["service", "method"])
 
+# Services every caller may use without a token.
+OPEN_SERVICES = frozenset(
+    {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection"}
+)
+
 
 class _Observed:
     """Metrics and error mapping for one RPC method; shared by all its calls."""
 
-    def __init__(self, full_method: str) -> None:
+    def __init__(self, full_method: str, auth_required: bool) -> None:
         service, _, method = full_method.lstrip("/").rpartition("/")
+        self.needs_token = auth_required and service not in OPEN_SERVICES
         self.service = service.rsplit(".", 1)[-1]
         self.method = method
         self.in_flight = RPC_IN_FLIGHT.labels(self.service, self.method)
@@ -59,11 +67,16 @@ class _Observed:
     @asynccontextmanager
     async def serving(self, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[None]:
         """Around one call: its context, in-flight gauge, count and latency, and error mapping."""
-        start_call(context.invocation_metadata())
+        call = start_call(context.invocation_metadata())
         self.in_flight.inc()
         started = time.perf_counter()
         code = "OK"
         try:
+            if self.needs_token and not call.token:
+                raise UnauthenticatedError(
+                    f"{self.method}: no token; send the header 'authorization: Bearer <token>' "
+                    "(the SDK and CLI read MODELYARD_TOKEN)"
+                )
             yield
             code = _code_of(context)
         except grpc.aio.AbortError:
@@ -98,10 +111,12 @@ def _code_of(context: grpc.aio.ServicerContext[Any, Any]) -> str:
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
     """Wraps every handler with request context, metrics and error mapping; unary-unary calls
-    without a client deadline end after ``rpc_timeout_seconds`` (None: never)."""
+    without a client deadline end after ``rpc_timeout_seconds`` (None: never); with
+    ``auth_required`` calls need a bearer token."""
 
-    def __init__(self, rpc_timeout_seconds: float | None = None) -> None:
+    def __init__(self, rpc_timeout_seconds: float | None = None, auth_required: bool = False) -> None:
         self._ceiling = rpc_timeout_seconds
+        self._auth_required = auth_required
         # A method's handler never changes, so it is wrapped once, on its first call.
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
@@ -116,7 +131,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             handler = await continuation(handler_call_details)
             if handler is None:
                 return None
-            wrapped = self._wrapped[method] = _wrap(handler, _Observed(method), self._ceiling)
+            wrapped = self._wrapped[method] = _wrap(handler, _Observed(method, self._auth_required), self._ceiling)
         return wrapped
 
 

@@ -41,6 +41,7 @@ async def serve(
     before_stop: Callable[[], Awaitable[None]] | None = None,
     stop: asyncio.Event | None = None,
     warm_up: Callable[[], Awaitable[None]] | None = None,
+    auth_required: bool = False,
 ) -> None:
     """Serves until SIGTERM/SIGINT (or ``stop`` is set), then drains in-flight RPCs.
 
@@ -51,9 +52,10 @@ async def serve(
 
     The gRPC port speaks TLS (mTLS) when the settings name the files; ``health_port`` adds a
     plaintext port serving only health, with the same answers, for probes that cannot do TLS.
+    With ``auth_required``, every call but health and reflection needs a bearer token.
     """
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(settings.rpc_timeout_seconds)],
+        interceptors=[ServiceInterceptor(settings.rpc_timeout_seconds, auth_required)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

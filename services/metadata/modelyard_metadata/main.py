@@ -8,16 +8,20 @@ from contextlib import AsyncExitStack
 
 import redis.asyncio as aioredis
 
-from modelyard.v1 import metadata_pb2, metadata_pb2_grpc
+from modelyard.v1 import auth_pb2, auth_pb2_grpc, metadata_pb2, metadata_pb2_grpc
 from modelyard_common.logs import configure_logging
 from modelyard_common.migrations import migrate
 from modelyard_common.postgres import create_pool
 from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
+from modelyard_metadata.api.auth_servicer import AuthServicer
+from modelyard_metadata.api.callers import Callers
 from modelyard_metadata.api.servicer import MetadataServicer
+from modelyard_metadata.domain.accounts import Accounts
 from modelyard_metadata.domain.catalog import Catalog
 from modelyard_metadata.metrics import ModelMetricGauges
 from modelyard_metadata.settings import MetadataSettings
+from modelyard_metadata.storage.access import PgAccessStore
 from modelyard_metadata.storage.cache import VersionCache
 from modelyard_metadata.storage.events import AuditFeed
 from modelyard_metadata.storage.postgres import PgStore, init_connection
@@ -26,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS = "modelyard_metadata.migrations"
 SERVICE_NAME = metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
+AUTH_SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 
 
 async def run(settings: MetadataSettings) -> None:
@@ -49,11 +54,25 @@ async def run(settings: MetadataSettings) -> None:
             refresh = asyncio.create_task(gauges.run())
             stack.callback(refresh.cancel)
         feed = AuditFeed(settings.db_dsn)
-        servicer = MetadataServicer(Catalog(PgStore(pool, cache)), feed)
-        binding = ServiceBinding(
-            SERVICE_NAME, lambda server: metadata_pb2_grpc.add_MetadataServiceServicer_to_server(servicer, server)
-        )
-        await serve(settings, [binding], before_stop=feed.close)
+        catalog = Catalog(PgStore(pool, cache), settings.protected_aliases)
+        accounts = Accounts(PgAccessStore(pool), catalog)
+        if settings.auth_enabled:
+            await accounts.bootstrap(
+                settings.admin_token.get_secret_value() if settings.admin_token else None,
+                {name: token.get_secret_value() for name, token in settings.service_tokens.items()},
+            )
+        callers = Callers(accounts if settings.auth_enabled else None)
+        servicer = MetadataServicer(catalog, feed, callers)
+        auth_servicer = AuthServicer(accounts, callers)
+        bindings = [
+            ServiceBinding(
+                SERVICE_NAME, lambda server: metadata_pb2_grpc.add_MetadataServiceServicer_to_server(servicer, server)
+            ),
+            ServiceBinding(
+                AUTH_SERVICE_NAME, lambda server: auth_pb2_grpc.add_AuthServiceServicer_to_server(auth_servicer, server)
+            ),
+        ]
+        await serve(settings, bindings, before_stop=feed.close, auth_required=settings.auth_enabled)
 
 
 def main() -> None:

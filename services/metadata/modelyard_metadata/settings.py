@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from modelyard_common.settings import DatabaseSettings
@@ -23,3 +23,13 @@ class MetadataSettings(DatabaseSettings):
     """How often the modelyard_model_metric gauges are read again from Postgres; 0 turns them off."""
     model_metrics_limit: int = Field(5000, ge=1, le=100000)
     """Most series of modelyard_model_metric exported (a bound on Prometheus cardinality)."""
+    auth_enabled: bool = False
+    """Require a bearer token on every call and check project roles (docs/security.md)."""
+    admin_token: SecretStr | None = None
+    """Token (at least 32 characters) of the platform admin ``admin``, installed at start; changing
+    it revokes the previous one."""
+    service_tokens: dict[str, SecretStr] = {}
+    """JSON object of service principal -> token, e.g. {"modelyard-registry": "..."}: the identities
+    of the registry and deploy services, installed at start like ``admin_token``."""
+    protected_aliases: frozenset[str] = frozenset({"champion", "production"})
+    """Aliases only a project ADMIN may move or delete (JSON list)."""

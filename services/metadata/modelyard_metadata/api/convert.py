@@ -304,6 +304,7 @@ def audit_to_pb(event: AuditEvent) -> types_pb2.AuditEvent:
         after=struct(event.after),
         reason=event.reason,
         request_id=event.request_id,
+        access=event.access,
     )
 
 

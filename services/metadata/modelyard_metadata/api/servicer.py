@@ -9,10 +9,9 @@ from typing import Any
 import grpc
 
 from modelyard.v1 import metadata_pb2, metadata_pb2_grpc
-from modelyard_common.calls import current_call
 from modelyard_metadata.api import convert
+from modelyard_metadata.api.callers import Callers
 from modelyard_metadata.domain.catalog import Catalog
-from modelyard_metadata.domain.entities import Caller
 from modelyard_metadata.domain.ports import AuditQuery, EventFeed
 
 __all__ = ["MetadataServicer"]
@@ -27,11 +26,6 @@ _DIRECTIONS = {
 }
 
 
-def _caller() -> Caller:
-    call = current_call()
-    return Caller(call.actor, call.request_id) if call else Caller("anonymous")
-
-
 def _audit_query(request: metadata_pb2.ListAuditEventsRequest | metadata_pb2.WatchEventsRequest) -> AuditQuery:
     since = None
     if isinstance(request, metadata_pb2.ListAuditEventsRequest) and request.HasField("since"):
@@ -41,27 +35,32 @@ def _audit_query(request: metadata_pb2.ListAuditEventsRequest | metadata_pb2.Wat
 
 
 class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
-    def __init__(self, catalog: Catalog, feed: EventFeed) -> None:
+    def __init__(self, catalog: Catalog, feed: EventFeed, callers: Callers) -> None:
         self._catalog = catalog
         self._feed = feed
+        self._callers = callers
 
     async def CreateProject(
         self, request: metadata_pb2.CreateProjectRequest, context: Context
     ) -> metadata_pb2.CreateProjectResponse:
-        project = await self._catalog.create_project(_caller(), request.name, request.description, request.owner)
+        project = await self._catalog.create_project(
+            await self._callers.current(), request.name, request.description, request.owner
+        )
         return metadata_pb2.CreateProjectResponse(project=convert.project_to_pb(project))
 
     async def GetProject(
         self, request: metadata_pb2.GetProjectRequest, context: Context
     ) -> metadata_pb2.GetProjectResponse:
         return metadata_pb2.GetProjectResponse(
-            project=convert.project_to_pb(await self._catalog.get_project(request.name))
+            project=convert.project_to_pb(await self._catalog.get_project(await self._callers.current(), request.name))
         )
 
     async def ListProjects(
         self, request: metadata_pb2.ListProjectsRequest, context: Context
     ) -> metadata_pb2.ListProjectsResponse:
-        projects, token = await self._catalog.list_projects(request.page_size, request.page_token)
+        projects, token = await self._catalog.list_projects(
+            await self._callers.current(), request.page_size, request.page_token
+        )
         return metadata_pb2.ListProjectsResponse(
             projects=[convert.project_to_pb(p) for p in projects], next_page_token=token
         )
@@ -69,7 +68,9 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     async def GetProjectSummary(
         self, request: metadata_pb2.GetProjectSummaryRequest, context: Context
     ) -> metadata_pb2.GetProjectSummaryResponse:
-        project, stats = await self._catalog.project_summary(request.project, request.metric)
+        project, stats = await self._catalog.project_summary(
+            await self._callers.current(), request.project, request.metric
+        )
         return convert.summary_to_pb(project, stats, request.metric)
 
     async def CreateModel(
@@ -77,7 +78,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     ) -> metadata_pb2.CreateModelResponse:
         m = request.model
         model = await self._catalog.create_model(
-            _caller(),
+            await self._callers.current(),
             m.project,
             m.name,
             description=m.description,
@@ -91,13 +92,19 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         return metadata_pb2.CreateModelResponse(model=convert.model_to_pb(model))
 
     async def GetModel(self, request: metadata_pb2.GetModelRequest, context: Context) -> metadata_pb2.GetModelResponse:
-        return metadata_pb2.GetModelResponse(model=convert.model_to_pb(await self._catalog.get_model(request.name)))
+        return metadata_pb2.GetModelResponse(
+            model=convert.model_to_pb(await self._catalog.get_model(await self._callers.current(), request.name))
+        )
 
     async def ListModels(
         self, request: metadata_pb2.ListModelsRequest, context: Context
     ) -> metadata_pb2.ListModelsResponse:
         models, token = await self._catalog.list_models(
-            request.project, request.include_archived, request.page_size, request.page_token
+            await self._callers.current(),
+            request.project,
+            request.include_archived,
+            request.page_size,
+            request.page_token,
         )
         return metadata_pb2.ListModelsResponse(models=[convert.model_to_pb(m) for m in models], next_page_token=token)
 
@@ -106,31 +113,35 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     ) -> metadata_pb2.UpdateModelResponse:
         changes = convert.model_changes_from_pb(request.model, request.update_mask.paths)
         name = f"{request.model.project}/{request.model.name}"
-        model = await self._catalog.update_model(_caller(), name, changes)
+        model = await self._catalog.update_model(await self._callers.current(), name, changes)
         return metadata_pb2.UpdateModelResponse(model=convert.model_to_pb(model))
 
     async def ArchiveModel(
         self, request: metadata_pb2.ArchiveModelRequest, context: Context
     ) -> metadata_pb2.ArchiveModelResponse:
-        model = await self._catalog.archive_model(_caller(), request.name, request.reason)
+        model = await self._catalog.archive_model(await self._callers.current(), request.name, request.reason)
         return metadata_pb2.ArchiveModelResponse(model=convert.model_to_pb(model))
 
     async def CreateModelVersion(
         self, request: metadata_pb2.CreateModelVersionRequest, context: Context
     ) -> metadata_pb2.CreateModelVersionResponse:
-        version = await self._catalog.create_version(_caller(), request.model, convert.version_spec_from_pb(request))
+        version = await self._catalog.create_version(
+            await self._callers.current(), request.model, convert.version_spec_from_pb(request)
+        )
         return metadata_pb2.CreateModelVersionResponse(version=convert.version_to_pb(version))
 
     async def GetModelVersion(
         self, request: metadata_pb2.GetModelVersionRequest, context: Context
     ) -> metadata_pb2.GetModelVersionResponse:
-        version = await self._catalog.get_version(request.reference)
+        version = await self._catalog.get_version(await self._callers.current(), request.reference)
         return metadata_pb2.GetModelVersionResponse(version=convert.version_to_pb(version))
 
     async def ListModelVersions(
         self, request: metadata_pb2.ListModelVersionsRequest, context: Context
     ) -> metadata_pb2.ListModelVersionsResponse:
-        versions, token = await self._catalog.list_versions(request.model, request.page_size, request.page_token)
+        versions, token = await self._catalog.list_versions(
+            await self._callers.current(), request.model, request.page_size, request.page_token
+        )
         return metadata_pb2.ListModelVersionsResponse(
             versions=[convert.version_to_pb(v) for v in versions], next_page_token=token
         )
@@ -139,14 +150,19 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         self, request: metadata_pb2.UpdateModelVersionRequest, context: Context
     ) -> metadata_pb2.UpdateModelVersionResponse:
         changes = convert.version_changes_from_pb(request.version, request.update_mask.paths)
-        version = await self._catalog.update_version(_caller(), request.reference, changes)
+        version = await self._catalog.update_version(await self._callers.current(), request.reference, changes)
         return metadata_pb2.UpdateModelVersionResponse(version=convert.version_to_pb(version))
 
     async def SearchModelVersions(
         self, request: metadata_pb2.SearchModelVersionsRequest, context: Context
     ) -> metadata_pb2.SearchModelVersionsResponse:
         versions, token = await self._catalog.search_versions(
-            request.filter, request.order_by, request.project, request.page_size, request.page_token
+            await self._callers.current(),
+            request.filter,
+            request.order_by,
+            request.project,
+            request.page_size,
+            request.page_token,
         )
         return metadata_pb2.SearchModelVersionsResponse(
             versions=[convert.version_to_pb(v) for v in versions], next_page_token=token
@@ -157,49 +173,55 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     ) -> metadata_pb2.LogMetricsResponse:
         now = datetime.now(UTC)
         points = [convert.metric_from_pb(i, m, now) for i, m in enumerate(request.metrics)]
-        version = await self._catalog.log_metrics(_caller(), request.reference, points)
+        version = await self._catalog.log_metrics(await self._callers.current(), request.reference, points)
         return metadata_pb2.LogMetricsResponse(version=convert.version_to_pb(version))
 
     async def GetMetricHistory(
         self, request: metadata_pb2.GetMetricHistoryRequest, context: Context
     ) -> metadata_pb2.GetMetricHistoryResponse:
-        points = await self._catalog.metric_history(request.reference, request.name)
+        points = await self._catalog.metric_history(await self._callers.current(), request.reference, request.name)
         return metadata_pb2.GetMetricHistoryResponse(points=[convert.metric_to_pb(p) for p in points])
 
     async def TransitionStage(
         self, request: metadata_pb2.TransitionStageRequest, context: Context
     ) -> metadata_pb2.TransitionStageResponse:
         stage = convert.stage_from_pb("stage", request.stage)
-        version = await self._catalog.transition_stage(_caller(), request.reference, stage, request.reason)
+        version = await self._catalog.transition_stage(
+            await self._callers.current(), request.reference, stage, request.reason
+        )
         return metadata_pb2.TransitionStageResponse(version=convert.version_to_pb(version))
 
     async def SetAlias(self, request: metadata_pb2.SetAliasRequest, context: Context) -> metadata_pb2.SetAliasResponse:
-        version, previous = await self._catalog.set_alias(_caller(), request.model, request.alias, request.version)
+        version, previous = await self._catalog.set_alias(
+            await self._callers.current(), request.model, request.alias, request.version
+        )
         return metadata_pb2.SetAliasResponse(version=convert.version_to_pb(version), previous_version=previous)
 
     async def DeleteAlias(
         self, request: metadata_pb2.DeleteAliasRequest, context: Context
     ) -> metadata_pb2.DeleteAliasResponse:
-        previous = await self._catalog.delete_alias(_caller(), request.model, request.alias)
+        previous = await self._catalog.delete_alias(await self._callers.current(), request.model, request.alias)
         return metadata_pb2.DeleteAliasResponse(previous_version=previous)
 
     async def GetLineage(
         self, request: metadata_pb2.GetLineageRequest, context: Context
     ) -> metadata_pb2.GetLineageResponse:
         upstream, downstream = _DIRECTIONS.get(request.direction, (True, True))
-        root, nodes, edges = await self._catalog.lineage(request.reference, upstream, downstream, request.depth)
+        root, nodes, edges = await self._catalog.lineage(
+            await self._callers.current(), request.reference, upstream, downstream, request.depth
+        )
         return convert.lineage_to_pb(root, nodes, edges)
 
     async def CompareVersions(
         self, request: metadata_pb2.CompareVersionsRequest, context: Context
     ) -> metadata_pb2.CompareVersionsResponse:
-        return convert.comparison_to_pb(await self._catalog.compare(request.references))
+        return convert.comparison_to_pb(await self._catalog.compare(await self._callers.current(), request.references))
 
     async def ListAuditEvents(
         self, request: metadata_pb2.ListAuditEventsRequest, context: Context
     ) -> metadata_pb2.ListAuditEventsResponse:
         events, token = await self._catalog.list_audit_events(
-            _audit_query(request), request.page_size, request.page_token
+            await self._callers.current(), _audit_query(request), request.page_size, request.page_token
         )
         return metadata_pb2.ListAuditEventsResponse(
             events=[convert.audit_to_pb(e) for e in events], next_page_token=token
@@ -208,19 +230,21 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     async def WatchEvents(
         self, request: metadata_pb2.WatchEventsRequest, context: Context
     ) -> AsyncIterator[metadata_pb2.WatchEventsResponse]:
-        async for event in self._catalog.watch_events(self._feed, _audit_query(request), request.after_id):
+        async for event in self._catalog.watch_events(
+            await self._callers.current(), self._feed, _audit_query(request), request.after_id
+        ):
             yield metadata_pb2.WatchEventsResponse(event=convert.audit_to_pb(event))
 
     async def CommitArtifact(
         self, request: metadata_pb2.CommitArtifactRequest, context: Context
     ) -> metadata_pb2.CommitArtifactResponse:
         version = await self._catalog.commit_artifact(
-            _caller(), request.reference, convert.artifact_from_pb(request.artifact)
+            await self._callers.current(), request.reference, convert.artifact_from_pb(request.artifact)
         )
         return metadata_pb2.CommitArtifactResponse(version=convert.version_to_pb(version))
 
     async def FailUpload(
         self, request: metadata_pb2.FailUploadRequest, context: Context
     ) -> metadata_pb2.FailUploadResponse:
-        version = await self._catalog.fail_upload(_caller(), request.reference, request.reason)
+        version = await self._catalog.fail_upload(await self._callers.current(), request.reference, request.reason)
         return metadata_pb2.FailUploadResponse(version=convert.version_to_pb(version))

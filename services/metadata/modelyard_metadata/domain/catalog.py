@@ -1,5 +1,6 @@
-"""The metadata use cases: each validates its input, changes state in one transaction with its
-audit event, and returns the result. The store invalidates caches as the transaction commits."""
+"""The metadata use cases: each validates its input, checks the caller's access, changes state in
+one transaction with its audit event, and returns the result. The store invalidates caches as the
+transaction commits. A caller without an identity (authentication off) may do everything."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from modelyard_common.errors import (
     NotFoundError,
 )
 from modelyard_metadata.domain import search
+from modelyard_metadata.domain.access import AccessDenied, Identity, Role, decide
 from modelyard_metadata.domain.entities import (
     AuditEvent,
     Caller,
@@ -195,8 +197,39 @@ def _check_serving(model: Model, serving: Serving) -> list[VersionRef]:
 class Catalog:
     """Projects, models and versions, over a MetadataStore."""
 
-    def __init__(self, store: MetadataStore) -> None:
+    def __init__(self, store: MetadataStore, protected_aliases: frozenset[str] = frozenset()) -> None:
         self._store = store
+        self._protected_aliases = protected_aliases
+
+    # Access
+
+    async def allow(self, caller: Caller, project: str, role: Role, action: str, resource: str) -> Caller:
+        """For a change: the caller carrying how it may make it, or AccessDenied, which is
+        recorded in the audit log."""
+        if caller.identity is None:
+            return caller
+        try:
+            return dataclasses.replace(caller, access=decide(caller.identity, project, role, action))
+        except AccessDenied as denied:
+            await self.record_denial(caller, denied, resource)
+            raise
+
+    async def record_denial(self, caller: Caller, denied: AccessDenied, resource: str) -> None:
+        async with self._store.transaction() as tx:
+            await tx.append_audit(
+                NewAuditEvent(caller, "access.denied", denied.project, resource, reason=denied.message)
+            )
+
+    async def _internal(self, caller: Caller, action: str, project: str, resource: str) -> Caller:
+        """Calls only the platform's services make (the registry's artifact commits)."""
+        identity = caller.identity
+        if identity is None or identity.sees_everything:
+            return caller
+        denied = AccessDenied(
+            f"{action}: only the platform's services may call it, not {identity.principal}", project, action
+        )
+        await self.record_denial(caller, denied, resource)
+        raise denied
 
     # Projects
 
@@ -204,26 +237,32 @@ class Catalog:
         check_name("name", name)
         check_text("description", description)
         check_text("owner", owner, MAX_NAME)
+        identity = caller.identity
+        if identity is not None:
+            caller = dataclasses.replace(caller, access="any principal may create a project; its creator is its ADMIN")
         async with self._store.transaction() as tx:
             project = await tx.insert_project(name, description, owner)
+            if identity is not None:
+                await tx.grant_role(name, identity.principal, Role.ADMIN, identity.principal)
             await tx.append_audit(NewAuditEvent(caller, "project.create", name, name, after=snapshot(project)))
         return project
 
-    async def get_project(self, name: str) -> Project:
+    async def get_project(self, caller: Caller, name: str) -> Project:
         check_name("name", name)
+        _may_read(caller, name, "GetProject")
         project = await self._store.get_project(name)
         if project is None:
             raise NotFoundError(f"project {name!r} does not exist")
         return project
 
-    async def list_projects(self, size: int, token: str) -> tuple[list[Project], str]:
+    async def list_projects(self, caller: Caller, size: int, token: str) -> tuple[list[Project], str]:
         limit = page_size(size)
         after = decode_token("projects", token, str) or ""
-        projects = await self._store.list_projects(str(after), limit + 1)
+        projects = await self._store.list_projects(str(after), limit + 1, _visible(caller.identity))
         return _page(projects, limit, lambda p: encode_token("projects", p.name))
 
-    async def project_summary(self, name: str, metric: str) -> tuple[Project, ProjectStats]:
-        project = await self.get_project(name)
+    async def project_summary(self, caller: Caller, name: str, metric: str) -> tuple[Project, ProjectStats]:
+        project = await self.get_project(caller, name)
         if metric:
             check_key("metric", metric)
         return project, await self._store.project_stats(name, metric)
@@ -246,6 +285,7 @@ class Catalog:
     ) -> Model:
         check_name("model.project", project)
         check_name("model.name", name)
+        caller = await self.allow(caller, project, Role.EDITOR, "CreateModel", f"{project}/{name}")
         now = datetime.now(UTC)
         model = Model(
             id=0,
@@ -271,15 +311,18 @@ class Catalog:
             )
         return created
 
-    async def get_model(self, name: str) -> Model:
+    async def get_model(self, caller: Caller, name: str) -> Model:
         project, model_name = parse_model_name("name", name)
+        _may_read(caller, project, "GetModel")
         model = await self._store.get_model(project, model_name)
         if model is None:
             raise NotFoundError(f"model {name!r} does not exist")
         return model
 
-    async def list_models(self, project: str, include_archived: bool, size: int, token: str) -> tuple[list[Model], str]:
-        await self.get_project(project)
+    async def list_models(
+        self, caller: Caller, project: str, include_archived: bool, size: int, token: str
+    ) -> tuple[list[Model], str]:
+        await self.get_project(caller, project)
         limit = page_size(size)
         after = decode_token("models", token, str) or ""
         models = await self._store.list_models(project, include_archived, str(after), limit + 1)
@@ -300,6 +343,7 @@ class Catalog:
                 _check_location(f"model.{field}", value)
             elif field != "kind":
                 check_text(f"model.{field}", value, MAX_NAME if field != "description" else MAX_TEXT)
+        caller = await self.allow(caller, project, Role.EDITOR, "UpdateModel", name)
         async with self._store.transaction() as tx:
             model = await self._lock_model(tx, project, model_name)
             updated = await tx.update_model(model, changes)
@@ -311,6 +355,7 @@ class Catalog:
     async def archive_model(self, caller: Caller, name: str, reason: str) -> Model:
         project, model_name = parse_model_name("name", name)
         check_text("reason", reason)
+        caller = await self.allow(caller, project, Role.EDITOR, "ArchiveModel", name)
         async with self._store.transaction() as tx:
             model = await self._lock_model(tx, project, model_name)
             if model.archived:
@@ -330,6 +375,7 @@ class Catalog:
             raise InvalidArgumentError(
                 "stage", f"a new version starts in DEVELOPMENT (its artifact is not uploaded yet), not {spec.stage}"
             )
+        caller = await self.allow(caller, project, Role.EDITOR, "CreateModelVersion", model_name)
         async with self._store.transaction() as tx:
             reserved = await tx.reserve_version_number(project, name)
             if reserved is None:
@@ -412,8 +458,12 @@ class Catalog:
             members.append(version)
         return members
 
-    async def get_version(self, reference: str) -> ModelVersion:
+    async def get_version(self, caller: Caller, reference: str, action: str = "GetModelVersion") -> ModelVersion:
         ref = parse_reference(reference)
+        _may_read(caller, ref.project, action)
+        return await self._find_version(ref)
+
+    async def _find_version(self, ref: VersionRef) -> ModelVersion:
         version = await self._store.get_version(ref)
         if version is None:
             raise NotFoundError(await self._why_missing(ref))
@@ -428,12 +478,15 @@ class Catalog:
             return f"model {ref.model_name!r} has no version {ref.version}"
         return f"model {ref.model_name!r} has no READY version yet"
 
-    async def list_versions(self, model_name: str, size: int, token: str) -> tuple[list[ModelVersion], str]:
+    async def list_versions(
+        self, caller: Caller, model_name: str, size: int, token: str
+    ) -> tuple[list[ModelVersion], str]:
         project, name = parse_model_name("model", model_name)
+        _may_read(caller, project, "ListModelVersions")
         limit = page_size(size)
         below = decode_token("versions", token, int)
         if below is None:
-            await self.get_model(model_name)
+            await self.get_model(caller, model_name)
         versions = await self._store.list_versions(project, name, int(below or 2**62), limit + 1)
         return _page(versions, limit, lambda v: encode_token("versions", v.version))
 
@@ -450,6 +503,7 @@ class Catalog:
         if "signature" in changes:
             spec_fields["inputs"], spec_fields["outputs"] = changes["signature"]
         parents = self._check_version_spec(dataclasses.replace(VersionSpec(), **spec_fields))
+        caller = await self.allow(caller, ref.project, Role.EDITOR, "UpdateModelVersion", reference)
         async with self._store.transaction() as tx:
             version = await self._lock_version(tx, ref)
             parent_ids = None
@@ -467,16 +521,18 @@ class Catalog:
         return updated
 
     async def search_versions(
-        self, filter_text: str, order_by: str, project: str, size: int, token: str
+        self, caller: Caller, filter_text: str, order_by: str, project: str, size: int, token: str
     ) -> tuple[list[ModelVersion], str]:
         if project:
             check_name("project", project)
+            _may_read(caller, project, "SearchModelVersions")
         query = SearchQuery(
             expr=search.parse_filter(filter_text) if filter_text.strip() else None,
             order=search.parse_order_by(order_by),
             project=project or None,
             page_size=page_size(size),
             page_token=token,
+            visible=None if project else _visible(caller.identity),
         )
         return await self._store.search_versions(query)
 
@@ -498,6 +554,7 @@ class Catalog:
                 raise InvalidArgumentError(f"metrics[{i}]", "has no value: set number or structured")
             if point.step < 0:
                 raise InvalidArgumentError(f"metrics[{i}].step", f"must not be negative, got {point.step}")
+        caller = await self.allow(caller, ref.project, Role.EDITOR, "LogMetrics", reference)
         async with self._store.transaction() as tx:
             version = await self._lock_version(tx, ref)
             updated = await tx.add_metrics(version, points)
@@ -507,9 +564,9 @@ class Catalog:
             )
         return updated
 
-    async def metric_history(self, reference: str, name: str) -> list[MetricPoint]:
+    async def metric_history(self, caller: Caller, reference: str, name: str) -> list[MetricPoint]:
         check_key("name", name)
-        version = await self.get_version(reference)
+        version = await self.get_version(caller, reference, "GetMetricHistory")
         return await self._store.metric_history(version, name)
 
     # Stages and aliases
@@ -517,9 +574,13 @@ class Catalog:
     async def transition_stage(self, caller: Caller, reference: str, stage: Stage, reason: str) -> ModelVersion:
         ref = parse_reference(reference)
         check_text("reason", reason)
+        caller = await self.allow(caller, ref.project, Role.EDITOR, "TransitionStage", reference)
         async with self._store.transaction() as tx:
             version = await self._lock_version(tx, ref)
             check_transition(version, stage)
+            if Stage.PRODUCTION in (stage, version.stage):
+                action = f"TransitionStage {version.stage} -> {stage}"
+                caller = await self.allow(caller, ref.project, Role.ADMIN, action, version.reference)
             updated = await tx.update_version(version, {"stage": stage})
             await tx.append_audit(
                 NewAuditEvent(
@@ -539,6 +600,7 @@ class Catalog:
         check_alias("alias", alias)
         if number < 1:
             raise InvalidArgumentError("version", f"must be a positive version number, got {number}")
+        caller = await self._allow_alias(caller, project, alias, "SetAlias", f"{model_name}@{alias}")
         async with self._store.transaction() as tx:
             model = await self._lock_model(tx, project, name)
             version = await self._lock_version(tx, VersionRef(project, name, version=number))
@@ -555,11 +617,12 @@ class Catalog:
                     after={"version": number},
                 )
             )
-        return await self.get_version(version.reference), previous or 0
+        return await self._find_version(VersionRef(project, name, version=number)), previous or 0
 
     async def delete_alias(self, caller: Caller, model_name: str, alias: str) -> int:
         project, name = parse_model_name("model", model_name)
         check_alias("alias", alias)
+        caller = await self._allow_alias(caller, project, alias, "DeleteAlias", f"{model_name}@{alias}")
         async with self._store.transaction() as tx:
             model = await self._lock_model(tx, project, name)
             previous = await tx.delete_alias(model, alias)
@@ -570,38 +633,48 @@ class Catalog:
             )
         return previous
 
+    async def _allow_alias(self, caller: Caller, project: str, alias: str, action: str, resource: str) -> Caller:
+        """Protected aliases (``champion``...) move only by a project ADMIN; others by an EDITOR."""
+        if alias in self._protected_aliases:
+            return await self.allow(caller, project, Role.ADMIN, f"{action} (protected alias {alias!r})", resource)
+        return await self.allow(caller, project, Role.EDITOR, action, resource)
+
     # Lineage and comparison
 
     async def lineage(
-        self, reference: str, upstream: bool, downstream: bool, depth: int
+        self, caller: Caller, reference: str, upstream: bool, downstream: bool, depth: int
     ) -> tuple[ModelVersion, list[LineageNode], list[LineageEdge]]:
         if depth < 0 or depth > MAX_LINEAGE_DEPTH:
             raise InvalidArgumentError("depth", f"must be between 0 and {MAX_LINEAGE_DEPTH}, got {depth}")
-        version = await self.get_version(reference)
+        version = await self.get_version(caller, reference, "GetLineage")
         nodes, edges = await self._store.lineage(version, upstream, downstream, depth or 10)
         return version, nodes, edges
 
-    async def compare(self, references: Sequence[str]) -> list[ModelVersion]:
+    async def compare(self, caller: Caller, references: Sequence[str]) -> list[ModelVersion]:
         if not 2 <= len(references) <= MAX_COMPARED:
             raise InvalidArgumentError("references", f"needs 2 to {MAX_COMPARED} references, got {len(references)}")
-        return [await self.get_version(reference) for reference in references]
+        return [await self.get_version(caller, reference, "CompareVersions") for reference in references]
 
     # Audit
 
-    async def list_audit_events(self, query: AuditQuery, size: int, token: str) -> tuple[list[AuditEvent], str]:
-        _check_audit_query(query)
+    async def list_audit_events(
+        self, caller: Caller, query: AuditQuery, size: int, token: str
+    ) -> tuple[list[AuditEvent], str]:
+        _check_audit_query(caller, query, "ListAuditEvents")
         limit = page_size(size)
         before = decode_token("audit", token, int)
         events = await self._store.list_audit_events(query, int(before or 2**62), limit + 1)
         return _page(events, limit, lambda e: encode_token("audit", e.id))
 
-    async def watch_events(self, feed: EventFeed, query: AuditQuery, after_id: int) -> AsyncIterator[AuditEvent]:
+    async def watch_events(
+        self, caller: Caller, feed: EventFeed, query: AuditQuery, after_id: int
+    ) -> AsyncIterator[AuditEvent]:
         """Committed events matching ``query``: first those after ``after_id`` (if set), then live ones.
 
         Ends when the feed ends; raises ConflictError (ABORTED) when it ended on an error, naming
         the id to resume after.
         """
-        _check_audit_query(query)
+        _check_audit_query(caller, query, "WatchEvents")
         if after_id < 0:
             raise InvalidArgumentError("after_id", f"must not be negative, got {after_id}")
         last = after_id
@@ -646,6 +719,7 @@ class Catalog:
                 raise InvalidArgumentError(f"artifact.files[{i}].sha256", "must be 64 lowercase hex digits")
             if entry.get("size", -1) < 0:
                 raise InvalidArgumentError(f"artifact.files[{i}].size", "must not be negative")
+        caller = await self._internal(caller, "CommitArtifact", ref.project, reference)
         async with self._store.transaction() as tx:
             version = await self._lock_version(tx, ref)
             if version.status is VersionStatus.READY:
@@ -665,6 +739,7 @@ class Catalog:
     async def fail_upload(self, caller: Caller, reference: str, reason: str) -> ModelVersion:
         ref = parse_reference(reference)
         check_text("reason", reason)
+        caller = await self._internal(caller, "FailUpload", ref.project, reference)
         async with self._store.transaction() as tx:
             version = await self._lock_version(tx, ref)
             if version.status is not VersionStatus.PENDING_UPLOAD:
@@ -694,11 +769,30 @@ class Catalog:
         return version
 
 
-def _check_audit_query(query: AuditQuery) -> None:
+def _check_audit_query(caller: Caller, query: AuditQuery, action: str) -> None:
     if query.project:
         check_name("project", query.project)
     check_text("resource", query.resource, MAX_REFERENCE)
     check_text("actor", query.actor, MAX_NAME)
+    identity = caller.identity
+    if query.project:
+        _may_read(caller, query.project, action)
+    elif identity is not None and not identity.sees_everything:
+        raise AccessDenied(
+            f"{action}: {identity.principal} may read the audit log of one project at a time; set project", "", action
+        )
+
+
+def _may_read(caller: Caller, project: str, action: str) -> None:
+    if caller.identity is not None:
+        decide(caller.identity, project, Role.VIEWER, action)
+
+
+def _visible(identity: Identity | None) -> frozenset[str] | None:
+    """The projects ``identity`` may read (None: all of them)."""
+    if identity is None or identity.sees_everything:
+        return None
+    return frozenset(identity.roles)
 
 
 def _page(items: list[Any], limit: int, token_of: Any) -> tuple[list[Any], str]:

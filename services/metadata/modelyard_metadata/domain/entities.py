@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from modelyard_metadata.domain.access import Identity
+
 __all__ = [
     "AuditEvent",
     "Caller",
@@ -72,10 +74,13 @@ class Serving:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who asked for a change, for the audit log."""
+    """Who is calling: the actor and request id for the audit log, the authenticated identity
+    (None while authentication is off) and, once a change is allowed, how (``access``)."""
 
     actor: str
     request_id: str = ""
+    identity: Identity | None = None
+    access: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +211,7 @@ class AuditEvent:
     after: dict[str, Any] | None
     reason: str = ""
     request_id: str = ""
+    access: str = ""
 
 
 @dataclass(frozen=True, slots=True)

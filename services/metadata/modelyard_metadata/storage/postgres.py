@@ -11,6 +11,7 @@ import orjson
 
 from modelyard_common.errors import AlreadyExistsError, NotFoundError
 from modelyard_common.postgres import connection
+from modelyard_metadata.domain.access import Role
 from modelyard_metadata.domain.entities import (
     AuditEvent,
     LineageEdge,
@@ -129,9 +130,15 @@ class PgStore:
             row = await conn.fetchrow("SELECT * FROM projects WHERE name = $1", name)
         return project_from_row(row) if row else None
 
-    async def list_projects(self, after: str, limit: int) -> list[Project]:
+    async def list_projects(self, after: str, limit: int, visible: frozenset[str] | None) -> list[Project]:
         async with self._connection() as conn:
-            rows = await conn.fetch("SELECT * FROM projects WHERE name > $1 ORDER BY name LIMIT $2", after, limit)
+            rows = await conn.fetch(
+                """SELECT * FROM projects WHERE name > $1 AND ($3::text[] IS NULL OR name = ANY($3))
+                   ORDER BY name LIMIT $2""",
+                after,
+                limit,
+                None if visible is None else sorted(visible),
+            )
         return [project_from_row(r) for r in rows]
 
     async def project_stats(self, project: str, metric: str) -> ProjectStats:
@@ -216,7 +223,12 @@ class PgStore:
 
     async def search_versions(self, query: SearchQuery) -> tuple[list[ModelVersion], str]:
         compiled = search_sql.compile_search(
-            query.expr, query.order, project=query.project, page_token=query.page_token, page_size=query.page_size
+            query.expr,
+            query.order,
+            project=query.project,
+            page_token=query.page_token,
+            page_size=query.page_size,
+            visible=query.visible,
         )
         async with self._connection() as conn:
             rows = await conn.fetch(compiled.query(columns=_VERSION_COLUMNS), *compiled.args)
@@ -515,8 +527,8 @@ class PgTransaction:
     async def append_audit(self, event: NewAuditEvent) -> int:
         return await self._conn.fetchval(  # type: ignore[no-any-return]
             f"""WITH e AS (
-                  INSERT INTO audit_events (actor, action, project, resource, before, after, reason, request_id)
-                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
+                  INSERT INTO audit_events (actor, action, project, resource, before, after, reason, request_id, access)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id)
                 SELECT id FROM e, pg_notify('{AUDIT_CHANNEL}', e.id::text) AS n""",
             event.caller.actor,
             event.action,
@@ -526,4 +538,15 @@ class PgTransaction:
             event.after,
             event.reason,
             event.caller.request_id,
+            event.caller.access,
+        )
+
+    async def grant_role(self, project: str, principal: str, role: Role, granted_by: str) -> None:
+        await self._conn.execute(
+            """INSERT INTO project_roles (project, principal, role, granted_by) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (project, principal) DO UPDATE SET role = $3, granted_by = $4, granted_at = now()""",
+            project,
+            principal,
+            role.name,
+            granted_by,
         )

@@ -169,6 +169,7 @@ def audit_from_row(row: Row) -> AuditEvent:
         after=row["after"],
         reason=row["reason"],
         request_id=row["request_id"],
+        access=row["access"],
     )
 
 

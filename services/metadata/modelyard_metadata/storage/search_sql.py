@@ -131,6 +131,7 @@ def compile_search(
     project: str | None,
     page_token: str,
     page_size: int,
+    visible: frozenset[str] | None = None,
     first_param: int = 1,
 ) -> CompiledSearch:
     """Builds the WHERE, ORDER BY and sort columns for one page.
@@ -139,6 +140,7 @@ def compile_search(
         expr: from ``parse_filter``; None matches every version.
         order: from ``parse_order_by`` (never empty).
         project: restricts the search to one project when set.
+        visible: restricts it to these projects (those the caller may read) when not None.
         page_token: "" for the first page, else a token from a previous page of the same query.
         page_size: rows per page, already checked by the caller (domain.paging.page_size).
         first_param: number of the first ``$n`` placeholder used.
@@ -150,6 +152,8 @@ def compile_search(
     where: list[str] = []
     if project:
         where.append(f"v.project = {params.add(project, 'text')}")
+    if visible is not None:
+        where.append(f"v.project = ANY({params.add(sorted(visible), 'text[]')})")
     if expr is not None:
         where.append(_predicate(expr, params))
     keys = (

@@ -1,0 +1,320 @@
+"""Authentication and the management of principals, tokens and project roles.
+
+A token is ``myd_`` and 43 random URL-safe characters; only the SHA-256 of the whole token is
+stored (the secret has 256 bits of entropy, so a plain hash cannot be reversed), and it is shown
+once, at creation. Every change here is written with its audit event in one transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from modelyard_common.errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnauthenticatedError,
+)
+from modelyard_metadata.domain.access import (
+    AccessDenied,
+    Identity,
+    Principal,
+    PrincipalKind,
+    Role,
+    RoleBinding,
+    Token,
+    decide,
+)
+from modelyard_metadata.domain.catalog import Catalog
+from modelyard_metadata.domain.entities import Caller, NewAuditEvent
+from modelyard_metadata.domain.limits import MAX_NAME, MAX_TEXT
+from modelyard_metadata.domain.ports import AccessStore
+from modelyard_metadata.domain.validation import check_name, check_text
+
+__all__ = ["Accounts", "Decision", "hash_token", "new_token_secret"]
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "myd_"
+MIN_BOOTSTRAP_TOKEN = 32
+MAX_TTL = timedelta(days=3660)
+# last_used_at is written at most this often per token.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def new_token_secret() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Authorize's answer: the end caller (when its token is valid), and allowed or why not."""
+
+    principal: str
+    allowed: bool
+    message: str = ""
+    grant: str = ""
+
+
+class Accounts:
+    def __init__(self, store: AccessStore, catalog: Catalog) -> None:
+        self._store = store
+        self._catalog = catalog
+
+    # Authentication
+
+    async def authenticate(self, token: str, actor: str, request_id: str) -> Caller:
+        """The caller holding ``token``: UNAUTHENTICATED unless it is known, live and not revoked.
+        A service principal acts for ``actor`` (its own caller) when it names one."""
+        identity = await self._identify(token)
+        if identity.kind is PrincipalKind.SERVICE and actor not in ("", "anonymous", identity.principal):
+            return Caller(actor, request_id, identity, access=f"service {identity.principal}")
+        return Caller(identity.principal, request_id, identity)
+
+    async def _identify(self, token: str) -> Identity:
+        found = await self._store.identity(hash_token(token))
+        if found is None:
+            raise UnauthenticatedError("the token is not valid; ask an admin for a new one")
+        identity, stored = found
+        now = datetime.now(UTC)
+        if stored.revoked_at is not None:
+            raise UnauthenticatedError(f"token {stored.id} was revoked at {stored.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
+        if stored.expires_at is not None and stored.expires_at <= now:
+            raise UnauthenticatedError(f"token {stored.id} expired at {stored.expires_at:%Y-%m-%d %H:%M:%S} UTC")
+        if stored.last_used_at is None or now - stored.last_used_at >= TOUCH_EVERY:
+            await self._store.touch_token(stored.id)
+        return identity
+
+    async def authorize(
+        self, caller: Caller, token: str, project: str, role: Role, action: str, resource: str, mutation: bool
+    ) -> Decision:
+        """For the registry and deploy services: may the holder of ``token`` do ``action``? Denials
+        and granted mutations are recorded in the audit log."""
+        self._require_service(caller, "Authorize")
+        check_name("project", project)
+        check_text("action", action, MAX_NAME)
+        check_text("resource", resource, MAX_TEXT)
+        try:
+            identity = await self._identify(token)
+        except UnauthenticatedError as exc:
+            return Decision("", False, exc.message)
+        end_caller = Caller(identity.principal, caller.request_id, identity)
+        try:
+            grant = decide(identity, project, role, action)
+        except AccessDenied as denied:
+            if mutation:
+                await self._catalog.record_denial(end_caller, denied, resource)
+            else:
+                logger.info("read denied", extra={"principal": identity.principal, "reason": denied.message})
+            return Decision(identity.principal, False, denied.message)
+        if mutation:
+            granted = dataclasses.replace(end_caller, access=grant)
+            async with self._store.transaction() as tx:
+                await tx.append_audit(NewAuditEvent(granted, "access.granted", project, resource, reason=action))
+        return Decision(identity.principal, True, grant=grant)
+
+    # Who am I
+
+    async def whoami(self, caller: Caller) -> tuple[Principal, list[RoleBinding]]:
+        identity = self._identity(caller)
+        principal = await self._store.get_principal(identity.principal)
+        if principal is None:  # removed between authentication and here
+            raise UnauthenticatedError(f"principal {identity.principal!r} no longer exists")
+        return principal, await self._store.effective_roles(identity)
+
+    # Principals and teams (platform admins)
+
+    async def create_principal(self, caller: Caller, name: str, kind: PrincipalKind, admin: bool) -> Principal:
+        check_name("name", name)
+        if admin and kind is PrincipalKind.TEAM:
+            raise InvalidArgumentError("admin", "a team cannot be a platform admin; make its members admins")
+        caller = await self._require_admin(caller, "CreatePrincipal", name)
+        async with self._store.transaction() as tx:
+            principal = await tx.insert_principal(name, kind, admin, caller.actor)
+            after = {"name": name, "kind": kind.value, "admin": admin}
+            await tx.append_audit(NewAuditEvent(caller, "principal.create", "", name, after=after))
+        return principal
+
+    async def list_principals(self, caller: Caller) -> list[Principal]:
+        await self._require_admin(caller, "ListPrincipals", "", record=False)
+        return await self._store.list_principals()
+
+    async def set_team_member(self, caller: Caller, team: str, member: str, present: bool) -> Principal:
+        check_name("team", team)
+        check_name("member", member)
+        action = "AddTeamMember" if present else "RemoveTeamMember"
+        caller = await self._require_admin(caller, action, team)
+        found = await self._store.get_principal(team)
+        if found is None or found.kind is not PrincipalKind.TEAM:
+            raise NotFoundError(f"team: {team!r} is not a team; create it with CreatePrincipal kind TEAM")
+        joining = await self._principal("member", member)
+        if joining.kind is PrincipalKind.TEAM:
+            raise InvalidArgumentError("member", f"{member!r} is a team; teams hold users and services only")
+        async with self._store.transaction() as tx:
+            if await tx.set_member(team, member, present):
+                verb = "team.add" if present else "team.remove"
+                await tx.append_audit(NewAuditEvent(caller, verb, "", team, after={"member": member}))
+        return await self._principal("team", team)
+
+    # Tokens
+
+    async def create_token(
+        self, caller: Caller, principal: str, description: str, ttl: timedelta | None
+    ) -> tuple[Token, str]:
+        identity = self._identity(caller)
+        owner = principal or identity.principal
+        check_name("principal", owner)
+        check_text("description", description)
+        if ttl is not None and not timedelta(0) < ttl <= MAX_TTL:
+            raise InvalidArgumentError("ttl", f"must be positive and at most {MAX_TTL.days} days")
+        if owner != identity.principal:
+            caller = await self._require_admin(caller, "CreateToken for another principal", owner)
+        if (await self._principal("principal", owner)).kind is PrincipalKind.TEAM:
+            raise InvalidArgumentError("principal", f"{owner!r} is a team; tokens belong to users and services")
+        now = datetime.now(UTC)
+        token = Token(
+            id=secrets.token_hex(6),
+            principal=owner,
+            description=description,
+            created_at=now,
+            created_by=identity.principal,
+            expires_at=now + ttl if ttl else None,
+        )
+        secret = new_token_secret()
+        async with self._store.transaction() as tx:
+            await tx.insert_token(token, hash_token(secret))
+            after = {
+                "id": token.id,
+                "principal": owner,
+                "expires_at": token.expires_at and token.expires_at.isoformat(),
+            }
+            await tx.append_audit(NewAuditEvent(caller, "token.create", "", owner, after=after, reason=description))
+        return token, secret
+
+    async def list_tokens(self, caller: Caller, principal: str, include_revoked: bool) -> list[Token]:
+        identity = self._identity(caller)
+        owner = principal or identity.principal
+        check_name("principal", owner)
+        if owner != identity.principal:
+            await self._require_admin(caller, "ListTokens of another principal", owner, record=False)
+        return await self._store.list_tokens(owner, include_revoked)
+
+    async def revoke_token(self, caller: Caller, token_id: str) -> Token:
+        identity = self._identity(caller)
+        check_text("id", token_id, MAX_NAME)
+        found = await self._store.get_token(token_id)
+        if found is None or (found.principal != identity.principal and not identity.admin):
+            raise NotFoundError(f"id: no token {token_id!r} of yours")  # others' token ids stay unknown
+        async with self._store.transaction() as tx:
+            revoked = await tx.revoke_token(token_id)
+            if revoked is None or revoked.revoked_at is None:
+                raise NotFoundError(f"id: no token {token_id!r}")
+            if found.revoked_at is None:
+                after = {"id": token_id, "principal": found.principal}
+                await tx.append_audit(NewAuditEvent(caller, "token.revoke", "", found.principal, after=after))
+        return revoked
+
+    # Project roles
+
+    async def set_project_role(self, caller: Caller, project: str, principal: str, role: Role) -> RoleBinding:
+        check_name("project", project)
+        check_name("principal", principal)
+        caller = await self._require_project_admin(caller, project, "SetProjectRole", principal)
+        if (await self._principal("principal", principal)).kind is PrincipalKind.SERVICE:
+            raise InvalidArgumentError("principal", f"{principal!r} is a service; services read every project already")
+        async with self._store.transaction() as tx:
+            await tx.grant_role(project, principal, role, caller.actor)
+            await tx.append_audit(
+                NewAuditEvent(caller, "role.set", project, f"{project}:{principal}", after={"role": role.name})
+            )
+        return next(b for b in await self._store.list_roles(project) if b.principal == principal)
+
+    async def remove_project_role(self, caller: Caller, project: str, principal: str) -> None:
+        check_name("project", project)
+        check_name("principal", principal)
+        caller = await self._require_project_admin(caller, project, "RemoveProjectRole", principal)
+        async with self._store.transaction() as tx:
+            removed = await tx.delete_role(project, principal)
+            if removed is None:
+                raise NotFoundError(f"principal: {principal!r} has no role on project {project!r}")
+            await tx.append_audit(
+                NewAuditEvent(
+                    caller, "role.remove", project, f"{project}:{principal}", before={"role": removed.role.name}
+                )
+            )
+
+    async def list_project_roles(self, caller: Caller, project: str) -> list[RoleBinding]:
+        check_name("project", project)
+        if caller.identity is not None:
+            decide(caller.identity, project, Role.VIEWER, "ListProjectRoles")
+        if not await self._store.project_exists(project):
+            raise NotFoundError(f"project {project!r} does not exist")
+        return await self._store.list_roles(project)
+
+    # Bootstrap
+
+    async def bootstrap(self, admin_token: str | None, service_tokens: Mapping[str, str]) -> None:
+        """Makes the tokens named in the settings valid: ``admin`` (a platform admin) and one service
+        principal per entry; a principal's previous bootstrap token is revoked."""
+        wanted = [(name, PrincipalKind.SERVICE, False, token) for name, token in service_tokens.items()]
+        if admin_token:
+            wanted.insert(0, ("admin", PrincipalKind.USER, True, admin_token))
+        caller = Caller("modelyard-metadata", access="bootstrap from the service's settings")
+        for name, kind, admin, secret in wanted:
+            check_name("bootstrap principal", name)
+            if len(secret) < MIN_BOOTSTRAP_TOKEN:
+                raise InvalidArgumentError(f"token of {name}", f"must be at least {MIN_BOOTSTRAP_TOKEN} characters")
+            token = Token(secrets.token_hex(6), name, "bootstrap", datetime.now(UTC), caller.actor)
+            async with self._store.transaction() as tx:
+                await tx.ensure_principal(name, kind, admin, caller.actor)
+                if await tx.replace_bootstrap_token(token, hash_token(secret)):
+                    await tx.append_audit(NewAuditEvent(caller, "token.bootstrap", "", name, after={"id": token.id}))
+                    logger.info("bootstrap token installed", extra={"principal": name, "token_id": token.id})
+
+    # Helpers
+
+    @staticmethod
+    def _identity(caller: Caller) -> Identity:
+        if caller.identity is None:
+            raise FailedPreconditionError("authentication is off on this metadata service; there is nobody to manage")
+        return caller.identity
+
+    async def _principal(self, field: str, name: str) -> Principal:
+        found = await self._store.get_principal(name)
+        if found is None:
+            raise NotFoundError(f"{field}: principal {name!r} does not exist; a platform admin creates it")
+        return found
+
+    def _require_service(self, caller: Caller, action: str) -> None:
+        identity = self._identity(caller)
+        if not identity.sees_everything:
+            raise AccessDenied(
+                f"{action}: only the platform's services may call it, not {identity.principal}", "", action
+            )
+
+    async def _require_admin(self, caller: Caller, action: str, resource: str, record: bool = True) -> Caller:
+        identity = self._identity(caller)
+        if identity.admin:
+            return dataclasses.replace(caller, access="platform admin")
+        denied = AccessDenied(f"{action}: {identity.principal} may not; it needs a platform admin", "", action)
+        if record:
+            await self._catalog.record_denial(caller, denied, resource)
+        raise denied
+
+    async def _require_project_admin(self, caller: Caller, project: str, action: str, principal: str) -> Caller:
+        self._identity(caller)
+        resource = f"{project}:{principal}"
+        allowed = await self._catalog.allow(caller, project, Role.ADMIN, action, resource)
+        if not await self._store.project_exists(project):
+            raise NotFoundError(f"project {project!r} does not exist")
+        return allowed

@@ -1,0 +1,217 @@
+"""Principals, team membership, tokens and project roles in Postgres (migration 0003_auth)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from modelyard_common.errors import AlreadyExistsError
+from modelyard_common.postgres import connection
+from modelyard_metadata.domain.access import Identity, Principal, PrincipalKind, Role, RoleBinding, Token
+from modelyard_metadata.storage.postgres import PgTransaction
+
+__all__ = ["PgAccessStore"]
+
+_PRINCIPALS = """
+    SELECT p.*,
+           ARRAY(SELECT m.team FROM team_members m WHERE m.member = p.name ORDER BY m.team) AS teams,
+           ARRAY(SELECT m.member FROM team_members m WHERE m.team = p.name ORDER BY m.member) AS members
+    FROM principals p"""
+
+# Roles held directly or through a team: the highest per project, a direct one before a team's.
+_EFFECTIVE_ROLES = """
+    SELECT DISTINCT ON (r.project) r.*
+    FROM project_roles r
+    WHERE r.principal = $1 OR r.principal IN (SELECT m.team FROM team_members m WHERE m.member = $1)
+    ORDER BY r.project, CASE r.role WHEN 'ADMIN' THEN 3 WHEN 'EDITOR' THEN 2 ELSE 1 END DESC, r.principal = $1 DESC"""
+
+_IDENTITY = f"""
+    WITH t AS (SELECT * FROM tokens WHERE secret_sha256 = $1)
+    SELECT t.*, p.kind, p.admin,
+           ARRAY(SELECT m.team FROM team_members m WHERE m.member = p.name ORDER BY m.team) AS teams,
+           ARRAY(SELECT e.project || ' ' || e.role || ' ' || e.principal
+                 FROM ({_EFFECTIVE_ROLES.replace("$1", "p.name")}) e) AS roles
+    FROM t JOIN principals p ON p.name = t.principal"""
+
+
+def _principal(row: Any) -> Principal:
+    return Principal(
+        name=row["name"],
+        kind=PrincipalKind(row["kind"]),
+        admin=row["admin"],
+        created_at=row["created_at"],
+        teams=tuple(row["teams"]),
+        members=tuple(row["members"]),
+    )
+
+
+def _token(row: Any) -> Token:
+    return Token(
+        id=row["id"],
+        principal=row["principal"],
+        description=row["description"],
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+        last_used_at=row["last_used_at"],
+    )
+
+
+def _binding(row: Any) -> RoleBinding:
+    return RoleBinding(row["project"], row["principal"], Role[row["role"]], row["granted_by"], row["granted_at"])
+
+
+def _identity(row: Any) -> Identity:
+    roles = {}
+    for entry in row["roles"]:
+        project, role, via = entry.split(" ")
+        roles[project] = (Role[role], via)
+    return Identity(
+        principal=row["principal"],
+        kind=PrincipalKind(row["kind"]),
+        admin=row["admin"],
+        teams=tuple(row["teams"]),
+        roles=roles,
+        token_id=row["id"],
+    )
+
+
+class PgAccessTransaction(PgTransaction):
+    """Implements AccessTransaction: the metadata transaction plus access changes."""
+
+    async def insert_principal(self, name: str, kind: PrincipalKind, admin: bool, created_by: str) -> Principal:
+        try:
+            await self._conn.execute(
+                "INSERT INTO principals (name, kind, admin, created_by) VALUES ($1, $2, $3, $4)",
+                name,
+                kind.value,
+                admin,
+                created_by,
+            )
+        except asyncpg.UniqueViolationError:
+            raise AlreadyExistsError(f"principal {name!r} already exists") from None
+        row = await self._conn.fetchrow(f"{_PRINCIPALS} WHERE p.name = $1", name)
+        return _principal(row)
+
+    async def ensure_principal(self, name: str, kind: PrincipalKind, admin: bool, created_by: str) -> None:
+        # Replicas starting together bootstrap one after the other.
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('modelyard-metadata-bootstrap'))")
+        await self._conn.execute(
+            "INSERT INTO principals (name, kind, admin, created_by) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            name,
+            kind.value,
+            admin,
+            created_by,
+        )
+
+    async def set_member(self, team: str, member: str, present: bool) -> bool:
+        if present:
+            status = await self._conn.execute(
+                "INSERT INTO team_members (team, member) VALUES ($1, $2) ON CONFLICT DO NOTHING", team, member
+            )
+        else:
+            status = await self._conn.execute("DELETE FROM team_members WHERE team = $1 AND member = $2", team, member)
+        return bool(status.endswith(" 1"))
+
+    async def insert_token(self, token: Token, secret_sha256: bytes, bootstrap: bool = False) -> None:
+        await self._conn.execute(
+            """INSERT INTO tokens (id, principal, secret_sha256, description, created_at, created_by, expires_at,
+                                   bootstrap)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            token.id,
+            token.principal,
+            secret_sha256,
+            token.description,
+            token.created_at,
+            token.created_by,
+            token.expires_at,
+            bootstrap,
+        )
+
+    async def revoke_token(self, token_id: str) -> Token | None:
+        row = await self._conn.fetchrow(
+            "UPDATE tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *", token_id
+        )
+        return _token(row) if row is not None else None
+
+    async def delete_role(self, project: str, principal: str) -> RoleBinding | None:
+        row = await self._conn.fetchrow(
+            "DELETE FROM project_roles WHERE project = $1 AND principal = $2 RETURNING *", project, principal
+        )
+        return _binding(row) if row is not None else None
+
+    async def replace_bootstrap_token(self, token: Token, secret_sha256: bytes) -> bool:
+        current = await self._conn.fetchrow(
+            "SELECT principal, revoked_at FROM tokens WHERE secret_sha256 = $1", secret_sha256
+        )
+        if current is not None and current["principal"] == token.principal and current["revoked_at"] is None:
+            return False
+        if current is not None:
+            raise AlreadyExistsError(f"the bootstrap token of {token.principal!r} was used before; choose a new one")
+        await self._conn.execute(
+            "UPDATE tokens SET revoked_at = now() WHERE principal = $1 AND bootstrap AND revoked_at IS NULL",
+            token.principal,
+        )
+        await self.insert_token(token, secret_sha256, bootstrap=True)
+        return True
+
+
+class PgAccessStore:
+    """Implements AccessStore over the metadata service's pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    def _connection(self) -> AbstractAsyncContextManager[Any]:
+        return connection(self._pool)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PgAccessTransaction]:
+        async with self._connection() as conn, conn.transaction():
+            yield PgAccessTransaction(conn)
+
+    async def _fetch(self, query: str, *args: Any) -> Sequence[Any]:
+        async with self._connection() as conn:
+            return await conn.fetch(query, *args)  # type: ignore[no-any-return]
+
+    async def identity(self, secret_sha256: bytes) -> tuple[Identity, Token] | None:
+        rows = await self._fetch(_IDENTITY, secret_sha256)
+        return (_identity(rows[0]), _token(rows[0])) if rows else None
+
+    async def touch_token(self, token_id: str) -> None:
+        async with self._connection() as conn:
+            await conn.execute("UPDATE tokens SET last_used_at = now() WHERE id = $1", token_id)
+
+    async def get_principal(self, name: str) -> Principal | None:
+        rows = await self._fetch(f"{_PRINCIPALS} WHERE p.name = $1", name)
+        return _principal(rows[0]) if rows else None
+
+    async def list_principals(self) -> list[Principal]:
+        return [_principal(r) for r in await self._fetch(f"{_PRINCIPALS} ORDER BY p.name")]
+
+    async def get_token(self, token_id: str) -> Token | None:
+        rows = await self._fetch("SELECT * FROM tokens WHERE id = $1", token_id)
+        return _token(rows[0]) if rows else None
+
+    async def list_tokens(self, principal: str, include_revoked: bool) -> list[Token]:
+        rows = await self._fetch(
+            "SELECT * FROM tokens WHERE principal = $1 AND ($2 OR revoked_at IS NULL) ORDER BY created_at, id",
+            principal,
+            include_revoked,
+        )
+        return [_token(r) for r in rows]
+
+    async def list_roles(self, project: str) -> list[RoleBinding]:
+        rows = await self._fetch("SELECT * FROM project_roles WHERE project = $1 ORDER BY principal", project)
+        return [_binding(r) for r in rows]
+
+    async def effective_roles(self, identity: Identity) -> list[RoleBinding]:
+        return [_binding(r) for r in await self._fetch(_EFFECTIVE_ROLES, identity.principal)]
+
+    async def project_exists(self, name: str) -> bool:
+        rows = await self._fetch("SELECT 1 FROM projects WHERE name = $1", name)
+        return bool(rows)

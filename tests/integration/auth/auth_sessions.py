@@ -1,0 +1,48 @@
+"""Raw gRPC stubs of a metadata process, every call carrying one bearer token (or none)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from modelyard.v1 import auth_pb2_grpc, metadata_pb2_grpc
+
+
+def new_token() -> str:
+    return "myd_" + secrets.token_urlsafe(32)
+
+
+class Session:
+    def __init__(self, target: str, token: str | None, actor: str = "") -> None:
+        self._channel = grpc.insecure_channel(target)
+        self._headers: list[tuple[str, str]] = [("authorization", f"Bearer {token}")] if token else []
+        if actor:
+            self._headers.append(("modelyard-actor", actor))
+        self._stubs = {
+            "metadata": metadata_pb2_grpc.MetadataServiceStub(self._channel),
+            "auth": auth_pb2_grpc.AuthServiceStub(self._channel),
+        }
+
+    def _call(self, service: str, method: str, request: Any) -> Any:
+        return getattr(self._stubs[service], method)(request, metadata=self._headers, timeout=15)
+
+    def metadata(self, method: str, request: Any) -> Any:
+        return self._call("metadata", method, request)
+
+    def auth(self, method: str, request: Any) -> Any:
+        return self._call("auth", method, request)
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def refused(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
+    """The status code and message of a call that must fail."""
+    try:
+        call()
+    except grpc.RpcError as exc:
+        return exc.code(), exc.details()  # type: ignore[attr-defined]
+    raise AssertionError("the call succeeded")
