@@ -51,6 +51,7 @@ def test_help_lists_every_command_group() -> None:
         "deployments",
         "predict",
         "rollback",
+        "auth",
     ):
         assert f"  {command} " in out
 

@@ -13,7 +13,7 @@ import pytest
 import modelyard
 import modelyard.aio
 from modelyard import _client
-from modelyard.v1 import deploy_pb2, metadata_pb2, types_pb2
+from modelyard.v1 import auth_pb2, deploy_pb2, metadata_pb2, types_pb2
 
 
 class _Recording(_client._ClientBase):
@@ -151,6 +151,8 @@ _ARGS = {
     "stage": "archived",
     "artifact": modelyard.Artifact(),
     "reference": "p/m:1",
+    "role": "viewer",
+    "mutation": False,
 }
 
 
@@ -158,10 +160,12 @@ def test_every_rpc_has_a_method() -> None:
     services = {
         _client.METADATA: metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"],
         _client.DEPLOY: deploy_pb2.DESCRIPTOR.services_by_name["DeployService"],
+        _client.AUTH: auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
     }
     recorder = _Recording("test:1", actor="tester")
     sent = set()
-    for name, member in inspect.getmembers(_client._ClientBase):
+    # AsyncClient: every shared method, and internal_authorize, which only it has.
+    for _, member in inspect.getmembers(_client.AsyncClient):
         if isinstance(member, _client._unary | _client._iterating):
             build = member._build
             required = [
@@ -170,27 +174,36 @@ def test_every_rpc_has_a_method() -> None:
             ]  # fmt: skip
             args: dict[str, Any] = {p.name: "p/m" for p in required}
             args.update((k, v) for k, v in _ARGS.items() if k in args)
-            call = getattr(recorder, name)(**args)
+            call = build(recorder, **args)
             sent.add((call.service, call.method))
     assert sent == {(key, m.name) for key, service in services.items() for m in service.methods}
 
 
 @pytest.mark.parametrize(
-    ("options", "service", "methods"),
+    ("options", "retried_by_service"),
     [
-        (_client._CHANNEL_OPTIONS, "modelyard.v1.MetadataService", _client.IDEMPOTENT_METHODS),
-        (_client._DEPLOY_CHANNEL_OPTIONS, "modelyard.v1.DeployService", _client.IDEMPOTENT_DEPLOY_METHODS),
+        (
+            _client._CHANNEL_OPTIONS,
+            {
+                "modelyard.v1.MetadataService": _client.IDEMPOTENT_METHODS,
+                "modelyard.v1.AuthService": {"WhoAmI", "ListPrincipals", "ListTokens", "ListProjectRoles"},
+            },
+        ),
+        (_client._DEPLOY_CHANNEL_OPTIONS, {"modelyard.v1.DeployService": _client.IDEMPOTENT_DEPLOY_METHODS}),
     ],
 )
 def test_only_reads_are_retried_and_only_when_unavailable(
-    options: list[tuple[str, Any]], service: str, methods: frozenset[str]
+    options: list[tuple[str, Any]], retried_by_service: dict[str, frozenset[str]]
 ) -> None:
     config = json.loads(dict(options)["grpc.service_config"])
     (method_config,) = config["methodConfig"]
-    retried = {n["method"] for n in method_config["name"]}
-    assert retried == methods
-    assert all(n["service"] == service for n in method_config["name"])
-    assert not {m for m in retried if m.startswith(("Create", "Update", "Set", "Delete", "Log", "Transition"))}
+    retried: dict[str, set[str]] = {}
+    for name in method_config["name"]:
+        retried.setdefault(name["service"], set()).add(name["method"])
+    assert retried == retried_by_service
+    methods = set().union(*retried.values())
+    assert not {m for m in methods if m.startswith(("Create", "Update", "Set", "Delete", "Log", "Transition"))}
+    assert "Authorize" not in methods  # it writes audit events
     assert method_config["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
     assert 2 <= method_config["retryPolicy"]["maxAttempts"] <= 5
 

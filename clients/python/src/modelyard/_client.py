@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, Unpack, cast, final, overload
@@ -37,6 +37,7 @@ from modelyard._types import (
     Artifact,
     ArtifactStatus,
     AuditEvent,
+    Authorization,
     Comparison,
     Deployment,
     DeploymentRevision,
@@ -48,14 +49,29 @@ from modelyard._types import (
     Model,
     ModelFields,
     ModelVersion,
+    NewToken,
+    Principal,
+    PrincipalKind,
     Project,
+    ProjectRole,
     ProjectSummary,
+    RoleBinding,
     Signature,
     Stage,
+    Token,
     VersionFields,
+    WhoAmI,
 )
 from modelyard.errors import DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, from_rpc_error
-from modelyard.v1 import deploy_pb2, deploy_pb2_grpc, metadata_pb2, metadata_pb2_grpc, registry_pb2_grpc
+from modelyard.v1 import (
+    auth_pb2,
+    auth_pb2_grpc,
+    deploy_pb2,
+    deploy_pb2_grpc,
+    metadata_pb2,
+    metadata_pb2_grpc,
+    registry_pb2_grpc,
+)
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
@@ -68,6 +84,7 @@ __all__ = ["AsyncClient", "Client", "connect", "connect_async"]
 
 TARGET_ENV = "MODELYARD_METADATA_ADDR"
 ACTOR_ENV = "MODELYARD_ACTOR"
+TOKEN_ENV = "MODELYARD_TOKEN"
 DEFAULT_TARGET = "127.0.0.1:7410"
 REGISTRY_ENV = "MODELYARD_REGISTRY_ADDR"
 DEFAULT_REGISTRY = "127.0.0.1:7411"
@@ -76,8 +93,10 @@ DEFAULT_DEPLOY = "127.0.0.1:7412"
 DEFAULT_TIMEOUT = 30.0
 ACTOR_HEADER = "modelyard-actor"
 REQUEST_ID_HEADER = "modelyard-request-id"
+AUTHORIZATION_HEADER = "authorization"
 
 _SERVICE = metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
+_AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 _DEPLOY_SERVICE = deploy_pb2.DESCRIPTOR.services_by_name["DeployService"].full_name
 # Reads: safe to send again when the server (or a store behind it) was unavailable.
 IDEMPOTENT_METHODS = frozenset(
@@ -106,14 +125,14 @@ _RETRY_POLICY = {
     "retryableStatusCodes": ["UNAVAILABLE"],
 }
 IDEMPOTENT_DEPLOY_METHODS = frozenset({"GetDeployment", "ListDeployments", "ListDeploymentRevisions"})
+# Authorize is left out: it writes audit events (denials, granted mutations).
+IDEMPOTENT_AUTH_METHODS = frozenset({"WhoAmI", "ListPrincipals", "ListTokens", "ListProjectRoles"})
 
 
-def _channel_options(service: str, methods: frozenset[str]) -> list[tuple[str, Any]]:
-    config = {
-        "methodConfig": [
-            {"name": [{"service": service, "method": m} for m in sorted(methods)], "retryPolicy": _RETRY_POLICY}
-        ]
-    }
+def _channel_options(services: Mapping[str, frozenset[str]]) -> list[tuple[str, Any]]:
+    """Options of a channel whose calls to ``services`` (full name -> methods) are retried."""
+    names = [{"service": service, "method": m} for service, methods in services.items() for m in sorted(methods)]
+    config = {"methodConfig": [{"name": names, "retryPolicy": _RETRY_POLICY}]}
     return [
         ("grpc.enable_retries", 1),
         ("grpc.service_config", json.dumps(config)),
@@ -121,9 +140,10 @@ def _channel_options(service: str, methods: frozenset[str]) -> list[tuple[str, A
     ]
 
 
-_CHANNEL_OPTIONS = _channel_options(_SERVICE, IDEMPOTENT_METHODS)
-_DEPLOY_CHANNEL_OPTIONS = _channel_options(_DEPLOY_SERVICE, IDEMPOTENT_DEPLOY_METHODS)
-METADATA, DEPLOY = "metadata", "deploy"
+# AuthService is served on the metadata service's port: one channel for both.
+_CHANNEL_OPTIONS = _channel_options({_SERVICE: IDEMPOTENT_METHODS, _AUTH_SERVICE: IDEMPOTENT_AUTH_METHODS})
+_DEPLOY_CHANNEL_OPTIONS = _channel_options({_DEPLOY_SERVICE: IDEMPOTENT_DEPLOY_METHODS})
+METADATA, DEPLOY, AUTH = "metadata", "deploy", "auth"
 _WAIT_POLL_SECONDS = 0.25
 _MAX_PAGE = 1000
 
@@ -137,7 +157,7 @@ P = ParamSpec("P")
 @dataclass(frozen=True, slots=True)
 class _Unary(Generic[T]):
     """One request, one response, converted by ``convert``; ``actor`` overrides the client's;
-    ``service`` is METADATA or DEPLOY."""
+    ``service`` is METADATA, AUTH or DEPLOY."""
 
     method: str
     request: Message
@@ -269,6 +289,11 @@ def _nothing(response: Any) -> None:
     return None
 
 
+def _principal(field: str) -> Callable[[Any], Principal]:
+    """Converts the Principal held in the response's ``field``."""
+    return lambda response: cv.principal_from_pb(getattr(response, field))
+
+
 # --- the methods, written once -------------------------------------------------------------
 
 
@@ -281,14 +306,22 @@ class _ClientBase:
         *,
         deploy: str | None = None,
         actor: str | None = None,
+        token: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         tls: TLSConfig | None = None,
     ) -> None:
         self.target = target or os.environ.get(TARGET_ENV) or DEFAULT_TARGET
         self.deploy_target = deploy or os.environ.get(DEPLOY_ENV) or DEFAULT_DEPLOY
-        self.actor = actor or os.environ.get(ACTOR_ENV) or _login_name()
-        if not self.actor.isascii() or not self.actor.isprintable():
-            raise ValueError(f"actor: {self.actor!r} must be printable ASCII (it travels as a gRPC header)")
+        actor = actor or os.environ.get(ACTOR_ENV) or _login_name()
+        if not actor.isascii() or not actor.isprintable():
+            raise ValueError(f"actor: {actor!r} must be printable ASCII (it travels as a gRPC header)")
+        self.actor = actor
+        token = token or os.environ.get(TOKEN_ENV) or None
+        if token is not None and (not token.isascii() or not token.isprintable()):
+            # The value is a secret: the message does not quote it.
+            raise ValueError("token: must be printable ASCII (it travels as a gRPC header)")
+        # Private and never in repr(): a secret.
+        self._token = token
         self.timeout = timeout
         self.tls = tls
 
@@ -296,9 +329,13 @@ class _ClientBase:
         return f"{type(self).__name__}(target={self.target!r}, actor={self.actor!r}, timeout={self.timeout!r})"
 
     def _metadata(self, actor: str | None = None) -> tuple[str, tuple[tuple[str, str], ...]]:
-        """A fresh request id and the headers carrying it and the actor (the client's unless given)."""
+        """A fresh request id and the headers carrying it, the actor (the client's unless given)
+        and, when the client has a token, the bearer credentials."""
         request_id = uuid.uuid4().hex[:16]
-        return request_id, ((ACTOR_HEADER, actor or self.actor), (REQUEST_ID_HEADER, request_id))
+        headers: tuple[tuple[str, str], ...] = ((ACTOR_HEADER, actor or self.actor), (REQUEST_ID_HEADER, request_id))
+        if self._token is not None:
+            headers += ((AUTHORIZATION_HEADER, f"Bearer {self._token}"),)
+        return request_id, headers
 
     def _run_unary(self, call: _Unary[T]) -> Any:
         raise NotImplementedError
@@ -565,6 +602,92 @@ class _ClientBase:
         request = deploy_pb2.WatchDeploymentRequest(name=name)
         return _Stream("WatchDeployment", request, _deployment, service=DEPLOY)
 
+    # Authentication and project roles (AuthService, on the metadata service's port)
+
+    @_unary
+    def whoami(self) -> _Unary[WhoAmI]:
+        """The principal the client's token stands for, its teams and its role on each project."""
+        return _Unary("WhoAmI", auth_pb2.WhoAmIRequest(), cv.whoami_from_pb, service=AUTH)
+
+    @_unary
+    def create_principal(
+        self, name: str, kind: PrincipalKind | str = PrincipalKind.USER, admin: bool = False
+    ) -> _Unary[Principal]:
+        """Creates a user, team or service principal (platform admin only); ``admin`` makes it a
+        platform admin."""
+        request = auth_pb2.CreatePrincipalRequest(
+            name=name, kind=cv.principal_kind_to_pb(PrincipalKind.parse(kind)), admin=admin
+        )
+        return _Unary("CreatePrincipal", request, _principal("principal"), service=AUTH)
+
+    @_unary
+    def principals(self) -> _Unary[list[Principal]]:
+        """Every principal (platform admin only)."""
+        return _Unary(
+            "ListPrincipals",
+            auth_pb2.ListPrincipalsRequest(),
+            lambda r: [cv.principal_from_pb(p) for p in r.principals],
+            service=AUTH,
+        )
+
+    @_unary
+    def add_team_member(self, team: str, member: str) -> _Unary[Principal]:
+        """Makes ``member`` inherit the roles of ``team``; returns the team with its members."""
+        request = auth_pb2.AddTeamMemberRequest(team=team, member=member)
+        return _Unary("AddTeamMember", request, _principal("team"), service=AUTH)
+
+    @_unary
+    def remove_team_member(self, team: str, member: str) -> _Unary[Principal]:
+        request = auth_pb2.RemoveTeamMemberRequest(team=team, member=member)
+        return _Unary("RemoveTeamMember", request, _principal("team"), service=AUTH)
+
+    @_unary
+    def create_token(
+        self, principal: str = "", description: str = "", ttl: timedelta | None = None
+    ) -> _Unary[NewToken]:
+        """A new bearer token of ``principal`` (empty: the caller), expiring after ``ttl`` (None:
+        never). Its ``secret`` is returned this once: the server keeps only a digest."""
+        if ttl is not None and ttl <= timedelta(0):
+            raise InvalidArgumentError(f"ttl: {ttl} is not positive (None: the token does not expire)")
+        request = auth_pb2.CreateTokenRequest(
+            principal=principal, description=description, ttl=cv.ttl_to_pb(ttl) if ttl else None
+        )
+        return _Unary("CreateToken", request, cv.new_token_from_pb, service=AUTH)
+
+    @_unary
+    def tokens(self, principal: str = "", include_revoked: bool = False) -> _Unary[list[Token]]:
+        """The tokens of ``principal`` (empty: the caller), revoked ones too if asked."""
+        request = auth_pb2.ListTokensRequest(principal=principal, include_revoked=include_revoked)
+        return _Unary("ListTokens", request, lambda r: [cv.token_from_pb(t) for t in r.tokens], service=AUTH)
+
+    @_unary
+    def revoke_token(self, id: str) -> _Unary[Token]:
+        """Revokes token ``id`` at once: calls carrying it are UNAUTHENTICATED from now on."""
+        request = auth_pb2.RevokeTokenRequest(id=id)
+        return _Unary("RevokeToken", request, lambda r: cv.token_from_pb(r.token), service=AUTH)
+
+    @_unary
+    def set_project_role(self, project: str, principal: str, role: ProjectRole | str) -> _Unary[RoleBinding]:
+        """Gives ``principal`` (a user, team or service) ``role`` on ``project``, replacing the
+        role it had there; project ADMIN or platform admin only."""
+        request = auth_pb2.SetProjectRoleRequest(
+            project=project, principal=principal, role=cv.role_to_pb(ProjectRole.parse(role))
+        )
+        return _Unary("SetProjectRole", request, lambda r: cv.role_binding_from_pb(r.binding), service=AUTH)
+
+    @_unary
+    def remove_project_role(self, project: str, principal: str) -> _Unary[None]:
+        request = auth_pb2.RemoveProjectRoleRequest(project=project, principal=principal)
+        return _Unary("RemoveProjectRole", request, _nothing, service=AUTH)
+
+    @_unary
+    def project_roles(self, project: str) -> _Unary[list[RoleBinding]]:
+        """Who has which role on ``project`` (as granted, not through teams)."""
+        request = auth_pb2.ListProjectRolesRequest(project=project)
+        return _Unary(
+            "ListProjectRoles", request, lambda r: [cv.role_binding_from_pb(b) for b in r.bindings], service=AUTH
+        )
+
     # Internal: for the registry service only, once it has stored (or given up on) the bytes.
 
     @_unary
@@ -612,15 +735,17 @@ class Client(_ClientBase):
         registry: str | None = None,
         deploy: str | None = None,
         actor: str | None = None,
+        token: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         tls: TLSConfig | None = None,
     ) -> None:
-        super().__init__(target, deploy=deploy, actor=actor, timeout=timeout, tls=tls)
+        super().__init__(target, deploy=deploy, actor=actor, token=token, timeout=timeout, tls=tls)
         self.registry = registry or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY
         self._channel = open_channel(self.target, tls, _CHANNEL_OPTIONS)
         self._deploy_channel = open_channel(self.deploy_target, tls, _DEPLOY_CHANNEL_OPTIONS)
         self._stubs: dict[str, Any] = {
             METADATA: metadata_pb2_grpc.MetadataServiceStub(self._channel),
+            AUTH: auth_pb2_grpc.AuthServiceStub(self._channel),
             DEPLOY: deploy_pb2_grpc.DeployServiceStub(self._deploy_channel),
         }
         self._registry_lock = threading.Lock()
@@ -837,30 +962,44 @@ class AsyncClient(_ClientBase):
         *,
         deploy: str | None = None,
         actor: str | None = None,
+        token: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         tls: TLSConfig | None = None,
     ) -> None:
-        super().__init__(target, deploy=deploy, actor=actor, timeout=timeout, tls=tls)
+        super().__init__(target, deploy=deploy, actor=actor, token=token, timeout=timeout, tls=tls)
         self._channel: grpc.aio.Channel | None = None
         self._stub_: metadata_pb2_grpc.MetadataServiceAsyncStub | None = None
+        self._auth_stub_: Any = None
         self._deploy_channel: grpc.aio.Channel | None = None
         self._deploy_stub_: Any = None
 
     def _stub_for(self, service: str) -> Any:
         if service == METADATA:
             return self._stub
+        if service == AUTH:
+            if self._auth_stub_ is None:
+                self._auth_stub_ = auth_pb2_grpc.AuthServiceStub(self._metadata_channel)
+            return self._auth_stub_
         if self._deploy_stub_ is None:
             self._deploy_channel = open_aio_channel(self.deploy_target, self.tls, _DEPLOY_CHANNEL_OPTIONS)
             self._deploy_stub_ = deploy_pb2_grpc.DeployServiceStub(self._deploy_channel)
         return self._deploy_stub_
 
     @property
+    def _metadata_channel(self) -> grpc.aio.Channel:
+        """The metadata service's channel (MetadataService and AuthService), made on first use."""
+        if self._channel is None:
+            self._channel = open_aio_channel(self.target, self.tls, _CHANNEL_OPTIONS)
+        return self._channel
+
+    @property
     def _stub(self) -> metadata_pb2_grpc.MetadataServiceAsyncStub:
         if self._stub_ is None:
-            self._channel = open_aio_channel(self.target, self.tls, _CHANNEL_OPTIONS)
             # The stub's overloads pick the async flavour from the channel type when grpc has
             # type stubs (types-grpcio); without them the channel is Any and the first one wins.
-            stub: metadata_pb2_grpc.MetadataServiceAsyncStub = metadata_pb2_grpc.MetadataServiceStub(self._channel)  # type: ignore[assignment]
+            stub: metadata_pb2_grpc.MetadataServiceAsyncStub = metadata_pb2_grpc.MetadataServiceStub(
+                self._metadata_channel
+            )  # type: ignore[assignment]
             self._stub_ = stub
             return stub
         return self._stub_
@@ -869,7 +1008,24 @@ class AsyncClient(_ClientBase):
         for channel in (self._channel, self._deploy_channel):
             if channel is not None:
                 await channel.close()
-        self._channel = self._stub_ = self._deploy_channel = self._deploy_stub_ = None
+        self._channel = self._stub_ = self._auth_stub_ = self._deploy_channel = self._deploy_stub_ = None
+
+    @_unary
+    def internal_authorize(
+        self, token: str, project: str, role: ProjectRole | str, action: str, resource: str, mutation: bool
+    ) -> _Unary[Authorization]:
+        """Internal (registry and deploy services, as a SERVICE principal): may the holder of
+        ``token`` do ``action`` on ``resource``, needing ``role`` on ``project``? A ``mutation``
+        is recorded in the audit log, granted or not; a denial always is."""
+        request = auth_pb2.AuthorizeRequest(
+            token=token,
+            project=project,
+            role=cv.role_to_pb(ProjectRole.parse(role)),
+            action=action,
+            resource=resource,
+            mutation=mutation,
+        )
+        return _Unary("Authorize", request, cv.authorization_from_pb, service=AUTH)
 
     async def __aenter__(self) -> Self:
         return self
@@ -925,6 +1081,7 @@ def connect(
     registry: str | None = None,
     deploy: str | None = None,
     actor: str | None = None,
+    token: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     tls: TLSConfig | None = None,
 ) -> Client:
@@ -939,12 +1096,15 @@ def connect(
             127.0.0.1:7412.
         actor: Who the calls are made for (audit log); defaults to $MODELYARD_ACTOR, else the
             login name.
+        token: Bearer token sent with every call to the metadata, registry and deploy services
+            (``modelyard auth token create`` makes one); defaults to $MODELYARD_TOKEN, else
+            none (for services with authentication off).
         timeout: Deadline of each call in seconds, retries included; None for none. Uploads
             and downloads themselves have none: a large file takes as long as it takes.
         tls: TLS (and the client certificate, for mTLS) of every channel, the inference
             servers' included; None for plaintext.
     """
-    return Client(target, registry=registry, deploy=deploy, actor=actor, timeout=timeout, tls=tls)
+    return Client(target, registry=registry, deploy=deploy, actor=actor, token=token, timeout=timeout, tls=tls)
 
 
 def connect_async(
@@ -952,8 +1112,9 @@ def connect_async(
     *,
     deploy: str | None = None,
     actor: str | None = None,
+    token: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     tls: TLSConfig | None = None,
 ) -> AsyncClient:
     """An asyncio client of the metadata and deploy services; arguments as ``connect``."""
-    return AsyncClient(target, deploy=deploy, actor=actor, timeout=timeout, tls=tls)
+    return AsyncClient(target, deploy=deploy, actor=actor, token=token, timeout=timeout, tls=tls)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 
 from modelyard._types import (
     Artifact,
     ArtifactFile,
     ArtifactStatus,
     AuditEvent,
+    Authorization,
     ComparedField,
     Comparison,
     Dependency,
@@ -33,21 +34,28 @@ from modelyard._types import (
     ModelFields,
     ModelKind,
     ModelVersion,
+    NewToken,
     OwnerCount,
+    Principal,
+    PrincipalKind,
     Project,
+    ProjectRole,
     ProjectSummary,
     Replica,
     ReplicaState,
+    RoleBinding,
     Serving,
     Signature,
     SourceLocation,
     Stage,
     TensorSpec,
+    Token,
     UploadSession,
     VersionFields,
     VersionStatus,
+    WhoAmI,
 )
-from modelyard.v1 import deploy_pb2, metadata_pb2, registry_pb2, types_pb2
+from modelyard.v1 import auth_pb2, deploy_pb2, metadata_pb2, registry_pb2, types_pb2
 
 _E = TypeVar(
     "_E",
@@ -59,6 +67,8 @@ _E = TypeVar(
     DeploymentRuntime,
     DeploymentState,
     ReplicaState,
+    PrincipalKind,
+    ProjectRole,
 )
 # Integral doubles up to this size read back as int (Struct numbers are all doubles).
 _MAX_EXACT_INT = 2**53
@@ -97,6 +107,24 @@ def kind_to_pb(kind: ModelKind) -> types_pb2.ModelKind.ValueType:
 
 def direction_to_pb(direction: LineageDirection) -> metadata_pb2.LineageDirection.ValueType:
     return metadata_pb2.LineageDirection.Value("LINEAGE_DIRECTION_" + direction.value)
+
+
+def principal_kind_to_pb(kind: PrincipalKind) -> auth_pb2.PrincipalKind.ValueType:
+    return auth_pb2.PrincipalKind.Value("PRINCIPAL_KIND_" + kind.value)
+
+
+def role_to_pb(role: ProjectRole) -> auth_pb2.ProjectRole.ValueType:
+    return auth_pb2.ProjectRole.Value("PROJECT_ROLE_" + role.value)
+
+
+def role_from_pb(number: int) -> ProjectRole:
+    return _enum(ProjectRole, auth_pb2.ProjectRole.Name, "PROJECT_ROLE_", number)
+
+
+def ttl_to_pb(ttl: timedelta) -> duration_pb2.Duration:
+    duration = duration_pb2.Duration()
+    duration.FromTimedelta(ttl)
+    return duration
 
 
 def time_from_pb(message: Any, field: str) -> datetime | None:
@@ -406,6 +434,41 @@ def audit_event_from_pb(event: types_pb2.AuditEvent) -> AuditEvent:
         after=struct_from_pb(event.after) if event.HasField("after") else None,
         reason=event.reason,
         request_id=event.request_id,
+        access=event.access,
+    )
+
+
+def principal_from_pb(principal: auth_pb2.Principal) -> Principal:
+    return Principal(
+        name=principal.name,
+        kind=_enum(PrincipalKind, auth_pb2.PrincipalKind.Name, "PRINCIPAL_KIND_", principal.kind),
+        admin=principal.admin,
+        teams=tuple(principal.teams),
+        members=tuple(principal.members),
+        created_at=time_from_pb(principal, "created_at"),
+    )
+
+
+def token_from_pb(token: auth_pb2.Token) -> Token:
+    return Token(
+        id=token.id,
+        principal=token.principal,
+        description=token.description,
+        created_at=time_from_pb(token, "created_at"),
+        expires_at=time_from_pb(token, "expires_at"),
+        revoked_at=time_from_pb(token, "revoked_at"),
+        last_used_at=time_from_pb(token, "last_used_at"),
+        created_by=token.created_by,
+    )
+
+
+def role_binding_from_pb(binding: auth_pb2.RoleBinding) -> RoleBinding:
+    return RoleBinding(
+        project=binding.project,
+        principal=binding.principal,
+        role=role_from_pb(binding.role),
+        granted_by=binding.granted_by,
+        granted_at=time_from_pb(binding, "granted_at"),
     )
 
 
@@ -470,6 +533,23 @@ def comparison_from_pb(response: metadata_pb2.CompareVersionsResponse) -> Compar
         params=rows(response.params),
         metrics=rows(response.metrics),
         metadata=rows(response.metadata),
+    )
+
+
+def whoami_from_pb(response: auth_pb2.WhoAmIResponse) -> WhoAmI:
+    return WhoAmI(
+        principal=principal_from_pb(response.principal),
+        roles=tuple(role_binding_from_pb(b) for b in response.roles),
+    )
+
+
+def new_token_from_pb(response: auth_pb2.CreateTokenResponse) -> NewToken:
+    return NewToken(token=token_from_pb(response.token), secret=response.secret)
+
+
+def authorization_from_pb(response: auth_pb2.AuthorizeResponse) -> Authorization:
+    return Authorization(
+        principal=response.principal, allowed=response.allowed, message=response.message, grant=response.grant
     )
 
 

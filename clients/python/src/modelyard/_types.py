@@ -18,6 +18,7 @@ __all__ = [
     "ArtifactFile",
     "ArtifactStatus",
     "AuditEvent",
+    "Authorization",
     "ComparedField",
     "Comparison",
     "Dependency",
@@ -37,21 +38,28 @@ __all__ = [
     "ModelFields",
     "ModelKind",
     "ModelVersion",
+    "NewToken",
     "OwnerCount",
+    "Principal",
+    "PrincipalKind",
     "Project",
+    "ProjectRole",
     "ProjectSummary",
     "Replica",
     "ReplicaState",
+    "RoleBinding",
     "Serving",
     "Signature",
     "SourceLocation",
     "Stage",
     "TensorSpec",
+    "Token",
     "TransferPhase",
     "TransferProgress",
     "UploadSession",
     "VersionFields",
     "VersionStatus",
+    "WhoAmI",
 ]
 
 
@@ -484,6 +492,97 @@ class AuditEvent:
     after: dict[str, Any] | None = None
     reason: str = ""
     request_id: str = ""
+    # How the change was authorized ("EDITOR on fraud (team ml-core)", "platform admin"...).
+    access: str = ""
+
+
+# --- authentication and project roles ------------------------------------------------------
+
+
+class PrincipalKind(_NamedEnum):
+    """Who holds tokens: a person, a team (its members inherit its roles), or a service."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    USER = "USER"
+    TEAM = "TEAM"
+    SERVICE = "SERVICE"
+
+
+class ProjectRole(_NamedEnum):
+    """A role on a project, each including the ones before it: VIEWER reads; EDITOR also
+    registers, pushes, logs metrics and deploys; ADMIN also grants roles and moves versions into
+    or out of PRODUCTION."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    VIEWER = "VIEWER"
+    EDITOR = "EDITOR"
+    ADMIN = "ADMIN"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A user, team or service; ``admin`` may do everything everywhere. ``teams`` are a user's
+    teams, ``members`` a team's members."""
+
+    name: str
+    kind: PrincipalKind = PrincipalKind.USER
+    admin: bool = False
+    teams: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A bearer token's record (never its secret); ``expires_at`` is None when it does not
+    expire, ``revoked_at`` None while it is valid."""
+
+    id: str
+    principal: str
+    description: str = ""
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+    created_by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    """A token just created and its secret, which the server returns this once. The secret is
+    kept out of ``repr`` so that logging the result does not leak it."""
+
+    token: Token
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RoleBinding:
+    project: str
+    principal: str
+    role: ProjectRole
+    granted_by: str = ""
+    granted_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WhoAmI:
+    """The caller and its effective role on each project it can see (direct or through a team,
+    the highest winning)."""
+
+    principal: Principal
+    roles: tuple[RoleBinding, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    """The metadata service's answer to "may this token do that?" (registry and deploy services):
+    ``principal`` is the end caller, ``message`` why not, ``grant`` how it was allowed."""
+
+    principal: str
+    allowed: bool
+    message: str = ""
+    grant: str = ""
 
 
 class ModelFields(TypedDict, total=False):

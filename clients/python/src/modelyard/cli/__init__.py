@@ -9,6 +9,7 @@ from __future__ import annotations
 from modelyard.cli._app import cli
 from modelyard.cli.artifacts import abort, artifact, pull, push
 from modelyard.cli.audit import audit
+from modelyard.cli.auth import auth
 from modelyard.cli.deployments import deploy, deployments, rollback
 from modelyard.cli.explore import compare, lineage, search
 from modelyard.cli.lifecycle import alias, metrics, stage
@@ -23,7 +24,7 @@ __all__ = ["cli", "main"]
 _METADATA = (project, model, version, metrics, stage, alias, search, lineage, compare, audit)
 _ARTIFACTS = (push, pull, artifact, abort)  # over the registry service
 _DEPLOYMENTS = (deploy, deployments, predict, rollback)  # over the deploy service
-for _command in (*_METADATA, *_ARTIFACTS, *_DEPLOYMENTS, serve):
+for _command in (*_METADATA, *_ARTIFACTS, *_DEPLOYMENTS, auth, serve):
     cli.add_command(_command)
 
 

@@ -38,6 +38,7 @@ class State:
     timeout: float
     as_json: bool
     tls: modelyard.TLSConfig | None = None
+    token: str | None = field(default=None, repr=False)
     console: Console = field(default_factory=lambda: Console(highlight=False))
     _client: Client | None = None
 
@@ -45,9 +46,18 @@ class State:
     def client(self) -> Client:
         if self._client is None:
             timeout = self.timeout if self.timeout > 0 else None
-            self._client = modelyard.connect(
-                self.target, registry=self.registry, deploy=self.deploy, actor=self.actor, timeout=timeout, tls=self.tls
-            )
+            try:
+                self._client = modelyard.connect(
+                    self.target,
+                    registry=self.registry,
+                    deploy=self.deploy,
+                    actor=self.actor,
+                    token=self.token,
+                    timeout=timeout,
+                    tls=self.tls,
+                )
+            except ValueError as exc:  # an --actor or --token that cannot travel as a header
+                raise click.UsageError(str(exc)) from None
             click.get_current_context().find_root().call_on_close(self._client.close)
         return self._client
 
@@ -134,6 +144,13 @@ def _pem_option(flag: str, envvar: str, help: str) -> Callable[[Callable[..., An
 @click.option(
     "--actor", envvar="MODELYARD_ACTOR", show_envvar=True, help="Who you act as, for the audit log. [default: login]"
 )
+@click.option(
+    "--token",
+    envvar="MODELYARD_TOKEN",
+    show_envvar=True,
+    metavar="SECRET",
+    help="Bearer token sent with every call (modelyard auth token create).  [default: none]",
+)
 @_pem_option("--tls-ca", "MODELYARD_TLS_CA", "CA bundle (PEM) verifying the services: turns TLS on.")
 @_pem_option("--tls-cert", "MODELYARD_TLS_CERT", "Client certificate (PEM) for services requiring one (mTLS).")
 @_pem_option("--tls-key", "MODELYARD_TLS_KEY", "Private key (PEM) of --tls-cert.")
@@ -147,6 +164,7 @@ def cli(
     registry: str | None,
     deploy: str | None,
     actor: str | None,
+    token: str | None,
     tls_ca: str | None,
     tls_cert: str | None,
     tls_key: str | None,
@@ -165,5 +183,12 @@ def cli(
             raise click.UsageError("--tls-cert and --tls-key go together (give both or neither)")
         tls = modelyard.TLSConfig(tls_ca, cert_file=tls_cert, key_file=tls_key)
     ctx.obj = State(
-        target=target, registry=registry, deploy=deploy, actor=actor, timeout=timeout, as_json=as_json, tls=tls
+        target=target,
+        registry=registry,
+        deploy=deploy,
+        actor=actor,
+        timeout=timeout,
+        as_json=as_json,
+        tls=tls,
+        token=token,
     )

@@ -31,6 +31,7 @@ __all__ = [
     "parse_since",
     "parse_tags",
     "parse_tensor",
+    "parse_ttl",
 ]
 
 OIP_DATATYPES = frozenset(
@@ -157,12 +158,29 @@ def load_metrics_json(path: str) -> dict[str, float | dict[str, Any]]:
     return metrics
 
 
+def _duration(text: str) -> timedelta | None:
+    """``"90m"`` -> 90 minutes (units s, m, h, d, w); None when ``text`` is not so written."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        return None
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def parse_ttl(text: str) -> timedelta:
+    """``"30d"``, ``"12h"``, ``"90m"``: how long a token stays valid."""
+    ttl = _duration(text)
+    if ttl is None:
+        raise ValueError(f"{text!r}: expected a duration like 30d, 12h or 90m")
+    if not ttl:
+        raise ValueError(f"{text!r}: must be longer than 0 (leave --ttl out for a token that does not expire)")
+    return ttl
+
+
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """``"2h"``, ``"30m"``, ``"7d"`` (ago), or an ISO 8601 time (UTC when no offset is given)."""
-    match = _DURATION.match(text.strip())
-    if match:
-        amount, unit = int(match.group(1)), _UNITS[match.group(2)]
-        return (now or datetime.now(UTC)) - timedelta(**{unit: amount})
+    ago = _duration(text)
+    if ago is not None:
+        return (now or datetime.now(UTC)) - ago
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -29,14 +29,20 @@ from modelyard import (
     MetricPoint,
     Model,
     ModelVersion,
+    NewToken,
+    Principal,
     Project,
+    ProjectRole,
     ProjectSummary,
     ReplicaState,
+    RoleBinding,
     Serving,
     SourceLocation,
     Stage,
     TensorSpec,
+    Token,
     VersionStatus,
+    WhoAmI,
 )
 
 _STYLES: dict[Enum, str] = {
@@ -57,6 +63,9 @@ _STYLES: dict[Enum, str] = {
     ReplicaState.READY: "green",
     ReplicaState.STOPPING: "dim",
     ReplicaState.FAILED: "bold red",
+    ProjectRole.VIEWER: "cyan",
+    ProjectRole.EDITOR: "yellow",
+    ProjectRole.ADMIN: "bold red",
 }
 _MAX_METRICS_IN_LIST = 3
 _NO_WRAP = frozenset({"ID", "TIME", "CREATED", "STEP", "DEPTH", "VERSION", "SIZE", "SHA-256", "DURABLE"})
@@ -403,9 +412,11 @@ def comparison(c: Comparison, *, only_differences: bool = False) -> RenderableTy
 
 
 def audit_events(events: Sequence[AuditEvent]) -> RenderableType:
-    table = _table("ID", "TIME", "ACTOR", "ACTION", "RESOURCE", "REASON")
+    table = _table("ID", "TIME", "ACTOR", "ACTION", "RESOURCE", "REASON", "ACCESS")
     for e in events:
-        table.add_row(str(e.id), _cell(e.time), Text(e.actor), Text(e.action), Text(e.resource), Text(e.reason))
+        table.add_row(
+            str(e.id), _cell(e.time), Text(e.actor), Text(e.action), Text(e.resource), Text(e.reason), Text(e.access)
+        )
     return table
 
 
@@ -415,7 +426,80 @@ def audit_line(e: AuditEvent) -> RenderableType:
     line.append(f"  {e.action}  {e.resource}")
     if e.reason:
         line.append(f"  ({e.reason})", style="dim")
+    if e.access:
+        line.append(f"  [{e.access}]", style="dim")
     return line
+
+
+# --- authentication and project roles ------------------------------------------------------
+
+
+def principal(p: Principal) -> RenderableType:
+    rows = [("principal", p.name), ("kind", p.kind), ("admin", p.admin)]
+    return _details(
+        [*rows, ("teams", ", ".join(p.teams)), ("members", ", ".join(p.members)), ("created", p.created_at)]
+    )
+
+
+def principals(items: Sequence[Principal]) -> RenderableType:
+    table = _table("PRINCIPAL", "KIND", "ADMIN", "TEAMS", "MEMBERS", "CREATED")
+    for p in items:
+        teams, members = Text(", ".join(p.teams)), Text(", ".join(p.members))
+        table.add_row(Text(p.name), _cell(p.kind), _cell(p.admin), teams, members, _minutes(p.created_at))
+    return table
+
+
+def token(t: Token) -> RenderableType:
+    return _details(
+        [
+            ("token", t.id),
+            ("principal", t.principal),
+            ("description", t.description),
+            ("created by", t.created_by),
+            ("created", t.created_at),
+            ("expires", t.expires_at or "never"),
+            ("last used", t.last_used_at),
+            ("revoked", t.revoked_at),
+        ]
+    )
+
+
+def new_token(n: NewToken) -> RenderableType:
+    """The token, then its secret, printed this once, in the line that puts it to use."""
+    hint = Text("The secret is shown only now. Use it with:\n", style="bold")
+    hint.append(f"  export MODELYARD_TOKEN={n.secret}", style="")
+    return _group(token(n.token), Text(""), hint)
+
+
+def tokens(items: Sequence[Token]) -> RenderableType:
+    table = _table("ID", "PRINCIPAL", "DESCRIPTION", "CREATED", "EXPIRES", "LAST USED", "REVOKED")
+    for t in items:
+        table.add_row(
+            Text(t.id),
+            Text(t.principal),
+            Text(t.description),
+            _minutes(t.created_at),
+            _minutes(t.expires_at) if t.expires_at else Text("never", style="dim"),
+            _minutes(t.last_used_at),
+            _minutes(t.revoked_at),
+        )
+    return table
+
+
+def role_binding(b: RoleBinding) -> RenderableType:
+    rows = [("project", b.project), ("principal", b.principal), ("role", b.role)]
+    return _details([*rows, ("granted by", b.granted_by), ("granted", b.granted_at)])
+
+
+def role_bindings(items: Sequence[RoleBinding]) -> RenderableType:
+    table = _table("PROJECT", "PRINCIPAL", "ROLE", "GRANTED BY", "GRANTED")
+    for b in items:
+        table.add_row(Text(b.project), Text(b.principal), _cell(b.role), Text(b.granted_by), _minutes(b.granted_at))
+    return table
+
+
+def whoami(w: WhoAmI) -> RenderableType:
+    return _group(principal(w.principal), role_bindings(w.roles) if w.roles else None)
 
 
 # --- deployments ---------------------------------------------------------------------------
