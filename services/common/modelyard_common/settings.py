@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 from typing import Literal, Self, TypeVar
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DatabaseSettings", "ServiceSettings", "load_settings"]
+__all__ = ["CallerAuthSettings", "DatabaseSettings", "ServiceSettings", "load_settings"]
 
 
 class ServiceSettings(BaseSettings):
@@ -66,6 +66,25 @@ class DatabaseSettings(ServiceSettings):
     """Most connections the pool opens."""
     db_timeout_seconds: float = Field(10.0, gt=0, le=300)
     """Deadline of a single database command or connection attempt."""
+
+
+class CallerAuthSettings(BaseSettings):
+    """Authentication of a service whose callers the metadata service authorizes (registry, deploy)."""
+
+    auth_enabled: bool = False
+    """Require a bearer token on every call, checked against project roles by the metadata service."""
+    auth_token: SecretStr | None = None
+    """This service's own token (a SERVICE principal of the metadata service) for its calls there;
+    required with ``auth_enabled``."""
+
+    @model_validator(mode="after")
+    def _token_when_enabled(self) -> Self:
+        if self.auth_enabled and self.auth_token is None:
+            raise ValueError("auth_token: required when auth_enabled is true (the metadata service must know us)")
+        return self
+
+    def auth_token_value(self) -> str | None:
+        return self.auth_token.get_secret_value() if self.auth_token else None
 
 
 S = TypeVar("S", bound=ServiceSettings)

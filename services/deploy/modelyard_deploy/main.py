@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 
 import modelyard.aio
 from modelyard.v1 import deploy_pb2, deploy_pb2_grpc
+from modelyard_common.access import ProjectAccess
 from modelyard_common.logs import configure_logging
 from modelyard_common.migrations import migrate
 from modelyard_common.postgres import create_pool
@@ -39,6 +40,12 @@ SERVICE_NAME = deploy_pb2.DESCRIPTOR.services_by_name["DeployService"].full_name
 ACTOR = "modelyard-deploy"
 
 
+def _token_environment(settings: DeploySettings) -> dict[str, str]:
+    """Process replicas read their version with this service's own token."""
+    token = settings.auth_token_value()
+    return {"MLREG_SERVING_TOKEN": token} if token else {}
+
+
 async def run(settings: DeploySettings) -> int:
     """Serves until SIGTERM (0), or until it stops leading (1: crash-only, a restart follows)."""
     async with AsyncExitStack() as stack:
@@ -47,7 +54,11 @@ async def run(settings: DeploySettings) -> int:
         async with pool.acquire() as conn:
             await migrate(conn, MIGRATIONS, schema="deploy")
         client = modelyard.aio.connect(
-            settings.metadata_addr, actor=ACTOR, timeout=settings.metadata_timeout_seconds, tls=client_tls(settings)
+            settings.metadata_addr,
+            actor=ACTOR,
+            timeout=settings.metadata_timeout_seconds,
+            tls=client_tls(settings),
+            token=settings.auth_token_value(),
         )
         stack.push_async_callback(client.close)
         runtime = ProcessRuntime(
@@ -58,7 +69,7 @@ async def run(settings: DeploySettings) -> int:
                 run_dir=settings.run_dir,
                 stop_grace=settings.replica_stop_grace_seconds,
                 scrape_targets_file=settings.scrape_targets_file,
-                environment=tls_environment(settings, "MLREG_SERVING_"),
+                environment=tls_environment(settings, "MLREG_SERVING_") | _token_environment(settings),
             )
         )
         stack.push_async_callback(runtime.close)
@@ -82,6 +93,7 @@ async def run(settings: DeploySettings) -> int:
                     settings.kubernetes_metadata_addr or settings.metadata_addr,
                     settings.kubernetes_registry_addr or settings.registry_addr,
                     tls_secret=settings.kubernetes_tls_secret,
+                    token_secret=settings.kubernetes_token_secret,
                     mutual_tls=settings.tls_client_ca_file is not None,
                 )
             )
@@ -92,6 +104,7 @@ async def run(settings: DeploySettings) -> int:
         deployments = Deployments(
             store,
             MetadataCatalog(client),
+            ProjectAccess(client if settings.auth_enabled else None),
             changes,
             runtimes,
             Runtime(settings.default_runtime.upper()),
@@ -116,7 +129,7 @@ async def run(settings: DeploySettings) -> int:
 
         background = [asyncio.create_task(changes.follow()), asyncio.create_task(lead_until_lost())]
         try:
-            await serve(settings, [binding], stop=stop)
+            await serve(settings, [binding], stop=stop, auth_required=settings.auth_enabled)
         finally:
             for task in background:
                 task.cancel()

@@ -8,12 +8,12 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from modelyard_common.settings import DatabaseSettings
+from modelyard_common.settings import CallerAuthSettings, DatabaseSettings
 
 __all__ = ["DeploySettings"]
 
 
-class DeploySettings(DatabaseSettings):
+class DeploySettings(DatabaseSettings, CallerAuthSettings):
     """The deploy service keeps deployments, revisions and replicas in Postgres, schema 'deploy'."""
 
     model_config = SettingsConfigDict(env_prefix="MLREG_DEPLOY_", frozen=True, extra="ignore")
@@ -60,6 +60,9 @@ class DeploySettings(DatabaseSettings):
     """The metadata service as pods reach it; empty: ``metadata_addr``."""
     kubernetes_registry_addr: str = ""
     """The registry service as pods reach it; empty: ``registry_addr``."""
+    kubernetes_token_secret: str = ""
+    """Secret (key ``token``) holding the token inference pods read their version with, when
+    metadata and registry require one; the process runtime passes ``auth_token`` instead."""
     kubernetes_tls_secret: str = ""
     """Secret (tls.crt, tls.key, ca.crt) mounted into inference pods, which then serve TLS (mTLS
     when this service requires client certificates) and call metadata and registry with it;

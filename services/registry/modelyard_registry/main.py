@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import modelyard.aio
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
+from modelyard_common.access import ProjectAccess
 from modelyard_common.logs import configure_logging
 from modelyard_common.migrations import migrate
 from modelyard_common.postgres import create_pool
@@ -47,6 +48,7 @@ class Components:
     uploads: Uploads
     downloads: Downloads
     reconciler: Reconciler
+    access: ProjectAccess
 
 
 @asynccontextmanager
@@ -70,7 +72,11 @@ async def components(settings: RegistrySettings) -> AsyncIterator[Components]:
         stack.callback(blobs.close)
         await blobs.ensure_bucket()
         client = modelyard.aio.connect(
-            settings.metadata_addr, actor=ACTOR, timeout=settings.metadata_timeout_seconds, tls=client_tls(settings)
+            settings.metadata_addr,
+            actor=ACTOR,
+            timeout=settings.metadata_timeout_seconds,
+            tls=client_tls(settings),
+            token=settings.auth_token_value(),
         )
         stack.push_async_callback(client.close)
         store, catalog = PgUploadStore(pool), MetadataCatalog(client)
@@ -91,7 +97,7 @@ async def components(settings: RegistrySettings) -> AsyncIterator[Components]:
         reconciler = Reconciler(
             store, blobs, catalog, uploads, settings.upload_idle_seconds, settings.orphan_grace_seconds
         )
-        yield Components(uploads, downloads, reconciler)
+        yield Components(uploads, downloads, reconciler, ProjectAccess(client if settings.auth_enabled else None))
 
 
 async def _reconcile_forever(reconciler: Reconciler, interval: float) -> None:
@@ -105,7 +111,7 @@ async def _reconcile_forever(reconciler: Reconciler, interval: float) -> None:
 
 async def run(settings: RegistrySettings) -> None:
     async with components(settings) as parts:
-        servicer = RegistryServicer(parts.uploads, parts.downloads)
+        servicer = RegistryServicer(parts.uploads, parts.downloads, parts.access)
         binding = ServiceBinding(
             SERVICE_NAME, lambda server: registry_pb2_grpc.add_RegistryServiceServicer_to_server(servicer, server)
         )
@@ -113,7 +119,7 @@ async def run(settings: RegistrySettings) -> None:
         if settings.reconcile_interval_seconds:
             background = asyncio.create_task(_reconcile_forever(parts.reconciler, settings.reconcile_interval_seconds))
         try:
-            await serve(settings, [binding])
+            await serve(settings, [binding], auth_required=settings.auth_enabled)
         finally:
             if background is not None:
                 background.cancel()

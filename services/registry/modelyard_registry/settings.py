@@ -5,12 +5,12 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from modelyard_common.settings import DatabaseSettings
+from modelyard_common.settings import CallerAuthSettings, DatabaseSettings
 
 __all__ = ["RegistrySettings"]
 
 
-class RegistrySettings(DatabaseSettings):
+class RegistrySettings(DatabaseSettings, CallerAuthSettings):
     """The registry keeps upload sessions and the blob index in Postgres, schema 'registry'."""
 
     model_config = SettingsConfigDict(env_prefix="MLREG_REGISTRY_", frozen=True, extra="ignore")

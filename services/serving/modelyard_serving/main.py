@@ -37,7 +37,11 @@ def load_model(settings: ServingSettings) -> Predictor:
     """Fetches (through the cache) and loads the version to serve; blocking."""
     options = LoadOptions(allow_pickle=settings.allow_pickle, trusted_types=frozenset(settings.trusted_types))
     with modelyard.connect(
-        settings.metadata_addr, registry=settings.registry_addr, actor="modelyard-serving", tls=client_tls(settings)
+        settings.metadata_addr,
+        registry=settings.registry_addr,
+        actor="modelyard-serving",
+        tls=client_tls(settings),
+        token=settings.token.get_secret_value() if settings.token else None,
     ) as client:
         return load_version(client, settings.reference, ArtifactCache(settings.cache_dir), options)
 

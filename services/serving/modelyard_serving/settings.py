@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from modelyard_common.settings import ServiceSettings
@@ -31,6 +31,9 @@ class ServingSettings(ServiceSettings):
     """Load pickle and joblib model files, which run arbitrary code when loaded."""
     trusted_types: tuple[str, ...] = ()
     """Types a skops file may hold beyond skops' defaults, as a JSON list."""
+    token: SecretStr | None = None
+    """Bearer token for reading the version from metadata and registry when they require one
+    (the deploy service passes its serving token)."""
 
     @property
     def served_name(self) -> str:

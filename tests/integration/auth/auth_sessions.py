@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -13,6 +15,19 @@ from modelyard.v1 import auth_pb2_grpc, metadata_pb2_grpc
 
 def new_token() -> str:
     return "myd_" + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class AuthTokens:
+    """The tokens a metadata service installs at start: its admin's and the two services'."""
+
+    admin: str
+    registry: str
+    deploy: str
+
+    def metadata_settings(self) -> dict[str, str]:
+        services = {"modelyard-registry": self.registry, "modelyard-deploy": self.deploy}
+        return {"auth_enabled": "true", "admin_token": self.admin, "service_tokens": json.dumps(services)}
 
 
 class Session:

@@ -6,26 +6,13 @@ Fixtures: ``auth_tokens`` (admin, registry, deploy tokens), ``auth_metadata`` (t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import pytest
-from auth_sessions import Session, new_token
+from auth_sessions import AuthTokens, Session, new_token
 
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis
 from modelyard_common.embedded.service import ServiceProcess
-
-
-@dataclass(frozen=True)
-class AuthTokens:
-    admin: str
-    registry: str
-    deploy: str
-
-    def metadata_settings(self) -> dict[str, str]:
-        services = {"modelyard-registry": self.registry, "modelyard-deploy": self.deploy}
-        return {"auth_enabled": "true", "admin_token": self.admin, "service_tokens": json.dumps(services)}
 
 
 @pytest.fixture(scope="session")

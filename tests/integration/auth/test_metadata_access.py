@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from auth_sessions import Session, new_token, refused
+from auth_sessions import AuthTokens, Session, new_token, refused
 from google.protobuf import duration_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -146,13 +146,13 @@ def test_a_team_role_reaches_its_members_and_each_decision_on_a_change_is_audite
 
 
 def test_protected_aliases_and_production_need_a_project_admin(
-    people: People, auth_metadata: ServiceProcess, auth_tokens: object
+    people: People, auth_metadata: ServiceProcess, auth_tokens: AuthTokens
 ) -> None:
     people.grant_team(EDITOR)
     _create_model(people.bob, people.project)
     model = f"{people.project}/scorer"
     people.bob.metadata("CreateModelVersion", metadata_pb2.CreateModelVersionRequest(model=model))
-    registry = Session(auth_metadata.target, auth_tokens.registry, actor=people.names["bob"])  # type: ignore[attr-defined]
+    registry = Session(auth_metadata.target, auth_tokens.registry, actor=people.names["bob"])
     registry.metadata("CommitArtifact", metadata_pb2.CommitArtifactRequest(reference=f"{model}:1", artifact=ARTIFACT))
     registry.close()
     ready = _audit(people.alice, people.project)[0]
@@ -278,11 +278,11 @@ def test_principal_management_is_for_platform_admins(people: People, admin: Sess
 
 
 def test_authorize_answers_for_the_registry_and_deploy_services(
-    people: People, auth_metadata: ServiceProcess, auth_tokens: object
+    people: People, auth_metadata: ServiceProcess, auth_tokens: AuthTokens
 ) -> None:
     people.grant_team(EDITOR)
     tokens = {who: s._headers[0][1].removeprefix("Bearer ") for who, s in people.sessions.items()}
-    deploy = Session(auth_metadata.target, auth_tokens.deploy)  # type: ignore[attr-defined]
+    deploy = Session(auth_metadata.target, auth_tokens.deploy)
     ask = auth_pb2.AuthorizeRequest(
         token=tokens["bob"], project=people.project, role=EDITOR, action="DeployService/CreateDeployment",
         resource="scorer-live", mutation=True,

@@ -8,18 +8,12 @@ from typing import Any
 import grpc
 
 from modelyard.v1 import deploy_pb2, deploy_pb2_grpc
-from modelyard_common.calls import current_call
 from modelyard_deploy.api import convert
 from modelyard_deploy.domain.deployments import Deployments
 
 __all__ = ["DeployServicer"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
-
-
-def _actor() -> str:
-    call = current_call()
-    return call.actor if call else "anonymous"
 
 
 class DeployServicer(deploy_pb2_grpc.DeployServiceServicer):
@@ -30,7 +24,6 @@ class DeployServicer(deploy_pb2_grpc.DeployServiceServicer):
         self, request: deploy_pb2.CreateDeploymentRequest, context: Context
     ) -> deploy_pb2.CreateDeploymentResponse:
         deployment = await self._deployments.create(
-            _actor(),
             request.name,
             request.model_reference,
             request.replicas if request.replicas else 1,
@@ -56,15 +49,13 @@ class DeployServicer(deploy_pb2_grpc.DeployServiceServicer):
         self, request: deploy_pb2.UpdateDeploymentRequest, context: Context
     ) -> deploy_pb2.UpdateDeploymentResponse:
         replicas = request.replicas if request.HasField("replicas") else None
-        deployment = await self._deployments.update(
-            _actor(), request.name, request.model_reference, replicas, request.reason
-        )
+        deployment = await self._deployments.update(request.name, request.model_reference, replicas, request.reason)
         return deploy_pb2.UpdateDeploymentResponse(deployment=convert.deployment_to_pb(deployment))
 
     async def RollbackDeployment(
         self, request: deploy_pb2.RollbackDeploymentRequest, context: Context
     ) -> deploy_pb2.RollbackDeploymentResponse:
-        deployment = await self._deployments.rollback(_actor(), request.name, request.revision, request.reason)
+        deployment = await self._deployments.rollback(request.name, request.revision, request.reason)
         return deploy_pb2.RollbackDeploymentResponse(deployment=convert.deployment_to_pb(deployment))
 
     async def DeleteDeployment(

@@ -1,4 +1,5 @@
-"""The deployment use cases: validate, resolve the version, record the change, let the
+"""The deployment use cases: validate, check the caller's access (EDITOR on the deployment's
+project to change it, VIEWER to read it), resolve the version, record the change, let the
 (leader's) reconciler carry it out."""
 
 from __future__ import annotations
@@ -8,11 +9,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from modelyard import ProjectRole
 from modelyard_common.errors import (
     BackendUnavailableError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
 )
 from modelyard_deploy.domain.changes import Changes
 from modelyard_deploy.domain.entities import Deployment, DeploymentState, Revision, Runtime, VersionInfo
@@ -25,7 +28,7 @@ from modelyard_deploy.domain.limits import (
     MAX_REFERENCE,
     MAX_REPLICAS,
 )
-from modelyard_deploy.domain.ports import DeploymentStore, VersionCatalog
+from modelyard_deploy.domain.ports import Access, DeploymentStore, VersionCatalog
 
 __all__ = ["Deployments", "check_name", "check_replicas"]
 
@@ -79,13 +82,14 @@ class Deployments:
         self,
         store: DeploymentStore,
         catalog: VersionCatalog,
+        access: Access,
         changes: Changes,
         runtimes: frozenset[Runtime],
         default_runtime: Runtime,
         leader_wait: float,
         delete_wait: float,
     ) -> None:
-        self._store, self._catalog, self._changes = store, catalog, changes
+        self._store, self._catalog, self._access, self._changes = store, catalog, access, changes
         self._runtimes, self._default_runtime = runtimes, default_runtime
         self._leader_wait, self._delete_wait = leader_wait, delete_wait
 
@@ -100,13 +104,26 @@ class Deployments:
             )
         return version
 
-    async def create(self, actor: str, name: str, reference: str, replicas: int, runtime: Runtime | None) -> Deployment:
+    async def _readable(self, name: str, action: str) -> Deployment:
+        deployment = await self._store.get(check_name(name))
+        await self._access.require(deployment.project, ProjectRole.VIEWER, f"DeployService/{action}", name, False)
+        return deployment
+
+    async def _changeable(self, name: str, action: str) -> str:
+        """The caller, once it may change deployment ``name`` (EDITOR on its project)."""
+        deployment = await self._store.get(check_name(name))
+        return await self._access.require(deployment.project, ProjectRole.EDITOR, f"DeployService/{action}", name, True)
+
+    async def create(self, name: str, reference: str, replicas: int, runtime: Runtime | None) -> Deployment:
         check_name(name)
         check_replicas(replicas)
         runtime = runtime or self._default_runtime
         if runtime not in self._runtimes:
             raise FailedPreconditionError(f"runtime: {runtime} is not enabled on this deploy service")
         version = await self._resolve(reference)
+        actor = await self._access.require(
+            version.project, ProjectRole.EDITOR, "DeployService/CreateDeployment", name, True
+        )
         deployment = Deployment(
             name=name,
             project=version.project,
@@ -122,29 +139,48 @@ class Deployments:
         return await self._changed(name, created.generation)
 
     async def get(self, name: str) -> Deployment:
-        return await self._store.get(check_name(name))
+        return await self._readable(name, "GetDeployment")
 
     async def page(self, project: str, page_size: int, page_token: str) -> Page:
         if not 0 <= page_size <= MAX_PAGE:
             raise InvalidArgumentError("page_size", f"must be between 0 and {MAX_PAGE}, got {page_size}")
         _check_project(project)
+        if project:
+            await self._access.require(project, ProjectRole.VIEWER, "DeployService/ListDeployments", project, False)
         if page_token:
             check_name(page_token, "page_token")  # the last name of the previous page
         limit = page_size or DEFAULT_PAGE
         found = await self._store.page(project, page_token, limit + 1)
         more = len(found) > limit
         found = found[:limit]
-        return Page(found, found[-1].name if more else "")
+        next_token = found[-1].name if more else ""
+        if not project:  # only the deployments of projects the caller may read
+            readable = {p for p in {d.project for d in found} if await self._may_read(p)}
+            found = [d for d in found if d.project in readable]
+        return Page(found, next_token)
+
+    async def _may_read(self, project: str) -> bool:
+        try:
+            await self._access.require(project, ProjectRole.VIEWER, "DeployService/ListDeployments", project, False)
+        except PermissionDeniedError:
+            return False
+        return True
 
     async def revisions(self, name: str) -> list[Revision]:
-        return await self._store.revisions(check_name(name))
+        await self._readable(name, "ListDeploymentRevisions")
+        return await self._store.revisions(name)
 
-    async def update(self, actor: str, name: str, reference: str, replicas: int | None, reason: str) -> Deployment:
+    async def update(self, name: str, reference: str, replicas: int | None, reason: str) -> Deployment:
         check_name(name)
         _check_text("reason", reason, MAX_REASON)
         if replicas is not None:
             check_replicas(replicas)
+        actor = await self._changeable(name, "UpdateDeployment")
         version = await self._resolve(reference) if reference else None
+        if version is not None:  # the caller must be able to read what it deploys
+            await self._access.require(
+                version.project, ProjectRole.VIEWER, "DeployService/UpdateDeployment", name, False
+            )
         async with self._store.locked(name) as locked:
             deployment = _not_deleting(locked.deployment)
             if version is not None and version.reference != deployment.version_reference:
@@ -157,11 +193,12 @@ class Deployments:
             generation = locked.generation
         return await self._changed(name, generation)
 
-    async def rollback(self, actor: str, name: str, revision: int, reason: str) -> Deployment:
+    async def rollback(self, name: str, revision: int, reason: str) -> Deployment:
         check_name(name)
         _check_text("reason", reason, MAX_REASON)
         if revision < 0:
             raise InvalidArgumentError("revision", f"{revision} is negative")
+        actor = await self._changeable(name, "RollbackDeployment")
         async with self._store.locked(name) as locked:
             deployment = _not_deleting(locked.deployment)
             history = await self._store.revisions(name)
@@ -193,7 +230,7 @@ class Deployments:
 
     async def delete(self, name: str) -> None:
         """Marks it DELETING, and returns once the leader stopped every replica and deleted it."""
-        check_name(name)
+        await self._changeable(name, "DeleteDeployment")
         async with self._store.locked(name) as locked:
             if locked.deployment.state is not DeploymentState.DELETING:
                 await locked.mark_deleting()
@@ -206,9 +243,8 @@ class Deployments:
 
     async def watch(self, name: str) -> AsyncIterator[Deployment]:
         """The deployment now, then after each change; ends when it is deleted."""
-        check_name(name)
-        seen = self._changes.version(name)
-        deployment = await self._store.get(name)
+        seen = self._changes.version(check_name(name))
+        deployment = await self._readable(name, "WatchDeployment")
         while True:
             yield deployment
             latest: Deployment | None = deployment

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from modelyard import ProjectRole
 from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState, Revision, VersionInfo
 
 __all__ = [
@@ -101,6 +102,14 @@ class Leadership(Protocol):
 
     async def lost(self) -> str:
         """Returns, saying why, once the leadership is lost."""
+        ...
+
+
+class Access(Protocol):
+    """Whether the caller of the RPC being served may act on a project (docs/security.md)."""
+
+    async def require(self, project: str, role: ProjectRole, action: str, resource: str, mutation: bool) -> str:
+        """The caller's name, or UNAUTHENTICATED / PERMISSION_DENIED."""
         ...
 
 

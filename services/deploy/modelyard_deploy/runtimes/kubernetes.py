@@ -55,6 +55,8 @@ class KubernetesConfig:
     memory: str = "1Gi"
     tls_secret: str = ""
     mutual_tls: bool = False
+    token_secret: str = ""
+    """Secret whose key ``token`` the pods read metadata and registry with; empty: no token."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +72,13 @@ def labels(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": _MANAGED_BY}
 
 
-def _env(values: dict[str, str]) -> list[k8s.V1EnvVar]:
-    return [k8s.V1EnvVar(name=key, value=value) for key, value in values.items()]
+def _env(values: dict[str, str], token_secret: str = "", token_variable: str = "") -> list[k8s.V1EnvVar]:
+    """Plain variables, and ``token_variable`` read from the Secret ``token_secret`` when set."""
+    env = [k8s.V1EnvVar(name=key, value=value) for key, value in values.items()]
+    if token_secret:
+        selector = k8s.V1SecretKeySelector(name=token_secret, key="token")
+        env.append(k8s.V1EnvVar(name=token_variable, value_from=k8s.V1EnvVarSource(secret_key_ref=selector)))
+    return env
 
 
 def _probe(port: int, period: int, failures: int) -> k8s.V1Probe:
@@ -140,7 +147,9 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
         command=["modelyard", "pull", version_reference, MODELS_DIR],
         env=_env(
             {"MODELYARD_METADATA_ADDR": config.metadata_addr, "MODELYARD_REGISTRY_ADDR": config.registry_addr}
-            | pull_tls
+            | pull_tls,
+            config.token_secret,
+            "MODELYARD_TOKEN",
         ),
         volume_mounts=volumes,
         resources=resources,
@@ -161,7 +170,9 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
                 "MLREG_SERVING_PORT": str(OIP_PORT),
                 "MLREG_SERVING_METRICS_PORT": str(METRICS_PORT),
             }
-            | server_tls
+            | server_tls,
+            config.token_secret,
+            "MLREG_SERVING_TOKEN",
         ),
         ports=[
             k8s.V1ContainerPort(name="grpc", container_port=OIP_PORT),

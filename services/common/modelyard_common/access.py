@@ -1,0 +1,36 @@
+"""Project access for the registry and deploy services, decided by the metadata service.
+
+With authentication on, each call asks metadata's Authorize with the caller's bearer token (no
+cache: a revoked token or a removed role counts from the next call). Off, everything is allowed
+and the actor is what the client says.
+"""
+
+from __future__ import annotations
+
+from modelyard import AsyncClient, ProjectRole
+from modelyard_common.calls import current_call
+from modelyard_common.errors import PermissionDeniedError, UnauthenticatedError
+
+__all__ = ["ProjectAccess"]
+
+
+class ProjectAccess:
+    def __init__(self, client: AsyncClient | None) -> None:
+        """``client``: the metadata service, called as this service's own principal; None: off."""
+        self._client = client
+
+    async def require(self, project: str, role: ProjectRole, action: str, resource: str, mutation: bool) -> str:
+        """The caller's name, once it may do ``action``; UNAUTHENTICATED or PERMISSION_DENIED
+        (with the metadata service's message) otherwise."""
+        call = current_call()
+        if self._client is None:
+            return call.actor if call else "anonymous"
+        token = call.token if call else ""
+        if not token:
+            raise UnauthenticatedError(f"{action}: no token; send the header 'authorization: Bearer <token>'")
+        decision = await self._client.internal_authorize(token, project, role, action, resource, mutation)
+        if not decision.principal:
+            raise UnauthenticatedError(decision.message)
+        if not decision.allowed:
+            raise PermissionDeniedError(decision.message)
+        return decision.principal
