@@ -99,11 +99,11 @@ def _tokens(data: Path) -> dict[str, str]:
     """The admin's and the services' tokens, made once and kept owner-only under ``data``."""
     path = data / "auth.json"
     if not path.exists():
-        tokens = {name: "myd_" + secrets.token_urlsafe(32) for name in ("admin", "registry", "deploy")}
+        made = {name: "myd_" + secrets.token_urlsafe(32) for name in ("admin", "registry", "deploy")}
         path.touch(mode=0o600)
-        path.write_text(json.dumps(tokens))
+        path.write_text(json.dumps(made))
         (data / "admin-token").touch(mode=0o600)
-        (data / "admin-token").write_text(tokens["admin"] + "\n")
+        (data / "admin-token").write_text(made["admin"] + "\n")
     tokens: dict[str, str] = json.loads(path.read_text())
     return tokens
 
