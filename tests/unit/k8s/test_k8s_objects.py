@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import kubernetes_validate
 import pytest
@@ -87,18 +89,22 @@ def test_every_container_has_requests_limits_and_grpc_health_probes_on_its_grpc_
 
 
 def _settings(manifests: Manifests, deployment: dict[str, Any], container: dict[str, Any]) -> ServiceSettings:
-    """The settings the container starts with (a placeholder where a Secret gives the value),
-    failing on a variable that is no setting of its service or a value it would refuse."""
+    """The settings the container starts with (secrets.example.yaml's value where a Secret gives
+    it), failing on a variable that is no setting of its service or a value it would refuse."""
     cls = SETTINGS[_component(deployment)]
     prefix = cls.model_config["env_prefix"]
-    variables = {**manifests.config(deployment), **{name: "from-a-secret" for name in _secret_refs(container)}}
-    fields = {}
-    for name, value in variables.items():
+    examples = {
+        (secret["metadata"]["name"], key): value
+        for secret in yaml.safe_load_all((K8S_DIR / "secrets.example.yaml").read_text())
+        for key, value in secret["stringData"].items()
+    }
+    from_secrets = {name: examples[ref] for name, ref in _secret_refs(container).items()}
+    variables = {**manifests.config(deployment), **from_secrets}
+    for name in variables:
         assert name.startswith(prefix), f"{name} lacks the prefix {prefix}"
-        field = name.removeprefix(prefix).lower()
-        assert field in cls.model_fields, f"{name} is no setting of {cls.__name__}"
-        fields[field] = value
-    return cls(**fields)
+        assert name.removeprefix(prefix).lower() in cls.model_fields, f"{name} is no setting of {cls.__name__}"
+    with patch.dict(os.environ, variables):  # read as the service reads them: JSON values too
+        return cls()
 
 
 def test_every_variable_set_is_a_setting_of_its_service_with_a_valid_value(manifests: Manifests) -> None:
@@ -126,9 +132,20 @@ def test_the_secrets_referenced_are_the_documented_ones_and_no_kustomization_shi
     examples = list(yaml.safe_load_all((K8S_DIR / "secrets.example.yaml").read_text()))
     for secret in examples:
         kubernetes_validate.validate(secret, K8S_VERSION, strict=True)
-    documented = {(secret["metadata"]["name"], key) for secret in examples for key in secret["stringData"]}
+    documented = {
+        (secret["metadata"]["name"], key)
+        for secret in examples
+        for key in secret["stringData"]
+        if secret["metadata"]["namespace"] == "modelyard"
+    }
     referenced = {ref for _, container in manifests.containers() for ref in _secret_refs(container).values()}
     assert referenced == documented
+    # The inference pods' token Secret: the one the deploy service names, with the key it reads.
+    serving = [s for s in examples if s["metadata"]["namespace"] == "modelyard-inference"]
+    deploy_config = next(c for c in manifests.of_kind("ConfigMap") if c["metadata"]["name"].startswith("deploy"))
+    assert [(s["metadata"]["name"], list(s["stringData"])) for s in serving] == [
+        (deploy_config["data"]["MLREG_DEPLOY_KUBERNETES_TOKEN_SECRET"], ["token"])
+    ]
     assert manifests.of_kind("Secret") == []
     for kustomization in K8S_DIR.rglob("kustomization.yaml"):
         assert "secrets.example" not in kustomization.read_text(), kustomization
@@ -137,17 +154,25 @@ def test_the_secrets_referenced_are_the_documented_ones_and_no_kustomization_shi
 def test_each_service_holds_its_credentials_in_secrets_not_config(manifests: Manifests) -> None:
     refs = {_component(deployment): set(_secret_refs(container)) for deployment, container in manifests.containers()}
     assert refs == {
-        "metadata": {"MLREG_METADATA_DB_DSN", "MLREG_METADATA_REDIS_URL"},
+        "metadata": {
+            "MLREG_METADATA_DB_DSN",
+            "MLREG_METADATA_REDIS_URL",
+            "MLREG_METADATA_ADMIN_TOKEN",
+            "MLREG_METADATA_SERVICE_TOKENS",
+        },
         "registry": {
             "MLREG_REGISTRY_DB_DSN",
             "MLREG_REGISTRY_S3_ENDPOINT",
             "MLREG_REGISTRY_S3_ACCESS_KEY",
             "MLREG_REGISTRY_S3_SECRET_KEY",
+            "MLREG_REGISTRY_AUTH_TOKEN",
         },
-        "deploy": {"MLREG_DEPLOY_DB_DSN"},
+        "deploy": {"MLREG_DEPLOY_DB_DSN", "MLREG_DEPLOY_AUTH_TOKEN"},
     }
     for configmap in manifests.of_kind("ConfigMap"):
-        assert not [key for key in configmap["data"] if re.search("DSN|SECRET|ACCESS_KEY|REDIS_URL", key)]
+        secret_values = "DSN|SECRET_KEY|ACCESS_KEY|REDIS_URL|_TOKEN$|_TOKENS$"
+        assert not [key for key in configmap["data"] if re.search(secret_values, key)]
+
 
 
 def test_services_pdbs_and_autoscalers_select_the_pods_of_one_deployment(manifests: Manifests) -> None:
