@@ -189,3 +189,20 @@ def test_without_a_tls_secret_nothing_of_tls_is_rendered(objects: tuple[dict[str
     names = [e["name"] for c in [*pod["initContainers"], *pod["containers"]] for e in c["env"]]
     assert not [n for n in names if "TLS" in n or "HEALTH" in n]
     assert "tls" not in [v["name"] for v in pod["volumes"]]
+
+
+def test_with_a_token_secret_both_containers_read_the_token_from_it(
+    objects: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    config = dataclasses.replace(CONFIG, token_secret="modelyard-serving-token")
+    deployment = to_dict(render("scorer-prod", "fraud/scorer:3", 2, 4, config).deployment)
+    kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+    pod = deployment["spec"]["template"]["spec"]
+    (pull,), (server,) = pod["initContainers"], pod["containers"]
+    reference = {"secretKeyRef": {"name": "modelyard-serving-token", "key": "token"}}
+    assert [e for e in pull["env"] if "valueFrom" in e] == [{"name": "MODELYARD_TOKEN", "valueFrom": reference}]
+    assert [e for e in server["env"] if "valueFrom" in e] == [{"name": "MLREG_SERVING_TOKEN", "valueFrom": reference}]
+    # Without it, no token variable at all.
+    untouched = objects[0]["spec"]["template"]["spec"]
+    names = [e["name"] for c in [*untouched["initContainers"], *untouched["containers"]] for e in c["env"]]
+    assert not [n for n in names if "TOKEN" in n]

@@ -174,7 +174,6 @@ def test_each_service_holds_its_credentials_in_secrets_not_config(manifests: Man
         assert not [key for key in configmap["data"] if re.search(secret_values, key)]
 
 
-
 def test_services_pdbs_and_autoscalers_select_the_pods_of_one_deployment(manifests: Manifests) -> None:
     deployments = manifests.of_kind("Deployment")
 
