@@ -7,7 +7,9 @@ Usage::
     ... --explain --json out.json --profile DIR                   # plans, figures as JSON, py-spy
 
 Starts its own durable Postgres (fsync on, as in production) and Redis in a temporary folder, and
-two metadata services on the same database: one with the Redis cache, one without. Seeds 100k
+three metadata services on the same database: one with the Redis cache, one without, and one with
+the cache and authentication on (each call's bearer token checked against Postgres), whose
+get-by-alias is compared with the first's to show what authentication costs. Seeds 100k
 versions straight into Postgres with COPY, then drives the services with grpc.aio stubs from
 this process: for N in flight, N coroutines each issue calls back-to-back (on one shared channel
 unless the case says "per-worker", where each coroutine has its own channel and TCP connection).
@@ -73,6 +75,8 @@ from _measure import (
 )
 
 ACTOR = (("modelyard-actor", "bench"),)
+ADMIN_TOKEN = "myd_bench-admin-token-0123456789abcdefghijklmnopqrstuv"
+BEARER = (("authorization", f"Bearer {ADMIN_TOKEN}"),)
 PROJECTS = ("vision", "nlp", "fraud", "ranking")
 TEAMS = ("risk", "growth", "search", "ads", "platform")
 DATASETS = ("2025-q3", "2025-q4", "2026-q1", "2026-q2")
@@ -709,6 +713,8 @@ def targets(found: dict[str, Result]) -> list[tuple[str, str, bool]]:
     ops_at_least(
         "alias-cached-16-pw", "get-by-alias cached, 16 in flight (channel per worker)", TARGETS["alias_ops_16"]
     )
+    p50_at_most("alias-auth-1", "(info) get-by-alias cached, token checked, 1 in flight", TARGETS["alias_p50_ms"])
+    ops_at_least("alias-auth-16", "(info) get-by-alias cached, token checked, 16 in flight", TARGETS["alias_ops_16"])
     ops_at_least("create-1", "create, 1 in flight", TARGETS["create_ops_1"])
     p50_at_most("search-1", "search 100-row page, filtered, 1 in flight", TARGETS["search_p50_ms"])
     p50_at_most("search-16", "(info) search 100-row page, filtered, 16 in flight", TARGETS["search_p50_ms"])
@@ -723,6 +729,7 @@ async def run_bench(
     dsn: str,
     cached: ServiceProcess,
     uncached: ServiceProcess,
+    authenticated: ServiceProcess,
     bare: BareGrpcServer,
     info: dict[str, Any],
 ) -> dict[str, Any]:
@@ -731,6 +738,7 @@ async def run_bench(
             "client": (os.getpid(), False),
             "svc": (cached.pid, False),
             "svc-nocache": (uncached.pid, False),
+            "svc-auth": (authenticated.pid, False),
             "postgres": (pg.pid, True),
             "redis": (rds.pid, False),
             "bare-grpc": (bare.pid, False),
@@ -751,7 +759,7 @@ async def run_bench(
 
     # The service's own jsonb codec, so rows decode to the same Python objects.
     pool = await asyncpg.create_pool(dsn, min_size=16, max_size=16, init=service_sql.init_connection)
-    shared = {t: grpc.aio.insecure_channel(t) for t in (cached.target, uncached.target)}
+    shared = {t: grpc.aio.insecure_channel(t) for t in (cached.target, uncached.target, authenticated.target)}
     opened: list[grpc.aio.Channel] = []
 
     def own_channel(target: str) -> grpc.aio.Channel:
@@ -846,6 +854,19 @@ async def run_bench(
                     found[key] = await bench.run(
                         f"get {ALIAS_REF}", server, n, get, channel=channel, baseline=found[f"pk-{n}"]
                     )
+
+        auth_stub = metadata_pb2_grpc.MetadataServiceStub(shared[authenticated.target])
+        reply = await auth_stub.GetModelVersion(get_request, metadata=BEARER)
+        assert reply.version.version == 2, reply
+
+        async def get_authenticated(w: int, i: int) -> None:
+            await auth_stub.GetModelVersion(get_request, metadata=BEARER)
+
+        for n in (1, 16):
+            found[f"alias-auth-{n}"] = await bench.run(
+                f"get {ALIAS_REF}, token checked", "cached+auth", n, get_authenticated,
+                baseline=found[f"alias-cached-{n}"],
+            )  # fmt: skip
 
         # -- search ----------------------------------------------------------------------------
         print("SearchModelVersions", flush=True)
@@ -986,19 +1007,21 @@ def main() -> int:
             dsn = pg.create_database("bench")
             bare = stack.enter_context(BareGrpcServer())
             services = []
-            for name, url in (("cached", rds.url), ("uncached", "")):
+            auth = {"auth_enabled": "true", "admin_token": ADMIN_TOKEN}
+            for name, url, extra in (("cached", rds.url, {}), ("uncached", "", {}), ("auth", rds.url, auth)):
                 svc = ServiceProcess(
                     "metadata",
                     "modelyard_metadata",
                     root / f"svc-{name}",
-                    {"db_dsn": dsn, "redis_url": url, "shutdown_grace_seconds": "1"},
+                    {"db_dsn": dsn, "redis_url": url, "shutdown_grace_seconds": "1", **extra},
                 )
                 svc.start()  # the first one applies the migrations; seeding waits for that
                 stack.callback(svc.stop)
                 services.append(svc)
             print(
                 f"postgres (durable: fsync on) pid {pg.pid}, redis pid {rds.pid}, "
-                f"services: cached {services[0].target}, uncached {services[1].target}\n",
+                f"services: cached {services[0].target}, uncached {services[1].target}, "
+                f"authenticated {services[2].target}\n",
                 flush=True,
             )
             info["background_load_pct"] = round(background_load(3.0), 1)
@@ -1007,7 +1030,7 @@ def main() -> int:
                 "of all cores\n",
                 flush=True,
             )
-            outcome = asyncio.run(run_bench(args, pg, rds, dsn, services[0], services[1], bare, info))
+            outcome = asyncio.run(run_bench(args, pg, rds, dsn, *services, bare, info))
     finally:
         if args.keep:
             print(f"kept {root}")

@@ -55,7 +55,7 @@ async def run(settings: MetadataSettings) -> None:
             stack.callback(refresh.cancel)
         feed = AuditFeed(settings.db_dsn)
         catalog = Catalog(PgStore(pool, cache), settings.protected_aliases)
-        accounts = Accounts(PgAccessStore(pool), catalog)
+        accounts = Accounts(PgAccessStore(pool, cache), catalog)
         if settings.auth_enabled:
             await accounts.bootstrap(
                 settings.admin_token.get_secret_value() if settings.admin_token else None,

@@ -14,7 +14,7 @@ from google.protobuf import duration_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelyard.v1 import auth_pb2, metadata_pb2, types_pb2
-from modelyard_common.embedded import EmbeddedPostgres
+from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis
 from modelyard_common.embedded.service import ServiceProcess
 
 DENIED = grpc.StatusCode.PERMISSION_DENIED
@@ -334,3 +334,35 @@ def test_changing_the_admin_token_revokes_the_old_one(
             old.close()
         finally:
             service.stop()
+
+
+def test_a_revoked_token_or_removed_role_counts_at_once_on_every_replica(
+    people: People,
+    tmp_path: Path,
+    auth_dsn: str,
+    auth_tokens: AuthTokens,
+    redis_server: EmbeddedRedis,
+    launch_metadata: Callable[..., ServiceProcess],
+) -> None:
+    """Identities are cached in Redis; a change through one replica is seen by the next call on another."""
+    other = launch_metadata(tmp_path, auth_dsn, redis_server.url, **auth_tokens.metadata_settings())
+    try:
+        people.grant_team(VIEWER)
+        secret = people.bob.auth("CreateToken", auth_pb2.CreateTokenRequest(description="replica")).secret
+        there = Session(other.target, secret)
+        read = metadata_pb2.GetProjectRequest(name=people.project)
+        for _ in range(3):  # cached after the first
+            assert there.metadata("GetProject", read).project.name == people.project
+        people.alice.auth(
+            "RemoveProjectRole", auth_pb2.RemoveProjectRoleRequest(project=people.project, principal=people.team)
+        )
+        assert refused(lambda: there.metadata("GetProject", read))[0] is DENIED
+        people.grant_team(VIEWER)
+        assert there.metadata("GetProject", read).project.name == people.project
+        tokens = people.bob.auth("ListTokens", auth_pb2.ListTokensRequest()).tokens
+        token_id = next(t.id for t in tokens if t.description == "replica")
+        people.bob.auth("RevokeToken", auth_pb2.RevokeTokenRequest(id=token_id))
+        assert refused(lambda: there.metadata("GetProject", read))[0] is UNAUTHENTICATED
+        there.close()
+    finally:
+        other.stop()

@@ -70,6 +70,7 @@ class Accounts:
     def __init__(self, store: AccessStore, catalog: Catalog) -> None:
         self._store = store
         self._catalog = catalog
+        self._touched: dict[str, datetime] = {}
 
     # Authentication
 
@@ -91,8 +92,11 @@ class Accounts:
             raise UnauthenticatedError(f"token {stored.id} was revoked at {stored.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
         if stored.expires_at is not None and stored.expires_at <= now:
             raise UnauthenticatedError(f"token {stored.id} expired at {stored.expires_at:%Y-%m-%d %H:%M:%S} UTC")
-        if stored.last_used_at is None or now - stored.last_used_at >= TOUCH_EVERY:
+        # The identity may come from the cache, with an old last_used_at: this process's own touches count too.
+        last = max((t for t in (stored.last_used_at, self._touched.get(stored.id)) if t is not None), default=None)
+        if last is None or now - last >= TOUCH_EVERY:
             await self._store.touch_token(stored.id)
+            self._touched[stored.id] = now
         return identity
 
     async def authorize(

@@ -1,4 +1,8 @@
-"""Principals, team membership, tokens and project roles in Postgres (migration 0003_auth)."""
+"""Principals, team membership, tokens and project roles in Postgres (migration 0003_auth).
+
+A token's identity (principal, teams, effective roles) is read on every call, so it goes through
+the Redis cache when there is one; every change here bumps its generation before returning.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import asyncpg
 from modelyard_common.errors import AlreadyExistsError
 from modelyard_common.postgres import connection
 from modelyard_metadata.domain.access import Identity, Principal, PrincipalKind, Role, RoleBinding, Token
+from modelyard_metadata.storage.cache import AUTH, VersionCache
 from modelyard_metadata.storage.postgres import PgTransaction
 
 __all__ = ["PgAccessStore"]
@@ -29,7 +34,8 @@ _EFFECTIVE_ROLES = """
     ORDER BY r.project, CASE r.role WHEN 'ADMIN' THEN 3 WHEN 'EDITOR' THEN 2 ELSE 1 END DESC, r.principal = $1 DESC"""
 
 _IDENTITY = f"""
-    WITH t AS (SELECT * FROM tokens WHERE secret_sha256 = $1)
+    WITH t AS (SELECT id, principal, description, created_at, created_by, expires_at, revoked_at, last_used_at
+               FROM tokens WHERE secret_sha256 = $1)
     SELECT t.*, p.kind, p.admin,
            ARRAY(SELECT m.team FROM team_members m WHERE m.member = p.name ORDER BY m.team) AS teams,
            ARRAY(SELECT e.project || ' ' || e.role || ' ' || e.principal
@@ -84,6 +90,7 @@ class PgAccessTransaction(PgTransaction):
     """Implements AccessTransaction: the metadata transaction plus access changes."""
 
     async def insert_principal(self, name: str, kind: PrincipalKind, admin: bool, created_by: str) -> Principal:
+        self.touched.add(AUTH)
         try:
             await self._conn.execute(
                 "INSERT INTO principals (name, kind, admin, created_by) VALUES ($1, $2, $3, $4)",
@@ -98,6 +105,7 @@ class PgAccessTransaction(PgTransaction):
         return _principal(row)
 
     async def ensure_principal(self, name: str, kind: PrincipalKind, admin: bool, created_by: str) -> None:
+        self.touched.add(AUTH)
         # Replicas starting together bootstrap one after the other.
         await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('modelyard-metadata-bootstrap'))")
         await self._conn.execute(
@@ -109,6 +117,7 @@ class PgAccessTransaction(PgTransaction):
         )
 
     async def set_member(self, team: str, member: str, present: bool) -> bool:
+        self.touched.add(AUTH)
         if present:
             status = await self._conn.execute(
                 "INSERT INTO team_members (team, member) VALUES ($1, $2) ON CONFLICT DO NOTHING", team, member
@@ -118,6 +127,7 @@ class PgAccessTransaction(PgTransaction):
         return bool(status.endswith(" 1"))
 
     async def insert_token(self, token: Token, secret_sha256: bytes, bootstrap: bool = False) -> None:
+        self.touched.add(AUTH)
         await self._conn.execute(
             """INSERT INTO tokens (id, principal, secret_sha256, description, created_at, created_by, expires_at,
                                    bootstrap)
@@ -133,12 +143,14 @@ class PgAccessTransaction(PgTransaction):
         )
 
     async def revoke_token(self, token_id: str) -> Token | None:
+        self.touched.add(AUTH)
         row = await self._conn.fetchrow(
             "UPDATE tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *", token_id
         )
         return _token(row) if row is not None else None
 
     async def delete_role(self, project: str, principal: str) -> RoleBinding | None:
+        self.touched.add(AUTH)
         row = await self._conn.fetchrow(
             "DELETE FROM project_roles WHERE project = $1 AND principal = $2 RETURNING *", project, principal
         )
@@ -150,6 +162,7 @@ class PgAccessTransaction(PgTransaction):
         )
         if current is not None and current["principal"] == token.principal and current["revoked_at"] is None:
             return False
+        self.touched.add(AUTH)
         if current is not None:
             raise AlreadyExistsError(f"the bootstrap token of {token.principal!r} was used before; choose a new one")
         await self._conn.execute(
@@ -163,8 +176,9 @@ class PgAccessTransaction(PgTransaction):
 class PgAccessStore:
     """Implements AccessStore over the metadata service's pool."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, cache: VersionCache | None = None) -> None:
         self._pool = pool
+        self._cache = cache
 
     def _connection(self) -> AbstractAsyncContextManager[Any]:
         return connection(self._pool)
@@ -172,15 +186,26 @@ class PgAccessStore:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgAccessTransaction]:
         async with self._connection() as conn, conn.transaction():
-            yield PgAccessTransaction(conn)
+            tx = PgAccessTransaction(conn)
+            yield tx
+        if self._cache is not None and tx.touched:
+            await self._cache.invalidate(tx.touched)
 
     async def _fetch(self, query: str, *args: Any) -> Sequence[Any]:
         async with self._connection() as conn:
             return await conn.fetch(query, *args)  # type: ignore[no-any-return]
 
     async def identity(self, secret_sha256: bytes) -> tuple[Identity, Token] | None:
-        rows = await self._fetch(_IDENTITY, secret_sha256)
-        return (_identity(rows[0]), _token(rows[0])) if rows else None
+        key = secret_sha256.hex()
+        row, generation = await self._cache.get(AUTH, key) if self._cache else (None, None)
+        if row is None:
+            rows = await self._fetch(_IDENTITY, secret_sha256)
+            if not rows:
+                return None
+            row = dict(rows[0])
+            if self._cache is not None and generation is not None:
+                await self._cache.put(AUTH, key, generation, row)
+        return _identity(row), _token(row)
 
     async def touch_token(self, token_id: str) -> None:
         async with self._connection() as conn:

@@ -1,9 +1,13 @@
-"""Cache-aside of model and version rows in Redis, never stale after a write has returned.
+"""Cache-aside of model and version rows, and of token identities, in Redis, never stale after a
+write has returned.
 
 Every model has a generation counter; cached rows live under keys that include it. A write
 bumps the generation after its transaction commits and before the request returns, so every
 later read, on any replica, looks under new keys. A reader that loaded an old row concurrently
 stores it under the old generation, where nobody looks any more; entries expire by TTL.
+
+Token identities (principal, teams, roles) live under the pseudo-model ``AUTH``, whose generation
+every change of principals, teams, tokens or roles bumps.
 
 When Redis fails, reads go to Postgres and the models whose generation could not be bumped
 are remembered; this process reads no cached row again until those bumps have been made.
@@ -22,7 +26,7 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
-__all__ = ["VersionCache"]
+__all__ = ["AUTH", "VersionCache"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +45,9 @@ _GET = """
 local gen = redis.call('GET', KEYS[1]) or '0'
 return {gen, redis.call('GET', ARGV[1] .. gen .. ARGV[2])}
 """
-_DATETIME_COLUMNS = ("created_at", "updated_at")
+_DATETIME_COLUMNS = ("created_at", "updated_at", "expires_at", "revoked_at", "last_used_at")
+# Not a model name (those have no "~"): the generation of every cached token identity.
+AUTH = "~auth"
 
 
 def _encode(row: Mapping[str, Any]) -> bytes:
@@ -51,7 +57,8 @@ def _encode(row: Mapping[str, Any]) -> bytes:
 def _decode(data: bytes) -> dict[str, Any]:
     row: dict[str, Any] = orjson.loads(data)
     for column in _DATETIME_COLUMNS:
-        row[column] = datetime.fromisoformat(row[column])
+        if row.get(column) is not None:
+            row[column] = datetime.fromisoformat(row[column])
     return row
 
 

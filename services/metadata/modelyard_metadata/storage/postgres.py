@@ -27,7 +27,7 @@ from modelyard_metadata.domain.entities import (
 from modelyard_metadata.domain.ports import AuditQuery, ProjectStats, SearchQuery
 from modelyard_metadata.domain.validation import VersionRef
 from modelyard_metadata.storage import search_sql
-from modelyard_metadata.storage.cache import VersionCache
+from modelyard_metadata.storage.cache import AUTH, VersionCache
 from modelyard_metadata.storage.rows import (
     Row,
     audit_from_row,
@@ -550,3 +550,4 @@ class PgTransaction:
             role.name,
             granted_by,
         )
+        self.touched.add(AUTH)
