@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from contextlib import AsyncExitStack
 
 import redis.asyncio as aioredis
 
 from modelyard.v1 import auth_pb2, auth_pb2_grpc, metadata_pb2, metadata_pb2_grpc
+from modelyard_common.errors import InvalidArgumentError
 from modelyard_common.logs import configure_logging
 from modelyard_common.migrations import migrate
 from modelyard_common.postgres import create_pool
@@ -57,10 +59,15 @@ async def run(settings: MetadataSettings) -> None:
         catalog = Catalog(PgStore(pool, cache), settings.protected_aliases)
         accounts = Accounts(PgAccessStore(pool, cache), catalog)
         if settings.auth_enabled:
-            await accounts.bootstrap(
-                settings.admin_token.get_secret_value() if settings.admin_token else None,
-                {name: token.get_secret_value() for name, token in settings.service_tokens.items()},
-            )
+            try:
+                await accounts.bootstrap(
+                    settings.admin_token.get_secret_value() if settings.admin_token else None,
+                    {name: token.get_secret_value() for name, token in settings.service_tokens.items()},
+                )
+            except InvalidArgumentError as exc:  # a bad token or principal name in the settings
+                sys.exit(
+                    f"invalid configuration for MetadataSettings: MLREG_METADATA_ADMIN_TOKEN/SERVICE_TOKENS: {exc}"
+                )
         callers = Callers(accounts if settings.auth_enabled else None)
         servicer = MetadataServicer(catalog, feed, callers)
         auth_servicer = AuthServicer(accounts, callers)

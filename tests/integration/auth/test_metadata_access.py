@@ -366,3 +366,12 @@ def test_a_revoked_token_or_removed_role_counts_at_once_on_every_replica(
         there.close()
     finally:
         other.stop()
+
+
+def test_a_bad_bootstrap_token_stops_the_service_with_a_line_saying_why(tmp_path: Path, auth_dsn: str) -> None:
+    service = ServiceProcess(
+        "metadata", "modelyard_metadata", tmp_path, {"db_dsn": auth_dsn, "auth_enabled": "true", "admin_token": "short"}
+    )
+    with pytest.raises(RuntimeError):
+        service.start()
+    assert "token of admin: must be 32 to 512 characters" in service.log_path.read_text()

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "myd_"
 MIN_BOOTSTRAP_TOKEN = 32
+MAX_BOOTSTRAP_TOKEN = 512  # the part of an authorization header the services read
 MAX_TTL = timedelta(days=3660)
 # last_used_at is written at most this often per token.
 TOUCH_EVERY = timedelta(minutes=1)
@@ -276,8 +277,10 @@ class Accounts:
         caller = Caller("modelyard-metadata", access="bootstrap from the service's settings")
         for name, kind, admin, secret in wanted:
             check_name("bootstrap principal", name)
-            if len(secret) < MIN_BOOTSTRAP_TOKEN:
-                raise InvalidArgumentError(f"token of {name}", f"must be at least {MIN_BOOTSTRAP_TOKEN} characters")
+            if not MIN_BOOTSTRAP_TOKEN <= len(secret) <= MAX_BOOTSTRAP_TOKEN:
+                raise InvalidArgumentError(
+                    f"token of {name}", f"must be {MIN_BOOTSTRAP_TOKEN} to {MAX_BOOTSTRAP_TOKEN} characters"
+                )
             token = Token(secrets.token_hex(6), name, "bootstrap", datetime.now(UTC), caller.actor)
             async with self._store.transaction() as tx:
                 await tx.ensure_principal(name, kind, admin, caller.actor)
