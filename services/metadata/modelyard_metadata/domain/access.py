@@ -14,7 +14,17 @@ from datetime import datetime
 
 from modelyard_common.errors import PermissionDeniedError
 
-__all__ = ["AccessDenied", "Identity", "Principal", "PrincipalKind", "Role", "RoleBinding", "Token", "decide"]
+__all__ = [
+    "AccessDenied",
+    "Identity",
+    "Principal",
+    "PrincipalKind",
+    "Role",
+    "RoleBinding",
+    "Token",
+    "decide",
+    "require_service",
+]
 
 
 class PrincipalKind(enum.StrEnum):
@@ -40,7 +50,6 @@ class Identity:
     admin: bool = False
     teams: tuple[str, ...] = ()
     roles: Mapping[str, tuple[Role, str]] = field(default_factory=dict)
-    token_id: str = ""
 
     @property
     def sees_everything(self) -> bool:
@@ -58,6 +67,14 @@ class AccessDenied(PermissionDeniedError):
         super().__init__(message)
         self.project = project
         self.action = action
+
+
+def require_service(identity: Identity, action: str, project: str = "") -> None:
+    """AccessDenied unless ``identity`` is one of the platform's services (or a platform admin)."""
+    if not identity.sees_everything:
+        raise AccessDenied(
+            f"{action}: only the platform's services may call it, not {identity.principal}", project, action
+        )
 
 
 def decide(identity: Identity, project: str, needed: Role, action: str) -> str:

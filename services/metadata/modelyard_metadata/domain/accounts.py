@@ -30,6 +30,7 @@ from modelyard_metadata.domain.access import (
     RoleBinding,
     Token,
     decide,
+    require_service,
 )
 from modelyard_metadata.domain.catalog import Catalog
 from modelyard_metadata.domain.entities import Caller, NewAuditEvent
@@ -105,7 +106,7 @@ class Accounts:
     ) -> Decision:
         """For the registry and deploy services: may the holder of ``token`` do ``action``? Denials
         and granted mutations are recorded in the audit log."""
-        self._require_service(caller, "Authorize")
+        require_service(self._identity(caller), "Authorize")
         check_name("project", project)
         check_text("action", action, MAX_NAME)
         check_text("resource", resource, MAX_TEXT)
@@ -238,11 +239,11 @@ class Accounts:
         if (await self._principal("principal", principal)).kind is PrincipalKind.SERVICE:
             raise InvalidArgumentError("principal", f"{principal!r} is a service; services read every project already")
         async with self._store.transaction() as tx:
-            await tx.grant_role(project, principal, role, caller.actor)
+            binding = await tx.grant_role(project, principal, role, caller.actor)
             await tx.append_audit(
                 NewAuditEvent(caller, "role.set", project, f"{project}:{principal}", after={"role": role.name})
             )
-        return next(b for b in await self._store.list_roles(project) if b.principal == principal)
+        return binding
 
     async def remove_project_role(self, caller: Caller, project: str, principal: str) -> None:
         check_name("project", project)
@@ -301,13 +302,6 @@ class Accounts:
         if found is None:
             raise NotFoundError(f"{field}: principal {name!r} does not exist; a platform admin creates it")
         return found
-
-    def _require_service(self, caller: Caller, action: str) -> None:
-        identity = self._identity(caller)
-        if not identity.sees_everything:
-            raise AccessDenied(
-                f"{action}: only the platform's services may call it, not {identity.principal}", "", action
-            )
 
     async def _require_admin(self, caller: Caller, action: str, resource: str, record: bool = True) -> Caller:
         identity = self._identity(caller)

@@ -18,7 +18,7 @@ from modelyard_common.errors import (
     NotFoundError,
 )
 from modelyard_metadata.domain import search
-from modelyard_metadata.domain.access import AccessDenied, Identity, Role, decide
+from modelyard_metadata.domain.access import AccessDenied, Identity, Role, decide, require_service
 from modelyard_metadata.domain.entities import (
     AuditEvent,
     Caller,
@@ -222,14 +222,13 @@ class Catalog:
 
     async def _internal(self, caller: Caller, action: str, project: str, resource: str) -> Caller:
         """Calls only the platform's services make (the registry's artifact commits)."""
-        identity = caller.identity
-        if identity is None or identity.sees_everything:
-            return caller
-        denied = AccessDenied(
-            f"{action}: only the platform's services may call it, not {identity.principal}", project, action
-        )
-        await self.record_denial(caller, denied, resource)
-        raise denied
+        if caller.identity is not None:
+            try:
+                require_service(caller.identity, action, project)
+            except AccessDenied as denied:
+                await self.record_denial(caller, denied, resource)
+                raise
+        return caller
 
     # Projects
 

@@ -6,8 +6,8 @@ the Redis cache when there is one; every change here bumps its generation before
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import asyncpg
@@ -16,7 +16,8 @@ from modelyard_common.errors import AlreadyExistsError
 from modelyard_common.postgres import connection
 from modelyard_metadata.domain.access import Identity, Principal, PrincipalKind, Role, RoleBinding, Token
 from modelyard_metadata.storage.cache import AUTH, VersionCache
-from modelyard_metadata.storage.postgres import PgTransaction
+from modelyard_metadata.storage.postgres import PgTransaction, committed
+from modelyard_metadata.storage.rows import binding_from_row
 
 __all__ = ["PgAccessStore"]
 
@@ -67,10 +68,6 @@ def _token(row: Any) -> Token:
     )
 
 
-def _binding(row: Any) -> RoleBinding:
-    return RoleBinding(row["project"], row["principal"], Role[row["role"]], row["granted_by"], row["granted_at"])
-
-
 def _identity(row: Any) -> Identity:
     roles = {}
     for entry in row["roles"]:
@@ -82,7 +79,6 @@ def _identity(row: Any) -> Identity:
         admin=row["admin"],
         teams=tuple(row["teams"]),
         roles=roles,
-        token_id=row["id"],
     )
 
 
@@ -154,7 +150,7 @@ class PgAccessTransaction(PgTransaction):
         row = await self._conn.fetchrow(
             "DELETE FROM project_roles WHERE project = $1 AND principal = $2 RETURNING *", project, principal
         )
-        return _binding(row) if row is not None else None
+        return binding_from_row(row) if row is not None else None
 
     async def replace_bootstrap_token(self, token: Token, secret_sha256: bytes) -> bool:
         current = await self._conn.fetchrow(
@@ -183,13 +179,8 @@ class PgAccessStore:
     def _connection(self) -> AbstractAsyncContextManager[Any]:
         return connection(self._pool)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PgAccessTransaction]:
-        async with self._connection() as conn, conn.transaction():
-            tx = PgAccessTransaction(conn)
-            yield tx
-        if self._cache is not None and tx.touched:
-            await self._cache.invalidate(tx.touched)
+    def transaction(self) -> AbstractAsyncContextManager[PgAccessTransaction]:
+        return committed(self._pool, self._cache, PgAccessTransaction)
 
     async def _fetch(self, query: str, *args: Any) -> Sequence[Any]:
         async with self._connection() as conn:
@@ -232,10 +223,10 @@ class PgAccessStore:
 
     async def list_roles(self, project: str) -> list[RoleBinding]:
         rows = await self._fetch("SELECT * FROM project_roles WHERE project = $1 ORDER BY principal", project)
-        return [_binding(r) for r in rows]
+        return [binding_from_row(r) for r in rows]
 
     async def effective_roles(self, identity: Identity) -> list[RoleBinding]:
-        return [_binding(r) for r in await self._fetch(_EFFECTIVE_ROLES, identity.principal)]
+        return [binding_from_row(r) for r in await self._fetch(_EFFECTIVE_ROLES, identity.principal)]
 
     async def project_exists(self, name: str) -> bool:
         rows = await self._fetch("SELECT 1 FROM projects WHERE name = $1", name)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 import orjson
 
 from modelyard_common.errors import AlreadyExistsError, NotFoundError
 from modelyard_common.postgres import connection
-from modelyard_metadata.domain.access import Role
+from modelyard_metadata.domain.access import Role, RoleBinding
 from modelyard_metadata.domain.entities import (
     AuditEvent,
     LineageEdge,
@@ -31,6 +31,7 @@ from modelyard_metadata.storage.cache import AUTH, VersionCache
 from modelyard_metadata.storage.rows import (
     Row,
     audit_from_row,
+    binding_from_row,
     location_to_json,
     metric_to_json,
     model_from_row,
@@ -39,7 +40,7 @@ from modelyard_metadata.storage.rows import (
     version_from_row,
 )
 
-__all__ = ["AUDIT_CHANNEL", "Connection", "PgStore", "init_connection"]
+__all__ = ["AUDIT_CHANNEL", "Connection", "PgStore", "PgTransaction", "committed", "init_connection"]
 
 # A pooled connection proxies a Connection; code here takes either.
 Connection: TypeAlias = "asyncpg.Connection | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
@@ -93,6 +94,22 @@ def _cache_key(ref: VersionRef) -> str:
     return f"v:{ref.version}" if ref.version is not None else f"a:{ref.alias}" if ref.alias else "latest"
 
 
+Tx = TypeVar("Tx", bound="PgTransaction")
+
+
+@asynccontextmanager
+async def committed(
+    pool: asyncpg.Pool, cache: VersionCache | None, make: Callable[[Connection], Tx]
+) -> AsyncIterator[Tx]:
+    """A transaction of ``make``'s type; the cache entries it touched are invalidated once it
+    commits, before the caller goes on."""
+    async with connection(pool) as conn, conn.transaction():
+        tx = make(conn)
+        yield tx
+    if cache is not None and tx.touched:
+        await cache.invalidate(tx.touched)
+
+
 class PgStore:
     """Implements MetadataStore. Reads of models and versions go through the cache when one is
     given; a transaction invalidates every model it touched right after it commits."""
@@ -104,13 +121,8 @@ class PgStore:
     def _connection(self) -> AbstractAsyncContextManager[Connection]:
         return connection(self._pool)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PgTransaction]:
-        async with self._connection() as conn, conn.transaction():
-            tx = PgTransaction(conn)
-            yield tx
-        if self._cache is not None and tx.touched:
-            await self._cache.invalidate(tx.touched)
+    def transaction(self) -> AbstractAsyncContextManager[PgTransaction]:
+        return committed(self._pool, self._cache, PgTransaction)
 
     async def _cached_row(self, model_name: str, key: str, query: str, args: Sequence[Any]) -> Row | None:
         if self._cache is None:
@@ -541,13 +553,16 @@ class PgTransaction:
             event.caller.access,
         )
 
-    async def grant_role(self, project: str, principal: str, role: Role, granted_by: str) -> None:
-        await self._conn.execute(
+    async def grant_role(self, project: str, principal: str, role: Role, granted_by: str) -> RoleBinding:
+        row = await self._conn.fetchrow(
             """INSERT INTO project_roles (project, principal, role, granted_by) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (project, principal) DO UPDATE SET role = $3, granted_by = $4, granted_at = now()""",
+               ON CONFLICT (project, principal) DO UPDATE SET role = $3, granted_by = $4, granted_at = now()
+               RETURNING *""",
             project,
             principal,
             role.name,
             granted_by,
         )
         self.touched.add(AUTH)
+        assert row is not None  # an upsert returns its row
+        return binding_from_row(row)

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from modelyard_metadata.domain.access import Role, RoleBinding
 from modelyard_metadata.domain.entities import (
     AuditEvent,
     Dependency,
@@ -26,6 +27,7 @@ from modelyard_metadata.domain.entities import (
 __all__ = [
     "Row",
     "audit_from_row",
+    "binding_from_row",
     "location_to_json",
     "metric_from_json",
     "metric_to_json",
@@ -199,3 +201,7 @@ def version_columns(changes: Mapping[str, Any]) -> dict[str, Any]:
             "outputs": tensors_to_json(changes.get("outputs", ())),
         }
     return columns
+
+
+def binding_from_row(row: Row) -> RoleBinding:
+    return RoleBinding(row["project"], row["principal"], Role[row["role"]], row["granted_by"], row["granted_at"])
