@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 
 import modelyard
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
-from modelyard_common.embedded import EmbeddedSeaweedFS
+from modelyard_common.embedded import EmbeddedPostgres, EmbeddedSeaweedFS
 from modelyard_common.embedded.service import ServiceProcess
 
 MiB = 1024 * 1024
@@ -84,13 +85,25 @@ def reconcile(service_settings: dict[str, str]) -> dict[str, Any]:
     return report
 
 
+@pytest.fixture
+def own_metadata(
+    tmp_path: Path,
+    launch_metadata: Callable[..., ServiceProcess],
+    postgres: EmbeddedPostgres,
+) -> Iterator[ServiceProcess]:
+    """A metadata service of the test's own: the reconciler fails every old PENDING_UPLOAD
+    version it sees, and other tests' versions are not this test's to fail."""
+    service = launch_metadata(tmp_path / "metadata", postgres.create_database(f"test_{uuid.uuid4().hex}"))
+    yield service
+    service.stop()
+
+
 def test_reconciler_cleans_abandoned_uploads_and_orphans_but_keeps_ready_bytes(
     seaweedfs: EmbeddedSeaweedFS,
     fresh_database: str,
+    own_metadata: ServiceProcess,
     registry_config: Callable[..., dict[str, str]],
     start_registry: Callable[[dict[str, str]], ServiceProcess],
-    new_version: Callable[[], str],
-    metadata: modelyard.Client,
     content: Callable[[int], bytes],
     upload_requests: Callable[..., Requests],
     s3: Any,
@@ -98,49 +111,62 @@ def test_reconciler_cleans_abandoned_uploads_and_orphans_but_keeps_ready_bytes(
 ) -> None:
     bucket = "reconcile-tests"
     settings = registry_config(
-        seaweedfs, fresh_database, s3_bucket=bucket, upload_idle_seconds="1", orphan_grace_seconds="0"
+        seaweedfs,
+        fresh_database,
+        metadata=own_metadata,
+        s3_bucket=bucket,
+        upload_idle_seconds="1",
+        orphan_grace_seconds="0",
     )
     registry = stub(start_registry(settings))
-    cut, uncommitted, ready = new_version(), new_version(), new_version()
-    kept = content(6 * MiB)
-    registry.UploadFile(upload_requests(ready, "model.bin", kept), timeout=60)
-    registry.CommitUpload(registry_pb2.CommitUploadRequest(reference=ready), timeout=30)
-    abandoned = registry.UploadFile(upload_requests(uncommitted, "model.bin", content(MiB)), timeout=60)
+    with modelyard.connect(own_metadata.target, actor="tester") as metadata:
+        metadata.create_project("reconciled")
+        metadata.create_model("reconciled/m")
+        cut, uncommitted, ready, unstarted = (metadata.create_version("reconciled/m").reference for _ in range(4))
+        kept = content(6 * MiB)
+        registry.UploadFile(upload_requests(ready, "model.bin", kept), timeout=60)
+        registry.CommitUpload(registry_pb2.CommitUploadRequest(reference=ready), timeout=30)
+        abandoned = registry.UploadFile(upload_requests(uncommitted, "model.bin", content(MiB)), timeout=60)
 
-    def stop_after_two_parts(requests: Requests) -> Requests:
-        for i, request in enumerate(requests):
-            if i > 12:
-                raise RuntimeError("the training job died")
-            yield request
+        def stop_after_two_parts(requests: Requests) -> Requests:
+            for i, request in enumerate(requests):
+                if i > 12:
+                    raise RuntimeError("the training job died")
+                yield request
 
-    with pytest.raises(grpc.RpcError):
-        registry.UploadFile(stop_after_two_parts(upload_requests(cut, "model.bin", content(20 * MiB))), timeout=60)
-    s3.put_object(Bucket=bucket, Key="blobs/orphan-object", Body=b"left by a crash")
-    orphan_upload = s3.create_multipart_upload(Bucket=bucket, Key="blobs/orphan-upload")["UploadId"]
+        with pytest.raises(grpc.RpcError):
+            registry.UploadFile(stop_after_two_parts(upload_requests(cut, "model.bin", content(20 * MiB))), timeout=60)
+        s3.put_object(Bucket=bucket, Key="blobs/orphan-object", Body=b"left by a crash")
+        orphan_upload = s3.create_multipart_upload(Bucket=bucket, Key="blobs/orphan-upload")["UploadId"]
 
-    failed: set[str] = set()
-    deadline = time.monotonic() + 60
-    while failed != {cut, uncommitted} and time.monotonic() < deadline:
-        failed |= set(reconcile(settings)["failed_versions"])
-    assert failed == {cut, uncommitted}
-    for reference in (cut, uncommitted):
-        version = metadata.get_version(reference)
-        assert version.status is modelyard.VersionStatus.FAILED and "abandoned" in version.status_message
-    assert metadata.get_version(ready).status is modelyard.VersionStatus.READY
+        failed: set[str] = set()
+        deadline = time.monotonic() + 60
+        while failed != {cut, uncommitted, unstarted} and time.monotonic() < deadline:
+            failed |= set(reconcile(settings)["failed_versions"])
+        assert failed == {cut, uncommitted, unstarted}
+        for reference in (cut, uncommitted, unstarted):
+            version = metadata.get_version(reference)
+            assert version.status is modelyard.VersionStatus.FAILED and "abandoned" in version.status_message
+        assert metadata.get_version(ready).status is modelyard.VersionStatus.READY
 
-    ready_key = metadata.get_version(ready).artifact.files[0].storage_key  # type: ignore[union-attr]
-    assert list_keys(bucket) == {ready_key}
-    assert abandoned.file.storage_key != ready_key
-    uploads = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
-    assert [u for u in uploads if u["UploadId"] == orphan_upload] == []
-    assert uploads == []
-    body = s3.get_object(Bucket=bucket, Key=ready_key)["Body"].read()
-    assert hashlib.sha256(body).hexdigest() == hashlib.sha256(kept).hexdigest()
+        ready_key = metadata.get_version(ready).artifact.files[0].storage_key  # type: ignore[union-attr]
+        assert list_keys(bucket) == {ready_key}
+        assert abandoned.file.storage_key != ready_key
+        uploads = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        assert [u for u in uploads if u["UploadId"] == orphan_upload] == []
+        assert uploads == []
+        body = s3.get_object(Bucket=bucket, Key=ready_key)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == hashlib.sha256(kept).hexdigest()
 
-    again = reconcile(settings)
-    assert (again["failed_versions"], again["deleted_blobs"], again["aborted_uploads"], again["deleted_objects"]) == (
-        [],
-        0,
-        0,
-        0,
-    )
+        again = reconcile(settings)
+        assert (
+            again["failed_versions"],
+            again["deleted_blobs"],
+            again["aborted_uploads"],
+            again["deleted_objects"],
+        ) == (
+            [],
+            0,
+            0,
+            0,
+        )

@@ -2,8 +2,10 @@
 
 What it removes, and why that is safe:
 
-1. Versions whose upload saw no progress for ``idle_seconds`` (and no stream holds a lease):
-   the metadata service is asked first. A READY version keeps its files (they are only marked
+1. Versions whose upload saw no progress for ``idle_seconds`` (and no stream holds a lease),
+   and PENDING_UPLOAD versions unchanged for as long whose upload never began (the job died
+   before its first byte, or its stream was cut before the upload was recorded): the metadata
+   service is asked first. A READY version keeps its files (they are only marked
    so); a PENDING_UPLOAD one is marked FAILED ("abandoned") and only then cleaned, so a
    concurrent commit either wins (the version is READY and kept) or fails.
 2. Blobs no file points at any more, older than ``grace_seconds``: the row is deleted first,
@@ -73,7 +75,10 @@ class Reconciler:
         return report
 
     async def _abandoned_versions(self, report: ReconcileReport) -> None:
-        for reference in await self._store.stale_references(self._idle):
+        stale = await self._store.stale_references(self._idle)
+        unchanged = await self._catalog.pending_unchanged_since(datetime.now(UTC) - timedelta(seconds=self._idle))
+        unstarted = set(unchanged) - await self._store.started_references(unchanged)
+        for reference in sorted({*stale, *unstarted}):
             try:
                 version = await self._catalog.get(reference)
             except NotFoundError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from modelyard import Artifact, ArtifactFile, AsyncClient, ModelVersion
 from modelyard_registry.domain.entities import StoredFile, VersionInfo
@@ -35,3 +36,8 @@ class MetadataCatalog:
 
     async def fail(self, actor: str, reference: str, reason: str) -> VersionInfo:
         return _info(await self._client.internal_fail_upload(reference, reason, on_behalf_of=actor))
+
+    async def pending_unchanged_since(self, cutoff: datetime) -> list[str]:
+        """PENDING_UPLOAD versions of every project nobody changed since ``cutoff``."""
+        unchanged = f'status = "PENDING_UPLOAD" AND updated < "{cutoff.isoformat()}"'
+        return [version.reference async for version in self._client.search_versions(unchanged)]

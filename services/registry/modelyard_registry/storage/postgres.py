@@ -223,6 +223,15 @@ class PgUploadStore:
             )
         return [row["reference"] for row in rows]
 
+    async def started_references(self, references: Collection[str]) -> set[str]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT reference FROM registry.files WHERE reference = ANY($1::text[]) "
+                "UNION SELECT reference FROM registry.sessions WHERE reference = ANY($1::text[])",
+                list(references),
+            )
+        return {row["reference"] for row in rows}
+
     async def unreferenced_blobs(self, grace_seconds: float) -> list[tuple[str, str]]:
         async with self._conn() as conn:
             rows = await conn.fetch(
