@@ -205,6 +205,39 @@ def test_search_and_audit_show_only_readable_projects(people: People, admin: Ses
     assert message.endswith("may read the audit log of one project at a time; set project")
 
 
+def test_lineage_shows_only_readable_projects_and_counts_the_rest(people: People, admin: Session) -> None:
+    secret = _name("secret")
+    admin.metadata("CreateProject", metadata_pb2.CreateProjectRequest(name=secret))
+    _create_model(admin, secret, "embedder")
+    _create_model(people.alice, people.project, "features")
+    _create_model(people.alice, people.project, "scorer")
+
+    def version(session: Session, model: str, *produced_by: str) -> str:
+        request = metadata_pb2.CreateModelVersionRequest(model=model, produced_by=produced_by)
+        reference: str = session.metadata("CreateModelVersion", request).version.reference
+        return reference
+
+    features = version(people.alice, f"{people.project}/features")
+    embedder = version(admin, f"{secret}/embedder", features)  # the secret project reads alice's features
+    scorer = version(people.alice, f"{people.project}/scorer", features, embedder)
+    downstream = version(admin, f"{secret}/embedder", scorer)
+
+    def lineage(session: Session) -> metadata_pb2.GetLineageResponse:
+        response: metadata_pb2.GetLineageResponse = session.metadata(
+            "GetLineage", metadata_pb2.GetLineageRequest(reference=features)
+        )
+        return response
+
+    mine = lineage(people.alice)
+    assert {n.reference for n in mine.nodes} == {features, scorer}
+    assert [(e.from_reference, e.to_reference) for e in mine.edges] == [(features, scorer)]
+    assert mine.left_out == 2
+    everything = lineage(admin)
+    assert {n.reference for n in everything.nodes} == {features, embedder, scorer, downstream}
+    assert everything.left_out == 0
+    assert refused(lambda: lineage(people.carol))[0] is DENIED
+
+
 def test_tokens_are_revoked_and_expire(people: People, admin: Session, auth_metadata: ServiceProcess) -> None:
     mine = people.carol.auth("CreateToken", auth_pb2.CreateTokenRequest(description="laptop"))
     assert mine.secret.startswith("myd_") and mine.token.principal == people.names["carol"]

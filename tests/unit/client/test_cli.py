@@ -242,3 +242,10 @@ def test_a_deployment_as_json_names_its_states() -> None:
         "restarts": 1,
         "message": "",
     }
+
+
+def test_lineage_says_how_many_versions_it_left_out() -> None:
+    node = modelyard.LineageNode("f/a:1", modelyard.Stage.DEVELOPMENT, modelyard.VersionStatus.READY, 0)
+    partial = _text(_render.lineage(modelyard.Lineage("f/a:1", (node,), left_out=2)))
+    assert "f/a:1" in partial and "2 more in projects you cannot read, not shown" in partial
+    assert "not shown" not in _text(_render.lineage(modelyard.Lineage("f/a:1", (node,))))

@@ -277,7 +277,7 @@ def test_comparison_values_keep_request_order_and_nulls() -> None:
 
 
 def test_lineage_from_pb() -> None:
-    response = metadata_pb2.GetLineageResponse(root="p/b:1")
+    response = metadata_pb2.GetLineageResponse(root="p/b:1", left_out=3)
     response.nodes.add(
         reference="p/a:1", stage=types_pb2.STAGE_PRODUCTION, status=types_pb2.VERSION_STATUS_READY, depth=-1
     )
@@ -287,6 +287,7 @@ def test_lineage_from_pb() -> None:
         modelyard.LineageNode("p/a:1", modelyard.Stage.PRODUCTION, modelyard.VersionStatus.READY, -1),
     )
     assert lineage.edges == (modelyard.LineageEdge("p/a:1", "p/b:1"),)
+    assert lineage.left_out == 3
 
 
 def test_summary_from_pb_without_and_with_metric() -> None:

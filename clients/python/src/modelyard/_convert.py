@@ -504,7 +504,7 @@ def lineage_from_pb(response: metadata_pb2.GetLineageResponse) -> Lineage:
         for n in response.nodes
     )
     edges = tuple(LineageEdge(from_reference=e.from_reference, to_reference=e.to_reference) for e in response.edges)
-    return Lineage(root=response.root, nodes=nodes, edges=edges)
+    return Lineage(root=response.root, nodes=nodes, edges=edges, left_out=response.left_out)
 
 
 def artifact_status_from_pb(response: registry_pb2.StatArtifactResponse) -> ArtifactStatus:

@@ -431,6 +431,8 @@ class Lineage:
     root: str
     nodes: tuple[LineageNode, ...] = ()
     edges: tuple[LineageEdge, ...] = ()
+    # Versions not shown: in projects the caller cannot read, or reached only through them.
+    left_out: int = 0
 
 
 @dataclass(frozen=True, slots=True)

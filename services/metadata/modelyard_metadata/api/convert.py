@@ -309,7 +309,7 @@ def audit_to_pb(event: AuditEvent) -> types_pb2.AuditEvent:
 
 
 def lineage_to_pb(
-    root: ModelVersion, nodes: Sequence[LineageNode], edges: Sequence[LineageEdge]
+    root: ModelVersion, nodes: Sequence[LineageNode], edges: Sequence[LineageEdge], left_out: int
 ) -> metadata_pb2.GetLineageResponse:
     return metadata_pb2.GetLineageResponse(
         root=root.reference,
@@ -320,6 +320,7 @@ def lineage_to_pb(
             for n in nodes
         ],
         edges=[metadata_pb2.LineageEdge(from_reference=e.parent, to_reference=e.child) for e in edges],
+        left_out=left_out,
     )
 
 

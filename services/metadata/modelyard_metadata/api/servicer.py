@@ -207,10 +207,10 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         self, request: metadata_pb2.GetLineageRequest, context: Context
     ) -> metadata_pb2.GetLineageResponse:
         upstream, downstream = _DIRECTIONS.get(request.direction, (True, True))
-        root, nodes, edges = await self._catalog.lineage(
+        root, nodes, edges, left_out = await self._catalog.lineage(
             await self._callers.current(), request.reference, upstream, downstream, request.depth
         )
-        return convert.lineage_to_pb(root, nodes, edges)
+        return convert.lineage_to_pb(root, nodes, edges, left_out)
 
     async def CompareVersions(
         self, request: metadata_pb2.CompareVersionsRequest, context: Context

@@ -642,12 +642,16 @@ class Catalog:
 
     async def lineage(
         self, caller: Caller, reference: str, upstream: bool, downstream: bool, depth: int
-    ) -> tuple[ModelVersion, list[LineageNode], list[LineageEdge]]:
+    ) -> tuple[ModelVersion, list[LineageNode], list[LineageEdge], int]:
+        """The version's lineage as far as ``caller`` may read it, and how many versions were left out."""
         if depth < 0 or depth > MAX_LINEAGE_DEPTH:
             raise InvalidArgumentError("depth", f"must be between 0 and {MAX_LINEAGE_DEPTH}, got {depth}")
         version = await self.get_version(caller, reference, "GetLineage")
         nodes, edges = await self._store.lineage(version, upstream, downstream, depth or 10)
-        return version, nodes, edges
+        visible = _visible(caller.identity)
+        if visible is None:
+            return version, nodes, edges, 0
+        return version, *_readable_lineage(version.reference, nodes, edges, visible)
 
     async def compare(self, caller: Caller, references: Sequence[str]) -> list[ModelVersion]:
         if not 2 <= len(references) <= MAX_COMPARED:
@@ -792,6 +796,26 @@ def _visible(identity: Identity | None) -> frozenset[str] | None:
     if identity is None or identity.sees_everything:
         return None
     return frozenset(identity.roles)
+
+
+def _readable_lineage(
+    root: str, nodes: list[LineageNode], edges: list[LineageEdge], visible: frozenset[str]
+) -> tuple[list[LineageNode], list[LineageEdge], int]:
+    """The part of a lineage reached from ``root`` through versions of ``visible`` projects only:
+    a reference in another project is not shown, nor what lies beyond it."""
+    readable = {n.reference for n in nodes if n.reference.partition("/")[0] in visible}
+    neighbours: dict[str, set[str]] = {}
+    for edge in edges:
+        if edge.parent in readable and edge.child in readable:
+            neighbours.setdefault(edge.parent, set()).add(edge.child)
+            neighbours.setdefault(edge.child, set()).add(edge.parent)
+    kept, todo = {root}, [root]
+    while todo:
+        for neighbour in neighbours.get(todo.pop(), set()) - kept:
+            kept.add(neighbour)
+            todo.append(neighbour)
+    shown = [n for n in nodes if n.reference in kept]
+    return shown, [e for e in edges if e.parent in kept and e.child in kept], len(nodes) - len(shown)
 
 
 def _page(items: list[Any], limit: int, token_of: Any) -> tuple[list[Any], str]:

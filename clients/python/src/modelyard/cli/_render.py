@@ -391,6 +391,8 @@ def lineage(graph: Lineage) -> RenderableType:
         name = Text(node.reference, style="bold" if node.reference == graph.root else "")
         fed_by = Text(", ".join(sorted(feeds.get(node.reference, []))))
         table.add_row(f"{node.depth:+d}" if node.depth else "0", name, _cell(node.stage), _cell(node.status), fed_by)
+    if graph.left_out:
+        table.caption = f"{graph.left_out} more in projects you cannot read, not shown"
     return table
 
 

@@ -1172,7 +1172,12 @@ class GetLineageResponse(_message.Message):
     ROOT_FIELD_NUMBER: _builtins.int
     NODES_FIELD_NUMBER: _builtins.int
     EDGES_FIELD_NUMBER: _builtins.int
+    LEFT_OUT_FIELD_NUMBER: _builtins.int
     root: _builtins.str
+    left_out: _builtins.int
+    """Versions of the lineage left out: in projects the caller cannot read, or reached only
+    through such versions. Their references are not shown.
+    """
     @_builtins.property
     def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___LineageNode]: ...
     @_builtins.property
@@ -1183,10 +1188,11 @@ class GetLineageResponse(_message.Message):
         root: _builtins.str = ...,
         nodes: _abc.Iterable[Global___LineageNode] | None = ...,
         edges: _abc.Iterable[Global___LineageEdge] | None = ...,
+        left_out: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["edges", b"edges", "nodes", b"nodes", "root", b"root"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["edges", b"edges", "left_out", b"left_out", "nodes", b"nodes", "root", b"root"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
