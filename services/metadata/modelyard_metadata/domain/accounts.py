@@ -32,7 +32,7 @@ from modelyard_metadata.domain.access import (
     decide,
     require_service,
 )
-from modelyard_metadata.domain.catalog import Catalog
+from modelyard_metadata.domain.catalog import Catalog, may_read
 from modelyard_metadata.domain.entities import Caller, NewAuditEvent
 from modelyard_metadata.domain.limits import MAX_NAME, MAX_TEXT
 from modelyard_metadata.domain.ports import AccessStore
@@ -261,8 +261,7 @@ class Accounts:
 
     async def list_project_roles(self, caller: Caller, project: str) -> list[RoleBinding]:
         check_name("project", project)
-        if caller.identity is not None:
-            decide(caller.identity, project, Role.VIEWER, "ListProjectRoles")
+        may_read(caller, project, "ListProjectRoles")
         if not await self._store.project_exists(project):
             raise NotFoundError(f"project {project!r} does not exist")
         return await self._store.list_roles(project)

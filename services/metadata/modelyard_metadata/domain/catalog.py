@@ -7,9 +7,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from modelyard_common.errors import (
     ConflictError,
@@ -77,8 +77,9 @@ from modelyard_metadata.domain.validation import (
     parse_reference,
 )
 
-__all__ = ["Catalog", "snapshot"]
+__all__ = ["Catalog", "may_read", "snapshot"]
 
+T = TypeVar("T")
 NOWHERE = SourceLocation()
 
 MODEL_FIELDS = frozenset({"description", "owner", "team", "kind", "tags", "code_location", "data_location"})
@@ -206,13 +207,11 @@ class Catalog:
     async def allow(self, caller: Caller, project: str, role: Role, action: str, resource: str) -> Caller:
         """For a change: the caller carrying how it may make it, or AccessDenied, which is
         recorded in the audit log."""
-        if caller.identity is None:
+        identity = caller.identity
+        if identity is None:
             return caller
-        try:
-            return dataclasses.replace(caller, access=decide(caller.identity, project, role, action))
-        except AccessDenied as denied:
-            await self.record_denial(caller, denied, resource)
-            raise
+        access = await self._audited(caller, resource, lambda: decide(identity, project, role, action))
+        return dataclasses.replace(caller, access=access)
 
     async def record_denial(self, caller: Caller, denied: AccessDenied, resource: str) -> None:
         async with self._store.transaction() as tx:
@@ -222,13 +221,18 @@ class Catalog:
 
     async def _internal(self, caller: Caller, action: str, project: str, resource: str) -> Caller:
         """Calls only the platform's services make (the registry's artifact commits)."""
-        if caller.identity is not None:
-            try:
-                require_service(caller.identity, action, project)
-            except AccessDenied as denied:
-                await self.record_denial(caller, denied, resource)
-                raise
+        identity = caller.identity
+        if identity is not None:
+            await self._audited(caller, resource, lambda: require_service(identity, action, project))
         return caller
+
+    async def _audited(self, caller: Caller, resource: str, check: Callable[[], T]) -> T:
+        """``check()``'s answer; the AccessDenied it raises is recorded in the audit log first."""
+        try:
+            return check()
+        except AccessDenied as denied:
+            await self.record_denial(caller, denied, resource)
+            raise
 
     # Projects
 
@@ -248,7 +252,7 @@ class Catalog:
 
     async def get_project(self, caller: Caller, name: str) -> Project:
         check_name("name", name)
-        _may_read(caller, name, "GetProject")
+        may_read(caller, name, "GetProject")
         project = await self._store.get_project(name)
         if project is None:
             raise NotFoundError(f"project {name!r} does not exist")
@@ -312,7 +316,7 @@ class Catalog:
 
     async def get_model(self, caller: Caller, name: str) -> Model:
         project, model_name = parse_model_name("name", name)
-        _may_read(caller, project, "GetModel")
+        may_read(caller, project, "GetModel")
         model = await self._store.get_model(project, model_name)
         if model is None:
             raise NotFoundError(f"model {name!r} does not exist")
@@ -459,7 +463,7 @@ class Catalog:
 
     async def get_version(self, caller: Caller, reference: str, action: str = "GetModelVersion") -> ModelVersion:
         ref = parse_reference(reference)
-        _may_read(caller, ref.project, action)
+        may_read(caller, ref.project, action)
         return await self._find_version(ref)
 
     async def _find_version(self, ref: VersionRef) -> ModelVersion:
@@ -481,7 +485,7 @@ class Catalog:
         self, caller: Caller, model_name: str, size: int, token: str
     ) -> tuple[list[ModelVersion], str]:
         project, name = parse_model_name("model", model_name)
-        _may_read(caller, project, "ListModelVersions")
+        may_read(caller, project, "ListModelVersions")
         limit = page_size(size)
         below = decode_token("versions", token, int)
         if below is None:
@@ -524,7 +528,7 @@ class Catalog:
     ) -> tuple[list[ModelVersion], str]:
         if project:
             check_name("project", project)
-            _may_read(caller, project, "SearchModelVersions")
+            may_read(caller, project, "SearchModelVersions")
         query = SearchQuery(
             expr=search.parse_filter(filter_text) if filter_text.strip() else None,
             order=search.parse_order_by(order_by),
@@ -779,14 +783,15 @@ def _check_audit_query(caller: Caller, query: AuditQuery, action: str) -> None:
     check_text("actor", query.actor, MAX_NAME)
     identity = caller.identity
     if query.project:
-        _may_read(caller, query.project, action)
+        may_read(caller, query.project, action)
     elif identity is not None and not identity.sees_everything:
         raise AccessDenied(
             f"{action}: {identity.principal} may read the audit log of one project at a time; set project", "", action
         )
 
 
-def _may_read(caller: Caller, project: str, action: str) -> None:
+def may_read(caller: Caller, project: str, action: str) -> None:
+    """AccessDenied unless ``caller`` may read ``project`` (anyone may when authentication is off)."""
     if caller.identity is not None:
         decide(caller.identity, project, Role.VIEWER, action)
 
