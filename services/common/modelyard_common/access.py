@@ -19,15 +19,16 @@ class ProjectAccess:
         """``client``: the metadata service, called as this service's own principal; None: off."""
         self._client = client
 
-    async def require(self, project: str, role: ProjectRole, action: str, resource: str, mutation: bool) -> str:
+    async def require(self, project: str, role: ProjectRole, action: str, resource: str) -> str:
         """The caller's name, once it may do ``action``; UNAUTHENTICATED or PERMISSION_DENIED
-        (with the metadata service's message) otherwise."""
+        (with the metadata service's message) otherwise. An EDITOR's action is a change: the
+        metadata service audits the decision."""
         call = current_call()
         if self._client is None:
             return call.actor if call else "anonymous"
         # A call without a token never gets here: the interceptor refused it.
         decision = await self._client.internal_authorize(
-            call.token if call else "", project, role, action, resource, mutation
+            call.token if call else "", project, role, action, resource, mutation=role is ProjectRole.EDITOR
         )
         if not decision.principal:
             raise UnauthenticatedError(decision.message)

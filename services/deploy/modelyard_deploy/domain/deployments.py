@@ -106,13 +106,13 @@ class Deployments:
 
     async def _readable(self, name: str, action: str) -> Deployment:
         deployment = await self._store.get(check_name(name))
-        await self._access.require(deployment.project, ProjectRole.VIEWER, f"DeployService/{action}", name, False)
+        await self._access.require(deployment.project, ProjectRole.VIEWER, f"DeployService/{action}", name)
         return deployment
 
     async def _changeable(self, name: str, action: str) -> str:
         """The caller, once it may change deployment ``name`` (EDITOR on its project)."""
         deployment = await self._store.get(check_name(name))
-        return await self._access.require(deployment.project, ProjectRole.EDITOR, f"DeployService/{action}", name, True)
+        return await self._access.require(deployment.project, ProjectRole.EDITOR, f"DeployService/{action}", name)
 
     async def create(self, name: str, reference: str, replicas: int, runtime: Runtime | None) -> Deployment:
         check_name(name)
@@ -121,9 +121,7 @@ class Deployments:
         if runtime not in self._runtimes:
             raise FailedPreconditionError(f"runtime: {runtime} is not enabled on this deploy service")
         version = await self._resolve(reference)
-        actor = await self._access.require(
-            version.project, ProjectRole.EDITOR, "DeployService/CreateDeployment", name, True
-        )
+        actor = await self._access.require(version.project, ProjectRole.EDITOR, "DeployService/CreateDeployment", name)
         deployment = Deployment(
             name=name,
             project=version.project,
@@ -146,7 +144,7 @@ class Deployments:
             raise InvalidArgumentError("page_size", f"must be between 0 and {MAX_PAGE}, got {page_size}")
         _check_project(project)
         if project:
-            await self._access.require(project, ProjectRole.VIEWER, "DeployService/ListDeployments", project, False)
+            await self._access.require(project, ProjectRole.VIEWER, "DeployService/ListDeployments", project)
         if page_token:
             check_name(page_token, "page_token")  # the last name of the previous page
         limit = page_size or DEFAULT_PAGE
@@ -161,7 +159,7 @@ class Deployments:
 
     async def _may_read(self, project: str) -> bool:
         try:
-            await self._access.require(project, ProjectRole.VIEWER, "DeployService/ListDeployments", project, False)
+            await self._access.require(project, ProjectRole.VIEWER, "DeployService/ListDeployments", project)
         except PermissionDeniedError:
             return False
         return True
@@ -178,9 +176,7 @@ class Deployments:
         actor = await self._changeable(name, "UpdateDeployment")
         version = await self._resolve(reference) if reference else None
         if version is not None:  # the caller must be able to read what it deploys
-            await self._access.require(
-                version.project, ProjectRole.VIEWER, "DeployService/UpdateDeployment", name, False
-            )
+            await self._access.require(version.project, ProjectRole.VIEWER, "DeployService/UpdateDeployment", name)
         async with self._store.locked(name) as locked:
             deployment = _not_deleting(locked.deployment)
             if version is not None and version.reference != deployment.version_reference:

@@ -108,7 +108,7 @@ class Leadership(Protocol):
 class Access(Protocol):
     """Whether the caller of the RPC being served may act on a project (docs/security.md)."""
 
-    async def require(self, project: str, role: ProjectRole, action: str, resource: str, mutation: bool) -> str:
+    async def require(self, project: str, role: ProjectRole, action: str, resource: str) -> str:
         """The caller's name, or UNAUTHENTICATED / PERMISSION_DENIED."""
         ...
 

@@ -44,9 +44,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 
     async def _require(self, field: str, reference: str, role: ProjectRole, method: str) -> str:
         """The caller, once it may call ``method`` on ``reference``'s project."""
-        project = _project(field, reference)
-        mutation = role is ProjectRole.EDITOR
-        return await self._access.require(project, role, f"RegistryService/{method}", reference, mutation)
+        return await self._access.require(_project(field, reference), role, f"RegistryService/{method}", reference)
 
     async def UploadFile(
         self, request_iterator: AsyncIterator[registry_pb2.UploadFileRequest], context: Context
