@@ -197,7 +197,7 @@ class Deployments:
         actor = await self._changeable(name, "RollbackDeployment")
         async with self._store.locked(name) as locked:
             deployment = _not_deleting(locked.deployment)
-            history = await self._store.revisions(name)
+            history = await locked.revisions()
             if revision == 0:
                 earlier = [r for r in history if r.number < deployment.revision]
                 if not earlier:

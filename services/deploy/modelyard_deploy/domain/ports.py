@@ -38,6 +38,10 @@ class LockedDeployment(Protocol):
         """Its generation, counting this block's writes."""
         ...
 
+    async def revisions(self) -> list[Revision]:
+        """Its revisions, newest first."""
+        ...
+
     async def add_revision(self, revision: Revision, state: DeploymentState) -> None:
         """Makes ``revision`` the deployment's current one (its version, a fresh state)."""
         ...

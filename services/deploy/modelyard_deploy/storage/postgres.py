@@ -70,6 +70,11 @@ def _revision(row: asyncpg.Record) -> Revision:
     )
 
 
+async def _revisions(conn: Any, name: str) -> list[Revision]:
+    rows = await conn.fetch("SELECT * FROM deploy.revisions WHERE deployment = $1 ORDER BY revision DESC", name)
+    return [_revision(r) for r in rows]
+
+
 async def _insert_revision(conn: Any, name: str, revision: Revision) -> None:
     await conn.execute(
         "INSERT INTO deploy.revisions (deployment, revision, model_reference, version_reference, actor, reason) "
@@ -112,8 +117,8 @@ class PgDeploymentStore:
             return await self._get(conn, deployment.name)
 
     @staticmethod
-    async def _get(conn: Any, name: str) -> Deployment:
-        row = await conn.fetchrow(f"{_DEPLOYMENT} WHERE d.name = $1", name)
+    async def _get(conn: Any, name: str, lock: bool = False) -> Deployment:
+        row = await conn.fetchrow(f"{_DEPLOYMENT} WHERE d.name = $1" + (" FOR UPDATE OF d" if lock else ""), name)
         if row is None:
             raise NotFoundError(f"name: there is no deployment {name!r}")
         return _deployment(row, await conn.fetch(_REPLICAS, name))
@@ -148,16 +153,12 @@ class PgDeploymentStore:
         async with self._conn() as conn:
             if not await conn.fetchval("SELECT true FROM deploy.deployments WHERE name = $1", name):
                 raise NotFoundError(f"name: there is no deployment {name!r}")
-            rows = await conn.fetch("SELECT * FROM deploy.revisions WHERE deployment = $1 ORDER BY revision DESC", name)
-        return [_revision(r) for r in rows]
+            return await _revisions(conn, name)
 
     @contextlib.asynccontextmanager
     async def locked(self, name: str) -> AsyncIterator[PgLockedDeployment]:
         async with self._conn() as conn, conn.transaction():
-            row = await conn.fetchrow(f"{_DEPLOYMENT} WHERE d.name = $1 FOR UPDATE OF d", name)
-            if row is None:
-                raise NotFoundError(f"name: there is no deployment {name!r}")
-            yield PgLockedDeployment(conn, _deployment(row, await conn.fetch(_REPLICAS, name)))
+            yield PgLockedDeployment(conn, await self._get(conn, name, lock=True))
 
 
 class PgLockedDeployment:
@@ -184,6 +185,9 @@ class PgLockedDeployment:
             self._generation,
             *values,
         )
+
+    async def revisions(self) -> list[Revision]:
+        return await _revisions(self._conn, self._deployment.name)
 
     async def add_revision(self, revision: Revision, state: DeploymentState) -> None:
         await _insert_revision(self._conn, self._deployment.name, revision)
