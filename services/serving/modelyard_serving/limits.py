@@ -6,5 +6,6 @@ over the message cap (modelyard_common.server) is refused by grpc with RESOURCE_
 
 from __future__ import annotations
 
-MAX_TENSORS = 256  # inputs of a request, or outputs asked for: as many as a signature may declare
-MAX_DIMENSIONS = 16  # dimensions of one tensor, as a signature may declare them
+# Inputs of a request, or outputs asked for, and dimensions of one tensor: as a signature may declare.
+from modelyard_common.limits import MAX_DIMENSIONS as MAX_DIMENSIONS
+from modelyard_common.limits import MAX_TENSORS as MAX_TENSORS

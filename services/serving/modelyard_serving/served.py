@@ -53,8 +53,7 @@ class ServedModel:
     ) -> Arrays:
         """The outputs of ``predictor`` on ``inputs``: those ``requested`` in that order, or all."""
         metrics = self._metrics
-        if metrics is None:
-            raise BackendUnavailableError(f"{self.name}: the model is still loading")
+        assert metrics is not None, "set with the predictor, which require() returned"
         metrics.tensors("input", len(inputs), sum(array.size for array in inputs.values()))
         started = time.perf_counter()
         outcome = "failed"

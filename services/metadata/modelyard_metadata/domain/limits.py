@@ -5,6 +5,11 @@ A request over a bound is answered INVALID_ARGUMENT, naming the field and the bo
 
 from __future__ import annotations
 
+# Shared with the registry and serving services (re-exported):
+from modelyard_common.limits import MAX_DIMENSIONS as MAX_DIMENSIONS
+from modelyard_common.limits import MAX_FILES as MAX_FILES
+from modelyard_common.limits import MAX_TENSORS as MAX_TENSORS
+
 # Names and free text
 MAX_NAME = 128  # project, model, alias, tensor, library, owner: fits a path segment and a screen
 MAX_REFERENCE = 3 * MAX_NAME  # "project/model@alias" or ":version", with room for the separators
@@ -17,12 +22,9 @@ MAX_TAGS = 64  # tags are labels to filter on, not a key-value store
 MAX_TAG_KEY = 128  # also metric and parameter keys: a dotted name, not a sentence
 MAX_TAG_VALUE = 512  # a label value, short enough to index
 MAX_JSON_BYTES = 64 * 1024  # hyperparameters, one structured metric: stored per row, shown whole
-MAX_TENSORS = 256  # inputs or outputs of a signature
-MAX_DIMENSIONS = 16  # dimensions of one tensor (numpy's limit is 64; no model has more than a few)
 MAX_DEPENDENCIES = 256  # libraries a version needs: a large lock file
 MAX_PARENTS = 64  # produced_by references: each is looked up in the same transaction
 MAX_MEMBERS = 16  # members of an ENSEMBLE: each runs on every inference
-MAX_FILES = 10_000  # files of a committed artifact (S3's part limit, a sane directory)
 
 # Per call
 MAX_METRICS_PER_CALL = 256  # metrics logged by one LogMetrics: one transaction, one audit event

@@ -86,7 +86,7 @@ class Uploads:
 
     async def commit(self, actor: str, reference: str, paths: Sequence[str]) -> VersionInfo:
         """Makes the uploaded files the version's artifact; the version becomes READY."""
-        check_paths(list(paths))
+        check_paths(paths)
         version = await self._catalog.get(reference)
         wanted = set(paths)
         if version.status is VersionStatus.READY:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from modelyard_common.errors import InvalidArgumentError
 from modelyard_registry.domain.entities import FileHeader
@@ -47,12 +48,11 @@ def check_header(header: FileHeader) -> None:
         raise InvalidArgumentError("header.offset", f"is {header.offset}; it must be between 0 and header.size")
 
 
-def check_paths(paths: list[str]) -> list[str]:
+def check_paths(paths: Sequence[str]) -> None:
     if len(paths) > MAX_FILES:
         raise InvalidArgumentError("paths", f"has {len(paths)} entries; at most {MAX_FILES} allowed")
     for i, path in enumerate(paths):
         check_path(f"paths[{i}]", path)
-    return paths
 
 
 def check_chunk(chunk: bytes) -> bytes:

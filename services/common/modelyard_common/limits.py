@@ -1,0 +1,8 @@
+"""Bounds more than one service enforces: the metadata service stores what the others check
+against, so each is defined once here (docs/limits.md)."""
+
+from __future__ import annotations
+
+MAX_TENSORS = 256  # inputs or outputs of a signature, and so of an inference request
+MAX_DIMENSIONS = 16  # dimensions of one tensor (numpy's limit is 64; no model has more than a few)
+MAX_FILES = 10_000  # files of a committed artifact (S3's part limit, a sane directory)
