@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from contextlib import AsyncExitStack
+from datetime import timedelta
 
 import modelyard.aio
 from modelyard.v1 import deploy_pb2, deploy_pb2_grpc
@@ -28,7 +30,7 @@ from modelyard_deploy.metrics import PrometheusObserver
 from modelyard_deploy.runtimes.kubernetes import KubernetesCluster, KubernetesConfig
 from modelyard_deploy.runtimes.process import ProcessRuntime, ServingConfig
 from modelyard_deploy.settings import DeploySettings
-from modelyard_deploy.storage.catalog import MetadataCatalog
+from modelyard_deploy.storage.catalog import MetadataCatalog, ServingCredentials
 from modelyard_deploy.storage.leadership import PgLeadership
 from modelyard_deploy.storage.notices import PgChangeFeed
 from modelyard_deploy.storage.postgres import PgDeploymentStore
@@ -38,12 +40,6 @@ logger = logging.getLogger(__name__)
 MIGRATIONS = "modelyard_deploy.migrations"
 SERVICE_NAME = deploy_pb2.DESCRIPTOR.services_by_name["DeployService"].full_name
 ACTOR = "modelyard-deploy"
-
-
-def _token_environment(settings: DeploySettings) -> dict[str, str]:
-    """Process replicas read their version with this service's own token."""
-    token = settings.auth_token_value()
-    return {"MLREG_SERVING_TOKEN": token} if token else {}
 
 
 async def run(settings: DeploySettings) -> int:
@@ -61,6 +57,8 @@ async def run(settings: DeploySettings) -> int:
             token=settings.auth_token_value(),
         )
         stack.push_async_callback(client.close)
+        credentials = ServingCredentials(client, timedelta(seconds=settings.serving_token_ttl_seconds))
+        issue = credentials.issue if settings.auth_enabled else None
         runtime = ProcessRuntime(
             ServingConfig(
                 metadata_addr=settings.metadata_addr,
@@ -69,8 +67,14 @@ async def run(settings: DeploySettings) -> int:
                 run_dir=settings.run_dir,
                 stop_grace=settings.replica_stop_grace_seconds,
                 scrape_targets_file=settings.scrape_targets_file,
-                environment=tls_environment(settings, "MLREG_SERVING_") | _token_environment(settings),
-            )
+                environment=tls_environment(settings, "MLREG_SERVING_"),
+            ),
+            issue,
+        )
+        logger.warning(
+            "the process runtime runs model code as this service's OS user (uid %d), which can read what that user "
+            "can: use it for trusted model code only, the kubernetes runtime otherwise (docs/security.md)",
+            os.getuid(),
         )
         stack.push_async_callback(runtime.close)
         store = PgDeploymentStore(pool)
@@ -93,9 +97,10 @@ async def run(settings: DeploySettings) -> int:
                     settings.kubernetes_metadata_addr or settings.metadata_addr,
                     settings.kubernetes_registry_addr or settings.registry_addr,
                     tls_secret=settings.kubernetes_tls_secret,
-                    token_secret=settings.kubernetes_token_secret,
                     mutual_tls=settings.tls_client_ca_file is not None,
-                )
+                    serving_credentials=settings.auth_enabled,
+                ),
+                credentials.issue if settings.auth_enabled else None,
             )
         observer = PrometheusObserver()
         reconciler = Reconciler(store, runtime, changes, policy, observer, cluster)

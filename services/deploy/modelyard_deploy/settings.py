@@ -32,6 +32,10 @@ class DeploySettings(DatabaseSettings, CallerAuthSettings):
     """Where each process replica gets a folder with its ready file and log."""
     scrape_targets_file: Path | None = None
     """Where to keep the process replicas' metrics ports for Prometheus (file_sd JSON); unset: nowhere."""
+    serving_token_ttl_seconds: float = Field(900.0, ge=60, le=86400)
+    """Lifetime of the serving credential each process replica reads its version with (at start;
+    a restart gets a new one); Kubernetes workloads' credentials, which pods read whenever they
+    start, live a day and are renewed at half-life. With authentication off there is none."""
     reconcile_interval_seconds: float = Field(2.0, gt=0, le=3600)
     """Pause between reconciler passes over every deployment (changes trigger one at once)."""
     ready_timeout_seconds: float = Field(120.0, gt=0, le=3600)
@@ -60,9 +64,6 @@ class DeploySettings(DatabaseSettings, CallerAuthSettings):
     """The metadata service as pods reach it; empty: ``metadata_addr``."""
     kubernetes_registry_addr: str = ""
     """The registry service as pods reach it; empty: ``registry_addr``."""
-    kubernetes_token_secret: str = ""
-    """Secret (key ``token``) holding the token inference pods read their version with, when
-    metadata and registry require one; the process runtime passes ``auth_token`` instead."""
     kubernetes_tls_secret: str = ""
     """Secret (tls.crt, tls.key, ca.crt) mounted into inference pods, which then serve TLS (mTLS
     when this service requires client certificates) and call metadata and registry with it;

@@ -219,7 +219,11 @@ def test_lineage_shows_only_readable_projects_and_counts_the_rest(people: People
 
     features = version(people.alice, f"{people.project}/features")
     embedder = version(admin, f"{secret}/embedder", features)  # the secret project reads alice's features
+    # alice read the embedder when she registered the scorer; she reads it no more.
+    role = auth_pb2.SetProjectRoleRequest(project=secret, principal=people.names["alice"], role=VIEWER)
+    admin.auth("SetProjectRole", role)
     scorer = version(people.alice, f"{people.project}/scorer", features, embedder)
+    admin.auth("RemoveProjectRole", auth_pb2.RemoveProjectRoleRequest(project=secret, principal=people.names["alice"]))
     downstream = version(admin, f"{secret}/embedder", scorer)
 
     def lineage(session: Session) -> metadata_pb2.GetLineageResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -153,6 +153,7 @@ _ARGS = {
     "reference": "p/m:1",
     "role": "viewer",
     "mutation": False,
+    "ttl": timedelta(minutes=10),
 }
 
 
@@ -164,7 +165,7 @@ def test_every_rpc_has_a_method() -> None:
     }
     recorder = _Recording("test:1", actor="tester")
     sent = set()
-    # AsyncClient: every shared method, and internal_authorize, which only it has.
+    # AsyncClient: every shared method, and the internal ones of services, which only it has.
     for _, member in inspect.getmembers(_client.AsyncClient):
         if isinstance(member, _client._unary | _client._iterating):
             build = member._build

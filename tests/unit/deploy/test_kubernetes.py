@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 
 import kubernetes_validate
@@ -16,6 +17,7 @@ from modelyard_deploy.runtimes.kubernetes import (
     TLS_DIR,
     KubernetesConfig,
     cluster_status,
+    credential_secret,
     labels,
     render,
     to_dict,
@@ -191,18 +193,35 @@ def test_without_a_tls_secret_nothing_of_tls_is_rendered(objects: tuple[dict[str
     assert "tls" not in [v["name"] for v in pod["volumes"]]
 
 
-def test_with_a_token_secret_both_containers_read_the_token_from_it(
+def test_with_serving_credentials_each_deployment_reads_its_own_secret_and_mounts_no_api_token(
     objects: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
-    config = dataclasses.replace(CONFIG, token_secret="modelyard-serving-token")
-    deployment = to_dict(render("scorer-prod", "fraud/scorer:3", 2, 4, config).deployment)
+    config = dataclasses.replace(CONFIG, serving_credentials=True)
+    workload = render("scorer-prod", "fraud/scorer:3", 2, 4, config)
+    deployment = to_dict(workload.deployment)
     kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
     pod = deployment["spec"]["template"]["spec"]
     (pull,), (server,) = pod["initContainers"], pod["containers"]
-    reference = {"secretKeyRef": {"name": "modelyard-serving-token", "key": "token"}}
+    reference = {"secretKeyRef": {"name": "scorer-prod-serving", "key": "token"}}
     assert [e for e in pull["env"] if "valueFrom" in e] == [{"name": "MODELYARD_TOKEN", "valueFrom": reference}]
     assert [e for e in server["env"] if "valueFrom" in e] == [{"name": "MLREG_SERVING_TOKEN", "valueFrom": reference}]
-    # Without it, no token variable at all.
+    assert (pod["serviceAccountName"], pod["automountServiceAccountToken"]) == ("scorer-prod-serving", False)
+    account = to_dict(workload.service_account)
+    kubernetes_validate.validate(account, K8S_VERSION, strict=True)
+    assert (account["metadata"]["name"], account["automountServiceAccountToken"]) == ("scorer-prod-serving", False)
+    expires = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    secret = to_dict(credential_secret("scorer-prod", "fraud/scorer:3", "myd_secret", expires, config))
+    kubernetes_validate.validate(secret, K8S_VERSION, strict=True)
+    assert secret["metadata"]["name"] == "scorer-prod-serving"
+    assert secret["metadata"]["annotations"] == {
+        "modelyard.io/credential-expires-at": "2026-12-05T12:00:00+00:00",
+        "modelyard.io/version": "fraud/scorer:3",
+    }
+    assert secret["stringData"] == {"token": "myd_secret"}
+    # Without them (authentication off), no token variable at all; no pod reads any database
+    # address or setting of the platform's either way.
     untouched = objects[0]["spec"]["template"]["spec"]
     names = [e["name"] for c in [*untouched["initContainers"], *untouched["containers"]] for e in c["env"]]
     assert not [n for n in names if "TOKEN" in n]
+    every = [e["name"] for c in [*pod["initContainers"], *pod["containers"]] for e in c["env"]]
+    assert not [n for n in every if "DSN" in n or n.startswith(("MLREG_DEPLOY", "MLREG_METADATA", "MLREG_REGISTRY"))]

@@ -18,6 +18,13 @@ CALLS = {
     "create_namespaced_service": ("", "services", "create"),
     "read_namespaced_service": ("", "services", "get"),
     "delete_namespaced_service": ("", "services", "delete"),
+    "create_namespaced_secret": ("", "secrets", "create"),
+    "read_namespaced_secret": ("", "secrets", "get"),
+    "replace_namespaced_secret": ("", "secrets", "update"),
+    "delete_namespaced_secret": ("", "secrets", "delete"),
+    "create_namespaced_service_account": ("", "serviceaccounts", "create"),
+    "read_namespaced_service_account": ("", "serviceaccounts", "get"),
+    "delete_namespaced_service_account": ("", "serviceaccounts", "delete"),
 }
 
 

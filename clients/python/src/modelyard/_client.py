@@ -1027,6 +1027,13 @@ class AsyncClient(_ClientBase):
         )
         return _Unary("Authorize", request, cv.authorization_from_pb, service=AUTH)
 
+    @_unary
+    def internal_create_serving_token(self, reference: str, deployment: str, ttl: timedelta) -> _Unary[NewToken]:
+        """Internal (deploy service): a credential for one inference server, reading ``reference``
+        and an ensemble's members only, for ``ttl``."""
+        request = auth_pb2.CreateServingTokenRequest(reference=reference, deployment=deployment, ttl=cv.ttl_to_pb(ttl))
+        return _Unary("CreateServingToken", request, cv.new_token_from_pb, service=AUTH)
+
     async def __aenter__(self) -> Self:
         return self
 

@@ -543,7 +543,7 @@ def whoami_from_pb(response: auth_pb2.WhoAmIResponse) -> WhoAmI:
     )
 
 
-def new_token_from_pb(response: auth_pb2.CreateTokenResponse) -> NewToken:
+def new_token_from_pb(response: auth_pb2.CreateTokenResponse | auth_pb2.CreateServingTokenResponse) -> NewToken:
     return NewToken(token=token_from_pb(response.token), secret=response.secret)
 
 

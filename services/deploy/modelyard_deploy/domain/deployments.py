@@ -61,6 +61,19 @@ def _check_text(field: str, value: str, limit: int) -> str:
     return value
 
 
+def _reference_project(reference: str) -> str:
+    """The project a textual reference names ("fraud/scorer@champion": "fraud")."""
+    if not reference:
+        raise InvalidArgumentError("model_reference", "is required")
+    _check_text("model_reference", reference, MAX_REFERENCE)
+    project, slash, _ = reference.partition("/")
+    if not slash or len(project) > MAX_PROJECT or not _PROJECT.fullmatch(project):
+        raise InvalidArgumentError(
+            "model_reference", f"{reference!r} is not 'project/model:VERSION', 'project/model@ALIAS' or 'project/model'"
+        )
+    return project
+
+
 def check_replicas(replicas: int) -> int:
     if not 0 <= replicas <= MAX_REPLICAS:
         raise InvalidArgumentError("replicas", f"{replicas} is not between 0 and {MAX_REPLICAS}")
@@ -93,10 +106,11 @@ class Deployments:
         self._runtimes, self._default_runtime = runtimes, default_runtime
         self._leader_wait, self._delete_wait = leader_wait, delete_wait
 
-    async def _resolve(self, reference: str) -> VersionInfo:
-        if not reference:
-            raise InvalidArgumentError("model_reference", "is required")
-        _check_text("model_reference", reference, MAX_REFERENCE)
+    async def _resolve(self, reference: str, action: str) -> VersionInfo:
+        """The READY version ``reference`` names, once the caller may read its project: asked
+        before the lookup, so "absent" and "not yours" answer alike."""
+        project = _reference_project(reference)
+        await self._access.require(project, ProjectRole.VIEWER, f"DeployService/{action}", reference)
         version = await self._catalog.resolve(reference)
         if version.status != "READY":
             raise FailedPreconditionError(
@@ -120,8 +134,9 @@ class Deployments:
         runtime = runtime or self._default_runtime
         if runtime not in self._runtimes:
             raise FailedPreconditionError(f"runtime: {runtime} is not enabled on this deploy service")
-        version = await self._resolve(reference)
-        actor = await self._access.require(version.project, ProjectRole.EDITOR, "DeployService/CreateDeployment", name)
+        project = _reference_project(reference)
+        actor = await self._access.require(project, ProjectRole.EDITOR, "DeployService/CreateDeployment", name)
+        version = await self._resolve(reference, "CreateDeployment")
         deployment = Deployment(
             name=name,
             project=version.project,
@@ -174,9 +189,8 @@ class Deployments:
         if replicas is not None:
             check_replicas(replicas)
         actor = await self._changeable(name, "UpdateDeployment")
-        version = await self._resolve(reference) if reference else None
-        if version is not None:  # the caller must be able to read what it deploys
-            await self._access.require(version.project, ProjectRole.VIEWER, "DeployService/UpdateDeployment", name)
+        # The caller must be able to read what it deploys.
+        version = await self._resolve(reference, "UpdateDeployment") if reference else None
         async with self._store.locked(name) as locked:
             deployment = _not_deleting(locked.deployment)
             if version is not None and version.reference != deployment.version_reference:
@@ -212,7 +226,7 @@ class Deployments:
                 if found.number == deployment.revision:
                     raise FailedPreconditionError(f"revision: {revision} is the current revision of {name}")
                 target = found
-            await self._resolve(target.version_reference)
+            await self._resolve(target.version_reference, "RollbackDeployment")
             new = Revision(
                 deployment.revision + 1,
                 target.model_reference,

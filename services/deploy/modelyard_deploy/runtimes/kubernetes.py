@@ -11,12 +11,19 @@ With a TLS Secret (``KubernetesConfig.tls_secret``: tls.crt, tls.key, ca.crt) mo
 ``TLS_DIR``, both containers call metadata and registry over TLS presenting that certificate,
 the server answers TLS (mTLS with ``mutual_tls``), and the probes, which cannot speak TLS, go to
 its plaintext health-only port ``HEALTH_PORT``.
+
+Model code is untrusted. With ``serving_credentials`` (authentication on), each deployment gets
+its own Secret ``<name>-serving`` holding a serving credential that reads only its version (and
+an ensemble's members) for ``CREDENTIAL_TTL``, renewed at half-life by the leader's passes, and
+its own ServiceAccount with no API token mounted: a pod holds nothing else of the platform's.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubernetes import client as k8s
@@ -25,6 +32,7 @@ from kubernetes import config as k8s_config
 from modelyard_deploy.domain.ports import ClusterStatus
 
 __all__ = [
+    "CREDENTIAL_TTL",
     "HEALTH_PORT",
     "OIP_PORT",
     "TLS_DIR",
@@ -32,6 +40,7 @@ __all__ = [
     "KubernetesConfig",
     "Workload",
     "cluster_status",
+    "credential_secret",
     "labels",
     "render",
     "to_dict",
@@ -43,6 +52,11 @@ HEALTH_PORT = 8082
 TLS_DIR = "/etc/modelyard/tls"
 MODELS_DIR = "/models"
 _MANAGED_BY = "modelyard-deploy"
+CREDENTIAL_TTL = timedelta(days=1)
+_EXPIRES = "modelyard.io/credential-expires-at"
+_VERSION = "modelyard.io/version"
+# Issues a serving credential: (deployment, version reference, lifetime) -> bearer secret.
+IssueCredential = Callable[[str, str, timedelta], Awaitable[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +69,8 @@ class KubernetesConfig:
     memory: str = "1Gi"
     tls_secret: str = ""
     mutual_tls: bool = False
-    token_secret: str = ""
-    """Secret whose key ``token`` the pods read metadata and registry with; empty: no token."""
+    serving_credentials: bool = False
+    """Pods read their version with a serving credential from their deployment's own Secret."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +79,35 @@ class Workload:
 
     deployment: k8s.V1Deployment
     service: k8s.V1Service
+    service_account: k8s.V1ServiceAccount
 
 
 def labels(name: str) -> dict[str, str]:
     """The labels that select a deployment's pods (its Service uses them)."""
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": _MANAGED_BY}
+
+
+def _serving_name(name: str) -> str:
+    """The deployment's own Secret and ServiceAccount."""
+    return f"{name}-serving"
+
+
+def credential_secret(
+    name: str, version_reference: str, token: str, expires_at: datetime, config: KubernetesConfig
+) -> k8s.V1Secret:
+    """The Secret holding deployment ``name``'s serving credential, and when it expires."""
+    return k8s.V1Secret(
+        api_version="v1",
+        kind="Secret",
+        metadata=k8s.V1ObjectMeta(
+            name=_serving_name(name),
+            namespace=config.namespace,
+            labels=labels(name),
+            annotations={_EXPIRES: expires_at.isoformat(), _VERSION: version_reference},
+        ),
+        type="Opaque",
+        string_data={"token": token},
+    )
 
 
 def _env(values: dict[str, str], token_secret: str = "", token_variable: str = "") -> list[k8s.V1EnvVar]:
@@ -137,6 +175,7 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
             k8s.V1Volume(name="tls", secret=k8s.V1SecretVolumeSource(secret_name=config.tls_secret, default_mode=0o440))
         )
     pull_tls, server_tls = _tls_env(config)
+    token_secret = _serving_name(name) if config.serving_credentials else ""
     probe_port = HEALTH_PORT if config.tls_secret else OIP_PORT
     resources = k8s.V1ResourceRequirements(
         requests={"cpu": config.cpu, "memory": config.memory}, limits={"memory": config.memory}
@@ -148,7 +187,7 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
         env=_env(
             {"MODELYARD_METADATA_ADDR": config.metadata_addr, "MODELYARD_REGISTRY_ADDR": config.registry_addr}
             | pull_tls,
-            config.token_secret,
+            token_secret,
             "MODELYARD_TOKEN",
         ),
         volume_mounts=volumes,
@@ -171,7 +210,7 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
                 "MLREG_SERVING_METRICS_PORT": str(METRICS_PORT),
             }
             | server_tls,
-            config.token_secret,
+            token_secret,
             "MLREG_SERVING_TOKEN",
         ),
         ports=[
@@ -195,6 +234,8 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
         spec=k8s.V1PodSpec(
             init_containers=[pull],
             containers=[server],
+            service_account_name=_serving_name(name),
+            automount_service_account_token=False,
             security_context=_POD_SECURITY,
             volumes=pod_volumes,
         ),
@@ -222,7 +263,13 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
             ports=[k8s.V1ServicePort(name="grpc", port=OIP_PORT, target_port="grpc", app_protocol="grpc")],
         ),
     )
-    return Workload(deployment, service)
+    service_account = k8s.V1ServiceAccount(
+        api_version="v1",
+        kind="ServiceAccount",
+        metadata=k8s.V1ObjectMeta(name=_serving_name(name), namespace=config.namespace, labels=selector),
+        automount_service_account_token=False,
+    )
+    return Workload(deployment, service, service_account)
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
@@ -254,20 +301,50 @@ def cluster_status(deployment: k8s.V1Deployment) -> ClusterStatus:
 class KubernetesCluster:
     """Applies, reads and removes workloads; in-cluster credentials, else the local kubeconfig."""
 
-    def __init__(self, config: KubernetesConfig) -> None:
+    def __init__(self, config: KubernetesConfig, issue: IssueCredential | None = None) -> None:
+        """``issue``: where serving credentials come from when ``config.serving_credentials``."""
+        assert issue is not None or not config.serving_credentials
         try:
             k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
         except k8s_config.ConfigException:
             k8s_config.load_kube_config()  # type: ignore[no-untyped-call]
         self._config = config
+        self._issue = issue
         self._apps, self._core = k8s.AppsV1Api(), k8s.CoreV1Api()
 
     async def apply(self, name: str, version_reference: str, revision: int, replicas: int) -> None:
         workload = render(name, version_reference, revision, replicas, self._config)
+        await self._renew_credential(name, version_reference)
         await asyncio.to_thread(self._apply, name, workload)
+
+    async def _renew_credential(self, name: str, version_reference: str) -> None:
+        """A fresh serving credential in the deployment's Secret (pods read it when they start)."""
+        if self._issue is None:
+            return
+        expires_at = datetime.now(UTC) + CREDENTIAL_TTL
+        token = await self._issue(name, version_reference, CREDENTIAL_TTL)
+        secret = credential_secret(name, version_reference, token, expires_at, self._config)
+        await asyncio.to_thread(
+            self._put, self._core.replace_namespaced_secret, self._core.create_namespaced_secret, secret
+        )
+
+    def _put(self, replace: Callable[..., Any], create: Callable[..., Any], obj: Any) -> None:
+        namespace = self._config.namespace
+        try:
+            replace(obj.metadata.name, namespace, obj)
+        except k8s.ApiException as exc:
+            if exc.status != 404:
+                raise
+            create(namespace, obj)
 
     def _apply(self, name: str, workload: Workload) -> None:
         namespace = self._config.namespace
+        try:
+            self._core.read_namespaced_service_account(workload.service_account.metadata.name, namespace)
+        except k8s.ApiException as exc:
+            if exc.status != 404:
+                raise
+            self._core.create_namespaced_service_account(namespace, workload.service_account)
         try:
             self._apps.replace_namespaced_deployment(name, namespace, workload.deployment)
         except k8s.ApiException as exc:
@@ -283,15 +360,31 @@ class KubernetesCluster:
 
     async def status(self, name: str) -> ClusterStatus:
         found = await asyncio.to_thread(self._apps.read_namespaced_deployment_status, name, self._config.namespace)
+        if self._issue is not None:
+            await self._renew_when_due(name)
         return cluster_status(found)
+
+    async def _renew_when_due(self, name: str) -> None:
+        """Renews the credential once half its life is gone, so a pod starting later still pulls."""
+        secret = await asyncio.to_thread(self._core.read_namespaced_secret, _serving_name(name), self._config.namespace)
+        notes = secret.metadata.annotations or {}
+        expires_at = datetime.fromisoformat(notes.get(_EXPIRES, "1970-01-01T00:00:00+00:00"))
+        if expires_at - datetime.now(UTC) < CREDENTIAL_TTL / 2 and notes.get(_VERSION):
+            await self._renew_credential(name, notes[_VERSION])
 
     async def delete(self, name: str) -> None:
         await asyncio.to_thread(self._delete, name)
 
     def _delete(self, name: str) -> None:
-        for remove in (self._apps.delete_namespaced_deployment, self._core.delete_namespaced_service):
+        removals = (
+            (self._apps.delete_namespaced_deployment, name),
+            (self._core.delete_namespaced_service, name),
+            (self._core.delete_namespaced_secret, _serving_name(name)),
+            (self._core.delete_namespaced_service_account, _serving_name(name)),
+        )
+        for remove, object_name in removals:
             try:
-                remove(name, self._config.namespace)
+                remove(object_name, self._config.namespace)
             except k8s.ApiException as exc:
                 if exc.status != 404:
                     raise

@@ -7,6 +7,12 @@ why). Stopping sends SIGTERM, then SIGKILL after the grace period, by process id
 carries ``MLREG_DEPLOY_REPLICA=<deployment>/<replica>`` in its environment, which is how a
 later run of the service recognises the ones left behind. With ``scrape_targets_file`` set, the
 metrics ports of the running replicas are kept in that file in Prometheus' file_sd format.
+
+Model code is untrusted: a replica's environment holds only what serving needs (``PASSED_ON``
+of this service's own, none of its settings or tokens) and a serving credential issued for that
+replica's version alone. It still runs as this service's OS user, so it can read what that user
+can: the service says so when it starts, and docs/security.md says this runtime is for trusted
+model code only.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,13 +35,21 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from modelyard_deploy.domain.entities import ReplicaState
 from modelyard_deploy.domain.ports import Observation, ReplicaSpec
 
-__all__ = ["MARKER_ENV", "ProcessRuntime", "ServingConfig", "is_running", "last_log_line"]
+__all__ = ["MARKER_ENV", "PASSED_ON", "ProcessRuntime", "ServingConfig", "is_running", "last_log_line"]
 
 logger = logging.getLogger(__name__)
 
 MARKER_ENV = "MLREG_DEPLOY_REPLICA"
 _POLL_SECONDS = 0.2
 _LOG_TAIL_BYTES = 8192
+# What a replica gets of this service's environment: where programs and libraries are, the
+# locale, the time zone, temporary files, and thread counts of numerical libraries.
+PASSED_ON = (
+    "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH",
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+)  # fmt: skip
+# Issues a serving credential for a replica: (deployment, version reference) -> bearer secret.
+IssueCredential = Callable[[str, str], Awaitable[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +92,10 @@ def last_log_line(path: Path) -> str:
 
 
 class ProcessRuntime:
-    def __init__(self, config: ServingConfig) -> None:
+    def __init__(self, config: ServingConfig, credential: IssueCredential | None = None) -> None:
+        """``credential``: where each replica's serving credential comes from; None: no token."""
         self._config = config
+        self._credential = credential
         self._replicas: dict[str, _Replica] = {}
         self._stopping: dict[str, asyncio.Task[None]] = {}
         self._on_change: Callable[[str], None] = lambda name: None
@@ -87,10 +103,11 @@ class ProcessRuntime:
     def set_listener(self, on_change: Callable[[str], None]) -> None:
         self._on_change = on_change
 
-    def _environment(self, spec: ReplicaSpec, ready_file: Path) -> dict[str, str]:
+    def _environment(self, spec: ReplicaSpec, ready_file: Path, token: str | None) -> dict[str, str]:
         return {
-            **os.environ,
+            **{name: os.environ[name] for name in PASSED_ON if name in os.environ},
             **self._config.environment,
+            **({"MLREG_SERVING_TOKEN": token} if token else {}),
             "MLREG_SERVING_REFERENCE": spec.version_reference,
             "MLREG_SERVING_MODEL_NAME": spec.deployment,
             "MLREG_SERVING_METADATA_ADDR": self._config.metadata_addr,
@@ -110,6 +127,7 @@ class ProcessRuntime:
         self._config.cache_dir.mkdir(parents=True, exist_ok=True)
         ready_file = directory / "ready.json"
         ready_file.unlink(missing_ok=True)  # a restart's: the log goes on, the ports are new
+        token = await self._credential(spec.deployment, spec.version_reference) if self._credential else None
         with (directory / "replica.log").open("ab") as log:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -118,7 +136,7 @@ class ProcessRuntime:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
-                env=self._environment(spec, ready_file),
+                env=self._environment(spec, ready_file, token),
                 start_new_session=True,
             )
         replica = _Replica(spec, process, directory)

@@ -111,3 +111,11 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.AuthorizeResponse(
             principal=decision.principal, allowed=decision.allowed, message=decision.message, grant=decision.grant
         )
+
+    async def CreateServingToken(
+        self, request: auth_pb2.CreateServingTokenRequest, context: Context
+    ) -> auth_pb2.CreateServingTokenResponse:
+        token, secret, versions = await self._accounts.create_serving_token(
+            await self._callers.current(), request.reference, request.deployment, ttl_from_pb("ttl", request.ttl)
+        )
+        return auth_pb2.CreateServingTokenResponse(token=token_to_pb(token), secret=secret, versions=versions)

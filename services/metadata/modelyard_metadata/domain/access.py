@@ -1,8 +1,11 @@
 """Who may do what: principals, project roles, and the one rule that decides.
 
-A platform admin may do everything. A service principal (the registry, the deploy service) reads
-every project and may act on behalf of its own caller, whose name it sends as the actor. Anyone
-else needs a role on the project, given to them or to one of their teams; the highest counts.
+A platform admin may do everything. A service principal reads every project; beyond that, each
+of the platform's services is trusted with its own duties only (``DUTIES``): the registry commits
+artifacts on behalf of the user who uploaded them, the deploy service issues serving credentials,
+both ask whether a user's token may act. A serving credential (a token with a ``scope``) reads
+the versions it names and nothing else. Anyone else needs a role on the project, given to them or
+to one of their teams; the highest counts.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ from datetime import datetime
 from modelyard_common.errors import PermissionDeniedError
 
 __all__ = [
+    "DEPLOY_SERVICE",
+    "DUTIES",
+    "REGISTRY_SERVICE",
     "AccessDenied",
+    "Duty",
     "Identity",
     "Principal",
     "PrincipalKind",
@@ -23,7 +30,8 @@ __all__ = [
     "RoleBinding",
     "Token",
     "decide",
-    "require_service",
+    "require_duty",
+    "require_scope",
 ]
 
 
@@ -41,19 +49,44 @@ class Role(enum.IntEnum):
     ADMIN = 3
 
 
+class Duty(enum.Enum):
+    """What one of the platform's services is trusted with beyond reading every project."""
+
+    COMMIT_ARTIFACTS = "CommitArtifact and FailUpload, on behalf of the uploader"
+    AUTHORIZE = "Authorize: whether a user's token may act"
+    ISSUE_SERVING_TOKENS = "CreateServingToken: read-only credentials for inference servers"
+
+
+REGISTRY_SERVICE = "modelyard-registry"
+DEPLOY_SERVICE = "modelyard-deploy"
+# By principal name: the names `service_tokens` gives the registry and the deploy service.
+DUTIES: Mapping[str, frozenset[Duty]] = {
+    REGISTRY_SERVICE: frozenset({Duty.COMMIT_ARTIFACTS, Duty.AUTHORIZE}),
+    DEPLOY_SERVICE: frozenset({Duty.AUTHORIZE, Duty.ISSUE_SERVING_TOKENS}),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """An authenticated principal and its effective roles: project -> (role, how it has it)."""
+    """An authenticated principal and its effective roles: project -> (role, how it has it).
+    ``scope``: the token is a serving credential reading only these versions (canonical
+    references); None: the principal's own powers."""
 
     principal: str
     kind: PrincipalKind
     admin: bool = False
     teams: tuple[str, ...] = ()
     roles: Mapping[str, tuple[Role, str]] = field(default_factory=dict)
+    scope: frozenset[str] | None = None
 
     @property
     def sees_everything(self) -> bool:
-        return self.admin or self.kind is PrincipalKind.SERVICE
+        return self.scope is None and (self.admin or self.kind is PrincipalKind.SERVICE)
+
+    @property
+    def is_service(self) -> bool:
+        """A service acting with its own token (not a serving credential issued to a replica)."""
+        return self.kind is PrincipalKind.SERVICE and self.scope is None
 
     def role_on(self, project: str) -> Role | None:
         held = self.roles.get(project)
@@ -69,17 +102,35 @@ class AccessDenied(PermissionDeniedError):
         self.action = action
 
 
-def require_service(identity: Identity, action: str, project: str = "") -> None:
-    """AccessDenied unless ``identity`` is one of the platform's services (or a platform admin)."""
-    if not identity.sees_everything:
+def require_duty(identity: Identity, duty: Duty, action: str, project: str = "") -> str:
+    """How ``identity`` may do ``action`` (the audit log's access text): only the service trusted
+    with ``duty`` may; anyone else, platform admins included, gets AccessDenied."""
+    if not (identity.is_service and duty in DUTIES.get(identity.principal, ())):
         raise AccessDenied(
             f"{action}: only the platform's services may call it, not {identity.principal}", project, action
         )
+    return f"service {identity.principal}"
+
+
+def require_scope(identity: Identity, reference: str | None, action: str) -> str:
+    """For a serving credential: may it read the version ``reference`` (canonical; None when
+    there is no such version)? The answer is the same whether it exists or not."""
+    assert identity.scope is not None
+    if reference is None or reference not in identity.scope:
+        raise AccessDenied(
+            f"{action}: the serving credential of {identity.principal} reads only the versions it was issued for",
+            "",
+            action,
+        )
+    return f"serving credential of {identity.principal}"
 
 
 def decide(identity: Identity, project: str, needed: Role, action: str) -> str:
     """How ``identity`` may do ``action`` on ``project`` (the audit log's access text), or
-    AccessDenied naming the principal, the project, the role needed and the role held."""
+    AccessDenied naming the principal, the project, the role needed and the role held. A serving
+    credential holds no role anywhere: it reads its versions through ``require_scope`` only."""
+    if identity.scope is not None:
+        require_scope(identity, None, action)
     if identity.admin:
         return "platform admin"
     if identity.kind is PrincipalKind.SERVICE and needed is Role.VIEWER:

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 from modelyard_common.errors import (
     FailedPreconditionError,
@@ -23,6 +24,7 @@ from modelyard_common.errors import (
 )
 from modelyard_metadata.domain.access import (
     AccessDenied,
+    Duty,
     Identity,
     Principal,
     PrincipalKind,
@@ -30,13 +32,13 @@ from modelyard_metadata.domain.access import (
     RoleBinding,
     Token,
     decide,
-    require_service,
+    require_duty,
 )
 from modelyard_metadata.domain.catalog import Catalog, may_read
-from modelyard_metadata.domain.entities import Caller, NewAuditEvent
+from modelyard_metadata.domain.entities import Caller, ModelVersion, NewAuditEvent, VersionStatus
 from modelyard_metadata.domain.limits import MAX_NAME, MAX_TEXT
 from modelyard_metadata.domain.ports import AccessStore
-from modelyard_metadata.domain.validation import check_name, check_text
+from modelyard_metadata.domain.validation import check_name, check_text, parse_reference
 
 __all__ = ["Accounts", "Decision", "hash_token", "new_token_secret"]
 
@@ -46,6 +48,11 @@ TOKEN_PREFIX = "myd_"
 MIN_BOOTSTRAP_TOKEN = 32
 MAX_BOOTSTRAP_TOKEN = 512  # the part of an authorization header the services read
 MAX_TTL = timedelta(days=3660)
+SERVING_TTL = (timedelta(minutes=1), timedelta(days=1))
+# What a serving credential may ask the registry for (the inference server's download).
+SCOPED_REGISTRY_ACTIONS = frozenset({"RegistryService/DownloadFile", "RegistryService/StatArtifact"})
+# An ensemble's members are at most this many versions, nested ones included.
+MAX_SERVED_VERSIONS = 64
 # last_used_at is written at most this often per token.
 TOUCH_EVERY = timedelta(minutes=1)
 
@@ -78,11 +85,10 @@ class Accounts:
 
     async def authenticate(self, token: str, actor: str, request_id: str) -> Caller:
         """The caller holding ``token``: UNAUTHENTICATED unless it is known, live and not revoked.
-        A service principal acts for ``actor`` (its own caller) when it names one."""
+        A service's claim to call for ``actor`` is kept aside: only its duties may use it."""
         identity = await self._identify(token)
-        if identity.kind is PrincipalKind.SERVICE and actor not in ("", "anonymous", identity.principal):
-            return Caller(actor, request_id, identity, access=f"service {identity.principal}")
-        return Caller(identity.principal, request_id, identity)
+        claimed = actor if identity.is_service and actor not in ("", "anonymous", identity.principal) else ""
+        return Caller(identity.principal, request_id, identity, on_behalf_of=claimed)
 
     async def _identify(self, token: str) -> Identity:
         found = await self._store.identity(hash_token(token))
@@ -106,7 +112,7 @@ class Accounts:
     ) -> Decision:
         """For the registry and deploy services: may the holder of ``token`` do ``action``? Denials
         and granted mutations are recorded in the audit log."""
-        require_service(self._identity(caller), "Authorize")
+        await self._require_duty(caller, Duty.AUTHORIZE, "Authorize")
         check_name("project", project)
         check_text("action", action, MAX_NAME)
         check_text("resource", resource, MAX_TEXT)
@@ -116,7 +122,7 @@ class Accounts:
             return Decision("", False, exc.message)
         end_caller = Caller(identity.principal, caller.request_id, identity)
         try:
-            grant = decide(identity, project, role, action)
+            grant = await self._decide(identity, project, role, action, resource)
         except AccessDenied as denied:
             if mutation:
                 await self._catalog.record_denial(end_caller, denied, resource)
@@ -128,6 +134,19 @@ class Accounts:
             async with self._store.transaction() as tx:
                 await tx.append_audit(NewAuditEvent(granted, "access.granted", project, resource, reason=action))
         return Decision(identity.principal, True, grant=grant)
+
+    async def _decide(self, identity: Identity, project: str, role: Role, action: str, resource: str) -> str:
+        """``decide``, except that a serving credential may download the versions it was issued for."""
+        if identity.scope is None or role is not Role.VIEWER or action not in SCOPED_REGISTRY_ACTIONS:
+            return decide(identity, project, role, action)
+        try:
+            ref = parse_reference(resource, "resource")
+        except InvalidArgumentError:
+            return decide(identity, project, role, action)  # denied, as for any other resource
+        version = await self._catalog.scoped_version(identity, ref, action)
+        if version.project != project:
+            return decide(identity, project, role, action)
+        return f"serving credential of {identity.principal}"
 
     # Who am I
 
@@ -185,6 +204,12 @@ class Accounts:
             raise InvalidArgumentError("ttl", f"must be positive and at most {MAX_TTL.days} days")
         if owner != identity.principal:
             caller = await self._require_admin(caller, "CreateToken for another principal", owner)
+        elif identity.kind is PrincipalKind.SERVICE:
+            await self._refuse(
+                caller,
+                "CreateToken: a service cannot mint tokens; its own is set in the metadata service's settings",
+                owner,
+            )
         if (await self._principal("principal", owner)).kind is PrincipalKind.TEAM:
             raise InvalidArgumentError("principal", f"{owner!r} is a team; tokens belong to users and services")
         now = datetime.now(UTC)
@@ -208,7 +233,7 @@ class Accounts:
         return token, secret
 
     async def list_tokens(self, caller: Caller, principal: str, include_revoked: bool) -> list[Token]:
-        identity = self._identity(caller)
+        identity = self._unscoped(caller, "ListTokens")
         owner = principal or identity.principal
         check_name("principal", owner)
         if owner != identity.principal:
@@ -216,7 +241,7 @@ class Accounts:
         return await self._store.list_tokens(owner, include_revoked)
 
     async def revoke_token(self, caller: Caller, token_id: str) -> Token:
-        identity = self._identity(caller)
+        identity = self._unscoped(caller, "RevokeToken")
         check_text("id", token_id, MAX_NAME)
         found = await self._store.get_token(token_id)
         if found is None or (found.principal != identity.principal and not identity.admin):
@@ -229,6 +254,56 @@ class Accounts:
                 after = {"id": token_id, "principal": found.principal}
                 await tx.append_audit(NewAuditEvent(caller, "token.revoke", "", found.principal, after=after))
         return revoked
+
+    async def create_serving_token(
+        self, caller: Caller, reference: str, deployment: str, ttl: timedelta | None
+    ) -> tuple[Token, str, list[str]]:
+        """For the deploy service: a credential reading the READY version ``reference`` and its
+        ensemble members, nothing else, for ``ttl``. Expired ones are deleted as new ones come."""
+        ref = parse_reference(reference)
+        check_text("deployment", deployment, MAX_NAME)
+        low, high = SERVING_TTL
+        if ttl is None or not low <= ttl <= high:
+            raise InvalidArgumentError("ttl", f"must be between {low} and {high}")
+        caller = await self._require_duty(caller, Duty.ISSUE_SERVING_TOKENS, "CreateServingToken", ref.project)
+        versions = await self._served_versions(caller, str(ref))
+        root = versions[0]
+        now = datetime.now(UTC)
+        expires_at = now + ttl
+        token = Token(
+            id=secrets.token_hex(6),
+            principal=self._identity(caller).principal,
+            description=f"serving {deployment}: {root.reference}",
+            created_at=now,
+            created_by=caller.actor,
+            expires_at=expires_at,
+        )
+        scope = [v.reference for v in versions]
+        secret = new_token_secret()
+        async with self._store.transaction() as tx:
+            await tx.delete_expired_scoped_tokens()
+            await tx.insert_token(token, hash_token(secret), scope=scope)
+            after = {"id": token.id, "versions": scope, "expires_at": expires_at.isoformat()}
+            await tx.append_audit(
+                NewAuditEvent(caller, "token.serving", root.project, root.reference, after=after, reason=deployment)
+            )
+        return token, secret, scope
+
+    async def _served_versions(self, caller: Caller, reference: str) -> list[ModelVersion]:
+        """The version an inference server loads, then every member it loads with it."""
+        found: dict[str, ModelVersion] = {}
+        todo = [reference]
+        while todo:
+            version = await self._catalog.get_version(caller, todo.pop(0))
+            if version.status is not VersionStatus.READY:
+                raise FailedPreconditionError(f"reference: {version.reference} is {version.status}, not READY")
+            if version.reference in found:
+                continue
+            found[version.reference] = version
+            if len(found) > MAX_SERVED_VERSIONS:
+                raise FailedPreconditionError(f"reference: it loads more than {MAX_SERVED_VERSIONS} versions")
+            todo.extend(version.serving.members)
+        return list(found.values())
 
     # Project roles
 
@@ -301,6 +376,29 @@ class Accounts:
         if found is None:
             raise NotFoundError(f"{field}: principal {name!r} does not exist; a platform admin creates it")
         return found
+
+    def _unscoped(self, caller: Caller, action: str) -> Identity:
+        """The caller's identity, unless it is a serving credential (which manages nothing)."""
+        identity = self._identity(caller)
+        if identity.scope is not None:
+            decide(identity, "", Role.VIEWER, action)  # raises
+        return identity
+
+    async def _require_duty(self, caller: Caller, duty: Duty, action: str, project: str = "") -> Caller:
+        identity = self._identity(caller)
+        try:
+            access = require_duty(identity, duty, action, project)
+        except AccessDenied as denied:
+            await self._catalog.record_denial(caller, denied, action)
+            raise
+        return dataclasses.replace(caller, access=access)
+
+    async def _refuse(self, caller: Caller, message: str, resource: str) -> NoReturn:
+        """AccessDenied with ``message``, recorded in the audit log."""
+        action = message.partition(":")[0]
+        denied = AccessDenied(message, "", action)
+        await self._catalog.record_denial(caller, denied, resource)
+        raise denied
 
     async def _require_admin(self, caller: Caller, action: str, resource: str, record: bool = True) -> Caller:
         identity = self._identity(caller)

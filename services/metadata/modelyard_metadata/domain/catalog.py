@@ -18,7 +18,7 @@ from modelyard_common.errors import (
     NotFoundError,
 )
 from modelyard_metadata.domain import search
-from modelyard_metadata.domain.access import AccessDenied, Identity, Role, decide, require_service
+from modelyard_metadata.domain.access import AccessDenied, Duty, Identity, Role, decide, require_duty, require_scope
 from modelyard_metadata.domain.entities import (
     AuditEvent,
     Caller,
@@ -166,6 +166,15 @@ def _check_produced_by(field: str, references: Sequence[str]) -> list[VersionRef
     return [parse_reference(text, f"{field}[{i}]") for i, text in enumerate(references)]
 
 
+def _member_refs(serving: Serving) -> list[VersionRef]:
+    """The member references ``serving`` names, whatever the model's kind (checked later)."""
+    if len(serving.members) > MAX_MEMBERS:
+        raise InvalidArgumentError(
+            "serving.members", f"has {len(serving.members)} entries; an ENSEMBLE takes 1 to {MAX_MEMBERS}"
+        )
+    return [parse_reference(text, f"serving.members[{i}]") for i, text in enumerate(serving.members)]
+
+
 def _check_serving(model: Model, serving: Serving) -> list[VersionRef]:
     """The member references of an ENSEMBLE version; raises when ``serving`` does not fit the
     model's kind (CUSTOM needs an entry point, ENSEMBLE a method and members, STANDARD neither)."""
@@ -185,11 +194,9 @@ def _check_serving(model: Model, serving: Serving) -> list[VersionRef]:
             raise InvalidArgumentError("serving.entry_point", f"{model.name!r} is ENSEMBLE: it takes members")
         if serving.ensemble_method is None:
             raise InvalidArgumentError("serving.ensemble_method", "is required for an ENSEMBLE: AVERAGE, VOTE or CHAIN")
-        if not 1 <= len(serving.members) <= MAX_MEMBERS:
-            raise InvalidArgumentError(
-                "serving.members", f"has {len(serving.members)} entries; an ENSEMBLE takes 1 to {MAX_MEMBERS}"
-            )
-        return [parse_reference(text, f"serving.members[{i}]") for i, text in enumerate(serving.members)]
+        if not serving.members:
+            raise InvalidArgumentError("serving.members", f"has no entries; an ENSEMBLE takes 1 to {MAX_MEMBERS}")
+        return _member_refs(serving)
     if serving != Serving():
         raise InvalidArgumentError("serving", f"{model.name!r} is {model.kind}; only CUSTOM and ENSEMBLE take it")
     return []
@@ -219,12 +226,22 @@ class Catalog:
                 NewAuditEvent(caller, "access.denied", denied.project, resource, reason=denied.message)
             )
 
-    async def _internal(self, caller: Caller, action: str, project: str, resource: str) -> Caller:
-        """Calls only the platform's services make (the registry's artifact commits)."""
+    async def _as_registry(self, caller: Caller, action: str, project: str, resource: str) -> Caller:
+        """Calls only the registry makes (artifact commits, failed uploads): the caller then acts
+        for the user it uploaded for, the audit log naming both."""
         identity = caller.identity
-        if identity is not None:
-            await self._audited(caller, resource, lambda: require_service(identity, action, project))
-        return caller
+        if identity is None:
+            return caller
+        access = await self._audited(
+            caller, resource, lambda: require_duty(identity, Duty.COMMIT_ARTIFACTS, action, project)
+        )
+        return dataclasses.replace(caller, actor=caller.on_behalf_of or caller.actor, access=access)
+
+    async def _may_name(self, caller: Caller, field: str, refs: Sequence[VersionRef], action: str) -> None:
+        """A change may name versions of other projects (parents, members) only when its caller
+        may read them, asked before they are looked up: "absent" and "not yours" answer alike."""
+        for i, ref in enumerate(refs):
+            await self.allow(caller, ref.project, Role.VIEWER, f"{action} ({field}[{i}] {ref})", str(ref))
 
     async def _audited(self, caller: Caller, resource: str, check: Callable[[], T]) -> T:
         """``check()``'s answer; the AccessDenied it raises is recorded in the audit log first."""
@@ -379,6 +396,8 @@ class Catalog:
                 "stage", f"a new version starts in DEVELOPMENT (its artifact is not uploaded yet), not {spec.stage}"
             )
         caller = await self.allow(caller, project, Role.EDITOR, "CreateModelVersion", model_name)
+        await self._may_name(caller, "produced_by", parents, "CreateModelVersion")
+        await self._may_name(caller, "serving.members", _member_refs(spec.serving), "CreateModelVersion")
         async with self._store.transaction() as tx:
             reserved = await tx.reserve_version_number(project, name)
             if reserved is None:
@@ -463,8 +482,19 @@ class Catalog:
 
     async def get_version(self, caller: Caller, reference: str, action: str = "GetModelVersion") -> ModelVersion:
         ref = parse_reference(reference)
+        identity = caller.identity
+        if identity is not None and identity.scope is not None and action == "GetModelVersion":
+            return await self.scoped_version(identity, ref, action)
         may_read(caller, ref.project, action)
         return await self._find_version(ref)
+
+    async def scoped_version(self, identity: Identity, ref: VersionRef, action: str) -> ModelVersion:
+        """The version a serving credential names, when it was issued for it; AccessDenied
+        otherwise, also when there is no such version."""
+        version = await self._store.get_version(ref)
+        require_scope(identity, version.reference if version else None, action)
+        assert version is not None
+        return version
 
     async def _find_version(self, ref: VersionRef) -> ModelVersion:
         version = await self._store.get_version(ref)
@@ -507,6 +537,7 @@ class Catalog:
             spec_fields["inputs"], spec_fields["outputs"] = changes["signature"]
         parents = self._check_version_spec(dataclasses.replace(VersionSpec(), **spec_fields))
         caller = await self.allow(caller, ref.project, Role.EDITOR, "UpdateModelVersion", reference)
+        await self._may_name(caller, "produced_by", parents, "UpdateModelVersion")
         async with self._store.transaction() as tx:
             version = await self._lock_version(tx, ref)
             parent_ids = None
@@ -726,7 +757,7 @@ class Catalog:
                 raise InvalidArgumentError(f"artifact.files[{i}].sha256", "must be 64 lowercase hex digits")
             if entry.get("size", -1) < 0:
                 raise InvalidArgumentError(f"artifact.files[{i}].size", "must not be negative")
-        caller = await self._internal(caller, "CommitArtifact", ref.project, reference)
+        caller = await self._as_registry(caller, "CommitArtifact", ref.project, reference)
         async with self._store.transaction() as tx:
             version = await self._lock_version(tx, ref)
             if version.status is VersionStatus.READY:
@@ -746,7 +777,7 @@ class Catalog:
     async def fail_upload(self, caller: Caller, reference: str, reason: str) -> ModelVersion:
         ref = parse_reference(reference)
         check_text("reason", reason)
-        caller = await self._internal(caller, "FailUpload", ref.project, reference)
+        caller = await self._as_registry(caller, "FailUpload", ref.project, reference)
         async with self._store.transaction() as tx:
             version = await self._lock_version(tx, ref)
             if version.status is not VersionStatus.PENDING_UPLOAD:

@@ -75,12 +75,15 @@ class Serving:
 @dataclass(frozen=True, slots=True)
 class Caller:
     """Who is calling: the actor and request id for the audit log, the authenticated identity
-    (None while authentication is off) and, once a change is allowed, how (``access``)."""
+    (None while authentication is off) and, once a change is allowed, how (``access``).
+    ``on_behalf_of``: the user a service says it calls for, which counts only where that
+    service's duty lets it act for a user (the registry's commits)."""
 
     actor: str
     request_id: str = ""
     identity: Identity | None = None
     access: str = ""
+    on_behalf_of: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,7 +136,16 @@ class AccessTransaction(MetadataTransaction, Protocol):
         """Adds or removes ``member``; whether anything changed."""
         ...
 
-    async def insert_token(self, token: Token, secret_sha256: bytes, bootstrap: bool = False) -> None: ...
+    async def insert_token(
+        self, token: Token, secret_sha256: bytes, bootstrap: bool = False, scope: Sequence[str] | None = None
+    ) -> None:
+        """``scope``: a serving credential reading only these versions."""
+        ...
+
+    async def delete_expired_scoped_tokens(self) -> None:
+        """Forgets serving credentials that expired (an hour ago or more)."""
+        ...
+
     async def revoke_token(self, token_id: str) -> Token | None:
         """Revokes it now unless revoked already; the token as it is then (None: no such id)."""
         ...

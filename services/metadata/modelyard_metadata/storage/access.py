@@ -35,7 +35,8 @@ _EFFECTIVE_ROLES = """
     ORDER BY r.project, CASE r.role WHEN 'ADMIN' THEN 3 WHEN 'EDITOR' THEN 2 ELSE 1 END DESC, r.principal = $1 DESC"""
 
 _IDENTITY = f"""
-    WITH t AS (SELECT id, principal, description, created_at, created_by, expires_at, revoked_at, last_used_at
+    WITH t AS (SELECT id, principal, description, created_at, created_by, expires_at, revoked_at, last_used_at,
+                      scope
                FROM tokens WHERE secret_sha256 = $1)
     SELECT t.*, p.kind, p.admin,
            ARRAY(SELECT m.team FROM team_members m WHERE m.member = p.name ORDER BY m.team) AS teams,
@@ -79,6 +80,7 @@ def _identity(row: Any) -> Identity:
         admin=row["admin"],
         teams=tuple(row["teams"]),
         roles=roles,
+        scope=frozenset(row["scope"]) if row["scope"] is not None else None,
     )
 
 
@@ -122,12 +124,14 @@ class PgAccessTransaction(PgTransaction):
             status = await self._conn.execute("DELETE FROM team_members WHERE team = $1 AND member = $2", team, member)
         return bool(status.endswith(" 1"))
 
-    async def insert_token(self, token: Token, secret_sha256: bytes, bootstrap: bool = False) -> None:
+    async def insert_token(
+        self, token: Token, secret_sha256: bytes, bootstrap: bool = False, scope: Sequence[str] | None = None
+    ) -> None:
         self.touched.add(AUTH)
         await self._conn.execute(
             """INSERT INTO tokens (id, principal, secret_sha256, description, created_at, created_by, expires_at,
-                                   bootstrap)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                                   bootstrap, scope)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
             token.id,
             token.principal,
             secret_sha256,
@@ -136,6 +140,13 @@ class PgAccessTransaction(PgTransaction):
             token.created_by,
             token.expires_at,
             bootstrap,
+            list(scope) if scope is not None else None,
+        )
+
+    async def delete_expired_scoped_tokens(self) -> None:
+        # Not touched: an expired token is refused whatever the cache holds.
+        await self._conn.execute(
+            "DELETE FROM tokens WHERE scope IS NOT NULL AND expires_at < now() - interval '1 hour'"
         )
 
     async def revoke_token(self, token_id: str) -> Token | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelyard._client import Client
-from modelyard._types import ModelKind, VersionStatus
+from modelyard._types import VersionStatus
 from modelyard.errors import FailedPreconditionError
 from modelyard.predictors._cache import ArtifactCache
 from modelyard.predictors._custom import load_custom
@@ -19,11 +19,12 @@ def load_version(client: Client, reference: str, cache: ArtifactCache, options: 
     version = client.get_version(reference)
     if version.status is not VersionStatus.READY:
         raise FailedPreconditionError(f"{version.reference} is {version.status}; only READY versions can be loaded")
-    kind = client.get_model(version.model_name).kind
-    if kind is ModelKind.ENSEMBLE:
-        members = version.serving.members if version.serving is not None else ()
-        return load_ensemble(version, [load_version(client, member, cache, options) for member in members])
+    # The version says how it is served (the server checked it against the model's kind when it
+    # was registered): an inference server's credential reads its versions, not their model.
+    serving = version.serving
+    if serving is not None and serving.members:
+        return load_ensemble(version, [load_version(client, member, cache, options) for member in serving.members])
     directory = cache.directory(client, version)
-    if kind is ModelKind.CUSTOM:
+    if serving is not None and serving.entry_point:
         return load_custom(directory, version)
     return load_standard(directory, version, options)

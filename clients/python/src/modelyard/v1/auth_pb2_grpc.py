@@ -98,6 +98,11 @@ class AuthServiceStub:
                 request_serializer=modelyard_dot_v1_dot_auth__pb2.AuthorizeRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_auth__pb2.AuthorizeResponse.FromString,
                 _registered_method=True)
+        self.CreateServingToken = channel.unary_unary(
+                '/modelyard.v1.AuthService/CreateServingToken',
+                request_serializer=modelyard_dot_v1_dot_auth__pb2.CreateServingTokenRequest.SerializeToString,
+                response_deserializer=modelyard_dot_v1_dot_auth__pb2.CreateServingTokenResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -187,6 +192,16 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateServingToken(self, request, context):
+        """Internal, for the deploy service only: a serving credential for one inference server. It
+        reads `reference` (and, for an ensemble, its members) with GetModelVersion and the registry's
+        DownloadFile and StatArtifact, nothing else, and expires after `ttl`. Model code is untrusted:
+        this, never a service's own token, is what an inference server holds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -249,6 +264,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.Authorize,
                     request_deserializer=modelyard_dot_v1_dot_auth__pb2.AuthorizeRequest.FromString,
                     response_serializer=modelyard_dot_v1_dot_auth__pb2.AuthorizeResponse.SerializeToString,
+            ),
+            'CreateServingToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateServingToken,
+                    request_deserializer=modelyard_dot_v1_dot_auth__pb2.CreateServingTokenRequest.FromString,
+                    response_serializer=modelyard_dot_v1_dot_auth__pb2.CreateServingTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -579,6 +599,33 @@ class AuthService:
             '/modelyard.v1.AuthService/Authorize',
             modelyard_dot_v1_dot_auth__pb2.AuthorizeRequest.SerializeToString,
             modelyard_dot_v1_dot_auth__pb2.AuthorizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateServingToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelyard.v1.AuthService/CreateServingToken',
+            modelyard_dot_v1_dot_auth__pb2.CreateServingTokenRequest.SerializeToString,
+            modelyard_dot_v1_dot_auth__pb2.CreateServingTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -59,6 +59,12 @@ class AuthServiceStub:
     `token` do `action` needing `role` on `project`? Denials, and grants of mutations, are
     recorded in the audit log.
     """
+    CreateServingToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateServingTokenRequest, _auth_pb2.CreateServingTokenResponse]
+    """Internal, for the deploy service only: a serving credential for one inference server. It
+    reads `reference` (and, for an ensemble, its members) with GetModelVersion and the registry's
+    DownloadFile and StatArtifact, nothing else, and expires after `ttl`. Model code is untrusted:
+    this, never a service's own token, is what an inference server holds.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -90,6 +96,12 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Internal, for the registry and deploy services (SERVICE principals only): may the holder of
     `token` do `action` needing `role` on `project`? Denials, and grants of mutations, are
     recorded in the audit log.
+    """
+    CreateServingToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateServingTokenRequest, _auth_pb2.CreateServingTokenResponse]  # type: ignore[assignment]
+    """Internal, for the deploy service only: a serving credential for one inference server. It
+    reads `reference` (and, for an ensemble, its members) with GetModelVersion and the registry's
+    DownloadFile and StatArtifact, nothing else, and expires after `ttl`. Model code is untrusted:
+    this, never a service's own token, is what an inference server holds.
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -191,6 +203,18 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         """Internal, for the registry and deploy services (SERVICE principals only): may the holder of
         `token` do `action` needing `role` on `project`? Denials, and grants of mutations, are
         recorded in the audit log.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateServingToken(
+        self,
+        request: _auth_pb2.CreateServingTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.CreateServingTokenResponse, _abc.Awaitable[_auth_pb2.CreateServingTokenResponse]]:
+        """Internal, for the deploy service only: a serving credential for one inference server. It
+        reads `reference` (and, for an ensemble, its members) with GetModelVersion and the registry's
+        DownloadFile and StatArtifact, nothing else, and expires after `ttl`. Model code is untrusted:
+        this, never a service's own token, is what an inference server holds.
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
