@@ -24,11 +24,13 @@ _MAX_TOKEN = 512
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """The claimed actor, request id and bearer token ("" when none) of the RPC being served."""
+    """The claimed actor, request id and bearer token ("" when none) of the RPC being served,
+    and its method ("GetModelVersion")."""
 
     actor: str
     request_id: str
     token: str = ""
+    method: str = ""
 
 
 _current: contextvars.ContextVar[Call | None] = contextvars.ContextVar("modelyard_call", default=None)
@@ -38,7 +40,7 @@ def current_call() -> Call | None:
     return _current.get()
 
 
-def start_call(metadata: Iterable[tuple[str, str | bytes]] | None) -> Call:
+def start_call(metadata: Iterable[tuple[str, str | bytes]] | None, method: str = "") -> Call:
     """Reads the caller's headers into the context of this RPC, and returns them."""
     actor, request_id, token = "anonymous", "", ""
     for key, value in metadata or ():
@@ -49,6 +51,6 @@ def start_call(metadata: Iterable[tuple[str, str | bytes]] | None) -> Call:
             request_id = text[:_MAX_HEADER]
         elif key == AUTHORIZATION_HEADER and text[: len(_BEARER)].lower() == _BEARER:
             token = text[len(_BEARER) :].strip()[:_MAX_TOKEN]
-    call = Call(actor=actor, request_id=request_id or uuid.uuid4().hex[:16], token=token)
+    call = Call(actor=actor, request_id=request_id or uuid.uuid4().hex[:16], token=token, method=method)
     _current.set(call)
     return call

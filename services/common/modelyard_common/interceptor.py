@@ -67,7 +67,7 @@ class _Observed:
     @asynccontextmanager
     async def serving(self, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[None]:
         """Around one call: its context, in-flight gauge, count and latency, and error mapping."""
-        call = start_call(context.invocation_metadata())
+        call = start_call(context.invocation_metadata(), self.method)
         self.in_flight.inc()
         started = time.perf_counter()
         code = "OK"

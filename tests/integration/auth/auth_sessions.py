@@ -1,4 +1,5 @@
-"""Raw gRPC stubs of a metadata process, every call carrying one bearer token (or none)."""
+"""Raw gRPC stubs of a metadata process, every call carrying one bearer token (or none); the
+platform (metadata, registry, deploy) and a team of users of one project, for the fixtures."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 
 import grpc
 
+import modelyard
 from modelyard.v1 import auth_pb2_grpc, metadata_pb2_grpc
+from modelyard_common.embedded.service import ServiceProcess
 
 
 def new_token() -> str:
@@ -61,3 +64,24 @@ def refused(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
     except grpc.RpcError as exc:
         return exc.code(), exc.details()  # type: ignore[attr-defined]
     raise AssertionError("the call succeeded")
+
+
+@dataclass(frozen=True)
+class Platform:
+    metadata: ServiceProcess
+    registry: ServiceProcess
+    deploy: ServiceProcess
+
+    def client(self, token: str | None) -> modelyard.Client:
+        return modelyard.connect(
+            self.metadata.target, registry=self.registry.target, deploy=self.deploy.target, token=token
+        )
+
+
+@dataclass
+class Team:
+    project: str
+    owner: modelyard.Client  # ADMIN of the project
+    viewer: modelyard.Client
+    stranger: modelyard.Client
+    names: dict[str, str]

@@ -1,17 +1,20 @@
-"""A metadata service with authentication on: its admin and service tokens, and sessions.
+"""Services with authentication on: a metadata service, its admin and service tokens, sessions.
 
 Fixtures: ``auth_tokens`` (admin, registry, deploy tokens), ``auth_metadata`` (the process),
-``admin`` (a Session with the admin token); auth_sessions.Session(target, token) for others.
+``admin`` (a Session with the admin token); auth_sessions.Session(target, token) for others;
+``platform`` (registry and deploy services beside it) and ``team`` (a project, its owner, a
+viewer and a stranger, each with a client of the platform).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from auth_sessions import AuthTokens, Session, new_token
+from auth_sessions import AuthTokens, Platform, Session, Team, new_token
 
-from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis
+from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
 from modelyard_common.embedded.service import ServiceProcess
 
 
@@ -45,3 +48,53 @@ def admin(auth_metadata: ServiceProcess, auth_tokens: AuthTokens) -> Iterator[Se
     session = Session(auth_metadata.target, auth_tokens.admin)
     yield session
     session.close()
+
+
+@pytest.fixture(scope="package")
+def platform(
+    tmp_path_factory: pytest.TempPathFactory,
+    auth_metadata: ServiceProcess,
+    auth_dsn: str,
+    auth_tokens: AuthTokens,
+    seaweedfs: EmbeddedSeaweedFS,
+    registry_config: Callable[..., dict[str, str]],
+    deploy_config: Callable[..., dict[str, str]],
+) -> Iterator[Platform]:
+    data = tmp_path_factory.mktemp("auth-platform")
+    on = {"auth_enabled": "true"}
+    registry = ServiceProcess(
+        "registry",
+        "modelyard_registry",
+        tmp_path_factory.mktemp("auth-registry"),
+        registry_config(
+            seaweedfs, auth_dsn, auth_metadata, s3_bucket="auth-tests", auth_token=auth_tokens.registry, **on
+        ),
+    )
+    registry.start()
+    deploy = ServiceProcess(
+        "deploy",
+        "modelyard_deploy",
+        tmp_path_factory.mktemp("auth-deploy"),
+        deploy_config(auth_dsn, auth_metadata, registry, data, auth_token=auth_tokens.deploy, **on),
+    )
+    deploy.start()
+    yield Platform(auth_metadata, registry, deploy)
+    deploy.stop()
+    registry.stop()
+
+
+@pytest.fixture()
+def team(platform: Platform, auth_tokens: AuthTokens) -> Iterator[Team]:
+    suffix = uuid.uuid4().hex[:8]
+    names = {who: f"{who}-{suffix}" for who in ("owner", "viewer", "stranger")}
+    clients = {}
+    with platform.client(auth_tokens.admin) as admin:
+        for who, name in names.items():
+            admin.create_principal(name)
+            clients[who] = platform.client(admin.create_token(name, description="tests").secret)
+    project = f"fraud-{suffix}"
+    clients["owner"].create_project(project)
+    clients["owner"].set_project_role(project, names["viewer"], "viewer")
+    yield Team(project, clients["owner"], clients["viewer"], clients["stranger"], names)
+    for client in clients.values():
+        client.close()

@@ -412,3 +412,54 @@ def test_a_bad_bootstrap_token_stops_the_service_with_a_line_saying_why(tmp_path
     with pytest.raises(RuntimeError):
         service.start()
     assert "token of admin: must be 32 to 512 characters" in service.log_path.read_text()
+
+
+def test_references_to_another_project_are_refused_alike_whether_they_exist_or_not(
+    people: People, auth_metadata: ServiceProcess, auth_tokens: AuthTokens
+) -> None:
+    """bob owns a project of his own and has no role on alice's: whatever he names there, he
+    learns nothing, not even whether it exists, and builds nothing on it."""
+    _create_model(people.alice, people.project, "scorer")
+    model = f"{people.project}/scorer"
+    people.alice.metadata("CreateModelVersion", metadata_pb2.CreateModelVersionRequest(model=model))
+    registry = Session(auth_metadata.target, auth_tokens.registry, actor=people.names["alice"])
+    registry.metadata("CommitArtifact", metadata_pb2.CommitArtifactRequest(reference=f"{model}:1", artifact=ARTIFACT))
+    registry.close()
+    people.alice.metadata("CreateModelVersion", metadata_pb2.CreateModelVersionRequest(model=model))  # :2 pending
+    people.alice.metadata("SetAlias", metadata_pb2.SetAliasRequest(model=model, alias="best", version=1))
+    own = _name("carols")
+    people.carol.metadata("CreateProject", metadata_pb2.CreateProjectRequest(name=own))
+    ensemble = types_pb2.Model(project=own, name="ens", kind=types_pb2.MODEL_KIND_ENSEMBLE)
+    people.carol.metadata("CreateModel", metadata_pb2.CreateModelRequest(model=ensemble))
+    _create_model(people.carol, own, "scorer")
+
+    def member(reference: str) -> tuple[grpc.StatusCode, str]:
+        serving = types_pb2.Serving(ensemble_method=types_pb2.ENSEMBLE_METHOD_AVERAGE, members=[reference])
+        request = metadata_pb2.CreateModelVersionRequest(model=f"{own}/ens", serving=serving)
+        return refused(lambda: people.carol.metadata("CreateModelVersion", request))
+
+    def parent(reference: str) -> tuple[grpc.StatusCode, str]:
+        request = metadata_pb2.CreateModelVersionRequest(model=f"{own}/scorer", produced_by=[reference])
+        return refused(lambda: people.carol.metadata("CreateModelVersion", request))
+
+    def compare(reference: str) -> tuple[grpc.StatusCode, str]:
+        request = metadata_pb2.CompareVersionsRequest(references=[reference, f"{model}:1"])
+        return refused(lambda: people.carol.metadata("CompareVersions", request))
+
+    def lineage(reference: str) -> tuple[grpc.StatusCode, str]:
+        return refused(lambda: people.carol.metadata("GetLineage", metadata_pb2.GetLineageRequest(reference=reference)))
+
+    existing, pending, aliased, absent = f"{model}:1", f"{model}:2", f"{model}@best", f"{model}:999"
+    for ask in (member, parent, compare, lineage):
+        answers = {reference: ask(reference) for reference in (existing, pending, aliased, absent)}
+        assert {code for code, _ in answers.values()} == {DENIED}, ask.__name__
+        # The messages differ only by the reference the caller gave itself.
+        assert len({message.replace(reference, "REF") for reference, (_, message) in answers.items()}) == 1
+        assert f"needs VIEWER on project {people.project!r}" in answers[absent][1]
+    assert "PENDING_UPLOAD" not in member(pending)[1] and ":1" not in member(aliased)[1]
+    # Nothing was created in carol's project; the refused changes are in the audit log of alice's.
+    listed = people.carol.metadata("ListModelVersions", metadata_pb2.ListModelVersionsRequest(model=f"{own}/ens"))
+    assert list(listed.versions) == []
+    denied = [e for e in _audit(people.alice, people.project) if e.action == "access.denied"]
+    assert {(e.actor, e.access) for e in denied} == {(people.names["carol"], "")}
+    assert len(denied) == 10  # 6 asks as a member, 4 as a parent; refused reads are logged, not recorded

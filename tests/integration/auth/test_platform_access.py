@@ -4,92 +4,15 @@ through the metadata service, and each decision on a change lands in the audit l
 from __future__ import annotations
 
 import hashlib
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import skops.io
-from auth_sessions import AuthTokens, new_token
+from auth_sessions import Platform, Team, new_token
 from classifiers import FEATURES, push_classifier
 
-import modelyard
 from modelyard import PermissionDeniedError, UnauthenticatedError
-from modelyard_common.embedded import EmbeddedSeaweedFS
-from modelyard_common.embedded.service import ServiceProcess
-
-
-@dataclass(frozen=True)
-class Platform:
-    metadata: ServiceProcess
-    registry: ServiceProcess
-    deploy: ServiceProcess
-
-    def client(self, token: str | None) -> modelyard.Client:
-        return modelyard.connect(
-            self.metadata.target, registry=self.registry.target, deploy=self.deploy.target, token=token
-        )
-
-
-@pytest.fixture(scope="module")
-def platform(
-    tmp_path_factory: pytest.TempPathFactory,
-    auth_metadata: ServiceProcess,
-    auth_dsn: str,
-    auth_tokens: AuthTokens,
-    seaweedfs: EmbeddedSeaweedFS,
-    registry_config: Callable[..., dict[str, str]],
-    deploy_config: Callable[..., dict[str, str]],
-) -> Iterator[Platform]:
-    data = tmp_path_factory.mktemp("auth-platform")
-    on = {"auth_enabled": "true"}
-    registry = ServiceProcess(
-        "registry",
-        "modelyard_registry",
-        tmp_path_factory.mktemp("auth-registry"),
-        registry_config(
-            seaweedfs, auth_dsn, auth_metadata, s3_bucket="auth-tests", auth_token=auth_tokens.registry, **on
-        ),
-    )
-    registry.start()
-    deploy = ServiceProcess(
-        "deploy",
-        "modelyard_deploy",
-        tmp_path_factory.mktemp("auth-deploy"),
-        deploy_config(auth_dsn, auth_metadata, registry, data, auth_token=auth_tokens.deploy, **on),
-    )
-    deploy.start()
-    yield Platform(auth_metadata, registry, deploy)
-    deploy.stop()
-    registry.stop()
-
-
-@dataclass
-class Team:
-    project: str
-    owner: modelyard.Client  # ADMIN of the project
-    viewer: modelyard.Client
-    stranger: modelyard.Client
-    names: dict[str, str]
-
-
-@pytest.fixture()
-def team(platform: Platform, auth_tokens: AuthTokens) -> Iterator[Team]:
-    suffix = uuid.uuid4().hex[:8]
-    names = {who: f"{who}-{suffix}" for who in ("owner", "viewer", "stranger")}
-    clients = {}
-    with platform.client(auth_tokens.admin) as admin:
-        for who, name in names.items():
-            admin.create_principal(name)
-            clients[who] = platform.client(admin.create_token(name, description="tests").secret)
-    project = f"fraud-{suffix}"
-    clients["owner"].create_project(project)
-    clients["owner"].set_project_role(project, names["viewer"], "viewer")
-    yield Team(project, clients["owner"], clients["viewer"], clients["stranger"], names)
-    for client in clients.values():
-        client.close()
 
 
 def _digest(path: Path) -> str:
@@ -137,6 +60,13 @@ def test_deployments_follow_project_roles(team: Team, tmp_path: Path) -> None:
     name = f"scorer-{team.project.rsplit('-', 1)[1]}"
     with pytest.raises(PermissionDeniedError):
         team.viewer.deploy(name, reference)
+    # A stranger learns nothing of what exists: the same refusal for a version and for none.
+    refusals = []
+    for asked in (reference, f"{team.project}/scorer:999"):
+        with pytest.raises(PermissionDeniedError) as denied:
+            team.stranger.deploy(f"{name}-stolen", asked)
+        refusals.append(denied.value.message.replace(asked, "REF"))
+    assert refusals[0] == refusals[1] and f"needs EDITOR on project {team.project!r}" in refusals[0]
     # The replica reads its version with the deploy service's own token.
     team.owner.deploy(name, reference)
     deployment = team.owner.wait_deployment(name, timeout=120)

@@ -22,4 +22,4 @@ class Callers:
             return Caller("anonymous")
         if self._accounts is None:
             return Caller(call.actor, call.request_id)
-        return await self._accounts.authenticate(call.token, call.actor, call.request_id)
+        return await self._accounts.authenticate(call.token, call.actor, call.request_id, call.method)

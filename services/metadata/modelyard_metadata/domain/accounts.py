@@ -49,7 +49,8 @@ MIN_BOOTSTRAP_TOKEN = 32
 MAX_BOOTSTRAP_TOKEN = 512  # the part of an authorization header the services read
 MAX_TTL = timedelta(days=3660)
 SERVING_TTL = (timedelta(minutes=1), timedelta(days=1))
-# What a serving credential may ask the registry for (the inference server's download).
+# What a serving credential may call here, and ask the registry for (an inference server's load).
+SCOPED_METADATA_METHODS = frozenset({"GetModelVersion"})
 SCOPED_REGISTRY_ACTIONS = frozenset({"RegistryService/DownloadFile", "RegistryService/StatArtifact"})
 # An ensemble's members are at most this many versions, nested ones included.
 MAX_SERVED_VERSIONS = 64
@@ -83,10 +84,15 @@ class Accounts:
 
     # Authentication
 
-    async def authenticate(self, token: str, actor: str, request_id: str) -> Caller:
-        """The caller holding ``token``: UNAUTHENTICATED unless it is known, live and not revoked.
-        A service's claim to call for ``actor`` is kept aside: only its duties may use it."""
+    async def authenticate(self, token: str, actor: str, request_id: str, method: str = "") -> Caller:
+        """The caller of ``method`` holding ``token``: UNAUTHENTICATED unless it is known, live
+        and not revoked; a serving credential may call GetModelVersion only. A service's claim
+        to call for ``actor`` is kept aside: only its duties may use it."""
         identity = await self._identify(token)
+        if identity.scope is not None and method not in SCOPED_METADATA_METHODS:
+            # Model code trying what it may not: worth a look, not an audit event per call.
+            logger.warning("serving credential refused", extra={"principal": identity.principal, "method": method})
+            decide(identity, "", Role.VIEWER, method or "this call")  # raises: it holds no role
         claimed = actor if identity.is_service and actor not in ("", "anonymous", identity.principal) else ""
         return Caller(identity.principal, request_id, identity, on_behalf_of=claimed)
 

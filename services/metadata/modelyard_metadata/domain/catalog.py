@@ -221,9 +221,10 @@ class Catalog:
         return dataclasses.replace(caller, access=access)
 
     async def record_denial(self, caller: Caller, denied: AccessDenied, resource: str) -> None:
+        refused = dataclasses.replace(caller, access="")  # not how it was allowed elsewhere
         async with self._store.transaction() as tx:
             await tx.append_audit(
-                NewAuditEvent(caller, "access.denied", denied.project, resource, reason=denied.message)
+                NewAuditEvent(refused, "access.denied", denied.project, resource, reason=denied.message)
             )
 
     async def _as_registry(self, caller: Caller, action: str, project: str, resource: str) -> Caller:
