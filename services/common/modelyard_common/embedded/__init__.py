@@ -6,7 +6,7 @@ restarts those that exit (``make run``).
 """
 
 from ._process import ManagedProcess, StartError, free_port
-from ._supervisor import Backoff, Supervisor
+from ._supervisor import Backoff, Supervisor, describe_exit
 from .postgres import EmbeddedPostgres
 from .prometheus import EmbeddedPrometheus, prometheus_binary, rule_groups
 from .redis import EmbeddedRedis
@@ -21,6 +21,7 @@ __all__ = [
     "ManagedProcess",
     "StartError",
     "Supervisor",
+    "describe_exit",
     "free_port",
     "prometheus_binary",
     "rule_groups",

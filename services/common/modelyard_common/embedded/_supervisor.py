@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ._process import ManagedProcess, StartError
 
-__all__ = ["Backoff", "Supervisor"]
+__all__ = ["Backoff", "Supervisor", "describe_exit"]
 
 _TICK = 0.2
 """Seconds between looks at the processes."""
