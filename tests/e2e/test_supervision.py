@@ -190,6 +190,34 @@ def test_a_killed_store_comes_back_on_its_port(platform: Devstack) -> None:
     assert all(_alive(pid) for pid in services.values())
 
 
+def test_a_service_that_fails_to_restart_is_retried_later_on_the_same_port(platform: Devstack) -> None:
+    registry = platform.pid("the registry service")
+    target = platform.wait_for(r"registry service\s+(127\.0\.0\.1:\d+)")[1]
+    host, port = target.split(":")
+    seen = len(platform.lines)
+    os.kill(registry, signal.SIGKILL)
+
+    with socket.socket() as squatter:  # holds the registry's port, so its first restart fails
+
+        def squat() -> bool:
+            try:
+                squatter.bind((host, int(port)))
+            except OSError:
+                return False
+            return True
+
+        _until(squat, f"the killed registry service's port {port} is free")
+        squatter.listen()
+        said = platform.wait_for(r"the registry service failed to restart: .*", after=seen)[0]
+    assert re.fullmatch(
+        r"the registry service failed to restart: registry exited with code \d+ while starting; "
+        r"its log ends: \S.*; restarting it in 2 s \(failure 2 in a row\)",
+        said,
+    ), said
+    _until(lambda: _serving(target), f"the registry service answers health on {target} again")
+    platform.wait_for(r"restarted the registry service \(pid \d+\)", after=seen)
+
+
 def test_ctrl_c_during_a_restart_stops_everything_and_leaves_nothing_running(platform: Devstack) -> None:
     deploy = platform.pid("the deploy service")
     target = platform.wait_for(r"deploy service\s+(127\.0\.0\.1:\d+)")[1]
