@@ -80,6 +80,11 @@ class ManagedProcess(ABC):
         """Exit code of a process that exited by itself; None while it runs or once stopped."""
         return None if self._process is None else self._process.poll()
 
+    def last_log_line(self) -> str:
+        """The last non-blank line of its log, or "" when there is none."""
+        lines = self._log_tail(with_header=False).strip().splitlines()
+        return lines[-1].strip() if lines else ""
+
     def start(self, cancelled: Callable[[], bool] = _never) -> None:
         """Starts the server and returns once it answers.
 
@@ -155,11 +160,6 @@ class ManagedProcess(ABC):
     @abstractmethod
     def _is_ready(self) -> bool:
         """Whether the server answers requests yet; called repeatedly while starting."""
-
-    def last_log_line(self) -> str:
-        """The last non-blank line of its log, or "" when there is none."""
-        lines = self._log_tail(with_header=False).strip().splitlines()
-        return lines[-1].strip() if lines else ""
 
     def _wait_ready(self, process: subprocess.Popen[bytes], cancelled: Callable[[], bool]) -> None:
         deadline = time.monotonic() + self.start_timeout

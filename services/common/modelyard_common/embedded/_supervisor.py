@@ -62,7 +62,7 @@ class Supervisor:
     Restarts are sequential and happen inside ``run()``, so a stop request cannot race one: it
     cancels a start in progress (which kills what it started) and ``run()`` returns, leaving the
     caller to stop everything in its own order. A process that keeps failing is retried forever
-    (every ``Backoff.cap`` seconds at most), because what it needs, such as a store, may come back.
+    (``Backoff.cap`` seconds apart at most), because what it needs, such as a store, may come back.
     """
 
     keeps_failing = 5
@@ -128,8 +128,8 @@ class Supervisor:
         said = f"restarting it in {delay:g} s (failure {child.backoff.failures} in a row)"
         if child.backoff.failures == self.keeps_failing:
             said += (
-                f"; it keeps failing: fix what its log says ({child.process.log_path}); it is retried "
-                f"every {child.backoff.cap:g} s at most until it stays up {child.backoff.stable_after:g} s"
+                f"; it keeps failing (see {child.process.log_path}): still retrying it, "
+                f"up to {child.backoff.cap:g} s apart, until it stays up {child.backoff.stable_after:g} s"
             )
         return said
 
