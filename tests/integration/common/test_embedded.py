@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import socket
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import redis
 from botocore.config import Config
 
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
+from modelyard_common.embedded.service import ServiceProcess
 
 
 def _process_exists(pid: int) -> bool:
@@ -180,3 +184,23 @@ async def test_create_database_with_exist_ok_keeps_the_existing_one(postgres: Em
         assert await conn.fetchval("SELECT count(*) FROM pg_tables WHERE tablename = 'marker'") == 1
     finally:
         await conn.close()
+
+
+def test_a_restarted_service_keeps_the_ports_it_picked(
+    tmp_path: Path, fresh_database: str, launch_metadata: Callable[..., ServiceProcess]
+) -> None:
+    service = launch_metadata(tmp_path, fresh_database)  # port 0: it picks free ports itself
+    try:
+        first_pid, target, metrics_url = service.pid, service.target, service.metrics_url
+        os.kill(first_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while service.running and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert service.returncode == -signal.SIGKILL
+
+        service.stop()
+        service.start()
+        assert (service.target, service.metrics_url) == (target, metrics_url)
+        assert service.pid != first_pid
+    finally:
+        service.stop()

@@ -8,11 +8,12 @@ import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-__all__ = ["ManagedProcess", "free_port"]
+__all__ = ["ManagedProcess", "StartError", "free_port"]
 
 _POLL_INTERVAL = 0.1
 _LOG_TAIL_BYTES = 4000
@@ -24,6 +25,18 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class StartError(RuntimeError):
+    """A server did not come up; ``reason`` says why in one line, the message adds its log tail."""
+
+    def __init__(self, reason: str, log_tail: str = "") -> None:
+        super().__init__(reason + log_tail)
+        self.reason = reason
+
+
+def _never() -> bool:
+    return False
 
 
 class ManagedProcess(ABC):
@@ -67,11 +80,21 @@ class ManagedProcess(ABC):
         """Exit code of a process that exited by itself; None while it runs or once stopped."""
         return None if self._process is None else self._process.poll()
 
-    def start(self) -> None:
+    def last_log_line(self) -> str:
+        """The last non-blank line of its log, or "" when there is none."""
+        lines = self._log_tail(with_header=False).strip().splitlines()
+        return lines[-1].strip() if lines else ""
+
+    def start(self, cancelled: Callable[[], bool] = _never) -> None:
         """Starts the server and returns once it answers.
 
+        Args:
+            cancelled: polled while waiting for readiness; once it returns True the half-started
+                server is killed and StartError raised (a supervisor being stopped mid-restart).
+
         Raises:
-            RuntimeError: it exited early or was not ready in time; the message ends with its log tail.
+            StartError: it exited early, was not ready in time, or was cancelled; the message ends
+                with its log tail.
         """
         if self._process is not None and self.running:
             raise RuntimeError(f"{self.name} is already running (pid {self._process.pid})")
@@ -88,7 +111,7 @@ class ManagedProcess(ABC):
                 start_new_session=True,
             )
         try:
-            self._wait_ready(self._process)
+            self._wait_ready(self._process, cancelled)
         except BaseException:
             self.stop(grace=0)
             raise
@@ -138,23 +161,25 @@ class ManagedProcess(ABC):
     def _is_ready(self) -> bool:
         """Whether the server answers requests yet; called repeatedly while starting."""
 
-    def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
+    def _wait_ready(self, process: subprocess.Popen[bytes], cancelled: Callable[[], bool]) -> None:
         deadline = time.monotonic() + self.start_timeout
         while True:
             code = process.poll()
             if code is not None:
-                raise RuntimeError(f"{self.name} exited with code {code} while starting{self._log_tail()}")
+                raise StartError(f"{self.name} exited with code {code} while starting", self._log_tail())
             if self._is_ready():
                 return
+            if cancelled():
+                raise StartError(f"{self.name} was stopped while starting")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} was not ready after {self.start_timeout:.0f}s{self._log_tail()}")
+                raise StartError(f"{self.name} was not ready after {self.start_timeout:.0f}s", self._log_tail())
             time.sleep(_POLL_INTERVAL)
 
-    def _log_tail(self) -> str:
+    def _log_tail(self, *, with_header: bool = True) -> str:
         try:
             with self.log_path.open("rb") as log:
                 log.seek(max(0, log.seek(0, 2) - _LOG_TAIL_BYTES))
                 tail = log.read().decode(errors="replace")
         except OSError:
             return ""
-        return f"; tail of {self.log_path}:\n{tail}"
+        return f"; tail of {self.log_path}:\n{tail}" if with_header else tail

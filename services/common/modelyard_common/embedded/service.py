@@ -15,13 +15,18 @@ from ._process import ManagedProcess
 
 __all__ = ["ServiceProcess"]
 
+_PORT_SETTINGS = {"grpc_port": "PORT", "metrics_port": "METRICS_PORT", "health_port": "HEALTH_PORT"}
+"""Ready-file key -> the setting that binds that port."""
+
 
 class ServiceProcess(ManagedProcess):
     """Runs ``python -m <module>`` with ``MLREG_<NAME>_*`` settings; ready once it reports SERVING
     (on its plaintext health port, when it serves TLS with one).
 
     The service binds free ports itself (port 0) unless ``settings`` say otherwise, and writes
-    them to a ready file, which is where ``target`` and ``metrics_url`` come from.
+    them to a ready file, which is where ``target`` and ``metrics_url`` come from. A restart
+    (``stop()`` then ``start()``, or a supervisor's) binds the same ports again, so the addresses
+    already handed out stay true.
     """
 
     start_timeout = 60.0
@@ -32,7 +37,7 @@ class ServiceProcess(ManagedProcess):
         super().__init__(data_dir)
         self.name = name
         self._module = module
-        prefix = f"MLREG_{name.upper()}_"
+        self._prefix = prefix = f"MLREG_{name.upper()}_"
         self._env = {
             **os.environ,
             f"{prefix}READY_FILE": str(self.ready_file),
@@ -60,6 +65,8 @@ class ServiceProcess(ManagedProcess):
         return f"http://127.0.0.1:{self._ports['metrics_port']}/metrics"
 
     def _prepare(self) -> None:
+        for key, number in self._ports.items():
+            self._env[self._prefix + _PORT_SETTINGS[key]] = str(number)
         self.ready_file.unlink(missing_ok=True)
         self._ports = {}
 
