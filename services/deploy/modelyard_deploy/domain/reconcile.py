@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from modelyard_common.errors import NotFoundError
 from modelyard_deploy.domain.changes import Changes
@@ -183,19 +183,27 @@ class Reconciler:
         for replica_id in decided.restart:
             old = by_id[replica_id]
             await self._runtime.stop(replica_id)
-            pid = await self._runtime.start(
-                ReplicaSpec(deployment.name, replica_id, deployment_version(deployment, old))
-            )
+            started = await self._start(ReplicaSpec(deployment.name, replica_id, deployment_version(deployment, old)))
             by_id[replica_id] = dataclasses.replace(
-                old, state=ReplicaState.STARTING, since=now, restarts=old.restarts + 1, pid=pid, endpoint=""
+                old, restarts=old.restarts + 1, since=now, endpoint="", **_started(started, old.failures)
             )
             self._observer.restarted()
             logger.info("restarted a replica", extra={"replica": replica_id, "reason": old.message})
         for _ in range(decided.start):
             replica_id = f"{deployment.name}-{deployment.revision}-{secrets.token_hex(2)}"
-            pid = await self._runtime.start(ReplicaSpec(deployment.name, replica_id, deployment.version_reference))
-            by_id[replica_id] = Replica(replica_id, deployment.revision, ReplicaState.STARTING, now, pid=pid)
+            started = await self._start(ReplicaSpec(deployment.name, replica_id, deployment.version_reference))
+            by_id[replica_id] = Replica(replica_id, deployment.revision, since=now, **_started(started, 0))
         return tuple(by_id.values())
+
+    async def _start(self, spec: ReplicaSpec) -> int | str:
+        """The replica's pid, or why it could not start (its serving credential, say, while the
+        metadata service is down): recorded as a failure to retry with backoff, so that the
+        replicas this pass did start are recorded too."""
+        try:
+            return await self._runtime.start(spec)
+        except Exception as exc:
+            logger.warning("could not start a replica", extra={"replica": spec.replica_id, "reason": str(exc)})
+            return f"could not start: {exc}"
 
     async def _stop(self, name: str, replica_ids: Iterable[str]) -> None:
         """Stops replicas (outside the lock: it takes up to the grace period), then forgets them."""
@@ -244,3 +252,10 @@ def deployment_version(deployment: Deployment, replica: Replica) -> str:
     if replica.revision == deployment.revision:
         return deployment.version_reference
     return deployment.serving_version_reference
+
+
+def _started(started: int | str, failures: int) -> dict[str, Any]:
+    """A replica's fields after a start: STARTING with its pid, or FAILED saying why."""
+    if isinstance(started, int):
+        return {"state": ReplicaState.STARTING, "pid": started}
+    return {"state": ReplicaState.FAILED, "pid": 0, "message": started, "failures": failures + 1}
