@@ -75,10 +75,15 @@ async def test_two_replicas_migrating_at_once_apply_each_migration_once(postgres
     first, second = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
     try:
         applied = await asyncio.gather(migrate(first, MIGRATIONS), migrate(second, MIGRATIONS))
-        assert sorted(applied, key=len) == [[], ["0001_initial", "0002_serving", "0003_auth"]]
+        assert sorted(applied, key=len) == [[], ["0001_initial", "0002_serving", "0003_auth", "0004_serving_tokens"]]
         assert await migrate(first, MIGRATIONS) == []
         rows = await first.fetch("SELECT version, name FROM schema_migrations")
-        assert [(r["version"], r["name"]) for r in rows] == [(1, "initial"), (2, "serving"), (3, "auth")]
+        assert [(r["version"], r["name"]) for r in rows] == [
+            (1, "initial"),
+            (2, "serving"),
+            (3, "auth"),
+            (4, "serving_tokens"),
+        ]
     finally:
         await first.close()
         await second.close()

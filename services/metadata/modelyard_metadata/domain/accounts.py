@@ -118,7 +118,7 @@ class Accounts:
     ) -> Decision:
         """For the registry and deploy services: may the holder of ``token`` do ``action``? Denials
         and granted mutations are recorded in the audit log."""
-        await self._require_duty(caller, Duty.AUTHORIZE, "Authorize")
+        self._require_duty(caller, Duty.AUTHORIZE, "Authorize")
         check_name("project", project)
         check_text("action", action, MAX_NAME)
         check_text("resource", resource, MAX_TEXT)
@@ -271,7 +271,7 @@ class Accounts:
         low, high = SERVING_TTL
         if ttl is None or not low <= ttl <= high:
             raise InvalidArgumentError("ttl", f"must be between {low} and {high}")
-        caller = await self._require_duty(caller, Duty.ISSUE_SERVING_TOKENS, "CreateServingToken", ref.project)
+        caller = self._require_duty(caller, Duty.ISSUE_SERVING_TOKENS, "CreateServingToken", ref.project)
         versions = await self._served_versions(caller, str(ref))
         root = versions[0]
         now = datetime.now(UTC)
@@ -390,13 +390,10 @@ class Accounts:
             decide(identity, "", Role.VIEWER, action)  # raises
         return identity
 
-    async def _require_duty(self, caller: Caller, duty: Duty, action: str, project: str = "") -> Caller:
-        identity = self._identity(caller)
-        try:
-            access = require_duty(identity, duty, action, project)
-        except AccessDenied as denied:
-            await self._catalog.record_denial(caller, denied, action)
-            raise
+    def _require_duty(self, caller: Caller, duty: Duty, action: str, project: str = "") -> Caller:
+        """The caller, allowed as the service trusted with ``duty``; a refusal is not audited
+        (these internal calls change no project)."""
+        access = require_duty(self._identity(caller), duty, action, project)
         return dataclasses.replace(caller, access=access)
 
     async def _refuse(self, caller: Caller, message: str, resource: str) -> NoReturn:

@@ -195,7 +195,7 @@ def _check_serving(model: Model, serving: Serving) -> list[VersionRef]:
         if serving.ensemble_method is None:
             raise InvalidArgumentError("serving.ensemble_method", "is required for an ENSEMBLE: AVERAGE, VOTE or CHAIN")
         if not serving.members:
-            raise InvalidArgumentError("serving.members", f"has no entries; an ENSEMBLE takes 1 to {MAX_MEMBERS}")
+            raise InvalidArgumentError("serving.members", f"has 0 entries; an ENSEMBLE takes 1 to {MAX_MEMBERS}")
         return _member_refs(serving)
     if serving != Serving():
         raise InvalidArgumentError("serving", f"{model.name!r} is {model.kind}; only CUSTOM and ENSEMBLE take it")
