@@ -103,13 +103,17 @@ Tx = TypeVar("Tx", bound="PgTransaction")
 async def committed(
     pool: asyncpg.Pool, cache: VersionCache | None, make: Callable[[Connection], Tx]
 ) -> AsyncIterator[Tx]:
-    """A transaction of ``make``'s type; the cache entries it touched are invalidated once it
-    commits, before the caller goes on."""
+    """A transaction of ``make``'s type; the cache entries it touched are invalidated just before
+    it commits and again once it has, before the caller goes on (see ``cache``: why no reader
+    sees a stale row, wherever this process dies)."""
     async with connection(pool) as conn, conn.transaction():
         tx = make(conn)
         yield tx
+        # Its statements are done; only COMMIT is left. Should COMMIT fail, its outcome may be
+        # unknown: the mark stays until its lease ends.
+        write = await cache.begin_write(tx.touched) if cache is not None and tx.touched else ""
     if cache is not None and tx.touched:
-        await cache.invalidate(tx.touched)
+        await cache.invalidate(tx.touched, write)
 
 
 class PgStore:
