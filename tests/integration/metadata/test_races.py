@@ -101,6 +101,35 @@ def test_racing_alias_deletes_and_moves_audit_one_chain(client: modelyard.Client
     assert audited[0][0] == 1
 
 
+def test_racing_model_updates_and_alias_moves_each_audit_the_state_the_previous_change_left(
+    client: modelyard.Client, project: str
+) -> None:
+    model = f"{project}/m"
+    client.create_model(model, description="d0")
+    for _ in range(CALLERS // 2 + 1):
+        client.create_version(model)
+    client.set_alias(model, "best", 1)
+    moves = [lambda n=n: client.set_alias(model, "best", n) for n in range(2, CALLERS // 2 + 2)]
+    updates = [lambda i=i: client.update_model(model, description=f"d{i}") for i in range(1, CALLERS // 2 + 1)]
+
+    _at_once([call for pair in zip(moves, updates, strict=True) for call in pair])
+
+    events = sorted(
+        _events(client, f"{model}@best", "alias.set")[1:] + _events(client, model, "model.update"), key=lambda e: e.id
+    )
+    best, description = 1, "d0"  # each change holds the model's lock: ids are in the order they were made
+    for event in events:
+        assert event.before is not None and event.after is not None
+        if event.action == "alias.set":
+            assert event.before == {"version": best}
+            best = event.after["version"]
+        else:
+            assert (event.before["aliases"], event.before["description"]) == ({"best": best}, description)
+            assert event.after["aliases"] == {"best": best}
+            description = event.after["description"]
+    assert len(events) == CALLERS
+
+
 def test_racing_lineage_updates_audit_one_chain(client: modelyard.Client, project: str) -> None:
     model = f"{project}/m"
     client.create_model(model)
