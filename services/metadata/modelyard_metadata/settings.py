@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -24,9 +26,12 @@ class MetadataSettings(DatabaseSettings):
     should its process die before lifting it; longer than a COMMIT may take (db_timeout_seconds)."""
 
     @model_validator(mode="after")
-    def _lease_outlives_commit(self) -> MetadataSettings:
+    def _lease_outlives_commit(self) -> Self:
         if self.cache_write_lease_seconds <= self.db_timeout_seconds:
-            raise ValueError("cache_write_lease_seconds must be longer than db_timeout_seconds")
+            raise ValueError(
+                f"cache_write_lease_seconds: {self.cache_write_lease_seconds:g} must be longer than "
+                f"db_timeout_seconds ({self.db_timeout_seconds:g}), the deadline of a COMMIT"
+            )
         return self
 
     model_metrics_interval_seconds: float = Field(30, ge=0, le=3600)
