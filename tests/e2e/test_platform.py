@@ -192,9 +192,10 @@ def test_cli_deploys_rolls_forward_and_back(platform: Platform, tmp_path: Path) 
 
     second = json.loads(platform.cli("--json", "deploy", "ctr", "ads/ctr", "--reason", "v2", "--wait").stdout)
     assert (second["state"], second["revision"], second["version_reference"]) == ("AVAILABLE", 2, "ads/ctr:2")
+    assert second["created_revision"] == 2  # the revision this change made, still known after --wait
     assert _labels(platform, "ctr") == [0, 1]  # version 2 learnt the opposite labels
     back = json.loads(platform.cli("--json", "rollback", "ctr", "--wait").stdout)
-    assert (back["revision"], back["version_reference"]) == (3, "ads/ctr:1")
+    assert (back["revision"], back["version_reference"], back["created_revision"]) == (3, "ads/ctr:1", 3)
     revisions = json.loads(platform.cli("--json", "deployments", "revisions", "ctr").stdout)
     assert [(r["revision"], r["reason"], r["actor"]) for r in revisions] == [
         (3, "rollback to revision 1", "e2e"),

@@ -50,7 +50,7 @@ async def run(settings: MetadataSettings) -> None:
                 max_connections=settings.db_pool_max * 4,
             )
             stack.push_async_callback(client.aclose)
-            cache = VersionCache(client, settings.cache_ttl_seconds)
+            cache = VersionCache(client, settings.cache_ttl_seconds, settings.cache_write_lease_seconds)
         if settings.model_metrics_interval_seconds:
             gauges = ModelMetricGauges(pool, settings.model_metrics_interval_seconds, settings.model_metrics_limit)
             refresh = asyncio.create_task(gauges.run())

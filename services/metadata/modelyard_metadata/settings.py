@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from modelyard_common.settings import DatabaseSettings
@@ -19,6 +21,19 @@ class MetadataSettings(DatabaseSettings):
     """Deadline of a Redis command; past it the request reads Postgres instead."""
     cache_ttl_seconds: int = Field(300, ge=1, le=86400)
     """How long a cached row lives (it is invalidated by writes well before that)."""
+    cache_write_lease_seconds: float = Field(30, gt=0, le=3600)
+    """How long a write's mark in Redis keeps every replica from caching the models it changes,
+    should its process die before lifting it; longer than a COMMIT may take (db_timeout_seconds)."""
+
+    @model_validator(mode="after")
+    def _lease_outlives_commit(self) -> Self:
+        if self.cache_write_lease_seconds <= self.db_timeout_seconds:
+            raise ValueError(
+                f"cache_write_lease_seconds: {self.cache_write_lease_seconds:g} must be longer than "
+                f"db_timeout_seconds ({self.db_timeout_seconds:g}), the deadline of a COMMIT"
+            )
+        return self
+
     model_metrics_interval_seconds: float = Field(30, ge=0, le=3600)
     """How often the modelyard_model_metric gauges are read again from Postgres; 0 turns them off."""
     model_metrics_limit: int = Field(5000, ge=1, le=100000)

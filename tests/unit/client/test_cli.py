@@ -231,6 +231,12 @@ def test_a_deployment_shows_its_state_replicas_and_endpoints() -> None:
     assert "scorer  DEGRADED  revision 4 fraud/scorer:3  1/2 ready" in line
 
 
+def test_a_deployment_shows_the_revision_the_callers_change_made_only_when_it_made_one() -> None:
+    assert "change's revision" not in _text(_render.deployment(_deployment()))
+    changed = _text(_render.deployment(dataclasses.replace(_deployment(), revision=6, created_revision=5)))
+    assert re.search(r"this change's revision\s+5", changed)
+
+
 def test_a_deployment_as_json_names_its_states() -> None:
     document = to_jsonable(_deployment())
     assert (document["state"], document["runtime"]) == ("DEGRADED", "PROCESS")

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -283,6 +283,11 @@ def _version(response: Any) -> ModelVersion:
 
 def _deployment(response: Any) -> Deployment:
     return cv.deployment_from_pb(response.deployment)
+
+
+def _changed_deployment(response: Any) -> Deployment:
+    """The deployment of an update or rollback, with the revision the call created."""
+    return replace(_deployment(response), created_revision=response.created_revision)
 
 
 def _nothing(response: Any) -> None:
@@ -570,14 +575,14 @@ class _ClientBase:
         request = deploy_pb2.UpdateDeploymentRequest(name=name, model_reference=reference, reason=reason)
         if replicas is not None:
             request.replicas = replicas
-        return _Unary("UpdateDeployment", request, _deployment, service=DEPLOY)
+        return _Unary("UpdateDeployment", request, _changed_deployment, service=DEPLOY)
 
     @_unary
     def rollback_deployment(self, name: str, *, revision: int = 0, reason: str = "") -> _Unary[Deployment]:
         """Serves the version of ``revision`` again (0: the revision before the current one), as
         a new revision rolled out like any change."""
         request = deploy_pb2.RollbackDeploymentRequest(name=name, revision=revision, reason=reason)
-        return _Unary("RollbackDeployment", request, _deployment, service=DEPLOY)
+        return _Unary("RollbackDeployment", request, _changed_deployment, service=DEPLOY)
 
     @_unary
     def delete_deployment(self, name: str) -> _Unary[None]:

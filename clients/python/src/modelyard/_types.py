@@ -374,6 +374,10 @@ class Deployment:
     created_by: str = ""
     create_time: datetime | None = None
     update_time: datetime | None = None
+    created_revision: int = 0
+    """In what ``update_deployment`` and ``rollback_deployment`` return: the revision that call
+    created (0: none), which ``revision`` may already have passed when other callers changed it
+    too. 0 elsewhere."""
 
 
 @dataclass(frozen=True, slots=True)

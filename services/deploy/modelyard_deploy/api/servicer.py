@@ -49,14 +49,20 @@ class DeployServicer(deploy_pb2_grpc.DeployServiceServicer):
         self, request: deploy_pb2.UpdateDeploymentRequest, context: Context
     ) -> deploy_pb2.UpdateDeploymentResponse:
         replicas = request.replicas if request.HasField("replicas") else None
-        deployment = await self._deployments.update(request.name, request.model_reference, replicas, request.reason)
-        return deploy_pb2.UpdateDeploymentResponse(deployment=convert.deployment_to_pb(deployment))
+        deployment, created = await self._deployments.update(
+            request.name, request.model_reference, replicas, request.reason
+        )
+        return deploy_pb2.UpdateDeploymentResponse(
+            deployment=convert.deployment_to_pb(deployment), created_revision=created
+        )
 
     async def RollbackDeployment(
         self, request: deploy_pb2.RollbackDeploymentRequest, context: Context
     ) -> deploy_pb2.RollbackDeploymentResponse:
-        deployment = await self._deployments.rollback(request.name, request.revision, request.reason)
-        return deploy_pb2.RollbackDeploymentResponse(deployment=convert.deployment_to_pb(deployment))
+        deployment, created = await self._deployments.rollback(request.name, request.revision, request.reason)
+        return deploy_pb2.RollbackDeploymentResponse(
+            deployment=convert.deployment_to_pb(deployment), created_revision=created
+        )
 
     async def DeleteDeployment(
         self, request: deploy_pb2.DeleteDeploymentRequest, context: Context

@@ -183,7 +183,9 @@ class Deployments:
         await self._readable(name, "ListDeploymentRevisions")
         return await self._store.revisions(name)
 
-    async def update(self, name: str, reference: str, replicas: int | None, reason: str) -> Deployment:
+    async def update(self, name: str, reference: str, replicas: int | None, reason: str) -> tuple[Deployment, int]:
+        """The deployment once changed, and the revision this call created (0: none). The
+        deployment may already show a later caller's revision; the number is this caller's."""
         check_name(name)
         _check_text("reason", reason, MAX_REASON)
         if replicas is not None:
@@ -191,6 +193,7 @@ class Deployments:
         actor = await self._changeable(name, "UpdateDeployment")
         # The caller must be able to read what it deploys.
         version = await self._resolve(reference, "UpdateDeployment") if reference else None
+        created = 0
         async with self._store.locked(name) as locked:
             deployment = _not_deleting(locked.deployment)
             if version is not None and version.reference != deployment.version_reference:
@@ -198,12 +201,14 @@ class Deployments:
                     deployment.revision + 1, reference, version.reference, actor, reason or f"update to {reference}"
                 )
                 await locked.add_revision(revision, _rolling_state(deployment))
+                created = revision.number
             if replicas is not None and replicas != deployment.replicas:
                 await locked.set_replicas(replicas)
             generation = locked.generation
-        return await self._changed(name, generation)
+        return await self._changed(name, generation), created
 
-    async def rollback(self, name: str, revision: int, reason: str) -> Deployment:
+    async def rollback(self, name: str, revision: int, reason: str) -> tuple[Deployment, int]:
+        """The deployment once changed, and the revision this call created (see ``update``)."""
         check_name(name)
         _check_text("reason", reason, MAX_REASON)
         if revision < 0:
@@ -236,7 +241,7 @@ class Deployments:
             )
             await locked.add_revision(new, _rolling_state(deployment))
             generation = locked.generation
-        return await self._changed(name, generation)
+        return await self._changed(name, generation), new.number
 
     async def delete(self, name: str) -> None:
         """Marks it DELETING, and returns once the leader stopped every replica and deleted it."""

@@ -118,7 +118,13 @@ class PgDeploymentStore:
 
     @staticmethod
     async def _get(conn: Any, name: str, lock: bool = False) -> Deployment:
-        row = await conn.fetchrow(f"{_DEPLOYMENT} WHERE d.name = $1" + (" FOR UPDATE OF d" if lock else ""), name)
+        """Deployment ``name``; ``lock``: locked, and read by a statement started once the lock is
+        held. (A READ COMMITTED ``SELECT ... FOR UPDATE`` that waited for another transaction
+        returns the locked row as it left it, but joined rows from before it: the serving
+        revision's version.)"""
+        if lock:
+            await conn.execute("SELECT 1 FROM deploy.deployments WHERE name = $1 FOR UPDATE", name)
+        row = await conn.fetchrow(f"{_DEPLOYMENT} WHERE d.name = $1", name)
         if row is None:
             raise NotFoundError(f"name: there is no deployment {name!r}")
         return _deployment(row, await conn.fetch(_REPLICAS, name))

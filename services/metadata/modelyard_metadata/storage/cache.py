@@ -1,10 +1,30 @@
 """Cache-aside of model and version rows, and of token identities, in Redis, never stale after a
-write has returned.
+write has returned, nor after a writer died at any point of its write.
 
-Every model has a generation counter; cached rows live under keys that include it. A write
-bumps the generation after its transaction commits and before the request returns, so every
-later read, on any replica, looks under new keys. A reader that loaded an old row concurrently
-stores it under the old generation, where nobody looks any more; entries expire by TTL.
+Every model has a generation counter; cached rows live under keys that include it. A reader
+fetches the generation and the row in one script; on a miss it reads Postgres and stores the row
+only if the generation is still the one it saw (compare-and-set). A write, on the other hand:
+
+1. runs its transaction;
+2. just before COMMIT (``begin_write``): bumps the generation of each model it touched and marks
+   the write in flight there, with a lease (``lease_seconds``, longer than a COMMIT may take);
+3. COMMITs;
+4. (``invalidate``) bumps the generations again and lifts its mark.
+
+A reader that sees a write in flight on the model does not store what it reads. Why no stale row
+is readable once a write has returned, whenever its writer died:
+
+- before 2 (or in it, as Redis runs each script whole): nothing committed; the cache still
+  holds what Postgres holds.
+- between 2 and the end of 4: 2 moved the generation, so rows cached before the write are under
+  a generation nobody reads; while the mark lives no reader stores a row (it saw the mark), and
+  a reader that started before 2 cannot store either (the generation it saw has changed). So no
+  row is cached until the mark is lifted or its lease ends, by which time the COMMIT is over
+  (committed or not), and every row stored later was read after it.
+- after 4: the write is done; as before.
+
+A COMMIT that fails leaves its mark to the lease (its outcome may be unknown). A write that
+outlives its lease between 2 and 3 is still covered by 4 while its process lives.
 
 Token identities (principal, teams, roles) live under the pseudo-model ``AUTH``, whose generation
 every change of principals, teams, tokens or roles bumps.
@@ -17,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -41,9 +62,35 @@ CACHE_LOOKUPS = Counter(
 )
 CACHE_ERRORS = Counter("modelyard_metadata_cache_errors_total", "Redis operations that failed", ["operation"])
 
-_GET = """
+# Milliseconds by Redis's clock, which every replica shares.
+_NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)"
+# KEYS: generation, writes in flight; ARGV: row key before and after the generation. Returns the
+# generation, the row and whether a write is in flight (its lease not over).
+_GET = f"""{_NOW}
 local gen = redis.call('GET', KEYS[1]) or '0'
-return {gen, redis.call('GET', ARGV[1] .. gen .. ARGV[2])}
+return {{gen, redis.call('GET', ARGV[1] .. gen .. ARGV[2]), redis.call('ZCOUNT', KEYS[2], now, '+inf')}}
+"""
+# KEYS: generation, row; ARGV: the generation the reader saw, row, TTL. Stores only if unchanged.
+_PUT = """
+if (redis.call('GET', KEYS[1]) or '0') == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+end
+"""
+# KEYS: (generation, writes in flight) per model; ARGV: write id, lease in ms.
+_BEGIN = f"""{_NOW}
+for i = 1, #KEYS, 2 do
+  redis.call('INCR', KEYS[i])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i + 1], '-inf', now)
+  redis.call('ZADD', KEYS[i + 1], now + ARGV[2], ARGV[1])
+  redis.call('PEXPIRE', KEYS[i + 1], ARGV[2])
+end
+"""
+# KEYS: as _BEGIN; ARGV: write id ("" for none).
+_END = """
+for i = 1, #KEYS, 2 do
+  redis.call('INCR', KEYS[i])
+  redis.call('ZREM', KEYS[i + 1], ARGV[1])
+end
 """
 _DATETIME_COLUMNS = ("created_at", "updated_at", "expires_at", "revoked_at", "last_used_at")
 # Not a model name (those have no "~"): the generation of every cached token identity.
@@ -63,11 +110,17 @@ def _decode(data: bytes) -> dict[str, Any]:
 
 
 class VersionCache:
-    def __init__(self, client: aioredis.Redis, ttl_seconds: int, retry_seconds: float = 1.0) -> None:
+    def __init__(
+        self, client: aioredis.Redis, ttl_seconds: int, lease_seconds: float = 30.0, retry_seconds: float = 1.0
+    ) -> None:
         self._redis = client
         self._ttl = ttl_seconds
+        self._lease_ms = int(lease_seconds * 1000)
         self._retry = retry_seconds
         self._get = client.register_script(_GET)
+        self._put = client.register_script(_PUT)
+        self._begin = client.register_script(_BEGIN)
+        self._end = client.register_script(_END)
         self._down_until = 0.0
         self._pending: set[str] = set()
 
@@ -80,8 +133,9 @@ class VersionCache:
         return f"my:row{ROW_FORMAT}:{model}:"
 
     @classmethod
-    def _row_key(cls, model: str, generation: str, key: str) -> str:
-        return f"{cls._row_prefix(model)}{generation}:{key}"
+    def _write_keys(cls, models: Iterable[str]) -> list[str]:
+        """Generation and writes in flight of each model, for _BEGIN and _END."""
+        return [key for model in sorted(models) for key in (cls._generation_key(model), f"my:writing:{model}")]
 
     def _failed(self, operation: str, exc: Exception) -> None:
         CACHE_ERRORS.labels(operation).inc()
@@ -99,13 +153,14 @@ class VersionCache:
         return not self._pending
 
     async def get(self, model: str, key: str) -> tuple[dict[str, Any] | None, str | None]:
-        """The cached row (or None) and the generation to store a loaded row under (None: don't)."""
+        """The cached row (or None) and the generation to store a loaded row under (None: don't,
+        as a write of the model is in flight)."""
         if not await self._usable():
             CACHE_LOOKUPS.labels("bypass").inc()
             return None, None
         try:
-            generation, data = await self._get(
-                keys=[self._generation_key(model)], args=[self._row_prefix(model), f":{key}"]
+            generation, data, writing = await self._get(
+                keys=self._write_keys([model]), args=[self._row_prefix(model), f":{key}"]
             )
         except (RedisError, OSError) as exc:
             self._failed("get", exc)
@@ -113,26 +168,42 @@ class VersionCache:
             return None, None
         if data is None:
             CACHE_LOOKUPS.labels("miss").inc()
-            return None, generation.decode()
+            return None, None if writing else generation.decode()
         CACHE_LOOKUPS.labels("hit").inc()
         return _decode(data), None
 
     async def put(self, model: str, key: str, generation: str, row: Mapping[str, Any]) -> None:
+        """Stores a row read from Postgres, unless the model's generation moved since ``get``."""
         try:
-            await self._redis.set(self._row_key(model, generation, key), _encode(row), ex=self._ttl)
+            await self._put(
+                keys=[self._generation_key(model), f"{self._row_prefix(model)}{generation}:{key}"],
+                args=[generation, _encode(row), self._ttl],
+            )
         except (RedisError, OSError) as exc:
             self._failed("put", exc)
 
-    async def invalidate(self, models: Iterable[str]) -> None:
-        """Bumps the generation of each model (and of any left over from a Redis failure)."""
+    async def begin_write(self, models: Iterable[str]) -> str:
+        """Just before a write's COMMIT: bumps each model's generation and marks the write in
+        flight there until ``invalidate`` or the lease ends. Returns the write's id ("" when
+        Redis failed: the models are then bumped once it answers again)."""
+        models = set(models)
+        write = uuid.uuid4().hex
+        try:
+            await self._begin(keys=self._write_keys(models), args=[write, self._lease_ms])
+        except (RedisError, OSError) as exc:
+            self._pending |= models
+            self._failed("begin", exc)
+            return ""
+        return write
+
+    async def invalidate(self, models: Iterable[str], write: str = "") -> None:
+        """Bumps the generation of each model (and of any left over from a Redis failure), and
+        ends ``write``'s mark (from ``begin_write``)."""
         todo = self._pending | set(models)
         if not todo:
             return
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for model in sorted(todo):
-                    pipe.incr(self._generation_key(model))
-                await pipe.execute()
+            await self._end(keys=self._write_keys(todo), args=[write])
         except (RedisError, OSError) as exc:
             self._pending = todo
             self._failed("invalidate", exc)

@@ -56,11 +56,12 @@ _VERSION_COLUMNS = """v.*,
   ARRAY(SELECT p.project || '/' || p.model || ':' || p.version FROM version_lineage l
         JOIN model_versions p ON p.id = l.parent_id WHERE l.version_id = v.id
         ORDER BY p.project, p.model, p.version) AS produced_by"""
-_BY_NUMBER = f"SELECT {_VERSION_COLUMNS} FROM model_versions v WHERE v.project = $1 AND v.model = $2 AND v.version = $3"
-_BY_ALIAS = f"""SELECT {_VERSION_COLUMNS} FROM aliases al JOIN models m ON m.id = al.model_id
+# "{}": the columns selected (all of _VERSION_COLUMNS, or only the id to lock).
+_BY_NUMBER = "SELECT {} FROM model_versions v WHERE v.project = $1 AND v.model = $2 AND v.version = $3"
+_BY_ALIAS = """SELECT {} FROM aliases al JOIN models m ON m.id = al.model_id
 JOIN model_versions v ON v.id = al.version_id WHERE m.project = $1 AND m.name = $2 AND al.alias = $3"""
-_LATEST_READY = f"""SELECT {_VERSION_COLUMNS} FROM model_versions v
-WHERE v.project = $1 AND v.model = $2 AND v.status = 'READY' ORDER BY v.version DESC LIMIT 1"""
+_LATEST_READY = """SELECT {} FROM model_versions v
+WHERE v.project = $1 AND v.model = $2 AND v.status = 'READY' ORDER BY v.version DESC"""
 _BY_ID = f"SELECT {_VERSION_COLUMNS} FROM model_versions v WHERE v.id = $1"
 
 
@@ -82,12 +83,13 @@ def _row(record: asyncpg.Record | None) -> asyncpg.Record:
 
 
 def _ref_query(ref: VersionRef, lock: bool) -> tuple[str, list[Any]]:
-    suffix = " FOR UPDATE OF v" if lock else ""
+    """The version ``ref`` names: its whole row, or (``lock``) only its id, locking the row."""
+    columns, suffix = ("v.id", " LIMIT 1 FOR UPDATE OF v") if lock else (_VERSION_COLUMNS, " LIMIT 1")
     if ref.version is not None:
-        return _BY_NUMBER + suffix, [ref.project, ref.model, ref.version]
+        return _BY_NUMBER.format(columns) + suffix, [ref.project, ref.model, ref.version]
     if ref.alias is not None:
-        return _BY_ALIAS + suffix, [ref.project, ref.model, ref.alias]
-    return _LATEST_READY.replace(" LIMIT 1", suffix + " LIMIT 1"), [ref.project, ref.model]
+        return _BY_ALIAS.format(columns) + suffix, [ref.project, ref.model, ref.alias]
+    return _LATEST_READY.format(columns) + suffix, [ref.project, ref.model]
 
 
 def _cache_key(ref: VersionRef) -> str:
@@ -101,13 +103,17 @@ Tx = TypeVar("Tx", bound="PgTransaction")
 async def committed(
     pool: asyncpg.Pool, cache: VersionCache | None, make: Callable[[Connection], Tx]
 ) -> AsyncIterator[Tx]:
-    """A transaction of ``make``'s type; the cache entries it touched are invalidated once it
-    commits, before the caller goes on."""
+    """A transaction of ``make``'s type; the cache entries it touched are invalidated just before
+    it commits and again once it has, before the caller goes on (see ``cache``: why no reader
+    sees a stale row, wherever this process dies)."""
     async with connection(pool) as conn, conn.transaction():
         tx = make(conn)
         yield tx
+        # Its statements are done; only COMMIT is left. Should COMMIT fail, its outcome may be
+        # unknown: the mark stays until its lease ends.
+        write = await cache.begin_write(tx.touched) if cache is not None and tx.touched else ""
     if cache is not None and tx.touched:
-        await cache.invalidate(tx.touched)
+        await cache.invalidate(tx.touched, write)
 
 
 class PgStore:
@@ -348,7 +354,15 @@ def _audit_where(query: AuditQuery, first: int) -> tuple[str, list[Any]]:
 
 
 class PgTransaction:
-    """Implements MetadataTransaction on one connection inside an open transaction."""
+    """Implements MetadataTransaction on one connection inside an open transaction.
+
+    Transactions are READ COMMITTED: each statement reads the snapshot taken when it started. A
+    ``SELECT ... FOR UPDATE`` that waited for another transaction's lock returns the locked row
+    as that transaction left it, but everything else it reads (joins, subqueries: a model's
+    aliases, a version's lineage) from its old snapshot. So ``lock_model`` and ``lock_version``
+    lock in one statement and read in the next, started once the lock is held: what a change is
+    based on (and its audit event's ``before``) is then what the previous change left.
+    """
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -395,8 +409,11 @@ class PgTransaction:
         return model_from_row(_row(await self._conn.fetchrow(_MODEL + " WHERE m.id = $1", model_id)))
 
     async def lock_model(self, project: str, name: str) -> Model | None:
-        row = await self._conn.fetchrow(_MODEL + " WHERE m.project = $1 AND m.name = $2 FOR UPDATE OF m", project, name)
-        return model_from_row(row) if row else None
+        """The model, locked, as it is once the lock is held (see ``PgTransaction``)."""
+        model_id = await self._conn.fetchval(
+            "SELECT id FROM models WHERE project = $1 AND name = $2 FOR UPDATE", project, name
+        )
+        return None if model_id is None else await self._model_by_id(model_id)
 
     async def update_model(self, model: Model, changes: dict[str, Any]) -> Model:
         columns = {
@@ -475,9 +492,10 @@ class PgTransaction:
         return version_from_row(_row(await self._conn.fetchrow(_BY_ID, version_id)))
 
     async def lock_version(self, ref: VersionRef) -> ModelVersion | None:
+        """The version, locked, as it is once the lock is held (see ``PgTransaction``)."""
         query, args = _ref_query(ref, lock=True)
-        row = await self._conn.fetchrow(query, *args)
-        return version_from_row(row) if row else None
+        version_id = await self._conn.fetchval(query, *args)
+        return None if version_id is None else await self._version_by_id(version_id)
 
     async def find_versions(self, refs: Sequence[VersionRef]) -> list[ModelVersion | None]:
         found = []
@@ -530,11 +548,14 @@ class PgTransaction:
         return previous
 
     async def delete_alias(self, model: Model, alias: str) -> int | None:
-        deleted = await self._conn.fetchval(
-            "DELETE FROM aliases WHERE model_id = $1 AND alias = $2 RETURNING version_id", model.id, alias
+        deleted: int | None = await self._conn.fetchval(
+            "DELETE FROM aliases a USING model_versions v WHERE a.model_id = $1 AND a.alias = $2 "
+            "AND v.id = a.version_id RETURNING v.version",
+            model.id,
+            alias,
         )
         self.touched.add(model.full_name)
-        return model.aliases.get(alias) if deleted is not None else None
+        return deleted
 
     async def append_audit(self, event: NewAuditEvent) -> int:
         return await self._conn.fetchval(  # type: ignore[no-any-return]

@@ -516,6 +516,7 @@ def deployment(d: Deployment) -> RenderableType:
             ("model", d.model_reference),
             ("version", d.version_reference),
             ("revision", d.revision),
+            ("this change's revision", d.created_revision or None),
             ("replicas", f"{d.ready_replicas}/{d.replicas} ready"),
             ("runtime", d.runtime),
             ("endpoints", ", ".join(d.endpoints)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from modelyard import Deployment, NotFoundError
@@ -13,7 +15,8 @@ _WAIT_HELP = "Wait until it is AVAILABLE (exit 1 if it FAILS)."
 
 def _finish(state: State, deployment: Deployment, wait: bool, wait_timeout: float) -> None:
     if wait:
-        deployment = state.client.wait_deployment(deployment.name, timeout=wait_timeout)
+        waited = state.client.wait_deployment(deployment.name, timeout=wait_timeout)
+        deployment = dataclasses.replace(waited, created_revision=deployment.created_revision)
     emit(state, deployment, _render.deployment)
 
 

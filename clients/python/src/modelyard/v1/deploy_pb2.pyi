@@ -448,16 +448,24 @@ class UpdateDeploymentResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DEPLOYMENT_FIELD_NUMBER: _builtins.int
+    CREATED_REVISION_FIELD_NUMBER: _builtins.int
+    created_revision: _builtins.int
+    """The revision this call created (concurrent callers each learn their own); 0 when it
+    created none: replicas only, or the version already served.
+    """
     @_builtins.property
-    def deployment(self) -> Global___Deployment: ...
+    def deployment(self) -> Global___Deployment:
+        """As it is once the leader acted on this change; other changes may have followed it."""
+
     def __init__(
         self,
         *,
         deployment: Global___Deployment | None = ...,
+        created_revision: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["deployment", b"deployment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment", b"deployment"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_revision", b"created_revision", "deployment", b"deployment"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -494,16 +502,22 @@ class RollbackDeploymentResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DEPLOYMENT_FIELD_NUMBER: _builtins.int
+    CREATED_REVISION_FIELD_NUMBER: _builtins.int
+    created_revision: _builtins.int
+    """The revision this call created (concurrent callers each learn their own)."""
     @_builtins.property
-    def deployment(self) -> Global___Deployment: ...
+    def deployment(self) -> Global___Deployment:
+        """As it is once the leader acted on this change; other changes may have followed it."""
+
     def __init__(
         self,
         *,
         deployment: Global___Deployment | None = ...,
+        created_revision: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["deployment", b"deployment"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment", b"deployment"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_revision", b"created_revision", "deployment", b"deployment"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
