@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -463,3 +464,32 @@ def test_references_to_another_project_are_refused_alike_whether_they_exist_or_n
     denied = [e for e in _audit(people.alice, people.project) if e.action == "access.denied"]
     assert {(e.actor, e.access) for e in denied} == {(people.names["carol"], "")}
     assert len(denied) == 10  # 6 asks as a member, 4 as a parent; refused reads are logged, not recorded
+
+
+def test_racing_role_changes_and_revokes_form_one_chain_in_the_audit_log(people: People, admin: Session) -> None:
+    roles = [VIEWER, EDITOR, ADMIN] * 4
+
+    def set_role(role: int) -> None:
+        request = auth_pb2.SetProjectRoleRequest(project=people.project, principal=people.names["carol"], role=role)
+        people.alice.auth("SetProjectRole", request)
+
+    with ThreadPoolExecutor(len(roles)) as pool:
+        list(pool.map(set_role, roles))
+    changes = [e for e in reversed(_audit(people.alice, people.project)) if e.action == "role.set"]
+    carol = [e for e in changes if e.resource.endswith(people.names["carol"])]
+    assert len(carol) == len(roles)
+    befores = [dict(e.before).get("role") for e in carol]
+    afters = [dict(e.after)["role"] for e in carol]
+    assert befores == [None, *afters[:-1]]  # each names the role the one before it left
+
+    created = people.carol.auth("CreateToken", auth_pb2.CreateTokenRequest(description="raced")).token
+
+    def revoke(_: int) -> None:
+        people.carol.auth("RevokeToken", auth_pb2.RevokeTokenRequest(id=created.id))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(revoke, range(8)))
+    revokes = [e for e in admin.metadata("ListAuditEvents", metadata_pb2.ListAuditEventsRequest()).events]
+    assert [e.after["id"] for e in revokes if e.action == "token.revoke" and e.after["id"] == created.id] == [
+        created.id
+    ]

@@ -253,10 +253,11 @@ class Accounts:
         if found is None or (found.principal != identity.principal and not identity.admin):
             raise NotFoundError(f"id: no token {token_id!r} of yours")  # others' token ids stay unknown
         async with self._store.transaction() as tx:
-            revoked = await tx.revoke_token(token_id)
-            if revoked is None or revoked.revoked_at is None:
+            outcome = await tx.revoke_token(token_id)
+            if outcome is None:
                 raise NotFoundError(f"id: no token {token_id!r}")
-            if found.revoked_at is None:
+            revoked, now = outcome
+            if now:  # of racing revokes, only the one that revoked it is recorded
                 after = {"id": token_id, "principal": found.principal}
                 await tx.append_audit(NewAuditEvent(caller, "token.revoke", "", found.principal, after=after))
         return revoked
@@ -320,9 +321,17 @@ class Accounts:
         if (await self._principal("principal", principal)).kind is PrincipalKind.SERVICE:
             raise InvalidArgumentError("principal", f"{principal!r} is a service; services read every project already")
         async with self._store.transaction() as tx:
+            held = await tx.lock_role(project, principal)
             binding = await tx.grant_role(project, principal, role, caller.actor)
             await tx.append_audit(
-                NewAuditEvent(caller, "role.set", project, f"{project}:{principal}", after={"role": role.name})
+                NewAuditEvent(
+                    caller,
+                    "role.set",
+                    project,
+                    f"{project}:{principal}",
+                    before={"role": held.name} if held else None,
+                    after={"role": role.name},
+                )
             )
         return binding
 

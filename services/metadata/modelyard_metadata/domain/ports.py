@@ -146,8 +146,14 @@ class AccessTransaction(MetadataTransaction, Protocol):
         """Forgets serving credentials that expired (an hour ago or more)."""
         ...
 
-    async def revoke_token(self, token_id: str) -> Token | None:
-        """Revokes it now unless revoked already; the token as it is then (None: no such id)."""
+    async def revoke_token(self, token_id: str) -> tuple[Token, bool] | None:
+        """Revokes it now unless revoked already: the token as it is then and whether this call
+        revoked it (None: no such id)."""
+        ...
+
+    async def lock_role(self, project: str, principal: str) -> Role | None:
+        """The role ``principal`` holds on ``project`` now, role changes of the project waiting
+        for this transaction (so that each one's audit event names the role it replaced)."""
         ...
 
     async def delete_role(self, project: str, principal: str) -> RoleBinding | None: ...

@@ -149,12 +149,25 @@ class PgAccessTransaction(PgTransaction):
             "DELETE FROM tokens WHERE scope IS NOT NULL AND expires_at < now() - interval '1 hour'"
         )
 
-    async def revoke_token(self, token_id: str) -> Token | None:
+    async def revoke_token(self, token_id: str) -> tuple[Token, bool] | None:
         self.touched.add(AUTH)
         row = await self._conn.fetchrow(
-            "UPDATE tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *", token_id
+            "UPDATE tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING *", token_id
         )
-        return _token(row) if row is not None else None
+        if row is not None:
+            return _token(row), True
+        # Revoked already (maybe by a racing call, committed while this one waited): read it anew.
+        row = await self._conn.fetchrow("SELECT * FROM tokens WHERE id = $1", token_id)
+        return (_token(row), False) if row is not None else None
+
+    async def lock_role(self, project: str, principal: str) -> Role | None:
+        # The project's row serializes its role changes, also of a binding that does not exist
+        # yet; the read is a statement of its own, so it sees what the lock waited for.
+        await self._conn.execute("SELECT 1 FROM projects WHERE name = $1 FOR NO KEY UPDATE", project)
+        held = await self._conn.fetchval(
+            "SELECT role FROM project_roles WHERE project = $1 AND principal = $2", project, principal
+        )
+        return Role[held] if held is not None else None
 
     async def delete_role(self, project: str, principal: str) -> RoleBinding | None:
         self.touched.add(AUTH)
