@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import mimetypes
 import os
 import queue
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, Self, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, Self, Unpack
 
 import grpc
 
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHUNK_SIZE",
-    "MAX_ATTEMPTS",
+    "PATIENCE_SECONDS",
     "LocalFile",
     "Progress",
     "Transfers",
@@ -68,8 +69,12 @@ __all__ = [
     "same_files",
 ]
 
+logger = logging.getLogger(__name__)
+
 CHUNK_SIZE = 1024 * 1024
-MAX_ATTEMPTS = 8
+# How long a transfer keeps retrying without progress: a registry restarting (a new pod) plus the
+# lease of a stream it lost lapsing (10 s by default), with room to spare.
+PATIENCE_SECONDS = 120.0
 _FIRST_BACKOFF = 0.2
 _MAX_BACKOFF = 3.0
 # Another attempt may succeed: the service or its store was down, the call ran out of time,
@@ -79,7 +84,6 @@ _TRANSIENT_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED", "CA
 _CUT_STREAM = ("stream removed", "rst_stream", "socket closed", "connection reset", "goaway")
 
 Progress = Callable[[TransferProgress], None]
-T = TypeVar("T")
 
 
 class _Hasher(Protocol):
@@ -229,6 +233,38 @@ def local_path(root: Path, path: str) -> Path:
     return root.joinpath(*parts)
 
 
+class _Patience:
+    """Retries of one transfer after transient failures (``is_transient``), with ``backoff``,
+    until ``seconds`` pass without progress; each retry is logged, naming what waits and why."""
+
+    def __init__(self, what: str, seconds: float = PATIENCE_SECONDS) -> None:
+        self._what, self._seconds = what, seconds
+        self.progressed()
+
+    def progressed(self) -> None:
+        """Bytes moved since the last failure: the transfer gets its full patience again."""
+        self._attempt, self._deadline = 1, time.monotonic() + self._seconds
+
+    def retry(self, error: ModelyardError) -> bool:
+        """Waits before the next attempt and says True; False when ``error`` is final or the
+        patience is spent (the caller raises it)."""
+        delay = backoff(self._attempt)
+        if not is_transient(error) or time.monotonic() + delay > self._deadline:
+            return False
+        logger.warning(
+            "%s: %s %s; retrying in %.1f s (attempt %d, giving up after %g s without progress)",
+            self._what,
+            error.code,
+            error.message,
+            delay,
+            self._attempt + 1,
+            self._seconds,
+        )
+        time.sleep(delay)
+        self._attempt += 1
+        return True
+
+
 def _ignore(event: TransferProgress) -> None:
     """The progress callback when none is given."""
 
@@ -274,9 +310,9 @@ class Transfers:
         self._stub = stub
         self._client = client
 
-    def stat(self, reference: str) -> ArtifactStatus:
+    def stat(self, reference: str, patience: _Patience | None = None) -> ArtifactStatus:
         request = registry_pb2.StatArtifactRequest(reference=reference)
-        return cv.artifact_status_from_pb(self._retrying(lambda: self._call("StatArtifact", request)))
+        return cv.artifact_status_from_pb(self._retrying("StatArtifact", request, patience))
 
     def abort_upload(self, reference: str, reason: str = "") -> None:
         self._call("AbortUpload", registry_pb2.AbortUploadRequest(reference=reference, reason=reason))
@@ -305,7 +341,7 @@ class Transfers:
             for file in files:
                 self._upload(reference, file, resume_offset(status, file), report)
             commit = registry_pb2.CommitUploadRequest(reference=reference, paths=[f.path for f in files])
-            self._retrying(lambda: self._call("CommitUpload", commit))
+            self._retrying("CommitUpload", commit)
         except BaseException as exc:  # Ctrl-C too: say where the bytes went
             exc.add_note(f"{reference} stays PENDING_UPLOAD: push the same files to {reference} to resume")
             raise
@@ -362,8 +398,9 @@ class Transfers:
 
     def _upload(self, reference: str, file: LocalFile, offset: int | None, report: Progress) -> None:
         """Uploads ``file`` from ``offset`` (None: it is uploaded already). After a cut, a
-        conflict or an outage, waits and resumes where StatArtifact says the upload stands."""
-        attempt, resynced = 1, False
+        conflict or an outage (a registry restarting included), waits and resumes where
+        StatArtifact says the upload stands, as long as the registry's durable offset moves."""
+        patience, resynced, durable = _Patience(f"upload of {file.path!r} to {reference}"), False, offset or 0
         while offset is not None:
             try:
                 self._send(reference, file, offset, report)
@@ -374,11 +411,12 @@ class Transfers:
                     raise
                 resynced = True
             except ModelyardError as exc:
-                if attempt >= MAX_ATTEMPTS or not is_transient(exc):
+                if not patience.retry(exc):
                     raise
-                time.sleep(backoff(attempt))
-                attempt += 1
-            offset = resume_offset(self.stat(reference), file)
+            offset = resume_offset(self.stat(reference, patience), file)
+            if offset is None or offset > durable:
+                durable = offset or file.size
+                patience.progressed()
         report(TransferProgress(file.path, file.size, file.size, TransferPhase.UPLOAD))
 
     def _send(self, reference: str, file: LocalFile, offset: int, report: Progress) -> None:
@@ -418,9 +456,10 @@ class Transfers:
         done = 0
         if part.is_file() and part.stat().st_size <= file.size:
             digest, done = _read_digest(part, file.path, report, file.size)
+        patience = _Patience(f"download of {file.path!r} from {reference}")
         with part.open("ab" if done else "wb") as out, _WriteBehind(out, digest) as sink:
-            attempt = 1
             while done < file.size:
+                started = done
                 try:
                     for chunk in self._chunks(reference, file, done):
                         sink.put(chunk)
@@ -428,10 +467,10 @@ class Transfers:
                         report(TransferProgress(file.path, done, file.size, TransferPhase.DOWNLOAD))
                     break
                 except ModelyardError as exc:
-                    if attempt >= MAX_ATTEMPTS or not is_transient(exc):
+                    if done > started:
+                        patience.progressed()
+                    if not patience.retry(exc):
                         raise
-                time.sleep(backoff(attempt))
-                attempt += 1
         if done != file.size or digest.hexdigest() != file.sha256:
             part.unlink()
             raise DataLossError(
@@ -467,18 +506,17 @@ class Transfers:
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, request_id=request_id) from exc
 
-    def _retrying(self, call: Callable[[], T]) -> T:
-        """``call()``, again after a transient failure (``is_transient``), MAX_ATTEMPTS times at most.
-        Only for calls that are safe to repeat: StatArtifact, CommitUpload (same paths, same result)."""
-        attempt = 1
+    def _retrying(self, method: str, request: Message, patience: _Patience | None = None) -> Any:
+        """``_call``, again after a transient failure while ``patience`` lasts (a transfer's, or
+        its own). Only for calls that are safe to repeat: StatArtifact, CommitUpload (same
+        paths, same result)."""
+        patience = patience or _Patience(f"{method} of the registry")
         while True:
             try:
-                return call()
+                return self._call(method, request)
             except ModelyardError as exc:
-                if attempt >= MAX_ATTEMPTS or not is_transient(exc):
+                if not patience.retry(exc):
                     raise
-            time.sleep(backoff(attempt))
-            attempt += 1
 
 
 def _committed(version: ModelVersion) -> tuple[ArtifactFile, ...]:

@@ -125,17 +125,13 @@ class PgUploadStore:
                 )
             )
 
-    async def renew_lease(self, session_id: uuid.UUID, owner: uuid.UUID, lease_seconds: float) -> bool:
+    async def renew_leases(self, owners: Collection[uuid.UUID], lease_seconds: float) -> None:
         async with self._conn() as conn:
-            return bool(
-                await conn.fetchval(
-                    "UPDATE registry.sessions SET updated_at = now(), "
-                    "lease_expires = now() + make_interval(secs => $3) "
-                    "WHERE id = $1 AND lease_owner = $2 RETURNING true",
-                    session_id,
-                    owner,
-                    lease_seconds,
-                )
+            await conn.execute(
+                "UPDATE registry.sessions SET updated_at = now(), lease_expires = now() + make_interval(secs => $2) "
+                "WHERE lease_owner = ANY($1::uuid[])",
+                list(owners),
+                lease_seconds,
             )
 
     async def release_lease(self, session_id: uuid.UUID, owner: uuid.UUID) -> None:
