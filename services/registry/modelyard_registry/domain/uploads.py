@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from modelyard import VersionStatus
-from modelyard_common.errors import ConflictError, DataLossError, FailedPreconditionError
+from modelyard.paths import nested_pair
+from modelyard_common.errors import ConflictError, DataLossError, FailedPreconditionError, InvalidArgumentError
 from modelyard_registry.domain.digest import ResumableSha256
 from modelyard_registry.domain.entities import FileHeader, Session, StoredFile, UploadResult, VersionInfo
 from modelyard_registry.domain.multipart import PartWriter
@@ -120,6 +121,11 @@ class Uploads:
                 f"{session.size} bytes durable); finish it before committing"
             )
         files = await self._store.files(version.reference)
+        if pair := nested_pair(f.path for f in files):  # uploaded before uploads were refused
+            raise FailedPreconditionError(
+                f"{version.reference} holds both {pair[0]!r} and {pair[1]!r}, which no file system can: abort "
+                f"this version and push the files again with other paths"
+            )
         if not files:
             raise FailedPreconditionError(f"{version.reference} has no uploaded file; upload one with UploadFile first")
         have = {f.path for f in files}
@@ -222,7 +228,7 @@ class Uploads:
         )
         try:
             await self._store.create_session(session, owner, self._limits.lease_seconds)
-        except ConflictError:
+        except (ConflictError, InvalidArgumentError):  # another stream, or a path nested in another
             await self._blobs.abort_multipart(key, session.upload_id)
             raise
         return session
