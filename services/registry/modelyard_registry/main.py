@@ -85,7 +85,12 @@ async def components(settings: RegistrySettings) -> AsyncIterator[Components]:
             blobs,
             catalog,
             asyncio.Semaphore(settings.parts_in_flight),
-            UploadLimits(settings.part_size_mib * _MiB, settings.lease_seconds, settings.s3_prefix),
+            UploadLimits(
+                settings.part_size_mib * _MiB,
+                settings.lease_seconds,
+                settings.s3_prefix,
+                settings.stream_parts_in_flight,
+            ),
             on_bytes=BYTES.labels("upload").inc,
         )
         downloads = Downloads(
@@ -115,16 +120,17 @@ async def run(settings: RegistrySettings) -> None:
         binding = ServiceBinding(
             SERVICE_NAME, lambda server: registry_pb2_grpc.add_RegistryServiceServicer_to_server(servicer, server)
         )
-        background = None
+        background = [asyncio.create_task(parts.uploads.keep_leases())]
         if settings.reconcile_interval_seconds:
-            background = asyncio.create_task(_reconcile_forever(parts.reconciler, settings.reconcile_interval_seconds))
+            interval = settings.reconcile_interval_seconds
+            background.append(asyncio.create_task(_reconcile_forever(parts.reconciler, interval)))
         try:
             await serve(settings, [binding], auth_required=settings.auth_enabled)
         finally:
-            if background is not None:
-                background.cancel()
+            for task in background:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await background
+                    await task
 
 
 async def reconcile_once(settings: RegistrySettings) -> dict[str, object]:

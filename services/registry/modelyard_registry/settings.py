@@ -39,12 +39,16 @@ class RegistrySettings(DatabaseSettings, CallerAuthSettings):
     """Size of an S3 multipart part; larger for files that would need more than 10,000 parts."""
     parts_in_flight: int = Field(8, ge=1, le=256)
     """Parts being uploaded at once across all uploads: with part_size_mib, bounds upload memory."""
+    stream_parts_in_flight: int = Field(4, ge=1, le=256)
+    """Parts of one upload that may be in flight or not yet durable: bounds what a crash of the
+    registry makes the client send again (with the part being filled)."""
     download_read_size_mib: int = Field(8, ge=1, le=256)
     """Size of each ranged S3 read of a download."""
     download_read_ahead: int = Field(4, ge=1, le=64)
     """Ranged reads a download keeps in flight ahead of the client."""
-    lease_seconds: float = Field(30.0, gt=0, le=3600)
-    """How long an upload stream owns its session without renewing (it renews every third of it)."""
+    lease_seconds: float = Field(10.0, ge=1, le=3600)
+    """How long an upload session stays owned once its registry stops renewing it (every third of
+    it): after a crash, the wait before the upload resumes elsewhere (the SDK waits up to 120 s)."""
     reconcile_interval_seconds: float = Field(300.0, ge=0, le=86400)
     """Pause between reconciler passes; 0 runs none in the server."""
     upload_idle_seconds: float = Field(86400.0, gt=0)

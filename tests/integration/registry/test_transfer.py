@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import shutil
 import socket
 import threading
 import time
@@ -21,6 +22,7 @@ from click.testing import CliRunner
 import modelyard
 from modelyard import ModelKind, TransferPhase, TransferProgress, VersionStatus, _transfer
 from modelyard.cli import cli
+from modelyard.predictors import ArtifactCache
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
 from modelyard_common.embedded.service import ServiceProcess
 
@@ -358,3 +360,61 @@ def test_cli_push_artifact_pull(
     result = CliRunner().invoke(cli, [*base[:4], "push", pushed["reference"], str(tmp_path / "src" / "model.skops")])
     assert result.exit_code == 1
     assert "error: FAILED_PRECONDITION" in result.stderr and "READY with other files" in result.stderr
+
+
+def test_pull_never_writes_through_a_link_planted_in_the_destination(
+    client: modelyard.Client, model: str, tmp_path: Path
+) -> None:
+    version = client.push(model, model_dir_of(tmp_path / "src", {"w.bin": b"model bytes", "conf/c.json": b"{}"}))
+    outside = write(tmp_path / "outside" / "victim", b"precious")
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    (dst / "w.bin.part").symlink_to(outside)
+    with pytest.raises(modelyard.FailedPreconditionError, match=r"w\.bin\.part is a symbolic link"):
+        client.pull(version.reference, dst)
+    assert outside.read_bytes() == b"precious" and not (dst / "w.bin").exists()
+
+    (dst / "w.bin.part").unlink()
+    (dst / "w.bin.part").symlink_to(tmp_path / "outside" / "made-through-the-link")  # dangling
+    with pytest.raises(modelyard.FailedPreconditionError, match="symbolic link"):
+        client.pull(version.reference, dst)
+    assert sorted(p.name for p in (tmp_path / "outside").iterdir()) == ["victim"]
+
+    (dst / "w.bin.part").unlink()
+    shutil.rmtree(dst / "conf")  # pulled before w.bin
+    (dst / "conf").symlink_to(tmp_path / "outside", target_is_directory=True)  # a directory on the way
+    with pytest.raises(modelyard.FailedPreconditionError, match=r"conf is a symbolic link or not a directory"):
+        client.pull(version.reference, dst)
+    assert sorted(p.name for p in (tmp_path / "outside").iterdir()) == ["victim"]
+
+    (dst / "conf").unlink()
+    client.pull(version.reference, dst)
+    assert (dst / "w.bin").read_bytes() == b"model bytes" and (dst / "conf" / "c.json").read_bytes() == b"{}"
+    assert not (dst / "w.bin").is_symlink() and outside.read_bytes() == b"precious"
+
+
+def test_the_artifact_cache_never_writes_through_a_link(client: modelyard.Client, model: str, tmp_path: Path) -> None:
+    data = b"weights of the model"
+    version = client.push(model, write(tmp_path / "src" / "w.bin", data))
+    outside = write(tmp_path / "outside" / "victim", b"x" * len(data))  # the right size, other bytes
+    cache = ArtifactCache(tmp_path / "cache")
+    blob = cache.blob(digest(data))
+    blob.parent.mkdir(parents=True)
+    blob.symlink_to(outside)  # not trusted: downloaded again, the link replaced
+    directory = cache.directory(client, version)
+    assert (directory / "w.bin").read_bytes() == data and not blob.is_symlink()
+    assert outside.read_bytes() == b"x" * len(data)
+
+    other = ArtifactCache(tmp_path / "other-cache")
+    lock = other.blob(digest(data)).with_name(digest(data) + ".lock")
+    lock.parent.mkdir(parents=True)
+    lock.symlink_to(tmp_path / "outside" / "lock-made-through-the-link")
+    with pytest.raises(modelyard.FailedPreconditionError, match="symbolic link"):
+        other.directory(client, version)
+    assert sorted(p.name for p in (tmp_path / "outside").iterdir()) == ["victim"]
+
+
+def model_dir_of(root: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        write(root / name, data)
+    return root

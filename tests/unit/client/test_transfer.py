@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import logging
 import math
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from modelyard import ArtifactFile, ArtifactStatus, TransferPhase, TransferProgr
 from modelyard._transfer import (
     CHUNK_SIZE,
     LocalFile,
+    _Patience,
     _UploadStream,
     _WriteBehind,
     backoff,
@@ -164,6 +166,21 @@ def test_only_outages_cuts_and_conflicts_are_worth_another_attempt(
 
 def test_backoff_doubles_from_a_fifth_of_a_second_up_to_three() -> None:
     assert [backoff(n) for n in range(1, 9)] == [0.2, 0.4, 0.8, 1.6, 3.0, 3.0, 3.0, 3.0]
+
+
+def test_patience_lasts_until_its_seconds_pass_without_progress_and_logs_each_retry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outage = UnavailableError("registry restarting", code="UNAVAILABLE")
+    patience = _Patience("upload of 'w.bin' to p/m:1", seconds=0.5)
+    assert patience.retry(FailedPreconditionError("not READY")) is False  # final: no wait
+    caplog.set_level(logging.WARNING, logger="modelyard")
+    assert patience.retry(outage) is True  # waited 0.2 s
+    assert patience.retry(outage) is False  # another 0.4 s would pass the 0.5 s
+    patience.progressed()  # bytes moved: full patience again
+    assert patience.retry(outage) is True
+    logged = "upload of 'w.bin' to p/m:1: UNAVAILABLE registry restarting; retrying in 0.2 s (attempt 2, "
+    assert [r.getMessage() for r in caplog.records] == [logged + "giving up after 0.5 s without progress)"] * 2
 
 
 # --- streams and destinations --------------------------------------------------------------

@@ -13,15 +13,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import mimetypes
 import os
 import queue
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, Self, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, Self, Unpack
 
 import grpc
 
@@ -45,6 +47,7 @@ from modelyard.errors import (
     NotFoundError,
     from_rpc_error,
 )
+from modelyard.paths import path_problem
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
 
 if TYPE_CHECKING:
@@ -54,22 +57,29 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHUNK_SIZE",
-    "MAX_ATTEMPTS",
+    "PATIENCE_SECONDS",
     "LocalFile",
     "Progress",
     "Transfers",
     "backoff",
+    "directory_below",
     "hash_file",
+    "is_regular",
     "is_transient",
     "list_files",
     "local_path",
     "names_version",
+    "open_below",
     "resume_offset",
     "same_files",
 ]
 
+logger = logging.getLogger(__name__)
+
 CHUNK_SIZE = 1024 * 1024
-MAX_ATTEMPTS = 8
+# How long a transfer keeps retrying without progress: a registry restarting (a new pod) plus the
+# lease of a stream it lost lapsing (10 s by default), with room to spare.
+PATIENCE_SECONDS = 120.0
 _FIRST_BACKOFF = 0.2
 _MAX_BACKOFF = 3.0
 # Another attempt may succeed: the service or its store was down, the call ran out of time,
@@ -79,7 +89,6 @@ _TRANSIENT_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED", "CA
 _CUT_STREAM = ("stream removed", "rst_stream", "socket closed", "connection reset", "goaway")
 
 Progress = Callable[[TransferProgress], None]
-T = TypeVar("T")
 
 
 class _Hasher(Protocol):
@@ -115,23 +124,28 @@ def list_files(root: Path) -> list[tuple[str, Path]]:
     directories are not, so that a cycle cannot make the walk endless.
     """
     if root.is_file():
-        return [(root.name, root)]
-    if not root.is_dir():
+        found = [(root.name, root)]
+    elif not root.is_dir():
         raise FileNotFoundError(errno.ENOENT, "no such file or directory", str(root))
-    found = [
-        (location.relative_to(root).as_posix(), location)
-        for directory, _, names in os.walk(root)
-        for location in (Path(directory, name) for name in names)
-        if location.is_file()
-    ]
+    else:
+        found = [
+            (location.relative_to(root).as_posix(), location)
+            for directory, _, names in os.walk(root)
+            for location in (Path(directory, name) for name in names)
+            if location.is_file()
+        ]
     if not found:
         raise InvalidArgumentError(f"path: {root} holds no file to push")
+    for name, location in found:  # refused by the registry anyway: say so before hashing and sending
+        if problem := path_problem(name):
+            raise InvalidArgumentError(f"path: {location} would be stored as {name!r}, which {problem}")
     return sorted(found)
 
 
 def hash_file(source: Path, path: str, report: Progress) -> LocalFile:
     """Reads ``source`` once, 1 MiB at a time, for its size and SHA-256."""
-    digest, size = _read_digest(source, path, report)
+    with source.open("rb") as stream:
+        digest, size = _read_digest(stream, path, report, os.fstat(stream.fileno()).st_size)
     return LocalFile(path=path, source=source, size=size, sha256=digest.hexdigest())
 
 
@@ -172,18 +186,61 @@ class _WriteBehind:
                     self._error = exc
 
 
-def _read_digest(source: Path, path: str, report: Progress, total: int | None = None) -> tuple[_Hasher, int]:
-    """The SHA-256 state after reading all of ``source``, and how many bytes that was; progress
-    is reported against ``total`` (the file's size when not given)."""
-    total = source.stat().st_size if total is None else total
+def _read_digest(stream: BinaryIO, path: str, report: Progress, total: int) -> tuple[_Hasher, int]:
+    """The SHA-256 state after reading ``stream`` to its end, and how many bytes that was;
+    progress is reported against ``total``."""
     digest, done = hashlib.sha256(), 0
     report(TransferProgress(path, 0, total, TransferPhase.HASH))
-    with source.open("rb") as stream:
-        while chunk := stream.read(CHUNK_SIZE):
-            digest.update(chunk)
-            done += len(chunk)
-            report(TransferProgress(path, done, max(total, done), TransferPhase.HASH))
+    while chunk := stream.read(CHUNK_SIZE):
+        digest.update(chunk)
+        done += len(chunk)
+        report(TransferProgress(path, done, max(total, done), TransferPhase.HASH))
     return digest, done
+
+
+@contextlib.contextmanager
+def directory_below(root: Path, names: Iterable[str]) -> Iterator[int]:
+    """A descriptor of directory ``root/<names...>``, made where missing. ``root`` is taken as it
+    is (the caller chose it), but no name below it is followed if it is a symbolic link: a link
+    planted in a destination or a cache cannot send what is written there elsewhere."""
+    root.mkdir(parents=True, exist_ok=True)
+    where, fd = root, os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for name in names:
+            where = where / name
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, dir_fd=fd)
+            try:
+                inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except OSError as exc:  # ELOOP: a link; ENOTDIR: a file
+                raise FailedPreconditionError(
+                    f"{where} is a symbolic link or not a directory: nothing is written through it; remove it"
+                ) from exc
+            os.close(fd)
+            fd = inner
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def open_below(directory: int, name: str, shown: Path) -> BinaryIO:
+    """File ``name`` in ``directory`` (``shown`` in messages) for reading and writing, never
+    through a link: the regular file there, or a new one made exclusively. Anything else there
+    (a symbolic link, a FIFO, a device) is refused and left untouched."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        try:
+            fd = os.open(name, flags, dir_fd=directory)
+        except FileNotFoundError:
+            fd = os.open(name, flags | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=directory)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.EEXIST):  # a link; one planted since the first open
+            raise
+        raise FailedPreconditionError(f"{shown} is a symbolic link: nothing is written through it; remove it") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FailedPreconditionError(f"{shown} is not a regular file: nothing is written to it; remove it")
+    return os.fdopen(fd, "r+b")
 
 
 def same_files(local: Iterable[_Digested], remote: Iterable[_Digested]) -> bool:
@@ -223,10 +280,41 @@ def backoff(attempt: int) -> float:
 def local_path(root: Path, path: str) -> Path:
     """Where file ``path`` of an artifact goes under ``root``; refuses a path that would land
     outside it (the registry checks paths on upload: this guards against a registry that does not)."""
-    parts = path.split("/")
-    if not path or "\\" in path or any(part in ("", ".", "..") for part in parts):
-        raise InternalError(f"path: the registry named a file {path!r}, which is not a relative path")
-    return root.joinpath(*parts)
+    if problem := path_problem(path):
+        raise InternalError(f"path: the registry named a file {path!r}, which is not a relative path it may: {problem}")
+    return root.joinpath(*path.split("/"))
+
+
+class _Patience:
+    """Retries of one transfer after transient failures (``is_transient``), with ``backoff``,
+    until ``seconds`` pass without progress; each retry is logged, naming what waits and why."""
+
+    def __init__(self, what: str, seconds: float = PATIENCE_SECONDS) -> None:
+        self._what, self._seconds = what, seconds
+        self.progressed()
+
+    def progressed(self) -> None:
+        """Bytes moved since the last failure: the transfer gets its full patience again."""
+        self._attempt, self._deadline = 1, time.monotonic() + self._seconds
+
+    def retry(self, error: ModelyardError) -> bool:
+        """Waits before the next attempt and says True; False when ``error`` is final or the
+        patience is spent (the caller raises it)."""
+        delay = backoff(self._attempt)
+        if not is_transient(error) or time.monotonic() + delay > self._deadline:
+            return False
+        logger.warning(
+            "%s: %s %s; retrying in %.1f s (attempt %d, giving up after %g s without progress)",
+            self._what,
+            error.code,
+            error.message,
+            delay,
+            self._attempt + 1,
+            self._seconds,
+        )
+        time.sleep(delay)
+        self._attempt += 1
+        return True
 
 
 def _ignore(event: TransferProgress) -> None:
@@ -274,9 +362,9 @@ class Transfers:
         self._stub = stub
         self._client = client
 
-    def stat(self, reference: str) -> ArtifactStatus:
+    def stat(self, reference: str, patience: _Patience | None = None) -> ArtifactStatus:
         request = registry_pb2.StatArtifactRequest(reference=reference)
-        return cv.artifact_status_from_pb(self._retrying(lambda: self._call("StatArtifact", request)))
+        return cv.artifact_status_from_pb(self._retrying("StatArtifact", request, patience))
 
     def abort_upload(self, reference: str, reason: str = "") -> None:
         self._call("AbortUpload", registry_pb2.AbortUploadRequest(reference=reference, reason=reason))
@@ -305,7 +393,7 @@ class Transfers:
             for file in files:
                 self._upload(reference, file, resume_offset(status, file), report)
             commit = registry_pb2.CommitUploadRequest(reference=reference, paths=[f.path for f in files])
-            self._retrying(lambda: self._call("CommitUpload", commit))
+            self._retrying("CommitUpload", commit)
         except BaseException as exc:  # Ctrl-C too: say where the bytes went
             exc.add_note(f"{reference} stays PENDING_UPLOAD: push the same files to {reference} to resume")
             raise
@@ -322,9 +410,9 @@ class Transfers:
         missing = [(file, target) for file, target in wanted if not _holds(target, file, report)]
         for file, _ in missing:  # announce them all first, so that a listener knows the total
             report(TransferProgress(file.path, 0, file.size, TransferPhase.DOWNLOAD))
-        for file, target in missing:
+        for file, _ in missing:
             # The canonical reference: an alias moved meanwhile must not mix two versions' files.
-            self.download(status.reference, file, target, report)
+            self.download(status.reference, file, root, file.path, report)
         return root
 
     # Pushing
@@ -362,8 +450,9 @@ class Transfers:
 
     def _upload(self, reference: str, file: LocalFile, offset: int | None, report: Progress) -> None:
         """Uploads ``file`` from ``offset`` (None: it is uploaded already). After a cut, a
-        conflict or an outage, waits and resumes where StatArtifact says the upload stands."""
-        attempt, resynced = 1, False
+        conflict or an outage (a registry restarting included), waits and resumes where
+        StatArtifact says the upload stands, as long as the registry's durable offset moves."""
+        patience, resynced, durable = _Patience(f"upload of {file.path!r} to {reference}"), False, offset or 0
         while offset is not None:
             try:
                 self._send(reference, file, offset, report)
@@ -374,11 +463,12 @@ class Transfers:
                     raise
                 resynced = True
             except ModelyardError as exc:
-                if attempt >= MAX_ATTEMPTS or not is_transient(exc):
+                if not patience.retry(exc):
                     raise
-                time.sleep(backoff(attempt))
-                attempt += 1
-            offset = resume_offset(self.stat(reference), file)
+            offset = resume_offset(self.stat(reference, patience), file)
+            if offset is None or offset > durable:
+                durable = offset or file.size
+                patience.progressed()
         report(TransferProgress(file.path, file.size, file.size, TransferPhase.UPLOAD))
 
     def _send(self, reference: str, file: LocalFile, offset: int, report: Progress) -> None:
@@ -407,38 +497,41 @@ class Transfers:
 
     # Pulling
 
-    def download(self, reference: str, file: ArtifactFile, target: Path, report: Progress = _ignore) -> None:
-        """Writes ``file`` to ``target`` through ``<name>.part``, renamed into place once its size
-        and SHA-256 are verified. A ``.part`` left by an earlier pull is kept and continued. No
+    def download(self, reference: str, file: ArtifactFile, root: Path, path: str, report: Progress = _ignore) -> None:
+        """Writes ``file`` to ``root/path`` through ``<name>.part``, renamed into place once its
+        size and SHA-256 are verified. A ``.part`` left by an earlier pull is kept and continued.
+        Nothing under ``root`` is written through a symbolic link (``directory_below``). No
         fsync (it would cost ~1.2 s per GiB, as much as the transfer): after a machine crash a
         renamed file may lack its last bytes, which the next pull finds by hashing it."""
-        part = target.with_name(target.name + ".part")
-        part.parent.mkdir(parents=True, exist_ok=True)
-        digest: _Hasher = hashlib.sha256()
-        done = 0
-        if part.is_file() and part.stat().st_size <= file.size:
-            digest, done = _read_digest(part, file.path, report, file.size)
-        with part.open("ab" if done else "wb") as out, _WriteBehind(out, digest) as sink:
-            attempt = 1
-            while done < file.size:
-                try:
-                    for chunk in self._chunks(reference, file, done):
-                        sink.put(chunk)
-                        done += len(chunk)
-                        report(TransferProgress(file.path, done, file.size, TransferPhase.DOWNLOAD))
-                    break
-                except ModelyardError as exc:
-                    if attempt >= MAX_ATTEMPTS or not is_transient(exc):
-                        raise
-                time.sleep(backoff(attempt))
-                attempt += 1
-        if done != file.size or digest.hexdigest() != file.sha256:
-            part.unlink()
-            raise DataLossError(
-                f"{file.path}: the {done} bytes received hash to {digest.hexdigest()}, not {file.sha256} "
-                f"({file.size} bytes) as the registry says; the partial file was deleted, pull again"
-            )
-        os.replace(part, target)
+        *parents, name = path.split("/")
+        part = name + ".part"
+        patience = _Patience(f"download of {file.path!r} from {reference}")
+        with directory_below(root, parents) as directory:
+            with open_below(directory, part, root / f"{path}.part") as out:
+                if os.fstat(out.fileno()).st_size > file.size:
+                    out.truncate(0)
+                digest, done = _read_digest(out, file.path, report, file.size)
+                with _WriteBehind(out, digest) as sink:
+                    while done < file.size:
+                        started = done
+                        try:
+                            for chunk in self._chunks(reference, file, done):
+                                sink.put(chunk)
+                                done += len(chunk)
+                                report(TransferProgress(file.path, done, file.size, TransferPhase.DOWNLOAD))
+                            break
+                        except ModelyardError as exc:
+                            if done > started:
+                                patience.progressed()
+                            if not patience.retry(exc):
+                                raise
+            if done != file.size or digest.hexdigest() != file.sha256:
+                os.unlink(part, dir_fd=directory)
+                raise DataLossError(
+                    f"{file.path}: the {done} bytes received hash to {digest.hexdigest()}, not {file.sha256} "
+                    f"({file.size} bytes) as the registry says; the partial file was deleted, pull again"
+                )
+            os.replace(part, name, src_dir_fd=directory, dst_dir_fd=directory)
 
     def _chunks(self, reference: str, file: ArtifactFile, offset: int) -> Iterator[bytes]:
         """The bytes of ``file`` from ``offset`` on, from one DownloadFile stream (no deadline)."""
@@ -467,18 +560,17 @@ class Transfers:
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, request_id=request_id) from exc
 
-    def _retrying(self, call: Callable[[], T]) -> T:
-        """``call()``, again after a transient failure (``is_transient``), MAX_ATTEMPTS times at most.
-        Only for calls that are safe to repeat: StatArtifact, CommitUpload (same paths, same result)."""
-        attempt = 1
+    def _retrying(self, method: str, request: Message, patience: _Patience | None = None) -> Any:
+        """``_call``, again after a transient failure while ``patience`` lasts (a transfer's, or
+        its own). Only for calls that are safe to repeat: StatArtifact, CommitUpload (same
+        paths, same result)."""
+        patience = patience or _Patience(f"{method} of the registry")
         while True:
             try:
-                return call()
+                return self._call(method, request)
             except ModelyardError as exc:
-                if attempt >= MAX_ATTEMPTS or not is_transient(exc):
+                if not patience.retry(exc):
                     raise
-            time.sleep(backoff(attempt))
-            attempt += 1
 
 
 def _committed(version: ModelVersion) -> tuple[ArtifactFile, ...]:
@@ -486,7 +578,17 @@ def _committed(version: ModelVersion) -> tuple[ArtifactFile, ...]:
 
 
 def _holds(target: Path, file: ArtifactFile, report: Progress) -> bool:
-    """Whether ``target`` has the content of ``file`` already (then it is not downloaded again)."""
-    if not target.is_file() or target.stat().st_size != file.size:
+    """Whether ``target`` is a regular file (not a link) with the content of ``file`` already
+    (then it is not downloaded again)."""
+    if not is_regular(target, file.size):
         return False
     return hash_file(target, file.path, report).sha256 == file.sha256
+
+
+def is_regular(path: Path, size: int) -> bool:
+    """Whether ``path`` is a regular file of ``size`` bytes itself, not a link to one."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_size == size

@@ -2,10 +2,13 @@
 
 Memory stays flat whatever the file size: at most one part is being filled, and a part is only
 cut once the server-wide ``parts_in_flight`` semaphore has a slot, so a fast client waits (gRPC
-flow control pushes back) while S3 catches up. Parts upload concurrently; the SHA-256 runs over
-them in order in a worker thread, beside the uploads. After each part, the longest run of parts
-that are both uploaded and hashed is recorded with the hash state after it: that is the
-durable offset an interrupted upload resumes from.
+flow control pushes back) while S3 catches up. A stream also has at most ``window`` parts that
+are not durable yet (in flight, or waiting for an earlier part): that, the part being filled and
+gRPC's buffers are all that a crash of the registry makes the client send again.
+
+Parts upload concurrently; the SHA-256 runs over them in order in a worker thread, beside the
+uploads. After each part, the longest run of parts that are both uploaded and hashed is recorded
+with the hash state after it: that is the durable offset an interrupted upload resumes from.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ class PartWriter:
         store: UploadStore,
         blobs: BlobStore,
         parts_in_flight: asyncio.Semaphore,
+        window: int,
         on_part: Callable[[int], None] = lambda size: None,
     ) -> None:
         self._session, self._owner, self._store, self._blobs = session, owner, store, blobs
         self._slots = parts_in_flight
+        self._window = asyncio.Semaphore(window)  # released as parts become durable
         self._on_part = on_part
         self._hasher = ResumableSha256(session.hash_state)
         self._received = session.durable_offset
@@ -65,7 +70,7 @@ class PartWriter:
         self._received += len(chunk)
         part_size = self._session.part_size
         while self._buffered >= part_size:
-            await self._slots.acquire()  # before cutting the part: a waiting stream holds only chunks
+            await self._room()  # before cutting the part: a waiting stream holds only chunks
             data = b"".join(self._buffer)
             rest = data[part_size:]
             self._buffer, self._buffered = ([rest] if rest else []), len(rest)
@@ -84,7 +89,7 @@ class PartWriter:
                 f"resume from offset {self._durable_offset}",
             )
         if self._buffered:
-            await self._slots.acquire()
+            await self._room()
             data = b"".join(self._buffer)
             self._buffer, self._buffered = [], 0
             self._submit(data)
@@ -106,6 +111,12 @@ class PartWriter:
         for task in self._tasks:
             if task.done() and not task.cancelled() and (error := task.exception()) is not None:
                 raise error
+
+    async def _room(self) -> None:
+        """Waits for room in this stream's window, then for a server-wide slot."""
+        await self._window.acquire()
+        self._failed_part()  # woken by a part that failed rather than one that became durable
+        await self._slots.acquire()
 
     def _submit(self, data: bytes) -> None:
         """Starts hashing and uploading the next part; its slot is already taken."""
@@ -130,13 +141,17 @@ class PartWriter:
 
     async def _part(self, number: int, data: bytes, hashed: asyncio.Task[None]) -> None:
         try:
-            s = self._session
-            self._etags[number] = await self._blobs.upload_part(s.storage_key, s.upload_id, number, data)
-        finally:
-            self._slots.release()
-        self._on_part(len(data))
-        await hashed
-        await self._record_progress()
+            try:
+                s = self._session
+                self._etags[number] = await self._blobs.upload_part(s.storage_key, s.upload_id, number, data)
+            finally:
+                self._slots.release()
+            self._on_part(len(data))
+            await hashed
+            await self._record_progress()
+        except BaseException:
+            self._window.release()  # a writer waiting for room wakes up and raises this error
+            raise
 
     async def _record_progress(self) -> None:
         async with self._progress:
@@ -152,4 +167,6 @@ class PartWriter:
                 raise ConflictError(f"another stream took over the upload of {s.path!r} in {s.reference}")
             for n in range(self._durable_parts + 1, last):
                 self._states.pop(n, None)
+            for _ in range(last - self._durable_parts):
+                self._window.release()
             self._durable_parts, self._durable_offset = last, offset

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from modelyard import VersionStatus
-from modelyard_common.errors import ConflictError, DataLossError, FailedPreconditionError
+from modelyard.paths import nested_pair
+from modelyard_common.errors import ConflictError, DataLossError, FailedPreconditionError, InvalidArgumentError
 from modelyard_registry.domain.digest import ResumableSha256
 from modelyard_registry.domain.entities import FileHeader, Session, StoredFile, UploadResult, VersionInfo
 from modelyard_registry.domain.multipart import PartWriter
@@ -29,8 +30,9 @@ _MiB = 1024 * 1024
 @dataclass(frozen=True, slots=True)
 class UploadLimits:
     part_size: int = 8 * _MiB
-    lease_seconds: float = 30.0
+    lease_seconds: float = 10.0
     key_prefix: str = "blobs/"
+    stream_parts_in_flight: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ class Uploads:
         self._slots = parts_in_flight
         self._limits = limits
         self._on_bytes = on_bytes
+        self._writing: set[uuid.UUID] = set()  # owners of the streams this process runs
 
     async def upload(self, header: FileHeader, chunks: AsyncIterator[bytes]) -> UploadResult:
         """Stores one file of a PENDING_UPLOAD version from ``chunks``; nothing becomes part of
@@ -69,20 +72,36 @@ class Uploads:
                 await self._drop_session(reference, header.path)
                 return UploadResult(linked, deduplicated=True)
         owner = uuid.uuid4()
-        session = await self._open_session(reference, header, owner)
-        writer = PartWriter(session, owner, self._store, self._blobs, self._slots, self._on_bytes)
-        heartbeat = asyncio.create_task(self._keep_lease(session, owner))
+        self._writing.add(owner)  # before the lease is taken: keep_leases renews it from then on
         try:
-            async for chunk in chunks:
-                await writer.write(check_chunk(chunk))
-            digest = await writer.finish()
-        except BaseException:
-            # A cut, S3 down, bad input: keep what became durable for a resume.
-            await asyncio.shield(self._settle(writer, session, owner))
-            raise
+            session = await self._open_session(reference, header, owner)
+            window = self._limits.stream_parts_in_flight
+            writer = PartWriter(session, owner, self._store, self._blobs, self._slots, window, self._on_bytes)
+            try:
+                async for chunk in chunks:
+                    await writer.write(check_chunk(chunk))
+                digest = await writer.finish()
+            except BaseException:
+                # A cut, S3 down, bad input: keep what became durable for a resume.
+                await asyncio.shield(self._settle(writer, session, owner))
+                raise
+            return await self._complete(session, owner, digest)
         finally:
-            heartbeat.cancel()
-        return await self._complete(session, owner, digest)
+            self._writing.discard(owner)
+
+    async def keep_leases(self) -> None:
+        """Renews the leases of every stream this process runs, in one statement every third of
+        ``lease_seconds``; runs for the life of the server. A process that dies (SIGKILL, OOM, a
+        lost node) stops renewing, so its sessions are free to resume elsewhere within
+        ``lease_seconds``: well inside the SDK's patience, whatever the number of streams."""
+        while True:
+            await asyncio.sleep(self._limits.lease_seconds / 3)
+            if not self._writing:
+                continue
+            try:
+                await self._store.renew_leases(list(self._writing), self._limits.lease_seconds)
+            except Exception:  # Postgres away: the next beat tries again; save_progress checks the owner
+                logger.warning("could not renew upload leases", exc_info=True)
 
     async def commit(self, actor: str, reference: str, paths: Sequence[str]) -> VersionInfo:
         """Makes the uploaded files the version's artifact; the version becomes READY."""
@@ -102,6 +121,11 @@ class Uploads:
                 f"{session.size} bytes durable); finish it before committing"
             )
         files = await self._store.files(version.reference)
+        if pair := nested_pair(f.path for f in files):  # uploaded before uploads were refused
+            raise FailedPreconditionError(
+                f"{version.reference} holds both {pair[0]!r} and {pair[1]!r}, which no file system can: abort "
+                f"this version and push the files again with other paths"
+            )
         if not files:
             raise FailedPreconditionError(f"{version.reference} has no uploaded file; upload one with UploadFile first")
         have = {f.path for f in files}
@@ -166,7 +190,7 @@ class Uploads:
         existing = await self._store.get_session(reference, header.path)
         if existing is not None and existing.leased:
             # Its durable offset may still move: the client should ask again once it is free.
-            raise ConflictError(f"{header.path!r} of {reference} is being uploaded by another stream right now")
+            raise self._held(header.path, reference)
         if (
             existing is not None
             and header.offset
@@ -174,7 +198,7 @@ class Uploads:
             and existing.matches(header)
         ):
             if not await self._store.take_lease(existing.id, owner, self._limits.lease_seconds):
-                raise ConflictError(f"{header.path!r} of {reference} is being uploaded by another stream right now")
+                raise self._held(header.path, reference)
             return existing
         if header.offset:
             if existing is None:
@@ -186,7 +210,7 @@ class Uploads:
             raise FailedPreconditionError(f"header.offset: {header.offset} is not where to resume: {problem}")
         if existing is not None:
             if not await self._store.delete_session(existing.id):
-                raise ConflictError(f"{header.path!r} of {reference} is being uploaded by another stream right now")
+                raise self._held(header.path, reference)
             await self._blobs.abort_multipart(existing.storage_key, existing.upload_id)
         key = f"{self._limits.key_prefix}{uuid.uuid4().hex}"
         session = Session(
@@ -204,16 +228,16 @@ class Uploads:
         )
         try:
             await self._store.create_session(session, owner, self._limits.lease_seconds)
-        except ConflictError:
+        except (ConflictError, InvalidArgumentError):  # another stream, or a path nested in another
             await self._blobs.abort_multipart(key, session.upload_id)
             raise
         return session
 
-    async def _keep_lease(self, session: Session, owner: uuid.UUID) -> None:
-        while True:
-            await asyncio.sleep(self._limits.lease_seconds / 3)
-            with contextlib.suppress(Exception):
-                await self._store.renew_lease(session.id, owner, self._limits.lease_seconds)
+    def _held(self, path: str, reference: str) -> ConflictError:
+        return ConflictError(
+            f"{path!r} of {reference} is being uploaded by another stream right now; if that stream "
+            f"is gone, its lease lapses within {self._limits.lease_seconds:g} s: resume then"
+        )
 
     async def _settle(self, writer: PartWriter, session: Session, owner: uuid.UUID) -> None:
         await writer.settle()

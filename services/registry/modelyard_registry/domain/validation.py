@@ -5,26 +5,33 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from modelyard.paths import nested_pair, path_problem
 from modelyard_common.errors import InvalidArgumentError
 from modelyard_registry.domain.entities import FileHeader
-from modelyard_registry.domain.limits import MAX_CHUNK_BYTES, MAX_CONTENT_TYPE, MAX_FILE_SIZE, MAX_FILES, MAX_PATH
+from modelyard_registry.domain.limits import MAX_CHUNK_BYTES, MAX_CONTENT_TYPE, MAX_FILE_SIZE, MAX_FILES
 
-__all__ = ["check_chunk", "check_header", "check_path", "check_paths", "check_sha256"]
+__all__ = ["check_chunk", "check_header", "check_path", "check_paths", "check_sha256", "nested_path_error"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def check_path(field: str, path: str) -> str:
-    """A relative POSIX path inside the model directory: no '..', '.', empty or absolute parts."""
+    """A path that pull can write on a POSIX file system (modelyard.paths says what that is)."""
     if not path:
         raise InvalidArgumentError(field, "is required: the file's relative path, e.g. 'model.onnx'")
-    if len(path) > MAX_PATH:
-        raise InvalidArgumentError(field, f"is {len(path)} characters long; at most {MAX_PATH} allowed")
-    if not path.isprintable() or "\\" in path:
-        raise InvalidArgumentError(field, f"{path!r} has control characters or backslashes; use '/' between parts")
-    if path.startswith("/") or any(part in ("", ".", "..") for part in path.split("/")):
-        raise InvalidArgumentError(field, f"{path!r} must be relative, without empty, '.' or '..' parts")
+    if problem := path_problem(path):
+        raise InvalidArgumentError(field, f"{path[:200]!r} {problem}")
     return path
+
+
+def nested_path_error(field: str, path: str, other: str) -> InvalidArgumentError:
+    """``path`` and ``other`` cannot both be files of one version: one is a directory of the other."""
+    directory, file = sorted((path, other), key=len)
+    return InvalidArgumentError(
+        field,
+        f"{path[:200]!r} cannot be stored beside {other[:200]!r} in one version: {directory[:200]!r} "
+        f"would have to be both a file and the directory of {file[:200]!r}",
+    )
 
 
 def check_sha256(field: str, digest: str) -> str:
@@ -53,6 +60,8 @@ def check_paths(paths: Sequence[str]) -> None:
         raise InvalidArgumentError("paths", f"has {len(paths)} entries; at most {MAX_FILES} allowed")
     for i, path in enumerate(paths):
         check_path(f"paths[{i}]", path)
+    if pair := nested_pair(paths):
+        raise nested_path_error("paths", *pair)
 
 
 def check_chunk(chunk: bytes) -> bytes:

@@ -12,10 +12,12 @@ import asyncpg
 from modelyard_common.errors import ConflictError
 from modelyard_common.postgres import connection
 from modelyard_registry.domain.entities import Session, StoredFile
+from modelyard_registry.domain.validation import nested_path_error
 
 __all__ = ["PgUploadStore"]
 
 _RECONCILER_LOCK = 0x6D6F64656C7972  # "modelyr"
+_PATHS_LOCK = 0x70617468  # "path": with a version's hash, the two-key advisory lock on its paths
 _SESSION_COLUMNS = (
     "id, reference, path, size, expected_sha256, content_type, storage_key, upload_id, part_size, "
     "durable_offset, hash_state, updated_at, "
@@ -52,7 +54,29 @@ class PgUploadStore:
         return StoredFile(path, size, sha256, blob["storage_key"], content_type)
 
     @staticmethod
-    async def _upsert_file(conn: Any, reference: str, path: str, sha256: str, size: int, content_type: str) -> None:
+    async def _claim_path(conn: Any, reference: str, path: str) -> None:
+        """Within the caller's transaction, until it ends: ``path`` is the version's to store, unless
+        a file or an upload of it is a directory of ``path``, or ``path`` one of theirs. The lock
+        orders claims of one version's paths, so that 'a' and 'a/b' racing cannot both pass."""
+        await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _PATHS_LOCK, reference)
+        parts = path.split("/")
+        directories = ["/".join(parts[:end]) for end in range(1, len(parts))]
+        other = await conn.fetchval(
+            "SELECT path FROM (SELECT path FROM registry.files WHERE reference = $1 "
+            "UNION ALL SELECT path FROM registry.sessions WHERE reference = $1) taken "
+            "WHERE path = ANY($2::text[]) OR starts_with(path, $3) LIMIT 1",
+            reference,
+            directories,
+            path + "/",
+        )
+        if other is not None:
+            raise nested_path_error("header.path", path, other)
+
+    @classmethod
+    async def _upsert_file(
+        cls, conn: Any, reference: str, path: str, sha256: str, size: int, content_type: str
+    ) -> None:
+        await cls._claim_path(conn, reference, path)
         await conn.execute(
             "INSERT INTO registry.files (reference, path, sha256, size, content_type) VALUES ($1, $2, $3, $4, $5) "
             "ON CONFLICT (reference, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, "
@@ -89,7 +113,8 @@ class PgUploadStore:
 
     async def create_session(self, session: Session, owner: uuid.UUID, lease_seconds: float) -> None:
         try:
-            async with self._conn() as conn:
+            async with self._conn() as conn, conn.transaction():
+                await self._claim_path(conn, session.reference, session.path)
                 await conn.execute(
                     "INSERT INTO registry.sessions (id, reference, path, size, expected_sha256, content_type, "
                     "storage_key, upload_id, part_size, hash_state, lease_owner, lease_expires) "
@@ -125,17 +150,13 @@ class PgUploadStore:
                 )
             )
 
-    async def renew_lease(self, session_id: uuid.UUID, owner: uuid.UUID, lease_seconds: float) -> bool:
+    async def renew_leases(self, owners: Collection[uuid.UUID], lease_seconds: float) -> None:
         async with self._conn() as conn:
-            return bool(
-                await conn.fetchval(
-                    "UPDATE registry.sessions SET updated_at = now(), "
-                    "lease_expires = now() + make_interval(secs => $3) "
-                    "WHERE id = $1 AND lease_owner = $2 RETURNING true",
-                    session_id,
-                    owner,
-                    lease_seconds,
-                )
+            await conn.execute(
+                "UPDATE registry.sessions SET updated_at = now(), lease_expires = now() + make_interval(secs => $2) "
+                "WHERE lease_owner = ANY($1::uuid[])",
+                list(owners),
+                lease_seconds,
             )
 
     async def release_lease(self, session_id: uuid.UUID, owner: uuid.UUID) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from modelyard._client import Client
-from modelyard._transfer import local_path
+from modelyard._transfer import directory_below, is_regular, local_path, open_below
 from modelyard._types import ArtifactFile, ModelVersion
 from modelyard.errors import FailedPreconditionError
 
@@ -44,7 +44,7 @@ class ArtifactCache:
         return f"ArtifactCache({str(self.root)!r})"
 
     def blob(self, sha256: str) -> Path:
-        return self.root / "blobs" / sha256[:2] / sha256
+        return self.root / _blob_path(sha256)
 
     def directory(self, client: Client, version: ModelVersion) -> Path:
         """The directory holding ``version``'s files, downloading those not cached yet."""
@@ -52,13 +52,13 @@ class ArtifactCache:
             raise FailedPreconditionError(f"{version.reference} has no artifact files to load")
         files = version.artifact.files
         target = self.root / "models" / _key(files)
-        if target.is_dir():
+        if _is_directory(target):
             return target
         for file in files:
             blob = self.blob(file.sha256)
-            with _locked(blob):  # two servers starting on one machine share the cache
-                if not (blob.is_file() and blob.stat().st_size == file.size):
-                    client._transfers.download(version.reference, file, blob)
+            with _locked(self.root, file.sha256):  # two servers starting on one machine share the cache
+                if not is_regular(blob, file.size):  # a link planted there is replaced, not followed
+                    client._transfers.download(version.reference, file, self.root, _blob_path(file.sha256))
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
         try:
@@ -66,7 +66,7 @@ class ArtifactCache:
                 _place(self.blob(file.sha256), local_path(staging, file.path))
             staging.rename(target)
         except OSError:
-            if not target.is_dir():  # not a concurrent load that got there first
+            if not _is_directory(target):  # not a concurrent load that got there first
                 raise
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -79,11 +79,24 @@ def _key(files: tuple[ArtifactFile, ...]) -> str:
     return hashlib.sha256(listing.encode()).hexdigest()
 
 
+def _blob_path(sha256: str) -> str:
+    return f"blobs/{sha256[:2]}/{sha256}"
+
+
+def _is_directory(path: Path) -> bool:
+    """Whether ``path`` is a directory itself, not a link to one (which is not trusted)."""
+    return not path.is_symlink() and path.is_dir()
+
+
 @contextlib.contextmanager
-def _locked(blob: Path) -> Iterator[None]:
-    """Holds an exclusive lock on ``<blob>.lock`` (released when the process ends, whatever happens)."""
-    blob.parent.mkdir(parents=True, exist_ok=True)
-    with open(blob.with_name(blob.name + ".lock"), "a") as lock:
+def _locked(root: Path, sha256: str) -> Iterator[None]:
+    """Holds an exclusive lock on the blob's ``<sha256>.lock`` (released when the process ends,
+    whatever happens); made and opened without following links, as every file of the cache."""
+    *parents, name = f"{_blob_path(sha256)}.lock".split("/")
+    with (
+        directory_below(root, parents) as directory,
+        open_below(directory, name, root.joinpath(*parents, name)) as lock,
+    ):
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -91,6 +104,6 @@ def _locked(blob: Path) -> Iterator[None]:
 def _place(blob: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.link(blob, target)
+        os.link(blob, target, follow_symlinks=False)
     except OSError:  # a file system without hard links
-        shutil.copyfile(blob, target)
+        shutil.copyfile(blob, target, follow_symlinks=False)
