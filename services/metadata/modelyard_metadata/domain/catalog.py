@@ -46,6 +46,7 @@ from modelyard_metadata.domain.limits import (
     MAX_LINEAGE_DEPTH,
     MAX_LOCATION,
     MAX_MEMBERS,
+    MAX_METRICS_JSON_BYTES,
     MAX_METRICS_PER_CALL,
     MAX_NAME,
     MAX_PARENTS,
@@ -547,16 +548,22 @@ class Catalog:
             raise InvalidArgumentError("metrics", "is empty; log at least one metric")
         if len(points) > MAX_METRICS_PER_CALL:
             raise InvalidArgumentError("metrics", f"has {len(points)} entries; at most {MAX_METRICS_PER_CALL} allowed")
+        structured_bytes = 0
         for i, point in enumerate(points):
             check_key(f"metrics[{i}].name", point.name)
             if point.number is not None:
                 check_number(f"metrics[{i}].number", point.number)
             elif point.structured is not None:
-                check_json_object(f"metrics[{i}].structured", point.structured)
+                structured_bytes += check_json_object(f"metrics[{i}].structured", point.structured)
             else:
                 raise InvalidArgumentError(f"metrics[{i}]", "has no value: set number or structured")
             if point.step < 0:
                 raise InvalidArgumentError(f"metrics[{i}].step", f"must not be negative, got {point.step}")
+        if structured_bytes > MAX_METRICS_JSON_BYTES:
+            raise InvalidArgumentError(
+                "metrics",
+                f"hold {structured_bytes} bytes of structured values as JSON; at most {MAX_METRICS_JSON_BYTES} a call",
+            )
         caller = await self.allow(caller, ref.project, Role.EDITOR, "LogMetrics", reference)
         async with self._store.transaction() as tx:
             version = await self._lock_version(tx, ref)
