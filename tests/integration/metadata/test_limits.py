@@ -130,6 +130,11 @@ def test_json_values_past_their_bounds_are_refused_naming_the_field_and_nothing_
     # At the bounds, accepted.
     client.log_metrics(reference, {"importance": nested(16)})
     assert client.get_version(reference).custom_metrics["importance"] == nested(16)
+    # The audit snapshot of the version wraps it 3 levels deeper, and still shows it whole.
+    client.update_version(reference, tags={"t": "1"})
+    event = next(iter(client.audit_events(resource=reference)))
+    assert event.action == "version.update"
+    assert depth(event.after) == MAX_SHOWN_JSON_DEPTH and TOO_DEEP not in json.dumps(event.after)
 
 
 async def test_values_stored_before_the_bounds_show_a_marker_and_every_read_works(

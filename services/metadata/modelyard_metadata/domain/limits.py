@@ -24,9 +24,10 @@ MAX_TAG_VALUE = 512  # a label value, short enough to index
 MAX_JSON_BYTES = 64 * 1024  # hyperparameters, one structured metric: stored per row, shown whole
 # Free-form JSON (hyperparameters, structured metrics) becomes google.protobuf.Struct in every
 # response that shows it, and readers decode at most 100 nested messages (MAX_DECODE_DEPTH). Each
-# level of a JSON object costs 3 of them (Struct, map entry, Value), and the deepest response, a
-# WatchEvents audit event of a version's snapshot, adds 2 messages and 3 JSON levels around a
-# metric: 2 + 3 * (16 + 3) = 59 of 100 (docs/limits.md; tests/unit/metadata/test_json_bounds.py).
+# level of a JSON object costs 3 of them (Struct, map entry, Value); a Struct sits at most 4
+# messages down (a version's metric), and an audit snapshot wraps a value in 3 more JSON levels. A
+# response shows at most MAX_SHOWN_JSON_DEPTH levels: 4 + 3 * 19 - 1 = 60 of 100 messages
+# (docs/limits.md; tests/unit/metadata/test_json_bounds.py measures it).
 MAX_JSON_DEPTH = 16  # objects and lists nested in one value: configs nest a few levels, not 16
 MAX_JSON_ENTRIES = 4096  # object members and list items of one value: a feature importance of 4096 features
 MAX_JSON_KEY = 256  # characters of one object key: a feature or parameter name, not a document
