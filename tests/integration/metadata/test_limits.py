@@ -170,3 +170,19 @@ async def test_values_stored_before_the_bounds_show_a_marker_and_every_read_work
         assert client.set_alias("p/m", "best", 1).version.reference == bad  # type: ignore[union-attr]
         client.log_metrics(bad, {"loss": 0.1})
         assert client.get_version(bad).metrics["loss"] == 0.1
+
+
+def test_the_structured_metrics_of_a_version_are_bounded_together(
+    stub: metadata_pb2_grpc.MetadataServiceStub, client: modelyard.Client, project: str
+) -> None:
+    # Each call is within its bounds; the version would show them all in every response.
+    client.create_model(f"{project}/m")
+    reference = client.create_version(f"{project}/m").reference
+    for i in range(17):  # 17 x 60 KB: under 1 MiB; an 18th would pass it
+        client.log_metrics(reference, {f"importance{i}": {"v": "a" * 60_000}})
+    more = metadata_pb2.LogMetricsRequest(reference=reference)
+    more.metrics.add(name="more").structured.update({"v": "a" * 60_000})
+    details = _refused(lambda: stub.LogMetrics(more), "metrics")
+    assert details.endswith("bytes of structured metrics as JSON; at most 1048576 a version")
+    client.log_metrics(reference, {"importance0": {"v": "b" * 60_000}, "accuracy": 0.9})  # the total stays
+    assert set(client.get_version(reference).custom_metrics) == {f"importance{i}" for i in range(17)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -567,6 +568,7 @@ class Catalog:
         caller = await self.allow(caller, ref.project, Role.EDITOR, "LogMetrics", reference)
         async with self._store.transaction() as tx:
             version = await self._lock_version(tx, ref)
+            _check_structured_total(version, points)
             updated = await tx.add_metrics(version, points)
             logged = {p.name: p.number if p.number is not None else p.structured for p in points}
             await tx.append_audit(
@@ -828,6 +830,27 @@ def _readable_lineage(
             todo.append(neighbour)
     shown = [n for n in nodes if n.reference in kept]
     return shown, [e for e in edges if e.parent in kept and e.child in kept], len(nodes) - len(shown)
+
+
+def _check_structured_total(version: ModelVersion, points: Sequence[MetricPoint]) -> None:
+    """A version's latest structured metrics are shown with it in every response, so they are
+    bounded together. A point older than the latest of its name does not replace it, so the larger
+    of the two counts; a call that does not grow the total (over the bound from before it) passes."""
+    sizes = {p.name: _json_size(p.structured) for p in version.metrics}
+    before = sum(sizes.values())
+    for point in points:
+        sizes[point.name] = max(sizes.get(point.name, 0), _json_size(point.structured))
+    total = sum(sizes.values())
+    if total > MAX_METRICS_JSON_BYTES and total > before:
+        raise InvalidArgumentError(
+            "metrics",
+            f"would give {version.reference} {total} bytes of structured metrics as JSON; "
+            f"at most {MAX_METRICS_JSON_BYTES} a version",
+        )
+
+
+def _json_size(value: dict[str, Any] | None) -> int:
+    return 0 if value is None else len(json.dumps(value))
 
 
 def _page(items: list[Any], limit: int, token_of: Any) -> tuple[list[Any], str]:

@@ -39,7 +39,9 @@ MAX_MEMBERS = 16  # members of an ENSEMBLE: each runs on every inference
 
 # Per call
 MAX_METRICS_PER_CALL = 256  # metrics logged by one LogMetrics: one transaction, one audit event
-MAX_METRICS_JSON_BYTES = 1024 * 1024  # structured metrics of one LogMetrics together: its audit event shows them all
+# Structured metrics of one LogMetrics (its audit event shows them all), and the latest ones of a
+# version (every response showing the version carries them), together, as JSON.
+MAX_METRICS_JSON_BYTES = 1024 * 1024
 MAX_COMPARED = 20  # versions side by side in CompareVersions
 MAX_LINEAGE_DEPTH = 50  # hops GetLineage follows: the recursive query stays bounded
 DEFAULT_PAGE_SIZE = 100
