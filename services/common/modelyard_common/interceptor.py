@@ -3,6 +3,8 @@
 Domain code raises ``modelyard_common.errors`` exceptions; here they become gRPC statuses.
 Anything else is a bug: logged with its request id and answered INTERNAL without details.
 A unary RPC whose client set no deadline gets the server's ceiling, answered DEADLINE_EXCEEDED.
+Requests are decoded here too (modelyard_common.decoding): one over its method's size bound is
+answered RESOURCE_EXHAUSTED unparsed, one protobuf cannot decode INVALID_ARGUMENT naming the field.
 With authentication on, a call without a bearer token ends UNAUTHENTICATED here, except health
 checks and reflection, which stay open for probes and tools; the services check the token itself.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,9 +22,10 @@ import grpc
 from prometheus_client import Counter, Gauge, Histogram
 
 from modelyard_common.calls import current_call, start_call
+from modelyard_common.decoding import Refusal, decoder
 from modelyard_common.errors import DeadlineExceededError, ModelyardError, UnauthenticatedError
 
-__all__ = ["ServiceInterceptor"]
+__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "ServiceInterceptor"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,9 @@ RPC_LATENCY = Histogram(
 )
 RPC_IN_FLIGHT = Gauge("modelyard_rpc_in_flight", "RPCs being served", ["service", "method"])
 
+# Bytes of a request to a method no bound is given for (health, reflection): ample for what they take.
+DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
+
 # Services every caller may use without a token.
 OPEN_SERVICES = frozenset(
     {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection"}
@@ -46,9 +52,10 @@ OPEN_SERVICES = frozenset(
 class _Observed:
     """Metrics and error mapping for one RPC method; shared by all its calls."""
 
-    def __init__(self, full_method: str, auth_required: bool) -> None:
+    def __init__(self, full_method: str, auth_required: bool, request_bytes: Mapping[str, int]) -> None:
         service, _, method = full_method.lstrip("/").rpartition("/")
         self.needs_token = auth_required and service not in OPEN_SERVICES
+        self.max_request_bytes = request_bytes.get(full_method, request_bytes.get(service, DEFAULT_MAX_REQUEST_BYTES))
         self.service = service.rsplit(".", 1)[-1]
         self.method = method
         self.in_flight = RPC_IN_FLIGHT.labels(self.service, self.method)
@@ -112,11 +119,18 @@ def _code_of(context: grpc.aio.ServicerContext[Any, Any]) -> str:
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
     """Wraps every handler with request context, metrics and error mapping; unary-unary calls
     without a client deadline end after ``rpc_timeout_seconds`` (None: never); with
-    ``auth_required`` calls need a bearer token."""
+    ``auth_required`` calls need a bearer token. ``request_bytes`` bounds a request's size by full
+    method ("/pkg.Service/Method") or service ("pkg.Service"), else DEFAULT_MAX_REQUEST_BYTES."""
 
-    def __init__(self, rpc_timeout_seconds: float | None = None, auth_required: bool = False) -> None:
+    def __init__(
+        self,
+        rpc_timeout_seconds: float | None = None,
+        auth_required: bool = False,
+        request_bytes: Mapping[str, int] | None = None,
+    ) -> None:
         self._ceiling = rpc_timeout_seconds
         self._auth_required = auth_required
+        self._request_bytes = dict(request_bytes or {})
         # A method's handler never changes, so it is wrapped once, on its first call.
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
@@ -131,35 +145,59 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             handler = await continuation(handler_call_details)
             if handler is None:
                 return None
-            wrapped = self._wrapped[method] = _wrap(handler, _Observed(method, self._auth_required), self._ceiling)
+            observed = _Observed(method, self._auth_required, self._request_bytes)
+            wrapped = self._wrapped[method] = _wrap(handler, observed, self._ceiling)
         return wrapped
 
 
 def _wrap(
     handler: grpc.RpcMethodHandler[Any, Any], observed: _Observed, ceiling: float | None
 ) -> grpc.RpcMethodHandler[Any, Any]:
+    deserialize = handler.request_deserializer or _raw
     kwargs = {
-        "request_deserializer": handler.request_deserializer,
+        "request_deserializer": decoder(observed.method, deserialize, observed.max_request_bytes),
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(_unary(observed, handler.unary_unary, ceiling), **kwargs)
     if handler.stream_unary:
         # A client stream (an upload) lasts as long as its bytes take: no ceiling.
-        return grpc.stream_unary_rpc_method_handler(_unary(observed, handler.stream_unary, None), **kwargs)
+        uploading = _unary(observed, handler.stream_unary, None, _each_decoded)
+        return grpc.stream_unary_rpc_method_handler(uploading, **kwargs)
     # On a grpc.aio server streaming behaviours are async generators; the stubs say Iterator.
     if handler.unary_stream:
-        streaming = _streaming(observed, handler.unary_stream)  # type: ignore[arg-type]
+        streaming = _streaming(observed, handler.unary_stream, _decoded)  # type: ignore[arg-type]
         return grpc.unary_stream_rpc_method_handler(streaming, **kwargs)
-    streaming = _streaming(observed, handler.stream_stream)  # type: ignore[arg-type]
+    streaming = _streaming(observed, handler.stream_stream, _each_decoded)  # type: ignore[arg-type]
     return grpc.stream_stream_rpc_method_handler(streaming, **kwargs)
 
 
+def _raw(data: bytes) -> bytes:
+    return data
+
+
+def _decoded(request: Any) -> Any:
+    """The request, or the error its deserializer refused it with, raised in the call."""
+    if isinstance(request, Refusal):
+        raise request.error
+    return request
+
+
+async def _each_decoded(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """A client stream's requests, raising at the first one its deserializer refused."""
+    async for request in requests:
+        yield _decoded(request)
+
+
 def _unary(
-    observed: _Observed, behavior: Callable[..., Awaitable[Any]], ceiling: float | None
+    observed: _Observed,
+    behavior: Callable[..., Awaitable[Any]],
+    ceiling: float | None,
+    checked: Callable[[Any], Any] = _decoded,
 ) -> Callable[..., Awaitable[Any]]:
     async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         async with observed.serving(context):
+            request = checked(request)
             if ceiling is None or context.time_remaining() is not None:
                 return await behavior(request, context)
             timeout = asyncio.timeout(ceiling)
@@ -176,10 +214,12 @@ def _unary(
     return handle
 
 
-def _streaming(observed: _Observed, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+def _streaming(
+    observed: _Observed, behavior: Callable[..., AsyncIterator[Any]], checked: Callable[[Any], Any]
+) -> Callable[..., AsyncIterator[Any]]:
     async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         async with observed.serving(context):
-            async for response in behavior(request, context):
+            async for response in behavior(checked(request), context):
                 yield response
 
     return handle

@@ -6,32 +6,42 @@ import asyncio
 import json
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
-from modelyard_common.interceptor import ServiceInterceptor
+from modelyard_common.interceptor import DEFAULT_MAX_REQUEST_BYTES, ServiceInterceptor
+from modelyard_common.limits import MAX_MESSAGE_BYTES
 from modelyard_common.settings import ServiceSettings
 from modelyard_common.tls import server_credentials, tls_mode
 
-__all__ = ["ServiceBinding", "serve"]
+__all__ = ["MAX_MESSAGE_BYTES", "ServiceBinding", "serve"]
 
 logger = logging.getLogger(__name__)
-
-# A bigger message is refused by grpc itself with RESOURCE_EXHAUSTED.
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class ServiceBinding:
-    """A servicer to host: its full proto name (for health and reflection) and how to add it."""
+    """A servicer to host: its full proto name (for health and reflection) and how to add it.
+
+    A request to it may weigh ``max_request_bytes``, or what ``larger_requests`` gives its method
+    (by name, e.g. "LogMetrics"); a heavier one is refused before it is decoded. The server's own
+    receive cap is the largest of these, so grpc drops anything heavier before buffering it.
+    """
 
     name: str
     add_to_server: Callable[[grpc.aio.Server], None]
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    larger_requests: Mapping[str, int] = field(default_factory=dict)
+
+    def request_bytes(self) -> dict[str, int]:
+        """Bounds by service and by full method name, as ServiceInterceptor takes them."""
+        by_method = {f"/{self.name}/{method}": size for method, size in self.larger_requests.items()}
+        return {self.name: self.max_request_bytes, **by_method}
 
 
 async def serve(
@@ -54,10 +64,12 @@ async def serve(
     plaintext port serving only health, with the same answers, for probes that cannot do TLS.
     With ``auth_required``, every call but health and reflection needs a bearer token.
     """
+    request_bytes = {name: size for binding in services for name, size in binding.request_bytes().items()}
+    receive_cap = max([DEFAULT_MAX_REQUEST_BYTES, *request_bytes.values()])
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(settings.rpc_timeout_seconds, auth_required)],
+        interceptors=[ServiceInterceptor(settings.rpc_timeout_seconds, auth_required, request_bytes)],
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", receive_cap),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
         ],

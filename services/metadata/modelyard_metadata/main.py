@@ -21,6 +21,7 @@ from modelyard_metadata.api.callers import Callers
 from modelyard_metadata.api.servicer import MetadataServicer
 from modelyard_metadata.domain.accounts import Accounts
 from modelyard_metadata.domain.catalog import Catalog
+from modelyard_metadata.domain.limits import LARGER_REQUESTS, MAX_REQUEST_BYTES
 from modelyard_metadata.metrics import ModelMetricGauges
 from modelyard_metadata.settings import MetadataSettings
 from modelyard_metadata.storage.access import PgAccessStore
@@ -73,7 +74,10 @@ async def run(settings: MetadataSettings) -> None:
         auth_servicer = AuthServicer(accounts, callers)
         bindings = [
             ServiceBinding(
-                SERVICE_NAME, lambda server: metadata_pb2_grpc.add_MetadataServiceServicer_to_server(servicer, server)
+                SERVICE_NAME,
+                lambda server: metadata_pb2_grpc.add_MetadataServiceServicer_to_server(servicer, server),
+                MAX_REQUEST_BYTES,
+                LARGER_REQUESTS,
             ),
             ServiceBinding(
                 AUTH_SERVICE_NAME, lambda server: auth_pb2_grpc.add_AuthServiceServicer_to_server(auth_servicer, server)

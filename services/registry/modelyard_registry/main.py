@@ -28,6 +28,7 @@ from modelyard_common.tls import client_tls
 from modelyard_registry.api.servicer import RegistryServicer
 from modelyard_registry.domain.digest import check_matches_hashlib
 from modelyard_registry.domain.downloads import DownloadLimits, Downloads
+from modelyard_registry.domain.limits import LARGER_REQUESTS, MAX_REQUEST_BYTES
 from modelyard_registry.domain.reconcile import ACTOR, Reconciler
 from modelyard_registry.domain.uploads import UploadLimits, Uploads
 from modelyard_registry.metrics import BYTES
@@ -118,7 +119,10 @@ async def run(settings: RegistrySettings) -> None:
     async with components(settings) as parts:
         servicer = RegistryServicer(parts.uploads, parts.downloads, parts.access)
         binding = ServiceBinding(
-            SERVICE_NAME, lambda server: registry_pb2_grpc.add_RegistryServiceServicer_to_server(servicer, server)
+            SERVICE_NAME,
+            lambda server: registry_pb2_grpc.add_RegistryServiceServicer_to_server(servicer, server),
+            MAX_REQUEST_BYTES,
+            LARGER_REQUESTS,
         )
         background = [asyncio.create_task(parts.uploads.keep_leases())]
         if settings.reconcile_interval_seconds:

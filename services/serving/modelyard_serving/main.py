@@ -22,6 +22,7 @@ from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
 from modelyard_common.tls import client_tls
 from modelyard_serving.api.servicer import InferenceServicer
+from modelyard_serving.limits import MAX_INFER_REQUEST_BYTES, MAX_REQUEST_BYTES
 from modelyard_serving.served import ServedModel
 from modelyard_serving.settings import ServingSettings
 
@@ -51,7 +52,10 @@ async def run(settings: ServingSettings) -> str | None:
     served = ServedModel(settings.served_name)
     servicer = InferenceServicer(served, package_version("modelyard-serving"))
     binding = ServiceBinding(
-        SERVICE_NAME, lambda server: inference_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)
+        SERVICE_NAME,
+        lambda server: inference_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server),
+        MAX_REQUEST_BYTES,
+        {"ModelInfer": MAX_INFER_REQUEST_BYTES},
     )
 
     async def warm_up() -> None:

@@ -4,7 +4,9 @@ malformed requests built from the message descriptors, against the real services
 
 Each answer must be OK or a status that names bad input or state; never INTERNAL, UNKNOWN or
 UNAVAILABLE. A rejected call must leave the services' tables as they were, and every service
-must still report SERVING at the end.
+must still report SERVING at the end. Below the message level, bytes that are not a message
+(invalid UTF-8, cut or corrupted encodings) go to every RPC, and JSON values deep, wide or with
+long keys go to every field that takes one: refused without a write, or stored and read back.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import modelyard
@@ -194,6 +196,21 @@ class Target:
         self.channel.close()
         self._loop.run_until_complete(self._conn.close())
 
+    def call_raw(self, method: MethodDescriptor, payload: bytes) -> grpc.StatusCode:
+        """``method`` sent ``payload`` as its request's bytes, whatever they hold."""
+        path = f"/{method.containing_service.full_name}/{method.name}"
+        try:
+            if method.client_streaming:
+                self.channel.stream_unary(path)(iter([payload]), timeout=20, metadata=self._headers)
+            elif method.server_streaming:
+                for _ in self.channel.unary_stream(path)(payload, timeout=0.5, metadata=self._headers):
+                    pass
+            else:
+                self.channel.unary_unary(path)(payload, timeout=20, metadata=self._headers)
+        except grpc.RpcError as exc:
+            return exc.code()  # type: ignore[no-any-return]
+        return grpc.StatusCode.OK
+
     def call(self, method: MethodDescriptor, request: Any) -> grpc.StatusCode:
         path = f"/{method.containing_service.full_name}/{method.name}"
         serialize = GetMessageClass(method.input_type).SerializeToString
@@ -355,6 +372,137 @@ def test_malformed_requests_get_a_status_naming_the_problem_and_change_nothing(
         assert code in allowed, f"{method.name} answered {code.name} to {request!r:.2000}"
         if code is not grpc.StatusCode.OK:
             assert target.fingerprint() == before, f"{method.name} answered {code.name} but changed the tables"
+
+    fuzz()
+
+
+# Invalid UTF-8 of as many bytes as the placeholder string it replaces on the wire.
+PLACEHOLDER = "\u2603bad"
+INVALID_UTF8 = (b"\xff\xfe\xfd\xfc\xfb\xfa", b"\xc3\x28\xa0\xa1\xe2\x28", b"\xed\xa0\x80\xf8\x88\x80")
+
+
+@st.composite
+def wire_payloads(draw: st.DrawFn, method: MethodDescriptor, pool: list[str]) -> bytes:
+    """A request of ``method`` whose strings are invalid UTF-8, cut short, with a byte flipped, or
+    bytes that were never a message."""
+    message = draw(messages(method.input_type, [*pool, PLACEHOLDER]))
+    data = message.SerializeToString()
+    how = draw(st.sampled_from(["utf8", "cut", "flip", "random"]))
+    if how == "utf8" or (how != "random" and not data):
+        return data.replace(PLACEHOLDER.encode(), draw(st.sampled_from(INVALID_UTF8)))
+    if how == "cut":
+        return data[: draw(st.integers(0, len(data) - 1))]
+    if how == "flip":
+        at = draw(st.integers(0, len(data) - 1))
+        return data[:at] + bytes([data[at] ^ draw(st.integers(1, 255))]) + data[at + 1 :]
+    return draw(st.binary(max_size=200))
+
+
+@pytest.mark.parametrize("method", _methods(), ids=lambda m: f"{m.containing_service.name}.{m.name}")
+def test_bytes_that_do_not_decode_are_invalid_argument_and_change_nothing(
+    method: MethodDescriptor, targets: dict[str, Target], seeded: dict[str, list[str]]
+) -> None:
+    service = method.containing_service.name
+    target = targets[service]
+    allowed = UPLOAD_ALLOWED if method.client_streaming else STREAM_ALLOWED if method.server_streaming else ALLOWED
+
+    @FUZZ
+    @given(payload=wire_payloads(method, seeded[service]))
+    def fuzz(payload: bytes) -> None:
+        before = target.fingerprint()
+        code = target.call_raw(method, payload)
+        assert code in allowed, f"{method.name} answered {code.name} to {payload!r:.2000}"
+        if code is not grpc.StatusCode.OK:
+            assert target.fingerprint() == before, f"{method.name} answered {code.name} but changed the tables"
+
+    fuzz()
+
+
+def json_objects() -> st.SearchStrategy[dict[str, Any]]:
+    """Objects up to 40 levels of objects and lists deep (past protobuf's limit), up to 6,000
+    members wide, or with keys up to 400 characters long."""
+    deep = st.lists(st.booleans(), min_size=1, max_size=40).map(_nested)
+    wide = st.integers(1, 6_000).map(lambda n: {f"feature_{i}": i / 7 for i in range(n)})
+    long_keys = st.integers(1, 400).map(lambda n: {"k" * n: [n, {"k" * n: None}]})
+    return st.one_of(deep, wide, long_keys)
+
+
+def _nested(levels: list[bool]) -> dict[str, Any]:
+    """An object holding, level after level, a list (True) or an object (False)."""
+    value: Any = "leaf"
+    for in_list in levels:
+        value = [value, 1] if in_list else {"a": value, "b": 1.5}
+    return {"top": value}
+
+
+# Every request field that takes free-form JSON, and how to fill it.
+JSON_FIELDS: dict[str, Callable[[Message, dict[str, Any]], None]] = {
+    "CreateModelVersion": lambda request, value: request.hyperparameters.update(value),  # type: ignore[attr-defined]
+    "UpdateModelVersion": lambda request, value: (
+        request.version.hyperparameters.update(value),  # type: ignore[attr-defined]
+        request.update_mask.paths.append("hyperparameters"),  # type: ignore[attr-defined]
+    ),
+    "LogMetrics": lambda request, value: request.metrics.add(name="custom").structured.update(value),  # type: ignore[attr-defined]
+}
+
+
+def test_every_free_form_json_field_is_found_here() -> None:
+    takes_json = {
+        method.name
+        for method in _methods()
+        if _embeds(method.input_type, {"google.protobuf.Struct", "google.protobuf.Value"}, set())
+    }
+    assert takes_json == set(JSON_FIELDS)
+
+
+def _embeds(descriptor: Descriptor, names: set[str], seen: set[str]) -> bool:
+    if descriptor.full_name in names:
+        return True
+    seen.add(descriptor.full_name)
+    return any(
+        _embeds(f.message_type, names, seen)
+        for f in descriptor.fields
+        if f.message_type is not None and f.message_type.full_name not in seen
+    )
+
+
+@pytest.mark.parametrize("name", sorted(JSON_FIELDS))
+def test_json_deep_wide_or_with_long_keys_is_refused_or_stored_and_every_read_decodes(
+    name: str, targets: dict[str, Target], seeded: dict[str, list[str]]
+) -> None:
+    target = targets["MetadataService"]
+    method = metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].methods_by_name[name]
+    model = seeded["MetadataService"][1]
+    reference = f"{model}:2"  # not READY: its hyperparameters may change
+    project = model.partition("/")[0]
+    reads = [
+        ("GetModelVersion", metadata_pb2.GetModelVersionRequest(reference=reference)),
+        ("ListModelVersions", metadata_pb2.ListModelVersionsRequest(model=model)),
+        ("SearchModelVersions", metadata_pb2.SearchModelVersionsRequest(project=project)),
+        ("ListAuditEvents", metadata_pb2.ListAuditEventsRequest(project=project)),
+        ("CompareVersions", metadata_pb2.CompareVersionsRequest(references=[f"{model}:1", reference])),
+    ]
+    read_methods = metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].methods_by_name
+
+    @FUZZ
+    @given(value=json_objects())
+    # At the bound and past it; 33 objects deep was stored, then failed every read showing it.
+    @example(value=_nested([False] * 15))
+    @example(value=_nested([False] * 16))
+    @example(value=_nested([False] * 32))
+    @example(value=_nested([False] * 33))
+    def fuzz(value: dict[str, Any]) -> None:
+        request = GetMessageClass(method.input_type)(
+            **({"model": model} if name == "CreateModelVersion" else {"reference": reference})
+        )
+        JSON_FIELDS[name](request, value)
+        before = target.fingerprint()
+        code = target.call(method, request)
+        assert code in {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT}, f"{name} answered {code.name}"
+        if code is not grpc.StatusCode.OK:
+            assert target.fingerprint() == before, f"{name} answered {code.name} but changed the tables"
+        for read, read_request in reads:
+            assert target.call(read_methods[read], read_request) is grpc.StatusCode.OK, f"{read} after {name}"
 
     fuzz()
 

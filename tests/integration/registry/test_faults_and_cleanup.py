@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 import pytest
+from stored_json import store_too_deep
 
 import modelyard
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
@@ -170,3 +171,38 @@ def test_reconciler_cleans_abandoned_uploads_and_orphans_but_keeps_ready_bytes(
             0,
             0,
         )
+
+
+async def test_the_reconciler_fails_abandoned_versions_whatever_json_they_hold(
+    seaweedfs: EmbeddedSeaweedFS,
+    fresh_database: str,
+    postgres: EmbeddedPostgres,
+    tmp_path: Path,
+    launch_metadata: Callable[..., ServiceProcess],
+    registry_config: Callable[..., dict[str, str]],
+    start_registry: Callable[[dict[str, str]], ServiceProcess],
+) -> None:
+    # A version stored with a metric nested past what responses can carry (before the bound) once
+    # made every search of the reconciler undecodable: it crashed on None, every pass.
+    metadata_dsn = postgres.create_database(f"test_{uuid.uuid4().hex}")
+    metadata_service = launch_metadata(tmp_path / "metadata", metadata_dsn)
+    try:
+        settings = registry_config(
+            seaweedfs, fresh_database, metadata=metadata_service, s3_bucket="deep-json", upload_idle_seconds="1"
+        )
+        start_registry(settings)
+        with modelyard.connect(metadata_service.target, actor="tester") as metadata:
+            metadata.create_project("deep")
+            metadata.create_model("deep/m")
+            deep, plain = (metadata.create_version("deep/m").reference for _ in range(2))
+            await store_too_deep(metadata_dsn, deep)
+            failed: set[str] = set()
+            deadline = time.monotonic() + 60
+            while failed != {deep, plain} and time.monotonic() < deadline:
+                report = reconcile(settings)
+                assert report["unreconciled_versions"] == []
+                failed |= set(report["failed_versions"])
+            assert failed == {deep, plain}
+            assert metadata.get_version(deep).status is modelyard.VersionStatus.FAILED
+    finally:
+        metadata_service.stop()

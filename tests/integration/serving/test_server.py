@@ -157,6 +157,24 @@ def test_bad_requests_are_refused_naming_what_is_wrong(
     assert (raised.value.details() or "").startswith(message)
 
 
+def test_requests_that_do_not_decode_or_outweigh_their_method_are_refused_before_decoding(
+    onnx_server: ServiceProcess,
+) -> None:
+    with grpc.insecure_channel(onnx_server.target) as channel:
+        metadata = channel.unary_unary("/inference.GRPCInferenceService/ModelMetadata")
+        with pytest.raises(grpc.RpcError) as raised:
+            metadata(b"\x0a\x02\xff\xfe", timeout=30)  # name: two bytes that are not UTF-8
+        assert (raised.value.code(), raised.value.details()) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "name: is not valid UTF-8",
+        )
+        ready = inference_pb2.ModelReadyRequest(name="a" * 70_000)
+        with pytest.raises(grpc.RpcError) as raised:
+            channel.unary_unary("/inference.GRPCInferenceService/ModelReady")(ready.SerializeToString(), timeout=30)
+        assert raised.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert raised.value.details() == f"request: is {ready.ByteSize()} bytes; ModelReady takes at most 65536"
+
+
 def test_metrics_count_requests_inferences_and_tensors(
     onnx_server: ServiceProcess, stub: inference_pb2_grpc.GRPCInferenceServiceStub
 ) -> None:

@@ -62,7 +62,13 @@ from modelyard._types import (
     VersionFields,
     WhoAmI,
 )
-from modelyard.errors import DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, from_rpc_error
+from modelyard.errors import (
+    DeadlineExceededError,
+    FailedPreconditionError,
+    InternalError,
+    InvalidArgumentError,
+    from_rpc_error,
+)
 from modelyard.v1 import (
     auth_pb2,
     auth_pb2_grpc,
@@ -1055,7 +1061,7 @@ class AsyncClient(_ClientBase):
             )
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, request_id=request_id) from exc
-        return call.convert(response)
+        return call.convert(_decoded(response, call.method, request_id))
 
     def _run_iterating(self, call: _Pages[T] | _Stream[T]) -> AsyncIterator[T]:
         if isinstance(call, _Stream):
@@ -1080,11 +1086,19 @@ class AsyncClient(_ClientBase):
         responses = getattr(self._stub_for(call.service), call.method)(call.request, metadata=metadata)
         try:
             async for response in responses:
-                yield call.convert(response)
+                yield call.convert(_decoded(response, call.method, request_id))
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, request_id=request_id) from exc
         finally:
             responses.cancel()
+
+
+def _decoded(response: Any, method: str, request_id: str) -> Any:
+    """``response``, unless grpc.aio could not decode it: it then logs and hands back None, where
+    the blocking API raises INTERNAL, so this raises the same instead of failing later on None."""
+    if response is None:
+        raise InternalError(f"{method}: the server's response could not be decoded", request_id=request_id)
+    return response
 
 
 def connect(

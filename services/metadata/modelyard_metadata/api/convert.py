@@ -31,6 +31,7 @@ from modelyard_metadata.domain.entities import (
     VersionStatus,
 )
 from modelyard_metadata.domain.ports import ProjectStats
+from modelyard_metadata.domain.validation import shown_json
 
 # Enum values are named PREFIX_NAME in protos and NAME in the domain.
 _KIND = {ModelKind(k): types_pb2.ModelKind.Value(f"MODEL_KIND_{k}") for k in ModelKind}
@@ -59,11 +60,12 @@ def time_from_pb(field: str, value: timestamp_pb2.Timestamp) -> datetime:
         ) from None
 
 
-def struct(value: dict[str, Any] | None) -> struct_pb2.Struct | None:
+def struct(value: dict[str, Any] | None, what: str) -> struct_pb2.Struct | None:
+    """A stored JSON object as a response carries it (``what`` names it in the log if too deep)."""
     if value is None:
         return None
     message = struct_pb2.Struct()
-    message.update(value)
+    message.update(shown_json(value, what))
     return message
 
 
@@ -231,12 +233,12 @@ def metric_from_pb(index: int, metric: types_pb2.Metric, now: datetime) -> Metri
     )
 
 
-def metric_to_pb(point: MetricPoint) -> types_pb2.Metric:
+def metric_to_pb(point: MetricPoint, of: str = "") -> types_pb2.Metric:
     metric = types_pb2.Metric(name=point.name, step=point.step, time=timestamp(point.time))
     if point.number is not None:
         metric.number = point.number
     else:
-        metric.structured.update(point.structured or {})
+        metric.structured.update(shown_json(point.structured or {}, f"metric {point.name!r} {of}".rstrip()))
     return metric
 
 
@@ -271,7 +273,7 @@ def version_to_pb(version: ModelVersion) -> types_pb2.ModelVersion:
         signature=types_pb2.Signature(
             inputs=[_tensor_to_pb(t) for t in version.inputs], outputs=[_tensor_to_pb(t) for t in version.outputs]
         ),
-        hyperparameters=struct(version.hyperparameters),
+        hyperparameters=struct(version.hyperparameters, f"hyperparameters of {version.reference}"),
         dependencies=[
             types_pb2.Dependency(library=d.library, version=d.version, scope=_SCOPE[d.scope])
             for d in version.dependencies
@@ -281,7 +283,7 @@ def version_to_pb(version: ModelVersion) -> types_pb2.ModelVersion:
         data_location=location_to_pb(version.data_location),
         tags=version.tags,
         aliases=version.aliases,
-        metrics=[metric_to_pb(p) for p in version.metrics],
+        metrics=[metric_to_pb(p, f"of {version.reference}") for p in version.metrics],
         artifact=types_pb2.Artifact(
             files=[types_pb2.ArtifactFile(**f) for f in artifact.get("files", ())],
             total_size=artifact.get("total_size", 0),
@@ -300,8 +302,8 @@ def audit_to_pb(event: AuditEvent) -> types_pb2.AuditEvent:
         action=event.action,
         project=event.project,
         resource=event.resource,
-        before=struct(event.before),
-        after=struct(event.after),
+        before=struct(event.before, f"audit event {event.id} before"),
+        after=struct(event.after, f"audit event {event.id} after"),
         reason=event.reason,
         request_id=event.request_id,
         access=event.access,
@@ -345,12 +347,12 @@ def summary_to_pb(project: Project, stats: ProjectStats, metric: str) -> metadat
     return response
 
 
-def _value(value: Any) -> struct_pb2.Value:
+def _value(value: Any, what: str) -> struct_pb2.Value:
     message = struct_pb2.Value()
     if value is None:
         message.null_value = struct_pb2.NULL_VALUE
     else:
-        json_format.ParseDict(value, message)
+        json_format.ParseDict(shown_json(value, what), message)
     return message
 
 
@@ -362,7 +364,9 @@ def compared_fields(rows: Sequence[dict[str, Any]]) -> list[metadata_pb2.Compare
         values = [row.get(key) for row in rows]
         fields.append(
             metadata_pb2.ComparedField(
-                key=key, values=[_value(v) for v in values], differs=any(v != values[0] for v in values)
+                key=key,
+                values=[_value(v, f"compared {key}") for v in values],
+                differs=any(v != values[0] for v in values),
             )
         )
     return fields

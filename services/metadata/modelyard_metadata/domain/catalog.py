@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ from modelyard_metadata.domain.limits import (
     MAX_LINEAGE_DEPTH,
     MAX_LOCATION,
     MAX_MEMBERS,
+    MAX_METRICS_JSON_BYTES,
     MAX_METRICS_PER_CALL,
     MAX_NAME,
     MAX_PARENTS,
@@ -579,19 +581,26 @@ class Catalog:
             raise InvalidArgumentError("metrics", "is empty; log at least one metric")
         if len(points) > MAX_METRICS_PER_CALL:
             raise InvalidArgumentError("metrics", f"has {len(points)} entries; at most {MAX_METRICS_PER_CALL} allowed")
+        structured_bytes = 0
         for i, point in enumerate(points):
             check_key(f"metrics[{i}].name", point.name)
             if point.number is not None:
                 check_number(f"metrics[{i}].number", point.number)
             elif point.structured is not None:
-                check_json_object(f"metrics[{i}].structured", point.structured)
+                structured_bytes += check_json_object(f"metrics[{i}].structured", point.structured)
             else:
                 raise InvalidArgumentError(f"metrics[{i}]", "has no value: set number or structured")
             if point.step < 0:
                 raise InvalidArgumentError(f"metrics[{i}].step", f"must not be negative, got {point.step}")
+        if structured_bytes > MAX_METRICS_JSON_BYTES:
+            raise InvalidArgumentError(
+                "metrics",
+                f"hold {structured_bytes} bytes of structured values as JSON; at most {MAX_METRICS_JSON_BYTES} a call",
+            )
         caller = await self.allow(caller, ref.project, Role.EDITOR, "LogMetrics", reference)
         async with self._store.transaction() as tx:
             version = await self._lock_version(tx, ref)
+            _check_structured_total(version, points)
             updated = await tx.add_metrics(version, points)
             logged = {p.name: p.number if p.number is not None else p.structured for p in points}
             await tx.append_audit(
@@ -853,6 +862,27 @@ def _readable_lineage(
             todo.append(neighbour)
     shown = [n for n in nodes if n.reference in kept]
     return shown, [e for e in edges if e.parent in kept and e.child in kept], len(nodes) - len(shown)
+
+
+def _check_structured_total(version: ModelVersion, points: Sequence[MetricPoint]) -> None:
+    """A version's latest structured metrics are shown with it in every response, so they are
+    bounded together. A point older than the latest of its name does not replace it, so the larger
+    of the two counts; a call that does not grow the total (over the bound from before it) passes."""
+    sizes = {p.name: _json_size(p.structured) for p in version.metrics}
+    before = sum(sizes.values())
+    for point in points:
+        sizes[point.name] = max(sizes.get(point.name, 0), _json_size(point.structured))
+    total = sum(sizes.values())
+    if total > MAX_METRICS_JSON_BYTES and total > before:
+        raise InvalidArgumentError(
+            "metrics",
+            f"would give {version.reference} {total} bytes of structured metrics as JSON; "
+            f"at most {MAX_METRICS_JSON_BYTES} a version",
+        )
+
+
+def _json_size(value: dict[str, Any] | None) -> int:
+    return 0 if value is None else len(json.dumps(value))
 
 
 def _page(items: list[Any], limit: int, token_of: Any) -> tuple[list[Any], str]:

@@ -17,3 +17,11 @@ from modelyard_common.limits import MAX_FILES as MAX_FILES
 MAX_FILE_SIZE = 5 * 1024**4  # S3's largest object
 MAX_CONTENT_TYPE = 255  # a MIME type (RFC 6838 allows 127 + '/' + 127)
 MAX_CHUNK_BYTES = 4 * 1024 * 1024  # one upload chunk: a part is built from many, each kept in memory
+
+# Bytes of one request, checked before it is decoded (modelyard_common.decoding); all other calls
+# carry a path or a reference and take MAX_REQUEST_BYTES.
+MAX_REQUEST_BYTES = 1024 * 1024
+LARGER_REQUESTS = {
+    "UploadFile": MAX_CHUNK_BYTES + 64 * 1024,  # one chunk, or the header with its path and digest
+    "CommitUpload": 8 * 1024 * 1024,  # MAX_FILES paths of ~800 bytes each
+}

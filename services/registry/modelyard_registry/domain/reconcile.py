@@ -42,6 +42,7 @@ class ReconcileReport:
     skipped: bool = False
     failed_versions: list[str] = field(default_factory=list)
     cleaned_versions: list[str] = field(default_factory=list)
+    unreconciled_versions: list[str] = field(default_factory=list)  # failed this pass (logged), tried again next
     deleted_blobs: int = 0
     aborted_uploads: int = 0
     deleted_objects: int = 0
@@ -70,7 +71,7 @@ class Reconciler:
             await self._unreferenced_blobs(report)
             await self._unknown_uploads(report)
             await self._unknown_objects(report)
-        if report.failed_versions or report.deleted_blobs or report.aborted_uploads or report.deleted_objects:
+        if report != ReconcileReport():  # something was done, or could not be
             logger.info("reconciled", extra={"report": report})
         return report
 
@@ -80,23 +81,30 @@ class Reconciler:
         unstarted = set(unchanged) - await self._store.started_references(unchanged)
         for reference in sorted({*stale, *unstarted}):
             try:
+                await self._abandoned_version(reference, report)
+            except Exception:  # one version's trouble must not keep the others from being cleaned
+                logger.exception("could not reconcile %s; trying again next pass", reference)
+                report.unreconciled_versions.append(reference)
+
+    async def _abandoned_version(self, reference: str, report: ReconcileReport) -> None:
+        try:
+            version = await self._catalog.get(reference)
+        except NotFoundError:
+            version = None
+        if version is not None and version.status is VersionStatus.PENDING_UPLOAD:
+            try:
+                version = await self._catalog.fail(
+                    ACTOR, reference, f"upload abandoned: no progress for {self._idle:.0f} s"
+                )
+                report.failed_versions.append(reference)
+            except FailedPreconditionError:  # committed (or failed) meanwhile
                 version = await self._catalog.get(reference)
-            except NotFoundError:
-                version = None
-            if version is not None and version.status is VersionStatus.PENDING_UPLOAD:
-                try:
-                    version = await self._catalog.fail(
-                        ACTOR, reference, f"upload abandoned: no progress for {self._idle:.0f} s"
-                    )
-                    report.failed_versions.append(reference)
-                except FailedPreconditionError:  # committed (or failed) meanwhile
-                    version = await self._catalog.get(reference)
-            if version is not None and version.status is VersionStatus.READY:
-                await self._store.mark_ready(reference)
-                await self._uploads.drop_sessions(reference)
-                continue
-            await self._uploads.clean(reference)
-            report.cleaned_versions.append(reference)
+        if version is not None and version.status is VersionStatus.READY:
+            await self._store.mark_ready(reference)
+            await self._uploads.drop_sessions(reference)
+            return
+        await self._uploads.clean(reference)
+        report.cleaned_versions.append(reference)
 
     async def _unreferenced_blobs(self, report: ReconcileReport) -> None:
         for sha256, key in await self._store.unreferenced_blobs(self._grace):
