@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
 import pytest
 from auth_sessions import AuthTokens, Session, new_token, refused
+from concurrency import at_once
 from google.protobuf import duration_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -473,8 +473,7 @@ def test_racing_role_changes_and_revokes_form_one_chain_in_the_audit_log(people:
         request = auth_pb2.SetProjectRoleRequest(project=people.project, principal=people.names["carol"], role=role)
         people.alice.auth("SetProjectRole", request)
 
-    with ThreadPoolExecutor(len(roles)) as pool:
-        list(pool.map(set_role, roles))
+    at_once([lambda role=role: set_role(role) for role in roles])
     changes = [e for e in reversed(_audit(people.alice, people.project)) if e.action == "role.set"]
     carol = [e for e in changes if e.resource.endswith(people.names["carol"])]
     assert len(carol) == len(roles)
@@ -484,11 +483,8 @@ def test_racing_role_changes_and_revokes_form_one_chain_in_the_audit_log(people:
 
     created = people.carol.auth("CreateToken", auth_pb2.CreateTokenRequest(description="raced")).token
 
-    def revoke(_: int) -> None:
-        people.carol.auth("RevokeToken", auth_pb2.RevokeTokenRequest(id=created.id))
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(revoke, range(8)))
+    revoke = auth_pb2.RevokeTokenRequest(id=created.id)
+    at_once([lambda: people.carol.auth("RevokeToken", revoke)] * 8)
     revokes = [e for e in admin.metadata("ListAuditEvents", metadata_pb2.ListAuditEventsRequest()).events]
     assert [e.after["id"] for e in revokes if e.action == "token.revoke" and e.after["id"] == created.id] == [
         created.id

@@ -356,24 +356,34 @@ def _requests(method: MethodDescriptor, pool: list[str]) -> st.SearchStrategy[An
     return st.lists(one, min_size=0, max_size=4)
 
 
+def _fuzz(
+    method: MethodDescriptor,
+    target: Target,
+    inputs: st.SearchStrategy[Any],
+    call: Callable[[MethodDescriptor, Any], grpc.StatusCode],
+) -> None:
+    """Sends what ``inputs`` draws to ``method``: every answer is an allowed status, and a
+    refusal changes nothing."""
+    allowed = UPLOAD_ALLOWED if method.client_streaming else STREAM_ALLOWED if method.server_streaming else ALLOWED
+
+    @FUZZ
+    @given(sent=inputs)
+    def fuzz(sent: Any) -> None:
+        before = target.fingerprint()
+        code = call(method, sent)
+        assert code in allowed, f"{method.name} answered {code.name} to {sent!r:.2000}"
+        if code is not grpc.StatusCode.OK:
+            assert target.fingerprint() == before, f"{method.name} answered {code.name} but changed the tables"
+
+    fuzz()
+
+
 @pytest.mark.parametrize("method", _methods(), ids=lambda m: f"{m.containing_service.name}.{m.name}")
 def test_malformed_requests_get_a_status_naming_the_problem_and_change_nothing(
     method: MethodDescriptor, targets: dict[str, Target], seeded: dict[str, list[str]]
 ) -> None:
     service = method.containing_service.name
-    target = targets[service]
-    allowed = UPLOAD_ALLOWED if method.client_streaming else STREAM_ALLOWED if method.server_streaming else ALLOWED
-
-    @FUZZ
-    @given(request=_requests(method, seeded[service]))
-    def fuzz(request: Any) -> None:
-        before = target.fingerprint()
-        code = target.call(method, request)
-        assert code in allowed, f"{method.name} answered {code.name} to {request!r:.2000}"
-        if code is not grpc.StatusCode.OK:
-            assert target.fingerprint() == before, f"{method.name} answered {code.name} but changed the tables"
-
-    fuzz()
+    _fuzz(method, targets[service], _requests(method, seeded[service]), targets[service].call)
 
 
 # Invalid UTF-8 of as many bytes as the placeholder string it replaces on the wire.
@@ -403,19 +413,7 @@ def test_bytes_that_do_not_decode_are_invalid_argument_and_change_nothing(
     method: MethodDescriptor, targets: dict[str, Target], seeded: dict[str, list[str]]
 ) -> None:
     service = method.containing_service.name
-    target = targets[service]
-    allowed = UPLOAD_ALLOWED if method.client_streaming else STREAM_ALLOWED if method.server_streaming else ALLOWED
-
-    @FUZZ
-    @given(payload=wire_payloads(method, seeded[service]))
-    def fuzz(payload: bytes) -> None:
-        before = target.fingerprint()
-        code = target.call_raw(method, payload)
-        assert code in allowed, f"{method.name} answered {code.name} to {payload!r:.2000}"
-        if code is not grpc.StatusCode.OK:
-            assert target.fingerprint() == before, f"{method.name} answered {code.name} but changed the tables"
-
-    fuzz()
+    _fuzz(method, targets[service], wire_payloads(method, seeded[service]), targets[service].call_raw)
 
 
 def json_objects() -> st.SearchStrategy[dict[str, Any]]:

@@ -4,27 +4,13 @@ callers are told and what the audit log records form one chain per resource."""
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+
+from concurrency import at_once
 
 import modelyard
 
 CALLERS = 16
-T = TypeVar("T")
-
-
-def _at_once(calls: list[Callable[[], T]]) -> list[T]:
-    """Runs every call in its own thread, released together."""
-    start = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], T]) -> T:
-        start.wait()
-        return call()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def _events(client: modelyard.Client, resource: str, action: str) -> list[modelyard.AuditEvent]:
@@ -54,7 +40,7 @@ def test_racing_alias_moves_each_learn_a_distinct_previous_version_and_audit_one
     client.set_alias(model, "best", 1)
     targets = list(range(2, CALLERS + 2))
 
-    changes = _at_once([lambda n=n: client.set_alias(model, "best", n) for n in targets])
+    changes = at_once([lambda n=n: client.set_alias(model, "best", n) for n in targets])
 
     told = [(c.previous_version, c.version.version) for c in changes]  # type: ignore[union-attr]
     _assert_one_chain(told, 1)
@@ -87,7 +73,7 @@ def test_racing_alias_deletes_and_moves_audit_one_chain(client: modelyard.Client
     calls: list[Callable[[], tuple[int | None, int | None]]] = [
         (lambda n=n: move(n)) if n % 2 else delete for n in range(1, CALLERS + 1)
     ]
-    results = _at_once(calls)
+    results = at_once(calls)
 
     changes = [(before, after) for before, after in results if (before, after) != (None, None)]
     events = sorted(
@@ -112,7 +98,7 @@ def test_racing_model_updates_and_alias_moves_each_audit_the_state_the_previous_
     moves = [lambda n=n: client.set_alias(model, "best", n) for n in range(2, CALLERS // 2 + 2)]
     updates = [lambda i=i: client.update_model(model, description=f"d{i}") for i in range(1, CALLERS // 2 + 1)]
 
-    _at_once([call for pair in zip(moves, updates, strict=True) for call in pair])
+    at_once([call for pair in zip(moves, updates, strict=True) for call in pair])
 
     events = sorted(
         _events(client, f"{model}@best", "alias.set")[1:] + _events(client, model, "model.update"), key=lambda e: e.id
@@ -136,7 +122,7 @@ def test_racing_lineage_updates_audit_one_chain(client: modelyard.Client, projec
     parents = [client.create_version(model).reference for _ in range(CALLERS)]
     child = client.create_version(model, produced_by=[parents[0]]).reference
 
-    _at_once([lambda p=p: client.update_version(child, produced_by=[p]) for p in parents[1:]])
+    at_once([lambda p=p: client.update_version(child, produced_by=[p]) for p in parents[1:]])
 
     events = _events(client, child, "version.update")
     audited = [(e.before["produced_by"][0], e.after["produced_by"][0]) for e in events]  # type: ignore[index]
@@ -149,6 +135,6 @@ def test_racing_metric_logs_keep_every_metric(client: modelyard.Client, project:
     client.create_model(model)
     reference = client.create_version(model).reference
 
-    _at_once([lambda i=i: client.log_metrics(reference, {f"m{i}": float(i)}) for i in range(CALLERS)])
+    at_once([lambda i=i: client.log_metrics(reference, {f"m{i}": float(i)}) for i in range(CALLERS)])
 
     assert client.get_version(reference).metrics == {f"m{i}": float(i) for i in range(CALLERS)}

@@ -3,27 +3,12 @@ created, not whichever revision is latest when its answer is built."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from concurrency import at_once
 
 import modelyard
 
 CALLERS = 8
-T = TypeVar("T")
 FILE = modelyard.ArtifactFile(path="m", size=1, sha256="1" * 64, storage_key="k", content_type="")
-
-
-def _at_once(calls: list[Callable[[], T]]) -> list[T]:
-    start = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], T]) -> T:
-        start.wait()
-        return call()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def _ready_versions(client: modelyard.Client, model: str, count: int) -> list[str]:
@@ -55,7 +40,7 @@ def test_racing_updates_and_rollbacks_each_learn_the_revision_they_created(
             return reference, client.update_deployment(name, reference=reference, reason="racing")
 
         calls = [roll_back] + [lambda r=r: update(r) for r in others[1:]]
-        results = _at_once(calls)
+        results = at_once(calls)
 
         created = [d.created_revision for _, d in results]
         assert sorted(created) == list(range(3, CALLERS + 3)), created
