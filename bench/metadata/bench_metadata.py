@@ -60,6 +60,7 @@ from modelyard_common.embedded.service import ServiceProcess
 
 # The bench reuses the service's own SQL so that the direct baselines run exactly what it runs.
 from modelyard_metadata.domain.search import parse_filter, parse_order_by
+from modelyard_metadata.domain.validation import VersionRef
 from modelyard_metadata.storage import postgres as service_sql
 from modelyard_metadata.storage.search_sql import compile_search
 
@@ -791,11 +792,11 @@ async def run_bench(
             async with pool.acquire() as conn:
                 await conn.fetchrow("SELECT * FROM model_versions WHERE id = $1", rng.choice(ids))
 
-        alias_sql = service_sql._BY_ALIAS
+        alias_sql, alias_args = service_sql._ref_query(VersionRef("proj", "model", alias="champion"), lock=False)
 
         async def alias_read(w: int, i: int) -> None:
             async with pool.acquire() as conn:
-                await conn.fetchrow(alias_sql, "proj", "model", "champion")
+                await conn.fetchrow(alias_sql, *alias_args)
 
         for n in (1, 16):
             found[f"pk-{n}"] = await bench.run("direct PK read", "asyncpg", n, pk_read, channel="-")
