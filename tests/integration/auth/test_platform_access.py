@@ -4,14 +4,16 @@ through the metadata service, and each decision on a change lands in the audit l
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import skops.io
-from auth_sessions import Platform, Team, new_token
+from auth_sessions import AuthTokens, Platform, Team, new_token
 from classifiers import FEATURES, push_classifier
 
+import modelyard
 from modelyard import PermissionDeniedError, UnauthenticatedError
 
 
@@ -94,3 +96,39 @@ def test_deployments_follow_project_roles(team: Team, tmp_path: Path) -> None:
         ("access.denied", team.names["viewer"], decisions[3][2]),
     ]
     assert "DeployService/UpdateDeployment" in decisions[1][2]
+
+
+def test_a_replica_whose_credential_cannot_be_issued_is_failed_saying_why(
+    team: Team, platform: Platform, auth_tokens: AuthTokens
+) -> None:
+    """An ensemble loading more versions than a serving credential may name (64): the deploy
+    service cannot start its replica, and says so on the replica instead of losing track of it."""
+    file = modelyard.ArtifactFile(path="m", size=1, sha256="1" * 64, storage_key="k", content_type="")
+    team.owner.create_model(f"{team.project}/leaf")
+    with platform.client(auth_tokens.registry) as registry:
+        leaves = []
+        for _ in range(65):
+            pending = team.owner.create_version(f"{team.project}/leaf").reference
+            leaves.append(registry.internal_commit_artifact(pending, modelyard.Artifact((file,), 1)).reference)
+    parts = []
+    for i in range(5):
+        model = f"{team.project}/part{i}"
+        team.owner.create_model(model, kind=modelyard.ModelKind.ENSEMBLE)
+        serving = modelyard.Serving(ensemble_method=modelyard.EnsembleMethod.AVERAGE, members=tuple(leaves[i::5]))
+        parts.append(team.owner.create_version(model, serving=serving).reference)
+    team.owner.create_model(f"{team.project}/whole", kind=modelyard.ModelKind.ENSEMBLE)
+    serving = modelyard.Serving(ensemble_method=modelyard.EnsembleMethod.AVERAGE, members=tuple(parts))
+    whole = team.owner.create_version(f"{team.project}/whole", serving=serving).reference
+
+    name = f"whole-{team.project.rsplit('-', 1)[1]}"
+    team.owner.deploy(name, whole)
+    try:
+        deadline = time.monotonic() + 60
+        while (deployment := team.owner.get_deployment(name)).state is not modelyard.DeploymentState.FAILED:
+            assert time.monotonic() < deadline, f"still {deployment.state}: {deployment.status_message}"
+            time.sleep(0.2)
+        # The new revision failed on its replica, which the deploy service kept track of.
+        assert deployment.status_message.startswith(f"revision 1 cannot start: replica {name}-1-")
+        assert ": could not start: reference: it loads more than 64 versions" in deployment.status_message
+    finally:
+        team.owner.delete_deployment(name)
