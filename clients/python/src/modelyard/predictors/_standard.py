@@ -102,7 +102,9 @@ def _load_skops(path: Path, version: ModelVersion, trusted: frozenset[str]) -> A
     if refused:
         raise FailedPreconditionError(
             f"{version.reference}: {path.name} holds types skops does not trust: {', '.join(refused)}; "
-            "if you trust the file's author, pass them as trusted types (trusted_types, --trust-type)"
+            "if you trust the file's author, trust them where it is loaded: "
+            f"modelyard deploy NAME {version.reference} {' '.join(f'--trust-type {t}' for t in refused)} "
+            f"(SDK: deploy(..., trusted_types={refused!r})), or modelyard serve/load with the same"
         )
     with _unreadable(path, version):
         return sio.load(path, trusted=untrusted)
