@@ -17,6 +17,7 @@ import logging
 import mimetypes
 import os
 import queue
+import re
 import stat
 import threading
 import time
@@ -81,6 +82,7 @@ CHUNK_SIZE = 1024 * 1024
 # lease of a stream it lost lapsing (10 s by default), with room to spare.
 PATIENCE_SECONDS = 120.0
 _FIRST_BACKOFF = 0.2
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a model name needs no quoting in a filter
 _MAX_BACKOFF = 3.0
 # Another attempt may succeed: the service or its store was down, the call ran out of time,
 # another stream held the file's upload session (ABORTED), or the stream was cancelled.
@@ -451,6 +453,8 @@ class Transfers:
         if not files:
             return None
         project, _, model = target.partition("/")
+        if not _MODEL_NAME.fullmatch(model):  # malformed: create_version says what is wrong
+            return None
         query = f'model = "{model}" AND status = "READY" AND digest = "{files[0].sha256}"'
         for version in self._client.search_versions(query, order_by="version DESC", project=project):
             if same_files(files, _committed(version)):
