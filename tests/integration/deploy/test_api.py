@@ -76,7 +76,7 @@ def test_deployments_are_listed_by_name_page_by_page_and_by_project(
         assert [d.name for d in client.list_deployments(project=project)] == sorted(names)
         assert not set(names) & {d.name for d in client.list_deployments(project="another")}
         with pytest.raises(modelyard.AlreadyExistsError, match=f"name: deployment '{names[0]}' already exists"):
-            client.deploy(names[0], reference)
+            client.create_deployment(names[0], reference)
     finally:
         for name in names:
             client.delete_deployment(name)

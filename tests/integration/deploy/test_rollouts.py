@@ -4,6 +4,7 @@ delete."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -16,6 +17,7 @@ from classifiers import push_classifier
 from replica_processes import alive, infer, push_unloadable, replica_pids, until
 
 import modelyard
+import modelyard.aio
 from modelyard import DeploymentState, ReplicaState
 from modelyard_common.embedded.service import ServiceProcess
 
@@ -108,6 +110,32 @@ def test_scaling_starts_and_stops_processes_without_a_new_revision(client: model
     assert replica_pids(deployed) == {}
     assert (empty.replicas, empty.endpoints, empty.replica_status) == (0, (), ())
     assert len(client.deployment_revisions(deployed)) == 1
+
+
+def test_the_sdks_deploy_rolls_an_existing_deployment_forward_as_the_cli_does(
+    metadata_service: ServiceProcess,
+    deploy_service: ServiceProcess,
+    client: modelyard.Client,
+    model: str,
+    deployed: str,
+    tmp_path: Path,
+) -> None:
+    v1 = client.get_deployment(deployed).version_reference
+    v2 = push_classifier(client, model, tmp_path / "v2", flip=True)
+    rolled = client.deploy(deployed, v2, reason="flipped")  # no AlreadyExistsError: a new revision
+    assert (rolled.created_revision, rolled.replicas) == (2, 1)  # replicas kept
+    done = settled(client, deployed)
+    assert (done.revision, done.version_reference) == (2, v2)
+    assert versions_answered(done) == {v2.rsplit(":", 1)[1]}
+    newest = client.deployment_revisions(deployed)[0]
+    assert (newest.revision, newest.version_reference, newest.reason) == (2, v2, "flipped")
+
+    async def back() -> modelyard.Deployment:  # the asyncio client's deploy does the same
+        async with modelyard.aio.connect(metadata_service.target, deploy=deploy_service.target, actor="tester") as aio:
+            return await aio.deploy(deployed, v1)
+
+    assert asyncio.run(back()).created_revision == 3
+    assert settled(client, deployed).version_reference == v1
 
 
 def test_a_rolling_update_never_interrupts_service_and_rollback_restores_the_version(

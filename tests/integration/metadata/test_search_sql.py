@@ -45,6 +45,13 @@ VERSIONS: dict[str, tuple[Any, ...]] = {
                       {"team": "search", "env": "dev"}, {"max_depth": 4}, {"accuracy": 0.99, "loss": 0.1}, []),
 }
 # fmt: on
+# label: the artifact's files (path, sha256); the others have no artifact
+A, B, C = "a" * 64, "b" * 64, "c" * 64
+ARTIFACTS: dict[str, list[tuple[str, str]]] = {
+    "alpha/churn:1": [("model.skops", A)],
+    "alpha/churn:2": [("model.skops", B), ("extra/config.json", A)],
+    "beta/ranker:1": [("model.onnx", C)],
+}
 ALL_NEWEST_FIRST = [
     "beta/ranker:2",
     "beta/ranker:1",
@@ -98,6 +105,11 @@ async def _seed(conn: asyncpg.Connection) -> None:
             _day(created),
             _day(created).replace(hour=12),
         )
+        if label in ARTIFACTS:
+            files = [{"path": path, "sha256": sha, "size": 1} for path, sha in ARTIFACTS[label]]
+            await conn.execute(
+                "UPDATE model_versions SET artifact = $2::jsonb WHERE id = $1", version_id, json.dumps({"files": files})
+            )
         for alias in aliases:
             await conn.execute(
                 "INSERT INTO aliases (model_id, alias, version_id) VALUES ($1, $2, $3)", model_id, alias, version_id
@@ -231,6 +243,15 @@ FILTERS = [
         'params.max_depth > 4 OR framework LIKE "sk%"',
         _only("alpha/churn:1", "alpha/churn:2", "alpha/churn:3", "beta/ranker:1", "beta/ranker:2"),
     ),
+    # digest: some file of the artifact has it; a version without an artifact has none.
+    (f'digest = "{A}"', _only("alpha/churn:2", "alpha/churn:1")),
+    (f'digest = "{A.upper()}" AND model = "churn"', _only("alpha/churn:2", "alpha/churn:1")),
+    (
+        f'digest != "{A}"',
+        _only("beta/ranker:2", "beta/ranker:1", "alpha/fraud-detector:2", "alpha/fraud-detector:1", "alpha/churn:3"),
+    ),
+    (f'digest IN ("{C}", "{B}")', _only("beta/ranker:1", "alpha/churn:2")),
+    (f'digest NOT IN ("{A}", "{C}") AND project = "beta"', _only("beta/ranker:2")),
     # Values are parameters: quotes in values or keys are just characters.
     ('tags.team = "x\'; DROP TABLE model_versions; --"', []),
     ("tags.`a'b\"c` = 'x' OR params.`it's` = 1 OR author = '\\'\\\\'", []),

@@ -191,6 +191,28 @@ def test_push_of_identical_content_returns_the_version_holding_it(
     assert second.version == first.version + 1
 
 
+def test_push_of_an_older_versions_content_returns_that_version_and_registers_none(
+    client: modelyard.Client, model: str, tmp_path: Path
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    write(a / "model.onnx", b"content A")
+    write(b / "model.onnx", b"content B")
+    v1 = client.push(model, a)
+    v2 = client.push(model, b)
+    assert v2.version == v1.version + 1
+    again = client.push(model, a)  # A again, while v2 (with B) is the latest READY version
+    assert (again.reference, again.status) == (v1.reference, VersionStatus.READY)
+    assert [v.version for v in client.list_versions(model)] == [v2.version, v1.version]  # no v3, no PENDING one
+
+    # The same digest under another path is other content: a new version.
+    write(tmp_path / "c" / "renamed.onnx", b"content A")
+    v3 = client.push(model, tmp_path / "c")
+    assert v3.version == v2.version + 1
+    project, _, name = model.partition("/")
+    held = client.search_versions(f'model = "{name}" AND digest = "{digest(b"content A").upper()}"', project=project)
+    assert sorted(v.version for v in held) == [v1.version, v3.version]
+
+
 def test_a_first_push_registers_the_model_in_an_existing_project(
     client: modelyard.Client, model: str, tmp_path: Path
 ) -> None:

@@ -105,8 +105,8 @@ def test_compare_takes_a_list_not_a_string(client: Any) -> None:
         client.compare("p/m:1")
 
 
-def test_deploy_builds_its_request_for_the_deploy_service(client: Any) -> None:
-    call = client.deploy("scorer", "fraud/scorer@champion", replicas=3, runtime="process")
+def test_create_deployment_builds_its_request_for_the_deploy_service(client: Any) -> None:
+    call = client.create_deployment("scorer", "fraud/scorer@champion", replicas=3, runtime="process")
     assert (call.service, call.method) == (_client.DEPLOY, "CreateDeployment")
     assert (call.request.name, call.request.model_reference, call.request.replicas) == (
         "scorer",
@@ -122,9 +122,9 @@ def test_update_deployment_sends_replicas_only_when_given(client: Any) -> None:
     assert scaled.HasField("replicas") and scaled.replicas == 0
 
 
-def test_deploy_rejects_fewer_than_one_replica(client: Any) -> None:
+def test_create_deployment_rejects_fewer_than_one_replica(client: Any) -> None:
     with pytest.raises(modelyard.InvalidArgumentError, match="replicas: 0 is below 1"):
-        client.deploy("scorer", "p/m:1", replicas=0)
+        client.create_deployment("scorer", "p/m:1", replicas=0)
 
 
 def test_deployment_converts_from_its_message() -> None:

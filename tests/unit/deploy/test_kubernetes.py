@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,6 +97,16 @@ def test_the_pod_meets_the_restricted_pod_security_standard(objects: tuple[dict[
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         }
+
+
+def test_the_server_gets_the_revisions_trusted_types_as_a_json_list() -> None:
+    def trusted(workload_types: tuple[str, ...]) -> Any:
+        deployment = to_dict(render("scorer-prod", "fraud/scorer:3", 2, 4, CONFIG, workload_types).deployment)
+        (server,) = deployment["spec"]["template"]["spec"]["containers"]
+        return json.loads({e["name"]: e.get("value") for e in server["env"]}["MLREG_SERVING_TRUSTED_TYPES"])
+
+    assert trusted(()) == []
+    assert trusted(("sklearn.tree._tree.Tree",)) == ["sklearn.tree._tree.Tree"]
 
 
 def test_the_server_is_probed_over_grpc_health_on_its_oip_port(objects: tuple[dict[str, Any], dict[str, Any]]) -> None:

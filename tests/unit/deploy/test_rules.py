@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelyard_common.errors import InvalidArgumentError
-from modelyard_deploy.domain.deployments import check_name, check_replicas
+from modelyard_deploy.domain.deployments import check_name, check_replicas, check_trusted_types
 
 
 @pytest.mark.parametrize("name", ["a", "scorer", "scorer-prod-2", "a" * 40, "x1-"])
@@ -40,3 +40,24 @@ def test_replicas_from_0_to_16_are_accepted(replicas: int) -> None:
 def test_replicas_outside_0_to_16_are_rejected(replicas: int) -> None:
     with pytest.raises(InvalidArgumentError, match=rf"replicas: {replicas} is not between 0 and 16"):
         check_replicas(replicas)
+
+
+def test_trusted_types_are_sorted_once_each() -> None:
+    given = ["sklearn.tree._tree.Tree", "numpy.dtype", "sklearn.tree._tree.Tree"]
+    assert check_trusted_types(given) == ("numpy.dtype", "sklearn.tree._tree.Tree")
+    assert check_trusted_types([]) == ()
+
+
+@pytest.mark.parametrize(
+    ("types", "field", "problem"),
+    [
+        (["not a type"], "trusted_types[0]", "is not a dotted type name"),
+        (["a.B", "os.system()"], "trusted_types[1]", "is not a dotted type name"),
+        (["a." * 300 + "b"], "trusted_types[0]", "is not a dotted type name"),
+        ([f"m.T{i}" for i in range(65)], "trusted_types", "has 65 types; at most 64 allowed"),
+    ],
+)
+def test_bad_trusted_types_are_rejected_naming_the_field(types: list[str], field: str, problem: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=problem) as caught:
+        check_trusted_types(types)
+    assert caught.value.field == field

@@ -119,6 +119,8 @@ def test_like_and_not_like() -> None:
     assert parse_filter('model LIKE "churn%"') == Like(Field("model"), "churn%")
     assert parse_filter("framework NOT LIKE 'sk_learn'") == Like(Field("framework"), "sk_learn", negated=True)
     assert parse_filter('alias LIKE "ch%"') == Like(Field("alias"), "ch%")
+    assert parse_filter(f'digest = "{"AB" * 32}"') == Comparison(Field("digest"), Op.EQ, "ab" * 32)
+    assert parse_filter(f'digest NOT IN ("{"0" * 64}")') == InList(Field("digest"), ("0" * 64,), True)
     assert parse_filter('params.solver LIKE "l%"') == Like(Field("params", "solver"), "l%")
     assert parse_filter('tags.team not like "r%"') == Like(Field("tags", "team"), "r%", negated=True)
 
@@ -240,7 +242,7 @@ def test_timestamps(literal: str, moment: datetime) -> None:
 
 ALL_FIELDS = (
     "project, model (or name), version, stage, status, framework, payload_format, author, alias, "
-    "created, updated, tags.KEY, metrics.KEY, params.KEY"
+    "digest, created, updated, tags.KEY, metrics.KEY, params.KEY"
 )
 ORDER_FIELDS = (
     "project, model (or name), version, stage, status, framework, payload_format, author, "
@@ -318,6 +320,8 @@ TEXT_FIELDS = "(project, model, framework, payload_format, author, alias, tags.K
         ("name = false", "at position 8: name compares with a quoted string, found 'false'"),
         ("tags.team = 1", "at position 13: tags.team compares with a quoted string, found '1'"),
         ("alias = 1", "at position 9: alias compares with a quoted alias name, found '1'"),
+        ('digest = "abc"', 'at position 10: digest compares with a quoted SHA-256 of 64 hex digits, found "abc"'),
+        ('digest > "' + "a" * 64 + '"', "at position 8: digest supports only =, != and IN, found '>'"),
         (
             'created > "yesterday"',
             'at position 11: created compares with a timestamp such as "2026-01-31" or '
@@ -437,6 +441,7 @@ def test_order_by(text: str, keys: tuple[OrderKey, ...]) -> None:
     [
         ("size", f"at position 1: unknown field 'size'; valid fields are {ORDER_FIELDS}"),
         ("alias", f"at position 1: cannot order by 'alias'; order by one of {ORDER_FIELDS}"),
+        ("digest", f"at position 1: cannot order by 'digest'; order by one of {ORDER_FIELDS}"),
         ("tags DESC", "at position 1: 'tags' needs a key, as in tags.KEY"),
         ("version DESC,", "at position 14: expected a field to order by, found the end of order_by"),
         (",version", "at position 1: expected a field to order by, found ','"),

@@ -63,6 +63,7 @@ from modelyard._types import (
     WhoAmI,
 )
 from modelyard.errors import (
+    AlreadyExistsError,
     DeadlineExceededError,
     FailedPreconditionError,
     InternalError,
@@ -255,6 +256,13 @@ def _bound(method: Callable[..., Any], build: Callable[..., Any], signature: ins
     method.__doc__ = build.__doc__
     method.__signature__ = signature  # type: ignore[attr-defined]
     return method
+
+
+def _type_names(types: Iterable[str]) -> list[str]:
+    """``trusted_types`` as a list; a lone string would otherwise be taken letter by letter."""
+    if isinstance(types, str):
+        raise TypeError(f"trusted_types: expected a list of type names, got the string {types!r}")
+    return list(types)
 
 
 def _split_model_name(name: str) -> tuple[str, str]:
@@ -547,15 +555,26 @@ class _ClientBase:
     # Deployments (deploy service)
 
     @_unary
-    def deploy(
-        self, name: str, reference: str, *, replicas: int = 1, runtime: DeploymentRuntime | str | None = None
+    def create_deployment(
+        self,
+        name: str,
+        reference: str,
+        *,
+        replicas: int = 1,
+        runtime: DeploymentRuntime | str | None = None,
+        trusted_types: Iterable[str] = (),
     ) -> _Unary[Deployment]:
-        """Serves version ``reference`` ("p/m:3", "p/m@alias", "p/m": resolved now) as deployment
-        ``name`` with ``replicas`` inference servers (1..16). Returns at once, PENDING; see
-        ``wait_deployment`` / ``watch_deployment``. ``runtime`` defaults to the service's."""
+        """Serves version ``reference`` ("p/m:3", "p/m@alias", "p/m": resolved now) as a new
+        deployment ``name`` with ``replicas`` inference servers (1..16); AlreadyExistsError when
+        ``name`` is taken (``deploy`` rolls an existing one forward instead). Returns at once,
+        PENDING; see ``wait_deployment`` / ``watch_deployment``. ``runtime`` defaults to the service's.
+        ``trusted_types``: types its skops file may hold beyond those skops trusts by default
+        (as the load error names them); trust only files of authors you trust."""
         if replicas < 1:
             raise InvalidArgumentError(f"replicas: {replicas} is below 1 (scale an existing deployment to 0)")
-        request = deploy_pb2.CreateDeploymentRequest(name=name, model_reference=reference, replicas=replicas)
+        request = deploy_pb2.CreateDeploymentRequest(
+            name=name, model_reference=reference, replicas=replicas, trusted_types=_type_names(trusted_types)
+        )
         if runtime is not None:
             request.runtime = cv.runtime_to_pb(DeploymentRuntime.parse(runtime))
         return _Unary("CreateDeployment", request, _deployment, service=DEPLOY)
@@ -574,13 +593,24 @@ class _ClientBase:
 
     @_unary
     def update_deployment(
-        self, name: str, *, reference: str = "", replicas: int | None = None, reason: str = ""
+        self,
+        name: str,
+        *,
+        reference: str = "",
+        replicas: int | None = None,
+        reason: str = "",
+        trusted_types: Iterable[str] | None = None,
     ) -> _Unary[Deployment]:
         """Rolls ``name`` forward to ``reference`` (resolved now: an alias that moved makes a new
-        revision) and/or scales it to ``replicas`` (0 stops every replica, keeping it)."""
+        revision) and/or scales it to ``replicas`` (0 stops every replica, keeping it).
+        ``trusted_types`` (None: kept) replaces the types trusted in skops files; other types
+        make a new revision, rolled out like another version."""
         request = deploy_pb2.UpdateDeploymentRequest(name=name, model_reference=reference, reason=reason)
         if replicas is not None:
             request.replicas = replicas
+        if trusted_types is not None:
+            request.trusted_types.SetInParent()
+            request.trusted_types.types.extend(_type_names(trusted_types))
         return _Unary("UpdateDeployment", request, _changed_deployment, service=DEPLOY)
 
     @_unary
@@ -808,6 +838,36 @@ class Client(_ClientBase):
                 self._router_ = DeploymentRouter(self.get_deployment, self.timeout, self.tls)
             return self._router_
 
+    def deploy(
+        self,
+        name: str,
+        reference: str,
+        *,
+        replicas: int | None = None,
+        runtime: DeploymentRuntime | str | None = None,
+        reason: str = "",
+        trusted_types: Iterable[str] | None = None,
+    ) -> Deployment:
+        """Serves version ``reference`` ("p/m:3", "p/m@alias", "p/m": resolved now) as deployment
+        ``name``, as ``modelyard deploy`` does: creates it when there is none (``replicas``
+        default to 1; ``runtime`` to the service's), else rolls the existing one forward to
+        ``reference`` (``replicas`` kept unless given; ``runtime`` ignored; ``reason`` recorded
+        with the new revision), the new replicas ready before the old ones stop. Returns at once;
+        see ``wait_deployment`` / ``watch_deployment``. ``create_deployment`` only creates.
+
+        ``trusted_types``: types the version's skops file may hold beyond those skops trusts by
+        default ("sklearn.pipeline.Pipeline", as the load error names them); None: none when
+        created, kept when updated. Trust only files of authors you trust."""
+        try:
+            created = 1 if replicas is None else replicas
+            return self.create_deployment(
+                name, reference, replicas=created, runtime=runtime, trusted_types=trusted_types or ()
+            )
+        except AlreadyExistsError:
+            return self.update_deployment(
+                name, reference=reference, replicas=replicas, reason=reason, trusted_types=trusted_types
+            )
+
     # Artifacts (registry service)
 
     def push(
@@ -823,8 +883,9 @@ class Client(_ClientBase):
 
         Every file is hashed first, then streamed from disk 1 MiB at a time; an interrupted
         upload (cut connection, registry restart, another stream holding the file) waits and
-        resumes from the offset the registry holds durable. Pushing identical content again is
-        a no-op that returns the version holding it.
+        resumes from the offset the registry holds durable. Pushing to "PROJECT/MODEL" content
+        that a READY version of the model already holds (the same paths and SHA-256s, the latest
+        version or an older one) registers nothing and returns that version.
 
         Args:
             target: "PROJECT/MODEL" registers a new version with ``fields`` (as
@@ -1014,6 +1075,27 @@ class AsyncClient(_ClientBase):
             self._stub_ = stub
             return stub
         return self._stub_
+
+    async def deploy(
+        self,
+        name: str,
+        reference: str,
+        *,
+        replicas: int | None = None,
+        runtime: DeploymentRuntime | str | None = None,
+        reason: str = "",
+        trusted_types: Iterable[str] | None = None,
+    ) -> Deployment:
+        """``Client.deploy``, awaited: creates deployment ``name`` or rolls it forward to ``reference``."""
+        try:
+            created = 1 if replicas is None else replicas
+            return await self.create_deployment(
+                name, reference, replicas=created, runtime=runtime, trusted_types=trusted_types or ()
+            )
+        except AlreadyExistsError:
+            return await self.update_deployment(
+                name, reference=reference, replicas=replicas, reason=reason, trusted_types=trusted_types
+            )
 
     async def close(self) -> None:
         for channel in (self._channel, self._deploy_channel):

@@ -408,6 +408,7 @@ def deployment_from_pb(deployment: deploy_pb2.Deployment) -> Deployment:
         created_by=deployment.created_by,
         create_time=time_from_pb(deployment, "create_time"),
         update_time=time_from_pb(deployment, "update_time"),
+        trusted_types=tuple(deployment.trusted_types),
     )
 
 
@@ -419,6 +420,7 @@ def revision_from_pb(revision: deploy_pb2.DeploymentRevision) -> DeploymentRevis
         actor=revision.actor,
         reason=revision.reason,
         create_time=time_from_pb(revision, "create_time"),
+        trusted_types=tuple(revision.trusted_types),
     )
 
 

@@ -17,6 +17,7 @@ import logging
 import mimetypes
 import os
 import queue
+import re
 import stat
 import threading
 import time
@@ -81,6 +82,7 @@ CHUNK_SIZE = 1024 * 1024
 # lease of a stream it lost lapsing (10 s by default), with room to spare.
 PATIENCE_SECONDS = 120.0
 _FIRST_BACKOFF = 0.2
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a model name needs no quoting in a filter
 _MAX_BACKOFF = 3.0
 # Another attempt may succeed: the service or its store was down, the call ran out of time,
 # another stream held the file's upload session (ABORTED), or the stream was cancelled.
@@ -432,21 +434,32 @@ class Transfers:
             raise FailedPreconditionError(
                 f"{version.reference} is {state}; push to {version.model_name} to register a new version"
             )
-        try:
-            latest: ModelVersion | None = self._client.get_version(target)
-        except NotFoundError:  # no READY version yet (or no such model: create_version says so)
-            latest = None
-        if latest is not None and latest.status is VersionStatus.READY and same_files(files, _committed(latest)):
-            return latest
+        held = self._holding(target, files)
+        if held is not None:
+            return held
         try:
             return self._client.create_version(target, **fields)
-        except NotFoundError:
-            if latest is not None:
-                raise
+        except NotFoundError:  # no such model (or something else missing: the retry says so)
+            pass
         # The model's first push registers the model too (the project must exist).
         with contextlib.suppress(AlreadyExistsError):  # a concurrent first push made it
             self._client.create_model(target)
         return self._client.create_version(target, **fields)
+
+    def _holding(self, target: str, files: list[LocalFile]) -> ModelVersion | None:
+        """The READY version of model ``target`` holding exactly ``files`` (the same paths and
+        digests), whichever version it is; the newest if several do. The server narrows the
+        candidates to versions with a file of the first digest; the paths are compared here."""
+        if not files:
+            return None
+        project, _, model = target.partition("/")
+        if not _MODEL_NAME.fullmatch(model):  # malformed: create_version says what is wrong
+            return None
+        query = f'model = "{model}" AND status = "READY" AND digest = "{files[0].sha256}"'
+        for version in self._client.search_versions(query, order_by="version DESC", project=project):
+            if same_files(files, _committed(version)):
+                return version
+        return None
 
     def _upload(self, reference: str, file: LocalFile, offset: int | None, report: Progress) -> None:
         """Uploads ``file`` from ``offset`` (None: it is uploaded already). After a cut, a

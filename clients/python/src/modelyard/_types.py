@@ -378,6 +378,8 @@ class Deployment:
     """In what ``update_deployment`` and ``rollback_deployment`` return: the revision that call
     created (0: none), which ``revision`` may already have passed when other callers changed it
     too. 0 elsewhere."""
+    trusted_types: tuple[str, ...] = ()
+    """Types the current revision's servers trust in skops files beyond skops' defaults."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,6 +392,8 @@ class DeploymentRevision:
     actor: str = ""
     reason: str = ""
     create_time: datetime | None = None
+    trusted_types: tuple[str, ...] = ()
+    """Types its servers trusted in skops files beyond skops' defaults."""
 
 
 @dataclass(frozen=True, slots=True)

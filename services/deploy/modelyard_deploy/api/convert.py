@@ -58,6 +58,7 @@ def deployment_to_pb(deployment: Deployment) -> deploy_pb2.Deployment:
         created_by=deployment.created_by,
         create_time=_time(deployment.created_at),
         update_time=_time(deployment.updated_at),
+        trusted_types=deployment.trusted_types,
     )
 
 
@@ -69,4 +70,5 @@ def revision_to_pb(revision: Revision) -> deploy_pb2.DeploymentRevision:
         actor=revision.actor,
         reason=revision.reason,
         create_time=_time(revision.created_at),
+        trusted_types=revision.trusted_types,
     )

@@ -28,6 +28,7 @@ class DeployServicer(deploy_pb2_grpc.DeployServiceServicer):
             request.model_reference,
             request.replicas if request.replicas else 1,
             convert.runtime_from_pb(request.runtime),
+            request.trusted_types,
         )
         return deploy_pb2.CreateDeploymentResponse(deployment=convert.deployment_to_pb(deployment))
 
@@ -49,8 +50,9 @@ class DeployServicer(deploy_pb2_grpc.DeployServiceServicer):
         self, request: deploy_pb2.UpdateDeploymentRequest, context: Context
     ) -> deploy_pb2.UpdateDeploymentResponse:
         replicas = request.replicas if request.HasField("replicas") else None
+        trusted = request.trusted_types.types if request.HasField("trusted_types") else None
         deployment, created = await self._deployments.update(
-            request.name, request.model_reference, replicas, request.reason
+            request.name, request.model_reference, replicas, request.reason, trusted
         )
         return deploy_pb2.UpdateDeploymentResponse(
             deployment=convert.deployment_to_pb(deployment), created_revision=created

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
 from modelyard import ProjectRole
@@ -27,13 +27,17 @@ from modelyard_deploy.domain.limits import (
     MAX_REASON,
     MAX_REFERENCE,
     MAX_REPLICAS,
+    MAX_TRUSTED_TYPES,
+    MAX_TYPE_NAME,
 )
 from modelyard_deploy.domain.ports import Access, DeploymentStore, VersionCatalog
 
-__all__ = ["Deployments", "check_name", "check_replicas"]
+__all__ = ["Deployments", "check_name", "check_replicas", "check_trusted_types"]
 
 _NAME = re.compile(r"[a-z][a-z0-9-]*")
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9._-]*")
+# A Python dotted name as skops.io.get_untrusted_types gives it ("sklearn.pipeline.Pipeline").
+_TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def check_name(name: str, field: str = "name") -> str:
@@ -72,6 +76,20 @@ def _reference_project(reference: str) -> str:
             "model_reference", f"{reference!r} is not 'project/model:VERSION', 'project/model@ALIAS' or 'project/model'"
         )
     return project
+
+
+def check_trusted_types(types: Iterable[str]) -> tuple[str, ...]:
+    """Types to trust in skops files: dotted names, sorted, each once."""
+    found = sorted(set(types))
+    if len(found) > MAX_TRUSTED_TYPES:
+        raise InvalidArgumentError("trusted_types", f"has {len(found)} types; at most {MAX_TRUSTED_TYPES} allowed")
+    for i, name in enumerate(found):
+        if len(name) > MAX_TYPE_NAME or not _TYPE_NAME.fullmatch(name):
+            raise InvalidArgumentError(
+                f"trusted_types[{i}]",
+                f"{name[:MAX_TYPE_NAME]!r} is not a dotted type name such as 'sklearn.pipeline.Pipeline'",
+            )
+    return tuple(found)
 
 
 def check_replicas(replicas: int) -> int:
@@ -128,9 +146,12 @@ class Deployments:
         deployment = await self._store.get(check_name(name))
         return await self._access.require(deployment.project, ProjectRole.EDITOR, f"DeployService/{action}", name)
 
-    async def create(self, name: str, reference: str, replicas: int, runtime: Runtime | None) -> Deployment:
+    async def create(
+        self, name: str, reference: str, replicas: int, runtime: Runtime | None, trusted_types: Iterable[str] = ()
+    ) -> Deployment:
         check_name(name)
         check_replicas(replicas)
+        trusted = check_trusted_types(trusted_types)
         runtime = runtime or self._default_runtime
         if runtime not in self._runtimes:
             raise FailedPreconditionError(f"runtime: {runtime} is not enabled on this deploy service")
@@ -148,7 +169,8 @@ class Deployments:
             revision=1,
             created_by=actor,
         )
-        created = await self._store.create(deployment, Revision(1, reference, version.reference, actor, "created"))
+        revision = Revision(1, reference, version.reference, actor, "created", trusted_types=trusted)
+        created = await self._store.create(deployment, revision)
         return await self._changed(name, created.generation)
 
     async def get(self, name: str) -> Deployment:
@@ -183,22 +205,38 @@ class Deployments:
         await self._readable(name, "ListDeploymentRevisions")
         return await self._store.revisions(name)
 
-    async def update(self, name: str, reference: str, replicas: int | None, reason: str) -> tuple[Deployment, int]:
+    async def update(
+        self,
+        name: str,
+        reference: str,
+        replicas: int | None,
+        reason: str,
+        trusted_types: Iterable[str] | None = None,
+    ) -> tuple[Deployment, int]:
         """The deployment once changed, and the revision this call created (0: none). The
-        deployment may already show a later caller's revision; the number is this caller's."""
+        deployment may already show a later caller's revision; the number is this caller's.
+        Another version, or other ``trusted_types`` (None: keep them), make a new revision."""
         check_name(name)
         _check_text("reason", reason, MAX_REASON)
         if replicas is not None:
             check_replicas(replicas)
+        trusted = None if trusted_types is None else check_trusted_types(trusted_types)
         actor = await self._changeable(name, "UpdateDeployment")
         # The caller must be able to read what it deploys.
         version = await self._resolve(reference, "UpdateDeployment") if reference else None
         created = 0
         async with self._store.locked(name) as locked:
             deployment = _not_deleting(locked.deployment)
-            if version is not None and version.reference != deployment.version_reference:
+            moved = version is not None and version.reference != deployment.version_reference
+            retrusted = trusted is not None and trusted != deployment.trusted_types
+            if moved or retrusted:
                 revision = Revision(
-                    deployment.revision + 1, reference, version.reference, actor, reason or f"update to {reference}"
+                    deployment.revision + 1,
+                    reference if moved else deployment.model_reference,
+                    version.reference if version is not None and moved else deployment.version_reference,
+                    actor,
+                    reason or _change_reason(reference if moved else "", trusted if retrusted else None),
+                    trusted_types=deployment.trusted_types if trusted is None else trusted,
                 )
                 await locked.add_revision(revision, _rolling_state(deployment))
                 created = revision.number
@@ -238,6 +276,7 @@ class Deployments:
                 target.version_reference,
                 actor,
                 reason or f"rollback to revision {target.number}",
+                trusted_types=target.trusted_types,
             )
             await locked.add_revision(new, _rolling_state(deployment))
             generation = locked.generation
@@ -295,6 +334,14 @@ class Deployments:
             return await self._store.get(name)
         except NotFoundError:
             return None
+
+
+def _change_reason(reference: str, trusted: tuple[str, ...] | None) -> str:
+    """The default reason of an update's revision: "update to p/m:4", "trust types a.B, c.D"."""
+    parts = [f"update to {reference}"] if reference else []
+    if trusted is not None:
+        parts.append(f"trust types {', '.join(trusted)}" if trusted else "trust no types beyond skops' defaults")
+    return "; ".join(parts)
 
 
 def _not_deleting(deployment: Deployment) -> Deployment:

@@ -49,6 +49,8 @@ class Revision:
     actor: str
     reason: str
     created_at: datetime | None = None
+    trusted_types: tuple[str, ...] = ()
+    """Types its inference servers trust in skops files beyond skops' defaults, sorted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,10 @@ class Deployment:
     replica_status: tuple[Replica, ...] = field(default=())
     generation: int = 1
     observed_generation: int = 0
+    trusted_types: tuple[str, ...] = ()
+    """The current revision's types to trust in skops files (``Revision.trusted_types``)."""
+    serving_trusted_types: tuple[str, ...] = ()
+    """The serving revision's, as ``serving_version_reference`` is its version."""
 
     @property
     def ready_replicas(self) -> int:

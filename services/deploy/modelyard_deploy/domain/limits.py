@@ -10,5 +10,7 @@ MAX_PROJECT = 128  # a project name, as the metadata service allows it
 MAX_REFERENCE = 3 * MAX_PROJECT  # "project/model@alias": as the metadata service allows it
 MAX_REASON = 4096  # the reason of an update or rollback: a few paragraphs
 MAX_REPLICAS = 16  # replicas of one deployment: more is a capacity plan, not a request
+MAX_TRUSTED_TYPES = 64  # types trusted in skops files, per revision
+MAX_TYPE_NAME = 512  # one such type's dotted name
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000  # deployments per page of ListDeployments

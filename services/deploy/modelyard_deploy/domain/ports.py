@@ -130,6 +130,8 @@ class ReplicaSpec:
     deployment: str
     replica_id: str
     version_reference: str
+    trusted_types: tuple[str, ...] = ()
+    """Types to trust in skops files beyond skops' defaults (MLREG_SERVING_TRUSTED_TYPES)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +188,9 @@ class ClusterStatus:
 class Cluster(Protocol):
     """A runtime that runs whole deployments (Kubernetes): it rolls out and restarts by itself."""
 
-    async def apply(self, name: str, version_reference: str, revision: int, replicas: int) -> None: ...
+    async def apply(
+        self, name: str, version_reference: str, revision: int, replicas: int, trusted_types: tuple[str, ...] = ()
+    ) -> None: ...
     async def status(self, name: str) -> ClusterStatus: ...
     async def delete(self, name: str) -> None:
         """Removes the workload; a no-op when there is none."""

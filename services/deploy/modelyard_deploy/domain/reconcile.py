@@ -58,7 +58,7 @@ class Reconciler:
         self._pending: set[str] = set()
         self._wake = asyncio.Event()
         self._rollouts: dict[str, float] = {}  # deployment -> monotonic start of its rolling change
-        self._applied: dict[str, tuple[str, int, int]] = {}  # cluster deployment -> what was applied
+        self._applied: dict[str, tuple[str, int, int, tuple[str, ...]]] = {}  # cluster deployment -> what was applied
         self._stopping: set[asyncio.Task[None]] = set()
         runtime.set_listener(self.poke)
 
@@ -160,7 +160,7 @@ class Reconciler:
             self._applied.pop(deployment.name, None)
             await locked.delete()
             return True
-        wanted = (deployment.version_reference, deployment.revision, deployment.replicas)
+        wanted = (deployment.version_reference, deployment.revision, deployment.replicas, deployment.trusted_types)
         if self._applied.get(deployment.name) != wanted:
             await self._cluster.apply(deployment.name, *wanted)
             self._applied[deployment.name] = wanted
@@ -183,7 +183,8 @@ class Reconciler:
         for replica_id in decided.restart:
             old = by_id[replica_id]
             await self._runtime.stop(replica_id)
-            started = await self._start(ReplicaSpec(deployment.name, replica_id, deployment_version(deployment, old)))
+            spec = ReplicaSpec(deployment.name, replica_id, *deployment_version(deployment, old))
+            started = await self._start(spec)
             by_id[replica_id] = dataclasses.replace(
                 old, restarts=old.restarts + 1, since=now, endpoint="", **_started(started, old.failures)
             )
@@ -191,7 +192,8 @@ class Reconciler:
             logger.info("restarted a replica", extra={"replica": replica_id, "reason": old.message})
         for _ in range(decided.start):
             replica_id = f"{deployment.name}-{deployment.revision}-{secrets.token_hex(2)}"
-            started = await self._start(ReplicaSpec(deployment.name, replica_id, deployment.version_reference))
+            spec = ReplicaSpec(deployment.name, replica_id, deployment.version_reference, deployment.trusted_types)
+            started = await self._start(spec)
             by_id[replica_id] = Replica(replica_id, deployment.revision, since=now, **_started(started, 0))
         return tuple(by_id.values())
 
@@ -247,11 +249,12 @@ class Reconciler:
         self._observer.counted(deployments, replicas)
 
 
-def deployment_version(deployment: Deployment, replica: Replica) -> str:
-    """The version a replica serves: its revision's (the serving one's during a change)."""
+def deployment_version(deployment: Deployment, replica: Replica) -> tuple[str, tuple[str, ...]]:
+    """The version a replica serves and the types it trusts: its revision's (the serving one's
+    during a change)."""
     if replica.revision == deployment.revision:
-        return deployment.version_reference
-    return deployment.serving_version_reference
+        return deployment.version_reference, deployment.trusted_types
+    return deployment.serving_version_reference, deployment.serving_trusted_types
 
 
 def _started(started: int | str, failures: int) -> dict[str, Any]:

@@ -21,6 +21,7 @@ its own ServiceAccount with no API token mounted: a pod holds nothing else of th
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -153,8 +154,16 @@ _POD_SECURITY = k8s.V1PodSecurityContext(
 )
 
 
-def render(name: str, version_reference: str, revision: int, replicas: int, config: KubernetesConfig) -> Workload:
-    """The Deployment and Service serving ``version_reference`` as deployment ``name``.
+def render(
+    name: str,
+    version_reference: str,
+    revision: int,
+    replicas: int,
+    config: KubernetesConfig,
+    trusted_types: tuple[str, ...] = (),
+) -> Workload:
+    """The Deployment and Service serving ``version_reference`` as deployment ``name``, its
+    servers trusting ``trusted_types`` in skops files beyond skops' defaults.
 
     A new revision changes the pod template (its annotation and the version), so Kubernetes
     rolls it out: new pods ready (by their readiness probe) before old ones go.
@@ -202,6 +211,7 @@ def render(name: str, version_reference: str, revision: int, replicas: int, conf
             {
                 "MLREG_SERVING_REFERENCE": version_reference,
                 "MLREG_SERVING_MODEL_NAME": name,
+                "MLREG_SERVING_TRUSTED_TYPES": json.dumps(list(trusted_types)),
                 "MLREG_SERVING_METADATA_ADDR": config.metadata_addr,
                 "MLREG_SERVING_REGISTRY_ADDR": config.registry_addr,
                 "MLREG_SERVING_CACHE_DIR": MODELS_DIR,
@@ -312,8 +322,10 @@ class KubernetesCluster:
         self._issue = issue
         self._apps, self._core = k8s.AppsV1Api(), k8s.CoreV1Api()
 
-    async def apply(self, name: str, version_reference: str, revision: int, replicas: int) -> None:
-        workload = render(name, version_reference, revision, replicas, self._config)
+    async def apply(
+        self, name: str, version_reference: str, revision: int, replicas: int, trusted_types: tuple[str, ...] = ()
+    ) -> None:
+        workload = render(name, version_reference, revision, replicas, self._config, trusted_types)
         await self._renew_credential(name, version_reference)
         await asyncio.to_thread(self._apply, name, workload)
 

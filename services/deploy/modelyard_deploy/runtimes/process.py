@@ -110,6 +110,7 @@ class ProcessRuntime:
             **({"MLREG_SERVING_TOKEN": token} if token else {}),
             "MLREG_SERVING_REFERENCE": spec.version_reference,
             "MLREG_SERVING_MODEL_NAME": spec.deployment,
+            "MLREG_SERVING_TRUSTED_TYPES": json.dumps(list(spec.trusted_types)),
             "MLREG_SERVING_METADATA_ADDR": self._config.metadata_addr,
             "MLREG_SERVING_REGISTRY_ADDR": self._config.registry_addr,
             "MLREG_SERVING_CACHE_DIR": str(self._config.cache_dir),

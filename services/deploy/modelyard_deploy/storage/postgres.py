@@ -16,8 +16,11 @@ from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replic
 __all__ = ["PgDeploymentStore", "PgLockedDeployment"]
 
 _DEPLOYMENT = (
-    "SELECT d.*, coalesce(s.version_reference, '') AS serving_version_reference FROM deploy.deployments d "
-    "LEFT JOIN deploy.revisions s ON s.deployment = d.name AND s.revision = d.serving_revision"
+    "SELECT d.*, coalesce(s.version_reference, '') AS serving_version_reference, "
+    "coalesce(s.trusted_types, '{}') AS serving_trusted_types, coalesce(c.trusted_types, '{}') AS trusted_types "
+    "FROM deploy.deployments d "
+    "LEFT JOIN deploy.revisions s ON s.deployment = d.name AND s.revision = d.serving_revision "
+    "LEFT JOIN deploy.revisions c ON c.deployment = d.name AND c.revision = d.revision"
 )
 _REPLICA_COLUMNS = "id, revision, state, since, endpoint, restarts, failures, message, pid"
 _REPLICAS = f"SELECT {_REPLICA_COLUMNS} FROM deploy.replicas WHERE deployment = $1 ORDER BY revision, id"
@@ -56,6 +59,8 @@ def _deployment(row: asyncpg.Record, replicas: Sequence[asyncpg.Record]) -> Depl
         replica_status=tuple(_replica(r) for r in replicas),
         generation=row["generation"],
         observed_generation=row["observed_generation"],
+        trusted_types=tuple(row["trusted_types"]),
+        serving_trusted_types=tuple(row["serving_trusted_types"]),
     )
 
 
@@ -67,6 +72,7 @@ def _revision(row: asyncpg.Record) -> Revision:
         actor=row["actor"],
         reason=row["reason"],
         created_at=row["created_at"],
+        trusted_types=tuple(row["trusted_types"]),
     )
 
 
@@ -77,14 +83,15 @@ async def _revisions(conn: Any, name: str) -> list[Revision]:
 
 async def _insert_revision(conn: Any, name: str, revision: Revision) -> None:
     await conn.execute(
-        "INSERT INTO deploy.revisions (deployment, revision, model_reference, version_reference, actor, reason) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO deploy.revisions (deployment, revision, model_reference, version_reference, actor, reason, "
+        "trusted_types) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         name,
         revision.number,
         revision.model_reference,
         revision.version_reference,
         revision.actor,
         revision.reason,
+        list(revision.trusted_types),
     )
 
 

@@ -69,6 +69,7 @@ class FieldType(enum.Enum):
     NUMBER = "number"  # metrics.KEY: the latest numeric value
     JSON = "json"  # params.KEY: a number, string or bool
     ALIAS = "alias"  # alias: any alias currently pointing at the version
+    DIGEST = "digest"  # digest: the SHA-256 of any file of the version's artifact
 
 
 _SCALARS: dict[str, FieldType] = {
@@ -81,6 +82,7 @@ _SCALARS: dict[str, FieldType] = {
     "payload_format": FieldType.TEXT,
     "author": FieldType.TEXT,
     "alias": FieldType.ALIAS,
+    "digest": FieldType.DIGEST,
     "created": FieldType.TIME,
     "updated": FieldType.TIME,
 }
@@ -90,16 +92,17 @@ _ENUMS: dict[str, tuple[str, ...]] = {
     "stage": tuple(s.value for s in Stage),
     "status": tuple(s.value for s in VersionStatus),
 }
-_UNORDERABLE = frozenset({"alias"})  # a version has any number of aliases
+_UNORDERABLE = frozenset({"alias", "digest"})  # a version has any number of aliases and files
 _FIELDS_HELP = (
     "project, model (or name), version, stage, status, framework, payload_format, author, alias, "
-    "created, updated, tags.KEY, metrics.KEY, params.KEY"
+    "digest, created, updated, tags.KEY, metrics.KEY, params.KEY"
 )
 _ORDER_HELP = (
     "project, model (or name), version, stage, status, framework, payload_format, author, "
     "created, updated, tags.KEY, metrics.KEY, params.KEY"
 )
 _BARE_KEY = re.compile(r"[A-Za-z0-9_./-]+")
+_SHA256 = re.compile(r"[0-9A-Fa-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,7 +452,7 @@ class _Parser:
                 f"expected an operator (=, !=, <, <=, >, >=, IN, NOT IN, LIKE, NOT LIKE) "
                 f"after '{name.text}', found {_describe(op)}",
             )
-        if field.type in (FieldType.ENUM, FieldType.ALIAS) and op.value not in (Op.EQ, Op.NE):
+        if field.type in (FieldType.ENUM, FieldType.ALIAS, FieldType.DIGEST) and op.value not in (Op.EQ, Op.NE):
             allowed = "=, !=, IN and LIKE" if field.type is FieldType.ALIAS else "=, != and IN"
             self.fail(op, f"{name.text} supports only {allowed}, found {_describe(op)}")
         value = self.advance()
@@ -499,6 +502,8 @@ class _Parser:
             return raw
         if kind in (FieldType.TEXT, FieldType.ALIAS) and isinstance(raw, str):
             return raw
+        if kind is FieldType.DIGEST and isinstance(raw, str) and _SHA256.fullmatch(raw):
+            return raw.lower()
         if kind is FieldType.ENUM and isinstance(raw, str) and raw.upper() in _ENUMS[field.name]:
             return raw.upper()
         if kind is FieldType.INTEGER and isinstance(raw, int) and not isinstance(raw, bool):
@@ -510,6 +515,7 @@ class _Parser:
         expected = {
             FieldType.TEXT: "compares with a quoted string",
             FieldType.ALIAS: "compares with a quoted alias name",
+            FieldType.DIGEST: "compares with a quoted SHA-256 of 64 hex digits",
             FieldType.ENUM: "must be one of " + ", ".join(_ENUMS.get(field.name, ())),
             FieldType.INTEGER: "compares with a whole number",
             FieldType.NUMBER: "compares with a number",

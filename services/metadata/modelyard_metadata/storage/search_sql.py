@@ -227,6 +227,8 @@ def _predicate(expr: Expr, params: _Params) -> str:
         return f"(NOT {_predicate(expr.item, params)})"
     if expr.field.name == "alias":
         return _alias(expr, params)
+    if expr.field.name == "digest":
+        return _digest(expr, params)
     if isinstance(expr, Comparison) and expr.op is Op.EQ and expr.field.name in ("tags", "params"):
         # Containment can use the GIN (jsonb_path_ops) indexes.
         return f"(v.{expr.field.name} @> {_json({expr.field.key: expr.value}, params)})"
@@ -268,6 +270,22 @@ def _alias(expr: Expr, params: _Params) -> str:
         condition, negated = f"a.alias LIKE {params.add(expr.pattern, 'text')}", expr.negated
     exists = f"EXISTS (SELECT 1 FROM aliases a WHERE a.version_id = v.id AND {condition})"
     return f"(NOT {exists})" if negated else f"({exists})"
+
+
+def _digest(expr: Expr, params: _Params) -> str:
+    """``digest`` asks whether any file of the version's artifact has that SHA-256; the negated
+    forms ask for none. A version without an artifact (not READY) has no file, so none matches."""
+    if isinstance(expr, Comparison):
+        # Containment: {"files": [{"sha256": ...}]} is in the artifact when any file has it.
+        found = f"(v.artifact @> {_json({'files': [{'sha256': expr.value}]}, params)})"
+        return f"(NOT {found})" if expr.op is Op.NE else found
+    assert isinstance(expr, InList)
+    files = (
+        "jsonb_array_elements(CASE WHEN jsonb_typeof(v.artifact -> 'files') = 'array' THEN v.artifact -> 'files' END)"
+    )
+    condition = f"f ->> 'sha256' = ANY({params.add(list(expr.values), 'text[]')})"
+    exists = f"EXISTS (SELECT 1 FROM {files} f WHERE {condition})"
+    return f"(NOT {exists})" if expr.negated else f"({exists})"
 
 
 # --- paging --------------------------------------------------------------------------------

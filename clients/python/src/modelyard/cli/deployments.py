@@ -6,7 +6,7 @@ import dataclasses
 
 import click
 
-from modelyard import Deployment, NotFoundError
+from modelyard import Deployment
 from modelyard.cli import _render
 from modelyard.cli._app import EXIT_INTERRUPTED, State, emit, emit_line, pass_state
 
@@ -44,6 +44,14 @@ def _with_wait(command: click.decorators.FC) -> click.decorators.FC:
     help="Where they run (when created).  [default: the service's]",
 )
 @click.option("--reason", default="", help="Why (recorded with the new revision).")
+@click.option(
+    "--trust-type",
+    "trusted_types",
+    multiple=True,
+    metavar="TYPE",
+    help="A type to trust in a skops file beyond skops' defaults (repeatable; when updating, replaces "
+    "the trusted types, which are kept if none is given).",
+)
 @_with_wait
 @pass_state
 def deploy(
@@ -53,18 +61,20 @@ def deploy(
     replicas: int | None,
     runtime: str | None,
     reason: str,
+    trusted_types: tuple[str, ...],
     wait: bool,
     wait_timeout: float,
 ) -> None:
     """Serve REFERENCE (p/m:3, p/m@alias, p/m) as deployment NAME. An existing deployment rolls
-    forward to it: the new replicas are ready before the old ones stop."""
-    client = state.client
-    try:
-        client.get_deployment(name)
-    except NotFoundError:
-        deployment = client.deploy(name, reference, replicas=1 if replicas is None else replicas, runtime=runtime)
-    else:
-        deployment = client.update_deployment(name, reference=reference, replicas=replicas, reason=reason)
+    forward to it: the new replicas are ready before the old ones stop.
+
+    \b
+    Example, a skops file holding types skops does not trust by default:
+      modelyard deploy scorer fraud/scorer:3 --trust-type sklearn.pipeline.Pipeline
+    """
+    deployment = state.client.deploy(
+        name, reference, replicas=replicas, runtime=runtime, reason=reason, trusted_types=trusted_types or None
+    )
     _finish(state, deployment, wait, wait_timeout)
 
 

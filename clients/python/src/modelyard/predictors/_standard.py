@@ -100,9 +100,12 @@ def _load_skops(path: Path, version: ModelVersion, trusted: frozenset[str]) -> A
         untrusted = sio.get_untrusted_types(file=path)
     refused = sorted(set(untrusted) - trusted)
     if refused:
+        options = " ".join(f"--trust-type {name}" for name in refused)
         raise FailedPreconditionError(
             f"{version.reference}: {path.name} holds types skops does not trust: {', '.join(refused)}; "
-            "if you trust the file's author, pass them as trusted types (trusted_types, --trust-type)"
+            "if you trust the file's author, trust them where it is loaded: "
+            f"modelyard deploy NAME {version.reference} {options} (SDK: deploy(..., trusted_types={refused!r})); "
+            f"locally, modelyard serve {version.reference} {options} or load(..., trusted_types={refused!r})"
         )
     with _unreadable(path, version):
         return sio.load(path, trusted=untrusted)

@@ -168,6 +168,7 @@ class Deployment(_message.Message):
     CREATED_BY_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    TRUSTED_TYPES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Unique; lowercase letters, digits and '-', starting with a letter, at most 40 characters
     (it names Kubernetes objects). Also the model name inference clients send.
@@ -203,6 +204,12 @@ class Deployment(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def trusted_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Types the current revision's inference servers trust in skops files beyond skops'
+        defaults ("sklearn.pipeline.Pipeline"), sorted.
+        """
+
     def __init__(
         self,
         *,
@@ -221,14 +228,37 @@ class Deployment(_message.Message):
         created_by: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        trusted_types: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "created_by", b"created_by", "endpoints", b"endpoints", "model_reference", b"model_reference", "name", b"name", "project", b"project", "ready_replicas", b"ready_replicas", "replica_status", b"replica_status", "replicas", b"replicas", "revision", b"revision", "runtime", b"runtime", "state", b"state", "status_message", b"status_message", "update_time", b"update_time", "version_reference", b"version_reference"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "created_by", b"created_by", "endpoints", b"endpoints", "model_reference", b"model_reference", "name", b"name", "project", b"project", "ready_replicas", b"ready_replicas", "replica_status", b"replica_status", "replicas", b"replicas", "revision", b"revision", "runtime", b"runtime", "state", b"state", "status_message", b"status_message", "trusted_types", b"trusted_types", "update_time", b"update_time", "version_reference", b"version_reference"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Deployment: _TypeAlias = Deployment  # noqa: Y015
+
+@_typing.final
+class TrustedTypes(_message.Message):
+    """Types to trust in skops files, in UpdateDeploymentRequest: set (even empty) replaces them."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        types: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["types", b"types"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrustedTypes: _TypeAlias = TrustedTypes  # noqa: Y015
 
 @_typing.final
 class DeploymentRevision(_message.Message):
@@ -240,6 +270,7 @@ class DeploymentRevision(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    TRUSTED_TYPES_FIELD_NUMBER: _builtins.int
     revision: _builtins.int
     model_reference: _builtins.str
     version_reference: _builtins.str
@@ -248,6 +279,10 @@ class DeploymentRevision(_message.Message):
     reason: _builtins.str
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def trusted_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What its inference servers trust in skops files beyond skops' defaults, sorted."""
+
     def __init__(
         self,
         *,
@@ -257,10 +292,11 @@ class DeploymentRevision(_message.Message):
         actor: _builtins.str = ...,
         reason: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        trusted_types: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "create_time", b"create_time", "model_reference", b"model_reference", "reason", b"reason", "revision", b"revision", "version_reference", b"version_reference"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "create_time", b"create_time", "model_reference", b"model_reference", "reason", b"reason", "revision", b"revision", "trusted_types", b"trusted_types", "version_reference", b"version_reference"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -274,6 +310,7 @@ class CreateDeploymentRequest(_message.Message):
     MODEL_REFERENCE_FIELD_NUMBER: _builtins.int
     REPLICAS_FIELD_NUMBER: _builtins.int
     RUNTIME_FIELD_NUMBER: _builtins.int
+    TRUSTED_TYPES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     model_reference: _builtins.str
     """A READY version: "p/m:3", "p/m@alias" or "p/m" (its latest READY version)."""
@@ -281,6 +318,12 @@ class CreateDeploymentRequest(_message.Message):
     """Defaults to 1; at most 16."""
     runtime: Global___Runtime.ValueType
     """Defaults to the deploy service's default runtime (process unless configured otherwise)."""
+    @_builtins.property
+    def trusted_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Types a skops file may hold beyond those skops trusts by default, as
+        skops.io.get_untrusted_types names them; at most 64. Trust only files of authors you trust.
+        """
+
     def __init__(
         self,
         *,
@@ -288,10 +331,11 @@ class CreateDeploymentRequest(_message.Message):
         model_reference: _builtins.str = ...,
         replicas: _builtins.int = ...,
         runtime: Global___Runtime.ValueType = ...,
+        trusted_types: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_reference", b"model_reference", "name", b"name", "replicas", b"replicas", "runtime", b"runtime"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_reference", b"model_reference", "name", b"name", "replicas", b"replicas", "runtime", b"runtime", "trusted_types", b"trusted_types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -415,6 +459,7 @@ class UpdateDeploymentRequest(_message.Message):
     MODEL_REFERENCE_FIELD_NUMBER: _builtins.int
     REPLICAS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    TRUSTED_TYPES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     model_reference: _builtins.str
     """Empty: keep the version. Given: resolved now; a version other than the current one makes
@@ -425,6 +470,12 @@ class UpdateDeploymentRequest(_message.Message):
     """Unset: keep the number; 0 stops every replica and keeps the deployment."""
     reason: _builtins.str
     """Recorded with the new revision."""
+    @_builtins.property
+    def trusted_types(self) -> Global___TrustedTypes:
+        """Unset: keep them. Set: the types to trust in skops files from now on (empty: none beyond
+        skops' defaults); other types than the current revision's make a new revision, rolled out.
+        """
+
     def __init__(
         self,
         *,
@@ -432,10 +483,11 @@ class UpdateDeploymentRequest(_message.Message):
         model_reference: _builtins.str = ...,
         replicas: _builtins.int | None = ...,
         reason: _builtins.str = ...,
+        trusted_types: Global___TrustedTypes | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_replicas", b"_replicas", "replicas", b"replicas"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_replicas", b"_replicas", "replicas", b"replicas", "trusted_types", b"trusted_types"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_replicas", b"_replicas", "model_reference", b"model_reference", "name", b"name", "reason", b"reason", "replicas", b"replicas"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_replicas", b"_replicas", "model_reference", b"model_reference", "name", b"name", "reason", b"reason", "replicas", b"replicas", "trusted_types", b"trusted_types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__replicas: _TypeAlias = _typing.Literal["replicas"]  # noqa: Y015
     _WhichOneofArgType__replicas: _TypeAlias = _typing.Literal["_replicas", b"_replicas"]  # noqa: Y015
