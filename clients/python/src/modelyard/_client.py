@@ -786,7 +786,9 @@ class Client(_ClientBase):
     """Blocking client of the metadata service, and of the registry for artifact bytes
     (``push``, ``pull``, ``artifact``, ``abort_upload``). Open with ``modelyard.connect()``;
     close with ``close()`` or use as a context manager. Safe to share between threads. Channels
-    connect on the first call, not here; the registry's is made only if a transfer is asked for."""
+    connect on the first call, not here; the registry's and the deploy service's are made on the
+    first call to them, at the address given, else at the one the metadata service gives
+    (``platform_info``, asked once), else at the default."""
 
     def __init__(
         self,
@@ -1068,8 +1070,9 @@ class Client(_ClientBase):
 class AsyncClient(_ClientBase):
     """Asyncio client of the metadata service: the same methods as ``Client``, awaited (and
     ``async for`` over the listing ones), except the artifact transfers (``push``, ``pull``...),
-    which only ``Client`` has. Open with ``modelyard.aio.connect()``; the channel is made on
-    first use, in the running event loop."""
+    which only ``Client`` has. Open with ``modelyard.aio.connect()``; the channels are made on
+    first use, in the running event loop (the deploy service's at the address the metadata
+    service gives when none was, as ``Client``)."""
 
     def __init__(
         self,
