@@ -5,8 +5,9 @@ back, then print the deployment's revisions and the project's audit trail.
     make run     # in one terminal
     make demo    # in another (this script, with the venv's python)
 
-Addresses come from MODELYARD_METADATA_ADDR, MODELYARD_REGISTRY_ADDR and MODELYARD_DEPLOY_ADDR
-(make run's defaults: 127.0.0.1:7410, :7411, :7412), the token from MODELYARD_TOKEN (`make demo`
+The metadata service's address comes from MODELYARD_METADATA_ADDR (make run's default:
+127.0.0.1:7410); it tells where the registry and deploy services are, unless
+MODELYARD_REGISTRY_ADDR / MODELYARD_DEPLOY_ADDR say it. The token comes from MODELYARD_TOKEN (`make demo`
 passes make run's admin token, .modelyard/admin-token, when it is unset). Each run makes a project and a deployment
 of its own (``demo-<suffix>``); the deployment is deleted at the end, the project and its
 versions are kept to be looked at (``modelyard version get demo-<suffix>/cancer:1``).
@@ -39,11 +40,6 @@ from sklearn.preprocessing import StandardScaler
 import modelyard
 from modelyard import Deployment, DeploymentState, ReplicaState, Signature, TensorSpec
 
-SERVICES = {
-    "metadata": ("MODELYARD_METADATA_ADDR", "127.0.0.1:7410"),
-    "registry": ("MODELYARD_REGISTRY_ADDR", "127.0.0.1:7411"),
-    "deploy": ("MODELYARD_DEPLOY_ADDR", "127.0.0.1:7412"),
-}
 WAIT_SECONDS = 180.0
 SAMPLE_ROWS = 5
 
@@ -244,25 +240,23 @@ def run(client: modelyard.Client, workdir: Path) -> None:
 
 
 def main() -> int:
-    addresses = {service: os.environ.get(env) or default for service, (env, default) in SERVICES.items()}
-    down = unreachable(addresses)
-    if down:
-        print(
-            f"error: the platform is not running: no answer from the {', '.join(down)}; "
-            "start it with `make run` (or set MODELYARD_METADATA_ADDR, MODELYARD_REGISTRY_ADDR, "
-            "MODELYARD_DEPLOY_ADDR)",
-            file=sys.stderr,
-        )
-        return 1
-    started = time.perf_counter()
-    client = modelyard.connect(
-        addresses["metadata"],
-        registry=addresses["registry"],
-        deploy=addresses["deploy"],
-        actor=os.environ.get("MODELYARD_ACTOR") or "demo",
-    )
+    metadata = os.environ.get("MODELYARD_METADATA_ADDR") or "127.0.0.1:7410"
+    # The registry's and deploy service's addresses: MODELYARD_REGISTRY_ADDR / _DEPLOY_ADDR, else
+    # where the metadata service says they are.
+    client = modelyard.connect(metadata, actor=os.environ.get("MODELYARD_ACTOR") or "demo")
     try:
         with client, tempfile.TemporaryDirectory(prefix="modelyard-demo-") as workdir:
+            down = unreachable({"metadata": metadata})
+            if not down:
+                down = unreachable({"registry": client.registry, "deploy": client.deploy_target})
+            if down:
+                print(
+                    f"error: the platform is not running: no answer from the {', '.join(down)}; "
+                    "start it with `make run` (or set MODELYARD_METADATA_ADDR to where it runs)",
+                    file=sys.stderr,
+                )
+                return 1
+            started = time.perf_counter()
             run(client, Path(workdir))
     except modelyard.ModelyardError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)

@@ -295,3 +295,23 @@ def test_ctrl_c_stops_everything(platform: Platform) -> None:
     assert "stopped the deploy service" in rest
     with pytest.raises(OSError), socket.create_connection((host, int(port)), timeout=2):
         pass
+
+
+def test_make_run_tells_clients_where_the_registry_and_deploy_services_are(
+    platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("MODELYARD_METADATA_ADDR", "MODELYARD_REGISTRY_ADDR", "MODELYARD_DEPLOY_ADDR", "MODELYARD_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with modelyard.connect(platform.target, token=platform.token) as client:
+        info = client.platform_info()
+        assert (info.registry, info.deploy) == (platform.registry, platform.deploy)
+    (tmp_path / "model.bin").write_bytes(os.urandom(1024))
+    only_metadata = [str(BIN / "modelyard"), "--target", platform.target, "--token", platform.token, "--json"]
+    for args in (
+        ["project", "create", "oneaddr"],
+        ["push", "oneaddr/m", str(tmp_path / "model.bin")],
+        ["deployments", "list", "--project", "oneaddr"],
+    ):
+        ran = subprocess.run([*only_metadata, *args], capture_output=True, text=True, timeout=60, check=False)
+        assert ran.returncode == 0, (args, ran.stderr)
+    assert json.loads(ran.stdout) == []

@@ -112,10 +112,21 @@ def _tokens(data: Path) -> dict[str, str]:
     return tokens
 
 
+def _grpc_port(name: str) -> int:
+    """The service's default gRPC port if free, else one the system picks (free now)."""
+    port = _port_if_free(DEFAULT_PORTS[name][0])
+    if port:
+        return port
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _service(
-    stack: ExitStack, supervisor: Supervisor, data: Path, name: str, settings: dict[str, Any]
+    stack: ExitStack, supervisor: Supervisor, data: Path, name: str, settings: dict[str, Any], grpc_port: int = 0
 ) -> ServiceProcess:
-    grpc_port, metrics_port = (_port_if_free(p) for p in DEFAULT_PORTS[name])
+    metrics_port = _port_if_free(DEFAULT_PORTS[name][1])
+    grpc_port = grpc_port or _port_if_free(DEFAULT_PORTS[name][0])
     _say(f"starting the {name} service ...")
     service = ServiceProcess(
         name,
@@ -167,6 +178,9 @@ def main() -> None:
         serving_targets = data / "prometheus" / "serving-targets.json"
         tokens = _tokens(data)
         services = {"modelyard-registry": tokens["registry"], "modelyard-deploy": tokens["deploy"]}
+        # The metadata service tells clients where the registry and deploy services are: their
+        # ports are chosen before it starts.
+        ports = {name: _grpc_port(name) for name in ("registry", "deploy")}
         metadata = _service(
             stack,
             supervisor,
@@ -178,6 +192,8 @@ def main() -> None:
                 "auth_enabled": "true",
                 "admin_token": tokens["admin"],
                 "service_tokens": json.dumps(services),
+                "registry_addr": f"127.0.0.1:{ports['registry']}",
+                "deploy_addr": f"127.0.0.1:{ports['deploy']}",
             },
         )
         registry = _service(
@@ -194,6 +210,7 @@ def main() -> None:
                 "auth_enabled": "true",
                 "auth_token": tokens["registry"],
             },
+            ports["registry"],
         )
         deploy = _service(
             stack,
@@ -210,6 +227,7 @@ def main() -> None:
                 "auth_enabled": "true",
                 "auth_token": tokens["deploy"],
             },
+            ports["deploy"],
         )
         prometheus = _prometheus(stack, supervisor, data, [metadata, registry, deploy], serving_targets)
         print(
@@ -225,8 +243,7 @@ Modelyard is running (data in {data}):
 
 Authentication is on; the platform admin's token is in {data / "admin-token"}.
 Try it from another shell:
-  export MODELYARD_METADATA_ADDR={metadata.target} MODELYARD_REGISTRY_ADDR={registry.target}
-  export MODELYARD_DEPLOY_ADDR={deploy.target} MODELYARD_TOKEN=$(cat {data / "admin-token"})
+  export MODELYARD_METADATA_ADDR={metadata.target} MODELYARD_TOKEN=$(cat {data / "admin-token"})
   .venv/bin/modelyard auth whoami
   .venv/bin/modelyard project create demo --owner "$USER"
   .venv/bin/modelyard model create demo/churn --team analytics

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 from contextlib import AsyncExitStack
+from importlib.metadata import version as package_version
 
 import redis.asyncio as aioredis
 
@@ -21,6 +22,7 @@ from modelyard_metadata.api.callers import Callers
 from modelyard_metadata.api.servicer import MetadataServicer
 from modelyard_metadata.domain.accounts import Accounts
 from modelyard_metadata.domain.catalog import Catalog
+from modelyard_metadata.domain.entities import PlatformInfo
 from modelyard_metadata.domain.limits import LARGER_REQUESTS, MAX_REQUEST_BYTES
 from modelyard_metadata.metrics import ModelMetricGauges
 from modelyard_metadata.settings import MetadataSettings
@@ -70,7 +72,8 @@ async def run(settings: MetadataSettings) -> None:
                     f"invalid configuration for MetadataSettings: MLREG_METADATA_ADMIN_TOKEN/SERVICE_TOKENS: {exc}"
                 )
         callers = Callers(accounts if settings.auth_enabled else None)
-        servicer = MetadataServicer(catalog, feed, callers)
+        platform = PlatformInfo(settings.registry_addr, settings.deploy_addr, package_version("modelyard-metadata"))
+        servicer = MetadataServicer(catalog, feed, callers, platform)
         auth_servicer = AuthServicer(accounts, callers)
         bindings = [
             ServiceBinding(

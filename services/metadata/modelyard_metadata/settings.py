@@ -48,3 +48,8 @@ class MetadataSettings(DatabaseSettings):
     of the registry and deploy services, installed at start like ``admin_token``."""
     protected_aliases: frozenset[str] = frozenset({"champion", "production"})
     """Aliases only a project ADMIN may move or delete (JSON list)."""
+    registry_addr: str = ""
+    """host:port at which clients reach the registry service, told to them by GetPlatformInfo so
+    that the metadata address is the only one they need; empty: unknown (clients use their default)."""
+    deploy_addr: str = ""
+    """host:port at which clients reach the deploy service (as ``registry_addr``); empty: unknown."""

@@ -229,15 +229,52 @@ def test_target_and_actor_default_from_the_environment(monkeypatch: pytest.Monke
     assert (client.target, client.actor, client.timeout) == ("127.0.0.1:7410", "someone", None)
 
 
-def test_registry_address_defaults_from_the_environment_and_connects_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registry_and_deploy_addresses_given_beat_the_environment_and_ask_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("MODELYARD_REGISTRY_ADDR", "registry.internal:7411")
-    assert modelyard.connect("m:1").registry == "registry.internal:7411"
-    assert modelyard.connect("m:1", registry="r:2").registry == "r:2"
-    monkeypatch.delenv("MODELYARD_REGISTRY_ADDR")
+    monkeypatch.setenv("MODELYARD_DEPLOY_ADDR", "deploy.internal:7412")
+    # "m:1" does not resolve: reading these addresses must not call the metadata service.
+    with modelyard.connect("m:1") as client:
+        assert (client.registry, client.deploy_target) == ("registry.internal:7411", "deploy.internal:7412")
+    with modelyard.connect("m:1", registry="r:2", deploy="d:3") as client:
+        assert (client.registry, client.deploy_target) == ("r:2", "d:3")
+    assert modelyard.aio.connect("m:1").deploy_target == "deploy.internal:7412"
+    assert modelyard.aio.connect("m:1", deploy="d:3").deploy_target == "d:3"
+
+
+def test_without_registry_or_deploy_address_nothing_is_asked_or_opened_before_a_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MODELYARD_REGISTRY_ADDR", raising=False)
+    monkeypatch.delenv("MODELYARD_DEPLOY_ADDR", raising=False)
     client = modelyard.connect("m:1")
-    assert client.registry == "127.0.0.1:7411"
-    assert client._registry_channel is None  # made on the first transfer only
+    assert client._registry_given is None and client._deploy_given is None
+    assert "registry=None" in repr(client) and "deploy=None" in repr(client)  # repr asks nothing
+    assert client._platform is None and client._registry_channel is None and client._deploy_channel is None
     client.close()
+    assert modelyard.aio.connect("m:1").deploy_target is None  # found on the first deploy call
+
+
+def test_address_order_is_given_then_announced_by_metadata_then_default() -> None:
+    assert _client._address("r:1", "announced:2", "127.0.0.1:7411") == "r:1"
+    assert _client._address(None, "announced:2", "127.0.0.1:7411") == "announced:2"
+    assert _client._address(None, "", "127.0.0.1:7411") == "127.0.0.1:7411"
+
+
+def test_only_a_metadata_service_without_the_rpc_means_the_defaults() -> None:
+    old_server = modelyard.InternalError("method not implemented", code="UNIMPLEMENTED")
+    assert _client._unknown_if_unimplemented(old_server) == modelyard.PlatformInfo("", "", "")
+    for refused in (modelyard.UnavailableError("down"), modelyard.UnauthenticatedError("no token")):
+        with pytest.raises(type(refused)):
+            _client._unknown_if_unimplemented(refused)
+
+
+def test_platform_info_asks_get_platform_info(client: Any) -> None:
+    call = client.platform_info()
+    assert call.method == "GetPlatformInfo" and call.service == _client.METADATA
+    response = metadata_pb2.GetPlatformInfoResponse(registry_address="r:1", deploy_address="d:2", version="0.1.0")
+    assert call.convert(response) == modelyard.PlatformInfo("r:1", "d:2", "0.1.0")
 
 
 def test_actor_must_fit_in_a_header() -> None:

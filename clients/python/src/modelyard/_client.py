@@ -50,6 +50,7 @@ from modelyard._types import (
     ModelFields,
     ModelVersion,
     NewToken,
+    PlatformInfo,
     Principal,
     PrincipalKind,
     Project,
@@ -68,6 +69,7 @@ from modelyard.errors import (
     FailedPreconditionError,
     InternalError,
     InvalidArgumentError,
+    ModelyardError,
     from_rpc_error,
 )
 from modelyard.v1 import (
@@ -120,6 +122,7 @@ IDEMPOTENT_METHODS = frozenset(
         "GetLineage",
         "CompareVersions",
         "ListAuditEvents",
+        "GetPlatformInfo",
     }
 )
 # gRPC's own retry machinery, configured per method: the same for the blocking and asyncio
@@ -265,6 +268,42 @@ def _type_names(types: Iterable[str]) -> list[str]:
     return list(types)
 
 
+def _given_address(argument: str | None, env: str) -> str | None:
+    """A service address the user gave: the argument, else the environment variable; None when
+    neither is set (the metadata service is then asked where the service is)."""
+    return argument or os.environ.get(env) or None
+
+
+def _address(given: str | None, announced: str, default: str) -> str:
+    """Where a client reaches a service: the address given, else the one the metadata service
+    announced (GetPlatformInfo), else the default of a single machine's platform."""
+    return given or announced or default
+
+
+_UNKNOWN_PLATFORM = PlatformInfo(registry="", deploy="", version="")
+
+
+def _unknown_if_unimplemented(exc: ModelyardError) -> PlatformInfo:
+    """A metadata service older than GetPlatformInfo knows no addresses: the defaults apply.
+    Anything else (unreachable, no token) is raised: guessing another address could reach
+    another platform's service."""
+    if exc.code != "UNIMPLEMENTED":
+        raise exc
+    return _UNKNOWN_PLATFORM
+
+
+class _RegistryStubOnFirstCall:
+    """Stands for the registry's stub, made by ``make`` when a method is first looked up: a
+    transfer checks its arguments (and asks the metadata service) before the registry's
+    address is needed."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._make(), name)
+
+
 def _split_model_name(name: str) -> tuple[str, str]:
     project, slash, model = name.partition("/")
     if not slash or not project or not model or "/" in model:
@@ -330,7 +369,10 @@ class _ClientBase:
         tls: TLSConfig | None = None,
     ) -> None:
         self.target = target or os.environ.get(TARGET_ENV) or DEFAULT_TARGET
-        self.deploy_target = deploy or os.environ.get(DEPLOY_ENV) or DEFAULT_DEPLOY
+        self._deploy_given = _given_address(deploy, DEPLOY_ENV)
+        # What the metadata service said of the registry and deploy addresses: asked once, on
+        # the first call that needs one of them and was given neither.
+        self._platform: PlatformInfo | None = None
         actor = actor or os.environ.get(ACTOR_ENV) or _login_name()
         if not actor.isascii() or not actor.isprintable():
             raise ValueError(f"actor: {actor!r} must be printable ASCII (it travels as a gRPC header)")
@@ -361,6 +403,13 @@ class _ClientBase:
 
     def _run_iterating(self, call: _Pages[T] | _Stream[T]) -> Any:
         raise NotImplementedError
+
+    @_unary
+    def platform_info(self) -> _Unary[PlatformInfo]:
+        """Where the metadata service says the registry and deploy services are (empty when it
+        was not told), and its version. The client asks this itself when it needs one of those
+        services and was given no address for it."""
+        return _Unary("GetPlatformInfo", metadata_pb2.GetPlatformInfoRequest(), cv.platform_info_from_pb)
 
     # Projects
 
@@ -767,7 +816,9 @@ class Client(_ClientBase):
     """Blocking client of the metadata service, and of the registry for artifact bytes
     (``push``, ``pull``, ``artifact``, ``abort_upload``). Open with ``modelyard.connect()``;
     close with ``close()`` or use as a context manager. Safe to share between threads. Channels
-    connect on the first call, not here; the registry's is made only if a transfer is asked for."""
+    connect on the first call, not here; the registry's and the deploy service's are made on the
+    first call to them, at the address given, else at the one the metadata service gives
+    (``platform_info``, asked once), else at the default."""
 
     def __init__(
         self,
@@ -781,30 +832,76 @@ class Client(_ClientBase):
         tls: TLSConfig | None = None,
     ) -> None:
         super().__init__(target, deploy=deploy, actor=actor, token=token, timeout=timeout, tls=tls)
-        self.registry = registry or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY
+        self._registry_given = _given_address(registry, REGISTRY_ENV)
+        self._platform_lock = threading.Lock()
         self._channel = open_channel(self.target, tls, _CHANNEL_OPTIONS)
-        self._deploy_channel = open_channel(self.deploy_target, tls, _DEPLOY_CHANNEL_OPTIONS)
         self._stubs: dict[str, Any] = {
             METADATA: metadata_pb2_grpc.MetadataServiceStub(self._channel),
             AUTH: auth_pb2_grpc.AuthServiceStub(self._channel),
-            DEPLOY: deploy_pb2_grpc.DeployServiceStub(self._deploy_channel),
         }
+        # Made on the first deploy call: its address may have to be asked of the metadata service.
+        self._deploy_lock = threading.Lock()
+        self._deploy_channel: grpc.Channel | None = None
         self._registry_lock = threading.Lock()
         self._registry_channel: grpc.Channel | None = None
+        self._registry_stub_: registry_pb2_grpc.RegistryServiceStub | None = None
         self._transfers_: Transfers | None = None
         self._router_lock = threading.Lock()
         self._router_: DeploymentRouter | None = None
 
     def __repr__(self) -> str:
+        # Never asks the metadata service: an address not known yet shows as None.
+        platform = self._platform or _UNKNOWN_PLATFORM
+        registry = self._registry_given or platform.registry or None
+        deploy = self._deploy_given or platform.deploy or None
         return (
-            f"Client(target={self.target!r}, registry={self.registry!r}, deploy={self.deploy_target!r}, "
+            f"Client(target={self.target!r}, registry={registry!r}, deploy={deploy!r}, "
             f"actor={self.actor!r}, timeout={self.timeout!r})"
         )
+
+    @property
+    def registry(self) -> str:
+        """The registry service's "host:port": as given (``registry`` argument, else
+        $MODELYARD_REGISTRY_ADDR), else as the metadata service says (asked on first use), else
+        127.0.0.1:7411."""
+        if self._registry_given:
+            return self._registry_given
+        return _address(None, self._announced().registry, DEFAULT_REGISTRY)
+
+    @property
+    def deploy_target(self) -> str:
+        """The deploy service's "host:port": as given (``deploy`` argument, else
+        $MODELYARD_DEPLOY_ADDR), else as the metadata service says (asked on first use), else
+        127.0.0.1:7412."""
+        if self._deploy_given:
+            return self._deploy_given
+        return _address(None, self._announced().deploy, DEFAULT_DEPLOY)
+
+    def _announced(self) -> PlatformInfo:
+        """What the metadata service says of the platform, asked once (again after a failure)."""
+        with self._platform_lock:
+            if self._platform is None:
+                try:
+                    self._platform = self.platform_info()
+                except ModelyardError as exc:
+                    self._platform = _unknown_if_unimplemented(exc)
+            return self._platform
+
+    def _stub(self, service: str) -> Any:
+        if service != DEPLOY:
+            return self._stubs[service]
+        with self._deploy_lock:
+            if DEPLOY not in self._stubs:
+                self._deploy_channel = open_channel(self.deploy_target, self.tls, _DEPLOY_CHANNEL_OPTIONS)
+                self._stubs[DEPLOY] = deploy_pb2_grpc.DeployServiceStub(self._deploy_channel)
+            return self._stubs[DEPLOY]
 
     def close(self) -> None:
         """Closes the channels; calls made afterwards fail."""
         self._channel.close()
-        self._deploy_channel.close()
+        with self._deploy_lock:
+            if self._deploy_channel is not None:
+                self._deploy_channel.close()
         with self._registry_lock:
             if self._registry_channel is not None:
                 self._registry_channel.close()
@@ -823,9 +920,18 @@ class Client(_ClientBase):
         """Made on first use: a client that only reads metadata opens no registry channel."""
         with self._registry_lock:
             if self._transfers_ is None:
-                self._registry_channel = open_channel(self.registry, self.tls, _CHANNEL_OPTIONS)
-                self._transfers_ = Transfers(registry_pb2_grpc.RegistryServiceStub(self._registry_channel), self)
+                stub = cast(registry_pb2_grpc.RegistryServiceStub, _RegistryStubOnFirstCall(self._registry_stub))
+                self._transfers_ = Transfers(stub, self)
             return self._transfers_
+
+    def _registry_stub(self) -> registry_pb2_grpc.RegistryServiceStub:
+        """The registry's stub, and its channel, made on the first registry call: its address
+        may have to be asked of the metadata service first."""
+        with self._registry_lock:
+            if self._registry_stub_ is None:
+                self._registry_channel = open_channel(self.registry, self.tls, _CHANNEL_OPTIONS)
+                self._registry_stub_ = registry_pb2_grpc.RegistryServiceStub(self._registry_channel)
+            return self._registry_stub_
 
     @property
     def _router(self) -> DeploymentRouter:
@@ -984,7 +1090,7 @@ class Client(_ClientBase):
     def _run_unary(self, call: _Unary[T]) -> T:
         request_id, metadata = self._metadata(call.actor)
         try:
-            response = getattr(self._stubs[call.service], call.method)(
+            response = getattr(self._stub(call.service), call.method)(
                 call.request, timeout=self.timeout, metadata=metadata
             )
         except grpc.RpcError as exc:
@@ -1011,7 +1117,7 @@ class Client(_ClientBase):
 
     def _stream(self, call: _Stream[T]) -> Iterator[T]:
         request_id, metadata = self._metadata()
-        responses = getattr(self._stubs[call.service], call.method)(call.request, metadata=metadata)
+        responses = getattr(self._stub(call.service), call.method)(call.request, metadata=metadata)
         try:
             for response in responses:
                 yield call.convert(response)
@@ -1025,8 +1131,9 @@ class Client(_ClientBase):
 class AsyncClient(_ClientBase):
     """Asyncio client of the metadata service: the same methods as ``Client``, awaited (and
     ``async for`` over the listing ones), except the artifact transfers (``push``, ``pull``...),
-    which only ``Client`` has. Open with ``modelyard.aio.connect()``; the channel is made on
-    first use, in the running event loop."""
+    which only ``Client`` has. Open with ``modelyard.aio.connect()``; the channels are made on
+    first use, in the running event loop (the deploy service's at the address the metadata
+    service gives when none was, as ``Client``)."""
 
     def __init__(
         self,
@@ -1045,7 +1152,29 @@ class AsyncClient(_ClientBase):
         self._deploy_channel: grpc.aio.Channel | None = None
         self._deploy_stub_: Any = None
 
-    def _stub_for(self, service: str) -> Any:
+    @property
+    def deploy_target(self) -> str | None:
+        """The deploy service's "host:port": as given (``deploy`` argument, else
+        $MODELYARD_DEPLOY_ADDR), else as found on the first deploy call (the metadata service's
+        answer, else 127.0.0.1:7412); None until then."""
+        if self._deploy_given:
+            return self._deploy_given
+        if self._platform is None:
+            return None
+        return _address(None, self._platform.deploy, DEFAULT_DEPLOY)
+
+    async def _announced(self) -> PlatformInfo:
+        """What the metadata service says of the platform, asked once (again after a failure;
+        two tasks racing may both ask: the answer is the same)."""
+        if self._platform is None:
+            try:
+                platform = await self.platform_info()
+            except ModelyardError as exc:
+                platform = _unknown_if_unimplemented(exc)
+            self._platform = platform
+        return self._platform
+
+    async def _stub_for(self, service: str) -> Any:
         if service == METADATA:
             return self._stub
         if service == AUTH:
@@ -1053,8 +1182,10 @@ class AsyncClient(_ClientBase):
                 self._auth_stub_ = auth_pb2_grpc.AuthServiceStub(self._metadata_channel)
             return self._auth_stub_
         if self._deploy_stub_ is None:
-            self._deploy_channel = open_aio_channel(self.deploy_target, self.tls, _DEPLOY_CHANNEL_OPTIONS)
-            self._deploy_stub_ = deploy_pb2_grpc.DeployServiceStub(self._deploy_channel)
+            target = self._deploy_given or _address(None, (await self._announced()).deploy, DEFAULT_DEPLOY)
+            if self._deploy_stub_ is None:  # another task may have made it while this one asked
+                self._deploy_channel = open_aio_channel(target, self.tls, _DEPLOY_CHANNEL_OPTIONS)
+                self._deploy_stub_ = deploy_pb2_grpc.DeployServiceStub(self._deploy_channel)
         return self._deploy_stub_
 
     @property
@@ -1138,9 +1269,8 @@ class AsyncClient(_ClientBase):
     async def _run_unary(self, call: _Unary[T]) -> T:
         request_id, metadata = self._metadata(call.actor)
         try:
-            response = await getattr(self._stub_for(call.service), call.method)(
-                call.request, timeout=self.timeout, metadata=metadata
-            )
+            stub = await self._stub_for(call.service)
+            response = await getattr(stub, call.method)(call.request, timeout=self.timeout, metadata=metadata)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, request_id=request_id) from exc
         return call.convert(_decoded(response, call.method, request_id))
@@ -1165,7 +1295,7 @@ class AsyncClient(_ClientBase):
 
     async def _stream(self, call: _Stream[T]) -> AsyncIterator[T]:
         request_id, metadata = self._metadata()
-        responses = getattr(self._stub_for(call.service), call.method)(call.request, metadata=metadata)
+        responses = getattr(await self._stub_for(call.service), call.method)(call.request, metadata=metadata)
         try:
             async for response in responses:
                 yield call.convert(_decoded(response, call.method, request_id))
@@ -1199,9 +1329,10 @@ def connect(
         target: Metadata service "host:port"; defaults to $MODELYARD_METADATA_ADDR, else
             127.0.0.1:7410.
         registry: Registry service "host:port"; defaults to $MODELYARD_REGISTRY_ADDR, else
-            127.0.0.1:7411.
-        deploy: Deploy service "host:port"; defaults to $MODELYARD_DEPLOY_ADDR, else
-            127.0.0.1:7412.
+            the address the metadata service gives (asked once, on the first transfer), else
+            127.0.0.1:7411 (when the metadata service was not told it).
+        deploy: Deploy service "host:port"; defaults to $MODELYARD_DEPLOY_ADDR, else the
+            address the metadata service gives (on the first deploy call), else 127.0.0.1:7412.
         actor: Who the calls are made for (audit log); defaults to $MODELYARD_ACTOR, else the
             login name.
         token: Bearer token sent with every call to the metadata, registry and deploy services

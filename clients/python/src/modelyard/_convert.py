@@ -36,6 +36,7 @@ from modelyard._types import (
     ModelVersion,
     NewToken,
     OwnerCount,
+    PlatformInfo,
     Principal,
     PrincipalKind,
     Project,
@@ -536,6 +537,10 @@ def comparison_from_pb(response: metadata_pb2.CompareVersionsResponse) -> Compar
         metrics=rows(response.metrics),
         metadata=rows(response.metadata),
     )
+
+
+def platform_info_from_pb(response: metadata_pb2.GetPlatformInfoResponse) -> PlatformInfo:
+    return PlatformInfo(registry=response.registry_address, deploy=response.deploy_address, version=response.version)
 
 
 def whoami_from_pb(response: auth_pb2.WhoAmIResponse) -> WhoAmI:

@@ -40,6 +40,7 @@ __all__ = [
     "ModelVersion",
     "NewToken",
     "OwnerCount",
+    "PlatformInfo",
     "Principal",
     "PrincipalKind",
     "Project",
@@ -582,6 +583,16 @@ class WhoAmI:
 
     principal: Principal
     roles: tuple[RoleBinding, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformInfo:
+    """What the metadata service says of the platform: where clients reach the registry and
+    deploy services ("host:port"; empty when it was not told) and its own version."""
+
+    registry: str
+    deploy: str
+    version: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from modelyard_metadata.domain.entities import (
     Model,
     ModelKind,
     ModelVersion,
+    PlatformInfo,
     Project,
     Serving,
     SourceLocation,
@@ -414,3 +415,9 @@ def _flatten(params: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, An
             yield from _flatten(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
+
+
+def platform_info_to_pb(info: PlatformInfo) -> metadata_pb2.GetPlatformInfoResponse:
+    return metadata_pb2.GetPlatformInfoResponse(
+        registry_address=info.registry_address, deploy_address=info.deploy_address, version=info.version
+    )

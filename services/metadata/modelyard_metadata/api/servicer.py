@@ -12,6 +12,7 @@ from modelyard.v1 import metadata_pb2, metadata_pb2_grpc
 from modelyard_metadata.api import convert
 from modelyard_metadata.api.callers import Callers
 from modelyard_metadata.domain.catalog import Catalog
+from modelyard_metadata.domain.entities import PlatformInfo
 from modelyard_metadata.domain.ports import AuditQuery, EventFeed
 
 __all__ = ["MetadataServicer"]
@@ -35,10 +36,13 @@ def _audit_query(request: metadata_pb2.ListAuditEventsRequest | metadata_pb2.Wat
 
 
 class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
-    def __init__(self, catalog: Catalog, feed: EventFeed, callers: Callers) -> None:
+    def __init__(
+        self, catalog: Catalog, feed: EventFeed, callers: Callers, platform: PlatformInfo | None = None
+    ) -> None:
         self._catalog = catalog
         self._feed = feed
         self._callers = callers
+        self._platform = platform or PlatformInfo()
 
     async def CreateProject(
         self, request: metadata_pb2.CreateProjectRequest, context: Context
@@ -248,3 +252,11 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     ) -> metadata_pb2.FailUploadResponse:
         version = await self._catalog.fail_upload(await self._callers.current(), request.reference, request.reason)
         return metadata_pb2.FailUploadResponse(version=convert.version_to_pb(version))
+
+    async def GetPlatformInfo(
+        self, request: metadata_pb2.GetPlatformInfoRequest, context: Context
+    ) -> metadata_pb2.GetPlatformInfoResponse:
+        # Authenticates (with authentication on): any valid token will do, as the answer holds
+        # only addresses; a serving credential is refused, as for any RPC but GetModelVersion.
+        await self._callers.current()
+        return convert.platform_info_to_pb(self._platform)

@@ -22,6 +22,7 @@ __all__ = [
     "ModelKind",
     "ModelVersion",
     "NewAuditEvent",
+    "PlatformInfo",
     "Project",
     "Serving",
     "SourceLocation",
@@ -60,6 +61,16 @@ class EnsembleMethod(enum.StrEnum):
     AVERAGE = "AVERAGE"
     VOTE = "VOTE"
     CHAIN = "CHAIN"
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformInfo:
+    """Where clients reach the platform's other services ("host:port"; empty: not known here),
+    and this service's version."""
+
+    registry_address: str = ""
+    deploy_address: str = ""
+    version: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,14 +132,20 @@ def _pem_option(flag: str, envvar: str, help: str) -> Callable[[Callable[..., An
     envvar="MODELYARD_REGISTRY_ADDR",
     show_envvar=True,
     metavar="HOST:PORT",
-    help="Registry service address (artifact bytes: push, pull, artifact, abort).  [default: 127.0.0.1:7411]",
+    help=(
+        "Registry service address (artifact bytes: push, pull, artifact, abort).  "
+        "[default: the one the metadata service gives, else 127.0.0.1:7411]"
+    ),
 )
 @click.option(
     "--deploy",
     envvar="MODELYARD_DEPLOY_ADDR",
     show_envvar=True,
     metavar="HOST:PORT",
-    help="Deploy service address (deploy, deployments, rollback).  [default: 127.0.0.1:7412]",
+    help=(
+        "Deploy service address (deploy, deployments, rollback).  "
+        "[default: the one the metadata service gives, else 127.0.0.1:7412]"
+    ),
 )
 @click.option(
     "--actor", envvar="MODELYARD_ACTOR", show_envvar=True, help="Who you act as, for the audit log. [default: login]"

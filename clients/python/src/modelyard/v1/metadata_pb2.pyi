@@ -1474,3 +1474,48 @@ class FailUploadResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FailUploadResponse: _TypeAlias = FailUploadResponse  # noqa: Y015
+
+@_typing.final
+class GetPlatformInfoRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPlatformInfoRequest: _TypeAlias = GetPlatformInfoRequest  # noqa: Y015
+
+@_typing.final
+class GetPlatformInfoResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGISTRY_ADDRESS_FIELD_NUMBER: _builtins.int
+    DEPLOY_ADDRESS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    registry_address: _builtins.str
+    """host:port of the registry service; empty when this service was not told
+    (MLREG_METADATA_REGISTRY_ADDR): clients then use their own default.
+    """
+    deploy_address: _builtins.str
+    """host:port of the deploy service; empty when unknown (MLREG_METADATA_DEPLOY_ADDR)."""
+    version: _builtins.str
+    """Version of the metadata service's package, e.g. "0.4.0"."""
+    def __init__(
+        self,
+        *,
+        registry_address: _builtins.str = ...,
+        deploy_address: _builtins.str = ...,
+        version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deploy_address", b"deploy_address", "registry_address", b"registry_address", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPlatformInfoResponse: _TypeAlias = GetPlatformInfoResponse  # noqa: Y015

@@ -162,6 +162,11 @@ class MetadataServiceStub:
                 request_serializer=modelyard_dot_v1_dot_metadata__pb2.FailUploadRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_metadata__pb2.FailUploadResponse.FromString,
                 _registered_method=True)
+        self.GetPlatformInfo = channel.unary_unary(
+                '/modelyard.v1.MetadataService/GetPlatformInfo',
+                request_serializer=modelyard_dot_v1_dot_metadata__pb2.GetPlatformInfoRequest.SerializeToString,
+                response_deserializer=modelyard_dot_v1_dot_metadata__pb2.GetPlatformInfoResponse.FromString,
+                _registered_method=True)
 
 
 class MetadataServiceServicer:
@@ -325,6 +330,15 @@ class MetadataServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPlatformInfo(self, request, context):
+        """Where the platform's registry and deploy services are, as clients should reach them, so
+        that a client needs only this service's address. Any authenticated caller (serving
+        credentials excepted); anyone when authentication is off.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MetadataServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -452,6 +466,11 @@ def add_MetadataServiceServicer_to_server(servicer, server):
                     servicer.FailUpload,
                     request_deserializer=modelyard_dot_v1_dot_metadata__pb2.FailUploadRequest.FromString,
                     response_serializer=modelyard_dot_v1_dot_metadata__pb2.FailUploadResponse.SerializeToString,
+            ),
+            'GetPlatformInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlatformInfo,
+                    request_deserializer=modelyard_dot_v1_dot_metadata__pb2.GetPlatformInfoRequest.FromString,
+                    response_serializer=modelyard_dot_v1_dot_metadata__pb2.GetPlatformInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1132,6 +1151,33 @@ class MetadataService:
             '/modelyard.v1.MetadataService/FailUpload',
             modelyard_dot_v1_dot_metadata__pb2.FailUploadRequest.SerializeToString,
             modelyard_dot_v1_dot_metadata__pb2.FailUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlatformInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelyard.v1.MetadataService/GetPlatformInfo',
+            modelyard_dot_v1_dot_metadata__pb2.GetPlatformInfoRequest.SerializeToString,
+            modelyard_dot_v1_dot_metadata__pb2.GetPlatformInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -66,6 +66,11 @@ class MetadataServiceStub:
     """Internal, for the registry service: the version's bytes are durable and verified."""
     FailUpload: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.FailUploadRequest, _metadata_pb2.FailUploadResponse]
     """Internal, for the registry service: the upload failed or was abandoned."""
+    GetPlatformInfo: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.GetPlatformInfoRequest, _metadata_pb2.GetPlatformInfoResponse]
+    """Where the platform's registry and deploy services are, as clients should reach them, so
+    that a client needs only this service's address. Any authenticated caller (serving
+    credentials excepted); anyone when authentication is off.
+    """
 
 @_typing.type_check_only
 class MetadataServiceAsyncStub(MetadataServiceStub):
@@ -105,6 +110,11 @@ class MetadataServiceAsyncStub(MetadataServiceStub):
     """Internal, for the registry service: the version's bytes are durable and verified."""
     FailUpload: _aio.UnaryUnaryMultiCallable[_metadata_pb2.FailUploadRequest, _metadata_pb2.FailUploadResponse]  # type: ignore[assignment]
     """Internal, for the registry service: the upload failed or was abandoned."""
+    GetPlatformInfo: _aio.UnaryUnaryMultiCallable[_metadata_pb2.GetPlatformInfoRequest, _metadata_pb2.GetPlatformInfoResponse]  # type: ignore[assignment]
+    """Where the platform's registry and deploy services are, as clients should reach them, so
+    that a client needs only this service's address. Any authenticated caller (serving
+    credentials excepted); anyone when authentication is off.
+    """
 
 class MetadataServiceServicer(metaclass=_abc_1.ABCMeta):
     """Everything about models except their bytes: projects, models, versions, metrics, stages,
@@ -291,5 +301,16 @@ class MetadataServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_metadata_pb2.FailUploadResponse, _abc.Awaitable[_metadata_pb2.FailUploadResponse]]:
         """Internal, for the registry service: the upload failed or was abandoned."""
+
+    @_abc_1.abstractmethod
+    def GetPlatformInfo(
+        self,
+        request: _metadata_pb2.GetPlatformInfoRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metadata_pb2.GetPlatformInfoResponse, _abc.Awaitable[_metadata_pb2.GetPlatformInfoResponse]]:
+        """Where the platform's registry and deploy services are, as clients should reach them, so
+        that a client needs only this service's address. Any authenticated caller (serving
+        credentials excepted); anyone when authentication is off.
+        """
 
 def add_MetadataServiceServicer_to_server(servicer: MetadataServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
