@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 
 from modelyard._tls import TLSConfig, open_channel
 from modelyard._types import Deployment, Signature, TensorSpec
-from modelyard.errors import UnavailableError, from_rpc_error
+from modelyard.errors import Reachable, UnavailableError, from_rpc_error
 from modelyard.predictors import Arrays, datatype_of, from_contents, from_raw, to_raw
 from modelyard.v1 import inference_pb2, inference_pb2_grpc
 
@@ -110,7 +110,8 @@ class InferenceClient:
                 request, timeout=self.timeout, metadata=((_REQUEST_ID_HEADER, request_id),)
             )
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, request_id=request_id) from exc
+            reachable = Reachable("inference server", self.target)
+            raise from_rpc_error(exc, request_id=request_id, reachable=reachable) from exc
 
     def close(self) -> None:
         self._channel.close()
