@@ -262,10 +262,28 @@ def _bound(method: Callable[..., Any], build: Callable[..., Any], signature: ins
 
 
 def _split_model_name(name: str) -> tuple[str, str]:
-    project, slash, model = name.partition("/")
-    if not slash or not project or not model or "/" in model:
-        raise InvalidArgumentError(f"name: expected PROJECT/MODEL, got {name!r}")
+    """ "project/model" -> (project, model); the metadata service checks the names themselves."""
+    project, _, model = name.partition("/")
+    problem = _model_name_problem(name)
+    if problem:
+        raise InvalidArgumentError(f"name: {problem}: use project/model")
     return project, model
+
+
+def _model_name_problem(name: str) -> str:
+    """What is wrong with ``name`` as "project/model", in words; empty when nothing is."""
+    project, slash, model = name.partition("/")
+    if not name:
+        return "is required"
+    if not slash:
+        return f"{name!r} has no project"
+    if not project:
+        return f"{name!r} has no project before '/'"
+    if not model:
+        return f"{name!r} has no model after '/'"
+    if "/" in model:
+        return f"{name!r} has more than one '/'"
+    return ""
 
 
 def _reachable(service: str, address: str, variable: str) -> Reachable:
