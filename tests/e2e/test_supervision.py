@@ -34,6 +34,7 @@ class Devstack:
 
     def __init__(self, data: Path, env: dict[str, str]) -> None:
         self.data = data
+        self.env = env
         self.process = subprocess.Popen(
             [str(BIN / "modelyard-dev"), "--data", str(data)],
             stdout=subprocess.PIPE,
@@ -216,6 +217,28 @@ def test_a_service_that_fails_to_restart_is_retried_later_on_the_same_port(platf
     ), said
     _until(lambda: _serving(target), f"the registry service answers health on {target} again")
     platform.wait_for(r"restarted the registry service \(pid \d+\)", after=seen)
+
+
+def test_a_second_platform_on_the_same_data_folder_says_which_one_runs_there_and_exits(platform: Devstack) -> None:
+    target = platform.wait_for(r"metadata service\s+(127\.0\.0\.1:\d+)")[1]
+
+    second = Devstack(platform.data, platform.env)
+    try:
+        code: int | None = second.process.wait(30)
+    except subprocess.TimeoutExpired:  # it went on starting a platform on the same folder
+        second.stop()
+        code = None
+    second._reader.join(TIMEOUT)  # every line it printed has been read
+
+    assert (code, second.lines) == (
+        1,
+        [
+            f"modelyard-dev: another platform already runs from {platform.data.resolve()} "
+            f"(pid {platform.process.pid}); "
+            "stop it first (Ctrl-C where it runs) or give this one another folder with --data"
+        ],
+    )
+    assert platform.process.poll() is None and _serving(target)
 
 
 def test_ctrl_c_during_a_restart_stops_everything_and_leaves_nothing_running(platform: Devstack) -> None:

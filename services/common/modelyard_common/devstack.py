@@ -7,6 +7,10 @@ prints the endpoints and each process's pid. A process that exits is restarted o
 with backoff (1 s doubling to 30 s), while the rest keeps running; on Ctrl-C (or SIGTERM) it stops
 everything it started, services first, by process id.
 
+One platform runs from a data folder at a time: a second one started on the same folder prints
+which process holds it and exits with status 1, before starting anything. The hold is an flock on
+<data>/modelyard-dev.pid (which also holds the pid), so a run that crashed leaves no stale hold.
+
 Authentication is on, as in production: the admin's and the services' tokens are made on the
 first run and kept in <data>/auth.json (owner-only), the admin's also in <data>/admin-token.
 """
@@ -14,6 +18,7 @@ first run and kept in <data>/auth.json (owner-only), the admin's also in <data>/
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import secrets
@@ -40,6 +45,7 @@ DEFAULT_PORTS = {"metadata": (7410, 9410), "registry": (7411, 9411), "deploy": (
 PROMETHEUS_PORT = 9090
 DATABASE = "modelyard"
 RULES = Path("deploy/k8s/monitoring/prometheus-rules.yaml")  # from the repository's root, where `make run` runs
+PID_FILE = "modelyard-dev.pid"
 
 
 def _port_if_free(port: int) -> int:
@@ -53,6 +59,28 @@ def _port_if_free(port: int) -> int:
 
 def _say(message: str) -> None:
     print(f"modelyard-dev: {message}", flush=True)
+
+
+def _hold(data: Path) -> int:
+    """Takes the data folder's hold for this process (an exclusive flock on its pid file, released
+    by the kernel when the process ends, however it ends) and writes our pid there; returns the
+    file descriptor, to be kept open. When another process holds it, says which and exits 1."""
+    fd = os.open(data / PID_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown: it is starting"
+        os.close(fd)
+        print(
+            f"modelyard-dev: another platform already runs from {data} (pid {holder}); stop it first "
+            "(Ctrl-C where it runs) or give this one another folder with --data",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.exit(1)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
 
 
 def _postgres(stack: ExitStack, supervisor: Supervisor, data: Path) -> str:
@@ -170,8 +198,10 @@ def main() -> None:
     args = parser.parse_args()
     data: Path = args.data.resolve()
     data.mkdir(parents=True, exist_ok=True)
+    hold = _hold(data)
     supervisor = Supervisor(_say)
     with ExitStack() as stack:
+        stack.callback(os.close, hold)  # last: the folder is free once everything has stopped
         dsn = _postgres(stack, supervisor, data)
         redis_url = _redis(stack, supervisor, data)
         s3 = _s3(stack, supervisor, data)

@@ -153,3 +153,11 @@ def test_the_cli_predicts_from_json_in_the_models_datatypes(
         2,
         "error: INVALID_ARGUMENT: input: cannot be read as FP64 [-1, 4]: could not convert string to float: 'a'",
     )
+    ragged = CliRunner().invoke(cli, [*args, "--input", "input=[[1, 2, 3, 4], [5, 6, 7]]"])
+    assert (ragged.exit_code, ragged.stderr.strip()) == (
+        2,
+        "error: INVALID_ARGUMENT: input: row input[1] has 3 values where input[0] has 4 values: expected FP64 [-1, 4]",
+    )
+    with pytest.raises(modelyard.InvalidArgumentError) as caught:
+        client.predict(two_replicas, {"input": [[1.0, 2.0, 3.0, 4.0], [5.0]]})
+    assert caught.value.message == "input: row input[1] has 1 value where input[0] has 4 values: expected shape [2, 4]"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -87,19 +90,36 @@ def test_references_resolve_number_alias_and_latest_ready(client: modelyard.Clie
 @pytest.mark.parametrize(
     ("reference", "message"),
     [
-        ("scorer", "reference: 'scorer' is not a model name: expected 'project/model'"),
+        ("scorer", "reference: 'scorer' has no project: use project/model:VERSION, project/model@ALIAS or"),
+        ("/scorer:1", "reference: '/scorer:1' has no project before '/': use project/model:VERSION"),
+        ("p/:1", "reference: 'p/:1' has no model after '/': use project/model:VERSION"),
+        ("p/m@", "reference: 'p/m@' has no alias after '@': use project/model:VERSION"),
         ("p/m:0", "reference: version '0' in 'p/m:0' is not a positive integer"),
         ("p/m:x", "reference: version 'x' in 'p/m:x' is not a positive integer"),
         ("p/m:\u00b2", "reference: version '\u00b2' in 'p/m:\u00b2' is not a positive integer"),
         ("p/m:9223372036854775808", "reference: version '9223372036854775808' in 'p/m:9223372036854775808' is not"),
-        ("p/m@1x", "reference: '1x' is not a valid alias: it must start with a letter"),
-        ("P/m", "reference: 'P' is not a valid name"),
+        ("p/m@1x", "reference: alias '1x' in 'p/m@1x' is not a valid alias: use lowercase letters, digits"),
+        ("P/m", "reference: project 'P' in 'P/m' is not a valid name"),
     ],
 )
 def test_malformed_reference_is_invalid_argument(client: modelyard.Client, reference: str, message: str) -> None:
     with pytest.raises(errors.InvalidArgumentError) as caught:
         client.get_version(reference)
     assert caught.value.message.startswith(message)
+
+
+def test_the_cli_says_what_is_malformed_in_a_reference(client: modelyard.Client) -> None:
+    ran = subprocess.run(
+        [str(Path(sys.executable).parent / "modelyard"), "--target", client.target, "version", "get", "/scorer:1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (ran.returncode, ran.stdout) == (2, "")
+    assert ran.stderr == (
+        "error: INVALID_ARGUMENT: reference: '/scorer:1' has no project before '/': use project/model:VERSION, "
+        "project/model@ALIAS or project/model (its latest READY version)\n"
+    )
 
 
 def test_missing_version_and_alias_are_not_found(client: modelyard.Client, model: str) -> None:

@@ -98,7 +98,7 @@ def test_service_errors_print_code_and_message_and_exit_1() -> None:
 
 def test_invalid_argument_from_the_sdk_exits_2() -> None:
     code, _, err = _run("--target", "127.0.0.1:1", "model", "create", "scorer")
-    assert (code, err) == (2, "error: INVALID_ARGUMENT: name: expected PROJECT/MODEL, got 'scorer'\n")
+    assert (code, err) == (2, "error: INVALID_ARGUMENT: name: 'scorer' has no project: use project/model\n")
 
 
 def test_push_to_an_existing_version_takes_no_version_fields(tmp_path: Path) -> None:

@@ -46,10 +46,22 @@ def test_update_version_masks_exactly_the_keywords_given(client: Any) -> None:
     assert call.request.version.hyperparameters["max_depth"] == 8
 
 
-@pytest.mark.parametrize("name", ["scorer", "/scorer", "fraud/", "a/b/c"])
-def test_model_names_must_be_project_slash_model(client: Any, name: str) -> None:
-    with pytest.raises(modelyard.InvalidArgumentError, match="expected PROJECT/MODEL"):
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("scorer", "'scorer' has no project"),
+        ("/scorer", "'/scorer' has no project before '/'"),
+        ("fraud/", "'fraud/' has no model after '/'"),
+        ("a/b/c", "'a/b/c' has more than one '/'"),
+        ("", "is required"),
+    ],
+)
+def test_model_names_must_be_project_slash_model_and_the_error_says_what_is_wrong(
+    client: Any, name: str, problem: str
+) -> None:
+    with pytest.raises(modelyard.InvalidArgumentError) as caught:
         client.create_model(name)
+    assert caught.value.message == f"name: {problem}: use project/model"
 
 
 def test_create_version_sends_stage_and_fields(client: Any) -> None:

@@ -74,3 +74,58 @@ def test_every_error_is_a_modelyard_error_and_catchable_as_such() -> None:
     assert all(
         issubclass(getattr(errors, name), errors.ModelyardError) for name in errors.__all__ if name.endswith("Error")
     )
+
+
+_REFUSED = (
+    "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:7410: "
+    "Failed to connect to remote host: Connection refused"
+)
+
+
+def test_a_call_that_found_no_server_names_the_service_its_address_and_what_to_do() -> None:
+    reachable = errors.Reachable("metadata service", "localhost:7410", "is the platform running (`make run`)?")
+
+    error = errors.from_rpc_error(_rpc_error(grpc.StatusCode.UNAVAILABLE, _REFUSED), reachable=reachable)
+
+    assert type(error) is errors.UnavailableError and error.code == "UNAVAILABLE"
+    assert error.message == (
+        "cannot reach the metadata service at localhost:7410 (Connection refused): "
+        "is the platform running (`make run`)?"
+    )
+    assert error.unreachable == reachable
+
+
+@pytest.mark.parametrize(
+    ("details", "reason"),
+    [
+        (_REFUSED, "Connection refused"),
+        (
+            "errors resolving nosuch.invalid:7410: [field:hostname lookup error:address lookup failed for "
+            "nosuch.invalid:7410: Domain name not found]",
+            "Domain name not found",
+        ),
+        (
+            "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:7410: Tls handshake failed "
+            "(TSI_PROTOCOL_FAILURE): SSL_ERROR_SSL: error:100000f7:SSL routines:OPENSSL_internal:"
+            "WRONG_VERSION_NUMBER: Invalid certificate verification context: OK",
+            "Tls handshake failed (TSI_PROTOCOL_FAILURE)",
+        ),
+    ],
+)
+def test_the_reason_a_connection_failed_is_the_one_a_person_can_act_on(details: str, reason: str) -> None:
+    assert errors.unreachable_reason(details) == reason
+
+
+def test_without_a_service_named_the_address_grpc_dialled_is_named() -> None:
+    error = errors.from_rpc_error(_rpc_error(grpc.StatusCode.UNAVAILABLE, _REFUSED))
+    assert error.message == "cannot reach the server at 127.0.0.1:7410 (Connection refused)"
+    assert isinstance(error, errors.UnavailableError) and error.unreachable is None
+
+
+def test_an_unavailable_answered_by_a_server_keeps_its_words() -> None:
+    reachable = errors.Reachable("metadata service", "127.0.0.1:7410", "is the platform running?")
+    error = errors.from_rpc_error(
+        _rpc_error(grpc.StatusCode.UNAVAILABLE, "Postgres is unreachable; try again"), reachable=reachable
+    )
+    assert (type(error), error.message) == (errors.UnavailableError, "Postgres is unreachable; try again")
+    assert isinstance(error, errors.UnavailableError) and error.unreachable is None

@@ -4,8 +4,10 @@ predictions: encoding and decoding only, no server."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from rich.console import Console
 
+import modelyard
 from modelyard._inference import infer_request, outputs_from_response
 from modelyard.cli import _render
 from modelyard.v1 import inference_pb2
@@ -62,3 +64,31 @@ def test_predictions_print_one_row_per_example_when_the_outputs_line_up() -> Non
     ]
     ragged = _text(_render.predictions({"a": [1, 2, 3], "b": 7}))
     assert [line.split() for line in ragged if "─" not in line] == [["#", "a", "b"], ["[1,", "2,", "3]", "7"]]
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([[1, 2], [3]], "input: row input[1] has 1 value where input[0] has 2 values: expected shape [2, 2]"),
+        ([[1, 2], 3], "input: row input[1] is a single value where input[0] has 2 values: expected shape [2, 2]"),
+        (
+            [[[1, 2], [3, 4]], [[5, 6], [7]]],
+            "input: row input[1][1] has 1 value where input[0][0] has 2 values: expected shape [2, 2, 2]",
+        ),
+    ],
+)
+def test_a_ragged_input_names_the_input_the_row_and_the_shape_expected(rows: list[object], message: str) -> None:
+    with pytest.raises(modelyard.InvalidArgumentError) as caught:
+        infer_request("scorer", {"input": rows}, None)
+    assert caught.value.message == message
+
+
+def test_the_sdk_refuses_a_ragged_input_before_calling_anything() -> None:
+    with (
+        modelyard.connect("127.0.0.1:1", deploy="127.0.0.1:1") as client,
+        pytest.raises(modelyard.InvalidArgumentError) as caught,
+    ):
+        client.predict("scorer", {"features": [[0.5, 1.5, 2.5], [3.5, 4.5]]})
+    assert caught.value.message == (
+        "features: row features[1] has 2 values where features[0] has 3 values: expected shape [2, 3]"
+    )

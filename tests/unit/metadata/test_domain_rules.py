@@ -8,7 +8,7 @@ from modelyard_common.errors import InvalidArgumentError
 from modelyard_metadata.domain.entities import Stage
 from modelyard_metadata.domain.paging import decode_token, encode_token, page_size
 from modelyard_metadata.domain.stages import ALLOWED_TRANSITIONS
-from modelyard_metadata.domain.validation import VersionRef, check_tags, parse_reference
+from modelyard_metadata.domain.validation import VersionRef, check_tags, parse_model_name, parse_reference
 
 
 @pytest.mark.parametrize(
@@ -25,8 +25,68 @@ def test_references_parse(text: str, expected: VersionRef) -> None:
     assert str(parse_reference(text)) == text
 
 
+FORMS = "use project/model:VERSION, project/model@ALIAS or project/model (its latest READY version)"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", f"reference: is required: {FORMS}"),
+        ("/scorer:1", f"reference: '/scorer:1' has no project before '/': {FORMS}"),
+        ("fraud/:1", f"reference: 'fraud/:1' has no model after '/': {FORMS}"),
+        ("scorer:1", f"reference: 'scorer:1' has no project: {FORMS}"),
+        (":1", f"reference: ':1' has no project/model before ':': {FORMS}"),
+        ("@champion", f"reference: '@champion' has no project/model before '@': {FORMS}"),
+        ("fraud/scorer/v2", f"reference: 'fraud/scorer/v2' has more than one '/': {FORMS}"),
+        ("fraud/scorer:", f"reference: 'fraud/scorer:' has no version after ':': {FORMS}"),
+        ("fraud/scorer@", f"reference: 'fraud/scorer@' has no alias after '@': {FORMS}"),
+        ("fraud/scorer@a@b", f"reference: 'fraud/scorer@a@b' has more than one '@': {FORMS}"),
+        (
+            "fraud/scorer:1@prod",
+            f"reference: 'fraud/scorer:1@prod' has both a version (':') and an alias ('@'): {FORMS}",
+        ),
+        ("fraud/scorer:one", "reference: version 'one' in 'fraud/scorer:one' is not a positive integer of at most"),
+        ("Fraud/scorer:1", "reference: project 'Fraud' in 'Fraud/scorer:1' is not a valid name: use lowercase"),
+        ("fraud/Scorer", "reference: model 'Scorer' in 'fraud/Scorer' is not a valid name: use lowercase"),
+        ("fraud/scorer@1st", "reference: alias '1st' in 'fraud/scorer@1st' is not a valid alias: use lowercase"),
+    ],
+)
+def test_a_malformed_reference_says_what_is_wrong_with_the_text_given(text: str, message: str) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        parse_reference(text)
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("scorer", "model: 'scorer' has no project: use project/model"),
+        ("/scorer", "model: '/scorer' has no project before '/': use project/model"),
+        ("fraud/", "model: 'fraud/' has no model after '/': use project/model"),
+        ("", "model: is required: use project/model"),
+    ],
+)
+def test_a_malformed_model_name_says_what_is_wrong_with_the_text_given(text: str, message: str) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        parse_model_name("model", text)
+    assert str(caught.value) == message
+
+
+def test_an_overlong_model_name_says_which_part_is_too_long_quoting_a_bounded_text() -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        parse_model_name("model", "fraud/" + "m" * 1000)
+    message = str(caught.value)
+    assert message.startswith("model: the model in 'fraud/mmm")
+    assert message.endswith("'... is 1000 characters long; at most 128 allowed")
+    assert len(message) < 120
+
+
 def test_overlong_name_is_rejected_with_its_length() -> None:
-    with pytest.raises(InvalidArgumentError, match="reference: is 129 characters long; at most 128 allowed"):
+    with pytest.raises(InvalidArgumentError, match="reference: is 385 characters long; at most 384 allowed"):
+        parse_reference("p/" + "m" * 383)
+    with pytest.raises(
+        InvalidArgumentError, match=r"reference: the model in 'p/m+'\.\.\. is 129 characters long; at most 128"
+    ):
         parse_reference("p/" + "m" * 129)
 
 

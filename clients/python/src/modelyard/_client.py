@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -70,6 +71,8 @@ from modelyard.errors import (
     InternalError,
     InvalidArgumentError,
     ModelyardError,
+    Reachable,
+    UnavailableError,
     from_rpc_error,
 )
 from modelyard.v1 import (
@@ -153,7 +156,7 @@ def _channel_options(services: Mapping[str, frozenset[str]]) -> list[tuple[str, 
 # AuthService is served on the metadata service's port: one channel for both.
 _CHANNEL_OPTIONS = _channel_options({_SERVICE: IDEMPOTENT_METHODS, _AUTH_SERVICE: IDEMPOTENT_AUTH_METHODS})
 _DEPLOY_CHANNEL_OPTIONS = _channel_options({_DEPLOY_SERVICE: IDEMPOTENT_DEPLOY_METHODS})
-METADATA, DEPLOY, AUTH = "metadata", "deploy", "auth"
+METADATA, DEPLOY, AUTH, REGISTRY = "metadata", "deploy", "auth", "registry"
 _WAIT_POLL_SECONDS = 0.25
 _MAX_PAGE = 1000
 
@@ -305,10 +308,32 @@ class _RegistryStubOnFirstCall:
 
 
 def _split_model_name(name: str) -> tuple[str, str]:
-    project, slash, model = name.partition("/")
-    if not slash or not project or not model or "/" in model:
-        raise InvalidArgumentError(f"name: expected PROJECT/MODEL, got {name!r}")
+    """ "project/model" -> (project, model); the metadata service checks the names themselves."""
+    project, _, model = name.partition("/")
+    problem = _model_name_problem(name)
+    if problem:
+        raise InvalidArgumentError(f"name: {problem}: use project/model")
     return project, model
+
+
+def _model_name_problem(name: str) -> str:
+    """What is wrong with ``name`` as "project/model", in words; empty when nothing is."""
+    project, slash, model = name.partition("/")
+    if not name:
+        return "is required"
+    if not slash:
+        return f"{name!r} has no project"
+    if not project:
+        return f"{name!r} has no project before '/'"
+    if not model:
+        return f"{name!r} has no model after '/'"
+    if "/" in model:
+        return f"{name!r} has more than one '/'"
+    return ""
+
+
+def _reachable(service: str, address: str, variable: str) -> Reachable:
+    return Reachable(service, address, f"is the platform running (`make run`)? set {variable} if it listens elsewhere")
 
 
 def _login_name() -> str:
@@ -397,6 +422,19 @@ class _ClientBase:
         if self._token is not None:
             headers += ((AUTHORIZATION_HEADER, f"Bearer {self._token}"),)
         return request_id, headers
+
+    def _reachable(self, service: str) -> Reachable:
+        """Where ``service`` (METADATA, AUTH, DEPLOY or REGISTRY) is looked for, and what to do
+        when it cannot be reached: the words of a failed connection's UnavailableError."""
+        # A deploy or registry call that failed found its address first (given or announced).
+        if service == DEPLOY:
+            return _reachable("deploy service", getattr(self, "deploy_target", None) or DEFAULT_DEPLOY, DEPLOY_ENV)
+        if service == REGISTRY:
+            return _reachable("registry service", getattr(self, "registry", DEFAULT_REGISTRY), REGISTRY_ENV)
+        return _reachable("metadata service", self.target, TARGET_ENV)
+
+    def _error(self, exc: grpc.RpcError, request_id: str, service: str) -> ModelyardError:
+        return from_rpc_error(exc, request_id=request_id, reachable=self._reachable(service))
 
     def _run_unary(self, call: _Unary[T]) -> Any:
         raise NotImplementedError
@@ -1013,7 +1051,8 @@ class Client(_ClientBase):
             DataLossError: The bytes read did not match the digest computed before sending
                 (the file changed meanwhile).
         """
-        return self._transfers.push(target, path, progress=progress, **fields)
+        with self._naming_the_registry():
+            return self._transfers.push(target, path, progress=progress, **fields)
 
     def pull(self, reference: str, dest: str | os.PathLike[str], *, progress: Progress | None = None) -> Path:
         """Downloads every file of a READY version into directory ``dest`` (created if missing),
@@ -1025,16 +1064,36 @@ class Client(_ClientBase):
         when the version is not READY; DataLossError (and the ``.part`` deleted) when the bytes
         do not match the registry's digest.
         """
-        return self._transfers.pull(reference, dest, progress=progress)
+        with self._naming_the_registry():
+            return self._transfers.pull(reference, dest, progress=progress)
 
     def artifact(self, reference: str) -> ArtifactStatus:
         """Where a version's artifact stands: committed files, or for a PENDING_UPLOAD version
         the files uploaded so far and the uploads in progress."""
-        return self._transfers.stat(reference)
+        with self._naming_the_registry():
+            return self._transfers.stat(reference)
 
     def abort_upload(self, reference: str, reason: str = "") -> None:
         """Gives up on a PENDING_UPLOAD version's upload: the version becomes FAILED."""
-        self._transfers.abort_upload(reference, reason)
+        with self._naming_the_registry():
+            self._transfers.abort_upload(reference, reason)
+
+    @contextmanager
+    def _naming_the_registry(self) -> Iterator[None]:
+        """Names the registry service in the error of a transfer call that found no server (the
+        transfers raise it unnamed; their metadata calls come named already)."""
+        try:
+            yield
+        except UnavailableError as exc:
+            cause = exc.__cause__
+            if exc.unreachable is not None or not isinstance(cause, grpc.RpcError):
+                raise
+            named = self._error(cause, exc.request_id, REGISTRY)
+            if not isinstance(named, UnavailableError) or named.unreachable is None:
+                raise  # the registry answered UNAVAILABLE itself: its words stand
+            for note in getattr(exc, "__notes__", ()):
+                named.add_note(note)
+            raise named from cause
 
     def wait_deployment(
         self, name: str, state: DeploymentState | str = DeploymentState.AVAILABLE, *, timeout: float = 300.0
@@ -1094,7 +1153,7 @@ class Client(_ClientBase):
                 call.request, timeout=self.timeout, metadata=metadata
             )
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, request_id=request_id) from exc
+            raise self._error(exc, request_id, call.service) from exc
         return call.convert(response)
 
     def _run_iterating(self, call: _Pages[T] | _Stream[T]) -> Iterator[T]:
@@ -1122,7 +1181,7 @@ class Client(_ClientBase):
             for response in responses:
                 yield call.convert(response)
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, request_id=request_id) from exc
+            raise self._error(exc, request_id, call.service) from exc
         finally:
             responses.cancel()
 
@@ -1272,7 +1331,7 @@ class AsyncClient(_ClientBase):
             stub = await self._stub_for(call.service)
             response = await getattr(stub, call.method)(call.request, timeout=self.timeout, metadata=metadata)
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, request_id=request_id) from exc
+            raise self._error(exc, request_id, call.service) from exc
         return call.convert(_decoded(response, call.method, request_id))
 
     def _run_iterating(self, call: _Pages[T] | _Stream[T]) -> AsyncIterator[T]:
@@ -1300,7 +1359,7 @@ class AsyncClient(_ClientBase):
             async for response in responses:
                 yield call.convert(_decoded(response, call.method, request_id))
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, request_id=request_id) from exc
+            raise self._error(exc, request_id, call.service) from exc
         finally:
             responses.cancel()
 

@@ -18,13 +18,12 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import grpc
-import numpy as np
 from numpy.typing import ArrayLike
 
 from modelyard._tls import TLSConfig, open_channel
 from modelyard._types import Deployment, Signature, TensorSpec
-from modelyard.errors import UnavailableError, from_rpc_error
-from modelyard.predictors import Arrays, datatype_of, from_contents, from_raw, to_raw
+from modelyard.errors import Reachable, UnavailableError, from_rpc_error
+from modelyard.predictors import Arrays, as_array, datatype_of, from_contents, from_raw, to_raw
 from modelyard.v1 import inference_pb2, inference_pb2_grpc
 
 __all__ = ["ENDPOINT_TTL_SECONDS", "DeploymentRouter", "InferenceClient"]
@@ -45,7 +44,7 @@ def infer_request(
     arrays' dtypes (text is BYTES); ``outputs`` asks for those outputs only."""
     request = inference_pb2.ModelInferRequest(model_name=model_name)
     for name, value in inputs.items():
-        array = np.asarray(value)
+        array = as_array(name, value)
         datatype = datatype_of(array, name)
         request.inputs.add(name=name, datatype=datatype, shape=array.shape)
         request.raw_input_contents.append(to_raw(array, datatype))
@@ -110,7 +109,8 @@ class InferenceClient:
                 request, timeout=self.timeout, metadata=((_REQUEST_ID_HEADER, request_id),)
             )
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, request_id=request_id) from exc
+            reachable = Reachable("inference server", self.target)
+            raise from_rpc_error(exc, request_id=request_id, reachable=reachable) from exc
 
     def close(self) -> None:
         self._channel.close()

@@ -4,9 +4,16 @@ The class is picked from a fixed table keyed by the status code, never from anyt
 names, so a server cannot make the client raise an arbitrary type. Codes outside the table
 (UNKNOWN, CANCELLED, RESOURCE_EXHAUSTED, ...) become :class:`InternalError` carrying the code's
 name.
+
+A call that found no server (connection refused, unknown host, TLS handshake failed) is an
+:class:`UnavailableError` like any other UNAVAILABLE, but its message is not grpc's text: it
+names the service and the address that could not be reached and what to do about it.
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
 
 import grpc
 
@@ -21,9 +28,11 @@ __all__ = [
     "ModelyardError",
     "NotFoundError",
     "PermissionDeniedError",
+    "Reachable",
     "UnauthenticatedError",
     "UnavailableError",
     "from_rpc_error",
+    "unreachable_reason",
 ]
 
 
@@ -94,9 +103,15 @@ class DataLossError(ModelyardError):
 
 
 class UnavailableError(ModelyardError):
-    """The service or one of its backing stores cannot be reached (UNAVAILABLE)."""
+    """The service or one of its backing stores cannot be reached (UNAVAILABLE).
+
+    Attributes:
+        unreachable: The service the call found no server for, when the caller named it (None
+            when a server answered UNAVAILABLE itself, or the service was not named).
+    """
 
     code = "UNAVAILABLE"
+    unreachable: Reachable | None = None
 
 
 class DeadlineExceededError(ModelyardError):
@@ -125,8 +140,53 @@ _BY_CODE: dict[grpc.StatusCode, type[ModelyardError]] = {
 }
 
 
-def from_rpc_error(exc: grpc.RpcError, *, request_id: str = "") -> ModelyardError:
-    """Returns the typed error for a failed call (``grpc.RpcError`` or ``grpc.aio.AioRpcError``)."""
+@dataclass(frozen=True, slots=True)
+class Reachable:
+    """Where a client looks for a service, for the message of a call that could not reach it.
+
+    Attributes:
+        service: What to call it, e.g. ``"metadata service"``.
+        address: The "host:port" the client dialled.
+        hint: What the user can do, e.g. ``"is the platform running (`make run`)?"``.
+    """
+
+    service: str
+    address: str
+    hint: str = ""
+
+
+# How grpc's own status text begins when no connection could be made: a server never sent it.
+# (Once connected, a server's UNAVAILABLE, such as "Postgres is unreachable", is passed on as is.)
+_NO_CONNECTION = (
+    "failed to connect to all addresses",
+    "connections to all backends failing",
+    "errors resolving",
+    "dns resolution failed",
+)
+# The address grpc names in that text, and what it says of it: "ipv4:127.0.0.1:7410: <what>".
+_DIALLED = re.compile(r"\bipv[46]:(\S+?): (.*)$")
+
+
+def unreachable_reason(details: str) -> str | None:
+    """What the operating system, the resolver or TLS said (``"Connection refused"``), when
+    ``details`` is grpc's text for a call that found no server; None for any other text."""
+    if not details.lower().startswith(_NO_CONNECTION):
+        return None
+    dialled = _DIALLED.search(details)
+    if dialled is None:  # a name that did not resolve: "errors resolving ...: Domain name not found]"
+        return details.rstrip(" ]").rsplit(": ", 1)[-1].strip()
+    said = dialled[2].removeprefix("Failed to connect to remote host: ")
+    return said.split(": ", 1)[0].strip()  # the cause, without TLS's error stack
+
+
+def from_rpc_error(exc: grpc.RpcError, *, request_id: str = "", reachable: Reachable | None = None) -> ModelyardError:
+    """Returns the typed error for a failed call (``grpc.RpcError`` or ``grpc.aio.AioRpcError``).
+
+    Args:
+        exc: The error grpc raised.
+        request_id: The id the call was sent with.
+        reachable: The service called; named (with its hint) when the call found no server.
+    """
     # grpc.RpcError itself declares neither code() nor details(); the errors grpc raises do.
     code_of = getattr(exc, "code", None)
     details_of = getattr(exc, "details", None)
@@ -134,5 +194,20 @@ def from_rpc_error(exc: grpc.RpcError, *, request_id: str = "") -> ModelyardErro
     message = (details_of() if callable(details_of) else None) or ""
     if not isinstance(code, grpc.StatusCode):
         return InternalError(message or str(exc), code="UNKNOWN", request_id=request_id)
+    if code is grpc.StatusCode.UNAVAILABLE and (reason := unreachable_reason(message)) is not None:
+        error = UnavailableError(_unreachable(message, reason, reachable), request_id=request_id)
+        error.unreachable = reachable
+        return error
     cls = _BY_CODE.get(code, InternalError)
     return cls(message or code.name.lower().replace("_", " "), code=code.name, request_id=request_id)
+
+
+def _unreachable(details: str, reason: str, reachable: Reachable | None) -> str:
+    """``cannot reach the metadata service at 127.0.0.1:7410 (Connection refused): <hint>``."""
+    if reachable is None:
+        dialled = _DIALLED.search(details)
+        reachable = Reachable("server", dialled[1] if dialled else "the address given")
+    text = f"cannot reach the {reachable.service} at {reachable.address}"
+    if reason:
+        text += f" ({reason})"
+    return f"{text}: {reachable.hint}" if reachable.hint else text

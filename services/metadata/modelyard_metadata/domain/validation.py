@@ -51,6 +51,7 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _ALIAS = re.compile(r"[a-z][a-z0-9._-]*")
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 _NAME_RULE = "lowercase letters, digits, '-', '_' and '.', starting with a letter or digit"
+_ALIAS_RULE = "lowercase letters, digits, '-', '_' and '.', starting with a letter"
 
 
 def check_name(field: str, value: str) -> str:
@@ -191,12 +192,65 @@ def check_number(field: str, value: float) -> float:
     return value
 
 
+def _check_alias_part(field: str, alias: str, text: str) -> str:
+    """The alias named in ``text``, checked as ``check_alias`` does."""
+    if len(alias) > MAX_NAME:
+        raise InvalidArgumentError(
+            field,
+            f"the alias in {_quoted(text, _QUOTED_BESIDE_A_LENGTH)} is {len(alias)} characters long; "
+            f"at most {MAX_NAME} allowed",
+        )
+    if not _ALIAS.fullmatch(alias):
+        raise InvalidArgumentError(field, f"alias {alias!r} in {_quoted(text)} is not a valid alias: use {_ALIAS_RULE}")
+    return alias
+
+
+_MODEL_FORM = "use project/model"
+_QUOTED = MAX_REFERENCE  # characters of a malformed name or reference quoted in its error
+_QUOTED_BESIDE_A_LENGTH = 40  # ... when the error is that a part of it is too long
+_REFERENCE_FORMS = "use project/model:VERSION, project/model@ALIAS or project/model (its latest READY version)"
+
+
+def _quoted(text: str, limit: int = _QUOTED) -> str:
+    """``text`` as an error quotes it: repr, cut after ``limit`` characters."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}..."
+
+
 def parse_model_name(field: str, text: str) -> tuple[str, str]:
-    """'project/model' -> (project, model)."""
-    project, sep, model = text.partition("/")
-    if not sep:
-        raise InvalidArgumentError(field, f"{text!r} is not a model name: expected 'project/model'")
-    return check_name(field, project), check_name(field, model)
+    """'project/model' -> (project, model); a failure says what is wrong with ``text``."""
+    return _split_name(field, text, text, _MODEL_FORM)
+
+
+def _split_name(field: str, name: str, text: str, forms: str) -> tuple[str, str]:
+    """The project and model of ``name``, the part of ``text`` before any ':' or '@'; each
+    failure quotes ``text`` and says what is wrong with it, then ``forms``."""
+    project, slash, model = name.partition("/")
+    if not text:
+        raise InvalidArgumentError(field, f"is required: {forms}")
+    if not name:
+        raise InvalidArgumentError(field, f"{_quoted(text)} has no project/model before {text[0]!r}: {forms}")
+    if not slash:
+        raise InvalidArgumentError(field, f"{_quoted(text)} has no project: {forms}")
+    if not project:
+        raise InvalidArgumentError(field, f"{_quoted(text)} has no project before '/': {forms}")
+    if not model:
+        raise InvalidArgumentError(field, f"{_quoted(text)} has no model after '/': {forms}")
+    if "/" in model:
+        raise InvalidArgumentError(field, f"{_quoted(text)} has more than one '/': {forms}")
+    return _check_part(field, "project", project, text), _check_part(field, "model", model, text)
+
+
+def _check_part(field: str, what: str, value: str, text: str) -> str:
+    """The project or model named in ``text``, checked as ``check_name`` does."""
+    if len(value) > MAX_NAME:
+        raise InvalidArgumentError(
+            field,
+            f"the {what} in {_quoted(text, _QUOTED_BESIDE_A_LENGTH)} is {len(value)} characters long; "
+            f"at most {MAX_NAME} allowed",
+        )
+    if not _NAME.fullmatch(value):
+        raise InvalidArgumentError(field, f"{what} {value!r} in {_quoted(text)} is not a valid name: use {_NAME_RULE}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,24 +275,34 @@ class VersionRef:
 
 
 def parse_reference(text: str, field: str = "reference") -> VersionRef:
-    """'p/m:3', 'p/m@alias' or 'p/m' (latest READY version)."""
+    """'p/m:3', 'p/m@alias' or 'p/m' (latest READY version); a failure says what is wrong with
+    ``text``, e.g. "reference: '/scorer:1' has no project before '/': use project/model:VERSION,
+    ..."."""
     if not text:
-        raise InvalidArgumentError(
-            field, "is required: use 'project/model:VERSION', 'project/model@ALIAS' or 'project/model'"
-        )
+        raise InvalidArgumentError(field, f"is required: {_REFERENCE_FORMS}")
     if len(text) > MAX_REFERENCE:
         raise InvalidArgumentError(field, f"is {len(text)} characters long; at most {MAX_REFERENCE} allowed")
+    if "@" in text and ":" in text:
+        raise InvalidArgumentError(
+            field, f"{_quoted(text)} has both a version (':') and an alias ('@'): {_REFERENCE_FORMS}"
+        )
     if "@" in text:
         name, _, alias = text.partition("@")
-        project, model = parse_model_name(field, name)
-        return VersionRef(project, model, alias=check_alias(field, alias))
+        project, model = _split_name(field, name, text, _REFERENCE_FORMS)
+        if not alias:
+            raise InvalidArgumentError(field, f"{_quoted(text)} has no alias after '@': {_REFERENCE_FORMS}")
+        if "@" in alias:
+            raise InvalidArgumentError(field, f"{_quoted(text)} has more than one '@': {_REFERENCE_FORMS}")
+        return VersionRef(project, model, alias=_check_alias_part(field, alias, text))
     if ":" in text:
         name, _, number = text.partition(":")
-        project, model = parse_model_name(field, name)
+        project, model = _split_name(field, name, text, _REFERENCE_FORMS)
+        if not number:
+            raise InvalidArgumentError(field, f"{_quoted(text)} has no version after ':': {_REFERENCE_FORMS}")
         if not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= MAX_VERSION:
             raise InvalidArgumentError(
-                field, f"version {number!r} in {text!r} is not a positive integer of at most {MAX_VERSION}"
+                field, f"version {number!r} in {_quoted(text)} is not a positive integer of at most {MAX_VERSION}"
             )
         return VersionRef(project, model, version=int(number))
-    project, model = parse_model_name(field, text)
+    project, model = _split_name(field, text, text, _REFERENCE_FORMS)
     return VersionRef(project, model)

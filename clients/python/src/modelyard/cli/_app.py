@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -16,7 +17,18 @@ from rich.console import Console, RenderableType
 import modelyard
 from modelyard import Client, ModelyardError
 
-__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_USAGE", "State", "cli", "emit", "emit_line", "pass_state"]
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "State",
+    "cli",
+    "emit",
+    "emit_line",
+    "emit_list",
+    "output_console",
+    "pass_state",
+]
 
 # Exit codes: 0 done; 1 the service refused or failed (any code but INVALID_ARGUMENT);
 # 2 bad usage, caught by the CLI or by the service (INVALID_ARGUMENT); 130 interrupted (Ctrl-C).
@@ -25,6 +37,19 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 T = TypeVar("T")
+
+# The width of output that is not a terminal (a pipe, a file): wider than any row, so that rich
+# lays every table out at its natural width instead of folding cells, mid-word, into 80 columns.
+UNBOUNDED_WIDTH = 100_000
+
+
+def output_console() -> Console:
+    """The console tables are printed on (stdout): a terminal's width on a terminal; elsewhere
+    unbounded, unless COLUMNS says otherwise, so that no word is broken and each row is one line."""
+    console = Console(highlight=False)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console = Console(highlight=False, width=UNBOUNDED_WIDTH)
+    return console
 
 
 @dataclass
@@ -39,7 +64,7 @@ class State:
     as_json: bool
     tls: modelyard.TLSConfig | None = None
     token: str | None = field(default=None, repr=False)
-    console: Console = field(default_factory=lambda: Console(highlight=False))
+    console: Console = field(default_factory=output_console)
     _client: Client | None = None
 
     @property
@@ -86,6 +111,16 @@ def emit(state: State, value: T, render: Callable[[T], RenderableType]) -> None:
         click.echo(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
     else:
         state.console.print(render(value))
+
+
+def emit_list(state: State, items: Sequence[T], render: Callable[[Sequence[T]], RenderableType], empty: str) -> None:
+    """Prints a listing: as JSON with --json (``[]`` when empty); else as ``render`` draws it,
+    or, when there is nothing to list, no table and the line ``empty`` on stderr, where the
+    notes on a listing go (stdout stays empty for whatever reads it)."""
+    if items or state.as_json:
+        emit(state, items, render)
+    else:
+        click.echo(empty, err=True)
 
 
 def emit_line(state: State, value: T, render: Callable[[T], RenderableType]) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 import click
 
 from modelyard.cli import _render
-from modelyard.cli._app import EXIT_INTERRUPTED, State, emit, emit_line, pass_state
+from modelyard.cli._app import EXIT_INTERRUPTED, State, emit_line, emit_list, pass_state
 from modelyard.cli._parsing import as_click, parse_since
 
 
@@ -31,7 +31,7 @@ def audit(
         client.audit_events(project=project, resource=resource, actor=actor, since=since, limit=limit or None)
     )
     if not follow:
-        emit(state, events, _render.audit_events)
+        emit_list(state, events, _render.audit_events, "no audit events match")
         return
     for event in reversed(events):
         emit_line(state, event, _render.audit_line)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import click
 
 from modelyard.cli import _render
-from modelyard.cli._app import State, emit, pass_state
+from modelyard.cli._app import State, emit, emit_list, pass_state
 from modelyard.cli._parsing import as_click, parse_ttl
 
 _ROLES = click.Choice(["viewer", "editor", "admin"], case_sensitive=False)
@@ -52,7 +52,7 @@ def token_create(state: State, principal: str, description: str, ttl: timedelta 
 @pass_state
 def token_list(state: State, principal: str, include_revoked: bool) -> None:
     """List tokens (never their secrets)."""
-    emit(state, state.client.tokens(principal, include_revoked), _render.tokens)
+    emit_list(state, state.client.tokens(principal, include_revoked), _render.tokens, "no tokens")
 
 
 @token.command("revoke")
@@ -91,7 +91,7 @@ def principal_create(state: State, name: str, kind: str, admin: bool) -> None:
 @pass_state
 def principal_list(state: State) -> None:
     """List every principal."""
-    emit(state, state.client.principals(), _render.principals)
+    emit_list(state, state.client.principals(), _render.principals, "no principals")
 
 
 @auth.group()
@@ -151,4 +151,4 @@ def role_remove(state: State, project: str, principal_name: str) -> None:
 @pass_state
 def role_list(state: State, project: str) -> None:
     """Who has which role on PROJECT."""
-    emit(state, state.client.project_roles(project), _render.role_bindings)
+    emit_list(state, state.client.project_roles(project), _render.role_bindings, f"no roles granted on {project}")

@@ -8,7 +8,7 @@ import click
 
 from modelyard import Deployment
 from modelyard.cli import _render
-from modelyard.cli._app import EXIT_INTERRUPTED, State, emit, emit_line, pass_state
+from modelyard.cli._app import EXIT_INTERRUPTED, State, emit, emit_line, emit_list, pass_state
 
 _WAIT_HELP = "Wait until it is AVAILABLE (exit 1 if it FAILS)."
 
@@ -100,7 +100,10 @@ def deployments() -> None:
 @pass_state
 def list_(state: State, project: str) -> None:
     """Every deployment, by name."""
-    emit(state, list(state.client.list_deployments(project=project)), _render.deployments)
+    where = f" of project {project}" if project else ""
+    emit_list(
+        state, list(state.client.list_deployments(project=project)), _render.deployments, f"no deployments{where}"
+    )
 
 
 @deployments.command()

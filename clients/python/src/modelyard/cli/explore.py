@@ -6,7 +6,7 @@ import click
 
 from modelyard import LineageDirection
 from modelyard.cli import _render
-from modelyard.cli._app import State, emit, pass_state
+from modelyard.cli._app import State, emit, emit_list, pass_state
 
 _DIRECTIONS = [d.value.lower() for d in LineageDirection if d is not LineageDirection.UNSPECIFIED]
 
@@ -26,7 +26,8 @@ def search(state: State, filter_: str, order_by: str, project: str, limit: int) 
       modelyard search 'tags.team IN ("risk", "fraud")' --order-by "metrics.auc DESC" --limit 5
     """
     found = list(state.client.search_versions(filter_, order_by=order_by, project=project, limit=limit or None))
-    emit(state, found, _render.versions)
+    where = (f" {filter_!r}" if filter_ else "") + (f" in project {project}" if project else "")
+    emit_list(state, found, _render.versions, f"no versions match{where}")
     if limit and len(found) == limit and not state.as_json:
         click.echo(f"(first {limit} shown; --limit 0 for all)", err=True)
 

@@ -9,7 +9,7 @@ import click
 
 from modelyard import ModelFields, ModelKind
 from modelyard.cli import _render
-from modelyard.cli._app import State, emit, pass_state
+from modelyard.cli._app import State, emit, emit_list, pass_state
 from modelyard.cli._parsing import as_click, parse_location, parse_tags
 
 _KINDS = [k.value.lower() for k in ModelKind if k is not ModelKind.UNSPECIFIED]
@@ -81,7 +81,9 @@ def get(state: State, name: str) -> None:
 @pass_state
 def list_(state: State, project: str, archived: bool) -> None:
     """List the models of PROJECT."""
-    emit(state, list(state.client.list_models(project, include_archived=archived)), _render.models)
+    hidden = "" if archived else " (--archived shows the archived ones)"
+    found = list(state.client.list_models(project, include_archived=archived))
+    emit_list(state, found, _render.models, f"no models in project {project}{hidden}")
 
 
 @model.command("update")

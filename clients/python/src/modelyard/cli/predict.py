@@ -44,9 +44,7 @@ def _json_inputs(given: Iterable[str], inputs_json: IO[str] | None) -> dict[str,
 def _arrays(values: dict[str, Any], specs: tuple[TensorSpec, ...]) -> dict[str, Any]:
     """The inputs as arrays in the datatypes the model declares (numpy's guess when it declares
     none)."""
-    import numpy as np
-
-    from modelyard.predictors import DATATYPES
+    from modelyard.predictors import as_array
 
     declared = {spec.name: spec for spec in specs}
     arrays = {}
@@ -54,11 +52,7 @@ def _arrays(values: dict[str, Any], specs: tuple[TensorSpec, ...]) -> dict[str, 
         spec = declared.get(name)
         if specs and spec is None:
             raise InvalidArgumentError(f"{name}: not an input of the model (inputs: {', '.join(sorted(declared))})")
-        try:
-            arrays[name] = np.array(value, dtype=DATATYPES[spec.datatype] if spec else None)
-        except (TypeError, ValueError) as exc:
-            wanted = f"{spec.datatype} {list(spec.shape)}" if spec else "an array"
-            raise InvalidArgumentError(f"{name}: cannot be read as {wanted}: {exc}") from None
+        arrays[name] = as_array(name, value, spec.datatype, spec.shape) if spec else as_array(name, value)
     return arrays
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from modelyard.cli import _render
-from modelyard.cli._app import State, emit, pass_state
+from modelyard.cli._app import State, emit, emit_list, pass_state
 
 
 @click.group()
@@ -35,7 +35,7 @@ def get(state: State, name: str) -> None:
 @pass_state
 def list_(state: State) -> None:
     """List every project."""
-    emit(state, list(state.client.list_projects()), _render.projects)
+    emit_list(state, list(state.client.list_projects()), _render.projects, "no projects")
 
 
 @project.command("summary")

@@ -10,7 +10,7 @@ import click
 
 from modelyard import DependencyScope, EnsembleMethod, Serving, Signature, Stage, VersionFields
 from modelyard.cli import _render
-from modelyard.cli._app import State, emit, pass_state
+from modelyard.cli._app import State, emit, emit_list, pass_state
 from modelyard.cli._parsing import as_click, parse_dependency, parse_location, parse_params, parse_tags, parse_tensor
 
 _STAGES = [s.value.lower() for s in Stage if s is not Stage.UNSPECIFIED]
@@ -136,7 +136,7 @@ def get(state: State, reference: str) -> None:
 @pass_state
 def list_(state: State, model: str) -> None:
     """List the versions of a model, newest first."""
-    emit(state, list(state.client.list_versions(model)), _render.versions)
+    emit_list(state, list(state.client.list_versions(model)), _render.versions, f"model {model} has no versions yet")
 
 
 @version.command("update")

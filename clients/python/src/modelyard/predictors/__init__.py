@@ -10,6 +10,7 @@ from __future__ import annotations
 from modelyard.predictors._cache import CACHE_ENV, ArtifactCache
 from modelyard.predictors._codec import (
     DATATYPES,
+    as_array,
     check_inputs,
     datatype_of,
     from_contents,
@@ -29,6 +30,7 @@ __all__ = [
     "LoadOptions",
     "Model",
     "Predictor",
+    "as_array",
     "check_inputs",
     "datatype_of",
     "from_contents",

@@ -21,6 +21,7 @@ from modelyard.v1 import inference_pb2
 
 __all__ = [
     "DATATYPES",
+    "as_array",
     "check_inputs",
     "datatype_of",
     "from_contents",
@@ -66,6 +67,63 @@ _TYPED_FIELD = {
 _NARROW = frozenset({"INT8", "INT16", "UINT8", "UINT16"})
 
 _LENGTH = struct.Struct("<I")
+
+
+def as_array(name: str, value: Any, datatype: str | None = None, shape: Sequence[int] = ()) -> np.ndarray[Any, Any]:
+    """Input ``name`` (an array, or nested lists of numbers or text) as a numpy array, in
+    ``datatype`` when given (else numpy's guess). Nested lists must be rectangular: a ragged one
+    is refused naming the first row that differs and the shape expected (``shape``, the model's,
+    when given), not in numpy's words."""
+    if isinstance(value, np.ndarray) and datatype is None:
+        return value
+    try:
+        if datatype == "BYTES":  # an object array would take ragged lists as elements
+            _refuse_ragged(name, value, datatype, shape)
+        return np.asarray(value, dtype=DATATYPES[datatype] if datatype else None)
+    except (TypeError, ValueError) as exc:
+        _refuse_ragged(name, value, datatype, shape)  # only now: it walks the lists in Python
+        wanted = f"{datatype} {list(shape)}" if datatype else "an array"
+        raise InvalidArgumentError(f"{name}: cannot be read as {wanted}: {exc}") from None
+
+
+def _refuse_ragged(name: str, value: Any, datatype: str | None, shape: Sequence[int]) -> None:
+    """InvalidArgumentError when ``value`` is nested lists that are not rectangular, e.g.
+    "input: row input[1] has 1 value where input[0] has 2: expected FP64 [-1, 2]"."""
+    ragged = _ragged(value)
+    if ragged is None:
+        return
+    row, item, first, first_item, implied = ragged
+    expected = (
+        list(shape) if shape else [*implied, *([len(first_item)] if isinstance(first_item, list | tuple) else [])]
+    )
+    of = f"{datatype} {expected}" if datatype else f"shape {expected}"
+    raise InvalidArgumentError(
+        f"{name}: row {name}{row} {_holds(item)} where {name}{first} {_holds(first_item)}: expected {of}"
+    )
+
+
+def _ragged(value: Any) -> tuple[str, Any, str, Any, list[int]] | None:
+    """Where nested lists stop being rectangular: the index of the first row that differs from
+    the first one at its depth (as "[1]" or "[0][2]"), that row, the first one's index, the first
+    one, and the shape of the levels above; None when the lists are rectangular."""
+    level: list[tuple[str, Any]] = [("", value)]
+    shape: list[int] = []
+    while level:
+        kinds = [len(item) if isinstance(item, list | tuple) else None for _, item in level]
+        for (index, item), kind in zip(level, kinds, strict=True):
+            if kind != kinds[0]:
+                return index, item, level[0][0], level[0][1], shape
+        if kinds[0] is None:
+            return None
+        shape.append(kinds[0])
+        level = [(f"{index}[{i}]", child) for index, item in level for i, child in enumerate(item)]
+    return None
+
+
+def _holds(item: Any) -> str:
+    if not isinstance(item, list | tuple):
+        return "is a single value"
+    return f"has {len(item)} value{'' if len(item) == 1 else 's'}"
 
 
 def datatype_of(array: np.ndarray[Any, Any], name: str) -> str:
