@@ -1,135 +1,103 @@
 """Standard gRPC tooling against every server: health Watch and client-side health checking,
-server reflection v1 (and v1alpha), and every streaming handler shape the interceptor wraps."""
+server reflection v1 (and v1alpha), and every streaming handler shape the interceptor wraps.
+(The inference server's turn is in tests/integration/serving/test_serving_grpc_standards.py.)"""
 
 from __future__ import annotations
 
-import json
 import secrets
-import urllib.request
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2
+from grpc_standards import (
+    V1,
+    V1ALPHA,
+    health_checked_channel,
+    listed_and_resolved,
+    reflection_resolves,
+    watch_count,
+    watch_serving_then_leave,
+    watching,
+)
 from prometheus_client import REGISTRY
-from prometheus_client.parser import text_string_to_metric_families
 from replica_processes import until
 
-from modelyard.v1 import metadata_pb2, metadata_pb2_grpc
+from modelyard.v1 import deploy_pb2, deploy_pb2_grpc, metadata_pb2, metadata_pb2_grpc, registry_pb2, registry_pb2_grpc
+from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.embedded.service import ServiceProcess
 from modelyard_common.interceptor import DEFAULT_MAX_REQUEST_BYTES, ServiceInterceptor
 
-# Client-side health checking as gRPC defines it (A17): round_robin watches each backend's health.
-HEALTH_CHECKED = json.dumps({"loadBalancingConfig": [{"round_robin": {}}], "healthCheckConfig": {"serviceName": ""}})
+SERVICES = {
+    "metadata": "modelyard.v1.MetadataService",
+    "registry": "modelyard.v1.RegistryService",
+    "deploy": "modelyard.v1.DeployService",
+}
 
-V1 = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
-V1ALPHA = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 
-
-def metric(url: str, name: str, **labels: str) -> float:
-    """The sum of the samples ``name`` with ``labels`` on a /metrics page (0 when absent)."""
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+@pytest.fixture(scope="module")
+def deploy_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres: EmbeddedPostgres,
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+    deploy_config: Callable[..., dict[str, str]],
+) -> Any:
+    data_dir = tmp_path_factory.mktemp("deploy")
+    dsn = postgres.create_database(f"deploy_{data_dir.name[-20:].replace('-', '_')}")
+    service = ServiceProcess(
+        "deploy",
+        "modelyard_deploy",
+        data_dir / "service",
+        deploy_config(dsn, metadata_service, registry_service, data_dir / "runtime"),
     )
+    service.start()
+    yield service
+    service.stop()
 
 
-def watch_count(service: ServiceProcess, code: str) -> float:
-    return metric(service.metrics_url, "modelyard_rpc_requests_total", service="Health", method="Watch", code=code)
+def a_call(kind: str, channel: grpc.Channel) -> None:
+    """One call of the service's own, which any caller may make (a missing name: NOT_FOUND)."""
+    with pytest.raises(grpc.RpcError) as caught:
+        if kind == "metadata":
+            metadata_pb2_grpc.MetadataServiceStub(channel).GetProject(
+                metadata_pb2.GetProjectRequest(name="absent"), timeout=10
+            )
+        elif kind == "registry":
+            registry_pb2_grpc.RegistryServiceStub(channel).StatArtifact(
+                registry_pb2.StatArtifactRequest(reference="absent/m:1"), timeout=10
+            )
+        else:
+            deploy_pb2_grpc.DeployServiceStub(channel).GetDeployment(
+                deploy_pb2.GetDeploymentRequest(name="absent"), timeout=10
+            )
+    assert caught.value.code() is grpc.StatusCode.NOT_FOUND, caught.value
 
 
-def watching(service: ServiceProcess) -> float:
-    return metric(service.metrics_url, "modelyard_rpc_in_flight", service="Health", method="Watch")
-
-
-@pytest.mark.parametrize("kind", ["metadata", "registry"])
+@pytest.mark.parametrize("kind", SERVICES)
 def test_health_watch_streams_serving_and_a_cancelled_watch_counts_cancelled_not_error(
     kind: str, request: pytest.FixtureRequest
 ) -> None:
-    service: ServiceProcess = request.getfixturevalue(f"{kind}_service")
-    cancelled, open_before = watch_count(service, "CANCELLED"), watching(service)
-    with grpc.insecure_channel(service.target) as channel:
-        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=30)
-        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
-        watch.cancel()
-    until(lambda: watch_count(service, "CANCELLED") > cancelled, "the cancelled Watch counted CANCELLED", 30)
-    assert watch_count(service, "INTERNAL") == 0
-    assert watching(service) == open_before
+    watch_serving_then_leave(request.getfixturevalue(f"{kind}_service"))
 
 
-@pytest.mark.parametrize("kind", ["metadata", "registry"])
+@pytest.mark.parametrize("kind", SERVICES)
 def test_a_channel_with_client_side_health_checking_makes_rpcs(kind: str, request: pytest.FixtureRequest) -> None:
     service: ServiceProcess = request.getfixturevalue(f"{kind}_service")
     cancelled = watch_count(service, "CANCELLED")
-    options = [("grpc.service_config", HEALTH_CHECKED)]
-    with grpc.insecure_channel(service.target, options=options) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        # Any RPC on this channel waits for the backend's Watch to say SERVING.
-        assert (
-            health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == health_pb2.HealthCheckResponse.SERVING
-        )
-        if kind == "metadata":
-            metadata_pb2_grpc.MetadataServiceStub(channel).ListProjects(metadata_pb2.ListProjectsRequest(), timeout=10)
+    with health_checked_channel(service) as channel:
+        # Every call on this channel waits for the backend's Watch to say SERVING.
+        a_call(kind, channel)
         # The channel really checks health: its Watch is open on the server.
         assert watching(service) >= 1
     until(lambda: watch_count(service, "CANCELLED") > cancelled, "the channel's Watch ended CANCELLED", 30)
     assert watch_count(service, "INTERNAL") == 0
 
 
-def reflect(
-    target: str, method: str, requests: list[reflection_pb2.ServerReflectionRequest], **kwargs: Any
-) -> list[Any]:
-    """The answers of one reflection stream. v1 and v1alpha messages are the same on the wire
-    (only the package differs), so the v1alpha classes encode a v1 client's bytes."""
-    with grpc.insecure_channel(target) as channel:
-        call = channel.stream_stream(
-            method,
-            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
-            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
-        )
-        return list(call(iter(requests), timeout=30, **kwargs))
-
-
-def listed_and_resolved(target: str, method: str, **kwargs: Any) -> dict[str, str]:
-    """Each service reflection lists -> the file its file_containing_symbol answer declares it in."""
-    (listing,) = reflect(target, method, [reflection_pb2.ServerReflectionRequest(list_services="")], **kwargs)
-    names = [service.name for service in listing.list_services_response.service]
-    asks = [reflection_pb2.ServerReflectionRequest(file_containing_symbol=name) for name in names]
-    resolved = {}
-    for name, answer in zip(names, reflect(target, method, asks, **kwargs), strict=True):
-        assert answer.WhichOneof("message_response") == "file_descriptor_response", (name, answer)
-        for data in answer.file_descriptor_response.file_descriptor_proto:
-            file_pb = descriptor_pb2.FileDescriptorProto.FromString(data)
-            if any(f"{file_pb.package}.{service.name}" == name for service in file_pb.service):
-                resolved[name] = file_pb.name
-    return resolved
-
-
-@pytest.mark.parametrize(
-    ("kind", "service_name"),
-    [("metadata", "modelyard.v1.MetadataService"), ("registry", "modelyard.v1.RegistryService")],
-)
-def test_reflection_v1_lists_the_services_and_resolves_their_files(
-    kind: str, service_name: str, request: pytest.FixtureRequest
-) -> None:
-    service: ServiceProcess = request.getfixturevalue(f"{kind}_service")
-    resolved = listed_and_resolved(service.target, V1)
-    assert resolved[service_name].startswith("modelyard/v1/")
-    # grpcio's own files are named by its packages (grpc_health/v1/health.proto).
-    assert resolved["grpc.health.v1.Health"].endswith("health/v1/health.proto")
-    assert resolved["grpc.reflection.v1.ServerReflection"] == "grpc/reflection/v1/reflection.proto"
-    assert resolved["grpc.reflection.v1alpha.ServerReflection"].endswith("reflection/v1alpha/reflection.proto")
-    # Older tools still get v1alpha, with the same answers.
-    assert listed_and_resolved(service.target, V1ALPHA) == resolved
-    # Reflection streams are counted, and never as errors.
-    assert metric(service.metrics_url, "modelyard_rpc_requests_total", service="ServerReflection", code="INTERNAL") == 0
+@pytest.mark.parametrize("kind", SERVICES)
+def test_reflection_v1_lists_the_services_and_resolves_their_files(kind: str, request: pytest.FixtureRequest) -> None:
+    reflection_resolves(request.getfixturevalue(f"{kind}_service"), SERVICES[kind])
 
 
 def test_reflection_and_health_stay_open_without_a_token_when_authentication_is_on(
@@ -139,7 +107,7 @@ def test_reflection_and_health_stay_open_without_a_token_when_authentication_is_
     service = start_service("metadata", {"db_dsn": fresh_database, "auth_enabled": "true", "admin_token": token})
     for method in (V1, V1ALPHA):
         assert "modelyard.v1.MetadataService" in listed_and_resolved(service.target, method)
-    with grpc.insecure_channel(service.target, options=[("grpc.service_config", HEALTH_CHECKED)]) as channel:
+    with health_checked_channel(service) as channel:
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(), timeout=30)
         assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
         watch.cancel()
