@@ -8,7 +8,7 @@ import urllib.request
 from typing import Any
 
 import grpc
-from google.protobuf import descriptor_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
 from prometheus_client.parser import text_string_to_metric_families
@@ -58,18 +58,39 @@ def reflect(
 
 
 def listed_and_resolved(target: str, method: str, **kwargs: Any) -> dict[str, str]:
-    """Each service reflection lists -> the file its file_containing_symbol answer declares it in."""
+    """Each service reflection lists -> the file its file_containing_symbol answer declares it in.
+    As grpcurl does, each answer's files (and any dependency missing, asked for by name) are
+    built into a descriptor pool of their own, in which the service and its messages must resolve."""
     (listing,) = reflect(target, method, [reflection_pb2.ServerReflectionRequest(list_services="")], **kwargs)
     names = [service.name for service in listing.list_services_response.service]
     asks = [reflection_pb2.ServerReflectionRequest(file_containing_symbol=name) for name in names]
     resolved = {}
     for name, answer in zip(names, reflect(target, method, asks, **kwargs), strict=True):
-        assert answer.WhichOneof("message_response") == "file_descriptor_response", (name, answer)
-        for data in answer.file_descriptor_response.file_descriptor_proto:
-            file_pb = descriptor_pb2.FileDescriptorProto.FromString(data)
-            if any(f"{file_pb.package}.{service.name}" == name for service in file_pb.service):
-                resolved[name] = file_pb.name
+        files = _files(answer, name)
+        resolved[name] = next(
+            file_pb.name
+            for file_pb in files.values()
+            if any(f"{file_pb.package}.{service.name}" == name for service in file_pb.service)
+        )
+        while missing := {dep for file_pb in files.values() for dep in file_pb.dependency} - files.keys():
+            by_name = [reflection_pb2.ServerReflectionRequest(file_by_filename=dep) for dep in sorted(missing)]
+            for dep, dep_answer in zip(sorted(missing), reflect(target, method, by_name, **kwargs), strict=True):
+                files |= _files(dep_answer, dep)
+        pool = descriptor_pool.DescriptorPool()
+        while files:  # dependencies first
+            ready = [file_pb for file_pb in files.values() if not set(file_pb.dependency) & files.keys()]
+            for file_pb in ready:
+                pool.Add(file_pb)
+                del files[file_pb.name]
+        for rpc in pool.FindServiceByName(name).methods:
+            assert rpc.input_type.full_name and rpc.output_type.full_name
     return resolved
+
+
+def _files(answer: Any, asked: str) -> dict[str, descriptor_pb2.FileDescriptorProto]:
+    assert answer.WhichOneof("message_response") == "file_descriptor_response", (asked, answer)
+    parsed = map(descriptor_pb2.FileDescriptorProto.FromString, answer.file_descriptor_response.file_descriptor_proto)
+    return {file_pb.name: file_pb for file_pb in parsed}
 
 
 def watch_serving_then_leave(service: ServiceProcess) -> None:

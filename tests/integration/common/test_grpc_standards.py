@@ -5,7 +5,7 @@ server reflection v1 (and v1alpha), and every streaming handler shape the interc
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -43,7 +43,7 @@ def deploy_service(
     metadata_service: ServiceProcess,
     registry_service: ServiceProcess,
     deploy_config: Callable[..., dict[str, str]],
-) -> Any:
+) -> Iterator[ServiceProcess]:
     data_dir = tmp_path_factory.mktemp("deploy")
     dsn = postgres.create_database(f"deploy_{data_dir.name[-20:].replace('-', '_')}")
     service = ServiceProcess(
