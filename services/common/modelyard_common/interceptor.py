@@ -12,6 +12,7 @@ checks and reflection, which stay open for probes and tools; the services check 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -162,14 +163,15 @@ def _wrap(
         return grpc.unary_unary_rpc_method_handler(_unary(observed, handler.unary_unary, ceiling), **kwargs)
     if handler.stream_unary:
         # A client stream (an upload) lasts as long as its bytes take: no ceiling.
-        uploading = _unary(observed, handler.stream_unary, None, _each_decoded)
+        uploading = _unary(observed, handler.stream_unary, None, _client_stream)
         return grpc.stream_unary_rpc_method_handler(uploading, **kwargs)
-    # On a grpc.aio server streaming behaviours are async generators; the stubs say Iterator.
+    # grpc.aio takes a streaming behaviour in two shapes (the stubs say Iterator): an async
+    # generator, or a coroutine function that sends with context.write (health's Watch does).
     if handler.unary_stream:
-        streaming = _streaming(observed, handler.unary_stream, _decoded)  # type: ignore[arg-type]
-        return grpc.unary_stream_rpc_method_handler(streaming, **kwargs)
-    streaming = _streaming(observed, handler.stream_stream, _each_decoded)  # type: ignore[arg-type]
-    return grpc.stream_stream_rpc_method_handler(streaming, **kwargs)
+        streaming = _streaming(observed, handler.unary_stream, _unary_request)
+        return grpc.unary_stream_rpc_method_handler(streaming, **kwargs)  # type: ignore[arg-type]
+    streaming = _streaming(observed, handler.stream_stream, _client_stream)  # type: ignore[arg-type]
+    return grpc.stream_stream_rpc_method_handler(streaming, **kwargs)  # type: ignore[arg-type]
 
 
 def _raw(data: bytes) -> bytes:
@@ -189,21 +191,47 @@ async def _each_decoded(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         yield _decoded(request)
 
 
+class _DecodedReads:
+    """A call's context whose ``read()`` raises at a request its deserializer refused, as the
+    request iterator does: a handler reading with context.read() meets the same refusals."""
+
+    def __init__(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._context = context
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    async def read(self) -> Any:
+        return _decoded(await self._context.read())
+
+
+# What a behaviour is called with: its request(s), decoded, and the context.
+_Arguments = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], tuple[Any, Any]]
+
+
+def _unary_request(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> tuple[Any, Any]:
+    return _decoded(request), context
+
+
+def _client_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]) -> tuple[Any, Any]:
+    return _each_decoded(requests), _DecodedReads(context)
+
+
 def _unary(
     observed: _Observed,
     behavior: Callable[..., Awaitable[Any]],
     ceiling: float | None,
-    checked: Callable[[Any], Any] = _decoded,
+    arguments: _Arguments = _unary_request,
 ) -> Callable[..., Awaitable[Any]]:
     async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         async with observed.serving(context):
-            request = checked(request)
+            request, behavior_context = arguments(request, context)
             if ceiling is None or context.time_remaining() is not None:
-                return await behavior(request, context)
+                return await behavior(request, behavior_context)
             timeout = asyncio.timeout(ceiling)
             try:
                 async with timeout:
-                    return await behavior(request, context)
+                    return await behavior(request, behavior_context)
             except TimeoutError:
                 if not timeout.expired():
                     raise
@@ -214,12 +242,21 @@ def _unary(
     return handle
 
 
-def _streaming(
-    observed: _Observed, behavior: Callable[..., AsyncIterator[Any]], checked: Callable[[Any], Any]
-) -> Callable[..., AsyncIterator[Any]]:
-    async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        async with observed.serving(context):
-            async for response in behavior(checked(request), context):
-                yield response
+def _streaming(observed: _Observed, behavior: Callable[..., Any], arguments: _Arguments) -> Callable[..., Any]:
+    """``behavior`` observed, wrapped in its own shape: grpc.aio tells an async generator from a
+    coroutine function that writes by the kind of the function it is given, the wrapper. (Sync
+    handlers need a thread pool these servers do not give grpc, so they never come here.)"""
+    if inspect.isasyncgenfunction(behavior):
 
-    return handle
+        async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            async with observed.serving(context):
+                async for response in behavior(*arguments(request, context)):
+                    yield response
+
+        return stream
+
+    async def write(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        async with observed.serving(context):
+            await behavior(*arguments(request, context))
+
+    return write

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from modelyard_common.interceptor import DEFAULT_MAX_REQUEST_BYTES, ServiceInterceptor
 from modelyard_common.limits import MAX_MESSAGE_BYTES
+from modelyard_common.reflection import enable_reflection
 from modelyard_common.settings import ServiceSettings
 from modelyard_common.tls import server_credentials, tls_mode
 
@@ -79,7 +79,7 @@ async def serve(
     for binding in services:
         binding.add_to_server(server)
     names = [binding.name for binding in services]
-    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    enable_reflection([*names, health.SERVICE_NAME], server)
 
     address = f"{settings.host}:{settings.port}"
     credentials = server_credentials(settings)
