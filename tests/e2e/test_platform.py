@@ -286,17 +286,6 @@ def test_the_demo_says_when_the_platform_is_not_running() -> None:
     assert "start it with `make run`" in ran.stderr
 
 
-def test_ctrl_c_stops_everything(platform: Platform) -> None:
-    host, port = platform.target.split(":")
-    platform.process.send_signal(signal.SIGINT)
-    assert platform.process.wait(90) == 0
-    rest = platform.process.stdout.read() if platform.process.stdout else ""
-    assert "stopped the metadata service" in rest and "stopped Postgres" in rest
-    assert "stopped the deploy service" in rest
-    with pytest.raises(OSError), socket.create_connection((host, int(port)), timeout=2):
-        pass
-
-
 def test_make_run_tells_clients_where_the_registry_and_deploy_services_are(
     platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -315,3 +304,15 @@ def test_make_run_tells_clients_where_the_registry_and_deploy_services_are(
         ran = subprocess.run([*only_metadata, *args], capture_output=True, text=True, timeout=60, check=False)
         assert ran.returncode == 0, (args, ran.stderr)
     assert json.loads(ran.stdout) == []
+
+
+def test_ctrl_c_stops_everything(platform: Platform) -> None:
+    """The module's last test: it stops the platform the others share."""
+    host, port = platform.target.split(":")
+    platform.process.send_signal(signal.SIGINT)
+    assert platform.process.wait(90) == 0
+    rest = platform.process.stdout.read() if platform.process.stdout else ""
+    assert "stopped the metadata service" in rest and "stopped Postgres" in rest
+    assert "stopped the deploy service" in rest
+    with pytest.raises(OSError), socket.create_connection((host, int(port)), timeout=2):
+        pass
