@@ -129,6 +129,10 @@ class Deployments:
         before the lookup, so "absent" and "not yours" answer alike."""
         project = _reference_project(reference)
         await self._access.require(project, ProjectRole.VIEWER, f"DeployService/{action}", reference)
+        return await self._lookup(reference)
+
+    async def _lookup(self, reference: str) -> VersionInfo:
+        """The READY version ``reference`` names; the caller's access is checked already."""
         version = await self._catalog.resolve(reference)
         if version.status != "READY":
             raise FailedPreconditionError(
@@ -157,7 +161,7 @@ class Deployments:
             raise FailedPreconditionError(f"runtime: {runtime} is not enabled on this deploy service")
         project = _reference_project(reference)
         actor = await self._access.require(project, ProjectRole.EDITOR, "DeployService/CreateDeployment", name)
-        version = await self._resolve(reference, "CreateDeployment")
+        version = await self._lookup(reference)  # in the project the caller may edit
         deployment = Deployment(
             name=name,
             project=version.project,

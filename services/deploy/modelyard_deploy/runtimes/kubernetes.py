@@ -320,6 +320,9 @@ class KubernetesCluster:
             k8s_config.load_kube_config()  # type: ignore[no-untyped-call]
         self._config = config
         self._issue = issue
+        # Each deployment's credential: when it expires, and the version it reads (known from
+        # the renewals this process made, else read once from its Secret).
+        self._credentials: dict[str, tuple[datetime, str]] = {}
         self._apps, self._core = k8s.AppsV1Api(), k8s.CoreV1Api()
 
     async def apply(
@@ -327,7 +330,7 @@ class KubernetesCluster:
     ) -> None:
         workload = render(name, version_reference, revision, replicas, self._config, trusted_types)
         await self._renew_credential(name, version_reference)
-        await asyncio.to_thread(self._apply, name, workload)
+        await asyncio.to_thread(self._apply, workload)
 
     async def _renew_credential(self, name: str, version_reference: str) -> None:
         """A fresh serving credential in the deployment's Secret (pods read it when they start)."""
@@ -339,8 +342,10 @@ class KubernetesCluster:
         await asyncio.to_thread(
             self._put, self._core.replace_namespaced_secret, self._core.create_namespaced_secret, secret
         )
+        self._credentials[name] = (expires_at, version_reference)
 
     def _put(self, replace: Callable[..., Any], create: Callable[..., Any], obj: Any) -> None:
+        """Replaces ``obj``, or creates it when there is none."""
         namespace = self._config.namespace
         try:
             replace(obj.metadata.name, namespace, obj)
@@ -349,26 +354,26 @@ class KubernetesCluster:
                 raise
             create(namespace, obj)
 
-    def _apply(self, name: str, workload: Workload) -> None:
+    def _ensure(self, read: Callable[..., Any], create: Callable[..., Any], obj: Any) -> None:
+        """Creates ``obj`` unless it exists (left as it is then)."""
         namespace = self._config.namespace
         try:
-            self._core.read_namespaced_service_account(workload.service_account.metadata.name, namespace)
+            read(obj.metadata.name, namespace)
         except k8s.ApiException as exc:
             if exc.status != 404:
                 raise
-            self._core.create_namespaced_service_account(namespace, workload.service_account)
-        try:
-            self._apps.replace_namespaced_deployment(name, namespace, workload.deployment)
-        except k8s.ApiException as exc:
-            if exc.status != 404:
-                raise
-            self._apps.create_namespaced_deployment(namespace, workload.deployment)
-        try:
-            self._core.read_namespaced_service(name, namespace)
-        except k8s.ApiException as exc:
-            if exc.status != 404:
-                raise
-            self._core.create_namespaced_service(namespace, workload.service)
+            create(namespace, obj)
+
+    def _apply(self, workload: Workload) -> None:
+        self._ensure(
+            self._core.read_namespaced_service_account,
+            self._core.create_namespaced_service_account,
+            workload.service_account,
+        )
+        self._put(
+            self._apps.replace_namespaced_deployment, self._apps.create_namespaced_deployment, workload.deployment
+        )
+        self._ensure(self._core.read_namespaced_service, self._core.create_namespaced_service, workload.service)
 
     async def status(self, name: str) -> ClusterStatus:
         found = await asyncio.to_thread(self._apps.read_namespaced_deployment_status, name, self._config.namespace)
@@ -378,13 +383,19 @@ class KubernetesCluster:
 
     async def _renew_when_due(self, name: str) -> None:
         """Renews the credential once half its life is gone, so a pod starting later still pulls."""
-        secret = await asyncio.to_thread(self._core.read_namespaced_secret, _serving_name(name), self._config.namespace)
-        notes = secret.metadata.annotations or {}
-        expires_at = datetime.fromisoformat(notes.get(_EXPIRES, "1970-01-01T00:00:00+00:00"))
-        if expires_at - datetime.now(UTC) < CREDENTIAL_TTL / 2 and notes.get(_VERSION):
-            await self._renew_credential(name, notes[_VERSION])
+        if name not in self._credentials:  # made by an earlier run of the service
+            secret = await asyncio.to_thread(
+                self._core.read_namespaced_secret, _serving_name(name), self._config.namespace
+            )
+            notes = secret.metadata.annotations or {}
+            expires_at = datetime.fromisoformat(notes.get(_EXPIRES, "1970-01-01T00:00:00+00:00"))
+            self._credentials[name] = (expires_at, notes.get(_VERSION, ""))
+        expires_at, version_reference = self._credentials[name]
+        if expires_at - datetime.now(UTC) < CREDENTIAL_TTL / 2 and version_reference:
+            await self._renew_credential(name, version_reference)
 
     async def delete(self, name: str) -> None:
+        self._credentials.pop(name, None)
         await asyncio.to_thread(self._delete, name)
 
     def _delete(self, name: str) -> None:

@@ -14,7 +14,6 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn
 
 from modelyard_common.errors import (
     FailedPreconditionError,
@@ -211,11 +210,13 @@ class Accounts:
         if owner != identity.principal:
             caller = await self._require_admin(caller, "CreateToken for another principal", owner)
         elif identity.kind is PrincipalKind.SERVICE:
-            await self._refuse(
-                caller,
+            denied = AccessDenied(
                 "CreateToken: a service cannot mint tokens; its own is set in the metadata service's settings",
-                owner,
+                "",
+                "CreateToken",
             )
+            await self._catalog.record_denial(caller, denied, owner)
+            raise denied
         if (await self._principal("principal", owner)).kind is PrincipalKind.TEAM:
             raise InvalidArgumentError("principal", f"{owner!r} is a team; tokens belong to users and services")
         now = datetime.now(UTC)
@@ -239,7 +240,7 @@ class Accounts:
         return token, secret
 
     async def list_tokens(self, caller: Caller, principal: str, include_revoked: bool) -> list[Token]:
-        identity = self._unscoped(caller, "ListTokens")
+        identity = self._identity(caller)
         owner = principal or identity.principal
         check_name("principal", owner)
         if owner != identity.principal:
@@ -247,7 +248,7 @@ class Accounts:
         return await self._store.list_tokens(owner, include_revoked)
 
     async def revoke_token(self, caller: Caller, token_id: str) -> Token:
-        identity = self._unscoped(caller, "RevokeToken")
+        identity = self._identity(caller)
         check_text("id", token_id, MAX_NAME)
         found = await self._store.get_token(token_id)
         if found is None or (found.principal != identity.principal and not identity.admin):
@@ -392,25 +393,11 @@ class Accounts:
             raise NotFoundError(f"{field}: principal {name!r} does not exist; a platform admin creates it")
         return found
 
-    def _unscoped(self, caller: Caller, action: str) -> Identity:
-        """The caller's identity, unless it is a serving credential (which manages nothing)."""
-        identity = self._identity(caller)
-        if identity.scope is not None:
-            decide(identity, "", Role.VIEWER, action)  # raises
-        return identity
-
     def _require_duty(self, caller: Caller, duty: Duty, action: str, project: str = "") -> Caller:
         """The caller, allowed as the service trusted with ``duty``; a refusal is not audited
         (these internal calls change no project)."""
         access = require_duty(self._identity(caller), duty, action, project)
         return dataclasses.replace(caller, access=access)
-
-    async def _refuse(self, caller: Caller, message: str, resource: str) -> NoReturn:
-        """AccessDenied with ``message``, recorded in the audit log."""
-        action = message.partition(":")[0]
-        denied = AccessDenied(message, "", action)
-        await self._catalog.record_denial(caller, denied, resource)
-        raise denied
 
     async def _require_admin(self, caller: Caller, action: str, resource: str, record: bool = True) -> Caller:
         identity = self._identity(caller)

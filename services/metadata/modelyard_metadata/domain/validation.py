@@ -192,19 +192,6 @@ def check_number(field: str, value: float) -> float:
     return value
 
 
-def _check_alias_part(field: str, alias: str, text: str) -> str:
-    """The alias named in ``text``, checked as ``check_alias`` does."""
-    if len(alias) > MAX_NAME:
-        raise InvalidArgumentError(
-            field,
-            f"the alias in {_quoted(text, _QUOTED_BESIDE_A_LENGTH)} is {len(alias)} characters long; "
-            f"at most {MAX_NAME} allowed",
-        )
-    if not _ALIAS.fullmatch(alias):
-        raise InvalidArgumentError(field, f"alias {alias!r} in {_quoted(text)} is not a valid alias: use {_ALIAS_RULE}")
-    return alias
-
-
 _MODEL_FORM = "use project/model"
 _QUOTED = MAX_REFERENCE  # characters of a malformed name or reference quoted in its error
 _QUOTED_BESIDE_A_LENGTH = 40  # ... when the error is that a part of it is too long
@@ -241,15 +228,17 @@ def _split_name(field: str, name: str, text: str, forms: str) -> tuple[str, str]
 
 
 def _check_part(field: str, what: str, value: str, text: str) -> str:
-    """The project or model named in ``text``, checked as ``check_name`` does."""
+    """The project, model or alias named in ``text``, checked as ``check_name`` and
+    ``check_alias`` do."""
     if len(value) > MAX_NAME:
         raise InvalidArgumentError(
             field,
             f"the {what} in {_quoted(text, _QUOTED_BESIDE_A_LENGTH)} is {len(value)} characters long; "
             f"at most {MAX_NAME} allowed",
         )
-    if not _NAME.fullmatch(value):
-        raise InvalidArgumentError(field, f"{what} {value!r} in {_quoted(text)} is not a valid name: use {_NAME_RULE}")
+    pattern, noun, rule = (_ALIAS, "alias", _ALIAS_RULE) if what == "alias" else (_NAME, "name", _NAME_RULE)
+    if not pattern.fullmatch(value):
+        raise InvalidArgumentError(field, f"{what} {value!r} in {_quoted(text)} is not a valid {noun}: use {rule}")
     return value
 
 
@@ -293,7 +282,7 @@ def parse_reference(text: str, field: str = "reference") -> VersionRef:
             raise InvalidArgumentError(field, f"{_quoted(text)} has no alias after '@': {_REFERENCE_FORMS}")
         if "@" in alias:
             raise InvalidArgumentError(field, f"{_quoted(text)} has more than one '@': {_REFERENCE_FORMS}")
-        return VersionRef(project, model, alias=_check_alias_part(field, alias, text))
+        return VersionRef(project, model, alias=_check_part(field, "alias", alias, text))
     if ":" in text:
         name, _, number = text.partition(":")
         project, model = _split_name(field, name, text, _REFERENCE_FORMS)
