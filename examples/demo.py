@@ -30,12 +30,7 @@ import numpy as np
 import sklearn
 import skops
 import skops.io
-from sklearn.datasets import load_breast_cancer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from train import Data, train  # examples/train.py, beside this script
 
 import modelyard
 from modelyard import Deployment, DeploymentState, ReplicaState, Signature, TensorSpec
@@ -76,33 +71,6 @@ def unreachable(addresses: dict[str, str]) -> list[str]:
 
 
 # --- the model ------------------------------------------------------------------------------
-
-
-class Data:
-    """The breast-cancer data bundled with scikit-learn: 30 features, benign (1) or malignant."""
-
-    def __init__(self) -> None:
-        bunch = load_breast_cancer()
-        self.features = [str(name) for name in bunch.feature_names]
-        self.x_train, self.x_test, self.y_train, self.y_test = train_test_split(
-            bunch.data, bunch.target, test_size=0.25, random_state=0, stratify=bunch.target
-        )
-
-
-def train(data: Data, c: float) -> tuple[Pipeline, dict[str, Any]]:
-    """A scaled logistic regression (a model skops loads without extra trusted types) and its
-    metrics on the held-out rows: accuracy, AUC, and feature importance (|coefficient|,
-    normalised) as a structured metric."""
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
-    model.fit(data.x_train, data.y_train)
-    coefficients = np.abs(model[-1].coef_[0])
-    importance = coefficients / coefficients.sum()
-    top = np.argsort(importance)[::-1][:8]
-    return model, {
-        "accuracy": float(accuracy_score(data.y_test, model.predict(data.x_test))),
-        "auc": float(roc_auc_score(data.y_test, model.predict_proba(data.x_test)[:, 1])),
-        "feature_importance": {data.features[i]: round(float(importance[i]), 4) for i in top},
-    }
 
 
 SIGNATURE = Signature(

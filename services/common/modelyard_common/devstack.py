@@ -13,6 +13,8 @@ which process holds it and exits with status 1, before starting anything. The ho
 
 Authentication is on, as in production: the admin's and the services' tokens are made on the
 first run and kept in <data>/auth.json (owner-only), the admin's also in <data>/admin-token.
+Each start writes <data>/env (owner-only): the shell lines that point the command line and the
+SDK at this platform, with the admin's token (`source .modelyard/env`).
 """
 
 from __future__ import annotations
@@ -140,6 +142,20 @@ def _tokens(data: Path) -> dict[str, str]:
     return tokens
 
 
+def _write_env(data: Path, metadata_target: str, admin_token: str) -> Path:
+    """<data>/env: `source` it and `modelyard` and the SDK reach this platform as its admin,
+    whichever ports it got."""
+    path = data / "env"
+    path.touch(mode=0o600)
+    path.write_text(f"export MODELYARD_METADATA_ADDR={metadata_target}\nexport MODELYARD_TOKEN={admin_token}\n")
+    return path
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder when it is under it (as `make run` keeps it)."""
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
 def _grpc_port(name: str) -> int:
     """The service's default gRPC port if free, else one the system picks (free now)."""
     port = _port_if_free(DEFAULT_PORTS[name][0])
@@ -260,6 +276,7 @@ def main() -> None:
             ports["deploy"],
         )
         prometheus = _prometheus(stack, supervisor, data, [metadata, registry, deploy], serving_targets)
+        env = _write_env(data, metadata.target, tokens["admin"])
         print(
             f"""
 Modelyard is running (data in {data}):
@@ -272,13 +289,10 @@ Modelyard is running (data in {data}):
   Prometheus         {prometheus}
 
 Authentication is on; the platform admin's token is in {data / "admin-token"}.
-Try it from another shell:
-  export MODELYARD_METADATA_ADDR={metadata.target} MODELYARD_TOKEN=$(cat {data / "admin-token"})
-  .venv/bin/modelyard auth whoami
-  .venv/bin/modelyard project create demo --owner "$USER"
-  .venv/bin/modelyard model create demo/churn --team analytics
-  .venv/bin/modelyard push demo/churn ./path/to/model-dir
-  .venv/bin/modelyard deploy churn demo/churn --replicas 2 --wait
+Try it from another shell, in this folder (`make demo` runs a whole example):
+  source .venv/bin/activate    # puts modelyard on PATH
+  source {_shown(env)}    # this platform's address and admin token
+  modelyard auth whoami
 
 Service logs: {data}/<service>/<service>.log. A process that exits is restarted on the same
 ports (backoff 1 s doubling to 30 s). Press Ctrl-C to stop everything.
