@@ -205,8 +205,10 @@ class Session:
             [
                 f"source {self.state}/env.sh",
                 f"trap 'status=$?; {self._save}; echo $status > {self.state}/status' EXIT",
-                "set -e -o pipefail; trap 'echo \"failed (exit $?): $BASH_COMMAND\" >&2' ERR" if strict else "",
-                f"(exit {status})",
+                # a script stops at its first failure; a transcript's next command sees the last one's $?
+                "set -e -o pipefail; trap 'echo \"failed (exit $?): $BASH_COMMAND\" >&2' ERR"
+                if strict
+                else f"(exit {status})",
                 body,
             ]
         )

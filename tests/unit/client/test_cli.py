@@ -255,3 +255,8 @@ def test_lineage_says_how_many_versions_it_left_out() -> None:
     partial = _text(_render.lineage(modelyard.Lineage("f/a:1", (node,), left_out=2)))
     assert "f/a:1" in partial and "2 more in projects you cannot read, not shown" in partial
     assert "not shown" not in _text(_render.lineage(modelyard.Lineage("f/a:1", (node,))))
+
+
+def test_a_structured_value_prints_with_sorted_keys_whatever_its_order() -> None:
+    assert _render.fmt({"merchant": 0.31, "amount": 0.42}) == _render.fmt({"amount": 0.42, "merchant": 0.31})
+    assert _render.fmt({"merchant": 0.31, "amount": 0.42}) == '{"amount": 0.42, "merchant": 0.31}'

@@ -8,6 +8,8 @@ import hashlib
 import io
 import logging
 import math
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,7 @@ from modelyard._transfer import (
     list_files,
     local_path,
     names_version,
+    open_below,
     resume_offset,
     same_files,
 )
@@ -287,3 +290,42 @@ def test_rehashing_a_partial_download_moves_nothing() -> None:
 )
 def test_sizes_print_in_binary_units(size: int, text: str) -> None:
     assert human_size(size) == text
+
+
+def test_processes_sharing_a_cache_open_the_same_new_file_at_once(tmp_path: Path) -> None:
+    """Replicas started together take the same blob's lock file: one makes it, the others open
+    it; none may take the race for a planted link (as two replicas of a deployment once did)."""
+    directory = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    threads = 8
+    failures: list[BaseException] = []
+    try:
+        for round_ in range(60):
+            start = threading.Barrier(threads)
+
+            def take(name: str = f"blob-{round_}.lock", start: threading.Barrier = start) -> None:
+                start.wait()
+                try:
+                    open_below(directory, name, tmp_path / name).close()
+                except BaseException as exc:  # collected and asserted below
+                    failures.append(exc)
+
+            workers = [threading.Thread(target=take) for _ in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+    finally:
+        os.close(directory)
+    assert failures == []
+    assert len(list(tmp_path.iterdir())) == 60
+
+
+def test_a_planted_link_is_still_refused(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").write_bytes(b"")
+    (tmp_path / "blob.lock").symlink_to(tmp_path / "elsewhere")
+    directory = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(FailedPreconditionError, match=r"blob\.lock is a symbolic link"):
+            open_below(directory, "blob.lock", tmp_path / "blob.lock")
+    finally:
+        os.close(directory)

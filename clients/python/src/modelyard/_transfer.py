@@ -231,12 +231,19 @@ def open_below(directory: int, name: str, shown: Path) -> BinaryIO:
     (a symbolic link, a FIFO, a device) is refused and left untouched."""
     flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        try:
-            fd = os.open(name, flags, dir_fd=directory)
-        except FileNotFoundError:
-            fd = os.open(name, flags | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=directory)
+        while True:
+            try:
+                fd = os.open(name, flags, dir_fd=directory)
+                break
+            except FileNotFoundError:
+                pass
+            try:
+                fd = os.open(name, flags | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=directory)
+                break
+            except FileExistsError:
+                continue  # another process (a replica sharing the cache) made it since: open that one
     except OSError as exc:
-        if exc.errno not in (errno.ELOOP, errno.EEXIST):  # a link; one planted since the first open
+        if exc.errno != errno.ELOOP:
             raise
         raise FailedPreconditionError(f"{shown} is a symbolic link: nothing is written through it; remove it") from exc
     if not stat.S_ISREG(os.fstat(fd).st_mode):

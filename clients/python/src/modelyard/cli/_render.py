@@ -73,7 +73,8 @@ _SHORT_SHA = 12
 
 
 def fmt(value: Any) -> str:
-    """One value as plain text: numbers compact, times in UTC, documents as compact JSON."""
+    """One value as plain text: numbers compact, times in UTC, documents as compact JSON with
+    sorted keys (a structured metric reads the same however it travelled)."""
     if value is None:
         return ""
     if isinstance(value, Enum):
@@ -91,7 +92,7 @@ def fmt(value: Any) -> str:
     if isinstance(value, Dependency):
         return dependency_text(value)
     if isinstance(value, dict | list | tuple):
-        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), sort_keys=True, default=str)
     return str(value)
 
 
