@@ -82,7 +82,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
             os.killpg(platform.pid, signal.SIGKILL)
             platform.wait()
     output = log.read_text()
-    assert not re.search(r"Traceback|exited with|keeps failing", output), output[-6000:]
+    assert not re.search(r"Traceback|exited with|was killed by|keeps failing", output), output[-6000:]
 
 
 @pytest.mark.parametrize("document", DOCUMENTS)
