@@ -55,6 +55,7 @@ async def run(settings: DeploySettings) -> int:
             timeout=settings.metadata_timeout_seconds,
             tls=client_tls(settings),
             token=settings.auth_token_value(),
+            settings_prefix=settings.model_config["env_prefix"],
         )
         stack.push_async_callback(client.close)
         credentials = ServingCredentials(client, timedelta(seconds=settings.serving_token_ttl_seconds))

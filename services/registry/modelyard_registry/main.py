@@ -78,6 +78,7 @@ async def components(settings: RegistrySettings) -> AsyncIterator[Components]:
             timeout=settings.metadata_timeout_seconds,
             tls=client_tls(settings),
             token=settings.auth_token_value(),
+            settings_prefix=settings.model_config["env_prefix"],
         )
         stack.push_async_callback(client.close)
         store, catalog = PgUploadStore(pool), MetadataCatalog(client)

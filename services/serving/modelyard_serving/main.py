@@ -43,6 +43,7 @@ def load_model(settings: ServingSettings) -> Predictor:
         actor="modelyard-serving",
         tls=client_tls(settings),
         token=settings.token.get_secret_value() if settings.token else None,
+        settings_prefix=settings.model_config["env_prefix"],
     ) as client:
         return load_version(client, settings.reference, ArtifactCache(settings.cache_dir), options)
 

@@ -8,12 +8,14 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 import modelyard
 import modelyard.aio
+from modelyard._transfer import FIRST_CONTACT_SECONDS, PATIENCE_SECONDS
 
 BIN = Path(sys.executable).parent
 GRPC_TEXT = "failed to connect to all addresses"
@@ -100,3 +102,37 @@ def test_an_inference_server_that_cannot_be_reached_is_named() -> None:
     ):
         server.signature()
     assert str(caught.value) == f"cannot reach the inference server at {address} (Connection refused)"
+
+
+def test_a_services_client_names_that_services_setting_not_a_users_variable() -> None:
+    """The registry, deploy service and inference servers call through the SDK; what they cannot
+    reach is fixed in their own settings, and the error (relayed to whoever called them) says so."""
+    metadata, registry = _closed_address(), _closed_address()
+    with modelyard.connect(metadata, registry=registry, timeout=10, settings_prefix="MLREG_SERVING_") as client:
+        with pytest.raises(modelyard.UnavailableError) as on_metadata:
+            client.get_version("fraud/scorer:1")
+        with pytest.raises(modelyard.UnavailableError) as on_registry:
+            client.abort_upload("fraud/scorer:1")
+
+    assert str(on_metadata.value) == (
+        f"cannot reach the metadata service at {metadata} (Connection refused): "
+        "is it running? this service's MLREG_SERVING_METADATA_ADDR names it"
+    )
+    assert str(on_registry.value).endswith("is it running? this service's MLREG_SERVING_REGISTRY_ADDR names it")
+    assert "MODELYARD_" not in str(on_metadata.value) + str(on_registry.value)
+
+
+def test_a_registry_that_never_answered_is_given_up_on_in_seconds_not_minutes() -> None:
+    """Transfers retry an outage for two minutes once the registry has answered (a restart, a
+    new pod); one that has not answered this client at all is named after FIRST_CONTACT_SECONDS."""
+    registry = _closed_address()
+    started = time.monotonic()
+    with (
+        modelyard.connect(_closed_address(), registry=registry, timeout=10) as client,
+        pytest.raises(modelyard.UnavailableError) as caught,
+    ):
+        client.artifact("fraud/scorer:1")
+    waited = time.monotonic() - started
+
+    assert str(caught.value).startswith(f"cannot reach the registry service at {registry} (Connection refused)")
+    assert FIRST_CONTACT_SECONDS / 3 <= waited < PATIENCE_SECONDS / 2

@@ -332,10 +332,6 @@ def _model_name_problem(name: str) -> str:
     return ""
 
 
-def _reachable(service: str, address: str, variable: str) -> Reachable:
-    return Reachable(service, address, f"is the platform running (`make run`)? set {variable} if it listens elsewhere")
-
-
 def _login_name() -> str:
     try:
         return getpass.getuser()
@@ -392,8 +388,10 @@ class _ClientBase:
         token: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         tls: TLSConfig | None = None,
+        settings_prefix: str = "",
     ) -> None:
         self.target = target or os.environ.get(TARGET_ENV) or DEFAULT_TARGET
+        self._settings_prefix = settings_prefix
         self._deploy_given = _given_address(deploy, DEPLOY_ENV)
         # What the metadata service said of the registry and deploy addresses: asked once, on
         # the first call that needs one of them and was given neither.
@@ -428,10 +426,16 @@ class _ClientBase:
         when it cannot be reached: the words of a failed connection's UnavailableError."""
         # A deploy or registry call that failed found its address first (given or announced).
         if service == DEPLOY:
-            return _reachable("deploy service", getattr(self, "deploy_target", None) or DEFAULT_DEPLOY, DEPLOY_ENV)
-        if service == REGISTRY:
-            return _reachable("registry service", getattr(self, "registry", DEFAULT_REGISTRY), REGISTRY_ENV)
-        return _reachable("metadata service", self.target, TARGET_ENV)
+            name, address, variable = "deploy", getattr(self, "deploy_target", None) or DEFAULT_DEPLOY, DEPLOY_ENV
+        elif service == REGISTRY:
+            name, address, variable = "registry", getattr(self, "registry", DEFAULT_REGISTRY), REGISTRY_ENV
+        else:
+            name, address, variable = "metadata", self.target, TARGET_ENV
+        if self._settings_prefix:  # a service's client: the fix is in that service's settings
+            hint = f"is it running? this service's {self._settings_prefix}{name.upper()}_ADDR names it"
+        else:
+            hint = f"is the platform running (`make run`)? set {variable} if it listens elsewhere"
+        return Reachable(f"{name} service", address, hint)
 
     def _error(self, exc: grpc.RpcError, request_id: str, service: str) -> ModelyardError:
         return from_rpc_error(exc, request_id=request_id, reachable=self._reachable(service))
@@ -868,8 +872,11 @@ class Client(_ClientBase):
         token: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         tls: TLSConfig | None = None,
+        settings_prefix: str = "",
     ) -> None:
-        super().__init__(target, deploy=deploy, actor=actor, token=token, timeout=timeout, tls=tls)
+        super().__init__(
+            target, deploy=deploy, actor=actor, token=token, timeout=timeout, tls=tls, settings_prefix=settings_prefix
+        )
         self._registry_given = _given_address(registry, REGISTRY_ENV)
         self._platform_lock = threading.Lock()
         self._channel = open_channel(self.target, tls, _CHANNEL_OPTIONS)
@@ -1203,8 +1210,11 @@ class AsyncClient(_ClientBase):
         token: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         tls: TLSConfig | None = None,
+        settings_prefix: str = "",
     ) -> None:
-        super().__init__(target, deploy=deploy, actor=actor, token=token, timeout=timeout, tls=tls)
+        super().__init__(
+            target, deploy=deploy, actor=actor, token=token, timeout=timeout, tls=tls, settings_prefix=settings_prefix
+        )
         self._channel: grpc.aio.Channel | None = None
         self._stub_: metadata_pb2_grpc.MetadataServiceAsyncStub | None = None
         self._auth_stub_: Any = None
@@ -1381,6 +1391,7 @@ def connect(
     token: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     tls: TLSConfig | None = None,
+    settings_prefix: str = "",
 ) -> Client:
     """A blocking client of the metadata service and, for artifact bytes, of the registry.
 
@@ -1401,8 +1412,20 @@ def connect(
             and downloads themselves have none: a large file takes as long as it takes.
         tls: TLS (and the client certificate, for mTLS) of every channel, the inference
             servers' included; None for plaintext.
+        settings_prefix: For a client inside a service: the prefix of that service's settings
+            ("MLREG_REGISTRY_"), so that a service it cannot reach is reported with the setting
+            that names its address (MLREG_REGISTRY_METADATA_ADDR), not a user's variable.
     """
-    return Client(target, registry=registry, deploy=deploy, actor=actor, token=token, timeout=timeout, tls=tls)
+    return Client(
+        target,
+        registry=registry,
+        deploy=deploy,
+        actor=actor,
+        token=token,
+        timeout=timeout,
+        tls=tls,
+        settings_prefix=settings_prefix,
+    )
 
 
 def connect_async(
@@ -1413,6 +1436,9 @@ def connect_async(
     token: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     tls: TLSConfig | None = None,
+    settings_prefix: str = "",
 ) -> AsyncClient:
     """An asyncio client of the metadata and deploy services; arguments as ``connect``."""
-    return AsyncClient(target, deploy=deploy, actor=actor, token=token, timeout=timeout, tls=tls)
+    return AsyncClient(
+        target, deploy=deploy, actor=actor, token=token, timeout=timeout, tls=tls, settings_prefix=settings_prefix
+    )

@@ -81,6 +81,9 @@ CHUNK_SIZE = 1024 * 1024
 # How long a transfer keeps retrying without progress: a registry restarting (a new pod) plus the
 # lease of a stream it lost lapsing (10 s by default), with room to spare.
 PATIENCE_SECONDS = 120.0
+# ... and before the registry has answered this client at all: a registry that is down or not
+# where the client looks is said in seconds, not minutes (one restarting is back within them).
+FIRST_CONTACT_SECONDS = 15.0
 _FIRST_BACKOFF = 0.2
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a model name needs no quoting in a filter
 _MAX_BACKOFF = 3.0
@@ -370,6 +373,10 @@ class Transfers:
     def __init__(self, stub: registry_pb2_grpc.RegistryServiceStub, client: Client) -> None:
         self._stub = stub
         self._client = client
+        self._answered = False  # whether the registry has answered one call of this client
+
+    def _patience(self, what: str) -> _Patience:
+        return _Patience(what, PATIENCE_SECONDS if self._answered else FIRST_CONTACT_SECONDS)
 
     def stat(self, reference: str, patience: _Patience | None = None) -> ArtifactStatus:
         request = registry_pb2.StatArtifactRequest(reference=reference)
@@ -472,7 +479,7 @@ class Transfers:
         """Uploads ``file`` from ``offset`` (None: it is uploaded already). After a cut, a
         conflict or an outage (a registry restarting included), waits and resumes where
         StatArtifact says the upload stands, as long as the registry's durable offset moves."""
-        patience, resynced, durable = _Patience(f"upload of {file.path!r} to {reference}"), False, offset or 0
+        patience, resynced, durable = self._patience(f"upload of {file.path!r} to {reference}"), False, offset or 0
         while offset is not None:
             try:
                 self._send(reference, file, offset, report)
@@ -510,6 +517,7 @@ class Transfers:
         try:
             # A dedup answer comes before any chunk is read; gRPC then stops pulling the stream.
             self._stub.UploadFile(iter(stream), metadata=metadata)
+            self._answered = True
         except grpc.RpcError as exc:
             if stream.error is not None:
                 raise stream.error from exc
@@ -525,7 +533,7 @@ class Transfers:
         renamed file may lack its last bytes, which the next pull finds by hashing it."""
         *parents, name = path.split("/")
         part = name + ".part"
-        patience = _Patience(f"download of {file.path!r} from {reference}")
+        patience = self._patience(f"download of {file.path!r} from {reference}")
         with directory_below(root, parents) as directory:
             with open_below(directory, part, root / f"{path}.part") as out:
                 if os.fstat(out.fileno()).st_size > file.size:
@@ -560,6 +568,7 @@ class Transfers:
         responses = self._stub.DownloadFile(request, metadata=metadata)
         try:
             for response in responses:
+                self._answered = True
                 if response.WhichOneof("kind") == "chunk":
                     yield response.chunk
                     continue
@@ -576,15 +585,17 @@ class Transfers:
     def _call(self, method: str, request: Message) -> Any:
         request_id, metadata = self._client._metadata()
         try:
-            return getattr(self._stub, method)(request, timeout=self._client.timeout, metadata=metadata)
+            answer = getattr(self._stub, method)(request, timeout=self._client.timeout, metadata=metadata)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, request_id=request_id) from exc
+        self._answered = True
+        return answer
 
     def _retrying(self, method: str, request: Message, patience: _Patience | None = None) -> Any:
         """``_call``, again after a transient failure while ``patience`` lasts (a transfer's, or
         its own). Only for calls that are safe to repeat: StatArtifact, CommitUpload (same
         paths, same result)."""
-        patience = patience or _Patience(f"{method} of the registry")
+        patience = patience or self._patience(f"{method} of the registry")
         while True:
             try:
                 return self._call(method, request)
