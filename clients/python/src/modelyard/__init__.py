@@ -19,11 +19,9 @@ The asyncio flavour is ``modelyard.aio.connect()``; errors are in ``modelyard.er
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from modelyard._client import AsyncClient, Client, connect
-from modelyard._load import load
-from modelyard._tls import TLSConfig
 from modelyard._types import (
     AliasChange,
     Artifact,
@@ -90,7 +88,21 @@ from modelyard.errors import (
 )
 
 if TYPE_CHECKING:
+    from modelyard._client import AsyncClient, Client, connect
     from modelyard._inference import InferenceClient
+    from modelyard._load import load
+    from modelyard._tls import TLSConfig
+
+# What imports grpc, the generated stubs or numpy loads on first use: the value types and errors
+# above are all that the services' domain code (and a metadata-only script's start) loads.
+_LAZY = {
+    "AsyncClient": "modelyard._client",
+    "Client": "modelyard._client",
+    "connect": "modelyard._client",
+    "InferenceClient": "modelyard._inference",
+    "load": "modelyard._load",
+    "TLSConfig": "modelyard._tls",
+}
 
 __all__ = [
     "AliasChange",
@@ -163,10 +175,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """``InferenceClient`` is imported on first use, with numpy: the command line and
-    metadata-only scripts start without it."""
-    if name == "InferenceClient":
-        from modelyard._inference import InferenceClient
-
-        return InferenceClient
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'modelyard' has no attribute {name!r}")

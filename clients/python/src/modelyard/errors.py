@@ -5,6 +5,10 @@ names, so a server cannot make the client raise an arbitrary type. Codes outside
 (UNKNOWN, CANCELLED, RESOURCE_EXHAUSTED, ...) become :class:`InternalError` carrying the code's
 name.
 
+This module does not import grpc: the services' domain code raises these classes too, and the
+status codes are their names (``"NOT_FOUND"``), turned into ``grpc.StatusCode`` only where a call
+is answered or made.
+
 A call that found no server (connection refused, unknown host, TLS handshake failed) is an
 :class:`UnavailableError` like any other UNAVAILABLE, but its message is not grpc's text: it
 names the service and the address that could not be reached and what to do about it.
@@ -14,8 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-import grpc
+from typing import Any
 
 __all__ = [
     "AlreadyExistsError",
@@ -126,17 +129,20 @@ class InternalError(ModelyardError):
     code = "INTERNAL"
 
 
-_BY_CODE: dict[grpc.StatusCode, type[ModelyardError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
-    grpc.StatusCode.NOT_FOUND: NotFoundError,
-    grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
-    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
-    grpc.StatusCode.ABORTED: ConflictError,
-    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
-    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
-    grpc.StatusCode.DATA_LOSS: DataLossError,
-    grpc.StatusCode.UNAVAILABLE: UnavailableError,
-    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+_BY_CODE: dict[str, type[ModelyardError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidArgumentError,
+        NotFoundError,
+        AlreadyExistsError,
+        FailedPreconditionError,
+        ConflictError,
+        PermissionDeniedError,
+        UnauthenticatedError,
+        DataLossError,
+        UnavailableError,
+        DeadlineExceededError,
+    )
 }
 
 
@@ -179,8 +185,9 @@ def unreachable_reason(details: str) -> str | None:
     return said.split(": ", 1)[0].strip()  # the cause, without TLS's error stack
 
 
-def from_rpc_error(exc: grpc.RpcError, *, request_id: str = "", reachable: Reachable | None = None) -> ModelyardError:
-    """Returns the typed error for a failed call (``grpc.RpcError`` or ``grpc.aio.AioRpcError``).
+def from_rpc_error(exc: Any, *, request_id: str = "", reachable: Reachable | None = None) -> ModelyardError:
+    """Returns the typed error for a failed call (``grpc.RpcError`` or ``grpc.aio.AioRpcError``:
+    what has ``code()`` returning a ``grpc.StatusCode`` and ``details()``).
 
     Args:
         exc: The error grpc raised.
@@ -190,16 +197,16 @@ def from_rpc_error(exc: grpc.RpcError, *, request_id: str = "", reachable: Reach
     # grpc.RpcError itself declares neither code() nor details(); the errors grpc raises do.
     code_of = getattr(exc, "code", None)
     details_of = getattr(exc, "details", None)
-    code = code_of() if callable(code_of) else None
+    name = getattr(code_of() if callable(code_of) else None, "name", None)  # a grpc.StatusCode's
     message = (details_of() if callable(details_of) else None) or ""
-    if not isinstance(code, grpc.StatusCode):
+    if not isinstance(name, str) or name == "OK":
         return InternalError(message or str(exc), code="UNKNOWN", request_id=request_id)
-    if code is grpc.StatusCode.UNAVAILABLE and (reason := unreachable_reason(message)) is not None:
+    if name == "UNAVAILABLE" and (reason := unreachable_reason(message)) is not None:
         error = UnavailableError(_unreachable(message, reason, reachable), request_id=request_id)
         error.unreachable = reachable
         return error
-    cls = _BY_CODE.get(code, InternalError)
-    return cls(message or code.name.lower().replace("_", " "), code=code.name, request_id=request_id)
+    cls = _BY_CODE.get(name, InternalError)
+    return cls(message or name.lower().replace("_", " "), code=name, request_id=request_id)
 
 
 def _unreachable(details: str, reason: str, reachable: Reachable | None) -> str:

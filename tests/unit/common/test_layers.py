@@ -1,0 +1,35 @@
+"""The layering every service keeps: domain code knows nothing of the wire. Importing every
+``*.domain`` module (in an interpreter of its own) loads neither grpc nor the generated stubs;
+only the api edge (the servicers and the interceptor) and the SDK's client classes do."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _domain_modules() -> list[str]:
+    modules = []
+    for path in sorted(ROOT.glob("services/*/modelyard_*/domain/*.py")):
+        package = path.parent.parent.name
+        modules.append(f"{package}.domain" if path.stem == "__init__" else f"{package}.domain.{path.stem}")
+    return modules
+
+
+def test_domain_modules_load_neither_grpc_nor_the_stubs() -> None:
+    modules = _domain_modules()
+    assert len(modules) > 20 and {m.split(".")[0] for m in modules} >= {
+        "modelyard_metadata",
+        "modelyard_registry",
+        "modelyard_deploy",
+    }
+    probe = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'grpc' or m.startswith('modelyard.v1')))\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert ran.stdout.strip() == "[]"
