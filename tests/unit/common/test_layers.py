@@ -4,6 +4,7 @@ only the api edge (the servicers and the interceptor) and the SDK's client class
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,16 @@ def test_domain_modules_load_neither_grpc_nor_the_stubs() -> None:
     )
     ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     assert ran.stdout.strip() == "[]"
+
+
+def test_domain_modules_import_no_client_package_module_directly() -> None:
+    """What a domain shares with the SDK (errors, enums, path rules) comes through
+    ``modelyard_common``: the client package stays a dependency of the edges only."""
+    direct = []
+    for path in sorted(ROOT.glob("services/*/modelyard_*/domain/*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            direct += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in {"modelyard", "grpc"}]
+    assert direct == []

@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
-from modelyard import ProjectRole
 from modelyard_common.errors import (
     BackendUnavailableError,
     FailedPreconditionError,
@@ -17,6 +16,7 @@ from modelyard_common.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from modelyard_common.values import ProjectRole
 from modelyard_deploy.domain.changes import Changes
 from modelyard_deploy.domain.entities import Deployment, DeploymentState, Revision, Runtime, VersionInfo
 from modelyard_deploy.domain.limits import (

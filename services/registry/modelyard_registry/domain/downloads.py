@@ -13,8 +13,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from modelyard import VersionStatus
 from modelyard_common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from modelyard_common.values import VersionStatus
 from modelyard_registry.domain.entities import StoredFile
 from modelyard_registry.domain.ports import BlobStore, VersionCatalog
 

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from modelyard import VersionStatus
+from modelyard_common.values import VersionStatus
 
 __all__ = ["FileHeader", "Session", "StoredFile", "UploadResult", "VersionInfo"]
 

@@ -7,12 +7,12 @@ References and reasons are passed to the metadata service, which checks them aga
 
 from __future__ import annotations
 
-# A file's path inside the artifact: what push, the registry and pull all hold to (modelyard.paths).
-from modelyard.paths import MAX_NAME_BYTES as MAX_NAME_BYTES
-from modelyard.paths import MAX_PATH_BYTES as MAX_PATH_BYTES
-
 # Paths listed by one CommitUpload: as many files as the metadata service allows per version.
 from modelyard_common.limits import MAX_FILES as MAX_FILES
+
+# A file's path inside the artifact: what push, the registry and pull all hold to (modelyard.paths).
+from modelyard_common.values import MAX_NAME_BYTES as MAX_NAME_BYTES
+from modelyard_common.values import MAX_PATH_BYTES as MAX_PATH_BYTES
 
 MAX_FILE_SIZE = 5 * 1024**4  # S3's largest object
 MAX_CONTENT_TYPE = 255  # a MIME type (RFC 6838 allows 127 + '/' + 127)

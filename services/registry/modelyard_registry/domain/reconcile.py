@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from modelyard import VersionStatus
 from modelyard_common.errors import FailedPreconditionError, NotFoundError
+from modelyard_common.values import VersionStatus
 from modelyard_registry.domain.ports import BlobStore, UploadStore, VersionCatalog
 from modelyard_registry.domain.uploads import Uploads
 

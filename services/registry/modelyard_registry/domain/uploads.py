@@ -10,9 +10,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from modelyard import VersionStatus
-from modelyard.paths import nested_pair
 from modelyard_common.errors import ConflictError, DataLossError, FailedPreconditionError, InvalidArgumentError
+from modelyard_common.values import VersionStatus, nested_pair
 from modelyard_registry.domain.digest import ResumableSha256
 from modelyard_registry.domain.entities import FileHeader, Session, StoredFile, UploadResult, VersionInfo
 from modelyard_registry.domain.multipart import PartWriter

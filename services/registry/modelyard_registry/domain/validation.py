@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from modelyard.paths import nested_pair, path_problem
 from modelyard_common.errors import InvalidArgumentError
+from modelyard_common.values import nested_pair, path_problem
 from modelyard_registry.domain.entities import FileHeader
 from modelyard_registry.domain.limits import MAX_CHUNK_BYTES, MAX_CONTENT_TYPE, MAX_FILE_SIZE, MAX_FILES
 

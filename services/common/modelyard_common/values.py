@@ -1,0 +1,11 @@
+"""The contract's values that services' domain code shares with the SDK, defined once in the
+client package's grpc-free modules (``modelyard._types``, ``modelyard.paths``) and re-exported
+here, so that domain modules import ``modelyard_common`` only: a domain never imports the client
+package, and an enum or a path rule is never written twice."""
+
+from __future__ import annotations
+
+from modelyard._types import ProjectRole, VersionStatus
+from modelyard.paths import MAX_NAME_BYTES, MAX_PATH_BYTES, nested_pair, path_problem
+
+__all__ = ["MAX_NAME_BYTES", "MAX_PATH_BYTES", "ProjectRole", "VersionStatus", "nested_pair", "path_problem"]
