@@ -1,9 +1,10 @@
-"""The platform a benchmark runs against, started in its own folder and stopped by pid: Postgres,
-SeaweedFS, metadata and registry services, and the deploy service when asked for."""
+"""The processes a benchmark runs against, started in its scratch folder and stopped by pid: the
+stores and services of ``modelyard_common.embedded``, stopped in reverse order whatever happens."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,19 +13,9 @@ from pathlib import Path
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedSeaweedFS
 from modelyard_common.embedded.service import ServiceProcess
 
-__all__ = ["BUCKET", "Stack", "platform_stack", "signals_held"]
+__all__ = ["BUCKET", "Stack", "platform_stack", "processes", "service", "signals_held"]
 
 BUCKET = "modelyard-artifacts"
-
-
-@dataclass
-class Stack:
-    root: Path
-    postgres: EmbeddedPostgres
-    seaweedfs: EmbeddedSeaweedFS
-    metadata: ServiceProcess
-    registry: ServiceProcess
-    deploy: ServiceProcess | None = None
 
 
 @contextlib.contextmanager
@@ -40,29 +31,59 @@ def signals_held() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def processes() -> Iterator[contextlib.ExitStack]:
+    """An ExitStack to enter the processes of a run into; they stop in reverse order, with the
+    signals held, however the block ends."""
+    stack = contextlib.ExitStack()
+    try:
+        yield stack
+    finally:
+        print("\nstopping services and stores", flush=True)
+        with signals_held():
+            stack.close()
+
+
+def service(kind: str, folder: Path, settings: dict[str, str]) -> ServiceProcess:
+    """``python -m modelyard_<kind>`` with ``settings``; a 1 s shutdown grace unless they say."""
+    return ServiceProcess(kind, f"modelyard_{kind}", folder, {"shutdown_grace_seconds": "1", **settings})
+
+
+@dataclass
+class Stack:
+    root: Path
+    postgres: EmbeddedPostgres
+    seaweedfs: EmbeddedSeaweedFS
+    metadata: ServiceProcess
+    registry: ServiceProcess
+    deploy: ServiceProcess | None = None
+
+    def parties(self) -> dict[str, tuple[int, bool]]:
+        """Its processes and the benchmark's own ("client"), for a CpuMeter: Postgres with its
+        backends, the deploy service with its replicas."""
+        parties = {
+            "client": (os.getpid(), False),
+            "registry": (self.registry.pid, False),
+            "seaweedfs": (self.seaweedfs.pid, False),
+            "postgres": (self.postgres.pid, True),
+            "metadata": (self.metadata.pid, False),
+        }
+        if self.deploy is not None:
+            parties["deploy"] = (self.deploy.pid, True)
+        return parties
+
+
+@contextlib.contextmanager
 def platform_stack(
     root: Path, registry_overrides: dict[str, str], deploy_settings: dict[str, str] | None = None
 ) -> Iterator[Stack]:
-    """Postgres, SeaweedFS, metadata and registry, and a deploy service with ``deploy_settings``
-    when they are given; stopped in reverse order whatever happens."""
-    stack = contextlib.ExitStack()
-    try:
-        # Not durable: the benchmarks move bytes to S3 or time RPCs; Postgres records a few rows.
-        postgres = EmbeddedPostgres(root / "pg", durable=False)
-        postgres.start()
-        stack.callback(postgres.stop)
-        seaweedfs = EmbeddedSeaweedFS(root / "seaweedfs")
-        seaweedfs.start()
-        stack.callback(seaweedfs.stop)
+    """Postgres, SeaweedFS, metadata (no Redis) and registry, and a deploy service with
+    ``deploy_settings`` when they are given."""
+    with processes() as stack:
+        # Not durable: these benchmarks move bytes to S3 or time RPCs; Postgres records a few rows.
+        postgres = stack.enter_context(EmbeddedPostgres(root / "pg", durable=False))
+        seaweedfs = stack.enter_context(EmbeddedSeaweedFS(root / "seaweedfs"))
         dsn = postgres.create_database("bench")
-        metadata = ServiceProcess(
-            "metadata",
-            "modelyard_metadata",
-            root / "metadata",
-            {"db_dsn": dsn, "redis_url": "", "shutdown_grace_seconds": "1"},
-        )
-        metadata.start()
-        stack.callback(metadata.stop)
+        metadata = stack.enter_context(service("metadata", root / "metadata", {"db_dsn": dsn, "redis_url": ""}))
         settings = {
             "db_dsn": dsn,
             "metadata_addr": metadata.target,
@@ -72,12 +93,9 @@ def platform_stack(
             "s3_region": seaweedfs.region,
             "s3_bucket": BUCKET,
             "reconcile_interval_seconds": "0",
-            "shutdown_grace_seconds": "1",
             **registry_overrides,
         }
-        registry = ServiceProcess("registry", "modelyard_registry", root / "registry", settings)
-        registry.start()
-        stack.callback(registry.stop)
+        registry = stack.enter_context(service("registry", root / "registry", settings))
         deploy = None
         if deploy_settings is not None:
             settings = {
@@ -89,11 +107,5 @@ def platform_stack(
                 "shutdown_grace_seconds": "2",
                 **deploy_settings,
             }
-            deploy = ServiceProcess("deploy", "modelyard_deploy", root / "deploy", settings)
-            deploy.start()
-            stack.callback(deploy.stop)
+            deploy = stack.enter_context(service("deploy", root / "deploy", settings))
         yield Stack(root, postgres, seaweedfs, metadata, registry, deploy)
-    finally:
-        print("\nstopping services and stores (SeaweedFS may take a few seconds)", flush=True)
-        with signals_held():
-            stack.close()

@@ -37,200 +37,38 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import re
 import shutil
-import signal
 import statistics
 import sys
-import tempfile
-import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
 import grpc
-import numpy as np
-import onnx
-import skops.io
-from onnx import TensorProto, helper
-from sklearn.linear_model import LogisticRegression
 
 import modelyard
 from modelyard import DeploymentState
-from modelyard.predictors import Arrays, Predictor, from_raw, to_raw
 from modelyard.v1 import inference_pb2, inference_pb2_grpc
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _measure import (
-    background_load,
-    cpu_model,
-    cpu_seconds,
-    find_py_spy,
-    machine_ticks,
-    print_aligned,
-    py_spy_record,
-    summarize_profile,
-)
-from _stack import Stack, platform_stack
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench._cpu import CpuMeter
+from bench._load import percentile, sequential, threaded
+from bench._profile import Profiler
+from bench._report import Check, print_aligned, print_targets, write_json
+from bench._run import arguments, measure_background_load, print_header, run_info, scratch
+from bench._stack import Stack, platform_stack
+from bench.serving._models import Calls, Model, infer_request, push_models
 
-FEATURES = 8
 POLL_SECONDS = 0.01
 DEPLOY_DEADLINE = 60.0
 WARMUP_CALLS = 200
 BLOCKS = 4
 TARGETS = {"first_prediction_s": 3.0, "overhead_p50_ms": 1.0}
 LOAD_METRIC = re.compile(r"^modelyard_serving_model_load_seconds\{[^}]*\} (\S+)$", re.MULTILINE)
-
-
-# --- models ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Model:
-    """A pushed version, the inputs every call sends, and what deployment serves it."""
-
-    key: str
-    reference: str
-    inputs: Arrays
-    deployment: str = ""
-    endpoint: str = ""
-
-
-def push_models(client: modelyard.Client, folder: Path, rows: int) -> list[Model]:
-    rng = np.random.default_rng(11)
-    x = rng.normal(size=(200, FEATURES))
-    y = (x[:, 0] - x[:, 3] > 0).astype(np.int64)
-    client.create_project("bench")
-
-    sklearn_dir = folder / "sklearn"
-    sklearn_dir.mkdir(parents=True)
-    skops.io.dump(LogisticRegression().fit(x, y), sklearn_dir / "model.skops")
-    sklearn_ref = client.push("bench/logreg", sklearn_dir, framework="sklearn", payload_format="skops").reference
-
-    onnx_dir = folder / "onnx"
-    onnx_dir.mkdir()
-    weights = rng.normal(size=(FEATURES, 2)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Gemm", ["x", "W", "b"], ["z"]), helper.make_node("Sigmoid", ["z"], ["score"])],
-        "gemm_sigmoid",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", FEATURES])],
-        [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch", 2])],
-        initializer=[
-            helper.make_tensor("W", TensorProto.FLOAT, [FEATURES, 2], weights.ravel().tolist()),
-            helper.make_tensor("b", TensorProto.FLOAT, [2], [0.1, -0.1]),
-        ],
-    )
-    graph_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    graph_model.ir_version = 8
-    onnx.checker.check_model(graph_model)
-    onnx.save(graph_model, str(onnx_dir / "model.onnx"))
-    onnx_ref = client.push("bench/gemm", onnx_dir, framework="onnx", payload_format="onnx").reference
-
-    sample = rng.normal(size=(rows, FEATURES))
-    return [
-        Model("sklearn (skops)", sklearn_ref, {"input": sample}),
-        Model("onnx", onnx_ref, {"x": sample.astype(np.float32)}),
-    ]
-
-
-# --- calls -------------------------------------------------------------------------------------
-
-
-def infer_request(name: str, inputs: Arrays, datatypes: dict[str, str]) -> inference_pb2.ModelInferRequest:
-    request = inference_pb2.ModelInferRequest(model_name=name)
-    for tensor_name, array in inputs.items():
-        request.inputs.add(name=tensor_name, datatype=datatypes[tensor_name], shape=array.shape)
-        request.raw_input_contents.append(to_raw(array, datatypes[tensor_name]))
-    return request
-
-
-def decode(response: inference_pb2.ModelInferResponse) -> Arrays:
-    return {
-        tensor.name: from_raw(tensor.name, tensor.datatype, tensor.shape, data)
-        for tensor, data in zip(response.outputs, response.raw_output_contents, strict=True)
-    }
-
-
-class Calls:
-    """The ways to get one model's predictions, each a no-argument callable returning arrays."""
-
-    def __init__(self, model: Model, predictor: Predictor, client: modelyard.Client) -> None:
-        self.channel = grpc.insecure_channel(model.endpoint)
-        self.stub = inference_pb2_grpc.GRPCInferenceServiceStub(self.channel)
-        self.model = model
-        self.predictor = predictor
-        self.client = client
-        self.datatypes = {spec.name: spec.datatype for spec in predictor.inputs}
-
-    def in_process(self) -> Arrays:
-        return self.predictor.predict(self.model.inputs)
-
-    def model_infer(self) -> Arrays:
-        request = infer_request(self.model.deployment, self.model.inputs, self.datatypes)
-        return decode(self.stub.ModelInfer(request, timeout=10))
-
-    def sdk_predict(self) -> Arrays:
-        predict: Callable[..., Arrays] = self.client.predict  # type: ignore[attr-defined]
-        return predict(self.model.deployment, self.model.inputs)
-
-    def server_live(self) -> Arrays:
-        self.stub.ServerLive(inference_pb2.ServerLiveRequest(), timeout=10)
-        return {}
-
-    def cases(self) -> list[tuple[str, Callable[[], Arrays]]]:
-        cases: list[tuple[str, Callable[[], Arrays]]] = [
-            ("in-process predict", self.in_process),
-            ("ModelInfer (stub)", self.model_infer),
-        ]
-        if hasattr(self.client, "predict"):
-            cases.append(("Client.predict", self.sdk_predict))
-        cases.append(("ServerLive (stub)", self.server_live))
-        return cases
-
-    def close(self) -> None:
-        self.channel.close()
-
-
-# --- measuring ---------------------------------------------------------------------------------
-
-
-class OtherLoad:
-    """CPU of the machine outside the benchmark's processes while a block runs, in % of all cores."""
-
-    def __init__(self, stack: Stack) -> None:
-        assert stack.deploy is not None
-        # The deploy service's live children are its replicas.
-        self._pids = [
-            (os.getpid(), False),
-            (stack.deploy.pid, True),
-            (stack.metadata.pid, False),
-            (stack.registry.pid, False),
-            (stack.postgres.pid, True),
-            (stack.seaweedfs.pid, False),
-        ]
-
-    def _ours(self) -> float:
-        total = 0.0
-        for pid, children in self._pids:
-            with contextlib.suppress(OSError):
-                total += cpu_seconds(pid, with_children=children)
-        return total
-
-    @contextlib.contextmanager
-    def measure(self, into: list[float]) -> Iterator[None]:
-        tick = os.sysconf("SC_CLK_TCK")
-        busy0, total0 = machine_ticks()
-        ours0 = self._ours()
-        yield
-        busy1, total1 = machine_ticks()
-        ours = (self._ours() - ours0) * tick
-        into.append(max(0.0, (busy1 - busy0 - ours) / max(total1 - total0, 1) * 100))
 
 
 @dataclass
@@ -242,41 +80,7 @@ class Case:
     other_load: list[float] = field(default_factory=list)
 
     def p(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def sequential(call: Callable[[], Arrays], n: int) -> list[float]:
-    times = []
-    for _ in range(n):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    return times
-
-
-def concurrent(call: Callable[[], Arrays], threads: int, seconds: float) -> float:
-    """Calls per second from ``threads`` threads calling in a loop for ``seconds``."""
-    counts = [0] * threads
-    start = threading.Barrier(threads + 1)
-    stop = threading.Event()
-
-    def work(index: int) -> None:
-        start.wait()
-        while not stop.is_set():
-            call()
-            counts[index] += 1
-
-    workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    start.wait()
-    began = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
-    for worker in workers:
-        worker.join()
-    return sum(counts) / (time.perf_counter() - began)
+        return percentile(self.latencies_ms, q)
 
 
 # --- deploy to first prediction ------------------------------------------------------------------
@@ -377,25 +181,22 @@ LAYERS = (
 
 
 def profile_replica(args: argparse.Namespace, stack: Stack, calls: Calls) -> list[str]:
-    py_spy = find_py_spy()
     pid = replica_pid(stack, calls.model.deployment)
-    if py_spy is None or pid is None:
-        print("profile: py-spy not found (PY_SPY=/path/to/py-spy) or no replica; skipped")
+    if pid is None:
+        print(f"profile: no replica of {calls.model.deployment} found; skipped")
         return []
-    out = Path(args.profile)
-    out.mkdir(parents=True, exist_ok=True)
-    raw = out / f"replica-{calls.model.deployment}.txt"
-    with py_spy_record(py_spy, pid, raw, args.native):
+    profiler = Profiler.create(args.profile, LAYERS, args.native)
+    if profiler is None:
+        return []
+    name, what = f"replica-{calls.model.deployment}", f"the {calls.model.key} replica during sequential ModelInfer"
+    with profiler.record(pid, name, what) as summary:
         sequential(calls.model_infer, args.requests * 2)
-    summary = summarize_profile(raw, LAYERS) if raw.exists() else []
-    print(f"\nprofile of the {calls.model.key} replica during sequential ModelInfer ({raw}):")
-    print("\n".join(summary))
     return summary
 
 
 def run_bench(args: argparse.Namespace, stack: Stack, info: dict[str, Any]) -> tuple[list[FirstPrediction], list[Case]]:
     assert stack.deploy is not None
-    load = OtherLoad(stack)
+    meter = CpuMeter(stack.parties())
     firsts: list[FirstPrediction] = []
     cases: list[Case] = []
     with modelyard.connect(
@@ -435,12 +236,14 @@ def run_bench(args: argparse.Namespace, stack: Stack, info: dict[str, Any]) -> t
                     sequential(call, WARMUP_CALLS)
                 for _ in range(BLOCKS):
                     for case, call in measured:
-                        with load.measure(case.other_load):
+                        with meter.window() as cpu:
                             case.latencies_ms += sequential(call, args.requests // BLOCKS)
+                        case.other_load.append(cpu.other_pct)
                 for threads in args.concurrency:
                     for case, call in measured:
-                        with load.measure(case.other_load):
-                            case.throughput[threads] = concurrent(call, threads, args.seconds)
+                        with meter.window() as cpu:
+                            case.throughput[threads] = threaded(call, threads, args.seconds)
+                        case.other_load.append(cpu.other_pct)
                 for case, _ in measured:
                     print(
                         f"  {model.key:<16} {case.name:<20} p50 {case.p(0.5):7.3f} ms  p99 {case.p(0.99):7.3f} ms  "
@@ -459,7 +262,7 @@ def median_max(values: Sequence[float]) -> str:
     return f"{statistics.median(values):.3f} / {max(values):.3f}"
 
 
-def report(firsts: Sequence[FirstPrediction], cases: Sequence[Case], concurrency: Sequence[int]) -> list[Any]:
+def report(firsts: Sequence[FirstPrediction], cases: Sequence[Case], concurrency: Sequence[int]) -> None:
     print("\nDeploy to first prediction, seconds (median / max)")
     rows = []
     for key in dict.fromkeys(f.model for f in firsts):
@@ -499,13 +302,15 @@ def report(firsts: Sequence[FirstPrediction], cases: Sequence[Case], concurrency
     headers = ["model", "path", "n", "p50", "p99", "p50 - in-process", *(f"{t} thr/s" for t in concurrency)]
     print_aligned([*headers, "other load %"], rows, numeric=set(range(2, len(headers) + 1)))
 
+
+def targets(firsts: Sequence[FirstPrediction], cases: Sequence[Case]) -> list[Check]:
     checks = []
     for key in dict.fromkeys(f.model for f in firsts):
         for cache in ("cold", "warm"):
             worst = max(f.first_s for f in firsts if f.model == key and f.cache == cache)
             limit = TARGETS["first_prediction_s"]
             checks.append(
-                (f"first prediction < {limit:g} s, {key}, {cache} cache (max)", f"{worst:.2f} s", worst < limit)
+                Check(f"first prediction < {limit:g} s, {key}, {cache} cache (max)", f"{worst:.2f} s", worst < limit)
             )
     for case in cases:
         if case.name == "ModelInfer (stub)":
@@ -513,81 +318,58 @@ def report(firsts: Sequence[FirstPrediction], cases: Sequence[Case], concurrency
             overhead = case.p(0.5) - base.p(0.5)
             limit = TARGETS["overhead_p50_ms"]
             checks.append(
-                (f"ModelInfer overhead p50 < {limit:g} ms, {case.model}", f"{overhead:.3f} ms", overhead < limit)
+                Check(f"ModelInfer overhead p50 < {limit:g} ms, {case.model}", f"{overhead:.3f} ms", overhead < limit)
             )
-    print("\nTargets")
-    print_aligned(["target", "measured", "verdict"], [[t, m, "MET" if ok else "MISS"] for t, m, ok in checks], {1})
     return checks
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="2 deployments per cache state, 1 s per throughput run")
+    parser = arguments(
+        __doc__,
+        "2 deployments per cache state, 1 s per throughput run",
+        "the sklearn replica during sequential ModelInfer",
+    )
     parser.add_argument("--deploys", type=int, help="deployments per model and cache state (default 5)")
     parser.add_argument("--requests", type=int, default=2000, help="sequential calls per case (default 2000)")
     parser.add_argument("--seconds", type=float, help="seconds per throughput run (default 2)")
     parser.add_argument("--concurrency", default="1,2,4,8", help="threads for the throughput runs")
     parser.add_argument("--rows", type=int, default=1, help="rows per prediction (default 1)")
-    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    parser.add_argument("--profile", metavar="DIR", help="py-spy the sklearn replica during sequential ModelInfer")
-    parser.add_argument("--native", action="store_true", help="with --profile: include native frames")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
     args = parser.parse_args()
     args.deploys = args.deploys or (2 if args.quick else 5)
     args.seconds = args.seconds or (1.0 if args.quick else 2.0)
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
 
-    info: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-        **{name: importlib_metadata.version(name) for name in ("grpcio", "protobuf", "scikit-learn", "onnxruntime")},
-        "rows": args.rows,
-        "command": " ".join([".venv/bin/python", "bench/serving/bench_serving.py", *sys.argv[1:]]),
-    }
-    print(f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}; {info['date']}")
-    print("note: client, replicas, deploy, metadata, registry, SeaweedFS and Postgres share this machine\n")
+    packages = ("grpcio", "protobuf", "scikit-learn", "onnxruntime")
+    info = run_info("bench/serving/bench_serving.py", packages, rows=args.rows)
+    print_header(
+        info,
+        f"{args.deploys} deployments per model and cache state, {args.requests} sequential calls per case",
+        "client, replicas, deploy, metadata, registry, SeaweedFS and Postgres",
+    )
+    # The reconciler's periodic pass is not what makes a deployment ready (a replica's readiness
+    # triggers a pass at once); the default interval is kept.
+    deploy_settings = {"ready_timeout_seconds": "60", "replica_stop_grace_seconds": "5"}
+    with scratch("modelyard-bench-serving-", args.keep) as root, platform_stack(root, {}, deploy_settings) as stack:
+        assert stack.deploy is not None
+        print(f"deploy {stack.deploy.target} pid {stack.deploy.pid}", flush=True)
+        measure_background_load(info)
+        firsts, cases = run_bench(args, stack, info)
 
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    root = Path(tempfile.mkdtemp(prefix="modelyard-bench-serving-"))
-    try:
-        # The reconciler's periodic pass is not what makes a deployment ready (a replica's
-        # readiness triggers a pass at once); the default interval is kept.
-        deploy_settings = {"ready_timeout_seconds": "60", "replica_stop_grace_seconds": "5"}
-        with platform_stack(root, {}, deploy_settings) as stack:
-            assert stack.deploy is not None
-            print(f"deploy {stack.deploy.target} pid {stack.deploy.pid}", flush=True)
-            info["background_load_pct"] = round(background_load(3.0), 1)
-            print(f"background load before starting: {info['background_load_pct']}% of all cores", flush=True)
-            firsts, cases = run_bench(args, stack, info)
-    finally:
-        if args.keep:
-            print(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-
-    checks = report(firsts, cases, args.concurrency)
-    if args.json:
-        figures = {
-            "info": info,
-            "first_prediction": [vars(f) for f in firsts],
-            "cases": [
-                {
-                    "model": c.model,
-                    "path": c.name,
-                    "p50_ms": c.p(0.5),
-                    "p99_ms": c.p(0.99),
-                    "throughput": c.throughput,
-                    "other_load_pct": c.other_load,
-                }
-                for c in cases
-            ],
-            "targets": [{"target": t, "measured": m, "met": ok} for t, m, ok in checks],
+    report(firsts, cases, args.concurrency)
+    checks = targets(firsts, cases)
+    print_targets(checks)
+    figures = [
+        {
+            "model": c.model,
+            "path": c.name,
+            "p50_ms": c.p(0.5),
+            "p99_ms": c.p(0.99),
+            "throughput": c.throughput,
+            "other_load_pct": c.other_load,
         }
-        args.json.write_text(json.dumps(figures, indent=2))
-        print(f"\nwrote {args.json}")
+        for c in cases
+    ]
+    write_json(args.json, info, checks, first_prediction=[vars(f) for f in firsts], cases=figures)
     return 0
 
 

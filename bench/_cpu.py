@@ -1,0 +1,112 @@
+"""CPU accounting from /proc: the CPU time of each process of a benchmark over a measured window,
+and how much of the machine processes outside the benchmark took meanwhile.
+
+The machine is shared (other people's test runs may use CPU during a case), so every case
+reports that "other load": a noisy case can then be told from a slow one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["CpuMeter", "CpuWindow", "background_load", "cpu_seconds", "machine_ticks", "main_thread_cpu_seconds"]
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(stat: Path) -> list[int]:
+    # The command name may hold spaces and parentheses; fields start after the last ')'.
+    # From there: [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime, in ticks.
+    return [int(x) for x in stat.read_text().rsplit(")", 1)[1].split()[1:15]]
+
+
+def cpu_seconds(pid: int, with_children: bool = False) -> float:
+    """User + system CPU of a process; with its children, live and exited (Postgres backends and
+    the parallel query workers the postmaster forks and reaps, the deploy service's replicas)."""
+    own = _stat_fields(Path(f"/proc/{pid}/stat"))
+    total = own[10] + own[11]
+    if with_children:
+        total += own[12] + own[13]
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == pid:
+                continue
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = _stat_fields(Path(f"/proc/{entry}/stat"))
+                if fields[0] == pid:
+                    total += fields[10] + fields[11]
+    return total / TICK
+
+
+def main_thread_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process's main thread: a Python service's event loop."""
+    fields = _stat_fields(Path(f"/proc/{pid}/task/{pid}/stat"))
+    return (fields[10] + fields[11]) / TICK
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of the whole machine, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
+    return total - fields[3] - fields[4], total
+
+
+def background_load(seconds: float) -> float:
+    """Share of all cores busy (in %) while the benchmark does nothing: other people's work."""
+    busy0, total0 = machine_ticks()
+    time.sleep(seconds)
+    busy1, total1 = machine_ticks()
+    return (busy1 - busy0) / max(total1 - total0, 1) * 100
+
+
+@dataclass
+class CpuWindow:
+    """What a measured window cost, filled in when it closes."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    """CPU seconds by party (and by event-loop thread, named "<party> loop")."""
+    ours_pct: float = 0.0
+    """Share of all cores (%) the benchmark's processes used."""
+    other_pct: float = 0.0
+    """Share of all cores (%) used by processes outside the benchmark."""
+
+
+class CpuMeter:
+    """CPU of the benchmark's processes, each named for the tables: ``parties`` maps a name to
+    (pid, with its children). ``loops`` names parties whose main thread (their event loop) is also
+    reported, as "<name> loop": part of that party's figure, not in addition to it."""
+
+    def __init__(self, parties: dict[str, tuple[int, bool]], loops: tuple[str, ...] = ()) -> None:
+        self.parties = parties
+        self.loops = loops
+
+    def snapshot(self) -> dict[str, float]:
+        """CPU seconds so far by party; 0 for a process that is gone."""
+        cpu = {}
+        for name, (pid, children) in self.parties.items():
+            try:
+                cpu[name] = cpu_seconds(pid, children)
+            except OSError:
+                cpu[name] = 0.0
+        for name in self.loops:
+            cpu[f"{name} loop"] = main_thread_cpu_seconds(self.parties[name][0])
+        return cpu
+
+    @contextlib.contextmanager
+    def window(self) -> Iterator[CpuWindow]:
+        """Measures the block: the window it yields is filled in when the block ends."""
+        measured = CpuWindow()
+        before = self.snapshot()
+        busy0, total0 = machine_ticks()
+        yield measured
+        busy1, total1 = machine_ticks()
+        after = self.snapshot()
+        measured.seconds = {name: after[name] - before[name] for name in before}
+        ours = sum(measured.seconds[name] for name in self.parties) * TICK
+        ticks = max(total1 - total0, 1)
+        measured.ours_pct = ours / ticks * 100
+        measured.other_pct = max(0.0, (busy1 - busy0 - ours) / ticks * 100)

@@ -1,0 +1,90 @@
+"""The baselines' SQL: the very statements the service issues for a search and for a create,
+taken from its own storage code, run straight on asyncpg; and EXPLAIN ANALYZE of a search."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from bench.metadata._seed import DEPENDENCIES, SIGNATURE, VERSION_PARAMS, VERSION_TAGS
+from modelyard_metadata.domain.search import parse_filter, parse_order_by
+from modelyard_metadata.storage import postgres as service_sql
+from modelyard_metadata.storage.search_sql import compile_search
+
+__all__ = ["SEARCH_FILTER", "SEARCH_ORDERED", "SEARCH_PAGE", "direct_create", "explain", "search_sql"]
+
+SEARCH_FILTER = 'stage = "PRODUCTION" AND metrics.accuracy >= 0.5'
+SEARCH_ORDERED = "metrics.accuracy DESC"
+SEARCH_PAGE = 100
+
+
+def search_sql(order_by: str) -> tuple[str, tuple[object, ...]]:
+    """The exact statement SearchModelVersions runs for SEARCH_FILTER and ``order_by``."""
+    compiled = compile_search(
+        parse_filter(SEARCH_FILTER), parse_order_by(order_by), project=None, page_token="", page_size=SEARCH_PAGE
+    )
+    return compiled.query(columns=service_sql._VERSION_COLUMNS), compiled.args
+
+
+async def direct_create(conn: asyncpg.Connection | PoolConnectionProxy, project: str, name: str) -> None:
+    """The statements CreateModelVersion runs in its transaction (storage/postgres.py), same values."""
+    async with conn.transaction():
+        model = await conn.fetchrow(
+            service_sql._MODEL + " WHERE m.project = $1 AND m.name = $2 FOR UPDATE OF m", project, name
+        )
+        assert model is not None, f"no model {project}/{name}"
+        number = await conn.fetchval(
+            "UPDATE models SET latest_version = latest_version + 1, updated_at = now() WHERE id = $1 "
+            "RETURNING latest_version",
+            model["id"],
+        )
+        location = {"uri": "", "revision": "", "path": ""}
+        columns = {
+            "stage": "DEVELOPMENT",
+            "status": "PENDING_UPLOAD",
+            "framework": "sklearn",
+            "payload_format": "skops",
+            "author": "bench",
+            "description": "benchmark version",
+            "params": VERSION_PARAMS,
+            "dependencies": DEPENDENCIES,
+            "code_location": location,
+            "data_location": location,
+            "tags": VERSION_TAGS,
+            "signature": SIGNATURE,
+            "model_id": model["id"],
+            "project": project,
+            "model": name,
+            "version": number,
+        }
+        placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        version_id = await conn.fetchval(
+            f"INSERT INTO model_versions ({', '.join(columns)}) VALUES ({placeholders}) RETURNING id",
+            *columns.values(),
+        )
+        await conn.execute("DELETE FROM version_lineage WHERE version_id = $1", version_id)
+        await conn.execute(
+            "INSERT INTO version_lineage (version_id, parent_id) SELECT $1, unnest($2::bigint[])", version_id, []
+        )
+        row = await conn.fetchrow(service_sql._BY_ID, version_id)
+        assert row is not None
+        snapshot = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(row).items()}
+        await conn.fetchval(
+            f"""WITH e AS (
+                  INSERT INTO audit_events (actor, action, project, resource, before, after, reason, request_id)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
+                SELECT id FROM e, pg_notify('{service_sql.AUDIT_CHANNEL}', e.id::text) AS n""",
+            *("bench", "version.create", project, f"{project}/{name}:{number}", None, snapshot, "", "direct"),
+        )
+
+
+async def explain(pool: asyncpg.Pool, sql: str, args: Sequence[object]) -> tuple[float, list[str]]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *args)
+    lines = [r[0] for r in rows]
+    took = next((float(x.split(":")[1].split()[0]) for x in lines if x.startswith("Execution Time")), math.nan)
+    return took, lines
