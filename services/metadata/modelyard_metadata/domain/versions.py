@@ -53,9 +53,9 @@ class Versions:
             raise InvalidArgumentError(
                 "stage", f"a new version starts in DEVELOPMENT (its artifact is not uploaded yet), not {spec.stage}"
             )
-        named_members = member_refs(spec.serving)
         caller = await self._guard.allow(caller, project, Role.EDITOR, "CreateModelVersion", model_name)
         await self._guard.may_name(caller, "produced_by", parents, "CreateModelVersion")
+        named_members = member_refs(spec.serving)
         await self._guard.may_name(caller, "serving.members", named_members, "CreateModelVersion")
         async with self._store.transaction() as tx:
             reserved = await tx.reserve_version_number(project, name)
