@@ -59,8 +59,8 @@ async def run(settings: MetadataSettings) -> None:
             refresh = asyncio.create_task(gauges.run())
             stack.callback(refresh.cancel)
         feed = AuditFeed(settings.db_dsn)
-        catalog = Catalog(PgStore(pool, cache), settings.protected_aliases)
-        accounts = Accounts(PgAccessStore(pool, cache), catalog)
+        catalog = Catalog.over(PgStore(pool, cache), feed, settings.protected_aliases)
+        accounts = Accounts(PgAccessStore(pool, cache), catalog.guard, catalog.versions)
         if settings.auth_enabled:
             try:
                 await accounts.bootstrap(
@@ -73,7 +73,7 @@ async def run(settings: MetadataSettings) -> None:
                 )
         callers = Callers(accounts if settings.auth_enabled else None)
         platform = PlatformInfo(settings.registry_addr, settings.deploy_addr, package_version("modelyard-metadata"))
-        servicer = MetadataServicer(catalog, feed, callers, platform)
+        servicer = MetadataServicer(catalog, callers, platform)
         auth_servicer = AuthServicer(accounts, callers)
         bindings = [
             ServiceBinding(

@@ -14,8 +14,8 @@ from stored_json import depth, nested, store_too_deep
 import modelyard
 from modelyard.v1 import metadata_pb2, metadata_pb2_grpc, types_pb2
 from modelyard_common.embedded.service import ServiceProcess
+from modelyard_metadata.domain.json_bounds import TOO_DEEP
 from modelyard_metadata.domain.limits import MAX_SHOWN_JSON_DEPTH
-from modelyard_metadata.domain.validation import TOO_DEEP
 
 
 def _refused(call: object, field: str) -> str:

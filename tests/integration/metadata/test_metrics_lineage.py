@@ -132,6 +132,19 @@ def test_compare_marks_differences(client: modelyard.Client, project: str) -> No
         client.compare([one])
 
 
+def test_compare_reads_references_of_every_form_in_their_order(client: modelyard.Client, project: str) -> None:
+    client.create_model(f"{project}/m")
+    one, two = (client.create_version(f"{project}/m").reference for _ in range(2))
+    ready(client, two)
+    client.set_alias(f"{project}/m", "candidate", 1)
+    forms = [two, f"{project}/m@candidate", f"{project}/m", one]
+    assert [v.reference for v in client.compare(forms).versions] == [two, one, two, one]
+    with pytest.raises(errors.NotFoundError, match=f"model '{project}/m' has no alias 'gone'"):
+        client.compare([one, f"{project}/m@gone"])
+    with pytest.raises(errors.NotFoundError, match=f"model '{project}/nothing' does not exist"):
+        client.compare([f"{project}/nothing:1", one])
+
+
 def test_project_summary_counts_and_metric_range(client: modelyard.Client, project: str) -> None:
     client.create_model(f"{project}/a", owner="alice", team="risk")
     client.create_model(f"{project}/b", owner="bob", team="ads")

@@ -13,8 +13,8 @@ from google.protobuf.message import Message
 from modelyard.v1 import auth_pb2, deploy_pb2, inference_pb2, metadata_pb2, registry_pb2
 from modelyard_common.decoding import MAX_DECODE_DEPTH
 from modelyard_common.errors import InvalidArgumentError
+from modelyard_metadata.domain.json_bounds import TOO_DEEP, check_json_object, shown_json
 from modelyard_metadata.domain.limits import MAX_JSON_DEPTH, MAX_SHOWN_JSON_DEPTH
-from modelyard_metadata.domain.validation import TOO_DEEP, check_json_object, shown_json
 
 JSON_TYPES = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
 MODULES = (auth_pb2, deploy_pb2, inference_pb2, metadata_pb2, registry_pb2)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
+from modelyard._wire import ProtoEnum, time_to_pb
+from modelyard._wire import time_from_pb as _time_from_pb
 from modelyard.v1 import metadata_pb2, types_pb2
 from modelyard_common.errors import InvalidArgumentError
 from modelyard_metadata.domain.entities import (
@@ -31,34 +32,31 @@ from modelyard_metadata.domain.entities import (
     VersionSpec,
     VersionStatus,
 )
+from modelyard_metadata.domain.json_bounds import shown_json
 from modelyard_metadata.domain.ports import ProjectStats
-from modelyard_metadata.domain.validation import shown_json
 
-# Enum values are named PREFIX_NAME in protos and NAME in the domain.
-_KIND = {ModelKind(k): types_pb2.ModelKind.Value(f"MODEL_KIND_{k}") for k in ModelKind}
-_STAGE = {Stage(s): types_pb2.Stage.Value(f"STAGE_{s}") for s in Stage}
-_STATUS = {VersionStatus(s): types_pb2.VersionStatus.Value(f"VERSION_STATUS_{s}") for s in VersionStatus}
-_SCOPE = {DependencyScope(s): types_pb2.DependencyScope.Value(f"DEPENDENCY_SCOPE_{s}") for s in DependencyScope}
-_KIND_BACK: dict[int, ModelKind] = {v: k for k, v in _KIND.items()}
-_STAGE_BACK: dict[int, Stage] = {v: k for k, v in _STAGE.items()}
-_SCOPE_BACK: dict[int, DependencyScope] = {v: k for k, v in _SCOPE.items()}
-_METHOD = {EnsembleMethod(m): types_pb2.EnsembleMethod.Value(f"ENSEMBLE_METHOD_{m}") for m in EnsembleMethod}
-_METHOD_BACK: dict[int, EnsembleMethod] = {v: k for k, v in _METHOD.items()}
+_KIND = ProtoEnum(ModelKind, types_pb2.ModelKind.Value, "MODEL_KIND_")
+_STAGE = ProtoEnum(Stage, types_pb2.Stage.Value, "STAGE_")
+_STATUS = ProtoEnum(VersionStatus, types_pb2.VersionStatus.Value, "VERSION_STATUS_")
+_SCOPE = ProtoEnum(DependencyScope, types_pb2.DependencyScope.Value, "DEPENDENCY_SCOPE_")
+_METHOD = ProtoEnum(EnsembleMethod, types_pb2.EnsembleMethod.Value, "ENSEMBLE_METHOD_")
 
 
-def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    # Timestamp.FromDatetime goes through utctimetuple() and is a third of a version's conversion.
-    return timestamp_pb2.Timestamp(seconds=math.floor(value.timestamp()), nanos=value.microsecond * 1000)
+def _stage_pb(stage: Stage) -> types_pb2.Stage.ValueType:
+    # ProtoEnum gives a plain int; the stubs want each enum's own int type (the same at run time).
+    return types_pb2.Stage.ValueType(_STAGE.to_pb(stage))
+
+
+def _status_pb(status: VersionStatus) -> types_pb2.VersionStatus.ValueType:
+    return types_pb2.VersionStatus.ValueType(_STATUS.to_pb(status))
 
 
 def time_from_pb(field: str, value: timestamp_pb2.Timestamp) -> datetime:
     """A timestamp a datetime (and Postgres) can hold: years 1 to 9999."""
     try:
-        return value.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise InvalidArgumentError(
-            field, f"{value.seconds} s {value.nanos} ns is not a time between years 1 and 9999"
-        ) from None
+        return _time_from_pb(value)
+    except ValueError as exc:
+        raise InvalidArgumentError(field, str(exc)) from None
 
 
 def struct(value: dict[str, Any] | None, what: str) -> struct_pb2.Struct | None:
@@ -77,17 +75,19 @@ def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
 def kind_from_pb(field: str, value: int) -> ModelKind:
     if value == types_pb2.MODEL_KIND_UNSPECIFIED:
         return ModelKind.STANDARD
-    if value not in _KIND_BACK:
+    kind = _KIND.from_pb(value)
+    if kind is None:
         raise InvalidArgumentError(field, f"unknown model kind {value}")
-    return _KIND_BACK[value]
+    return kind
 
 
 def stage_from_pb(field: str, value: int, default: Stage | None = None) -> Stage:
     if value == types_pb2.STAGE_UNSPECIFIED and default is not None:
         return default
-    if value not in _STAGE_BACK:
+    stage = _STAGE.from_pb(value)
+    if stage is None:
         raise InvalidArgumentError(field, f"must be one of DEVELOPMENT, VALIDATION, PRODUCTION, ARCHIVED (got {value})")
-    return _STAGE_BACK[value]
+    return stage
 
 
 def location_from_pb(message: types_pb2.SourceLocation) -> SourceLocation:
@@ -103,8 +103,8 @@ def project_to_pb(project: Project) -> types_pb2.Project:
         name=project.name,
         description=project.description,
         owner=project.owner,
-        create_time=timestamp(project.created_at),
-        update_time=timestamp(project.updated_at),
+        create_time=time_to_pb(project.created_at),
+        update_time=time_to_pb(project.updated_at),
     )
 
 
@@ -115,15 +115,15 @@ def model_to_pb(model: Model) -> types_pb2.Model:
         description=model.description,
         owner=model.owner,
         team=model.team,
-        kind=_KIND[model.kind],
+        kind=types_pb2.ModelKind.ValueType(_KIND.to_pb(model.kind)),
         tags=model.tags,
         code_location=location_to_pb(model.code_location),
         data_location=location_to_pb(model.data_location),
         archived=model.archived,
         latest_version=model.latest_version,
         aliases=model.aliases,
-        create_time=timestamp(model.created_at),
-        update_time=timestamp(model.updated_at),
+        create_time=time_to_pb(model.created_at),
+        update_time=time_to_pb(model.updated_at),
     )
 
 
@@ -155,11 +155,10 @@ def _tensor_to_pb(tensor: TensorSpec) -> types_pb2.TensorSpec:
 def dependencies_from_pb(dependencies: Iterable[types_pb2.Dependency]) -> tuple[Dependency, ...]:
     result = []
     for i, dep in enumerate(dependencies):
-        if dep.scope == types_pb2.DEPENDENCY_SCOPE_UNSPECIFIED:
-            scope = DependencyScope.RUN
-        elif dep.scope in _SCOPE_BACK:
-            scope = _SCOPE_BACK[dep.scope]
-        else:
+        scope = (
+            DependencyScope.RUN if dep.scope == types_pb2.DEPENDENCY_SCOPE_UNSPECIFIED else _SCOPE.from_pb(dep.scope)
+        )
+        if scope is None:
             raise InvalidArgumentError(f"dependencies[{i}].scope", f"must be BUILD or RUN (got {dep.scope})")
         result.append(Dependency(dep.library, dep.version, scope))
     return tuple(result)
@@ -185,16 +184,17 @@ def version_spec_from_pb(request: metadata_pb2.CreateModelVersionRequest) -> Ver
 
 
 def serving_from_pb(serving: types_pb2.Serving) -> Serving:
-    method = serving.ensemble_method
-    if method != types_pb2.ENSEMBLE_METHOD_UNSPECIFIED and method not in _METHOD_BACK:
-        raise InvalidArgumentError("serving.ensemble_method", f"{method} is not a known method")
-    return Serving(
-        entry_point=serving.entry_point, ensemble_method=_METHOD_BACK.get(method), members=tuple(serving.members)
-    )
+    number = serving.ensemble_method
+    method = _METHOD.from_pb(number)
+    if number != types_pb2.ENSEMBLE_METHOD_UNSPECIFIED and method is None:
+        raise InvalidArgumentError("serving.ensemble_method", f"{number} is not a known method")
+    return Serving(entry_point=serving.entry_point, ensemble_method=method, members=tuple(serving.members))
 
 
 def serving_to_pb(serving: Serving) -> types_pb2.Serving:
-    method = _METHOD[serving.ensemble_method] if serving.ensemble_method else types_pb2.ENSEMBLE_METHOD_UNSPECIFIED
+    method = types_pb2.ENSEMBLE_METHOD_UNSPECIFIED
+    if serving.ensemble_method is not None:
+        method = types_pb2.EnsembleMethod.ValueType(_METHOD.to_pb(serving.ensemble_method))
     return types_pb2.Serving(entry_point=serving.entry_point, ensemble_method=method, members=serving.members)
 
 
@@ -235,7 +235,7 @@ def metric_from_pb(index: int, metric: types_pb2.Metric, now: datetime) -> Metri
 
 
 def metric_to_pb(point: MetricPoint, of: str = "") -> types_pb2.Metric:
-    metric = types_pb2.Metric(name=point.name, step=point.step, time=timestamp(point.time))
+    metric = types_pb2.Metric(name=point.name, step=point.step, time=time_to_pb(point.time))
     if point.number is not None:
         metric.number = point.number
     else:
@@ -264,8 +264,8 @@ def version_to_pb(version: ModelVersion) -> types_pb2.ModelVersion:
         model=version.model,
         version=version.version,
         reference=version.reference,
-        stage=_STAGE[version.stage],
-        status=_STATUS[version.status],
+        stage=_stage_pb(version.stage),
+        status=_status_pb(version.status),
         status_message=version.status_message,
         framework=version.framework,
         payload_format=version.payload_format,
@@ -276,7 +276,9 @@ def version_to_pb(version: ModelVersion) -> types_pb2.ModelVersion:
         ),
         hyperparameters=struct(version.hyperparameters, f"hyperparameters of {version.reference}"),
         dependencies=[
-            types_pb2.Dependency(library=d.library, version=d.version, scope=_SCOPE[d.scope])
+            types_pb2.Dependency(
+                library=d.library, version=d.version, scope=types_pb2.DependencyScope.ValueType(_SCOPE.to_pb(d.scope))
+            )
             for d in version.dependencies
         ],
         produced_by=version.produced_by,
@@ -290,15 +292,15 @@ def version_to_pb(version: ModelVersion) -> types_pb2.ModelVersion:
             total_size=artifact.get("total_size", 0),
         ),
         serving=serving_to_pb(version.serving) if version.serving != Serving() else None,
-        create_time=timestamp(version.created_at),
-        update_time=timestamp(version.updated_at),
+        create_time=time_to_pb(version.created_at),
+        update_time=time_to_pb(version.updated_at),
     )
 
 
 def audit_to_pb(event: AuditEvent) -> types_pb2.AuditEvent:
     return types_pb2.AuditEvent(
         id=event.id,
-        time=timestamp(event.time),
+        time=time_to_pb(event.time),
         actor=event.actor,
         action=event.action,
         project=event.project,
@@ -318,7 +320,7 @@ def lineage_to_pb(
         root=root.reference,
         nodes=[
             metadata_pb2.LineageNode(
-                reference=n.reference, stage=_STAGE[n.stage], status=_STATUS[n.status], depth=n.depth
+                reference=n.reference, stage=_stage_pb(n.stage), status=_status_pb(n.status), depth=n.depth
             )
             for n in nodes
         ],
@@ -334,7 +336,8 @@ def summary_to_pb(project: Project, stats: ProjectStats, metric: str) -> metadat
         archived_model_count=stats.archived_model_count,
         version_count=stats.version_count,
         versions_by_stage=[
-            metadata_pb2.StageCount(stage=_STAGE[Stage(s)], count=n) for s, n in sorted(stats.versions_by_stage.items())
+            metadata_pb2.StageCount(stage=_stage_pb(Stage(s)), count=n)
+            for s, n in sorted(stats.versions_by_stage.items())
         ],
         owners=[metadata_pb2.OwnerCount(owner=o, team=t, models=n) for o, t, n in stats.owners],
     )

@@ -13,7 +13,7 @@ from modelyard_metadata.api import convert
 from modelyard_metadata.api.callers import Callers
 from modelyard_metadata.domain.catalog import Catalog
 from modelyard_metadata.domain.entities import PlatformInfo
-from modelyard_metadata.domain.ports import AuditQuery, EventFeed
+from modelyard_metadata.domain.ports import AuditQuery
 
 __all__ = ["MetadataServicer"]
 
@@ -36,18 +36,15 @@ def _audit_query(request: metadata_pb2.ListAuditEventsRequest | metadata_pb2.Wat
 
 
 class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
-    def __init__(
-        self, catalog: Catalog, feed: EventFeed, callers: Callers, platform: PlatformInfo | None = None
-    ) -> None:
+    def __init__(self, catalog: Catalog, callers: Callers, platform: PlatformInfo) -> None:
         self._catalog = catalog
-        self._feed = feed
         self._callers = callers
-        self._platform = platform or PlatformInfo()
+        self._platform = platform
 
     async def CreateProject(
         self, request: metadata_pb2.CreateProjectRequest, context: Context
     ) -> metadata_pb2.CreateProjectResponse:
-        project = await self._catalog.create_project(
+        project = await self._catalog.projects.create(
             await self._callers.current(), request.name, request.description, request.owner
         )
         return metadata_pb2.CreateProjectResponse(project=convert.project_to_pb(project))
@@ -56,13 +53,13 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         self, request: metadata_pb2.GetProjectRequest, context: Context
     ) -> metadata_pb2.GetProjectResponse:
         return metadata_pb2.GetProjectResponse(
-            project=convert.project_to_pb(await self._catalog.get_project(await self._callers.current(), request.name))
+            project=convert.project_to_pb(await self._catalog.projects.get(await self._callers.current(), request.name))
         )
 
     async def ListProjects(
         self, request: metadata_pb2.ListProjectsRequest, context: Context
     ) -> metadata_pb2.ListProjectsResponse:
-        projects, token = await self._catalog.list_projects(
+        projects, token = await self._catalog.projects.list_projects(
             await self._callers.current(), request.page_size, request.page_token
         )
         return metadata_pb2.ListProjectsResponse(
@@ -72,7 +69,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     async def GetProjectSummary(
         self, request: metadata_pb2.GetProjectSummaryRequest, context: Context
     ) -> metadata_pb2.GetProjectSummaryResponse:
-        project, stats = await self._catalog.project_summary(
+        project, stats = await self._catalog.projects.summary(
             await self._callers.current(), request.project, request.metric
         )
         return convert.summary_to_pb(project, stats, request.metric)
@@ -81,7 +78,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         self, request: metadata_pb2.CreateModelRequest, context: Context
     ) -> metadata_pb2.CreateModelResponse:
         m = request.model
-        model = await self._catalog.create_model(
+        model = await self._catalog.models.create(
             await self._callers.current(),
             m.project,
             m.name,
@@ -97,13 +94,13 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
 
     async def GetModel(self, request: metadata_pb2.GetModelRequest, context: Context) -> metadata_pb2.GetModelResponse:
         return metadata_pb2.GetModelResponse(
-            model=convert.model_to_pb(await self._catalog.get_model(await self._callers.current(), request.name))
+            model=convert.model_to_pb(await self._catalog.models.get(await self._callers.current(), request.name))
         )
 
     async def ListModels(
         self, request: metadata_pb2.ListModelsRequest, context: Context
     ) -> metadata_pb2.ListModelsResponse:
-        models, token = await self._catalog.list_models(
+        models, token = await self._catalog.models.list_models(
             await self._callers.current(),
             request.project,
             request.include_archived,
@@ -117,19 +114,19 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     ) -> metadata_pb2.UpdateModelResponse:
         changes = convert.model_changes_from_pb(request.model, request.update_mask.paths)
         name = f"{request.model.project}/{request.model.name}"
-        model = await self._catalog.update_model(await self._callers.current(), name, changes)
+        model = await self._catalog.models.update(await self._callers.current(), name, changes)
         return metadata_pb2.UpdateModelResponse(model=convert.model_to_pb(model))
 
     async def ArchiveModel(
         self, request: metadata_pb2.ArchiveModelRequest, context: Context
     ) -> metadata_pb2.ArchiveModelResponse:
-        model = await self._catalog.archive_model(await self._callers.current(), request.name, request.reason)
+        model = await self._catalog.models.archive(await self._callers.current(), request.name, request.reason)
         return metadata_pb2.ArchiveModelResponse(model=convert.model_to_pb(model))
 
     async def CreateModelVersion(
         self, request: metadata_pb2.CreateModelVersionRequest, context: Context
     ) -> metadata_pb2.CreateModelVersionResponse:
-        version = await self._catalog.create_version(
+        version = await self._catalog.versions.create(
             await self._callers.current(), request.model, convert.version_spec_from_pb(request)
         )
         return metadata_pb2.CreateModelVersionResponse(version=convert.version_to_pb(version))
@@ -137,13 +134,13 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     async def GetModelVersion(
         self, request: metadata_pb2.GetModelVersionRequest, context: Context
     ) -> metadata_pb2.GetModelVersionResponse:
-        version = await self._catalog.get_version(await self._callers.current(), request.reference)
+        version = await self._catalog.versions.get(await self._callers.current(), request.reference)
         return metadata_pb2.GetModelVersionResponse(version=convert.version_to_pb(version))
 
     async def ListModelVersions(
         self, request: metadata_pb2.ListModelVersionsRequest, context: Context
     ) -> metadata_pb2.ListModelVersionsResponse:
-        versions, token = await self._catalog.list_versions(
+        versions, token = await self._catalog.versions.list_versions(
             await self._callers.current(), request.model, request.page_size, request.page_token
         )
         return metadata_pb2.ListModelVersionsResponse(
@@ -154,13 +151,13 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         self, request: metadata_pb2.UpdateModelVersionRequest, context: Context
     ) -> metadata_pb2.UpdateModelVersionResponse:
         changes = convert.version_changes_from_pb(request.version, request.update_mask.paths)
-        version = await self._catalog.update_version(await self._callers.current(), request.reference, changes)
+        version = await self._catalog.versions.update(await self._callers.current(), request.reference, changes)
         return metadata_pb2.UpdateModelVersionResponse(version=convert.version_to_pb(version))
 
     async def SearchModelVersions(
         self, request: metadata_pb2.SearchModelVersionsRequest, context: Context
     ) -> metadata_pb2.SearchModelVersionsResponse:
-        versions, token = await self._catalog.search_versions(
+        versions, token = await self._catalog.versions.search(
             await self._callers.current(),
             request.filter,
             request.order_by,
@@ -177,26 +174,26 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     ) -> metadata_pb2.LogMetricsResponse:
         now = datetime.now(UTC)
         points = [convert.metric_from_pb(i, m, now) for i, m in enumerate(request.metrics)]
-        version = await self._catalog.log_metrics(await self._callers.current(), request.reference, points)
+        version = await self._catalog.metrics.log(await self._callers.current(), request.reference, points)
         return metadata_pb2.LogMetricsResponse(version=convert.version_to_pb(version))
 
     async def GetMetricHistory(
         self, request: metadata_pb2.GetMetricHistoryRequest, context: Context
     ) -> metadata_pb2.GetMetricHistoryResponse:
-        points = await self._catalog.metric_history(await self._callers.current(), request.reference, request.name)
+        points = await self._catalog.metrics.history(await self._callers.current(), request.reference, request.name)
         return metadata_pb2.GetMetricHistoryResponse(points=[convert.metric_to_pb(p) for p in points])
 
     async def TransitionStage(
         self, request: metadata_pb2.TransitionStageRequest, context: Context
     ) -> metadata_pb2.TransitionStageResponse:
         stage = convert.stage_from_pb("stage", request.stage)
-        version = await self._catalog.transition_stage(
+        version = await self._catalog.lifecycle.transition_stage(
             await self._callers.current(), request.reference, stage, request.reason
         )
         return metadata_pb2.TransitionStageResponse(version=convert.version_to_pb(version))
 
     async def SetAlias(self, request: metadata_pb2.SetAliasRequest, context: Context) -> metadata_pb2.SetAliasResponse:
-        version, previous = await self._catalog.set_alias(
+        version, previous = await self._catalog.lifecycle.set_alias(
             await self._callers.current(), request.model, request.alias, request.version
         )
         return metadata_pb2.SetAliasResponse(version=convert.version_to_pb(version), previous_version=previous)
@@ -204,14 +201,16 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     async def DeleteAlias(
         self, request: metadata_pb2.DeleteAliasRequest, context: Context
     ) -> metadata_pb2.DeleteAliasResponse:
-        previous = await self._catalog.delete_alias(await self._callers.current(), request.model, request.alias)
+        previous = await self._catalog.lifecycle.delete_alias(
+            await self._callers.current(), request.model, request.alias
+        )
         return metadata_pb2.DeleteAliasResponse(previous_version=previous)
 
     async def GetLineage(
         self, request: metadata_pb2.GetLineageRequest, context: Context
     ) -> metadata_pb2.GetLineageResponse:
         upstream, downstream = _DIRECTIONS.get(request.direction, (True, True))
-        root, nodes, edges, left_out = await self._catalog.lineage(
+        root, nodes, edges, left_out = await self._catalog.lineage.of(
             await self._callers.current(), request.reference, upstream, downstream, request.depth
         )
         return convert.lineage_to_pb(root, nodes, edges, left_out)
@@ -219,12 +218,14 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     async def CompareVersions(
         self, request: metadata_pb2.CompareVersionsRequest, context: Context
     ) -> metadata_pb2.CompareVersionsResponse:
-        return convert.comparison_to_pb(await self._catalog.compare(await self._callers.current(), request.references))
+        return convert.comparison_to_pb(
+            await self._catalog.versions.compare(await self._callers.current(), request.references)
+        )
 
     async def ListAuditEvents(
         self, request: metadata_pb2.ListAuditEventsRequest, context: Context
     ) -> metadata_pb2.ListAuditEventsResponse:
-        events, token = await self._catalog.list_audit_events(
+        events, token = await self._catalog.audit.list_events(
             await self._callers.current(), _audit_query(request), request.page_size, request.page_token
         )
         return metadata_pb2.ListAuditEventsResponse(
@@ -234,15 +235,15 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     async def WatchEvents(
         self, request: metadata_pb2.WatchEventsRequest, context: Context
     ) -> AsyncIterator[metadata_pb2.WatchEventsResponse]:
-        async for event in self._catalog.watch_events(
-            await self._callers.current(), self._feed, _audit_query(request), request.after_id
+        async for event in self._catalog.audit.watch(
+            await self._callers.current(), _audit_query(request), request.after_id
         ):
             yield metadata_pb2.WatchEventsResponse(event=convert.audit_to_pb(event))
 
     async def CommitArtifact(
         self, request: metadata_pb2.CommitArtifactRequest, context: Context
     ) -> metadata_pb2.CommitArtifactResponse:
-        version = await self._catalog.commit_artifact(
+        version = await self._catalog.artifacts.commit(
             await self._callers.current(), request.reference, convert.artifact_from_pb(request.artifact)
         )
         return metadata_pb2.CommitArtifactResponse(version=convert.version_to_pb(version))
@@ -250,7 +251,9 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     async def FailUpload(
         self, request: metadata_pb2.FailUploadRequest, context: Context
     ) -> metadata_pb2.FailUploadResponse:
-        version = await self._catalog.fail_upload(await self._callers.current(), request.reference, request.reason)
+        version = await self._catalog.artifacts.fail_upload(
+            await self._callers.current(), request.reference, request.reason
+        )
         return metadata_pb2.FailUploadResponse(version=convert.version_to_pb(version))
 
     async def GetPlatformInfo(

@@ -33,11 +33,12 @@ from modelyard_metadata.domain.access import (
     decide,
     require_duty,
 )
-from modelyard_metadata.domain.catalog import Catalog, may_read
 from modelyard_metadata.domain.entities import Caller, ModelVersion, NewAuditEvent, VersionStatus
+from modelyard_metadata.domain.guard import Guard, may_read
 from modelyard_metadata.domain.limits import MAX_NAME, MAX_TEXT
 from modelyard_metadata.domain.ports import AccessStore
 from modelyard_metadata.domain.validation import check_name, check_text, parse_reference
+from modelyard_metadata.domain.versions import Versions
 
 __all__ = ["Accounts", "Decision", "hash_token", "new_token_secret"]
 
@@ -76,9 +77,10 @@ class Decision:
 
 
 class Accounts:
-    def __init__(self, store: AccessStore, catalog: Catalog) -> None:
+    def __init__(self, store: AccessStore, guard: Guard, versions: Versions) -> None:
         self._store = store
-        self._catalog = catalog
+        self._guard = guard
+        self._versions = versions
         self._touched: dict[str, datetime] = {}
 
     # Authentication
@@ -130,7 +132,7 @@ class Accounts:
             grant = await self._decide(identity, project, role, action, resource)
         except AccessDenied as denied:
             if mutation:
-                await self._catalog.record_denial(end_caller, denied, resource)
+                await self._guard.record_denial(end_caller, denied, resource)
             else:
                 logger.info("read denied", extra={"principal": identity.principal, "reason": denied.message})
             return Decision(identity.principal, False, denied.message)
@@ -148,7 +150,7 @@ class Accounts:
             ref = parse_reference(resource, "resource")
         except InvalidArgumentError:
             return decide(identity, project, role, action)  # denied, as for any other resource
-        version = await self._catalog.scoped_version(identity, ref, action)
+        version = await self._versions.scoped(identity, ref, action)
         if version.project != project:
             return decide(identity, project, role, action)
         return f"serving credential of {identity.principal}"
@@ -215,7 +217,7 @@ class Accounts:
                 "",
                 "CreateToken",
             )
-            await self._catalog.record_denial(caller, denied, owner)
+            await self._guard.record_denial(caller, denied, owner)
             raise denied
         if (await self._principal("principal", owner)).kind is PrincipalKind.TEAM:
             raise InvalidArgumentError("principal", f"{owner!r} is a team; tokens belong to users and services")
@@ -302,7 +304,7 @@ class Accounts:
         found: dict[str, ModelVersion] = {}
         todo = [reference]
         while todo:
-            version = await self._catalog.get_version(caller, todo.pop(0))
+            version = await self._versions.get(caller, todo.pop(0))
             if version.status is not VersionStatus.READY:
                 raise FailedPreconditionError(f"reference: {version.reference} is {version.status}, not READY")
             if version.reference in found:
@@ -405,13 +407,13 @@ class Accounts:
             return dataclasses.replace(caller, access="platform admin")
         denied = AccessDenied(f"{action}: {identity.principal} may not; it needs a platform admin", "", action)
         if record:
-            await self._catalog.record_denial(caller, denied, resource)
+            await self._guard.record_denial(caller, denied, resource)
         raise denied
 
     async def _require_project_admin(self, caller: Caller, project: str, action: str, principal: str) -> Caller:
         self._identity(caller)
         resource = f"{project}:{principal}"
-        allowed = await self._catalog.allow(caller, project, Role.ADMIN, action, resource)
+        allowed = await self._guard.allow(caller, project, Role.ADMIN, action, resource)
         if not await self._store.project_exists(project):
             raise NotFoundError(f"project {project!r} does not exist")
         return allowed

@@ -22,6 +22,8 @@ __all__ = [
     "ModelKind",
     "ModelVersion",
     "NewAuditEvent",
+    "NewModel",
+    "NewVersion",
     "PlatformInfo",
     "Project",
     "Serving",
@@ -137,6 +139,25 @@ class Model:
 
 
 @dataclass(frozen=True, slots=True)
+class NewModel:
+    """A model about to be inserted: what its creator chose; the store adds its id, counters and times."""
+
+    project: str
+    name: str
+    description: str
+    owner: str
+    team: str
+    kind: ModelKind
+    tags: dict[str, str]
+    code_location: SourceLocation
+    data_location: SourceLocation
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.project}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class TensorSpec:
     name: str
     datatype: str
@@ -193,6 +214,37 @@ class ModelVersion:
     @property
     def reference(self) -> str:
         return f"{self.project}/{self.model}:{self.version}"
+
+    @property
+    def model_name(self) -> str:
+        return f"{self.project}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """A version about to be inserted under the number its model handed out; the store adds its
+    id and times, and records ``parents`` (the versions it was produced by, an ensemble's members)
+    as its lineage."""
+
+    model_id: int
+    project: str
+    model: str
+    version: int
+    stage: Stage
+    status: VersionStatus
+    framework: str
+    payload_format: str
+    author: str
+    description: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    hyperparameters: dict[str, Any]
+    dependencies: tuple[Dependency, ...]
+    code_location: SourceLocation
+    data_location: SourceLocation
+    tags: dict[str, str]
+    serving: Serving
+    parents: tuple[ModelVersion, ...]
 
     @property
     def model_name(self) -> str:

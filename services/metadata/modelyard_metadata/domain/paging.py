@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from modelyard_common.errors import InvalidArgumentError
 from modelyard_metadata.domain.limits import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_PAGE_TOKEN
 
-__all__ = ["decode_token", "encode_token", "page_size"]
+__all__ = ["decode_token", "encode_token", "page_of", "page_size"]
+
+T = TypeVar("T")
 
 
 def page_size(requested: int) -> int:
@@ -44,3 +47,10 @@ def _fits(value: Any, position: type[str] | type[int]) -> bool:
     if type(value) is not position:
         return False
     return "\x00" not in value if isinstance(value, str) else 0 < value < 2**63
+
+
+def page_of(items: list[T], limit: int, token_of: Callable[[T], str]) -> tuple[list[T], str]:
+    """A page of ``items`` (up to ``limit + 1`` read) and the token of the next page ("" on the last)."""
+    if len(items) > limit:
+        return items[:limit], token_of(items[limit - 1])
+    return items, ""

@@ -13,13 +13,13 @@ Grammar (docs/search.md is the user-facing reference)::
 
 Everything that can be checked without the database is checked here (field names, value types,
 allowed operators, sizes), so storage only translates a well-formed tree. Errors name the 1-based
-character position and what was expected there, because a filter is typed by a person.
+character position and what was expected there, because a filter is typed by a person. The
+tokens both are read from are ``search_tokens``'.
 """
 
 from __future__ import annotations
 
 import enum
-import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +36,7 @@ from .limits import (
     MAX_ORDER_KEYS,
     MAX_PREDICATES,
 )
+from .search_tokens import BARE_KEY, Kind, Token, describe, is_keyword, lex
 
 __all__ = [
     "DEFAULT_ORDER",
@@ -101,7 +102,6 @@ _ORDER_HELP = (
     "project, model (or name), version, stage, status, framework, payload_format, author, "
     "created, updated, tags.KEY, metrics.KEY, params.KEY"
 )
-_BARE_KEY = re.compile(r"[A-Za-z0-9_./-]+")
 _SHA256 = re.compile(r"[0-9A-Fa-f]{64}")
 
 
@@ -124,7 +124,7 @@ class Field:
     def __str__(self) -> str:
         if self.key is None:
             return self.name
-        return f"{self.name}.{self.key if _BARE_KEY.fullmatch(self.key) else f'`{self.key}`'}"
+        return f"{self.name}.{self.key if BARE_KEY.fullmatch(self.key) else f'`{self.key}`'}"
 
 
 class Op(enum.StrEnum):
@@ -200,12 +200,12 @@ def parse_filter(text: str) -> Expr | None:
     if len(text) > MAX_FILTER_LENGTH:
         raise InvalidArgumentError("filter", f"is {len(text)} characters long; at most {MAX_FILTER_LENGTH} allowed")
     parser = _Parser(text, "filter")
-    if parser.peek().kind is _Kind.END:
+    if parser.peek().kind is Kind.END:
         return None
     expr = parser.parse_or(0)
     end = parser.peek()
-    if end.kind is not _Kind.END:
-        parser.fail(end, f"expected AND, OR or the end of the filter, found {_describe(end)}")
+    if end.kind is not Kind.END:
+        parser.fail(end, f"expected AND, OR or the end of the filter, found {describe(end)}")
     return expr
 
 
@@ -218,13 +218,13 @@ def parse_order_by(text: str) -> tuple[OrderKey, ...]:
     if len(text) > MAX_ORDER_BY_LENGTH:
         raise InvalidArgumentError("order_by", f"is {len(text)} characters long; at most {MAX_ORDER_BY_LENGTH} allowed")
     parser = _Parser(text, "order_by")
-    if parser.peek().kind is _Kind.END:
+    if parser.peek().kind is Kind.END:
         return DEFAULT_ORDER
     keys: list[OrderKey] = []
     while True:
         tok = parser.advance()
-        if tok.kind is not _Kind.WORD or _is_keyword(tok):
-            parser.fail(tok, f"expected a field to order by, found {_describe(tok, 'order_by')}")
+        if tok.kind is not Kind.WORD or is_keyword(tok):
+            parser.fail(tok, f"expected a field to order by, found {describe(tok, 'order_by')}")
         field = parser.field(tok, _ORDER_HELP)
         if field.name in _UNORDERABLE:
             parser.fail(tok, f"cannot order by '{tok.text}'; order by one of {_ORDER_HELP}")
@@ -234,127 +234,14 @@ def parse_order_by(text: str) -> tuple[OrderKey, ...]:
             parser.fail(tok, f"too many keys: at most {MAX_ORDER_KEYS} allowed")
         nxt = parser.advance()
         descending = False
-        if _is_keyword(nxt, "ASC", "DESC"):
+        if is_keyword(nxt, "ASC", "DESC"):
             descending = nxt.text.upper() == "DESC"
             nxt = parser.advance()
         keys.append(OrderKey(field, descending))
-        if nxt.kind is _Kind.END:
+        if nxt.kind is Kind.END:
             return tuple(keys)
-        if nxt.kind is not _Kind.COMMA:
-            parser.fail(nxt, f"expected ASC, DESC, ',' or the end of order_by, found {_describe(nxt, 'order_by')}")
-
-
-# --- lexer ---------------------------------------------------------------------------------
-
-
-class _Kind(enum.Enum):
-    WORD = "word"  # field, keyword, true or false; `key` is set for tags.KEY and the like
-    STRING = "string"
-    NUMBER = "number"
-    OP = "operator"
-    LPAREN = "("
-    RPAREN = ")"
-    COMMA = ","
-    END = "end"
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    kind: _Kind
-    text: str  # as written, for messages
-    pos: int  # 1-based
-    value: object = None  # decoded string or number; the word before any key
-    key: str | None = None
-
-
-_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t", "r": "\r"}
-_KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "LIKE", "TRUE", "FALSE", "ASC", "DESC"})
-_INT64 = 2**63
-
-
-def _lex(text: str, what: str) -> list[_Token]:
-    def fail(index: int, message: str) -> InvalidArgumentError:
-        return InvalidArgumentError(what, f"at position {index + 1}: {message}")
-
-    if (nul := text.find("\x00")) >= 0:  # Postgres text cannot hold it
-        raise fail(nul, "unexpected character '\\x00'")
-    tokens: list[_Token] = []
-    i, n = 0, len(text)
-    while i < n:
-        c, start = text[i], i
-        if c.isspace():
-            i += 1
-            continue
-        if c in "\"'":
-            chars: list[str] = []
-            i += 1
-            while True:
-                if i >= n or (text[i] == "\\" and i + 1 == n):
-                    raise fail(start, "unterminated string")
-                if text[i] == c:
-                    break
-                if text[i] == "\\":
-                    escaped = text[i + 1 : i + 2]
-                    if escaped not in _ESCAPES:
-                        raise fail(i, f"unknown escape '\\{escaped}' in string; use \\\\, \\\", \\', \\n, \\t or \\r")
-                    chars.append(_ESCAPES[escaped])
-                    i += 2
-                else:
-                    chars.append(text[i])
-                    i += 1
-            i += 1
-            tokens.append(_Token(_Kind.STRING, text[start:i], start + 1, "".join(chars)))
-        elif m := _NUMBER.match(text, i):
-            i = m.end()
-            number: int | float = int(m[0]) if m[0].lstrip("-").isdigit() else float(m[0])
-            if abs(number) >= _INT64 if isinstance(number, int) else not math.isfinite(number):
-                raise fail(start, f"number {m[0]} is out of range")
-            tokens.append(_Token(_Kind.NUMBER, m[0], start + 1, number))
-        elif m := _WORD.match(text, i):
-            i = m.end()
-            key = None
-            if text[i : i + 1] == ".":
-                i += 1
-                key_start = i
-                if text[i : i + 1] == "`":
-                    close = text.find("`", i + 1)
-                    if close < 0:
-                        raise fail(i, "unterminated `quoted key`")
-                    key, i = text[i + 1 : close], close + 1
-                elif km := _BARE_KEY.match(text, i):
-                    key, i = km[0], km.end()
-                if not key:
-                    raise fail(key_start, f"expected a key after '{m[0]}.'")
-            tokens.append(_Token(_Kind.WORD, text[start:i], start + 1, m[0], key))
-        elif text.startswith(("!=", "<=", ">="), i) or c in "=<>":
-            i += 2 if text[i + 1 : i + 2] == "=" and c != "=" else 1
-            tokens.append(_Token(_Kind.OP, text[start:i], start + 1, Op(text[start:i])))
-        elif c in "(),":
-            i += 1
-            kind = {"(": _Kind.LPAREN, ")": _Kind.RPAREN, ",": _Kind.COMMA}[c]
-            tokens.append(_Token(kind, c, start + 1))
-        elif c == "!":
-            raise fail(i, "expected '=' after '!'")
-        else:
-            raise fail(i, f"unexpected character {c!r}")
-    tokens.append(_Token(_Kind.END, "", n + 1))
-    return tokens
-
-
-def _is_keyword(tok: _Token, *words: str) -> bool:
-    if tok.kind is not _Kind.WORD or tok.key is not None:
-        return False
-    word = tok.text.upper()
-    return word in words if words else word in _KEYWORDS
-
-
-def _describe(tok: _Token, what: str = "filter") -> str:
-    if tok.kind is _Kind.END:
-        return "the end of the filter" if what == "filter" else f"the end of {what}"
-    text = tok.text if len(tok.text) <= 40 else tok.text[:37] + "..."
-    return text if tok.kind is _Kind.STRING else f"'{text}'"
+        if nxt.kind is not Kind.COMMA:
+            parser.fail(nxt, f"expected ASC, DESC, ',' or the end of order_by, found {describe(nxt, 'order_by')}")
 
 
 # --- parser --------------------------------------------------------------------------------
@@ -363,72 +250,72 @@ def _describe(tok: _Token, what: str = "filter") -> str:
 class _Parser:
     def __init__(self, text: str, what: str) -> None:
         self.what = what
-        self.tokens = _lex(text, what)
+        self.tokens = lex(text, what)
         self.i = 0
         self.predicates = 0
 
-    def fail(self, tok: _Token, message: str) -> NoReturn:
+    def fail(self, tok: Token, message: str) -> NoReturn:
         raise InvalidArgumentError(self.what, f"at position {tok.pos}: {message}")
 
-    def peek(self) -> _Token:
+    def peek(self) -> Token:
         return self.tokens[self.i]
 
-    def advance(self) -> _Token:
+    def advance(self) -> Token:
         tok = self.tokens[self.i]
-        if tok.kind is not _Kind.END:
+        if tok.kind is not Kind.END:
             self.i += 1
         return tok
 
     def parse_or(self, depth: int) -> Expr:
         items = [self.parse_and(depth)]
-        while _is_keyword(self.peek(), "OR"):
+        while is_keyword(self.peek(), "OR"):
             self.advance()
             items.append(self.parse_and(depth))
         return items[0] if len(items) == 1 else Or(tuple(items))
 
     def parse_and(self, depth: int) -> Expr:
         items = [self.parse_unary(depth)]
-        while _is_keyword(self.peek(), "AND"):
+        while is_keyword(self.peek(), "AND"):
             self.advance()
             items.append(self.parse_unary(depth))
         return items[0] if len(items) == 1 else And(tuple(items))
 
     def parse_unary(self, depth: int) -> Expr:
         tok = self.peek()
-        if _is_keyword(tok, "NOT") or tok.kind is _Kind.LPAREN:
+        if is_keyword(tok, "NOT") or tok.kind is Kind.LPAREN:
             if depth == MAX_DEPTH:
                 self.fail(tok, f"nesting is deeper than {MAX_DEPTH} levels")
             self.advance()
-            if tok.kind is _Kind.WORD:
+            if tok.kind is Kind.WORD:
                 return Not(self.parse_unary(depth + 1))
             expr = self.parse_or(depth + 1)
             close = self.advance()
-            if close.kind is not _Kind.RPAREN:
+            if close.kind is not Kind.RPAREN:
                 self.fail(
-                    close, f"expected AND, OR or ')' to close the '(' at position {tok.pos}, found {_describe(close)}"
+                    close, f"expected AND, OR or ')' to close the '(' at position {tok.pos}, found {describe(close)}"
                 )
             return expr
         return self.parse_predicate()
 
     def parse_predicate(self) -> Expr:
         name = self.advance()
-        if name.kind is not _Kind.WORD or _is_keyword(name):
-            index = self.i if name.kind is _Kind.END else self.i - 1
+        if name.kind is not Kind.WORD or is_keyword(name):
+            index = self.i if name.kind is Kind.END else self.i - 1
             after = f" after '{self.tokens[index - 1].text}'" if index > 0 else ""
-            self.fail(name, f"expected a field, NOT or '('{after}, found {_describe(name)}")
+            self.fail(name, f"expected a field, NOT or '('{after}, found {describe(name)}")
         field = self.field(name, _FIELDS_HELP)
         self.predicates += 1
         if self.predicates > MAX_PREDICATES:
             self.fail(name, f"too many predicates: at most {MAX_PREDICATES} allowed")
         op = self.advance()
-        negated = _is_keyword(op, "NOT")
+        negated = is_keyword(op, "NOT")
         if negated:
             op = self.advance()
-            if not _is_keyword(op, "IN", "LIKE"):
-                self.fail(op, f"expected IN or LIKE after 'NOT', found {_describe(op)}")
-        if _is_keyword(op, "IN"):
+            if not is_keyword(op, "IN", "LIKE"):
+                self.fail(op, f"expected IN or LIKE after 'NOT', found {describe(op)}")
+        if is_keyword(op, "IN"):
             return self.in_list(field, name, op, negated)
-        if _is_keyword(op, "LIKE"):
+        if is_keyword(op, "LIKE"):
             if field.type not in (FieldType.TEXT, FieldType.JSON, FieldType.ALIAS):
                 self.fail(
                     op,
@@ -436,8 +323,8 @@ class _Parser:
                     f"author, alias, tags.KEY, params.KEY), not on {name.text}",
                 )
             pattern = self.advance()
-            if pattern.kind is not _Kind.STRING:
-                self.fail(pattern, f"expected a quoted pattern after '{op.text}', found {_describe(pattern)}")
+            if pattern.kind is not Kind.STRING:
+                self.fail(pattern, f"expected a quoted pattern after '{op.text}', found {describe(pattern)}")
             text = str(pattern.value)
             if (len(text) - len(text.rstrip("\\"))) % 2:  # Postgres refuses a dangling LIKE escape
                 self.fail(
@@ -446,22 +333,22 @@ class _Parser:
                     "to match one backslash)",
                 )
             return Like(field, text, negated)
-        if op.kind is not _Kind.OP:
+        if op.kind is not Kind.OP:
             self.fail(
                 op,
                 f"expected an operator (=, !=, <, <=, >, >=, IN, NOT IN, LIKE, NOT LIKE) "
-                f"after '{name.text}', found {_describe(op)}",
+                f"after '{name.text}', found {describe(op)}",
             )
         if field.type in (FieldType.ENUM, FieldType.ALIAS, FieldType.DIGEST) and op.value not in (Op.EQ, Op.NE):
             allowed = "=, !=, IN and LIKE" if field.type is FieldType.ALIAS else "=, != and IN"
-            self.fail(op, f"{name.text} supports only {allowed}, found {_describe(op)}")
+            self.fail(op, f"{name.text} supports only {allowed}, found {describe(op)}")
         value = self.advance()
         return Comparison(field, Op(op.value), self.value(field, name, value, op))  # type: ignore[arg-type]
 
-    def in_list(self, field: Field, name: _Token, op: _Token, negated: bool) -> Expr:
+    def in_list(self, field: Field, name: Token, op: Token, negated: bool) -> Expr:
         opening = self.advance()
-        if opening.kind is not _Kind.LPAREN:
-            self.fail(opening, f"expected '(' after '{op.text}', found {_describe(opening)}")
+        if opening.kind is not Kind.LPAREN:
+            self.fail(opening, f"expected '(' after '{op.text}', found {describe(opening)}")
         values: list[Value] = []
         after = opening
         while True:
@@ -470,12 +357,12 @@ class _Parser:
                 self.fail(tok, f"too many values in the IN list: at most {MAX_IN_VALUES} allowed")
             values.append(self.value(field, name, tok, after))
             after = self.advance()
-            if after.kind is _Kind.RPAREN:
+            if after.kind is Kind.RPAREN:
                 return InList(field, tuple(values), negated)
-            if after.kind is not _Kind.COMMA:
-                self.fail(after, f"expected ',' or ')' in the IN list, found {_describe(after)}")
+            if after.kind is not Kind.COMMA:
+                self.fail(after, f"expected ',' or ')' in the IN list, found {describe(after)}")
 
-    def field(self, tok: _Token, valid: str) -> Field:
+    def field(self, tok: Token, valid: str) -> Field:
         word, key = str(tok.value).lower(), tok.key
         if key is None and word in _MAPS:
             self.fail(tok, f"'{tok.text}' needs a key, as in {word}.KEY")
@@ -487,16 +374,16 @@ class _Parser:
             return Field(word, key)
         self.fail(tok, f"unknown field '{tok.text}'; valid fields are {valid}")
 
-    def value(self, field: Field, name: _Token, tok: _Token, after: _Token) -> Value:
+    def value(self, field: Field, name: Token, tok: Token, after: Token) -> Value:
         """Reads one literal and checks it fits ``field``, returning it in the field's own type."""
         raw: Value
-        if tok.kind in (_Kind.STRING, _Kind.NUMBER):
+        if tok.kind in (Kind.STRING, Kind.NUMBER):
             raw = tok.value  # type: ignore[assignment]
-        elif _is_keyword(tok, "TRUE", "FALSE"):
+        elif is_keyword(tok, "TRUE", "FALSE"):
             raw = tok.text.upper() == "TRUE"
         else:
-            hint = " (quote text values)" if tok.kind is _Kind.WORD and not _is_keyword(tok) else ""
-            self.fail(tok, f"expected a value after '{after.text}'{hint}, found {_describe(tok)}")
+            hint = " (quote text values)" if tok.kind is Kind.WORD and not is_keyword(tok) else ""
+            self.fail(tok, f"expected a value after '{after.text}'{hint}, found {describe(tok)}")
         kind = field.type
         if kind is FieldType.JSON:
             return raw
@@ -521,7 +408,7 @@ class _Parser:
             FieldType.NUMBER: "compares with a number",
             FieldType.TIME: 'compares with a timestamp such as "2026-01-31" or "2026-01-31T12:00:00Z"',
         }[kind]
-        self.fail(tok, f"{name.text} {expected}, found {_describe(tok)}")
+        self.fail(tok, f"{name.text} {expected}, found {describe(tok)}")
 
 
 def _parse_time(text: str) -> datetime | None:

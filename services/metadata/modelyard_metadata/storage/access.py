@@ -16,8 +16,8 @@ from modelyard_common.errors import AlreadyExistsError
 from modelyard_common.postgres import connection
 from modelyard_metadata.domain.access import Identity, Principal, PrincipalKind, Role, RoleBinding, Token
 from modelyard_metadata.storage.cache import AUTH, VersionCache
-from modelyard_metadata.storage.postgres import PgTransaction, committed
 from modelyard_metadata.storage.rows import binding_from_row
+from modelyard_metadata.storage.transaction import PgTransaction, committed
 
 __all__ = ["PgAccessStore"]
 

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from modelyard_common.errors import BackendUnavailableError
-from modelyard_metadata.storage.postgres import AUDIT_CHANNEL
+from modelyard_metadata.storage.transaction import AUDIT_CHANNEL
 
 __all__ = ["AuditFeed", "Subscription"]
 

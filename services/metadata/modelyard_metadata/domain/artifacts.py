@@ -1,0 +1,60 @@
+"""What the registry service reports about a version's bytes: its artifact committed (the version
+READY), or its upload failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelyard_common.errors import FailedPreconditionError
+from modelyard_metadata.domain.entities import Caller, ModelVersion, NewAuditEvent, VersionStatus
+from modelyard_metadata.domain.guard import Guard
+from modelyard_metadata.domain.lookups import lock_version
+from modelyard_metadata.domain.ports import MetadataStore
+from modelyard_metadata.domain.validation import check_artifact_files, check_text, parse_reference
+
+__all__ = ["Artifacts"]
+
+
+class Artifacts:
+    def __init__(self, store: MetadataStore, guard: Guard) -> None:
+        self._store = store
+        self._guard = guard
+
+    async def commit(self, caller: Caller, reference: str, artifact: dict[str, Any]) -> ModelVersion:
+        ref = parse_reference(reference)
+        files = artifact.get("files", [])
+        check_artifact_files(files)
+        caller = await self._guard.as_registry(caller, "CommitArtifact", ref.project, reference)
+        async with self._store.transaction() as tx:
+            version = await lock_version(self._store, tx, ref)
+            if version.status is VersionStatus.READY:
+                if version.artifact.get("files") == files:
+                    return version  # the same commit again: idempotent
+                raise FailedPreconditionError(f"{version.reference} is already READY with a different artifact")
+            if version.status is VersionStatus.FAILED:
+                raise FailedPreconditionError(f"{version.reference} has FAILED; register a new version")
+            updated = await tx.update_version(
+                version, {"status": VersionStatus.READY, "status_message": "", "artifact": artifact}
+            )
+            await tx.append_audit(
+                NewAuditEvent(caller, "version.ready", version.project, version.reference, after={"artifact": artifact})
+            )
+        return updated
+
+    async def fail_upload(self, caller: Caller, reference: str, reason: str) -> ModelVersion:
+        ref = parse_reference(reference)
+        check_text("reason", reason)
+        caller = await self._guard.as_registry(caller, "FailUpload", ref.project, reference)
+        async with self._store.transaction() as tx:
+            version = await lock_version(self._store, tx, ref)
+            if version.status is not VersionStatus.PENDING_UPLOAD:
+                raise FailedPreconditionError(f"{version.reference} is {version.status}, not PENDING_UPLOAD")
+            updated = await tx.update_version(
+                version, {"status": VersionStatus.FAILED, "status_message": reason or "upload failed"}
+            )
+            await tx.append_audit(
+                NewAuditEvent(
+                    caller, "version.failed", version.project, version.reference, reason=reason or "upload failed"
+                )
+            )
+        return updated
