@@ -12,8 +12,9 @@ from asyncpg.pool import PoolConnectionProxy
 
 from bench.metadata._seed import DEPENDENCIES, SIGNATURE, VERSION_PARAMS, VERSION_TAGS
 from modelyard_metadata.domain.search import parse_filter, parse_order_by
-from modelyard_metadata.storage import postgres as service_sql
+from modelyard_metadata.storage import queries as service_sql
 from modelyard_metadata.storage.search_sql import compile_search
+from modelyard_metadata.storage.transaction import AUDIT_CHANNEL
 
 __all__ = ["SEARCH_FILTER", "SEARCH_ORDERED", "SEARCH_PAGE", "direct_create", "explain", "search_sql"]
 
@@ -27,14 +28,14 @@ def search_sql(order_by: str) -> tuple[str, tuple[object, ...]]:
     compiled = compile_search(
         parse_filter(SEARCH_FILTER), parse_order_by(order_by), project=None, page_token="", page_size=SEARCH_PAGE
     )
-    return compiled.query(columns=service_sql._VERSION_COLUMNS), compiled.args
+    return compiled.query(columns=service_sql.VERSION_COLUMNS), compiled.args
 
 
 async def direct_create(conn: asyncpg.Connection | PoolConnectionProxy, project: str, name: str) -> None:
-    """The statements CreateModelVersion runs in its transaction (storage/postgres.py), same values."""
+    """The statements CreateModelVersion runs in its transaction (storage/transaction.py), same values."""
     async with conn.transaction():
         model = await conn.fetchrow(
-            service_sql._MODEL + " WHERE m.project = $1 AND m.name = $2 FOR UPDATE OF m", project, name
+            service_sql.MODEL + " WHERE m.project = $1 AND m.name = $2 FOR UPDATE OF m", project, name
         )
         assert model is not None, f"no model {project}/{name}"
         number = await conn.fetchval(
@@ -70,14 +71,14 @@ async def direct_create(conn: asyncpg.Connection | PoolConnectionProxy, project:
         await conn.execute(
             "INSERT INTO version_lineage (version_id, parent_id) SELECT $1, unnest($2::bigint[])", version_id, []
         )
-        row = await conn.fetchrow(service_sql._BY_ID, version_id)
+        row = await conn.fetchrow(service_sql.BY_ID, version_id)
         assert row is not None
         snapshot = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(row).items()}
         await conn.fetchval(
             f"""WITH e AS (
                   INSERT INTO audit_events (actor, action, project, resource, before, after, reason, request_id)
                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
-                SELECT id FROM e, pg_notify('{service_sql.AUDIT_CHANNEL}', e.id::text) AS n""",
+                SELECT id FROM e, pg_notify('{AUDIT_CHANNEL}', e.id::text) AS n""",
             *("bench", "version.create", project, f"{project}/{name}:{number}", None, snapshot, "", "direct"),
         )
 

@@ -56,7 +56,7 @@ from modelyard.v1 import metadata_pb2, metadata_pb2_grpc
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis
 from modelyard_common.embedded.service import ServiceProcess
 from modelyard_metadata.domain.validation import VersionRef
-from modelyard_metadata.storage import postgres as service_sql
+from modelyard_metadata.storage import queries as service_sql
 
 ADMIN_TOKEN = "myd_bench-admin-token-0123456789abcdefghijklmnopqrstuv"
 BEARER = (("authorization", f"Bearer {ADMIN_TOKEN}"),)
@@ -149,7 +149,7 @@ async def run_bench(
             async with pool.acquire() as conn:
                 await conn.fetchrow("SELECT * FROM model_versions WHERE id = $1", rng.choice(ids))
 
-        alias_sql, alias_args = service_sql._ref_query(VersionRef("proj", "model", alias="champion"), lock=False)
+        alias_sql, alias_args = service_sql.ref_query(VersionRef("proj", "model", alias="champion"), lock=False)
 
         async def alias_read(w: int, i: int) -> None:
             async with pool.acquire() as conn:
