@@ -57,6 +57,7 @@ from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis
 from modelyard_common.embedded.service import ServiceProcess
 from modelyard_metadata.domain.validation import VersionRef
 from modelyard_metadata.storage import queries as service_sql
+from modelyard_metadata.storage.postgres import init_connection
 
 ADMIN_TOKEN = "myd_bench-admin-token-0123456789abcdefghijklmnopqrstuv"
 BEARER = (("authorization", f"Bearer {ADMIN_TOKEN}"),)
@@ -116,7 +117,7 @@ async def run_bench(
     )
 
     # The service's own jsonb codec, so rows decode to the same Python objects.
-    pool = await asyncpg.create_pool(dsn, min_size=16, max_size=16, init=service_sql.init_connection)
+    pool = await asyncpg.create_pool(dsn, min_size=16, max_size=16, init=init_connection)
     shared = {t: grpc.aio.insecure_channel(t) for t in (cached.target, uncached.target, authenticated.target)}
     opened: list[grpc.aio.Channel] = []
 
