@@ -11,7 +11,7 @@ import grpc
 from modelyard import TLSConfig
 from modelyard_common.settings import ServiceSettings
 
-__all__ = ["client_tls", "server_credentials", "tls_environment", "tls_mode"]
+__all__ = ["client_tls", "server_credentials", "tls_mode"]
 
 
 def tls_mode(settings: ServiceSettings) -> str:
@@ -39,19 +39,3 @@ def client_tls(settings: ServiceSettings) -> TLSConfig | None:
     if settings.tls_ca_file is None:
         return None
     return TLSConfig(settings.tls_ca_file, cert_file=settings.tls_cert_file, key_file=settings.tls_key_file)
-
-
-def tls_environment(settings: ServiceSettings, prefix: str) -> dict[str, str]:
-    """This service's TLS files as the settings of a service it starts (variables named with
-    ``prefix``), with a health port of its own choosing when TLS is on: the same mode, the same
-    identity, the same trust."""
-    files = {
-        "TLS_CERT_FILE": settings.tls_cert_file,
-        "TLS_KEY_FILE": settings.tls_key_file,
-        "TLS_CLIENT_CA_FILE": settings.tls_client_ca_file,
-        "TLS_CA_FILE": settings.tls_ca_file,
-    }
-    environment = {prefix + name: str(path) for name, path in files.items() if path is not None}
-    if settings.tls_cert_file is not None:
-        environment[prefix + "HEALTH_PORT"] = "0"
-    return environment

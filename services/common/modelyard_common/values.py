@@ -5,7 +5,17 @@ package, and an enum or a path rule is never written twice."""
 
 from __future__ import annotations
 
-from modelyard._types import ProjectRole, VersionStatus
+from modelyard._types import DeploymentRuntime, DeploymentState, ProjectRole, ReplicaState, VersionStatus
 from modelyard.paths import MAX_NAME_BYTES, MAX_PATH_BYTES, nested_pair, path_problem
 
-__all__ = ["MAX_NAME_BYTES", "MAX_PATH_BYTES", "ProjectRole", "VersionStatus", "nested_pair", "path_problem"]
+__all__ = [
+    "MAX_NAME_BYTES",
+    "MAX_PATH_BYTES",
+    "DeploymentRuntime",
+    "DeploymentState",
+    "ProjectRole",
+    "ReplicaState",
+    "VersionStatus",
+    "nested_pair",
+    "path_problem",
+]

@@ -18,11 +18,11 @@ from modelyard_common.migrations import migrate
 from modelyard_common.postgres import create_pool
 from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
-from modelyard_common.tls import client_tls, tls_environment
+from modelyard_common.tls import client_tls
+from modelyard_common.values import DeploymentRuntime
 from modelyard_deploy.api.servicer import DeployServicer
 from modelyard_deploy.domain.changes import Changes
 from modelyard_deploy.domain.deployments import Deployments
-from modelyard_deploy.domain.entities import Runtime
 from modelyard_deploy.domain.leadership import lead
 from modelyard_deploy.domain.reconcile import Reconciler
 from modelyard_deploy.domain.rollout import Policy
@@ -34,6 +34,7 @@ from modelyard_deploy.storage.catalog import MetadataCatalog, ServingCredentials
 from modelyard_deploy.storage.leadership import PgLeadership
 from modelyard_deploy.storage.notices import PgChangeFeed
 from modelyard_deploy.storage.postgres import PgDeploymentStore
+from modelyard_serving.launch import ServingTLS
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ async def run(settings: DeploySettings) -> int:
                 run_dir=settings.run_dir,
                 stop_grace=settings.replica_stop_grace_seconds,
                 scrape_targets_file=settings.scrape_targets_file,
-                environment=tls_environment(settings, "MLREG_SERVING_"),
+                tls=ServingTLS.like(settings),
             ),
             issue,
         )
@@ -106,14 +107,16 @@ async def run(settings: DeploySettings) -> int:
         observer = PrometheusObserver()
         reconciler = Reconciler(store, runtime, changes, policy, observer, cluster)
         changes.subscribe(reconciler.poke)
-        runtimes = frozenset({Runtime.PROCESS, Runtime.KUBERNETES} if cluster else {Runtime.PROCESS})
+        runtimes = frozenset(
+            {DeploymentRuntime.PROCESS, DeploymentRuntime.KUBERNETES} if cluster else {DeploymentRuntime.PROCESS}
+        )
         deployments = Deployments(
             store,
             MetadataCatalog(client),
             ProjectAccess(client if settings.auth_enabled else None),
             changes,
             runtimes,
-            Runtime(settings.default_runtime.upper()),
+            DeploymentRuntime(settings.default_runtime.upper()),
             settings.leader_wait_seconds,
             settings.leader_wait_seconds + settings.replica_drain_seconds + settings.replica_stop_grace_seconds,
         )

@@ -6,7 +6,7 @@ from collections import Counter as Counts
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from modelyard_deploy.domain.entities import DeploymentState, ReplicaState
+from modelyard_common.values import DeploymentState, ReplicaState
 
 __all__ = ["PrometheusObserver"]
 
@@ -34,7 +34,10 @@ class PrometheusObserver:
         ROLLOUT_SECONDS.observe(seconds)
 
     def counted(self, deployments: Counts[DeploymentState], replicas: Counts[ReplicaState]) -> None:
+        # UNSPECIFIED is the wire's "unset"; no deployment or replica is ever in it.
         for deployment_state in DeploymentState:
-            DEPLOYMENTS.labels(deployment_state.value).set(deployments[deployment_state])
+            if deployment_state is not DeploymentState.UNSPECIFIED:
+                DEPLOYMENTS.labels(deployment_state.value).set(deployments[deployment_state])
         for replica_state in ReplicaState:
-            REPLICAS.labels(replica_state.value).set(replicas[replica_state])
+            if replica_state is not ReplicaState.UNSPECIFIED:
+                REPLICAS.labels(replica_state.value).set(replicas[replica_state])

@@ -1,4 +1,5 @@
-"""Configuration of the inference server, from MLREG_SERVING_* environment variables."""
+"""Configuration of the inference server, from MLREG_SERVING_* environment variables: a
+launcher writes them with ``launch.ServingLaunch``, whose fields are named as these."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from modelyard_common.settings import ServiceSettings
+from modelyard_serving.launch import ENV_PREFIX
 
 __all__ = ["ServingSettings"]
 
@@ -15,7 +17,7 @@ __all__ = ["ServingSettings"]
 class ServingSettings(ServiceSettings):
     """One server serves one version, fetched through the registry when it starts."""
 
-    model_config = SettingsConfigDict(env_prefix="MLREG_SERVING_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
     reference: str = Field(min_length=3)
     """The version to serve: PROJECT/MODEL:N, PROJECT/MODEL@ALIAS or PROJECT/MODEL (required)."""

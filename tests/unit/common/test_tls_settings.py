@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from modelyard_common.settings import ServiceSettings
-from modelyard_common.tls import client_tls, tls_environment, tls_mode
+from modelyard_common.tls import client_tls, tls_mode
 
 CERT, KEY, CA = Path("svc.pem"), Path("svc-key.pem"), Path("ca.pem")
 
@@ -42,15 +42,3 @@ def test_the_mode_and_the_client_side_follow_the_files() -> None:
     assert client_tls(mtls) == client_tls(tls)
     config = client_tls(mtls)
     assert config is not None and (config.ca_file, config.cert_file, config.key_file) == (CA, CERT, KEY)
-
-
-def test_a_started_service_gets_the_same_files_and_a_health_port_of_its_own() -> None:
-    mtls = Settings(tls_cert_file=CERT, tls_key_file=KEY, tls_client_ca_file=CA, tls_ca_file=CA)
-    assert tls_environment(mtls, "MLREG_SERVING_") == {
-        "MLREG_SERVING_TLS_CERT_FILE": "svc.pem",
-        "MLREG_SERVING_TLS_KEY_FILE": "svc-key.pem",
-        "MLREG_SERVING_TLS_CLIENT_CA_FILE": "ca.pem",
-        "MLREG_SERVING_TLS_CA_FILE": "ca.pem",
-        "MLREG_SERVING_HEALTH_PORT": "0",
-    }
-    assert tls_environment(Settings(), "MLREG_SERVING_") == {}

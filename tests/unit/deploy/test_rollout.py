@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState, Runtime
+from modelyard_common.values import DeploymentRuntime, DeploymentState, ReplicaState
+from modelyard_deploy.domain.entities import Deployment, Replica
 from modelyard_deploy.domain.ports import ClusterStatus, Observation
 from modelyard_deploy.domain.rollout import Plan, Policy, observe, plan, plan_cluster
 
@@ -37,7 +38,7 @@ def deployment(
         model_reference="fraud/scorer@champion",
         version_reference="fraud/scorer:1",
         replicas=wanted,
-        runtime=Runtime.PROCESS,
+        runtime=DeploymentRuntime.PROCESS,
         state=state,
         revision=revision,
         created_by="tester",

@@ -1,11 +1,13 @@
-"""Deployment names and replica counts: what is accepted, and what the errors say."""
+"""Deployment names (the rule shared with the metadata service), replica counts and trusted
+types: what is accepted, and what the errors say."""
 
 from __future__ import annotations
 
 import pytest
 
 from modelyard_common.errors import InvalidArgumentError
-from modelyard_deploy.domain.deployments import check_name, check_replicas, check_trusted_types
+from modelyard_common.names import check_deployment_name as check_name
+from modelyard_deploy.domain.validation import check_replicas, check_trusted_types
 
 
 @pytest.mark.parametrize("name", ["a", "scorer", "scorer-prod-2", "a" * 40, "x1-"])

@@ -4,7 +4,6 @@ project to change it, VIEWER to read it), resolve the version, record the change
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -16,86 +15,21 @@ from modelyard_common.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from modelyard_common.values import ProjectRole
+from modelyard_common.names import check_deployment_name
+from modelyard_common.values import DeploymentRuntime, DeploymentState, ProjectRole, VersionStatus
 from modelyard_deploy.domain.changes import Changes
-from modelyard_deploy.domain.entities import Deployment, DeploymentState, Revision, Runtime, VersionInfo
-from modelyard_deploy.domain.limits import (
-    DEFAULT_PAGE,
-    MAX_NAME,
-    MAX_PAGE,
-    MAX_PROJECT,
-    MAX_REASON,
-    MAX_REFERENCE,
-    MAX_REPLICAS,
-    MAX_TRUSTED_TYPES,
-    MAX_TYPE_NAME,
-)
+from modelyard_deploy.domain.entities import Deployment, Revision, VersionInfo
+from modelyard_deploy.domain.limits import DEFAULT_PAGE, MAX_PAGE, MAX_REASON
 from modelyard_deploy.domain.ports import Access, DeploymentStore, VersionCatalog
+from modelyard_deploy.domain.validation import (
+    check_project,
+    check_replicas,
+    check_text,
+    check_trusted_types,
+    reference_project,
+)
 
-__all__ = ["Deployments", "check_name", "check_replicas", "check_trusted_types"]
-
-_NAME = re.compile(r"[a-z][a-z0-9-]*")
-_PROJECT = re.compile(r"[a-z0-9][a-z0-9._-]*")
-# A Python dotted name as skops.io.get_untrusted_types gives it ("sklearn.pipeline.Pipeline").
-_TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-
-
-def check_name(name: str, field: str = "name") -> str:
-    """A deployment name names Kubernetes objects and is the model name inference clients send."""
-    if not name:
-        raise InvalidArgumentError(field, "is required")
-    if len(name) > MAX_NAME:
-        raise InvalidArgumentError(field, f"{name[:MAX_NAME] + '...'!r} is longer than {MAX_NAME} characters")
-    if not _NAME.fullmatch(name):
-        raise InvalidArgumentError(field, f"{name!r} must be lowercase letters, digits and '-', starting with a letter")
-    return name
-
-
-def _check_project(project: str) -> str:
-    if len(project) > MAX_PROJECT or not _PROJECT.fullmatch(project or "p"):
-        raise InvalidArgumentError("project", f"{project[:MAX_PROJECT]!r} is not a project name")
-    return project
-
-
-def _check_text(field: str, value: str, limit: int) -> str:
-    if len(value) > limit:
-        raise InvalidArgumentError(field, f"is {len(value)} characters long; at most {limit} allowed")
-    if "\x00" in value:
-        raise InvalidArgumentError(field, "contains a NUL character, which cannot be stored")
-    return value
-
-
-def _reference_project(reference: str) -> str:
-    """The project a textual reference names ("fraud/scorer@champion": "fraud")."""
-    if not reference:
-        raise InvalidArgumentError("model_reference", "is required")
-    _check_text("model_reference", reference, MAX_REFERENCE)
-    project, slash, _ = reference.partition("/")
-    if not slash or len(project) > MAX_PROJECT or not _PROJECT.fullmatch(project):
-        raise InvalidArgumentError(
-            "model_reference", f"{reference!r} is not 'project/model:VERSION', 'project/model@ALIAS' or 'project/model'"
-        )
-    return project
-
-
-def check_trusted_types(types: Iterable[str]) -> tuple[str, ...]:
-    """Types to trust in skops files: dotted names, sorted, each once."""
-    found = sorted(set(types))
-    if len(found) > MAX_TRUSTED_TYPES:
-        raise InvalidArgumentError("trusted_types", f"has {len(found)} types; at most {MAX_TRUSTED_TYPES} allowed")
-    for i, name in enumerate(found):
-        if len(name) > MAX_TYPE_NAME or not _TYPE_NAME.fullmatch(name):
-            raise InvalidArgumentError(
-                f"trusted_types[{i}]",
-                f"{name[:MAX_TYPE_NAME]!r} is not a dotted type name such as 'sklearn.pipeline.Pipeline'",
-            )
-    return tuple(found)
-
-
-def check_replicas(replicas: int) -> int:
-    if not 0 <= replicas <= MAX_REPLICAS:
-        raise InvalidArgumentError("replicas", f"{replicas} is not between 0 and {MAX_REPLICAS}")
-    return replicas
+__all__ = ["Deployments", "Page"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +49,8 @@ class Deployments:
         catalog: VersionCatalog,
         access: Access,
         changes: Changes,
-        runtimes: frozenset[Runtime],
-        default_runtime: Runtime,
+        runtimes: frozenset[DeploymentRuntime],
+        default_runtime: DeploymentRuntime,
         leader_wait: float,
         delete_wait: float,
     ) -> None:
@@ -127,39 +61,44 @@ class Deployments:
     async def _resolve(self, reference: str, action: str) -> VersionInfo:
         """The READY version ``reference`` names, once the caller may read its project: asked
         before the lookup, so "absent" and "not yours" answer alike."""
-        project = _reference_project(reference)
+        project = reference_project(reference)
         await self._access.require(project, ProjectRole.VIEWER, f"DeployService/{action}", reference)
         return await self._lookup(reference)
 
     async def _lookup(self, reference: str) -> VersionInfo:
         """The READY version ``reference`` names; the caller's access is checked already."""
         version = await self._catalog.resolve(reference)
-        if version.status != "READY":
+        if version.status is not VersionStatus.READY:
             raise FailedPreconditionError(
                 f"model_reference: version {version.reference} is {version.status}; only READY versions can be deployed"
             )
         return version
 
     async def _readable(self, name: str, action: str) -> Deployment:
-        deployment = await self._store.get(check_name(name))
+        deployment = await self._store.get(check_deployment_name(name))
         await self._access.require(deployment.project, ProjectRole.VIEWER, f"DeployService/{action}", name)
         return deployment
 
     async def _changeable(self, name: str, action: str) -> str:
         """The caller, once it may change deployment ``name`` (EDITOR on its project)."""
-        deployment = await self._store.get(check_name(name))
+        deployment = await self._store.get(check_deployment_name(name))
         return await self._access.require(deployment.project, ProjectRole.EDITOR, f"DeployService/{action}", name)
 
     async def create(
-        self, name: str, reference: str, replicas: int, runtime: Runtime | None, trusted_types: Iterable[str] = ()
+        self,
+        name: str,
+        reference: str,
+        replicas: int,
+        runtime: DeploymentRuntime | None,
+        trusted_types: Iterable[str] = (),
     ) -> Deployment:
-        check_name(name)
+        check_deployment_name(name)
         check_replicas(replicas)
         trusted = check_trusted_types(trusted_types)
         runtime = runtime or self._default_runtime
         if runtime not in self._runtimes:
             raise FailedPreconditionError(f"runtime: {runtime} is not enabled on this deploy service")
-        project = _reference_project(reference)
+        project = reference_project(reference)
         actor = await self._access.require(project, ProjectRole.EDITOR, "DeployService/CreateDeployment", name)
         version = await self._lookup(reference)  # in the project the caller may edit
         deployment = Deployment(
@@ -183,11 +122,11 @@ class Deployments:
     async def page(self, project: str, page_size: int, page_token: str) -> Page:
         if not 0 <= page_size <= MAX_PAGE:
             raise InvalidArgumentError("page_size", f"must be between 0 and {MAX_PAGE}, got {page_size}")
-        _check_project(project)
+        check_project(project)
         if project:
             await self._access.require(project, ProjectRole.VIEWER, "DeployService/ListDeployments", project)
         if page_token:
-            check_name(page_token, "page_token")  # the last name of the previous page
+            check_deployment_name(page_token, "page_token")  # the last name of the previous page
         limit = page_size or DEFAULT_PAGE
         found = await self._store.page(project, page_token, limit + 1)
         more = len(found) > limit
@@ -220,8 +159,8 @@ class Deployments:
         """The deployment once changed, and the revision this call created (0: none). The
         deployment may already show a later caller's revision; the number is this caller's.
         Another version, or other ``trusted_types`` (None: keep them), make a new revision."""
-        check_name(name)
-        _check_text("reason", reason, MAX_REASON)
+        check_deployment_name(name)
+        check_text("reason", reason, MAX_REASON)
         if replicas is not None:
             check_replicas(replicas)
         trusted = None if trusted_types is None else check_trusted_types(trusted_types)
@@ -251,8 +190,8 @@ class Deployments:
 
     async def rollback(self, name: str, revision: int, reason: str) -> tuple[Deployment, int]:
         """The deployment once changed, and the revision this call created (see ``update``)."""
-        check_name(name)
-        _check_text("reason", reason, MAX_REASON)
+        check_deployment_name(name)
+        check_text("reason", reason, MAX_REASON)
         if revision < 0:
             raise InvalidArgumentError("revision", f"{revision} is negative")
         actor = await self._changeable(name, "RollbackDeployment")
@@ -301,7 +240,7 @@ class Deployments:
 
     async def watch(self, name: str) -> AsyncIterator[Deployment]:
         """The deployment now, then after each change; ends when it is deleted."""
-        seen = self._changes.version(check_name(name))
+        seen = self._changes.version(check_deployment_name(name))
         deployment = await self._readable(name, "WatchDeployment")
         while True:
             yield deployment

@@ -1,33 +1,14 @@
-"""What the deploy service works with: deployments, their revisions and replicas, and states."""
+"""What the deploy service works with: deployments, their revisions and replicas. Their states
+and runtimes are the contract's enums (``modelyard_common.values``), the SDK's own."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
-__all__ = ["Deployment", "DeploymentState", "Replica", "ReplicaState", "Revision", "Runtime", "VersionInfo"]
+from modelyard_common.values import DeploymentRuntime, DeploymentState, ReplicaState, VersionStatus
 
-
-class Runtime(StrEnum):
-    PROCESS = "PROCESS"
-    KUBERNETES = "KUBERNETES"
-
-
-class DeploymentState(StrEnum):
-    PENDING = "PENDING"
-    PROGRESSING = "PROGRESSING"
-    AVAILABLE = "AVAILABLE"
-    DEGRADED = "DEGRADED"
-    FAILED = "FAILED"
-    DELETING = "DELETING"
-
-
-class ReplicaState(StrEnum):
-    STARTING = "STARTING"
-    READY = "READY"
-    STOPPING = "STOPPING"
-    FAILED = "FAILED"
+__all__ = ["Deployment", "Replica", "Revision", "VersionInfo"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +17,7 @@ class VersionInfo:
 
     reference: str  # canonical, "project/model:3"
     project: str
-    status: str  # READY, PENDING_UPLOAD, FAILED
+    status: VersionStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +68,7 @@ class Deployment:
     model_reference: str
     version_reference: str
     replicas: int
-    runtime: Runtime
+    runtime: DeploymentRuntime
     state: DeploymentState
     revision: int
     created_by: str

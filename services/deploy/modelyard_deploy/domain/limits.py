@@ -5,7 +5,7 @@ A request over a bound is answered INVALID_ARGUMENT, naming the field and the bo
 
 from __future__ import annotations
 
-MAX_NAME = 40  # a deployment name: Kubernetes object names derived from it stay under 63 characters
+# A deployment name: at most modelyard_common.names.MAX_DEPLOYMENT_NAME (40) characters.
 MAX_PROJECT = 128  # a project name, as the metadata service allows it
 MAX_REFERENCE = 3 * MAX_PROJECT  # "project/model@alias": as the metadata service allows it
 MAX_REASON = 4096  # the reason of an update or rollback: a few paragraphs

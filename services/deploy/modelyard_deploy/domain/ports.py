@@ -7,8 +7,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from modelyard_common.values import ProjectRole
-from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState, Revision, VersionInfo
+from modelyard_common.values import DeploymentState, ProjectRole, ReplicaState
+from modelyard_deploy.domain.entities import Deployment, Replica, Revision, VersionInfo
 
 __all__ = [
     "ChangeFeed",
@@ -18,8 +18,8 @@ __all__ = [
     "Leadership",
     "LockedDeployment",
     "Observation",
+    "ReplicaRuntime",
     "ReplicaSpec",
-    "Runtime",
     "VersionCatalog",
 ]
 
@@ -143,9 +143,10 @@ class Observation:
     message: str = ""
 
 
-class Runtime(Protocol):
-    """Where replicas run. ``on_change(deployment)`` is called when a replica's observation
-    changes (ready, exited), so the reconciler need not wait for its next pass."""
+class ReplicaRuntime(Protocol):
+    """Where replicas run one by one (the process runtime). ``on_change(deployment)`` is called
+    when a replica's observation changes (ready, exited), so the reconciler need not wait for its
+    next pass."""
 
     def set_listener(self, on_change: Callable[[str], None]) -> None: ...
     async def start(self, spec: ReplicaSpec) -> int:

@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from modelyard_common.errors import NotFoundError
+from modelyard_common.values import DeploymentRuntime, DeploymentState, ReplicaState
 from modelyard_deploy.domain.changes import Changes
-from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState
-from modelyard_deploy.domain.entities import Runtime as RuntimeKind
-from modelyard_deploy.domain.ports import Cluster, DeploymentStore, LockedDeployment, ReplicaSpec, Runtime
+from modelyard_deploy.domain.entities import Deployment, Replica
+from modelyard_deploy.domain.ports import Cluster, DeploymentStore, LockedDeployment, ReplicaRuntime, ReplicaSpec
 from modelyard_deploy.domain.rollout import Plan, Policy, observe, plan, plan_cluster
 
 __all__ = ["Reconciler", "ReconcilerObserver"]
@@ -47,7 +47,7 @@ class Reconciler:
     def __init__(
         self,
         store: DeploymentStore,
-        runtime: Runtime,
+        runtime: ReplicaRuntime,
         changes: Changes,
         policy: Policy,
         observer: ReconcilerObserver,
@@ -112,7 +112,7 @@ class Reconciler:
         try:
             async with self._store.locked(name) as locked:
                 deployment = locked.deployment
-                if deployment.runtime is RuntimeKind.KUBERNETES:
+                if deployment.runtime is DeploymentRuntime.KUBERNETES:
                     changed = await self._reconcile_cluster(locked)
                     decided = None
                 else:

@@ -20,7 +20,8 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState
+from modelyard_common.values import DeploymentState, ReplicaState
+from modelyard_deploy.domain.entities import Deployment, Replica
 from modelyard_deploy.domain.ports import ClusterStatus, Observation
 
 __all__ = ["Plan", "Policy", "observe", "plan", "plan_cluster"]

@@ -21,16 +21,17 @@ its own ServiceAccount with no API token mounted: a pod holds nothing else of th
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import PurePosixPath
 from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from modelyard_deploy.domain.ports import ClusterStatus
+from modelyard_serving.launch import MODULE, ServingLaunch, ServingTLS, variable
 
 __all__ = [
     "CREDENTIAL_TTL",
@@ -124,21 +125,27 @@ def _probe(port: int, period: int, failures: int) -> k8s.V1Probe:
     return k8s.V1Probe(grpc=k8s.V1GRPCAction(port=port, service=""), period_seconds=period, failure_threshold=failures)
 
 
-def _tls_env(config: KubernetesConfig) -> tuple[dict[str, str], dict[str, str]]:
-    """The TLS variables of the pull container (the CLI's) and of the server; none without a Secret."""
+_CERT, _KEY, _CA = (PurePosixPath(TLS_DIR, file) for file in ("tls.crt", "tls.key", "ca.crt"))
+
+
+def _pull_tls_env(config: KubernetesConfig) -> dict[str, str]:
+    """The TLS variables of the pull container (the CLI's); none without a Secret."""
     if not config.tls_secret:
-        return {}, {}
-    cert, key, ca = f"{TLS_DIR}/tls.crt", f"{TLS_DIR}/tls.key", f"{TLS_DIR}/ca.crt"
-    pull = {"MODELYARD_TLS_CA": ca, "MODELYARD_TLS_CERT": cert, "MODELYARD_TLS_KEY": key}
-    server = {
-        "MLREG_SERVING_TLS_CERT_FILE": cert,
-        "MLREG_SERVING_TLS_KEY_FILE": key,
-        "MLREG_SERVING_TLS_CA_FILE": ca,
-        "MLREG_SERVING_HEALTH_PORT": str(HEALTH_PORT),
-    }
-    if config.mutual_tls:
-        server["MLREG_SERVING_TLS_CLIENT_CA_FILE"] = ca
-    return pull, server
+        return {}
+    return {"MODELYARD_TLS_CA": str(_CA), "MODELYARD_TLS_CERT": str(_CERT), "MODELYARD_TLS_KEY": str(_KEY)}
+
+
+def _server_tls(config: KubernetesConfig) -> ServingTLS:
+    """The server's TLS files, from the Secret; none without one."""
+    if not config.tls_secret:
+        return ServingTLS()
+    return ServingTLS(
+        tls_cert_file=_CERT,
+        tls_key_file=_KEY,
+        tls_ca_file=_CA,
+        tls_client_ca_file=_CA if config.mutual_tls else None,
+        health_port=HEALTH_PORT,
+    )
 
 
 # The `restricted` Pod Security standard: a non-root user, no privilege, a read-only root (the
@@ -183,9 +190,20 @@ def render(
         pod_volumes.append(
             k8s.V1Volume(name="tls", secret=k8s.V1SecretVolumeSource(secret_name=config.tls_secret, default_mode=0o440))
         )
-    pull_tls, server_tls = _tls_env(config)
     token_secret = _serving_name(name) if config.serving_credentials else ""
     probe_port = HEALTH_PORT if config.tls_secret else OIP_PORT
+    serving = ServingLaunch(
+        reference=version_reference,
+        model_name=name,
+        trusted_types=trusted_types,
+        metadata_addr=config.metadata_addr,
+        registry_addr=config.registry_addr,
+        cache_dir=PurePosixPath(MODELS_DIR),
+        host="0.0.0.0",
+        port=OIP_PORT,
+        metrics_port=METRICS_PORT,
+        tls=_server_tls(config),
+    )
     resources = k8s.V1ResourceRequirements(
         requests={"cpu": config.cpu, "memory": config.memory}, limits={"memory": config.memory}
     )
@@ -195,7 +213,7 @@ def render(
         command=["modelyard", "pull", version_reference, MODELS_DIR],
         env=_env(
             {"MODELYARD_METADATA_ADDR": config.metadata_addr, "MODELYARD_REGISTRY_ADDR": config.registry_addr}
-            | pull_tls,
+            | _pull_tls_env(config),
             token_secret,
             "MODELYARD_TOKEN",
         ),
@@ -206,23 +224,8 @@ def render(
     server = k8s.V1Container(
         name="server",
         image=config.image,
-        command=["python", "-m", "modelyard_serving"],
-        env=_env(
-            {
-                "MLREG_SERVING_REFERENCE": version_reference,
-                "MLREG_SERVING_MODEL_NAME": name,
-                "MLREG_SERVING_TRUSTED_TYPES": json.dumps(list(trusted_types)),
-                "MLREG_SERVING_METADATA_ADDR": config.metadata_addr,
-                "MLREG_SERVING_REGISTRY_ADDR": config.registry_addr,
-                "MLREG_SERVING_CACHE_DIR": MODELS_DIR,
-                "MLREG_SERVING_HOST": "0.0.0.0",
-                "MLREG_SERVING_PORT": str(OIP_PORT),
-                "MLREG_SERVING_METRICS_PORT": str(METRICS_PORT),
-            }
-            | server_tls,
-            token_secret,
-            "MLREG_SERVING_TOKEN",
-        ),
+        command=["python", "-m", MODULE],
+        env=_env(serving.environment(), token_secret, variable("token")),
         ports=[
             k8s.V1ContainerPort(name="grpc", container_port=OIP_PORT),
             k8s.V1ContainerPort(name="metrics", container_port=METRICS_PORT),

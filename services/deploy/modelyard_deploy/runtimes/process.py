@@ -9,10 +9,10 @@ later run of the service recognises the ones left behind. With ``scrape_targets_
 metrics ports of the running replicas are kept in that file in Prometheus' file_sd format.
 
 Model code is untrusted: a replica's environment holds only what serving needs (``PASSED_ON``
-of this service's own, none of its settings or tokens) and a serving credential issued for that
-replica's version alone. It still runs as this service's OS user, so it can read what that user
-can: the service says so when it starts, and docs/security.md says this runtime is for trusted
-model code only.
+of this service's own, none of its settings or tokens, and its ``ServingLaunch``) with a serving
+credential issued for that replica's version alone. It still runs as this service's OS user, so
+it can read what that user can: the service says so when it starts, and docs/security.md says
+this runtime is for trusted model code only.
 """
 
 from __future__ import annotations
@@ -25,15 +25,16 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from modelyard_deploy.domain.entities import ReplicaState
+from modelyard_common.values import ReplicaState
 from modelyard_deploy.domain.ports import Observation, ReplicaSpec
+from modelyard_serving.launch import MODULE, ServingLaunch, ServingTLS
 
 __all__ = ["MARKER_ENV", "PASSED_ON", "ProcessRuntime", "ServingConfig", "is_running", "last_log_line"]
 
@@ -54,17 +55,16 @@ IssueCredential = Callable[[str, str], Awaitable[str]]
 
 @dataclass(frozen=True, slots=True)
 class ServingConfig:
-    """What every inference server is told: where metadata and registry are, the shared cache."""
+    """What every inference server is told: where metadata and registry are, the shared cache,
+    the TLS files (``ServingTLS.like`` this service's own)."""
 
     metadata_addr: str
     registry_addr: str
     cache_dir: Path
     run_dir: Path
     stop_grace: float
-    module: str = "modelyard_serving"
     scrape_targets_file: Path | None = None
-    environment: Mapping[str, str] = field(default_factory=dict)
-    """More MLREG_SERVING_* settings, the TLS ones (which include a plaintext health port)."""
+    tls: ServingTLS = field(default_factory=ServingTLS)
 
 
 @dataclass(slots=True)
@@ -104,21 +104,24 @@ class ProcessRuntime:
         self._on_change = on_change
 
     def _environment(self, spec: ReplicaSpec, ready_file: Path, token: str | None) -> dict[str, str]:
+        launch = ServingLaunch(
+            reference=spec.version_reference,
+            model_name=spec.deployment,
+            trusted_types=spec.trusted_types,
+            metadata_addr=self._config.metadata_addr,
+            registry_addr=self._config.registry_addr,
+            cache_dir=self._config.cache_dir,
+            token=token,
+            ready_file=ready_file,
+            host="127.0.0.1",
+            port=0,
+            metrics_port=0,
+            log_format="console",
+            tls=self._config.tls,
+        )
         return {
             **{name: os.environ[name] for name in PASSED_ON if name in os.environ},
-            **self._config.environment,
-            **({"MLREG_SERVING_TOKEN": token} if token else {}),
-            "MLREG_SERVING_REFERENCE": spec.version_reference,
-            "MLREG_SERVING_MODEL_NAME": spec.deployment,
-            "MLREG_SERVING_TRUSTED_TYPES": json.dumps(list(spec.trusted_types)),
-            "MLREG_SERVING_METADATA_ADDR": self._config.metadata_addr,
-            "MLREG_SERVING_REGISTRY_ADDR": self._config.registry_addr,
-            "MLREG_SERVING_CACHE_DIR": str(self._config.cache_dir),
-            "MLREG_SERVING_READY_FILE": str(ready_file),
-            "MLREG_SERVING_HOST": "127.0.0.1",
-            "MLREG_SERVING_PORT": "0",
-            "MLREG_SERVING_METRICS_PORT": "0",
-            "MLREG_SERVING_LOG_FORMAT": "console",
+            **launch.environment(),
             MARKER_ENV: f"{spec.deployment}/{spec.replica_id}",
         }
 
@@ -133,7 +136,7 @@ class ProcessRuntime:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                self._config.module,
+                MODULE,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,

@@ -16,7 +16,7 @@ class MetadataCatalog:
 
     async def resolve(self, reference: str) -> VersionInfo:
         version = await self._client.get_version(reference)
-        return VersionInfo(reference=version.reference, project=version.project, status=version.status.value)
+        return VersionInfo(reference=version.reference, project=version.project, status=version.status)
 
 
 class ServingCredentials:

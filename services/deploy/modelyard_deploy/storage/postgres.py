@@ -11,7 +11,8 @@ import asyncpg
 
 from modelyard_common.errors import AlreadyExistsError, NotFoundError
 from modelyard_common.postgres import connection
-from modelyard_deploy.domain.entities import Deployment, DeploymentState, Replica, ReplicaState, Revision, Runtime
+from modelyard_common.values import DeploymentRuntime, DeploymentState, ReplicaState
+from modelyard_deploy.domain.entities import Deployment, Replica, Revision
 
 __all__ = ["PgDeploymentStore", "PgLockedDeployment"]
 
@@ -47,7 +48,7 @@ def _deployment(row: asyncpg.Record, replicas: Sequence[asyncpg.Record]) -> Depl
         model_reference=row["model_reference"],
         version_reference=row["version_reference"],
         replicas=row["replicas"],
-        runtime=Runtime(row["runtime"]),
+        runtime=DeploymentRuntime(row["runtime"]),
         state=DeploymentState(row["state"]),
         revision=row["revision"],
         created_by=row["created_by"],

@@ -2,11 +2,14 @@
 
 Exit codes: 0 done; 1 the service refused or failed; 2 bad usage (INVALID_ARGUMENT from the
 service, or a bad option caught here); 130 interrupted.
+
+Other packages add commands as plugins (entry point group ``modelyard.cli_plugins``: the
+inference server's ``serve``); ``State`` and ``pass_state`` are what their commands share.
 """
 
 from __future__ import annotations
 
-from modelyard.cli._app import cli
+from modelyard.cli._app import State, cli, pass_state
 from modelyard.cli.artifacts import abort, artifact, pull, push
 from modelyard.cli.audit import audit
 from modelyard.cli.auth import auth
@@ -16,15 +19,14 @@ from modelyard.cli.lifecycle import alias, metrics, stage
 from modelyard.cli.models import model
 from modelyard.cli.predict import predict
 from modelyard.cli.projects import project
-from modelyard.cli.serving import serve
 from modelyard.cli.versions import version
 
-__all__ = ["cli", "main"]
+__all__ = ["State", "cli", "main", "pass_state"]
 
 _METADATA = (project, model, version, metrics, stage, alias, search, lineage, compare, audit)
 _ARTIFACTS = (push, pull, artifact, abort)  # over the registry service
 _DEPLOYMENTS = (deploy, deployments, predict, rollback)  # over the deploy service
-for _command in (*_METADATA, *_ARTIFACTS, *_DEPLOYMENTS, auth, serve):
+for _command in (*_METADATA, *_ARTIFACTS, *_DEPLOYMENTS, auth):
     cli.add_command(_command)
 
 

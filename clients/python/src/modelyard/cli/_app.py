@@ -16,6 +16,7 @@ from rich.console import Console, RenderableType
 
 import modelyard
 from modelyard import Client, ModelyardError
+from modelyard.cli import _plugins
 
 __all__ = [
     "EXIT_ERROR",
@@ -134,7 +135,13 @@ def emit_line(state: State, value: T, render: Callable[[T], RenderableType]) -> 
 class _Root(click.Group):
     """Turns SDK errors into ``error: CODE: message`` on stderr (then the notes the SDK added,
     such as how to resume a push) and an exit code; local file errors (push, pull) into
-    ``error: <what the OS said>``."""
+    ``error: <what the OS said>``. Has the commands of installed plugins too (``_plugins``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_plugins.names()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or _plugins.load(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -1,4 +1,8 @@
-"""``modelyard serve``: an inference server for one version, in the foreground."""
+"""``modelyard serve``: an inference server for one version, in the foreground.
+
+A plugin of the ``modelyard`` command line (entry point group ``modelyard.cli_plugins``), so the
+client package never imports the server: installing modelyard-serving adds the command.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,11 @@ from pathlib import Path
 
 import click
 
-from modelyard.cli._app import State, pass_state
+from modelyard.cli import State, pass_state
+from modelyard_serving.main import run_in_foreground
+from modelyard_serving.settings import ServingSettings
+
+__all__ = ["serve"]
 
 
 @click.command()
@@ -52,13 +60,6 @@ def serve(
       modelyard serve fraud/scorer@champion
       modelyard serve fraud/scorer:3 --name scorer --port 9001 --trust-type sklearn.tree._tree.Tree
     """
-    try:
-        from modelyard_serving.main import run_in_foreground
-        from modelyard_serving.settings import ServingSettings
-    except ImportError:
-        raise click.ClickException(
-            "modelyard serve needs the inference server: pip install modelyard-serving"
-        ) from None
     settings = ServingSettings(
         reference=reference,
         model_name=name,

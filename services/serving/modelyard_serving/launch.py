@@ -1,0 +1,95 @@
+"""How an inference server is launched: ``ServingLaunch`` holds what a launcher (the deploy
+service's process and Kubernetes runtimes) tells one server, and turns it into the
+``MLREG_SERVING_*`` environment that ``ServingSettings`` reads back.
+
+Its fields are named as the settings' own (tests/unit/serving/test_launch.py holds the two
+together), so that no launcher spells a variable name. A field left None is not passed: the
+server takes its default. This module loads no model runtime, so launchers may import it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Literal
+
+from modelyard_common.settings import ServiceSettings
+
+__all__ = ["ENV_PREFIX", "MODULE", "ServingLaunch", "ServingTLS", "variable"]
+
+ENV_PREFIX = "MLREG_SERVING_"
+MODULE = "modelyard_serving"
+"""What a launcher runs: ``python -m modelyard_serving``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServingTLS:
+    """The server's TLS files (``ServiceSettings.tls_*``: what it serves with and calls the
+    services with) and its plaintext health-only port, for probes that cannot speak TLS."""
+
+    tls_cert_file: PurePath | None = None
+    tls_key_file: PurePath | None = None
+    tls_client_ca_file: PurePath | None = None
+    tls_ca_file: PurePath | None = None
+    health_port: int | None = None
+
+    @classmethod
+    def like(cls, launcher: ServiceSettings) -> ServingTLS:
+        """The launcher's own files, for the servers it starts on its machine: the same mode,
+        the same identity, the same trust, and, with TLS on, a free health port of their own."""
+        return cls(
+            tls_cert_file=launcher.tls_cert_file,
+            tls_key_file=launcher.tls_key_file,
+            tls_client_ca_file=launcher.tls_client_ca_file,
+            tls_ca_file=launcher.tls_ca_file,
+            health_port=None if launcher.tls_cert_file is None else 0,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServingLaunch:
+    """One inference server: the version it serves and how, where the platform is, where it
+    listens. A launcher always says whether pickle files may load (deploy's servers: never)."""
+
+    reference: str
+    model_name: str
+    metadata_addr: str
+    registry_addr: str
+    trusted_types: tuple[str, ...] = ()
+    allow_pickle: bool = False
+    cache_dir: PurePath | None = None
+    token: str | None = field(default=None, repr=False)
+    host: str | None = None
+    port: int | None = None
+    metrics_port: int | None = None
+    ready_file: PurePath | None = None
+    log_format: Literal["json", "console"] | None = None
+    tls: ServingTLS = field(default_factory=ServingTLS)
+
+    def environment(self) -> dict[str, str]:
+        """The ``MLREG_SERVING_*`` variables, with the TLS ones."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "tls"}
+        values |= {f.name: getattr(self.tls, f.name) for f in dataclasses.fields(self.tls)}
+        return {variable(name): _text(value) for name, value in values.items() if value is not None}
+
+
+def _text(value: object) -> str:
+    """A value as pydantic-settings reads it: lists as JSON, booleans as true/false."""
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+_SETTINGS = frozenset(f.name for cls in (ServingLaunch, ServingTLS) for f in dataclasses.fields(cls)) - {"tls"}
+
+
+def variable(setting: str) -> str:
+    """The environment variable of one setting ("token": ``MLREG_SERVING_TOKEN``), for a launcher
+    that passes it another way (a Kubernetes Secret)."""
+    if setting not in _SETTINGS:
+        raise ValueError(f"{setting!r} is not a setting a launcher passes")
+    return ENV_PREFIX + setting.upper()
