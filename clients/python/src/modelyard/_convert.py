@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, TypeVar
 
-from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, struct_pb2
 
 from modelyard._types import (
     Artifact,
@@ -56,70 +57,75 @@ from modelyard._types import (
     VersionStatus,
     WhoAmI,
 )
+from modelyard._wire import ProtoEnum, time_from_pb, time_to_pb
 from modelyard.v1 import auth_pb2, deploy_pb2, metadata_pb2, registry_pb2, types_pb2
 
-_E = TypeVar(
-    "_E",
-    Stage,
-    VersionStatus,
-    ModelKind,
-    DependencyScope,
-    EnsembleMethod,
-    DeploymentRuntime,
-    DeploymentState,
-    ReplicaState,
-    PrincipalKind,
-    ProjectRole,
-)
 # Integral doubles up to this size read back as int (Struct numbers are all doubles).
 _MAX_EXACT_INT = 2**53
+
+_E = TypeVar("_E", bound=StrEnum)
 
 
 # --- scalars -------------------------------------------------------------------------------
 
+STAGES = ProtoEnum(Stage, types_pb2.Stage.Value, "STAGE_")
+STATUSES = ProtoEnum(VersionStatus, types_pb2.VersionStatus.Value, "VERSION_STATUS_")
+KINDS = ProtoEnum(ModelKind, types_pb2.ModelKind.Value, "MODEL_KIND_")
+SCOPES = ProtoEnum(DependencyScope, types_pb2.DependencyScope.Value, "DEPENDENCY_SCOPE_")
+ENSEMBLE_METHODS = ProtoEnum(EnsembleMethod, types_pb2.EnsembleMethod.Value, "ENSEMBLE_METHOD_")
+DIRECTIONS = ProtoEnum(LineageDirection, metadata_pb2.LineageDirection.Value, "LINEAGE_DIRECTION_")
+RUNTIMES = ProtoEnum(DeploymentRuntime, deploy_pb2.Runtime.Value, "RUNTIME_")
+DEPLOYMENT_STATES = ProtoEnum(DeploymentState, deploy_pb2.DeploymentState.Value, "DEPLOYMENT_STATE_")
+REPLICA_STATES = ProtoEnum(ReplicaState, deploy_pb2.ReplicaState.Value, "REPLICA_STATE_")
+PRINCIPAL_KINDS = ProtoEnum(PrincipalKind, auth_pb2.PrincipalKind.Value, "PRINCIPAL_KIND_")
+ROLES = ProtoEnum(ProjectRole, auth_pb2.ProjectRole.Value, "PROJECT_ROLE_")
 
-def _enum(cls: type[_E], name_of: Callable[[Any], str], prefix: str, number: int) -> _E:
-    """Proto enum number -> Python enum; a number this client does not know is UNSPECIFIED."""
-    try:
-        return cls(name_of(number).removeprefix(prefix))
-    except ValueError:
-        return cls("UNSPECIFIED")
+
+def _read(table: ProtoEnum[_E], number: int) -> _E:
+    """Proto enum number -> Python enum; a number this client does not know (a newer server's)
+    is UNSPECIFIED."""
+    member = table.from_pb(number)
+    return member if member is not None else table.cls("UNSPECIFIED")
 
 
 def stage_from_pb(number: int) -> Stage:
-    return _enum(Stage, types_pb2.Stage.Name, "STAGE_", number)
+    return _read(STAGES, number)
 
 
 def stage_to_pb(stage: Stage) -> types_pb2.Stage.ValueType:
-    return types_pb2.Stage.Value("STAGE_" + stage.value)
+    return types_pb2.Stage.ValueType(STAGES.to_pb(stage))
 
 
 def status_from_pb(number: int) -> VersionStatus:
-    return _enum(VersionStatus, types_pb2.VersionStatus.Name, "VERSION_STATUS_", number)
+    return _read(STATUSES, number)
 
 
 def kind_from_pb(number: int) -> ModelKind:
-    return _enum(ModelKind, types_pb2.ModelKind.Name, "MODEL_KIND_", number)
+    return _read(KINDS, number)
 
 
 def kind_to_pb(kind: ModelKind) -> types_pb2.ModelKind.ValueType:
-    return types_pb2.ModelKind.Value("MODEL_KIND_" + kind.value)
+    return types_pb2.ModelKind.ValueType(KINDS.to_pb(kind))
 
 
 def direction_to_pb(direction: LineageDirection) -> metadata_pb2.LineageDirection.ValueType:
-    return metadata_pb2.LineageDirection.Value("LINEAGE_DIRECTION_" + direction.value)
+    return metadata_pb2.LineageDirection.ValueType(DIRECTIONS.to_pb(direction))
 
 
 def principal_kind_to_pb(kind: PrincipalKind) -> auth_pb2.PrincipalKind.ValueType:
-    return auth_pb2.PrincipalKind.Value("PRINCIPAL_KIND_" + kind.value)
+    return auth_pb2.PrincipalKind.ValueType(PRINCIPAL_KINDS.to_pb(kind))
 
 
 def role_to_pb(role: ProjectRole) -> auth_pb2.ProjectRole.ValueType:
-    return auth_pb2.ProjectRole.Value("PROJECT_ROLE_" + role.value)
+    return auth_pb2.ProjectRole.ValueType(ROLES.to_pb(role))
 
 
 def role_from_pb(number: int) -> ProjectRole:
-    return _enum(ProjectRole, auth_pb2.ProjectRole.Name, "PROJECT_ROLE_", number)
+    return _read(ROLES, number)
+
+
+def runtime_to_pb(runtime: DeploymentRuntime) -> deploy_pb2.Runtime.ValueType:
+    return deploy_pb2.Runtime.ValueType(RUNTIMES.to_pb(runtime))
 
 
 def ttl_to_pb(ttl: timedelta) -> duration_pb2.Duration:
@@ -128,19 +134,9 @@ def ttl_to_pb(ttl: timedelta) -> duration_pb2.Duration:
     return duration
 
 
-def time_from_pb(message: Any, field: str) -> datetime | None:
+def optional_time(message: Any, field: str) -> datetime | None:
     """The timestamp ``message.<field>`` as an aware UTC datetime, None when unset."""
-    if not message.HasField(field):
-        return None
-    stamp: timestamp_pb2.Timestamp = getattr(message, field)
-    return stamp.ToDatetime(tzinfo=UTC)
-
-
-def time_to_pb(moment: datetime) -> timestamp_pb2.Timestamp:
-    """A datetime as a Timestamp; a naive datetime is taken as UTC."""
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
+    return time_from_pb(getattr(message, field)) if message.HasField(field) else None
 
 
 # --- Struct / Value ------------------------------------------------------------------------
@@ -238,14 +234,14 @@ def signature_to_pb(signature: Signature) -> types_pb2.Signature:
 
 
 def dependency_from_pb(dependency: types_pb2.Dependency) -> Dependency:
-    scope = _enum(DependencyScope, types_pb2.DependencyScope.Name, "DEPENDENCY_SCOPE_", dependency.scope)
+    scope = _read(SCOPES, dependency.scope)
     return Dependency(library=dependency.library, version=dependency.version, scope=scope)
 
 
 def dependency_to_pb(dependency: Dependency | str) -> types_pb2.Dependency:
     if isinstance(dependency, str):
         dependency = Dependency.parse(dependency)
-    scope = types_pb2.DependencyScope.Value("DEPENDENCY_SCOPE_" + dependency.scope.value)
+    scope = types_pb2.DependencyScope.ValueType(SCOPES.to_pb(dependency.scope))
     return types_pb2.Dependency(library=dependency.library, version=dependency.version, scope=scope)
 
 
@@ -272,7 +268,7 @@ def artifact_to_pb(artifact: Artifact) -> types_pb2.Artifact:
 def metric_from_pb(metric: types_pb2.Metric) -> MetricPoint:
     structured = metric.WhichOneof("value") == "structured"
     value: float | dict[str, Any] = struct_from_pb(metric.structured) if structured else metric.number
-    return MetricPoint(name=metric.name, value=value, step=metric.step, time=time_from_pb(metric, "time"))
+    return MetricPoint(name=metric.name, value=value, step=metric.step, time=optional_time(metric, "time"))
 
 
 def metric_to_pb(
@@ -299,8 +295,8 @@ def project_from_pb(project: types_pb2.Project) -> Project:
         name=project.name,
         description=project.description,
         owner=project.owner,
-        create_time=time_from_pb(project, "create_time"),
-        update_time=time_from_pb(project, "update_time"),
+        create_time=optional_time(project, "create_time"),
+        update_time=optional_time(project, "update_time"),
     )
 
 
@@ -318,8 +314,8 @@ def model_from_pb(model: types_pb2.Model) -> Model:
         archived=model.archived,
         latest_version=model.latest_version,
         aliases=dict(model.aliases),
-        create_time=time_from_pb(model, "create_time"),
-        update_time=time_from_pb(model, "update_time"),
+        create_time=optional_time(model, "create_time"),
+        update_time=optional_time(model, "update_time"),
     )
 
 
@@ -355,8 +351,8 @@ def version_from_pb(version: types_pb2.ModelVersion) -> ModelVersion:
         metrics=metrics,
         custom_metrics=custom_metrics,
         artifact=artifact_from_pb(version.artifact) if version.artifact.files else None,
-        create_time=time_from_pb(version, "create_time"),
-        update_time=time_from_pb(version, "update_time"),
+        create_time=optional_time(version, "create_time"),
+        update_time=optional_time(version, "update_time"),
         serving=serving_from_pb(version),
     )
 
@@ -365,27 +361,23 @@ def serving_from_pb(version: types_pb2.ModelVersion) -> Serving | None:
     if not version.HasField("serving"):
         return None
     serving = version.serving
-    method = _enum(EnsembleMethod, types_pb2.EnsembleMethod.Name, "ENSEMBLE_METHOD_", serving.ensemble_method)
+    method = _read(ENSEMBLE_METHODS, serving.ensemble_method)
     return Serving(entry_point=serving.entry_point, ensemble_method=method, members=tuple(serving.members))
 
 
 def serving_to_pb(serving: Serving) -> types_pb2.Serving:
     return types_pb2.Serving(
         entry_point=serving.entry_point,
-        ensemble_method=types_pb2.EnsembleMethod.Value("ENSEMBLE_METHOD_" + serving.ensemble_method.value),
+        ensemble_method=types_pb2.EnsembleMethod.ValueType(ENSEMBLE_METHODS.to_pb(serving.ensemble_method)),
         members=serving.members,
     )
-
-
-def runtime_to_pb(runtime: DeploymentRuntime) -> deploy_pb2.Runtime.ValueType:
-    return deploy_pb2.Runtime.Value("RUNTIME_" + runtime.value)
 
 
 def replica_from_pb(replica: deploy_pb2.Replica) -> Replica:
     return Replica(
         id=replica.id,
         revision=replica.revision,
-        state=_enum(ReplicaState, deploy_pb2.ReplicaState.Name, "REPLICA_STATE_", replica.state),
+        state=_read(REPLICA_STATES, replica.state),
         endpoint=replica.endpoint,
         restarts=replica.restarts,
         message=replica.message,
@@ -399,16 +391,16 @@ def deployment_from_pb(deployment: deploy_pb2.Deployment) -> Deployment:
         model_reference=deployment.model_reference,
         version_reference=deployment.version_reference,
         replicas=deployment.replicas,
-        runtime=_enum(DeploymentRuntime, deploy_pb2.Runtime.Name, "RUNTIME_", deployment.runtime),
-        state=_enum(DeploymentState, deploy_pb2.DeploymentState.Name, "DEPLOYMENT_STATE_", deployment.state),
+        runtime=_read(RUNTIMES, deployment.runtime),
+        state=_read(DEPLOYMENT_STATES, deployment.state),
         revision=deployment.revision,
         status_message=deployment.status_message,
         ready_replicas=deployment.ready_replicas,
         replica_status=tuple(replica_from_pb(r) for r in deployment.replica_status),
         endpoints=tuple(deployment.endpoints),
         created_by=deployment.created_by,
-        create_time=time_from_pb(deployment, "create_time"),
-        update_time=time_from_pb(deployment, "update_time"),
+        create_time=optional_time(deployment, "create_time"),
+        update_time=optional_time(deployment, "update_time"),
         trusted_types=tuple(deployment.trusted_types),
     )
 
@@ -420,7 +412,7 @@ def revision_from_pb(revision: deploy_pb2.DeploymentRevision) -> DeploymentRevis
         version_reference=revision.version_reference,
         actor=revision.actor,
         reason=revision.reason,
-        create_time=time_from_pb(revision, "create_time"),
+        create_time=optional_time(revision, "create_time"),
         trusted_types=tuple(revision.trusted_types),
     )
 
@@ -428,7 +420,7 @@ def revision_from_pb(revision: deploy_pb2.DeploymentRevision) -> DeploymentRevis
 def audit_event_from_pb(event: types_pb2.AuditEvent) -> AuditEvent:
     return AuditEvent(
         id=event.id,
-        time=time_from_pb(event, "time"),
+        time=optional_time(event, "time"),
         actor=event.actor,
         action=event.action,
         project=event.project,
@@ -444,11 +436,11 @@ def audit_event_from_pb(event: types_pb2.AuditEvent) -> AuditEvent:
 def principal_from_pb(principal: auth_pb2.Principal) -> Principal:
     return Principal(
         name=principal.name,
-        kind=_enum(PrincipalKind, auth_pb2.PrincipalKind.Name, "PRINCIPAL_KIND_", principal.kind),
+        kind=_read(PRINCIPAL_KINDS, principal.kind),
         admin=principal.admin,
         teams=tuple(principal.teams),
         members=tuple(principal.members),
-        created_at=time_from_pb(principal, "created_at"),
+        created_at=optional_time(principal, "created_at"),
     )
 
 
@@ -457,10 +449,10 @@ def token_from_pb(token: auth_pb2.Token) -> Token:
         id=token.id,
         principal=token.principal,
         description=token.description,
-        created_at=time_from_pb(token, "created_at"),
-        expires_at=time_from_pb(token, "expires_at"),
-        revoked_at=time_from_pb(token, "revoked_at"),
-        last_used_at=time_from_pb(token, "last_used_at"),
+        created_at=optional_time(token, "created_at"),
+        expires_at=optional_time(token, "expires_at"),
+        revoked_at=optional_time(token, "revoked_at"),
+        last_used_at=optional_time(token, "last_used_at"),
         created_by=token.created_by,
     )
 
@@ -471,7 +463,7 @@ def role_binding_from_pb(binding: auth_pb2.RoleBinding) -> RoleBinding:
         principal=binding.principal,
         role=role_from_pb(binding.role),
         granted_by=binding.granted_by,
-        granted_at=time_from_pb(binding, "granted_at"),
+        granted_at=optional_time(binding, "granted_at"),
     )
 
 
