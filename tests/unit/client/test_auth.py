@@ -17,6 +17,7 @@ import modelyard
 import modelyard.aio
 from modelyard import _connection
 from modelyard import _convert as cv
+from modelyard import _convert_auth as ca
 from modelyard._connection import Settings
 from modelyard._deploy_calls import DeployCalls
 from modelyard._metadata_calls import MetadataCalls
@@ -183,20 +184,20 @@ def test_whoami_converts_the_principal_and_its_roles() -> None:
         ),
         roles=[auth_pb2.RoleBinding(project="fraud", principal="ml-core", role=auth_pb2.PROJECT_ROLE_EDITOR)],
     )
-    assert cv.whoami_from_pb(response) == modelyard.WhoAmI(
+    assert ca.whoami_from_pb(response) == modelyard.WhoAmI(
         principal=modelyard.Principal("alice", modelyard.PrincipalKind.USER, False, ("ml-core",), (), _WHEN),
         roles=(modelyard.RoleBinding("fraud", "ml-core", modelyard.ProjectRole.EDITOR),),
     )
 
 
 def test_token_times_unset_read_as_none_and_unknown_enums_as_unspecified() -> None:
-    token = cv.token_from_pb(auth_pb2.Token(id="t1", principal="bob", created_at=_stamp(), created_by="root"))
+    token = ca.token_from_pb(auth_pb2.Token(id="t1", principal="bob", created_at=_stamp(), created_by="root"))
     assert (token.created_at, token.expires_at, token.revoked_at, token.last_used_at) == (_WHEN, None, None, None)
     assert token.created_by == "root"
-    new = cv.new_token_from_pb(auth_pb2.CreateTokenResponse(token=auth_pb2.Token(id="t2"), secret="s"))
+    new = ca.new_token_from_pb(auth_pb2.CreateTokenResponse(token=auth_pb2.Token(id="t2"), secret="s"))
     assert (new.token.id, new.secret) == ("t2", "s")
-    assert cv.principal_from_pb(auth_pb2.Principal(name="x", kind=9)).kind is modelyard.PrincipalKind.UNSPECIFIED
-    assert cv.role_from_pb(7) is modelyard.ProjectRole.UNSPECIFIED
+    assert ca.principal_from_pb(auth_pb2.Principal(name="x", kind=9)).kind is modelyard.PrincipalKind.UNSPECIFIED
+    assert ca.role_from_pb(7) is modelyard.ProjectRole.UNSPECIFIED
 
 
 def test_audit_events_carry_how_they_were_authorized() -> None:

@@ -1,29 +1,27 @@
-"""Proto <-> dataclass conversion, as plain functions; the only module that reads proto fields."""
+"""Proto <-> dataclass conversion, as plain functions: scalars (enums and times through
+``_wire``, Struct values) and the metadata service's messages. The deploy service's and
+AuthService's are in ``_convert_deploy`` and ``_convert_auth``; these modules alone read proto
+fields."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from google.protobuf import duration_pb2, struct_pb2
+from google.protobuf import struct_pb2
 
 from modelyard._types import (
     Artifact,
     ArtifactFile,
     ArtifactStatus,
     AuditEvent,
-    Authorization,
     ComparedField,
     Comparison,
     Dependency,
     DependencyScope,
-    Deployment,
-    DeploymentRevision,
-    DeploymentRuntime,
-    DeploymentState,
     EnsembleMethod,
     Lineage,
     LineageDirection,
@@ -35,30 +33,21 @@ from modelyard._types import (
     ModelFields,
     ModelKind,
     ModelVersion,
-    NewToken,
     OwnerCount,
     PlatformInfo,
-    Principal,
-    PrincipalKind,
     Project,
-    ProjectRole,
     ProjectSummary,
-    Replica,
-    ReplicaState,
-    RoleBinding,
     Serving,
     Signature,
     SourceLocation,
     Stage,
     TensorSpec,
-    Token,
     UploadSession,
     VersionFields,
     VersionStatus,
-    WhoAmI,
 )
 from modelyard._wire import ProtoEnum, time_from_pb, time_to_pb
-from modelyard.v1 import auth_pb2, deploy_pb2, metadata_pb2, registry_pb2, types_pb2
+from modelyard.v1 import metadata_pb2, registry_pb2, types_pb2
 
 # Integral doubles up to this size read back as int (Struct numbers are all doubles).
 _MAX_EXACT_INT = 2**53
@@ -74,14 +63,9 @@ KINDS = ProtoEnum(ModelKind, types_pb2.ModelKind.Value, "MODEL_KIND_")
 SCOPES = ProtoEnum(DependencyScope, types_pb2.DependencyScope.Value, "DEPENDENCY_SCOPE_")
 ENSEMBLE_METHODS = ProtoEnum(EnsembleMethod, types_pb2.EnsembleMethod.Value, "ENSEMBLE_METHOD_")
 DIRECTIONS = ProtoEnum(LineageDirection, metadata_pb2.LineageDirection.Value, "LINEAGE_DIRECTION_")
-RUNTIMES = ProtoEnum(DeploymentRuntime, deploy_pb2.Runtime.Value, "RUNTIME_")
-DEPLOYMENT_STATES = ProtoEnum(DeploymentState, deploy_pb2.DeploymentState.Value, "DEPLOYMENT_STATE_")
-REPLICA_STATES = ProtoEnum(ReplicaState, deploy_pb2.ReplicaState.Value, "REPLICA_STATE_")
-PRINCIPAL_KINDS = ProtoEnum(PrincipalKind, auth_pb2.PrincipalKind.Value, "PRINCIPAL_KIND_")
-ROLES = ProtoEnum(ProjectRole, auth_pb2.ProjectRole.Value, "PROJECT_ROLE_")
 
 
-def _read(table: ProtoEnum[_E], number: int) -> _E:
+def read_enum(table: ProtoEnum[_E], number: int) -> _E:
     """Proto enum number -> Python enum; a number this client does not know (a newer server's)
     is UNSPECIFIED."""
     member = table.from_pb(number)
@@ -89,7 +73,7 @@ def _read(table: ProtoEnum[_E], number: int) -> _E:
 
 
 def stage_from_pb(number: int) -> Stage:
-    return _read(STAGES, number)
+    return read_enum(STAGES, number)
 
 
 def stage_to_pb(stage: Stage) -> types_pb2.Stage.ValueType:
@@ -97,11 +81,11 @@ def stage_to_pb(stage: Stage) -> types_pb2.Stage.ValueType:
 
 
 def status_from_pb(number: int) -> VersionStatus:
-    return _read(STATUSES, number)
+    return read_enum(STATUSES, number)
 
 
 def kind_from_pb(number: int) -> ModelKind:
-    return _read(KINDS, number)
+    return read_enum(KINDS, number)
 
 
 def kind_to_pb(kind: ModelKind) -> types_pb2.ModelKind.ValueType:
@@ -110,28 +94,6 @@ def kind_to_pb(kind: ModelKind) -> types_pb2.ModelKind.ValueType:
 
 def direction_to_pb(direction: LineageDirection) -> metadata_pb2.LineageDirection.ValueType:
     return metadata_pb2.LineageDirection.ValueType(DIRECTIONS.to_pb(direction))
-
-
-def principal_kind_to_pb(kind: PrincipalKind) -> auth_pb2.PrincipalKind.ValueType:
-    return auth_pb2.PrincipalKind.ValueType(PRINCIPAL_KINDS.to_pb(kind))
-
-
-def role_to_pb(role: ProjectRole) -> auth_pb2.ProjectRole.ValueType:
-    return auth_pb2.ProjectRole.ValueType(ROLES.to_pb(role))
-
-
-def role_from_pb(number: int) -> ProjectRole:
-    return _read(ROLES, number)
-
-
-def runtime_to_pb(runtime: DeploymentRuntime) -> deploy_pb2.Runtime.ValueType:
-    return deploy_pb2.Runtime.ValueType(RUNTIMES.to_pb(runtime))
-
-
-def ttl_to_pb(ttl: timedelta) -> duration_pb2.Duration:
-    duration = duration_pb2.Duration()
-    duration.FromTimedelta(ttl)
-    return duration
 
 
 def optional_time(message: Any, field: str) -> datetime | None:
@@ -234,7 +196,7 @@ def signature_to_pb(signature: Signature) -> types_pb2.Signature:
 
 
 def dependency_from_pb(dependency: types_pb2.Dependency) -> Dependency:
-    scope = _read(SCOPES, dependency.scope)
+    scope = read_enum(SCOPES, dependency.scope)
     return Dependency(library=dependency.library, version=dependency.version, scope=scope)
 
 
@@ -361,7 +323,7 @@ def serving_from_pb(version: types_pb2.ModelVersion) -> Serving | None:
     if not version.HasField("serving"):
         return None
     serving = version.serving
-    method = _read(ENSEMBLE_METHODS, serving.ensemble_method)
+    method = read_enum(ENSEMBLE_METHODS, serving.ensemble_method)
     return Serving(entry_point=serving.entry_point, ensemble_method=method, members=tuple(serving.members))
 
 
@@ -370,50 +332,6 @@ def serving_to_pb(serving: Serving) -> types_pb2.Serving:
         entry_point=serving.entry_point,
         ensemble_method=types_pb2.EnsembleMethod.ValueType(ENSEMBLE_METHODS.to_pb(serving.ensemble_method)),
         members=serving.members,
-    )
-
-
-def replica_from_pb(replica: deploy_pb2.Replica) -> Replica:
-    return Replica(
-        id=replica.id,
-        revision=replica.revision,
-        state=_read(REPLICA_STATES, replica.state),
-        endpoint=replica.endpoint,
-        restarts=replica.restarts,
-        message=replica.message,
-    )
-
-
-def deployment_from_pb(deployment: deploy_pb2.Deployment) -> Deployment:
-    return Deployment(
-        name=deployment.name,
-        project=deployment.project,
-        model_reference=deployment.model_reference,
-        version_reference=deployment.version_reference,
-        replicas=deployment.replicas,
-        runtime=_read(RUNTIMES, deployment.runtime),
-        state=_read(DEPLOYMENT_STATES, deployment.state),
-        revision=deployment.revision,
-        status_message=deployment.status_message,
-        ready_replicas=deployment.ready_replicas,
-        replica_status=tuple(replica_from_pb(r) for r in deployment.replica_status),
-        endpoints=tuple(deployment.endpoints),
-        created_by=deployment.created_by,
-        create_time=optional_time(deployment, "create_time"),
-        update_time=optional_time(deployment, "update_time"),
-        trusted_types=tuple(deployment.trusted_types),
-    )
-
-
-def revision_from_pb(revision: deploy_pb2.DeploymentRevision) -> DeploymentRevision:
-    return DeploymentRevision(
-        revision=revision.revision,
-        model_reference=revision.model_reference,
-        version_reference=revision.version_reference,
-        actor=revision.actor,
-        reason=revision.reason,
-        create_time=optional_time(revision, "create_time"),
-        trusted_types=tuple(revision.trusted_types),
     )
 
 
@@ -430,40 +348,6 @@ def audit_event_from_pb(event: types_pb2.AuditEvent) -> AuditEvent:
         reason=event.reason,
         request_id=event.request_id,
         access=event.access,
-    )
-
-
-def principal_from_pb(principal: auth_pb2.Principal) -> Principal:
-    return Principal(
-        name=principal.name,
-        kind=_read(PRINCIPAL_KINDS, principal.kind),
-        admin=principal.admin,
-        teams=tuple(principal.teams),
-        members=tuple(principal.members),
-        created_at=optional_time(principal, "created_at"),
-    )
-
-
-def token_from_pb(token: auth_pb2.Token) -> Token:
-    return Token(
-        id=token.id,
-        principal=token.principal,
-        description=token.description,
-        created_at=optional_time(token, "created_at"),
-        expires_at=optional_time(token, "expires_at"),
-        revoked_at=optional_time(token, "revoked_at"),
-        last_used_at=optional_time(token, "last_used_at"),
-        created_by=token.created_by,
-    )
-
-
-def role_binding_from_pb(binding: auth_pb2.RoleBinding) -> RoleBinding:
-    return RoleBinding(
-        project=binding.project,
-        principal=binding.principal,
-        role=role_from_pb(binding.role),
-        granted_by=binding.granted_by,
-        granted_at=optional_time(binding, "granted_at"),
     )
 
 
@@ -533,23 +417,6 @@ def comparison_from_pb(response: metadata_pb2.CompareVersionsResponse) -> Compar
 
 def platform_info_from_pb(response: metadata_pb2.GetPlatformInfoResponse) -> PlatformInfo:
     return PlatformInfo(registry=response.registry_address, deploy=response.deploy_address, version=response.version)
-
-
-def whoami_from_pb(response: auth_pb2.WhoAmIResponse) -> WhoAmI:
-    return WhoAmI(
-        principal=principal_from_pb(response.principal),
-        roles=tuple(role_binding_from_pb(b) for b in response.roles),
-    )
-
-
-def new_token_from_pb(response: auth_pb2.CreateTokenResponse | auth_pb2.CreateServingTokenResponse) -> NewToken:
-    return NewToken(token=token_from_pb(response.token), secret=response.secret)
-
-
-def authorization_from_pb(response: auth_pb2.AuthorizeResponse) -> Authorization:
-    return Authorization(
-        principal=response.principal, allowed=response.allowed, message=response.message, grant=response.grant
-    )
 
 
 # --- settable fields (create and update) ---------------------------------------------------

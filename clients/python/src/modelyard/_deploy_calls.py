@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from modelyard import _convert as cv
+from modelyard import _convert_deploy as cd
 from modelyard._calls import Calls, Pages, R, Stream, Unary, iterating, nothing, unary
 from modelyard._connection import DEPLOY
 from modelyard._types import Deployment, DeploymentRevision, DeploymentRuntime
@@ -27,7 +27,7 @@ def _type_names(types: Iterable[str]) -> list[str]:
 
 def deployment_of(response: Any) -> Deployment:
     """The deployment a response holds in its ``deployment`` field."""
-    return cv.deployment_from_pb(response.deployment)
+    return cd.deployment_from_pb(response.deployment)
 
 
 def _changed_deployment(response: Any) -> Deployment:
@@ -60,7 +60,7 @@ class DeployCalls(Calls[R]):
             name=name, model_reference=reference, replicas=replicas, trusted_types=_type_names(trusted_types)
         )
         if runtime is not None:
-            request.runtime = cv.runtime_to_pb(DeploymentRuntime.parse(runtime))
+            request.runtime = cd.runtime_to_pb(DeploymentRuntime.parse(runtime))
         return Unary("CreateDeployment", request, deployment_of, service=DEPLOY)
 
     @unary
@@ -72,7 +72,7 @@ class DeployCalls(Calls[R]):
         """Deployments by name; of ``project`` only when given."""
         request = deploy_pb2.ListDeploymentsRequest(project=project)
         return Pages(
-            "ListDeployments", request, lambda r: map(cv.deployment_from_pb, r.deployments), limit, service=DEPLOY
+            "ListDeployments", request, lambda r: map(cd.deployment_from_pb, r.deployments), limit, service=DEPLOY
         )
 
     @unary
@@ -116,7 +116,7 @@ class DeployCalls(Calls[R]):
         return Unary(
             "ListDeploymentRevisions",
             request,
-            lambda r: tuple(cv.revision_from_pb(v) for v in r.revisions),
+            lambda r: tuple(cd.revision_from_pb(v) for v in r.revisions),
             service=DEPLOY,
         )
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, Unpack
 
 from modelyard import _convert as cv
+from modelyard import _convert_auth as ca
 from modelyard._calls import Calls, Pages, R, Stream, Unary, iterating, nothing, unary
 from modelyard._connection import AUTH
 from modelyard._transport import platform_info_call
@@ -82,7 +83,7 @@ def version_of(response: Any) -> ModelVersion:
 
 def _principal(field: str) -> Callable[[Any], Principal]:
     """Converts the Principal held in the response's ``field``."""
-    return lambda response: cv.principal_from_pb(getattr(response, field))
+    return lambda response: ca.principal_from_pb(getattr(response, field))
 
 
 # --- the methods, written once -------------------------------------------------------------
@@ -293,7 +294,7 @@ class MetadataCalls(Calls[R]):
     @unary
     def whoami(self) -> Unary[WhoAmI]:
         """The principal the client's token stands for, its teams and its role on each project."""
-        return Unary("WhoAmI", auth_pb2.WhoAmIRequest(), cv.whoami_from_pb, service=AUTH)
+        return Unary("WhoAmI", auth_pb2.WhoAmIRequest(), ca.whoami_from_pb, service=AUTH)
 
     @unary
     def create_principal(
@@ -302,7 +303,7 @@ class MetadataCalls(Calls[R]):
         """Creates a user, team or service principal (platform admin only); ``admin`` makes it a
         platform admin."""
         request = auth_pb2.CreatePrincipalRequest(
-            name=name, kind=cv.principal_kind_to_pb(PrincipalKind.parse(kind)), admin=admin
+            name=name, kind=ca.principal_kind_to_pb(PrincipalKind.parse(kind)), admin=admin
         )
         return Unary("CreatePrincipal", request, _principal("principal"), service=AUTH)
 
@@ -312,7 +313,7 @@ class MetadataCalls(Calls[R]):
         return Unary(
             "ListPrincipals",
             auth_pb2.ListPrincipalsRequest(),
-            lambda r: [cv.principal_from_pb(p) for p in r.principals],
+            lambda r: [ca.principal_from_pb(p) for p in r.principals],
             service=AUTH,
         )
 
@@ -334,30 +335,30 @@ class MetadataCalls(Calls[R]):
         if ttl is not None and ttl <= timedelta(0):
             raise InvalidArgumentError(f"ttl: {ttl} is not positive (None: the token does not expire)")
         request = auth_pb2.CreateTokenRequest(
-            principal=principal, description=description, ttl=cv.ttl_to_pb(ttl) if ttl else None
+            principal=principal, description=description, ttl=ca.ttl_to_pb(ttl) if ttl else None
         )
-        return Unary("CreateToken", request, cv.new_token_from_pb, service=AUTH)
+        return Unary("CreateToken", request, ca.new_token_from_pb, service=AUTH)
 
     @unary
     def tokens(self, principal: str = "", include_revoked: bool = False) -> Unary[list[Token]]:
         """The tokens of ``principal`` (empty: the caller), revoked ones too if asked."""
         request = auth_pb2.ListTokensRequest(principal=principal, include_revoked=include_revoked)
-        return Unary("ListTokens", request, lambda r: [cv.token_from_pb(t) for t in r.tokens], service=AUTH)
+        return Unary("ListTokens", request, lambda r: [ca.token_from_pb(t) for t in r.tokens], service=AUTH)
 
     @unary
     def revoke_token(self, id: str) -> Unary[Token]:
         """Revokes token ``id`` at once: calls carrying it are UNAUTHENTICATED from now on."""
         request = auth_pb2.RevokeTokenRequest(id=id)
-        return Unary("RevokeToken", request, lambda r: cv.token_from_pb(r.token), service=AUTH)
+        return Unary("RevokeToken", request, lambda r: ca.token_from_pb(r.token), service=AUTH)
 
     @unary
     def set_project_role(self, project: str, principal: str, role: ProjectRole | str) -> Unary[RoleBinding]:
         """Gives ``principal`` (a user, team or service) ``role`` on ``project``, replacing the
         role it had there; project ADMIN or platform admin only."""
         request = auth_pb2.SetProjectRoleRequest(
-            project=project, principal=principal, role=cv.role_to_pb(ProjectRole.parse(role))
+            project=project, principal=principal, role=ca.role_to_pb(ProjectRole.parse(role))
         )
-        return Unary("SetProjectRole", request, lambda r: cv.role_binding_from_pb(r.binding), service=AUTH)
+        return Unary("SetProjectRole", request, lambda r: ca.role_binding_from_pb(r.binding), service=AUTH)
 
     @unary
     def remove_project_role(self, project: str, principal: str) -> Unary[None]:
@@ -369,5 +370,5 @@ class MetadataCalls(Calls[R]):
         """Who has which role on ``project`` (as granted, not through teams)."""
         request = auth_pb2.ListProjectRolesRequest(project=project)
         return Unary(
-            "ListProjectRoles", request, lambda r: [cv.role_binding_from_pb(b) for b in r.bindings], service=AUTH
+            "ListProjectRoles", request, lambda r: [ca.role_binding_from_pb(b) for b in r.bindings], service=AUTH
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from modelyard import _convert as cv
+from modelyard import _convert_auth as ca
 from modelyard._calls import Calls, R, Unary, unary
 from modelyard._connection import AUTH
 from modelyard._metadata_calls import version_of
@@ -39,19 +40,19 @@ class InternalCalls(Calls[R]):
         request = auth_pb2.AuthorizeRequest(
             token=token,
             project=project,
-            role=cv.role_to_pb(ProjectRole.parse(role)),
+            role=ca.role_to_pb(ProjectRole.parse(role)),
             action=action,
             resource=resource,
             mutation=mutation,
         )
-        return Unary("Authorize", request, cv.authorization_from_pb, service=AUTH)
+        return Unary("Authorize", request, ca.authorization_from_pb, service=AUTH)
 
     @unary
     def create_serving_token(self, reference: str, deployment: str, ttl: timedelta) -> Unary[NewToken]:
         """Deploy service: a credential for one inference server, reading ``reference`` and an
         ensemble's members only, for ``ttl``."""
-        request = auth_pb2.CreateServingTokenRequest(reference=reference, deployment=deployment, ttl=cv.ttl_to_pb(ttl))
-        return Unary("CreateServingToken", request, cv.new_token_from_pb, service=AUTH)
+        request = auth_pb2.CreateServingTokenRequest(reference=reference, deployment=deployment, ttl=ca.ttl_to_pb(ttl))
+        return Unary("CreateServingToken", request, ca.new_token_from_pb, service=AUTH)
 
     @unary
     def commit_artifact(
