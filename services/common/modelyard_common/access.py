@@ -8,6 +8,7 @@ and the actor is what the client says.
 from __future__ import annotations
 
 from modelyard import AsyncClient, ProjectRole
+from modelyard.internal import InternalCalls
 from modelyard_common.calls import current_call
 from modelyard_common.errors import PermissionDeniedError, UnauthenticatedError
 
@@ -17,17 +18,17 @@ __all__ = ["ProjectAccess"]
 class ProjectAccess:
     def __init__(self, client: AsyncClient | None) -> None:
         """``client``: the metadata service, called as this service's own principal; None: off."""
-        self._client = client
+        self._calls = InternalCalls(client) if client is not None else None
 
     async def require(self, project: str, role: ProjectRole, action: str, resource: str) -> str:
         """The caller's name, once it may do ``action``; UNAUTHENTICATED or PERMISSION_DENIED
         (with the metadata service's message) otherwise. An EDITOR's action is a change: the
         metadata service audits the decision."""
         call = current_call()
-        if self._client is None:
+        if self._calls is None:
             return call.actor if call else "anonymous"
         # A call without a token never gets here: the interceptor refused it.
-        decision = await self._client.internal_authorize(
+        decision = await self._calls.authorize(
             call.token if call else "", project, role, action, resource, mutation=role is ProjectRole.EDITOR
         )
         if not decision.principal:

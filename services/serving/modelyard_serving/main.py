@@ -14,7 +14,7 @@ import time
 from importlib.metadata import version as package_version
 
 import modelyard
-from modelyard.predictors import ArtifactCache, LoadOptions, Predictor, load_version
+from modelyard.predictors import Predictor
 from modelyard.v1 import inference_pb2, inference_pb2_grpc
 from modelyard_common.errors import ModelyardError
 from modelyard_common.logs import configure_logging
@@ -36,7 +36,6 @@ EXIT_MODEL_NOT_LOADED = 3
 
 def load_model(settings: ServingSettings) -> Predictor:
     """Fetches (through the cache) and loads the version to serve; blocking."""
-    options = LoadOptions(allow_pickle=settings.allow_pickle, trusted_types=frozenset(settings.trusted_types))
     with modelyard.connect(
         settings.metadata_addr,
         registry=settings.registry_addr,
@@ -45,7 +44,13 @@ def load_model(settings: ServingSettings) -> Predictor:
         token=settings.token.get_secret_value() if settings.token else None,
         settings_prefix=settings.model_config["env_prefix"],
     ) as client:
-        return load_version(client, settings.reference, ArtifactCache(settings.cache_dir), options)
+        return modelyard.load(
+            settings.reference,
+            client=client,
+            cache_dir=settings.cache_dir,
+            allow_pickle=settings.allow_pickle,
+            trusted_types=settings.trusted_types,
+        )
 
 
 async def run(settings: ServingSettings) -> str | None:

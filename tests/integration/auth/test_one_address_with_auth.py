@@ -67,7 +67,7 @@ def test_any_token_finds_the_registry_and_deploy_services_through_the_metadata_a
             _ = anonymous.registry  # refused: not replaced by a default address
         with pytest.raises(modelyard.UnauthenticatedError):
             list(anonymous.list_deployments())
-        assert anonymous._registry_channel is None and anonymous._deploy_channel is None
+        assert {"registry", "deploy"}.isdisjoint(anonymous._transport.channels)
 
     deploy_service = Session(announcing_metadata.target, auth_tokens.deploy)
     serving = deploy_service.auth(

@@ -15,6 +15,7 @@ from classifiers import FEATURES, push_classifier
 
 import modelyard
 from modelyard import PermissionDeniedError, UnauthenticatedError
+from modelyard.internal import InternalCalls
 
 
 def _digest(path: Path) -> str:
@@ -109,7 +110,7 @@ def test_a_replica_whose_credential_cannot_be_issued_is_failed_saying_why(
         leaves = []
         for _ in range(65):
             pending = team.owner.create_version(f"{team.project}/leaf").reference
-            leaves.append(registry.internal_commit_artifact(pending, modelyard.Artifact((file,), 1)).reference)
+            leaves.append(InternalCalls(registry).commit_artifact(pending, modelyard.Artifact((file,), 1)).reference)
     parts = []
     for i in range(5):
         model = f"{team.project}/part{i}"

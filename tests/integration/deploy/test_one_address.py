@@ -115,7 +115,7 @@ def test_addresses_given_explicitly_override_what_the_metadata_service_says(
         client.create_project(project)
         assert client.push(f"{project}/scorer", model_dir).status == "READY"
         assert list(client.list_deployments(project=project)) == []
-        assert client._platform is None  # never asked: both addresses were given
+        assert client._transport.platform is None  # never asked: both addresses were given
     with modelyard.connect(metadata.target, actor="tester") as told_wrong:
         assert (told_wrong.registry, told_wrong.deploy_target) == (registry_service.target, NOWHERE)
 

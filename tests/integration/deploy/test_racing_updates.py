@@ -6,6 +6,7 @@ from __future__ import annotations
 from concurrency import at_once
 
 import modelyard
+from modelyard.internal import InternalCalls
 
 CALLERS = 8
 FILE = modelyard.ArtifactFile(path="m", size=1, sha256="1" * 64, storage_key="k", content_type="")
@@ -16,7 +17,7 @@ def _ready_versions(client: modelyard.Client, model: str, count: int) -> list[st
     references = []
     for _ in range(count):
         reference = client.create_version(model).reference
-        client.internal_commit_artifact(reference, modelyard.Artifact(files=(FILE,), total_size=1))
+        InternalCalls(client).commit_artifact(reference, modelyard.Artifact(files=(FILE,), total_size=1))
         references.append(reference)
     return references
 

@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import modelyard
+from modelyard.internal import InternalCalls
 from modelyard.v1 import auth_pb2, deploy_pb2, metadata_pb2, registry_pb2
 from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.embedded.service import ServiceProcess
@@ -293,7 +294,7 @@ def seeded(metadata_service: ServiceProcess, fuzz_auth: tuple[ServiceProcess, st
         for model in ("m", "up", "pending"):
             client.create_model(f"{project}/{model}")
         ready = client.create_version(f"{project}/m").reference
-        client.internal_commit_artifact(ready, modelyard.Artifact(files=(file,), total_size=1))
+        InternalCalls(client).commit_artifact(ready, modelyard.Artifact(files=(file,), total_size=1))
         client.set_alias(f"{project}/m", "champion", 1)
         client.create_version(f"{project}/m")
         client.create_version(f"{project}/up")

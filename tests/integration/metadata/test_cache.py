@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import modelyard
+from modelyard.internal import InternalCalls
 from modelyard_common.embedded import EmbeddedRedis
 from modelyard_common.embedded.service import ServiceProcess
 
@@ -29,7 +30,7 @@ def _model_with_versions(client: modelyard.Client, count: int) -> str:
     client.create_model(f"{project}/m")
     for _ in range(count):
         ref = client.create_version(f"{project}/m").reference
-        client.internal_commit_artifact(ref, modelyard.Artifact(files=(FILE,), total_size=1))
+        InternalCalls(client).commit_artifact(ref, modelyard.Artifact(files=(FILE,), total_size=1))
     return f"{project}/m"
 
 

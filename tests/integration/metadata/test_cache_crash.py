@@ -21,6 +21,7 @@ import pytest
 from replica_processes import until
 
 import modelyard
+from modelyard.internal import InternalCalls
 from modelyard_common.embedded import EmbeddedRedis
 from modelyard_common.embedded.service import ServiceProcess
 
@@ -91,7 +92,7 @@ def test_a_writer_killed_at_any_point_of_a_write_leaves_no_stale_read(
     client.create_model(model)
     for _ in range(2):
         reference = client.create_version(model).reference
-        client.internal_commit_artifact(reference, modelyard.Artifact(files=(FILE,), total_size=1))
+        InternalCalls(client).commit_artifact(reference, modelyard.Artifact(files=(FILE,), total_size=1))
     client.set_alias(model, "best", 1)
     # The writer: a replica whose connections are named, and whose commits wait for synchronous
     # replication whenever a synchronous standby is configured.

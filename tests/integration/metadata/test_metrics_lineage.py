@@ -9,13 +9,14 @@ import pytest
 
 import modelyard
 from modelyard import errors
+from modelyard.internal import InternalCalls
 from modelyard.v1 import metadata_pb2, metadata_pb2_grpc, types_pb2
 
 FILE = modelyard.ArtifactFile(path="m.onnx", size=1, sha256="0" * 64, storage_key="k", content_type="")
 
 
 def ready(client: modelyard.Client, reference: str) -> None:
-    client.internal_commit_artifact(reference, modelyard.Artifact(files=(FILE,), total_size=1))
+    InternalCalls(client).commit_artifact(reference, modelyard.Artifact(files=(FILE,), total_size=1))
 
 
 def test_metrics_keep_history_and_latest(client: modelyard.Client, project: str) -> None:

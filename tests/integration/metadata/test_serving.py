@@ -8,6 +8,7 @@ import pytest
 
 import modelyard
 from modelyard import EnsembleMethod, ModelKind, Serving, VersionStatus, errors
+from modelyard.internal import InternalCalls
 from modelyard.v1 import metadata_pb2, metadata_pb2_grpc, types_pb2
 
 FILE = modelyard.ArtifactFile("model.skops", 3, "a" * 64, "blobs/aa", "application/octet-stream")
@@ -15,7 +16,7 @@ FILE = modelyard.ArtifactFile("model.skops", 3, "a" * 64, "blobs/aa", "applicati
 
 def ready(client: modelyard.Client, model: str) -> modelyard.ModelVersion:
     version = client.create_version(model)
-    return client.internal_commit_artifact(version.reference, modelyard.Artifact(files=(FILE,), total_size=3))
+    return InternalCalls(client).commit_artifact(version.reference, modelyard.Artifact(files=(FILE,), total_size=3))
 
 
 def test_a_custom_models_versions_carry_their_entry_point(client: modelyard.Client, project: str) -> None:

@@ -11,12 +11,13 @@ import pytest
 
 import modelyard
 from modelyard import errors
+from modelyard.internal import InternalCalls
 
 FILE = modelyard.ArtifactFile(path="model.skops", size=3, sha256="ab" * 32, storage_key="blobs/ab", content_type="")
 
 
 def ready(client: modelyard.Client, reference: str) -> modelyard.ModelVersion:
-    return client.internal_commit_artifact(reference, modelyard.Artifact(files=(FILE,), total_size=3))
+    return InternalCalls(client).commit_artifact(reference, modelyard.Artifact(files=(FILE,), total_size=3))
 
 
 @pytest.fixture
@@ -158,12 +159,12 @@ def test_commit_artifact_marks_ready_once(client: modelyard.Client, model: str) 
         path="model.skops", size=4, sha256="cd" * 32, storage_key="blobs/cd", content_type=""
     )
     with pytest.raises(errors.FailedPreconditionError, match="already READY with a different artifact"):
-        client.internal_commit_artifact(version.reference, modelyard.Artifact(files=(other,), total_size=4))
+        InternalCalls(client).commit_artifact(version.reference, modelyard.Artifact(files=(other,), total_size=4))
 
 
 def test_failed_upload_cannot_become_ready(client: modelyard.Client, model: str) -> None:
     version = client.create_version(model)
-    failed = client.internal_fail_upload(version.reference, "digest mismatch")
+    failed = InternalCalls(client).fail_upload(version.reference, "digest mismatch")
     assert (failed.status, failed.status_message) == (modelyard.VersionStatus.FAILED, "digest mismatch")
     with pytest.raises(errors.FailedPreconditionError, match="has FAILED"):
         ready(client, version.reference)

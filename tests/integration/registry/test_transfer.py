@@ -423,7 +423,7 @@ def test_the_artifact_cache_never_writes_through_a_link(client: modelyard.Client
     blob = cache.blob(digest(data))
     blob.parent.mkdir(parents=True)
     blob.symlink_to(outside)  # not trusted: downloaded again, the link replaced
-    directory = cache.directory(client, version)
+    directory = cache.directory(client._transfers.download, version)
     assert (directory / "w.bin").read_bytes() == data and not blob.is_symlink()
     assert outside.read_bytes() == b"x" * len(data)
 
@@ -432,7 +432,7 @@ def test_the_artifact_cache_never_writes_through_a_link(client: modelyard.Client
     lock.parent.mkdir(parents=True)
     lock.symlink_to(tmp_path / "outside" / "lock-made-through-the-link")
     with pytest.raises(modelyard.FailedPreconditionError, match="symbolic link"):
-        other.directory(client, version)
+        other.directory(client._transfers.download, version)
     assert sorted(p.name for p in (tmp_path / "outside").iterdir()) == ["victim"]
 
 

@@ -15,24 +15,37 @@ from rich.console import Console
 
 import modelyard
 import modelyard.aio
-from modelyard import _client
+from modelyard import _connection
 from modelyard import _convert as cv
+from modelyard import _convert_auth as ca
+from modelyard._connection import Settings
+from modelyard._deploy_calls import DeployCalls
+from modelyard._metadata_calls import MetadataCalls
 from modelyard.cli import _parsing, _render, cli
 from modelyard.cli._app import State, to_jsonable
+from modelyard.internal import InternalCalls
 from modelyard.v1 import auth_pb2, types_pb2
 
 _SECRET = "myt_s3cr3t-value"
 _WHEN = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
 
-class _Recording(_client._ClientBase):
+class _Returning:
     """Runs nothing: returns the call description a method built."""
 
-    def _run_unary(self, call: Any) -> Any:
+    def unary(self, call: Any) -> Any:
         return call
 
-    def _run_iterating(self, call: Any) -> Any:
+    def iterate(self, call: Any) -> Any:
         return call
+
+
+class _Recording(MetadataCalls[Any], DeployCalls[Any]):
+    """Every method of the clients, on a runner that sends nothing."""
+
+    def __init__(self, target: str, *, actor: str, token: str | None = None) -> None:
+        self._settings = Settings.of(target, actor=actor, token=token)
+        self._runner = _Returning()
 
 
 def _stamp() -> timestamp_pb2.Timestamp:
@@ -51,32 +64,32 @@ def _text(renderable: object) -> str:
 
 
 def test_a_token_adds_the_bearer_header_next_to_actor_and_request_id() -> None:
-    request_id, headers = _Recording("test:1", actor="tester", token=_SECRET)._metadata()
+    request_id, headers = _Recording("test:1", actor="tester", token=_SECRET)._settings.headers()
     assert headers == (
         ("modelyard-actor", "tester"),
         ("modelyard-request-id", request_id),
         ("authorization", f"Bearer {_SECRET}"),
     )
-    _, on_behalf = _Recording("test:1", actor="registry", token=_SECRET)._metadata("alice")
+    _, on_behalf = _Recording("test:1", actor="registry", token=_SECRET)._settings.headers("alice")
     assert dict(on_behalf)["modelyard-actor"] == "alice"
     assert dict(on_behalf)["authorization"] == f"Bearer {_SECRET}"
 
 
 def test_without_a_token_no_authorization_header_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MODELYARD_TOKEN", raising=False)
-    _, headers = _Recording("test:1", actor="tester")._metadata()
+    _, headers = _Recording("test:1", actor="tester")._settings.headers()
     assert [name for name, _ in headers] == ["modelyard-actor", "modelyard-request-id"]
 
 
 def test_the_token_defaults_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODELYARD_TOKEN", "from-env")
     client = modelyard.connect("test:1", actor="tester")
-    assert dict(client._metadata()[1])["authorization"] == "Bearer from-env"
+    assert dict(client._settings.headers()[1])["authorization"] == "Bearer from-env"
     client.close()
     given = modelyard.aio.connect("test:1", actor="tester", token="given")
-    assert dict(given._metadata()[1])["authorization"] == "Bearer given"
+    assert dict(given._settings.headers()[1])["authorization"] == "Bearer given"
     monkeypatch.setenv("MODELYARD_TOKEN", "")
-    assert "authorization" not in dict(_Recording("test:1", actor="tester")._metadata()[1])
+    assert "authorization" not in dict(_Recording("test:1", actor="tester")._settings.headers()[1])
 
 
 @pytest.mark.parametrize("token", ["zoë", "line\nbreak", "tab\there"])
@@ -105,7 +118,7 @@ def test_the_token_given_to_the_cli_reaches_the_client_and_a_bad_one_is_a_usage_
     monkeypatch.setenv("MODELYARD_TOKEN", "from-env")
     state = State(target="test:1", registry=None, deploy=None, actor="t", timeout=1.0, as_json=False, token="opt")
     with cli.make_context("modelyard", ["auth", "whoami"]) as ctx, ctx.scope():
-        headers = dict(state.client._metadata()[1])
+        headers = dict(state.client._settings.headers()[1])
     assert headers["authorization"] == "Bearer opt"
     result = CliRunner().invoke(cli, ["--token", "zoë", "auth", "whoami"])
     assert result.exit_code == 2
@@ -118,7 +131,7 @@ def test_the_token_given_to_the_cli_reaches_the_client_and_a_bad_one_is_a_usage_
 def test_auth_methods_build_their_requests_for_the_auth_service() -> None:
     client = _Recording("test:1", actor="tester")
     call = client.create_principal("ml-core", "team")
-    assert (call.service, call.method) == (_client.AUTH, "CreatePrincipal")
+    assert (call.service, call.method) == (_connection.AUTH, "CreatePrincipal")
     assert (call.request.name, call.request.kind, call.request.admin) == (
         "ml-core",
         auth_pb2.PRINCIPAL_KIND_TEAM,
@@ -147,13 +160,13 @@ def test_create_token_sends_the_ttl_as_a_duration_and_none_as_unset() -> None:
         client.create_token(ttl=timedelta(days=-1))
 
 
-def test_internal_authorize_is_an_async_client_method_only() -> None:
-    assert hasattr(modelyard.AsyncClient, "internal_authorize")
-    assert not hasattr(modelyard.Client, "internal_authorize")
-    build = modelyard.AsyncClient.internal_authorize._build
+def test_authorize_is_an_internal_call_that_no_client_has() -> None:
+    assert hasattr(InternalCalls, "authorize")
+    assert not {"internal_authorize", "authorize"} & (set(dir(modelyard.Client)) | set(dir(modelyard.AsyncClient)))
+    build = InternalCalls.authorize._build
     call = build(_Recording("test:1", actor="registry"), "secret", "fraud", "editor", "Push", "fraud/m:1", True)
     request = call.request
-    assert (call.service, call.method) == (_client.AUTH, "Authorize")
+    assert (call.service, call.method) == (_connection.AUTH, "Authorize")
     assert (request.token, request.project, request.role) == ("secret", "fraud", auth_pb2.PROJECT_ROLE_EDITOR)
     assert (request.action, request.resource, request.mutation) == ("Push", "fraud/m:1", True)
     assert call.convert(auth_pb2.AuthorizeResponse(principal="alice", allowed=True, grant="EDITOR on fraud")) == (
@@ -171,20 +184,20 @@ def test_whoami_converts_the_principal_and_its_roles() -> None:
         ),
         roles=[auth_pb2.RoleBinding(project="fraud", principal="ml-core", role=auth_pb2.PROJECT_ROLE_EDITOR)],
     )
-    assert cv.whoami_from_pb(response) == modelyard.WhoAmI(
+    assert ca.whoami_from_pb(response) == modelyard.WhoAmI(
         principal=modelyard.Principal("alice", modelyard.PrincipalKind.USER, False, ("ml-core",), (), _WHEN),
         roles=(modelyard.RoleBinding("fraud", "ml-core", modelyard.ProjectRole.EDITOR),),
     )
 
 
 def test_token_times_unset_read_as_none_and_unknown_enums_as_unspecified() -> None:
-    token = cv.token_from_pb(auth_pb2.Token(id="t1", principal="bob", created_at=_stamp(), created_by="root"))
+    token = ca.token_from_pb(auth_pb2.Token(id="t1", principal="bob", created_at=_stamp(), created_by="root"))
     assert (token.created_at, token.expires_at, token.revoked_at, token.last_used_at) == (_WHEN, None, None, None)
     assert token.created_by == "root"
-    new = cv.new_token_from_pb(auth_pb2.CreateTokenResponse(token=auth_pb2.Token(id="t2"), secret="s"))
+    new = ca.new_token_from_pb(auth_pb2.CreateTokenResponse(token=auth_pb2.Token(id="t2"), secret="s"))
     assert (new.token.id, new.secret) == ("t2", "s")
-    assert cv.principal_from_pb(auth_pb2.Principal(name="x", kind=9)).kind is modelyard.PrincipalKind.UNSPECIFIED
-    assert cv.role_from_pb(7) is modelyard.ProjectRole.UNSPECIFIED
+    assert ca.principal_from_pb(auth_pb2.Principal(name="x", kind=9)).kind is modelyard.PrincipalKind.UNSPECIFIED
+    assert ca.role_from_pb(7) is modelyard.ProjectRole.UNSPECIFIED
 
 
 def test_audit_events_carry_how_they_were_authorized() -> None:

@@ -12,18 +12,30 @@ import pytest
 
 import modelyard
 import modelyard.aio
-from modelyard import _client
+from modelyard import _calls, _client, _connection, _deploy_calls
+from modelyard._connection import Settings
+from modelyard._deploy_calls import DeployCalls
+from modelyard._metadata_calls import MetadataCalls
+from modelyard.internal import InternalCalls
 from modelyard.v1 import auth_pb2, deploy_pb2, metadata_pb2, types_pb2
 
 
-class _Recording(_client._ClientBase):
+class _Returning:
     """Runs nothing: returns the call description a method built."""
 
-    def _run_unary(self, call: Any) -> Any:
+    def unary(self, call: Any) -> Any:
         return call
 
-    def _run_iterating(self, call: Any) -> Any:
+    def iterate(self, call: Any) -> Any:
         return call
+
+
+class _Recording(MetadataCalls[Any], DeployCalls[Any]):
+    """Every method of the clients, on a runner that sends nothing."""
+
+    def __init__(self, target: str, *, actor: str, token: str | None = None) -> None:
+        self._settings = Settings.of(target, actor=actor, token=token)
+        self._runner = _Returning()
 
 
 @pytest.fixture
@@ -99,9 +111,9 @@ def test_alias_results_report_the_previous_version(client: Any) -> None:
 def test_search_limit_sets_the_page_size(client: Any) -> None:
     call = client.search_versions('stage = "PRODUCTION"', order_by="metrics.accuracy DESC", limit=5)
     assert (call.method, call.limit) == ("SearchModelVersions", 5)
-    assert _client._first_page(call).page_size == 5
-    assert _client._first_page(client.search_versions(limit=5000)).page_size == 1000
-    assert _client._first_page(client.list_projects()).page_size == 0  # the server's default
+    assert _calls.first_page(call).page_size == 5
+    assert _calls.first_page(client.search_versions(limit=5000)).page_size == 1000
+    assert _calls.first_page(client.list_projects()).page_size == 0  # the server's default
 
 
 def test_audit_events_filters(client: Any) -> None:
@@ -119,7 +131,7 @@ def test_compare_takes_a_list_not_a_string(client: Any) -> None:
 
 def test_create_deployment_builds_its_request_for_the_deploy_service(client: Any) -> None:
     call = client.create_deployment("scorer", "fraud/scorer@champion", replicas=3, runtime="process")
-    assert (call.service, call.method) == (_client.DEPLOY, "CreateDeployment")
+    assert (call.service, call.method) == (_connection.DEPLOY, "CreateDeployment")
     assert (call.request.name, call.request.model_reference, call.request.replicas) == (
         "scorer",
         "fraud/scorer@champion",
@@ -149,7 +161,7 @@ def test_deployment_converts_from_its_message() -> None:
         replica_status=[deploy_pb2.Replica(id="r1", state=deploy_pb2.REPLICA_STATE_FAILED, restarts=2)],
         endpoints=["127.0.0.1:5000"],
     )
-    deployment = _client._deployment(deploy_pb2.GetDeploymentResponse(deployment=message))
+    deployment = _deploy_calls.deployment_of(deploy_pb2.GetDeploymentResponse(deployment=message))
     assert deployment.state is modelyard.DeploymentState.DEGRADED
     assert deployment.runtime is modelyard.DeploymentRuntime.PROCESS
     assert deployment.replica_status == (modelyard.Replica("r1", 0, modelyard.ReplicaState.FAILED, restarts=2),)
@@ -171,15 +183,16 @@ _ARGS = {
 
 def test_every_rpc_has_a_method() -> None:
     services = {
-        _client.METADATA: metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"],
-        _client.DEPLOY: deploy_pb2.DESCRIPTOR.services_by_name["DeployService"],
-        _client.AUTH: auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
+        _connection.METADATA: metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"],
+        _connection.DEPLOY: deploy_pb2.DESCRIPTOR.services_by_name["DeployService"],
+        _connection.AUTH: auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
     }
     recorder = _Recording("test:1", actor="tester")
     sent = set()
-    # AsyncClient: every shared method, and the internal ones of services, which only it has.
-    for _, member in inspect.getmembers(_client.AsyncClient):
-        if isinstance(member, _client._unary | _client._iterating):
+    # The clients' methods, and the internal ones of services.
+    members = [m for cls in (_client.Client, _client.AsyncClient, InternalCalls) for _, m in inspect.getmembers(cls)]
+    for member in members:
+        if isinstance(member, _calls.unary | _calls.iterating):
             build = member._build
             required = [
                 p for p in list(inspect.signature(build).parameters.values())[1:]
@@ -196,13 +209,20 @@ def test_every_rpc_has_a_method() -> None:
     ("options", "retried_by_service"),
     [
         (
-            _client._CHANNEL_OPTIONS,
+            _connection.channel_options(_connection.METADATA),
             {
-                "modelyard.v1.MetadataService": _client.IDEMPOTENT_METHODS,
+                "modelyard.v1.MetadataService": _connection.READS[_connection.METADATA],
                 "modelyard.v1.AuthService": {"WhoAmI", "ListPrincipals", "ListTokens", "ListProjectRoles"},
             },
         ),
-        (_client._DEPLOY_CHANNEL_OPTIONS, {"modelyard.v1.DeployService": _client.IDEMPOTENT_DEPLOY_METHODS}),
+        (
+            _connection.channel_options(_connection.DEPLOY),
+            {"modelyard.v1.DeployService": _connection.READS[_connection.DEPLOY]},
+        ),
+        (
+            _connection.channel_options(_connection.REGISTRY),
+            {"modelyard.v1.RegistryService": {"StatArtifact", "GetUploadSession"}},
+        ),
     ],
 )
 def test_only_reads_are_retried_and_only_when_unavailable(
@@ -216,14 +236,14 @@ def test_only_reads_are_retried_and_only_when_unavailable(
     assert retried == retried_by_service
     methods = set().union(*retried.values())
     assert not {m for m in methods if m.startswith(("Create", "Update", "Set", "Delete", "Log", "Transition"))}
-    assert "Authorize" not in methods  # it writes audit events
+    assert not {"Authorize", "CommitUpload", "UploadFile"} & methods  # writes (Authorize audits)
     assert method_config["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
     assert 2 <= method_config["retryPolicy"]["maxAttempts"] <= 5
 
 
 def test_headers_carry_actor_and_a_fresh_request_id(client: Any) -> None:
-    first_id, first = client._metadata()
-    second_id, _ = client._metadata()
+    first_id, first = client._settings.headers()
+    second_id, _ = client._settings.headers()
     assert dict(first) == {"modelyard-actor": "tester", "modelyard-request-id": first_id}
     assert len(first_id) == 16 and first_id != second_id
 
@@ -261,30 +281,30 @@ def test_without_registry_or_deploy_address_nothing_is_asked_or_opened_before_a_
     monkeypatch.delenv("MODELYARD_REGISTRY_ADDR", raising=False)
     monkeypatch.delenv("MODELYARD_DEPLOY_ADDR", raising=False)
     client = modelyard.connect("m:1")
-    assert client._registry_given is None and client._deploy_given is None
+    assert client._settings.registry is None and client._settings.deploy is None
     assert "registry=None" in repr(client) and "deploy=None" in repr(client)  # repr asks nothing
-    assert client._platform is None and client._registry_channel is None and client._deploy_channel is None
+    assert client._transport.platform is None and not client._transport.channels
     client.close()
     assert modelyard.aio.connect("m:1").deploy_target is None  # found on the first deploy call
 
 
 def test_address_order_is_given_then_announced_by_metadata_then_default() -> None:
-    assert _client._address("r:1", "announced:2", "127.0.0.1:7411") == "r:1"
-    assert _client._address(None, "announced:2", "127.0.0.1:7411") == "announced:2"
-    assert _client._address(None, "", "127.0.0.1:7411") == "127.0.0.1:7411"
+    assert _connection.address("r:1", "announced:2", "127.0.0.1:7411") == "r:1"
+    assert _connection.address(None, "announced:2", "127.0.0.1:7411") == "announced:2"
+    assert _connection.address(None, "", "127.0.0.1:7411") == "127.0.0.1:7411"
 
 
 def test_only_a_metadata_service_without_the_rpc_means_the_defaults() -> None:
     old_server = modelyard.InternalError("method not implemented", code="UNIMPLEMENTED")
-    assert _client._unknown_if_unimplemented(old_server) == modelyard.PlatformInfo("", "", "")
+    assert _connection.unknown_if_unimplemented(old_server) == modelyard.PlatformInfo("", "", "")
     for refused in (modelyard.UnavailableError("down"), modelyard.UnauthenticatedError("no token")):
         with pytest.raises(type(refused)):
-            _client._unknown_if_unimplemented(refused)
+            _connection.unknown_if_unimplemented(refused)
 
 
 def test_platform_info_asks_get_platform_info(client: Any) -> None:
     call = client.platform_info()
-    assert call.method == "GetPlatformInfo" and call.service == _client.METADATA
+    assert call.method == "GetPlatformInfo" and call.service == _connection.METADATA
     response = metadata_pb2.GetPlatformInfoResponse(registry_address="r:1", deploy_address="d:2", version="0.1.0")
     assert call.convert(response) == modelyard.PlatformInfo("r:1", "d:2", "0.1.0")
 

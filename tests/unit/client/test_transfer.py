@@ -16,22 +16,17 @@ import pytest
 
 import modelyard
 from modelyard import ArtifactFile, ArtifactStatus, TransferPhase, TransferProgress, UploadSession, VersionStatus
-from modelyard._transfer import (
+from modelyard._files import (
     CHUNK_SIZE,
     LocalFile,
-    _Patience,
-    _UploadStream,
-    _WriteBehind,
-    backoff,
+    WriteBehind,
     hash_file,
-    is_transient,
     list_files,
     local_path,
-    names_version,
     open_below,
-    resume_offset,
     same_files,
 )
+from modelyard._transfer import _Patience, _UploadStream, backoff, is_transient, names_version, resume_offset
 from modelyard.cli._progress import Tally
 from modelyard.cli._render import human_size
 from modelyard.errors import ConflictError, FailedPreconditionError, InternalError, UnavailableError
@@ -226,7 +221,7 @@ def test_an_upload_stream_keeps_an_error_of_the_progress_callback(tmp_path: Path
 def test_a_pull_writes_and_hashes_every_chunk_in_order(tmp_path: Path) -> None:
     chunks = [bytes([i]) * (1000 + i) for i in range(50)]
     digest = hashlib.sha256()
-    with (tmp_path / "out").open("wb") as out, _WriteBehind(out, digest, depth=2) as sink:
+    with (tmp_path / "out").open("wb") as out, WriteBehind(out, digest, depth=2) as sink:
         for chunk in chunks:
             sink.put(chunk)
     assert (tmp_path / "out").read_bytes() == b"".join(chunks)
@@ -238,7 +233,7 @@ def test_a_failed_write_of_a_pull_surfaces_and_never_blocks_the_receiver(tmp_pat
         def write(self, data: object, /) -> int:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    sink = _WriteBehind(FullDisk(), hashlib.sha256(), depth=1)
+    sink = WriteBehind(FullDisk(), hashlib.sha256(), depth=1)
     with pytest.raises(OSError, match="No space left"), sink:
         for _ in range(1000):  # the failure shows on a later put, at the latest on leaving
             sink.put(b"x")

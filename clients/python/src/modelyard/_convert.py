@@ -1,28 +1,27 @@
-"""Proto <-> dataclass conversion, as plain functions; the only module that reads proto fields."""
+"""Proto <-> dataclass conversion, as plain functions: scalars (enums and times through
+``_wire``, Struct values) and the metadata service's messages. The deploy service's and
+AuthService's are in ``_convert_deploy`` and ``_convert_auth``; these modules alone read proto
+fields."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from enum import StrEnum
 from typing import Any, TypeVar
 
-from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2
 
 from modelyard._types import (
     Artifact,
     ArtifactFile,
     ArtifactStatus,
     AuditEvent,
-    Authorization,
     ComparedField,
     Comparison,
     Dependency,
     DependencyScope,
-    Deployment,
-    DeploymentRevision,
-    DeploymentRuntime,
-    DeploymentState,
     EnsembleMethod,
     Lineage,
     LineageDirection,
@@ -34,113 +33,72 @@ from modelyard._types import (
     ModelFields,
     ModelKind,
     ModelVersion,
-    NewToken,
     OwnerCount,
     PlatformInfo,
-    Principal,
-    PrincipalKind,
     Project,
-    ProjectRole,
     ProjectSummary,
-    Replica,
-    ReplicaState,
-    RoleBinding,
     Serving,
     Signature,
     SourceLocation,
     Stage,
     TensorSpec,
-    Token,
     UploadSession,
     VersionFields,
     VersionStatus,
-    WhoAmI,
 )
-from modelyard.v1 import auth_pb2, deploy_pb2, metadata_pb2, registry_pb2, types_pb2
+from modelyard._wire import ProtoEnum, time_from_pb, time_to_pb
+from modelyard.v1 import metadata_pb2, registry_pb2, types_pb2
 
-_E = TypeVar(
-    "_E",
-    Stage,
-    VersionStatus,
-    ModelKind,
-    DependencyScope,
-    EnsembleMethod,
-    DeploymentRuntime,
-    DeploymentState,
-    ReplicaState,
-    PrincipalKind,
-    ProjectRole,
-)
 # Integral doubles up to this size read back as int (Struct numbers are all doubles).
 _MAX_EXACT_INT = 2**53
+
+_E = TypeVar("_E", bound=StrEnum)
 
 
 # --- scalars -------------------------------------------------------------------------------
 
+STAGES = ProtoEnum(Stage, types_pb2.Stage.Value, "STAGE_")
+STATUSES = ProtoEnum(VersionStatus, types_pb2.VersionStatus.Value, "VERSION_STATUS_")
+KINDS = ProtoEnum(ModelKind, types_pb2.ModelKind.Value, "MODEL_KIND_")
+SCOPES = ProtoEnum(DependencyScope, types_pb2.DependencyScope.Value, "DEPENDENCY_SCOPE_")
+ENSEMBLE_METHODS = ProtoEnum(EnsembleMethod, types_pb2.EnsembleMethod.Value, "ENSEMBLE_METHOD_")
+DIRECTIONS = ProtoEnum(LineageDirection, metadata_pb2.LineageDirection.Value, "LINEAGE_DIRECTION_")
 
-def _enum(cls: type[_E], name_of: Callable[[Any], str], prefix: str, number: int) -> _E:
-    """Proto enum number -> Python enum; a number this client does not know is UNSPECIFIED."""
-    try:
-        return cls(name_of(number).removeprefix(prefix))
-    except ValueError:
-        return cls("UNSPECIFIED")
+
+def read_enum(table: ProtoEnum[_E], number: int) -> _E:
+    """Proto enum number -> Python enum; a number this client does not know (a newer server's)
+    is UNSPECIFIED."""
+    member = table.from_pb(number)
+    return member if member is not None else table.cls("UNSPECIFIED")
 
 
 def stage_from_pb(number: int) -> Stage:
-    return _enum(Stage, types_pb2.Stage.Name, "STAGE_", number)
+    return read_enum(STAGES, number)
 
 
 def stage_to_pb(stage: Stage) -> types_pb2.Stage.ValueType:
-    return types_pb2.Stage.Value("STAGE_" + stage.value)
+    return types_pb2.Stage.ValueType(STAGES.to_pb(stage))
 
 
 def status_from_pb(number: int) -> VersionStatus:
-    return _enum(VersionStatus, types_pb2.VersionStatus.Name, "VERSION_STATUS_", number)
+    return read_enum(STATUSES, number)
 
 
 def kind_from_pb(number: int) -> ModelKind:
-    return _enum(ModelKind, types_pb2.ModelKind.Name, "MODEL_KIND_", number)
+    return read_enum(KINDS, number)
 
 
 def kind_to_pb(kind: ModelKind) -> types_pb2.ModelKind.ValueType:
-    return types_pb2.ModelKind.Value("MODEL_KIND_" + kind.value)
+    return types_pb2.ModelKind.ValueType(KINDS.to_pb(kind))
 
 
 def direction_to_pb(direction: LineageDirection) -> metadata_pb2.LineageDirection.ValueType:
-    return metadata_pb2.LineageDirection.Value("LINEAGE_DIRECTION_" + direction.value)
+    return metadata_pb2.LineageDirection.ValueType(DIRECTIONS.to_pb(direction))
 
 
-def principal_kind_to_pb(kind: PrincipalKind) -> auth_pb2.PrincipalKind.ValueType:
-    return auth_pb2.PrincipalKind.Value("PRINCIPAL_KIND_" + kind.value)
-
-
-def role_to_pb(role: ProjectRole) -> auth_pb2.ProjectRole.ValueType:
-    return auth_pb2.ProjectRole.Value("PROJECT_ROLE_" + role.value)
-
-
-def role_from_pb(number: int) -> ProjectRole:
-    return _enum(ProjectRole, auth_pb2.ProjectRole.Name, "PROJECT_ROLE_", number)
-
-
-def ttl_to_pb(ttl: timedelta) -> duration_pb2.Duration:
-    duration = duration_pb2.Duration()
-    duration.FromTimedelta(ttl)
-    return duration
-
-
-def time_from_pb(message: Any, field: str) -> datetime | None:
+def optional_time(message: Any, field: str) -> datetime | None:
     """The timestamp ``message.<field>`` as an aware UTC datetime, None when unset."""
-    if not message.HasField(field):
-        return None
-    stamp: timestamp_pb2.Timestamp = getattr(message, field)
-    return stamp.ToDatetime(tzinfo=UTC)
-
-
-def time_to_pb(moment: datetime) -> timestamp_pb2.Timestamp:
-    """A datetime as a Timestamp; a naive datetime is taken as UTC."""
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
+    return time_from_pb(getattr(message, field)) if message.HasField(field) else None
 
 
 # --- Struct / Value ------------------------------------------------------------------------
@@ -238,14 +196,14 @@ def signature_to_pb(signature: Signature) -> types_pb2.Signature:
 
 
 def dependency_from_pb(dependency: types_pb2.Dependency) -> Dependency:
-    scope = _enum(DependencyScope, types_pb2.DependencyScope.Name, "DEPENDENCY_SCOPE_", dependency.scope)
+    scope = read_enum(SCOPES, dependency.scope)
     return Dependency(library=dependency.library, version=dependency.version, scope=scope)
 
 
 def dependency_to_pb(dependency: Dependency | str) -> types_pb2.Dependency:
     if isinstance(dependency, str):
         dependency = Dependency.parse(dependency)
-    scope = types_pb2.DependencyScope.Value("DEPENDENCY_SCOPE_" + dependency.scope.value)
+    scope = types_pb2.DependencyScope.ValueType(SCOPES.to_pb(dependency.scope))
     return types_pb2.Dependency(library=dependency.library, version=dependency.version, scope=scope)
 
 
@@ -272,7 +230,7 @@ def artifact_to_pb(artifact: Artifact) -> types_pb2.Artifact:
 def metric_from_pb(metric: types_pb2.Metric) -> MetricPoint:
     structured = metric.WhichOneof("value") == "structured"
     value: float | dict[str, Any] = struct_from_pb(metric.structured) if structured else metric.number
-    return MetricPoint(name=metric.name, value=value, step=metric.step, time=time_from_pb(metric, "time"))
+    return MetricPoint(name=metric.name, value=value, step=metric.step, time=optional_time(metric, "time"))
 
 
 def metric_to_pb(
@@ -299,8 +257,8 @@ def project_from_pb(project: types_pb2.Project) -> Project:
         name=project.name,
         description=project.description,
         owner=project.owner,
-        create_time=time_from_pb(project, "create_time"),
-        update_time=time_from_pb(project, "update_time"),
+        create_time=optional_time(project, "create_time"),
+        update_time=optional_time(project, "update_time"),
     )
 
 
@@ -318,8 +276,8 @@ def model_from_pb(model: types_pb2.Model) -> Model:
         archived=model.archived,
         latest_version=model.latest_version,
         aliases=dict(model.aliases),
-        create_time=time_from_pb(model, "create_time"),
-        update_time=time_from_pb(model, "update_time"),
+        create_time=optional_time(model, "create_time"),
+        update_time=optional_time(model, "update_time"),
     )
 
 
@@ -355,8 +313,8 @@ def version_from_pb(version: types_pb2.ModelVersion) -> ModelVersion:
         metrics=metrics,
         custom_metrics=custom_metrics,
         artifact=artifact_from_pb(version.artifact) if version.artifact.files else None,
-        create_time=time_from_pb(version, "create_time"),
-        update_time=time_from_pb(version, "update_time"),
+        create_time=optional_time(version, "create_time"),
+        update_time=optional_time(version, "update_time"),
         serving=serving_from_pb(version),
     )
 
@@ -365,70 +323,22 @@ def serving_from_pb(version: types_pb2.ModelVersion) -> Serving | None:
     if not version.HasField("serving"):
         return None
     serving = version.serving
-    method = _enum(EnsembleMethod, types_pb2.EnsembleMethod.Name, "ENSEMBLE_METHOD_", serving.ensemble_method)
+    method = read_enum(ENSEMBLE_METHODS, serving.ensemble_method)
     return Serving(entry_point=serving.entry_point, ensemble_method=method, members=tuple(serving.members))
 
 
 def serving_to_pb(serving: Serving) -> types_pb2.Serving:
     return types_pb2.Serving(
         entry_point=serving.entry_point,
-        ensemble_method=types_pb2.EnsembleMethod.Value("ENSEMBLE_METHOD_" + serving.ensemble_method.value),
+        ensemble_method=types_pb2.EnsembleMethod.ValueType(ENSEMBLE_METHODS.to_pb(serving.ensemble_method)),
         members=serving.members,
-    )
-
-
-def runtime_to_pb(runtime: DeploymentRuntime) -> deploy_pb2.Runtime.ValueType:
-    return deploy_pb2.Runtime.Value("RUNTIME_" + runtime.value)
-
-
-def replica_from_pb(replica: deploy_pb2.Replica) -> Replica:
-    return Replica(
-        id=replica.id,
-        revision=replica.revision,
-        state=_enum(ReplicaState, deploy_pb2.ReplicaState.Name, "REPLICA_STATE_", replica.state),
-        endpoint=replica.endpoint,
-        restarts=replica.restarts,
-        message=replica.message,
-    )
-
-
-def deployment_from_pb(deployment: deploy_pb2.Deployment) -> Deployment:
-    return Deployment(
-        name=deployment.name,
-        project=deployment.project,
-        model_reference=deployment.model_reference,
-        version_reference=deployment.version_reference,
-        replicas=deployment.replicas,
-        runtime=_enum(DeploymentRuntime, deploy_pb2.Runtime.Name, "RUNTIME_", deployment.runtime),
-        state=_enum(DeploymentState, deploy_pb2.DeploymentState.Name, "DEPLOYMENT_STATE_", deployment.state),
-        revision=deployment.revision,
-        status_message=deployment.status_message,
-        ready_replicas=deployment.ready_replicas,
-        replica_status=tuple(replica_from_pb(r) for r in deployment.replica_status),
-        endpoints=tuple(deployment.endpoints),
-        created_by=deployment.created_by,
-        create_time=time_from_pb(deployment, "create_time"),
-        update_time=time_from_pb(deployment, "update_time"),
-        trusted_types=tuple(deployment.trusted_types),
-    )
-
-
-def revision_from_pb(revision: deploy_pb2.DeploymentRevision) -> DeploymentRevision:
-    return DeploymentRevision(
-        revision=revision.revision,
-        model_reference=revision.model_reference,
-        version_reference=revision.version_reference,
-        actor=revision.actor,
-        reason=revision.reason,
-        create_time=time_from_pb(revision, "create_time"),
-        trusted_types=tuple(revision.trusted_types),
     )
 
 
 def audit_event_from_pb(event: types_pb2.AuditEvent) -> AuditEvent:
     return AuditEvent(
         id=event.id,
-        time=time_from_pb(event, "time"),
+        time=optional_time(event, "time"),
         actor=event.actor,
         action=event.action,
         project=event.project,
@@ -438,40 +348,6 @@ def audit_event_from_pb(event: types_pb2.AuditEvent) -> AuditEvent:
         reason=event.reason,
         request_id=event.request_id,
         access=event.access,
-    )
-
-
-def principal_from_pb(principal: auth_pb2.Principal) -> Principal:
-    return Principal(
-        name=principal.name,
-        kind=_enum(PrincipalKind, auth_pb2.PrincipalKind.Name, "PRINCIPAL_KIND_", principal.kind),
-        admin=principal.admin,
-        teams=tuple(principal.teams),
-        members=tuple(principal.members),
-        created_at=time_from_pb(principal, "created_at"),
-    )
-
-
-def token_from_pb(token: auth_pb2.Token) -> Token:
-    return Token(
-        id=token.id,
-        principal=token.principal,
-        description=token.description,
-        created_at=time_from_pb(token, "created_at"),
-        expires_at=time_from_pb(token, "expires_at"),
-        revoked_at=time_from_pb(token, "revoked_at"),
-        last_used_at=time_from_pb(token, "last_used_at"),
-        created_by=token.created_by,
-    )
-
-
-def role_binding_from_pb(binding: auth_pb2.RoleBinding) -> RoleBinding:
-    return RoleBinding(
-        project=binding.project,
-        principal=binding.principal,
-        role=role_from_pb(binding.role),
-        granted_by=binding.granted_by,
-        granted_at=time_from_pb(binding, "granted_at"),
     )
 
 
@@ -541,23 +417,6 @@ def comparison_from_pb(response: metadata_pb2.CompareVersionsResponse) -> Compar
 
 def platform_info_from_pb(response: metadata_pb2.GetPlatformInfoResponse) -> PlatformInfo:
     return PlatformInfo(registry=response.registry_address, deploy=response.deploy_address, version=response.version)
-
-
-def whoami_from_pb(response: auth_pb2.WhoAmIResponse) -> WhoAmI:
-    return WhoAmI(
-        principal=principal_from_pb(response.principal),
-        roles=tuple(role_binding_from_pb(b) for b in response.roles),
-    )
-
-
-def new_token_from_pb(response: auth_pb2.CreateTokenResponse | auth_pb2.CreateServingTokenResponse) -> NewToken:
-    return NewToken(token=token_from_pb(response.token), secret=response.secret)
-
-
-def authorization_from_pb(response: auth_pb2.AuthorizeResponse) -> Authorization:
-    return Authorization(
-        principal=response.principal, allowed=response.allowed, message=response.message, grant=response.grant
-    )
 
 
 # --- settable fields (create and update) ---------------------------------------------------

@@ -1,11 +1,14 @@
 """``modelyard.load``: a model version as a predictor in one line.
 
 The runtime (numpy and the model libraries) is imported on the first call, not with
-``modelyard``, so that the command line and metadata-only scripts start as fast as before.
+``modelyard``, so that the command line and metadata-only scripts start as fast as before:
+hence the import inside ``load`` (there is no cycle to hide: ``predictors`` never imports the
+client).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -49,7 +52,5 @@ def load(
     from modelyard.predictors import ArtifactCache, LoadOptions, load_version
 
     options = LoadOptions(allow_pickle=allow_pickle, trusted_types=frozenset(trusted_types))
-    if client is not None:
-        return load_version(client, reference, ArtifactCache(cache_dir), options)
-    with connect() as own:
-        return load_version(own, reference, ArtifactCache(cache_dir), options)
+    with contextlib.nullcontext(client) if client is not None else connect() as used:
+        return load_version(used.get_version, used._transfers.download, reference, ArtifactCache(cache_dir), options)

@@ -1,8 +1,10 @@
 """Artifact bytes to and from the registry: push a file or model directory, pull it back, stat.
 
 Blocking, over the RegistryService stubs; ``Client.push``, ``pull``, ``artifact`` and
-``abort_upload`` delegate here. Files move 1 MiB at a time, read from disk or written to it as
-the stream goes, so memory stays flat whatever their size. Transfers resume: an upload cut short
+``abort_upload`` delegate here, and the artifact cache downloads through ``Transfers.download``.
+Files on disk are ``_files``' business. Unary calls follow the channel's retry policy (reads on
+UNAVAILABLE, within their deadline; writes never, CommitUpload included). Transfers resume: an
+upload cut short
 continues from the offset the registry holds durable (StatArtifact says where), a download from
 the bytes already in its ``.part`` file. Every file is verified by SHA-256 before it counts: by
 the registry on upload, here on download.
@@ -12,26 +14,37 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import logging
 import mimetypes
 import os
-import queue
 import re
-import stat
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, Self, Unpack
+from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 import grpc
 
 from modelyard import _convert as cv
+from modelyard._connection import Headers
+from modelyard._files import (
+    CHUNK_SIZE,
+    LocalFile,
+    Progress,
+    WriteBehind,
+    directory_below,
+    hash_file,
+    is_regular,
+    list_files,
+    local_path,
+    open_below,
+    read_digest,
+    same_files,
+)
 from modelyard._types import (
     ArtifactFile,
     ArtifactStatus,
+    Model,
     ModelVersion,
     TransferPhase,
     TransferProgress,
@@ -42,42 +55,29 @@ from modelyard.errors import (
     AlreadyExistsError,
     DataLossError,
     FailedPreconditionError,
-    InternalError,
     InvalidArgumentError,
     ModelyardError,
     NotFoundError,
-    from_rpc_error,
 )
-from modelyard.paths import path_problem
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
 
-    from modelyard._client import Client
-
 __all__ = [
-    "CHUNK_SIZE",
+    "FIRST_CONTACT_SECONDS",
     "PATIENCE_SECONDS",
-    "LocalFile",
-    "Progress",
+    "Catalog",
+    "Download",
     "Transfers",
     "backoff",
-    "directory_below",
-    "hash_file",
-    "is_regular",
     "is_transient",
-    "list_files",
-    "local_path",
     "names_version",
-    "open_below",
     "resume_offset",
-    "same_files",
 ]
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 1024 * 1024
 # How long a transfer keeps retrying without progress: a registry restarting (a new pod) plus the
 # lease of a stream it lost lapsing (10 s by default), with room to spare.
 PATIENCE_SECONDS = 120.0
@@ -93,171 +93,17 @@ _TRANSIENT_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED", "CA
 # How gRPC words a connection that went away under a stream, under INTERNAL or UNKNOWN.
 _CUT_STREAM = ("stream removed", "rst_stream", "socket closed", "connection reset", "goaway")
 
-Progress = Callable[[TransferProgress], None]
+# ``Transfers.download``: (reference, file, root, path under root).
+Download = Callable[[str, ArtifactFile, Path, str], None]
 
 
-class _Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
-    def hexdigest(self) -> str: ...
+class Catalog(Protocol):
+    """What a push asks of the metadata service: a ``Client`` is one."""
 
-
-class _Digested(Protocol):
-    @property
-    def path(self) -> str: ...
-    @property
-    def sha256(self) -> str: ...
-
-
-@dataclass(frozen=True, slots=True)
-class LocalFile:
-    """A file to push: ``path`` is its name in the artifact, ``source`` where it is on disk."""
-
-    path: str
-    source: Path
-    size: int
-    sha256: str
-
-
-# --- pure helpers --------------------------------------------------------------------------
-
-
-def list_files(root: Path) -> list[tuple[str, Path]]:
-    """What a push of ``root`` sends, as (artifact path, location) sorted by path: a file under
-    its own name, or every regular file under a directory at its relative POSIX path.
-
-    Symlinks to files are followed (a Hugging Face snapshot is made of them); symlinks to
-    directories are not, so that a cycle cannot make the walk endless.
-    """
-    if root.is_file():
-        found = [(root.name, root)]
-    elif not root.is_dir():
-        raise FileNotFoundError(errno.ENOENT, "no such file or directory", str(root))
-    else:
-        found = [
-            (location.relative_to(root).as_posix(), location)
-            for directory, _, names in os.walk(root)
-            for location in (Path(directory, name) for name in names)
-            if location.is_file()
-        ]
-    if not found:
-        raise InvalidArgumentError(f"path: {root} holds no file to push")
-    for name, location in found:  # refused by the registry anyway: say so before hashing and sending
-        if problem := path_problem(name):
-            raise InvalidArgumentError(f"path: {location} would be stored as {name!r}, which {problem}")
-    return sorted(found)
-
-
-def hash_file(source: Path, path: str, report: Progress) -> LocalFile:
-    """Reads ``source`` once, 1 MiB at a time, for its size and SHA-256."""
-    with source.open("rb") as stream:
-        digest, size = _read_digest(stream, path, report, os.fstat(stream.fileno()).st_size)
-    return LocalFile(path=path, source=source, size=size, sha256=digest.hexdigest())
-
-
-class _WriteBehind:
-    """Writes chunks to ``out`` and hashes them on a thread of its own, so that receiving the
-    next chunk overlaps with both (they release the GIL); at most ``depth`` chunks wait. Leaving
-    the ``with`` waits for the writes, and raises the first one that failed."""
-
-    def __init__(self, out: BinaryIO, digest: _Hasher, depth: int = 8) -> None:
-        self._out, self._digest = out, digest
-        self._queue: queue.Queue[bytes | None] = queue.Queue(depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="modelyard-pull-writer", daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None and exc is None:
-            raise self._error
-
-    def put(self, chunk: bytes) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(chunk)
-
-    def _run(self) -> None:
-        # After a failure, keeps taking chunks (dropping them) so that ``put`` never blocks.
-        while (chunk := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._out.write(chunk)
-                    self._digest.update(chunk)
-                except BaseException as exc:  # surfaced by put() or on leaving the with
-                    self._error = exc
-
-
-def _read_digest(stream: BinaryIO, path: str, report: Progress, total: int) -> tuple[_Hasher, int]:
-    """The SHA-256 state after reading ``stream`` to its end, and how many bytes that was;
-    progress is reported against ``total``."""
-    digest, done = hashlib.sha256(), 0
-    report(TransferProgress(path, 0, total, TransferPhase.HASH))
-    while chunk := stream.read(CHUNK_SIZE):
-        digest.update(chunk)
-        done += len(chunk)
-        report(TransferProgress(path, done, max(total, done), TransferPhase.HASH))
-    return digest, done
-
-
-@contextlib.contextmanager
-def directory_below(root: Path, names: Iterable[str]) -> Iterator[int]:
-    """A descriptor of directory ``root/<names...>``, made where missing. ``root`` is taken as it
-    is (the caller chose it), but no name below it is followed if it is a symbolic link: a link
-    planted in a destination or a cache cannot send what is written there elsewhere."""
-    root.mkdir(parents=True, exist_ok=True)
-    where, fd = root, os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        for name in names:
-            where = where / name
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(name, dir_fd=fd)
-            try:
-                inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-            except OSError as exc:  # ELOOP: a link; ENOTDIR: a file
-                raise FailedPreconditionError(
-                    f"{where} is a symbolic link or not a directory: nothing is written through it; remove it"
-                ) from exc
-            os.close(fd)
-            fd = inner
-        yield fd
-    finally:
-        os.close(fd)
-
-
-def open_below(directory: int, name: str, shown: Path) -> BinaryIO:
-    """File ``name`` in ``directory`` (``shown`` in messages) for reading and writing, never
-    through a link: the regular file there, or a new one made exclusively. Anything else there
-    (a symbolic link, a FIFO, a device) is refused and left untouched."""
-    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-    try:
-        while True:
-            try:
-                fd = os.open(name, flags, dir_fd=directory)
-                break
-            except FileNotFoundError:
-                pass
-            try:
-                fd = os.open(name, flags | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=directory)
-                break
-            except FileExistsError:
-                continue  # another process (a replica sharing the cache) made it since: open that one
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise
-        raise FailedPreconditionError(f"{shown} is a symbolic link: nothing is written through it; remove it") from exc
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise FailedPreconditionError(f"{shown} is not a regular file: nothing is written to it; remove it")
-    return os.fdopen(fd, "r+b")
-
-
-def same_files(local: Iterable[_Digested], remote: Iterable[_Digested]) -> bool:
-    """Whether both name exactly the same paths with the same content."""
-    return {(f.path, f.sha256) for f in local} == {(f.path, f.sha256) for f in remote}
+    def get_version(self, reference: str, /) -> ModelVersion: ...
+    def create_model(self, name: str, /) -> Model: ...
+    def create_version(self, model: str, /, **fields: Unpack[VersionFields]) -> ModelVersion: ...
+    def search_versions(self, filter: str, /, *, order_by: str, project: str) -> Iterable[ModelVersion]: ...
 
 
 def names_version(target: str) -> bool:
@@ -287,14 +133,6 @@ def is_transient(error: ModelyardError) -> bool:
 def backoff(attempt: int) -> float:
     """Seconds to wait after failed attempt ``attempt`` (from 1): 0.2, 0.4, 0.8, ... at most 3."""
     return float(min(_FIRST_BACKOFF * 2 ** (attempt - 1), _MAX_BACKOFF))
-
-
-def local_path(root: Path, path: str) -> Path:
-    """Where file ``path`` of an artifact goes under ``root``; refuses a path that would land
-    outside it (the registry checks paths on upload: this guards against a registry that does not)."""
-    if problem := path_problem(path):
-        raise InternalError(f"path: the registry named a file {path!r}, which is not a relative path it may: {problem}")
-    return root.joinpath(*path.split("/"))
 
 
 class _Patience:
@@ -367,12 +205,20 @@ class _UploadStream:
 
 
 class Transfers:
-    """Push, pull and stat over a registry stub; ``client`` (metadata) registers and reads the
-    versions, and lends its headers (actor, request id) and unary deadline."""
+    """Push, pull and stat over the registry's stub, made by ``stub`` on the first call (its
+    address may have to be asked of the metadata service); ``catalog`` registers and reads the
+    versions; ``headers`` gives each call its request id and headers; ``error`` turns a failed
+    call into the typed error naming the registry; ``timeout`` is the unary calls' deadline."""
 
-    def __init__(self, stub: registry_pb2_grpc.RegistryServiceStub, client: Client) -> None:
-        self._stub = stub
-        self._client = client
+    def __init__(
+        self,
+        stub: Callable[[], registry_pb2_grpc.RegistryServiceStub],
+        catalog: Catalog,
+        headers: Callable[[], tuple[str, Headers]],
+        error: Callable[[grpc.RpcError, str], ModelyardError],
+        timeout: float | None,
+    ) -> None:
+        self._stub, self._catalog, self._headers, self._error, self._timeout = stub, catalog, headers, error, timeout
         self._answered = False  # whether the registry has answered one call of this client
 
     def _patience(self, what: str) -> _Patience:
@@ -380,7 +226,13 @@ class Transfers:
 
     def stat(self, reference: str, patience: _Patience | None = None) -> ArtifactStatus:
         request = registry_pb2.StatArtifactRequest(reference=reference)
-        return cv.artifact_status_from_pb(self._retrying("StatArtifact", request, patience))
+        patience = patience or self._patience(f"StatArtifact of {reference}")
+        while True:  # a step of a transfer: it waits for the registry as the transfer does
+            try:
+                return cv.artifact_status_from_pb(self._call("StatArtifact", request))
+            except ModelyardError as exc:
+                if not patience.retry(exc):
+                    raise
 
     def abort_upload(self, reference: str, reason: str = "") -> None:
         self._call("AbortUpload", registry_pb2.AbortUploadRequest(reference=reference, reason=reason))
@@ -409,11 +261,11 @@ class Transfers:
             for file in files:
                 self._upload(reference, file, resume_offset(status, file), report)
             commit = registry_pb2.CommitUploadRequest(reference=reference, paths=[f.path for f in files])
-            self._retrying("CommitUpload", commit)
+            self._call("CommitUpload", commit)
         except BaseException as exc:  # Ctrl-C too: say where the bytes went
             exc.add_note(f"{reference} stays PENDING_UPLOAD: push the same files to {reference} to resume")
             raise
-        return self._client.get_version(reference)
+        return self._catalog.get_version(reference)
 
     def pull(self, reference: str, dest: str | os.PathLike[str], *, progress: Progress | None = None) -> Path:
         report = progress or _ignore
@@ -436,7 +288,7 @@ class Transfers:
     def _version_to_fill(self, target: str, files: list[LocalFile], fields: VersionFields) -> ModelVersion:
         """The PENDING_UPLOAD version to upload ``files`` into, or a READY one holding them already."""
         if names_version(target):
-            version = self._client.get_version(target)
+            version = self._catalog.get_version(target)
             if version.status is VersionStatus.PENDING_UPLOAD:
                 return version
             if version.status is VersionStatus.READY:
@@ -452,13 +304,13 @@ class Transfers:
         if held is not None:
             return held
         try:
-            return self._client.create_version(target, **fields)
+            return self._catalog.create_version(target, **fields)
         except NotFoundError:  # no such model (or something else missing: the retry says so)
             pass
         # The model's first push registers the model too (the project must exist).
         with contextlib.suppress(AlreadyExistsError):  # a concurrent first push made it
-            self._client.create_model(target)
-        return self._client.create_version(target, **fields)
+            self._catalog.create_model(target)
+        return self._catalog.create_version(target, **fields)
 
     def _holding(self, target: str, files: list[LocalFile]) -> ModelVersion | None:
         """The READY version of model ``target`` holding exactly ``files`` (the same paths and
@@ -470,7 +322,7 @@ class Transfers:
         if not _MODEL_NAME.fullmatch(model):  # malformed: create_version says what is wrong
             return None
         query = f'model = "{model}" AND status = "READY" AND digest = "{files[0].sha256}"'
-        for version in self._client.search_versions(query, order_by="version DESC", project=project):
+        for version in self._catalog.search_versions(query, order_by="version DESC", project=project):
             if same_files(files, _committed(version)):
                 return version
         return None
@@ -513,15 +365,15 @@ class Transfers:
         stream = _UploadStream(
             header, file.source, lambda done: report(TransferProgress(file.path, done, file.size, TransferPhase.UPLOAD))
         )
-        request_id, metadata = self._client._metadata()
+        request_id, metadata = self._headers()
         try:
             # A dedup answer comes before any chunk is read; gRPC then stops pulling the stream.
-            self._stub.UploadFile(iter(stream), metadata=metadata)
+            self._stub().UploadFile(iter(stream), metadata=metadata)
             self._answered = True
         except grpc.RpcError as exc:
             if stream.error is not None:
                 raise stream.error from exc
-            raise from_rpc_error(exc, request_id=request_id) from exc
+            raise self._error(exc, request_id) from exc
 
     # Pulling
 
@@ -538,8 +390,8 @@ class Transfers:
             with open_below(directory, part, root / f"{path}.part") as out:
                 if os.fstat(out.fileno()).st_size > file.size:
                     out.truncate(0)
-                digest, done = _read_digest(out, file.path, report, file.size)
-                with _WriteBehind(out, digest) as sink:
+                digest, done = read_digest(out, file.path, report, file.size)
+                with WriteBehind(out, digest) as sink:
                     while done < file.size:
                         started = done
                         try:
@@ -564,8 +416,8 @@ class Transfers:
     def _chunks(self, reference: str, file: ArtifactFile, offset: int) -> Iterator[bytes]:
         """The bytes of ``file`` from ``offset`` on, from one DownloadFile stream (no deadline)."""
         request = registry_pb2.DownloadFileRequest(reference=reference, path=file.path, offset=offset)
-        request_id, metadata = self._client._metadata()
-        responses = self._stub.DownloadFile(request, metadata=metadata)
+        request_id, metadata = self._headers()
+        responses = self._stub().DownloadFile(request, metadata=metadata)
         try:
             for response in responses:
                 self._answered = True
@@ -576,32 +428,20 @@ class Transfers:
                 if served.sha256 != file.sha256:  # READY artifacts never change: a registry bug
                     raise DataLossError(f"{file.path}: the registry serves {served.sha256}, not {file.sha256}")
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, request_id=request_id) from exc
+            raise self._error(exc, request_id) from exc
         finally:
             responses.cancel()
 
     # Unary calls
 
     def _call(self, method: str, request: Message) -> Any:
-        request_id, metadata = self._client._metadata()
+        request_id, metadata = self._headers()
         try:
-            answer = getattr(self._stub, method)(request, timeout=self._client.timeout, metadata=metadata)
+            answer = getattr(self._stub(), method)(request, timeout=self._timeout, metadata=metadata)
         except grpc.RpcError as exc:
-            raise from_rpc_error(exc, request_id=request_id) from exc
+            raise self._error(exc, request_id) from exc
         self._answered = True
         return answer
-
-    def _retrying(self, method: str, request: Message, patience: _Patience | None = None) -> Any:
-        """``_call``, again after a transient failure while ``patience`` lasts (a transfer's, or
-        its own). Only for calls that are safe to repeat: StatArtifact, CommitUpload (same
-        paths, same result)."""
-        patience = patience or self._patience(f"{method} of the registry")
-        while True:
-            try:
-                return self._call(method, request)
-            except ModelyardError as exc:
-                if not patience.retry(exc):
-                    raise
 
 
 def _committed(version: ModelVersion) -> tuple[ArtifactFile, ...]:
@@ -614,12 +454,3 @@ def _holds(target: Path, file: ArtifactFile, report: Progress) -> bool:
     if not is_regular(target, file.size):
         return False
     return hash_file(target, file.path, report).sha256 == file.sha256
-
-
-def is_regular(path: Path, size: int) -> bool:
-    """Whether ``path`` is a regular file of ``size`` bytes itself, not a link to one."""
-    try:
-        info = path.lstat()
-    except OSError:
-        return False
-    return stat.S_ISREG(info.st_mode) and info.st_size == size

@@ -2,6 +2,10 @@
 
 Collections are tuples, free-form documents (hyperparameters, structured metrics, audit
 snapshots) are plain dicts, timestamps are timezone-aware UTC datetimes (None when unset).
+
+One module although long: it is declarations only (no logic beyond ``parse`` and a few
+properties), re-exported whole by ``modelyard`` and read as the SDK's one reference of what it
+returns; the services' domains share its enums through ``modelyard_common.values``.
 """
 
 from __future__ import annotations

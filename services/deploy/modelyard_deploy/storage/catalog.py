@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from modelyard import AsyncClient
+from modelyard.internal import InternalCalls
 from modelyard_deploy.domain.entities import VersionInfo
 
 __all__ = ["MetadataCatalog", "ServingCredentials"]
@@ -24,9 +25,9 @@ class ServingCredentials:
     with (never this service's own token, which model code must not see)."""
 
     def __init__(self, client: AsyncClient, ttl: timedelta) -> None:
-        self._client = client
+        self._calls = InternalCalls(client)
         self.ttl = ttl
 
     async def issue(self, deployment: str, version_reference: str, ttl: timedelta | None = None) -> str:
-        issued = await self._client.internal_create_serving_token(version_reference, deployment, ttl or self.ttl)
+        issued = await self._calls.create_serving_token(version_reference, deployment, ttl or self.ttl)
         return issued.secret

@@ -1,5 +1,8 @@
 """Rich renderings of the SDK's results. Every value shown goes through ``Text`` (never markup),
-so names and descriptions are printed as they are."""
+so names and descriptions are printed as they are.
+
+One module although long: one small function per result type, all built from the same few
+helpers (``_table``, ``_details``, ``_cell``), so that every command's output looks alike."""
 
 from __future__ import annotations
 

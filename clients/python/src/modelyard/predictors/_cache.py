@@ -23,8 +23,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from modelyard._client import Client
-from modelyard._transfer import directory_below, is_regular, local_path, open_below
+from modelyard._files import directory_below, is_regular, local_path, open_below
+from modelyard._transfer import Download
 from modelyard._types import ArtifactFile, ModelVersion
 from modelyard.errors import FailedPreconditionError
 
@@ -46,8 +46,9 @@ class ArtifactCache:
     def blob(self, sha256: str) -> Path:
         return self.root / _blob_path(sha256)
 
-    def directory(self, client: Client, version: ModelVersion) -> Path:
-        """The directory holding ``version``'s files, downloading those not cached yet."""
+    def directory(self, download: Download, version: ModelVersion) -> Path:
+        """The directory holding ``version``'s files, downloading those not cached yet through
+        ``download`` (``Transfers.download``)."""
         if version.artifact is None or not version.artifact.files:
             raise FailedPreconditionError(f"{version.reference} has no artifact files to load")
         files = version.artifact.files
@@ -58,7 +59,7 @@ class ArtifactCache:
             blob = self.blob(file.sha256)
             with _locked(self.root, file.sha256):  # two servers starting on one machine share the cache
                 if not is_regular(blob, file.size):  # a link planted there is replaced, not followed
-                    client._transfers.download(version.reference, file, self.root, _blob_path(file.sha256))
+                    download(version.reference, file, self.root, _blob_path(file.sha256))
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
         try:

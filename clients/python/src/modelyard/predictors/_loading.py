@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from modelyard._client import Client
-from modelyard._types import VersionStatus
+from collections.abc import Callable
+
+from modelyard._transfer import Download
+from modelyard._types import ModelVersion, VersionStatus
 from modelyard.errors import FailedPreconditionError
 from modelyard.predictors._cache import ArtifactCache
 from modelyard.predictors._custom import load_custom
@@ -14,17 +16,26 @@ from modelyard.predictors._standard import LoadOptions, load_standard
 __all__ = ["load_version"]
 
 
-def load_version(client: Client, reference: str, cache: ArtifactCache, options: LoadOptions) -> Predictor:
-    """The predictor of the READY version ``reference`` names (an ENSEMBLE's members too)."""
-    version = client.get_version(reference)
+def load_version(
+    get_version: Callable[[str], ModelVersion],
+    download: Download,
+    reference: str,
+    cache: ArtifactCache,
+    options: LoadOptions,
+) -> Predictor:
+    """The predictor of the READY version ``reference`` names (an ENSEMBLE's members too):
+    read through ``get_version``, its files fetched into ``cache`` through ``download``."""
+    version = get_version(reference)
     if version.status is not VersionStatus.READY:
         raise FailedPreconditionError(f"{version.reference} is {version.status}; only READY versions can be loaded")
     # The version says how it is served (the server checked it against the model's kind when it
     # was registered): an inference server's credential reads its versions, not their model.
     serving = version.serving
     if serving is not None and serving.members:
-        return load_ensemble(version, [load_version(client, member, cache, options) for member in serving.members])
-    directory = cache.directory(client, version)
+        return load_ensemble(
+            version, [load_version(get_version, download, member, cache, options) for member in serving.members]
+        )
+    directory = cache.directory(download, version)
     if serving is not None and serving.entry_point:
         return load_custom(directory, version)
     return load_standard(directory, version, options)

@@ -1,0 +1,70 @@
+"""Calls only Modelyard's own services make, as their SERVICE principal: not a user API.
+
+The registry commits (or fails) a version's artifact once its bytes are durable; the registry
+and deploy services ask whether a caller may act on a project; the deploy service asks for an
+inference server's credential. ``InternalCalls(client)`` runs them on that client's channels,
+blocking or awaited as the client is:
+
+    calls = InternalCalls(client)          # client = modelyard.aio.connect(..., token=own_token)
+    decision = await calls.authorize(token, "fraud", ProjectRole.EDITOR, "push", "fraud/scorer:3", True)
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from modelyard import _convert as cv
+from modelyard import _convert_auth as ca
+from modelyard._calls import Calls, R, Unary, unary
+from modelyard._connection import AUTH
+from modelyard._metadata_calls import version_of
+from modelyard._types import Artifact, Authorization, ModelVersion, NewToken, ProjectRole
+from modelyard.v1 import auth_pb2, metadata_pb2
+
+__all__ = ["InternalCalls"]
+
+
+class InternalCalls(Calls[R]):
+    """The internal calls, run by ``client`` (a ``Client`` or an ``AsyncClient``)."""
+
+    def __init__(self, client: Calls[R]) -> None:
+        self._runner = client._runner
+
+    @unary
+    def authorize(
+        self, token: str, project: str, role: ProjectRole | str, action: str, resource: str, mutation: bool
+    ) -> Unary[Authorization]:
+        """Registry and deploy services: may the holder of ``token`` do ``action`` on ``resource``,
+        needing ``role`` on ``project``? A ``mutation`` is recorded in the audit log, granted or
+        not; a denial always is."""
+        request = auth_pb2.AuthorizeRequest(
+            token=token,
+            project=project,
+            role=ca.role_to_pb(ProjectRole.parse(role)),
+            action=action,
+            resource=resource,
+            mutation=mutation,
+        )
+        return Unary("Authorize", request, ca.authorization_from_pb, service=AUTH)
+
+    @unary
+    def create_serving_token(self, reference: str, deployment: str, ttl: timedelta) -> Unary[NewToken]:
+        """Deploy service: a credential for one inference server, reading ``reference`` and an
+        ensemble's members only, for ``ttl``."""
+        request = auth_pb2.CreateServingTokenRequest(reference=reference, deployment=deployment, ttl=ca.ttl_to_pb(ttl))
+        return Unary("CreateServingToken", request, ca.new_token_from_pb, service=AUTH)
+
+    @unary
+    def commit_artifact(
+        self, reference: str, artifact: Artifact, *, on_behalf_of: str | None = None
+    ) -> Unary[ModelVersion]:
+        """Registry service: the version's bytes are durable and verified. ``on_behalf_of`` is the
+        registry's caller, recorded as the actor in the audit log."""
+        request = metadata_pb2.CommitArtifactRequest(reference=reference, artifact=cv.artifact_to_pb(artifact))
+        return Unary("CommitArtifact", request, version_of, on_behalf_of)
+
+    @unary
+    def fail_upload(self, reference: str, reason: str, *, on_behalf_of: str | None = None) -> Unary[ModelVersion]:
+        """Registry service: the upload failed or was abandoned (see ``on_behalf_of`` above)."""
+        request = metadata_pb2.FailUploadRequest(reference=reference, reason=reason)
+        return Unary("FailUpload", request, version_of, on_behalf_of)
