@@ -16,15 +16,14 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-import modelyard.aio
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
 from modelyard_common.access import ProjectAccess
 from modelyard_common.logs import configure_logging
+from modelyard_common.metadata_client import connect_metadata
 from modelyard_common.migrations import migrate
 from modelyard_common.postgres import create_pool
 from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
-from modelyard_common.tls import client_tls
 from modelyard_registry.api.servicer import RegistryServicer
 from modelyard_registry.domain.digest import check_matches_hashlib
 from modelyard_registry.domain.downloads import DownloadLimits, Downloads
@@ -72,14 +71,7 @@ async def components(settings: RegistrySettings) -> AsyncIterator[Components]:
         )
         stack.callback(blobs.close)
         await blobs.ensure_bucket()
-        client = modelyard.aio.connect(
-            settings.metadata_addr,
-            actor=ACTOR,
-            timeout=settings.metadata_timeout_seconds,
-            tls=client_tls(settings),
-            token=settings.auth_token_value(),
-            settings_prefix=settings.model_config["env_prefix"],
-        )
+        client = connect_metadata(settings, ACTOR)
         stack.push_async_callback(client.close)
         store, catalog = PgUploadStore(pool), MetadataCatalog(client)
         uploads = Uploads(
