@@ -88,10 +88,6 @@ class Identity:
         """A service acting with its own token (not a serving credential issued to a replica)."""
         return self.kind is PrincipalKind.SERVICE and self.scope is None
 
-    def role_on(self, project: str) -> Role | None:
-        held = self.roles.get(project)
-        return held[0] if held else None
-
 
 class AccessDenied(PermissionDeniedError):
     """PERMISSION_DENIED, with what the audit log records about the denial."""
