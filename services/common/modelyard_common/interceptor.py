@@ -20,26 +20,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
-from prometheus_client import Counter, Gauge, Histogram
 
 from modelyard_common.calls import current_call, start_call
 from modelyard_common.decoding import Refusal, decoder
 from modelyard_common.errors import DeadlineExceededError, ModelyardError, UnauthenticatedError
+from modelyard_common.metrics import RPC_IN_FLIGHT, RPC_LATENCY, RPC_REQUESTS
 
 __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "ServiceInterceptor"]
 
 logger = logging.getLogger(__name__)
-
-RPC_REQUESTS = Counter(
-    "modelyard_rpc_requests_total", "RPCs served, by method and status code", ["service", "method", "code"]
-)
-RPC_LATENCY = Histogram(
-    "modelyard_rpc_duration_seconds",
-    "Time to serve an RPC (whole stream for streaming RPCs), by method and status code",
-    ["service", "method", "code"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-)
-RPC_IN_FLIGHT = Gauge("modelyard_rpc_in_flight", "RPCs being served", ["service", "method"])
 
 # Bytes of a request to a method no bound is given for (health, reflection): ample for what they take.
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024

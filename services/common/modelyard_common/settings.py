@@ -1,15 +1,25 @@
-"""Settings every service shares, read from environment variables once at start."""
+"""Settings every service shares, read from environment variables once at start.
+
+Each service's settings class sets ``env_prefix`` (``MLREG_REGISTRY_``) and inherits the fields
+it shares with others from the classes here, so that a shared setting is declared once.
+``load_settings`` refuses a variable with the service's prefix that names none of its settings: a
+misspelt name would otherwise be ignored and its default used in silence. Only the service's own
+prefix is checked, since one environment may hold the settings of several services.
+"""
 
 from __future__ import annotations
 
+import difflib
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, Self, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["CallerAuthSettings", "DatabaseSettings", "ServiceSettings", "load_settings"]
+__all__ = ["DatabaseSettings", "MetadataCallerSettings", "ServiceSettings", "load_settings", "unknown_variables"]
 
 
 class ServiceSettings(BaseSettings):
@@ -68,9 +78,14 @@ class DatabaseSettings(ServiceSettings):
     """Deadline of a single database command or connection attempt."""
 
 
-class CallerAuthSettings(BaseSettings):
-    """Authentication of a service whose callers the metadata service authorizes (registry, deploy)."""
+class MetadataCallerSettings(ServiceSettings):
+    """Base for services that call the metadata service as their own principal and have it
+    authorize their callers (registry, deploy); ``modelyard_common.metadata_client`` connects."""
 
+    metadata_addr: str = "127.0.0.1:7410"
+    """host:port of the metadata service."""
+    metadata_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    """Deadline of each call to the metadata service."""
     auth_enabled: bool = False
     """Require a bearer token on every call, checked against project roles by the metadata service."""
     auth_token: SecretStr | None = None
@@ -90,17 +105,36 @@ class CallerAuthSettings(BaseSettings):
 S = TypeVar("S", bound=ServiceSettings)
 
 
+def unknown_variables(cls: type[BaseSettings], environ: Mapping[str, str]) -> list[str]:
+    """A line for each variable of ``environ`` with ``cls``'s prefix that is none of its
+    settings, naming the closest one when a setting's name is close."""
+    prefix = str(cls.model_config.get("env_prefix", "")).upper()
+    names = [name.upper() for name in cls.model_fields]
+    lines = []
+    for variable in sorted(environ):
+        name = variable.upper().removeprefix(prefix)
+        if not prefix or not variable.upper().startswith(prefix) or name in names:
+            continue
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"; did you mean {prefix}{close[0]}?" if close else ""
+        lines.append(f"{variable}: is no setting of {cls.__name__}{hint}")
+    return lines
+
+
 def load_settings(cls: type[S]) -> S:
-    """Builds settings from the environment, or exits with one line per bad variable."""
+    """Builds settings from the environment, or exits with one line per bad or unknown variable."""
+    problems = unknown_variables(cls, os.environ)
+    prefix = str(cls.model_config.get("env_prefix", "")).upper()
     try:
-        return cls()
+        settings = cls()
     except ValidationError as exc:
-        prefix = str(cls.model_config.get("env_prefix", "")).upper()
-        lines = [f"invalid configuration for {cls.__name__}:"]
         for error in exc.errors():
-            if not error["loc"]:  # a rule over several fields: the message names them
-                lines.append(f"  {error['msg']}")
-                continue
-            name = prefix + "_".join(str(part) for part in error["loc"]).upper()
-            lines.append(f"  {name}: {error['msg']} (got {error.get('input')!r})")
-        sys.exit("\n".join(lines))
+            if error["loc"]:
+                name = prefix + "_".join(str(part) for part in error["loc"]).upper()
+                problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+            else:  # a rule over several fields: the message names them
+                problems.append(error["msg"])
+    else:
+        if not problems:
+            return settings
+    sys.exit("\n  ".join([f"invalid configuration for {cls.__name__}:", *problems]))

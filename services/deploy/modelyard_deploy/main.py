@@ -10,15 +10,14 @@ import sys
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
-import modelyard.aio
 from modelyard.v1 import deploy_pb2, deploy_pb2_grpc
 from modelyard_common.access import ProjectAccess
 from modelyard_common.logs import configure_logging
+from modelyard_common.metadata_client import connect_metadata
 from modelyard_common.migrations import migrate
 from modelyard_common.postgres import create_pool
 from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
-from modelyard_common.tls import client_tls
 from modelyard_common.values import DeploymentRuntime
 from modelyard_deploy.api.servicer import DeployServicer
 from modelyard_deploy.domain.changes import Changes
@@ -50,14 +49,7 @@ async def run(settings: DeploySettings) -> int:
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
             await migrate(conn, MIGRATIONS, schema="deploy")
-        client = modelyard.aio.connect(
-            settings.metadata_addr,
-            actor=ACTOR,
-            timeout=settings.metadata_timeout_seconds,
-            tls=client_tls(settings),
-            token=settings.auth_token_value(),
-            settings_prefix=settings.model_config["env_prefix"],
-        )
+        client = connect_metadata(settings, ACTOR)
         stack.push_async_callback(client.close)
         credentials = ServingCredentials(client, timedelta(seconds=settings.serving_token_ttl_seconds))
         issue = credentials.issue if settings.auth_enabled else None

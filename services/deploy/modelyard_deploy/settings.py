@@ -8,20 +8,17 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from modelyard_common.settings import CallerAuthSettings, DatabaseSettings
+from modelyard_common.settings import DatabaseSettings, MetadataCallerSettings
 
 __all__ = ["DeploySettings"]
 
 
-class DeploySettings(DatabaseSettings, CallerAuthSettings):
-    """The deploy service keeps deployments, revisions and replicas in Postgres, schema 'deploy'."""
+class DeploySettings(DatabaseSettings, MetadataCallerSettings):
+    """The deploy service keeps deployments, revisions and replicas in Postgres, schema 'deploy';
+    it resolves references at ``metadata_addr``, which its replicas read too."""
 
     model_config = SettingsConfigDict(env_prefix="MLREG_DEPLOY_", frozen=True, extra="ignore")
 
-    metadata_addr: str = "127.0.0.1:7410"
-    """host:port of the metadata service (references are resolved there; replicas read it too)."""
-    metadata_timeout_seconds: float = Field(10.0, gt=0, le=300)
-    """Deadline of each call to the metadata service."""
     registry_addr: str = "127.0.0.1:7411"
     """host:port of the registry service, where replicas download their artifacts."""
     default_runtime: Literal["process", "kubernetes"] = "process"

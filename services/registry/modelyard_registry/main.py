@@ -1,7 +1,7 @@
 """Composition root of the registry service: settings -> pools -> use cases -> server.
 
-``modelyard-registry`` serves; ``modelyard-registry reconcile`` runs one reconciler pass and
-prints its report as JSON (for cron jobs and tests).
+``modelyard-registry`` serves; ``modelyard-registry reconcile`` runs one pass of the upload
+sweeper (the docs' reconciler) and prints its report as JSON (for cron jobs and tests).
 """
 
 from __future__ import annotations
@@ -16,23 +16,22 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-import modelyard.aio
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
 from modelyard_common.access import ProjectAccess
 from modelyard_common.logs import configure_logging
+from modelyard_common.metadata_client import connect_metadata
 from modelyard_common.migrations import migrate
 from modelyard_common.postgres import create_pool
 from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
-from modelyard_common.tls import client_tls
 from modelyard_registry.api.servicer import RegistryServicer
-from modelyard_registry.domain.digest import check_matches_hashlib
 from modelyard_registry.domain.downloads import DownloadLimits, Downloads
 from modelyard_registry.domain.limits import LARGER_REQUESTS, MAX_REQUEST_BYTES
-from modelyard_registry.domain.reconcile import ACTOR, Reconciler
+from modelyard_registry.domain.sweeper import ACTOR, UploadSweeper
 from modelyard_registry.domain.uploads import UploadLimits, Uploads
-from modelyard_registry.metrics import BYTES
+from modelyard_registry.metrics import PrometheusObserver
 from modelyard_registry.settings import RegistrySettings
+from modelyard_registry.sha256 import ResumableSha256, check_matches_hashlib
 from modelyard_registry.storage.catalog import MetadataCatalog
 from modelyard_registry.storage.postgres import PgUploadStore
 from modelyard_registry.storage.s3 import S3BlobStore
@@ -48,8 +47,7 @@ _MiB = 1024 * 1024
 class Components:
     uploads: Uploads
     downloads: Downloads
-    reconciler: Reconciler
-    access: ProjectAccess
+    sweeper: UploadSweeper
 
 
 @asynccontextmanager
@@ -72,20 +70,16 @@ async def components(settings: RegistrySettings) -> AsyncIterator[Components]:
         )
         stack.callback(blobs.close)
         await blobs.ensure_bucket()
-        client = modelyard.aio.connect(
-            settings.metadata_addr,
-            actor=ACTOR,
-            timeout=settings.metadata_timeout_seconds,
-            tls=client_tls(settings),
-            token=settings.auth_token_value(),
-            settings_prefix=settings.model_config["env_prefix"],
-        )
+        client = connect_metadata(settings, ACTOR)
         stack.push_async_callback(client.close)
         store, catalog = PgUploadStore(pool), MetadataCatalog(client)
+        access, observer = ProjectAccess(client if settings.auth_enabled else None), PrometheusObserver()
         uploads = Uploads(
             store,
             blobs,
             catalog,
+            access,
+            ResumableSha256,
             asyncio.Semaphore(settings.parts_in_flight),
             UploadLimits(
                 settings.part_size_mib * _MiB,
@@ -93,32 +87,33 @@ async def components(settings: RegistrySettings) -> AsyncIterator[Components]:
                 settings.s3_prefix,
                 settings.stream_parts_in_flight,
             ),
-            on_bytes=BYTES.labels("upload").inc,
+            observer,
         )
         downloads = Downloads(
             blobs,
             catalog,
+            access,
             DownloadLimits(settings.download_read_size_mib * _MiB, settings.download_read_ahead),
-            on_bytes=BYTES.labels("download").inc,
+            observer,
         )
-        reconciler = Reconciler(
+        sweeper = UploadSweeper(
             store, blobs, catalog, uploads, settings.upload_idle_seconds, settings.orphan_grace_seconds
         )
-        yield Components(uploads, downloads, reconciler, ProjectAccess(client if settings.auth_enabled else None))
+        yield Components(uploads, downloads, sweeper)
 
 
-async def _reconcile_forever(reconciler: Reconciler, interval: float) -> None:
+async def _sweep_forever(sweeper: UploadSweeper, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await reconciler.run_once()
+            await sweeper.run_once()
         except Exception:
             logger.exception("reconciler pass failed; trying again next interval")
 
 
 async def run(settings: RegistrySettings) -> None:
     async with components(settings) as parts:
-        servicer = RegistryServicer(parts.uploads, parts.downloads, parts.access)
+        servicer = RegistryServicer(parts.uploads, parts.downloads)
         binding = ServiceBinding(
             SERVICE_NAME,
             lambda server: registry_pb2_grpc.add_RegistryServiceServicer_to_server(servicer, server),
@@ -128,7 +123,7 @@ async def run(settings: RegistrySettings) -> None:
         background = [asyncio.create_task(parts.uploads.keep_leases())]
         if settings.reconcile_interval_seconds:
             interval = settings.reconcile_interval_seconds
-            background.append(asyncio.create_task(_reconcile_forever(parts.reconciler, interval)))
+            background.append(asyncio.create_task(_sweep_forever(parts.sweeper, interval)))
         try:
             await serve(settings, [binding], auth_required=settings.auth_enabled)
         finally:
@@ -138,16 +133,16 @@ async def run(settings: RegistrySettings) -> None:
                     await task
 
 
-async def reconcile_once(settings: RegistrySettings) -> dict[str, object]:
+async def sweep_once(settings: RegistrySettings) -> dict[str, object]:
     async with components(settings) as parts:
-        return dataclasses.asdict(await parts.reconciler.run_once())
+        return dataclasses.asdict(await parts.sweeper.run_once())
 
 
 def main() -> None:
     settings = load_settings(RegistrySettings)
     configure_logging(settings.log_level, settings.log_format)
     if sys.argv[1:] == ["reconcile"]:
-        print(json.dumps(asyncio.run(reconcile_once(settings))))
+        print(json.dumps(asyncio.run(sweep_once(settings))))
     elif sys.argv[1:]:
         sys.exit(f"usage: {sys.argv[0]} [reconcile]")
     else:

@@ -5,20 +5,16 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from modelyard_common.settings import CallerAuthSettings, DatabaseSettings
+from modelyard_common.settings import DatabaseSettings, MetadataCallerSettings
 
 __all__ = ["RegistrySettings"]
 
 
-class RegistrySettings(DatabaseSettings, CallerAuthSettings):
+class RegistrySettings(DatabaseSettings, MetadataCallerSettings):
     """The registry keeps upload sessions and the blob index in Postgres, schema 'registry'."""
 
     model_config = SettingsConfigDict(env_prefix="MLREG_REGISTRY_", frozen=True, extra="ignore")
 
-    metadata_addr: str = "127.0.0.1:7410"
-    """host:port of the metadata service."""
-    metadata_timeout_seconds: float = Field(10.0, gt=0, le=300)
-    """Deadline of each call to the metadata service."""
     s3_endpoint: str = ""
     """S3 endpoint URL, e.g. http://seaweedfs:8333; empty for AWS."""
     s3_bucket: str = Field("modelyard-artifacts", min_length=3, max_length=63)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 import modelyard
 from modelyard.v1 import registry_pb2, registry_pb2_grpc, types_pb2
+from modelyard_common.embedded.service import ServiceProcess
 
 MiB = 1024 * 1024
 Upload = Callable[..., registry_pb2.UploadFileResponse]
@@ -27,10 +30,18 @@ def commit(registry: registry_pb2_grpc.RegistryServiceStub, reference: str) -> r
     return response
 
 
+def deduplicated_files(registry_service: ServiceProcess) -> float:
+    with urllib.request.urlopen(registry_service.metrics_url, timeout=10) as response:
+        page = response.read().decode()
+    name = "modelyard_registry_deduplicated_files_total"
+    return sum(s.value for f in text_string_to_metric_families(page) for s in f.samples if s.name == name)
+
+
 def test_known_content_is_not_stored_again(
     new_version: Callable[[], str],
     upload: Upload,
     registry: registry_pb2_grpc.RegistryServiceStub,
+    registry_service: ServiceProcess,
     content: Callable[[int], bytes],
     bucket_keys: Callable[[], set[str]],
 ) -> None:
@@ -42,11 +53,13 @@ def test_known_content_is_not_stored_again(
     assert stored.file.storage_key in keys
 
     second, third = new_version(), new_version()
+    counted = deduplicated_files(registry_service)
     announced = upload(second, "model.bin", data, sha256=digest(data))
     streamed = upload(third, "renamed.bin", data)  # no digest in the header: found out at the end
     assert (announced.deduplicated, streamed.deduplicated) == (True, True)
     assert announced.file.storage_key == streamed.file.storage_key == stored.file.storage_key
     assert bucket_keys() == keys
+    assert deduplicated_files(registry_service) == counted + 2
     commit(registry, second)
     commit(registry, third)
 

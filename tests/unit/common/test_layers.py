@@ -36,6 +36,19 @@ def test_domain_modules_load_neither_grpc_nor_the_stubs() -> None:
     assert ran.stdout.strip() == "[]"
 
 
+def test_domain_modules_load_no_store_driver_metrics_library_or_ctypes() -> None:
+    """Stores, metrics (modelyard_common.metrics: domains report to an observer port) and native
+    code (the registry's resumable SHA-256) are infrastructure, reached through ports."""
+    infrastructure = ("asyncpg", "redis", "boto3", "botocore", "prometheus_client", "ctypes")
+    probe = (
+        "import importlib, sys\n"
+        f"for name in {_domain_modules()!r}: importlib.import_module(name)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {infrastructure!r}))\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert ran.stdout.strip() == "[]"
+
+
 def test_domain_modules_import_no_client_package_module_directly() -> None:
     """What a domain shares with the SDK (errors, enums, path rules) comes through
     ``modelyard_common``: the client package stays a dependency of the edges only."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from modelyard._wire import ProtoEnum
 from modelyard.v1 import registry_pb2, types_pb2
+from modelyard_common.values import VersionStatus
 from modelyard_registry.domain.entities import FileHeader, Session, StoredFile
 
 __all__ = ["artifact_to_pb", "file_to_pb", "header_from_pb", "session_to_pb", "status_to_pb"]
+
+_STATUS = ProtoEnum(VersionStatus, types_pb2.VersionStatus.Value, "VERSION_STATUS_")
 
 
 def header_from_pb(header: registry_pb2.UploadFileHeader) -> FileHeader:
@@ -39,5 +43,5 @@ def session_to_pb(session: Session) -> registry_pb2.UploadSession:
     )
 
 
-def status_to_pb(name: str) -> types_pb2.VersionStatus.ValueType:
-    return types_pb2.VersionStatus.Value(f"VERSION_STATUS_{name}")
+def status_to_pb(status: VersionStatus) -> types_pb2.VersionStatus.ValueType:
+    return types_pb2.VersionStatus.ValueType(_STATUS.to_pb(status))

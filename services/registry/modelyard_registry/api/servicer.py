@@ -1,5 +1,5 @@
-"""RegistryService over gRPC: unpack the request, check the caller's access to the project,
-call one use case, convert the result. Writes need EDITOR, reads VIEWER (docs/security.md)."""
+"""RegistryService over gRPC: unpack the request, call one use case (which checks the caller's
+access), convert the result."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from typing import Any
 
 import grpc
 
-from modelyard import ProjectRole
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
-from modelyard_common.access import ProjectAccess
-from modelyard_common.errors import InvalidArgumentError, NotFoundError
+from modelyard_common.errors import InvalidArgumentError
 from modelyard_registry.api import convert
 from modelyard_registry.domain.downloads import Downloads
 from modelyard_registry.domain.uploads import Uploads
@@ -19,13 +17,6 @@ from modelyard_registry.domain.uploads import Uploads
 __all__ = ["RegistryServicer"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
-
-
-def _project(field: str, reference: str) -> str:
-    project, slash, _ = reference.partition("/")
-    if not slash or not project:
-        raise InvalidArgumentError(field, f"{reference[:200]!r} is not a reference: use PROJECT/MODEL:VERSION")
-    return project
 
 
 async def _chunks(messages: AsyncIterator[registry_pb2.UploadFileRequest]) -> AsyncIterator[bytes]:
@@ -37,14 +28,9 @@ async def _chunks(messages: AsyncIterator[registry_pb2.UploadFileRequest]) -> As
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
-    def __init__(self, uploads: Uploads, downloads: Downloads, access: ProjectAccess) -> None:
+    def __init__(self, uploads: Uploads, downloads: Downloads) -> None:
         self._uploads = uploads
         self._downloads = downloads
-        self._access = access
-
-    async def _require(self, field: str, reference: str, role: ProjectRole, method: str) -> str:
-        """The caller, once it may call ``method`` on ``reference``'s project."""
-        return await self._access.require(_project(field, reference), role, f"RegistryService/{method}", reference)
 
     async def UploadFile(
         self, request_iterator: AsyncIterator[registry_pb2.UploadFileRequest], context: Context
@@ -53,24 +39,19 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         first = await anext(messages, None)
         if first is None or first.WhichOneof("kind") != "header":
             raise InvalidArgumentError("header", "is required as the first message of the stream, before any chunk")
-        await self._require("header.reference", first.header.reference, ProjectRole.EDITOR, "UploadFile")
         result = await self._uploads.upload(convert.header_from_pb(first.header), _chunks(messages))
         return registry_pb2.UploadFileResponse(file=convert.file_to_pb(result.file), deduplicated=result.deduplicated)
 
     async def GetUploadSession(
         self, request: registry_pb2.GetUploadSessionRequest, context: Context
     ) -> registry_pb2.GetUploadSessionResponse:
-        await self._require("reference", request.reference, ProjectRole.VIEWER, "GetUploadSession")
         session = await self._uploads.session(request.reference, request.path)
-        if session is None:
-            raise NotFoundError(f"there is no unfinished upload of {request.path!r} in {request.reference}")
         return registry_pb2.GetUploadSessionResponse(session=convert.session_to_pb(session))
 
     async def CommitUpload(
         self, request: registry_pb2.CommitUploadRequest, context: Context
     ) -> registry_pb2.CommitUploadResponse:
-        actor = await self._require("reference", request.reference, ProjectRole.EDITOR, "CommitUpload")
-        version = await self._uploads.commit(actor, request.reference, list(request.paths))
+        version = await self._uploads.commit(request.reference, list(request.paths))
         return registry_pb2.CommitUploadResponse(
             reference=version.reference, artifact=convert.artifact_to_pb(version.files)
         )
@@ -78,14 +59,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def AbortUpload(
         self, request: registry_pb2.AbortUploadRequest, context: Context
     ) -> registry_pb2.AbortUploadResponse:
-        actor = await self._require("reference", request.reference, ProjectRole.EDITOR, "AbortUpload")
-        version = await self._uploads.abort(actor, request.reference, request.reason)
+        version = await self._uploads.abort(request.reference, request.reason)
         return registry_pb2.AbortUploadResponse(reference=version.reference)
 
     async def DownloadFile(
         self, request: registry_pb2.DownloadFileRequest, context: Context
     ) -> AsyncIterator[registry_pb2.DownloadFileResponse]:
-        await self._require("reference", request.reference, ProjectRole.VIEWER, "DownloadFile")
         download = await self._downloads.open(request.reference, request.path, request.offset, request.length)
         header = registry_pb2.DownloadFileHeader(
             file=convert.file_to_pb(download.file), offset=download.offset, length=download.length
@@ -97,11 +76,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def StatArtifact(
         self, request: registry_pb2.StatArtifactRequest, context: Context
     ) -> registry_pb2.StatArtifactResponse:
-        await self._require("reference", request.reference, ProjectRole.VIEWER, "StatArtifact")
         status = await self._uploads.stat(request.reference)
         return registry_pb2.StatArtifactResponse(
             reference=status.version.reference,
-            status=convert.status_to_pb(status.version.status.value),
+            status=convert.status_to_pb(status.version.status),
             artifact=convert.artifact_to_pb(status.version.files),
             uploaded=[convert.file_to_pb(f) for f in status.uploaded],
             sessions=[convert.session_to_pb(s) for s in status.sessions],

@@ -3,20 +3,22 @@
 Ranges of ``read_size`` bytes are fetched from S3 concurrently, ``read_ahead`` at a time, and
 handed out in order in ``chunk_size`` pieces: memory per download stays at most
 ``read_ahead * read_size`` whatever the file size, and a slow reader stops the reads (the
-generator is not resumed until gRPC has sent the previous chunk).
+generator is not resumed until gRPC has sent the previous chunk). The caller needs VIEWER on the
+version's project (domain/access.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from modelyard_common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
-from modelyard_common.values import VersionStatus
+from modelyard_common.values import ProjectRole, VersionStatus
+from modelyard_registry.domain.access import require
 from modelyard_registry.domain.entities import StoredFile
-from modelyard_registry.domain.ports import BlobStore, VersionCatalog
+from modelyard_registry.domain.ports import Access, BlobStore, TransferObserver, VersionCatalog
 
 __all__ = ["Download", "DownloadLimits", "Downloads"]
 
@@ -43,13 +45,15 @@ class Downloads:
         self,
         blobs: BlobStore,
         catalog: VersionCatalog,
+        access: Access,
         limits: DownloadLimits,
-        on_bytes: Callable[[int], None] = lambda size: None,
+        observer: TransferObserver,
     ) -> None:
-        self._blobs, self._catalog, self._limits = blobs, catalog, limits
-        self._on_bytes = on_bytes
+        self._blobs, self._catalog, self._access, self._limits = blobs, catalog, access, limits
+        self._observer = observer
 
     async def open(self, reference: str, path: str, offset: int, length: int) -> Download:
+        await require(self._access, ProjectRole.VIEWER, "DownloadFile", reference)
         version = await self._catalog.get(reference)
         if version.status is not VersionStatus.READY:
             raise FailedPreconditionError(
@@ -82,7 +86,7 @@ class Downloads:
                 refill()
                 for i in range(0, len(data), limits.chunk_size):
                     piece = data[i : i + limits.chunk_size]
-                    self._on_bytes(len(piece))
+                    self._observer.downloaded(len(piece))
                     yield piece
         finally:
             for task in reads:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 from modelyard_common.values import VersionStatus
 
@@ -58,7 +57,6 @@ class Session:
     part_size: int
     durable_offset: int
     hash_state: bytes
-    updated_at: datetime | None = None
     leased: bool = False  # a stream is writing it right now
 
     def matches(self, header: FileHeader) -> bool:

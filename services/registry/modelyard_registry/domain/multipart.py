@@ -16,12 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
 
 from modelyard_common.errors import ConflictError, InvalidArgumentError
-from modelyard_registry.domain.digest import ResumableSha256
 from modelyard_registry.domain.entities import Session
-from modelyard_registry.domain.ports import BlobStore, UploadStore
+from modelyard_registry.domain.ports import BlobStore, ResumableHash, TransferObserver, UploadStore
 
 __all__ = ["PartWriter"]
 
@@ -31,17 +29,19 @@ class PartWriter:
         self,
         session: Session,
         owner: uuid.UUID,
+        hasher: ResumableHash,
         store: UploadStore,
         blobs: BlobStore,
         parts_in_flight: asyncio.Semaphore,
         window: int,
-        on_part: Callable[[int], None] = lambda size: None,
+        observer: TransferObserver,
     ) -> None:
+        """``hasher``: restored from ``session.hash_state``, the state at its durable offset."""
         self._session, self._owner, self._store, self._blobs = session, owner, store, blobs
         self._slots = parts_in_flight
         self._window = asyncio.Semaphore(window)  # released as parts become durable
-        self._on_part = on_part
-        self._hasher = ResumableSha256(session.hash_state)
+        self._observer = observer
+        self._hasher = hasher
         self._received = session.durable_offset
         self._buffer: list[bytes] = []
         self._buffered = 0
@@ -146,7 +146,7 @@ class PartWriter:
                 self._etags[number] = await self._blobs.upload_part(s.storage_key, s.upload_id, number, data)
             finally:
                 self._slots.release()
-            self._on_part(len(data))
+            self._observer.uploaded(len(data))
             await hashed
             await self._record_progress()
         except BaseException:

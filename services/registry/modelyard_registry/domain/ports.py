@@ -1,16 +1,26 @@
-"""What the domain needs from the outside: storage/ implements these, main.py picks them."""
+"""What the domain needs from the outside: storage/, metrics.py, sha256.py and
+modelyard_common.access implement these; main.py picks them."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
+from modelyard_common.values import ProjectRole
 from modelyard_registry.domain.entities import Session, StoredFile, VersionInfo
 
-__all__ = ["BlobStore", "UploadStore", "VersionCatalog"]
+__all__ = [
+    "Access",
+    "BlobStore",
+    "HashFactory",
+    "ResumableHash",
+    "TransferObserver",
+    "UploadStore",
+    "VersionCatalog",
+]
 
 
 class BlobStore(Protocol):
@@ -68,15 +78,15 @@ class UploadStore(Protocol):
     async def mark_ready(self, reference: str) -> None: ...
     async def delete_files(self, reference: str) -> None: ...
 
-    # For the reconciler
+    # For the sweeper
     async def stale_references(self, idle_seconds: float) -> list[str]: ...
     async def started_references(self, references: Collection[str]) -> set[str]: ...
     async def unreferenced_blobs(self, grace_seconds: float) -> list[tuple[str, str]]: ...
     async def delete_blob_if_unreferenced(self, sha256: str) -> bool: ...
     async def known_keys(self, keys: Collection[str]) -> set[str]: ...
     async def known_upload_ids(self, upload_ids: Collection[str]) -> set[str]: ...
-    def reconciler_lock(self) -> AbstractAsyncContextManager[bool]:
-        """Held by one reconciler at a time across replicas; yields whether it was taken."""
+    def sweeper_lock(self) -> AbstractAsyncContextManager[bool]:
+        """Held by one sweeper at a time across replicas; yields whether it was taken."""
         ...
 
 
@@ -87,3 +97,45 @@ class VersionCatalog(Protocol):
     async def commit(self, actor: str, reference: str, files: Sequence[StoredFile]) -> VersionInfo: ...
     async def fail(self, actor: str, reference: str, reason: str) -> VersionInfo: ...
     async def pending_unchanged_since(self, cutoff: datetime) -> list[str]: ...
+
+
+class Access(Protocol):
+    """Whether the caller of the RPC being served may act on a project (docs/security.md)."""
+
+    async def require(self, project: str, role: ProjectRole, action: str, resource: str) -> str:
+        """The caller's name, or UNAUTHENTICATED / PERMISSION_DENIED."""
+        ...
+
+
+class ResumableHash(Protocol):
+    """SHA-256 whose state can be saved and restored, so that a resumed upload's digest covers
+    every byte of the file."""
+
+    def update(self, data: bytes) -> None:
+        """Hashes ``data``; may run in a worker thread."""
+        ...
+
+    def state(self) -> bytes: ...
+    def hexdigest(self) -> str:
+        """The digest of what was hashed so far (hashing may go on)."""
+        ...
+
+
+HashFactory = Callable[[bytes | None], ResumableHash]
+"""A hash restored from a saved state, or a new one from None."""
+
+
+class TransferObserver(Protocol):
+    """What the use cases report as it happens (metrics.py records it)."""
+
+    def uploaded(self, size: int) -> None:
+        """``size`` bytes of an upload are stored (a part)."""
+        ...
+
+    def downloaded(self, size: int) -> None:
+        """``size`` bytes of a download are handed to the client (a chunk)."""
+        ...
+
+    def deduplicated(self) -> None:
+        """An uploaded file's content was stored already: the file points at that blob."""
+        ...

@@ -1,4 +1,5 @@
-"""Use cases of uploading: a file's stream, committing a version's files, aborting, stat."""
+"""Use cases of uploading: a file's stream, committing a version's files, aborting, stat; each
+checks the caller's access first (domain/access.py)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,28 @@ import contextlib
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from modelyard_common.errors import ConflictError, DataLossError, FailedPreconditionError, InvalidArgumentError
-from modelyard_common.values import VersionStatus, nested_pair
-from modelyard_registry.domain.digest import ResumableSha256
+from modelyard_common.errors import (
+    ConflictError,
+    DataLossError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from modelyard_common.values import ProjectRole, VersionStatus, nested_pair
+from modelyard_registry.domain.access import require
 from modelyard_registry.domain.entities import FileHeader, Session, StoredFile, UploadResult, VersionInfo
 from modelyard_registry.domain.multipart import PartWriter
-from modelyard_registry.domain.ports import BlobStore, UploadStore, VersionCatalog
+from modelyard_registry.domain.ports import (
+    Access,
+    BlobStore,
+    HashFactory,
+    TransferObserver,
+    UploadStore,
+    VersionCatalog,
+)
 from modelyard_registry.domain.validation import check_chunk, check_header, check_path, check_paths
 
 __all__ = ["ArtifactStatus", "UploadLimits", "Uploads"]
@@ -47,20 +61,30 @@ class Uploads:
         store: UploadStore,
         blobs: BlobStore,
         catalog: VersionCatalog,
+        access: Access,
+        hashes: HashFactory,
         parts_in_flight: asyncio.Semaphore,
         limits: UploadLimits,
-        on_bytes: Callable[[int], None] = lambda size: None,
+        observer: TransferObserver,
     ) -> None:
-        self._store, self._blobs, self._catalog = store, blobs, catalog
+        self._store, self._blobs, self._catalog, self._access = store, blobs, catalog, access
+        self._hashes = hashes
         self._slots = parts_in_flight
         self._limits = limits
-        self._on_bytes = on_bytes
+        self._observer = observer
         self._writing: set[uuid.UUID] = set()  # owners of the streams this process runs
 
     async def upload(self, header: FileHeader, chunks: AsyncIterator[bytes]) -> UploadResult:
         """Stores one file of a PENDING_UPLOAD version from ``chunks``; nothing becomes part of
         the version unless the bytes are complete and their digest verified."""
+        await require(self._access, ProjectRole.EDITOR, "UploadFile", header.reference, "header.reference")
         check_header(header)
+        result = await self._upload(header, chunks)
+        if result.deduplicated:
+            self._observer.deduplicated()
+        return result
+
+    async def _upload(self, header: FileHeader, chunks: AsyncIterator[bytes]) -> UploadResult:
         version = await self._pending(header.reference)
         reference = version.reference
         if header.sha256:
@@ -75,7 +99,8 @@ class Uploads:
         try:
             session = await self._open_session(reference, header, owner)
             window = self._limits.stream_parts_in_flight
-            writer = PartWriter(session, owner, self._store, self._blobs, self._slots, window, self._on_bytes)
+            hasher = self._hashes(session.hash_state)
+            writer = PartWriter(session, owner, hasher, self._store, self._blobs, self._slots, window, self._observer)
             try:
                 async for chunk in chunks:
                     await writer.write(check_chunk(chunk))
@@ -102,8 +127,9 @@ class Uploads:
             except Exception:  # Postgres away: the next beat tries again; save_progress checks the owner
                 logger.warning("could not renew upload leases", exc_info=True)
 
-    async def commit(self, actor: str, reference: str, paths: Sequence[str]) -> VersionInfo:
+    async def commit(self, reference: str, paths: Sequence[str]) -> VersionInfo:
         """Makes the uploaded files the version's artifact; the version becomes READY."""
+        actor = await require(self._access, ProjectRole.EDITOR, "CommitUpload", reference)
         check_paths(paths)
         version = await self._catalog.get(reference)
         wanted = set(paths)
@@ -139,8 +165,9 @@ class Uploads:
         logger.info("version ready", extra={"reference": version.reference, "files": len(files)})
         return committed
 
-    async def abort(self, actor: str, reference: str, reason: str) -> VersionInfo:
+    async def abort(self, reference: str, reason: str) -> VersionInfo:
         """The version becomes FAILED; its sessions and uploaded files are removed."""
+        actor = await require(self._access, ProjectRole.EDITOR, "AbortUpload", reference)
         version = await self._pending(reference)
         failed = await self._catalog.fail(actor, version.reference, reason or "upload aborted")
         await self.clean(version.reference)
@@ -148,7 +175,7 @@ class Uploads:
 
     async def clean(self, reference: str) -> None:
         """Removes the sessions and (not READY) files of a version that will never be READY;
-        blobs left without a file are the reconciler's to delete."""
+        blobs left without a file are the sweeper's to delete."""
         await self.drop_sessions(reference)
         await self._store.delete_files(reference)
 
@@ -159,16 +186,22 @@ class Uploads:
             await self._store.delete_session(session.id)
 
     async def stat(self, reference: str) -> ArtifactStatus:
+        await require(self._access, ProjectRole.VIEWER, "StatArtifact", reference)
         version = await self._catalog.get(reference)
         if version.status is VersionStatus.READY:
             return ArtifactStatus(version, (), ())
         uploaded = tuple(await self._store.files(version.reference))
         return ArtifactStatus(version, uploaded, tuple(await self._store.sessions(version.reference)))
 
-    async def session(self, reference: str, path: str) -> Session | None:
+    async def session(self, reference: str, path: str) -> Session:
+        """The unfinished upload of ``path``, to resume it."""
+        await require(self._access, ProjectRole.VIEWER, "GetUploadSession", reference)
         check_path("path", path)
         version = await self._catalog.get(reference)
-        return await self._store.get_session(version.reference, path)
+        session = await self._store.get_session(version.reference, path)
+        if session is None:
+            raise NotFoundError(f"there is no unfinished upload of {path!r} in {reference}")
+        return session
 
     # Steps
 
@@ -223,7 +256,7 @@ class Uploads:
             upload_id=await self._blobs.start_multipart(key),
             part_size=self._part_size(header.size),
             durable_offset=0,
-            hash_state=ResumableSha256().state(),
+            hash_state=self._hashes(None).state(),
         )
         try:
             await self._store.create_session(session, owner, self._limits.lease_seconds)

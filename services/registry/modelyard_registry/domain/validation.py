@@ -10,9 +10,26 @@ from modelyard_common.values import nested_pair, path_problem
 from modelyard_registry.domain.entities import FileHeader
 from modelyard_registry.domain.limits import MAX_CHUNK_BYTES, MAX_CONTENT_TYPE, MAX_FILE_SIZE, MAX_FILES
 
-__all__ = ["check_chunk", "check_header", "check_path", "check_paths", "check_sha256", "nested_path_error"]
+__all__ = [
+    "check_chunk",
+    "check_header",
+    "check_path",
+    "check_paths",
+    "check_sha256",
+    "nested_path_error",
+    "reference_project",
+]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def reference_project(field: str, reference: str) -> str:
+    """The project of a version reference ("fraud/scorer:3": "fraud"), on which access is
+    decided; the metadata service checks the rest of it."""
+    project, slash, _ = reference.partition("/")
+    if not slash or not project:
+        raise InvalidArgumentError(field, f"{reference[:200]!r} is not a reference: use PROJECT/MODEL:VERSION")
+    return project
 
 
 def check_path(field: str, path: str) -> str:

@@ -16,11 +16,11 @@ from modelyard_registry.domain.validation import nested_path_error
 
 __all__ = ["PgUploadStore"]
 
-_RECONCILER_LOCK = 0x6D6F64656C7972  # "modelyr"
+_SWEEPER_LOCK = 0x6D6F64656C7972  # "modelyr"
 _PATHS_LOCK = 0x70617468  # "path": with a version's hash, the two-key advisory lock on its paths
 _SESSION_COLUMNS = (
     "id, reference, path, size, expected_sha256, content_type, storage_key, upload_id, part_size, "
-    "durable_offset, hash_state, updated_at, "
+    "durable_offset, hash_state, "
     "(lease_owner IS NOT NULL AND lease_expires > now()) AS leased"
 )
 _FILE_COLUMNS = "f.path, f.size, f.sha256, b.storage_key, f.content_type"
@@ -295,11 +295,11 @@ class PgUploadStore:
         return {row["upload_id"] for row in rows}
 
     @asynccontextmanager
-    async def reconciler_lock(self) -> AsyncIterator[bool]:
+    async def sweeper_lock(self) -> AsyncIterator[bool]:
         async with self._conn() as conn:
-            taken = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", _RECONCILER_LOCK))
+            taken = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", _SWEEPER_LOCK))
             try:
                 yield taken
             finally:
                 if taken:
-                    await conn.execute("SELECT pg_advisory_unlock($1)", _RECONCILER_LOCK)
+                    await conn.execute("SELECT pg_advisory_unlock($1)", _SWEEPER_LOCK)

@@ -1,5 +1,9 @@
 """Cleans up after failed and abandoned uploads; safe to run any number of times, anywhere.
 
+This is what the docs, the settings (``reconcile_interval_seconds``) and the command line
+(``modelyard-registry reconcile``) call the registry's reconciler; it is named a sweeper here
+so as not to be taken for the deploy service's, which controls replicas.
+
 What it removes, and why that is safe:
 
 1. Versions whose upload saw no progress for ``idle_seconds`` (and no stream holds a lease),
@@ -29,7 +33,7 @@ from modelyard_common.values import VersionStatus
 from modelyard_registry.domain.ports import BlobStore, UploadStore, VersionCatalog
 from modelyard_registry.domain.uploads import Uploads
 
-__all__ = ["ACTOR", "ReconcileReport", "Reconciler"]
+__all__ = ["ACTOR", "SweepReport", "UploadSweeper"]
 
 logger = logging.getLogger(__name__)
 ACTOR = "modelyard-registry"
@@ -38,7 +42,9 @@ T = TypeVar("T")
 
 
 @dataclass(slots=True)
-class ReconcileReport:
+class SweepReport:
+    """What one pass did; printed as JSON by ``modelyard-registry reconcile``."""
+
     skipped: bool = False
     failed_versions: list[str] = field(default_factory=list)
     cleaned_versions: list[str] = field(default_factory=list)
@@ -48,7 +54,7 @@ class ReconcileReport:
     deleted_objects: int = 0
 
 
-class Reconciler:
+class UploadSweeper:
     def __init__(
         self,
         store: UploadStore,
@@ -61,9 +67,9 @@ class Reconciler:
         self._store, self._blobs, self._catalog, self._uploads = store, blobs, catalog, uploads
         self._idle, self._grace = idle_seconds, grace_seconds
 
-    async def run_once(self) -> ReconcileReport:
-        report = ReconcileReport()
-        async with self._store.reconciler_lock() as taken:
+    async def run_once(self) -> SweepReport:
+        report = SweepReport()
+        async with self._store.sweeper_lock() as taken:
             if not taken:
                 report.skipped = True
                 return report
@@ -71,11 +77,11 @@ class Reconciler:
             await self._unreferenced_blobs(report)
             await self._unknown_uploads(report)
             await self._unknown_objects(report)
-        if report != ReconcileReport():  # something was done, or could not be
+        if report != SweepReport():  # something was done, or could not be
             logger.info("reconciled", extra={"report": report})
         return report
 
-    async def _abandoned_versions(self, report: ReconcileReport) -> None:
+    async def _abandoned_versions(self, report: SweepReport) -> None:
         stale = await self._store.stale_references(self._idle)
         unchanged = await self._catalog.pending_unchanged_since(datetime.now(UTC) - timedelta(seconds=self._idle))
         unstarted = set(unchanged) - await self._store.started_references(unchanged)
@@ -86,7 +92,7 @@ class Reconciler:
                 logger.exception("could not reconcile %s; trying again next pass", reference)
                 report.unreconciled_versions.append(reference)
 
-    async def _abandoned_version(self, reference: str, report: ReconcileReport) -> None:
+    async def _abandoned_version(self, reference: str, report: SweepReport) -> None:
         try:
             version = await self._catalog.get(reference)
         except NotFoundError:
@@ -106,13 +112,13 @@ class Reconciler:
         await self._uploads.clean(reference)
         report.cleaned_versions.append(reference)
 
-    async def _unreferenced_blobs(self, report: ReconcileReport) -> None:
+    async def _unreferenced_blobs(self, report: SweepReport) -> None:
         for sha256, key in await self._store.unreferenced_blobs(self._grace):
             if await self._store.delete_blob_if_unreferenced(sha256):
                 await self._blobs.delete(key)
                 report.deleted_blobs += 1
 
-    async def _unknown_uploads(self, report: ReconcileReport) -> None:
+    async def _unknown_uploads(self, report: SweepReport) -> None:
         cutoff = datetime.now(UTC) - timedelta(seconds=self._grace)
         async for batch in _batches(self._blobs.multipart_uploads()):
             known = await self._store.known_upload_ids([upload_id for _, upload_id, _ in batch])
@@ -121,7 +127,7 @@ class Reconciler:
                     await self._blobs.abort_multipart(key, upload_id)
                     report.aborted_uploads += 1
 
-    async def _unknown_objects(self, report: ReconcileReport) -> None:
+    async def _unknown_objects(self, report: SweepReport) -> None:
         cutoff = datetime.now(UTC) - timedelta(seconds=self._grace)
         async for batch in _batches(self._blobs.objects()):
             known = await self._store.known_keys([key for key, _ in batch])

@@ -4,11 +4,13 @@ hashlib cannot export its state, and the pure-Python or bundled-C alternatives o
 tenth of OpenSSL's speed. This calls the OpenSSL libcrypto that Python's own hashlib is linked
 against, through its SHA256_Init/Update/Final API, on a SHA256_CTX buffer that this module owns:
 saving the state is copying that buffer. ctypes releases the GIL during each call, so hashing in
-a worker thread runs beside the event loop.
+a worker thread runs beside the event loop. It is the domain's ``ResumableHash``
+(domain/ports.py); main.py checks it against hashlib once at start.
 """
 
 from __future__ import annotations
 
+import _hashlib  # noqa: F401  (loads the libcrypto hashlib uses, so the names below resolve to it)
 import ctypes
 import ctypes.util
 import functools
@@ -23,8 +25,6 @@ _DIGEST_SIZE = 32
 
 @functools.cache
 def _libcrypto() -> ctypes.CDLL:
-    import _hashlib  # noqa: F401  (loads the libcrypto hashlib uses, so the name below resolves to it)
-
     for name in ("libcrypto.so.3", ctypes.util.find_library("crypto"), "libcrypto.so.1.1"):
         if not name:
             continue
