@@ -34,16 +34,28 @@ SERVICE_NAME = inference_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 EXIT_MODEL_NOT_LOADED = 3
 
 
-def load_model(settings: ServingSettings) -> Predictor:
-    """Fetches (through the cache) and loads the version to serve; blocking."""
-    with modelyard.connect(
+def _connect(settings: ServingSettings) -> modelyard.Client:
+    return modelyard.connect(
         settings.metadata_addr,
         registry=settings.registry_addr,
         actor="modelyard-serving",
         tls=client_tls(settings),
         token=settings.token.get_secret_value() if settings.token else None,
         settings_prefix=settings.model_config["env_prefix"],
-    ) as client:
+    )
+
+
+def fetch_model(settings: ServingSettings) -> None:
+    """Only fetches the version's files into the cache (an ensemble's members' too): what a
+    Kubernetes pod's init container runs, so that the server finds them there; blocking."""
+    with _connect(settings) as client:
+        fetched = modelyard.fetch(settings.reference, client=client, cache_dir=settings.cache_dir)
+    logger.info("fetched %s into %s", ", ".join(v.reference for v in fetched), settings.cache_dir)
+
+
+def load_model(settings: ServingSettings) -> Predictor:
+    """Fetches (through the cache) and loads the version to serve; blocking."""
+    with _connect(settings) as client:
         return modelyard.load(
             settings.reference,
             client=client,
@@ -78,8 +90,18 @@ async def run(settings: ServingSettings) -> str | None:
 
 
 def main() -> None:
-    """``python -m modelyard_serving``: settings from MLREG_SERVING_* variables."""
-    run_in_foreground(load_settings(ServingSettings))
+    """``python -m modelyard_serving``: settings from MLREG_SERVING_* variables. With
+    ``--fetch-only``, fetches the version into the cache and exits (0, or 3 with the reason)."""
+    settings = load_settings(ServingSettings)
+    if sys.argv[1:] == ["--fetch-only"]:
+        configure_logging(settings.log_level, settings.log_format)
+        try:
+            fetch_model(settings)
+        except ModelyardError as exc:
+            logger.error("cannot fetch %s: %s", settings.reference, " ".join(exc.message.split()))
+            sys.exit(EXIT_MODEL_NOT_LOADED)
+        return
+    run_in_foreground(settings)
 
 
 def run_in_foreground(settings: ServingSettings) -> None:

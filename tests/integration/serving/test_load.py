@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from serving_models import (
     push_skops,
 )
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
 
 import modelyard
 from modelyard import EnsembleMethod, ModelKind, Serving
@@ -189,3 +194,47 @@ def test_a_version_that_is_not_ready_is_refused(client: modelyard.Client, projec
 
     with pytest.raises(FailedPreconditionError, match=rf"^{version.reference} is PENDING_UPLOAD; only READY"):
         modelyard.load(version.reference, client=client, cache_dir=tmp_path / "cache")
+
+
+def test_a_fetch_only_server_fills_the_cache_its_server_then_loads_from_without_the_registry(
+    client: modelyard.Client,
+    project: str,
+    model_dir: ModelDir,
+    tmp_path: Path,
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+) -> None:
+    """What a Kubernetes inference pod's init container runs (`python -m modelyard_serving
+    --fetch-only`, with the server's settings): afterwards the version, an ensemble's members
+    included, loads from the cache with no registry to ask."""
+    push_skops(client, f"{project}/churn", logistic_regression(), model_dir("churn"))
+    push_skops(client, f"{project}/churn", LogisticRegression(C=0.1).fit(FEATURES, LABELS), model_dir("churn-2"))
+    client.create_model(f"{project}/pair", kind=ModelKind.ENSEMBLE)
+    pair = client.create_version(
+        f"{project}/pair",
+        serving=Serving(ensemble_method=EnsembleMethod.AVERAGE, members=(f"{project}/churn:1", f"{project}/churn:2")),
+    )
+    settings = {
+        "MLREG_SERVING_REFERENCE": pair.reference,
+        "MLREG_SERVING_METADATA_ADDR": metadata_service.target,
+        "MLREG_SERVING_REGISTRY_ADDR": registry_service.target,
+        "MLREG_SERVING_CACHE_DIR": str(tmp_path / "cache"),
+        "MLREG_SERVING_LOG_FORMAT": "console",
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLREG_", "MODELYARD_"))} | settings
+    fetched = subprocess.run(
+        [sys.executable, "-m", "modelyard_serving", "--fetch-only"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert fetched.returncode == 0, fetched.stderr
+    assert f"fetched {pair.reference}, {project}/churn:1, {project}/churn:2 into" in fetched.stderr
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{closed.getsockname()[1]}"
+    with modelyard.connect(metadata_service.target, registry=nowhere, actor="tester") as offline:
+        predictor = modelyard.load(pair.reference, client=offline, cache_dir=tmp_path / "cache")
+    assert predictor.predict({"input": FEATURES})["predict_proba"].shape == (len(FEATURES), 2)

@@ -66,17 +66,19 @@ def test_the_deployment_runs_the_wanted_replicas_and_rolls_without_unavailabilit
     assert spec["template"]["metadata"]["labels"]["modelyard.io/revision"] == "2"
 
 
-def test_the_init_container_pulls_and_verifies_the_artifact_into_the_shared_volume(
+def test_the_init_container_fetches_the_artifact_into_the_servers_cache_with_the_servers_settings(
     objects: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
+    """Not ``modelyard pull`` into plain files, which the server's cache (blobs/, models/) would
+    not find: the server would download every artifact a second time."""
     pod = objects[0]["spec"]["template"]["spec"]
     (pull,) = pod["initContainers"]
-    assert pull["command"] == ["modelyard", "pull", "fraud/scorer:3", "/models"]
-    assert {e["name"]: e["value"] for e in pull["env"]} == {
-        "MODELYARD_METADATA_ADDR": "metadata.modelyard:7410",
-        "MODELYARD_REGISTRY_ADDR": "registry.modelyard:7411",
-    }
     (server,) = pod["containers"]
+    assert pull["command"] == ["python", "-m", "modelyard_serving", "--fetch-only"]
+    assert server["command"] == ["python", "-m", "modelyard_serving"]
+    assert pull["env"] == server["env"]
+    env = {e["name"]: e.get("value") for e in pull["env"]}
+    assert (env["MLREG_SERVING_REFERENCE"], env["MLREG_SERVING_CACHE_DIR"]) == ("fraud/scorer:3", "/models")
     mounts = [{"name": "models", "mountPath": "/models"}, {"name": "tmp", "mountPath": "/tmp"}]
     assert pull["volumeMounts"] == server["volumeMounts"] == mounts
     assert pod["volumes"] == [{"name": "models", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]
@@ -174,13 +176,7 @@ def test_with_a_tls_secret_the_pods_mount_it_serve_tls_and_are_probed_on_the_pla
     (pull,), (server,) = pod["initContainers"], pod["containers"]
     for container in (pull, server):
         assert container["volumeMounts"][-1] == {"name": "tls", "mountPath": TLS_DIR, "readOnly": True}
-    assert {e["name"]: e["value"] for e in pull["env"]} == {
-        "MODELYARD_METADATA_ADDR": "metadata.modelyard:7410",
-        "MODELYARD_REGISTRY_ADDR": "registry.modelyard:7411",
-        "MODELYARD_TLS_CA": f"{TLS_DIR}/ca.crt",
-        "MODELYARD_TLS_CERT": f"{TLS_DIR}/tls.crt",
-        "MODELYARD_TLS_KEY": f"{TLS_DIR}/tls.key",
-    }
+    assert pull["env"] == server["env"]  # the fetch calls metadata and registry as the server does
     env = {e["name"]: e["value"] for e in server["env"]}
     assert (
         env["MLREG_SERVING_TLS_CERT_FILE"],
@@ -214,7 +210,7 @@ def test_with_serving_credentials_each_deployment_reads_its_own_secret_and_mount
     pod = deployment["spec"]["template"]["spec"]
     (pull,), (server,) = pod["initContainers"], pod["containers"]
     reference = {"secretKeyRef": {"name": "scorer-prod-serving", "key": "token"}}
-    assert [e for e in pull["env"] if "valueFrom" in e] == [{"name": "MODELYARD_TOKEN", "valueFrom": reference}]
+    assert [e for e in pull["env"] if "valueFrom" in e] == [{"name": "MLREG_SERVING_TOKEN", "valueFrom": reference}]
     assert [e for e in server["env"] if "valueFrom" in e] == [{"name": "MLREG_SERVING_TOKEN", "valueFrom": reference}]
     assert (pod["serviceAccountName"], pod["automountServiceAccountToken"]) == ("scorer-prod-serving", False)
     account = to_dict(workload.service_account)

@@ -90,7 +90,7 @@ from modelyard.errors import (
 if TYPE_CHECKING:
     from modelyard._client import AsyncClient, Client, connect
     from modelyard._inference import InferenceClient
-    from modelyard._load import load
+    from modelyard._load import fetch, load
     from modelyard._tls import TLSConfig
 
 # What imports grpc, the generated stubs or numpy loads on first use: the value types and errors
@@ -101,6 +101,7 @@ _LAZY = {
     "connect": "modelyard._client",
     "InferenceClient": "modelyard._inference",
     "load": "modelyard._load",
+    "fetch": "modelyard._load",
     "TLSConfig": "modelyard._tls",
 }
 
@@ -170,6 +171,7 @@ __all__ = [
     "VersionStatus",
     "WhoAmI",
     "connect",
+    "fetch",
     "load",
 ]
 

@@ -1,4 +1,5 @@
-"""``modelyard.load``: a model version as a predictor in one line.
+"""``modelyard.load``: a model version as a predictor in one line (``modelyard.fetch``: its files
+into the cache only).
 
 The runtime (numpy and the model libraries) is imported on the first call, not with
 ``modelyard``, so that the command line and metadata-only scripts start as fast as before:
@@ -14,11 +15,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from modelyard._client import Client, connect
+from modelyard._types import ModelVersion
 
 if TYPE_CHECKING:
     from modelyard.predictors import Predictor
 
-__all__ = ["load"]
+__all__ = ["fetch", "load"]
 
 
 def load(
@@ -54,3 +56,17 @@ def load(
     options = LoadOptions(allow_pickle=allow_pickle, trusted_types=frozenset(trusted_types))
     with contextlib.nullcontext(client) if client is not None else connect() as used:
         return load_version(used.get_version, used._transfers.download, reference, ArtifactCache(cache_dir), options)
+
+
+def fetch(
+    reference: str, *, client: Client | None = None, cache_dir: str | os.PathLike[str] | None = None
+) -> list[ModelVersion]:
+    """Downloads a READY version's files (an ensemble's members' too) into the cache that
+    ``load`` reads, verified the same way, without loading the model: to warm a cache ahead of
+    time (a Kubernetes inference pod's init container does). Returns the versions fetched.
+
+    Arguments and errors as ``load``."""
+    from modelyard.predictors import ArtifactCache, fetch_version
+
+    with contextlib.nullcontext(client) if client is not None else connect() as used:
+        return fetch_version(used.get_version, used._transfers.download, reference, ArtifactCache(cache_dir))

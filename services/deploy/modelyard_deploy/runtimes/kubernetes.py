@@ -1,8 +1,9 @@
 """The kubernetes runtime: a deployment is a Kubernetes Deployment and a Service.
 
-Each pod pulls its artifact first, in an init container (``modelyard pull``, which verifies
-every file's SHA-256, so a corrupt artifact never reaches the server), into a volume the
-server then uses as its cache. The server container answers OIP gRPC on ``OIP_PORT``; its
+Each pod fetches its artifact first, in an init container (``python -m modelyard_serving
+--fetch-only``, with the server's own settings: every file's SHA-256 is verified, so a corrupt
+artifact never reaches the server), into the volume that is the server's cache, where the
+server then finds it. The server container answers OIP gRPC on ``OIP_PORT``; its
 readiness and liveness are Kubernetes' native gRPC probes against grpc.health.v1, which the
 server turns SERVING once the model is loaded. The objects are built with the official
 client's models (``render``) and applied through AppsV1Api / CoreV1Api (``KubernetesCluster``).
@@ -128,13 +129,6 @@ def _probe(port: int, period: int, failures: int) -> k8s.V1Probe:
 _CERT, _KEY, _CA = (PurePosixPath(TLS_DIR, file) for file in ("tls.crt", "tls.key", "ca.crt"))
 
 
-def _pull_tls_env(config: KubernetesConfig) -> dict[str, str]:
-    """The TLS variables of the pull container (the CLI's); none without a Secret."""
-    if not config.tls_secret:
-        return {}
-    return {"MODELYARD_TLS_CA": str(_CA), "MODELYARD_TLS_CERT": str(_CERT), "MODELYARD_TLS_KEY": str(_KEY)}
-
-
 def _server_tls(config: KubernetesConfig) -> ServingTLS:
     """The server's TLS files, from the Secret; none without one."""
     if not config.tls_secret:
@@ -207,16 +201,12 @@ def render(
     resources = k8s.V1ResourceRequirements(
         requests={"cpu": config.cpu, "memory": config.memory}, limits={"memory": config.memory}
     )
+    environment = _env(serving.environment(), token_secret, variable("token"))
     pull = k8s.V1Container(
         name="pull-artifact",
         image=config.image,
-        command=["modelyard", "pull", version_reference, MODELS_DIR],
-        env=_env(
-            {"MODELYARD_METADATA_ADDR": config.metadata_addr, "MODELYARD_REGISTRY_ADDR": config.registry_addr}
-            | _pull_tls_env(config),
-            token_secret,
-            "MODELYARD_TOKEN",
-        ),
+        command=["python", "-m", MODULE, "--fetch-only"],
+        env=environment,
         volume_mounts=volumes,
         resources=resources,
         security_context=_SECURITY,
@@ -225,7 +215,7 @@ def render(
         name="server",
         image=config.image,
         command=["python", "-m", MODULE],
-        env=_env(serving.environment(), token_secret, variable("token")),
+        env=environment,
         ports=[
             k8s.V1ContainerPort(name="grpc", container_port=OIP_PORT),
             k8s.V1ContainerPort(name="metrics", container_port=METRICS_PORT),

@@ -21,6 +21,7 @@ from modelyard_common.errors import (
     NotFoundError,
     UnauthenticatedError,
 )
+from modelyard_common.names import check_deployment_name
 from modelyard_metadata.domain.access import (
     AccessDenied,
     Duty,
@@ -271,7 +272,7 @@ class Accounts:
         """For the deploy service: a credential reading the READY version ``reference`` and its
         ensemble members, nothing else, for ``ttl``. Expired ones are deleted as new ones come."""
         ref = parse_reference(reference)
-        check_text("deployment", deployment, MAX_NAME)
+        check_deployment_name(deployment, "deployment")  # the deploy service's rule, shared
         low, high = SERVING_TTL
         if ttl is None or not low <= ttl <= high:
             raise InvalidArgumentError("ttl", f"must be between {low} and {high}")

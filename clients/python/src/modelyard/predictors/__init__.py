@@ -18,7 +18,7 @@ from modelyard.predictors._codec import (
     to_contents,
     to_raw,
 )
-from modelyard.predictors._loading import load_version
+from modelyard.predictors._loading import fetch_version, load_version
 from modelyard.predictors._predictor import Arrays, Model, Predictor
 from modelyard.predictors._standard import LoadOptions
 
@@ -33,6 +33,7 @@ __all__ = [
     "as_array",
     "check_inputs",
     "datatype_of",
+    "fetch_version",
     "from_contents",
     "from_raw",
     "load_version",

@@ -13,7 +13,7 @@ from modelyard.predictors._ensemble import load_ensemble
 from modelyard.predictors._predictor import Predictor
 from modelyard.predictors._standard import LoadOptions, load_standard
 
-__all__ = ["load_version"]
+__all__ = ["fetch_version", "load_version"]
 
 
 def load_version(
@@ -25,9 +25,7 @@ def load_version(
 ) -> Predictor:
     """The predictor of the READY version ``reference`` names (an ENSEMBLE's members too):
     read through ``get_version``, its files fetched into ``cache`` through ``download``."""
-    version = get_version(reference)
-    if version.status is not VersionStatus.READY:
-        raise FailedPreconditionError(f"{version.reference} is {version.status}; only READY versions can be loaded")
+    version = _ready(get_version, reference)
     # The version says how it is served (the server checked it against the model's kind when it
     # was registered): an inference server's credential reads its versions, not their model.
     serving = version.serving
@@ -39,3 +37,22 @@ def load_version(
     if serving is not None and serving.entry_point:
         return load_custom(directory, version)
     return load_standard(directory, version, options)
+
+
+def fetch_version(
+    get_version: Callable[[str], ModelVersion], download: Download, reference: str, cache: ArtifactCache
+) -> list[ModelVersion]:
+    """Fetches the files of the READY version ``reference`` names (an ENSEMBLE's members' too,
+    recursively) into ``cache`` without loading anything; returns the versions fetched."""
+    version = _ready(get_version, reference)
+    if version.serving is not None and version.serving.members:
+        return [version, *(v for m in version.serving.members for v in fetch_version(get_version, download, m, cache))]
+    cache.directory(download, version)
+    return [version]
+
+
+def _ready(get_version: Callable[[str], ModelVersion], reference: str) -> ModelVersion:
+    version = get_version(reference)
+    if version.status is not VersionStatus.READY:
+        raise FailedPreconditionError(f"{version.reference} is {version.status}; only READY versions can be loaded")
+    return version
