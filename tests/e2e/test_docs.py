@@ -38,6 +38,7 @@ DOCUMENTS = [
     "docs/tls.md",
     "docs/kubernetes.md",
     "docs/benchmarks.md",
+    "docs/architecture.md",
 ]
 
 
