@@ -1,7 +1,8 @@
 """The metadata service's own Prometheus metrics (RPC counts and latencies come from the
-interceptor, cache lookups from storage/cache.py): the latest metrics of watched versions as
-gauges, so that dashboards and alerts can follow a production model's accuracy next to its
-latency, and see its decay as monitoring jobs log new values."""
+interceptor; the pattern is modelyard_common.metrics'): the cache's lookups and errors, which
+storage/cache.py records, and the latest metrics of watched versions as gauges, so that
+dashboards and alerts can follow a production model's accuracy next to its latency, and see its
+decay as monitoring jobs log new values."""
 
 from __future__ import annotations
 
@@ -10,15 +11,22 @@ import logging
 from collections.abc import Iterator, Sequence
 
 import asyncpg
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, Counter
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from modelyard_metadata.storage.watched_metrics import WatchedMetric, watched_metrics
 
-__all__ = ["ModelMetricGauges"]
+__all__ = ["CACHE_ERRORS", "CACHE_LOOKUPS", "ModelMetricGauges"]
 
 logger = logging.getLogger(__name__)
+
+CACHE_LOOKUPS = Counter(
+    "modelyard_metadata_cache_lookups_total",
+    "Cache lookups by result (hit, miss, bypass when Redis is down)",
+    ["result"],
+)
+CACHE_ERRORS = Counter("modelyard_metadata_cache_errors_total", "Redis operations that failed", ["operation"])
 
 
 class ModelMetricGauges(Collector):

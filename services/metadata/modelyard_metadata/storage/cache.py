@@ -44,8 +44,9 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from prometheus_client import Counter
 from redis.exceptions import RedisError
+
+from modelyard_metadata.metrics import CACHE_ERRORS, CACHE_LOOKUPS
 
 __all__ = ["AUTH", "VersionCache"]
 
@@ -54,13 +55,6 @@ logger = logging.getLogger(__name__)
 # Part of every row key: bump it when the cached columns change (2: model_versions.serving), so
 # that replicas of a new release never read rows cached by an old one.
 ROW_FORMAT = 2
-
-CACHE_LOOKUPS = Counter(
-    "modelyard_metadata_cache_lookups_total",
-    "Cache lookups by result (hit, miss, bypass when Redis is down)",
-    ["result"],
-)
-CACHE_ERRORS = Counter("modelyard_metadata_cache_errors_total", "Redis operations that failed", ["operation"])
 
 # Milliseconds by Redis's clock, which every replica shares.
 _NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)"
