@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PACKAGES := clients/python/pyproject.toml services/common/pyproject.toml services/metadata/pyproject.toml services/registry/pyproject.toml services/serving/pyproject.toml services/deploy/pyproject.toml
+PACKAGES := clients/python/pyproject.toml services/common/pyproject.toml services/metadata/pyproject.toml services/registry/pyproject.toml services/serving/pyproject.toml services/deploy/pyproject.toml services/console/pyproject.toml
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -18,7 +18,7 @@ $(STAMP): $(PACKAGES) tests/requirements.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r tests/requirements.txt \
 		-e 'clients/python[sklearn,onnx]' -e 'services/common[embedded]' -e services/metadata \
-		-e services/registry -e services/serving -e services/deploy
+		-e services/registry -e services/serving -e services/deploy -e services/console
 	touch $@
 
 venv: $(STAMP) ## Create the virtual environment and install the packages

@@ -28,7 +28,7 @@ import socket
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from modelyard_common.embedded import (
     EmbeddedPostgres,
@@ -38,12 +38,12 @@ from modelyard_common.embedded import (
     Supervisor,
     prometheus_binary,
 )
-from modelyard_common.embedded.service import ServiceProcess
+from modelyard_common.embedded.service import HttpServiceProcess, ServiceProcess
 
 __all__ = ["main"]
 
 # Well-known ports, so that the CLI's defaults work; a busy one is replaced by a free one.
-DEFAULT_PORTS = {"metadata": (7410, 9410), "registry": (7411, 9411), "deploy": (7412, 9412)}
+DEFAULT_PORTS = {"metadata": (7410, 9410), "registry": (7411, 9411), "deploy": (7412, 9412), "console": (7480, 9480)}
 PROMETHEUS_PORT = 9090
 DATABASE = "modelyard"
 RULES = Path("deploy/k8s/monitoring/prometheus-rules.yaml")  # from the repository's root, where `make run` runs
@@ -142,12 +142,15 @@ def _tokens(data: Path) -> dict[str, str]:
     return tokens
 
 
-def _write_env(data: Path, metadata_target: str, admin_token: str) -> Path:
+def _write_env(data: Path, metadata_target: str, admin_token: str, console_url: str) -> Path:
     """<data>/env: `source` it and `modelyard` and the SDK reach this platform as its admin,
-    whichever ports it got."""
+    whichever ports it got (and MODELYARD_CONSOLE_URL says where the console is)."""
     path = data / "env"
     path.touch(mode=0o600)
-    path.write_text(f"export MODELYARD_METADATA_ADDR={metadata_target}\nexport MODELYARD_TOKEN={admin_token}\n")
+    path.write_text(
+        f"export MODELYARD_METADATA_ADDR={metadata_target}\nexport MODELYARD_TOKEN={admin_token}\n"
+        f"export MODELYARD_CONSOLE_URL={console_url}\n"
+    )
     return path
 
 
@@ -169,19 +172,35 @@ def _grpc_port(name: str) -> int:
 def _service(
     stack: ExitStack, supervisor: Supervisor, data: Path, name: str, settings: dict[str, Any], grpc_port: int = 0
 ) -> ServiceProcess:
-    metrics_port = _port_if_free(DEFAULT_PORTS[name][1])
-    grpc_port = grpc_port or _port_if_free(DEFAULT_PORTS[name][0])
-    _say(f"starting the {name} service ...")
-    service = ServiceProcess(
-        name,
-        f"modelyard_{name}",
-        data / name,
-        {"port": str(grpc_port), "metrics_port": str(metrics_port), **settings},
+    return _started(
+        stack, supervisor, ServiceProcess(name, f"modelyard_{name}", data / name, _ports(name, settings, grpc_port))
     )
+
+
+def _console(stack: ExitStack, supervisor: Supervisor, data: Path, settings: dict[str, Any]) -> HttpServiceProcess:
+    return _started(
+        stack,
+        supervisor,
+        HttpServiceProcess("console", "modelyard_console", data / "console", _ports("console", settings)),
+    )
+
+
+def _ports(name: str, settings: dict[str, Any], port: int = 0) -> dict[str, Any]:
+    """``settings`` with the service's well-known ports when they are free (else free ones)."""
+    port = port or _port_if_free(DEFAULT_PORTS[name][0])
+    return {"port": str(port), "metrics_port": str(_port_if_free(DEFAULT_PORTS[name][1])), **settings}
+
+
+S = TypeVar("S", bound=ServiceProcess)
+
+
+def _started(stack: ExitStack, supervisor: Supervisor, service: S) -> S:
+    """``service`` started, stopped with the stack, and restarted by the supervisor if it exits."""
+    _say(f"starting the {service.name} service ...")
     service.start()
-    stack.callback(_say, f"stopped the {name} service")
+    stack.callback(_say, f"stopped the {service.name} service")
     stack.callback(service.stop)
-    supervisor.watch(service, f"the {name} service")
+    supervisor.watch(service, f"the {service.name} service")
     return service
 
 
@@ -275,14 +294,16 @@ def main() -> None:
             },
             ports["deploy"],
         )
-        prometheus = _prometheus(stack, supervisor, data, [metadata, registry, deploy], serving_targets)
-        env = _write_env(data, metadata.target, tokens["admin"])
+        console = _console(stack, supervisor, data, {"metadata_addr": metadata.target, "redis_url": redis_url})
+        prometheus = _prometheus(stack, supervisor, data, [metadata, registry, deploy, console], serving_targets)
+        env = _write_env(data, metadata.target, tokens["admin"], console.url)
         print(
             f"""
 Modelyard is running (data in {data}):
   metadata service   {metadata.target}        metrics {metadata.metrics_url}
   registry service   {registry.target}        metrics {registry.metrics_url}
   deploy service     {deploy.target}        metrics {deploy.metrics_url}
+  console            {console.url}  metrics {console.metrics_url}
   Postgres           {dsn}
   Redis              {redis_url}
   S3 (SeaweedFS)     {s3["endpoint"]}
@@ -293,6 +314,8 @@ Try it from another shell, in this folder (`make demo` runs a whole example):
   source .venv/bin/activate    # puts modelyard on PATH
   source {_shown(env)}    # this platform's address and admin token
   modelyard auth whoami
+Open the console at {console.url} and sign in with a token (`modelyard auth token create`, or
+the admin's, in {data / "admin-token"}).
 
 Service logs: {data}/<service>/<service>.log. A process that exits is restarted on the same
 ports (backoff 1 s doubling to 30 s). Press Ctrl-C to stop everything.

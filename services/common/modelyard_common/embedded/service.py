@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ._process import ManagedProcess
 
-__all__ = ["ServiceProcess"]
+__all__ = ["HttpServiceProcess", "ServiceProcess"]
 
-_PORT_SETTINGS = {"grpc_port": "PORT", "metrics_port": "METRICS_PORT", "health_port": "HEALTH_PORT"}
+_PORT_SETTINGS = {
+    "grpc_port": "PORT",
+    "http_port": "PORT",
+    "metrics_port": "METRICS_PORT",
+    "health_port": "HEALTH_PORT",
+}
 """Ready-file key -> the setting that binds that port."""
 
 
@@ -88,3 +94,23 @@ class ServiceProcess(ManagedProcess):
             except grpc.RpcError:
                 return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+class HttpServiceProcess(ServiceProcess):
+    """A service that answers HTTP (the console): ready once ``GET /healthz`` says ok."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._ports['http_port']}"
+
+    def _is_ready(self) -> bool:
+        if not self._ports:
+            try:
+                self._ports = json.loads(self.ready_file.read_text())
+            except (OSError, ValueError):
+                return False
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False

@@ -1,0 +1,3 @@
+from modelyard_console.main import main
+
+main()

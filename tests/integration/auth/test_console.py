@@ -1,0 +1,183 @@
+"""The console against a real metadata service with authentication on: sign-in and sessions,
+what the pages show (checked against the API), and the security every page carries."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from html import unescape
+
+import httpx
+import pytest
+from auth_sessions import AuthTokens
+
+import modelyard
+from modelyard_common.embedded import EmbeddedRedis
+from modelyard_common.embedded.service import HttpServiceProcess, ServiceProcess
+
+IMPORTANCE = {f"feature_{i:02d}": round(0.01 * (i % 7) + 0.001 * i, 4) for i in range(20)}
+
+
+@dataclass(frozen=True)
+class Seeded:
+    project: str
+    admin_token: str
+    viewer_token: str
+
+
+@pytest.fixture(scope="module")
+def console(
+    tmp_path_factory: pytest.TempPathFactory, auth_metadata: ServiceProcess, redis_server: EmbeddedRedis
+) -> Iterator[HttpServiceProcess]:
+    service = HttpServiceProcess(
+        "console",
+        "modelyard_console",
+        tmp_path_factory.mktemp("console"),
+        {"metadata_addr": auth_metadata.target, "redis_url": redis_server.url, "shutdown_grace_seconds": "1"},
+    )
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def seeded(auth_metadata: ServiceProcess, auth_tokens: AuthTokens) -> Seeded:
+    """A project with two models, versions with accuracy and a feature importance, a viewer."""
+    suffix = uuid.uuid4().hex[:8]
+    project, viewer = f"console-{suffix}", f"viewer-{suffix}"
+    with modelyard.connect(auth_metadata.target, token=auth_tokens.admin) as admin:
+        admin.create_project(project, description="Credit <b>risk</b>", owner="alice")
+        admin.create_model(f"{project}/scorer", team="risk", description="<script>alert('x')</script>")
+        admin.create_model(f"{project}/ranker", team="growth")
+        for accuracy in (0.91, 0.87, 0.95):
+            version = admin.create_version(f"{project}/scorer", framework="sklearn")
+            admin.log_metrics(version.reference, {"accuracy": accuracy, "importance": IMPORTANCE})
+        ranker = admin.create_version(f"{project}/ranker", framework="xgboost", tags={"note": "javascript:alert(1)"})
+        admin.log_metrics(ranker.reference, {"accuracy": 0.8})
+        admin.create_principal(viewer)
+        admin.set_project_role(project, viewer, "viewer")
+        viewer_token = admin.create_token(viewer, description="console tests").secret
+    return Seeded(project, auth_tokens.admin, viewer_token)
+
+
+@contextmanager
+def _signed_in(console: HttpServiceProcess, token: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=console.url, timeout=30) as browser:
+        form = browser.get("/sign-in")
+        answer = browser.post("/sign-in", data={"csrf": _field(form.text, "csrf"), "token": token, "next": "/"})
+        assert answer.status_code == 303, answer.text
+        yield browser
+
+
+def _field(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert found, f"no {name} field"
+    return unescape(found[1])
+
+
+def _text(html: str, marker: str) -> str:
+    """The text of the element carrying ``marker`` (an attribute and its value)."""
+    found = re.search(rf"{re.escape(marker)}>([^<]*)<", html)
+    assert found, f"nothing marked {marker}"
+    return found[1]
+
+
+def test_a_page_without_a_session_sends_to_sign_in_and_back(console: HttpServiceProcess, seeded: Seeded) -> None:
+    with httpx.Client(base_url=console.url) as browser:
+        answer = browser.get(f"/projects/{seeded.project}?metric=auc")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/sign-in?next=%2Fprojects%2F{seeded.project}%3Fmetric%3Dauc"
+
+
+def test_sign_in_takes_a_token_keeps_it_server_side_and_sign_out_ends_the_session(
+    console: HttpServiceProcess, seeded: Seeded
+) -> None:
+    with httpx.Client(base_url=console.url) as browser:
+        form = browser.get("/sign-in")
+        assert browser.post("/sign-in", data={"token": seeded.admin_token}).status_code == 403  # no CSRF token
+        refused = browser.post("/sign-in", data={"csrf": _field(form.text, "csrf"), "token": "myd_" + "x" * 43})
+        assert refused.status_code == 401
+        assert "sign-in refused: " in refused.text and "myd_xxx" not in refused.text
+        signed = browser.post(
+            "/sign-in",
+            data={"csrf": _field(refused.text, "csrf"), "token": seeded.admin_token, "next": "//evil.example"},
+        )
+        assert (signed.status_code, signed.headers["location"]) == (303, "/")  # never to another origin
+        cookie = signed.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and seeded.admin_token not in cookie
+        page = browser.get("/")
+        assert page.status_code == 200 and seeded.admin_token not in page.text
+        assert browser.post("/sign-out", data={}).status_code == 403  # a POST without the CSRF token
+        out = browser.post("/sign-out", data={"csrf": _field(page.text, "csrf")})
+        assert (out.status_code, out.headers["location"]) == (303, "/sign-in")
+        session_id = signed.cookies["modelyard_session"]
+        again = httpx.get(f"{console.url}/", cookies={"modelyard_session": session_id})
+        assert again.status_code == 303  # the session is gone on the server, not only in the browser
+
+
+def test_the_project_pages_show_what_the_api_says(
+    console: HttpServiceProcess, seeded: Seeded, auth_metadata: ServiceProcess
+) -> None:
+    with (
+        _signed_in(console, seeded.viewer_token) as browser,
+        modelyard.connect(auth_metadata.target, token=seeded.viewer_token) as api,
+    ):
+        projects = browser.get("/")
+        project_page = browser.get(f"/projects/{seeded.project}")
+        summary = api.project_summary(seeded.project, metric="accuracy")
+
+    row = re.search(rf'<tr data-project="{seeded.project}">(.*?)</tr>', projects.text, re.S)
+    assert row is not None
+    assert _text(row[1], 'data-field="models"') == str(summary.model_count) == "2"
+    assert _text(row[1], 'data-field="development"') == "4"
+    assert _text(project_page.text, 'data-field="models"') == "2"
+    assert summary.metric is not None
+    assert float(_text(project_page.text, 'data-field="metric-min"')) == summary.metric.min == 0.8
+    assert float(_text(project_page.text, 'data-field="metric-max"')) == summary.metric.max == 0.95
+    assert "Credit &lt;b&gt;risk&lt;/b&gt;" in project_page.text
+
+
+def test_the_version_page_draws_feature_importance_largest_first(console: HttpServiceProcess, seeded: Seeded) -> None:
+    with _signed_in(console, seeded.viewer_token) as browser:
+        page = browser.get(f"/projects/{seeded.project}/models/scorer/versions/3")
+        everything = browser.get(f"/projects/{seeded.project}/models/scorer/versions/3?all=1")
+
+    expected = sorted(IMPORTANCE.items(), key=lambda item: (-item[1], item[0]))
+    bars = re.findall(r'<g class="bar" data-label="([^"]*)" data-value="([^"]*)">', page.text)
+    assert [(label, float(value)) for label, value in bars] == expected[:15]
+    assert "Show all 20" in page.text
+    bars = re.findall(r'<g class="bar" data-label="([^"]*)"', everything.text)
+    assert bars == [label for label, _ in expected]
+    assert float(_text(page.text, 'data-metric="accuracy"')) == 0.95
+    assert float(_text(page.text, 'data-field="band-max"')) == 0.95
+
+
+def test_user_text_renders_inert_and_every_page_carries_a_strict_policy(
+    console: HttpServiceProcess, seeded: Seeded
+) -> None:
+    with _signed_in(console, seeded.admin_token) as browser:
+        model = browser.get(f"/projects/{seeded.project}/models/scorer")
+        version = browser.get(f"/projects/{seeded.project}/models/ranker/versions/1")
+    assert "<script" not in model.text and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in model.text
+    assert 'href="javascript:' not in version.text
+    for answer in (model, version):
+        policy = answer.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "unsafe-inline" not in policy
+        assert answer.headers["x-frame-options"] == "DENY"
+
+
+def test_a_project_the_user_may_not_read_shows_the_services_refusal(
+    console: HttpServiceProcess, seeded: Seeded, auth_metadata: ServiceProcess
+) -> None:
+    with modelyard.connect(auth_metadata.target, token=seeded.admin_token) as admin:
+        hidden = f"hidden-{uuid.uuid4().hex[:8]}"
+        admin.create_project(hidden)
+    with _signed_in(console, seeded.viewer_token) as browser:
+        answer = browser.get(f"/projects/{hidden}")
+        listing = browser.get("/")
+    assert answer.status_code == 403
+    assert "PERMISSION_DENIED" in answer.text or "may not" in answer.text
+    assert hidden not in listing.text  # the listing holds only what the user may read
