@@ -1,0 +1,13 @@
+"""The pages, each a URL a person can share; one module per group of pages."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from modelyard_console.pages import catalog
+
+__all__ = ["routes"]
+
+
+def routes() -> list[Route]:
+    return [*catalog.routes()]
