@@ -36,7 +36,7 @@ __all__ = ["Console", "build_app"]
 
 HERE = Path(__file__).parent
 PRE_SIGN_IN = "modelyard_sign_in"  # the double-submit CSRF cookie of the sign-in form
-OPEN_PATHS = ("/sign-in", "/healthz", "/static/")
+OPEN_PATHS = ("/sign-in", "/healthz", "/static/", "/favicon.ico")
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
@@ -127,7 +127,9 @@ def _next_path(value: str | None) -> str:
 
 async def _sign_in_form(request: Request, error: str = "", status: int = 200) -> Response:
     console: Console = request.app.state.console
-    csrf = secrets.token_urlsafe(32)
+    # Kept while the browser has one: a second sign-in page (another tab, a redirected favicon
+    # request) must not invalidate the form already shown.
+    csrf = request.cookies.get(PRE_SIGN_IN) or secrets.token_urlsafe(32)
     response = console.render(
         request, "sign_in.html", status, csrf=csrf, error=error, next=_next_path(request.query_params.get("next"))
     )

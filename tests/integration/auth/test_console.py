@@ -3,16 +3,22 @@ what the pages show (checked against the API), and the security every page carri
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from html import unescape
+from pathlib import Path
 
 import httpx
 import pytest
 from auth_sessions import AuthTokens
+from playwright.sync_api import Browser, Page, sync_playwright
 
 import modelyard
 from modelyard_common.embedded import EmbeddedRedis
@@ -181,3 +187,77 @@ def test_a_project_the_user_may_not_read_shows_the_services_refusal(
     assert answer.status_code == 403
     assert "PERMISSION_DENIED" in answer.text or "may not" in answer.text
     assert hidden not in listing.text  # the listing holds only what the user may read
+
+
+# --- in a real browser (Debian's chromium, driven by Playwright) ------------------------------
+
+CHROMIUM = shutil.which("chromium")
+AXE = Path(__file__).resolve().parents[2] / "vendor" / "axe-core-4.14.1.min.js"
+AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """The browser, or a loud skip on a machine without one; CI (MODELYARD_REQUIRE_BROWSER=1,
+    set by .ci/run, which installs it) fails instead."""
+    if CHROMIUM is None:
+        message = "no chromium on PATH (Debian: apt-get install chromium): the console's browser tests did not run"
+        if os.environ.get("MODELYARD_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        print(f"\n*** {message} ***", file=sys.stderr)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def _violations(page: Page) -> list[str]:
+    """What axe-core finds on the page (WCAG 2 A and AA rules), one line each."""
+    source = AXE.read_bytes()
+    assert hashlib.sha256(source).hexdigest() == AXE_SHA256, "tests/vendor/axe-core changed"
+    page.evaluate(source.decode())
+    found = page.evaluate("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']}).then(r => r.violations)")
+    return [f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in found]
+
+
+def test_a_person_signs_in_and_walks_from_the_projects_to_a_versions_chart(
+    console: HttpServiceProcess, seeded: Seeded, chromium: Browser, auth_metadata: ServiceProcess
+) -> None:
+    with modelyard.connect(auth_metadata.target, token=seeded.viewer_token) as api:
+        summary = api.project_summary(seeded.project)
+    # bypass_csp lets the test inject axe-core; the pages themselves carry no script.
+    context = chromium.new_context(bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    try:
+        page.goto(f"{console.url}/projects/{seeded.project}")
+        assert page.url.startswith(f"{console.url}/sign-in?next=")
+        page.get_by_label("API token").fill(seeded.viewer_token)
+        page.keyboard.press("Enter")  # keyboard use: the form submits without a mouse
+        page.wait_for_url(f"{console.url}/projects/{seeded.project}")
+        assert page.locator('[data-field="models"]').inner_text() == str(summary.model_count)
+        assert _violations(page) == []
+
+        page.get_by_role("link", name="scorer", exact=True).click()
+        page.get_by_role("link", name=f"{seeded.project}/scorer:3").click()
+        bars = page.locator("svg.chart g.bar")
+        assert bars.count() == 15
+        expected = sorted(IMPORTANCE.items(), key=lambda item: (-item[1], item[0]))
+        assert bars.first.get_attribute("data-label") == expected[0][0]
+        widths = [
+            float(w)
+            for w in page.locator("svg.chart g.bar rect").evaluate_all("rs => rs.map(r => r.getAttribute('width'))")
+        ]
+        assert widths == sorted(widths, reverse=True) and widths[0] > 0
+        assert _violations(page) == []
+        page.get_by_role("link", name="Show all 20").click()
+        assert page.locator("svg.chart g.bar").count() == 20
+
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_url(f"{console.url}/sign-in")
+        assert seeded.viewer_token not in page.content()
+        assert errors == []  # nothing the strict policy blocked, no script error
+    finally:
+        context.close()
