@@ -31,6 +31,7 @@ DOCUMENTS = [
     "docs/search.md",
     "docs/registry.md",
     "docs/serving.md",
+    "docs/console.md",
     "docs/deploy.md",
     "docs/security.md",
     "docs/limits.md",

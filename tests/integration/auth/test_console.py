@@ -194,6 +194,14 @@ def test_a_project_the_user_may_not_read_shows_the_services_refusal(
 CHROMIUM = shutil.which("chromium")
 AXE = Path(__file__).resolve().parents[2] / "vendor" / "axe-core-4.14.1.min.js"
 AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
+# `make screenshots` sets it: the pictures of docs/console.md are taken on the walk below.
+SCREENSHOTS = os.environ.get("MODELYARD_SCREENSHOTS")
+
+
+def _picture(page: Page, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")
@@ -227,20 +235,23 @@ def test_a_person_signs_in_and_walks_from_the_projects_to_a_versions_chart(
     with modelyard.connect(auth_metadata.target, token=seeded.viewer_token) as api:
         summary = api.project_summary(seeded.project)
     # bypass_csp lets the test inject axe-core; the pages themselves carry no script.
-    context = chromium.new_context(bypass_csp=True)
+    context = chromium.new_context(bypass_csp=True, viewport={"width": 1100, "height": 720})
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     try:
         page.goto(f"{console.url}/projects/{seeded.project}")
         assert page.url.startswith(f"{console.url}/sign-in?next=")
+        _picture(page, "sign-in")
         page.get_by_label("API token").fill(seeded.viewer_token)
         page.keyboard.press("Enter")  # keyboard use: the form submits without a mouse
         page.wait_for_url(f"{console.url}/projects/{seeded.project}")
         assert page.locator('[data-field="models"]').inner_text() == str(summary.model_count)
         assert _violations(page) == []
+        _picture(page, "project")
 
         page.get_by_role("link", name="scorer", exact=True).click()
+        _picture(page, "model")
         page.get_by_role("link", name=f"{seeded.project}/scorer:3").click()
         bars = page.locator("svg.chart g.bar")
         assert bars.count() == 15
@@ -252,6 +263,7 @@ def test_a_person_signs_in_and_walks_from_the_projects_to_a_versions_chart(
         ]
         assert widths == sorted(widths, reverse=True) and widths[0] > 0
         assert _violations(page) == []
+        _picture(page, "version")
         page.get_by_role("link", name="Show all 20").click()
         assert page.locator("svg.chart g.bar").count() == 20
 
