@@ -12,6 +12,7 @@ the Content-Security-Policy allows nothing but this origin's stylesheet and imag
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,14 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import modelyard.aio
 from modelyard import TLSConfig
 from modelyard.errors import ModelyardError
 from modelyard_console import pages
+from modelyard_console.metrics import REQUEST_SECONDS, REQUESTS
 from modelyard_console.sessions import COOKIE, Session, SessionStore
 
 __all__ = ["Console", "build_app"]
@@ -91,6 +93,23 @@ def build_app(console: Console) -> Starlette:
 
 
 async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Counts and times every request (by route template, so that the label stays bounded)."""
+    started = time.perf_counter()
+    response = await _checked(request, call_next)
+    route = _route_of(request)
+    REQUESTS.labels(route, str(response.status_code)).inc()
+    REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
+    return response
+
+
+def _route_of(request: Request) -> str:
+    for route in request.app.routes:
+        if isinstance(route, Route | Mount) and route.matches(request.scope)[0] == Match.FULL:
+            return route.path
+    return "unmatched"
+
+
+async def _checked(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
     """Finds the session (or sends to sign-in), checks every POST's CSRF token, and adds the
     security headers to every response."""
     console: Console = request.app.state.console

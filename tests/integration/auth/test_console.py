@@ -273,3 +273,14 @@ def test_a_person_signs_in_and_walks_from_the_projects_to_a_versions_chart(
         assert errors == []  # nothing the strict policy blocked, no script error
     finally:
         context.close()
+
+
+def test_requests_are_counted_by_route_template_not_by_path(console: HttpServiceProcess, seeded: Seeded) -> None:
+    with _signed_in(console, seeded.viewer_token) as browser:
+        browser.get(f"/projects/{seeded.project}/models/scorer/versions/1")
+        browser.get(f"/projects/{seeded.project}/models/scorer/versions/2")
+    metrics = httpx.get(console.metrics_url).text
+    route = "/projects/{project}/models/{model}/versions/{version:int}"
+    counted = re.search(rf'modelyard_console_requests_total\{{code="200",route="{re.escape(route)}"\}} (\S+)', metrics)
+    assert counted is not None and float(counted[1]) >= 2
+    assert seeded.project not in metrics  # no label per path: bounded
