@@ -11,8 +11,10 @@ the Content-Security-Policy allows nothing but this origin's stylesheet and imag
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ __all__ = ["Console", "build_app"]
 
 HERE = Path(__file__).parent
 PRE_SIGN_IN = "modelyard_sign_in"  # the double-submit CSRF cookie of the sign-in form
+CLIENTS = 256  # sessions whose SDK client (and channels) stay open between pages
 OPEN_PATHS = ("/sign-in", "/healthz", "/static/", "/favicon.ico")
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -59,6 +62,8 @@ class Console:
     ) -> None:
         self.sessions = sessions
         self.secure = secure
+        self._clients: OrderedDict[str, modelyard.aio.AsyncClient] = OrderedDict()
+        self._closing: set[asyncio.Future[None]] = set()
         self._metadata_addr, self._timeout, self._tls = metadata_addr, timeout, tls
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True), trim_blocks=True
@@ -69,6 +74,28 @@ class Console:
         return modelyard.aio.connect(
             self._metadata_addr, token=token, timeout=self._timeout, tls=self._tls, actor="modelyard-console"
         )
+
+    def client_for(self, session: Session) -> modelyard.aio.AsyncClient:
+        """The session's client, kept for its next pages (its channels stay open: a page does
+        not pay for a connection); the least recently used beyond ``CLIENTS`` are closed."""
+        client = self._clients.pop(session.id, None) or self.client(session.token)
+        self._clients[session.id] = client
+        while len(self._clients) > CLIENTS:
+            _, evicted = self._clients.popitem(last=False)
+            self._closing.add(task := asyncio.ensure_future(evicted.close()))
+            task.add_done_callback(self._closing.discard)
+        return client
+
+    async def forget(self, session: Session) -> None:
+        """Ends what the console holds for ``session``: its client (the session itself is in Redis)."""
+        client = self._clients.pop(session.id, None)
+        if client is not None:
+            await client.close()
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
 
     def render(self, request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         session: Session | None = request.scope.get("session_record")
@@ -182,6 +209,7 @@ async def _sign_out(request: Request) -> Response:
     console: Console = request.app.state.console
     session: Session = request.scope["session_record"]
     await console.sessions.end(session.id)
+    await console.forget(session)
     response = RedirectResponse("/sign-in", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response

@@ -54,6 +54,7 @@ async def run(settings: ConsoleSettings) -> None:
     try:
         await server.serve(sockets=[listener])
     finally:
+        await console.close()
         await redis.aclose()
         metrics_server.shutdown()
         metrics_server.server_close()

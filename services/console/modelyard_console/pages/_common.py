@@ -38,8 +38,7 @@ def page(page: Page) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         console: Console = request.app.state.console
         try:
-            async with console.client(request.scope["session_record"].token) as client:
-                return await page(request, client)
+            return await page(request, console.client_for(request.scope["session_record"]))
         except ModelyardError as exc:
             return console.render(request, "error.html", _STATUS.get(exc.code, 500), error=exc)
 
