@@ -15,6 +15,7 @@ from auth_sessions import AuthTokens
 from console_browser import marked_text, signed_in
 
 import modelyard
+from modelyard import Comparison
 from modelyard.errors import InvalidArgumentError
 from modelyard_common.embedded.service import HttpServiceProcess, ServiceProcess
 
@@ -102,33 +103,32 @@ def _compare_params(references: list[str]) -> list[tuple[str, str]]:
     return [("v", reference) for reference in references]
 
 
-def test_compare_marks_exactly_the_rows_the_api_says_differ(
-    console: HttpServiceProcess, seeded: Seeded, auth_metadata: ServiceProcess
-) -> None:
+@pytest.fixture(scope="module")
+def compared(console: HttpServiceProcess, seeded: Seeded, auth_metadata: ServiceProcess) -> tuple[str, Comparison]:
+    """The compare page of the three scorers, and the API's comparison of them."""
     with (
         signed_in(console, seeded.viewer_token) as browser,
         modelyard.connect(auth_metadata.target, token=seeded.viewer_token) as api,
     ):
         page = browser.get("/compare", params=_compare_params(seeded.scorers))
-        comparison = api.compare(seeded.scorers)
-    assert page.status_code == 200, page.text
+        assert page.status_code == 200, page.text
+        return page.text, api.compare(seeded.scorers)
+
+
+def test_compare_marks_exactly_the_rows_the_api_says_differ(seeded: Seeded, compared: tuple[str, Comparison]) -> None:
+    html, comparison = compared
     expected = {row.key: row.differs for row in (*comparison.metadata, *comparison.params, *comparison.metrics)}
-    assert _compared_rows(page.text) == expected
+    assert _compared_rows(html) == expected
     assert expected["params.max_depth"] and not expected["params.solver"] and not expected["framework"]
-    headers = re.findall(r'<th scope="col" data-reference="([^"]*)"><a href="([^"]*)">', page.text)
+    headers = re.findall(r'<th scope="col" data-reference="([^"]*)"><a href="([^"]*)">', html)
     assert headers == [(ref, f"/projects/{seeded.project}/models/scorer/versions/{ref[-1]}") for ref in seeded.scorers]
 
 
 def test_compare_groups_scalar_metrics_and_draws_importances_side_by_side(
-    console: HttpServiceProcess, seeded: Seeded, auth_metadata: ServiceProcess
+    seeded: Seeded, compared: tuple[str, Comparison]
 ) -> None:
-    with (
-        signed_in(console, seeded.viewer_token) as browser,
-        modelyard.connect(auth_metadata.target, token=seeded.viewer_token) as api,
-    ):
-        page = browser.get("/compare", params=_compare_params(seeded.scorers))
-        comparison = api.compare(seeded.scorers)
-    legend = re.findall(r'<g class="legend" data-number="(\d+)" data-label="([^"]*)">', page.text)
+    html, comparison = compared
+    legend = re.findall(r'<g class="legend" data-number="(\d+)" data-label="([^"]*)">', html)
     assert legend == [(str(number), ref) for number, ref in enumerate(seeded.scorers, start=1)]
     expected = {
         row.key.removeprefix("metrics."): [
@@ -137,9 +137,9 @@ def test_compare_groups_scalar_metrics_and_draws_importances_side_by_side(
         for row in comparison.metrics
         if not any(isinstance(value, dict) for value in row.values)
     }
-    assert _grouped_bars(page.text) == expected
+    assert _grouped_bars(html) == expected
     assert len(expected["accuracy"]) == 3 and len(expected["auc"]) == 2  # scorer:2 logged no auc
-    importances = _side_by_side(page.text, "importance")
+    importances = _side_by_side(html, "importance")
     assert list(importances) == seeded.scorers
     for number, ref in zip((1, 2, 3), seeded.scorers, strict=True):
         drawn = sorted(IMPORTANCE.get(number, {}).items(), key=lambda item: (-item[1], item[0]))
@@ -185,7 +185,7 @@ def test_compare_shows_the_services_refusal_of_a_single_version(console: HttpSer
 
 
 def _result_references(html: str) -> list[str]:
-    return [unescape(ref) for ref in re.findall(r'<tr data-reference="([^"]*)">', html)]
+    return [unescape(ref) for ref in re.findall(r'<tr data-reference="([^"]*)"', html)]
 
 
 def _next_link(html: str) -> str | None:
