@@ -164,8 +164,13 @@ def test_the_report_is_one_inert_file_with_the_pages_values_and_its_maker(
         report = browser.get(unescape(link[1]))
     assert report.status_code == 200
     assert report.headers["content-disposition"].startswith('attachment; filename="modelyard-comparison-')
-    assert report.headers["content-security-policy"] == "style-src 'unsafe-inline'"
     html = report.text
+    policy = report.headers["content-security-policy"]
+    directives = {part.split()[0]: part.split()[1:] for part in policy.split(";")}
+    assert directives["default-src"] == ["'none'"] and directives["style-src"] == ["'unsafe-inline'"]
+    assert all(sources == ["'none'"] for name, sources in directives.items() if name != "style-src")
+    meta = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', html)
+    assert meta is not None and unescape(meta[1]) == policy  # the file keeps it on a disk too
     assert "<script" not in html.lower() and not re.search(r"https?:", html, re.I)
     assert not re.search(r"<link|\ssrc=|\shref=", html, re.I)  # nothing to fetch, nowhere to go
     assert re.search(r"<style>.+</style>", html, re.S)

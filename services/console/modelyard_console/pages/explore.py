@@ -26,8 +26,8 @@ __all__ = ["routes"]
 TOP_BARS = 15  # a structured metric's bars shown per version
 PAGE_SIZE, MAX_PAGE_SIZE = 25, 100
 # The report is a document on its own, opened from a disk: its style is inline, nothing else
-# is allowed to load or run.
-REPORT_CSP = "style-src 'unsafe-inline'"
+# may load or run. The file carries this policy too (a <meta>), as a header does not follow it.
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 STYLESHEET = Path(__file__).parent.parent / "static" / "console.css"
 
 
@@ -115,6 +115,7 @@ async def _compare_report(request: Request, client: modelyard.aio.AsyncClient) -
         "compare_report.html",
         made=made,
         stylesheet=STYLESHEET.read_text(encoding="utf-8"),
+        policy=REPORT_CSP,
         **context,
     )
     filename = f"modelyard-comparison-{made:%Y%m%dT%H%M%SZ}.html"
