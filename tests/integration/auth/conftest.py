@@ -2,8 +2,9 @@
 
 Fixtures: ``auth_tokens`` (admin, registry, deploy tokens), ``auth_metadata`` (the process),
 ``admin`` (a Session with the admin token); auth_sessions.Session(target, token) for others;
-``platform`` (registry and deploy services beside it) and ``team`` (a project, its owner, a
-viewer and a stranger, each with a client of the platform).
+``platform`` (registry and deploy services beside it), ``team`` (a project, its owner, a
+viewer and a stranger, each with a client of the platform) and ``console`` (the web console on
+that metadata service).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from auth_sessions import AuthTokens, Platform, Session, Team, new_token
 
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
-from modelyard_common.embedded.service import ServiceProcess
+from modelyard_common.embedded.service import HttpServiceProcess, ServiceProcess
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +99,18 @@ def team(platform: Platform, auth_tokens: AuthTokens) -> Iterator[Team]:
     yield Team(project, clients["owner"], clients["viewer"], clients["stranger"], names)
     for client in clients.values():
         client.close()
+
+
+@pytest.fixture(scope="package")
+def console(
+    tmp_path_factory: pytest.TempPathFactory, auth_metadata: ServiceProcess, redis_server: EmbeddedRedis
+) -> Iterator[HttpServiceProcess]:
+    service = HttpServiceProcess(
+        "console",
+        "modelyard_console",
+        tmp_path_factory.mktemp("console"),
+        {"metadata_addr": auth_metadata.target, "redis_url": redis_server.url, "shutdown_grace_seconds": "1"},
+    )
+    service.start()
+    yield service
+    service.stop()

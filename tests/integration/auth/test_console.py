@@ -10,18 +10,16 @@ import shutil
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from html import unescape
 from pathlib import Path
 
 import httpx
 import pytest
 from auth_sessions import AuthTokens
+from console_browser import signed_in
 from playwright.sync_api import Browser, Page, sync_playwright
 
 import modelyard
-from modelyard_common.embedded import EmbeddedRedis
 from modelyard_common.embedded.service import HttpServiceProcess, ServiceProcess
 
 IMPORTANCE = {f"feature_{i:02d}": round(0.01 * (i % 7) + 0.001 * i, 4) for i in range(20)}
@@ -32,21 +30,6 @@ class Seeded:
     project: str
     admin_token: str
     viewer_token: str
-
-
-@pytest.fixture(scope="module")
-def console(
-    tmp_path_factory: pytest.TempPathFactory, auth_metadata: ServiceProcess, redis_server: EmbeddedRedis
-) -> Iterator[HttpServiceProcess]:
-    service = HttpServiceProcess(
-        "console",
-        "modelyard_console",
-        tmp_path_factory.mktemp("console"),
-        {"metadata_addr": auth_metadata.target, "redis_url": redis_server.url, "shutdown_grace_seconds": "1"},
-    )
-    service.start()
-    yield service
-    service.stop()
 
 
 @pytest.fixture(scope="module")
@@ -69,28 +52,6 @@ def seeded(auth_metadata: ServiceProcess, auth_tokens: AuthTokens) -> Seeded:
     return Seeded(project, auth_tokens.admin, viewer_token)
 
 
-@contextmanager
-def _signed_in(console: HttpServiceProcess, token: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=console.url, timeout=30) as browser:
-        form = browser.get("/sign-in")
-        answer = browser.post("/sign-in", data={"csrf": _field(form.text, "csrf"), "token": token, "next": "/"})
-        assert answer.status_code == 303, answer.text
-        yield browser
-
-
-def _field(html: str, name: str) -> str:
-    found = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert found, f"no {name} field"
-    return unescape(found[1])
-
-
-def _text(html: str, marker: str) -> str:
-    """The text of the element carrying ``marker`` (an attribute and its value)."""
-    found = re.search(rf"{re.escape(marker)}>([^<]*)<", html)
-    assert found, f"nothing marked {marker}"
-    return found[1]
-
-
 def test_a_page_without_a_session_sends_to_sign_in_and_back(console: HttpServiceProcess, seeded: Seeded) -> None:
     with httpx.Client(base_url=console.url) as browser:
         answer = browser.get(f"/projects/{seeded.project}?metric=auc")
@@ -104,12 +65,12 @@ def test_sign_in_takes_a_token_keeps_it_server_side_and_sign_out_ends_the_sessio
     with httpx.Client(base_url=console.url) as browser:
         form = browser.get("/sign-in")
         assert browser.post("/sign-in", data={"token": seeded.admin_token}).status_code == 403  # no CSRF token
-        refused = browser.post("/sign-in", data={"csrf": _field(form.text, "csrf"), "token": "myd_" + "x" * 43})
+        refused = browser.post("/sign-in", data={"csrf": form_field(form.text, "csrf"), "token": "myd_" + "x" * 43})
         assert refused.status_code == 401
         assert "sign-in refused: " in refused.text and "myd_xxx" not in refused.text
         signed = browser.post(
             "/sign-in",
-            data={"csrf": _field(refused.text, "csrf"), "token": seeded.admin_token, "next": "//evil.example"},
+            data={"csrf": form_field(refused.text, "csrf"), "token": seeded.admin_token, "next": "//evil.example"},
         )
         assert (signed.status_code, signed.headers["location"]) == (303, "/")  # never to another origin
         cookie = signed.headers["set-cookie"]
@@ -117,7 +78,7 @@ def test_sign_in_takes_a_token_keeps_it_server_side_and_sign_out_ends_the_sessio
         page = browser.get("/")
         assert page.status_code == 200 and seeded.admin_token not in page.text
         assert browser.post("/sign-out", data={}).status_code == 403  # a POST without the CSRF token
-        out = browser.post("/sign-out", data={"csrf": _field(page.text, "csrf")})
+        out = browser.post("/sign-out", data={"csrf": form_field(page.text, "csrf")})
         assert (out.status_code, out.headers["location"]) == (303, "/sign-in")
         session_id = signed.cookies["modelyard_session"]
         again = httpx.get(f"{console.url}/", cookies={"modelyard_session": session_id})
@@ -128,7 +89,7 @@ def test_the_project_pages_show_what_the_api_says(
     console: HttpServiceProcess, seeded: Seeded, auth_metadata: ServiceProcess
 ) -> None:
     with (
-        _signed_in(console, seeded.viewer_token) as browser,
+        signed_in(console, seeded.viewer_token) as browser,
         modelyard.connect(auth_metadata.target, token=seeded.viewer_token) as api,
     ):
         projects = browser.get("/")
@@ -137,17 +98,17 @@ def test_the_project_pages_show_what_the_api_says(
 
     row = re.search(rf'<tr data-project="{seeded.project}">(.*?)</tr>', projects.text, re.S)
     assert row is not None
-    assert _text(row[1], 'data-field="models"') == str(summary.model_count) == "2"
-    assert _text(row[1], 'data-field="development"') == "4"
-    assert _text(project_page.text, 'data-field="models"') == "2"
+    assert marked_text(row[1], 'data-field="models"') == str(summary.model_count) == "2"
+    assert marked_text(row[1], 'data-field="development"') == "4"
+    assert marked_text(project_page.text, 'data-field="models"') == "2"
     assert summary.metric is not None
-    assert float(_text(project_page.text, 'data-field="metric-min"')) == summary.metric.min == 0.8
-    assert float(_text(project_page.text, 'data-field="metric-max"')) == summary.metric.max == 0.95
+    assert float(marked_text(project_page.text, 'data-field="metric-min"')) == summary.metric.min == 0.8
+    assert float(marked_text(project_page.text, 'data-field="metric-max"')) == summary.metric.max == 0.95
     assert "Credit &lt;b&gt;risk&lt;/b&gt;" in project_page.text
 
 
 def test_the_version_page_draws_feature_importance_largest_first(console: HttpServiceProcess, seeded: Seeded) -> None:
-    with _signed_in(console, seeded.viewer_token) as browser:
+    with signed_in(console, seeded.viewer_token) as browser:
         page = browser.get(f"/projects/{seeded.project}/models/scorer/versions/3")
         everything = browser.get(f"/projects/{seeded.project}/models/scorer/versions/3?all=1")
 
@@ -157,14 +118,14 @@ def test_the_version_page_draws_feature_importance_largest_first(console: HttpSe
     assert "Show all 20" in page.text
     bars = re.findall(r'<g class="bar" data-label="([^"]*)"', everything.text)
     assert bars == [label for label, _ in expected]
-    assert float(_text(page.text, 'data-metric="accuracy"')) == 0.95
-    assert float(_text(page.text, 'data-field="band-max"')) == 0.95
+    assert float(marked_text(page.text, 'data-metric="accuracy"')) == 0.95
+    assert float(marked_text(page.text, 'data-field="band-max"')) == 0.95
 
 
 def test_user_text_renders_inert_and_every_page_carries_a_strict_policy(
     console: HttpServiceProcess, seeded: Seeded
 ) -> None:
-    with _signed_in(console, seeded.admin_token) as browser:
+    with signed_in(console, seeded.admin_token) as browser:
         model = browser.get(f"/projects/{seeded.project}/models/scorer")
         version = browser.get(f"/projects/{seeded.project}/models/ranker/versions/1")
     assert "<script" not in model.text and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in model.text
@@ -181,7 +142,7 @@ def test_a_project_the_user_may_not_read_shows_the_services_refusal(
     with modelyard.connect(auth_metadata.target, token=seeded.admin_token) as admin:
         hidden = f"hidden-{uuid.uuid4().hex[:8]}"
         admin.create_project(hidden)
-    with _signed_in(console, seeded.viewer_token) as browser:
+    with signed_in(console, seeded.viewer_token) as browser:
         answer = browser.get(f"/projects/{hidden}")
         listing = browser.get("/")
     assert answer.status_code == 403
@@ -246,7 +207,7 @@ def test_a_person_signs_in_and_walks_from_the_projects_to_a_versions_chart(
         page.get_by_label("API token").fill(seeded.viewer_token)
         page.keyboard.press("Enter")  # keyboard use: the form submits without a mouse
         page.wait_for_url(f"{console.url}/projects/{seeded.project}")
-        assert page.locator('[data-field="models"]').inner_text() == str(summary.model_count)
+        assert page.locator('[data-field="models"]').innermarked_text() == str(summary.model_count)
         assert _violations(page) == []
         _picture(page, "project")
 
@@ -276,7 +237,7 @@ def test_a_person_signs_in_and_walks_from_the_projects_to_a_versions_chart(
 
 
 def test_requests_are_counted_by_route_template_not_by_path(console: HttpServiceProcess, seeded: Seeded) -> None:
-    with _signed_in(console, seeded.viewer_token) as browser:
+    with signed_in(console, seeded.viewer_token) as browser:
         browser.get(f"/projects/{seeded.project}/models/scorer/versions/1")
         browser.get(f"/projects/{seeded.project}/models/scorer/versions/2")
     metrics = httpx.get(console.metrics_url).text

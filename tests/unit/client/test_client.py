@@ -116,6 +116,19 @@ def test_search_limit_sets_the_page_size(client: Any) -> None:
     assert _calls.first_page(client.list_projects()).page_size == 0  # the server's default
 
 
+def test_search_page_hands_back_one_page_and_the_next_token(client: Any) -> None:
+    call = client.search_page("version > 1", project="p", page_size=2, page_token="t1")
+    assert (call.request.filter, call.request.project, call.request.page_size, call.request.page_token) == (
+        "version > 1",
+        "p",
+        2,
+        "t1",
+    )
+    version = types_pb2.ModelVersion(project="p", model="m", version=2, reference="p/m:2")
+    page = call.convert(metadata_pb2.SearchModelVersionsResponse(versions=[version], next_page_token="t2"))
+    assert ([v.reference for v in page.versions], page.next_page_token) == (["p/m:2"], "t2")
+
+
 def test_audit_events_filters(client: Any) -> None:
     since = datetime(2026, 1, 1, tzinfo=UTC)
     request = client.audit_events(project="fraud", actor="alice", since=since).request

@@ -69,6 +69,7 @@ from modelyard._types import (
     TransferProgress,
     UploadSession,
     VersionFields,
+    VersionPage,
     VersionStatus,
     WhoAmI,
 )
@@ -168,6 +169,7 @@ __all__ = [
     "UnavailableError",
     "UploadSession",
     "VersionFields",
+    "VersionPage",
     "VersionStatus",
     "WhoAmI",
     "connect",

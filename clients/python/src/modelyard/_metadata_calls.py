@@ -34,6 +34,7 @@ from modelyard._types import (
     Stage,
     Token,
     VersionFields,
+    VersionPage,
     WhoAmI,
 )
 from modelyard._wire import time_to_pb
@@ -192,6 +193,21 @@ class MetadataCalls(Calls[R]):
         ``'stage = "PRODUCTION" AND metrics.accuracy >= 0.9'``; at most ``limit`` of them."""
         request = metadata_pb2.SearchModelVersionsRequest(filter=filter, order_by=order_by, project=project)
         return Pages("SearchModelVersions", request, lambda r: map(cv.version_from_pb, r.versions), limit)
+
+    @unary
+    def search_page(
+        self, filter: str = "", *, order_by: str = "", project: str = "", page_size: int = 0, page_token: str = ""
+    ) -> Unary[VersionPage]:
+        """One page of ``search_versions`` and the token of the next, for callers that fetch
+        pages on demand (a web page's "next page" link); ``page_size`` 0 is the server's."""
+        request = metadata_pb2.SearchModelVersionsRequest(
+            filter=filter, order_by=order_by, project=project, page_size=page_size, page_token=page_token
+        )
+
+        def convert(response: metadata_pb2.SearchModelVersionsResponse) -> VersionPage:
+            return VersionPage(tuple(map(cv.version_from_pb, response.versions)), response.next_page_token)
+
+        return Unary("SearchModelVersions", request, convert)
 
     # Metrics
 

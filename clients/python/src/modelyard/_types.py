@@ -63,6 +63,7 @@ __all__ = [
     "TransferProgress",
     "UploadSession",
     "VersionFields",
+    "VersionPage",
     "VersionStatus",
     "WhoAmI",
 ]
@@ -420,6 +421,14 @@ class AliasChange:
     alias: str
     version: ModelVersion | None
     previous_version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionPage:
+    """One page of a search; ``next_page_token`` ("" after the last page) asks for the next."""
+
+    versions: tuple[ModelVersion, ...]
+    next_page_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)
