@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from auth_sessions import AuthTokens
-from console_browser import signed_in
+from console_browser import form_field, marked_text, signed_in
 from playwright.sync_api import Browser, Page, sync_playwright
 
 import modelyard
@@ -207,7 +207,7 @@ def test_a_person_signs_in_and_walks_from_the_projects_to_a_versions_chart(
         page.get_by_label("API token").fill(seeded.viewer_token)
         page.keyboard.press("Enter")  # keyboard use: the form submits without a mouse
         page.wait_for_url(f"{console.url}/projects/{seeded.project}")
-        assert page.locator('[data-field="models"]').innermarked_text() == str(summary.model_count)
+        assert page.locator('[data-field="models"]').inner_text() == str(summary.model_count)
         assert _violations(page) == []
         _picture(page, "project")
 
