@@ -10,11 +10,12 @@ from modelyard_deploy.runtimes.kubernetes import OIP_PORT, KubernetesConfig, ren
 STORE = "10.20.30.40"  # Postgres, Redis, S3 or the API servers, on the private network
 PUBLIC = "203.0.113.7"
 GRPC = {"metadata": 7410, "registry": 7411, "deploy": 7412}
-METRICS = {"metadata": 9410, "registry": 9411, "deploy": 9412}
+SERVING = {**GRPC, "console": 7480}  # the console's pages, over HTTP
+METRICS = {"metadata": 9410, "registry": 9411, "deploy": 9412, "console": 9480}
 
 
 def _platform(manifests: Manifests) -> dict[str, Pod]:
-    return {name: pod_of(manifests.get("Deployment", name)) for name in GRPC}
+    return {name: pod_of(manifests.get("Deployment", name)) for name in SERVING}
 
 
 def _inference(manifests: Manifests) -> Pod:
@@ -37,17 +38,27 @@ def _client(namespace: str, labelled: bool) -> Pod:
         ("metadata", "registry", False),
         ("metadata", "deploy", False),
         ("registry", "deploy", False),
+        # the console calls all three for its pages; none calls the console
+        ("console", "metadata", True),
+        ("console", "registry", True),
+        ("console", "deploy", True),
+        ("metadata", "console", False),
+        ("registry", "console", False),
+        ("deploy", "console", False),
     ],
 )
 def test_the_services_reach_the_services_they_call_and_no_other(
     manifests: Manifests, source: str, destination: str, reachable: bool
 ) -> None:
     pods = _platform(manifests)
-    assert manifests.allowed(pods[source], pods[destination], GRPC[destination]) is reachable
+    assert manifests.allowed(pods[source], pods[destination], SERVING[destination]) is reachable
+    assert not manifests.allowed(pods[source], pods[destination], METRICS[destination])
 
 
 def test_clients_reach_the_grpc_ports_from_the_namespace_or_with_the_client_label(manifests: Manifests) -> None:
-    for name, pod in _platform(manifests).items():
+    pods = _platform(manifests)
+    for name in GRPC:
+        pod = pods[name]
         assert manifests.allowed(_client("modelyard", labelled=False), pod, GRPC[name])
         assert manifests.allowed(_client("pipelines", labelled=True), pod, GRPC[name])
         assert not manifests.allowed(_client("pipelines", labelled=False), pod, GRPC[name])
@@ -58,7 +69,7 @@ def test_only_the_monitoring_namespace_scrapes_the_metrics_ports(manifests: Mani
     prometheus = Pod("monitoring", {"app.kubernetes.io/name": "prometheus"})
     for name, pod in _platform(manifests).items():
         assert manifests.allowed(prometheus, pod, METRICS[name])
-        assert not manifests.allowed(prometheus, pod, GRPC[name])
+        assert not manifests.allowed(prometheus, pod, SERVING[name])
     inference = _inference(manifests)
     assert manifests.allowed(prometheus, inference, inference.ports["metrics"])
 
@@ -69,6 +80,7 @@ def test_only_the_monitoring_namespace_scrapes_the_metrics_ports(manifests: Mani
         ("metadata", {5432, 6379}),
         ("registry", {5432, 8333, 443}),
         ("deploy", {5432, 443, 6443}),
+        ("console", {6379}),  # its sessions; no Postgres: it holds no data
     ],
 )
 def test_the_services_reach_their_stores_on_the_private_network_only(
@@ -85,8 +97,25 @@ def test_inference_servers_reach_the_registry_and_metadata_and_nothing_else(mani
     assert manifests.allowed(inference, pods["registry"], GRPC["registry"])
     assert manifests.allowed(inference, pods["metadata"], GRPC["metadata"])
     assert not manifests.allowed(inference, pods["deploy"], GRPC["deploy"])
+    assert not manifests.allowed(inference, pods["console"], SERVING["console"])
     assert not manifests.allowed(inference, Address(STORE), 5432)
     assert not manifests.allowed(inference, Address(PUBLIC), 443)
+
+
+def test_the_console_answers_its_ingress_and_labelled_clients_on_its_http_port_only(manifests: Manifests) -> None:
+    pods = _platform(manifests)
+    console = pods["console"]
+    ingress = Pod("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx", "modelyard.io/ingress": "true"})
+    assert manifests.allowed(ingress, console, SERVING["console"])
+    assert manifests.allowed(_client("pipelines", labelled=True), console, SERVING["console"])
+    assert not manifests.allowed(_client("pipelines", labelled=False), console, SERVING["console"])
+    assert not manifests.allowed(Pod("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}), console, 7480)
+    # the platform's own pods call the services, never the pages
+    assert not manifests.allowed(_client("modelyard", labelled=False), console, SERVING["console"])
+    assert not manifests.allowed(ingress, console, METRICS["console"])
+    # the ingress label opens the console only, not the gRPC services behind it
+    for name, port in GRPC.items():
+        assert not manifests.allowed(ingress, pods[name], port), name
 
 
 def test_inference_servers_answer_labelled_clients_on_their_oip_port_only(manifests: Manifests) -> None:

@@ -10,10 +10,15 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
+import httpx
 import kubernetes_validate
 import pytest
 import yaml
 from k8s_manifests import K8S_DIR, PLATFORM_NAMESPACE, Manifests, selects
+from modelyard_console.app import Console, build_app
+from modelyard_console.sessions import SessionStore
+from modelyard_console.settings import ConsoleSettings
+from redis.asyncio import Redis
 
 from modelyard_common.settings import ServiceSettings
 from modelyard_deploy.settings import DeploySettings
@@ -26,7 +31,10 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "metadata": MetadataSettings,
     "registry": RegistrySettings,
     "deploy": DeploySettings,
+    "console": ConsoleSettings,
 }
+# The port each service's pods serve on, by name: the console speaks HTTP, the others gRPC.
+SERVING_PORT = {"metadata": "grpc", "registry": "grpc", "deploy": "grpc", "console": "http"}
 CUSTOM_RESOURCES = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
 
 
@@ -67,25 +75,45 @@ def test_the_service_monitor_scrapes_the_metrics_port_of_every_service(manifests
         for service in manifests.of_kind("Service")
         if selects(monitor["spec"]["selector"], service["metadata"]["labels"])
     ]
-    assert sorted(scraped) == ["deploy", "metadata", "registry"]
+    assert sorted(scraped) == ["console", "deploy", "metadata", "registry"]
     for name in scraped:
         ports = manifests.get("Service", name)["spec"]["ports"]
         assert "metrics" in {port["name"] for port in ports}
 
 
-def test_every_container_has_requests_limits_and_grpc_health_probes_on_its_grpc_port(manifests: Manifests) -> None:
+def test_every_container_has_requests_limits_and_health_probes_on_its_serving_port(manifests: Manifests) -> None:
     containers = list(manifests.containers())
-    assert len(containers) == 3
+    assert sorted(_component(deployment) for deployment, _ in containers) == sorted(SETTINGS)
     for deployment, container in containers:
         name = deployment["metadata"]["name"]
         resources = container["resources"]
         for kind in ("requests", "limits"):
             assert set(resources[kind]) == {"cpu", "memory"}, (name, kind)
         declared = {port["name"]: port["containerPort"] for port in container["ports"]}
-        assert set(declared) == {"grpc", "metrics"}, name
+        serving = SERVING_PORT[_component(deployment)]
+        assert set(declared) == {serving, "metrics"}, name
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            # service "" (the default) is the whole server's status, set by modelyard_common.server
-            assert container[probe]["grpc"] == {"port": declared["grpc"]}, (name, probe)
+            if serving == "grpc":
+                # service "" (the default) is the whole server's status, set by modelyard_common.server
+                assert container[probe]["grpc"] == {"port": declared["grpc"]}, (name, probe)
+            else:
+                assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, (name, probe)
+
+
+async def test_the_consoles_probe_path_answers_without_a_session(manifests: Manifests) -> None:
+    """The kubelet has no cookie: the probed path must answer, not send it to sign-in."""
+    (path,) = {
+        probe["httpGet"]["path"]
+        for _, container in manifests.containers()
+        for probe in (container["startupProbe"], container["readinessProbe"], container["livenessProbe"])
+        if "httpGet" in probe
+    }
+    # Redis is never reached: an open path reads no session.
+    console = Console(SessionStore(Redis.from_url("redis://127.0.0.1:1"), 60), "127.0.0.1:1", 1.0, None, False)
+    transport = httpx.ASGITransport(app=build_app(console))
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as kubelet:
+        answer = await kubelet.get(path)
+    assert (answer.status_code, answer.text) == (200, "ok")
 
 
 def _settings(manifests: Manifests, deployment: dict[str, Any], container: dict[str, Any]) -> ServiceSettings:
@@ -120,7 +148,7 @@ def test_the_services_listen_where_their_containers_and_probes_expect(manifests:
         # 127.0.0.1 would be out of reach of the kubelet's probes and of the other pods
         assert (settings.host, settings.port, settings.metrics_port) == (
             "0.0.0.0",
-            declared["grpc"],
+            declared[SERVING_PORT[_component(deployment)]],
             declared["metrics"],
         )
         assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > settings.shutdown_grace_seconds
@@ -164,6 +192,8 @@ def test_each_service_holds_its_credentials_in_secrets_not_config(manifests: Man
             "MLREG_REGISTRY_AUTH_TOKEN",
         },
         "deploy": {"MLREG_DEPLOY_DB_DSN", "MLREG_DEPLOY_AUTH_TOKEN"},
+        # It acts with each signed-in user's token: no token, no database of its own.
+        "console": {"MLREG_CONSOLE_REDIS_URL"},
     }
     for configmap in manifests.of_kind("ConfigMap"):
         secret_values = "DSN|SECRET_KEY|ACCESS_KEY|REDIS_URL|_TOKEN$|_TOKENS$"
@@ -192,7 +222,8 @@ def test_services_pdbs_and_autoscalers_select_the_pods_of_one_deployment(manifes
         }
         for port in service["spec"]["ports"]:
             assert port["targetPort"] in container_ports, (target, port)
-        assert {p["name"]: p.get("appProtocol") for p in service["spec"]["ports"]}["grpc"] == "grpc"
+        protocols = {p["name"]: p.get("appProtocol") for p in service["spec"]["ports"]}
+        assert protocols == {SERVING_PORT[_component(service)]: SERVING_PORT[_component(service)], "metrics": "http"}
     for budget in manifests.of_kind("PodDisruptionBudget"):
         (target,) = selected(budget["spec"]["selector"])
         # a budget no pod can be evicted under would block every node drain
@@ -257,7 +288,7 @@ def test_the_inference_image_is_the_platform_image_at_the_same_tag(manifests: Ma
 
 
 def test_production_runs_two_or_more_replicas_spread_and_pinned(production: Manifests) -> None:
-    for name in ("metadata", "registry", "deploy"):
+    for name in SETTINGS:
         deployment = production.get("Deployment", name)
         assert deployment["spec"]["replicas"] >= 2
         if name != "deploy":
@@ -279,6 +310,7 @@ def test_dev_runs_one_replica_each_without_autoscalers_or_budgets(dev: Manifests
         "metadata": 1,
         "registry": 1,
         "deploy": 1,
+        "console": 1,
     }
     assert dev.of_kind("HorizontalPodAutoscaler") == dev.of_kind("PodDisruptionBudget") == []
     for _, container in dev.containers():
@@ -313,7 +345,7 @@ def test_every_command_is_an_entry_point_of_a_package_the_image_installs(manifes
 def test_the_tls_component_mounts_each_services_secret_and_probes_its_plaintext_health_port(
     production_tls: Manifests,
 ) -> None:
-    containers = list(production_tls.containers())
+    containers = [(d, c) for d, c in production_tls.containers() if SERVING_PORT[_component(d)] == "grpc"]
     assert len(containers) == 3
     for deployment, container in containers:
         name = deployment["metadata"]["name"]
@@ -332,3 +364,47 @@ def test_the_tls_component_mounts_each_services_secret_and_probes_its_plaintext_
         ], name
     deploy = production_tls.get("Deployment", "deploy")
     assert production_tls.config(deploy)["MLREG_DEPLOY_KUBERNETES_TLS_SECRET"] == "modelyard-inference-tls"
+
+
+def test_the_tls_component_has_the_console_serve_https_and_call_the_services_with_its_certificate(
+    production_tls: Manifests,
+) -> None:
+    deployment = production_tls.get("Deployment", "console")
+    kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    settings = _settings(production_tls, deployment, container)
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "tls"]
+    (volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "tls"]
+    assert volume["secret"]["secretName"] == "modelyard-console-tls"
+    files = (settings.tls_cert_file, settings.tls_key_file, settings.tls_ca_file)
+    assert [str(path) for path in files] == [f"{mount['mountPath']}/{key}" for key in ("tls.crt", "tls.key", "ca.crt")]
+    # Browsers come through the ingress, which presents no client certificate.
+    assert settings.tls_client_ca_file is None
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http", "scheme": "HTTPS"}, probe
+    ports = production_tls.get("Service", "console")["spec"]["ports"]
+    assert {p["name"]: p["appProtocol"] for p in ports} == {"http": "https", "metrics": "http"}
+
+
+def test_the_console_calls_the_metadata_service_by_its_cluster_name_and_marks_its_cookie_secure(
+    manifests: Manifests,
+) -> None:
+    deployment = manifests.get("Deployment", "console")
+    # Every key a setting of the console: a misspelt one would be ignored and its default used.
+    for key in manifests.config(deployment):
+        assert key.removeprefix("MLREG_CONSOLE_").lower() in ConsoleSettings.model_fields, key
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    settings = _settings(manifests, deployment, container)
+    assert isinstance(settings, ConsoleSettings)
+    host, _, port = settings.metadata_addr.rpartition(":")
+    metadata = {p["name"]: p["port"] for p in manifests.get("Service", host)["spec"]["ports"]}
+    assert metadata["grpc"] == int(port)
+    # It serves plain HTTP behind the TLS ingress: the session cookie is Secure all the same.
+    assert settings.secure_cookies is True
+
+
+def test_the_image_exposes_every_port_the_platform_containers_declare(manifests: Manifests) -> None:
+    dockerfile = (REPO / "deploy/docker/Dockerfile").read_text()
+    (expose,) = [line.split()[1:] for line in dockerfile.splitlines() if line.startswith("EXPOSE ")]
+    declared = {port["containerPort"] for _, container in manifests.containers() for port in container["ports"]}
+    assert declared <= {int(port) for port in expose}

@@ -83,4 +83,4 @@ def test_only_the_deploy_service_gets_a_kubernetes_api_token(manifests: Manifest
         d["metadata"]["name"]: d["spec"]["template"]["spec"].get("automountServiceAccountToken")
         for d in manifests.of_kind("Deployment")
     }
-    assert tokens == {"metadata": False, "registry": False, "deploy": True}
+    assert tokens == {"metadata": False, "registry": False, "deploy": True, "console": False}
