@@ -9,7 +9,8 @@ reason, so only the stage form asks for one: the audit log records it with the t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TypedDict
 
 from starlette.datastructures import FormData
@@ -18,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import modelyard.aio
-from modelyard import Stage
+from modelyard import Model, ModelVersion, Stage
 from modelyard.errors import InvalidArgumentError, ModelyardError
 from modelyard_console.pages._common import page
 from modelyard_console.pages._outcome import Refused, confirm
@@ -72,29 +73,53 @@ async def _delete_alias(request: Request, client: modelyard.aio.AsyncClient) -> 
 
 
 async def _edit_version(request: Request, client: modelyard.aio.AsyncClient) -> Response:
-    form = await request.form()
     reference = _reference(request)
-    try:
-        version = await client.get_version(reference)
-        changed = _changed(form, version.description, version.tags)
-        if changed:
-            await client.update_version(reference, **changed)
-    except ModelyardError as exc:
-        return await version_page(request, client, Refused("edit", exc, _submitted(form)))
-    return confirm(request, version_path(reference), _saved(reference, changed))
+    return await _edit(
+        request,
+        client,
+        _Edited(reference, version_path(reference), version_page),
+        lambda: client.get_version(reference),
+        lambda changed: client.update_version(reference, **changed),
+    )
 
 
 async def _edit_model(request: Request, client: modelyard.aio.AsyncClient) -> Response:
-    form = await request.form()
     name = _model(request)
+    return await _edit(
+        request,
+        client,
+        _Edited(name, model_path(name), model_page),
+        lambda: client.get_model(name),
+        lambda changed: client.update_model(name, **changed),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Edited:
+    """What an edit form changes: its name, its page's path, and the page to show a refusal on."""
+
+    name: str
+    path: str
+    page: Callable[[Request, modelyard.aio.AsyncClient, Refused], Awaitable[Response]]
+
+
+async def _edit(
+    request: Request,
+    client: modelyard.aio.AsyncClient,
+    edited: _Edited,
+    read: Callable[[], Awaitable[Model | ModelVersion]],
+    write: Callable[[_Edit], Awaitable[object]],
+) -> Response:
+    """Sends the description and tags the form changes, and only those."""
+    form = await request.form()
     try:
-        model = await client.get_model(name)
-        changed = _changed(form, model.description, model.tags)
+        current = await read()
+        changed = _changed(form, current.description, current.tags)
         if changed:
-            await client.update_model(name, **changed)
+            await write(changed)
     except ModelyardError as exc:
-        return await model_page(request, client, Refused("edit", exc, _submitted(form)))
-    return confirm(request, model_path(name), _saved(name, changed))
+        return await edited.page(request, client, Refused("edit", exc, _submitted(form)))
+    return confirm(request, edited.path, _saved(edited.name, changed))
 
 
 class _Edit(TypedDict, total=False):
