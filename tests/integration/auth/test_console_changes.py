@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from auth_sessions import AuthTokens, Platform
-from test_console import _field, _signed_in
+from console_browser import form_field, signed_in
 
 import modelyard.errors
 from modelyard_common.embedded import EmbeddedRedis
@@ -62,7 +62,7 @@ def _console(tmp_path: Path, platform: Platform, redis_url: str, deploy: str) ->
 
 
 @pytest.fixture(scope="module")
-def console(
+def platform_console(
     tmp_path_factory: pytest.TempPathFactory, platform: Platform, redis_server: EmbeddedRedis
 ) -> Iterator[HttpServiceProcess]:
     with _console(tmp_path_factory.mktemp("console"), platform, redis_server.url, platform.deploy.target) as service:
@@ -104,7 +104,7 @@ def _post(browser: httpx.Client, page: str, action: str, fields: dict[str, str])
     """Sends a form of ``page`` as the browser would: with the CSRF token the page carries."""
     form = browser.get(page)
     assert form.status_code == 200, form.text
-    return browser.post(action, data={"csrf": _field(form.text, "csrf"), **fields})
+    return browser.post(action, data={"csrf": form_field(form.text, "csrf"), **fields})
 
 
 def _followed(browser: httpx.Client, answer: httpx.Response) -> str:
@@ -124,10 +124,10 @@ def _refusal(html: str, form: str) -> str:
 
 
 def test_a_stage_change_made_on_the_page_shows_in_the_api_and_the_audit_log_with_its_reason(
-    console: HttpServiceProcess, seeded: Seeded, platform: Platform
+    platform_console: HttpServiceProcess, seeded: Seeded, platform: Platform
 ) -> None:
     page = seeded.page(2)
-    with _signed_in(console, seeded.editor) as browser:
+    with signed_in(platform_console, seeded.editor) as browser:
         answer = _post(browser, page, f"{page}/stage", {"stage": "VALIDATION", "reason": "passed <b>review</b>"})
         assert _followed(browser, answer) == f"{seeded.model}:2 is now in stage VALIDATION."
         again = browser.get(page)
@@ -140,10 +140,10 @@ def test_a_stage_change_made_on_the_page_shows_in_the_api_and_the_audit_log_with
 
 
 def test_aliases_and_descriptions_changed_on_the_pages_show_in_the_api_and_the_audit_log(
-    console: HttpServiceProcess, seeded: Seeded, platform: Platform
+    platform_console: HttpServiceProcess, seeded: Seeded, platform: Platform
 ) -> None:
     version_page, model_page = seeded.page(3), seeded.page()
-    with _signed_in(console, seeded.editor) as browser:
+    with signed_in(platform_console, seeded.editor) as browser:
         answer = _post(browser, version_page, f"{version_page}/aliases", {"alias": "candidate"})
         assert _followed(browser, answer) == "Alias candidate now points at version 3."
         answer = _post(
@@ -173,12 +173,12 @@ def test_aliases_and_descriptions_changed_on_the_pages_show_in_the_api_and_the_a
 
 
 def test_a_viewers_changes_are_refused_with_the_services_message_and_change_nothing(
-    console: HttpServiceProcess, seeded: Seeded, platform: Platform
+    platform_console: HttpServiceProcess, seeded: Seeded, platform: Platform
 ) -> None:
     page, reference = seeded.page(1), f"{seeded.model}:1"
     with platform.client(seeded.owner) as api:
         before = api.get_version(reference)
-        with _signed_in(console, seeded.viewer) as browser:
+        with signed_in(platform_console, seeded.viewer) as browser:
             stage = _post(browser, page, f"{page}/stage", {"stage": "VALIDATION", "reason": "r"})
             alias = _post(browser, page, f"{page}/aliases", {"alias": "candidate"})
             edit = _post(browser, page, f"{page}/edit", {"description": "mine now", "tags": ""})
@@ -204,14 +204,14 @@ def _message(call: Callable[[], object]) -> str:
 
 
 def test_a_protected_alias_needs_an_admin_of_the_project(
-    console: HttpServiceProcess, seeded: Seeded, platform: Platform
+    platform_console: HttpServiceProcess, seeded: Seeded, platform: Platform
 ) -> None:
     page = seeded.page(3)
-    with _signed_in(console, seeded.editor) as browser:
+    with signed_in(platform_console, seeded.editor) as browser:
         refused = _post(browser, page, f"{page}/aliases", {"alias": "champion"})
     assert refused.status_code == 403
     assert "champion" in _refusal(refused.text, "alias")
-    with _signed_in(console, seeded.owner) as browser:
+    with signed_in(platform_console, seeded.owner) as browser:
         answer = _post(browser, page, f"{page}/aliases", {"alias": "champion"})
         assert _followed(browser, answer) == "Alias champion now points at version 3."
     with platform.client(seeded.viewer) as api:
@@ -219,10 +219,10 @@ def test_a_protected_alias_needs_an_admin_of_the_project(
 
 
 def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(
-    console: HttpServiceProcess, seeded: Seeded, platform: Platform
+    platform_console: HttpServiceProcess, seeded: Seeded, platform: Platform
 ) -> None:
     page = seeded.page(1)
-    with _signed_in(console, seeded.owner) as browser:
+    with signed_in(platform_console, seeded.owner) as browser:
         browser.get(page)
         missing = browser.post(f"{page}/stage", data={"stage": "ARCHIVED", "reason": "no token"})
         wrong = browser.post(f"{page}/edit", data={"csrf": "x" * 43, "description": "forged"})
@@ -233,9 +233,9 @@ def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(
 
 
 def test_the_model_chart_draws_each_versions_metric_as_the_api_has_it(
-    console: HttpServiceProcess, seeded: Seeded, platform: Platform
+    platform_console: HttpServiceProcess, seeded: Seeded, platform: Platform
 ) -> None:
-    with _signed_in(console, seeded.viewer) as browser:
+    with signed_in(platform_console, seeded.viewer) as browser:
         first = browser.get(seeded.page())
         chosen = browser.get(f"{seeded.page()}?metric=loss")
     with platform.client(seeded.viewer) as api:
@@ -247,9 +247,9 @@ def test_the_model_chart_draws_each_versions_metric_as_the_api_has_it(
 
 
 def test_the_version_page_charts_each_metrics_history_and_lists_its_lineage(
-    console: HttpServiceProcess, seeded: Seeded, platform: Platform
+    platform_console: HttpServiceProcess, seeded: Seeded, platform: Platform
 ) -> None:
-    with _signed_in(console, seeded.viewer) as browser:
+    with signed_in(platform_console, seeded.viewer) as browser:
         third, first = browser.get(seeded.page(3)), browser.get(seeded.page(1))
     with platform.client(seeded.viewer) as api:
         history = {name: api.metric_history(f"{seeded.model}:3", name) for name in ("accuracy", "loss")}
@@ -266,13 +266,13 @@ def test_the_version_page_charts_each_metrics_history_and_lists_its_lineage(
 
 
 def test_a_downloaded_file_hashes_to_the_sha256_the_api_lists(
-    console: HttpServiceProcess, seeded: Seeded, platform: Platform
+    platform_console: HttpServiceProcess, seeded: Seeded, platform: Platform
 ) -> None:
     with platform.client(seeded.viewer) as api:
         version = api.get_version(f"{seeded.model}:2")
     assert version.artifact is not None
     project, model = seeded.model.split("/")
-    with _signed_in(console, seeded.viewer) as browser:
+    with signed_in(platform_console, seeded.viewer) as browser:
         page = browser.get(seeded.page(2)).text
         for file in version.artifact.files:
             link = f"/download/{project}/{model}/2/{file.path}"
@@ -294,7 +294,7 @@ def test_the_version_page_says_why_deployments_cannot_be_listed_instead_of_faili
 ) -> None:
     with (
         _console(tmp_path, platform, redis_server.url, "127.0.0.1:9") as console,  # nothing listens there
-        _signed_in(console, seeded.viewer) as browser,
+        signed_in(console, seeded.viewer) as browser,
     ):
         page = browser.get(seeded.page(1))
     assert page.status_code == 200
