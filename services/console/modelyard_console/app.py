@@ -148,6 +148,7 @@ async def _checked(request: Request, call_next: Callable[[Request], Awaitable[Re
             return _secured(RedirectResponse(f"/sign-in?next={quote(target, safe='')}", status_code=303))
         request.scope["session_record"] = session
         if request.method == "POST":
+            await request.body()  # kept, so that the page reads the form again (form() alone consumes it)
             form = await request.form()
             if not secrets.compare_digest(str(form.get("csrf", "")), session.csrf):
                 return _secured(PlainTextResponse("refused: the form's CSRF token is missing or wrong", 403))

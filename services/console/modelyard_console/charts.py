@@ -17,9 +17,12 @@ __all__ = [
     "GroupedBar",
     "GroupedChart",
     "LegendEntry",
+    "LineChart",
+    "Point",
     "bar_chart",
     "graph",
     "grouped_bar_chart",
+    "line_chart",
 ]
 
 ROW = 22  # pixels per bar
@@ -203,3 +206,65 @@ def graph(nodes: Iterable[tuple[str, str, str, int]], edges: Iterable[tuple[str,
     width = len(columns) * (box + COLUMN_GAP) - COLUMN_GAP + 4
     height = max((len(column) for column in columns.values()), default=0) * (NODE_HEIGHT + ROW_GAP) - ROW_GAP + 4
     return Graph(tuple(placed.values()), lines, max(width, 4), max(height, 4))
+
+
+LINE_WIDTH = 480  # the plot area of a line chart, inside its margins
+LINE_HEIGHT = 160
+MARGIN = 48  # room for the axis labels on each side
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    x: float  # the value on the horizontal axis (a version number, a step, seconds)
+    y: float
+    left: float  # where it is drawn, in pixels
+    top: float
+    shown: str  # the value as printed in its tooltip
+
+
+@dataclass(frozen=True, slots=True)
+class LineChart:
+    points: tuple[Point, ...]
+    x_range: tuple[str, str]  # the first and last x, as printed under the axis
+    y_range: tuple[str, str]  # the lowest and highest y, as printed beside it
+    plot_width: float = LINE_WIDTH
+    plot_height: float = LINE_HEIGHT
+    margin: float = MARGIN
+
+    @property
+    def width(self) -> float:
+        return self.plot_width + 2 * self.margin
+
+    @property
+    def height(self) -> float:
+        return self.plot_height + 2 * self.margin
+
+    @property
+    def polyline(self) -> str:
+        """The ``points`` attribute of the <polyline> joining the points."""
+        return " ".join(f"{point.left:.1f},{point.top:.1f}" for point in self.points)
+
+
+def line_chart(points: Sequence[tuple[float, float]]) -> LineChart:
+    """Points (x, y) joined in order of x, scaled to fill the plot; a single x or y value is
+    drawn in the middle of its axis."""
+    ordered = sorted(points)
+    xs, ys = [x for x, _ in ordered], [y for _, y in ordered]
+    drawn = tuple(
+        Point(
+            x,
+            y,
+            MARGIN + _scale(x, xs, LINE_WIDTH),
+            MARGIN + LINE_HEIGHT - _scale(y, ys, LINE_HEIGHT),
+            f"{y:.4g}",
+        )
+        for x, y in ordered
+    )
+    x_range = (f"{xs[0]:g}", f"{xs[-1]:g}") if xs else ("", "")
+    y_range = (f"{min(ys):.4g}", f"{max(ys):.4g}") if ys else ("", "")
+    return LineChart(drawn, x_range, y_range)
+
+
+def _scale(value: float, values: Sequence[float], length: float) -> float:
+    low, high = min(values), max(values)
+    return length / 2 if high == low else length * (value - low) / (high - low)

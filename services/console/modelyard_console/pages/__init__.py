@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from modelyard_console.pages import catalog, explore
+from modelyard_console.pages import artifacts, catalog, changes, explore
 
 __all__ = ["routes"]
 
 
 def routes() -> list[Route]:
-    return [*catalog.routes(), *explore.routes()]
+    return [*catalog.routes(), *explore.routes(), *changes.routes(), *artifacts.routes()]

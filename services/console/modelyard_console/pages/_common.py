@@ -16,7 +16,7 @@ from modelyard.errors import ModelyardError
 if TYPE_CHECKING:
     from modelyard_console.app import Console
 
-__all__ = ["STAGES", "Page", "console_of", "page"]
+__all__ = ["STAGES", "Page", "console_of", "page", "status_of"]
 
 STAGES = (Stage.DEVELOPMENT, Stage.VALIDATION, Stage.PRODUCTION, Stage.ARCHIVED)
 _STATUS = {
@@ -40,9 +40,14 @@ def page(page: Page) -> Callable[[Request], Awaitable[Response]]:
         try:
             return await page(request, console.client_for(request.scope["session_record"]))
         except ModelyardError as exc:
-            return console.render(request, "error.html", _STATUS.get(exc.code, 500), error=exc)
+            return console.render(request, "error.html", status_of(exc), error=exc)
 
     return endpoint
+
+
+def status_of(error: ModelyardError) -> int:
+    """The HTTP status of a page showing the service's refusal ``error``."""
+    return _STATUS.get(error.code, 500)
 
 
 def console_of(request: Request) -> Console:

@@ -1,23 +1,30 @@
-"""The catalog's pages: projects, a project, a model, a version."""
+"""The catalog's pages: projects, a project, a model, a version (the last two also the pages
+that changes return to, see ``changes``)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 import modelyard.aio
-from modelyard import ModelVersion
+from modelyard import AuditEvent, Deployment, MetricPoint, ModelVersion
 from modelyard.errors import ModelyardError
-from modelyard_console.charts import bar_chart
+from modelyard_console.charts import LineChart, bar_chart, line_chart
 from modelyard_console.pages._common import STAGES, console_of, page
+from modelyard_console.pages._outcome import Refused, render_with_notice
 
-__all__ = ["routes"]
+__all__ = ["model_page", "model_path", "routes", "version_page", "version_path"]
 
+T = TypeVar("T")
 TOP_BARS = 15  # a structured metric's bars shown before "show all"
+ALIAS_ACTIONS = frozenset({"alias.set", "alias.delete"})
+ALIAS_HISTORY = 50  # alias changes shown on a model's page
 
 
 def routes() -> list[Route]:
@@ -62,32 +69,122 @@ async def _latest(client: modelyard.aio.AsyncClient, model: str) -> ModelVersion
 
 
 async def _model(request: Request, client: modelyard.aio.AsyncClient) -> Response:
-    name = f"{request.path_params['project']}/{request.path_params['model']}"
-    model = await client.get_model(name)
-    versions = [version async for version in client.list_versions(name)]
+    return await model_page(request, client)
+
+
+async def model_page(request: Request, client: modelyard.aio.AsyncClient, refused: Refused | None = None) -> Response:
+    """The model page; after a refused change, with the service's refusal beside its form."""
+    project = request.path_params["project"]
+    name = f"{project}/{request.path_params['model']}"
+    model, versions, alias_events = await asyncio.gather(
+        client.get_model(name), _listed(client.list_versions(name)), _alias_history(client, project, name)
+    )
     metrics = sorted({key for v in versions for key in v.metrics})
-    return console_of(request).render(request, "model.html", model=model, versions=versions, metrics=metrics)
+    metric = request.query_params.get("metric") or (metrics[0] if metrics else "")
+    chart = line_chart([(v.version, v.metrics[metric]) for v in versions if metric in v.metrics])
+    return render_with_notice(
+        request,
+        "model.html",
+        refused.status if refused else 200,
+        model=model,
+        versions=versions,
+        metrics=metrics,
+        metric=metric,
+        chart=chart,
+        alias_events=alias_events,
+        refused=refused,
+    )
+
+
+async def _alias_history(client: modelyard.aio.AsyncClient, project: str, model: str) -> list[AuditEvent]:
+    """The model's alias changes, newest first (the latest ``ALIAS_HISTORY`` of them)."""
+    events: list[AuditEvent] = []
+    async for event in client.audit_events(project=project, resource=model):
+        if event.action in ALIAS_ACTIONS:
+            events.append(event)
+            if len(events) == ALIAS_HISTORY:
+                break
+    return events
 
 
 async def _version(request: Request, client: modelyard.aio.AsyncClient) -> Response:
+    return await version_page(request, client)
+
+
+async def version_page(request: Request, client: modelyard.aio.AsyncClient, refused: Refused | None = None) -> Response:
+    """The version page; after a refused change, with the service's refusal beside its form."""
     project, model_name = request.path_params["project"], request.path_params["model"]
     reference = f"{project}/{model_name}:{request.path_params['version']}"
-    version, model = await asyncio.gather(client.get_version(reference), client.get_model(f"{project}/{model_name}"))
-    summary = await client.project_summary(project, metric="accuracy")
+    version, model, summary, lineage, events = await asyncio.gather(
+        client.get_version(reference),
+        client.get_model(f"{project}/{model_name}"),
+        client.project_summary(project, metric="accuracy"),
+        client.lineage(reference),
+        _listed(client.audit_events(project=project, resource=reference, limit=50)),
+    )
+    scalars = dict(sorted(version.metrics.items()))
+    histories, (deployments, deployments_refusal) = await asyncio.gather(
+        asyncio.gather(*(client.metric_history(reference, name) for name in scalars)),
+        _serving(client, project, version.reference),
+    )
     show_all = request.query_params.get("all") == "1"
     charts = {
         name: bar_chart(numbers, None if show_all else TOP_BARS)
         for name, value in sorted(version.custom_metrics.items())
         if (numbers := {key: float(v) for key, v in value.items() if isinstance(v, int | float)})
     }
-    events = [event async for event in client.audit_events(project=project, resource=reference, limit=50)]
     context: dict[str, Any] = {
         "version": version,
         "model": model,
-        "scalars": dict(sorted(version.metrics.items())),
+        "scalars": scalars,
         "charts": charts,
+        "histories": {name: _history_chart(points) for name, points in zip(scalars, histories, strict=True)},
         "band": summary.metric,
         "events": events,
         "show_all": show_all,
+        "upstream": sorted((n for n in lineage.nodes if n.depth < 0), key=lambda n: (-n.depth, n.reference)),
+        "downstream": sorted((n for n in lineage.nodes if n.depth > 0), key=lambda n: (n.depth, n.reference)),
+        "left_out": lineage.left_out,
+        "deployments": deployments,
+        "deployments_refusal": deployments_refusal,
+        "stages": [stage for stage in STAGES if stage is not version.stage],
+        "refused": refused,
+        "version_path": version_path,
     }
-    return console_of(request).render(request, "version.html", **context)
+    return render_with_notice(request, "version.html", refused.status if refused else 200, **context)
+
+
+def _history_chart(points: list[MetricPoint]) -> tuple[LineChart, str]:
+    """A scalar metric's history and what its x axis is: the step when each point has its own,
+    else the seconds since the first point was logged."""
+    values = [(point, float(point.value)) for point in points if isinstance(point.value, int | float)]
+    if len({point.step for point, _ in values}) == len(values):
+        return line_chart([(point.step, value) for point, value in values]), "step"
+    times = [point.time.timestamp() if point.time else 0.0 for point, _ in values]
+    start = min(times, default=0.0)
+    return line_chart([(at - start, value) for at, (_, value) in zip(times, values, strict=True)]), "seconds"
+
+
+async def _serving(client: modelyard.aio.AsyncClient, project: str, reference: str) -> tuple[list[Deployment], str]:
+    """The deployments serving ``reference``, or why the deploy service could not list them
+    (refused, or down): that section says so instead of the page failing."""
+    try:
+        return [d async for d in client.list_deployments(project=project) if d.version_reference == reference], ""
+    except ModelyardError as exc:
+        return [], exc.message
+
+
+def model_path(name: str) -> str:
+    """The page of model ``name`` ("project/model")."""
+    project, _, model = name.partition("/")
+    return f"/projects/{quote(project, safe='')}/models/{quote(model, safe='')}"
+
+
+def version_path(reference: str) -> str:
+    """The page of version ``reference`` ("project/model:N")."""
+    model, _, number = reference.rpartition(":")
+    return f"{model_path(model)}/versions/{number}"
+
+
+async def _listed(items: AsyncIterator[T]) -> list[T]:
+    return [item async for item in items]
