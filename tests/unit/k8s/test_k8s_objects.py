@@ -15,12 +15,12 @@ import kubernetes_validate
 import pytest
 import yaml
 from k8s_manifests import K8S_DIR, PLATFORM_NAMESPACE, Manifests, selects
-from modelyard_console.app import Console, build_app
-from modelyard_console.sessions import SessionStore
-from modelyard_console.settings import ConsoleSettings
 from redis.asyncio import Redis
 
 from modelyard_common.settings import ServiceSettings
+from modelyard_console.app import Console, build_app
+from modelyard_console.sessions import SessionStore
+from modelyard_console.settings import ConsoleSettings
 from modelyard_deploy.settings import DeploySettings
 from modelyard_metadata.settings import MetadataSettings
 from modelyard_registry.settings import RegistrySettings
