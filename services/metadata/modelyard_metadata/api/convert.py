@@ -333,10 +333,10 @@ def lineage_to_pb(
 
 
 def consumers_to_pb(
-    version: ModelVersion, consumers: Sequence[Consumer], team_count: int
+    reference: str, consumers: Sequence[Consumer], team_count: int
 ) -> metadata_pb2.ListVersionConsumersResponse:
     return metadata_pb2.ListVersionConsumersResponse(
-        reference=version.reference,
+        reference=reference,
         consumers=[
             metadata_pb2.VersionConsumer(
                 principal=c.principal,

@@ -230,7 +230,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         version, consumers, team_count = await self._consumers.of_version(
             await self._callers.current(), request.reference
         )
-        return convert.consumers_to_pb(version, consumers, team_count)
+        return convert.consumers_to_pb(version.reference, consumers, team_count)
 
     async def ListAuditEvents(
         self, request: metadata_pb2.ListAuditEventsRequest, context: Context
