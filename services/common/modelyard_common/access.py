@@ -7,7 +7,7 @@ and the actor is what the client says.
 
 from __future__ import annotations
 
-from modelyard import AsyncClient, ProjectRole
+from modelyard import AsyncClient, Consumption, ProjectRole
 from modelyard.internal import InternalCalls
 from modelyard_common.calls import current_call
 from modelyard_common.errors import PermissionDeniedError, UnauthenticatedError
@@ -20,16 +20,24 @@ class ProjectAccess:
         """``client``: the metadata service, called as this service's own principal; None: off."""
         self._calls = InternalCalls(client) if client is not None else None
 
-    async def require(self, project: str, role: ProjectRole, action: str, resource: str) -> str:
+    async def require(
+        self, project: str, role: ProjectRole, action: str, resource: str, consumption: Consumption | None = None
+    ) -> str:
         """The caller's name, once it may do ``action``; UNAUTHENTICATED or PERMISSION_DENIED
         (with the metadata service's message) otherwise. An EDITOR's action is a change: the
-        metadata service audits the decision."""
+        metadata service audits the decision. A ``consumption`` granted is recorded there too."""
         call = current_call()
         if self._calls is None:
             return call.actor if call else "anonymous"
         # A call without a token never gets here: the interceptor refused it.
         decision = await self._calls.authorize(
-            call.token if call else "", project, role, action, resource, mutation=role is ProjectRole.EDITOR
+            call.token if call else "",
+            project,
+            role,
+            action,
+            resource,
+            mutation=role is ProjectRole.EDITOR,
+            consumption=consumption,
         )
         if not decision.principal:
             raise UnauthenticatedError(decision.message)

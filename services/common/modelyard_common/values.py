@@ -5,12 +5,22 @@ package, and an enum or a path rule is never written twice."""
 
 from __future__ import annotations
 
-from modelyard._types import DeploymentRuntime, DeploymentState, ProjectRole, ReplicaState, VersionStatus
+from modelyard._types import (
+    Consumption,
+    ConsumptionKind,
+    DeploymentRuntime,
+    DeploymentState,
+    ProjectRole,
+    ReplicaState,
+    VersionStatus,
+)
 from modelyard.paths import MAX_NAME_BYTES, MAX_PATH_BYTES, nested_pair, path_problem
 
 __all__ = [
     "MAX_NAME_BYTES",
     "MAX_PATH_BYTES",
+    "Consumption",
+    "ConsumptionKind",
     "DeploymentRuntime",
     "DeploymentState",
     "ProjectRole",

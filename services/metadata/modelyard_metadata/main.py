@@ -22,12 +22,14 @@ from modelyard_metadata.api.callers import Callers
 from modelyard_metadata.api.servicer import MetadataServicer
 from modelyard_metadata.domain.accounts import Accounts
 from modelyard_metadata.domain.catalog import Catalog
+from modelyard_metadata.domain.consumers import Consumers
 from modelyard_metadata.domain.entities import PlatformInfo
 from modelyard_metadata.domain.limits import LARGER_REQUESTS, MAX_REQUEST_BYTES
 from modelyard_metadata.metrics import ModelMetricGauges
 from modelyard_metadata.settings import MetadataSettings
 from modelyard_metadata.storage.access import PgAccessStore
 from modelyard_metadata.storage.cache import VersionCache
+from modelyard_metadata.storage.consumers import PgConsumerStore
 from modelyard_metadata.storage.events import AuditFeed
 from modelyard_metadata.storage.postgres import PgStore, init_connection
 
@@ -60,7 +62,8 @@ async def run(settings: MetadataSettings) -> None:
             stack.callback(refresh.cancel)
         feed = AuditFeed(settings.db_dsn)
         catalog = Catalog.over(PgStore(pool, cache), feed, settings.protected_aliases)
-        accounts = Accounts(PgAccessStore(pool, cache), catalog.guard, catalog.versions)
+        consumers = Consumers(PgConsumerStore(pool), catalog.versions)
+        accounts = Accounts(PgAccessStore(pool, cache), catalog.guard, catalog.versions, consumers)
         if settings.auth_enabled:
             try:
                 await accounts.bootstrap(
@@ -73,7 +76,7 @@ async def run(settings: MetadataSettings) -> None:
                 )
         callers = Callers(accounts if settings.auth_enabled else None)
         platform = PlatformInfo(settings.registry_addr, settings.deploy_addr, package_version("modelyard-metadata"))
-        servicer = MetadataServicer(catalog, callers, platform)
+        servicer = MetadataServicer(catalog, callers, platform, consumers)
         auth_servicer = AuthServicer(accounts, callers)
         bindings = [
             ServiceBinding(

@@ -75,7 +75,10 @@ async def test_two_replicas_migrating_at_once_apply_each_migration_once(postgres
     first, second = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
     try:
         applied = await asyncio.gather(migrate(first, MIGRATIONS), migrate(second, MIGRATIONS))
-        assert sorted(applied, key=len) == [[], ["0001_initial", "0002_serving", "0003_auth", "0004_serving_tokens"]]
+        assert sorted(applied, key=len) == [
+            [],
+            ["0001_initial", "0002_serving", "0003_auth", "0004_serving_tokens", "0005_consumers"],
+        ]
         assert await migrate(first, MIGRATIONS) == []
         rows = await first.fetch("SELECT version, name FROM schema_migrations")
         assert [(r["version"], r["name"]) for r in rows] == [
@@ -83,6 +86,7 @@ async def test_two_replicas_migrating_at_once_apply_each_migration_once(postgres
             (2, "serving"),
             (3, "auth"),
             (4, "serving_tokens"),
+            (5, "consumers"),
         ]
     finally:
         await first.close()

@@ -260,3 +260,13 @@ def test_lineage_says_how_many_versions_it_left_out() -> None:
 def test_a_structured_value_prints_with_sorted_keys_whatever_its_order() -> None:
     assert _render.fmt({"merchant": 0.31, "amount": 0.42}) == _render.fmt({"amount": 0.42, "merchant": 0.31})
     assert _render.fmt({"merchant": 0.31, "amount": 0.42}) == '{"amount": 0.42, "merchant": 0.31}'
+
+
+def test_consumers_show_each_principal_then_how_many_teams() -> None:
+    when = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    ana = modelyard.VersionConsumer("ana", modelyard.ConsumptionKind.DEPLOYMENT, "scorer-prod", ("risk",), when, when)
+    shown = _text(_render.consumers(modelyard.VersionConsumers("f/a:1", (ana,), team_count=1)))
+    assert "ana" in shown and "DEPLOYMENT" in shown and "scorer-prod" in shown and "2026-01-02 03:04" in shown
+    assert shown.rstrip().endswith("1 team uses it")
+    nobody = _text(_render.consumers(modelyard.VersionConsumers("f/a:1")))
+    assert nobody.splitlines() == ["no one has pulled or deployed f/a:1 yet", "0 teams use it"]

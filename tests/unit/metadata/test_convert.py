@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 import pytest
 from google.protobuf import timestamp_pb2
 
+from modelyard import ConsumptionKind, VersionConsumer
+from modelyard import _convert as sdk_convert
 from modelyard._wire import time_to_pb
 from modelyard.v1 import types_pb2
 from modelyard_common.errors import InvalidArgumentError
 from modelyard_metadata.api import convert
-from modelyard_metadata.domain.entities import DependencyScope, EnsembleMethod, ModelKind, Serving, Stage
+from modelyard_metadata.domain.entities import Consumer, DependencyScope, EnsembleMethod, ModelKind, Serving, Stage
 
 
 def test_unset_enums_take_their_defaults_and_known_ones_round_trip() -> None:
@@ -61,3 +63,13 @@ def test_unknown_numbers_and_impossible_times_are_refused_naming_the_field(
 def test_times_round_trip_to_the_microsecond() -> None:
     moment = datetime(2026, 1, 31, 12, 0, 0, 123456, tzinfo=UTC)
     assert convert.time_from_pb("time", time_to_pb(moment)) == moment
+
+
+def test_consumers_reach_the_sdk_as_recorded() -> None:
+    first, last = datetime(2026, 1, 2, 3, 4, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC)
+    consumer = Consumer("ana", ConsumptionKind.DEPLOYMENT, "scorer-prod", ("risk", "core"), first, last)
+    read = sdk_convert.consumers_from_pb(convert.consumers_to_pb("fraud/scorer:3", [consumer], 2))
+    assert read.reference == "fraud/scorer:3" and read.team_count == 2
+    assert read.consumers == (
+        VersionConsumer("ana", ConsumptionKind.DEPLOYMENT, "scorer-prod", ("risk", "core"), first, last),
+    )

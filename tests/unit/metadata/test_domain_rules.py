@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from modelyard_common.errors import InvalidArgumentError
+from modelyard_common.values import Consumption, ConsumptionKind
+from modelyard_metadata.domain.consumers import check_consumption
 from modelyard_metadata.domain.entities import Stage
 from modelyard_metadata.domain.paging import decode_token, encode_token, page_size
 from modelyard_metadata.domain.stages import ALLOWED_TRANSITIONS
@@ -143,3 +145,33 @@ def test_stage_table_reaches_every_stage_and_archive_is_reversible_only_to_devel
     assert reachable == set(Stage)
     assert ALLOWED_TRANSITIONS[Stage.ARCHIVED] == {Stage.DEVELOPMENT}
     assert Stage.PRODUCTION not in ALLOWED_TRANSITIONS[Stage.DEVELOPMENT]
+
+
+@pytest.mark.parametrize(
+    ("consumption", "message"),
+    [
+        (
+            Consumption(ConsumptionKind.UNSPECIFIED, "fraud/scorer:1"),
+            "consumption.kind: must be DOWNLOAD or DEPLOYMENT",
+        ),
+        (Consumption(ConsumptionKind.DOWNLOAD, "scorer:1"), "consumption.reference: 'scorer:1' has no project"),
+        (
+            Consumption(ConsumptionKind.DOWNLOAD, "risk/scorer:1"),
+            "consumption.reference: 'risk/scorer:1' is not in project 'fraud'",
+        ),
+        (Consumption(ConsumptionKind.DEPLOYMENT, "fraud/scorer:1"), "consumption.deployment: is required"),
+        (
+            Consumption(ConsumptionKind.DOWNLOAD, "fraud/scorer:1", "scorer"),
+            "consumption.deployment: is only for a DEPLOYMENT",
+        ),
+    ],
+)
+def test_a_consumption_names_a_version_of_the_authorized_project(consumption: Consumption, message: str) -> None:
+    with pytest.raises(InvalidArgumentError) as refused:
+        check_consumption(consumption, "fraud")
+    assert str(refused.value).startswith(message)
+
+
+def test_downloads_and_deployments_of_the_project_are_consumptions() -> None:
+    check_consumption(Consumption(ConsumptionKind.DOWNLOAD, "fraud/scorer@champion"), "fraud")
+    check_consumption(Consumption(ConsumptionKind.DEPLOYMENT, "fraud/scorer", "scorer-prod"), "fraud")

@@ -20,6 +20,7 @@ from modelyard._types import (
     AuditEvent,
     ComparedField,
     Comparison,
+    ConsumptionKind,
     Dependency,
     DependencyScope,
     EnsembleMethod,
@@ -43,6 +44,8 @@ from modelyard._types import (
     Stage,
     TensorSpec,
     UploadSession,
+    VersionConsumer,
+    VersionConsumers,
     VersionFields,
     VersionStatus,
 )
@@ -63,6 +66,7 @@ KINDS = ProtoEnum(ModelKind, types_pb2.ModelKind.Value, "MODEL_KIND_")
 SCOPES = ProtoEnum(DependencyScope, types_pb2.DependencyScope.Value, "DEPENDENCY_SCOPE_")
 ENSEMBLE_METHODS = ProtoEnum(EnsembleMethod, types_pb2.EnsembleMethod.Value, "ENSEMBLE_METHOD_")
 DIRECTIONS = ProtoEnum(LineageDirection, metadata_pb2.LineageDirection.Value, "LINEAGE_DIRECTION_")
+CONSUMPTION_KINDS = ProtoEnum(ConsumptionKind, types_pb2.ConsumptionKind.Value, "CONSUMPTION_KIND_")
 
 
 def read_enum(table: ProtoEnum[_E], number: int) -> _E:
@@ -94,6 +98,10 @@ def kind_to_pb(kind: ModelKind) -> types_pb2.ModelKind.ValueType:
 
 def direction_to_pb(direction: LineageDirection) -> metadata_pb2.LineageDirection.ValueType:
     return metadata_pb2.LineageDirection.ValueType(DIRECTIONS.to_pb(direction))
+
+
+def consumption_kind_to_pb(kind: ConsumptionKind) -> types_pb2.ConsumptionKind.ValueType:
+    return types_pb2.ConsumptionKind.ValueType(CONSUMPTION_KINDS.to_pb(kind))
 
 
 def optional_time(message: Any, field: str) -> datetime | None:
@@ -384,6 +392,21 @@ def lineage_from_pb(response: metadata_pb2.GetLineageResponse) -> Lineage:
     )
     edges = tuple(LineageEdge(from_reference=e.from_reference, to_reference=e.to_reference) for e in response.edges)
     return Lineage(root=response.root, nodes=nodes, edges=edges, left_out=response.left_out)
+
+
+def consumers_from_pb(response: metadata_pb2.ListVersionConsumersResponse) -> VersionConsumers:
+    consumers = tuple(
+        VersionConsumer(
+            principal=c.principal,
+            kind=read_enum(CONSUMPTION_KINDS, c.kind),
+            detail=c.detail,
+            teams=tuple(c.teams),
+            first_time=optional_time(c, "first_time"),
+            last_time=optional_time(c, "last_time"),
+        )
+        for c in response.consumers
+    )
+    return VersionConsumers(reference=response.reference, consumers=consumers, team_count=response.team_count)
 
 
 def artifact_status_from_pb(response: registry_pb2.StatArtifactResponse) -> ArtifactStatus:

@@ -6,8 +6,18 @@ from datetime import timedelta
 
 from google.protobuf import duration_pb2
 
-from modelyard._convert import optional_time, read_enum
-from modelyard._types import Authorization, NewToken, Principal, PrincipalKind, ProjectRole, RoleBinding, Token, WhoAmI
+from modelyard._convert import consumption_kind_to_pb, optional_time, read_enum
+from modelyard._types import (
+    Authorization,
+    Consumption,
+    NewToken,
+    Principal,
+    PrincipalKind,
+    ProjectRole,
+    RoleBinding,
+    Token,
+    WhoAmI,
+)
 from modelyard._wire import ProtoEnum
 from modelyard.v1 import auth_pb2
 
@@ -31,6 +41,14 @@ def ttl_to_pb(ttl: timedelta) -> duration_pb2.Duration:
     duration = duration_pb2.Duration()
     duration.FromTimedelta(ttl)
     return duration
+
+
+def consumption_to_pb(consumption: Consumption) -> auth_pb2.Consumption:
+    return auth_pb2.Consumption(
+        kind=consumption_kind_to_pb(consumption.kind),
+        reference=consumption.reference,
+        deployment=consumption.deployment,
+    )
 
 
 def principal_from_pb(principal: auth_pb2.Principal) -> Principal:

@@ -33,6 +33,7 @@ from modelyard._types import (
     RoleBinding,
     Stage,
     Token,
+    VersionConsumers,
     VersionFields,
     VersionPage,
     WhoAmI,
@@ -278,6 +279,13 @@ class MetadataCalls(Calls[R]):
             raise TypeError("references: expected a list of references, got a string")
         request = metadata_pb2.CompareVersionsRequest(references=list(references))
         return Unary("CompareVersions", request, cv.comparison_from_pb)
+
+    @unary
+    def version_consumers(self, reference: str) -> Unary[VersionConsumers]:
+        """Who consumes the version ``reference`` names: each principal that downloaded it (a
+        pull, ``modelyard.load``) or deploys it, with its teams, and how many distinct teams."""
+        request = metadata_pb2.ListVersionConsumersRequest(reference=reference)
+        return Unary("ListVersionConsumers", request, cv.consumers_from_pb)
 
     # Audit log
 

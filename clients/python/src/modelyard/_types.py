@@ -25,6 +25,8 @@ __all__ = [
     "Authorization",
     "ComparedField",
     "Comparison",
+    "Consumption",
+    "ConsumptionKind",
     "Dependency",
     "DependencyScope",
     "Deployment",
@@ -62,6 +64,8 @@ __all__ = [
     "TransferPhase",
     "TransferProgress",
     "UploadSession",
+    "VersionConsumer",
+    "VersionConsumers",
     "VersionFields",
     "VersionPage",
     "VersionStatus",
@@ -617,6 +621,48 @@ class Authorization:
     allowed: bool
     message: str = ""
     grant: str = ""
+
+
+class ConsumptionKind(_NamedEnum):
+    """How a principal consumes a version: DOWNLOAD (its bytes left the registry for it: a pull,
+    ``modelyard.load``) or DEPLOYMENT (it created or moved a deployment to it)."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    DOWNLOAD = "DOWNLOAD"
+    DEPLOYMENT = "DEPLOYMENT"
+
+
+@dataclass(frozen=True, slots=True)
+class Consumption:
+    """What the registry or the deploy service tells Authorize an action consumes: the version
+    ``reference`` and, for a DEPLOYMENT, the ``deployment``'s name."""
+
+    kind: ConsumptionKind
+    reference: str
+    deployment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VersionConsumer:
+    """A principal consuming a version, with its teams now; ``detail`` is the deployment's name
+    for a DEPLOYMENT. ``last_time`` moves forward at most once a minute."""
+
+    principal: str
+    kind: ConsumptionKind
+    detail: str = ""
+    teams: tuple[str, ...] = ()
+    first_time: datetime | None = None
+    last_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionConsumers:
+    """Who consumes version ``reference`` (canonical), most recent first, and how many distinct
+    teams they belong to."""
+
+    reference: str
+    consumers: tuple[VersionConsumer, ...] = ()
+    team_count: int = 0
 
 
 class ModelFields(TypedDict, total=False):

@@ -18,7 +18,7 @@ from modelyard import _convert_auth as ca
 from modelyard._calls import Calls, R, Unary, unary
 from modelyard._connection import AUTH
 from modelyard._metadata_calls import version_of
-from modelyard._types import Artifact, Authorization, ModelVersion, NewToken, ProjectRole
+from modelyard._types import Artifact, Authorization, Consumption, ModelVersion, NewToken, ProjectRole
 from modelyard.v1 import auth_pb2, metadata_pb2
 
 __all__ = ["InternalCalls"]
@@ -32,11 +32,19 @@ class InternalCalls(Calls[R]):
 
     @unary
     def authorize(
-        self, token: str, project: str, role: ProjectRole | str, action: str, resource: str, mutation: bool
+        self,
+        token: str,
+        project: str,
+        role: ProjectRole | str,
+        action: str,
+        resource: str,
+        mutation: bool,
+        consumption: Consumption | None = None,
     ) -> Unary[Authorization]:
         """Registry and deploy services: may the holder of ``token`` do ``action`` on ``resource``,
         needing ``role`` on ``project``? A ``mutation`` is recorded in the audit log, granted or
-        not; a denial always is."""
+        not; a denial always is. A granted ``consumption`` records the end caller as a consumer
+        of its version."""
         request = auth_pb2.AuthorizeRequest(
             token=token,
             project=project,
@@ -44,6 +52,7 @@ class InternalCalls(Calls[R]):
             action=action,
             resource=resource,
             mutation=mutation,
+            consumption=ca.consumption_to_pb(consumption) if consumption else None,
         )
         return Unary("Authorize", request, ca.authorization_from_pb, service=AUTH)
 

@@ -16,7 +16,14 @@ from modelyard_common.errors import (
     PermissionDeniedError,
 )
 from modelyard_common.names import check_deployment_name
-from modelyard_common.values import DeploymentRuntime, DeploymentState, ProjectRole, VersionStatus
+from modelyard_common.values import (
+    Consumption,
+    ConsumptionKind,
+    DeploymentRuntime,
+    DeploymentState,
+    ProjectRole,
+    VersionStatus,
+)
 from modelyard_deploy.domain.changes import Changes
 from modelyard_deploy.domain.entities import Deployment, Revision, VersionInfo
 from modelyard_deploy.domain.limits import DEFAULT_PAGE, MAX_PAGE, MAX_REASON
@@ -58,11 +65,13 @@ class Deployments:
         self._runtimes, self._default_runtime = runtimes, default_runtime
         self._leader_wait, self._delete_wait = leader_wait, delete_wait
 
-    async def _resolve(self, reference: str, action: str) -> VersionInfo:
-        """The READY version ``reference`` names, once the caller may read its project: asked
-        before the lookup, so "absent" and "not yours" answer alike."""
+    async def _resolve(self, reference: str, action: str, name: str) -> VersionInfo:
+        """The READY version ``reference`` names, for deployment ``name``, once the caller may
+        read its project (and is recorded as deploying it): asked before the lookup, so "absent"
+        and "not yours" answer alike."""
         project = reference_project(reference)
-        await self._access.require(project, ProjectRole.VIEWER, f"DeployService/{action}", reference)
+        deploying = Consumption(ConsumptionKind.DEPLOYMENT, reference, name)
+        await self._access.require(project, ProjectRole.VIEWER, f"DeployService/{action}", reference, deploying)
         return await self._lookup(reference)
 
     async def _lookup(self, reference: str) -> VersionInfo:
@@ -99,7 +108,10 @@ class Deployments:
         if runtime not in self._runtimes:
             raise FailedPreconditionError(f"runtime: {runtime} is not enabled on this deploy service")
         project = reference_project(reference)
-        actor = await self._access.require(project, ProjectRole.EDITOR, "DeployService/CreateDeployment", name)
+        deploying = Consumption(ConsumptionKind.DEPLOYMENT, reference, name)
+        actor = await self._access.require(
+            project, ProjectRole.EDITOR, "DeployService/CreateDeployment", name, deploying
+        )
         version = await self._lookup(reference)  # in the project the caller may edit
         deployment = Deployment(
             name=name,
@@ -166,7 +178,7 @@ class Deployments:
         trusted = None if trusted_types is None else check_trusted_types(trusted_types)
         actor = await self._changeable(name, "UpdateDeployment")
         # The caller must be able to read what it deploys.
-        version = await self._resolve(reference, "UpdateDeployment") if reference else None
+        version = await self._resolve(reference, "UpdateDeployment", name) if reference else None
         created = 0
         async with self._store.locked(name) as locked:
             deployment = _not_deleting(locked.deployment)
@@ -212,7 +224,7 @@ class Deployments:
                 if found.number == deployment.revision:
                     raise FailedPreconditionError(f"revision: {revision} is the current revision of {name}")
                 target = found
-            await self._resolve(target.version_reference, "RollbackDeployment")
+            await self._resolve(target.version_reference, "RollbackDeployment", name)
             new = Revision(
                 deployment.revision + 1,
                 target.model_reference,

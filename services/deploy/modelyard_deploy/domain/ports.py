@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from modelyard_common.values import DeploymentState, ProjectRole, ReplicaState
+from modelyard_common.values import Consumption, DeploymentState, ProjectRole, ReplicaState
 from modelyard_deploy.domain.entities import Deployment, Replica, Revision, VersionInfo
 
 __all__ = [
@@ -112,8 +112,11 @@ class Leadership(Protocol):
 class Access(Protocol):
     """Whether the caller of the RPC being served may act on a project (docs/security.md)."""
 
-    async def require(self, project: str, role: ProjectRole, action: str, resource: str) -> str:
-        """The caller's name, or UNAUTHENTICATED / PERMISSION_DENIED."""
+    async def require(
+        self, project: str, role: ProjectRole, action: str, resource: str, consumption: Consumption | None = None
+    ) -> str:
+        """The caller's name, or UNAUTHENTICATED / PERMISSION_DENIED; a granted ``consumption``
+        records the caller as a consumer of its version."""
         ...
 
 

@@ -9,9 +9,19 @@ from google.protobuf import duration_pb2
 from modelyard._wire import ProtoEnum, time_to_pb
 from modelyard.v1 import auth_pb2
 from modelyard_common.errors import InvalidArgumentError
+from modelyard_common.values import Consumption, ConsumptionKind
+from modelyard_metadata.api.convert import CONSUMPTION
 from modelyard_metadata.domain.access import Principal, PrincipalKind, Role, RoleBinding, Token
 
-__all__ = ["binding_to_pb", "kind_from_pb", "principal_to_pb", "role_from_pb", "token_to_pb", "ttl_from_pb"]
+__all__ = [
+    "binding_to_pb",
+    "consumption_from_pb",
+    "kind_from_pb",
+    "principal_to_pb",
+    "role_from_pb",
+    "token_to_pb",
+    "ttl_from_pb",
+]
 
 _KIND = ProtoEnum(PrincipalKind, auth_pb2.PrincipalKind.Value, "PRINCIPAL_KIND_")
 # Role is an IntEnum (roles are ordered), so not a ProtoEnum.
@@ -36,6 +46,15 @@ def role_from_pb(field: str, value: int) -> Role:
     if value not in _ROLES:
         raise InvalidArgumentError(field, f"must be VIEWER, EDITOR or ADMIN, got {value}")
     return _ROLES[value]  # type: ignore[index]
+
+
+def consumption_from_pb(request: auth_pb2.AuthorizeRequest) -> Consumption | None:
+    """The request's consumption, None when it has none (the domain refuses an unknown kind)."""
+    if not request.HasField("consumption"):
+        return None
+    c = request.consumption
+    kind = CONSUMPTION.from_pb(c.kind) or ConsumptionKind.UNSPECIFIED
+    return Consumption(kind, c.reference, c.deployment)
 
 
 def ttl_from_pb(field: str, value: duration_pb2.Duration) -> timedelta | None:

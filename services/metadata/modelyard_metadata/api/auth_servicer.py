@@ -9,6 +9,7 @@ import grpc
 from modelyard.v1 import auth_pb2, auth_pb2_grpc
 from modelyard_metadata.api.auth_convert import (
     binding_to_pb,
+    consumption_from_pb,
     kind_from_pb,
     principal_to_pb,
     role_from_pb,
@@ -107,6 +108,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             request.action,
             request.resource,
             request.mutation,
+            consumption_from_pb(request),
         )
         return auth_pb2.AuthorizeResponse(
             principal=decision.principal, allowed=decision.allowed, message=decision.message, grant=decision.grant

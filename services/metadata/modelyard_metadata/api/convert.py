@@ -12,8 +12,10 @@ from modelyard._wire import ProtoEnum, time_to_pb
 from modelyard._wire import time_from_pb as _time_from_pb
 from modelyard.v1 import metadata_pb2, types_pb2
 from modelyard_common.errors import InvalidArgumentError
+from modelyard_common.values import ConsumptionKind
 from modelyard_metadata.domain.entities import (
     AuditEvent,
+    Consumer,
     Dependency,
     DependencyScope,
     EnsembleMethod,
@@ -40,6 +42,7 @@ _STAGE = ProtoEnum(Stage, types_pb2.Stage.Value, "STAGE_")
 _STATUS = ProtoEnum(VersionStatus, types_pb2.VersionStatus.Value, "VERSION_STATUS_")
 _SCOPE = ProtoEnum(DependencyScope, types_pb2.DependencyScope.Value, "DEPENDENCY_SCOPE_")
 _METHOD = ProtoEnum(EnsembleMethod, types_pb2.EnsembleMethod.Value, "ENSEMBLE_METHOD_")
+CONSUMPTION = ProtoEnum(ConsumptionKind, types_pb2.ConsumptionKind.Value, "CONSUMPTION_KIND_")
 
 
 def _stage_pb(stage: Stage) -> types_pb2.Stage.ValueType:
@@ -326,6 +329,26 @@ def lineage_to_pb(
         ],
         edges=[metadata_pb2.LineageEdge(from_reference=e.parent, to_reference=e.child) for e in edges],
         left_out=left_out,
+    )
+
+
+def consumers_to_pb(
+    reference: str, consumers: Sequence[Consumer], team_count: int
+) -> metadata_pb2.ListVersionConsumersResponse:
+    return metadata_pb2.ListVersionConsumersResponse(
+        reference=reference,
+        consumers=[
+            metadata_pb2.VersionConsumer(
+                principal=c.principal,
+                teams=c.teams,
+                kind=types_pb2.ConsumptionKind.ValueType(CONSUMPTION.to_pb(c.kind)),
+                detail=c.detail,
+                first_time=time_to_pb(c.first_at),
+                last_time=time_to_pb(c.last_at),
+            )
+            for c in consumers
+        ],
+        team_count=team_count,
     )
 
 

@@ -12,6 +12,7 @@ from modelyard.v1 import metadata_pb2, metadata_pb2_grpc
 from modelyard_metadata.api import convert
 from modelyard_metadata.api.callers import Callers
 from modelyard_metadata.domain.catalog import Catalog
+from modelyard_metadata.domain.consumers import Consumers
 from modelyard_metadata.domain.entities import PlatformInfo
 from modelyard_metadata.domain.ports import AuditQuery
 
@@ -36,10 +37,11 @@ def _audit_query(request: metadata_pb2.ListAuditEventsRequest | metadata_pb2.Wat
 
 
 class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
-    def __init__(self, catalog: Catalog, callers: Callers, platform: PlatformInfo) -> None:
+    def __init__(self, catalog: Catalog, callers: Callers, platform: PlatformInfo, consumers: Consumers) -> None:
         self._catalog = catalog
         self._callers = callers
         self._platform = platform
+        self._consumers = consumers
 
     async def CreateProject(
         self, request: metadata_pb2.CreateProjectRequest, context: Context
@@ -221,6 +223,14 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         return convert.comparison_to_pb(
             await self._catalog.versions.compare(await self._callers.current(), request.references)
         )
+
+    async def ListVersionConsumers(
+        self, request: metadata_pb2.ListVersionConsumersRequest, context: Context
+    ) -> metadata_pb2.ListVersionConsumersResponse:
+        version, consumers, team_count = await self._consumers.of_version(
+            await self._callers.current(), request.reference
+        )
+        return convert.consumers_to_pb(version.reference, consumers, team_count)
 
     async def ListAuditEvents(
         self, request: metadata_pb2.ListAuditEventsRequest, context: Context

@@ -22,6 +22,7 @@ from modelyard_common.errors import (
     UnauthenticatedError,
 )
 from modelyard_common.names import check_deployment_name
+from modelyard_common.values import Consumption
 from modelyard_metadata.domain.access import (
     AccessDenied,
     Duty,
@@ -34,6 +35,7 @@ from modelyard_metadata.domain.access import (
     decide,
     require_duty,
 )
+from modelyard_metadata.domain.consumers import Consumers, check_consumption
 from modelyard_metadata.domain.entities import Caller, ModelVersion, NewAuditEvent, VersionStatus
 from modelyard_metadata.domain.guard import Guard, may_read
 from modelyard_metadata.domain.limits import MAX_NAME, MAX_TEXT
@@ -78,10 +80,11 @@ class Decision:
 
 
 class Accounts:
-    def __init__(self, store: AccessStore, guard: Guard, versions: Versions) -> None:
+    def __init__(self, store: AccessStore, guard: Guard, versions: Versions, consumers: Consumers) -> None:
         self._store = store
         self._guard = guard
         self._versions = versions
+        self._consumers = consumers
         self._touched: dict[str, datetime] = {}
 
     # Authentication
@@ -116,14 +119,25 @@ class Accounts:
         return identity
 
     async def authorize(
-        self, caller: Caller, token: str, project: str, role: Role, action: str, resource: str, mutation: bool
+        self,
+        caller: Caller,
+        token: str,
+        project: str,
+        role: Role,
+        action: str,
+        resource: str,
+        mutation: bool,
+        consumption: Consumption | None = None,
     ) -> Decision:
         """For the registry and deploy services: may the holder of ``token`` do ``action``? Denials
-        and granted mutations are recorded in the audit log."""
-        self._require_duty(caller, Duty.AUTHORIZE, "Authorize")
+        and granted mutations are recorded in the audit log; a granted ``consumption`` in the
+        version's consumers, unless the token is a serving credential (its deployment is)."""
+        caller = self._require_duty(caller, Duty.AUTHORIZE, "Authorize")
         check_name("project", project)
         check_text("action", action, MAX_NAME)
         check_text("resource", resource, MAX_TEXT)
+        if consumption is not None:
+            check_consumption(consumption, project)
         try:
             identity = await self._identify(token)
         except UnauthenticatedError as exc:
@@ -141,6 +155,8 @@ class Accounts:
             granted = dataclasses.replace(end_caller, access=grant)
             async with self._store.transaction() as tx:
                 await tx.append_audit(NewAuditEvent(granted, "access.granted", project, resource, reason=action))
+        if consumption is not None and identity.scope is None:
+            await self._consumers.record(caller, identity.principal, consumption)
         return Decision(identity.principal, True, grant=grant)
 
     async def _decide(self, identity: Identity, project: str, role: Role, action: str, resource: str) -> str:

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from modelyard_common.values import ConsumptionKind
 from modelyard_metadata.domain.access import Identity
 
 __all__ = [
     "AuditEvent",
     "Caller",
+    "Consumer",
     "Dependency",
     "DependencyScope",
     "EnsembleMethod",
@@ -97,6 +99,19 @@ class Caller:
     identity: Identity | None = None
     access: str = ""
     on_behalf_of: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Consumer:
+    """A principal consuming a version, with its teams now; ``detail`` is the deployment's name
+    for a DEPLOYMENT, empty for a DOWNLOAD."""
+
+    principal: str
+    kind: ConsumptionKind
+    detail: str
+    teams: tuple[str, ...]
+    first_at: datetime
+    last_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

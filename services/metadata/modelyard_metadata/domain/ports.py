@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from modelyard_common.values import ConsumptionKind
 from modelyard_metadata.domain.access import Identity, Principal, PrincipalKind, Role, RoleBinding, Token
 from modelyard_metadata.domain.entities import (
     AuditEvent,
+    Consumer,
     LineageEdge,
     LineageNode,
     MetricPoint,
@@ -28,6 +30,7 @@ __all__ = [
     "AccessStore",
     "AccessTransaction",
     "AuditQuery",
+    "ConsumerStore",
     "EventFeed",
     "MetadataStore",
     "MetadataTransaction",
@@ -185,3 +188,17 @@ class AccessStore(Protocol):
     async def list_roles(self, project: str) -> list[RoleBinding]: ...
     async def effective_roles(self, identity: Identity) -> list[RoleBinding]: ...
     async def project_exists(self, name: str) -> bool: ...
+
+
+class ConsumerStore(Protocol):
+    """Who consumes each version (migration 0005_consumers)."""
+
+    async def record(
+        self, version_id: int, principal: str, kind: ConsumptionKind, detail: str, every: timedelta
+    ) -> None:
+        """Adds the consumer, or moves its last time to now when it was ``every`` ago or more."""
+        ...
+
+    async def of_version(self, version_id: int) -> list[Consumer]:
+        """The version's consumers, most recent first, each with its principal's teams now."""
+        ...

@@ -4,7 +4,7 @@ Ranges of ``read_size`` bytes are fetched from S3 concurrently, ``read_ahead`` a
 handed out in order in ``chunk_size`` pieces: memory per download stays at most
 ``read_ahead * read_size`` whatever the file size, and a slow reader stops the reads (the
 generator is not resumed until gRPC has sent the previous chunk). The caller needs VIEWER on the
-version's project (domain/access.py).
+version's project (domain/access.py), and is recorded as one of its consumers.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from modelyard_common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
-from modelyard_common.values import ProjectRole, VersionStatus
+from modelyard_common.values import Consumption, ConsumptionKind, ProjectRole, VersionStatus
 from modelyard_registry.domain.access import require
 from modelyard_registry.domain.entities import StoredFile
 from modelyard_registry.domain.ports import Access, BlobStore, TransferObserver, VersionCatalog
@@ -53,7 +53,10 @@ class Downloads:
         self._observer = observer
 
     async def open(self, reference: str, path: str, offset: int, length: int) -> Download:
-        await require(self._access, ProjectRole.VIEWER, "DownloadFile", reference)
+        # The bytes leaving are a use of the version: its consumers are recorded here (not on
+        # StatArtifact, which lists files for pushes and `modelyard artifact` too).
+        consumption = Consumption(ConsumptionKind.DOWNLOAD, reference)
+        await require(self._access, ProjectRole.VIEWER, "DownloadFile", reference, consumption=consumption)
         version = await self._catalog.get(reference)
         if version.status is not VersionStatus.READY:
             raise FailedPreconditionError(

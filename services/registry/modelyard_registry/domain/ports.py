@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
-from modelyard_common.values import ProjectRole
+from modelyard_common.values import Consumption, ProjectRole
 from modelyard_registry.domain.entities import Session, StoredFile, VersionInfo
 
 __all__ = [
@@ -102,8 +102,11 @@ class VersionCatalog(Protocol):
 class Access(Protocol):
     """Whether the caller of the RPC being served may act on a project (docs/security.md)."""
 
-    async def require(self, project: str, role: ProjectRole, action: str, resource: str) -> str:
-        """The caller's name, or UNAUTHENTICATED / PERMISSION_DENIED."""
+    async def require(
+        self, project: str, role: ProjectRole, action: str, resource: str, consumption: Consumption | None = None
+    ) -> str:
+        """The caller's name, or UNAUTHENTICATED / PERMISSION_DENIED; a granted ``consumption``
+        records the caller as a consumer of its version."""
         ...
 
 

@@ -44,6 +44,7 @@ from modelyard import (
     Stage,
     TensorSpec,
     Token,
+    VersionConsumers,
     VersionStatus,
     WhoAmI,
 )
@@ -329,6 +330,24 @@ def versions(items: Sequence[ModelVersion]) -> RenderableType:
             _minutes(v.create_time),
         )
     return table
+
+
+def consumers(c: VersionConsumers) -> RenderableType:
+    """Who consumes a version, then how many distinct teams they are in."""
+    teams = f"{c.team_count} team{'s use' if c.team_count != 1 else ' uses'} it"
+    if not c.consumers:
+        return _group(Text(f"no one has pulled or deployed {c.reference} yet"), Text(teams))
+    table = _table("PRINCIPAL", "TEAMS", "KIND", "DETAIL", "FIRST", "LAST")
+    for u in c.consumers:
+        table.add_row(
+            Text(u.principal),
+            Text(", ".join(u.teams)),
+            _cell(u.kind),
+            Text(u.detail),
+            _minutes(u.first_time),
+            _minutes(u.last_time),
+        )
+    return _group(table, Text(teams))
 
 
 def metric_history(points: Sequence[MetricPoint]) -> RenderableType:

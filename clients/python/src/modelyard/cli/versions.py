@@ -151,3 +151,12 @@ def update(state: State, /, reference: str, **options: Any) -> None:
     if not fields:
         raise click.UsageError("nothing to update: give at least one option (see --help)")
     emit(state, state.client.update_version(reference, **fields), _render.version)
+
+
+@version.command("consumers")
+@click.argument("reference", metavar="REF")
+@pass_state
+def consumers(state: State, reference: str) -> None:
+    """Who consumes a version: each principal that pulled or loaded it, or deploys it (with the
+    deployment's name), its teams, when first and last; then how many distinct teams."""
+    emit(state, state.client.version_consumers(reference), _render.consumers)

@@ -10,6 +10,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from modelyard.v1 import types_pb2 as _types_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -655,6 +656,7 @@ class AuthorizeRequest(_message.Message):
     ACTION_FIELD_NUMBER: _builtins.int
     RESOURCE_FIELD_NUMBER: _builtins.int
     MUTATION_FIELD_NUMBER: _builtins.int
+    CONSUMPTION_FIELD_NUMBER: _builtins.int
     token: _builtins.str
     """The end caller's bearer token."""
     project: _builtins.str
@@ -665,6 +667,13 @@ class AuthorizeRequest(_message.Message):
     """The resource acted on, e.g. "fraud/scorer:3" or a deployment name."""
     mutation: _builtins.bool
     """A change (recorded in the audit log whether granted or denied) rather than a read."""
+    @_builtins.property
+    def consumption(self) -> Global___Consumption:
+        """Set when the action consumes a version: once granted, the end caller is recorded as one of
+        the version's consumers (ListVersionConsumers). Not for serving credentials: their
+        deployment is the consumer.
+        """
+
     def __init__(
         self,
         *,
@@ -674,14 +683,42 @@ class AuthorizeRequest(_message.Message):
         action: _builtins.str = ...,
         resource: _builtins.str = ...,
         mutation: _builtins.bool = ...,
+        consumption: Global___Consumption | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["consumption", b"consumption"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "mutation", b"mutation", "project", b"project", "resource", b"resource", "role", b"role", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "consumption", b"consumption", "mutation", b"mutation", "project", b"project", "resource", b"resource", "role", b"role", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AuthorizeRequest: _TypeAlias = AuthorizeRequest  # noqa: Y015
+
+@_typing.final
+class Consumption(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_FIELD_NUMBER: _builtins.int
+    kind: _types_pb2.ConsumptionKind.ValueType
+    reference: _builtins.str
+    """The version consumed, any textual reference in the request's project."""
+    deployment: _builtins.str
+    """DEPLOYMENT: the deployment's name; empty for a DOWNLOAD."""
+    def __init__(
+        self,
+        *,
+        kind: _types_pb2.ConsumptionKind.ValueType = ...,
+        reference: _builtins.str = ...,
+        deployment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment", b"deployment", "kind", b"kind", "reference", b"reference"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Consumption: _TypeAlias = Consumption  # noqa: Y015
 
 @_typing.final
 class AuthorizeResponse(_message.Message):

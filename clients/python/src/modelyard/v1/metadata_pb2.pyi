@@ -1283,6 +1283,97 @@ class CompareVersionsResponse(_message.Message):
 Global___CompareVersionsResponse: _TypeAlias = CompareVersionsResponse  # noqa: Y015
 
 @_typing.final
+class ListVersionConsumersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    reference: _builtins.str
+    def __init__(
+        self,
+        *,
+        reference: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reference", b"reference"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListVersionConsumersRequest: _TypeAlias = ListVersionConsumersRequest  # noqa: Y015
+
+@_typing.final
+class VersionConsumer(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRINCIPAL_FIELD_NUMBER: _builtins.int
+    TEAMS_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    FIRST_TIME_FIELD_NUMBER: _builtins.int
+    LAST_TIME_FIELD_NUMBER: _builtins.int
+    principal: _builtins.str
+    kind: _types_pb2.ConsumptionKind.ValueType
+    detail: _builtins.str
+    """DEPLOYMENT: the deployment's name; empty for a DOWNLOAD."""
+    @_builtins.property
+    def teams(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The principal's teams now."""
+
+    @_builtins.property
+    def first_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_time(self) -> _timestamp_pb2.Timestamp:
+        """Moved forward at most once a minute."""
+
+    def __init__(
+        self,
+        *,
+        principal: _builtins.str = ...,
+        teams: _abc.Iterable[_builtins.str] | None = ...,
+        kind: _types_pb2.ConsumptionKind.ValueType = ...,
+        detail: _builtins.str = ...,
+        first_time: _timestamp_pb2.Timestamp | None = ...,
+        last_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_time", b"first_time", "last_time", b"last_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "first_time", b"first_time", "kind", b"kind", "last_time", b"last_time", "principal", b"principal", "teams", b"teams"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VersionConsumer: _TypeAlias = VersionConsumer  # noqa: Y015
+
+@_typing.final
+class ListVersionConsumersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    CONSUMERS_FIELD_NUMBER: _builtins.int
+    TEAM_COUNT_FIELD_NUMBER: _builtins.int
+    reference: _builtins.str
+    """The version's canonical reference."""
+    team_count: _builtins.int
+    """Distinct teams across the consumers."""
+    @_builtins.property
+    def consumers(self) -> _containers.RepeatedCompositeFieldContainer[Global___VersionConsumer]:
+        """Most recent first."""
+
+    def __init__(
+        self,
+        *,
+        reference: _builtins.str = ...,
+        consumers: _abc.Iterable[Global___VersionConsumer] | None = ...,
+        team_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumers", b"consumers", "reference", b"reference", "team_count", b"team_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListVersionConsumersResponse: _TypeAlias = ListVersionConsumersResponse  # noqa: Y015
+
+@_typing.final
 class ListAuditEventsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -142,6 +142,11 @@ class MetadataServiceStub:
                 request_serializer=modelyard_dot_v1_dot_metadata__pb2.CompareVersionsRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_metadata__pb2.CompareVersionsResponse.FromString,
                 _registered_method=True)
+        self.ListVersionConsumers = channel.unary_unary(
+                '/modelyard.v1.MetadataService/ListVersionConsumers',
+                request_serializer=modelyard_dot_v1_dot_metadata__pb2.ListVersionConsumersRequest.SerializeToString,
+                response_deserializer=modelyard_dot_v1_dot_metadata__pb2.ListVersionConsumersResponse.FromString,
+                _registered_method=True)
         self.ListAuditEvents = channel.unary_unary(
                 '/modelyard.v1.MetadataService/ListAuditEvents',
                 request_serializer=modelyard_dot_v1_dot_metadata__pb2.ListAuditEventsRequest.SerializeToString,
@@ -303,6 +308,14 @@ class MetadataServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListVersionConsumers(self, request, context):
+        """Who consumes a version: each principal that downloaded it or deploys it, as recorded when
+        the registry or the deploy service authorized it (docs/metadata.md). VIEWER on its project.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAuditEvents(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -446,6 +459,11 @@ def add_MetadataServiceServicer_to_server(servicer, server):
                     servicer.CompareVersions,
                     request_deserializer=modelyard_dot_v1_dot_metadata__pb2.CompareVersionsRequest.FromString,
                     response_serializer=modelyard_dot_v1_dot_metadata__pb2.CompareVersionsResponse.SerializeToString,
+            ),
+            'ListVersionConsumers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVersionConsumers,
+                    request_deserializer=modelyard_dot_v1_dot_metadata__pb2.ListVersionConsumersRequest.FromString,
+                    response_serializer=modelyard_dot_v1_dot_metadata__pb2.ListVersionConsumersResponse.SerializeToString,
             ),
             'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAuditEvents,
@@ -1043,6 +1061,33 @@ class MetadataService:
             '/modelyard.v1.MetadataService/CompareVersions',
             modelyard_dot_v1_dot_metadata__pb2.CompareVersionsRequest.SerializeToString,
             modelyard_dot_v1_dot_metadata__pb2.CompareVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVersionConsumers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelyard.v1.MetadataService/ListVersionConsumers',
+            modelyard_dot_v1_dot_metadata__pb2.ListVersionConsumersRequest.SerializeToString,
+            modelyard_dot_v1_dot_metadata__pb2.ListVersionConsumersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -59,6 +59,10 @@ class MetadataServiceStub:
     DeleteAlias: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.DeleteAliasRequest, _metadata_pb2.DeleteAliasResponse]
     GetLineage: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.GetLineageRequest, _metadata_pb2.GetLineageResponse]
     CompareVersions: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.CompareVersionsRequest, _metadata_pb2.CompareVersionsResponse]
+    ListVersionConsumers: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.ListVersionConsumersRequest, _metadata_pb2.ListVersionConsumersResponse]
+    """Who consumes a version: each principal that downloaded it or deploys it, as recorded when
+    the registry or the deploy service authorized it (docs/metadata.md). VIEWER on its project.
+    """
     ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.ListAuditEventsRequest, _metadata_pb2.ListAuditEventsResponse]
     WatchEvents: _grpc.UnaryStreamMultiCallable[_metadata_pb2.WatchEventsRequest, _metadata_pb2.WatchEventsResponse]
     """Streams audit events as they are committed, optionally replaying from after_id first."""
@@ -103,6 +107,10 @@ class MetadataServiceAsyncStub(MetadataServiceStub):
     DeleteAlias: _aio.UnaryUnaryMultiCallable[_metadata_pb2.DeleteAliasRequest, _metadata_pb2.DeleteAliasResponse]  # type: ignore[assignment]
     GetLineage: _aio.UnaryUnaryMultiCallable[_metadata_pb2.GetLineageRequest, _metadata_pb2.GetLineageResponse]  # type: ignore[assignment]
     CompareVersions: _aio.UnaryUnaryMultiCallable[_metadata_pb2.CompareVersionsRequest, _metadata_pb2.CompareVersionsResponse]  # type: ignore[assignment]
+    ListVersionConsumers: _aio.UnaryUnaryMultiCallable[_metadata_pb2.ListVersionConsumersRequest, _metadata_pb2.ListVersionConsumersResponse]  # type: ignore[assignment]
+    """Who consumes a version: each principal that downloaded it or deploys it, as recorded when
+    the registry or the deploy service authorized it (docs/metadata.md). VIEWER on its project.
+    """
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_metadata_pb2.ListAuditEventsRequest, _metadata_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
     WatchEvents: _aio.UnaryStreamMultiCallable[_metadata_pb2.WatchEventsRequest, _metadata_pb2.WatchEventsResponse]  # type: ignore[assignment]
     """Streams audit events as they are committed, optionally replaying from after_id first."""
@@ -270,6 +278,16 @@ class MetadataServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _metadata_pb2.CompareVersionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_metadata_pb2.CompareVersionsResponse, _abc.Awaitable[_metadata_pb2.CompareVersionsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListVersionConsumers(
+        self,
+        request: _metadata_pb2.ListVersionConsumersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metadata_pb2.ListVersionConsumersResponse, _abc.Awaitable[_metadata_pb2.ListVersionConsumersResponse]]:
+        """Who consumes a version: each principal that downloaded it or deploys it, as recorded when
+        the registry or the deploy service authorized it (docs/metadata.md). VIEWER on its project.
+        """
 
     @_abc_1.abstractmethod
     def ListAuditEvents(

@@ -75,6 +75,28 @@ STAGE_PRODUCTION: Stage.ValueType  # 3
 STAGE_ARCHIVED: Stage.ValueType  # 4
 Global___Stage: _TypeAlias = Stage  # noqa: Y015
 
+class _ConsumptionKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ConsumptionKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ConsumptionKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONSUMPTION_KIND_UNSPECIFIED: _ConsumptionKind.ValueType  # 0
+    CONSUMPTION_KIND_DOWNLOAD: _ConsumptionKind.ValueType  # 1
+    """Its bytes left the registry for the principal: a pull, `modelyard.load`."""
+    CONSUMPTION_KIND_DEPLOYMENT: _ConsumptionKind.ValueType  # 2
+    """The principal created or moved a deployment to it."""
+
+class ConsumptionKind(_ConsumptionKind, metaclass=_ConsumptionKindEnumTypeWrapper):
+    """How a principal consumes a version (MetadataService.ListVersionConsumers)."""
+
+CONSUMPTION_KIND_UNSPECIFIED: ConsumptionKind.ValueType  # 0
+CONSUMPTION_KIND_DOWNLOAD: ConsumptionKind.ValueType  # 1
+"""Its bytes left the registry for the principal: a pull, `modelyard.load`."""
+CONSUMPTION_KIND_DEPLOYMENT: ConsumptionKind.ValueType  # 2
+"""The principal created or moved a deployment to it."""
+Global___ConsumptionKind: _TypeAlias = ConsumptionKind  # noqa: Y015
+
 class _VersionStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
