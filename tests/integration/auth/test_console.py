@@ -107,7 +107,11 @@ def test_the_project_pages_show_what_the_api_says(
     assert "Credit &lt;b&gt;risk&lt;/b&gt;" in project_page.text
 
 
-def test_the_version_page_draws_feature_importance_largest_first(console: HttpServiceProcess, seeded: Seeded) -> None:
+def test_the_version_page_draws_feature_importance_largest_first(
+    console: HttpServiceProcess, seeded: Seeded, auth_metadata: ServiceProcess
+) -> None:
+    with modelyard.connect(auth_metadata.target, token=seeded.viewer_token) as api:
+        consumers = api.version_consumers(f"{seeded.project}/scorer:3")
     with signed_in(console, seeded.viewer_token) as browser:
         page = browser.get(f"/projects/{seeded.project}/models/scorer/versions/3")
         everything = browser.get(f"/projects/{seeded.project}/models/scorer/versions/3?all=1")
@@ -120,6 +124,7 @@ def test_the_version_page_draws_feature_importance_largest_first(console: HttpSe
     assert bars == [label for label, _ in expected]
     assert float(marked_text(page.text, 'data-metric="accuracy"')) == 0.95
     assert float(marked_text(page.text, 'data-field="band-max"')) == 0.95
+    assert marked_text(page.text, 'data-field="team-count"') == str(consumers.team_count)
 
 
 def test_user_text_renders_inert_and_every_page_carries_a_strict_policy(

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from auth_sessions import AuthTokens, Platform
-from console_browser import form_field, signed_in
+from console_browser import form_field, marked_text, signed_in
 
 import modelyard.errors
 from modelyard_common.embedded import EmbeddedRedis
@@ -286,7 +286,14 @@ def test_a_downloaded_file_hashes_to_the_sha256_the_api_lists(
                     digest.update(chunk)
             assert digest.hexdigest() == file.sha256
         missing = browser.get(f"/download/{project}/{model}/2/nothing-here")
+        again = browser.get(seeded.page(2)).text
     assert missing.status_code == 404
+    # The download went through the registry as the viewer: the card counts that consumer.
+    with platform.client(seeded.viewer) as api:
+        consumers = api.version_consumers(f"{seeded.model}:2")
+    assert [c.kind.value for c in consumers.consumers] == ["DOWNLOAD"]
+    assert marked_text(again, 'data-field="team-count"') == str(consumers.team_count)
+    assert "1 consumer (pulls" in again
 
 
 def test_the_version_page_says_why_deployments_cannot_be_listed_instead_of_failing(

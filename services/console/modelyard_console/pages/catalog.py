@@ -115,12 +115,13 @@ async def version_page(request: Request, client: modelyard.aio.AsyncClient, refu
     """The version page; after a refused change, with the service's refusal beside its form."""
     project, model_name = request.path_params["project"], request.path_params["model"]
     reference = f"{project}/{model_name}:{request.path_params['version']}"
-    version, model, summary, lineage, events = await asyncio.gather(
+    version, model, summary, lineage, events, consumers = await asyncio.gather(
         client.get_version(reference),
         client.get_model(f"{project}/{model_name}"),
         client.project_summary(project, metric="accuracy"),
         client.lineage(reference),
         _listed(client.audit_events(project=project, resource=reference, limit=50)),
+        client.version_consumers(reference),
     )
     scalars = dict(sorted(version.metrics.items()))
     histories, (deployments, deployments_refusal) = await asyncio.gather(
@@ -140,6 +141,8 @@ async def version_page(request: Request, client: modelyard.aio.AsyncClient, refu
         "charts": charts,
         "histories": {name: _history_chart(points) for name, points in zip(scalars, histories, strict=True)},
         "band": summary.metric,
+        "consumers": consumers,
+        "teams": sorted({team for consumer in consumers.consumers for team in consumer.teams}),
         "events": events,
         "show_all": show_all,
         "upstream": sorted((n for n in lineage.nodes if n.depth < 0), key=lambda n: (-n.depth, n.reference)),
