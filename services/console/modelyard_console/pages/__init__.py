@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from modelyard_console.pages import catalog
+from modelyard_console.pages import audit, catalog, deployments
 
 __all__ = ["routes"]
 
 
 def routes() -> list[Route]:
-    return [*catalog.routes()]
+    return [*catalog.routes(), *audit.routes(), *deployments.routes()]
