@@ -103,6 +103,8 @@ async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Resp
             return _secured(RedirectResponse(f"/sign-in?next={quote(target, safe='')}", status_code=303))
         request.scope["session_record"] = session
         if request.method == "POST":
+            # Read whole before parsing: BaseHTTPMiddleware hands a read body on to the page, a parsed one not.
+            await request.body()
             form = await request.form()
             if not secrets.compare_digest(str(form.get("csrf", "")), session.csrf):
                 return _secured(PlainTextResponse("refused: the form's CSRF token is missing or wrong", 403))

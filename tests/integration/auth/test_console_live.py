@@ -136,10 +136,11 @@ def test_the_audit_stream_delivers_an_event_made_after_it_opened_and_ends_with_t
         with browser.stream("GET", stream, timeout=httpx.Timeout(30, read=20)) as answer:
             assert answer.headers["content-type"].startswith("text/event-stream")
             api.create_model(f"{crew.project}/made-later", description="while watching")
-            event = _sse(answer.iter_lines(), "audit", deadline)
+            lines = answer.iter_lines()  # kept: a generator dropped would close the connection
+            event = _sse(lines, "audit", deadline)
             assert _watches(platform) == before + 1
-    assert (event["action"], event["resource"]) == ("model.create", f"{crew.project}/made-later")
-    assert event["id"] in [e.id for e in api.audit_events(project=crew.project, resource=f"{crew.project}/made-later")]
+        made = [e.id for e in api.audit_events(project=crew.project, resource=f"{crew.project}/made-later")]
+    assert (event["action"], event["resource"], [event["id"]]) == ("model.create", f"{crew.project}/made-later", made)
     while _watches(platform) != before:  # the console ends its watch once the browser is gone
         assert time.monotonic() < deadline, "the console still watches for a browser that left"
         time.sleep(0.2)
