@@ -114,6 +114,10 @@ def test_the_audit_page_lists_the_apis_events_newest_first(
         models = browser.get("/audit", params={"project": crew.project, "action": "version."})
         events = list(api.audit_events(project=crew.project, limit=100))
         elsewhere = browser.get("/audit", params={"project": "not-" + crew.project})
+        everywhere = browser.get("/audit")
+        tail_elsewhere = browser.get("/audit/stream", params={"project": "not-" + crew.project})
+        with pytest.raises(PermissionDeniedError) as denied:
+            next(iter(api.audit_events()))
 
     assert everything.status_code == 200
     assert [int(i) for i in re.findall(r'<tr data-event="(\d+)">', everything.text)] == [e.id for e in events]
@@ -122,7 +126,11 @@ def test_the_audit_page_lists_the_apis_events_newest_first(
     assert "script-src 'self'" in everything.headers["content-security-policy"]
     assert '<script src="/static/live.js" defer></script>' in everything.text
     assert crew.viewer_token not in everything.text
-    assert elsewhere.status_code == 403  # the service's refusal, as a status
+    # The service's refusals, with its own message above the filters; no tail of what may not be read.
+    assert (elsewhere.status_code, tail_elsewhere.status_code, everywhere.status_code) == (403, 403, 403)
+    message = re.search(r'data-refused="audit">([^<]*)<', everywhere.text)
+    assert message is not None and unescape(message[1]) == denied.value.message
+    assert "data-live-audit" not in everywhere.text and '<input id="project" name="project"' in everywhere.text
 
 
 def test_the_audit_stream_delivers_an_event_made_after_it_opened_and_ends_with_the_client(

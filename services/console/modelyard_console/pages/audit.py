@@ -15,8 +15,9 @@ from starlette.routing import Route
 
 import modelyard.aio
 from modelyard import AuditEvent
+from modelyard.errors import ModelyardError
 from modelyard_console.pages import live
-from modelyard_console.pages._common import console_of, page
+from modelyard_console.pages._common import _STATUS, console_of, page
 
 __all__ = ["routes"]
 
@@ -51,20 +52,31 @@ class AuditFilter:
 
 async def _audit(request: Request, client: modelyard.aio.AsyncClient) -> Response:
     wanted = AuditFilter.of(request)
-    events: list[AuditEvent] = []
-    newest = 0  # the tail starts after the newest event read, shown or not
+    try:
+        rows, newest = await _newest(client, wanted)
+    except ModelyardError as exc:  # shown above the filters, which are how to ask again
+        return console_of(request).render(
+            request, "audit.html", _STATUS.get(exc.code, 500), wanted=wanted, rows=[], refused=exc.message
+        )
+    stream = "/audit/stream?" + urlencode({**wanted.query(), "after": newest})
+    return console_of(request).render(request, "audit.html", wanted=wanted, rows=rows, stream=stream)
+
+
+async def _newest(client: modelyard.aio.AsyncClient, wanted: AuditFilter) -> tuple[list[dict[str, Any]], int]:
+    """The rows of the newest events ``wanted`` admits, and the id of the newest event read
+    (the tail starts after it, shown or not)."""
+    rows: list[dict[str, Any]] = []
+    newest = 0
     listing = client.audit_events(
         project=wanted.project, resource=wanted.resource, actor=wanted.actor, limit=SCANNED if wanted.action else SHOWN
     )
     async for event in listing:
         newest = max(newest, event.id)
         if wanted.admits(event):
-            events.append(event)
-            if len(events) == SHOWN:
+            rows.append(event_fields(event))
+            if len(rows) == SHOWN:
                 break
-    stream = "/audit/stream?" + urlencode({**wanted.query(), "after": newest})
-    rows = [event_fields(event) for event in events]
-    return console_of(request).render(request, "audit.html", wanted=wanted, rows=rows, stream=stream)
+    return rows, newest
 
 
 async def _stream(request: Request, client: modelyard.aio.AsyncClient) -> Response:
