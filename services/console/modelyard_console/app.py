@@ -2,11 +2,13 @@
 
 Every page is rendered on the server (Jinja2, autoescaped) from calls the console makes to the
 services with the signed-in user's token, so each permission decision stays in the services; a
-refusal is shown with the service's own message. No script runs in the pages.
+refusal is shown with the service's own message. The pages work without script; one script of
+our own (static/live.js) adds the live tails of the audit and deployment pages.
 
 Security: the session cookie is HttpOnly, SameSite=Strict, and Secure under TLS; every POST
 carries the session's CSRF token (sign-in, which has no session yet, a double-submit cookie);
-the Content-Security-Policy allows nothing but this origin's stylesheet and images.
+the Content-Security-Policy allows nothing but this origin's stylesheet, images, that script and
+its event streams (no inline script or style, no eval).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ PRE_SIGN_IN = "modelyard_sign_in"  # the double-submit CSRF cookie of the sign-i
 CLIENTS = 256  # sessions whose SDK client (and channels) stay open between pages
 OPEN_PATHS = ("/sign-in", "/healthz", "/static/", "/favicon.ico")
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from modelyard_console.pages import artifacts, catalog, changes, explore
+from modelyard_console.pages import artifacts, audit, catalog, changes, deployments, explore
 
 __all__ = ["routes"]
 
 
 def routes() -> list[Route]:
-    return [*catalog.routes(), *explore.routes(), *changes.routes(), *artifacts.routes()]
+    return [
+        *catalog.routes(),
+        *explore.routes(),
+        *changes.routes(),
+        *artifacts.routes(),
+        *audit.routes(),
+        *deployments.routes(),
+    ]
