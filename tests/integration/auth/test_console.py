@@ -250,3 +250,30 @@ def test_requests_are_counted_by_route_template_not_by_path(console: HttpService
     counted = re.search(rf'modelyard_console_requests_total\{{code="200",route="{re.escape(route)}"\}} (\S+)', metrics)
     assert counted is not None and float(counted[1]) >= 2
     assert seeded.project not in metrics  # no label per path: bounded
+
+
+def test_the_audit_page_tails_new_events_in_the_browser_without_breaking_its_policy(
+    console: HttpServiceProcess, seeded: Seeded, chromium: Browser, auth_metadata: ServiceProcess
+) -> None:
+    """static/live.js under the page's real Content-Security-Policy: an event made after the page
+    loaded appears at the top, its user text as text."""
+    context = chromium.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    try:
+        page.goto(f"{console.url}/sign-in")
+        page.get_by_label("API token").fill(seeded.admin_token)
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{console.url}/")
+        page.goto(f"{console.url}/audit?project={seeded.project}")
+        page.wait_for_selector("[data-live-status]:has-text('Live')")
+        with modelyard.connect(auth_metadata.target, token=seeded.admin_token) as admin:
+            changed = admin.transition_stage(f"{seeded.project}/ranker:1", "ARCHIVED", reason="<b>retired</b> early")
+        assert changed.stage.value == "ARCHIVED"
+        newest = page.locator("tbody[data-live-audit] tr").first
+        newest.locator("td", has_text="version.stage").wait_for(timeout=30_000)
+        assert "<b>retired</b> early" in newest.inner_text()  # shown as text, not markup
+        assert errors == []
+    finally:
+        context.close()
