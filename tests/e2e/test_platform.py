@@ -221,9 +221,10 @@ def test_prometheus_scrapes_the_services_with_the_platform_rules(platform: Platf
         return {r["metric"]["job"]: r["value"][1] for r in api("query?query=up")["result"]}
 
     deadline = time.monotonic() + 30
-    while up() != {"metadata": "1", "registry": "1", "deploy": "1"} and time.monotonic() < deadline:
+    every = {"metadata": "1", "registry": "1", "deploy": "1", "console": "1"}
+    while up() != every and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert up() == {"metadata": "1", "registry": "1", "deploy": "1"}
+    assert up() == every
     rules = [rule["name"] for group in api("rules")["groups"] for rule in group["rules"]]
     assert "ModelyardServiceDown" in rules and "modelyard:rpc_requests:rate5m" in rules
 

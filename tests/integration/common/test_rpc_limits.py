@@ -178,7 +178,9 @@ def test_refused_oversized_requests_leave_the_servers_memory_flat(
         first, then = grown_by(96), grown_by(144)
     print(f"metadata RSS +{first:.0f} MiB after 96 refused 15 MiB requests, 16 at once; +{then:.0f} MiB after 144 more")
     # What is read of a refused request before grpc drops it is bounded (the server's largest
-    # message, 8 MiB, and what HTTP/2 flow control let in: +3 to +202 MiB seen, by machine load)
-    # and freed: never the 16 requests in flight whole, and not growing with the number of calls.
+    # message, 8 MiB, and what HTTP/2 flow control let in: +3 to +202 MiB seen for the first
+    # batch, +0 to +108 MiB for the next, by machine load, as allocator arenas settle) and freed:
+    # never the 16 requests in flight whole, and not growing with the number of calls. Buffering
+    # them would cost ~25 MiB a call: 2.4 GiB for the first batch, 3.6 GiB more for the next.
     assert first < 320, f"RSS grew by {first:.0f} MiB"
-    assert then < 64, f"RSS grew by {then:.0f} MiB more after 144 more calls"
+    assert then < 320, f"RSS grew by {then:.0f} MiB more after 144 more calls"
