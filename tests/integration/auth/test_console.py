@@ -17,7 +17,7 @@ import httpx
 import pytest
 from auth_sessions import AuthTokens
 from console_browser import form_field, marked_text, signed_in
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 import modelyard
 from modelyard_common.embedded.service import HttpServiceProcess, ServiceProcess
@@ -217,10 +217,12 @@ def test_a_person_signs_in_and_walks_from_the_projects_to_a_versions_chart(
         _picture(page, "project")
 
         page.get_by_role("link", name="scorer", exact=True).click()
+        page.wait_for_url(f"{console.url}/projects/{seeded.project}/models/scorer")
         _picture(page, "model")
         page.get_by_role("link", name=f"{seeded.project}/scorer:3").click()
+        page.wait_for_url(f"{console.url}/projects/{seeded.project}/models/scorer/versions/3")
         bars = page.locator("svg.chart g.bar")
-        assert bars.count() == 15
+        expect(bars).to_have_count(15)  # retried until the page has loaded, with a deadline
         expected = sorted(IMPORTANCE.items(), key=lambda item: (-item[1], item[0]))
         assert bars.first.get_attribute("data-label") == expected[0][0]
         widths = [
@@ -231,7 +233,7 @@ def test_a_person_signs_in_and_walks_from_the_projects_to_a_versions_chart(
         assert _violations(page) == []
         _picture(page, "version")
         page.get_by_role("link", name="Show all 20").click()
-        assert page.locator("svg.chart g.bar").count() == 20
+        expect(page.locator("svg.chart g.bar")).to_have_count(20)
 
         page.get_by_role("button", name="Sign out").click()
         page.wait_for_url(f"{console.url}/sign-in")
