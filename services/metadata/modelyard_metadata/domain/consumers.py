@@ -46,27 +46,35 @@ class Consumers:
     def __init__(self, store: ConsumerStore, versions: Versions) -> None:
         self._store = store
         self._versions = versions
-        self._recorded: dict[tuple[int, str, ConsumptionKind, str], datetime] = {}
+        self._recorded: dict[tuple[str, str, int, str, ConsumptionKind, str], datetime] = {}
 
     async def record(self, caller: Caller, principal: str, consumption: Consumption) -> None:
         """Records ``principal`` as consuming the READY version ``consumption`` names; ``caller``
         (the service that asked Authorize) looks it up. A version that is not there, or not
-        READY, is not consumed: the service's own lookup will say why."""
+        READY, is not consumed: the service's own lookup will say why. A pinned reference
+        recorded here within the minute is not even looked up: each file a pull downloads asks
+        Authorize, and that is a hot path."""
+        ref = parse_reference(consumption.reference, "consumption.reference")
+        if ref.version is not None and self._recent(ref.project, ref.model, ref.version, principal, consumption):
+            return
         try:
             version = await self._versions.get(caller, consumption.reference, "Authorize")
         except NotFoundError:
             return
         if version.status is not VersionStatus.READY:
             return
-        key = (version.id, principal, consumption.kind, consumption.deployment)
-        now = datetime.now(UTC)
-        last = self._recorded.get(key)
-        if last is not None and now - last < RECORD_EVERY:
+        if self._recent(version.project, version.model, version.version, principal, consumption):
             return
         await self._store.record(version.id, principal, consumption.kind, consumption.deployment, RECORD_EVERY)
         if len(self._recorded) >= _REMEMBERED:
             self._recorded.clear()
-        self._recorded[key] = now
+        key = (version.project, version.model, version.version, principal, consumption.kind, consumption.deployment)
+        self._recorded[key] = datetime.now(UTC)
+
+    def _recent(self, project: str, model: str, number: int, principal: str, consumption: Consumption) -> bool:
+        """Whether this process recorded that consumption less than RECORD_EVERY ago."""
+        last = self._recorded.get((project, model, number, principal, consumption.kind, consumption.deployment))
+        return last is not None and datetime.now(UTC) - last < RECORD_EVERY
 
     async def of_version(self, caller: Caller, reference: str) -> tuple[ModelVersion, list[Consumer], int]:
         """The version, its consumers (most recent first) and how many distinct teams they are in."""
