@@ -42,6 +42,7 @@ __all__ = ["Console", "build_app"]
 
 HERE = Path(__file__).parent
 PRE_SIGN_IN = "modelyard_sign_in"  # the double-submit CSRF cookie of the sign-in form
+MAX_FORM_BYTES = 1024 * 1024  # a POST is read whole (for its CSRF token) only up to this
 CLIENTS = 256  # sessions whose SDK client (and channels) stay open between pages
 OPEN_PATHS = ("/sign-in", "/healthz", "/static/", "/favicon.ico")
 CSP = (
@@ -151,6 +152,9 @@ async def _checked(request: Request, call_next: Callable[[Request], Awaitable[Re
             return _secured(RedirectResponse(f"/sign-in?next={quote(target, safe='')}", status_code=303))
         request.scope["session_record"] = session
         if request.method == "POST":
+            length = request.headers.get("content-length")
+            if (length is None and "transfer-encoding" in request.headers) or int(length or 0) > MAX_FORM_BYTES:
+                return _secured(PlainTextResponse(f"refused: a form takes at most {MAX_FORM_BYTES} bytes", 413))
             await request.body()  # kept, so that the page reads the form again (form() alone consumes it)
             form = await request.form()
             if not secrets.compare_digest(str(form.get("csrf", "")), session.csrf):

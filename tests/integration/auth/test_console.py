@@ -279,3 +279,13 @@ def test_the_audit_page_tails_new_events_in_the_browser_without_breaking_its_pol
         assert errors == []
     finally:
         context.close()
+
+
+def test_a_form_heavier_than_any_page_takes_is_refused_before_it_is_read(
+    console: HttpServiceProcess, seeded: Seeded
+) -> None:
+    with signed_in(console, seeded.viewer_token) as browser:
+        answer = browser.post("/sign-out", content=b"csrf=" + b"x" * (2 * 1024 * 1024))
+        still = browser.get("/")
+    assert answer.status_code == 413 and "at most 1048576 bytes" in answer.text
+    assert still.status_code == 200  # refused, so the session was not ended
