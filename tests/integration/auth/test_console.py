@@ -95,7 +95,16 @@ def test_the_project_pages_show_what_the_api_says(
         projects = browser.get("/")
         project_page = browser.get(f"/projects/{seeded.project}")
         summary = api.project_summary(seeded.project, metric="accuracy")
+        models = list(api.list_models(seeded.project))
 
+    # Each model's lifecycle indicator: its newest version here (none is aliased champion).
+    assert [(m.name, m.lifecycle and m.lifecycle.version) for m in models] == [("ranker", 1), ("scorer", 3)]
+    for model in models:
+        shown = re.search(rf'<tr data-model="{model.name}">(.*?)</tr>', project_page.text, re.S)
+        assert shown is not None and model.lifecycle is not None
+        assert f"{model.full_name}:{model.lifecycle.version}</a>" in shown[1]
+        assert marked_text(shown[1], 'title="stage"') == model.lifecycle.stage == "DEVELOPMENT"
+        assert marked_text(shown[1], 'title="status"') == model.lifecycle.status == "PENDING_UPLOAD"
     row = re.search(rf'<tr data-project="{seeded.project}">(.*?)</tr>', projects.text, re.S)
     assert row is not None
     assert marked_text(row[1], 'data-field="models"') == str(summary.model_count) == "2"

@@ -10,7 +10,7 @@ from typing import Any, Unpack
 
 from modelyard import _convert as cv
 from modelyard import _convert_auth as ca
-from modelyard._calls import Calls, Pages, R, Stream, Unary, iterating, nothing, unary
+from modelyard._calls import MAX_PAGE, Calls, Pages, R, Stream, Unary, iterating, nothing, unary
 from modelyard._connection import AUTH
 from modelyard._transport import platform_info_call
 from modelyard._types import (
@@ -138,7 +138,9 @@ class MetadataCalls(Calls[R]):
 
     @iterating
     def list_models(self, project: str, *, include_archived: bool = False) -> Pages[Model]:
-        request = metadata_pb2.ListModelsRequest(project=project, include_archived=include_archived)
+        """In pages as large as the server allows: one call lists most projects' models, each
+        with its lifecycle indicator (a project page's table)."""
+        request = metadata_pb2.ListModelsRequest(project=project, include_archived=include_archived, page_size=MAX_PAGE)
         return Pages("ListModels", request, lambda r: map(cv.model_from_pb, r.models))
 
     @unary

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import modelyard.aio
-from modelyard import AuditEvent, Deployment, MetricPoint, ModelVersion
+from modelyard import AuditEvent, Deployment, MetricPoint
 from modelyard.errors import ModelyardError
 from modelyard_console.charts import LineChart, bar_chart, line_chart
 from modelyard_console.pages._common import STAGES, console_of, page
@@ -45,27 +45,12 @@ async def _projects(request: Request, client: modelyard.aio.AsyncClient) -> Resp
 async def _project(request: Request, client: modelyard.aio.AsyncClient) -> Response:
     name = request.path_params["project"]
     metric = request.query_params.get("metric", "accuracy") or "accuracy"
-    summary = await client.project_summary(name, metric=metric)
-    models = [model async for model in client.list_models(name)]
-    latest = await asyncio.gather(*(_latest(client, f"{name}/{model.name}") for model in models))
-    return console_of(request).render(
-        request,
-        "project.html",
-        summary=summary,
-        metric=metric,
-        rows=list(zip(models, latest, strict=True)),
-        stages=STAGES,
+    summary, models = await asyncio.gather(
+        client.project_summary(name, metric=metric), _listed(client.list_models(name))
     )
-
-
-async def _latest(client: modelyard.aio.AsyncClient, model: str) -> ModelVersion | None:
-    """The version a model's lifecycle indicator shows: its champion, else its newest."""
-    try:
-        return await client.get_version(f"{model}@champion")
-    except ModelyardError:
-        async for version in client.list_versions(model):
-            return version
-    return None
+    return console_of(request).render(
+        request, "project.html", summary=summary, metric=metric, models=models, stages=STAGES
+    )
 
 
 async def _model(request: Request, client: modelyard.aio.AsyncClient) -> Response:
