@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from auth_sessions import AuthTokens, Platform, Session, Team, new_token
+from console_browser import console_process
 
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
 from modelyard_common.embedded.service import HttpServiceProcess, ServiceProcess
@@ -105,12 +106,5 @@ def team(platform: Platform, auth_tokens: AuthTokens) -> Iterator[Team]:
 def console(
     tmp_path_factory: pytest.TempPathFactory, auth_metadata: ServiceProcess, redis_server: EmbeddedRedis
 ) -> Iterator[HttpServiceProcess]:
-    service = HttpServiceProcess(
-        "console",
-        "modelyard_console",
-        tmp_path_factory.mktemp("console"),
-        {"metadata_addr": auth_metadata.target, "redis_url": redis_server.url, "shutdown_grace_seconds": "1"},
-    )
-    service.start()
-    yield service
-    service.stop()
+    with console_process(tmp_path_factory.mktemp("console"), auth_metadata.target, redis_server.url) as service:
+        yield service

@@ -1,4 +1,4 @@
-"""A browser for the console tests: httpx signed in through the sign-in form, and readers of
+"""A console process for the tests, and a browser for them: httpx signed in through the sign-in form, and readers of
 the HTML the pages answer."""
 
 from __future__ import annotations
@@ -7,10 +7,28 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from html import unescape
+from pathlib import Path
 
 import httpx
 
 from modelyard_common.embedded.service import HttpServiceProcess
+
+
+@contextmanager
+def console_process(folder: Path, metadata: str, redis_url: str, **settings: str) -> Iterator[HttpServiceProcess]:
+    """A console of the metadata service at ``metadata``; ``settings`` are more MLREG_CONSOLE_*
+    values (``registry_addr``/``deploy_addr`` where the metadata service cannot announce them)."""
+    service = HttpServiceProcess(
+        "console",
+        "modelyard_console",
+        folder,
+        {"metadata_addr": metadata, "redis_url": redis_url, "shutdown_grace_seconds": "1", **settings},
+    )
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
 
 
 @contextmanager

@@ -9,7 +9,6 @@ import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from auth_sessions import AuthTokens, Platform
-from console_browser import form_field, marked_text, signed_in
+from console_browser import console_process, form_field, marked_text, signed_in
 
 import modelyard.errors
 from modelyard_common.embedded import EmbeddedRedis
@@ -41,31 +40,15 @@ class Seeded:
         return path if version is None else f"{path}/versions/{version}"
 
 
-@contextmanager
-def _console(tmp_path: Path, platform: Platform, redis_url: str, deploy: str) -> Iterator[HttpServiceProcess]:
-    """A console reaching the registry and deploy services at the addresses given (the metadata
-    service of these tests was started before them, so it cannot announce them)."""
-    with pytest.MonkeyPatch.context() as environment:
-        environment.setenv("MODELYARD_REGISTRY_ADDR", platform.registry.target)
-        environment.setenv("MODELYARD_DEPLOY_ADDR", deploy)
-        service = HttpServiceProcess(  # takes the environment as it is now
-            "console",
-            "modelyard_console",
-            tmp_path,
-            {"metadata_addr": platform.metadata.target, "redis_url": redis_url, "shutdown_grace_seconds": "1"},
-        )
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
-
-
 @pytest.fixture(scope="module")
 def platform_console(
     tmp_path_factory: pytest.TempPathFactory, platform: Platform, redis_server: EmbeddedRedis
 ) -> Iterator[HttpServiceProcess]:
-    with _console(tmp_path_factory.mktemp("console"), platform, redis_server.url, platform.deploy.target) as service:
+    """A console told where the registry and deploy services are (the metadata service of these
+    tests was started before them, so it cannot announce them)."""
+    addresses = {"registry_addr": platform.registry.target, "deploy_addr": platform.deploy.target}
+    folder = tmp_path_factory.mktemp("console")
+    with console_process(folder, platform.metadata.target, redis_server.url, **addresses) as service:
         yield service
 
 
@@ -300,7 +283,8 @@ def test_the_version_page_says_why_deployments_cannot_be_listed_instead_of_faili
     tmp_path: Path, seeded: Seeded, platform: Platform, redis_server: EmbeddedRedis
 ) -> None:
     with (
-        _console(tmp_path, platform, redis_server.url, "127.0.0.1:9") as console,  # nothing listens there
+        # Nothing listens at the deploy address given.
+        console_process(tmp_path, platform.metadata.target, redis_server.url, deploy_addr="127.0.0.1:9") as console,
         signed_in(console, seeded.viewer) as browser,
     ):
         page = browser.get(seeded.page(1))
