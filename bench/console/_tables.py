@@ -27,7 +27,7 @@ def _pairs(pages: Sequence[Page], found: dict[str, Result]) -> list[tuple[Page, 
 
 def print_tables(pages: Sequence[Page], found: dict[str, Result], calls_per_page: dict[str, int]) -> None:
     print("\nPages against the gRPC calls they make (the same calls straight from modelyard.aio); ms")
-    headers = ["page", "in flight", "pages/s", "p50", "p95", "p99", "calls p50", "p95", "p99", "ratio p50"]
+    headers = ["page", "in flight", "pages/s", "p50", "p95", "p99", "calls p50", "calls p95", "calls p99", "ratio p50"]
     headers += ["console's own p50", "RPCs"]
     rows = []
     for page, served, calls in _pairs(pages, found):
