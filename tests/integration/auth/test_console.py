@@ -116,6 +116,26 @@ def test_the_project_pages_show_what_the_api_says(
     assert "Credit &lt;b&gt;risk&lt;/b&gt;" in project_page.text
 
 
+def test_the_model_page_sorts_its_versions_by_the_column_its_url_names(
+    console: HttpServiceProcess, seeded: Seeded
+) -> None:
+    model = f"/projects/{seeded.project}/models/scorer"
+    with signed_in(console, seeded.viewer_token) as browser:
+        default, best_first, worst_first = (
+            browser.get(model + query) for query in ("", "?sort=accuracy&order=desc", "?sort=accuracy&order=asc")
+        )
+
+    def order(html: str) -> list[str]:
+        return re.findall(r'<tr data-reference="[^"]*" data-version="(\d+)"', html)
+
+    assert order(default.text) == ["3", "2", "1"]  # newest first
+    assert order(best_first.text) == ["3", "1", "2"]  # accuracy 0.95, 0.91, 0.87
+    assert order(worst_first.text) == ["2", "1", "3"]
+    # The sorted column says so, and its header link turns the order round.
+    header = r'<th scope="col" aria-sort="descending"><a href="\?sort=accuracy&amp;order=asc" data-sort="accuracy">'
+    assert re.search(header, best_first.text)
+
+
 def test_the_version_page_draws_feature_importance_largest_first(
     console: HttpServiceProcess, seeded: Seeded, auth_metadata: ServiceProcess
 ) -> None:
