@@ -60,7 +60,7 @@ def test_a_page_without_a_session_sends_to_sign_in_and_back(console: HttpService
 
 
 def test_sign_in_takes_a_token_keeps_it_server_side_and_sign_out_ends_the_session(
-    console: HttpServiceProcess, seeded: Seeded
+    console: HttpServiceProcess, seeded: Seeded, auth_metadata: ServiceProcess
 ) -> None:
     with httpx.Client(base_url=console.url) as browser:
         form = browser.get("/sign-in")
@@ -83,6 +83,8 @@ def test_sign_in_takes_a_token_keeps_it_server_side_and_sign_out_ends_the_sessio
         session_id = signed.cookies["modelyard_session"]
         again = httpx.get(f"{console.url}/", cookies={"modelyard_session": session_id})
         assert again.status_code == 303  # the session is gone on the server, not only in the browser
+    for log in (console.log_path, auth_metadata.log_path):  # neither token, good or refused, is logged
+        assert seeded.admin_token not in log.read_text() and "myd_xxx" not in log.read_text()
 
 
 def test_the_project_pages_show_what_the_api_says(
