@@ -34,7 +34,8 @@ class Seeded:
 
 @pytest.fixture(scope="module")
 def seeded(auth_metadata: ServiceProcess, auth_tokens: AuthTokens) -> Seeded:
-    """A project with two models, versions with accuracy and a feature importance, a viewer."""
+    """A project with two models, versions with accuracy and a feature importance, two aliases
+    (each version page's change forms include one removal form per alias), a viewer."""
     suffix = uuid.uuid4().hex[:8]
     project, viewer = f"console-{suffix}", f"viewer-{suffix}"
     with modelyard.connect(auth_metadata.target, token=auth_tokens.admin) as admin:
@@ -44,6 +45,8 @@ def seeded(auth_metadata: ServiceProcess, auth_tokens: AuthTokens) -> Seeded:
         for accuracy in (0.91, 0.87, 0.95):
             version = admin.create_version(f"{project}/scorer", framework="sklearn")
             admin.log_metrics(version.reference, {"accuracy": accuracy, "importance": IMPORTANCE})
+        for alias in ("candidate", "best"):
+            admin.set_alias(f"{project}/scorer", alias, 3, reason=f"{alias} <i>by accuracy</i>")
         ranker = admin.create_version(f"{project}/ranker", framework="xgboost", tags={"note": "javascript:alert(1)"})
         admin.log_metrics(ranker.reference, {"accuracy": 0.8})
         admin.create_principal(viewer)
@@ -249,6 +252,7 @@ def test_a_person_signs_in_and_walks_from_the_projects_to_a_versions_chart(
 
         page.get_by_role("link", name="scorer", exact=True).click()
         page.wait_for_url(f"{console.url}/projects/{seeded.project}/models/scorer")
+        assert _violations(page) == []
         _picture(page, "model")
         page.get_by_role("link", name=f"{seeded.project}/scorer:3").click()
         page.wait_for_url(f"{console.url}/projects/{seeded.project}/models/scorer/versions/3")
