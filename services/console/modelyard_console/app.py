@@ -37,6 +37,7 @@ from modelyard.errors import ModelyardError
 from modelyard_console import pages
 from modelyard_console.metrics import REQUEST_SECONDS, REQUESTS
 from modelyard_console.sessions import COOKIE, Session, SessionStore
+from modelyard_console.settings import ConsoleSettings
 
 __all__ = ["Console", "build_app"]
 
@@ -61,22 +62,27 @@ SECURITY_HEADERS = {
 class Console:
     """What the pages need: the templates, the sessions, and a client for a session's user."""
 
-    def __init__(
-        self, sessions: SessionStore, metadata_addr: str, timeout: float, tls: TLSConfig | None, secure: bool
-    ) -> None:
+    def __init__(self, sessions: SessionStore, settings: ConsoleSettings, tls: TLSConfig | None) -> None:
         self.sessions = sessions
-        self.secure = secure
+        self.secure = settings.tls_cert_file is not None or settings.secure_cookies
         self._clients: OrderedDict[str, modelyard.aio.AsyncClient] = OrderedDict()
         self._closing: set[asyncio.Future[None]] = set()
-        self._metadata_addr, self._timeout, self._tls = metadata_addr, timeout, tls
+        self._settings, self._tls = settings, tls
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True), trim_blocks=True
         )
 
     def client(self, token: str) -> modelyard.aio.AsyncClient:
         """A client acting with ``token``: the services decide what it may see and do."""
+        settings = self._settings
         return modelyard.aio.connect(
-            self._metadata_addr, token=token, timeout=self._timeout, tls=self._tls, actor="modelyard-console"
+            settings.metadata_addr,
+            registry=settings.registry_addr or None,
+            deploy=settings.deploy_addr or None,
+            token=token,
+            timeout=settings.metadata_timeout_seconds,
+            tls=self._tls,
+            actor="modelyard-console",
         )
 
     def client_for(self, session: Session) -> modelyard.aio.AsyncClient:

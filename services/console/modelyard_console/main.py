@@ -28,13 +28,7 @@ logger = logging.getLogger(__name__)
 async def run(settings: ConsoleSettings) -> None:
     redis = aioredis.Redis.from_url(settings.redis_url)
     tls = settings.tls_cert_file is not None
-    console = Console(
-        SessionStore(redis, settings.session_ttl_seconds),
-        settings.metadata_addr,
-        settings.metadata_timeout_seconds,
-        client_tls(settings),
-        secure=tls or settings.secure_cookies,
-    )
+    console = Console(SessionStore(redis, settings.session_ttl_seconds), settings, client_tls(settings))
     listener = socket.create_server((settings.host, settings.port), reuse_port=False)
     metrics_server, metrics_thread = start_http_server(settings.metrics_port, addr=settings.host)
     ports = {"http_port": listener.getsockname()[1], "metrics_port": metrics_server.server_port}

@@ -18,6 +18,10 @@ class ConsoleSettings(ServiceSettings):
 
     metadata_addr: str = "127.0.0.1:7410"
     """The metadata service; it names the registry and deploy services (GetPlatformInfo)."""
+    registry_addr: str = ""
+    """The registry service (downloads stream through it); empty: where the metadata service says."""
+    deploy_addr: str = ""
+    """The deploy service (deployment pages); empty: where the metadata service says."""
     metadata_timeout_seconds: float = Field(10.0, gt=0, le=300)
     """Deadline of each call the console makes for a page."""
     redis_url: str

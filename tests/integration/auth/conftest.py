@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from auth_sessions import AuthTokens, Platform, Session, Team, new_token
+from console_browser import console_process
 from playwright.sync_api import Browser, sync_playwright
 
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
@@ -111,15 +112,8 @@ def team(platform: Platform, auth_tokens: AuthTokens) -> Iterator[Team]:
 def console(
     tmp_path_factory: pytest.TempPathFactory, auth_metadata: ServiceProcess, redis_server: EmbeddedRedis
 ) -> Iterator[HttpServiceProcess]:
-    service = HttpServiceProcess(
-        "console",
-        "modelyard_console",
-        tmp_path_factory.mktemp("console"),
-        {"metadata_addr": auth_metadata.target, "redis_url": redis_server.url, "shutdown_grace_seconds": "1"},
-    )
-    service.start()
-    yield service
-    service.stop()
+    with console_process(tmp_path_factory.mktemp("console"), auth_metadata.target, redis_server.url) as service:
+        yield service
 
 
 def pytest_configure(config: pytest.Config) -> None:

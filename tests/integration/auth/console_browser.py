@@ -1,6 +1,7 @@
-"""Browsers for the console tests: httpx signed in through the sign-in form, with readers of the
-HTML the pages answer; and a real Chromium's tabs (the ``chromium`` fixture of conftest.py), with
-axe-core's verdict on a page and the pictures `make screenshots` takes for docs/console.md."""
+"""A console process for the tests, and browsers for them: httpx signed in through the sign-in
+form, with readers of the HTML the pages answer; and a real Chromium's tabs (the ``chromium``
+fixture of conftest.py), with axe-core's verdict on a page and the pictures `make screenshots`
+takes for docs/console.md."""
 
 from __future__ import annotations
 
@@ -22,6 +23,23 @@ AXE = Path(__file__).resolve().parents[2] / "vendor" / "axe-core-4.14.1.min.js"
 AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
 # `make screenshots` sets it: where the browser tests leave the pictures of docs/console.md.
 SCREENSHOTS = os.environ.get("MODELYARD_SCREENSHOTS")
+
+
+@contextmanager
+def console_process(folder: Path, metadata: str, redis_url: str, **settings: str) -> Iterator[HttpServiceProcess]:
+    """A console of the metadata service at ``metadata``; ``settings`` are more MLREG_CONSOLE_*
+    values (``registry_addr``/``deploy_addr`` where the metadata service cannot announce them)."""
+    service = HttpServiceProcess(
+        "console",
+        "modelyard_console",
+        folder,
+        {"metadata_addr": metadata, "redis_url": redis_url, "shutdown_grace_seconds": "1", **settings},
+    )
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
 
 
 @contextmanager

@@ -28,7 +28,8 @@ class Seeded:
 
 @pytest.fixture(scope="module")
 def seeded(auth_metadata: ServiceProcess, auth_tokens: AuthTokens) -> Seeded:
-    """A project with two models, versions with accuracy and a feature importance, a viewer."""
+    """A project with two models, versions with accuracy and a feature importance, two aliases
+    (each version page's change forms include one removal form per alias), a viewer."""
     suffix = uuid.uuid4().hex[:8]
     project, viewer = f"console-{suffix}", f"viewer-{suffix}"
     with modelyard.connect(auth_metadata.target, token=auth_tokens.admin) as admin:
@@ -38,6 +39,8 @@ def seeded(auth_metadata: ServiceProcess, auth_tokens: AuthTokens) -> Seeded:
         for accuracy in (0.91, 0.87, 0.95):
             version = admin.create_version(f"{project}/scorer", framework="sklearn")
             admin.log_metrics(version.reference, {"accuracy": accuracy, "importance": IMPORTANCE})
+        for alias in ("candidate", "best"):
+            admin.set_alias(f"{project}/scorer", alias, 3, reason=f"{alias} <i>by accuracy</i>")
         ranker = admin.create_version(f"{project}/ranker", framework="xgboost", tags={"note": "javascript:alert(1)"})
         admin.log_metrics(ranker.reference, {"accuracy": 0.8})
         admin.create_principal(viewer)
@@ -54,7 +57,7 @@ def test_a_page_without_a_session_sends_to_sign_in_and_back(console: HttpService
 
 
 def test_sign_in_takes_a_token_keeps_it_server_side_and_sign_out_ends_the_session(
-    console: HttpServiceProcess, seeded: Seeded
+    console: HttpServiceProcess, seeded: Seeded, auth_metadata: ServiceProcess
 ) -> None:
     with httpx.Client(base_url=console.url) as browser:
         form = browser.get("/sign-in")
@@ -77,6 +80,8 @@ def test_sign_in_takes_a_token_keeps_it_server_side_and_sign_out_ends_the_sessio
         session_id = signed.cookies["modelyard_session"]
         again = httpx.get(f"{console.url}/", cookies={"modelyard_session": session_id})
         assert again.status_code == 303  # the session is gone on the server, not only in the browser
+    for log in (console.log_path, auth_metadata.log_path):  # neither token, good or refused, is logged
+        assert seeded.admin_token not in log.read_text() and "myd_xxx" not in log.read_text()
 
 
 def test_the_project_pages_show_what_the_api_says(
@@ -89,7 +94,16 @@ def test_the_project_pages_show_what_the_api_says(
         projects = browser.get("/")
         project_page = browser.get(f"/projects/{seeded.project}")
         summary = api.project_summary(seeded.project, metric="accuracy")
+        models = list(api.list_models(seeded.project))
 
+    # Each model's lifecycle indicator: its newest version here (none is aliased champion).
+    assert [(m.name, m.lifecycle and m.lifecycle.version) for m in models] == [("ranker", 1), ("scorer", 3)]
+    for model in models:
+        shown = re.search(rf'<tr data-model="{model.name}">(.*?)</tr>', project_page.text, re.S)
+        assert shown is not None and model.lifecycle is not None
+        assert f"{model.full_name}:{model.lifecycle.version}</a>" in shown[1]
+        assert marked_text(shown[1], 'title="stage"') == model.lifecycle.stage == "DEVELOPMENT"
+        assert marked_text(shown[1], 'title="status"') == model.lifecycle.status == "PENDING_UPLOAD"
     row = re.search(rf'<tr data-project="{seeded.project}">(.*?)</tr>', projects.text, re.S)
     assert row is not None
     assert marked_text(row[1], 'data-field="models"') == str(summary.model_count) == "2"
@@ -99,6 +113,26 @@ def test_the_project_pages_show_what_the_api_says(
     assert float(marked_text(project_page.text, 'data-field="metric-min"')) == summary.metric.min == 0.8
     assert float(marked_text(project_page.text, 'data-field="metric-max"')) == summary.metric.max == 0.95
     assert "Credit &lt;b&gt;risk&lt;/b&gt;" in project_page.text
+
+
+def test_the_model_page_sorts_its_versions_by_the_column_its_url_names(
+    console: HttpServiceProcess, seeded: Seeded
+) -> None:
+    model = f"/projects/{seeded.project}/models/scorer"
+    with signed_in(console, seeded.viewer_token) as browser:
+        default, best_first, worst_first = (
+            browser.get(model + query) for query in ("", "?sort=accuracy&order=desc", "?sort=accuracy&order=asc")
+        )
+
+    def order(html: str) -> list[str]:
+        return re.findall(r'<tr data-reference="[^"]*" data-version="(\d+)"', html)
+
+    assert order(default.text) == ["3", "2", "1"]  # newest first
+    assert order(best_first.text) == ["3", "1", "2"]  # accuracy 0.95, 0.91, 0.87
+    assert order(worst_first.text) == ["2", "1", "3"]
+    # The sorted column says so, and its header link turns the order round.
+    header = r'<th scope="col" aria-sort="descending"><a href="\?sort=accuracy&amp;order=asc" data-sort="accuracy">'
+    assert re.search(header, best_first.text)
 
 
 def test_the_version_page_draws_feature_importance_largest_first(

@@ -1,8 +1,9 @@
 """Changes made through the console, against the real platform with authentication on: each one
-shows in the API and the audit log afterwards, a viewer's is refused with the service's message,
-a POST without the CSRF token is refused; and what the model and version pages draw and serve
-(metric charts, lineage, deployments, artifact downloads), checked against the API. The stage and
-description forms are used in a real browser too, by an editor and by a viewer."""
+shows in the API and the audit log afterwards with its reason, a viewer's or an overlong reason
+is refused with the service's message, a POST without the CSRF token is refused; and what the
+model and version pages draw and serve (metric charts, lineage, deployments, artifact
+downloads), checked against the API. The stage and description forms are used in a real
+browser too, by an editor and by a viewer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from auth_sessions import AuthTokens, Platform
-from console_browser import form_field, marked_text, picture, sign_in, signed_in, tab, violations
+from console_browser import console_process, form_field, marked_text, picture, sign_in, signed_in, tab, violations
 from playwright.sync_api import Browser, Locator, Page, expect
 
 import modelyard.errors
@@ -43,31 +43,15 @@ class Seeded:
         return path if version is None else f"{path}/versions/{version}"
 
 
-@contextmanager
-def _console(tmp_path: Path, platform: Platform, redis_url: str, deploy: str) -> Iterator[HttpServiceProcess]:
-    """A console reaching the registry and deploy services at the addresses given (the metadata
-    service of these tests was started before them, so it cannot announce them)."""
-    with pytest.MonkeyPatch.context() as environment:
-        environment.setenv("MODELYARD_REGISTRY_ADDR", platform.registry.target)
-        environment.setenv("MODELYARD_DEPLOY_ADDR", deploy)
-        service = HttpServiceProcess(  # takes the environment as it is now
-            "console",
-            "modelyard_console",
-            tmp_path,
-            {"metadata_addr": platform.metadata.target, "redis_url": redis_url, "shutdown_grace_seconds": "1"},
-        )
-    service.start()
-    try:
-        yield service
-    finally:
-        service.stop()
-
-
 @pytest.fixture(scope="module")
 def platform_console(
     tmp_path_factory: pytest.TempPathFactory, platform: Platform, redis_server: EmbeddedRedis
 ) -> Iterator[HttpServiceProcess]:
-    with _console(tmp_path_factory.mktemp("console"), platform, redis_server.url, platform.deploy.target) as service:
+    """A console told where the registry and deploy services are (the metadata service of these
+    tests was started before them, so it cannot announce them)."""
+    addresses = {"registry_addr": platform.registry.target, "deploy_addr": platform.deploy.target}
+    folder = tmp_path_factory.mktemp("console")
+    with console_process(folder, platform.metadata.target, redis_server.url, **addresses) as service:
         yield service
 
 
@@ -141,37 +125,81 @@ def test_a_stage_change_made_on_the_page_shows_in_the_api_and_the_audit_log_with
     assert "passed &lt;b&gt;review&lt;/b&gt;" in again.text  # the audit trail of the page, inert
 
 
-def test_aliases_and_descriptions_changed_on_the_pages_show_in_the_api_and_the_audit_log(
+def test_aliases_and_descriptions_changed_on_the_pages_show_in_the_api_and_the_audit_log_with_their_reasons(
     platform_console: HttpServiceProcess, seeded: Seeded, platform: Platform
 ) -> None:
     version_page, model_page = seeded.page(3), seeded.page()
     with signed_in(platform_console, seeded.editor) as browser:
-        answer = _post(browser, version_page, f"{version_page}/aliases", {"alias": "candidate"})
-        assert _followed(browser, answer) == "Alias candidate now points at version 3."
         answer = _post(
-            browser, version_page, f"{version_page}/edit", {"description": "retrained", "tags": "a=1\nb = 2"}
+            browser, version_page, f"{version_page}/aliases", {"alias": "candidate", "reason": "best <i>auc</i>"}
         )
+        assert _followed(browser, answer) == "Alias candidate now points at version 3."
+        edit = {"description": "retrained", "tags": "a=1\nb = 2", "reason": "new data"}
+        answer = _post(browser, version_page, f"{version_page}/edit", edit)
         assert _followed(browser, answer) == f"Saved the description and tags of {seeded.model}:3."
-        answer = _post(browser, model_page, f"{model_page}/edit", {"description": "new words", "tags": "team=risk"})
+        edit = {"description": "new words", "tags": "team=risk", "reason": "clearer"}
+        answer = _post(browser, model_page, f"{model_page}/edit", edit)
         assert _followed(browser, answer) == f"Saved the description of {seeded.model}."  # tags unchanged: not sent
-        answer = _post(browser, version_page, f"{version_page}/aliases/delete", {"alias": "candidate"})
+        answer = _post(
+            browser, version_page, f"{version_page}/aliases/delete", {"alias": "candidate", "reason": "done"}
+        )
         assert _followed(browser, answer) == "Alias candidate removed."
         history = browser.get(model_page).text
+        audit = browser.get(f"/audit?project={seeded.project}").text
 
     with platform.client(seeded.owner) as api:
         version, model = api.get_version(f"{seeded.model}:3"), api.get_model(seeded.model)
         events = list(api.audit_events(project=seeded.project, resource=seeded.model, limit=20))
     assert (version.description, version.tags, version.aliases) == ("retrained", {"a": "1", "b": "2"}, ())
     assert (model.description, model.tags) == ("new words", {"team": "risk"})
-    actions = [(event.action, event.resource) for event in events[:4]]
-    assert actions == [
-        ("alias.delete", f"{seeded.model}@candidate"),
-        ("model.update", seeded.model),
-        ("version.update", f"{seeded.model}:3"),
-        ("alias.set", f"{seeded.model}@candidate"),
+    changes = [(event.action, event.resource, event.reason) for event in events[:4]]
+    assert changes == [
+        ("alias.delete", f"{seeded.model}@candidate", "done"),
+        ("model.update", seeded.model, "clearer"),
+        ("version.update", f"{seeded.model}:3", "new data"),
+        ("alias.set", f"{seeded.model}@candidate", "best <i>auc</i>"),
     ]
-    rows = re.findall(r'<tr data-event="(\d+)">', history)
-    assert rows == [str(events[0].id), str(events[3].id)]  # the alias history, newest first
+    alias_history = [(id_, cells[-1]) for id_, cells in _rows(history).items()]
+    assert alias_history == [(str(events[0].id), "done"), (str(events[3].id), "best &lt;i&gt;auc&lt;/i&gt;")]
+    audit_page = _rows(audit)
+    assert [unescape(audit_page[str(event.id)][5]) for event in events[:4]] == [reason for *_, reason in changes]
+
+
+def _rows(html: str) -> dict[str, list[str]]:
+    """The cells of each table row showing an audit event, by the event's id, in page order."""
+    rows = re.findall(r'<tr data-event="(\d+)">(.*?)</tr>', html, re.S)
+    return {id_: re.findall(r"<td>(.*?)</td>", row, re.S) for id_, row in rows}
+
+
+@pytest.mark.parametrize(
+    ("form", "action", "fields"),
+    [
+        ("alias", "aliases", {"alias": "candidate"}),
+        ("alias-delete", "aliases/delete", {"alias": "best"}),
+        ("edit", "edit", {"description": "too long a why", "tags": ""}),
+        ("stage", "stage", {"stage": "VALIDATION"}),
+    ],
+)
+def test_a_reason_over_the_services_limit_is_refused_naming_it_and_what_was_typed_stays(
+    platform_console: HttpServiceProcess,
+    seeded: Seeded,
+    platform: Platform,
+    form: str,
+    action: str,
+    fields: dict[str, str],
+) -> None:
+    page, reason = seeded.page(2), "r" * 4097
+    with platform.client(seeded.owner) as api:
+        api.set_alias(seeded.model, "best", 2)
+        before = api.get_version(f"{seeded.model}:2")
+        events = [event.id for event in api.audit_events(project=seeded.project, limit=5)]
+        with signed_in(platform_console, seeded.editor) as browser:
+            refused = _post(browser, page, f"{page}/{action}", {**fields, "reason": reason})
+        assert api.get_version(f"{seeded.model}:2") == before
+        assert [event.id for event in api.audit_events(project=seeded.project, limit=5)] == events
+    assert refused.status_code == 400
+    assert _refusal(refused.text, form) == "reason: is 4097 characters long; at most 4096 allowed"
+    assert refused.text.count(f'value="{reason}"') == 1  # back in the form that was sent, and only there
 
 
 def test_a_viewers_changes_are_refused_with_the_services_message_and_change_nothing(
@@ -302,7 +330,8 @@ def test_the_version_page_says_why_deployments_cannot_be_listed_instead_of_faili
     tmp_path: Path, seeded: Seeded, platform: Platform, redis_server: EmbeddedRedis
 ) -> None:
     with (
-        _console(tmp_path, platform, redis_server.url, "127.0.0.1:9") as console,  # nothing listens there
+        # Nothing listens at the deploy address given.
+        console_process(tmp_path, platform.metadata.target, redis_server.url, deploy_addr="127.0.0.1:9") as console,
         signed_in(console, seeded.viewer) as browser,
     ):
         page = browser.get(seeded.page(1))
@@ -332,6 +361,7 @@ def test_in_the_browser_an_editor_moves_a_stage_and_edits_a_description_then_see
         page.keyboard.press("Enter")  # the keyboard submits the form it is in
         expect(page.get_by_role("status")).to_have_text(f"{reference} is now in stage VALIDATION.")
         _edit_form(page).get_by_label("Description", exact=True).fill("retrained on <b>May</b> data")
+        _edit_form(page).get_by_label(re.compile("^Reason")).fill("new <i>data</i>")
         _edit_form(page).get_by_role("button", name="Save").click()
         expect(page.get_by_role("status")).to_have_text(f"Saved the description of {reference}.")
         assert violations(page) == []
@@ -352,7 +382,7 @@ def test_in_the_browser_an_editor_moves_a_stage_and_edits_a_description_then_see
         picture(page, "audit")
     assert (version.stage.value, version.description) == ("VALIDATION", "retrained on <b>May</b> data")
     assert [(e.action, e.resource, e.reason) for e in events] == [
-        ("version.update", reference, ""),
+        ("version.update", reference, "new <i>data</i>"),
         ("version.stage", reference, "passed review"),
     ]
     assert rows == [[e.id, e.action, e.resource, e.reason] for e in events]

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from auth_sessions import AuthTokens, Platform
 from classifiers import FEATURES, push_classifier
-from console_browser import form_field, picture, sign_in, signed_in, tab, violations
+from console_browser import console_process, form_field, picture, sign_in, signed_in, tab, violations
 from playwright.sync_api import Browser, expect
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -61,19 +61,11 @@ def crew(platform: Platform, auth_tokens: AuthTokens, tmp_path_factory: pytest.T
 def console(
     tmp_path_factory: pytest.TempPathFactory, platform: Platform, redis_server: EmbeddedRedis
 ) -> Iterator[HttpServiceProcess]:
-    """A console told the deploy service's address as any client is (this metadata service was
-    started before the deploy service, so it cannot announce it)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELYARD_DEPLOY_ADDR", platform.deploy.target)
-        service = HttpServiceProcess(
-            "console",
-            "modelyard_console",
-            tmp_path_factory.mktemp("console-live"),
-            {"metadata_addr": platform.metadata.target, "redis_url": redis_server.url, "shutdown_grace_seconds": "1"},
-        )
-    service.start()
-    yield service
-    service.stop()
+    """A console told the deploy service's address (this metadata service was started before the
+    deploy service, so it cannot announce it)."""
+    folder, deploy = tmp_path_factory.mktemp("console-live"), platform.deploy.target
+    with console_process(folder, platform.metadata.target, redis_server.url, deploy_addr=deploy) as service:
+        yield service
 
 
 def _live(html: str, name: str) -> str:

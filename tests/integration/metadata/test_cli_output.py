@@ -66,3 +66,20 @@ def test_every_empty_listing_says_what_is_empty(client: modelyard.Client, projec
     assert (models.returncode, models.stdout, versions.returncode, versions.stdout) == (0, "", 0, "")
     assert models.stderr == f"no models in project {project} (--archived shows the archived ones)\n"
     assert versions.stderr == f"model {project}/empty has no versions yet\n"
+
+
+def test_model_listings_show_each_models_lifecycle(client: modelyard.Client, project: str) -> None:
+    client.create_model(f"{project}/scorer")
+    client.create_model(f"{project}/fresh")
+    client.create_version(f"{project}/scorer")
+
+    listed = _cli(client, "model", "list", project)
+    shown = _cli(client, "model", "get", f"{project}/scorer")
+    as_json = json.loads(_cli(client, "--json", "model", "get", f"{project}/scorer").stdout)
+
+    assert "LIFECYCLE" in listed.stdout
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line.strip().startswith(project)}
+    assert "1: DEVELOPMENT PENDING_UPLOAD" in rows[f"{project}/scorer"]
+    assert "DEVELOPMENT" not in rows[f"{project}/fresh"]  # no version, no indicator
+    assert re.search(r"^\s*lifecycle\s+1: DEVELOPMENT PENDING_UPLOAD$", shown.stdout, re.M), shown.stdout
+    assert as_json["lifecycle"] == {"version": 1, "stage": "DEVELOPMENT", "status": "PENDING_UPLOAD"}

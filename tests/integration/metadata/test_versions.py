@@ -205,3 +205,21 @@ def test_alias_moves_atomically_and_reads_follow(client: modelyard.Client, model
 def test_alias_cannot_point_at_missing_version(client: modelyard.Client, model: str) -> None:
     with pytest.raises(errors.NotFoundError, match="has no version 5"):
         client.set_alias(model, "champion", 5)
+
+
+def test_a_models_lifecycle_shows_its_champion_else_its_newest_version(
+    client: modelyard.Client, project: str, model: str
+) -> None:
+    Lifecycle, Stage, Status = modelyard.Lifecycle, modelyard.Stage, modelyard.VersionStatus
+    assert client.get_model(model).lifecycle is None
+    first = client.create_version(model)
+    ready(client, first.reference)
+    client.create_version(model)
+    assert client.get_model(model).lifecycle == Lifecycle(2, Stage.DEVELOPMENT, Status.PENDING_UPLOAD)
+
+    client.set_alias(model, "champion", 1)
+    client.transition_stage(first.reference, "VALIDATION")
+    # The cached model row read above is not served stale: both changes show at once.
+    expected = Lifecycle(1, Stage.VALIDATION, Status.READY)
+    assert client.get_model(model).lifecycle == expected
+    assert [m.lifecycle for m in client.list_models(project) if m.full_name == model] == [expected]

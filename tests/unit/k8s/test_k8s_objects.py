@@ -109,7 +109,8 @@ async def test_the_consoles_probe_path_answers_without_a_session(manifests: Mani
         if "httpGet" in probe
     }
     # Redis is never reached: an open path reads no session.
-    console = Console(SessionStore(Redis.from_url("redis://127.0.0.1:1"), 60), "127.0.0.1:1", 1.0, None, False)
+    settings = ConsoleSettings(metadata_addr="127.0.0.1:1", redis_url="redis://127.0.0.1:1")
+    console = Console(SessionStore(Redis.from_url(settings.redis_url), 60), settings, None)
     transport = httpx.ASGITransport(app=build_app(console))
     async with httpx.AsyncClient(transport=transport, base_url="http://console") as kubelet:
         answer = await kubelet.get(path)

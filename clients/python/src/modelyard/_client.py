@@ -313,6 +313,7 @@ class AsyncClient(_Settled, MetadataCalls[AsyncRunner], DeployCalls[AsyncRunner]
         self,
         target: str | None = None,
         *,
+        registry: str | None = None,
         deploy: str | None = None,
         actor: str | None = None,
         token: str | None = None,
@@ -321,7 +322,14 @@ class AsyncClient(_Settled, MetadataCalls[AsyncRunner], DeployCalls[AsyncRunner]
         settings_prefix: str = "",
     ) -> None:
         self._settings = Settings.of(
-            target, deploy=deploy, actor=actor, token=token, timeout=timeout, tls=tls, settings_prefix=settings_prefix
+            target,
+            registry=registry,
+            deploy=deploy,
+            actor=actor,
+            token=token,
+            timeout=timeout,
+            tls=tls,
+            settings_prefix=settings_prefix,
         )
         self._runner = self._transport = AsyncTransport(self._settings)
 
@@ -334,6 +342,12 @@ class AsyncClient(_Settled, MetadataCalls[AsyncRunner], DeployCalls[AsyncRunner]
         $MODELYARD_DEPLOY_ADDR), else as found on the first deploy call (the metadata service's
         answer, else 127.0.0.1:7412); None until then."""
         return self._transport.known(DEPLOY)
+
+    async def registry_address(self) -> str:
+        """The registry service's "host:port", for a caller that streams artifact bytes itself:
+        as given (``registry`` argument, else $MODELYARD_REGISTRY_ADDR), else as the metadata
+        service says (asked once), else 127.0.0.1:7411."""
+        return await self._transport.address(REGISTRY)
 
     async def deploy(
         self,
@@ -417,6 +431,7 @@ def connect(
 def connect_async(
     target: str | None = None,
     *,
+    registry: str | None = None,
     deploy: str | None = None,
     actor: str | None = None,
     token: str | None = None,
@@ -426,5 +441,12 @@ def connect_async(
 ) -> AsyncClient:
     """An asyncio client of the metadata and deploy services; arguments as ``connect``."""
     return AsyncClient(
-        target, deploy=deploy, actor=actor, token=token, timeout=timeout, tls=tls, settings_prefix=settings_prefix
+        target,
+        registry=registry,
+        deploy=deploy,
+        actor=actor,
+        token=token,
+        timeout=timeout,
+        tls=tls,
+        settings_prefix=settings_prefix,
     )

@@ -24,6 +24,7 @@ from modelyard._types import (
     Dependency,
     DependencyScope,
     EnsembleMethod,
+    Lifecycle,
     Lineage,
     LineageDirection,
     LineageEdge,
@@ -286,6 +287,11 @@ def model_from_pb(model: types_pb2.Model) -> Model:
         aliases=dict(model.aliases),
         create_time=optional_time(model, "create_time"),
         update_time=optional_time(model, "update_time"),
+        lifecycle=Lifecycle(
+            model.lifecycle.version, stage_from_pb(model.lifecycle.stage), status_from_pb(model.lifecycle.status)
+        )
+        if model.HasField("lifecycle")
+        else None,
     )
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "DeploymentRuntime",
     "DeploymentState",
     "EnsembleMethod",
+    "Lifecycle",
     "Lineage",
     "LineageDirection",
     "LineageEdge",
@@ -307,11 +308,22 @@ class Model:
     aliases: dict[str, int] = field(default_factory=dict)
     create_time: datetime | None = None
     update_time: datetime | None = None
+    lifecycle: Lifecycle | None = None
+    """None while the model has no version."""
 
     @property
     def full_name(self) -> str:
         """``"project/model"``, as every call naming a model takes it."""
         return f"{self.project}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """A model's lifecycle at a glance: its version aliased "champion", else its newest."""
+
+    version: int
+    stage: Stage
+    status: VersionStatus
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ stream that does not match is cut short, so a browser never keeps a wrong file a
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import logging
@@ -52,7 +51,7 @@ async def _download(request: Request, client: modelyard.aio.AsyncClient) -> Resp
     if file is None:
         raise NotFoundError(f"path: {reference} has no artifact file {path!r}")
     token = request.scope["session_record"].token
-    registry = await asyncio.to_thread(_registry_address, client.target, token, client.tls)
+    registry = await client.registry_address()
     body = await _open(registry, token, client.tls, client.actor, version.reference, file)
     name = quote(file.path.rpartition("/")[2], safe="")
     headers = {
@@ -62,13 +61,6 @@ async def _download(request: Request, client: modelyard.aio.AsyncClient) -> Resp
         "X-Modelyard-SHA256": file.sha256,
     }
     return StreamingResponse(body, media_type="application/octet-stream", headers=headers)
-
-
-def _registry_address(target: str, token: str, tls: TLSConfig | None) -> str:
-    """Where the registry is, by the SDK's own rule: $MODELYARD_REGISTRY_ADDR, else as the
-    metadata service announces, else the single machine's default (a blocking call at most)."""
-    with modelyard.connect(target, token=token, tls=tls) as blocking:
-        return blocking.registry
 
 
 async def _open(

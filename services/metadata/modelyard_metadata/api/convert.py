@@ -127,6 +127,13 @@ def model_to_pb(model: Model) -> types_pb2.Model:
         aliases=model.aliases,
         create_time=time_to_pb(model.created_at),
         update_time=time_to_pb(model.updated_at),
+        lifecycle=None
+        if model.lifecycle is None
+        else types_pb2.Lifecycle(
+            version=model.lifecycle.version,
+            stage=_stage_pb(model.lifecycle.stage),
+            status=_status_pb(model.lifecycle.status),
+        ),
     )
 
 

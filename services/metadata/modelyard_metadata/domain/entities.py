@@ -17,6 +17,7 @@ __all__ = [
     "Dependency",
     "DependencyScope",
     "EnsembleMethod",
+    "Lifecycle",
     "LineageEdge",
     "LineageNode",
     "MetricPoint",
@@ -147,10 +148,21 @@ class Model:
     aliases: dict[str, int]
     created_at: datetime
     updated_at: datetime
+    lifecycle: Lifecycle | None
+    """None while the model has no version."""
 
     @property
     def full_name(self) -> str:
         return f"{self.project}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """A model's lifecycle at a glance: its version aliased "champion", else its newest."""
+
+    version: int
+    stage: Stage
+    status: VersionStatus
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,9 +52,9 @@ __all__ = ["AUTH", "VersionCache"]
 
 logger = logging.getLogger(__name__)
 
-# Part of every row key: bump it when the cached columns change (2: model_versions.serving), so
-# that replicas of a new release never read rows cached by an old one.
-ROW_FORMAT = 2
+# Part of every row key: bump it when the cached columns change (2: model_versions.serving, 3: a
+# model's lifecycle indicator), so that replicas of a new release never read rows cached by an old one.
+ROW_FORMAT = 3
 
 # Milliseconds by Redis's clock, which every replica shares.
 _NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)"

@@ -17,10 +17,20 @@ __all__ = ["BY_ID", "MODEL", "VERSION_COLUMNS", "Connection", "find_versions", "
 # A pooled connection proxies a Connection; code here takes either.
 Connection: TypeAlias = "asyncpg.Connection | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
+# A model with its aliases and its lifecycle indicator: the version aliased "champion", else its
+# newest (lead_* are NULL while it has none).
 MODEL = """
 SELECT m.*, COALESCE((SELECT jsonb_object_agg(a.alias, av.version) FROM aliases a
-                      JOIN model_versions av ON av.id = a.version_id WHERE a.model_id = m.id), '{}') AS aliases
-FROM models m"""
+                      JOIN model_versions av ON av.id = a.version_id WHERE a.model_id = m.id), '{}') AS aliases,
+       lead.version AS lead_version, lead.stage AS lead_stage, lead.status AS lead_status
+FROM models m
+LEFT JOIN LATERAL (
+  (SELECT lv.version, lv.stage, lv.status FROM aliases la JOIN model_versions lv ON lv.id = la.version_id
+   WHERE la.model_id = m.id AND la.alias = 'champion')
+  UNION ALL
+  (SELECT lv.version, lv.stage, lv.status FROM model_versions lv
+   WHERE lv.model_id = m.id ORDER BY lv.version DESC LIMIT 1)
+  LIMIT 1) lead ON true"""
 VERSION_COLUMNS = """v.*,
   ARRAY(SELECT a.alias FROM aliases a WHERE a.version_id = v.id ORDER BY a.alias) AS aliases,
   ARRAY(SELECT p.project || '/' || p.model || ':' || p.version FROM version_lineage l

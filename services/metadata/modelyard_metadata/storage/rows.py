@@ -12,6 +12,7 @@ from modelyard_metadata.domain.entities import (
     Dependency,
     DependencyScope,
     EnsembleMethod,
+    Lifecycle,
     MetricPoint,
     Model,
     ModelKind,
@@ -101,6 +102,9 @@ def model_from_row(row: Row) -> Model:
         aliases=row["aliases"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        lifecycle=None
+        if row["lead_version"] is None
+        else Lifecycle(row["lead_version"], Stage(row["lead_stage"]), VersionStatus(row["lead_status"])),
     )
 
 

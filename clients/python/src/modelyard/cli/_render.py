@@ -224,6 +224,7 @@ def model(m: Model) -> RenderableType:
             ("owner", m.owner),
             ("team", m.team),
             ("latest version", m.latest_version or None),
+            ("lifecycle", _lifecycle(m)),
             ("aliases", ", ".join(f"{a}={v}" for a, v in sorted(m.aliases.items()))),
             ("tags", ", ".join(f"{k}={v}" for k, v in sorted(m.tags.items()))),
             ("code", m.code_location),
@@ -235,8 +236,14 @@ def model(m: Model) -> RenderableType:
     )
 
 
+def _lifecycle(m: Model) -> str | None:
+    """The model's lifecycle indicator: its champion's (else newest version's) stage and status."""
+    shown = m.lifecycle
+    return f"{shown.version}: {shown.stage} {shown.status}" if shown else None
+
+
 def models(items: Sequence[Model]) -> RenderableType:
-    table = _table("MODEL", "KIND", "OWNER", "TEAM", "LATEST", "ALIASES", "TAGS")
+    table = _table("MODEL", "KIND", "OWNER", "TEAM", "LATEST", "LIFECYCLE", "ALIASES", "TAGS")
     for m in items:
         name = Text(m.full_name + (" (archived)" if m.archived else ""), style="dim" if m.archived else "")
         table.add_row(
@@ -245,6 +252,7 @@ def models(items: Sequence[Model]) -> RenderableType:
             Text(m.owner),
             Text(m.team),
             str(m.latest_version or ""),
+            Text(_lifecycle(m) or ""),
             Text(", ".join(f"{a}={v}" for a, v in sorted(m.aliases.items()))),
             Text(", ".join(f"{k}={v}" for k, v in sorted(m.tags.items()))),
         )

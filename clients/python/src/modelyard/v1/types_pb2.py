@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18modelyard/v1/types.proto\x12\x0cmodelyard.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"=\n\x0eSourceLocation\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\"\x9d\x01\n\x07Project\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb2\x04\n\x05Model\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\r\n\x05owner\x18\x04 \x01(\t\x12\x0c\n\x04team\x18\x05 \x01(\t\x12%\n\x04kind\x18\x06 \x01(\x0e\x32\x17.modelyard.v1.ModelKind\x12+\n\x04tags\x18\x07 \x03(\x0b\x32\x1d.modelyard.v1.Model.TagsEntry\x12\x33\n\rcode_location\x18\x08 \x01(\x0b\x32\x1c.modelyard.v1.SourceLocation\x12\x33\n\rdata_location\x18\t \x01(\x0b\x32\x1c.modelyard.v1.SourceLocation\x12\x10\n\x08\x61rchived\x18\n \x01(\x08\x12\x16\n\x0elatest_version\x18\x0b \x01(\x03\x12\x31\n\x07\x61liases\x18\x0c \x03(\x0b\x32 .modelyard.v1.Model.AliasesEntry\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0c\x41liasesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\";\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"`\n\tSignature\x12(\n\x06inputs\x18\x01 \x03(\x0b\x32\x18.modelyard.v1.TensorSpec\x12)\n\x07outputs\x18\x02 \x03(\x0b\x32\x18.modelyard.v1.TensorSpec\"\\\n\nDependency\x12\x0f\n\x07library\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12,\n\x05scope\x18\x03 \x01(\x0e\x32\x1d.modelyard.v1.DependencyScope\"f\n\x07Serving\x12\x13\n\x0b\x65ntry_point\x18\x01 \x01(\t\x12\x35\n\x0f\x65nsemble_method\x18\x02 \x01(\x0e\x32\x1c.modelyard.v1.EnsembleMethod\x12\x0f\n\x07members\x18\x03 \x03(\t\"e\n\x0c\x41rtifactFile\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x13\n\x0bstorage_key\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\"I\n\x08\x41rtifact\x12)\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1a.modelyard.v1.ArtifactFile\x12\x12\n\ntotal_size\x18\x02 \x01(\x03\"\x98\x01\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x06number\x18\x02 \x01(\x01H\x00\x12-\n\nstructured\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x12\x0c\n\x04step\x18\x04 \x01(\x03\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x07\n\x05value\"\xe5\x06\n\x0cModelVersion\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x11\n\treference\x18\x04 \x01(\t\x12\"\n\x05stage\x18\x05 \x01(\x0e\x32\x13.modelyard.v1.Stage\x12+\n\x06status\x18\x06 \x01(\x0e\x32\x1b.modelyard.v1.VersionStatus\x12\x16\n\x0estatus_message\x18\x07 \x01(\t\x12\x11\n\tframework\x18\x08 \x01(\t\x12\x16\n\x0epayload_format\x18\t \x01(\t\x12\x0e\n\x06\x61uthor\x18\n \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0b \x01(\t\x12*\n\tsignature\x18\x0c \x01(\x0b\x32\x17.modelyard.v1.Signature\x12\x30\n\x0fhyperparameters\x18\r \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\x0c\x64\x65pendencies\x18\x0e \x03(\x0b\x32\x18.modelyard.v1.Dependency\x12\x13\n\x0bproduced_by\x18\x0f \x03(\t\x12\x33\n\rcode_location\x18\x10 \x01(\x0b\x32\x1c.modelyard.v1.SourceLocation\x12\x33\n\rdata_location\x18\x11 \x01(\x0b\x32\x1c.modelyard.v1.SourceLocation\x12\x32\n\x04tags\x18\x12 \x03(\x0b\x32$.modelyard.v1.ModelVersion.TagsEntry\x12\x0f\n\x07\x61liases\x18\x13 \x03(\t\x12%\n\x07metrics\x18\x14 \x03(\x0b\x32\x14.modelyard.v1.Metric\x12(\n\x08\x61rtifact\x18\x15 \x01(\x0b\x32\x16.modelyard.v1.Artifact\x12/\n\x0b\x63reate_time\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x17 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x07serving\x18\x18 \x01(\x0b\x32\x15.modelyard.v1.Serving\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x89\x02\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x0f\n\x07project\x18\x05 \x01(\t\x12\x10\n\x08resource\x18\x06 \x01(\t\x12\'\n\x06\x62\x65\x66ore\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x05\x61\x66ter\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x12\n\nrequest_id\x18\n \x01(\t\x12\x0e\n\x06\x61\x63\x63\x65ss\x18\x0b \x01(\t*p\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13MODEL_KIND_STANDARD\x10\x01\x12\x15\n\x11MODEL_KIND_CUSTOM\x10\x02\x12\x17\n\x13MODEL_KIND_ENSEMBLE\x10\x03*u\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x15\n\x11STAGE_DEVELOPMENT\x10\x01\x12\x14\n\x10STAGE_VALIDATION\x10\x02\x12\x14\n\x10STAGE_PRODUCTION\x10\x03\x12\x12\n\x0eSTAGE_ARCHIVED\x10\x04*s\n\x0f\x43onsumptionKind\x12 \n\x1c\x43ONSUMPTION_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43ONSUMPTION_KIND_DOWNLOAD\x10\x01\x12\x1f\n\x1b\x43ONSUMPTION_KIND_DEPLOYMENT\x10\x02*\x87\x01\n\rVersionStatus\x12\x1e\n\x1aVERSION_STATUS_UNSPECIFIED\x10\x00\x12!\n\x1dVERSION_STATUS_PENDING_UPLOAD\x10\x01\x12\x18\n\x14VERSION_STATUS_READY\x10\x02\x12\x19\n\x15VERSION_STATUS_FAILED\x10\x03*i\n\x0f\x44\x65pendencyScope\x12 \n\x1c\x44\x45PENDENCY_SCOPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45PENDENCY_SCOPE_BUILD\x10\x01\x12\x18\n\x14\x44\x45PENDENCY_SCOPE_RUN\x10\x02*\x83\x01\n\x0e\x45nsembleMethod\x12\x1f\n\x1b\x45NSEMBLE_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45NSEMBLE_METHOD_AVERAGE\x10\x01\x12\x18\n\x14\x45NSEMBLE_METHOD_VOTE\x10\x02\x12\x19\n\x15\x45NSEMBLE_METHOD_CHAIN\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18modelyard/v1/types.proto\x12\x0cmodelyard.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"=\n\x0eSourceLocation\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\"\x9d\x01\n\x07Project\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xde\x04\n\x05Model\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\r\n\x05owner\x18\x04 \x01(\t\x12\x0c\n\x04team\x18\x05 \x01(\t\x12%\n\x04kind\x18\x06 \x01(\x0e\x32\x17.modelyard.v1.ModelKind\x12+\n\x04tags\x18\x07 \x03(\x0b\x32\x1d.modelyard.v1.Model.TagsEntry\x12\x33\n\rcode_location\x18\x08 \x01(\x0b\x32\x1c.modelyard.v1.SourceLocation\x12\x33\n\rdata_location\x18\t \x01(\x0b\x32\x1c.modelyard.v1.SourceLocation\x12\x10\n\x08\x61rchived\x18\n \x01(\x08\x12\x16\n\x0elatest_version\x18\x0b \x01(\x03\x12\x31\n\x07\x61liases\x18\x0c \x03(\x0b\x32 .modelyard.v1.Model.AliasesEntry\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\tlifecycle\x18\x0f \x01(\x0b\x32\x17.modelyard.v1.Lifecycle\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0c\x41liasesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"m\n\tLifecycle\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\"\n\x05stage\x18\x02 \x01(\x0e\x32\x13.modelyard.v1.Stage\x12+\n\x06status\x18\x03 \x01(\x0e\x32\x1b.modelyard.v1.VersionStatus\";\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tatype\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"`\n\tSignature\x12(\n\x06inputs\x18\x01 \x03(\x0b\x32\x18.modelyard.v1.TensorSpec\x12)\n\x07outputs\x18\x02 \x03(\x0b\x32\x18.modelyard.v1.TensorSpec\"\\\n\nDependency\x12\x0f\n\x07library\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12,\n\x05scope\x18\x03 \x01(\x0e\x32\x1d.modelyard.v1.DependencyScope\"f\n\x07Serving\x12\x13\n\x0b\x65ntry_point\x18\x01 \x01(\t\x12\x35\n\x0f\x65nsemble_method\x18\x02 \x01(\x0e\x32\x1c.modelyard.v1.EnsembleMethod\x12\x0f\n\x07members\x18\x03 \x03(\t\"e\n\x0c\x41rtifactFile\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x13\n\x0bstorage_key\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\"I\n\x08\x41rtifact\x12)\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1a.modelyard.v1.ArtifactFile\x12\x12\n\ntotal_size\x18\x02 \x01(\x03\"\x98\x01\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x06number\x18\x02 \x01(\x01H\x00\x12-\n\nstructured\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x12\x0c\n\x04step\x18\x04 \x01(\x03\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x07\n\x05value\"\xe5\x06\n\x0cModelVersion\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x11\n\treference\x18\x04 \x01(\t\x12\"\n\x05stage\x18\x05 \x01(\x0e\x32\x13.modelyard.v1.Stage\x12+\n\x06status\x18\x06 \x01(\x0e\x32\x1b.modelyard.v1.VersionStatus\x12\x16\n\x0estatus_message\x18\x07 \x01(\t\x12\x11\n\tframework\x18\x08 \x01(\t\x12\x16\n\x0epayload_format\x18\t \x01(\t\x12\x0e\n\x06\x61uthor\x18\n \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0b \x01(\t\x12*\n\tsignature\x18\x0c \x01(\x0b\x32\x17.modelyard.v1.Signature\x12\x30\n\x0fhyperparameters\x18\r \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\x0c\x64\x65pendencies\x18\x0e \x03(\x0b\x32\x18.modelyard.v1.Dependency\x12\x13\n\x0bproduced_by\x18\x0f \x03(\t\x12\x33\n\rcode_location\x18\x10 \x01(\x0b\x32\x1c.modelyard.v1.SourceLocation\x12\x33\n\rdata_location\x18\x11 \x01(\x0b\x32\x1c.modelyard.v1.SourceLocation\x12\x32\n\x04tags\x18\x12 \x03(\x0b\x32$.modelyard.v1.ModelVersion.TagsEntry\x12\x0f\n\x07\x61liases\x18\x13 \x03(\t\x12%\n\x07metrics\x18\x14 \x03(\x0b\x32\x14.modelyard.v1.Metric\x12(\n\x08\x61rtifact\x18\x15 \x01(\x0b\x32\x16.modelyard.v1.Artifact\x12/\n\x0b\x63reate_time\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x17 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x07serving\x18\x18 \x01(\x0b\x32\x15.modelyard.v1.Serving\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x89\x02\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x0f\n\x07project\x18\x05 \x01(\t\x12\x10\n\x08resource\x18\x06 \x01(\t\x12\'\n\x06\x62\x65\x66ore\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x05\x61\x66ter\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x12\n\nrequest_id\x18\n \x01(\t\x12\x0e\n\x06\x61\x63\x63\x65ss\x18\x0b \x01(\t*p\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13MODEL_KIND_STANDARD\x10\x01\x12\x15\n\x11MODEL_KIND_CUSTOM\x10\x02\x12\x17\n\x13MODEL_KIND_ENSEMBLE\x10\x03*u\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x15\n\x11STAGE_DEVELOPMENT\x10\x01\x12\x14\n\x10STAGE_VALIDATION\x10\x02\x12\x14\n\x10STAGE_PRODUCTION\x10\x03\x12\x12\n\x0eSTAGE_ARCHIVED\x10\x04*s\n\x0f\x43onsumptionKind\x12 \n\x1c\x43ONSUMPTION_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43ONSUMPTION_KIND_DOWNLOAD\x10\x01\x12\x1f\n\x1b\x43ONSUMPTION_KIND_DEPLOYMENT\x10\x02*\x87\x01\n\rVersionStatus\x12\x1e\n\x1aVERSION_STATUS_UNSPECIFIED\x10\x00\x12!\n\x1dVERSION_STATUS_PENDING_UPLOAD\x10\x01\x12\x18\n\x14VERSION_STATUS_READY\x10\x02\x12\x19\n\x15VERSION_STATUS_FAILED\x10\x03*i\n\x0f\x44\x65pendencyScope\x12 \n\x1c\x44\x45PENDENCY_SCOPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45PENDENCY_SCOPE_BUILD\x10\x01\x12\x18\n\x14\x44\x45PENDENCY_SCOPE_RUN\x10\x02*\x83\x01\n\x0e\x45nsembleMethod\x12\x1f\n\x1b\x45NSEMBLE_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45NSEMBLE_METHOD_AVERAGE\x10\x01\x12\x18\n\x14\x45NSEMBLE_METHOD_VOTE\x10\x02\x12\x19\n\x15\x45NSEMBLE_METHOD_CHAIN\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,46 +39,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODEL_ALIASESENTRY']._serialized_options = b'8\001'
   _globals['_MODELVERSION_TAGSENTRY']._loaded_options = None
   _globals['_MODELVERSION_TAGSENTRY']._serialized_options = b'8\001'
-  _globals['_MODELKIND']._serialized_start=2723
-  _globals['_MODELKIND']._serialized_end=2835
-  _globals['_STAGE']._serialized_start=2837
-  _globals['_STAGE']._serialized_end=2954
-  _globals['_CONSUMPTIONKIND']._serialized_start=2956
-  _globals['_CONSUMPTIONKIND']._serialized_end=3071
-  _globals['_VERSIONSTATUS']._serialized_start=3074
-  _globals['_VERSIONSTATUS']._serialized_end=3209
-  _globals['_DEPENDENCYSCOPE']._serialized_start=3211
-  _globals['_DEPENDENCYSCOPE']._serialized_end=3316
-  _globals['_ENSEMBLEMETHOD']._serialized_start=3319
-  _globals['_ENSEMBLEMETHOD']._serialized_end=3450
+  _globals['_MODELKIND']._serialized_start=2878
+  _globals['_MODELKIND']._serialized_end=2990
+  _globals['_STAGE']._serialized_start=2992
+  _globals['_STAGE']._serialized_end=3109
+  _globals['_CONSUMPTIONKIND']._serialized_start=3111
+  _globals['_CONSUMPTIONKIND']._serialized_end=3226
+  _globals['_VERSIONSTATUS']._serialized_start=3229
+  _globals['_VERSIONSTATUS']._serialized_end=3364
+  _globals['_DEPENDENCYSCOPE']._serialized_start=3366
+  _globals['_DEPENDENCYSCOPE']._serialized_end=3471
+  _globals['_ENSEMBLEMETHOD']._serialized_start=3474
+  _globals['_ENSEMBLEMETHOD']._serialized_end=3605
   _globals['_SOURCELOCATION']._serialized_start=105
   _globals['_SOURCELOCATION']._serialized_end=166
   _globals['_PROJECT']._serialized_start=169
   _globals['_PROJECT']._serialized_end=326
   _globals['_MODEL']._serialized_start=329
-  _globals['_MODEL']._serialized_end=891
-  _globals['_MODEL_TAGSENTRY']._serialized_start=800
-  _globals['_MODEL_TAGSENTRY']._serialized_end=843
-  _globals['_MODEL_ALIASESENTRY']._serialized_start=845
-  _globals['_MODEL_ALIASESENTRY']._serialized_end=891
-  _globals['_TENSORSPEC']._serialized_start=893
-  _globals['_TENSORSPEC']._serialized_end=952
-  _globals['_SIGNATURE']._serialized_start=954
-  _globals['_SIGNATURE']._serialized_end=1050
-  _globals['_DEPENDENCY']._serialized_start=1052
-  _globals['_DEPENDENCY']._serialized_end=1144
-  _globals['_SERVING']._serialized_start=1146
-  _globals['_SERVING']._serialized_end=1248
-  _globals['_ARTIFACTFILE']._serialized_start=1250
-  _globals['_ARTIFACTFILE']._serialized_end=1351
-  _globals['_ARTIFACT']._serialized_start=1353
-  _globals['_ARTIFACT']._serialized_end=1426
-  _globals['_METRIC']._serialized_start=1429
-  _globals['_METRIC']._serialized_end=1581
-  _globals['_MODELVERSION']._serialized_start=1584
-  _globals['_MODELVERSION']._serialized_end=2453
-  _globals['_MODELVERSION_TAGSENTRY']._serialized_start=800
-  _globals['_MODELVERSION_TAGSENTRY']._serialized_end=843
-  _globals['_AUDITEVENT']._serialized_start=2456
-  _globals['_AUDITEVENT']._serialized_end=2721
+  _globals['_MODEL']._serialized_end=935
+  _globals['_MODEL_TAGSENTRY']._serialized_start=844
+  _globals['_MODEL_TAGSENTRY']._serialized_end=887
+  _globals['_MODEL_ALIASESENTRY']._serialized_start=889
+  _globals['_MODEL_ALIASESENTRY']._serialized_end=935
+  _globals['_LIFECYCLE']._serialized_start=937
+  _globals['_LIFECYCLE']._serialized_end=1046
+  _globals['_TENSORSPEC']._serialized_start=1048
+  _globals['_TENSORSPEC']._serialized_end=1107
+  _globals['_SIGNATURE']._serialized_start=1109
+  _globals['_SIGNATURE']._serialized_end=1205
+  _globals['_DEPENDENCY']._serialized_start=1207
+  _globals['_DEPENDENCY']._serialized_end=1299
+  _globals['_SERVING']._serialized_start=1301
+  _globals['_SERVING']._serialized_end=1403
+  _globals['_ARTIFACTFILE']._serialized_start=1405
+  _globals['_ARTIFACTFILE']._serialized_end=1506
+  _globals['_ARTIFACT']._serialized_start=1508
+  _globals['_ARTIFACT']._serialized_end=1581
+  _globals['_METRIC']._serialized_start=1584
+  _globals['_METRIC']._serialized_end=1736
+  _globals['_MODELVERSION']._serialized_start=1739
+  _globals['_MODELVERSION']._serialized_end=2608
+  _globals['_MODELVERSION_TAGSENTRY']._serialized_start=844
+  _globals['_MODELVERSION_TAGSENTRY']._serialized_end=887
+  _globals['_AUDITEVENT']._serialized_start=2611
+  _globals['_AUDITEVENT']._serialized_end=2876
 # @@protoc_insertion_point(module_scope)

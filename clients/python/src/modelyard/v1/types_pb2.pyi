@@ -289,6 +289,7 @@ class Model(_message.Message):
     ALIASES_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    LIFECYCLE_FIELD_NUMBER: _builtins.int
     project: _builtins.str
     name: _builtins.str
     description: _builtins.str
@@ -314,6 +315,10 @@ class Model(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def lifecycle(self) -> Global___Lifecycle:
+        """What the model's lifecycle indicator shows; unset while the model has no version."""
+
     def __init__(
         self,
         *,
@@ -331,14 +336,42 @@ class Model(_message.Message):
         aliases: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        lifecycle: Global___Lifecycle | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["code_location", b"code_location", "create_time", b"create_time", "data_location", b"data_location", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["code_location", b"code_location", "create_time", b"create_time", "data_location", b"data_location", "lifecycle", b"lifecycle", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "archived", b"archived", "code_location", b"code_location", "create_time", b"create_time", "data_location", b"data_location", "description", b"description", "kind", b"kind", "latest_version", b"latest_version", "name", b"name", "owner", b"owner", "project", b"project", "tags", b"tags", "team", b"team", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "archived", b"archived", "code_location", b"code_location", "create_time", b"create_time", "data_location", b"data_location", "description", b"description", "kind", b"kind", "latest_version", b"latest_version", "lifecycle", b"lifecycle", "name", b"name", "owner", b"owner", "project", b"project", "tags", b"tags", "team", b"team", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Model: _TypeAlias = Model  # noqa: Y015
+
+@_typing.final
+class Lifecycle(_message.Message):
+    """A model's lifecycle at a glance: its version aliased "champion", else its newest version."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    stage: Global___Stage.ValueType
+    status: Global___VersionStatus.ValueType
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        stage: Global___Stage.ValueType = ...,
+        status: Global___VersionStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stage", b"stage", "status", b"status", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Lifecycle: _TypeAlias = Lifecycle  # noqa: Y015
 
 @_typing.final
 class TensorSpec(_message.Message):
