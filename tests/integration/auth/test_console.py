@@ -3,21 +3,15 @@ what the pages show (checked against the API), and the security every page carri
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import shutil
-import sys
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 from auth_sessions import AuthTokens
-from console_browser import form_field, marked_text, signed_in
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from console_browser import form_field, marked_text, picture, sign_in, signed_in, tab, violations
+from playwright.sync_api import Browser, expect
 
 import modelyard
 from modelyard_common.embedded.service import HttpServiceProcess, ServiceProcess
@@ -191,69 +185,33 @@ def test_a_project_the_user_may_not_read_shows_the_services_refusal(
 
 # --- in a real browser (Debian's chromium, driven by Playwright) ------------------------------
 
-CHROMIUM = shutil.which("chromium")
-AXE = Path(__file__).resolve().parents[2] / "vendor" / "axe-core-4.14.1.min.js"
-AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
-# `make screenshots` sets it: the pictures of docs/console.md are taken on the walk below.
-SCREENSHOTS = os.environ.get("MODELYARD_SCREENSHOTS")
-
-
-def _picture(page: Page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """The browser, or a loud skip on a machine without one; CI (MODELYARD_REQUIRE_BROWSER=1,
-    set by .ci/run, which installs it) fails instead."""
-    if CHROMIUM is None:
-        message = "no chromium on PATH (Debian: apt-get install chromium): the console's browser tests did not run"
-        if os.environ.get("MODELYARD_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        print(f"\n*** {message} ***", file=sys.stderr)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-def _violations(page: Page) -> list[str]:
-    """What axe-core finds on the page (WCAG 2 A and AA rules), one line each."""
-    source = AXE.read_bytes()
-    assert hashlib.sha256(source).hexdigest() == AXE_SHA256, "tests/vendor/axe-core changed"
-    page.evaluate(source.decode())
-    found = page.evaluate("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']}).then(r => r.violations)")
-    return [f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in found]
-
 
 def test_a_person_signs_in_and_walks_from_the_projects_to_a_versions_chart(
     console: HttpServiceProcess, seeded: Seeded, chromium: Browser, auth_metadata: ServiceProcess
 ) -> None:
     with modelyard.connect(auth_metadata.target, token=seeded.viewer_token) as api:
         summary = api.project_summary(seeded.project)
-    # bypass_csp lets the test inject axe-core; the pages themselves carry no script.
-    context = chromium.new_context(bypass_csp=True, viewport={"width": 1100, "height": 720})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    try:
+    with tab(chromium) as page:
         page.goto(f"{console.url}/projects/{seeded.project}")
         assert page.url.startswith(f"{console.url}/sign-in?next=")
-        _picture(page, "sign-in")
+        assert violations(page) == []
+        picture(page, "sign-in")
         page.get_by_label("API token").fill(seeded.viewer_token)
         page.keyboard.press("Enter")  # keyboard use: the form submits without a mouse
         page.wait_for_url(f"{console.url}/projects/{seeded.project}")
         assert page.locator('[data-field="models"]').inner_text() == str(summary.model_count)
-        assert _violations(page) == []
-        _picture(page, "project")
+        assert violations(page) == []
+        picture(page, "project")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Projects").click()
+        page.wait_for_url(f"{console.url}/")
+        assert violations(page) == []
+        page.get_by_role("link", name=seeded.project, exact=True).click()
+        page.wait_for_url(f"{console.url}/projects/{seeded.project}")
 
         page.get_by_role("link", name="scorer", exact=True).click()
         page.wait_for_url(f"{console.url}/projects/{seeded.project}/models/scorer")
-        assert _violations(page) == []
-        _picture(page, "model")
+        assert violations(page) == []
+        picture(page, "model")
         page.get_by_role("link", name=f"{seeded.project}/scorer:3").click()
         page.wait_for_url(f"{console.url}/projects/{seeded.project}/models/scorer/versions/3")
         bars = page.locator("svg.chart g.bar")
@@ -265,17 +223,14 @@ def test_a_person_signs_in_and_walks_from_the_projects_to_a_versions_chart(
             for w in page.locator("svg.chart g.bar rect").evaluate_all("rs => rs.map(r => r.getAttribute('width'))")
         ]
         assert widths == sorted(widths, reverse=True) and widths[0] > 0
-        assert _violations(page) == []
-        _picture(page, "version")
+        assert violations(page) == []
+        picture(page, "version")
         page.get_by_role("link", name="Show all 20").click()
         expect(page.locator("svg.chart g.bar")).to_have_count(20)
 
         page.get_by_role("button", name="Sign out").click()
         page.wait_for_url(f"{console.url}/sign-in")
         assert seeded.viewer_token not in page.content()
-        assert errors == []  # nothing the strict policy blocked, no script error
-    finally:
-        context.close()
 
 
 def test_requests_are_counted_by_route_template_not_by_path(console: HttpServiceProcess, seeded: Seeded) -> None:
@@ -294,16 +249,8 @@ def test_the_audit_page_tails_new_events_in_the_browser_without_breaking_its_pol
 ) -> None:
     """static/live.js under the page's real Content-Security-Policy: an event made after the page
     loaded appears at the top, its user text as text."""
-    context = chromium.new_context()
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    try:
-        page.goto(f"{console.url}/sign-in")
-        page.get_by_label("API token").fill(seeded.admin_token)
-        page.keyboard.press("Enter")
-        page.wait_for_url(f"{console.url}/")
-        page.goto(f"{console.url}/audit?project={seeded.project}")
+    with tab(chromium, real_policy=True) as page:
+        sign_in(page, console, seeded.admin_token, f"/audit?project={seeded.project}")
         page.wait_for_selector("[data-live-status]:has-text('Live')")
         with modelyard.connect(auth_metadata.target, token=seeded.admin_token) as admin:
             changed = admin.transition_stage(f"{seeded.project}/ranker:1", "ARCHIVED", reason="<b>retired</b> early")
@@ -311,9 +258,6 @@ def test_the_audit_page_tails_new_events_in_the_browser_without_breaking_its_pol
         newest = page.locator("tbody[data-live-audit] tr").first
         newest.locator("td", has_text="version.stage").wait_for(timeout=30_000)
         assert "<b>retired</b> early" in newest.inner_text()  # shown as text, not markup
-        assert errors == []
-    finally:
-        context.close()
 
 
 def test_a_form_heavier_than_any_page_takes_is_refused_before_it_is_read(

@@ -2,7 +2,8 @@
 shows in the API and the audit log afterwards with its reason, a viewer's or an overlong reason
 is refused with the service's message, a POST without the CSRF token is refused; and what the
 model and version pages draw and serve (metric charts, lineage, deployments, artifact
-downloads), checked against the API."""
+downloads), checked against the API. The stage and description forms are used in a real
+browser too, by an editor and by a viewer."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 from auth_sessions import AuthTokens, Platform
-from console_browser import console_process, form_field, marked_text, signed_in
+from console_browser import console_process, form_field, marked_text, picture, sign_in, signed_in, tab, violations
+from playwright.sync_api import Browser, Locator, Page, expect
 
 import modelyard.errors
 from modelyard_common.embedded import EmbeddedRedis
@@ -335,3 +337,79 @@ def test_the_version_page_says_why_deployments_cannot_be_listed_instead_of_faili
         page = browser.get(seeded.page(1))
     assert page.status_code == 200
     assert re.search(r'data-deployments="refused">Deployments could not be listed: [^<]*deploy', page.text)
+
+
+# --- in a real browser (Debian's chromium, driven by Playwright), each page checked by axe-core --
+
+
+def _stage_form(page: Page) -> Locator:
+    return page.get_by_role("region", name="Stage", exact=True)
+
+
+def _edit_form(page: Page) -> Locator:
+    return page.get_by_role("region", name="Description and tags", exact=True)
+
+
+def test_in_the_browser_an_editor_moves_a_stage_and_edits_a_description_then_sees_both_on_the_audit_page(
+    platform_console: HttpServiceProcess, seeded: Seeded, platform: Platform, chromium: Browser
+) -> None:
+    reference = f"{seeded.model}:2"
+    with tab(chromium) as page:
+        sign_in(page, platform_console, seeded.editor, seeded.page(2))
+        _stage_form(page).get_by_label(re.compile("^Move from")).select_option("VALIDATION")
+        _stage_form(page).get_by_label(re.compile("^Reason")).fill("passed review")
+        page.keyboard.press("Enter")  # the keyboard submits the form it is in
+        expect(page.get_by_role("status")).to_have_text(f"{reference} is now in stage VALIDATION.")
+        _edit_form(page).get_by_label("Description", exact=True).fill("retrained on <b>May</b> data")
+        _edit_form(page).get_by_label(re.compile("^Reason")).fill("new <i>data</i>")
+        _edit_form(page).get_by_role("button", name="Save").click()
+        expect(page.get_by_role("status")).to_have_text(f"Saved the description of {reference}.")
+        assert violations(page) == []
+
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit").click()
+        page.get_by_label("Project").fill(seeded.project)
+        page.get_by_label("Resource").fill(reference)
+        page.get_by_label("Resource").press("Enter")
+        page.wait_for_url(re.compile(r"/audit\?project=.*&resource="))
+        with platform.client(seeded.owner) as api:
+            version = api.get_version(reference)
+            events = list(api.audit_events(project=seeded.project, resource=reference, limit=2))
+        # The newest two rows: id, then action, resource and reason (cells 2, 4, 5 of the row).
+        rows = page.locator("tr[data-event]").evaluate_all(
+            "rs => rs.slice(0, 2).map(r => [Number(r.dataset.event), ...[2, 4, 5].map(i => r.cells[i].textContent)])"
+        )
+        assert violations(page) == []
+        picture(page, "audit")
+    assert (version.stage.value, version.description) == ("VALIDATION", "retrained on <b>May</b> data")
+    assert [(e.action, e.resource, e.reason) for e in events] == [
+        ("version.update", reference, "new <i>data</i>"),
+        ("version.stage", reference, "passed review"),
+    ]
+    assert rows == [[e.id, e.action, e.resource, e.reason] for e in events]
+
+
+def test_in_the_browser_a_viewers_change_shows_the_services_refusal_beside_its_form(
+    platform_console: HttpServiceProcess, seeded: Seeded, platform: Platform, chromium: Browser
+) -> None:
+    reference = f"{seeded.model}:1"
+    with platform.client(seeded.viewer) as viewer:
+        refused_stage = _message(lambda: viewer.transition_stage(reference, "VALIDATION", reason="mine"))
+        refused_edit = _message(lambda: viewer.update_version(reference, description="mine now"))
+        before = viewer.get_version(reference)
+    with tab(chromium) as page:
+        sign_in(page, platform_console, seeded.viewer, seeded.page(1))
+        _stage_form(page).get_by_label(re.compile("^Move from")).select_option("VALIDATION")
+        _stage_form(page).get_by_label(re.compile("^Reason")).fill("mine")
+        _stage_form(page).get_by_role("button", name="Move").click()
+        expect(_stage_form(page).get_by_role("alert")).to_have_text(f"Refused: {refused_stage}")
+        expect(_stage_form(page).get_by_label(re.compile("^Reason"))).to_have_value("mine")  # kept
+        expect(_stage_form(page).get_by_label(re.compile("^Move from"))).to_have_value("VALIDATION")
+        assert violations(page) == []
+        picture(_stage_form(page), "refused-change")
+
+        _edit_form(page).get_by_label("Description", exact=True).fill("mine now")
+        _edit_form(page).get_by_role("button", name="Save").click()
+        expect(_edit_form(page).get_by_role("alert")).to_have_text(f"Refused: {refused_edit}")
+        expect(_edit_form(page).get_by_label("Description", exact=True)).to_have_value("mine now")
+    with platform.client(seeded.viewer) as viewer:
+        assert viewer.get_version(reference) == before
