@@ -58,9 +58,9 @@ typecheck: $(STAMP) ## mypy over the hand-written code
 demo: $(STAMP) ## Against `make run`: train, register, push, deploy, predict, roll forward and back (examples/demo.py)
 	MODELYARD_TOKEN="$${MODELYARD_TOKEN:-$$(cat .modelyard/admin-token 2>/dev/null)}" $(PY) examples/demo.py
 
-screenshots: $(STAMP) ## Retake the pictures of docs/console.md from the console's browser test (needs chromium)
+screenshots: $(STAMP) ## Retake the pictures of docs/console.md from the console's browser tests (needs chromium)
 	MODELYARD_SCREENSHOTS=docs/img/console MODELYARD_REQUIRE_BROWSER=1 $(PY) -m pytest -c tests/pytest.ini \
-		tests/integration/auth/test_console.py -k walks -q -p no:cacheprovider
+		tests/integration/auth -m browser -q -p no:cacheprovider
 
 bench: $(STAMP) ## Run the benchmarks, metadata, artifacts then serving (prints figures; see docs/benchmarks.md)
 	$(PY) bench/metadata/bench_metadata.py

@@ -3,18 +3,24 @@
 Fixtures: ``auth_tokens`` (admin, registry, deploy tokens), ``auth_metadata`` (the process),
 ``admin`` (a Session with the admin token); auth_sessions.Session(target, token) for others;
 ``platform`` (registry and deploy services beside it), ``team`` (a project, its owner, a
-viewer and a stranger, each with a client of the platform) and ``console`` (the web console on
-that metadata service).
+viewer and a stranger, each with a client of the platform), ``console`` (the web console on
+that metadata service) and ``chromium`` (Debian's chromium, driven by Playwright; tabs and axe:
+console_browser.py). A test using ``chromium`` is marked ``browser``: `make screenshots` runs
+those.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 from auth_sessions import AuthTokens, Platform, Session, Team, new_token
 from console_browser import console_process
+from playwright.sync_api import Browser, sync_playwright
 
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
 from modelyard_common.embedded.service import HttpServiceProcess, ServiceProcess
@@ -108,3 +114,30 @@ def console(
 ) -> Iterator[HttpServiceProcess]:
     with console_process(tmp_path_factory.mktemp("console"), auth_metadata.target, redis_server.url) as service:
         yield service
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives a real Chromium (the chromium fixture)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "chromium" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """The browser, one per module, or a loud skip on a machine without one; CI
+    (MODELYARD_REQUIRE_BROWSER=1, set by .ci/run, which installs it) fails instead."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        message = "no chromium on PATH (Debian: apt-get install chromium): the console's browser tests did not run"
+        if os.environ.get("MODELYARD_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        print(f"\n*** {message} ***", file=sys.stderr)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield browser
+        browser.close()

@@ -3,21 +3,15 @@ what the pages show (checked against the API), and the security every page carri
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import shutil
-import sys
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 from auth_sessions import AuthTokens
-from console_browser import form_field, marked_text, signed_in
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from console_browser import form_field, marked_text, picture, sign_in, signed_in, tab, violations
+from playwright.sync_api import Browser, expect
 
 import modelyard
 from modelyard_common.embedded.service import HttpServiceProcess, ServiceProcess
@@ -34,7 +28,8 @@ class Seeded:
 
 @pytest.fixture(scope="module")
 def seeded(auth_metadata: ServiceProcess, auth_tokens: AuthTokens) -> Seeded:
-    """A project with two models, versions with accuracy and a feature importance, a viewer."""
+    """A project with two models, versions with accuracy and a feature importance, two aliases
+    (each version page's change forms include one removal form per alias), a viewer."""
     suffix = uuid.uuid4().hex[:8]
     project, viewer = f"console-{suffix}", f"viewer-{suffix}"
     with modelyard.connect(auth_metadata.target, token=auth_tokens.admin) as admin:
@@ -44,6 +39,8 @@ def seeded(auth_metadata: ServiceProcess, auth_tokens: AuthTokens) -> Seeded:
         for accuracy in (0.91, 0.87, 0.95):
             version = admin.create_version(f"{project}/scorer", framework="sklearn")
             admin.log_metrics(version.reference, {"accuracy": accuracy, "importance": IMPORTANCE})
+        for alias in ("candidate", "best"):
+            admin.set_alias(f"{project}/scorer", alias, 3, reason=f"{alias} <i>by accuracy</i>")
         ranker = admin.create_version(f"{project}/ranker", framework="xgboost", tags={"note": "javascript:alert(1)"})
         admin.log_metrics(ranker.reference, {"accuracy": 0.8})
         admin.create_principal(viewer)
@@ -60,7 +57,7 @@ def test_a_page_without_a_session_sends_to_sign_in_and_back(console: HttpService
 
 
 def test_sign_in_takes_a_token_keeps_it_server_side_and_sign_out_ends_the_session(
-    console: HttpServiceProcess, seeded: Seeded
+    console: HttpServiceProcess, seeded: Seeded, auth_metadata: ServiceProcess
 ) -> None:
     with httpx.Client(base_url=console.url) as browser:
         form = browser.get("/sign-in")
@@ -83,6 +80,8 @@ def test_sign_in_takes_a_token_keeps_it_server_side_and_sign_out_ends_the_sessio
         session_id = signed.cookies["modelyard_session"]
         again = httpx.get(f"{console.url}/", cookies={"modelyard_session": session_id})
         assert again.status_code == 303  # the session is gone on the server, not only in the browser
+    for log in (console.log_path, auth_metadata.log_path):  # neither token, good or refused, is logged
+        assert seeded.admin_token not in log.read_text() and "myd_xxx" not in log.read_text()
 
 
 def test_the_project_pages_show_what_the_api_says(
@@ -114,6 +113,26 @@ def test_the_project_pages_show_what_the_api_says(
     assert float(marked_text(project_page.text, 'data-field="metric-min"')) == summary.metric.min == 0.8
     assert float(marked_text(project_page.text, 'data-field="metric-max"')) == summary.metric.max == 0.95
     assert "Credit &lt;b&gt;risk&lt;/b&gt;" in project_page.text
+
+
+def test_the_model_page_sorts_its_versions_by_the_column_its_url_names(
+    console: HttpServiceProcess, seeded: Seeded
+) -> None:
+    model = f"/projects/{seeded.project}/models/scorer"
+    with signed_in(console, seeded.viewer_token) as browser:
+        default, best_first, worst_first = (
+            browser.get(model + query) for query in ("", "?sort=accuracy&order=desc", "?sort=accuracy&order=asc")
+        )
+
+    def order(html: str) -> list[str]:
+        return re.findall(r'<tr data-reference="[^"]*" data-version="(\d+)"', html)
+
+    assert order(default.text) == ["3", "2", "1"]  # newest first
+    assert order(best_first.text) == ["3", "1", "2"]  # accuracy 0.95, 0.91, 0.87
+    assert order(worst_first.text) == ["2", "1", "3"]
+    # The sorted column says so, and its header link turns the order round.
+    header = r'<th scope="col" aria-sort="descending"><a href="\?sort=accuracy&amp;order=asc" data-sort="accuracy">'
+    assert re.search(header, best_first.text)
 
 
 def test_the_version_page_draws_feature_importance_largest_first(
@@ -166,68 +185,33 @@ def test_a_project_the_user_may_not_read_shows_the_services_refusal(
 
 # --- in a real browser (Debian's chromium, driven by Playwright) ------------------------------
 
-CHROMIUM = shutil.which("chromium")
-AXE = Path(__file__).resolve().parents[2] / "vendor" / "axe-core-4.14.1.min.js"
-AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
-# `make screenshots` sets it: the pictures of docs/console.md are taken on the walk below.
-SCREENSHOTS = os.environ.get("MODELYARD_SCREENSHOTS")
-
-
-def _picture(page: Page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """The browser, or a loud skip on a machine without one; CI (MODELYARD_REQUIRE_BROWSER=1,
-    set by .ci/run, which installs it) fails instead."""
-    if CHROMIUM is None:
-        message = "no chromium on PATH (Debian: apt-get install chromium): the console's browser tests did not run"
-        if os.environ.get("MODELYARD_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        print(f"\n*** {message} ***", file=sys.stderr)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-def _violations(page: Page) -> list[str]:
-    """What axe-core finds on the page (WCAG 2 A and AA rules), one line each."""
-    source = AXE.read_bytes()
-    assert hashlib.sha256(source).hexdigest() == AXE_SHA256, "tests/vendor/axe-core changed"
-    page.evaluate(source.decode())
-    found = page.evaluate("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']}).then(r => r.violations)")
-    return [f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in found]
-
 
 def test_a_person_signs_in_and_walks_from_the_projects_to_a_versions_chart(
     console: HttpServiceProcess, seeded: Seeded, chromium: Browser, auth_metadata: ServiceProcess
 ) -> None:
     with modelyard.connect(auth_metadata.target, token=seeded.viewer_token) as api:
         summary = api.project_summary(seeded.project)
-    # bypass_csp lets the test inject axe-core; the pages themselves carry no script.
-    context = chromium.new_context(bypass_csp=True, viewport={"width": 1100, "height": 720})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    try:
+    with tab(chromium) as page:
         page.goto(f"{console.url}/projects/{seeded.project}")
         assert page.url.startswith(f"{console.url}/sign-in?next=")
-        _picture(page, "sign-in")
+        assert violations(page) == []
+        picture(page, "sign-in")
         page.get_by_label("API token").fill(seeded.viewer_token)
         page.keyboard.press("Enter")  # keyboard use: the form submits without a mouse
         page.wait_for_url(f"{console.url}/projects/{seeded.project}")
         assert page.locator('[data-field="models"]').inner_text() == str(summary.model_count)
-        assert _violations(page) == []
-        _picture(page, "project")
+        assert violations(page) == []
+        picture(page, "project")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Projects").click()
+        page.wait_for_url(f"{console.url}/")
+        assert violations(page) == []
+        page.get_by_role("link", name=seeded.project, exact=True).click()
+        page.wait_for_url(f"{console.url}/projects/{seeded.project}")
 
         page.get_by_role("link", name="scorer", exact=True).click()
         page.wait_for_url(f"{console.url}/projects/{seeded.project}/models/scorer")
-        _picture(page, "model")
+        assert violations(page) == []
+        picture(page, "model")
         page.get_by_role("link", name=f"{seeded.project}/scorer:3").click()
         page.wait_for_url(f"{console.url}/projects/{seeded.project}/models/scorer/versions/3")
         bars = page.locator("svg.chart g.bar")
@@ -239,17 +223,14 @@ def test_a_person_signs_in_and_walks_from_the_projects_to_a_versions_chart(
             for w in page.locator("svg.chart g.bar rect").evaluate_all("rs => rs.map(r => r.getAttribute('width'))")
         ]
         assert widths == sorted(widths, reverse=True) and widths[0] > 0
-        assert _violations(page) == []
-        _picture(page, "version")
+        assert violations(page) == []
+        picture(page, "version")
         page.get_by_role("link", name="Show all 20").click()
         expect(page.locator("svg.chart g.bar")).to_have_count(20)
 
         page.get_by_role("button", name="Sign out").click()
         page.wait_for_url(f"{console.url}/sign-in")
         assert seeded.viewer_token not in page.content()
-        assert errors == []  # nothing the strict policy blocked, no script error
-    finally:
-        context.close()
 
 
 def test_requests_are_counted_by_route_template_not_by_path(console: HttpServiceProcess, seeded: Seeded) -> None:
@@ -268,16 +249,8 @@ def test_the_audit_page_tails_new_events_in_the_browser_without_breaking_its_pol
 ) -> None:
     """static/live.js under the page's real Content-Security-Policy: an event made after the page
     loaded appears at the top, its user text as text."""
-    context = chromium.new_context()
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    try:
-        page.goto(f"{console.url}/sign-in")
-        page.get_by_label("API token").fill(seeded.admin_token)
-        page.keyboard.press("Enter")
-        page.wait_for_url(f"{console.url}/")
-        page.goto(f"{console.url}/audit?project={seeded.project}")
+    with tab(chromium, real_policy=True) as page:
+        sign_in(page, console, seeded.admin_token, f"/audit?project={seeded.project}")
         page.wait_for_selector("[data-live-status]:has-text('Live')")
         with modelyard.connect(auth_metadata.target, token=seeded.admin_token) as admin:
             changed = admin.transition_stage(f"{seeded.project}/ranker:1", "ARCHIVED", reason="<b>retired</b> early")
@@ -285,9 +258,6 @@ def test_the_audit_page_tails_new_events_in_the_browser_without_breaking_its_pol
         newest = page.locator("tbody[data-live-audit] tr").first
         newest.locator("td", has_text="version.stage").wait_for(timeout=30_000)
         assert "<b>retired</b> early" in newest.inner_text()  # shown as text, not markup
-        assert errors == []
-    finally:
-        context.close()
 
 
 def test_a_form_heavier_than_any_page_takes_is_refused_before_it_is_read(

@@ -1,7 +1,9 @@
 """Changes made through the console, against the real platform with authentication on: each one
-shows in the API and the audit log afterwards, a viewer's is refused with the service's message,
-a POST without the CSRF token is refused; and what the model and version pages draw and serve
-(metric charts, lineage, deployments, artifact downloads), checked against the API."""
+shows in the API and the audit log afterwards with its reason, a viewer's or an overlong reason
+is refused with the service's message, a POST without the CSRF token is refused; and what the
+model and version pages draw and serve (metric charts, lineage, deployments, artifact
+downloads), checked against the API. The stage and description forms are used in a real
+browser too, by an editor and by a viewer."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 from auth_sessions import AuthTokens, Platform
-from console_browser import console_process, form_field, marked_text, signed_in
+from console_browser import console_process, form_field, marked_text, picture, sign_in, signed_in, tab, violations
+from playwright.sync_api import Browser, Locator, Page, expect
 
 import modelyard.errors
 from modelyard_common.embedded import EmbeddedRedis
@@ -122,37 +125,81 @@ def test_a_stage_change_made_on_the_page_shows_in_the_api_and_the_audit_log_with
     assert "passed &lt;b&gt;review&lt;/b&gt;" in again.text  # the audit trail of the page, inert
 
 
-def test_aliases_and_descriptions_changed_on_the_pages_show_in_the_api_and_the_audit_log(
+def test_aliases_and_descriptions_changed_on_the_pages_show_in_the_api_and_the_audit_log_with_their_reasons(
     platform_console: HttpServiceProcess, seeded: Seeded, platform: Platform
 ) -> None:
     version_page, model_page = seeded.page(3), seeded.page()
     with signed_in(platform_console, seeded.editor) as browser:
-        answer = _post(browser, version_page, f"{version_page}/aliases", {"alias": "candidate"})
-        assert _followed(browser, answer) == "Alias candidate now points at version 3."
         answer = _post(
-            browser, version_page, f"{version_page}/edit", {"description": "retrained", "tags": "a=1\nb = 2"}
+            browser, version_page, f"{version_page}/aliases", {"alias": "candidate", "reason": "best <i>auc</i>"}
         )
+        assert _followed(browser, answer) == "Alias candidate now points at version 3."
+        edit = {"description": "retrained", "tags": "a=1\nb = 2", "reason": "new data"}
+        answer = _post(browser, version_page, f"{version_page}/edit", edit)
         assert _followed(browser, answer) == f"Saved the description and tags of {seeded.model}:3."
-        answer = _post(browser, model_page, f"{model_page}/edit", {"description": "new words", "tags": "team=risk"})
+        edit = {"description": "new words", "tags": "team=risk", "reason": "clearer"}
+        answer = _post(browser, model_page, f"{model_page}/edit", edit)
         assert _followed(browser, answer) == f"Saved the description of {seeded.model}."  # tags unchanged: not sent
-        answer = _post(browser, version_page, f"{version_page}/aliases/delete", {"alias": "candidate"})
+        answer = _post(
+            browser, version_page, f"{version_page}/aliases/delete", {"alias": "candidate", "reason": "done"}
+        )
         assert _followed(browser, answer) == "Alias candidate removed."
         history = browser.get(model_page).text
+        audit = browser.get(f"/audit?project={seeded.project}").text
 
     with platform.client(seeded.owner) as api:
         version, model = api.get_version(f"{seeded.model}:3"), api.get_model(seeded.model)
         events = list(api.audit_events(project=seeded.project, resource=seeded.model, limit=20))
     assert (version.description, version.tags, version.aliases) == ("retrained", {"a": "1", "b": "2"}, ())
     assert (model.description, model.tags) == ("new words", {"team": "risk"})
-    actions = [(event.action, event.resource) for event in events[:4]]
-    assert actions == [
-        ("alias.delete", f"{seeded.model}@candidate"),
-        ("model.update", seeded.model),
-        ("version.update", f"{seeded.model}:3"),
-        ("alias.set", f"{seeded.model}@candidate"),
+    changes = [(event.action, event.resource, event.reason) for event in events[:4]]
+    assert changes == [
+        ("alias.delete", f"{seeded.model}@candidate", "done"),
+        ("model.update", seeded.model, "clearer"),
+        ("version.update", f"{seeded.model}:3", "new data"),
+        ("alias.set", f"{seeded.model}@candidate", "best <i>auc</i>"),
     ]
-    rows = re.findall(r'<tr data-event="(\d+)">', history)
-    assert rows == [str(events[0].id), str(events[3].id)]  # the alias history, newest first
+    alias_history = [(id_, cells[-1]) for id_, cells in _rows(history).items()]
+    assert alias_history == [(str(events[0].id), "done"), (str(events[3].id), "best &lt;i&gt;auc&lt;/i&gt;")]
+    audit_page = _rows(audit)
+    assert [unescape(audit_page[str(event.id)][5]) for event in events[:4]] == [reason for *_, reason in changes]
+
+
+def _rows(html: str) -> dict[str, list[str]]:
+    """The cells of each table row showing an audit event, by the event's id, in page order."""
+    rows = re.findall(r'<tr data-event="(\d+)">(.*?)</tr>', html, re.S)
+    return {id_: re.findall(r"<td>(.*?)</td>", row, re.S) for id_, row in rows}
+
+
+@pytest.mark.parametrize(
+    ("form", "action", "fields"),
+    [
+        ("alias", "aliases", {"alias": "candidate"}),
+        ("alias-delete", "aliases/delete", {"alias": "best"}),
+        ("edit", "edit", {"description": "too long a why", "tags": ""}),
+        ("stage", "stage", {"stage": "VALIDATION"}),
+    ],
+)
+def test_a_reason_over_the_services_limit_is_refused_naming_it_and_what_was_typed_stays(
+    platform_console: HttpServiceProcess,
+    seeded: Seeded,
+    platform: Platform,
+    form: str,
+    action: str,
+    fields: dict[str, str],
+) -> None:
+    page, reason = seeded.page(2), "r" * 4097
+    with platform.client(seeded.owner) as api:
+        api.set_alias(seeded.model, "best", 2)
+        before = api.get_version(f"{seeded.model}:2")
+        events = [event.id for event in api.audit_events(project=seeded.project, limit=5)]
+        with signed_in(platform_console, seeded.editor) as browser:
+            refused = _post(browser, page, f"{page}/{action}", {**fields, "reason": reason})
+        assert api.get_version(f"{seeded.model}:2") == before
+        assert [event.id for event in api.audit_events(project=seeded.project, limit=5)] == events
+    assert refused.status_code == 400
+    assert _refusal(refused.text, form) == "reason: is 4097 characters long; at most 4096 allowed"
+    assert refused.text.count(f'value="{reason}"') == 1  # back in the form that was sent, and only there
 
 
 def test_a_viewers_changes_are_refused_with_the_services_message_and_change_nothing(
@@ -290,3 +337,79 @@ def test_the_version_page_says_why_deployments_cannot_be_listed_instead_of_faili
         page = browser.get(seeded.page(1))
     assert page.status_code == 200
     assert re.search(r'data-deployments="refused">Deployments could not be listed: [^<]*deploy', page.text)
+
+
+# --- in a real browser (Debian's chromium, driven by Playwright), each page checked by axe-core --
+
+
+def _stage_form(page: Page) -> Locator:
+    return page.get_by_role("region", name="Stage", exact=True)
+
+
+def _edit_form(page: Page) -> Locator:
+    return page.get_by_role("region", name="Description and tags", exact=True)
+
+
+def test_in_the_browser_an_editor_moves_a_stage_and_edits_a_description_then_sees_both_on_the_audit_page(
+    platform_console: HttpServiceProcess, seeded: Seeded, platform: Platform, chromium: Browser
+) -> None:
+    reference = f"{seeded.model}:2"
+    with tab(chromium) as page:
+        sign_in(page, platform_console, seeded.editor, seeded.page(2))
+        _stage_form(page).get_by_label(re.compile("^Move from")).select_option("VALIDATION")
+        _stage_form(page).get_by_label(re.compile("^Reason")).fill("passed review")
+        page.keyboard.press("Enter")  # the keyboard submits the form it is in
+        expect(page.get_by_role("status")).to_have_text(f"{reference} is now in stage VALIDATION.")
+        _edit_form(page).get_by_label("Description", exact=True).fill("retrained on <b>May</b> data")
+        _edit_form(page).get_by_label(re.compile("^Reason")).fill("new <i>data</i>")
+        _edit_form(page).get_by_role("button", name="Save").click()
+        expect(page.get_by_role("status")).to_have_text(f"Saved the description of {reference}.")
+        assert violations(page) == []
+
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit").click()
+        page.get_by_label("Project").fill(seeded.project)
+        page.get_by_label("Resource").fill(reference)
+        page.get_by_label("Resource").press("Enter")
+        page.wait_for_url(re.compile(r"/audit\?project=.*&resource="))
+        with platform.client(seeded.owner) as api:
+            version = api.get_version(reference)
+            events = list(api.audit_events(project=seeded.project, resource=reference, limit=2))
+        # The newest two rows: id, then action, resource and reason (cells 2, 4, 5 of the row).
+        rows = page.locator("tr[data-event]").evaluate_all(
+            "rs => rs.slice(0, 2).map(r => [Number(r.dataset.event), ...[2, 4, 5].map(i => r.cells[i].textContent)])"
+        )
+        assert violations(page) == []
+        picture(page, "audit")
+    assert (version.stage.value, version.description) == ("VALIDATION", "retrained on <b>May</b> data")
+    assert [(e.action, e.resource, e.reason) for e in events] == [
+        ("version.update", reference, "new <i>data</i>"),
+        ("version.stage", reference, "passed review"),
+    ]
+    assert rows == [[e.id, e.action, e.resource, e.reason] for e in events]
+
+
+def test_in_the_browser_a_viewers_change_shows_the_services_refusal_beside_its_form(
+    platform_console: HttpServiceProcess, seeded: Seeded, platform: Platform, chromium: Browser
+) -> None:
+    reference = f"{seeded.model}:1"
+    with platform.client(seeded.viewer) as viewer:
+        refused_stage = _message(lambda: viewer.transition_stage(reference, "VALIDATION", reason="mine"))
+        refused_edit = _message(lambda: viewer.update_version(reference, description="mine now"))
+        before = viewer.get_version(reference)
+    with tab(chromium) as page:
+        sign_in(page, platform_console, seeded.viewer, seeded.page(1))
+        _stage_form(page).get_by_label(re.compile("^Move from")).select_option("VALIDATION")
+        _stage_form(page).get_by_label(re.compile("^Reason")).fill("mine")
+        _stage_form(page).get_by_role("button", name="Move").click()
+        expect(_stage_form(page).get_by_role("alert")).to_have_text(f"Refused: {refused_stage}")
+        expect(_stage_form(page).get_by_label(re.compile("^Reason"))).to_have_value("mine")  # kept
+        expect(_stage_form(page).get_by_label(re.compile("^Move from"))).to_have_value("VALIDATION")
+        assert violations(page) == []
+        picture(_stage_form(page), "refused-change")
+
+        _edit_form(page).get_by_label("Description", exact=True).fill("mine now")
+        _edit_form(page).get_by_role("button", name="Save").click()
+        expect(_edit_form(page).get_by_role("alert")).to_have_text(f"Refused: {refused_edit}")
+        expect(_edit_form(page).get_by_label("Description", exact=True)).to_have_value("mine now")
+    with platform.client(seeded.viewer) as viewer:
+        assert viewer.get_version(reference) == before

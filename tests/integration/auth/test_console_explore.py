@@ -1,5 +1,6 @@
 """The console's compare, report, search and lineage pages against a real metadata service with
-authentication on: what they show is checked against the API's own answers."""
+authentication on: what they show is checked against the API's own answers, as HTML and in a
+real browser."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from pathlib import Path
 
 import httpx
 import pytest
 from auth_sessions import AuthTokens
-from console_browser import marked_text, signed_in
+from console_browser import marked_text, picture, sign_in, signed_in, tab, violations
+from playwright.sync_api import Browser, Page, expect
 
 import modelyard
 from modelyard import Comparison
@@ -38,8 +41,8 @@ class Seeded:
 
 @pytest.fixture(scope="module")
 def seeded(auth_metadata: ServiceProcess, auth_tokens: AuthTokens) -> Seeded:
-    """Three scorer versions that differ in some fields, an upstream features version and two
-    downstream rankers, and a viewer of the project."""
+    """Three scorer versions that differ in some fields (the second archived), an upstream
+    features version and two downstream rankers, and a viewer of the project."""
     suffix = uuid.uuid4().hex[:8]
     project, viewer = f"explore-{suffix}", f"explorer-{suffix}"
     with modelyard.connect(auth_metadata.target, token=auth_tokens.admin) as admin:
@@ -62,6 +65,7 @@ def seeded(auth_metadata: ServiceProcess, auth_tokens: AuthTokens) -> Seeded:
             admin.log_metrics(version.reference, metrics)
         for _ in range(2):
             admin.create_version(f"{project}/ranker", framework="xgboost", produced_by=[f"{project}/scorer:1"])
+        admin.transition_stage(f"{project}/scorer:2", "ARCHIVED", reason="superseded")
         admin.create_principal(viewer)
         admin.set_project_role(project, viewer, "viewer")
         viewer_token = admin.create_token(viewer, description="console explore tests").secret
@@ -271,3 +275,117 @@ def test_lineage_draws_the_apis_nodes_and_edges_each_linked(
     edges = set(re.findall(r'<line class="edge" data-from="([^"]*)" data-to="([^"]*)"', page.text))
     assert edges == {(e.from_reference, e.to_reference) for e in lineage.edges}
     assert len(edges) == 3
+
+
+# --- in a real browser (Debian's chromium, driven by Playwright), each page checked by axe-core --
+
+HIGHLIGHT = "rgb(255, 246, 220)"  # console.css: .compare tr.differs
+
+
+def test_in_the_browser_versions_picked_on_the_model_page_compare_with_their_differences_marked(
+    console: HttpServiceProcess, seeded: Seeded, compared: tuple[str, Comparison], chromium: Browser, tmp_path: Path
+) -> None:
+    _, comparison = compared
+    with tab(chromium) as page:
+        sign_in(page, console, seeded.viewer_token, f"/projects/{seeded.project}/models/scorer")
+        for reference in seeded.scorers:
+            page.get_by_label(f"Compare {reference}").check()
+        page.get_by_role("button", name="Compare selected").click()
+        page.wait_for_url(re.compile(r"/compare\?v="))
+        expect(page.get_by_role("heading", level=1)).to_have_text("Compare 3 versions")
+        rows = page.locator("tr[data-key]").evaluate_all(
+            """rows => rows.map(row => [row.dataset.key, getComputedStyle(row.cells[0]).backgroundColor,
+                                        row.cells[0].querySelector("abbr")?.textContent ?? ""])"""
+        )
+        expected = {row.key: row.differs for row in (*comparison.metadata, *comparison.params, *comparison.metrics)}
+        assert {key: (colour == HIGHLIGHT, marker == "*") for key, colour, marker in rows} == {
+            key: (differs, differs) for key, differs in expected.items()
+        }
+        columns = page.locator("thead th[data-reference]").evaluate_all("cells => cells.map(c => c.dataset.reference)")
+        assert sorted(columns) == seeded.scorers
+        accuracy = page.locator('tr[data-key="metrics.accuracy"] td').all_inner_texts()
+        api_accuracy = next(row.values for row in comparison.metrics if row.key == "metrics.accuracy")
+        by_reference = dict(zip(seeded.scorers, api_accuracy, strict=True))
+        shown = [float(value) for value in accuracy]  # six significant digits
+        assert shown == pytest.approx([by_reference[reference] for reference in columns], rel=1e-6)
+        assert violations(page) == []
+        picture(page, "compare")
+
+        with page.expect_download() as downloading:
+            page.get_by_role("link", name=re.compile("^Download as a report")).click()
+        download = downloading.value
+        assert download.suggested_filename.startswith("modelyard-comparison-")
+        report = tmp_path / download.suggested_filename
+        download.save_as(report)
+        opened = page.context.new_page()
+        fetched: list[str] = []
+        opened.on("request", lambda request: fetched.append(request.url))
+        opened.goto(report.as_uri())
+        assert fetched == [report.as_uri()]  # self-contained: nothing else to load
+        expect(opened.get_by_role("heading", level=1)).to_have_text("Model comparison report")
+        assert opened.locator("tr.differs").count() == sum(expected.values())
+        assert opened.locator('tr[data-key="metrics.accuracy"] td').all_inner_texts() == accuracy
+        assert violations(opened) == []
+
+
+def _shown_references(page: Page) -> list[str]:
+    references: list[str] = page.locator("tr[data-reference]").evaluate_all("rs => rs.map(r => r.dataset.reference)")
+    return references
+
+
+def test_in_the_browser_search_pages_through_the_apis_results_and_shows_a_mistake_beside_the_form(
+    console: HttpServiceProcess, seeded: Seeded, chromium: Browser, auth_metadata: ServiceProcess
+) -> None:
+    query = {"filter": 'model = "scorer" OR model = "ranker"', "order_by": "metrics.accuracy DESC, created ASC"}
+    bad = 'metrics.accuracy > "high"'
+    with modelyard.connect(auth_metadata.target, token=seeded.viewer_token) as api:
+        first = api.search_page(**query, project=seeded.project, page_size=2)
+        second = api.search_page(**query, project=seeded.project, page_size=2, page_token=first.next_page_token)
+        with pytest.raises(InvalidArgumentError) as refused:
+            api.search_page(bad)
+    with tab(chromium) as page:
+        sign_in(page, console, seeded.viewer_token, "/search")
+        page.get_by_label("Filter").fill(query["filter"])
+        page.get_by_label("Order by").fill(query["order_by"])
+        page.get_by_label("Project").fill(seeded.project)
+        page.get_by_label("Per page").fill("2")
+        page.get_by_label("Filter").press("Enter")
+        page.wait_for_url(re.compile(r"/search\?filter="))
+        assert _shown_references(page) == [v.reference for v in first.versions]
+        assert violations(page) == []
+        picture(page, "search")
+
+        page.get_by_role("link", name="Next page").click()
+        page.wait_for_url(re.compile("page_token="))
+        assert _shown_references(page) == [v.reference for v in second.versions]
+        expect(page.get_by_label("Order by")).to_have_value(query["order_by"])  # the search stays in the form
+
+        page.get_by_label("Filter").fill(bad)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("alert")).to_have_text(refused.value.message)
+        expect(page.get_by_label("Filter")).to_have_attribute("aria-invalid", "true")
+        expect(page.get_by_label("Filter")).to_have_value(bad)
+        assert violations(page) == []
+
+
+def test_in_the_browser_the_lineage_graph_links_each_of_the_apis_versions(
+    console: HttpServiceProcess, seeded: Seeded, chromium: Browser, auth_metadata: ServiceProcess
+) -> None:
+    root = f"{seeded.project}/scorer:1"
+    with modelyard.connect(auth_metadata.target, token=seeded.viewer_token) as api:
+        lineage = api.lineage(root, direction="both", depth=10)
+    with tab(chromium) as page:
+        sign_in(page, console, seeded.viewer_token, f"/projects/{seeded.project}/models/scorer/versions/1")
+        page.get_by_role("link", name="Lineage graph").click()
+        page.wait_for_url(re.compile(r"/versions/1/lineage$"))
+        graph = page.get_by_role("group", name=f"Lineage graph of {root}")
+        nodes = graph.get_by_role("link")
+        expect(nodes).to_have_count(len(lineage.nodes))
+        shown = nodes.evaluate_all("links => links.map(link => [link.dataset.reference, Number(link.dataset.depth)])")
+        assert sorted(map(tuple, shown)) == sorted((node.reference, node.depth) for node in lineage.nodes)
+        assert violations(page) == []
+        picture(page, "lineage")
+
+        graph.get_by_role("link").filter(has_text=f"{seeded.project}/features:1").focus()
+        page.keyboard.press("Enter")  # a box of the graph is a link, reached with the keyboard
+        page.wait_for_url(f"{console.url}/projects/{seeded.project}/models/features/versions/1")

@@ -1,6 +1,6 @@
 """The console's live pages against real services with authentication on: the audit log and its
-Server-Sent Events tail, a deployment's pages, its change forms and its "try it" form, each
-checked against what the API says."""
+Server-Sent Events tail, a deployment's pages (in a real browser too), its change forms and its
+"try it" form, each checked against what the API says."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from auth_sessions import AuthTokens, Platform
 from classifiers import FEATURES, push_classifier
-from console_browser import console_process, form_field, signed_in
+from console_browser import console_process, form_field, picture, sign_in, signed_in, tab, violations
+from playwright.sync_api import Browser, expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelyard.errors import PermissionDeniedError
@@ -175,6 +176,33 @@ def test_the_deployment_stream_sends_its_status(console: HttpServiceProcess, cre
         status = _sse(answer.iter_lines(), "deployment", time.monotonic() + 30)
     assert (status["state"], status["ready"]) == ("AVAILABLE", "1/1")
     assert [replica["state"] for replica in status["replicas"]] == ["READY"]  # type: ignore[attr-defined]
+
+
+def test_in_the_browser_the_deployment_pages_show_the_apis_state_and_follow_it_live(
+    console: HttpServiceProcess, crew: Crew, platform: Platform, chromium: Browser
+) -> None:
+    with platform.client(crew.viewer_token) as api:
+        deployment = api.get_deployment(crew.deployment)
+    ready = f"{deployment.ready_replicas}/{deployment.replicas}"
+    with tab(chromium) as page:
+        sign_in(page, console, crew.viewer_token, f"/deployments?project={crew.project}")
+        row = page.get_by_role("row").filter(has=page.get_by_role("link", name=crew.deployment, exact=True))
+        expect(row.locator('[data-field="state"]')).to_have_text(str(deployment.state))
+        expect(row.locator('[data-field="ready"]')).to_have_text(ready)
+        assert violations(page) == []
+
+        row.get_by_role("link", name=crew.deployment, exact=True).click()
+        page.wait_for_url(f"{console.url}/deployments/{crew.deployment}")
+        status = page.get_by_role("region", name="Status")
+        # live.js opened the deployment's stream and drew its first status over the server's.
+        expect(status.locator("[data-live-status]")).to_have_text("Live: updates appear as they happen.")
+        expect(status.locator('[data-live="state"]')).to_have_text(str(deployment.state))
+        expect(status.locator('[data-live="ready"]')).to_have_text(ready)
+        expect(status.locator('[data-live="version"]')).to_have_text(deployment.version_reference)
+        replicas = status.locator("tr[data-replica]").evaluate_all("rows => rows.map(row => row.dataset.replica)")
+        assert replicas == [replica.id for replica in deployment.replica_status]
+        assert violations(page) == []
+        picture(page, "deployment")
 
 
 def test_try_it_shows_the_models_outputs_and_a_refused_input_inline(

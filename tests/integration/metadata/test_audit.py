@@ -8,9 +8,12 @@ import time
 
 import asyncpg
 import pytest
+from click.testing import CliRunner
 
 import modelyard
 from modelyard import errors
+from modelyard.cli import cli
+from modelyard_metadata.domain.limits import MAX_TEXT
 
 
 def test_every_mutation_is_audited_with_actor_and_before_after(client: modelyard.Client, project: str) -> None:
@@ -47,6 +50,67 @@ def test_stage_transition_records_reason(client: modelyard.Client, project: str)
     assert (event.action, event.reason, event.before, event.after) == (
         "version.stage", "never trained", {"stage": "DEVELOPMENT"}, {"stage": "ARCHIVED"}
     )  # fmt: skip
+
+
+def test_alias_and_update_changes_record_their_reason(client: modelyard.Client, project: str) -> None:
+    model = f"{project}/m"
+    client.create_model(model)
+    ref = client.create_version(model).reference
+    client.update_model(model, description="scores fraud", reason="clearer wording")
+    client.update_version(ref, tags={"review": "yes"}, reason="queued for review")
+    client.set_alias(model, "candidate", 1, reason="best offline auc")
+    client.delete_alias(model, "candidate", reason="superseded")
+    events = list(client.audit_events(project=project, limit=4))
+    assert [(e.action, e.resource, e.reason) for e in events] == [
+        ("alias.delete", f"{model}@candidate", "superseded"),
+        ("alias.set", f"{model}@candidate", "best offline auc"),
+        ("version.update", ref, "queued for review"),
+        ("model.update", model, "clearer wording"),
+    ]
+
+
+@pytest.mark.parametrize("change", ["update_model", "update_version", "set_alias", "delete_alias"])
+def test_a_reason_over_the_text_limit_is_refused_naming_it_and_changes_nothing(
+    client: modelyard.Client, project: str, change: str
+) -> None:
+    model = f"{project}/m"
+    client.create_model(model)
+    ref = client.create_version(model).reference
+    client.set_alias(model, "candidate", 1)
+    calls = {
+        "update_model": lambda reason: client.update_model(model, description="x", reason=reason),
+        "update_version": lambda reason: client.update_version(ref, description="x", reason=reason),
+        "set_alias": lambda reason: client.set_alias(model, "best", 1, reason=reason),
+        "delete_alias": lambda reason: client.delete_alias(model, "candidate", reason=reason),
+    }
+    before = [e.id for e in client.audit_events(project=project)]
+    with pytest.raises(errors.InvalidArgumentError) as refused:
+        calls[change]("r" * (MAX_TEXT + 1))
+    assert refused.value.message == f"reason: is {MAX_TEXT + 1} characters long; at most {MAX_TEXT} allowed"
+    assert [e.id for e in client.audit_events(project=project)] == before
+    calls[change]("r" * MAX_TEXT)  # the limit itself is allowed
+    assert next(iter(client.audit_events(project=project))).reason == "r" * MAX_TEXT
+
+
+def test_the_cli_reason_option_is_recorded_in_the_audit_event(client: modelyard.Client, project: str) -> None:
+    model = f"{project}/m"
+    client.create_model(model)
+    ref = client.create_version(model).reference
+    for args in (
+        ["model", "update", model, "--team", "risk"],
+        ["version", "update", ref, "--tag", "a=1"],
+        ["alias", "set", model, "best", "1"],
+        ["alias", "delete", model, "best"],
+    ):
+        ran = CliRunner().invoke(cli, ["--target", client.target, *args, "--reason", f"{args[0]} {args[1]}"])
+        assert ran.exit_code == 0, ran.output
+    events = list(client.audit_events(project=project, limit=4))
+    assert [(e.action, e.reason) for e in events] == [
+        ("alias.delete", "alias delete"),
+        ("alias.set", "alias set"),
+        ("version.update", "version update"),
+        ("model.update", "model update"),
+    ]
 
 
 async def test_audit_rows_cannot_be_changed_or_deleted(

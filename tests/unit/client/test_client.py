@@ -51,6 +51,15 @@ def test_update_model_masks_exactly_the_keywords_given(client: Any) -> None:
     assert not call.request.model.HasField("code_location")
 
 
+def test_a_reason_travels_beside_the_fields_not_in_the_mask(client: Any) -> None:
+    call = client.update_model("fraud/scorer", description="d", reason="clearer")
+    assert (call.request.reason, list(call.request.update_mask.paths)) == ("clearer", ["description"])
+    call = client.update_version("fraud/scorer:3", tags={"a": "1"}, reason="tagged")
+    assert (call.request.reason, list(call.request.update_mask.paths)) == ("tagged", ["tags"])
+    assert client.set_alias("fraud/scorer", "best", 3, reason="wins").request.reason == "wins"
+    assert client.delete_alias("fraud/scorer", "best", reason="loses").request.reason == "loses"
+
+
 def test_update_version_masks_exactly_the_keywords_given(client: Any) -> None:
     call = client.update_version("fraud/scorer:3", description="retrained", hyperparameters={"max_depth": 8})
     assert call.request.reference == "fraud/scorer:3"

@@ -144,10 +144,11 @@ class MetadataCalls(Calls[R]):
         return Pages("ListModels", request, lambda r: map(cv.model_from_pb, r.models))
 
     @unary
-    def update_model(self, name: str, **fields: Unpack[ModelFields]) -> Unary[Model]:
-        """Writes the fields given as keywords, and only those: ``update_model("p/m", team="risk")``."""
+    def update_model(self, name: str, *, reason: str = "", **fields: Unpack[ModelFields]) -> Unary[Model]:
+        """Writes the fields given as keywords, and only those: ``update_model("p/m", team="risk")``;
+        ``reason`` is recorded in the audit event."""
         model = cv.model_to_pb(*_split_model_name(name), fields)
-        request = metadata_pb2.UpdateModelRequest(model=model)
+        request = metadata_pb2.UpdateModelRequest(model=model, reason=reason)
         request.update_mask.paths.extend(fields)
         return Unary("UpdateModel", request, _model)
 
@@ -181,9 +182,12 @@ class MetadataCalls(Calls[R]):
         return Pages("ListModelVersions", request, lambda r: map(cv.version_from_pb, r.versions))
 
     @unary
-    def update_version(self, reference: str, **fields: Unpack[VersionFields]) -> Unary[ModelVersion]:
-        """Writes the fields given as keywords, and only those; each replaces the whole field."""
-        request = metadata_pb2.UpdateModelVersionRequest(reference=reference)
+    def update_version(
+        self, reference: str, *, reason: str = "", **fields: Unpack[VersionFields]
+    ) -> Unary[ModelVersion]:
+        """Writes the fields given as keywords, and only those; each replaces the whole field.
+        ``reason`` is recorded in the audit event."""
+        request = metadata_pb2.UpdateModelVersionRequest(reference=reference, reason=reason)
         cv.fill_version_fields(request.version, fields)
         request.update_mask.paths.extend(fields)
         return Unary("UpdateModelVersion", request, version_of)
@@ -246,9 +250,9 @@ class MetadataCalls(Calls[R]):
         return Unary("TransitionStage", request, version_of)
 
     @unary
-    def set_alias(self, model: str, alias: str, version: int) -> Unary[AliasChange]:
+    def set_alias(self, model: str, alias: str, version: int, *, reason: str = "") -> Unary[AliasChange]:
         """Points ``alias`` of ``model`` at ``version``, creating or moving it atomically."""
-        request = metadata_pb2.SetAliasRequest(model=model, alias=alias, version=version)
+        request = metadata_pb2.SetAliasRequest(model=model, alias=alias, version=version, reason=reason)
 
         def convert(response: metadata_pb2.SetAliasResponse) -> AliasChange:
             previous = response.previous_version or None
@@ -257,8 +261,8 @@ class MetadataCalls(Calls[R]):
         return Unary("SetAlias", request, convert)
 
     @unary
-    def delete_alias(self, model: str, alias: str) -> Unary[AliasChange]:
-        request = metadata_pb2.DeleteAliasRequest(model=model, alias=alias)
+    def delete_alias(self, model: str, alias: str, *, reason: str = "") -> Unary[AliasChange]:
+        request = metadata_pb2.DeleteAliasRequest(model=model, alias=alias, reason=reason)
         return Unary("DeleteAlias", request, lambda r: AliasChange(model, alias, None, r.previous_version or None))
 
     # Lineage, comparison

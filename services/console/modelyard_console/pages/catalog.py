@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 import modelyard.aio
-from modelyard import AuditEvent, Deployment, MetricPoint
+from modelyard import AuditEvent, Deployment, MetricPoint, ModelVersion
 from modelyard.errors import ModelyardError
 from modelyard_console.charts import LineChart, bar_chart, line_chart
 from modelyard_console.pages._common import STAGES, console_of, page
@@ -25,6 +26,7 @@ T = TypeVar("T")
 TOP_BARS = 15  # a structured metric's bars shown before "show all"
 ALIAS_ACTIONS = frozenset({"alias.set", "alias.delete"})
 ALIAS_HISTORY = 50  # alias changes shown on a model's page
+COLUMNS = 8  # metric columns of a model's versions table unless chosen
 
 
 def routes() -> list[Route]:
@@ -67,18 +69,62 @@ async def model_page(request: Request, client: modelyard.aio.AsyncClient, refuse
     metrics = sorted({key for v in versions for key in v.metrics})
     metric = request.query_params.get("metric") or (metrics[0] if metrics else "")
     chart = line_chart([(v.version, v.metrics[metric]) for v in versions if metric in v.metrics])
+    columns = [name for name in request.query_params.getlist("col") if name in metrics] or metrics[:COLUMNS]
+    table = VersionTable.of(request, columns)
     return render_with_notice(
         request,
         "model.html",
         refused.status if refused else 200,
         model=model,
-        versions=versions,
+        versions=table.sorted(versions),
+        table=table,
         metrics=metrics,
         metric=metric,
         chart=chart,
         alias_events=alias_events,
         refused=refused,
     )
+
+
+@dataclass(frozen=True)
+class VersionTable:
+    """A model's versions table as its URL asks: the metric columns chosen (``?col=``, the first
+    ``COLUMNS`` by default) and the column it is sorted by (``?sort=version|created|METRIC``,
+    ``&order=asc|desc``); every header links to its own sort, so it works without script."""
+
+    columns: list[str]
+    sort: str
+    descending: bool
+    query: list[tuple[str, str]]
+
+    @classmethod
+    def of(cls, request: Request, columns: list[str]) -> VersionTable:
+        sort = request.query_params.get("sort", "version")
+        if sort not in ("version", "created", *columns):
+            sort = "version"
+        kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("sort", "order")]
+        return cls(columns, sort, request.query_params.get("order", "desc") != "asc", kept)
+
+    def sorted(self, versions: list[ModelVersion]) -> list[ModelVersion]:
+        """Versions lacking the sorted metric come last, in either direction."""
+        if self.sort == "version":
+            return sorted(versions, key=lambda v: v.version, reverse=self.descending)
+        if self.sort == "created":
+            created = [(v.create_time.timestamp() if v.create_time else 0.0, v.version, v) for v in versions]
+            return [v for *_, v in sorted(created, key=lambda c: c[:2], reverse=self.descending)]
+        having = [v for v in versions if self.sort in v.metrics]
+        having.sort(key=lambda v: (v.metrics[self.sort], v.version), reverse=self.descending)
+        return having + [v for v in versions if self.sort not in v.metrics]
+
+    def aria_sort(self, column: str) -> str:
+        if column != self.sort:
+            return "none"
+        return "descending" if self.descending else "ascending"
+
+    def href(self, column: str) -> str:
+        """The table sorted by ``column``: descending first, the other way when it already is."""
+        order = "asc" if column == self.sort and self.descending else "desc"
+        return "?" + urlencode([*self.query, ("sort", column), ("order", order)])
 
 
 async def _alias_history(client: modelyard.aio.AsyncClient, project: str, model: str) -> list[AuditEvent]:

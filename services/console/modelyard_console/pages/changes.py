@@ -3,8 +3,9 @@ description and tags of a model or a version.
 
 Each change is one SDK call with the signed-in user's token; the console decides nothing about
 who may do what. Done, it redirects back (303) with a one-line confirmation; refused, it shows
-the page again with the service's own message beside the form. Only ``TransitionStage`` takes a
-reason, so only the stage form asks for one: the audit log records it with the transition.
+the page again with the service's own message beside the form. Every form asks for a reason,
+which the call carries and the metadata service keeps in the change's audit event (it also
+bounds its length, so a refusal of it is the service's too).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ async def _set_alias(request: Request, client: modelyard.aio.AsyncClient) -> Res
     form = await request.form()
     alias, number = _text(form, "alias"), request.path_params["version"]
     try:
-        change = await client.set_alias(_model(request), alias, number)
+        change = await client.set_alias(_model(request), alias, number, reason=_text(form, "reason"))
     except ModelyardError as exc:
         return await version_page(request, client, Refused("alias", exc, _submitted(form)))
     moved = f" (it pointed at version {change.previous_version})" if change.previous_version else ""
@@ -66,9 +67,9 @@ async def _delete_alias(request: Request, client: modelyard.aio.AsyncClient) -> 
     form = await request.form()
     alias = _text(form, "alias")
     try:
-        await client.delete_alias(_model(request), alias)
+        await client.delete_alias(_model(request), alias, reason=_text(form, "reason"))
     except ModelyardError as exc:
-        return await version_page(request, client, Refused("alias", exc, _submitted(form)))
+        return await version_page(request, client, Refused("alias-delete", exc, _submitted(form)))
     return confirm(request, version_path(_reference(request)), f"Alias {alias} removed.")
 
 
@@ -79,7 +80,7 @@ async def _edit_version(request: Request, client: modelyard.aio.AsyncClient) -> 
         client,
         _Edited(reference, version_path(reference), version_page),
         lambda: client.get_version(reference),
-        lambda changed: client.update_version(reference, **changed),
+        lambda changed, reason: client.update_version(reference, reason=reason, **changed),
     )
 
 
@@ -90,7 +91,7 @@ async def _edit_model(request: Request, client: modelyard.aio.AsyncClient) -> Re
         client,
         _Edited(name, model_path(name), model_page),
         lambda: client.get_model(name),
-        lambda changed: client.update_model(name, **changed),
+        lambda changed, reason: client.update_model(name, reason=reason, **changed),
     )
 
 
@@ -108,15 +109,15 @@ async def _edit(
     client: modelyard.aio.AsyncClient,
     edited: _Edited,
     read: Callable[[], Awaitable[Model | ModelVersion]],
-    write: Callable[[_Edit], Awaitable[object]],
+    write: Callable[[_Edit, str], Awaitable[object]],
 ) -> Response:
-    """Sends the description and tags the form changes, and only those."""
+    """Sends the description and tags the form changes, and only those, with the reason given."""
     form = await request.form()
     try:
         current = await read()
         changed = _changed(form, current.description, current.tags)
         if changed:
-            await write(changed)
+            await write(changed, _text(form, "reason"))
     except ModelyardError as exc:
         return await edited.page(request, client, Refused("edit", exc, _submitted(form)))
     return confirm(request, edited.path, _saved(edited.name, changed))

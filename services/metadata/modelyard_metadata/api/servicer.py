@@ -116,7 +116,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     ) -> metadata_pb2.UpdateModelResponse:
         changes = convert.model_changes_from_pb(request.model, request.update_mask.paths)
         name = f"{request.model.project}/{request.model.name}"
-        model = await self._catalog.models.update(await self._callers.current(), name, changes)
+        model = await self._catalog.models.update(await self._callers.current(), name, changes, request.reason)
         return metadata_pb2.UpdateModelResponse(model=convert.model_to_pb(model))
 
     async def ArchiveModel(
@@ -153,7 +153,9 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         self, request: metadata_pb2.UpdateModelVersionRequest, context: Context
     ) -> metadata_pb2.UpdateModelVersionResponse:
         changes = convert.version_changes_from_pb(request.version, request.update_mask.paths)
-        version = await self._catalog.versions.update(await self._callers.current(), request.reference, changes)
+        version = await self._catalog.versions.update(
+            await self._callers.current(), request.reference, changes, request.reason
+        )
         return metadata_pb2.UpdateModelVersionResponse(version=convert.version_to_pb(version))
 
     async def SearchModelVersions(
@@ -196,7 +198,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
 
     async def SetAlias(self, request: metadata_pb2.SetAliasRequest, context: Context) -> metadata_pb2.SetAliasResponse:
         version, previous = await self._catalog.lifecycle.set_alias(
-            await self._callers.current(), request.model, request.alias, request.version
+            await self._callers.current(), request.model, request.alias, request.version, request.reason
         )
         return metadata_pb2.SetAliasResponse(version=convert.version_to_pb(version), previous_version=previous)
 
@@ -204,7 +206,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         self, request: metadata_pb2.DeleteAliasRequest, context: Context
     ) -> metadata_pb2.DeleteAliasResponse:
         previous = await self._catalog.lifecycle.delete_alias(
-            await self._callers.current(), request.model, request.alias
+            await self._callers.current(), request.model, request.alias, request.reason
         )
         return metadata_pb2.DeleteAliasResponse(previous_version=previous)
 

@@ -46,12 +46,15 @@ class Lifecycle:
             )
         return updated
 
-    async def set_alias(self, caller: Caller, model_name: str, alias: str, number: int) -> tuple[ModelVersion, int]:
+    async def set_alias(
+        self, caller: Caller, model_name: str, alias: str, number: int, reason: str
+    ) -> tuple[ModelVersion, int]:
         """The version the alias now points at, and the number it pointed at before (0: none)."""
         project, name = parse_model_name("model", model_name)
         check_alias("alias", alias)
         if number < 1:
             raise InvalidArgumentError("version", f"must be a positive version number, got {number}")
+        check_text("reason", reason)
         caller = await self._allow_alias(caller, project, alias, "SetAlias", f"{model_name}@{alias}")
         ref = VersionRef(project, name, version=number)
         async with self._store.transaction() as tx:
@@ -68,14 +71,16 @@ class Lifecycle:
                     f"{model_name}@{alias}",
                     before={"version": previous} if previous else None,
                     after={"version": number},
+                    reason=reason,
                 )
             )
         return await find_version(self._store, ref), previous or 0
 
-    async def delete_alias(self, caller: Caller, model_name: str, alias: str) -> int:
+    async def delete_alias(self, caller: Caller, model_name: str, alias: str, reason: str) -> int:
         """The number the alias pointed at."""
         project, name = parse_model_name("model", model_name)
         check_alias("alias", alias)
+        check_text("reason", reason)
         caller = await self._allow_alias(caller, project, alias, "DeleteAlias", f"{model_name}@{alias}")
         async with self._store.transaction() as tx:
             model = await lock_model(tx, project, name)
@@ -83,7 +88,14 @@ class Lifecycle:
             if previous is None:
                 raise NotFoundError(f"model {model_name!r} has no alias {alias!r}")
             await tx.append_audit(
-                NewAuditEvent(caller, "alias.delete", project, f"{model_name}@{alias}", before={"version": previous})
+                NewAuditEvent(
+                    caller,
+                    "alias.delete",
+                    project,
+                    f"{model_name}@{alias}",
+                    before={"version": previous},
+                    reason=reason,
+                )
             )
         return previous
 

@@ -87,15 +87,16 @@ class Models:
         models = await self._store.list_models(project, include_archived, str(after), limit + 1)
         return page_of(models, limit, lambda m: encode_token("models", m.name))
 
-    async def update(self, caller: Caller, name: str, changes: dict[str, Any]) -> Model:
+    async def update(self, caller: Caller, name: str, changes: dict[str, Any], reason: str) -> Model:
         project, model_name = parse_model_name("model", name)
         check_model_changes(changes)
+        check_text("reason", reason)
         caller = await self._guard.allow(caller, project, Role.EDITOR, "UpdateModel", name)
         async with self._store.transaction() as tx:
             model = await lock_model(tx, project, model_name)
             updated = await tx.update_model(model, changes)
             await tx.append_audit(
-                NewAuditEvent(caller, "model.update", project, name, before=snapshot(model), after=snapshot(updated))
+                NewAuditEvent(caller, "model.update", project, name, snapshot(model), snapshot(updated), reason=reason)
             )
         return updated
 

@@ -30,6 +30,7 @@ from modelyard_metadata.domain.validation import (
     VersionRef,
     check_name,
     check_serving,
+    check_text,
     check_version_changes,
     check_version_spec,
     member_refs,
@@ -154,9 +155,10 @@ class Versions:
         )
         return await self._store.search_versions(query)
 
-    async def update(self, caller: Caller, reference: str, changes: dict[str, Any]) -> ModelVersion:
+    async def update(self, caller: Caller, reference: str, changes: dict[str, Any], reason: str) -> ModelVersion:
         ref = parse_reference(reference)
         spec_fields, parents = check_version_changes(changes)
+        check_text("reason", reason)
         caller = await self._guard.allow(caller, ref.project, Role.EDITOR, "UpdateModelVersion", reference)
         await self._guard.may_name(caller, "produced_by", parents, "UpdateModelVersion")
         async with self._store.transaction() as tx:
@@ -170,7 +172,13 @@ class Versions:
             updated = await tx.update_version(version, columns, parent_ids)
             await tx.append_audit(
                 NewAuditEvent(
-                    caller, "version.update", version.project, version.reference, snapshot(version), snapshot(updated)
+                    caller,
+                    "version.update",
+                    version.project,
+                    version.reference,
+                    snapshot(version),
+                    snapshot(updated),
+                    reason=reason,
                 )
             )
         return updated

@@ -29,6 +29,7 @@ __all__ = [
     "emit_list",
     "output_console",
     "pass_state",
+    "reason_option",
 ]
 
 # Exit codes: 0 done; 1 the service refused or failed (any code but INVALID_ARGUMENT);
@@ -89,6 +90,9 @@ class State:
 
 
 pass_state = click.make_pass_decorator(State)
+
+# The metadata service's changes that take a reason keep it in their audit event.
+reason_option = click.option("--reason", default="", help="Why, for the audit log.")
 
 
 def to_jsonable(value: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from modelyard.cli import _render
-from modelyard.cli._app import State, emit, pass_state
+from modelyard.cli._app import State, emit, pass_state, reason_option
 from modelyard.cli._parsing import as_click, load_metrics_json, parse_metrics
 from modelyard.cli.versions import _STAGES
 
@@ -62,7 +62,7 @@ def stage() -> None:
 @stage.command("set")
 @click.argument("reference", metavar="REF")
 @click.argument("new_stage", metavar="STAGE", type=click.Choice(_STAGES, case_sensitive=False))
-@click.option("--reason", default="", help="Why, for the audit log.")
+@reason_option
 @pass_state
 def set_stage(state: State, reference: str, new_stage: str, reason: str) -> None:
     """Move a version to STAGE (validation and production need a READY version).
@@ -85,16 +85,18 @@ def alias() -> None:
 @click.argument("model", metavar="PROJECT/MODEL")
 @click.argument("name", metavar="ALIAS")
 @click.argument("number", metavar="VERSION", type=click.IntRange(min=1))
+@reason_option
 @pass_state
-def set_alias(state: State, model: str, name: str, number: int) -> None:
+def set_alias(state: State, model: str, name: str, number: int, reason: str) -> None:
     """Point ALIAS of a model at VERSION, creating or moving it."""
-    emit(state, state.client.set_alias(model, name, number), _render.alias_change)
+    emit(state, state.client.set_alias(model, name, number, reason=reason), _render.alias_change)
 
 
 @alias.command("delete")
 @click.argument("model", metavar="PROJECT/MODEL")
 @click.argument("name", metavar="ALIAS")
+@reason_option
 @pass_state
-def delete_alias(state: State, model: str, name: str) -> None:
+def delete_alias(state: State, model: str, name: str, reason: str) -> None:
     """Delete ALIAS of a model."""
-    emit(state, state.client.delete_alias(model, name), _render.alias_change)
+    emit(state, state.client.delete_alias(model, name, reason=reason), _render.alias_change)

@@ -9,7 +9,7 @@ import click
 
 from modelyard import ModelFields, ModelKind
 from modelyard.cli import _render
-from modelyard.cli._app import State, emit, emit_list, pass_state
+from modelyard.cli._app import State, emit, emit_list, pass_state, reason_option
 from modelyard.cli._parsing import as_click, parse_location, parse_tags
 
 _KINDS = [k.value.lower() for k in ModelKind if k is not ModelKind.UNSPECIFIED]
@@ -89,18 +89,19 @@ def list_(state: State, project: str, archived: bool) -> None:
 @model.command("update")
 @click.argument("name", metavar="PROJECT/MODEL")
 @_model_options
+@reason_option
 @pass_state
-def update(state: State, /, name: str, **options: Any) -> None:
+def update(state: State, /, name: str, reason: str, **options: Any) -> None:
     """Change the fields given as options, and only those."""
     fields = _fields(options)
     if not fields:
         raise click.UsageError("nothing to update: give at least one option (see --help)")
-    emit(state, state.client.update_model(name, **fields), _render.model)
+    emit(state, state.client.update_model(name, reason=reason, **fields), _render.model)
 
 
 @model.command("archive")
 @click.argument("name", metavar="PROJECT/MODEL")
-@click.option("--reason", default="", help="Why, for the audit log.")
+@reason_option
 @pass_state
 def archive(state: State, name: str, reason: str) -> None:
     """Archive a model: no new versions; hidden from lists unless --archived."""

@@ -10,7 +10,7 @@ import click
 
 from modelyard import DependencyScope, EnsembleMethod, Serving, Signature, Stage, VersionFields
 from modelyard.cli import _render
-from modelyard.cli._app import State, emit, emit_list, pass_state
+from modelyard.cli._app import State, emit, emit_list, pass_state, reason_option
 from modelyard.cli._parsing import as_click, parse_dependency, parse_location, parse_params, parse_tags, parse_tensor
 
 _STAGES = [s.value.lower() for s in Stage if s is not Stage.UNSPECIFIED]
@@ -142,15 +142,16 @@ def list_(state: State, model: str) -> None:
 @version.command("update")
 @click.argument("reference", metavar="REF")
 @_version_options
+@reason_option
 @pass_state
-def update(state: State, /, reference: str, **options: Any) -> None:
+def update(state: State, /, reference: str, reason: str, **options: Any) -> None:
     """Change the fields given as options, and only those. A repeatable option replaces the
     whole field: --input or --output the signature, --param all params, --dep/--build-dep all
     dependencies, --tag all tags."""
     fields = _fields(options)
     if not fields:
         raise click.UsageError("nothing to update: give at least one option (see --help)")
-    emit(state, state.client.update_version(reference, **fields), _render.version)
+    emit(state, state.client.update_version(reference, reason=reason, **fields), _render.version)
 
 
 @version.command("consumers")
