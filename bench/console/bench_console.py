@@ -30,9 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,17 +39,16 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import modelyard.aio
 from bench._cases import Cases, Result
-from bench._cpu import CpuMeter
 from bench._load import drive
 from bench._profile import Profiler
 from bench._report import print_targets, write_json
 from bench._run import arguments, measure_background_load, print_header, run_info, scratch
-from bench._stack import processes, service
+from bench._stack import processes
 from bench.console._pages import Page, pages, rpc_counts, signed_in
-from bench.console._seed import SCALARS, seed_console
+from bench.console._platform import Platform
+from bench.console._seed import CATALOG, SCALARS, seed_console
 from bench.console._tables import print_tables, targets
-from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis
-from modelyard_common.embedded.service import HttpServiceProcess, ServiceProcess
+from bench.metadata._seed import PROJECTS
 
 LAYERS = (
     ("templates (compiled Jinja2)", ("templates/",)),
@@ -72,69 +68,6 @@ LAYERS = (
 )
 
 
-class Platform:
-    """The processes of the run, started in ``root`` (entered into ``stack``, stopped in reverse)."""
-
-    def __init__(self, root: Path, stack: Any) -> None:
-        self.tokens = {who: "myd_" + secrets.token_urlsafe(32) for who in ("admin", "registry", "deploy")}
-        self.postgres = stack.enter_context(EmbeddedPostgres(root / "pg", durable=False))
-        self.redis = stack.enter_context(EmbeddedRedis(root / "redis"))
-        self.dsn = self.postgres.create_database("bench")
-        services = {f"modelyard-{who}": self.tokens[who] for who in ("registry", "deploy")}
-        auth = {"auth_enabled": "true"}
-        metadata_settings = {"admin_token": self.tokens["admin"], "service_tokens": json.dumps(services)}
-        self.metadata: ServiceProcess = stack.enter_context(
-            service(
-                "metadata",
-                root / "metadata",
-                {"db_dsn": self.dsn, "redis_url": self.redis.url, **auth, **metadata_settings},
-            )
-        )
-        # No registry: the pages timed here read no artifact bytes, and no deployment starts.
-        self.deploy: ServiceProcess = stack.enter_context(
-            service(
-                "deploy",
-                root / "deploy",
-                {
-                    "db_dsn": self.dsn,
-                    "metadata_addr": self.metadata.target,
-                    "auth_token": self.tokens["deploy"],
-                    "cache_dir": str(root / "deploy" / "cache"),
-                    "run_dir": str(root / "deploy" / "replicas"),
-                    **auth,
-                },
-            )
-        )
-        settings = {
-            "metadata_addr": self.metadata.target,
-            "deploy_addr": self.deploy.target,
-            "redis_url": self.redis.url,
-        }
-        self.console: HttpServiceProcess = stack.enter_context(
-            HttpServiceProcess(
-                "console", "modelyard_console", root / "console", {**settings, "shutdown_grace_seconds": "1"}
-            )
-        )
-
-    def client(self, token: str, actor: str) -> modelyard.aio.AsyncClient:
-        """An SDK client of the metadata and deploy services, as the console makes one."""
-        return modelyard.aio.connect(
-            self.metadata.target, deploy=self.deploy.target, token=token, actor=actor, timeout=10
-        )
-
-    def meter(self) -> CpuMeter:
-        return CpuMeter(
-            {
-                "client": (os.getpid(), False),
-                "console": (self.console.pid, False),
-                "metadata": (self.metadata.pid, False),
-                "deploy": (self.deploy.pid, True),
-                "postgres": (self.postgres.pid, True),
-                "redis": (self.redis.pid, False),
-            }
-        )
-
-
 async def same_calls(page: Page, browser: httpx.AsyncClient, client: modelyard.aio.AsyncClient, urls: list[str]) -> int:
     """The RPCs one request of ``page`` makes, once it is checked that its baseline makes the same."""
     async with httpx.AsyncClient(timeout=10) as scraper:
@@ -150,18 +83,18 @@ async def same_calls(page: Page, browser: httpx.AsyncClient, client: modelyard.a
 
 
 async def run_bench(args: argparse.Namespace, platform: Platform, info: dict[str, Any]) -> dict[str, Any]:
-    admin = platform.client(platform.tokens["admin"], "bench")
-    registry = platform.client(platform.tokens["registry"], "modelyard-registry")
-    print(f"seeding {args.versions:,} versions, {args.models:,} models in the catalog project ...", flush=True)
-    info["seed"], reader = await seed_console(platform.dsn, args.versions, args.models, admin, registry)
-    await admin.close()
-    await registry.close()
+    print(f"seeding {args.versions:,} versions, {args.models:,} models in project {CATALOG} ...", flush=True)
+    async with (
+        platform.client(platform.tokens["admin"], "bench") as admin,
+        platform.client(platform.tokens["registry"], "modelyard-registry") as registry,
+    ):
+        info["seed"], reader = await seed_console(platform.dsn, args.versions, args.models, admin, registry)
     print(f"  seeded in {info['seed']['total_s']} s: {info['seed']}", flush=True)
 
     browsers = [await signed_in(platform.console.url, reader) for _ in range(args.browsers)]
     clients = [platform.client(reader, "modelyard-console") for _ in range(args.browsers)]
     urls = [platform.metadata.metrics_url, platform.deploy.metrics_url]
-    timed = pages(info["seed"]["catalog_models"], len(SCALARS), 5)
+    timed = pages(info["seed"]["catalog_models"], len(SCALARS), len(PROJECTS) + 1)
     cases = Cases(args.duration, args.warmup, platform.meter())
     found: dict[str, Result] = {}
     calls_per_page: dict[str, int] = {}
