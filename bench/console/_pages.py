@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import httpx
 
 import modelyard.aio
-from bench.console._seed import CATALOG, FEATURED
+from bench.console._seed import CATALOG, FEATURED, FEATURED_MODEL
 from bench.metadata._seed import PROJECTS
 
 __all__ = ["SEARCH_FILTER", "SEARCH_PAGE", "Page", "pages", "rpc_counts", "signed_in"]
@@ -55,14 +55,13 @@ class Page:
 def pages(catalog_models: int, scalars: int, projects: int) -> list[Page]:
     """The version page, the project page, the search page (filtered, and a project's listing),
     the projects page."""
-    project, _, rest = FEATURED.partition("/")
-    model, _, number = rest.partition(":")
+    model, number = FEATURED_MODEL.partition("/")[2], FEATURED.rpartition(":")[2]
     filtered = urlencode({"filter": SEARCH_FILTER})
     return [
         Page(
             "version",
             f"version page ({scalars} metrics with history)",
-            f"/projects/{project}/models/{model}/versions/{number}",
+            f"/projects/{CATALOG}/models/{model}/versions/{number}",
             _version_calls,
             "data-history=",
             scalars,
@@ -95,19 +94,17 @@ async def _listed(items: AsyncIterator[T]) -> list[T]:
 
 
 async def _version_calls(client: modelyard.aio.AsyncClient) -> None:
-    project, _, rest = FEATURED.partition("/")
-    model = f"{project}/{rest.partition(':')[0]}"
     version, *_ = await asyncio.gather(
         client.get_version(FEATURED),
-        client.get_model(model),
-        client.project_summary(project, metric="accuracy"),
+        client.get_model(FEATURED_MODEL),
+        client.project_summary(CATALOG, metric="accuracy"),
         client.lineage(FEATURED),
-        _listed(client.audit_events(project=project, resource=FEATURED, limit=50)),
+        _listed(client.audit_events(project=CATALOG, resource=FEATURED, limit=50)),
         client.version_consumers(FEATURED),
     )
     await asyncio.gather(
         asyncio.gather(*(client.metric_history(FEATURED, name) for name in sorted(version.metrics))),
-        _listed(client.list_deployments(project=project)),
+        _listed(client.list_deployments(project=CATALOG)),
     )
 
 

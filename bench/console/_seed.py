@@ -24,7 +24,7 @@ from modelyard import (
 )
 from modelyard.internal import InternalCalls
 
-__all__ = ["CATALOG", "FEATURED", "FEATURES", "PER_MODEL", "READER", "SCALARS", "seed_console"]
+__all__ = ["CATALOG", "FEATURED", "FEATURED_MODEL", "SCALARS", "seed_console"]
 
 CATALOG = "catalog"
 READER = "analyst"

@@ -142,10 +142,10 @@ async def profile(
         async def get(w: int, i: int, page: Page = page) -> None:
             await browser.get(page.path)
 
-        with profiler.record(pid, f"console-{page.key}", f"the console, {page.title}, 1 at a time") as summaries[
-            page.key
-        ]:
+        what = f"the console, {page.title}, 1 at a time"
+        with profiler.record(pid, f"console-{page.key}", what) as summary:
             await drive(get, 1, max(3.0, args.duration), None)
+        summaries[page.key] = summary
     return summaries
 
 
