@@ -62,10 +62,11 @@ screenshots: $(STAMP) ## Retake the pictures of docs/console.md from the console
 	MODELYARD_SCREENSHOTS=docs/img/console MODELYARD_REQUIRE_BROWSER=1 $(PY) -m pytest -c tests/pytest.ini \
 		tests/integration/auth -m browser -q -p no:cacheprovider
 
-bench: $(STAMP) ## Run the benchmarks, metadata, artifacts then serving (prints figures; see docs/benchmarks.md)
+bench: $(STAMP) ## Run the benchmarks, metadata, artifacts, serving then console (prints figures; see docs/benchmarks.md)
 	$(PY) bench/metadata/bench_metadata.py
 	$(PY) bench/artifacts/bench_artifacts.py
 	$(PY) bench/serving/bench_serving.py
+	$(PY) bench/console/bench_console.py
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) .modelyard

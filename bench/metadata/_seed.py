@@ -21,6 +21,7 @@ __all__ = [
     "ACTOR",
     "CREATE_WORKERS",
     "DEPENDENCIES",
+    "PROJECTS",
     "SIGNATURE",
     "VERSION_PARAMS",
     "VERSION_TAGS",
@@ -62,12 +63,15 @@ async def copy_rows(conn: asyncpg.Connection, table: str, rows: Sequence[dict[st
     await conn.copy_records_to_table(table, records=[tuple(r.values()) for r in rows], columns=columns)
 
 
-async def seed(dsn: str, versions: int, models: int, seed_value: int = 42) -> dict[str, Any]:
+async def seed(
+    dsn: str, versions: int, models: int, seed_value: int = 42, projects: Sequence[str] = PROJECTS
+) -> dict[str, Any]:
     """Inserts projects, models and versions straight into the service's tables with COPY.
 
-    Versions are spread evenly over ``models`` models in the PROJECTS, with random stage, status,
-    tags, hyperparameters and metrics; created_at grows by one second per version. Each model's
-    latest_version is set, so versions created later through the service are numbered after them.
+    Versions are spread evenly over ``models`` models in ``projects`` (new ones), with random
+    stage, status, tags, hyperparameters and metrics; created_at grows by one second per version.
+    Each model's latest_version is set, so versions created later through the service are
+    numbered after them.
     """
     rng = random.Random(seed_value)
     per_model = max(1, versions // models)
@@ -76,7 +80,7 @@ async def seed(dsn: str, versions: int, models: int, seed_value: int = 42) -> di
         t0 = time.perf_counter()
         now = datetime.now(UTC)
         project_ids = {}
-        for name in PROJECTS:
+        for name in projects:
             project_ids[name] = await conn.fetchval(
                 "INSERT INTO projects (name, description, owner) VALUES ($1, $2, 'bench') RETURNING id",
                 name,
@@ -87,8 +91,8 @@ async def seed(dsn: str, versions: int, models: int, seed_value: int = 42) -> di
             "models",
             [
                 {
-                    "project_id": project_ids[PROJECTS[i % len(PROJECTS)]],
-                    "project": PROJECTS[i % len(PROJECTS)],
+                    "project_id": project_ids[projects[i % len(projects)]],
+                    "project": projects[i % len(projects)],
                     "name": f"model-{i:04d}",
                     "owner": "bench",
                     "team": TEAMS[i % len(TEAMS)],
@@ -111,7 +115,7 @@ async def seed(dsn: str, versions: int, models: int, seed_value: int = 42) -> di
         stages: Counter[str] = Counter()
         for number in range(1, per_model + 1):
             for i in range(models):
-                project, name = PROJECTS[i % len(PROJECTS)], f"model-{i:04d}"
+                project, name = projects[i % len(projects)], f"model-{i:04d}"
                 stage, status = _weighted(rng, STAGES), _weighted(rng, STATUSES)
                 stages[stage] += 1
                 framework, payload = FRAMEWORKS[i % len(FRAMEWORKS)]
@@ -172,7 +176,7 @@ async def seed(dsn: str, versions: int, models: int, seed_value: int = 42) -> di
         return {
             "versions": len(rows),
             "models": models,
-            "projects": len(PROJECTS),
+            "projects": len(projects),
             "stages": dict(stages),
             "generate_s": round(generated, 2),
             "copy_s": round(copied - generated, 2),

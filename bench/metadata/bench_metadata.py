@@ -42,13 +42,14 @@ import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench._cases import Cases, Result
 from bench._cpu import CpuMeter
 from bench._load import drive
 from bench._profile import Profiler
 from bench._report import print_targets, write_json
 from bench._run import arguments, measure_background_load, print_header, run_info, scratch
 from bench._stack import processes, service
-from bench.metadata._cases import Cases, Result, print_tables, targets
+from bench.metadata._cases import print_tables, targets
 from bench.metadata._direct import SEARCH_FILTER, SEARCH_ORDERED, SEARCH_PAGE, direct_create, explain, search_sql
 from bench.metadata._floor import BareGrpcServer
 from bench.metadata._seed import ACTOR, CREATE_WORKERS, prepare_through_service, seed, version_request
