@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from modelyard_common.values import DATASET_REFERENCE_PREFIX
 from modelyard_metadata.domain.entities import VersionStatus
 
 __all__ = [
@@ -18,7 +19,14 @@ __all__ = [
     "DatasetUse",
     "DatasetVersion",
     "NewDatasetVersion",
+    "audited",
 ]
+
+
+def audited(name: str) -> str:
+    """The audit log's resource for a dataset or dataset version ("dataset:p/d:2"), as the
+    registry names it: apart from a model's of the same name."""
+    return DATASET_REFERENCE_PREFIX + name
 
 
 class DatasetFormat(enum.StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from modelyard_common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from modelyard_metadata.domain.access import Role
-from modelyard_metadata.domain.dataset_entities import DatasetLink, DatasetUse
+from modelyard_metadata.domain.dataset_entities import DatasetLink, DatasetUse, audited
 from modelyard_metadata.domain.datasets import why_dataset_missing
 from modelyard_metadata.domain.entities import Caller, NewAuditEvent, VersionStatus
 from modelyard_metadata.domain.guard import Guard, visible_projects
@@ -37,7 +37,7 @@ class DatasetLineage:
         changed, named = (model_ref.project, dataset_ref.project)
         if use is DatasetUse.PRODUCED_BY:
             changed, named = named, changed
-        resource = f"{dataset_ref} {use.value.lower()} {model_ref}"
+        resource = audited(str(dataset_ref))
         caller = await self._guard.allow(caller, changed, Role.EDITOR, "LinkDataset", resource)
         await self._guard.allow(caller, named, Role.VIEWER, "LinkDataset", resource)
         async with self._store.transaction() as tx:
@@ -51,9 +51,11 @@ class DatasetLineage:
                 raise FailedPreconditionError(
                     f"{dataset.reference} is {dataset.status}; only READY versions are linked"
                 )
-            link = await tx.insert_link(model, dataset, use, caller.actor)
-            after = {"model_version": link.model_version, "dataset_version": link.dataset_version, "use": use.value}
-            await tx.append_audit(NewAuditEvent(caller, "dataset.link", changed, dataset.reference, after=after))
+            link, created = await tx.insert_link(model, dataset, use, caller.actor)
+            if created:
+                after = {"model_version": link.model_version, "dataset_version": link.dataset_version, "use": use.value}
+                event = NewAuditEvent(caller, "dataset.link", changed, audited(dataset.reference), after=after)
+                await tx.append_audit(event)
         return link
 
     async def links_of(self, caller: Caller, model_version: str) -> list[DatasetLink]:

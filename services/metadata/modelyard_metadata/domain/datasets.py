@@ -18,6 +18,7 @@ from modelyard_metadata.domain.dataset_entities import (
     DatasetFormat,
     DatasetVersion,
     NewDatasetVersion,
+    audited,
 )
 from modelyard_metadata.domain.entities import Caller, NewAuditEvent, VersionStatus
 from modelyard_metadata.domain.guard import Guard, may_read, visible_projects
@@ -64,10 +65,12 @@ class Datasets:
     async def create(self, caller: Caller, name: str, description: str) -> Dataset:
         project, dataset = parse_dataset_name("name", name)
         check_text("description", description)
-        caller = await self._guard.allow(caller, project, Role.EDITOR, "CreateDataset", name)
+        caller = await self._guard.allow(caller, project, Role.EDITOR, "CreateDataset", audited(name))
         async with self._store.transaction() as tx:
             created = await tx.insert_dataset(project, dataset, description, caller.actor)
-            await tx.append_audit(NewAuditEvent(caller, "dataset.create", project, name, after=snapshot(created)))
+            await tx.append_audit(
+                NewAuditEvent(caller, "dataset.create", project, audited(name), after=snapshot(created))
+            )
         return created
 
     async def get(self, caller: Caller, name: str) -> Dataset:
@@ -99,7 +102,7 @@ class Datasets:
             raise InvalidArgumentError("format", "is required: PARQUET or CSV")
         check_text("description", description)
         checked_tags = check_tags("tags", dict(tags))
-        caller = await self._guard.allow(caller, project, Role.EDITOR, "CreateDatasetVersion", name)
+        caller = await self._guard.allow(caller, project, Role.EDITOR, "CreateDatasetVersion", audited(name))
         async with self._store.transaction() as tx:
             reserved = await tx.reserve_dataset_version(project, dataset)
             if reserved is None:
@@ -108,7 +111,9 @@ class Datasets:
             new = NewDatasetVersion(found.id, project, dataset, number, format, description, checked_tags, caller.actor)
             version = await tx.insert_dataset_version(new)
             await tx.append_audit(
-                NewAuditEvent(caller, "dataset_version.create", project, version.reference, after=snapshot(version))
+                NewAuditEvent(
+                    caller, "dataset_version.create", project, audited(version.reference), after=snapshot(version)
+                )
             )
         return version
 
@@ -164,7 +169,7 @@ class Datasets:
         files = artifact.get("files", [])
         check_artifact_files(files)
         _check_columns(columns, row_count)
-        caller = await self._guard.as_registry(caller, "CommitDatasetVersion", ref.project, reference)
+        caller = await self._guard.as_registry(caller, "CommitDatasetVersion", ref.project, audited(reference))
         async with self._store.transaction() as tx:
             version = await self._lock(tx, ref)
             if version.status is VersionStatus.READY:
@@ -176,7 +181,9 @@ class Datasets:
             updated = await tx.finish_dataset_version(version, artifact, columns, row_count)
             after = {"artifact": artifact, "columns": len(columns), "row_count": row_count}
             await tx.append_audit(
-                NewAuditEvent(caller, "dataset_version.commit", version.project, version.reference, after=after)
+                NewAuditEvent(
+                    caller, "dataset_version.commit", version.project, audited(version.reference), after=after
+                )
             )
         return updated
 
@@ -184,14 +191,16 @@ class Datasets:
         ref = parse_dataset_reference(reference)
         check_text("reason", reason)
         reason = reason or "upload failed"
-        caller = await self._guard.as_registry(caller, "FailDatasetVersion", ref.project, reference)
+        caller = await self._guard.as_registry(caller, "FailDatasetVersion", ref.project, audited(reference))
         async with self._store.transaction() as tx:
             version = await self._lock(tx, ref)
             if version.status is not VersionStatus.PENDING_UPLOAD:
                 raise FailedPreconditionError(f"{version.reference} is {version.status}, not PENDING_UPLOAD")
             updated = await tx.fail_dataset_version(version, reason)
             await tx.append_audit(
-                NewAuditEvent(caller, "dataset_version.fail", version.project, version.reference, reason=reason)
+                NewAuditEvent(
+                    caller, "dataset_version.fail", version.project, audited(version.reference), reason=reason
+                )
             )
         return updated
 

@@ -240,8 +240,8 @@ class DatasetTransaction(MetadataTransaction, Protocol):
     async def fail_dataset_version(self, version: DatasetVersion, reason: str) -> DatasetVersion: ...
     async def insert_link(
         self, model_version: ModelVersion, dataset_version: DatasetVersion, use: DatasetUse, created_by: str
-    ) -> DatasetLink:
-        """The link, as first recorded when it existed already."""
+    ) -> tuple[DatasetLink, bool]:
+        """The link (as first recorded when it existed already) and whether this call made it."""
         ...
 
 

@@ -177,8 +177,8 @@ class PgDatasetTransaction(PgTransaction):
 
     async def insert_link(
         self, model_version: ModelVersion, dataset_version: DatasetVersion, use: DatasetUse, created_by: str
-    ) -> DatasetLink:
-        await self._conn.execute(
+    ) -> tuple[DatasetLink, bool]:
+        status = await self._conn.execute(
             """INSERT INTO dataset_links (model_version_id, dataset_version_id, use, created_by)
                VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING""",
             model_version.id,
@@ -192,7 +192,7 @@ class PgDatasetTransaction(PgTransaction):
             dataset_version.id,
             use.value,
         )
-        return _link(one_row(row))
+        return _link(one_row(row)), status == "INSERT 0 1"
 
 
 class PgDatasetStore:

@@ -15,7 +15,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from modelyard_common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
-from modelyard_common.values import Consumption, ConsumptionKind, ProjectRole, VersionStatus
+from modelyard_common.values import (
+    Consumption,
+    ConsumptionKind,
+    ProjectRole,
+    VersionStatus,
+    dataset_of_registry_reference,
+)
 from modelyard_registry.domain.access import require
 from modelyard_registry.domain.entities import StoredFile
 from modelyard_registry.domain.ports import Access, BlobStore, TransferObserver, VersionCatalog
@@ -55,7 +61,9 @@ class Downloads:
     async def open(self, reference: str, path: str, offset: int, length: int) -> Download:
         # The bytes leaving are a use of the version: its consumers are recorded here (not on
         # StatArtifact, which lists files for pushes and `modelyard artifact` too).
-        consumption = Consumption(ConsumptionKind.DOWNLOAD, reference)
+        # Datasets have no consumers (yet): their lineage says who used them.
+        is_model = dataset_of_registry_reference(reference) is None
+        consumption = Consumption(ConsumptionKind.DOWNLOAD, reference) if is_model else None
         await require(self._access, ProjectRole.VIEWER, "DownloadFile", reference, consumption=consumption)
         version = await self._catalog.get(reference)
         if version.status is not VersionStatus.READY:
