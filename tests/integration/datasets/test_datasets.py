@@ -4,6 +4,7 @@ registry (SeaweedFS behind it), the schema and row count read by the platform fr
 from __future__ import annotations
 
 import hashlib
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import grpc
 import pyarrow
 import pyarrow.parquet
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 import modelyard
 from modelyard import DatasetColumn, DatasetFormat, DatasetUse, VersionStatus
@@ -101,6 +103,17 @@ def test_a_csv_version_counts_rows_as_the_csv_module_reads_them_and_infers_types
     assert list(frame["note"]) == ["plain", "two\nlines", "x"]
 
 
+def _counted(registry: ServiceProcess, name: str, **labels: str) -> float:
+    with urllib.request.urlopen(registry.metrics_url, timeout=10) as response:
+        page = response.read().decode()
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(page)
+        for s in family.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
 def test_identical_bytes_are_stored_once(
     client: modelyard.Client, project: str, tmp_path: Path, registry_service: ServiceProcess
 ) -> None:
@@ -109,10 +122,14 @@ def test_identical_bytes_are_stored_once(
     source = _parquet(tmp_path)
 
     first = client.push_dataset(f"{project}/a", source)
+    uploaded = _counted(registry_service, "modelyard_registry_bytes_total", direction="upload", kind="dataset")
+    deduplicated = _counted(registry_service, "modelyard_registry_deduplicated_files_total", kind="dataset")
     second = client.push_dataset(f"{project}/b", source)
 
     assert first.artifact is not None and second.artifact is not None
     assert first.artifact.files[0].storage_key == second.artifact.files[0].storage_key
+    assert _counted(registry_service, "modelyard_registry_deduplicated_files_total", kind="dataset") == deduplicated + 1
+    assert _counted(registry_service, "modelyard_registry_bytes_total", direction="upload", kind="dataset") == uploaded
     # Sent again with its digest, the file is known before any byte is read.
     third = client.create_dataset_version(f"{project}/b", "PARQUET")
     data = source.read_bytes()
@@ -153,7 +170,7 @@ def test_a_file_that_is_not_a_table_fails_the_version_and_leaves_nothing(
     with pytest.raises(modelyard.InvalidArgumentError) as refused:
         client.push_dataset(f"{project}/bad", source)
 
-    assert f"{project}/bad:1 is FAILED: {name!r} {problem}" in refused.value.message
+    assert refused.value.message.startswith(f"dataset:{project}/bad:1 is FAILED: {name!r} {problem}")
     version = client.get_dataset_version(f"{project}/bad:1")
     assert version.status is VersionStatus.FAILED
     assert version.status_message.startswith(f"{name!r} {problem}")

@@ -78,9 +78,9 @@ class Downloads:
                 "length", f"is {length}; from offset {offset} at most {file.size - offset} bytes remain (0 for all)"
             )
         length = length or file.size - offset
-        return Download(file, offset, length, self._chunks(file.storage_key, offset, length))
+        return Download(file, offset, length, self._chunks(version.reference, file.storage_key, offset, length))
 
-    async def _chunks(self, key: str, offset: int, length: int) -> AsyncIterator[bytes]:
+    async def _chunks(self, reference: str, key: str, offset: int, length: int) -> AsyncIterator[bytes]:
         limits = self._limits
         end = offset + length
         starts = iter(range(offset, end, limits.read_size))
@@ -97,7 +97,7 @@ class Downloads:
                 refill()
                 for i in range(0, len(data), limits.chunk_size):
                     piece = data[i : i + limits.chunk_size]
-                    self._observer.downloaded(len(piece))
+                    self._observer.downloaded(reference, len(piece))
                     yield piece
         finally:
             for task in reads:

@@ -144,16 +144,17 @@ HashFactory = Callable[[bytes | None], ResumableHash]
 
 
 class TransferObserver(Protocol):
-    """What the use cases report as it happens (metrics.py records it)."""
+    """What the use cases report as it happens (metrics.py records it), each about the version
+    the registry calls ``reference`` (a model version's, or a dataset version's)."""
 
-    def uploaded(self, size: int) -> None:
+    def uploaded(self, reference: str, size: int) -> None:
         """``size`` bytes of an upload are stored (a part)."""
         ...
 
-    def downloaded(self, size: int) -> None:
+    def downloaded(self, reference: str, size: int) -> None:
         """``size`` bytes of a download are handed to the client (a chunk)."""
         ...
 
-    def deduplicated(self) -> None:
+    def deduplicated(self, reference: str) -> None:
         """An uploaded file's content was stored already: the file points at that blob."""
         ...

@@ -84,7 +84,7 @@ class Uploads:
         check_header(header)
         result = await self._upload(header, chunks)
         if result.deduplicated:
-            self._observer.deduplicated()
+            self._observer.deduplicated(header.reference)
         return result
 
     async def _upload(self, header: FileHeader, chunks: AsyncIterator[bytes]) -> UploadResult:
