@@ -4,19 +4,23 @@ registry (SeaweedFS behind it), the schema and row count read by the platform fr
 from __future__ import annotations
 
 import hashlib
+import json
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pyarrow
 import pyarrow.parquet
 import pytest
+from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 import modelyard
 from modelyard import DatasetColumn, DatasetFormat, DatasetUse, VersionStatus
+from modelyard.cli import cli
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
 from modelyard_common.embedded.service import ServiceProcess
 
@@ -253,3 +257,27 @@ def test_names_and_references_are_checked(client: modelyard.Client, project: str
         client.create_dataset(f"{project}/once")
     with pytest.raises(modelyard.NotFoundError, match="project 'no-such-project' does not exist"):
         client.create_dataset("no-such-project/x")
+
+
+def test_cli_dataset_commands_print_json(
+    metadata_service: ServiceProcess, registry_service: ServiceProcess, project: str, tmp_path: Path
+) -> None:
+    base = ["--target", metadata_service.target, "--registry", registry_service.target, "--json"]
+
+    def run(*args: str) -> Any:
+        result = CliRunner().invoke(cli, [*base, *args])
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout)
+
+    (tmp_path / "scores.csv").write_text(CSV)
+    assert run("dataset", "create", f"{project}/scores")["latest_version"] == 0
+    pushed = run("dataset", "push", f"{project}/scores", str(tmp_path / "scores.csv"), "--tag", "k=v")
+    assert (pushed["reference"], pushed["row_count"], pushed["tags"]) == (f"{project}/scores:1", 3, {"k": "v"})
+    assert [d["name"] for d in run("dataset", "list", project)] == ["scores"]
+    assert [v["status"] for v in run("dataset", "versions", f"{project}/scores")] == ["READY"]
+    assert [v["reference"] for v in run("dataset", "search", "note", "--project", project)] == [pushed["reference"]]
+    pulled = run("dataset", "pull", f"{project}/scores", str(tmp_path / "out"))
+    assert Path(pulled["path"]).read_text() == CSV
+    assert run("dataset", "get", f"{project}/scores:1")["columns"][1] == {"name": "score", "type": "double"}
+    result = CliRunner().invoke(cli, [*base[:4], "dataset", "push", f"{project}/scores", str(tmp_path / "out")])
+    assert result.exit_code == 2  # a folder is not a file: click says so
