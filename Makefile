@@ -17,7 +17,7 @@ $(STAMP): $(PACKAGES) tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r tests/requirements.txt \
-		-e 'clients/python[sklearn,onnx]' -e 'services/common[embedded]' -e services/metadata \
+		-e 'clients/python[sklearn,onnx,datasets]' -e 'services/common[embedded]' -e services/metadata \
 		-e services/registry -e services/serving -e services/deploy -e services/console
 	touch $@
 

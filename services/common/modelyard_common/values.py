@@ -5,6 +5,7 @@ package, and an enum or a path rule is never written twice."""
 
 from __future__ import annotations
 
+from modelyard._dataset_types import DATASET_REFERENCE_PREFIX, dataset_of_registry_reference
 from modelyard._types import (
     Consumption,
     ConsumptionKind,
@@ -17,6 +18,7 @@ from modelyard._types import (
 from modelyard.paths import MAX_NAME_BYTES, MAX_PATH_BYTES, nested_pair, path_problem
 
 __all__ = [
+    "DATASET_REFERENCE_PREFIX",
     "MAX_NAME_BYTES",
     "MAX_PATH_BYTES",
     "Consumption",
@@ -26,6 +28,7 @@ __all__ = [
     "ProjectRole",
     "ReplicaState",
     "VersionStatus",
+    "dataset_of_registry_reference",
     "nested_pair",
     "path_problem",
 ]

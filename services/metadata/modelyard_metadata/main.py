@@ -10,7 +10,7 @@ from importlib.metadata import version as package_version
 
 import redis.asyncio as aioredis
 
-from modelyard.v1 import auth_pb2, auth_pb2_grpc, metadata_pb2, metadata_pb2_grpc
+from modelyard.v1 import auth_pb2, auth_pb2_grpc, datasets_pb2, datasets_pb2_grpc, metadata_pb2, metadata_pb2_grpc
 from modelyard_common.errors import InvalidArgumentError
 from modelyard_common.logs import configure_logging
 from modelyard_common.migrations import migrate
@@ -19,10 +19,13 @@ from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
 from modelyard_metadata.api.auth_servicer import AuthServicer
 from modelyard_metadata.api.callers import Callers
+from modelyard_metadata.api.dataset_servicer import DatasetServicer
 from modelyard_metadata.api.servicer import MetadataServicer
 from modelyard_metadata.domain.accounts import Accounts
 from modelyard_metadata.domain.catalog import Catalog
 from modelyard_metadata.domain.consumers import Consumers
+from modelyard_metadata.domain.dataset_lineage import DatasetLineage
+from modelyard_metadata.domain.datasets import Datasets
 from modelyard_metadata.domain.entities import PlatformInfo
 from modelyard_metadata.domain.limits import LARGER_REQUESTS, MAX_REQUEST_BYTES
 from modelyard_metadata.metrics import ModelMetricGauges
@@ -30,6 +33,7 @@ from modelyard_metadata.settings import MetadataSettings
 from modelyard_metadata.storage.access import PgAccessStore
 from modelyard_metadata.storage.cache import VersionCache
 from modelyard_metadata.storage.consumers import PgConsumerStore
+from modelyard_metadata.storage.datasets import PgDatasetStore
 from modelyard_metadata.storage.events import AuditFeed
 from modelyard_metadata.storage.postgres import PgStore, init_connection
 
@@ -38,6 +42,7 @@ logger = logging.getLogger(__name__)
 MIGRATIONS = "modelyard_metadata.migrations"
 SERVICE_NAME = metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
 AUTH_SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+DATASET_SERVICE_NAME = datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name
 
 
 async def run(settings: MetadataSettings) -> None:
@@ -61,7 +66,11 @@ async def run(settings: MetadataSettings) -> None:
             refresh = asyncio.create_task(gauges.run())
             stack.callback(refresh.cancel)
         feed = AuditFeed(settings.db_dsn)
-        catalog = Catalog.over(PgStore(pool, cache), feed, settings.protected_aliases)
+        store = PgStore(pool, cache)
+        catalog = Catalog.over(store, feed, settings.protected_aliases)
+        dataset_store = PgDatasetStore(pool)
+        datasets = Datasets(dataset_store, catalog.guard)
+        dataset_lineage = DatasetLineage(dataset_store, store, catalog.guard, catalog.versions)
         consumers = Consumers(PgConsumerStore(pool), catalog.versions)
         accounts = Accounts(PgAccessStore(pool, cache), catalog.guard, catalog.versions, consumers)
         if settings.auth_enabled:
@@ -78,6 +87,7 @@ async def run(settings: MetadataSettings) -> None:
         platform = PlatformInfo(settings.registry_addr, settings.deploy_addr, package_version("modelyard-metadata"))
         servicer = MetadataServicer(catalog, callers, platform, consumers)
         auth_servicer = AuthServicer(accounts, callers)
+        dataset_servicer = DatasetServicer(datasets, dataset_lineage, callers)
         bindings = [
             ServiceBinding(
                 SERVICE_NAME,
@@ -87,6 +97,10 @@ async def run(settings: MetadataSettings) -> None:
             ),
             ServiceBinding(
                 AUTH_SERVICE_NAME, lambda server: auth_pb2_grpc.add_AuthServiceServicer_to_server(auth_servicer, server)
+            ),
+            ServiceBinding(
+                DATASET_SERVICE_NAME,
+                lambda server: datasets_pb2_grpc.add_DatasetServiceServicer_to_server(dataset_servicer, server),
             ),
         ]
         await serve(settings, bindings, before_stop=feed.close, auth_required=settings.auth_enabled)

@@ -35,6 +35,7 @@ from modelyard_registry.sha256 import ResumableSha256, check_matches_hashlib
 from modelyard_registry.storage.catalog import MetadataCatalog
 from modelyard_registry.storage.postgres import PgUploadStore
 from modelyard_registry.storage.s3 import S3BlobStore
+from modelyard_registry.storage.tables import BlobTables
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ async def components(settings: RegistrySettings) -> AsyncIterator[Components]:
                 settings.stream_parts_in_flight,
             ),
             observer,
+            BlobTables(blobs),
         )
         downloads = Downloads(
             blobs,

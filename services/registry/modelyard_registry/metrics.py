@@ -6,10 +6,16 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from modelyard_common.values import dataset_of_registry_reference
+
 __all__ = ["BYTES", "DEDUPLICATED", "S3_IN_FLIGHT", "S3_SECONDS", "PrometheusObserver"]
 
-BYTES = Counter("modelyard_registry_bytes_total", "Artifact bytes moved between clients and the store", ["direction"])
-DEDUPLICATED = Counter("modelyard_registry_deduplicated_files_total", "Uploaded files whose content was stored already")
+BYTES = Counter(
+    "modelyard_registry_bytes_total", "Artifact bytes moved between clients and the store", ["direction", "kind"]
+)
+DEDUPLICATED = Counter(
+    "modelyard_registry_deduplicated_files_total", "Uploaded files whose content was stored already", ["kind"]
+)
 S3_SECONDS = Histogram(
     "modelyard_registry_s3_request_seconds",
     "Latency of S3 requests, by operation and outcome",
@@ -20,16 +26,24 @@ S3_IN_FLIGHT = Gauge("modelyard_registry_s3_requests_in_flight", "S3 requests un
 
 
 class PrometheusObserver:
-    """The uploads' and downloads' reports (domain.ports.TransferObserver), as metrics."""
+    """The uploads' and downloads' reports (domain.ports.TransferObserver), as metrics labelled
+    with the kind of version: ``model`` or ``dataset``."""
 
     def __init__(self) -> None:
-        self._uploaded, self._downloaded = BYTES.labels("upload"), BYTES.labels("download")
+        kinds = ("model", "dataset")
+        self._uploaded = {kind: BYTES.labels("upload", kind) for kind in kinds}
+        self._downloaded = {kind: BYTES.labels("download", kind) for kind in kinds}
+        self._deduplicated = {kind: DEDUPLICATED.labels(kind) for kind in kinds}
 
-    def uploaded(self, size: int) -> None:
-        self._uploaded.inc(size)
+    def uploaded(self, reference: str, size: int) -> None:
+        self._uploaded[_kind(reference)].inc(size)
 
-    def downloaded(self, size: int) -> None:
-        self._downloaded.inc(size)
+    def downloaded(self, reference: str, size: int) -> None:
+        self._downloaded[_kind(reference)].inc(size)
 
-    def deduplicated(self) -> None:
-        DEDUPLICATED.inc()
+    def deduplicated(self, reference: str) -> None:
+        self._deduplicated[_kind(reference)].inc()
+
+
+def _kind(reference: str) -> str:
+    return "model" if dataset_of_registry_reference(reference) is None else "dataset"

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 import modelyard
 from modelyard.internal import InternalCalls
-from modelyard.v1 import auth_pb2, deploy_pb2, metadata_pb2, registry_pb2
+from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, registry_pb2
 from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.embedded.service import ServiceProcess
 
@@ -74,6 +74,10 @@ METADATA_TABLES = (
     "aliases",
     "metric_points",
     "audit_events",
+    "datasets",
+    "dataset_versions",
+    "dataset_columns",
+    "dataset_links",
     "registry.files",
     "registry.blobs",
 )
@@ -299,6 +303,12 @@ def seeded(metadata_service: ServiceProcess, fuzz_auth: tuple[ServiceProcess, st
         client.create_version(f"{project}/m")
         client.create_version(f"{project}/up")
         client.create_version(f"{project}/pending")
+        client.create_dataset(f"{project}/d")
+        table = client.create_dataset_version(f"{project}/d", "PARQUET").reference
+        columns = [modelyard.DatasetColumn("amount", "double")]
+        artifact = modelyard.Artifact(files=(file,), total_size=1)
+        InternalCalls(client).commit_dataset_version(table, artifact, columns, 3)
+        client.create_dataset_version(f"{project}/d", "CSV")
     common = [project, f"{project}/m", f"{project}/m:1", f"{project}/m@champion", "champion", "accuracy"]
     return {
         "MetadataService": [
@@ -309,6 +319,16 @@ def seeded(metadata_service: ServiceProcess, fuzz_auth: tuple[ServiceProcess, st
             "tags.team IN ('a', 'b')",
             "metrics.accuracy DESC",
             "created DESC, version ASC",
+        ],
+        "DatasetService": [
+            *common,
+            f"{project}/d",
+            f"{project}/d:1",
+            f"{project}/d:2",
+            "amount",
+            "double",
+            "model.onnx",
+            "1" * 64,
         ],
         "RegistryService": [project, f"{project}/up", f"{project}/up:1", "model.onnx", "a/b.bin", "1" * 64],
         # No READY reference here: a fuzzed deployment would start real inference servers.
@@ -331,6 +351,7 @@ def targets(
     found = {
         "AuthService": Target(auth, auth_dsn, AUTH_TABLES, loop, ADMIN_TOKEN),
         "MetadataService": Target(metadata_service, metadata_dsn, METADATA_TABLES, loop),
+        "DatasetService": Target(metadata_service, metadata_dsn, METADATA_TABLES, loop),
         "RegistryService": Target(registry_service, metadata_dsn, METADATA_TABLES, loop),
         "DeployService": Target(deploy, deploy_dsn, DEPLOY_TABLES, loop),
     }
@@ -342,6 +363,7 @@ def targets(
 def _methods() -> list[MethodDescriptor]:
     services = [
         metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"],
+        datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
         registry_pb2.DESCRIPTOR.services_by_name["RegistryService"],
         deploy_pb2.DESCRIPTOR.services_by_name["DeployService"],
         auth_pb2.DESCRIPTOR.services_by_name["AuthService"],

@@ -17,7 +17,7 @@ from modelyard._connection import Settings
 from modelyard._deploy_calls import DeployCalls
 from modelyard._metadata_calls import MetadataCalls
 from modelyard.internal import InternalCalls
-from modelyard.v1 import auth_pb2, deploy_pb2, metadata_pb2, types_pb2
+from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, types_pb2
 
 
 class _Returning:
@@ -200,6 +200,10 @@ _ARGS = {
     "role": "viewer",
     "mutation": False,
     "ttl": timedelta(minutes=10),
+    "format": "csv",
+    "use": "trained_on",
+    "columns": [],
+    "row_count": 0,
 }
 
 
@@ -208,6 +212,7 @@ def test_every_rpc_has_a_method() -> None:
         _connection.METADATA: metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"],
         _connection.DEPLOY: deploy_pb2.DESCRIPTOR.services_by_name["DeployService"],
         _connection.AUTH: auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
+        _connection.DATASETS: datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
     }
     recorder = _Recording("test:1", actor="tester")
     sent = set()
@@ -235,6 +240,7 @@ def test_every_rpc_has_a_method() -> None:
             {
                 "modelyard.v1.MetadataService": _connection.READS[_connection.METADATA],
                 "modelyard.v1.AuthService": {"WhoAmI", "ListPrincipals", "ListTokens", "ListProjectRoles"},
+                "modelyard.v1.DatasetService": _connection.READS[_connection.DATASETS],
             },
         ),
         (

@@ -22,6 +22,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from modelyard._dataset_types import (
+    Dataset,
+    DatasetColumn,
+    DatasetFormat,
+    DatasetLink,
+    DatasetUse,
+    DatasetVersion,
+)
 from modelyard._types import (
     AliasChange,
     Artifact,
@@ -127,6 +135,12 @@ __all__ = [
     "Consumption",
     "ConsumptionKind",
     "DataLossError",
+    "Dataset",
+    "DatasetColumn",
+    "DatasetFormat",
+    "DatasetLink",
+    "DatasetUse",
+    "DatasetVersion",
     "DeadlineExceededError",
     "Dependency",
     "DependencyScope",

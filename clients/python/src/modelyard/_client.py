@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Self, Unpack, final
 
 from modelyard._calls import AsyncRunner, BlockingRunner, Stream
 from modelyard._connection import DEFAULT_TIMEOUT, DEPLOY, REGISTRY, UNKNOWN_PLATFORM, Settings
+from modelyard._dataset_calls import DatasetCalls
+from modelyard._dataset_transfer import DatasetFiles
+from modelyard._dataset_types import DatasetFormat, DatasetVersion
 from modelyard._deploy_calls import DeployCalls, deployment_of
 from modelyard._files import Progress
 from modelyard._metadata_calls import MetadataCalls
@@ -33,6 +36,7 @@ from modelyard.errors import AlreadyExistsError, DeadlineExceededError, FailedPr
 from modelyard.v1 import deploy_pb2
 
 if TYPE_CHECKING:
+    import pandas
     from numpy.typing import ArrayLike
 
     from modelyard._inference import DeploymentRouter
@@ -65,7 +69,7 @@ class _Settled:
 
 
 @final
-class Client(_Settled, MetadataCalls[BlockingRunner], DeployCalls[BlockingRunner]):
+class Client(_Settled, MetadataCalls[BlockingRunner], DatasetCalls[BlockingRunner], DeployCalls[BlockingRunner]):
     """Blocking client of the metadata service, and of the registry for artifact bytes
     (``push``, ``pull``, ``artifact``, ``abort_upload``). Open with ``modelyard.connect()``;
     close with ``close()`` or use as a context manager. Safe to share between threads. Channels
@@ -103,6 +107,7 @@ class Client(_Settled, MetadataCalls[BlockingRunner], DeployCalls[BlockingRunner
             lambda exc, request_id: transport.error(exc, request_id, REGISTRY),
             self._settings.timeout,
         )
+        self._datasets = DatasetFiles(self._transfers, self)
         self._router_lock = threading.Lock()
         self._router_: DeploymentRouter | None = None
 
@@ -246,6 +251,36 @@ class Client(_Settled, MetadataCalls[BlockingRunner], DeployCalls[BlockingRunner
         """Gives up on a PENDING_UPLOAD version's upload: the version becomes FAILED."""
         self._transfers.abort_upload(reference, reason)
 
+    # Datasets (their bytes: the registry service)
+
+    def push_dataset(
+        self,
+        dataset: str,
+        path: str | os.PathLike[str],
+        *,
+        format: DatasetFormat | str | None = None,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+    ) -> DatasetVersion:
+        """Registers a new version of ``dataset`` ("project/dataset") holding the Parquet or CSV
+        file ``path`` (``format``: from its suffix unless given), uploads it as ``push`` does and
+        returns it READY, with the columns and row count the platform read from it.
+
+        Raises:
+            InvalidArgumentError: The file is not valid Parquet or CSV; the version is FAILED.
+        """
+        return self._datasets.push(dataset, path, format=format, description=description, tags=tags, progress=progress)
+
+    def pull_dataset(self, reference: str, dest: str | os.PathLike[str], *, progress: Progress | None = None) -> Path:
+        """Downloads the file of a READY dataset version ("p/d:3", or "p/d": the latest) into
+        directory ``dest``, as ``pull`` does, and returns the file's path."""
+        return self._datasets.pull(reference, dest, progress=progress)
+
+    def load_dataset(self, reference: str) -> pandas.DataFrame:
+        """A READY dataset version as a pandas DataFrame (needs ``modelyard[datasets]``)."""
+        return self._datasets.load(reference)
+
     def wait_deployment(
         self, name: str, state: DeploymentState | str = DeploymentState.AVAILABLE, *, timeout: float = 300.0
     ) -> Deployment:
@@ -302,7 +337,7 @@ class Client(_Settled, MetadataCalls[BlockingRunner], DeployCalls[BlockingRunner
 
 
 @final
-class AsyncClient(_Settled, MetadataCalls[AsyncRunner], DeployCalls[AsyncRunner]):
+class AsyncClient(_Settled, MetadataCalls[AsyncRunner], DatasetCalls[AsyncRunner], DeployCalls[AsyncRunner]):
     """Asyncio client of the metadata service: the same methods as ``Client``, awaited (and
     ``async for`` over the listing ones), except the artifact transfers (``push``, ``pull``...),
     which only ``Client`` has. Open with ``modelyard.aio.connect()``; the channels are made on

@@ -18,13 +18,14 @@ from typing import Any
 from modelyard._tls import TLSConfig
 from modelyard._types import PlatformInfo
 from modelyard.errors import ModelyardError, Reachable
-from modelyard.v1 import auth_pb2, deploy_pb2, metadata_pb2, registry_pb2
+from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, registry_pb2
 
 __all__ = [
     "ACTOR_ENV",
     "ACTOR_HEADER",
     "AUTH",
     "AUTHORIZATION_HEADER",
+    "DATASETS",
     "DEFAULT_DEPLOY",
     "DEFAULT_REGISTRY",
     "DEFAULT_TARGET",
@@ -60,11 +61,12 @@ ACTOR_HEADER = "modelyard-actor"
 REQUEST_ID_HEADER = "modelyard-request-id"
 AUTHORIZATION_HEADER = "authorization"
 
-# The services a client calls; AuthService is served on the metadata service's port.
-METADATA, AUTH, DEPLOY, REGISTRY = "metadata", "auth", "deploy", "registry"
+# The services a client calls; AuthService and DatasetService are served on the metadata service's port.
+METADATA, AUTH, DATASETS, DEPLOY, REGISTRY = "metadata", "auth", "datasets", "deploy", "registry"
 _FULL_NAMES = {
     METADATA: metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name,
     AUTH: auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
+    DATASETS: datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name,
     DEPLOY: deploy_pb2.DESCRIPTOR.services_by_name["DeployService"].full_name,
     REGISTRY: registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
 }
@@ -91,6 +93,9 @@ READS: dict[str, frozenset[str]] = {
         }
     ),
     AUTH: frozenset({"WhoAmI", "ListPrincipals", "ListTokens", "ListProjectRoles"}),
+    DATASETS: frozenset(
+        {"GetDataset", "ListDatasets", "GetDatasetVersion", "ListDatasetVersions", "SearchDatasets", "ListDatasetLinks"}
+    ),
     DEPLOY: frozenset({"GetDeployment", "ListDeployments", "ListDeploymentRevisions"}),
     REGISTRY: frozenset({"StatArtifact", "GetUploadSession"}),
 }
@@ -102,7 +107,14 @@ _RETRY_POLICY = {
     "retryableStatusCodes": ["UNAVAILABLE"],
 }
 # Which services share a channel: the one reached at a service's address.
-_ON_CHANNEL = {METADATA: (METADATA, AUTH), AUTH: (METADATA, AUTH), DEPLOY: (DEPLOY,), REGISTRY: (REGISTRY,)}
+_ON_METADATA = (METADATA, AUTH, DATASETS)
+_ON_CHANNEL = {
+    METADATA: _ON_METADATA,
+    AUTH: _ON_METADATA,
+    DATASETS: _ON_METADATA,
+    DEPLOY: (DEPLOY,),
+    REGISTRY: (REGISTRY,),
+}
 
 Headers = tuple[tuple[str, str], ...]
 

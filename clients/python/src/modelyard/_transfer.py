@@ -257,15 +257,19 @@ class Transfers:
             return version
         reference = version.reference
         try:
-            status = self.stat(reference)
-            for file in files:
-                self._upload(reference, file, resume_offset(status, file), report)
-            commit = registry_pb2.CommitUploadRequest(reference=reference, paths=[f.path for f in files])
-            self._call("CommitUpload", commit)
+            self.upload_files(reference, files, report)
         except BaseException as exc:  # Ctrl-C too: say where the bytes went
             exc.add_note(f"{reference} stays PENDING_UPLOAD: push the same files to {reference} to resume")
             raise
         return self._catalog.get_version(reference)
+
+    def upload_files(self, reference: str, files: list[LocalFile], report: Progress) -> None:
+        """Uploads ``files`` (hashed) into the PENDING_UPLOAD version the registry calls
+        ``reference``, resuming what it holds already, and commits them."""
+        status = self.stat(reference)
+        for file in files:
+            self._upload(reference, file, resume_offset(status, file), report)
+        self._call("CommitUpload", registry_pb2.CommitUploadRequest(reference=reference, paths=[f.path for f in files]))
 
     def pull(self, reference: str, dest: str | os.PathLike[str], *, progress: Progress | None = None) -> Path:
         report = progress or _ignore

@@ -20,6 +20,7 @@ from modelyard import _convert as cv
 from modelyard._calls import AsyncRunner, BlockingRunner, Pages, Stream, Unary, first_page
 from modelyard._connection import (
     AUTH,
+    DATASETS,
     DEFAULT_DEPLOY,
     DEFAULT_REGISTRY,
     DEPLOY,
@@ -33,7 +34,14 @@ from modelyard._connection import (
 from modelyard._tls import open_aio_channel, open_channel
 from modelyard._types import PlatformInfo
 from modelyard.errors import InternalError, ModelyardError, from_rpc_error
-from modelyard.v1 import auth_pb2_grpc, deploy_pb2_grpc, metadata_pb2, metadata_pb2_grpc, registry_pb2_grpc
+from modelyard.v1 import (
+    auth_pb2_grpc,
+    datasets_pb2_grpc,
+    deploy_pb2_grpc,
+    metadata_pb2,
+    metadata_pb2_grpc,
+    registry_pb2_grpc,
+)
 
 __all__ = ["AsyncTransport", "BlockingTransport", "platform_info_call"]
 
@@ -42,10 +50,11 @@ T = TypeVar("T")
 _STUBS = {
     METADATA: metadata_pb2_grpc.MetadataServiceStub,
     AUTH: auth_pb2_grpc.AuthServiceStub,
+    DATASETS: datasets_pb2_grpc.DatasetServiceStub,
     DEPLOY: deploy_pb2_grpc.DeployServiceStub,
     REGISTRY: registry_pb2_grpc.RegistryServiceStub,
 }
-_CHANNEL_OF = {METADATA: METADATA, AUTH: METADATA, DEPLOY: DEPLOY, REGISTRY: REGISTRY}
+_CHANNEL_OF = {METADATA: METADATA, AUTH: METADATA, DATASETS: METADATA, DEPLOY: DEPLOY, REGISTRY: REGISTRY}
 _DEFAULTS = {DEPLOY: DEFAULT_DEPLOY, REGISTRY: DEFAULT_REGISTRY}
 
 
@@ -65,7 +74,7 @@ class _Addresses:
         self.platform: PlatformInfo | None = None  # what the metadata service said, once asked
 
     def given(self, service: str) -> str | None:
-        if service in (METADATA, AUTH):
+        if _CHANNEL_OF[service] == METADATA:
             return self.settings.target
         return self.settings.deploy if service == DEPLOY else self.settings.registry
 

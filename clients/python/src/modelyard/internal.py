@@ -11,15 +11,19 @@ blocking or awaited as the client is:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from modelyard import _convert as cv
 from modelyard import _convert_auth as ca
 from modelyard._calls import Calls, R, Unary, unary
-from modelyard._connection import AUTH
+from modelyard._connection import AUTH, DATASETS
+from modelyard._convert_datasets import columns_to_pb
+from modelyard._convert_datasets import version_from_pb as dataset_version_from_pb
+from modelyard._dataset_types import DatasetColumn, DatasetVersion
 from modelyard._metadata_calls import version_of
 from modelyard._types import Artifact, Authorization, Consumption, ModelVersion, NewToken, ProjectRole
-from modelyard.v1 import auth_pb2, metadata_pb2
+from modelyard.v1 import auth_pb2, datasets_pb2, metadata_pb2
 
 __all__ = ["InternalCalls"]
 
@@ -77,3 +81,35 @@ class InternalCalls(Calls[R]):
         """Registry service: the upload failed or was abandoned (see ``on_behalf_of`` above)."""
         request = metadata_pb2.FailUploadRequest(reference=reference, reason=reason)
         return Unary("FailUpload", request, version_of, on_behalf_of)
+
+    @unary
+    def commit_dataset_version(
+        self,
+        reference: str,
+        artifact: Artifact,
+        columns: Sequence[DatasetColumn],
+        row_count: int,
+        *,
+        on_behalf_of: str | None = None,
+    ) -> Unary[DatasetVersion]:
+        """Registry service: a dataset version's bytes are durable and verified, with the schema
+        and row count read from them (see ``on_behalf_of`` above)."""
+        request = datasets_pb2.CommitDatasetVersionRequest(
+            reference=reference,
+            artifact=cv.artifact_to_pb(artifact),
+            columns=columns_to_pb(columns),
+            row_count=row_count,
+        )
+        return Unary(
+            "CommitDatasetVersion", request, lambda r: dataset_version_from_pb(r.version), on_behalf_of, DATASETS
+        )
+
+    @unary
+    def fail_dataset_version(
+        self, reference: str, reason: str, *, on_behalf_of: str | None = None
+    ) -> Unary[DatasetVersion]:
+        """Registry service: a dataset version's upload failed, or its file is not a table."""
+        request = datasets_pb2.FailDatasetVersionRequest(reference=reference, reason=reason)
+        return Unary(
+            "FailDatasetVersion", request, lambda r: dataset_version_from_pb(r.version), on_behalf_of, DATASETS
+        )

@@ -50,7 +50,7 @@ def _stage_pb(stage: Stage) -> types_pb2.Stage.ValueType:
     return types_pb2.Stage.ValueType(_STAGE.to_pb(stage))
 
 
-def _status_pb(status: VersionStatus) -> types_pb2.VersionStatus.ValueType:
+def status_pb(status: VersionStatus) -> types_pb2.VersionStatus.ValueType:
     return types_pb2.VersionStatus.ValueType(_STATUS.to_pb(status))
 
 
@@ -132,7 +132,7 @@ def model_to_pb(model: Model) -> types_pb2.Model:
         else types_pb2.Lifecycle(
             version=model.lifecycle.version,
             stage=_stage_pb(model.lifecycle.stage),
-            status=_status_pb(model.lifecycle.status),
+            status=status_pb(model.lifecycle.status),
         ),
     )
 
@@ -267,15 +267,21 @@ def artifact_from_pb(artifact: types_pb2.Artifact) -> dict[str, Any]:
     return {"files": files, "total_size": sum(f["size"] for f in files)}
 
 
+def artifact_to_pb(artifact: dict[str, Any]) -> types_pb2.Artifact:
+    return types_pb2.Artifact(
+        files=[types_pb2.ArtifactFile(**f) for f in artifact.get("files", ())],
+        total_size=artifact.get("total_size", 0),
+    )
+
+
 def version_to_pb(version: ModelVersion) -> types_pb2.ModelVersion:
-    artifact = version.artifact
     return types_pb2.ModelVersion(
         project=version.project,
         model=version.model,
         version=version.version,
         reference=version.reference,
         stage=_stage_pb(version.stage),
-        status=_status_pb(version.status),
+        status=status_pb(version.status),
         status_message=version.status_message,
         framework=version.framework,
         payload_format=version.payload_format,
@@ -297,10 +303,7 @@ def version_to_pb(version: ModelVersion) -> types_pb2.ModelVersion:
         tags=version.tags,
         aliases=version.aliases,
         metrics=[metric_to_pb(p, f"of {version.reference}") for p in version.metrics],
-        artifact=types_pb2.Artifact(
-            files=[types_pb2.ArtifactFile(**f) for f in artifact.get("files", ())],
-            total_size=artifact.get("total_size", 0),
-        ),
+        artifact=artifact_to_pb(version.artifact),
         serving=serving_to_pb(version.serving) if version.serving != Serving() else None,
         create_time=time_to_pb(version.created_at),
         update_time=time_to_pb(version.updated_at),
@@ -330,7 +333,7 @@ def lineage_to_pb(
         root=root.reference,
         nodes=[
             metadata_pb2.LineageNode(
-                reference=n.reference, stage=_stage_pb(n.stage), status=_status_pb(n.status), depth=n.depth
+                reference=n.reference, stage=_stage_pb(n.stage), status=status_pb(n.status), depth=n.depth
             )
             for n in nodes
         ],

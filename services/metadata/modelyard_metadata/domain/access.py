@@ -52,7 +52,7 @@ class Role(enum.IntEnum):
 class Duty(enum.Enum):
     """What one of the platform's services is trusted with beyond reading every project."""
 
-    COMMIT_ARTIFACTS = "CommitArtifact and FailUpload, on behalf of the uploader"
+    COMMIT_ARTIFACTS = "CommitArtifact, FailUpload and their dataset counterparts, on behalf of the uploader"
     AUTHORIZE = "Authorize: whether a user's token may act"
     ISSUE_SERVING_TOKENS = "CreateServingToken: read-only credentials for inference servers"
 

@@ -10,6 +10,14 @@ from typing import Any, Protocol
 
 from modelyard_common.values import ConsumptionKind
 from modelyard_metadata.domain.access import Identity, Principal, PrincipalKind, Role, RoleBinding, Token
+from modelyard_metadata.domain.dataset_entities import (
+    Dataset,
+    DatasetColumn,
+    DatasetLink,
+    DatasetUse,
+    DatasetVersion,
+    NewDatasetVersion,
+)
 from modelyard_metadata.domain.entities import (
     AuditEvent,
     Consumer,
@@ -31,6 +39,8 @@ __all__ = [
     "AccessTransaction",
     "AuditQuery",
     "ConsumerStore",
+    "DatasetStore",
+    "DatasetTransaction",
     "EventFeed",
     "MetadataStore",
     "MetadataTransaction",
@@ -202,3 +212,52 @@ class ConsumerStore(Protocol):
     async def of_version(self, version_id: int) -> list[Consumer]:
         """The version's consumers, most recent first, each with its principal's teams now."""
         ...
+
+
+class DatasetTransaction(MetadataTransaction, Protocol):
+    """Changes to datasets (migration 0006_datasets), with their audit events, in one transaction."""
+
+    async def insert_dataset(self, project: str, name: str, description: str, created_by: str) -> Dataset:
+        """NOT_FOUND without the project, ALREADY_EXISTS when the name is taken."""
+        ...
+
+    async def reserve_dataset_version(self, project: str, name: str) -> tuple[Dataset, int] | None:
+        """Locks the dataset and hands out its next version number (None: no such dataset)."""
+        ...
+
+    async def insert_dataset_version(self, version: NewDatasetVersion) -> DatasetVersion: ...
+    async def lock_dataset_version(self, ref: VersionRef) -> DatasetVersion | None: ...
+    async def finish_dataset_version(
+        self,
+        version: DatasetVersion,
+        artifact: dict[str, Any],
+        columns: Sequence[DatasetColumn],
+        row_count: int,
+    ) -> DatasetVersion:
+        """The version READY with its artifact, schema (searchable from now on) and row count."""
+        ...
+
+    async def fail_dataset_version(self, version: DatasetVersion, reason: str) -> DatasetVersion: ...
+    async def insert_link(
+        self, model_version: ModelVersion, dataset_version: DatasetVersion, use: DatasetUse, created_by: str
+    ) -> tuple[DatasetLink, bool]:
+        """The link (as first recorded when it existed already) and whether this call made it."""
+        ...
+
+
+class DatasetStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[DatasetTransaction]: ...
+    async def get_dataset(self, project: str, name: str) -> Dataset | None: ...
+    async def list_datasets(self, project: str, after: str, limit: int) -> list[Dataset]: ...
+    async def get_dataset_version(self, ref: VersionRef) -> DatasetVersion | None:
+        """The version with its links."""
+        ...
+
+    async def list_dataset_versions(self, project: str, name: str, below: int, limit: int) -> list[DatasetVersion]: ...
+    async def search_datasets(
+        self, column: str, type: str, project: str, visible: frozenset[str] | None, below_id: int, limit: int
+    ) -> list[DatasetVersion]:
+        """READY versions with such a column, in ``visible`` projects (None: all), by id descending."""
+        ...
+
+    async def links_of(self, model_version: ModelVersion) -> list[DatasetLink]: ...

@@ -67,6 +67,8 @@ __all__ = [
     "check_version_changes",
     "check_version_spec",
     "member_refs",
+    "parse_dataset_name",
+    "parse_dataset_reference",
     "parse_model_name",
     "parse_reference",
 ]
@@ -151,23 +153,23 @@ def parse_model_name(field: str, text: str) -> tuple[str, str]:
     return _split_name(field, text, text, _MODEL_FORM)
 
 
-def _split_name(field: str, name: str, text: str, forms: str) -> tuple[str, str]:
-    """The project and model of ``name``, the part of ``text`` before any ':' or '@'; each
-    failure quotes ``text`` and says what is wrong with it, then ``forms``."""
+def _split_name(field: str, name: str, text: str, forms: str, noun: str = "model") -> tuple[str, str]:
+    """The project and model (or dataset: ``noun``) of ``name``, the part of ``text`` before any
+    ':' or '@'; each failure quotes ``text`` and says what is wrong with it, then ``forms``."""
     project, slash, model = name.partition("/")
     if not text:
         raise InvalidArgumentError(field, f"is required: {forms}")
     if not name:
-        raise InvalidArgumentError(field, f"{_quoted(text)} has no project/model before {text[0]!r}: {forms}")
+        raise InvalidArgumentError(field, f"{_quoted(text)} has no project/{noun} before {text[0]!r}: {forms}")
     if not slash:
         raise InvalidArgumentError(field, f"{_quoted(text)} has no project: {forms}")
     if not project:
         raise InvalidArgumentError(field, f"{_quoted(text)} has no project before '/': {forms}")
     if not model:
-        raise InvalidArgumentError(field, f"{_quoted(text)} has no model after '/': {forms}")
+        raise InvalidArgumentError(field, f"{_quoted(text)} has no {noun} after '/': {forms}")
     if "/" in model:
         raise InvalidArgumentError(field, f"{_quoted(text)} has more than one '/': {forms}")
-    return _check_part(field, "project", project, text), _check_part(field, "model", model, text)
+    return _check_part(field, "project", project, text), _check_part(field, noun, model, text)
 
 
 def _check_part(field: str, what: str, value: str, text: str) -> str:
@@ -238,6 +240,33 @@ def parse_reference(text: str, field: str = "reference") -> VersionRef:
         return VersionRef(project, model, version=int(number))
     project, model = _split_name(field, text, text, _REFERENCE_FORMS)
     return VersionRef(project, model)
+
+
+_DATASET_FORM = "use project/dataset"
+_DATASET_REFERENCE_FORMS = "use project/dataset:VERSION or project/dataset (its latest READY version)"
+
+
+def parse_dataset_name(field: str, text: str) -> tuple[str, str]:
+    """'project/dataset' -> (project, dataset)."""
+    return _split_name(field, text, text, _DATASET_FORM, "dataset")
+
+
+def parse_dataset_reference(text: str, field: str = "reference") -> VersionRef:
+    """'p/d:3' or 'p/d' (latest READY version): datasets have no aliases. ``VersionRef.model``
+    holds the dataset's name."""
+    if "@" in text:
+        raise InvalidArgumentError(field, f"{_quoted(text)} names an alias; {_DATASET_REFERENCE_FORMS}")
+    if len(text) > MAX_REFERENCE:
+        raise InvalidArgumentError(field, f"is {len(text)} characters long; at most {MAX_REFERENCE} allowed")
+    name, colon, number = text.partition(":")
+    project, dataset = _split_name(field, name, text, _DATASET_REFERENCE_FORMS, "dataset")
+    if not colon:
+        return VersionRef(project, dataset)
+    if not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= MAX_VERSION:
+        raise InvalidArgumentError(
+            field, f"version {number!r} in {_quoted(text)} is not a positive integer of at most {MAX_VERSION}"
+        )
+    return VersionRef(project, dataset, version=int(number))
 
 
 # Checks on what a change carries: models, versions, metrics, artifacts, audit queries.

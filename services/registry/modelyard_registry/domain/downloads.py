@@ -15,7 +15,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from modelyard_common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
-from modelyard_common.values import Consumption, ConsumptionKind, ProjectRole, VersionStatus
+from modelyard_common.values import (
+    Consumption,
+    ConsumptionKind,
+    ProjectRole,
+    VersionStatus,
+    dataset_of_registry_reference,
+)
 from modelyard_registry.domain.access import require
 from modelyard_registry.domain.entities import StoredFile
 from modelyard_registry.domain.ports import Access, BlobStore, TransferObserver, VersionCatalog
@@ -55,7 +61,9 @@ class Downloads:
     async def open(self, reference: str, path: str, offset: int, length: int) -> Download:
         # The bytes leaving are a use of the version: its consumers are recorded here (not on
         # StatArtifact, which lists files for pushes and `modelyard artifact` too).
-        consumption = Consumption(ConsumptionKind.DOWNLOAD, reference)
+        # Datasets have no consumers (yet): their lineage says who used them.
+        is_model = dataset_of_registry_reference(reference) is None
+        consumption = Consumption(ConsumptionKind.DOWNLOAD, reference) if is_model else None
         await require(self._access, ProjectRole.VIEWER, "DownloadFile", reference, consumption=consumption)
         version = await self._catalog.get(reference)
         if version.status is not VersionStatus.READY:
@@ -70,9 +78,9 @@ class Downloads:
                 "length", f"is {length}; from offset {offset} at most {file.size - offset} bytes remain (0 for all)"
             )
         length = length or file.size - offset
-        return Download(file, offset, length, self._chunks(file.storage_key, offset, length))
+        return Download(file, offset, length, self._chunks(version.reference, file.storage_key, offset, length))
 
-    async def _chunks(self, key: str, offset: int, length: int) -> AsyncIterator[bytes]:
+    async def _chunks(self, reference: str, key: str, offset: int, length: int) -> AsyncIterator[bytes]:
         limits = self._limits
         end = offset + length
         starts = iter(range(offset, end, limits.read_size))
@@ -89,7 +97,7 @@ class Downloads:
                 refill()
                 for i in range(0, len(data), limits.chunk_size):
                     piece = data[i : i + limits.chunk_size]
-                    self._observer.downloaded(len(piece))
+                    self._observer.downloaded(reference, len(piece))
                     yield piece
         finally:
             for task in reads:

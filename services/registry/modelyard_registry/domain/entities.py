@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from modelyard_common.values import VersionStatus
 
-__all__ = ["FileHeader", "Session", "StoredFile", "UploadResult", "VersionInfo"]
+__all__ = ["FileHeader", "Session", "StoredFile", "Table", "UploadResult", "VersionInfo"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +25,19 @@ class StoredFile:
 class VersionInfo:
     """What the registry needs to know of a version (the metadata service owns it)."""
 
-    reference: str  # canonical, "project/model:3"
+    reference: str  # canonical, "project/model:3" or "dataset:project/dataset:2"
     status: VersionStatus
     files: tuple[StoredFile, ...] = ()
+    table_format: str = ""  # a dataset version's: "PARQUET" or "CSV"
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """What the registry reads from a dataset version's file: its columns (name, Arrow type
+    name) and row count."""
+
+    columns: tuple[tuple[str, str], ...]
+    row_count: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,7 +146,7 @@ class PartWriter:
                 self._etags[number] = await self._blobs.upload_part(s.storage_key, s.upload_id, number, data)
             finally:
                 self._slots.release()
-            self._observer.uploaded(len(data))
+            self._observer.uploaded(s.reference, len(data))
             await hashed
             await self._record_progress()
         except BaseException:

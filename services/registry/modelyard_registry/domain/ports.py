@@ -10,13 +10,14 @@ from datetime import datetime
 from typing import Protocol
 
 from modelyard_common.values import Consumption, ProjectRole
-from modelyard_registry.domain.entities import Session, StoredFile, VersionInfo
+from modelyard_registry.domain.entities import Session, StoredFile, Table, VersionInfo
 
 __all__ = [
     "Access",
     "BlobStore",
     "HashFactory",
     "ResumableHash",
+    "TableReader",
     "TransferObserver",
     "UploadStore",
     "VersionCatalog",
@@ -94,9 +95,23 @@ class VersionCatalog(Protocol):
     """The metadata service, which owns versions and their status."""
 
     async def get(self, reference: str) -> VersionInfo: ...
-    async def commit(self, actor: str, reference: str, files: Sequence[StoredFile]) -> VersionInfo: ...
+    async def commit(
+        self, actor: str, reference: str, files: Sequence[StoredFile], table: Table | None = None
+    ) -> VersionInfo:
+        """Marks the version READY with ``files``; a dataset version with its ``table``."""
+        ...
+
     async def fail(self, actor: str, reference: str, reason: str) -> VersionInfo: ...
     async def pending_unchanged_since(self, cutoff: datetime) -> list[str]: ...
+
+
+class TableReader(Protocol):
+    """Reads a dataset version's stored file (Parquet: its footer, by ranged reads; CSV: all of
+    it, streamed) for its schema and row count."""
+
+    async def read(self, table_format: str, file: StoredFile) -> Table:
+        """InvalidArgumentError naming the problem when the bytes are not a table of that format."""
+        ...
 
 
 class Access(Protocol):
@@ -129,16 +144,17 @@ HashFactory = Callable[[bytes | None], ResumableHash]
 
 
 class TransferObserver(Protocol):
-    """What the use cases report as it happens (metrics.py records it)."""
+    """What the use cases report as it happens (metrics.py records it), each about the version
+    the registry calls ``reference`` (a model version's, or a dataset version's)."""
 
-    def uploaded(self, size: int) -> None:
+    def uploaded(self, reference: str, size: int) -> None:
         """``size`` bytes of an upload are stored (a part)."""
         ...
 
-    def downloaded(self, size: int) -> None:
+    def downloaded(self, reference: str, size: int) -> None:
         """``size`` bytes of a download are handed to the client (a chunk)."""
         ...
 
-    def deduplicated(self) -> None:
+    def deduplicated(self, reference: str) -> None:
         """An uploaded file's content was stored already: the file points at that blob."""
         ...

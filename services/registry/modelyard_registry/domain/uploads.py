@@ -20,12 +20,13 @@ from modelyard_common.errors import (
 )
 from modelyard_common.values import ProjectRole, VersionStatus, nested_pair
 from modelyard_registry.domain.access import require
-from modelyard_registry.domain.entities import FileHeader, Session, StoredFile, UploadResult, VersionInfo
+from modelyard_registry.domain.entities import FileHeader, Session, StoredFile, Table, UploadResult, VersionInfo
 from modelyard_registry.domain.multipart import PartWriter
 from modelyard_registry.domain.ports import (
     Access,
     BlobStore,
     HashFactory,
+    TableReader,
     TransferObserver,
     UploadStore,
     VersionCatalog,
@@ -66,8 +67,10 @@ class Uploads:
         parts_in_flight: asyncio.Semaphore,
         limits: UploadLimits,
         observer: TransferObserver,
+        tables: TableReader,
     ) -> None:
         self._store, self._blobs, self._catalog, self._access = store, blobs, catalog, access
+        self._tables = tables
         self._hashes = hashes
         self._slots = parts_in_flight
         self._limits = limits
@@ -81,7 +84,7 @@ class Uploads:
         check_header(header)
         result = await self._upload(header, chunks)
         if result.deduplicated:
-            self._observer.deduplicated()
+            self._observer.deduplicated(header.reference)
         return result
 
     async def _upload(self, header: FileHeader, chunks: AsyncIterator[bytes]) -> UploadResult:
@@ -160,10 +163,25 @@ class Uploads:
                 f"paths: {version.reference} lacks {missing or 'nothing'}; "
                 f"uploaded but not listed: {extra or 'nothing'}"
             )
-        committed = await self._catalog.commit(actor, version.reference, files)
+        table = await self._read_table(actor, version, files) if version.table_format else None
+        committed = await self._catalog.commit(actor, version.reference, files, table)
         await self._store.mark_ready(version.reference)
         logger.info("version ready", extra={"reference": version.reference, "files": len(files)})
         return committed
+
+    async def _read_table(self, actor: str, version: VersionInfo, files: Sequence[StoredFile]) -> Table:
+        """A dataset version's schema and row count, read from its one file; a file that is not a
+        table of the version's format fails the version, and nothing of it remains."""
+        if len(files) != 1:
+            raise FailedPreconditionError(
+                f"{version.reference} has {len(files)} files; a dataset version is one {version.table_format} file"
+            )
+        try:
+            return await self._tables.read(version.table_format, files[0])
+        except InvalidArgumentError as exc:
+            await self._catalog.fail(actor, version.reference, exc.message)
+            await self.clean(version.reference)
+            raise InvalidArgumentError("", f"{version.reference} is FAILED: {exc.message}") from None
 
     async def abort(self, reference: str, reason: str) -> VersionInfo:
         """The version becomes FAILED; its sessions and uploaded files are removed."""

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from modelyard_common.errors import InvalidArgumentError
-from modelyard_common.values import nested_pair, path_problem
+from modelyard_common.values import dataset_of_registry_reference, nested_pair, path_problem
 from modelyard_registry.domain.entities import FileHeader
 from modelyard_registry.domain.limits import MAX_CHUNK_BYTES, MAX_CONTENT_TYPE, MAX_FILE_SIZE, MAX_FILES
 
@@ -24,9 +24,10 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def reference_project(field: str, reference: str) -> str:
-    """The project of a version reference ("fraud/scorer:3": "fraud"), on which access is
-    decided; the metadata service checks the rest of it."""
-    project, slash, _ = reference.partition("/")
+    """The project of a version reference ("fraud/scorer:3", or a dataset version's
+    "dataset:fraud/history:2": "fraud"), on which access is decided; the metadata service checks
+    the rest of it."""
+    project, slash, _ = (dataset_of_registry_reference(reference) or reference).partition("/")
     if not slash or not project:
         raise InvalidArgumentError(field, f"{reference[:200]!r} is not a reference: use PROJECT/MODEL:VERSION")
     return project

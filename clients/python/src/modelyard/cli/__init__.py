@@ -13,6 +13,7 @@ from modelyard.cli._app import State, cli, pass_state
 from modelyard.cli.artifacts import abort, artifact, pull, push
 from modelyard.cli.audit import audit
 from modelyard.cli.auth import auth
+from modelyard.cli.datasets import dataset
 from modelyard.cli.deployments import deploy, deployments, rollback
 from modelyard.cli.explore import compare, lineage, search
 from modelyard.cli.lifecycle import alias, metrics, stage
@@ -26,7 +27,7 @@ __all__ = ["State", "cli", "main", "pass_state"]
 _METADATA = (project, model, version, metrics, stage, alias, search, lineage, compare, audit)
 _ARTIFACTS = (push, pull, artifact, abort)  # over the registry service
 _DEPLOYMENTS = (deploy, deployments, predict, rollback)  # over the deploy service
-for _command in (*_METADATA, *_ARTIFACTS, *_DEPLOYMENTS, auth):
+for _command in (*_METADATA, *_ARTIFACTS, dataset, *_DEPLOYMENTS, auth):
     cli.add_command(_command)
 
 
