@@ -18,7 +18,7 @@ from typing import Any
 from modelyard._tls import TLSConfig
 from modelyard._types import PlatformInfo
 from modelyard.errors import ModelyardError, Reachable
-from modelyard.v1 import auth_pb2, deploy_pb2, metadata_pb2, registry_pb2
+from modelyard.v1 import auth_pb2, deploy_pb2, metadata_pb2, registry_pb2, webhooks_pb2
 
 __all__ = [
     "ACTOR_ENV",
@@ -39,6 +39,7 @@ __all__ = [
     "TARGET_ENV",
     "TOKEN_ENV",
     "UNKNOWN_PLATFORM",
+    "WEBHOOKS",
     "Headers",
     "Settings",
     "address",
@@ -60,13 +61,15 @@ ACTOR_HEADER = "modelyard-actor"
 REQUEST_ID_HEADER = "modelyard-request-id"
 AUTHORIZATION_HEADER = "authorization"
 
-# The services a client calls; AuthService is served on the metadata service's port.
+# The services a client calls; AuthService and WebhookService are served on the metadata service's port.
 METADATA, AUTH, DEPLOY, REGISTRY = "metadata", "auth", "deploy", "registry"
+WEBHOOKS = "webhooks"
 _FULL_NAMES = {
     METADATA: metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name,
     AUTH: auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
     DEPLOY: deploy_pb2.DESCRIPTOR.services_by_name["DeployService"].full_name,
     REGISTRY: registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
+    WEBHOOKS: webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
 }
 # The one retry policy: reads, and only reads, are sent again when the server (or a store behind
 # it) was UNAVAILABLE, by gRPC itself, within the call's deadline, with jittered backoff. Writes
@@ -93,6 +96,7 @@ READS: dict[str, frozenset[str]] = {
     AUTH: frozenset({"WhoAmI", "ListPrincipals", "ListTokens", "ListProjectRoles"}),
     DEPLOY: frozenset({"GetDeployment", "ListDeployments", "ListDeploymentRevisions"}),
     REGISTRY: frozenset({"StatArtifact", "GetUploadSession"}),
+    WEBHOOKS: frozenset({"GetSubscription", "ListSubscriptions", "ListDeliveries"}),
 }
 _RETRY_POLICY = {
     "maxAttempts": 4,
@@ -102,7 +106,13 @@ _RETRY_POLICY = {
     "retryableStatusCodes": ["UNAVAILABLE"],
 }
 # Which services share a channel: the one reached at a service's address.
-_ON_CHANNEL = {METADATA: (METADATA, AUTH), AUTH: (METADATA, AUTH), DEPLOY: (DEPLOY,), REGISTRY: (REGISTRY,)}
+_ON_CHANNEL = {
+    METADATA: (METADATA, AUTH, WEBHOOKS),
+    AUTH: (METADATA, AUTH, WEBHOOKS),
+    WEBHOOKS: (METADATA, AUTH, WEBHOOKS),
+    DEPLOY: (DEPLOY,),
+    REGISTRY: (REGISTRY,),
+}
 
 Headers = tuple[tuple[str, str], ...]
 

@@ -25,6 +25,7 @@ from modelyard._connection import (
     DEPLOY,
     METADATA,
     REGISTRY,
+    WEBHOOKS,
     Settings,
     address,
     channel_options,
@@ -33,7 +34,14 @@ from modelyard._connection import (
 from modelyard._tls import open_aio_channel, open_channel
 from modelyard._types import PlatformInfo
 from modelyard.errors import InternalError, ModelyardError, from_rpc_error
-from modelyard.v1 import auth_pb2_grpc, deploy_pb2_grpc, metadata_pb2, metadata_pb2_grpc, registry_pb2_grpc
+from modelyard.v1 import (
+    auth_pb2_grpc,
+    deploy_pb2_grpc,
+    metadata_pb2,
+    metadata_pb2_grpc,
+    registry_pb2_grpc,
+    webhooks_pb2_grpc,
+)
 
 __all__ = ["AsyncTransport", "BlockingTransport", "platform_info_call"]
 
@@ -44,8 +52,9 @@ _STUBS = {
     AUTH: auth_pb2_grpc.AuthServiceStub,
     DEPLOY: deploy_pb2_grpc.DeployServiceStub,
     REGISTRY: registry_pb2_grpc.RegistryServiceStub,
+    WEBHOOKS: webhooks_pb2_grpc.WebhookServiceStub,
 }
-_CHANNEL_OF = {METADATA: METADATA, AUTH: METADATA, DEPLOY: DEPLOY, REGISTRY: REGISTRY}
+_CHANNEL_OF = {METADATA: METADATA, AUTH: METADATA, WEBHOOKS: METADATA, DEPLOY: DEPLOY, REGISTRY: REGISTRY}
 _DEFAULTS = {DEPLOY: DEFAULT_DEPLOY, REGISTRY: DEFAULT_REGISTRY}
 
 
@@ -65,7 +74,7 @@ class _Addresses:
         self.platform: PlatformInfo | None = None  # what the metadata service said, once asked
 
     def given(self, service: str) -> str | None:
-        if service in (METADATA, AUTH):
+        if service in (METADATA, AUTH, WEBHOOKS):
             return self.settings.target
         return self.settings.deploy if service == DEPLOY else self.settings.registry
 
