@@ -114,7 +114,7 @@ def test_a_url_outside_the_allowed_hosts_is_refused_naming_the_field(client: mod
         InvalidArgumentError, match=r"url: '10\.1\.2\.3' resolves to 10\.1\.2\.3, which webhook_allowed_hosts"
     ):
         client.create_webhook(project, "http://10.1.2.3/hook")
-    with pytest.raises(InvalidArgumentError, match="url: 'ftp://127.0.0.1/x' is not an http:// or https:// URL"):
+    with pytest.raises(InvalidArgumentError, match=r"url: 'ftp://127\.0\.0\.1/x' is not an http:// or https:// URL"):
         client.create_webhook(project, "ftp://127.0.0.1/x")
     with pytest.raises(InvalidArgumentError, match=r"kinds\[0\]: unknown event kind 'version.deleted'"):
         client.create_webhook(project, "http://127.0.0.1/hook", kinds=["version.deleted"])

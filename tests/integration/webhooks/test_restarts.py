@@ -46,7 +46,8 @@ def test_a_restart_mid_backlog_loses_nothing_and_replicas_send_each_event_once(
         second.stop()
 
         receiver.status = 200
-        third, fourth = start(), start()
+        start()
+        fourth = start()
         eventually(lambda: len(created()) == 3, what="the backlog sent after the restart")
         with modelyard.connect(fourth.target, actor="tester") as client:
             for _ in range(4):
