@@ -33,6 +33,7 @@ DOCUMENTS = [
     "docs/serving.md",
     "docs/console.md",
     "docs/deploy.md",
+    "docs/scoring.md",
     "docs/security.md",
     "docs/limits.md",
     "docs/observability.md",

@@ -29,9 +29,9 @@ CACHE_LOOKUPS = Counter(
 )
 CACHE_ERRORS = Counter("modelyard_metadata_cache_errors_total", "Redis operations that failed", ["operation"])
 WEBHOOK_ATTEMPTS = Counter(
-    "modelyard_webhook_deliveries_total", "Webhook delivery attempts by result (delivered, failed)", ["result"]
+    "modelyard_metadata_webhook_deliveries_total", "Webhook delivery attempts by result (delivered, failed)", ["result"]
 )
-WEBHOOK_SECONDS = Histogram("modelyard_webhook_delivery_seconds", "Duration of webhook delivery attempts")
+WEBHOOK_SECONDS = Histogram("modelyard_metadata_webhook_delivery_seconds", "Duration of webhook delivery attempts")
 
 
 class ModelMetricGauges(Collector):
@@ -68,8 +68,8 @@ class ModelMetricGauges(Collector):
 
 class WebhookMetrics(Collector):
     """Implements DeliveryObserver: attempts as they happen; each subscription's backlog and
-    whether it is failing, from the worker's last look (``modelyard_webhook_backlog``,
-    ``modelyard_webhook_failing``). Registered by ``register``."""
+    whether it is failing, from the worker's last look (``modelyard_metadata_webhook_backlog``,
+    ``modelyard_metadata_webhook_failing``). Registered by ``register``."""
 
     def __init__(self) -> None:
         self._snapshot: Sequence[Subscription] = ()
@@ -83,9 +83,9 @@ class WebhookMetrics(Collector):
 
     def collect(self) -> Iterator[Metric]:
         labels = ["project", "subscription"]
-        backlog = GaugeMetricFamily("modelyard_webhook_backlog", "Deliveries waiting, by subscription", labels=labels)
+        backlog = GaugeMetricFamily("modelyard_metadata_webhook_backlog", "Deliveries waiting, by subscription", labels=labels)
         failing = GaugeMetricFamily(
-            "modelyard_webhook_failing",
+            "modelyard_metadata_webhook_failing",
             "1 while a subscription's receiver keeps failing, by subscription",
             labels=labels,
         )
