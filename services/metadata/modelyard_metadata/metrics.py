@@ -83,7 +83,9 @@ class WebhookMetrics(Collector):
 
     def collect(self) -> Iterator[Metric]:
         labels = ["project", "subscription"]
-        backlog = GaugeMetricFamily("modelyard_metadata_webhook_backlog", "Deliveries waiting, by subscription", labels=labels)
+        backlog = GaugeMetricFamily(
+            "modelyard_metadata_webhook_backlog", "Deliveries waiting, by subscription", labels=labels
+        )
         failing = GaugeMetricFamily(
             "modelyard_metadata_webhook_failing",
             "1 while a subscription's receiver keeps failing, by subscription",

@@ -118,3 +118,29 @@ def test_a_url_outside_the_allowed_hosts_is_refused_naming_the_field(client: mod
         client.create_webhook(project, "ftp://127.0.0.1/x")
     with pytest.raises(InvalidArgumentError, match=r"kinds\[0\]: unknown event kind 'version.deleted'"):
         client.create_webhook(project, "http://127.0.0.1/hook", kinds=["version.deleted"])
+
+
+def test_an_inactive_subscription_queues_nothing_and_updates_keep_what_is_not_given(
+    client: modelyard.Client, project: str, receiver: Receiver
+) -> None:
+    hook = client.create_webhook(project, receiver.url, kinds=["version.ready"], description="ci")
+    hook_id = hook.subscription.id
+    paused = client.update_webhook(hook_id, active=False, kinds=["version.created"])
+    assert (paused.active, paused.kinds, paused.url, paused.description) == (
+        False,
+        ("version.created",),
+        receiver.url,
+        "ci",
+    )
+    _versions(client, project, 1)
+    resumed = client.update_webhook(hook_id, active=True)
+    (number,) = _versions(client, project, 1)
+    eventually(lambda: _created(receiver), what="a delivery once active")
+    assert _created(receiver) == [f"{project}/scorer:{number}"]
+    assert len(list(client.webhook_deliveries(hook_id))) == 1 and resumed.kinds == ("version.created",)
+
+    with pytest.raises(InvalidArgumentError, match=r"url: cannot resolve 'example\.invalid'"):
+        client.update_webhook(hook_id, url="http://example.invalid/hook")
+    client.delete_webhook(hook_id)
+    with pytest.raises(NotFoundError, match=f"webhook subscription '{hook_id}' does not exist"):
+        client.get_webhook(hook_id)

@@ -9,7 +9,7 @@ import pytest
 
 from modelyard_metadata.domain.webhook_delivery import RetryPolicy, signature
 from modelyard_metadata.domain.webhook_destinations import Destinations, parse_allowed_hosts
-from modelyard_metadata.domain.webhook_entities import NewSubscription
+from modelyard_metadata.domain.webhook_entities import actions_of
 
 
 def test_the_signature_has_one_hmac_of_timestamp_and_body_per_secret() -> None:
@@ -31,9 +31,9 @@ def test_retries_back_off_exponentially_up_to_the_max_then_fail() -> None:
 
 
 def test_no_kinds_subscribes_every_kinds_actions() -> None:
-    everything = NewSubscription("i", "p", "u", (), "", "me").actions
+    everything = actions_of(())
     assert {"version.create", "version.ready", "version.stage", "alias.set", "alias.delete"} <= set(everything)
-    assert NewSubscription("i", "p", "u", ("alias.moved",), "", "me").actions == ["alias.delete", "alias.set"]
+    assert actions_of(("alias.moved",)) == ["alias.delete", "alias.set"]
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ __all__ = [
     "Delivery",
     "NewSubscription",
     "Subscription",
+    "actions_of",
 ]
 
 # Event kind -> the audit actions it is made of. Deployment changes live in the deploy service's
@@ -31,6 +32,11 @@ ACTION_KINDS: Mapping[str, str] = {action: kind for kind, actions in EVENT_KINDS
 PING = "ping"
 
 
+def actions_of(kinds: tuple[str, ...]) -> list[str]:
+    """The audit actions whose events are queued for a subscription to ``kinds`` (none: all)."""
+    return sorted(a for kind in (kinds or EVENT_KINDS) for a in EVENT_KINDS[kind])
+
+
 @dataclass(frozen=True, slots=True)
 class NewSubscription:
     id: str
@@ -39,11 +45,6 @@ class NewSubscription:
     kinds: tuple[str, ...]
     description: str
     created_by: str
-
-    @property
-    def actions(self) -> list[str]:
-        """The audit actions whose events are queued for it (no kinds: every kind's)."""
-        return sorted(a for kind in (self.kinds or EVENT_KINDS) for a in EVENT_KINDS[kind])
 
 
 @dataclass(frozen=True, slots=True)

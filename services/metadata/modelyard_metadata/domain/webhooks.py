@@ -29,6 +29,7 @@ from modelyard_metadata.domain.webhook_entities import (
     Delivery,
     NewSubscription,
     Subscription,
+    actions_of,
 )
 from modelyard_metadata.domain.webhook_ports import WebhookSender, WebhookStore, WebhookTransaction
 
@@ -42,11 +43,11 @@ def _check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(set(kinds)))
 
 
-def _check_id(subscription_id: str) -> str:
+def _check_id(field: str, subscription_id: str) -> str:
     try:
         return str(uuid.UUID(subscription_id))
     except ValueError:
-        raise InvalidArgumentError("id", f"{subscription_id!r} is not a subscription id") from None
+        raise InvalidArgumentError(field, f"{subscription_id!r} is not a subscription id") from None
 
 
 def _audited(subscription: Subscription) -> dict[str, object]:
@@ -115,7 +116,7 @@ class Webhooks:
         if kinds is not None:
             wanted = _check_kinds(kinds)
             changes["kinds"] = wanted
-            changes["actions"] = NewSubscription("", "", "", wanted, "", "").actions
+            changes["actions"] = actions_of(wanted)
         if active is not None:
             changes["active"] = active
         if description is not None:
@@ -161,14 +162,14 @@ class Webhooks:
     async def deliveries(
         self, caller: Caller, subscription_id: str, size: int, token: str
     ) -> tuple[list[Delivery], str]:
-        current, _ = await self._admin(caller, subscription_id, "ListDeliveries")
+        current, _ = await self._admin(caller, subscription_id, "ListDeliveries", "subscription_id")
         limit = page_size(size)
         before = decode_token("deliveries", token, int)
         found = await self._store.list_deliveries(current.id, int(before or 2**62), limit + 1)
         return page_of(found, limit, lambda d: encode_token("deliveries", d.id))
 
     async def redeliver(self, caller: Caller, subscription_id: str, event_id: int) -> Delivery:
-        current, caller = await self._admin(caller, subscription_id, "Redeliver")
+        current, caller = await self._admin(caller, subscription_id, "Redeliver", "subscription_id")
         if event_id <= 0:
             raise InvalidArgumentError("event_id", f"must be positive, got {event_id}")
         async with self._store.transaction() as tx:
@@ -193,10 +194,12 @@ class Webhooks:
         headers = signed_headers(PING, f"ping-{uuid.uuid4()}", await self._store.secrets(current.id), body)
         return await self._sender.post(current.url, body, headers)
 
-    async def _admin(self, caller: Caller, subscription_id: str, action: str) -> tuple[Subscription, Caller]:
+    async def _admin(
+        self, caller: Caller, subscription_id: str, action: str, field: str = "id"
+    ) -> tuple[Subscription, Caller]:
         """The subscription and the caller allowed to manage it. A caller who may not read its
         project hears that it does not exist, as when it does not."""
-        found = await self._store.get_subscription(_check_id(subscription_id))
+        found = await self._store.get_subscription(_check_id(field, subscription_id))
         missing = NotFoundError(f"webhook subscription {subscription_id!r} does not exist")
         if found is None:
             raise missing

@@ -22,7 +22,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from modelyard_common.errors import BackendUnavailableError, NotFoundError
 from modelyard_common.postgres import connection
-from modelyard_metadata.domain.webhook_entities import ACTION_KINDS, Attempt, Delivery, NewSubscription, Subscription
+from modelyard_metadata.domain.webhook_entities import (
+    ACTION_KINDS,
+    Attempt,
+    Delivery,
+    NewSubscription,
+    Subscription,
+    actions_of,
+)
 from modelyard_metadata.domain.webhook_ports import DueDelivery
 from modelyard_metadata.storage.cache import VersionCache
 from modelyard_metadata.storage.rows import audit_from_row
@@ -136,7 +143,7 @@ class PgWebhookTransaction(PgTransaction):
                 subscription.project,
                 subscription.url,
                 list(subscription.kinds),
-                subscription.actions,
+                actions_of(subscription.kinds),
                 subscription.description,
                 self.box.seal(secret),
                 subscription.created_by,
