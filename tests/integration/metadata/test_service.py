@@ -77,7 +77,7 @@ async def test_two_replicas_migrating_at_once_apply_each_migration_once(postgres
         applied = await asyncio.gather(migrate(first, MIGRATIONS), migrate(second, MIGRATIONS))
         assert sorted(applied, key=len) == [
             [],
-            ["0001_initial", "0002_serving", "0003_auth", "0004_serving_tokens", "0005_consumers"],
+            ["0001_initial", "0002_serving", "0003_auth", "0004_serving_tokens", "0005_consumers", "0007_webhooks"],
         ]
         assert await migrate(first, MIGRATIONS) == []
         rows = await first.fetch("SELECT version, name FROM schema_migrations")
@@ -87,6 +87,7 @@ async def test_two_replicas_migrating_at_once_apply_each_migration_once(postgres
             (3, "auth"),
             (4, "serving_tokens"),
             (5, "consumers"),
+            (7, "webhooks"),
         ]
     finally:
         await first.close()
