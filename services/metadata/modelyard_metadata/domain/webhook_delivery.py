@@ -158,6 +158,9 @@ class DeliveryWorker:
                 except BackendUnavailableError as exc:
                     logger.warning("webhook deliveries wait for Postgres", extra={"error": str(exc)})
                     await asyncio.sleep(self._settings.poll_seconds)
+                except Exception:  # the worker must outlive a bug in one pass: deliveries wait, not stop
+                    logger.exception("webhook delivery worker failed; trying again")
+                    await asyncio.sleep(self._settings.poll_seconds)
         finally:
             await self.stop()
 
