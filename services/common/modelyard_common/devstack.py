@@ -130,7 +130,8 @@ def _s3(stack: ExitStack, supervisor: Supervisor, data: Path) -> dict[str, str]:
 
 
 def _tokens(data: Path) -> dict[str, str]:
-    """The admin's and the services' tokens, made once and kept owner-only under ``data``."""
+    """The admin's and the services' tokens, and the key sealing webhook secrets, made once and
+    kept owner-only under ``data``."""
     path = data / "auth.json"
     if not path.exists():
         made = {name: "myd_" + secrets.token_urlsafe(32) for name in ("admin", "registry", "deploy")}
@@ -139,6 +140,9 @@ def _tokens(data: Path) -> dict[str, str]:
         (data / "admin-token").touch(mode=0o600)
         (data / "admin-token").write_text(made["admin"] + "\n")
     tokens: dict[str, str] = json.loads(path.read_text())
+    if "webhooks" not in tokens:  # a data folder made before webhooks
+        tokens["webhooks"] = secrets.token_urlsafe(32)
+        path.write_text(json.dumps(tokens))
     return tokens
 
 
@@ -259,6 +263,9 @@ def main() -> None:
                 "service_tokens": json.dumps(services),
                 "registry_addr": f"127.0.0.1:{ports['registry']}",
                 "deploy_addr": f"127.0.0.1:{ports['deploy']}",
+                # On one machine, webhook receivers are local too.
+                "webhook_allowed_hosts": json.dumps(["127.0.0.0/8", "::1/128"]),
+                "webhook_secret_key": tokens["webhooks"],
             },
         )
         registry = _service(

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
 import sys
+import uuid
 from contextlib import AsyncExitStack
 from importlib.metadata import version as package_version
 
 import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
 
-from modelyard.v1 import auth_pb2, auth_pb2_grpc, datasets_pb2, datasets_pb2_grpc, metadata_pb2, metadata_pb2_grpc
+from modelyard.v1 import (
+    auth_pb2,
+    auth_pb2_grpc,
+    datasets_pb2,
+    datasets_pb2_grpc,
+    metadata_pb2,
+    metadata_pb2_grpc,
+    webhooks_pb2,
+    webhooks_pb2_grpc,
+)
 from modelyard_common.errors import InvalidArgumentError
 from modelyard_common.logs import configure_logging
 from modelyard_common.migrations import migrate
@@ -21,6 +35,7 @@ from modelyard_metadata.api.auth_servicer import AuthServicer
 from modelyard_metadata.api.callers import Callers
 from modelyard_metadata.api.dataset_servicer import DatasetServicer
 from modelyard_metadata.api.servicer import MetadataServicer
+from modelyard_metadata.api.webhook_servicer import WebhookServicer
 from modelyard_metadata.domain.accounts import Accounts
 from modelyard_metadata.domain.catalog import Catalog
 from modelyard_metadata.domain.consumers import Consumers
@@ -28,7 +43,10 @@ from modelyard_metadata.domain.dataset_lineage import DatasetLineage
 from modelyard_metadata.domain.datasets import Datasets
 from modelyard_metadata.domain.entities import PlatformInfo
 from modelyard_metadata.domain.limits import LARGER_REQUESTS, MAX_REQUEST_BYTES
-from modelyard_metadata.metrics import ModelMetricGauges
+from modelyard_metadata.domain.webhook_delivery import DeliveryWorker, RetryPolicy, WorkerSettings
+from modelyard_metadata.domain.webhook_destinations import Destinations
+from modelyard_metadata.domain.webhooks import Webhooks
+from modelyard_metadata.metrics import ModelMetricGauges, WebhookMetrics
 from modelyard_metadata.settings import MetadataSettings
 from modelyard_metadata.storage.access import PgAccessStore
 from modelyard_metadata.storage.cache import VersionCache
@@ -36,6 +54,8 @@ from modelyard_metadata.storage.consumers import PgConsumerStore
 from modelyard_metadata.storage.datasets import PgDatasetStore
 from modelyard_metadata.storage.events import AuditFeed
 from modelyard_metadata.storage.postgres import PgStore, init_connection
+from modelyard_metadata.storage.webhook_http import HttpSender
+from modelyard_metadata.storage.webhooks import PgWebhookStore, SecretBox
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +63,43 @@ MIGRATIONS = "modelyard_metadata.migrations"
 SERVICE_NAME = metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
 AUTH_SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 DATASET_SERVICE_NAME = datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name
+WEBHOOK_SERVICE_NAME = webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name
+
+
+async def _webhooks(
+    stack: AsyncExitStack, settings: MetadataSettings, store: PgWebhookStore, catalog: Catalog
+) -> Webhooks:
+    """The webhook use cases, and this replica's delivery worker (stopped before the pool closes)."""
+    destinations = Destinations(settings.webhook_allowed_hosts)
+    sender = HttpSender(destinations, settings.webhook_timeout_seconds)
+    stack.push_async_callback(sender.close)
+    stack.push_async_callback(store.close)
+    if settings.webhook_concurrency:
+        metrics = WebhookMetrics()
+        REGISTRY.register(metrics)
+        stack.callback(REGISTRY.unregister, metrics)
+        worker = DeliveryWorker(
+            store,
+            sender,
+            RetryPolicy(settings.webhook_retry_base_seconds, settings.webhook_retry_max_seconds),
+            WorkerSettings(
+                owner=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+                concurrency=settings.webhook_concurrency,
+                poll_seconds=settings.webhook_poll_seconds,
+                # A replica that dies holding a lease holds it this long at most.
+                lease_seconds=2 * settings.webhook_timeout_seconds + 5,
+            ),
+            metrics,
+        )
+        task = asyncio.create_task(worker.run())
+        stack.push_async_callback(_cancelled, task)
+    return Webhooks(store, catalog.guard, destinations, sender, settings.webhook_secret_grace_seconds)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def run(settings: MetadataSettings) -> None:
@@ -84,10 +141,16 @@ async def run(settings: MetadataSettings) -> None:
                     f"invalid configuration for MetadataSettings: MLREG_METADATA_ADMIN_TOKEN/SERVICE_TOKENS: {exc}"
                 )
         callers = Callers(accounts if settings.auth_enabled else None)
+        key = settings.webhook_secret_key
+        if key is None:
+            logger.warning("webhook_secret_key is not set: webhook signing secrets are stored unsealed in Postgres")
+        webhook_store = PgWebhookStore(pool, cache, SecretBox(key.get_secret_value() if key else None), settings.db_dsn)
+        webhooks = await _webhooks(stack, settings, webhook_store, catalog)
         platform = PlatformInfo(settings.registry_addr, settings.deploy_addr, package_version("modelyard-metadata"))
         servicer = MetadataServicer(catalog, callers, platform, consumers)
         auth_servicer = AuthServicer(accounts, callers)
         dataset_servicer = DatasetServicer(datasets, dataset_lineage, callers)
+        webhook_servicer = WebhookServicer(webhooks, callers)
         bindings = [
             ServiceBinding(
                 SERVICE_NAME,
@@ -101,6 +164,10 @@ async def run(settings: MetadataSettings) -> None:
             ServiceBinding(
                 DATASET_SERVICE_NAME,
                 lambda server: datasets_pb2_grpc.add_DatasetServiceServicer_to_server(dataset_servicer, server),
+            ),
+            ServiceBinding(
+                WEBHOOK_SERVICE_NAME,
+                lambda server: webhooks_pb2_grpc.add_WebhookServiceServicer_to_server(webhook_servicer, server),
             ),
         ]
         await serve(settings, bindings, before_stop=feed.close, auth_required=settings.auth_enabled)

@@ -11,13 +11,14 @@ import logging
 from collections.abc import Iterator, Sequence
 
 import asyncpg
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from modelyard_metadata.domain.webhook_entities import Attempt, Subscription
 from modelyard_metadata.storage.watched_metrics import WatchedMetric, watched_metrics
 
-__all__ = ["CACHE_ERRORS", "CACHE_LOOKUPS", "ModelMetricGauges"]
+__all__ = ["CACHE_ERRORS", "CACHE_LOOKUPS", "ModelMetricGauges", "WebhookMetrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,10 @@ CACHE_LOOKUPS = Counter(
     ["result"],
 )
 CACHE_ERRORS = Counter("modelyard_metadata_cache_errors_total", "Redis operations that failed", ["operation"])
+WEBHOOK_ATTEMPTS = Counter(
+    "modelyard_metadata_webhook_deliveries_total", "Webhook delivery attempts by result (delivered, failed)", ["result"]
+)
+WEBHOOK_SECONDS = Histogram("modelyard_metadata_webhook_delivery_seconds", "Duration of webhook delivery attempts")
 
 
 class ModelMetricGauges(Collector):
@@ -59,3 +64,35 @@ class ModelMetricGauges(Collector):
                 await asyncio.sleep(self._interval)
         finally:
             REGISTRY.unregister(self)
+
+
+class WebhookMetrics(Collector):
+    """Implements DeliveryObserver: attempts as they happen; each subscription's backlog and
+    whether it is failing, from the worker's last look (``modelyard_metadata_webhook_backlog``,
+    ``modelyard_metadata_webhook_failing``). Registered by ``register``."""
+
+    def __init__(self) -> None:
+        self._snapshot: Sequence[Subscription] = ()
+
+    def attempted(self, attempt: Attempt) -> None:
+        WEBHOOK_ATTEMPTS.labels("delivered" if attempt.ok else "failed").inc()
+        WEBHOOK_SECONDS.observe(attempt.seconds)
+
+    def subscriptions(self, subscriptions: Sequence[Subscription]) -> None:
+        self._snapshot = subscriptions
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["project", "subscription"]
+        backlog = GaugeMetricFamily(
+            "modelyard_metadata_webhook_backlog", "Deliveries waiting, by subscription", labels=labels
+        )
+        failing = GaugeMetricFamily(
+            "modelyard_metadata_webhook_failing",
+            "1 while a subscription's receiver keeps failing, by subscription",
+            labels=labels,
+        )
+        for s in self._snapshot:
+            backlog.add_metric([s.project, s.id], s.backlog)
+            failing.add_metric([s.project, s.id], 1 if s.failing_since is not None else 0)
+        yield backlog
+        yield failing

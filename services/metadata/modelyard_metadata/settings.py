@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from modelyard_common.settings import DatabaseSettings
+from modelyard_metadata.domain.webhook_destinations import parse_allowed_hosts
 
 __all__ = ["MetadataSettings"]
 
@@ -53,3 +54,29 @@ class MetadataSettings(DatabaseSettings):
     that the metadata address is the only one they need; empty: unknown (clients use their default)."""
     deploy_addr: str = ""
     """host:port at which clients reach the deploy service (as ``registry_addr``); empty: unknown."""
+    webhook_allowed_hosts: tuple[str, ...] = ()
+    """Where webhooks may POST besides public addresses (JSON list): CIDRs such as "10.0.0.0/8" and
+    host names, "*." allowed ("*.hooks.example.com"); loopback and private addresses are refused
+    unless listed here (a guard against request forgery)."""
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _hosts_parse(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
+        parse_allowed_hosts(hosts)
+        return hosts
+
+    webhook_secret_key: SecretStr | None = None
+    """Key sealing the webhook signing secrets in Postgres (any long random string; keep it apart
+    from database backups); unset: they are stored as they are, and the service warns."""
+    webhook_timeout_seconds: float = Field(10, gt=0, le=120)
+    """Deadline of one delivery attempt, answer included."""
+    webhook_retry_base_seconds: float = Field(5, gt=0, le=3600)
+    """Wait before the first retry of a failed delivery; each further retry waits twice as long."""
+    webhook_retry_max_seconds: float = Field(900, gt=0, le=86400)
+    """Longest wait between retries; a subscription whose retries reach it is marked failing."""
+    webhook_poll_seconds: float = Field(5, gt=0, le=300)
+    """How often the delivery worker looks for due retries (new events wake it at once)."""
+    webhook_concurrency: int = Field(8, ge=0, le=256)
+    """Subscriptions this replica sends to at the same time; 0: it sends none."""
+    webhook_secret_grace_seconds: float = Field(86400, ge=0, le=30 * 86400)
+    """How long a rotated-out webhook secret keeps signing beside the new one."""

@@ -77,7 +77,15 @@ async def test_two_replicas_migrating_at_once_apply_each_migration_once(postgres
         applied = await asyncio.gather(migrate(first, MIGRATIONS), migrate(second, MIGRATIONS))
         assert sorted(applied, key=len) == [
             [],
-            ["0001_initial", "0002_serving", "0003_auth", "0004_serving_tokens", "0005_consumers", "0006_datasets"],
+            [
+                "0001_initial",
+                "0002_serving",
+                "0003_auth",
+                "0004_serving_tokens",
+                "0005_consumers",
+                "0006_datasets",
+                "0007_webhooks",
+            ],
         ]
         assert await migrate(first, MIGRATIONS) == []
         rows = await first.fetch("SELECT version, name FROM schema_migrations")
@@ -88,6 +96,7 @@ async def test_two_replicas_migrating_at_once_apply_each_migration_once(postgres
             (4, "serving_tokens"),
             (5, "consumers"),
             (6, "datasets"),
+            (7, "webhooks"),
         ]
     finally:
         await first.close()

@@ -17,7 +17,7 @@ from modelyard._connection import Settings
 from modelyard._deploy_calls import DeployCalls
 from modelyard._metadata_calls import MetadataCalls
 from modelyard.internal import InternalCalls
-from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, types_pb2
+from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, types_pb2, webhooks_pb2
 
 
 class _Returning:
@@ -191,6 +191,7 @@ def test_deployment_converts_from_its_message() -> None:
 
 
 _ARGS = {
+    "event_id": 7,
     "version": 1,
     "references": ["p/m:1", "p/m:2"],
     "metrics": {"accuracy": 0.9},
@@ -213,6 +214,7 @@ def test_every_rpc_has_a_method() -> None:
         _connection.DEPLOY: deploy_pb2.DESCRIPTOR.services_by_name["DeployService"],
         _connection.AUTH: auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
         _connection.DATASETS: datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
+        _connection.WEBHOOKS: webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
     }
     recorder = _Recording("test:1", actor="tester")
     sent = set()
@@ -241,6 +243,7 @@ def test_every_rpc_has_a_method() -> None:
                 "modelyard.v1.MetadataService": _connection.READS[_connection.METADATA],
                 "modelyard.v1.AuthService": {"WhoAmI", "ListPrincipals", "ListTokens", "ListProjectRoles"},
                 "modelyard.v1.DatasetService": _connection.READS[_connection.DATASETS],
+                "modelyard.v1.WebhookService": {"GetSubscription", "ListSubscriptions", "ListDeliveries"},
             },
         ),
         (

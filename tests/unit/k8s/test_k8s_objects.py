@@ -184,6 +184,7 @@ def test_each_service_holds_its_credentials_in_secrets_not_config(manifests: Man
             "MLREG_METADATA_REDIS_URL",
             "MLREG_METADATA_ADMIN_TOKEN",
             "MLREG_METADATA_SERVICE_TOKENS",
+            "MLREG_METADATA_WEBHOOK_SECRET_KEY",
         },
         "registry": {
             "MLREG_REGISTRY_DB_DSN",

@@ -46,7 +46,7 @@ P = ParamSpec("P")
 @dataclass(frozen=True, slots=True)
 class Unary(Generic[T]):
     """One request, one response, converted by ``convert``; ``actor`` overrides the client's;
-    ``service`` is one of ``_connection``'s METADATA, AUTH, DEPLOY, REGISTRY."""
+    ``service`` is one of ``_connection``'s METADATA, AUTH, WEBHOOKS, DEPLOY, REGISTRY."""
 
     method: str
     request: Message

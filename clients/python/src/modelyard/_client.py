@@ -32,6 +32,7 @@ from modelyard._types import (
     Signature,
     VersionFields,
 )
+from modelyard._webhook_calls import WebhookCalls
 from modelyard.errors import AlreadyExistsError, DeadlineExceededError, FailedPreconditionError, NotFoundError
 from modelyard.v1 import deploy_pb2
 
@@ -69,7 +70,13 @@ class _Settled:
 
 
 @final
-class Client(_Settled, MetadataCalls[BlockingRunner], DatasetCalls[BlockingRunner], DeployCalls[BlockingRunner]):
+class Client(
+    _Settled,
+    MetadataCalls[BlockingRunner],
+    DatasetCalls[BlockingRunner],
+    DeployCalls[BlockingRunner],
+    WebhookCalls[BlockingRunner],
+):
     """Blocking client of the metadata service, and of the registry for artifact bytes
     (``push``, ``pull``, ``artifact``, ``abort_upload``). Open with ``modelyard.connect()``;
     close with ``close()`` or use as a context manager. Safe to share between threads. Channels
@@ -337,7 +344,9 @@ class Client(_Settled, MetadataCalls[BlockingRunner], DatasetCalls[BlockingRunne
 
 
 @final
-class AsyncClient(_Settled, MetadataCalls[AsyncRunner], DatasetCalls[AsyncRunner], DeployCalls[AsyncRunner]):
+class AsyncClient(
+    _Settled, MetadataCalls[AsyncRunner], DatasetCalls[AsyncRunner], DeployCalls[AsyncRunner], WebhookCalls[AsyncRunner]
+):
     """Asyncio client of the metadata service: the same methods as ``Client``, awaited (and
     ``async for`` over the listing ones), except the artifact transfers (``push``, ``pull``...),
     which only ``Client`` has. Open with ``modelyard.aio.connect()``; the channels are made on

@@ -18,7 +18,7 @@ from typing import Any
 from modelyard._tls import TLSConfig
 from modelyard._types import PlatformInfo
 from modelyard.errors import ModelyardError, Reachable
-from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, registry_pb2
+from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, registry_pb2, webhooks_pb2
 
 __all__ = [
     "ACTOR_ENV",
@@ -40,6 +40,7 @@ __all__ = [
     "TARGET_ENV",
     "TOKEN_ENV",
     "UNKNOWN_PLATFORM",
+    "WEBHOOKS",
     "Headers",
     "Settings",
     "address",
@@ -61,14 +62,17 @@ ACTOR_HEADER = "modelyard-actor"
 REQUEST_ID_HEADER = "modelyard-request-id"
 AUTHORIZATION_HEADER = "authorization"
 
-# The services a client calls; AuthService and DatasetService are served on the metadata service's port.
-METADATA, AUTH, DATASETS, DEPLOY, REGISTRY = "metadata", "auth", "datasets", "deploy", "registry"
+# The services a client calls; AuthService, DatasetService and WebhookService are served on the
+# metadata service's port.
+METADATA, AUTH, DATASETS, WEBHOOKS = "metadata", "auth", "datasets", "webhooks"
+DEPLOY, REGISTRY = "deploy", "registry"
 _FULL_NAMES = {
     METADATA: metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name,
     AUTH: auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
     DATASETS: datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name,
     DEPLOY: deploy_pb2.DESCRIPTOR.services_by_name["DeployService"].full_name,
     REGISTRY: registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
+    WEBHOOKS: webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
 }
 # The one retry policy: reads, and only reads, are sent again when the server (or a store behind
 # it) was UNAVAILABLE, by gRPC itself, within the call's deadline, with jittered backoff. Writes
@@ -98,6 +102,7 @@ READS: dict[str, frozenset[str]] = {
     ),
     DEPLOY: frozenset({"GetDeployment", "ListDeployments", "ListDeploymentRevisions"}),
     REGISTRY: frozenset({"StatArtifact", "GetUploadSession"}),
+    WEBHOOKS: frozenset({"GetSubscription", "ListSubscriptions", "ListDeliveries"}),
 }
 _RETRY_POLICY = {
     "maxAttempts": 4,
@@ -107,11 +112,12 @@ _RETRY_POLICY = {
     "retryableStatusCodes": ["UNAVAILABLE"],
 }
 # Which services share a channel: the one reached at a service's address.
-_ON_METADATA = (METADATA, AUTH, DATASETS)
+_ON_METADATA = (METADATA, AUTH, DATASETS, WEBHOOKS)
 _ON_CHANNEL = {
     METADATA: _ON_METADATA,
     AUTH: _ON_METADATA,
     DATASETS: _ON_METADATA,
+    WEBHOOKS: _ON_METADATA,
     DEPLOY: (DEPLOY,),
     REGISTRY: (REGISTRY,),
 }

@@ -26,6 +26,7 @@ from modelyard._connection import (
     DEPLOY,
     METADATA,
     REGISTRY,
+    WEBHOOKS,
     Settings,
     address,
     channel_options,
@@ -41,6 +42,7 @@ from modelyard.v1 import (
     metadata_pb2,
     metadata_pb2_grpc,
     registry_pb2_grpc,
+    webhooks_pb2_grpc,
 )
 
 __all__ = ["AsyncTransport", "BlockingTransport", "platform_info_call"]
@@ -53,8 +55,16 @@ _STUBS = {
     DATASETS: datasets_pb2_grpc.DatasetServiceStub,
     DEPLOY: deploy_pb2_grpc.DeployServiceStub,
     REGISTRY: registry_pb2_grpc.RegistryServiceStub,
+    WEBHOOKS: webhooks_pb2_grpc.WebhookServiceStub,
 }
-_CHANNEL_OF = {METADATA: METADATA, AUTH: METADATA, DATASETS: METADATA, DEPLOY: DEPLOY, REGISTRY: REGISTRY}
+_CHANNEL_OF = {
+    METADATA: METADATA,
+    AUTH: METADATA,
+    DATASETS: METADATA,
+    WEBHOOKS: METADATA,
+    DEPLOY: DEPLOY,
+    REGISTRY: REGISTRY,
+}
 _DEFAULTS = {DEPLOY: DEFAULT_DEPLOY, REGISTRY: DEFAULT_REGISTRY}
 
 
