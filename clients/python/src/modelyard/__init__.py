@@ -60,9 +60,7 @@ from modelyard._types import (
     ModelKind,
     ModelVersion,
     NewToken,
-    NewWebhookSecret,
     OwnerCount,
-    PingResult,
     PlatformInfo,
     Principal,
     PrincipalKind,
@@ -86,10 +84,9 @@ from modelyard._types import (
     VersionFields,
     VersionPage,
     VersionStatus,
-    WebhookDelivery,
-    WebhookSubscription,
     WhoAmI,
 )
+from modelyard._webhook_types import NewWebhookSecret, PingResult, WebhookDelivery, WebhookSubscription
 from modelyard.errors import (
     AlreadyExistsError,
     ConflictError,

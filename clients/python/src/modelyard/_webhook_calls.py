@@ -9,7 +9,7 @@ from typing import Any
 from modelyard._calls import Calls, Pages, R, Unary, iterating, nothing, unary
 from modelyard._connection import WEBHOOKS
 from modelyard._convert import optional_time
-from modelyard._types import NewWebhookSecret, PingResult, WebhookDelivery, WebhookSubscription
+from modelyard._webhook_types import NewWebhookSecret, PingResult, WebhookDelivery, WebhookSubscription
 from modelyard.v1 import webhooks_pb2
 
 __all__ = ["WebhookCalls"]

@@ -9,7 +9,7 @@ import click
 from rich.console import RenderableType
 from rich.text import Text
 
-from modelyard._types import NewWebhookSecret, PingResult, WebhookDelivery, WebhookSubscription
+from modelyard._webhook_types import NewWebhookSecret, PingResult, WebhookDelivery, WebhookSubscription
 from modelyard.cli._app import State, emit, emit_list, pass_state
 from modelyard.cli._render import _details, _group, _minutes, _table
 
