@@ -3,6 +3,7 @@ by the SDK before it sends anything."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,19 @@ from modelyard_common.embedded.service import ServiceProcess
 
 MiB = 1024 * 1024
 Requests = Iterator[registry_pb2.UploadFileRequest]
+
+
+def _wait_for_session(registry: registry_pb2_grpc.RegistryServiceStub, reference: str, path: str) -> None:
+    request = registry_pb2.GetUploadSessionRequest(reference=reference, path=path)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            registry.GetUploadSession(request, timeout=5)
+            return
+        except grpc.RpcError as exc:
+            if exc.code() is not grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
 
 
 def refusal(call: Callable[[], object]) -> tuple[grpc.StatusCode, str]:
@@ -93,6 +107,7 @@ def test_an_unfinished_upload_holds_its_path_too(
     def cut(requests: Requests) -> Requests:
         for i, request in enumerate(requests):
             if i > 8:
+                _wait_for_session(registry, reference, "model")  # the server has it before the client dies
                 raise RuntimeError("the pipeline died")
             yield request
 
