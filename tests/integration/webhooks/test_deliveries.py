@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from webhook_receiver import Receiver, eventually
 
 import modelyard
 from modelyard.errors import InvalidArgumentError, NotFoundError
+from modelyard_metadata.domain.webhook_destinations import Destinations
+from modelyard_metadata.storage.webhook_http import HttpSender
 
 
 def _versions(client: modelyard.Client, project: str, count: int) -> list[int]:
@@ -173,4 +177,17 @@ def test_a_delivery_connects_to_the_address_checked_and_names_the_urls_host(
     by_name = receiver.url.replace("127.0.0.1", "localhost")
     hook = client.create_webhook(project, by_name).subscription
     assert client.ping_webhook(hook.id).response_code == 200
+    assert receiver.received[0].headers["host"] == by_name.split("/")[2]
+
+
+async def test_an_attempt_tries_the_checked_addresses_in_order_until_one_connects(receiver: Receiver) -> None:
+    sender = HttpSender(Destinations(["127.0.0.0/8"]), timeout_seconds=2)
+    try:
+        by_name = receiver.url.replace("127.0.0.1", "receiver.test")
+        addresses = [ipaddress.ip_address("127.0.0.2"), ipaddress.ip_address("127.0.0.1")]
+        response = await sender.send_first(by_name, addresses, b"{}", {"content-type": "application/json"})
+        await response.aclose()
+    finally:
+        await sender.close()
+    assert response.status_code == 200
     assert receiver.received[0].headers["host"] == by_name.split("/")[2]

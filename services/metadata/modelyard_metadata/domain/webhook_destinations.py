@@ -62,14 +62,15 @@ class Destinations:
             return str(refused)
         return ""
 
-    async def address(self, url: str) -> Address:
-        """The address to connect to for ``url``: its host's, resolved once and checked here, so
-        that DNS answering otherwise a moment later changes nothing (Refused: why not)."""
+    async def addresses(self, url: str) -> list[Address]:
+        """The addresses to connect to for ``url``, in order: its host's, resolved once and
+        checked here, so that DNS answering otherwise a moment later changes nothing (Refused:
+        why not)."""
         host, port = _host_and_port(url)
         addresses = await _addresses(host, port)
         if not self._named(host):
             self._check(host, addresses)
-        return addresses[0]
+        return list(dict.fromkeys(addresses))
 
     def _named(self, host: str) -> bool:
         return any(fnmatch.fnmatchcase(host, pattern) for pattern in self._patterns)

@@ -7,6 +7,7 @@ hundred bytes of a failed answer read, for the delivery log."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -41,11 +42,7 @@ class HttpSender:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout):
-                target, extra, extensions = pinned(url, await self._destinations.address(url))
-                request = self._client.build_request(
-                    "POST", target, content=body, headers={**headers, **extra}, extensions=extensions
-                )
-                response = await self._client.send(request, stream=True)
+                response = await self.send_first(url, await self._destinations.addresses(url), body, headers)
                 try:
                     error = ""
                     if not 200 <= response.status_code < 300:
@@ -59,6 +56,21 @@ class HttpSender:
             return Attempt(0, f"no answer within {self._timeout:g} s", time.perf_counter() - started)
         except httpx.HTTPError as exc:
             return Attempt(0, f"{type(exc).__name__}: {exc}"[:_ERROR_BYTES], time.perf_counter() - started)
+
+    async def send_first(
+        self, url: str, addresses: list[Address], body: bytes, headers: Mapping[str, str]
+    ) -> httpx.Response:
+        """The answer from the first of ``addresses`` that takes the connection."""
+        for address in addresses[:-1]:
+            with contextlib.suppress(httpx.ConnectError):
+                return await self._client.send(self._request(url, address, body, headers), stream=True)
+        return await self._client.send(self._request(url, addresses[-1], body, headers), stream=True)
+
+    def _request(self, url: str, address: Address, body: bytes, headers: Mapping[str, str]) -> httpx.Request:
+        target, extra, extensions = pinned(url, address)
+        return self._client.build_request(
+            "POST", target, content=body, headers={**headers, **extra}, extensions=extensions
+        )
 
     async def close(self) -> None:
         await self._client.aclose()
