@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,10 +30,27 @@ def metadata_dsn(postgres: EmbeddedPostgres) -> str:
 
 
 @pytest.fixture(scope="session")
+def dead_end_url() -> Iterator[str]:
+    """A loopback URL whose port is bound and never listened on: a POST there is refused, and
+    nothing else can take the port."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}/hook"
+
+
+@pytest.fixture(scope="session")
 def metadata_service(
     tmp_path_factory: pytest.TempPathFactory, metadata_dsn: str, redis_server: EmbeddedRedis
 ) -> Iterator[ServiceProcess]:
-    service = _start_metadata(tmp_path_factory.mktemp("metadata"), metadata_dsn, redis_server.url)
+    # Webhooks go to no public address, and to loopback only (tests subscribe dead_end_url), so
+    # that no subscription a test (or the fuzzer) makes reaches outside.
+    service = _start_metadata(
+        tmp_path_factory.mktemp("metadata"),
+        metadata_dsn,
+        redis_server.url,
+        webhook_allow_public="false",
+        webhook_allowed_hosts='["127.0.0.1/32"]',
+    )
     yield service
     service.stop()
 

@@ -70,7 +70,7 @@ async def _webhooks(
     stack: AsyncExitStack, settings: MetadataSettings, store: PgWebhookStore, catalog: Catalog
 ) -> Webhooks:
     """The webhook use cases, and this replica's delivery worker (stopped before the pool closes)."""
-    destinations = Destinations(settings.webhook_allowed_hosts)
+    destinations = Destinations(settings.webhook_allowed_hosts, settings.webhook_allow_public)
     sender = HttpSender(destinations, settings.webhook_timeout_seconds)
     stack.push_async_callback(sender.close)
     stack.push_async_callback(store.close)
@@ -88,6 +88,7 @@ async def _webhooks(
                 poll_seconds=settings.webhook_poll_seconds,
                 # A replica that dies holding a lease holds it this long at most.
                 lease_seconds=2 * settings.webhook_timeout_seconds + 5,
+                retention_seconds=settings.webhook_log_retention_seconds,
             ),
             metrics,
         )

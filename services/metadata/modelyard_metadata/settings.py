@@ -80,3 +80,9 @@ class MetadataSettings(DatabaseSettings):
     """Subscriptions this replica sends to at the same time; 0: it sends none."""
     webhook_secret_grace_seconds: float = Field(86400, ge=0, le=30 * 86400)
     """How long a rotated-out webhook secret keeps signing beside the new one."""
+    webhook_log_retention_seconds: float = Field(30 * 86400, gt=0)
+    """How long a delivered webhook delivery (or ping) stays in the delivery log; the workers
+    prune older ones (pending ones stay until delivered), after which they cannot be redelivered."""
+    webhook_allow_public: bool = True
+    """Whether webhooks may POST to public addresses; off, only to ``webhook_allowed_hosts``
+    (a closed network; the tests)."""

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 import modelyard
 from modelyard.internal import InternalCalls
-from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, registry_pb2
+from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, registry_pb2, webhooks_pb2
 from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.embedded.service import ServiceProcess
 
@@ -78,6 +78,10 @@ METADATA_TABLES = (
     "dataset_versions",
     "dataset_columns",
     "dataset_links",
+    # Leases, attempts and failing marks are the delivery worker's, which runs all along.
+    "(SELECT id, project, url, kinds, actions, description, active, secret, previous_secret, created_by"
+    " FROM webhook_subscriptions)",
+    "(SELECT id, subscription_id, event_id FROM webhook_deliveries)",
     "registry.files",
     "registry.blobs",
 )
@@ -288,7 +292,9 @@ def fuzz_auth(
 
 
 @pytest.fixture(scope="module")
-def seeded(metadata_service: ServiceProcess, fuzz_auth: tuple[ServiceProcess, str]) -> dict[str, list[str]]:
+def seeded(
+    metadata_service: ServiceProcess, fuzz_auth: tuple[ServiceProcess, str], dead_end_url: str
+) -> dict[str, list[str]]:
     """A project with a READY, a PENDING_UPLOAD and an aliased version, and the string pool of
     each service: names that exist, so that the fuzzer reaches past the lookups."""
     project = f"fz-{uuid.uuid4().hex[:6]}"
@@ -309,6 +315,8 @@ def seeded(metadata_service: ServiceProcess, fuzz_auth: tuple[ServiceProcess, st
         artifact = modelyard.Artifact(files=(file,), total_size=1)
         InternalCalls(client).commit_dataset_version(table, artifact, columns, 3)
         client.create_dataset_version(f"{project}/d", "CSV")
+        # The service may post to loopback only; this port refuses every connection.
+        hook = client.create_webhook(project, dead_end_url, kinds=["alias.moved"]).subscription
     common = [project, f"{project}/m", f"{project}/m:1", f"{project}/m@champion", "champion", "accuracy"]
     return {
         "MetadataService": [
@@ -330,6 +338,7 @@ def seeded(metadata_service: ServiceProcess, fuzz_auth: tuple[ServiceProcess, st
             "model.onnx",
             "1" * 64,
         ],
+        "WebhookService": [project, dead_end_url, hook.id, "alias.moved", "version.created", "1"],
         "RegistryService": [project, f"{project}/up", f"{project}/up:1", "model.onnx", "a/b.bin", "1" * 64],
         # No READY reference here: a fuzzed deployment would start real inference servers.
         "DeployService": [project, f"{project}/pending:1", f"{project}/absent", "scorer", "d-1", "x" * 41],
@@ -352,6 +361,7 @@ def targets(
         "AuthService": Target(auth, auth_dsn, AUTH_TABLES, loop, ADMIN_TOKEN),
         "MetadataService": Target(metadata_service, metadata_dsn, METADATA_TABLES, loop),
         "DatasetService": Target(metadata_service, metadata_dsn, METADATA_TABLES, loop),
+        "WebhookService": Target(metadata_service, metadata_dsn, METADATA_TABLES, loop),
         "RegistryService": Target(registry_service, metadata_dsn, METADATA_TABLES, loop),
         "DeployService": Target(deploy, deploy_dsn, DEPLOY_TABLES, loop),
     }
@@ -364,6 +374,7 @@ def _methods() -> list[MethodDescriptor]:
     services = [
         metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"],
         datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
+        webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
         registry_pb2.DESCRIPTOR.services_by_name["RegistryService"],
         deploy_pb2.DESCRIPTOR.services_by_name["DeployService"],
         auth_pb2.DESCRIPTOR.services_by_name["AuthService"],

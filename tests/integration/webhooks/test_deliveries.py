@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from webhook_receiver import Receiver, eventually
 
 import modelyard
 from modelyard.errors import InvalidArgumentError, NotFoundError
+from modelyard_metadata.domain.webhook_destinations import Destinations
+from modelyard_metadata.storage.webhook_http import HttpSender
 
 
 def _versions(client: modelyard.Client, project: str, count: int) -> list[int]:
@@ -144,3 +148,46 @@ def test_an_inactive_subscription_queues_nothing_and_updates_keep_what_is_not_gi
     client.delete_webhook(hook_id)
     with pytest.raises(NotFoundError, match=f"webhook subscription '{hook_id}' does not exist"):
         client.get_webhook(hook_id)
+
+
+def test_a_ping_is_in_the_delivery_log_and_a_failed_one_is_not_retried(
+    client: modelyard.Client, project: str, receiver: Receiver, dead_end_url: str
+) -> None:
+    hook = client.create_webhook(project, receiver.url).subscription
+    assert client.ping_webhook(hook.id).response_code == 200
+    (logged,) = client.webhook_deliveries(hook.id)
+    assert (logged.kind, logged.state, logged.attempts, logged.response_code) == ("ping", "DELIVERED", 1, 200)
+    sent = receiver.received[0]
+    assert (sent.event["id"], sent.headers["modelyard-delivery"]) == (logged.event_id, logged.id)
+    assert any(e.action == "webhook.ping" and e.id == logged.event_id for e in client.audit_events(project=project))
+
+    dead = client.create_webhook(project, dead_end_url).subscription
+    assert client.ping_webhook(dead.id).response_code == 0
+    (failed,) = client.webhook_deliveries(dead.id)
+    assert (failed.kind, failed.state, failed.attempts) == ("ping", "FAILED", 1)
+    assert "ConnectError" in failed.error
+    assert client.get_webhook(dead.id).backlog == 0
+    with pytest.raises(NotFoundError, match="never queued"):
+        client.redeliver_webhook(dead.id, failed.event_id)
+
+
+def test_a_delivery_connects_to_the_address_checked_and_names_the_urls_host(
+    client: modelyard.Client, project: str, receiver: Receiver
+) -> None:
+    by_name = receiver.url.replace("127.0.0.1", "localhost")
+    hook = client.create_webhook(project, by_name).subscription
+    assert client.ping_webhook(hook.id).response_code == 200
+    assert receiver.received[0].headers["host"] == by_name.split("/")[2]
+
+
+async def test_an_attempt_tries_the_checked_addresses_in_order_until_one_connects(receiver: Receiver) -> None:
+    sender = HttpSender(Destinations(["127.0.0.0/8"]), timeout_seconds=2)
+    try:
+        by_name = receiver.url.replace("127.0.0.1", "receiver.test")
+        addresses = [ipaddress.ip_address("127.0.0.2"), ipaddress.ip_address("127.0.0.1")]
+        response = await sender.send_first(by_name, addresses, b"{}", {"content-type": "application/json"})
+        await response.aclose()
+    finally:
+        await sender.close()
+    assert response.status_code == 200
+    assert receiver.received[0].headers["host"] == by_name.split("/")[2]

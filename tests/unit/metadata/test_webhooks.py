@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 
 import pytest
 
 from modelyard_metadata.domain.webhook_delivery import RetryPolicy, signature
 from modelyard_metadata.domain.webhook_destinations import Destinations, parse_allowed_hosts
 from modelyard_metadata.domain.webhook_entities import actions_of
+from modelyard_metadata.storage.webhook_http import pinned
 
 
 def test_the_signature_has_one_hmac_of_timestamp_and_body_per_secret() -> None:
@@ -59,3 +61,22 @@ async def test_destinations_refuse_what_is_not_public_or_listed(url: str, refusa
 def test_allowed_hosts_name_a_bad_entry() -> None:
     with pytest.raises(ValueError, match="'bad host!' is neither a CIDR nor a host name"):
         parse_allowed_hosts(["10.0.0.0/8", "bad host!"])
+
+
+async def test_without_public_addresses_only_the_listed_ones_are_allowed() -> None:
+    closed = Destinations(["127.0.0.1/32"], allow_public=False)
+    assert await closed.refusal("http://127.0.0.1:9/x") == ""
+    assert await closed.refusal("https://93.184.215.14/x") == (
+        "'93.184.215.14' resolves to 93.184.215.14, which webhook_allowed_hosts does not allow"
+    )
+
+
+def test_a_pinned_request_goes_to_the_checked_address_under_the_urls_name() -> None:
+    url, headers, extensions = pinned("https://hooks.example.com:8443/in?x=1", ipaddress.ip_address("2001:db8::7"))
+    assert (str(url), headers, extensions) == (
+        "https://[2001:db8::7]:8443/in?x=1",
+        {"host": "hooks.example.com:8443"},
+        {"sni_hostname": "hooks.example.com"},
+    )
+    url, headers, extensions = pinned("http://hooks.example.com/in", ipaddress.ip_address("93.184.215.14"))
+    assert (str(url), headers, extensions) == ("http://93.184.215.14/in", {"host": "hooks.example.com"}, {})

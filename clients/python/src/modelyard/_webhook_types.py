@@ -38,8 +38,9 @@ class NewWebhookSecret:
 
 @dataclass(frozen=True, slots=True)
 class WebhookDelivery:
-    """An event sent (or to be sent) to a subscription: ``state`` PENDING or DELIVERED, the
-    ``response_code`` of its last attempt (0: no answer, see ``error``)."""
+    """An event sent (or to be sent) to a subscription: ``state`` PENDING, DELIVERED or FAILED (a
+    ping, which is tried once), the ``response_code`` of its last attempt (0: no answer, see
+    ``error``)."""
 
     id: str
     subscription_id: str

@@ -33,7 +33,7 @@ def delivery_to_pb(delivery: Delivery) -> webhooks_pb2.WebhookDelivery:
         subscription_id=delivery.subscription_id,
         event_id=delivery.event_id,
         kind=delivery.kind,
-        state="DELIVERED" if delivery.delivered else "PENDING",
+        state=delivery.state,
         attempts=delivery.attempts,
         response_code=delivery.response_code,
         error=delivery.error,

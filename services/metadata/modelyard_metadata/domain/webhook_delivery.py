@@ -42,6 +42,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+PRUNE_BATCH = 1000
+
 
 def event_body(event_id: int, kind: str, project: str, resource: str, actor: str, at: datetime, data: Any) -> bytes:
     """The JSON a receiver gets: ``id`` is the audit event's (the same on a redelivery, so that
@@ -118,7 +120,14 @@ class WorkerSettings:
     concurrency: int
     poll_seconds: float
     lease_seconds: float
+    # Delivered deliveries older than this are pruned from the log, every half of it (at most
+    # hourly), PRUNE_BATCH rows a statement.
+    retention_seconds: float = 30 * 86400.0
     metrics_seconds: float = 15.0
+
+    @property
+    def prune_seconds(self) -> float:
+        return min(3600.0, self.retention_seconds / 2)
 
 
 class DeliveryWorker:
@@ -139,7 +148,7 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Until cancelled: lease due subscriptions and drain each in a task of its own."""
-        observed = 0.0
+        observed = pruned = -float("inf")
         try:
             while True:
                 try:
@@ -154,6 +163,9 @@ class DeliveryWorker:
                     if time.monotonic() - observed >= self._settings.metrics_seconds:
                         self._observer.subscriptions(await self._store.all_subscriptions())
                         observed = time.monotonic()
+                    if time.monotonic() - pruned >= self._settings.prune_seconds:
+                        await self._prune()
+                        pruned = time.monotonic()
                     await self._store.wait_for_work(self._settings.poll_seconds)
                 except BackendUnavailableError as exc:
                     logger.warning("webhook deliveries wait for Postgres", extra={"error": str(exc)})
@@ -163,6 +175,11 @@ class DeliveryWorker:
                     await asyncio.sleep(self._settings.poll_seconds)
         finally:
             await self.stop()
+
+    async def _prune(self) -> None:
+        """The log's delivered rows past the retention, in bounded batches (short statements)."""
+        while await self._store.prune(self._settings.retention_seconds, PRUNE_BATCH) == PRUNE_BATCH:
+            pass
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         for subscription_id, running in list(self._running.items()):

@@ -3,8 +3,10 @@
 The metadata service sits inside the platform's network, so a URL a user gives could reach what
 only the platform should (Postgres, the cloud's metadata endpoint, an admin port on loopback).
 A destination is allowed when its host name matches a name of ``webhook_allowed_hosts``, or when
-every address it resolves to is public or inside a CIDR listed there. It is checked when a
-subscription is made or changed, and again before every attempt, as DNS may have changed since.
+every address it resolves to is public (unless ``webhook_allow_public`` is off) or inside a CIDR
+listed there. It is checked when a
+subscription is made or changed, and again before every attempt, as DNS may have changed since;
+an attempt connects to the very address it checked (storage/webhook_http.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import socket
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-__all__ = ["MAX_URL", "Destinations", "parse_allowed_hosts"]
+__all__ = ["MAX_URL", "Address", "Destinations", "Refused", "parse_allowed_hosts"]
 
 MAX_URL = 2048
 
@@ -41,34 +43,68 @@ def parse_allowed_hosts(entries: Sequence[str]) -> tuple[tuple[Network, ...], tu
     return tuple(networks), tuple(patterns)
 
 
+class Refused(ValueError):
+    """Why a URL may not be posted to."""
+
+
 class Destinations:
-    def __init__(self, allowed_hosts: Sequence[str]) -> None:
+    def __init__(self, allowed_hosts: Sequence[str], allow_public: bool = True) -> None:
         self._networks, self._patterns = parse_allowed_hosts(allowed_hosts)
+        self._public = allow_public
 
     async def refusal(self, url: str) -> str:
-        """Why ``url`` may not be posted to ("" when it may); resolves its host."""
-        if len(url) > MAX_URL:
-            return f"is {len(url)} characters long; at most {MAX_URL} allowed"
+        """Why ``url`` may not be posted to ("" when it may); resolves its host unless allowed by name."""
         try:
-            parts = urlsplit(url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError as exc:
-            return f"is not a URL: {exc}"
-        host = (parts.hostname or "").lower()
-        if parts.scheme not in ("http", "https") or not host:
-            return f"{url!r} is not an http:// or https:// URL with a host"
-        if parts.username is not None or parts.password is not None:
-            return "must not carry a user name or password (the signature authenticates deliveries)"
-        if any(fnmatch.fnmatchcase(host, pattern) for pattern in self._patterns):
-            return ""
-        try:
-            addresses = await _resolve(host, port)
-        except OSError as exc:
-            return f"cannot resolve {host!r}: {exc}"
-        for address in addresses:
-            if not (address.is_global or any(address in network for network in self._networks)):
-                return f"{host!r} resolves to {address}, which webhook_allowed_hosts does not allow"
+            host, port = _host_and_port(url)
+            if not self._named(host):
+                self._check(host, await _addresses(host, port))
+        except Refused as refused:
+            return str(refused)
         return ""
+
+    async def addresses(self, url: str) -> list[Address]:
+        """The addresses to connect to for ``url``, in order: its host's, resolved once and
+        checked here, so that DNS answering otherwise a moment later changes nothing (Refused:
+        why not)."""
+        host, port = _host_and_port(url)
+        addresses = await _addresses(host, port)
+        if not self._named(host):
+            self._check(host, addresses)
+        return list(dict.fromkeys(addresses))
+
+    def _named(self, host: str) -> bool:
+        return any(fnmatch.fnmatchcase(host, pattern) for pattern in self._patterns)
+
+    def _check(self, host: str, addresses: Sequence[Address]) -> None:
+        for address in addresses:
+            if not ((self._public and address.is_global) or any(address in network for network in self._networks)):
+                raise Refused(f"{host!r} resolves to {address}, which webhook_allowed_hosts does not allow")
+
+
+def _host_and_port(url: str) -> tuple[str, int]:
+    if len(url) > MAX_URL:
+        raise Refused(f"is {len(url)} characters long; at most {MAX_URL} allowed")
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise Refused(f"is not a URL: {exc}") from None
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise Refused(f"{url!r} is not an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        raise Refused("must not carry a user name or password (the signature authenticates deliveries)")
+    return host, port
+
+
+async def _addresses(host: str, port: int) -> list[Address]:
+    try:
+        found = await _resolve(host, port)
+    except OSError as exc:
+        raise Refused(f"cannot resolve {host!r}: {exc}") from None
+    if not found:
+        raise Refused(f"cannot resolve {host!r}: no address")
+    return found
 
 
 async def _resolve(host: str, port: int) -> list[Address]:

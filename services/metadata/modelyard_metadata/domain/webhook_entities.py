@@ -11,6 +11,7 @@ __all__ = [
     "ACTION_KINDS",
     "EVENT_KINDS",
     "PING",
+    "PING_ACTION",
     "Attempt",
     "Delivery",
     "NewSubscription",
@@ -27,9 +28,14 @@ EVENT_KINDS: Mapping[str, frozenset[str]] = {
     "version.stage_changed": frozenset({"version.stage"}),
     "alias.moved": frozenset({"alias.set", "alias.delete"}),
 }
-ACTION_KINDS: Mapping[str, str] = {action: kind for kind, actions in EVENT_KINDS.items() for action in actions}
-# The kind of the test event Ping sends.
+# The kind of the test event Ping sends, and the audit action of a ping (never queued: no
+# subscription's actions hold it).
 PING = "ping"
+PING_ACTION = "webhook.ping"
+ACTION_KINDS: Mapping[str, str] = {
+    PING_ACTION: PING,
+    **{action: kind for kind, actions in EVENT_KINDS.items() for action in actions},
+}
 
 
 def actions_of(kinds: tuple[str, ...]) -> list[str]:
@@ -64,7 +70,7 @@ class Subscription:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One event queued for one subscription, and how its attempts went."""
+    """One event queued for one subscription (or a ping, tried once), and how its attempts went."""
 
     id: int
     subscription_id: str
@@ -77,6 +83,13 @@ class Delivery:
     created_at: datetime
     last_attempt_at: datetime | None
     next_attempt_at: datetime | None
+
+    @property
+    def state(self) -> str:
+        """PENDING (waiting or retrying), DELIVERED, or FAILED (a ping that failed: not retried)."""
+        if self.delivered:
+            return "DELIVERED"
+        return "FAILED" if self.kind == PING else "PENDING"
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,10 @@ class WebhookTransaction(MetadataTransaction, Protocol):
         """A new delivery of an event once queued for the subscription (None: never was)."""
         ...
 
+    async def log_ping(self, subscription_id: str, event_id: int) -> int:
+        """A delivery of the ping event ``event_id`` in the log, outside the queue; its id."""
+        ...
+
 
 class WebhookStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[WebhookTransaction]: ...
@@ -64,6 +68,15 @@ class WebhookStore(Protocol):
     async def record(self, delivery_id: int, attempt: Attempt, retry_at: datetime | None, failing: bool) -> None:
         """The attempt's outcome: delivered on a 2xx, else retried at ``retry_at``; the
         subscription is marked failing or not."""
+        ...
+
+    async def record_ping(self, delivery_id: int, attempt: Attempt) -> None:
+        """The outcome of the ping logged as ``delivery_id`` (not retried; failing unchanged)."""
+        ...
+
+    async def prune(self, older_than_seconds: float, limit: int) -> int:
+        """Deletes up to ``limit`` delivered deliveries last tried more than ``older_than_seconds``
+        ago (never a pending one); how many."""
         ...
 
     async def release(self, subscription_ids: Sequence[str], owner: str) -> None: ...

@@ -25,6 +25,7 @@ from modelyard_metadata.domain.webhook_destinations import Destinations
 from modelyard_metadata.domain.webhook_entities import (
     EVENT_KINDS,
     PING,
+    PING_ACTION,
     Attempt,
     Delivery,
     NewSubscription,
@@ -188,11 +189,17 @@ class Webhooks:
         return delivery
 
     async def ping(self, caller: Caller, subscription_id: str) -> Attempt:
-        """Sends a ``ping`` event now, outside the queue; what the receiver answered."""
+        """Sends a ``ping`` event now, outside the queue, logged as a delivery tried once; what
+        the receiver answered."""
         current, caller = await self._admin(caller, subscription_id, "Ping")
-        body = event_body(0, PING, current.project, _resource(current), caller.actor, datetime.now(UTC), {})
-        headers = signed_headers(PING, f"ping-{uuid.uuid4()}", await self._store.secrets(current.id), body)
-        return await self._sender.post(current.url, body, headers)
+        async with self._store.transaction() as tx:
+            event_id = await tx.append_audit(NewAuditEvent(caller, PING_ACTION, current.project, _resource(current)))
+            delivery_id = await tx.log_ping(current.id, event_id)
+        body = event_body(event_id, PING, current.project, _resource(current), caller.actor, datetime.now(UTC), {})
+        headers = signed_headers(PING, str(delivery_id), await self._store.secrets(current.id), body)
+        attempt = await self._sender.post(current.url, body, headers)
+        await self._store.record_ping(delivery_id, attempt)
+        return attempt
 
     async def _admin(
         self, caller: Caller, subscription_id: str, action: str, field: str = "id"

@@ -24,6 +24,8 @@ from modelyard_common.errors import BackendUnavailableError, NotFoundError
 from modelyard_common.postgres import connection
 from modelyard_metadata.domain.webhook_entities import (
     ACTION_KINDS,
+    PING,
+    PING_ACTION,
     Attempt,
     Delivery,
     NewSubscription,
@@ -108,12 +110,15 @@ def _subscription(row: Mapping[str, Any]) -> Subscription:
 
 
 def _delivery(row: Mapping[str, Any]) -> Delivery:
+    """A ping's row is ``delivered`` once logged (out of the queue: never retried); whether it
+    reached the receiver is its response code."""
+    kind = ACTION_KINDS.get(row["action"], row["action"])
     return Delivery(
         id=row["id"],
         subscription_id=str(row["subscription_id"]),
         event_id=row["event_id"],
-        kind=ACTION_KINDS.get(row["action"], row["action"]),
-        delivered=row["delivered"],
+        kind=kind,
+        delivered=row["delivered"] and (kind != PING or 200 <= row["response_code"] < 300),
         attempts=row["attempts"],
         response_code=row["response_code"],
         error=row["error"],
@@ -183,15 +188,26 @@ class PgWebhookTransaction(PgTransaction):
     async def queue_again(self, subscription_id: str, event_id: int) -> Delivery | None:
         row = await self._conn.fetchrow(
             """WITH d AS (INSERT INTO webhook_deliveries (subscription_id, event_id)
-                          SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM webhook_deliveries
-                                                      WHERE subscription_id = $1 AND event_id = $2)
+                          SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM webhook_deliveries d
+                                                      JOIN audit_events e ON e.id = d.event_id
+                                                      WHERE d.subscription_id = $1 AND d.event_id = $2
+                                                        AND e.action <> $4)
                           RETURNING *)
                SELECT d.*, e.action, pg_notify($3, '') FROM d JOIN audit_events e ON e.id = d.event_id""",
             subscription_id,
             event_id,
             WEBHOOK_CHANNEL,
+            PING_ACTION,
         )
         return None if row is None else _delivery(dict(row))
+
+    async def log_ping(self, subscription_id: str, event_id: int) -> int:
+        delivery_id: int = await self._conn.fetchval(
+            "INSERT INTO webhook_deliveries (subscription_id, event_id, delivered) VALUES ($1, $2, true) RETURNING id",
+            subscription_id,
+            event_id,
+        )
+        return delivery_id
 
 
 class PgWebhookStore:
@@ -287,6 +303,27 @@ class PgWebhookStore:
                 subscription_id,
                 failing,
             )
+
+    async def record_ping(self, delivery_id: int, attempt: Attempt) -> None:
+        async with connection(self._pool) as conn:
+            await conn.execute(
+                """UPDATE webhook_deliveries SET attempts = 1, response_code = $2, error = $3, last_attempt_at = now()
+                   WHERE id = $1""",
+                delivery_id,
+                attempt.response_code,
+                attempt.error,
+            )
+
+    async def prune(self, older_than_seconds: float, limit: int) -> int:
+        async with connection(self._pool) as conn:
+            deleted: str = await conn.execute(
+                """DELETE FROM webhook_deliveries WHERE id IN (
+                       SELECT id FROM webhook_deliveries
+                       WHERE delivered AND coalesce(last_attempt_at, created_at) < now() - $1::interval LIMIT $2)""",
+                _seconds(older_than_seconds),
+                limit,
+            )
+        return int(deleted.split()[-1])
 
     async def release(self, subscription_ids: Sequence[str], owner: str) -> None:
         async with connection(self._pool) as conn:

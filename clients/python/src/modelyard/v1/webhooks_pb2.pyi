@@ -102,7 +102,7 @@ class WebhookDelivery(_message.Message):
     """The audit event delivered (0 for nothing)."""
     kind: _builtins.str
     state: _builtins.str
-    """PENDING (waiting or retrying) or DELIVERED."""
+    """PENDING (waiting or retrying), DELIVERED, or FAILED (a ping that failed: pings are not retried)."""
     attempts: _builtins.int
     response_code: _builtins.int
     """HTTP status of the last attempt; 0 when it got no answer (see error)."""
