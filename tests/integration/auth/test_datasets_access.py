@@ -3,6 +3,7 @@ caller without a role learns nothing of what a project holds."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow
@@ -50,3 +51,8 @@ def test_a_stranger_is_refused_alike_whether_the_dataset_exists_or_not(team: Tea
     with pytest.raises(modelyard.PermissionDeniedError):
         team.stranger.get_dataset_version(f"{team.project}/real:1")
     assert list(team.stranger.search_datasets("x")) == []
+    pending = team.owner.create_dataset_version(f"{team.project}/real", "CSV")
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    seen = [v.reference for v in InternalCalls(team.viewer).pending_dataset_versions(later)]
+    assert seen == [pending.reference]
+    assert list(InternalCalls(team.stranger).pending_dataset_versions(later)) == []

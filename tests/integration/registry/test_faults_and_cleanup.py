@@ -19,6 +19,7 @@ import pytest
 from stored_json import store_too_deep
 
 import modelyard
+from modelyard._dataset_types import registry_reference
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedSeaweedFS
 from modelyard_common.embedded.service import ServiceProcess
@@ -76,6 +77,14 @@ def test_s3_down_mid_upload_is_unavailable_not_a_hang(
     assert error.value.code() is grpc.StatusCode.UNAVAILABLE
 
 
+def stop_after_two_parts(requests: Requests) -> Requests:
+    """An upload stream whose sender dies once two parts are durable."""
+    for i, request in enumerate(requests):
+        if i > 12:
+            raise RuntimeError("the training job died")
+        yield request
+
+
 def reconcile(service_settings: dict[str, str]) -> dict[str, Any]:
     env = {**os.environ, **{f"MLREG_REGISTRY_{k.upper()}": v for k, v in service_settings.items()}}
     done = subprocess.run(
@@ -128,13 +137,6 @@ def test_reconciler_cleans_abandoned_uploads_and_orphans_but_keeps_ready_bytes(
         registry.UploadFile(upload_requests(ready, "model.bin", kept), timeout=60)
         registry.CommitUpload(registry_pb2.CommitUploadRequest(reference=ready), timeout=30)
         abandoned = registry.UploadFile(upload_requests(uncommitted, "model.bin", content(MiB)), timeout=60)
-
-        def stop_after_two_parts(requests: Requests) -> Requests:
-            for i, request in enumerate(requests):
-                if i > 12:
-                    raise RuntimeError("the training job died")
-                yield request
-
         with pytest.raises(grpc.RpcError):
             registry.UploadFile(stop_after_two_parts(upload_requests(cut, "model.bin", content(20 * MiB))), timeout=60)
         s3.put_object(Bucket=bucket, Key="blobs/orphan-object", Body=b"left by a crash")
@@ -171,6 +173,51 @@ def test_reconciler_cleans_abandoned_uploads_and_orphans_but_keeps_ready_bytes(
             0,
             0,
         )
+
+
+def test_reconciler_fails_and_cleans_abandoned_dataset_versions_as_model_ones(
+    seaweedfs: EmbeddedSeaweedFS,
+    fresh_database: str,
+    own_metadata: ServiceProcess,
+    registry_config: Callable[..., dict[str, str]],
+    start_registry: Callable[[dict[str, str]], ServiceProcess],
+    content: Callable[[int], bytes],
+    upload_requests: Callable[..., Requests],
+    s3: Any,
+    list_keys: Callable[[str], set[str]],
+) -> None:
+    bucket = "reconcile-datasets"
+    settings = registry_config(
+        seaweedfs, fresh_database, metadata=own_metadata, s3_bucket=bucket, upload_idle_seconds="1"
+    )
+    registry = stub(start_registry(settings))
+    with modelyard.connect(own_metadata.target, actor="tester") as metadata:
+        metadata.create_project("tables")
+        metadata.create_dataset("tables/sales")
+        cut, unstarted, ready = (metadata.create_dataset_version("tables/sales", "CSV").reference for _ in range(3))
+        registry.UploadFile(upload_requests(registry_reference(ready), "sales.csv", b"a,b\n1,x\n"), timeout=60)
+        registry.CommitUpload(registry_pb2.CommitUploadRequest(reference=registry_reference(ready)), timeout=30)
+        with pytest.raises(grpc.RpcError):
+            cut_upload = upload_requests(registry_reference(cut), "sales.csv", content(20 * MiB))
+            registry.UploadFile(stop_after_two_parts(cut_upload), timeout=60)
+        assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) != []
+
+        abandoned = {registry_reference(cut), registry_reference(unstarted)}
+        failed: set[str] = set()
+        deadline = time.monotonic() + 60
+        while failed != abandoned and time.monotonic() < deadline:
+            failed |= set(reconcile(settings)["failed_versions"])
+        assert failed == abandoned
+        for reference in (cut, unstarted):
+            version = metadata.get_dataset_version(reference)
+            assert version.status is modelyard.VersionStatus.FAILED
+            assert version.status_message == "upload abandoned: no progress for 1 s"
+        committed = metadata.get_dataset_version(ready)
+        assert committed.status is modelyard.VersionStatus.READY and committed.row_count == 1
+        assert committed.artifact is not None
+        assert list_keys(bucket) == {committed.artifact.files[0].storage_key}
+        assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+        assert reconcile(settings)["failed_versions"] == []
 
 
 async def test_the_reconciler_fails_abandoned_versions_whatever_json_they_hold(

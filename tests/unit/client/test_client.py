@@ -205,6 +205,7 @@ _ARGS = {
     "use": "trained_on",
     "columns": [],
     "row_count": 0,
+    "updated_before": datetime(2026, 1, 1, tzinfo=UTC),
 }
 
 

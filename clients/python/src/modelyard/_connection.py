@@ -98,7 +98,15 @@ READS: dict[str, frozenset[str]] = {
     ),
     AUTH: frozenset({"WhoAmI", "ListPrincipals", "ListTokens", "ListProjectRoles"}),
     DATASETS: frozenset(
-        {"GetDataset", "ListDatasets", "GetDatasetVersion", "ListDatasetVersions", "SearchDatasets", "ListDatasetLinks"}
+        {
+            "GetDataset",
+            "ListDatasets",
+            "GetDatasetVersion",
+            "ListDatasetVersions",
+            "SearchDatasets",
+            "ListDatasetLinks",
+            "ListPendingDatasetVersions",
+        }
     ),
     DEPLOY: frozenset({"GetDeployment", "ListDeployments", "ListDeploymentRevisions"}),
     REGISTRY: frozenset({"StatArtifact", "GetUploadSession"}),

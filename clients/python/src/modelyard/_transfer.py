@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Unpack
 import grpc
 
 from modelyard import _convert as cv
-from modelyard._connection import Headers
+from modelyard._connection import DEFAULT_TIMEOUT, Headers
 from modelyard._files import (
     CHUNK_SIZE,
     LocalFile,
@@ -263,13 +263,17 @@ class Transfers:
             raise
         return self._catalog.get_version(reference)
 
-    def upload_files(self, reference: str, files: list[LocalFile], report: Progress) -> None:
+    def upload_files(
+        self, reference: str, files: list[LocalFile], report: Progress, commit_seconds: float = 0.0
+    ) -> None:
         """Uploads ``files`` (hashed) into the PENDING_UPLOAD version the registry calls
-        ``reference``, resuming what it holds already, and commits them."""
+        ``reference``, resuming what it holds already, and commits them, allowing the commit
+        ``commit_seconds`` more than a unary call (the registry may read the bytes then)."""
         status = self.stat(reference)
         for file in files:
             self._upload(reference, file, resume_offset(status, file), report)
-        self._call("CommitUpload", registry_pb2.CommitUploadRequest(reference=reference, paths=[f.path for f in files]))
+        request = registry_pb2.CommitUploadRequest(reference=reference, paths=[f.path for f in files])
+        self._call("CommitUpload", request, commit_seconds)
 
     def pull(self, reference: str, dest: str | os.PathLike[str], *, progress: Progress | None = None) -> Path:
         report = progress or _ignore
@@ -438,10 +442,15 @@ class Transfers:
 
     # Unary calls
 
-    def _call(self, method: str, request: Message) -> Any:
+    def _call(self, method: str, request: Message, extra_seconds: float = 0.0) -> Any:
+        """``extra_seconds`` beyond the unary deadline; a client without a deadline then gets
+        DEFAULT_TIMEOUT plus them, or the server would stop the call at its own ceiling (60 s)."""
         request_id, metadata = self._headers()
+        timeout = self._timeout
+        if extra_seconds:
+            timeout = (DEFAULT_TIMEOUT if timeout is None else timeout) + extra_seconds
         try:
-            answer = getattr(self._stub(), method)(request, timeout=self._timeout, metadata=metadata)
+            answer = getattr(self._stub(), method)(request, timeout=timeout, metadata=metadata)
         except grpc.RpcError as exc:
             raise self._error(exc, request_id) from exc
         self._answered = True

@@ -12,11 +12,12 @@ blocking or awaited as the client is:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from modelyard import _convert as cv
 from modelyard import _convert_auth as ca
-from modelyard._calls import Calls, R, Unary, unary
+from modelyard import _wire
+from modelyard._calls import MAX_PAGE, Calls, Pages, R, Unary, iterating, unary
 from modelyard._connection import AUTH, DATASETS
 from modelyard._convert_datasets import columns_to_pb
 from modelyard._convert_datasets import version_from_pb as dataset_version_from_pb
@@ -112,4 +113,15 @@ class InternalCalls(Calls[R]):
         request = datasets_pb2.FailDatasetVersionRequest(reference=reference, reason=reason)
         return Unary(
             "FailDatasetVersion", request, lambda r: dataset_version_from_pb(r.version), on_behalf_of, DATASETS
+        )
+
+    @iterating
+    def pending_dataset_versions(self, updated_before: datetime) -> Pages[DatasetVersion]:
+        """Registry service: PENDING_UPLOAD dataset versions nobody changed since
+        ``updated_before``, oldest first (their upload may be abandoned)."""
+        request = datasets_pb2.ListPendingDatasetVersionsRequest(
+            updated_before=_wire.time_to_pb(updated_before), page_size=MAX_PAGE
+        )
+        return Pages(
+            "ListPendingDatasetVersions", request, lambda r: map(dataset_version_from_pb, r.versions), service=DATASETS
         )

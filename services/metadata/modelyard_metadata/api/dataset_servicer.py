@@ -9,7 +9,7 @@ import grpc
 from modelyard.v1 import datasets_pb2, datasets_pb2_grpc
 from modelyard_metadata.api import dataset_convert as dc
 from modelyard_metadata.api.callers import Callers
-from modelyard_metadata.api.convert import artifact_from_pb
+from modelyard_metadata.api.convert import artifact_from_pb, time_from_pb
 from modelyard_metadata.domain.dataset_lineage import DatasetLineage
 from modelyard_metadata.domain.datasets import Datasets
 
@@ -116,3 +116,16 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
     ) -> datasets_pb2.FailDatasetVersionResponse:
         version = await self._datasets.fail(await self._callers.current(), request.reference, request.reason)
         return datasets_pb2.FailDatasetVersionResponse(version=dc.version_to_pb(version))
+
+    async def ListPendingDatasetVersions(
+        self, request: datasets_pb2.ListPendingDatasetVersionsRequest, context: Context
+    ) -> datasets_pb2.ListPendingDatasetVersionsResponse:
+        found, token = await self._datasets.list_pending(
+            await self._callers.current(),
+            time_from_pb("updated_before", request.updated_before),
+            request.page_size,
+            request.page_token,
+        )
+        return datasets_pb2.ListPendingDatasetVersionsResponse(
+            versions=[dc.version_to_pb(v) for v in found], next_page_token=token
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from modelyard_common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
@@ -203,6 +204,17 @@ class Datasets:
                 )
             )
         return updated
+
+    async def list_pending(
+        self, caller: Caller, updated_before: datetime, size: int, token: str
+    ) -> tuple[list[DatasetVersion], str]:
+        """PENDING_UPLOAD versions unchanged since ``updated_before`` in the projects the caller
+        may read, oldest first: the registry's sweeper fails those whose upload was abandoned."""
+        limit = page_size(size)
+        after = decode_token("pending dataset versions", token, int) or 0
+        visible = visible_projects(caller.identity)
+        found = await self._store.pending_dataset_versions(updated_before, visible, after, limit + 1)
+        return page_of(found, limit, lambda v: encode_token("pending dataset versions", v.id))
 
     async def _lock(self, tx: DatasetTransaction, ref: VersionRef) -> DatasetVersion:
         version = await tx.lock_dataset_version(ref)

@@ -260,4 +260,11 @@ class DatasetStore(Protocol):
         """READY versions with such a column, in ``visible`` projects (None: all), by id descending."""
         ...
 
+    async def pending_dataset_versions(
+        self, updated_before: datetime, visible: frozenset[str] | None, after_id: int, limit: int
+    ) -> list[DatasetVersion]:
+        """PENDING_UPLOAD versions not updated since ``updated_before``, in ``visible`` projects
+        (None: all), by id ascending."""
+        ...
+
     async def links_of(self, model_version: ModelVersion) -> list[DatasetLink]: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -255,6 +256,22 @@ class PgDatasetStore:
                 type,
                 below_id,
                 project,
+                None if visible is None else sorted(visible),
+                limit,
+            )
+        return [_version(row) for row in rows]
+
+    async def pending_dataset_versions(
+        self, updated_before: datetime, visible: frozenset[str] | None, after_id: int, limit: int
+    ) -> list[DatasetVersion]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                _VERSION
+                + """ WHERE v.status = 'PENDING_UPLOAD' AND v.updated_at < $1 AND v.id > $2
+                      AND ($3::text[] IS NULL OR v.project = ANY($3::text[]))
+                    ORDER BY v.id LIMIT $4""",
+                updated_before,
+                after_id,
                 None if visible is None else sorted(visible),
                 limit,
             )

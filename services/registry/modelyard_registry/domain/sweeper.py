@@ -6,12 +6,12 @@ so as not to be taken for the deploy service's, which controls replicas.
 
 What it removes, and why that is safe:
 
-1. Versions whose upload saw no progress for ``idle_seconds`` (and no stream holds a lease),
-   and PENDING_UPLOAD versions unchanged for as long whose upload never began (the job died
-   before its first byte, or its stream was cut before the upload was recorded): the metadata
-   service is asked first. A READY version keeps its files (they are only marked
-   so); a PENDING_UPLOAD one is marked FAILED ("abandoned") and only then cleaned, so a
-   concurrent commit either wins (the version is READY and kept) or fails.
+1. Versions, of models and of datasets alike, whose upload saw no progress for
+   ``idle_seconds`` (and no stream holds a lease), and PENDING_UPLOAD versions unchanged for as
+   long whose upload never began (the job died before its first byte, or its stream was cut
+   before the upload was recorded): the metadata service is asked first. A READY version keeps
+   its files (they are only marked so); a PENDING_UPLOAD one is marked FAILED ("abandoned") and
+   only then cleaned, so a concurrent commit either wins (the version is READY and kept) or fails.
 2. Blobs no file points at any more, older than ``grace_seconds``: the row is deleted first,
    under the foreign key from files, so a blob a file still (or newly) uses cannot go.
 3. S3 multipart uploads no session knows and S3 objects no blob or session knows, older than

@@ -69,6 +69,8 @@ class MetadataCatalog:
         return _info(await self._calls.fail_upload(reference, reason, on_behalf_of=actor))
 
     async def pending_unchanged_since(self, cutoff: datetime) -> list[str]:
-        """PENDING_UPLOAD versions of every project nobody changed since ``cutoff``."""
+        """PENDING_UPLOAD versions, model and dataset, of every project nobody changed since ``cutoff``."""
         unchanged = f'status = "PENDING_UPLOAD" AND updated < "{cutoff.isoformat()}"'
-        return [version.reference async for version in self._client.search_versions(unchanged)]
+        models = [version.reference async for version in self._client.search_versions(unchanged)]
+        datasets = self._calls.pending_dataset_versions(cutoff)
+        return models + [registry_reference(version.reference) async for version in datasets]

@@ -1,11 +1,13 @@
 """Reads a dataset version's schema and row count from its stored bytes, never trusting the
 client: Parquet from its footer (a few ranged reads, whatever the file's size), CSV by streaming
-the whole file through Python's csv module (a quoted newline stays inside its row). Both run in
-a worker thread, reading the blob through the event loop's BlobStore."""
+the whole file through Python's csv module (a quoted newline stays inside its row), in windows
+of _READ_SIZE with the next one fetched ahead. Both run in a worker thread, reading the blob
+through the event loop's BlobStore."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import csv
 import io
 from collections.abc import Iterator
@@ -26,11 +28,18 @@ _INT, _DOUBLE, _STRING = "int64", "double", "string"
 
 
 class _BlobFile(io.RawIOBase):
-    """A stored blob as a seekable binary file, read by ranges from a worker thread."""
+    """A stored blob as a seekable binary file, read by ranges from a worker thread.
 
-    def __init__(self, blobs: BlobStore, file: StoredFile, loop: asyncio.AbstractEventLoop) -> None:
-        self._blobs, self._file, self._loop = blobs, file, loop
+    Read from start to end (``window`` > 0), it fetches ``window`` bytes per request, the next
+    window while the current one is consumed: the reader's small reads (a text wrapper asks for
+    8 KiB at a time) cost no S3 request each, and memory holds two windows whatever the size."""
+
+    def __init__(self, blobs: BlobStore, file: StoredFile, loop: asyncio.AbstractEventLoop, window: int = 0) -> None:
+        self._blobs, self._file, self._loop, self._window = blobs, file, loop, window
         self._position = 0
+        self._held, self._held_at = b"", 0
+        self._next: concurrent.futures.Future[bytes] | None = None  # the window after the one held
+        self._next_at = 0
 
     def readable(self) -> bool:
         return True
@@ -50,11 +59,25 @@ class _BlobFile(io.RawIOBase):
         length = min(len(buffer), self._file.size - self._position)
         if length <= 0:
             return 0
-        read = self._blobs.read(self._file.storage_key, self._position, length)
-        data = asyncio.run_coroutine_threadsafe(read, self._loop).result()
-        buffer[:length] = data
-        self._position += length
-        return length
+        data = self._windowed(length) if self._window else self._fetch(self._position, length).result()
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def _fetch(self, start: int, length: int) -> concurrent.futures.Future[bytes]:
+        read = self._blobs.read(self._file.storage_key, start, min(length, self._file.size - start))
+        return asyncio.run_coroutine_threadsafe(read, self._loop)
+
+    def _windowed(self, length: int) -> bytes:
+        """Up to ``length`` bytes from the position, out of the window holding it."""
+        offset = self._position - self._held_at
+        if not 0 <= offset < len(self._held):
+            ahead = self._next if self._next is not None and self._next_at == self._position else None
+            self._held = (ahead or self._fetch(self._position, self._window)).result()
+            self._held_at, offset = self._position, 0
+            self._next_at = self._position + len(self._held)
+            self._next = self._fetch(self._next_at, self._window) if self._next_at < self._file.size else None
+        return self._held[offset : offset + length]
 
 
 def _invalid(file: StoredFile, table_format: str, problem: str) -> InvalidArgumentError:
@@ -135,9 +158,10 @@ class BlobTables:
     async def read(self, table_format: str, file: StoredFile) -> Table:
         reader = {"PARQUET": _parquet, "CSV": _csv}[table_format]
         loop = asyncio.get_running_loop()
+        window = _READ_SIZE if table_format == "CSV" else 0  # Parquet: a few ranged reads of the footer
 
         def run() -> Table:
-            with io.BufferedReader(_BlobFile(self._blobs, file, loop), _READ_SIZE) as stream:
+            with io.BufferedReader(_BlobFile(self._blobs, file, loop, window), _READ_SIZE) as stream:
                 return reader(stream, file)
 
         return await asyncio.to_thread(run)

@@ -96,6 +96,11 @@ class DatasetServiceStub:
                 request_serializer=modelyard_dot_v1_dot_datasets__pb2.FailDatasetVersionRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_datasets__pb2.FailDatasetVersionResponse.FromString,
                 _registered_method=True)
+        self.ListPendingDatasetVersions = channel.unary_unary(
+                '/modelyard.v1.DatasetService/ListPendingDatasetVersions',
+                request_serializer=modelyard_dot_v1_dot_datasets__pb2.ListPendingDatasetVersionsRequest.SerializeToString,
+                response_deserializer=modelyard_dot_v1_dot_datasets__pb2.ListPendingDatasetVersionsResponse.FromString,
+                _registered_method=True)
 
 
 class DatasetServiceServicer:
@@ -179,6 +184,14 @@ class DatasetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPendingDatasetVersions(self, request, context):
+        """PENDING_UPLOAD versions nobody changed since updated_before, oldest first, of the projects
+        the caller may read: the registry's sweeper fails those whose upload was abandoned.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DatasetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -236,6 +249,11 @@ def add_DatasetServiceServicer_to_server(servicer, server):
                     servicer.FailDatasetVersion,
                     request_deserializer=modelyard_dot_v1_dot_datasets__pb2.FailDatasetVersionRequest.FromString,
                     response_serializer=modelyard_dot_v1_dot_datasets__pb2.FailDatasetVersionResponse.SerializeToString,
+            ),
+            'ListPendingDatasetVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPendingDatasetVersions,
+                    request_deserializer=modelyard_dot_v1_dot_datasets__pb2.ListPendingDatasetVersionsRequest.FromString,
+                    response_serializer=modelyard_dot_v1_dot_datasets__pb2.ListPendingDatasetVersionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -542,6 +560,33 @@ class DatasetService:
             '/modelyard.v1.DatasetService/FailDatasetVersion',
             modelyard_dot_v1_dot_datasets__pb2.FailDatasetVersionRequest.SerializeToString,
             modelyard_dot_v1_dot_datasets__pb2.FailDatasetVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPendingDatasetVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelyard.v1.DatasetService/ListPendingDatasetVersions',
+            modelyard_dot_v1_dot_datasets__pb2.ListPendingDatasetVersionsRequest.SerializeToString,
+            modelyard_dot_v1_dot_datasets__pb2.ListPendingDatasetVersionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,6 +56,10 @@ class DatasetServiceStub:
     CommitDatasetVersion: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.CommitDatasetVersionRequest, _datasets_pb2.CommitDatasetVersionResponse]
     """Only the registry service calls these, on behalf of the uploader."""
     FailDatasetVersion: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.FailDatasetVersionRequest, _datasets_pb2.FailDatasetVersionResponse]
+    ListPendingDatasetVersions: _grpc.UnaryUnaryMultiCallable[_datasets_pb2.ListPendingDatasetVersionsRequest, _datasets_pb2.ListPendingDatasetVersionsResponse]
+    """PENDING_UPLOAD versions nobody changed since updated_before, oldest first, of the projects
+    the caller may read: the registry's sweeper fails those whose upload was abandoned.
+    """
 
 @_typing.type_check_only
 class DatasetServiceAsyncStub(DatasetServiceStub):
@@ -85,6 +89,10 @@ class DatasetServiceAsyncStub(DatasetServiceStub):
     CommitDatasetVersion: _aio.UnaryUnaryMultiCallable[_datasets_pb2.CommitDatasetVersionRequest, _datasets_pb2.CommitDatasetVersionResponse]  # type: ignore[assignment]
     """Only the registry service calls these, on behalf of the uploader."""
     FailDatasetVersion: _aio.UnaryUnaryMultiCallable[_datasets_pb2.FailDatasetVersionRequest, _datasets_pb2.FailDatasetVersionResponse]  # type: ignore[assignment]
+    ListPendingDatasetVersions: _aio.UnaryUnaryMultiCallable[_datasets_pb2.ListPendingDatasetVersionsRequest, _datasets_pb2.ListPendingDatasetVersionsResponse]  # type: ignore[assignment]
+    """PENDING_UPLOAD versions nobody changed since updated_before, oldest first, of the projects
+    the caller may read: the registry's sweeper fails those whose upload was abandoned.
+    """
 
 class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
     """Datasets: registered, versioned, immutable tables (Parquet or CSV) in a project, with the
@@ -177,5 +185,15 @@ class DatasetServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _datasets_pb2.FailDatasetVersionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_datasets_pb2.FailDatasetVersionResponse, _abc.Awaitable[_datasets_pb2.FailDatasetVersionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListPendingDatasetVersions(
+        self,
+        request: _datasets_pb2.ListPendingDatasetVersionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_datasets_pb2.ListPendingDatasetVersionsResponse, _abc.Awaitable[_datasets_pb2.ListPendingDatasetVersionsResponse]]:
+        """PENDING_UPLOAD versions nobody changed since updated_before, oldest first, of the projects
+        the caller may read: the registry's sweeper fails those whose upload was abandoned.
+        """
 
 def add_DatasetServiceServicer_to_server(servicer: DatasetServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
