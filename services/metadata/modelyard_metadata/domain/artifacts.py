@@ -3,7 +3,7 @@ READY), or its upload failed."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from modelyard_common.errors import FailedPreconditionError
 from modelyard_metadata.domain.entities import Caller, ModelVersion, NewAuditEvent, VersionStatus
@@ -12,7 +12,28 @@ from modelyard_metadata.domain.lookups import lock_version
 from modelyard_metadata.domain.ports import MetadataStore
 from modelyard_metadata.domain.validation import check_artifact_files, check_text, parse_reference
 
-__all__ = ["Artifacts"]
+__all__ = ["Artifacts", "already_committed"]
+
+
+class _Committable(Protocol):
+    @property
+    def status(self) -> VersionStatus: ...
+    @property
+    def artifact(self) -> dict[str, Any]: ...
+    @property
+    def reference(self) -> str: ...
+
+
+def already_committed(version: _Committable, files: list[Any]) -> bool:
+    """Whether ``version`` (of a model or a dataset) holds ``files`` already: a repeated commit,
+    nothing to do. A commit to a version READY with other files, or FAILED, is refused."""
+    if version.status is VersionStatus.READY:
+        if version.artifact.get("files") == files:
+            return True
+        raise FailedPreconditionError(f"{version.reference} is already READY with a different artifact")
+    if version.status is VersionStatus.FAILED:
+        raise FailedPreconditionError(f"{version.reference} has FAILED; register a new version")
+    return False
 
 
 class Artifacts:
@@ -27,12 +48,8 @@ class Artifacts:
         caller = await self._guard.as_registry(caller, "CommitArtifact", ref.project, reference)
         async with self._store.transaction() as tx:
             version = await lock_version(self._store, tx, ref)
-            if version.status is VersionStatus.READY:
-                if version.artifact.get("files") == files:
-                    return version  # the same commit again: idempotent
-                raise FailedPreconditionError(f"{version.reference} is already READY with a different artifact")
-            if version.status is VersionStatus.FAILED:
-                raise FailedPreconditionError(f"{version.reference} has FAILED; register a new version")
+            if already_committed(version, files):
+                return version
             updated = await tx.update_version(
                 version, {"status": VersionStatus.READY, "status_message": "", "artifact": artifact}
             )

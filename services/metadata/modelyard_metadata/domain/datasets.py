@@ -12,6 +12,7 @@ from typing import Any
 from modelyard_common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from modelyard_common.limits import MAX_COLUMN_NAME, MAX_COLUMNS
 from modelyard_metadata.domain.access import Role
+from modelyard_metadata.domain.artifacts import already_committed
 from modelyard_metadata.domain.audit import snapshot
 from modelyard_metadata.domain.dataset_entities import (
     Dataset,
@@ -173,12 +174,8 @@ class Datasets:
         caller = await self._guard.as_registry(caller, "CommitDatasetVersion", ref.project, audited(reference))
         async with self._store.transaction() as tx:
             version = await self._lock(tx, ref)
-            if version.status is VersionStatus.READY:
-                if version.artifact.get("files") == files:
-                    return version  # the same commit again: idempotent
-                raise FailedPreconditionError(f"{version.reference} is already READY with a different artifact")
-            if version.status is VersionStatus.FAILED:
-                raise FailedPreconditionError(f"{version.reference} has FAILED; register a new version")
+            if already_committed(version, files):
+                return version
             updated = await tx.finish_dataset_version(version, artifact, columns, row_count)
             after = {"artifact": artifact, "columns": len(columns), "row_count": row_count}
             await tx.append_audit(
