@@ -561,6 +561,7 @@ class Metric(_message.Message):
     STRUCTURED_FIELD_NUMBER: _builtins.int
     STEP_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     number: _builtins.float
     """A scalar such as accuracy or AUC."""
@@ -574,6 +575,10 @@ class Metric(_message.Message):
     def time(self) -> _timestamp_pb2.Timestamp:
         """When the value was measured; the server fills it in when absent."""
 
+    @_builtins.property
+    def source(self) -> Global___MetricSource:
+        """Set by the server on metrics a scoring test logged; unset on metrics logged by callers."""
+
     def __init__(
         self,
         *,
@@ -582,16 +587,47 @@ class Metric(_message.Message):
         structured: _struct_pb2.Struct | None = ...,
         step: _builtins.int = ...,
         time: _timestamp_pb2.Timestamp | None = ...,
+        source: Global___MetricSource | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["number", b"number", "structured", b"structured", "time", b"time", "value", b"value"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["number", b"number", "source", b"source", "structured", b"structured", "time", b"time", "value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "number", b"number", "step", b"step", "structured", b"structured", "time", b"time", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "number", b"number", "source", b"source", "step", b"step", "structured", b"structured", "time", b"time", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_value: _TypeAlias = _typing.Literal["number", "structured"]  # noqa: Y015
     _WhichOneofArgType_value: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_value) -> _WhichOneofReturnType_value | None: ...
 
 Global___Metric: _TypeAlias = Metric  # noqa: Y015
+
+@_typing.final
+class MetricSource(_message.Message):
+    """Where a metric came from: the scoring run that computed it, its test and the dataset scored."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCORING_RUN_FIELD_NUMBER: _builtins.int
+    SCORING_TEST_ID_FIELD_NUMBER: _builtins.int
+    SCORING_TEST_FIELD_NUMBER: _builtins.int
+    DATASET_FIELD_NUMBER: _builtins.int
+    scoring_run: _builtins.str
+    scoring_test_id: _builtins.str
+    scoring_test: _builtins.str
+    dataset: _builtins.str
+    def __init__(
+        self,
+        *,
+        scoring_run: _builtins.str = ...,
+        scoring_test_id: _builtins.str = ...,
+        scoring_test: _builtins.str = ...,
+        dataset: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "scoring_run", b"scoring_run", "scoring_test", b"scoring_test", "scoring_test_id", b"scoring_test_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MetricSource: _TypeAlias = MetricSource  # noqa: Y015
 
 @_typing.final
 class ModelVersion(_message.Message):
