@@ -20,13 +20,16 @@ __all__ = [
 ]
 
 # Event kind -> the audit actions it is made of. Deployment changes live in the deploy service's
-# own tables, not in this audit log; scoring tests and jobs are not built yet.
+# own tables, not in this audit log; batch scoring jobs are not built yet.
 EVENT_KINDS: Mapping[str, frozenset[str]] = {
     "version.created": frozenset({"version.create"}),
     "version.ready": frozenset({"version.ready"}),
     "version.failed": frozenset({"version.failed"}),
     "version.stage_changed": frozenset({"version.stage"}),
     "alias.moved": frozenset({"alias.set", "alias.delete"}),
+    "scoring_test.passed": frozenset({"scoring_test.passed"}),
+    "scoring_test.failed": frozenset({"scoring_test.failed"}),
+    "scoring_test.error": frozenset({"scoring_test.error"}),
 }
 # The kind of the test event Ping sends, and the audit action of a ping (never queued: no
 # subscription's actions hold it).
