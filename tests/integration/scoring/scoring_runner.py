@@ -1,0 +1,34 @@
+"""Leasing a given run as the deploy service does (ClaimScoringRuns with its token), polling with
+a deadline: other tests' runs leased meanwhile are left to their leases."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from modelyard import ScoringRun
+from modelyard.internal import InternalCalls
+
+
+def claim(
+    runner: InternalCalls[Any], run_id: str, name: str = "deploy-a", lease_seconds: float = 60, timeout: float = 30
+) -> Any:
+    """The lease of run ``run_id``, claimed by ``name``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for claimed in runner.claim_scoring_runs(name, 100, lease_seconds):
+            if claimed.run.id == run_id:
+                return claimed
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} was not leased within {timeout} s")
+
+
+def runs_of(client: Any, test_id: str, trigger: str, timeout: float = 15) -> list[ScoringRun]:
+    """The runs of the test with ``trigger``, once there is one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [run for run in client.list_scoring_runs(test_id=test_id) if run.trigger == trigger]
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"no {trigger} run of test {test_id} within {timeout} s")
