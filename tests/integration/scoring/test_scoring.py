@@ -42,7 +42,8 @@ def test_a_definition_is_checked_field_by_field_and_read_back(client: modelyard.
     )
     assert refused(label_column="") == "definition.label_column: is required"
     assert refused(inputs={}).startswith("definition.inputs: is required")
-    assert refused(inputs={f"i{n}": ["c"] for n in range(65)}) == "definition.inputs: has 65 entries; at most 64 allowed"
+    too_many = {f"i{n}": ["c"] for n in range(65)}
+    assert refused(inputs=too_many) == "definition.inputs: has 65 entries; at most 64 allowed"
     assert refused(task="regression", probability_output="p") == (
         "definition.probability_output: applies to CLASSIFICATION only"
     )
