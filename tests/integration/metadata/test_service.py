@@ -85,6 +85,7 @@ async def test_two_replicas_migrating_at_once_apply_each_migration_once(postgres
                 "0005_consumers",
                 "0006_datasets",
                 "0007_webhooks",
+                "0008_scoring",
             ],
         ]
         assert await migrate(first, MIGRATIONS) == []
@@ -97,6 +98,7 @@ async def test_two_replicas_migrating_at_once_apply_each_migration_once(postgres
             (5, "consumers"),
             (6, "datasets"),
             (7, "webhooks"),
+            (8, "scoring"),
         ]
     finally:
         await first.close()
