@@ -227,6 +227,20 @@ def test_a_stage_gated_by_a_test_opens_once_it_passed(client: modelyard.Client, 
     claim(runner, run.id)
     runner.record_scoring_result(run.id, "deploy-a", 1, metrics={"accuracy": 0.85, "f1": 0.8})
     assert client.transition_stage(reference, "validation", reason="passed holdout").stage is Stage.VALIDATION
+    client.transition_stage(reference, "production", reason="PRODUCTION is not gated")
+    late = client.create_scoring_test(
+        churn.model, "late", dataset=churn.dataset, version=1, required_for=["validation"]
+    )
+    # Never run on it, yet a step back out of PRODUCTION is not held up.
+    assert client.transition_stage(reference, "validation", reason="a step back").stage is Stage.VALIDATION
+    client.transition_stage(reference, "archived", reason="retired")
+    client.transition_stage(reference, "development", reason="again")
+    assert (
+        refusal()
+        == f"stage: {reference} may enter VALIDATION once scoring test 'late' has passed on it (last run: none yet)"
+    )
+    client.update_scoring_test(late.id, active=False, reason="paused")
+    assert client.transition_stage(reference, "validation", reason="inactive gates nothing").stage is Stage.VALIDATION
 
 
 def test_a_schedule_runs_a_test_once_per_tick_whoever_claims(

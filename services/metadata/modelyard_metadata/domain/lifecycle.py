@@ -110,7 +110,11 @@ class Lifecycle:
 
 async def check_gates(tx: MetadataTransaction, version: ModelVersion, stage: Stage) -> None:
     """FAILED_PRECONDITION unless every active scoring test gating ``stage`` has passed on
-    ``version``, naming the tests that have not and how their last run on it ended."""
+    ``version``, naming the tests that have not and how their last run on it ended. A step back
+    from PRODUCTION to VALIDATION is not gated: it takes a version out of service, whatever its
+    tests say (a gate added after it was promoted must not keep it serving)."""
+    if version.stage is Stage.PRODUCTION and stage is Stage.VALIDATION:
+        return
     waiting = await tx.unpassed_gates(version, stage)
     if not waiting:
         return
