@@ -45,7 +45,7 @@ from modelyard_metadata.domain.consumers import Consumers
 from modelyard_metadata.domain.dataset_lineage import DatasetLineage
 from modelyard_metadata.domain.datasets import Datasets
 from modelyard_metadata.domain.entities import PlatformInfo
-from modelyard_metadata.domain.limits import LARGER_REQUESTS, MAX_REQUEST_BYTES
+from modelyard_metadata.domain.limits import LARGER_REQUESTS, MAX_REQUEST_BYTES, SCORING_LARGER_REQUESTS
 from modelyard_metadata.domain.scoring import ScoringTests
 from modelyard_metadata.domain.scoring_runs import ScoringRuns
 from modelyard_metadata.domain.webhook_delivery import DeliveryWorker, RetryPolicy, WorkerSettings
@@ -184,6 +184,8 @@ async def run(settings: MetadataSettings) -> None:
             ServiceBinding(
                 SCORING_SERVICE_NAME,
                 lambda server: scoring_pb2_grpc.add_ScoringServiceServicer_to_server(scoring_servicer, server),
+                MAX_REQUEST_BYTES,
+                SCORING_LARGER_REQUESTS,
             ),
         ]
         await serve(settings, bindings, before_stop=feed.close, auth_required=settings.auth_enabled)

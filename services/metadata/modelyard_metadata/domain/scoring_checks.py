@@ -10,7 +10,7 @@ from croniter import CroniterError, croniter
 
 from modelyard_common.errors import InvalidArgumentError
 from modelyard_metadata.domain.entities import Stage
-from modelyard_metadata.domain.limits import MAX_NAME
+from modelyard_metadata.domain.limits import MAX_NAME, MAX_SCHEDULE, MAX_SCORE_COLUMNS, MAX_SCORE_INPUTS
 from modelyard_metadata.domain.scoring_entities import (
     STRUCTURED_METRICS,
     TASK_METRICS,
@@ -22,8 +22,6 @@ from modelyard_metadata.domain.validation import check_alias, check_text
 
 __all__ = [
     "GATED_STAGES",
-    "MAX_COLUMNS",
-    "MAX_INPUTS",
     "check_definition",
     "check_required_for",
     "check_schedule",
@@ -32,11 +30,8 @@ __all__ = [
     "next_tick",
 ]
 
-MAX_INPUTS = 64  # inputs of a model's signature fed from a dataset
-MAX_COLUMNS = 1024  # dataset columns one definition names in all
 AVERAGES = ("macro", "micro", "weighted", "binary")
 GATED_STAGES = (Stage.VALIDATION, Stage.PRODUCTION)
-MAX_SCHEDULE = 256
 
 
 def _check_column(field: str, value: str) -> str:
@@ -52,9 +47,9 @@ def check_definition(definition: ScoreDefinition) -> None:
         raise InvalidArgumentError("definition.task", "is required: CLASSIFICATION or REGRESSION")
     if not definition.inputs:
         raise InvalidArgumentError("definition.inputs", "is required: which dataset columns feed which model input")
-    if len(definition.inputs) > MAX_INPUTS:
+    if len(definition.inputs) > MAX_SCORE_INPUTS:
         raise InvalidArgumentError(
-            "definition.inputs", f"has {len(definition.inputs)} entries; at most {MAX_INPUTS} allowed"
+            "definition.inputs", f"has {len(definition.inputs)} entries; at most {MAX_SCORE_INPUTS} allowed"
         )
     names: set[str] = set()
     columns = 0
@@ -66,8 +61,8 @@ def check_definition(definition: ScoreDefinition) -> None:
         if not score_input.columns:
             raise InvalidArgumentError(f"definition.inputs[{i}].columns", "is required: at least one dataset column")
         columns += len(score_input.columns)
-        if columns > MAX_COLUMNS:
-            raise InvalidArgumentError("definition.inputs", f"name more than {MAX_COLUMNS} columns in all")
+        if columns > MAX_SCORE_COLUMNS:
+            raise InvalidArgumentError("definition.inputs", f"name more than {MAX_SCORE_COLUMNS} columns in all")
         for j, column in enumerate(score_input.columns):
             _check_column(f"definition.inputs[{i}].columns[{j}]", column)
     _check_column("definition.label_column", definition.label_column)

@@ -29,7 +29,7 @@ from modelyard_metadata.domain.entities import (
     VersionStatus,
 )
 from modelyard_metadata.domain.guard import Guard, may_read
-from modelyard_metadata.domain.limits import MAX_NAME, MAX_TEXT
+from modelyard_metadata.domain.limits import MAX_CLAIMED_RUNS, MAX_DUE_TESTS, MAX_LEASE_SECONDS, MAX_NAME, MAX_TEXT
 from modelyard_metadata.domain.lookups import find_version, lock_version
 from modelyard_metadata.domain.paging import decode_token, encode_token, page_of, page_size
 from modelyard_metadata.domain.ports import MetadataStore
@@ -53,9 +53,6 @@ from modelyard_metadata.domain.validation import (
 
 __all__ = ["ScoringRuns"]
 
-MAX_CLAIMED = 100  # runs one ClaimScoringRuns leases
-MAX_DUE = 1000  # tests one ClaimScoringRuns queues scheduled runs of (the rest: next call)
-MAX_LEASE_SECONDS = 24 * 3600
 
 # Called with each finished run and the stage of the version it scored (the metrics).
 Finished = Callable[[ScoringRun, Stage | None], None]
@@ -124,8 +121,8 @@ class ScoringRuns:
         if not runner:
             raise InvalidArgumentError("runner", "is required: who leases the runs")
         check_text("runner", runner, MAX_NAME)
-        if not 1 <= max_runs <= MAX_CLAIMED:
-            raise InvalidArgumentError("max_runs", f"must be 1 to {MAX_CLAIMED}, got {max_runs}")
+        if not 1 <= max_runs <= MAX_CLAIMED_RUNS:
+            raise InvalidArgumentError("max_runs", f"must be 1 to {MAX_CLAIMED_RUNS}, got {max_runs}")
         if not (math.isfinite(lease_seconds) and 0 < lease_seconds <= MAX_LEASE_SECONDS):
             raise InvalidArgumentError("lease_seconds", f"must be above 0 and at most {MAX_LEASE_SECONDS}")
         caller = await self._guard.as_service(caller, Duty.RUN_SCORING, "ClaimScoringRuns", "scoring")
@@ -133,7 +130,7 @@ class ScoringRuns:
         ended: list[tuple[ScoringRun, Stage | None]] = []
         async with self._store.transaction() as tx:
             now = datetime.now(UTC)
-            for test in await tx.lock_due_tests(now, MAX_DUE):
+            for test in await tx.lock_due_tests(now, MAX_DUE_TESTS):
                 await tx.queue_run(test, None, Trigger.SCHEDULE, caller.actor, latest_tick(test.schedule, now))
                 await tx.update_test(test.id, {"next_run_at": next_tick(test.schedule, now)})
             for run, model_id, alias in await tx.lock_open_runs(max_runs):
