@@ -269,3 +269,31 @@ def test_a_schedule_runs_a_test_once_per_tick_whoever_claims(
     assert after.next_run_at is not None and after.next_run_at > tick
     client.update_scoring_test(test.id, schedule="", reason="done")
     assert client.get_scoring_test(test.id).next_run_at is None
+
+
+async def test_the_async_client_waits_for_a_run_until_its_deadline(
+    scoring_metadata: Any, scoring_tokens: Any, runner: Any, churn: Churn
+) -> None:
+    import asyncio
+
+    import modelyard.aio
+
+    async with modelyard.aio.connect(scoring_metadata.target, token=scoring_tokens.admin) as client:
+        test = await client.create_scoring_test(churn.model, "holdout", dataset=churn.dataset, version=1)
+        waiting = await client.run_scoring_test(test.id)
+        with pytest.raises(modelyard.DeadlineExceededError) as late:
+            await client.wait_scoring_run(waiting.id, 0.3, poll=0.1)
+        assert late.value.message == f"scoring run {waiting.id} is QUEUED after 0.3 s, not finished"
+
+        def score() -> None:
+            claim(runner, waiting.id)
+            runner.record_scoring_result(waiting.id, "deploy-a", 1, metrics={"accuracy": 0.9, "f1": 0.9})
+
+        scoring = asyncio.get_running_loop().run_in_executor(None, score)
+        finished = await client.wait_scoring_run(waiting.id, 30, poll=0.1)
+        await scoring
+        assert finished.state is ScoringRunState.PASSED
+        assert [(m.name, m.source.scoring_run if m.source else "") for m in finished.metrics] == [
+            ("accuracy", waiting.id),
+            ("f1", waiting.id),
+        ]
