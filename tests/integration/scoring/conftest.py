@@ -10,11 +10,11 @@ import json
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scoring_platform import Churn, Tokens
 
 import modelyard
 from modelyard.internal import InternalCalls
@@ -26,23 +26,6 @@ CUSTOMERS = "tenure,monthly,churned\n12,29.9,0\n3,49.5,1\n40,19.0,0\n"
 
 def _token() -> str:
     return "myd_" + secrets.token_urlsafe(32)
-
-
-@dataclass(frozen=True)
-class Tokens:
-    admin: str
-    registry: str
-    deploy: str
-
-
-@dataclass(frozen=True)
-class Churn:
-    """A project holding model ``model`` (version 1 READY), dataset version ``dataset``, and the
-    model's score definition (accuracy at least 0.8)."""
-
-    project: str
-    model: str
-    dataset: str
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,7 @@ import time
 from typing import Any
 
 from click.testing import CliRunner
-from conftest import Churn, Tokens
-from scoring_runner import claim
+from scoring_platform import Churn, Tokens, claim
 
 import modelyard
 from modelyard.cli import cli

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Churn
-from scoring_runner import claim, runs_of
+from scoring_platform import Churn, claim, runs_of
 
 import modelyard
 from modelyard import ScoringRunState, Stage

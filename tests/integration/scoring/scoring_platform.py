@@ -1,13 +1,32 @@
-"""Leasing a given run as the deploy service does (ClaimScoringRuns with its token), polling with
-a deadline: other tests' runs leased meanwhile are left to their leases."""
+"""What the scoring tests share: the platform's tokens, the project a test gets (``Churn``), and
+leasing a given run as the deploy service does (ClaimScoringRuns with its token), polling with a
+deadline: other tests' runs leased meanwhile are left to their leases."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from modelyard import ScoringRun
 from modelyard.internal import InternalCalls
+
+
+@dataclass(frozen=True)
+class Tokens:
+    admin: str
+    registry: str
+    deploy: str
+
+
+@dataclass(frozen=True)
+class Churn:
+    """A project holding model ``model`` (version 1 READY), dataset version ``dataset``, and the
+    model's score definition (accuracy at least 0.8)."""
+
+    project: str
+    model: str
+    dataset: str
 
 
 def claim(
