@@ -19,14 +19,16 @@ __all__ = [
     "actions_of",
 ]
 
-# Event kind -> the audit actions it is made of. Deployment changes live in the deploy service's
-# own tables, not in this audit log; scoring tests and jobs are not built yet.
+# Event kind -> the audit actions it is made of. Deployment and job events come from the deploy
+# service's outbox (RecordServiceEvents).
 EVENT_KINDS: Mapping[str, frozenset[str]] = {
     "version.created": frozenset({"version.create"}),
     "version.ready": frozenset({"version.ready"}),
     "version.failed": frozenset({"version.failed"}),
     "version.stage_changed": frozenset({"version.stage"}),
     "alias.moved": frozenset({"alias.set", "alias.delete"}),
+    "deployment.changed": frozenset({"deployment.changed"}),
+    "job.finished": frozenset({"job.finished"}),
 }
 # The kind of the test event Ping sends, and the audit action of a ping (never queued: no
 # subscription's actions hold it).

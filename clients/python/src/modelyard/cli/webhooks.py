@@ -13,7 +13,15 @@ from modelyard._webhook_types import NewWebhookSecret, PingResult, WebhookDelive
 from modelyard.cli._app import State, emit, emit_list, pass_state
 from modelyard.cli._render import _details, _group, _minutes, _table
 
-KINDS = ("version.created", "version.ready", "version.failed", "version.stage_changed", "alias.moved")
+KINDS = (
+    "version.created",
+    "version.ready",
+    "version.failed",
+    "version.stage_changed",
+    "alias.moved",
+    "deployment.changed",
+    "job.finished",
+)
 _kind_option = click.option(
     "--kind",
     "kinds",
