@@ -211,28 +211,32 @@ async def _serving(client: modelyard.aio.AsyncClient, project: str, reference: s
         return [], exc.message
 
 
-def dataset_path(name: str) -> str:
-    """The page of dataset ``name`` ("project/dataset")."""
-    project, _, dataset = name.partition("/")
-    return f"/projects/{quote(project, safe='')}/datasets/{quote(dataset, safe='')}"
-
-
-def dataset_version_path(reference: str) -> str:
-    """The page of dataset version ``reference`` ("project/dataset:N")."""
-    name, _, number = reference.rpartition(":")
-    return f"{dataset_path(name)}/versions/{number}"
-
-
 def model_path(name: str) -> str:
     """The page of model ``name`` ("project/model")."""
-    project, _, model = name.partition("/")
-    return f"/projects/{quote(project, safe='')}/models/{quote(model, safe='')}"
+    return _path("models", name)
 
 
 def version_path(reference: str) -> str:
     """The page of version ``reference`` ("project/model:N")."""
     model, _, number = reference.rpartition(":")
     return f"{model_path(model)}/versions/{number}"
+
+
+def dataset_path(name: str) -> str:
+    """The page of dataset ``name`` ("project/dataset")."""
+    return _path("datasets", name)
+
+
+def dataset_version_path(reference: str) -> str:
+    """The page of dataset version ``reference`` ("project/dataset:N")."""
+    dataset, _, number = reference.rpartition(":")
+    return f"{dataset_path(dataset)}/versions/{number}"
+
+
+def _path(kind: str, name: str) -> str:
+    """The page of ``name`` ("project/item"), one of a project's ``kind`` ("models", "datasets")."""
+    project, _, item = name.partition("/")
+    return f"/projects/{quote(project, safe='')}/{kind}/{quote(item, safe='')}"
 
 
 async def _listed(items: AsyncIterator[T]) -> list[T]:
