@@ -215,6 +215,31 @@ def test_a_refused_subscription_shows_the_services_message_beside_the_form_and_k
         assert api.webhooks(hooks.project) == []
 
 
+def test_a_refused_redelivery_shows_why_beside_its_form_and_keeps_the_number_typed(
+    hooks: Hooks, receiver: Receiver
+) -> None:
+    with hooks.client(hooks.admin) as api:
+        subscription = api.create_webhook(hooks.project, receiver.url).subscription
+        with pytest.raises(modelyard.errors.ModelyardError) as refused:
+            api.redeliver_webhook(subscription.id, 999999)
+    page = f"/projects/{hooks.project}/webhooks/{subscription.id}"
+    try:
+        with signed_in(hooks.console, hooks.admin) as browser:
+            unknown = _post(browser, page, f"{page}/redeliver", {"event_id": "999999"})
+            mistyped = _post(browser, page, f"{page}/redeliver", {"event_id": "12a"})
+        for answer, message in (
+            (unknown, refused.value.message),
+            (mistyped, "event_id: '12a' is not an event's number"),
+        ):
+            shown = re.search(r'data-refused="redeliver">Refused: ([^<]*)</p>', answer.text)
+            assert shown and unescape(shown[1]) == message
+            assert answer.status_code == (404 if answer is unknown else 400)
+        assert 'name="event_id" inputmode="numeric" required value="12a"' in mistyped.text
+    finally:
+        with hooks.client(hooks.admin) as api:
+            api.delete_webhook(subscription.id)
+
+
 def test_in_the_browser_an_admin_subscribes_and_pings_with_the_keyboard_without_axe_violations(
     hooks: Hooks, receiver: Receiver, chromium: Browser
 ) -> None:
