@@ -86,7 +86,14 @@ from modelyard._types import (
     VersionStatus,
     WhoAmI,
 )
-from modelyard._webhook_types import NewWebhookSecret, PingResult, WebhookDelivery, WebhookSubscription
+from modelyard._webhook_types import (
+    WEBHOOK_KINDS,
+    DeliveryPage,
+    NewWebhookSecret,
+    PingResult,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from modelyard.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -121,6 +128,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "WEBHOOK_KINDS",
     "AliasChange",
     "AlreadyExistsError",
     "Artifact",
@@ -143,6 +151,7 @@ __all__ = [
     "DatasetUse",
     "DatasetVersion",
     "DeadlineExceededError",
+    "DeliveryPage",
     "Dependency",
     "DependencyScope",
     "Deployment",
