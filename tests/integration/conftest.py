@@ -105,6 +105,7 @@ def deploy_settings(
         "cache_dir": str(data / "cache"),
         "run_dir": str(data / "replicas"),
         "reconcile_interval_seconds": "0.5",
+        "events_interval_seconds": "0.2",
         "ready_timeout_seconds": "60",
         "restart_backoff_seconds": "0.2",
         "replica_stop_grace_seconds": "5",

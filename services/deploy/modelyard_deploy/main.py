@@ -22,6 +22,7 @@ from modelyard_common.values import DeploymentRuntime
 from modelyard_deploy.api.servicer import DeployServicer
 from modelyard_deploy.domain.changes import Changes
 from modelyard_deploy.domain.deployments import Deployments
+from modelyard_deploy.domain.events import EventForwarder
 from modelyard_deploy.domain.leadership import lead
 from modelyard_deploy.domain.reconcile import Reconciler
 from modelyard_deploy.domain.rollout import Policy
@@ -29,17 +30,17 @@ from modelyard_deploy.metrics import PrometheusObserver
 from modelyard_deploy.runtimes.kubernetes import KubernetesCluster, KubernetesConfig
 from modelyard_deploy.runtimes.process import ProcessRuntime, ServingConfig
 from modelyard_deploy.settings import DeploySettings
-from modelyard_deploy.storage.catalog import MetadataCatalog, ServingCredentials
+from modelyard_deploy.storage.catalog import MetadataCatalog, MetadataEvents, ServingCredentials
 from modelyard_deploy.storage.leadership import PgLeadership
 from modelyard_deploy.storage.notices import PgChangeFeed
-from modelyard_deploy.storage.postgres import PgDeploymentStore
+from modelyard_deploy.storage.outbox import PgOutbox
+from modelyard_deploy.storage.postgres import SERVICE_ACTOR, PgDeploymentStore
 from modelyard_serving.launch import ServingTLS
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = "modelyard_deploy.migrations"
 SERVICE_NAME = deploy_pb2.DESCRIPTOR.services_by_name["DeployService"].full_name
-ACTOR = "modelyard-deploy"
 
 
 async def run(settings: DeploySettings) -> int:
@@ -49,7 +50,7 @@ async def run(settings: DeploySettings) -> int:
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
             await migrate(conn, MIGRATIONS, schema="deploy")
-        client = connect_metadata(settings, ACTOR)
+        client = connect_metadata(settings, SERVICE_ACTOR)
         stack.push_async_callback(client.close)
         credentials = ServingCredentials(client, timedelta(seconds=settings.serving_token_ttl_seconds))
         issue = credentials.issue if settings.auth_enabled else None
@@ -98,6 +99,7 @@ async def run(settings: DeploySettings) -> int:
             )
         observer = PrometheusObserver()
         reconciler = Reconciler(store, runtime, changes, policy, observer, cluster)
+        forwarder = EventForwarder(PgOutbox(pool), MetadataEvents(client), settings.events_interval_seconds)
         changes.subscribe(reconciler.poke)
         runtimes = frozenset(
             {DeploymentRuntime.PROCESS, DeploymentRuntime.KUBERNETES} if cluster else {DeploymentRuntime.PROCESS}
@@ -120,7 +122,13 @@ async def run(settings: DeploySettings) -> int:
 
         async def lead_until_lost() -> None:
             stopped_leading.append(
-                await lead(leadership, reconciler, settings.reconcile_interval_seconds, observer.leading)
+                await lead(
+                    leadership,
+                    reconciler,
+                    settings.reconcile_interval_seconds,
+                    observer.leading,
+                    {"the event forwarder": forwarder.run_forever},
+                )
             )
             logger.error(
                 "%s; stopping this service's replicas and exiting, so that it restarts as a follower",

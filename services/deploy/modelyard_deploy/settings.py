@@ -35,6 +35,8 @@ class DeploySettings(DatabaseSettings, MetadataCallerSettings):
     start, live a day and are renewed at half-life. With authentication off there is none."""
     reconcile_interval_seconds: float = Field(2.0, gt=0, le=3600)
     """Pause between reconciler passes over every deployment (changes trigger one at once)."""
+    events_interval_seconds: float = Field(1.0, gt=0, le=60)
+    """How often the leader forwards deployment and job events to the audit log (and webhooks)."""
     ready_timeout_seconds: float = Field(120.0, gt=0, le=3600)
     """How long a replica may take to load its model and become ready."""
     restart_backoff_seconds: float = Field(1.0, ge=0, le=600)

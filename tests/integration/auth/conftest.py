@@ -4,9 +4,9 @@ Fixtures: ``auth_tokens`` (admin, registry, deploy tokens), ``auth_metadata`` (t
 ``admin`` (a Session with the admin token); auth_sessions.Session(target, token) for others;
 ``platform`` (registry and deploy services beside it), ``team`` (a project, its owner, a
 viewer and a stranger, each with a client of the platform), ``console`` (the web console on
-that metadata service) and ``chromium`` (Debian's chromium, driven by Playwright; tabs and axe:
-console_browser.py). A test using ``chromium`` is marked ``browser``: `make screenshots` runs
-those.
+that metadata service), ``platform_console`` (one that downloads through the platform) and
+``chromium`` (Debian's chromium, driven by Playwright; tabs and axe: console_browser.py). A
+test using ``chromium`` is marked ``browser``: `make screenshots` runs those.
 """
 
 from __future__ import annotations
@@ -113,6 +113,18 @@ def console(
     tmp_path_factory: pytest.TempPathFactory, auth_metadata: ServiceProcess, redis_server: EmbeddedRedis
 ) -> Iterator[HttpServiceProcess]:
     with console_process(tmp_path_factory.mktemp("console"), auth_metadata.target, redis_server.url) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def platform_console(
+    tmp_path_factory: pytest.TempPathFactory, platform: Platform, redis_server: EmbeddedRedis
+) -> Iterator[HttpServiceProcess]:
+    """A console told where the registry and deploy services are (the metadata service of these
+    tests was started before them, so it cannot announce them)."""
+    addresses = {"registry_addr": platform.registry.target, "deploy_addr": platform.deploy.target}
+    folder = tmp_path_factory.mktemp("console")
+    with console_process(folder, platform.metadata.target, redis_server.url, **addresses) as service:
         yield service
 
 

@@ -43,18 +43,6 @@ class Seeded:
         return path if version is None else f"{path}/versions/{version}"
 
 
-@pytest.fixture(scope="module")
-def platform_console(
-    tmp_path_factory: pytest.TempPathFactory, platform: Platform, redis_server: EmbeddedRedis
-) -> Iterator[HttpServiceProcess]:
-    """A console told where the registry and deploy services are (the metadata service of these
-    tests was started before them, so it cannot announce them)."""
-    addresses = {"registry_addr": platform.registry.target, "deploy_addr": platform.deploy.target}
-    folder = tmp_path_factory.mktemp("console")
-    with console_process(folder, platform.metadata.target, redis_server.url, **addresses) as service:
-        yield service
-
-
 @pytest.fixture()
 def seeded(platform: Platform, auth_tokens: AuthTokens, tmp_path: Path) -> Iterator[Seeded]:
     """A project with a model of three READY versions (accuracy logged at several steps), the

@@ -12,10 +12,11 @@ import pytest
 import skops.io
 from auth_sessions import AuthTokens, Platform, Team, new_token
 from classifiers import FEATURES, push_classifier
+from replica_processes import until
 
 import modelyard
 from modelyard import PermissionDeniedError, UnauthenticatedError
-from modelyard.internal import InternalCalls
+from modelyard.internal import InternalCalls, ServiceEvent
 
 
 def _digest(path: Path) -> str:
@@ -133,3 +134,15 @@ def test_a_replica_whose_credential_cannot_be_issued_is_failed_saying_why(
         assert ": could not start: reference: it loads more than 64 versions" in deployment.status_message
     finally:
         team.owner.delete_deployment(name)
+
+    # The deployment's changes reach the audit log too, by the owner, through the deploy service.
+    def deleted() -> list[modelyard.AuditEvent]:
+        found = list(team.viewer.audit_events(project=team.project, resource=f"deployment/{name}"))
+        return found if any(e.after and e.after["change"] == "deleted" for e in found) else []
+
+    created = [e for e in until(deleted, "the deletion's event", 30) if e.after and e.after["change"] == "created"]
+    assert [(e.actor, e.access) for e in created] == [(team.names["owner"], "service modelyard-deploy")]
+    with pytest.raises(PermissionDeniedError, match="only the platform's services"):
+        InternalCalls(team.owner).record_service_events(
+            [ServiceEvent(1, "deployment.changed", team.project, f"deployment/{name}", team.names["owner"])]
+        )

@@ -479,14 +479,26 @@ def _nested(levels: list[bool]) -> dict[str, Any]:
     return {"top": value}
 
 
-# Every request field that takes free-form JSON, and how to fill it.
-JSON_FIELDS: dict[str, Callable[[Message, dict[str, Any]], None]] = {
-    "CreateModelVersion": lambda request, value: request.hyperparameters.update(value),  # type: ignore[attr-defined]
-    "UpdateModelVersion": lambda request, value: (
+# Every request field that takes free-form JSON, and how to fill it (request, value, project).
+JSON_FIELDS: dict[str, Callable[[Message, dict[str, Any], str], None]] = {
+    "CreateModelVersion": lambda request, value, _: request.hyperparameters.update(value),  # type: ignore[attr-defined]
+    "UpdateModelVersion": lambda request, value, _: (
         request.version.hyperparameters.update(value),  # type: ignore[attr-defined]
         request.update_mask.paths.append("hyperparameters"),  # type: ignore[attr-defined]
     ),
-    "LogMetrics": lambda request, value: request.metrics.add(name="custom").structured.update(value),  # type: ignore[attr-defined]
+    "LogMetrics": lambda request, value, _: request.metrics.add(name="custom").structured.update(value),  # type: ignore[attr-defined]
+    "RecordServiceEvents": lambda request, value, project: request.events.add(  # type: ignore[attr-defined]
+        source_id=secrets.randbelow(2**50) + 1,
+        action="job.finished",
+        project=project,
+        resource="job/fuzz",
+        actor="fuzz",
+    ).details.update(value),
+}
+# The fields that name what a request with free-form JSON changes.
+_JSON_TARGET: dict[str, Callable[[str, str], dict[str, str]]] = {
+    "CreateModelVersion": lambda model, _: {"model": model},
+    "RecordServiceEvents": lambda _model, _reference: {},
 }
 
 # Requests embedding JSON that need no filling of their own: RecordScoringResult's metrics go
@@ -541,10 +553,9 @@ def test_json_deep_wide_or_with_long_keys_is_refused_or_stored_and_every_read_de
     @example(value=_nested([False] * 32))
     @example(value=_nested([False] * 33))
     def fuzz(value: dict[str, Any]) -> None:
-        request = GetMessageClass(method.input_type)(
-            **({"model": model} if name == "CreateModelVersion" else {"reference": reference})
-        )
-        JSON_FIELDS[name](request, value)
+        fields = _JSON_TARGET.get(name, lambda _, reference: {"reference": reference})(model, reference)
+        request = GetMessageClass(method.input_type)(**fields)
+        JSON_FIELDS[name](request, value, project)
         before = target.fingerprint()
         code = target.call(method, request)
         assert code in {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT}, f"{name} answered {code.name}"

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 from classifiers import FEATURES, push_classifier
-from observed_platform import Platform
+from observed_platform import DATASET, Platform
+from webhook_receiver import Receiver, eventually
 
 import modelyard
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
@@ -21,8 +22,9 @@ def platform(
     redis_server: EmbeddedRedis,
     seaweedfs: EmbeddedSeaweedFS,
 ) -> Iterator[Platform]:
-    """Three services of their own, then a workload: register, push, alias and metrics, cached
-    reads, a deployment of one inference server answering predictions, a pull."""
+    """Three services of their own, then a workload: a webhook subscription to a loopback
+    receiver, register, push, alias and metrics, cached reads, a dataset pushed, a deployment of
+    one inference server answering predictions, a pull."""
     data = tmp_path_factory.mktemp("observed")
     dsn = postgres.create_database("observed")
     started: list[ServiceProcess] = []
@@ -34,9 +36,16 @@ def platform(
         return service
 
     targets_file = data / "prometheus" / "serving-targets.json"
+    receiver = Receiver()
     try:
         metadata = start(
-            "metadata", {"db_dsn": dsn, "redis_url": redis_server.url, "model_metrics_interval_seconds": "0.5"}
+            "metadata",
+            {
+                "db_dsn": dsn,
+                "redis_url": redis_server.url,
+                "model_metrics_interval_seconds": "0.5",
+                "webhook_allowed_hosts": '["127.0.0.0/8"]',
+            },
         )
         registry = start(
             "registry",
@@ -66,6 +75,7 @@ def platform(
             metadata.target, registry=registry.target, deploy=deploy.target, actor="observer"
         ) as client:
             client.create_project("observed", owner="observer")
+            client.create_webhook("observed", receiver.url, kinds=["version.created"])
             client.create_model("observed/churn")
             reference = push_classifier(client, "observed/churn", data / "model")
             client.log_metrics(reference, {"accuracy": 0.93, "auc": 0.97})
@@ -78,7 +88,12 @@ def platform(
             for _ in range(4):
                 client.predict("churn", {"input": FEATURES[:2]})
             client.pull(reference, data / "pulled")
+            (data / "customers.csv").write_bytes(DATASET)
+            client.create_dataset("observed/customers")
+            client.push_dataset("observed/customers", data / "customers.csv")
+            eventually(receiver.events, what="a webhook delivery")
         yield Platform(metadata, registry, deploy, targets_file, "churn", artifact_bytes)
     finally:
         for service in reversed(started):
             service.stop()
+        receiver.close()

@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[3]
 MONITORING = REPO / "deploy" / "k8s" / "monitoring"
 RULES = MONITORING / "prometheus-rules.yaml"
 DASHBOARDS = sorted((MONITORING / "dashboards").glob("*.json"))
+DATASET = b"customer,tenure\n1,12\n"  # the CSV file the workload pushes as a dataset
 # Metric names in PromQL: not recording rules (which have colons) nor label values.
 _NAME = re.compile(r"(?<![\w:\"])(modelyard_[a-z0-9_]+|up)\b(?!\")")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from observed_platform import DASHBOARDS, RULES, Platform, metric_names
+from observed_platform import DASHBOARDS, DATASET, RULES, Platform, metric_names
 from prometheus_client.parser import text_string_to_metric_families
 from replica_processes import until
 
@@ -57,15 +57,22 @@ def test_the_workload_shows_in_each_service_s_series(platform: Platform) -> None
 
     rpc = "modelyard_rpc_requests_total"
     assert value(metadata, rpc, service="MetadataService", method="GetModelVersion", code="OK") >= 6
-    assert value(registry, rpc, service="RegistryService", method="UploadFile", code="OK") == 1
+    assert value(registry, rpc, service="RegistryService", method="UploadFile", code="OK") == 2  # model, dataset
+    assert value(metadata, rpc, service="DatasetService", method="CommitDatasetVersion", code="OK") == 1
     assert value(deploy, rpc, service="DeployService", method="CreateDeployment", code="OK") == 1
     assert value(serving[0], rpc, service="GRPCInferenceService", method="ModelInfer", code="OK") == 4
 
     # Bytes streamed: the push once; the pull and the inference server's fetch through the registry.
-    assert value(registry, "modelyard_registry_bytes_total", direction="upload") == platform.artifact_bytes
+    assert (
+        value(registry, "modelyard_registry_bytes_total", direction="upload", kind="model") == platform.artifact_bytes
+    )
+    assert value(registry, "modelyard_registry_bytes_total", direction="upload", kind="dataset") == len(DATASET)
     assert value(registry, "modelyard_registry_bytes_total", direction="download") == 2 * platform.artifact_bytes
     assert value(registry, "modelyard_registry_s3_request_seconds_count", outcome="ok") > 0
     assert value(registry, "modelyard_registry_s3_requests_in_flight") == 0
+
+    # The webhook subscription's events, delivered to the receiver.
+    assert value(metadata, "modelyard_metadata_webhook_deliveries_total", result="delivered") >= 1
 
     # Cached reads: the repeated GetModelVersion calls hit Redis.
     assert value(metadata, "modelyard_metadata_cache_lookups_total", result="hit") >= 4

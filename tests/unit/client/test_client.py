@@ -191,6 +191,7 @@ def test_deployment_converts_from_its_message() -> None:
 
 
 _ARGS = {
+    "events": [],
     "event_id": 7,
     "version": 1,
     "references": ["p/m:1", "p/m:2"],

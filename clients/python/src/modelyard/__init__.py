@@ -96,7 +96,14 @@ from modelyard._types import (
     VersionStatus,
     WhoAmI,
 )
-from modelyard._webhook_types import NewWebhookSecret, PingResult, WebhookDelivery, WebhookSubscription
+from modelyard._webhook_types import (
+    WEBHOOK_KINDS,
+    DeliveryPage,
+    NewWebhookSecret,
+    PingResult,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from modelyard.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -131,6 +138,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "WEBHOOK_KINDS",
     "AliasChange",
     "AlreadyExistsError",
     "Artifact",
@@ -153,6 +161,7 @@ __all__ = [
     "DatasetUse",
     "DatasetVersion",
     "DeadlineExceededError",
+    "DeliveryPage",
     "Dependency",
     "DependencyScope",
     "Deployment",

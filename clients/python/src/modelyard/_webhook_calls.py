@@ -9,7 +9,7 @@ from typing import Any
 from modelyard._calls import Calls, Pages, R, Unary, iterating, nothing, unary
 from modelyard._connection import WEBHOOKS
 from modelyard._convert import optional_time
-from modelyard._webhook_types import NewWebhookSecret, PingResult, WebhookDelivery, WebhookSubscription
+from modelyard._webhook_types import DeliveryPage, NewWebhookSecret, PingResult, WebhookDelivery, WebhookSubscription
 from modelyard.v1 import webhooks_pb2
 
 __all__ = ["WebhookCalls"]
@@ -129,6 +129,17 @@ class WebhookCalls(Calls[R]):
         """The delivery log of subscription ``id``, newest first."""
         request = webhooks_pb2.ListDeliveriesRequest(subscription_id=id)
         return Pages("ListDeliveries", request, lambda r: map(delivery_from_pb, r.deliveries), limit, service=WEBHOOKS)
+
+    @unary
+    def webhook_deliveries_page(self, id: str, *, page_size: int = 0, page_token: str = "") -> Unary[DeliveryPage]:
+        """One page of ``webhook_deliveries`` and the token of the next, for callers that fetch
+        pages on demand (a web page's "older" link); ``page_size`` 0 is the server's."""
+        request = webhooks_pb2.ListDeliveriesRequest(subscription_id=id, page_size=page_size, page_token=page_token)
+
+        def convert(response: webhooks_pb2.ListDeliveriesResponse) -> DeliveryPage:
+            return DeliveryPage(tuple(map(delivery_from_pb, response.deliveries)), response.next_page_token)
+
+        return Unary("ListDeliveries", request, convert, service=WEBHOOKS)
 
     @unary
     def redeliver_webhook(self, id: str, event_id: int) -> Unary[WebhookDelivery]:

@@ -5,7 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["NewWebhookSecret", "PingResult", "WebhookDelivery", "WebhookSubscription"]
+__all__ = [
+    "WEBHOOK_KINDS",
+    "DeliveryPage",
+    "NewWebhookSecret",
+    "PingResult",
+    "WebhookDelivery",
+    "WebhookSubscription",
+]
+
+# The event kinds a subscription may ask for (none asked: every kind).
+WEBHOOK_KINDS = (
+    "version.created",
+    "version.ready",
+    "version.failed",
+    "version.stage_changed",
+    "alias.moved",
+    "deployment.changed",
+    "job.finished",
+    "scoring_test.passed",
+    "scoring_test.failed",
+    "scoring_test.error",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +83,12 @@ class PingResult:
     response_code: int
     error: str
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPage:
+    """One page of a delivery log, newest first; ``next_page_token`` ("" after the last page)
+    asks for the next."""
+
+    deliveries: tuple[WebhookDelivery, ...]
+    next_page_token: str = ""

@@ -13,8 +13,11 @@ blocking or awaited as the client is:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+from google.protobuf import struct_pb2
 
 from modelyard import _convert as cv
 from modelyard import _convert_auth as ca
@@ -30,7 +33,33 @@ from modelyard._scoring_types import ClaimedScoringRun, ScoringRun
 from modelyard._types import Artifact, Authorization, Consumption, ModelVersion, NewToken, ProjectRole
 from modelyard.v1 import auth_pb2, datasets_pb2, metadata_pb2, scoring_pb2
 
-__all__ = ["InternalCalls"]
+__all__ = ["InternalCalls", "ServiceEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceEvent:
+    """An event of what the deploy service keeps in its own tables, for the audit log."""
+
+    source_id: int
+    action: str
+    project: str
+    resource: str
+    actor: str
+    reason: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_pb(self) -> metadata_pb2.ServiceEvent:
+        details = struct_pb2.Struct()
+        details.update(dict(self.details))
+        return metadata_pb2.ServiceEvent(
+            source_id=self.source_id,
+            action=self.action,
+            project=self.project,
+            resource=self.resource,
+            actor=self.actor,
+            reason=self.reason,
+            details=details,
+        )
 
 
 class InternalCalls(Calls[R]):
@@ -86,6 +115,13 @@ class InternalCalls(Calls[R]):
         """Registry service: the upload failed or was abandoned (see ``on_behalf_of`` above)."""
         request = metadata_pb2.FailUploadRequest(reference=reference, reason=reason)
         return Unary("FailUpload", request, version_of, on_behalf_of)
+
+    @unary
+    def record_service_events(self, events: Sequence[ServiceEvent]) -> Unary[int]:
+        """Deploy service: appends its outbox's ``events`` to the audit log, each once (by
+        source id); how many were new."""
+        request = metadata_pb2.RecordServiceEventsRequest(events=[e.to_pb() for e in events])
+        return Unary("RecordServiceEvents", request, lambda r: r.recorded)
 
     @unary
     def commit_dataset_version(

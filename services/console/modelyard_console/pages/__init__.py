@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from modelyard_console.pages import artifacts, audit, catalog, changes, deployments, explore
+from modelyard_console.pages import artifacts, audit, catalog, changes, datasets, deployments, explore, webhooks
 
 __all__ = ["routes"]
 
@@ -17,4 +17,6 @@ def routes() -> list[Route]:
         *artifacts.routes(),
         *audit.routes(),
         *deployments.routes(),
+        *datasets.routes(),
+        *webhooks.routes(),
     ]

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from modelyard.errors import ModelyardError
 from modelyard_console.pages._common import console_of, status_of
 
-__all__ = ["NOTICE_COOKIE", "Refused", "confirm", "render_with_notice"]
+__all__ = ["NOTICE_COOKIE", "Refused", "confirm", "form_text", "render_with_notice", "submitted"]
 
 NOTICE_COOKIE = "modelyard_notice"
 _NOTICE_SECONDS = 60  # long enough for the redirect, short enough not to linger
@@ -58,3 +59,14 @@ def render_with_notice(request: Request, template: str, status: int = 200, **val
     if waiting is not None:
         response.delete_cookie(NOTICE_COOKIE, path="/")
     return response
+
+
+def form_text(form: FormData, name: str) -> str:
+    """A field as typed, trimmed, with the line breaks browsers send (CRLF) as newlines."""
+    value = form.get(name, "")
+    return value.replace("\r\n", "\n").strip() if isinstance(value, str) else ""
+
+
+def submitted(form: FormData) -> dict[str, str]:
+    """What the user typed, to fill the form again (never the CSRF token, which the page has)."""
+    return {key: value for key, value in form.items() if isinstance(value, str) and key != "csrf"}

@@ -1,4 +1,5 @@
-"""Downloads of a version's artifact files, streamed through the registry as the signed-in user.
+"""Downloads of a version's artifact files (a model version's or a dataset version's), streamed
+through the registry as the signed-in user.
 
 The SDK's asyncio client has no registry transfers (the blocking client's write to disk), so
 this reads the registry's DownloadFile stream itself, with the user's token, and hands each
@@ -25,12 +26,12 @@ from starlette.routing import Route
 
 import modelyard
 import modelyard.aio
-from modelyard import ArtifactFile, TLSConfig
+from modelyard import Artifact, ArtifactFile, TLSConfig
 from modelyard.errors import DataLossError, NotFoundError, from_rpc_error
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
 from modelyard_console.pages._common import page
 
-__all__ = ["routes"]
+__all__ = ["routes", "streamed"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +45,23 @@ def routes() -> list[Route]:
 async def _download(request: Request, client: modelyard.aio.AsyncClient) -> Response:
     project, model = request.path_params["project"], request.path_params["model"]
     reference = f"{project}/{model}:{request.path_params['version']}"
-    path = request.path_params["path"]
     version = await client.get_version(reference)
-    files = version.artifact.files if version.artifact is not None else ()
-    file = next((file for file in files if file.path == path), None)
+    return await streamed(request, client, version.reference, version.artifact)
+
+
+async def streamed(
+    request: Request, client: modelyard.aio.AsyncClient, registry_reference: str, artifact: Artifact | None
+) -> Response:
+    """The file of ``artifact`` the URL names (its ``path``), of what the registry names
+    ``registry_reference`` (a model version, or "dataset:p/d:N"), streamed to the browser with
+    its size and SHA-256."""
+    path = request.path_params["path"]
+    file = next((file for file in (artifact.files if artifact is not None else ()) if file.path == path), None)
     if file is None:
-        raise NotFoundError(f"path: {reference} has no artifact file {path!r}")
+        raise NotFoundError(f"path: {registry_reference} has no artifact file {path!r}")
     token = request.scope["session_record"].token
     registry = await client.registry_address()
-    body = await _open(registry, token, client.tls, client.actor, version.reference, file)
+    body = await _open(registry, token, client.tls, client.actor, registry_reference, file)
     name = quote(file.path.rpartition("/")[2], safe="")
     headers = {
         "Content-Length": str(file.size),

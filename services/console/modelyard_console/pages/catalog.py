@@ -20,7 +20,7 @@ from modelyard_console.charts import LineChart, bar_chart, line_chart
 from modelyard_console.pages._common import STAGES, console_of, page
 from modelyard_console.pages._outcome import Refused, render_with_notice
 
-__all__ = ["model_page", "model_path", "routes", "version_page", "version_path"]
+__all__ = ["dataset_path", "dataset_version_path", "model_page", "model_path", "routes", "version_page", "version_path"]
 
 T = TypeVar("T")
 TOP_BARS = 15  # a structured metric's bars shown before "show all"
@@ -155,9 +155,10 @@ async def version_page(request: Request, client: modelyard.aio.AsyncClient, refu
         client.version_consumers(reference),
     )
     scalars = dict(sorted(version.metrics.items()))
-    histories, (deployments, deployments_refusal) = await asyncio.gather(
+    histories, (deployments, deployments_refusal), datasets = await asyncio.gather(
         asyncio.gather(*(client.metric_history(reference, name) for name in scalars)),
         _serving(client, project, version.reference),
+        client.dataset_links(version.reference),
     )
     show_all = request.query_params.get("all") == "1"
     charts = {
@@ -184,6 +185,8 @@ async def version_page(request: Request, client: modelyard.aio.AsyncClient, refu
         "stages": [stage for stage in STAGES if stage is not version.stage],
         "refused": refused,
         "version_path": version_path,
+        "datasets": datasets,
+        "dataset_version_path": dataset_version_path,
     }
     return render_with_notice(request, "version.html", refused.status if refused else 200, **context)
 
@@ -210,14 +213,30 @@ async def _serving(client: modelyard.aio.AsyncClient, project: str, reference: s
 
 def model_path(name: str) -> str:
     """The page of model ``name`` ("project/model")."""
-    project, _, model = name.partition("/")
-    return f"/projects/{quote(project, safe='')}/models/{quote(model, safe='')}"
+    return _path("models", name)
 
 
 def version_path(reference: str) -> str:
     """The page of version ``reference`` ("project/model:N")."""
     model, _, number = reference.rpartition(":")
     return f"{model_path(model)}/versions/{number}"
+
+
+def dataset_path(name: str) -> str:
+    """The page of dataset ``name`` ("project/dataset")."""
+    return _path("datasets", name)
+
+
+def dataset_version_path(reference: str) -> str:
+    """The page of dataset version ``reference`` ("project/dataset:N")."""
+    dataset, _, number = reference.rpartition(":")
+    return f"{dataset_path(dataset)}/versions/{number}"
+
+
+def _path(kind: str, name: str) -> str:
+    """The page of ``name`` ("project/item"), one of a project's ``kind`` ("models", "datasets")."""
+    project, _, item = name.partition("/")
+    return f"/projects/{quote(project, safe='')}/{kind}/{quote(item, safe='')}"
 
 
 async def _listed(items: AsyncIterator[T]) -> list[T]:

@@ -23,7 +23,7 @@ import modelyard.aio
 from modelyard import Model, ModelVersion, Stage
 from modelyard.errors import InvalidArgumentError, ModelyardError
 from modelyard_console.pages._common import page
-from modelyard_console.pages._outcome import Refused, confirm
+from modelyard_console.pages._outcome import Refused, confirm, form_text, submitted
 from modelyard_console.pages.catalog import model_page, model_path, version_page, version_path
 
 __all__ = ["routes"]
@@ -45,31 +45,31 @@ def routes() -> list[Route]:
 async def _transition(request: Request, client: modelyard.aio.AsyncClient) -> Response:
     form = await request.form()
     try:
-        stage = _stage(_text(form, "stage"))
-        version = await client.transition_stage(_reference(request), stage, reason=_text(form, "reason"))
+        stage = _stage(form_text(form, "stage"))
+        version = await client.transition_stage(_reference(request), stage, reason=form_text(form, "reason"))
     except ModelyardError as exc:
-        return await version_page(request, client, Refused("stage", exc, _submitted(form)))
+        return await version_page(request, client, Refused("stage", exc, submitted(form)))
     return confirm(request, version_path(version.reference), f"{version.reference} is now in stage {version.stage}.")
 
 
 async def _set_alias(request: Request, client: modelyard.aio.AsyncClient) -> Response:
     form = await request.form()
-    alias, number = _text(form, "alias"), request.path_params["version"]
+    alias, number = form_text(form, "alias"), request.path_params["version"]
     try:
-        change = await client.set_alias(_model(request), alias, number, reason=_text(form, "reason"))
+        change = await client.set_alias(_model(request), alias, number, reason=form_text(form, "reason"))
     except ModelyardError as exc:
-        return await version_page(request, client, Refused("alias", exc, _submitted(form)))
+        return await version_page(request, client, Refused("alias", exc, submitted(form)))
     moved = f" (it pointed at version {change.previous_version})" if change.previous_version else ""
     return confirm(request, version_path(_reference(request)), f"Alias {alias} now points at version {number}{moved}.")
 
 
 async def _delete_alias(request: Request, client: modelyard.aio.AsyncClient) -> Response:
     form = await request.form()
-    alias = _text(form, "alias")
+    alias = form_text(form, "alias")
     try:
-        await client.delete_alias(_model(request), alias, reason=_text(form, "reason"))
+        await client.delete_alias(_model(request), alias, reason=form_text(form, "reason"))
     except ModelyardError as exc:
-        return await version_page(request, client, Refused("alias-delete", exc, _submitted(form)))
+        return await version_page(request, client, Refused("alias-delete", exc, submitted(form)))
     return confirm(request, version_path(_reference(request)), f"Alias {alias} removed.")
 
 
@@ -117,9 +117,9 @@ async def _edit(
         current = await read()
         changed = _changed(form, current.description, current.tags)
         if changed:
-            await write(changed, _text(form, "reason"))
+            await write(changed, form_text(form, "reason"))
     except ModelyardError as exc:
-        return await edited.page(request, client, Refused("edit", exc, _submitted(form)))
+        return await edited.page(request, client, Refused("edit", exc, submitted(form)))
     return confirm(request, edited.path, _saved(edited.name, changed))
 
 
@@ -134,9 +134,9 @@ def _changed(form: FormData, description: str, tags: Mapping[str, str]) -> _Edit
     """The fields the form sends with a value other than the current one, and only those: a
     field another user changed meanwhile is not written back."""
     changed: _Edit = {}
-    if "description" in form and (new := _text(form, "description")) != description:
+    if "description" in form and (new := form_text(form, "description")) != description:
         changed["description"] = new
-    if "tags" in form and (new_tags := parse_tags(_text(form, "tags"))) != tags:
+    if "tags" in form and (new_tags := parse_tags(form_text(form, "tags"))) != tags:
         changed["tags"] = new_tags
     return changed
 
@@ -169,17 +169,6 @@ def _stage(text: str) -> Stage:
         return Stage.parse(text)
     except ValueError as exc:
         raise InvalidArgumentError(f"stage: {exc}") from exc
-
-
-def _text(form: FormData, name: str) -> str:
-    """A field as typed, trimmed, with the line breaks browsers send (CRLF) as newlines."""
-    value = form.get(name, "")
-    return value.replace("\r\n", "\n").strip() if isinstance(value, str) else ""
-
-
-def _submitted(form: FormData) -> dict[str, str]:
-    """What the user typed, to fill the form again (never the CSRF token, which the page has)."""
-    return {key: value for key, value in form.items() if isinstance(value, str) and key != "csrf"}
 
 
 def _model(request: Request) -> str:

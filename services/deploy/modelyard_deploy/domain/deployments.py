@@ -196,7 +196,7 @@ class Deployments:
                 await locked.add_revision(revision, _rolling_state(deployment))
                 created = revision.number
             if replicas is not None and replicas != deployment.replicas:
-                await locked.set_replicas(replicas)
+                await locked.set_replicas(replicas, actor, reason)
             generation = locked.generation
         return await self._changed(name, generation), created
 
@@ -239,10 +239,10 @@ class Deployments:
 
     async def delete(self, name: str) -> None:
         """Marks it DELETING, and returns once the leader stopped every replica and deleted it."""
-        await self._changeable(name, "DeleteDeployment")
+        actor = await self._changeable(name, "DeleteDeployment")
         async with self._store.locked(name) as locked:
             if locked.deployment.state is not DeploymentState.DELETING:
-                await locked.mark_deleting()
+                await locked.mark_deleting(actor)
         await self._changes.notify(name)
         if await self._until(name, lambda deployment: deployment is None, self._delete_wait) is not None:
             raise BackendUnavailableError(

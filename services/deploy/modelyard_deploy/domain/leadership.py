@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from modelyard_deploy.domain.ports import Leadership
 from modelyard_deploy.domain.reconcile import Reconciler
@@ -20,23 +21,30 @@ logger = logging.getLogger(__name__)
 
 
 async def lead(
-    leadership: Leadership, reconciler: Reconciler, interval: float, on_leading: Callable[[bool], None]
+    leadership: Leadership,
+    reconciler: Reconciler,
+    interval: float,
+    on_leading: Callable[[bool], None],
+    duties: Mapping[str, Callable[[], Coroutine[Any, Any, None]]],
 ) -> str:
-    """Waits to become the leader, then reconciles until the leadership is lost (or the
-    reconciler fails); returns why it stopped leading."""
+    """Waits to become the leader, then reconciles, and runs the other leader ``duties`` (name ->
+    a loop that runs until cancelled), until the leadership is lost (or one of them fails);
+    returns why it stopped leading."""
     on_leading(False)
     await leadership.acquire()
     logger.info("leading: this deploy service runs the reconciler")
     on_leading(True)
     await reconciler.adopt_or_stop_leftovers()
-    reconciling = asyncio.ensure_future(reconciler.run_forever(interval))
+    running = {asyncio.ensure_future(reconciler.run_forever(interval)): "the reconciler"}
+    running.update({asyncio.ensure_future(loop()): name for name, loop in duties.items()})
     losing = asyncio.ensure_future(leadership.lost())
     try:
-        await asyncio.wait({reconciling, losing}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({*running, losing}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        reconciling.cancel()
-        losing.cancel()
+        for task in (*running, losing):
+            task.cancel()
     on_leading(False)
-    if losing.done() and not losing.cancelled():
+    if losing in done:
         return f"lost the leader lock: {losing.result()}"
-    return f"the reconciler stopped: {reconciling.exception()!r}"
+    stopped = next(task for task in running if task in done)
+    return f"{running[stopped]} stopped: {stopped.exception()!r}"

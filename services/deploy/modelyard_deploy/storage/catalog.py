@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from modelyard import AsyncClient
-from modelyard.internal import InternalCalls
+from modelyard.internal import InternalCalls, ServiceEvent
 from modelyard_deploy.domain.entities import VersionInfo
+from modelyard_deploy.domain.events import OutboxEvent
 
-__all__ = ["MetadataCatalog", "ServingCredentials"]
+__all__ = ["MetadataCatalog", "MetadataEvents", "ServingCredentials"]
 
 
 class MetadataCatalog:
@@ -31,3 +33,15 @@ class ServingCredentials:
     async def issue(self, deployment: str, version_reference: str, ttl: timedelta | None = None) -> str:
         issued = await self._calls.create_serving_token(version_reference, deployment, ttl or self.ttl)
         return issued.secret
+
+
+class MetadataEvents:
+    """Where the leader forwards the outbox: the metadata service's audit log."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._calls = InternalCalls(client)
+
+    async def record(self, events: Sequence[OutboxEvent]) -> None:
+        await self._calls.record_service_events(
+            [ServiceEvent(e.source_id, e.action, e.project, e.resource, e.actor, e.reason, e.details) for e in events]
+        )

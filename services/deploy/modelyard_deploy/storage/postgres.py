@@ -14,7 +14,9 @@ from modelyard_common.postgres import connection
 from modelyard_common.values import DeploymentRuntime, DeploymentState, ReplicaState
 from modelyard_deploy.domain.entities import Deployment, Replica, Revision
 
-__all__ = ["PgDeploymentStore", "PgLockedDeployment"]
+__all__ = ["SERVICE_ACTOR", "PgDeploymentStore", "PgLockedDeployment"]
+
+SERVICE_ACTOR = "modelyard-deploy"  # the actor of what the service decides itself (a replica failing)
 
 _DEPLOYMENT = (
     "SELECT d.*, coalesce(s.version_reference, '') AS serving_version_reference, "
@@ -77,6 +79,21 @@ def _revision(row: asyncpg.Record) -> Revision:
     )
 
 
+async def _changed(conn: Any, name: str, change: str, actor: str, reason: str) -> None:
+    """Puts a deployment.changed event in the outbox: ``change`` and what the deployment's row holds now."""
+    await conn.execute(
+        "INSERT INTO deploy.outbox (action, project, resource, actor, reason, details) "
+        "SELECT 'deployment.changed', project, 'deployment/' || name, $2, $3, jsonb_build_object("
+        "'deployment', name, 'change', $4::text, 'revision', revision, 'version', version_reference, "
+        "'replicas', replicas, 'runtime', runtime, 'state', state, 'message', status_message) "
+        "FROM deploy.deployments WHERE name = $1",
+        name,
+        actor,
+        reason,
+        change,
+    )
+
+
 async def _revisions(conn: Any, name: str) -> list[Revision]:
     rows = await conn.fetch("SELECT * FROM deploy.revisions WHERE deployment = $1 ORDER BY revision DESC", name)
     return [_revision(r) for r in rows]
@@ -122,6 +139,7 @@ class PgDeploymentStore:
             except asyncpg.UniqueViolationError:
                 raise AlreadyExistsError(f"name: deployment {deployment.name!r} already exists") from None
             await _insert_revision(conn, deployment.name, revision)
+            await _changed(conn, deployment.name, "created", revision.actor, revision.reason)
             return await self._get(conn, deployment.name)
 
     @staticmethod
@@ -212,12 +230,15 @@ class PgLockedDeployment:
             revision.version_reference,
             state.value,
         )
+        await _changed(self._conn, self._deployment.name, "revision", revision.actor, revision.reason)
 
-    async def set_replicas(self, replicas: int) -> None:
+    async def set_replicas(self, replicas: int, actor: str, reason: str) -> None:
         await self._update("replicas = $3", replicas)
+        await _changed(self._conn, self._deployment.name, "scaled", actor, reason)
 
-    async def mark_deleting(self) -> None:
+    async def mark_deleting(self, actor: str) -> None:
         await self._update("state = $3, status_message = ''", DeploymentState.DELETING.value)
+        await _changed(self._conn, self._deployment.name, "deleting", actor, "")
 
     async def save_status(
         self,
@@ -240,6 +261,8 @@ class PgLockedDeployment:
             serving_revision,
             observed_generation,
         )
+        if state is not self._deployment.state:
+            await _changed(conn, name, "state", SERVICE_ACTOR, message)
         await conn.execute(
             "DELETE FROM deploy.replicas WHERE deployment = $1 AND NOT id = ANY($2::text[])",
             name,
@@ -258,4 +281,5 @@ class PgLockedDeployment:
         )
 
     async def delete(self) -> None:
+        await _changed(self._conn, self._deployment.name, "deleted", SERVICE_ACTOR, "")
         await self._conn.execute("DELETE FROM deploy.deployments WHERE name = $1", self._deployment.name)

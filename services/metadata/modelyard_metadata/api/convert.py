@@ -37,6 +37,7 @@ from modelyard_metadata.domain.entities import (
 )
 from modelyard_metadata.domain.json_bounds import shown_json
 from modelyard_metadata.domain.ports import ProjectStats
+from modelyard_metadata.domain.service_events import ServiceEvent
 
 _KIND = ProtoEnum(ModelKind, types_pb2.ModelKind.Value, "MODEL_KIND_")
 _STAGE = ProtoEnum(Stage, types_pb2.Stage.Value, "STAGE_")
@@ -459,4 +460,16 @@ def _flatten(params: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, An
 def platform_info_to_pb(info: PlatformInfo) -> metadata_pb2.GetPlatformInfoResponse:
     return metadata_pb2.GetPlatformInfoResponse(
         registry_address=info.registry_address, deploy_address=info.deploy_address, version=info.version
+    )
+
+
+def service_event_from_pb(event: metadata_pb2.ServiceEvent) -> ServiceEvent:
+    return ServiceEvent(
+        source_id=event.source_id,
+        action=event.action,
+        project=event.project,
+        resource=event.resource,
+        actor=event.actor,
+        reason=event.reason,
+        details=struct_to_dict(event.details),
     )

@@ -268,6 +268,14 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         )
         return metadata_pb2.FailUploadResponse(version=convert.version_to_pb(version))
 
+    async def RecordServiceEvents(
+        self, request: metadata_pb2.RecordServiceEventsRequest, context: Context
+    ) -> metadata_pb2.RecordServiceEventsResponse:
+        recorded = await self._catalog.service_events.record(
+            await self._callers.current(), [convert.service_event_from_pb(e) for e in request.events]
+        )
+        return metadata_pb2.RecordServiceEventsResponse(recorded=recorded)
+
     async def GetPlatformInfo(
         self, request: metadata_pb2.GetPlatformInfoRequest, context: Context
     ) -> metadata_pb2.GetPlatformInfoResponse:

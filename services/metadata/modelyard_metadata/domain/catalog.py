@@ -18,6 +18,7 @@ from modelyard_metadata.domain.metrics import Metrics
 from modelyard_metadata.domain.models import Models
 from modelyard_metadata.domain.ports import EventFeed, MetadataStore
 from modelyard_metadata.domain.projects import Projects
+from modelyard_metadata.domain.service_events import ServiceEvents
 from modelyard_metadata.domain.versions import Versions
 
 __all__ = ["Catalog"]
@@ -34,6 +35,7 @@ class Catalog:
     lineage: Lineage
     audit: AuditLog
     artifacts: Artifacts
+    service_events: ServiceEvents
 
     @classmethod
     def over(cls, store: MetadataStore, feed: EventFeed, protected_aliases: frozenset[str] = frozenset()) -> Catalog:
@@ -51,4 +53,5 @@ class Catalog:
             lineage=Lineage(store, versions),
             audit=AuditLog(store, feed),
             artifacts=Artifacts(store, guard),
+            service_events=ServiceEvents(store, guard),
         )

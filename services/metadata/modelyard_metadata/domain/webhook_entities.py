@@ -19,14 +19,16 @@ __all__ = [
     "actions_of",
 ]
 
-# Event kind -> the audit actions it is made of. Deployment changes live in the deploy service's
-# own tables, not in this audit log; batch scoring jobs are not built yet.
+# Event kind -> the audit actions it is made of. Deployment and job events come from the deploy
+# service's outbox (RecordServiceEvents).
 EVENT_KINDS: Mapping[str, frozenset[str]] = {
     "version.created": frozenset({"version.create"}),
     "version.ready": frozenset({"version.ready"}),
     "version.failed": frozenset({"version.failed"}),
     "version.stage_changed": frozenset({"version.stage"}),
     "alias.moved": frozenset({"alias.set", "alias.delete"}),
+    "deployment.changed": frozenset({"deployment.changed"}),
+    "job.finished": frozenset({"job.finished"}),
     "scoring_test.passed": frozenset({"scoring_test.passed"}),
     "scoring_test.failed": frozenset({"scoring_test.failed"}),
     "scoring_test.error": frozenset({"scoring_test.error"}),

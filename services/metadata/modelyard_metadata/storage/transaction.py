@@ -284,6 +284,14 @@ class PgTransaction:
         self.touched.add(model.full_name)
         return deleted
 
+    async def first_service_event(self, service: str, source_id: int) -> bool:
+        inserted = await self._conn.fetchval(
+            "INSERT INTO service_events (service, source_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+            service,
+            source_id,
+        )
+        return bool(inserted)
+
     async def append_audit(self, event: NewAuditEvent) -> int:
         return await self._conn.fetchval(  # type: ignore[no-any-return]
             f"""WITH e AS (

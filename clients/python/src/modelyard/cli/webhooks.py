@@ -9,25 +9,15 @@ import click
 from rich.console import RenderableType
 from rich.text import Text
 
-from modelyard._webhook_types import NewWebhookSecret, PingResult, WebhookDelivery, WebhookSubscription
+from modelyard._webhook_types import WEBHOOK_KINDS, NewWebhookSecret, PingResult, WebhookDelivery, WebhookSubscription
 from modelyard.cli._app import State, emit, emit_list, pass_state
 from modelyard.cli._render import _details, _group, _minutes, _table
 
-KINDS = (
-    "version.created",
-    "version.ready",
-    "version.failed",
-    "version.stage_changed",
-    "alias.moved",
-    "scoring_test.passed",
-    "scoring_test.failed",
-    "scoring_test.error",
-)
 _kind_option = click.option(
     "--kind",
     "kinds",
     multiple=True,
-    type=click.Choice(KINDS),
+    type=click.Choice(WEBHOOK_KINDS),
     help="An event kind to send (repeat for more).  [default: every kind]",
 )
 

@@ -1583,6 +1583,94 @@ class FailUploadResponse(_message.Message):
 Global___FailUploadResponse: _TypeAlias = FailUploadResponse  # noqa: Y015
 
 @_typing.final
+class ServiceEvent(_message.Message):
+    """An event from the deploy service's own tables (its outbox), forwarded in source_id order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    PROJECT_FIELD_NUMBER: _builtins.int
+    RESOURCE_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
+    source_id: _builtins.int
+    """Unique per service and increasing: an event already recorded is skipped."""
+    action: _builtins.str
+    """deployment.changed or job.finished."""
+    project: _builtins.str
+    resource: _builtins.str
+    """What changed, e.g. "deployment/churn-api" or "job/<id>"."""
+    actor: _builtins.str
+    """Who made the change (the service itself for what it decided, e.g. a replica failing)."""
+    reason: _builtins.str
+    @_builtins.property
+    def details(self) -> _struct_pb2.Struct:
+        """What the change left, e.g. the deployment's revision, version, replicas and state."""
+
+    def __init__(
+        self,
+        *,
+        source_id: _builtins.int = ...,
+        action: _builtins.str = ...,
+        project: _builtins.str = ...,
+        resource: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        details: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["details", b"details"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "details", b"details", "project", b"project", "reason", b"reason", "resource", b"resource", "source_id", b"source_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceEvent: _TypeAlias = ServiceEvent  # noqa: Y015
+
+@_typing.final
+class RecordServiceEventsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceEvent]:
+        """At most 500."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___ServiceEvent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordServiceEventsRequest: _TypeAlias = RecordServiceEventsRequest  # noqa: Y015
+
+@_typing.final
+class RecordServiceEventsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDED_FIELD_NUMBER: _builtins.int
+    recorded: _builtins.int
+    """How many were new (the others had been recorded before)."""
+    def __init__(
+        self,
+        *,
+        recorded: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recorded", b"recorded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordServiceEventsResponse: _TypeAlias = RecordServiceEventsResponse  # noqa: Y015
+
+@_typing.final
 class GetPlatformInfoRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

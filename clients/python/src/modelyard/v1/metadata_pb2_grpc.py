@@ -167,6 +167,11 @@ class MetadataServiceStub:
                 request_serializer=modelyard_dot_v1_dot_metadata__pb2.FailUploadRequest.SerializeToString,
                 response_deserializer=modelyard_dot_v1_dot_metadata__pb2.FailUploadResponse.FromString,
                 _registered_method=True)
+        self.RecordServiceEvents = channel.unary_unary(
+                '/modelyard.v1.MetadataService/RecordServiceEvents',
+                request_serializer=modelyard_dot_v1_dot_metadata__pb2.RecordServiceEventsRequest.SerializeToString,
+                response_deserializer=modelyard_dot_v1_dot_metadata__pb2.RecordServiceEventsResponse.FromString,
+                _registered_method=True)
         self.GetPlatformInfo = channel.unary_unary(
                 '/modelyard.v1.MetadataService/GetPlatformInfo',
                 request_serializer=modelyard_dot_v1_dot_metadata__pb2.GetPlatformInfoRequest.SerializeToString,
@@ -343,6 +348,14 @@ class MetadataServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordServiceEvents(self, request, context):
+        """Internal, for the deploy service: events of what it keeps (deployment.changed, job.finished)
+        join the audit log, each once (by its source_id), so that webhooks deliver them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetPlatformInfo(self, request, context):
         """Where the platform's registry and deploy services are, as clients should reach them, so
         that a client needs only this service's address. Any authenticated caller (serving
@@ -484,6 +497,11 @@ def add_MetadataServiceServicer_to_server(servicer, server):
                     servicer.FailUpload,
                     request_deserializer=modelyard_dot_v1_dot_metadata__pb2.FailUploadRequest.FromString,
                     response_serializer=modelyard_dot_v1_dot_metadata__pb2.FailUploadResponse.SerializeToString,
+            ),
+            'RecordServiceEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordServiceEvents,
+                    request_deserializer=modelyard_dot_v1_dot_metadata__pb2.RecordServiceEventsRequest.FromString,
+                    response_serializer=modelyard_dot_v1_dot_metadata__pb2.RecordServiceEventsResponse.SerializeToString,
             ),
             'GetPlatformInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPlatformInfo,
@@ -1196,6 +1214,33 @@ class MetadataService:
             '/modelyard.v1.MetadataService/FailUpload',
             modelyard_dot_v1_dot_metadata__pb2.FailUploadRequest.SerializeToString,
             modelyard_dot_v1_dot_metadata__pb2.FailUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordServiceEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelyard.v1.MetadataService/RecordServiceEvents',
+            modelyard_dot_v1_dot_metadata__pb2.RecordServiceEventsRequest.SerializeToString,
+            modelyard_dot_v1_dot_metadata__pb2.RecordServiceEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -70,6 +70,10 @@ class MetadataServiceStub:
     """Internal, for the registry service: the version's bytes are durable and verified."""
     FailUpload: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.FailUploadRequest, _metadata_pb2.FailUploadResponse]
     """Internal, for the registry service: the upload failed or was abandoned."""
+    RecordServiceEvents: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.RecordServiceEventsRequest, _metadata_pb2.RecordServiceEventsResponse]
+    """Internal, for the deploy service: events of what it keeps (deployment.changed, job.finished)
+    join the audit log, each once (by its source_id), so that webhooks deliver them.
+    """
     GetPlatformInfo: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.GetPlatformInfoRequest, _metadata_pb2.GetPlatformInfoResponse]
     """Where the platform's registry and deploy services are, as clients should reach them, so
     that a client needs only this service's address. Any authenticated caller (serving
@@ -118,6 +122,10 @@ class MetadataServiceAsyncStub(MetadataServiceStub):
     """Internal, for the registry service: the version's bytes are durable and verified."""
     FailUpload: _aio.UnaryUnaryMultiCallable[_metadata_pb2.FailUploadRequest, _metadata_pb2.FailUploadResponse]  # type: ignore[assignment]
     """Internal, for the registry service: the upload failed or was abandoned."""
+    RecordServiceEvents: _aio.UnaryUnaryMultiCallable[_metadata_pb2.RecordServiceEventsRequest, _metadata_pb2.RecordServiceEventsResponse]  # type: ignore[assignment]
+    """Internal, for the deploy service: events of what it keeps (deployment.changed, job.finished)
+    join the audit log, each once (by its source_id), so that webhooks deliver them.
+    """
     GetPlatformInfo: _aio.UnaryUnaryMultiCallable[_metadata_pb2.GetPlatformInfoRequest, _metadata_pb2.GetPlatformInfoResponse]  # type: ignore[assignment]
     """Where the platform's registry and deploy services are, as clients should reach them, so
     that a client needs only this service's address. Any authenticated caller (serving
@@ -319,6 +327,16 @@ class MetadataServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_metadata_pb2.FailUploadResponse, _abc.Awaitable[_metadata_pb2.FailUploadResponse]]:
         """Internal, for the registry service: the upload failed or was abandoned."""
+
+    @_abc_1.abstractmethod
+    def RecordServiceEvents(
+        self,
+        request: _metadata_pb2.RecordServiceEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metadata_pb2.RecordServiceEventsResponse, _abc.Awaitable[_metadata_pb2.RecordServiceEventsResponse]]:
+        """Internal, for the deploy service: events of what it keeps (deployment.changed, job.finished)
+        join the audit log, each once (by its source_id), so that webhooks deliver them.
+        """
 
     @_abc_1.abstractmethod
     def GetPlatformInfo(

@@ -1,0 +1,1 @@
+"""Scoring runs: the metrics computed from a version's outputs on a dataset (scikit-learn, here)."""
