@@ -32,7 +32,6 @@ from modelyard_metadata.domain.scoring_checks import (
     next_tick,
 )
 from modelyard_metadata.domain.scoring_entities import (
-    NewScoringTest,
     ScoreDefinition,
     ScoringRun,
     ScoringTest,
@@ -136,7 +135,8 @@ class ScoringTests:
         _check_columns(found, definition)
         if target.version is not None:
             await find_version(self._metadata, VersionRef(project, model_short, version=target.version))
-        new = NewScoringTest(
+        now = datetime.now(UTC)
+        new = ScoringTest(
             id=str(uuid.uuid4()),
             model_id=model.id,
             project=project,
@@ -145,11 +145,12 @@ class ScoringTests:
             target=target,
             dataset=found.reference,
             schedule=schedule,
-            next_run_at=next_tick(schedule, datetime.now(UTC)) if schedule else None,
             active=active,
             required_for=gates,
             description=description,
             created_by=caller.actor,
+            created_at=now,
+            next_run_at=next_tick(schedule, now) if schedule else None,
         )
         async with self._store.transaction() as tx:
             await lock_model(tx, project, model_short)

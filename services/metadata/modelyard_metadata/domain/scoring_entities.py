@@ -14,7 +14,6 @@ __all__ = [
     "STRUCTURED_METRICS",
     "TASK_METRICS",
     "ClaimedRun",
-    "NewScoringTest",
     "RunState",
     "ScoreDefinition",
     "ScoreInput",
@@ -133,23 +132,6 @@ class ScoringRun:
     def model_version(self) -> str:
         """PROJECT/MODEL:N once resolved; empty before."""
         return f"{self.project}/{self.model}:{self.version}" if self.version is not None else ""
-
-
-@dataclass(frozen=True, slots=True)
-class NewScoringTest:
-    id: str
-    model_id: int
-    project: str
-    model: str
-    name: str
-    target: Target
-    dataset: str
-    schedule: str
-    next_run_at: datetime | None
-    active: bool
-    required_for: tuple[Stage, ...]
-    description: str
-    created_by: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ from typing import Any, Protocol
 from modelyard_metadata.domain.entities import MetricPoint, ModelVersion
 from modelyard_metadata.domain.ports import MetadataTransaction
 from modelyard_metadata.domain.scoring_entities import (
-    NewScoringTest,
     RunState,
     ScoreDefinition,
     ScoringRun,
@@ -24,7 +23,7 @@ __all__ = ["ScoringStore", "ScoringTransaction"]
 class ScoringTransaction(MetadataTransaction, Protocol):
     async def set_definition(self, model_id: int, definition: ScoreDefinition) -> ScoreDefinition: ...
     async def definition(self, model_id: int) -> ScoreDefinition | None: ...
-    async def insert_test(self, test: NewScoringTest) -> ScoringTest:
+    async def insert_test(self, test: ScoringTest) -> ScoringTest:
         """ALREADY_EXISTS when the model has a test of that name."""
         ...
 

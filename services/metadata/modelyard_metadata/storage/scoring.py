@@ -20,7 +20,6 @@ from modelyard_common.postgres import connection
 from modelyard_metadata.domain.audit import snapshot
 from modelyard_metadata.domain.entities import MetricPoint, ModelVersion, Stage
 from modelyard_metadata.domain.scoring_entities import (
-    NewScoringTest,
     RunState,
     ScoreDefinition,
     ScoreInput,
@@ -147,12 +146,13 @@ class PgScoringTransaction(PgTransaction):
         )
         return None if row is None else _definition(row)
 
-    async def insert_test(self, test: NewScoringTest) -> ScoringTest:
+    async def insert_test(self, test: ScoringTest) -> ScoringTest:
         try:
             await self._conn.execute(
                 """INSERT INTO scoring_tests (id, model_id, project, model, name, target_version, target_alias,
-                       every_new_version, dataset, schedule, next_run_at, active, required_for, description, created_by)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
+                       every_new_version, dataset, schedule, next_run_at, active, required_for, description, created_by,
+                       created_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)""",
                 test.id,
                 test.model_id,
                 test.project,
@@ -168,6 +168,7 @@ class PgScoringTransaction(PgTransaction):
                 [stage.value for stage in test.required_for],
                 test.description,
                 test.created_by,
+                test.created_at,
             )
         except asyncpg.UniqueViolationError:
             raise AlreadyExistsError(
