@@ -22,6 +22,8 @@ from modelyard.v1 import (
     datasets_pb2_grpc,
     metadata_pb2,
     metadata_pb2_grpc,
+    scoring_pb2,
+    scoring_pb2_grpc,
     webhooks_pb2,
     webhooks_pb2_grpc,
 )
@@ -34,6 +36,7 @@ from modelyard_common.settings import load_settings
 from modelyard_metadata.api.auth_servicer import AuthServicer
 from modelyard_metadata.api.callers import Callers
 from modelyard_metadata.api.dataset_servicer import DatasetServicer
+from modelyard_metadata.api.scoring_servicer import ScoringServicer
 from modelyard_metadata.api.servicer import MetadataServicer
 from modelyard_metadata.api.webhook_servicer import WebhookServicer
 from modelyard_metadata.domain.accounts import Accounts
@@ -42,11 +45,13 @@ from modelyard_metadata.domain.consumers import Consumers
 from modelyard_metadata.domain.dataset_lineage import DatasetLineage
 from modelyard_metadata.domain.datasets import Datasets
 from modelyard_metadata.domain.entities import PlatformInfo
-from modelyard_metadata.domain.limits import LARGER_REQUESTS, MAX_REQUEST_BYTES
+from modelyard_metadata.domain.limits import LARGER_REQUESTS, MAX_REQUEST_BYTES, SCORING_LARGER_REQUESTS
+from modelyard_metadata.domain.scoring import ScoringTests
+from modelyard_metadata.domain.scoring_runs import ScoringRuns
 from modelyard_metadata.domain.webhook_delivery import DeliveryWorker, RetryPolicy, WorkerSettings
 from modelyard_metadata.domain.webhook_destinations import Destinations
 from modelyard_metadata.domain.webhooks import Webhooks
-from modelyard_metadata.metrics import ModelMetricGauges, WebhookMetrics
+from modelyard_metadata.metrics import ModelMetricGauges, WebhookMetrics, scoring_run_finished
 from modelyard_metadata.settings import MetadataSettings
 from modelyard_metadata.storage.access import PgAccessStore
 from modelyard_metadata.storage.cache import VersionCache
@@ -54,6 +59,7 @@ from modelyard_metadata.storage.consumers import PgConsumerStore
 from modelyard_metadata.storage.datasets import PgDatasetStore
 from modelyard_metadata.storage.events import AuditFeed
 from modelyard_metadata.storage.postgres import PgStore, init_connection
+from modelyard_metadata.storage.scoring import PgScoringStore
 from modelyard_metadata.storage.webhook_http import HttpSender
 from modelyard_metadata.storage.webhooks import PgWebhookStore, SecretBox
 
@@ -64,6 +70,7 @@ SERVICE_NAME = metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_
 AUTH_SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 DATASET_SERVICE_NAME = datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name
 WEBHOOK_SERVICE_NAME = webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name
+SCORING_SERVICE_NAME = scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name
 
 
 async def _webhooks(
@@ -152,6 +159,10 @@ async def run(settings: MetadataSettings) -> None:
         auth_servicer = AuthServicer(accounts, callers)
         dataset_servicer = DatasetServicer(datasets, dataset_lineage, callers)
         webhook_servicer = WebhookServicer(webhooks, callers)
+        scoring_store = PgScoringStore(pool, cache)
+        scoring_tests = ScoringTests(scoring_store, store, catalog.guard, datasets)
+        scoring_runs = ScoringRuns(scoring_store, store, catalog.guard, scoring_tests, scoring_run_finished)
+        scoring_servicer = ScoringServicer(scoring_tests, scoring_runs, callers)
         bindings = [
             ServiceBinding(
                 SERVICE_NAME,
@@ -169,6 +180,12 @@ async def run(settings: MetadataSettings) -> None:
             ServiceBinding(
                 WEBHOOK_SERVICE_NAME,
                 lambda server: webhooks_pb2_grpc.add_WebhookServiceServicer_to_server(webhook_servicer, server),
+            ),
+            ServiceBinding(
+                SCORING_SERVICE_NAME,
+                lambda server: scoring_pb2_grpc.add_ScoringServiceServicer_to_server(scoring_servicer, server),
+                MAX_REQUEST_BYTES,
+                SCORING_LARGER_REQUESTS,
             ),
         ]
         await serve(settings, bindings, before_stop=feed.close, auth_required=settings.auth_enabled)

@@ -15,10 +15,12 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from modelyard_metadata.domain.entities import Stage
+from modelyard_metadata.domain.scoring_entities import ScoringRun
 from modelyard_metadata.domain.webhook_entities import Attempt, Subscription
 from modelyard_metadata.storage.watched_metrics import WatchedMetric, watched_metrics
 
-__all__ = ["CACHE_ERRORS", "CACHE_LOOKUPS", "ModelMetricGauges", "WebhookMetrics"]
+__all__ = ["CACHE_ERRORS", "CACHE_LOOKUPS", "ModelMetricGauges", "WebhookMetrics", "scoring_run_finished"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,11 @@ CACHE_LOOKUPS = Counter(
 CACHE_ERRORS = Counter("modelyard_metadata_cache_errors_total", "Redis operations that failed", ["operation"])
 WEBHOOK_ATTEMPTS = Counter(
     "modelyard_metadata_webhook_deliveries_total", "Webhook delivery attempts by result (delivered, failed)", ["result"]
+)
+SCORING_RUNS = Counter(
+    "modelyard_metadata_scoring_runs_total",
+    "Scoring runs finished, by outcome (PASSED, FAILED, ERROR) and the stage of the version scored",
+    ["project", "model", "stage", "outcome"],
 )
 WEBHOOK_SECONDS = Histogram("modelyard_metadata_webhook_delivery_seconds", "Duration of webhook delivery attempts")
 
@@ -96,3 +103,8 @@ class WebhookMetrics(Collector):
             failing.add_metric([s.project, s.id], 1 if s.failing_since is not None else 0)
         yield backlog
         yield failing
+
+
+def scoring_run_finished(run: ScoringRun, stage: Stage | None) -> None:
+    """Counts a finished run (``stage``: of the version it scored; none when unresolved)."""
+    SCORING_RUNS.labels(run.project, run.model, stage.value if stage else "", run.state.value).inc()

@@ -1,4 +1,5 @@
-"""Every RPC of MetadataService, RegistryService, DeployService and AuthService (the latter as a
+"""Every RPC of MetadataService (with DatasetService, WebhookService and ScoringService on its
+port), RegistryService, DeployService and AuthService (the latter as a
 platform admin on a metadata service with authentication on), driven by hypothesis with
 malformed requests built from the message descriptors, against the real services.
 
@@ -32,7 +33,7 @@ from hypothesis import strategies as st
 
 import modelyard
 from modelyard.internal import InternalCalls
-from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, registry_pb2, webhooks_pb2
+from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, registry_pb2, scoring_pb2, webhooks_pb2
 from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.embedded.service import ServiceProcess
 
@@ -82,6 +83,9 @@ METADATA_TABLES = (
     "(SELECT id, project, url, kinds, actions, description, active, secret, previous_secret, created_by"
     " FROM webhook_subscriptions)",
     "(SELECT id, subscription_id, event_id FROM webhook_deliveries)",
+    "score_definitions",
+    "scoring_tests",
+    "scoring_runs",
     "registry.files",
     "registry.blobs",
 )
@@ -317,6 +321,11 @@ def seeded(
         client.create_dataset_version(f"{project}/d", "CSV")
         # The service may post to loopback only; this port refuses every connection.
         hook = client.create_webhook(project, dead_end_url, kinds=["alias.moved"]).subscription
+        client.set_score_definition(
+            f"{project}/m", task="regression", inputs={"x": ["amount"]}, label_column="amount", metrics=["rmse"]
+        )
+        test = client.create_scoring_test(f"{project}/m", "holdout", dataset=table, alias="champion")
+        run = client.run_scoring_test(test.id)
     common = [project, f"{project}/m", f"{project}/m:1", f"{project}/m@champion", "champion", "accuracy"]
     return {
         "MetadataService": [
@@ -339,6 +348,7 @@ def seeded(
             "1" * 64,
         ],
         "WebhookService": [project, dead_end_url, hook.id, "alias.moved", "version.created", "1"],
+        "ScoringService": [*common, table, test.id, run.id, "holdout", "* * * * *", "amount", "rmse", "fuzzer"],
         "RegistryService": [project, f"{project}/up", f"{project}/up:1", "model.onnx", "a/b.bin", "1" * 64],
         # No READY reference here: a fuzzed deployment would start real inference servers.
         "DeployService": [project, f"{project}/pending:1", f"{project}/absent", "scorer", "d-1", "x" * 41],
@@ -362,6 +372,7 @@ def targets(
         "MetadataService": Target(metadata_service, metadata_dsn, METADATA_TABLES, loop),
         "DatasetService": Target(metadata_service, metadata_dsn, METADATA_TABLES, loop),
         "WebhookService": Target(metadata_service, metadata_dsn, METADATA_TABLES, loop),
+        "ScoringService": Target(metadata_service, metadata_dsn, METADATA_TABLES, loop),
         "RegistryService": Target(registry_service, metadata_dsn, METADATA_TABLES, loop),
         "DeployService": Target(deploy, deploy_dsn, DEPLOY_TABLES, loop),
     }
@@ -375,6 +386,7 @@ def _methods() -> list[MethodDescriptor]:
         metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"],
         datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
         webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
+        scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"],
         registry_pb2.DESCRIPTOR.services_by_name["RegistryService"],
         deploy_pb2.DESCRIPTOR.services_by_name["DeployService"],
         auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
@@ -489,6 +501,11 @@ _JSON_TARGET: dict[str, Callable[[str, str], dict[str, str]]] = {
     "RecordServiceEvents": lambda _model, _reference: {},
 }
 
+# Requests embedding JSON that need no filling of their own: RecordScoringResult's metrics go
+# through LogMetrics' checks (check_metric_points) and storage; CreateScoringTest's
+# test.last_run (a run, with its metrics) is output only, never read from a request.
+JSON_CHECKED_ALIKE = {"RecordScoringResult", "CreateScoringTest"}
+
 
 def test_every_free_form_json_field_is_found_here() -> None:
     takes_json = {
@@ -496,7 +513,7 @@ def test_every_free_form_json_field_is_found_here() -> None:
         for method in _methods()
         if _embeds(method.input_type, {"google.protobuf.Struct", "google.protobuf.Value"}, set())
     }
-    assert takes_json == set(JSON_FIELDS)
+    assert takes_json == set(JSON_FIELDS) | JSON_CHECKED_ALIKE
 
 
 def _embeds(descriptor: Descriptor, names: set[str], seen: set[str]) -> bool:

@@ -85,6 +85,9 @@ async def test_two_replicas_migrating_at_once_apply_each_migration_once(postgres
                 "0005_consumers",
                 "0006_datasets",
                 "0007_webhooks",
+                "0008_scoring",
+                "0009_service_events",
+                "0010_pending_datasets",
             ],
         ]
         assert await migrate(first, MIGRATIONS) == []
@@ -97,6 +100,9 @@ async def test_two_replicas_migrating_at_once_apply_each_migration_once(postgres
             (5, "consumers"),
             (6, "datasets"),
             (7, "webhooks"),
+            (8, "scoring"),
+            (9, "service_events"),
+            (10, "pending_datasets"),
         ]
     finally:
         await first.close()

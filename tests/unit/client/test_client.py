@@ -17,7 +17,7 @@ from modelyard._connection import Settings
 from modelyard._deploy_calls import DeployCalls
 from modelyard._metadata_calls import MetadataCalls
 from modelyard.internal import InternalCalls
-from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, types_pb2, webhooks_pb2
+from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, scoring_pb2, types_pb2, webhooks_pb2
 
 
 class _Returning:
@@ -207,6 +207,11 @@ _ARGS = {
     "columns": [],
     "row_count": 0,
     "updated_before": datetime(2026, 1, 1, tzinfo=UTC),
+    "task": "classification",
+    "inputs": {"features": ["a", "b"]},
+    "attempt": 1,
+    "max_runs": 1,
+    "lease_seconds": 30.0,
 }
 
 
@@ -217,6 +222,7 @@ def test_every_rpc_has_a_method() -> None:
         _connection.AUTH: auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
         _connection.DATASETS: datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
         _connection.WEBHOOKS: webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
+        _connection.SCORING: scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"],
     }
     recorder = _Recording("test:1", actor="tester")
     sent = set()
@@ -246,6 +252,13 @@ def test_every_rpc_has_a_method() -> None:
                 "modelyard.v1.AuthService": {"WhoAmI", "ListPrincipals", "ListTokens", "ListProjectRoles"},
                 "modelyard.v1.DatasetService": _connection.READS[_connection.DATASETS],
                 "modelyard.v1.WebhookService": {"GetSubscription", "ListSubscriptions", "ListDeliveries"},
+                "modelyard.v1.ScoringService": {
+                    "GetScoreDefinition",
+                    "GetScoringTest",
+                    "ListScoringTests",
+                    "GetScoringRun",
+                    "ListScoringRuns",
+                },
             },
         ),
         (

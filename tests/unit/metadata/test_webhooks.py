@@ -36,6 +36,8 @@ def test_no_kinds_subscribes_every_kinds_actions() -> None:
     everything = actions_of(())
     assert {"version.create", "version.ready", "version.stage", "alias.set", "alias.delete"} <= set(everything)
     assert actions_of(("alias.moved",)) == ["alias.delete", "alias.set"]
+    assert {"scoring_test.passed", "scoring_test.failed", "scoring_test.error"} <= set(everything)
+    assert actions_of(("scoring_test.failed",)) == ["scoring_test.failed"]
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,10 @@ waiting for a deployment, and predictions on its replicas."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +22,8 @@ from modelyard._dataset_types import DatasetFormat, DatasetVersion
 from modelyard._deploy_calls import DeployCalls, deployment_of
 from modelyard._files import Progress
 from modelyard._metadata_calls import MetadataCalls
+from modelyard._scoring_calls import ScoringCalls
+from modelyard._scoring_types import ScoringRun
 from modelyard._tls import TLSConfig
 from modelyard._transfer import Transfers
 from modelyard._transport import AsyncTransport, BlockingTransport
@@ -69,6 +73,10 @@ class _Settled:
         return self._settings.tls
 
 
+def _still(run: ScoringRun, timeout: float) -> DeadlineExceededError:
+    return DeadlineExceededError(f"scoring run {run.id} is {run.state} after {timeout:g} s, not finished")
+
+
 @final
 class Client(
     _Settled,
@@ -76,6 +84,7 @@ class Client(
     DatasetCalls[BlockingRunner],
     DeployCalls[BlockingRunner],
     WebhookCalls[BlockingRunner],
+    ScoringCalls[BlockingRunner],
 ):
     """Blocking client of the metadata service, and of the registry for artifact bytes
     (``push``, ``pull``, ``artifact``, ``abort_upload``). Open with ``modelyard.connect()``;
@@ -315,6 +324,23 @@ class Client(
             ) from exc
         raise NotFoundError(f"deployment {name} was deleted while waiting for it to be {wanted}")
 
+    def wait_scoring_run(self, run_id: str, timeout: float = 300.0, *, poll: float = 0.5) -> ScoringRun:
+        """Reads scoring run ``run_id`` every ``poll`` seconds until it is PASSED, FAILED or
+        ERROR, and returns it.
+
+        Raises:
+            DeadlineExceededError: ``timeout`` seconds passed first (the message says its state).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.get_scoring_run(run_id)
+            left = deadline - time.monotonic()
+            if run.state.finished:
+                return run
+            if left <= 0:
+                raise _still(run, timeout)
+            time.sleep(min(poll, left))
+
     # Predictions (the deployment's inference servers)
 
     def predict(
@@ -345,7 +371,12 @@ class Client(
 
 @final
 class AsyncClient(
-    _Settled, MetadataCalls[AsyncRunner], DatasetCalls[AsyncRunner], DeployCalls[AsyncRunner], WebhookCalls[AsyncRunner]
+    _Settled,
+    MetadataCalls[AsyncRunner],
+    DatasetCalls[AsyncRunner],
+    DeployCalls[AsyncRunner],
+    WebhookCalls[AsyncRunner],
+    ScoringCalls[AsyncRunner],
 ):
     """Asyncio client of the metadata service: the same methods as ``Client``, awaited (and
     ``async for`` over the listing ones), except the artifact transfers (``push``, ``pull``...),
@@ -413,6 +444,18 @@ class AsyncClient(
             return await self.update_deployment(
                 name, reference=reference, replicas=replicas, reason=reason, trusted_types=trusted_types
             )
+
+    async def wait_scoring_run(self, run_id: str, timeout: float = 300.0, *, poll: float = 0.5) -> ScoringRun:
+        """``Client.wait_scoring_run``, awaited."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = await self.get_scoring_run(run_id)
+            left = deadline - time.monotonic()
+            if run.state.finished:
+                return run
+            if left <= 0:
+                raise _still(run, timeout)
+            await asyncio.sleep(min(poll, left))
 
     async def close(self) -> None:
         await self._transport.close()

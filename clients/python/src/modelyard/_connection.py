@@ -18,7 +18,7 @@ from typing import Any
 from modelyard._tls import TLSConfig
 from modelyard._types import PlatformInfo
 from modelyard.errors import ModelyardError, Reachable
-from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, registry_pb2, webhooks_pb2
+from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, registry_pb2, scoring_pb2, webhooks_pb2
 
 __all__ = [
     "ACTOR_ENV",
@@ -37,6 +37,7 @@ __all__ = [
     "REGISTRY",
     "REGISTRY_ENV",
     "REQUEST_ID_HEADER",
+    "SCORING",
     "TARGET_ENV",
     "TOKEN_ENV",
     "UNKNOWN_PLATFORM",
@@ -62,9 +63,9 @@ ACTOR_HEADER = "modelyard-actor"
 REQUEST_ID_HEADER = "modelyard-request-id"
 AUTHORIZATION_HEADER = "authorization"
 
-# The services a client calls; AuthService, DatasetService and WebhookService are served on the
-# metadata service's port.
-METADATA, AUTH, DATASETS, WEBHOOKS = "metadata", "auth", "datasets", "webhooks"
+# The services a client calls; AuthService, DatasetService, WebhookService and ScoringService are
+# served on the metadata service's port.
+METADATA, AUTH, DATASETS, WEBHOOKS, SCORING = "metadata", "auth", "datasets", "webhooks", "scoring"
 DEPLOY, REGISTRY = "deploy", "registry"
 _FULL_NAMES = {
     METADATA: metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name,
@@ -73,6 +74,7 @@ _FULL_NAMES = {
     DEPLOY: deploy_pb2.DESCRIPTOR.services_by_name["DeployService"].full_name,
     REGISTRY: registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
     WEBHOOKS: webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
+    SCORING: scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name,
 }
 # The one retry policy: reads, and only reads, are sent again when the server (or a store behind
 # it) was UNAVAILABLE, by gRPC itself, within the call's deadline, with jittered backoff. Writes
@@ -111,6 +113,9 @@ READS: dict[str, frozenset[str]] = {
     DEPLOY: frozenset({"GetDeployment", "ListDeployments", "ListDeploymentRevisions"}),
     REGISTRY: frozenset({"StatArtifact", "GetUploadSession"}),
     WEBHOOKS: frozenset({"GetSubscription", "ListSubscriptions", "ListDeliveries"}),
+    SCORING: frozenset(
+        {"GetScoreDefinition", "GetScoringTest", "ListScoringTests", "GetScoringRun", "ListScoringRuns"}
+    ),
 }
 _RETRY_POLICY = {
     "maxAttempts": 4,
@@ -120,12 +125,13 @@ _RETRY_POLICY = {
     "retryableStatusCodes": ["UNAVAILABLE"],
 }
 # Which services share a channel: the one reached at a service's address.
-_ON_METADATA = (METADATA, AUTH, DATASETS, WEBHOOKS)
+_ON_METADATA = (METADATA, AUTH, DATASETS, WEBHOOKS, SCORING)
 _ON_CHANNEL = {
     METADATA: _ON_METADATA,
     AUTH: _ON_METADATA,
     DATASETS: _ON_METADATA,
     WEBHOOKS: _ON_METADATA,
+    SCORING: _ON_METADATA,
     DEPLOY: (DEPLOY,),
     REGISTRY: (REGISTRY,),
 }

@@ -31,6 +31,7 @@ from modelyard._types import (
     LineageNode,
     MetricPoint,
     MetricRange,
+    MetricSource,
     Model,
     ModelFields,
     ModelKind,
@@ -239,7 +240,16 @@ def artifact_to_pb(artifact: Artifact) -> types_pb2.Artifact:
 def metric_from_pb(metric: types_pb2.Metric) -> MetricPoint:
     structured = metric.WhichOneof("value") == "structured"
     value: float | dict[str, Any] = struct_from_pb(metric.structured) if structured else metric.number
-    return MetricPoint(name=metric.name, value=value, step=metric.step, time=optional_time(metric, "time"))
+    source = metric.source
+    return MetricPoint(
+        name=metric.name,
+        value=value,
+        step=metric.step,
+        time=optional_time(metric, "time"),
+        source=MetricSource(source.scoring_run, source.scoring_test_id, source.scoring_test, source.dataset)
+        if metric.HasField("source")
+        else None,
+    )
 
 
 def metric_to_pb(

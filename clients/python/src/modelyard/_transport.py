@@ -26,6 +26,7 @@ from modelyard._connection import (
     DEPLOY,
     METADATA,
     REGISTRY,
+    SCORING,
     WEBHOOKS,
     Settings,
     address,
@@ -42,6 +43,7 @@ from modelyard.v1 import (
     metadata_pb2,
     metadata_pb2_grpc,
     registry_pb2_grpc,
+    scoring_pb2_grpc,
     webhooks_pb2_grpc,
 )
 
@@ -56,12 +58,14 @@ _STUBS = {
     DEPLOY: deploy_pb2_grpc.DeployServiceStub,
     REGISTRY: registry_pb2_grpc.RegistryServiceStub,
     WEBHOOKS: webhooks_pb2_grpc.WebhookServiceStub,
+    SCORING: scoring_pb2_grpc.ScoringServiceStub,
 }
 _CHANNEL_OF = {
     METADATA: METADATA,
     AUTH: METADATA,
     DATASETS: METADATA,
     WEBHOOKS: METADATA,
+    SCORING: METADATA,
     DEPLOY: DEPLOY,
     REGISTRY: REGISTRY,
 }

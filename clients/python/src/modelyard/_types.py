@@ -41,6 +41,7 @@ __all__ = [
     "LineageNode",
     "MetricPoint",
     "MetricRange",
+    "MetricSource",
     "Model",
     "ModelFields",
     "ModelKind",
@@ -419,13 +420,25 @@ class DeploymentRevision:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricSource:
+    """The scoring run that computed a metric: its id, its test (id and name), the dataset scored."""
+
+    scoring_run: str
+    scoring_test_id: str
+    scoring_test: str
+    dataset: str
+
+
+@dataclass(frozen=True, slots=True)
 class MetricPoint:
-    """One logged value: a float for a scalar metric, a dict for a structured one."""
+    """One logged value: a float for a scalar metric, a dict for a structured one; ``source``
+    when a scoring run computed it (None: logged by a client)."""
 
     name: str
     value: float | dict[str, Any]
     step: int = 0
     time: datetime | None = None
+    source: MetricSource | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,8 @@ class WebhookCalls(Calls[R]):
         self, project: str, url: str, *, kinds: Iterable[str] = (), description: str = ""
     ) -> Unary[NewWebhookSecret]:
         """Subscribes ``url`` to the events of ``project`` of ``kinds`` (empty: every kind:
-        version.created, version.ready, version.failed, version.stage_changed, alias.moved).
+        version.created, version.ready, version.failed, version.stage_changed, alias.moved,
+        scoring_test.passed, scoring_test.failed, scoring_test.error).
         The secret that signs the deliveries is returned this once."""
         request = webhooks_pb2.CreateSubscriptionRequest(
             project=project, url=url, kinds=_kinds(kinds), description=description

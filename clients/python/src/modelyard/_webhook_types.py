@@ -23,6 +23,9 @@ WEBHOOK_KINDS = (
     "alias.moved",
     "deployment.changed",
     "job.finished",
+    "scoring_test.passed",
+    "scoring_test.failed",
+    "scoring_test.error",
 )
 
 

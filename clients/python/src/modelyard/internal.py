@@ -2,7 +2,8 @@
 
 The registry commits (or fails) a version's artifact once its bytes are durable; the registry
 and deploy services ask whether a caller may act on a project; the deploy service asks for an
-inference server's credential. ``InternalCalls(client)`` runs them on that client's channels,
+inference server's credential; the deploy service claims scoring runs and records their results.
+``InternalCalls(client)`` runs them on that client's channels,
 blocking or awaited as the client is:
 
     calls = InternalCalls(client)          # client = modelyard.aio.connect(..., token=own_token)
@@ -22,13 +23,15 @@ from modelyard import _convert as cv
 from modelyard import _convert_auth as ca
 from modelyard import _wire
 from modelyard._calls import MAX_PAGE, Calls, Pages, R, Unary, iterating, unary
-from modelyard._connection import AUTH, DATASETS
+from modelyard._connection import AUTH, DATASETS, SCORING
 from modelyard._convert_datasets import columns_to_pb
 from modelyard._convert_datasets import version_from_pb as dataset_version_from_pb
 from modelyard._dataset_types import DatasetColumn, DatasetVersion
 from modelyard._metadata_calls import version_of
+from modelyard._scoring_calls import claimed_from_pb, run_from_pb
+from modelyard._scoring_types import ClaimedScoringRun, ScoringRun
 from modelyard._types import Artifact, Authorization, Consumption, ModelVersion, NewToken, ProjectRole
-from modelyard.v1 import auth_pb2, datasets_pb2, metadata_pb2
+from modelyard.v1 import auth_pb2, datasets_pb2, metadata_pb2, scoring_pb2
 
 __all__ = ["InternalCalls", "ServiceEvent"]
 
@@ -162,3 +165,37 @@ class InternalCalls(Calls[R]):
         return Pages(
             "ListPendingDatasetVersions", request, lambda r: map(dataset_version_from_pb, r.versions), service=DATASETS
         )
+
+    @unary
+    def claim_scoring_runs(self, runner: str, max_runs: int, lease_seconds: float) -> Unary[list[ClaimedScoringRun]]:
+        """Deploy service (its leader): queues the runs of the tests whose schedule came due, then
+        leases up to ``max_runs`` runs to ``runner`` for ``lease_seconds`` (a run not recorded by
+        then is leased again, its attempt + 1)."""
+        request = scoring_pb2.ClaimScoringRunsRequest(runner=runner, max_runs=max_runs, lease_seconds=lease_seconds)
+        return Unary("ClaimScoringRuns", request, lambda r: [claimed_from_pb(c) for c in r.runs], service=SCORING)
+
+    @unary
+    def record_scoring_result(
+        self,
+        run_id: str,
+        runner: str,
+        attempt: int,
+        *,
+        metrics: Mapping[str, float | Mapping[str, Any]] | None = None,
+        rows: int = 0,
+        duration_seconds: float = 0.0,
+        error: str = "",
+    ) -> Unary[ScoringRun]:
+        """Deploy service: the outcome of a leased run, named by the lease's ``runner`` and
+        ``attempt``: its ``metrics`` (name -> number, or a dict such as confusion_matrix), or
+        the ``error`` that kept it from scoring."""
+        request = scoring_pb2.RecordScoringResultRequest(
+            run_id=run_id,
+            runner=runner,
+            attempt=attempt,
+            metrics=[cv.metric_to_pb(name, value) for name, value in (metrics or {}).items()],
+            rows=rows,
+            duration_seconds=duration_seconds,
+            error=error,
+        )
+        return Unary("RecordScoringResult", request, lambda r: run_from_pb(r.run), service=SCORING)

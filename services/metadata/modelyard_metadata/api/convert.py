@@ -13,6 +13,7 @@ from modelyard._wire import time_from_pb as _time_from_pb
 from modelyard.v1 import metadata_pb2, types_pb2
 from modelyard_common.errors import InvalidArgumentError
 from modelyard_common.values import ConsumptionKind
+from modelyard_metadata.domain.audit import snapshot
 from modelyard_metadata.domain.entities import (
     AuditEvent,
     Consumer,
@@ -251,6 +252,8 @@ def metric_to_pb(point: MetricPoint, of: str = "") -> types_pb2.Metric:
         metric.number = point.number
     else:
         metric.structured.update(shown_json(point.structured or {}, f"metric {point.name!r} {of}".rstrip()))
+    if point.source is not None:
+        metric.source.CopyFrom(types_pb2.MetricSource(**snapshot(point.source)))
     return metric
 
 

@@ -56,6 +56,7 @@ class Duty(enum.Enum):
     AUTHORIZE = "Authorize: whether a user's token may act"
     ISSUE_SERVING_TOKENS = "CreateServingToken: read-only credentials for inference servers"
     REPORT_EVENTS = "RecordServiceEvents: deployment and job events from the deploy service's own tables"
+    RUN_SCORING = "ClaimScoringRuns and RecordScoringResult: executing scoring tests"
 
 
 REGISTRY_SERVICE = "modelyard-registry"
@@ -63,7 +64,7 @@ DEPLOY_SERVICE = "modelyard-deploy"
 # By principal name: the names `service_tokens` gives the registry and the deploy service.
 DUTIES: Mapping[str, frozenset[Duty]] = {
     REGISTRY_SERVICE: frozenset({Duty.COMMIT_ARTIFACTS, Duty.AUTHORIZE}),
-    DEPLOY_SERVICE: frozenset({Duty.AUTHORIZE, Duty.ISSUE_SERVING_TOKENS, Duty.REPORT_EVENTS}),
+    DEPLOY_SERVICE: frozenset({Duty.AUTHORIZE, Duty.ISSUE_SERVING_TOKENS, Duty.REPORT_EVENTS, Duty.RUN_SCORING}),
 }
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "LineageEdge",
     "LineageNode",
     "MetricPoint",
+    "MetricSource",
     "Model",
     "ModelKind",
     "ModelVersion",
@@ -199,14 +200,26 @@ class Dependency:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricSource:
+    """The scoring run that computed a metric: its id, its test and the dataset it scored."""
+
+    scoring_run: str
+    scoring_test_id: str
+    scoring_test: str
+    dataset: str
+
+
+@dataclass(frozen=True, slots=True)
 class MetricPoint:
-    """One logged value: a number, or a structured value such as feature importance."""
+    """One logged value: a number, or a structured value such as feature importance; ``source``
+    when a scoring run computed it (None: logged by a client)."""
 
     name: str
     number: float | None
     structured: dict[str, Any] | None
     step: int
     time: datetime
+    source: MetricSource | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,14 @@ class Guard:
         access = await self._audited(caller, resource, lambda: require_duty(identity, duty, action, project))
         return dataclasses.replace(caller, access=access)
 
+    async def as_service(self, caller: Caller, duty: Duty, action: str, resource: str) -> Caller:
+        """Calls only the service trusted with ``duty`` makes, as itself."""
+        identity = caller.identity
+        if identity is None:
+            return caller
+        access = await self._audited(caller, resource, lambda: require_duty(identity, duty, action))
+        return dataclasses.replace(caller, access=access)
+
     async def may_name(self, caller: Caller, field: str, refs: Sequence[VersionRef], action: str) -> None:
         """A change may name versions of other projects (parents, members) only when its caller
         may read them, asked before they are looked up: "absent" and "not yours" answer alike."""

@@ -7,7 +7,7 @@ from modelyard_metadata.domain.access import Role
 from modelyard_metadata.domain.entities import Caller, ModelVersion, NewAuditEvent, Stage, VersionStatus
 from modelyard_metadata.domain.guard import Guard
 from modelyard_metadata.domain.lookups import find_version, lock_model, lock_version
-from modelyard_metadata.domain.ports import MetadataStore
+from modelyard_metadata.domain.ports import MetadataStore, MetadataTransaction
 from modelyard_metadata.domain.stages import check_transition
 from modelyard_metadata.domain.validation import VersionRef, check_alias, check_text, parse_model_name, parse_reference
 
@@ -29,6 +29,7 @@ class Lifecycle:
         async with self._store.transaction() as tx:
             version = await lock_version(self._store, tx, ref)
             check_transition(version, stage)
+            await check_gates(tx, version, stage)
             if Stage.PRODUCTION in (stage, version.stage):
                 action = f"TransitionStage {version.stage} -> {stage}"
                 caller = await self._guard.allow(caller, ref.project, Role.ADMIN, action, version.reference)
@@ -105,3 +106,22 @@ class Lifecycle:
                 caller, project, Role.ADMIN, f"{action} (protected alias {alias!r})", resource
             )
         return await self._guard.allow(caller, project, Role.EDITOR, action, resource)
+
+
+async def check_gates(tx: MetadataTransaction, version: ModelVersion, stage: Stage) -> None:
+    """FAILED_PRECONDITION unless every active scoring test gating ``stage`` has passed on
+    ``version``, naming the tests that have not and how their last run on it ended. A step back
+    from PRODUCTION to VALIDATION is not gated: it takes a version out of service, whatever its
+    tests say (a gate added after it was promoted must not keep it serving)."""
+    if version.stage is Stage.PRODUCTION and stage is Stage.VALIDATION:
+        return
+    waiting = await tx.unpassed_gates(version, stage)
+    if not waiting:
+        return
+    names = ", ".join(repr(name) for name, _ in waiting)
+    lasts = ", ".join(last or "none yet" for _, last in waiting)
+    said = f"test {names} has" if len(waiting) == 1 else f"tests {names} have"
+    runs = "run" if len(waiting) == 1 else "runs"
+    raise FailedPreconditionError(
+        f"stage: {version.reference} may enter {stage} once scoring {said} passed on it (last {runs}: {lasts})"
+    )

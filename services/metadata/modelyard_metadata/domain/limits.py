@@ -56,6 +56,16 @@ MAX_IN_VALUES = 100  # values of one IN list
 MAX_ORDER_KEYS = 4  # keys of order_by
 MAX_ORDER_BY_LENGTH = 1024  # characters of order_by
 
+# Scoring (ScoringService)
+MAX_SCORE_INPUTS = 64  # model inputs one score definition feeds from a dataset
+MAX_SCORE_COLUMNS = 1024  # dataset columns one definition names in all: a wide table's, not more
+MAX_SCHEDULE = 256  # characters of a test's cron expression
+MAX_CLAIMED_RUNS = 100  # runs one ClaimScoringRuns leases: one transaction
+MAX_DUE_TESTS = 1000  # tests one ClaimScoringRuns queues scheduled runs of (the rest: its next call)
+MAX_LEASE_SECONDS = 24 * 3600  # a scoring run's lease
+# RecordScoringResult carries metrics as LogMetrics does (MAX_METRICS_JSON_BYTES of JSON as Structs).
+SCORING_LARGER_REQUESTS = {"RecordScoringResult": 8 * 1024 * 1024}
+
 # Bytes of one request, checked before it is decoded (modelyard_common.decoding): what the largest
 # valid request of each method takes, with room; all others take MAX_REQUEST_BYTES.
 MAX_REQUEST_BYTES = 1024 * 1024  # names, references, texts and tags of any other call (4 bytes a character)

@@ -30,6 +30,7 @@ from modelyard_metadata.domain.entities import (
     NewModel,
     NewVersion,
     Project,
+    Stage,
 )
 from modelyard_metadata.domain.search import Expr, OrderKey
 from modelyard_metadata.domain.validation import VersionRef
@@ -106,6 +107,11 @@ class MetadataTransaction(Protocol):
         self, version: ModelVersion, changes: dict[str, Any], parent_ids: Sequence[int] | None = None
     ) -> ModelVersion: ...
     async def add_metrics(self, version: ModelVersion, points: Sequence[MetricPoint]) -> ModelVersion: ...
+    async def unpassed_gates(self, version: ModelVersion, stage: Stage) -> list[tuple[str, str | None]]:
+        """The active scoring tests of the version's model gating ``stage`` that have not passed on
+        it, by name, each with the state of its last run on it (None: none yet)."""
+        ...
+
     async def set_alias(self, model: Model, alias: str, version: ModelVersion) -> int | None: ...
     async def delete_alias(self, model: Model, alias: str) -> int | None: ...
     async def append_audit(self, event: NewAuditEvent) -> int: ...

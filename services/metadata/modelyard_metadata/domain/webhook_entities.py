@@ -29,6 +29,9 @@ EVENT_KINDS: Mapping[str, frozenset[str]] = {
     "alias.moved": frozenset({"alias.set", "alias.delete"}),
     "deployment.changed": frozenset({"deployment.changed"}),
     "job.finished": frozenset({"job.finished"}),
+    "scoring_test.passed": frozenset({"scoring_test.passed"}),
+    "scoring_test.failed": frozenset({"scoring_test.failed"}),
+    "scoring_test.error": frozenset({"scoring_test.error"}),
 }
 # The kind of the test event Ping sends, and the audit action of a ping (never queued: no
 # subscription's actions hold it).

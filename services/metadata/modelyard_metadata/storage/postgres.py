@@ -16,6 +16,7 @@ from modelyard_metadata.domain.entities import (
     LineageEdge,
     LineageNode,
     MetricPoint,
+    MetricSource,
     Model,
     ModelVersion,
     Project,
@@ -191,11 +192,25 @@ class PgStore:
     async def metric_history(self, version: ModelVersion, name: str) -> list[MetricPoint]:
         async with self._connection() as conn:
             rows = await conn.fetch(
-                "SELECT * FROM metric_points WHERE version_id = $1 AND name = $2 ORDER BY step, time, id",
+                """SELECT p.*, r.test_id, r.test_name, r.dataset FROM metric_points p
+                   LEFT JOIN scoring_runs r ON r.id = p.scoring_run_id
+                   WHERE p.version_id = $1 AND p.name = $2 ORDER BY p.step, p.time, p.id""",
                 version.id,
                 name,
             )
-        return [MetricPoint(r["name"], r["number"], r["structured"], r["step"], r["time"]) for r in rows]
+        return [
+            MetricPoint(
+                r["name"],
+                r["number"],
+                r["structured"],
+                r["step"],
+                r["time"],
+                None
+                if r["scoring_run_id"] is None
+                else MetricSource(str(r["scoring_run_id"]), str(r["test_id"]), r["test_name"], r["dataset"]),
+            )
+            for r in rows
+        ]
 
     async def lineage(
         self, version: ModelVersion, upstream: bool, downstream: bool, depth: int

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from modelyard_metadata.domain.access import Role, RoleBinding
+from modelyard_metadata.domain.audit import snapshot
 from modelyard_metadata.domain.entities import (
     AuditEvent,
     Dependency,
@@ -14,6 +15,7 @@ from modelyard_metadata.domain.entities import (
     EnsembleMethod,
     Lifecycle,
     MetricPoint,
+    MetricSource,
     Model,
     ModelKind,
     ModelVersion,
@@ -68,6 +70,8 @@ def metric_to_json(point: MetricPoint) -> dict[str, Any]:
         value["number"] = point.number
     else:
         value["structured"] = point.structured
+    if point.source is not None:
+        value["source"] = snapshot(point.source)
     return value
 
 
@@ -78,6 +82,7 @@ def metric_from_json(name: str, data: Mapping[str, Any]) -> MetricPoint:
         structured=data.get("structured"),
         step=data["step"],
         time=datetime.fromisoformat(data["time"]),
+        source=MetricSource(**data["source"]) if "source" in data else None,
     )
 
 

@@ -20,6 +20,7 @@ from modelyard_metadata.domain.entities import (
     NewModel,
     NewVersion,
     Project,
+    Stage,
 )
 from modelyard_metadata.domain.validation import VersionRef
 from modelyard_metadata.storage.cache import AUTH, VersionCache
@@ -228,9 +229,12 @@ class PgTransaction:
 
     async def add_metrics(self, version: ModelVersion, points: Sequence[MetricPoint]) -> ModelVersion:
         await self._conn.executemany(
-            "INSERT INTO metric_points (version_id, name, number, structured, step, time) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
-            [(version.id, p.name, p.number, p.structured, p.step, p.time) for p in points],
+            "INSERT INTO metric_points (version_id, name, number, structured, step, time, scoring_run_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [
+                (version.id, p.name, p.number, p.structured, p.step, p.time, p.source and p.source.scoring_run)
+                for p in points
+            ],
         )
         latest = {p.name: p for p in version.metrics}
         for point in points:
@@ -242,6 +246,21 @@ class PgTransaction:
         )
         self.touched.add(version.model_name)
         return await self._version_by_id(version.id)
+
+    async def unpassed_gates(self, version: ModelVersion, stage: Stage) -> list[tuple[str, str | None]]:
+        rows = await self._conn.fetch(
+            """SELECT t.name, (SELECT r.state FROM scoring_runs r WHERE r.test_id = t.id AND r.version_id = $2
+                               ORDER BY r.created_at DESC, r.id DESC LIMIT 1) AS last
+               FROM scoring_tests t
+               WHERE t.model_id = $1 AND t.active AND $3 = ANY (t.required_for)
+                 AND NOT EXISTS (SELECT 1 FROM scoring_runs r WHERE r.test_id = t.id AND r.version_id = $2
+                                 AND r.state = 'PASSED')
+               ORDER BY t.name""",
+            version.model_id,
+            version.id,
+            stage.value,
+        )
+        return [(row["name"], row["last"]) for row in rows]
 
     async def set_alias(self, model: Model, alias: str, version: ModelVersion) -> int | None:
         previous = model.aliases.get(alias)

@@ -20,6 +20,7 @@ from modelyard.cli.lifecycle import alias, metrics, stage
 from modelyard.cli.models import model
 from modelyard.cli.predict import predict
 from modelyard.cli.projects import project
+from modelyard.cli.score import score
 from modelyard.cli.versions import version
 from modelyard.cli.webhooks import webhooks
 
@@ -28,7 +29,7 @@ __all__ = ["State", "cli", "main", "pass_state"]
 _METADATA = (project, model, version, metrics, stage, alias, search, lineage, compare, audit)
 _ARTIFACTS = (push, pull, artifact, abort)  # over the registry service
 _DEPLOYMENTS = (deploy, deployments, predict, rollback)  # over the deploy service
-for _command in (*_METADATA, *_ARTIFACTS, dataset, *_DEPLOYMENTS, auth, webhooks):
+for _command in (*_METADATA, *_ARTIFACTS, dataset, *_DEPLOYMENTS, auth, webhooks, score):
     cli.add_command(_command)
 
 

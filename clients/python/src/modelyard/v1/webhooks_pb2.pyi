@@ -49,7 +49,8 @@ class WebhookSubscription(_message.Message):
     @_builtins.property
     def kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Event kinds sent (version.created, version.ready, version.failed, version.stage_changed,
-        alias.moved, deployment.changed, job.finished); empty: all of them.
+        alias.moved, deployment.changed, job.finished, scoring_test.passed, scoring_test.failed,
+        scoring_test.error); empty: all of them.
         """
 
     @_builtins.property

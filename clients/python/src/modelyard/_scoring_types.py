@@ -1,0 +1,131 @@
+"""What the SDK returns about scoring (grpc-free): score definitions, scoring tests, their runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from modelyard._types import MetricPoint, Stage, _NamedEnum
+
+__all__ = [
+    "ClaimedScoringRun",
+    "ScoreDefinition",
+    "ScoreInput",
+    "ScoreTask",
+    "ScoreThreshold",
+    "ScoringRun",
+    "ScoringRunState",
+    "ScoringTest",
+]
+
+
+class ScoreTask(_NamedEnum):
+    UNSPECIFIED = "UNSPECIFIED"
+    CLASSIFICATION = "CLASSIFICATION"
+    REGRESSION = "REGRESSION"
+
+
+class ScoringRunState(_NamedEnum):
+    """QUEUED -> RUNNING -> PASSED (every threshold held), FAILED (one did not) or ERROR (the
+    run could not score)."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+    ERROR = "ERROR"
+
+    @property
+    def finished(self) -> bool:
+        return self in (ScoringRunState.PASSED, ScoringRunState.FAILED, ScoringRunState.ERROR)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreInput:
+    """The dataset ``columns`` stacked, in this order, into the model's input ``input``."""
+
+    input: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreThreshold:
+    """A run passes when ``metric`` is at least ``min`` and at most ``max`` (None: no bound)."""
+
+    metric: str
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreDefinition:
+    """How a model (PROJECT/MODEL) is scored: see ``Client.set_score_definition``."""
+
+    model: str
+    task: ScoreTask
+    inputs: tuple[ScoreInput, ...]
+    label_column: str
+    prediction_output: str = ""
+    probability_output: str = ""
+    metrics: tuple[str, ...] = ()
+    average: str = ""
+    positive_label: str = ""
+    thresholds: tuple[ScoreThreshold, ...] = ()
+    updated_by: str = ""
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringRun:
+    """One run of a scoring test: ``model_version`` (PROJECT/MODEL:N) is empty until resolved;
+    ``message`` says which thresholds failed, or why it ERRORed."""
+
+    id: str
+    test_id: str
+    test_name: str
+    model_version: str
+    dataset: str
+    state: ScoringRunState
+    trigger: str
+    requested_by: str = ""
+    scheduled_for: datetime | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    rows: int = 0
+    duration_seconds: float = 0.0
+    metrics: tuple[MetricPoint, ...] = ()
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringTest:
+    """A model's scoring test: its target is one of ``version``, ``alias`` or
+    ``every_new_version``; ``required_for``: the stages a version enters only once it passed."""
+
+    id: str
+    model: str
+    name: str
+    dataset: str
+    version: int | None = None
+    alias: str | None = None
+    every_new_version: bool = False
+    schedule: str = ""
+    active: bool = True
+    required_for: tuple[Stage, ...] = ()
+    description: str = ""
+    created_by: str = ""
+    created_at: datetime | None = None
+    last_run: ScoringRun | None = None
+    next_run_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedScoringRun:
+    """A run leased to a runner (the deploy service), with the definition to score it by and the
+    lease's ``attempt``, which its result must name."""
+
+    run: ScoringRun
+    definition: ScoreDefinition
+    attempt: int
