@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from modelyard_deploy.domain.ports import Leadership
 from modelyard_deploy.domain.reconcile import Reconciler
@@ -20,10 +20,14 @@ logger = logging.getLogger(__name__)
 
 
 async def lead(
-    leadership: Leadership, reconciler: Reconciler, interval: float, on_leading: Callable[[bool], None]
+    leadership: Leadership,
+    reconciler: Reconciler,
+    interval: float,
+    on_leading: Callable[[bool], None],
+    also: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> str:
-    """Waits to become the leader, then reconciles until the leadership is lost (or the
-    reconciler fails); returns why it stopped leading."""
+    """Waits to become the leader, then reconciles (and runs ``also``: the job runner) until
+    the leadership is lost (or one of them fails); returns why it stopped leading."""
     on_leading(False)
     await leadership.acquire()
     logger.info("leading: this deploy service runs the reconciler")
@@ -31,12 +35,17 @@ async def lead(
     await reconciler.adopt_or_stop_leftovers()
     reconciling = asyncio.ensure_future(reconciler.run_forever(interval))
     losing = asyncio.ensure_future(leadership.lost())
+    others = [asyncio.ensure_future(run()) for run in also]
     try:
-        await asyncio.wait({reconciling, losing}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({reconciling, losing, *others}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        reconciling.cancel()
-        losing.cancel()
+        for task in (reconciling, losing, *others):
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
     on_leading(False)
     if losing.done() and not losing.cancelled():
         return f"lost the leader lock: {losing.result()}"
-    return f"the reconciler stopped: {reconciling.exception()!r}"
+    if reconciling.done() and not reconciling.cancelled():
+        return f"the reconciler stopped: {reconciling.exception()!r}"
+    stopped = next(t for t in others if t.done() and not t.cancelled())
+    return f"the job runner stopped: {stopped.exception()!r}"
