@@ -49,6 +49,3 @@ def job_to_pb(job: Job) -> jobs_pb2.Job:
 
 def inputs_from_pb(inputs: list[jobs_pb2.JobInput]) -> list[JobInput]:
     return [JobInput(i.name, tuple(i.columns)) for i in inputs]
-
-
-assert {s.value for s in JobState} == {n.removeprefix("JOB_STATE_") for n in jobs_pb2.JobState} - {"UNSPECIFIED"}
