@@ -30,6 +30,7 @@ from modelyard._dataset_types import (
     DatasetUse,
     DatasetVersion,
 )
+from modelyard._job_types import Job, JobInput, JobState
 from modelyard._types import (
     AliasChange,
     Artifact,
@@ -154,6 +155,9 @@ __all__ = [
     "InferenceClient",
     "InternalError",
     "InvalidArgumentError",
+    "Job",
+    "JobInput",
+    "JobState",
     "Lifecycle",
     "Lineage",
     "LineageDirection",
