@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self, Unpack, final
 
 from modelyard._calls import AsyncRunner, BlockingRunner, Stream
-from modelyard._connection import DEFAULT_TIMEOUT, DEPLOY, REGISTRY, UNKNOWN_PLATFORM, Settings
+from modelyard._connection import DEFAULT_TIMEOUT, DEPLOY, JOBS, REGISTRY, UNKNOWN_PLATFORM, Settings
 from modelyard._convert_jobs import job_of
 from modelyard._dataset_calls import DatasetCalls
 from modelyard._dataset_transfer import DatasetFiles
@@ -325,7 +325,7 @@ class Client(
         request = jobs_pb2.WatchJobRequest(id=job_id)
         last: Job | None = None
         try:
-            for last in self._transport.iterate(Stream("WatchJob", request, job_of, DEPLOY, timeout)):
+            for last in self._transport.iterate(Stream("WatchJob", request, job_of, JOBS, timeout)):
                 if last.state.finished:
                     return last
         except DeadlineExceededError as exc:

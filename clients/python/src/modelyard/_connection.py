@@ -18,7 +18,7 @@ from typing import Any
 from modelyard._tls import TLSConfig
 from modelyard._types import PlatformInfo
 from modelyard.errors import ModelyardError, Reachable
-from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, registry_pb2, webhooks_pb2
+from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, jobs_pb2, metadata_pb2, registry_pb2, webhooks_pb2
 
 __all__ = [
     "ACTOR_ENV",
@@ -40,6 +40,7 @@ __all__ = [
     "TARGET_ENV",
     "TOKEN_ENV",
     "UNKNOWN_PLATFORM",
+    "JOBS",
     "WEBHOOKS",
     "Headers",
     "Settings",
@@ -66,6 +67,8 @@ AUTHORIZATION_HEADER = "authorization"
 # metadata service's port.
 METADATA, AUTH, DATASETS, WEBHOOKS = "metadata", "auth", "datasets", "webhooks"
 DEPLOY, REGISTRY = "deploy", "registry"
+# JobService is served on the deploy service's port.
+JOBS = "jobs"
 _FULL_NAMES = {
     METADATA: metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name,
     AUTH: auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
@@ -73,6 +76,7 @@ _FULL_NAMES = {
     DEPLOY: deploy_pb2.DESCRIPTOR.services_by_name["DeployService"].full_name,
     REGISTRY: registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
     WEBHOOKS: webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
+    JOBS: jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
 }
 # The one retry policy: reads, and only reads, are sent again when the server (or a store behind
 # it) was UNAVAILABLE, by gRPC itself, within the call's deadline, with jittered backoff. Writes
@@ -111,6 +115,7 @@ READS: dict[str, frozenset[str]] = {
     DEPLOY: frozenset({"GetDeployment", "ListDeployments", "ListDeploymentRevisions"}),
     REGISTRY: frozenset({"StatArtifact", "GetUploadSession"}),
     WEBHOOKS: frozenset({"GetSubscription", "ListSubscriptions", "ListDeliveries"}),
+    JOBS: frozenset({"GetJob", "ListJobs"}),
 }
 _RETRY_POLICY = {
     "maxAttempts": 4,
@@ -126,7 +131,8 @@ _ON_CHANNEL = {
     AUTH: _ON_METADATA,
     DATASETS: _ON_METADATA,
     WEBHOOKS: _ON_METADATA,
-    DEPLOY: (DEPLOY,),
+    DEPLOY: (DEPLOY, JOBS),
+    JOBS: (DEPLOY, JOBS),
     REGISTRY: (REGISTRY,),
 }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from modelyard._calls import Calls, Pages, R, Stream, Unary, iterating, unary
-from modelyard._connection import DEPLOY
+from modelyard._connection import JOBS
 from modelyard._convert_jobs import job_from_pb, job_of
 from modelyard._job_types import Job
 from modelyard.v1 import jobs_pb2
@@ -43,24 +43,24 @@ class JobCalls(Calls[R]):
             chunk_rows=chunk_rows,
             workers=workers,
         )
-        return Unary("CreateJob", request, job_of, service=DEPLOY)
+        return Unary("CreateJob", request, job_of, service=JOBS)
 
     @unary
     def get_job(self, job_id: str) -> Unary[Job]:
-        return Unary("GetJob", jobs_pb2.GetJobRequest(id=job_id), job_of, service=DEPLOY)
+        return Unary("GetJob", jobs_pb2.GetJobRequest(id=job_id), job_of, service=JOBS)
 
     @iterating
     def list_jobs(self, project: str, *, limit: int | None = None) -> Pages[Job]:
         """A project's jobs, newest first."""
         request = jobs_pb2.ListJobsRequest(project=project)
-        return Pages("ListJobs", request, lambda r: map(job_from_pb, r.jobs), limit, service=DEPLOY)
+        return Pages("ListJobs", request, lambda r: map(job_from_pb, r.jobs), limit, service=JOBS)
 
     @unary
     def cancel_job(self, job_id: str, *, reason: str = "") -> Unary[Job]:
         """Stops a queued or running job: CANCELLING, then CANCELLED (no output is registered)."""
-        return Unary("CancelJob", jobs_pb2.CancelJobRequest(id=job_id, reason=reason), job_of, service=DEPLOY)
+        return Unary("CancelJob", jobs_pb2.CancelJobRequest(id=job_id, reason=reason), job_of, service=JOBS)
 
     @iterating
     def watch_job(self, job_id: str) -> Stream[Job]:
         """The job now, then after each change of its state or progress; ends once it is finished."""
-        return Stream("WatchJob", jobs_pb2.WatchJobRequest(id=job_id), job_of, service=DEPLOY)
+        return Stream("WatchJob", jobs_pb2.WatchJobRequest(id=job_id), job_of, service=JOBS)

@@ -24,6 +24,7 @@ from modelyard._connection import (
     DEFAULT_DEPLOY,
     DEFAULT_REGISTRY,
     DEPLOY,
+    JOBS,
     METADATA,
     REGISTRY,
     WEBHOOKS,
@@ -39,6 +40,7 @@ from modelyard.v1 import (
     auth_pb2_grpc,
     datasets_pb2_grpc,
     deploy_pb2_grpc,
+    jobs_pb2_grpc,
     metadata_pb2,
     metadata_pb2_grpc,
     registry_pb2_grpc,
@@ -56,6 +58,7 @@ _STUBS = {
     DEPLOY: deploy_pb2_grpc.DeployServiceStub,
     REGISTRY: registry_pb2_grpc.RegistryServiceStub,
     WEBHOOKS: webhooks_pb2_grpc.WebhookServiceStub,
+    JOBS: jobs_pb2_grpc.JobServiceStub,
 }
 _CHANNEL_OF = {
     METADATA: METADATA,
@@ -63,6 +66,7 @@ _CHANNEL_OF = {
     DATASETS: METADATA,
     WEBHOOKS: METADATA,
     DEPLOY: DEPLOY,
+    JOBS: DEPLOY,
     REGISTRY: REGISTRY,
 }
 _DEFAULTS = {DEPLOY: DEFAULT_DEPLOY, REGISTRY: DEFAULT_REGISTRY}
