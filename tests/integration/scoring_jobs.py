@@ -3,6 +3,7 @@ but slow or failing on purpose."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -56,10 +57,8 @@ def push_summer(
     client: modelyard.Client, model: str, directory: Path, *, sleep: float = 0.0, fail: bool = False
 ) -> str:
     """A CUSTOM version whose predict sums the features (times 2), sleeping ``sleep`` s a call."""
-    try:
+    with contextlib.suppress(modelyard.AlreadyExistsError):
         client.create_model(model, kind=ModelKind.CUSTOM)
-    except modelyard.AlreadyExistsError:
-        pass
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "predictor.py").write_text(CUSTOM_CODE)
     (directory / "config.json").write_text(json.dumps({"factor": 2.0, "sleep": sleep, "fail": fail}))
@@ -71,10 +70,8 @@ def push_parquet(client: modelyard.Client, dataset: str, folder: Path, data: pya
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "input.parquet"
     pyarrow.parquet.write_table(data if data is not None else table(), path, row_group_size=300)
-    try:
+    with contextlib.suppress(modelyard.AlreadyExistsError):
         client.create_dataset(dataset)
-    except modelyard.AlreadyExistsError:
-        pass
     return client.push_dataset(dataset, path).reference
 
 

@@ -3,22 +3,27 @@ version through predictor worker processes and registers the output through the 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow
 import pyarrow.csv
 import pytest
 import skops.io
+from click.testing import CliRunner
 from scoring_jobs import FEATURES, push_parquet, push_summer, table, until
 from sklearn.linear_model import LogisticRegression
 
 import modelyard
-from modelyard import DatasetUse, JobState
+from modelyard import DatasetUse, JobState, Serving
+from modelyard.cli import cli
 from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.embedded.service import ServiceProcess
 
@@ -137,7 +142,8 @@ def test_a_job_resumes_after_its_leader_is_killed_and_scores_each_chunk_once(
         model = push_summer(client, f"{project}/slow", tmp_path / "model", sleep=0.3)
         dataset = push_parquet(client, f"{project}/input", tmp_path / "data")
         job = client.create_job(model, dataset=dataset, key="id", output=f"{project}/out", chunk_rows=50, workers=2)
-        until(lambda: client.get_job(job.id), lambda j: j.chunks_done >= 4)
+        before = until(lambda: client.get_job(job.id), lambda j: j.chunks_done >= 4)
+    assert before.state is JobState.RUNNING and before.chunks_done < 20
     os.kill(first.pid, signal.SIGKILL)
     first.stop()
 
@@ -171,16 +177,51 @@ def test_bad_jobs_are_refused_naming_what_is_wrong(client: modelyard.Client, pro
     dataset = push_parquet(client, f"{project}/input", tmp_path / "data")
     out = f"{project}/out"
 
-    with pytest.raises(modelyard.InvalidArgumentError, match=r"inputs\[0\].columns: dataset .* has no column 'nope'"):
+    with pytest.raises(
+        modelyard.InvalidArgumentError, match=re.escape(f"inputs[0].columns: dataset {dataset} has no column 'nope'")
+    ):
         client.create_job(model, dataset=dataset, key="id", output=out, inputs={"x": ["f0", "nope"]})
-    with pytest.raises(modelyard.InvalidArgumentError, match="key_column: dataset .* has no column 'key'"):
+    with pytest.raises(
+        modelyard.InvalidArgumentError, match=re.escape(f"key_column: dataset {dataset} has no column 'key'")
+    ):
         client.create_job(model, dataset=dataset, key="key", output=out)
-    with pytest.raises(modelyard.NotFoundError, match="missing"):
+    with pytest.raises(modelyard.NotFoundError, match=f"dataset '{project}/missing' does not exist"):
         client.create_job(model, dataset=f"{project}/missing:1", key="id", output=out)
     with pytest.raises(modelyard.InvalidArgumentError, match="output_dataset: 'other/out' is not in project"):
         client.create_job(model, dataset=dataset, key="id", output="other/out")
-    client.create_version(f"{project}/summer")  # PENDING_UPLOAD
-    with pytest.raises(modelyard.FailedPreconditionError, match="model_reference: version .*:2 is PENDING_UPLOAD"):
+    client.create_version(f"{project}/summer", serving=Serving(entry_point="predictor:Summer"))  # PENDING_UPLOAD
+    with pytest.raises(
+        modelyard.FailedPreconditionError,
+        match=re.escape(f"model_reference: version {project}/summer:2 is PENDING_UPLOAD"),
+    ):
         client.create_job(f"{project}/summer:2", dataset=dataset, key="id", output=out)
     with pytest.raises(modelyard.NotFoundError, match="id: job 'nope' does not exist"):
         client.get_job("nope")
+
+
+def test_cli_runs_a_job_to_the_end_and_reads_it_back(
+    client: modelyard.Client,
+    metadata_service: ServiceProcess,
+    deploy: ServiceProcess,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    model = push_summer(client, f"{project}/summer", tmp_path / "model")
+    dataset = push_parquet(client, f"{project}/input", tmp_path / "data")
+    base = ["--target", metadata_service.target, "--deploy", deploy.target, "--json", "jobs"]
+
+    def run(*args: str) -> Any:
+        result = CliRunner().invoke(cli, [*base, *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    job = run("run", model, "--dataset", dataset, "--key", "id", "--output", f"{project}/out",
+              "--input", "x=f0,f1", "--chunk-rows", "400", "--wait")  # fmt: skip
+
+    assert (job["state"], job["chunks_done"], job["rows_done"]) == ("SUCCEEDED", 3, 1000)
+    assert job["inputs"] == [{"name": "x", "columns": ["f0", "f1"]}]
+    assert run("get", job["id"])["output_version"] == f"{project}/out:1"
+    assert [j["id"] for j in run("list", project)] == [job["id"]]
+    result = CliRunner().invoke(cli, [*base, "cancel", job["id"]])
+    assert result.exit_code == 1
+    assert f"id: job {job['id']} is SUCCEEDED; only a queued or running job is cancelled" in result.output
