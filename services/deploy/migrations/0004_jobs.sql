@@ -14,6 +14,8 @@ CREATE TABLE deploy.jobs (
     output_dataset    text NOT NULL,
     chunk_rows        bigint NOT NULL CHECK (chunk_rows > 0),
     workers           integer NOT NULL CHECK (workers BETWEEN 1 AND 16),
+    -- Types its workers trust in skops files beyond skops' defaults.
+    trusted_types     text[] NOT NULL DEFAULT '{}',
     state             text NOT NULL,
     chunks_total      bigint NOT NULL,
     rows_total        bigint NOT NULL,

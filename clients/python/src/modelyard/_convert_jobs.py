@@ -33,6 +33,7 @@ def job_from_pb(job: jobs_pb2.Job) -> Job:
         rows_done=job.rows_done,
         output_version=job.output_version,
         error=job.error,
+        trusted_types=tuple(job.trusted_types),
         created_by=job.created_by,
         created_at=optional_time(job, "create_time"),
         updated_at=optional_time(job, "update_time"),

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from modelyard._calls import Calls, Pages, R, Stream, Unary, iterating, unary
 from modelyard._connection import JOBS
 from modelyard._convert_jobs import job_from_pb, job_of
+from modelyard._deploy_calls import _type_names
 from modelyard._job_types import Job
 from modelyard.v1 import jobs_pb2
 
@@ -28,12 +29,15 @@ class JobCalls(Calls[R]):
         inputs: Mapping[str, Sequence[str]] | None = None,
         chunk_rows: int = 0,
         workers: int = 0,
+        trusted_types: Iterable[str] = (),
     ) -> Unary[Job]:
         """Scores dataset version ``dataset`` ("p/d:N") with model version ``reference`` and
         registers the predictions, joined to column ``key``, as a new version of dataset
         ``output`` ("p/name", created if missing), all in one project. ``inputs``: model input
         -> the columns stacked into it (default: the model's one input takes every column but
-        the key). Returns at once, QUEUED; see ``wait_job`` / ``watch_job``."""
+        the key). ``trusted_types``: types its skops file may hold beyond those skops trusts
+        by default (as for ``create_deployment``). Returns at once, QUEUED; see ``wait_job`` /
+        ``watch_job``."""
         request = jobs_pb2.CreateJobRequest(
             model_reference=reference,
             input_dataset=dataset,
@@ -42,6 +46,7 @@ class JobCalls(Calls[R]):
             inputs=[jobs_pb2.JobInput(name=n, columns=list(c)) for n, c in (inputs or {}).items()],
             chunk_rows=chunk_rows,
             workers=workers,
+            trusted_types=_type_names(trusted_types),
         )
         return Unary("CreateJob", request, job_of, service=JOBS)
 

@@ -54,6 +54,7 @@ class Job:
     rows_done: int = 0
     output_version: str = ""
     error: str = ""
+    trusted_types: tuple[str, ...] = ()
     created_by: str = ""
     created_at: datetime | None = field(default=None, compare=False)
     updated_at: datetime | None = field(default=None, compare=False)

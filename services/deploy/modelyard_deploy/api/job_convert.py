@@ -39,6 +39,7 @@ def job_to_pb(job: Job) -> jobs_pb2.Job:
         rows_done=job.rows_done,
         output_version=job.output_version,
         error=job.error,
+        trusted_types=job.trusted_types,
         created_by=job.created_by,
         create_time=_time(job.created_at),
         update_time=_time(job.updated_at),

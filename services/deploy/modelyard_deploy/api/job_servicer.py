@@ -29,6 +29,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             request.output_dataset,
             request.chunk_rows,
             request.workers,
+            request.trusted_types,
         )
         return jobs_pb2.CreateJobResponse(job=job_to_pb(job))
 

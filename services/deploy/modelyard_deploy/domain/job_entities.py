@@ -50,6 +50,8 @@ class Job:
     rows_done: int = 0
     output_version: str = ""
     error: str = ""
+    trusted_types: tuple[str, ...] = ()
+    """Types its workers trust in skops files beyond skops' defaults."""
     input_dtypes: tuple[str, ...] = ()
     """The OIP datatype each of ``inputs`` is cast to (the model's declared one; FP64 if none)."""
     created_at: datetime | None = None

@@ -98,6 +98,7 @@ class Predictions(Protocol):
         *,
         dtypes: Mapping[str, str] | None = None,
         column_types: Mapping[str, str] | None = None,
+        trusted_types: Sequence[str] = (),
         skip: Collection[int] = (),
         job: str = "",
     ) -> AsyncIterator[ScoredChunk]: ...

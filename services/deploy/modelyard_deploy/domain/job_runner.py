@@ -138,6 +138,7 @@ class JobRunner:
             [job.key_column],
             dtypes=dict(zip((i.name for i in job.inputs), job.input_dtypes, strict=True)),
             column_types={job.key_column: types.get(job.key_column, "string")},
+            trusted_types=job.trusted_types,
             skip=done,
             job=job.id,
         ):

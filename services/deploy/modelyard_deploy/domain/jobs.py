@@ -28,7 +28,7 @@ from modelyard_deploy.domain.limits import (
     MAX_WORKERS,
 )
 from modelyard_deploy.domain.ports import Access
-from modelyard_deploy.domain.validation import check_project, check_text, reference_project
+from modelyard_deploy.domain.validation import check_project, check_text, check_trusted_types, reference_project
 
 __all__ = ["DEFAULT_INPUT", "JobPage", "Jobs"]
 
@@ -106,6 +106,7 @@ class Jobs:
         output_dataset: str,
         chunk_rows: int,
         workers: int,
+        trusted_types: Sequence[str] = (),
     ) -> Job:
         project = reference_project(model_reference)
         if not input_dataset:
@@ -122,6 +123,7 @@ class Jobs:
         workers = workers or DEFAULT_WORKERS
         if not 1 <= workers <= MAX_WORKERS:
             raise InvalidArgumentError("workers", f"{workers} is not between 1 and {MAX_WORKERS}")
+        trusted = check_trusted_types(trusted_types)
         actor = await self._access.require(project, ProjectRole.EDITOR, "JobService/CreateJob", model_reference)
         model = await self._catalog.model_version(model_reference)
         if model.status != "READY":
@@ -149,6 +151,7 @@ class Jobs:
             output_dataset=output_dataset,
             chunk_rows=chunk_rows,
             workers=workers,
+            trusted_types=trusted,
             state=JobState.QUEUED,
             chunks_total=math.ceil(dataset.row_count / chunk_rows),
             rows_total=dataset.row_count,

@@ -153,11 +153,12 @@ class BatchPredictors:
         self._config = config
         self._credential = credential
 
-    async def _start(self, job: str, reference: str, number: int) -> _Worker:
+    async def _start(self, job: str, reference: str, trusted_types: Sequence[str], number: int) -> _Worker:
         token = await self._credential(f"job-{job}"[:40], reference) if self._credential else None
         launch = ServingLaunch(
             reference=reference,
             model_name=job or "batch",
+            trusted_types=tuple(trusted_types),
             metadata_addr=self._config.metadata_addr,
             registry_addr=self._config.registry_addr,
             cache_dir=self._config.cache_dir,
@@ -195,13 +196,15 @@ class BatchPredictors:
         *,
         dtypes: Mapping[str, str] | None = None,
         column_types: Mapping[str, str] | None = None,
+        trusted_types: Sequence[str] = (),
         skip: Collection[int] = (),
         job: str = "",
     ) -> AsyncIterator[ScoredChunk]:
         """The file's chunks (but those in ``skip``) as the model scored them, in the order
         they finish; WorkerError when a worker fails. ``inputs``: model input -> columns;
         ``dtypes``: model input -> OIP datatype (FP64 when absent); ``column_types``: Arrow
-        type names of the extra columns, which a CSV file is read with."""
+        type names of the extra columns, which a CSV file is read with; ``trusted_types``: types
+        the workers trust in skops files beyond skops' defaults."""
         input_columns = {c: pyarrow.float64() for cs in inputs.values() for c in cs}
         csv_types = input_columns | {
             c: pyarrow.type_for_alias(t) for c, t in (column_types or {}).items() if c in extra_columns
@@ -210,7 +213,7 @@ class BatchPredictors:
         todo: asyncio.Queue[tuple[int, pyarrow.Table, dict[str, np.ndarray[Any, Any]]] | None] = asyncio.Queue(workers)
         done: asyncio.Queue[ScoredChunk | BaseException | None] = asyncio.Queue()
         started = await asyncio.gather(
-            *(self._start(job, version_reference, n) for n in range(workers)), return_exceptions=True
+            *(self._start(job, version_reference, trusted_types, n) for n in range(workers)), return_exceptions=True
         )
         pool = [w for w in started if isinstance(w, _Worker)]
         tasks: list[asyncio.Task[None]] = []

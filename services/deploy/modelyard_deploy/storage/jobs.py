@@ -35,6 +35,7 @@ def _job(row: asyncpg.Record) -> Job:
         key_column=row["key_column"],
         inputs=tuple(JobInput(i["name"], tuple(i["columns"])) for i in inputs),
         input_dtypes=tuple(i["datatype"] for i in inputs),
+        trusted_types=tuple(row["trusted_types"]),
         output_dataset=row["output_dataset"],
         chunk_rows=row["chunk_rows"],
         workers=row["workers"],
@@ -81,8 +82,9 @@ class PgJobStore:
         async with self._conn() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO deploy.jobs (id, project, model_reference, version_reference, input_dataset, key_column, "
-                "inputs, output_dataset, chunk_rows, workers, state, chunks_total, rows_total, created_by) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                "inputs, output_dataset, chunk_rows, workers, state, chunks_total, rows_total, created_by, "
+                "trusted_types) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 job.id,
                 job.project,
                 job.model_reference,
@@ -97,6 +99,7 @@ class PgJobStore:
                 job.chunks_total,
                 job.rows_total,
                 job.created_by,
+                list(job.trusted_types),
             )
             await _event(conn, job.id, "job.created", job.created_by)
             return await self._get(conn, job.id)

@@ -59,6 +59,13 @@ def jobs() -> None:
     "--chunk-rows", type=click.IntRange(1, 10_000_000), default=None, help="Rows per chunk.  [default: 100000]"
 )
 @click.option("--workers", type=click.IntRange(1, 16), default=None, help="Predictor processes.  [default: 2]")
+@click.option(
+    "--trust-type",
+    "trusted_types",
+    multiple=True,
+    metavar="TYPE",
+    help="A type to trust in a skops file beyond skops' defaults (repeatable).",
+)
 @click.option("--wait", is_flag=True, help="Show progress until it finishes (exit 1 unless it SUCCEEDED).")
 @pass_state
 def run(
@@ -70,12 +77,13 @@ def run(
     inputs: dict[str, list[str]],
     chunk_rows: int | None,
     workers: int | None,
+    trusted_types: tuple[str, ...],
     wait: bool,
 ) -> None:
     """Score dataset version --dataset with model version REFERENCE (p/m:3, p/m@alias, p/m)."""
     job = state.client.create_job(
         reference, dataset=dataset, key=key, output=output, inputs=inputs, chunk_rows=chunk_rows or 0,
-        workers=workers or 0,
+        workers=workers or 0, trusted_types=trusted_types,
     )  # fmt: skip
     if wait:
         try:

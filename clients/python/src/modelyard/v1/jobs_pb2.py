@@ -25,39 +25,39 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17modelyard/v1/jobs.proto\x12\x0cmodelyard.v1\x1a\x1fgoogle/protobuf/timestamp.proto\")\n\x08JobInput\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63olumns\x18\x02 \x03(\t\"\xdd\x04\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x17\n\x0fmodel_reference\x18\x03 \x01(\t\x12\x19\n\x11version_reference\x18\x04 \x01(\t\x12\x15\n\rinput_dataset\x18\x05 \x01(\t\x12\x12\n\nkey_column\x18\x06 \x01(\t\x12&\n\x06inputs\x18\x07 \x03(\x0b\x32\x16.modelyard.v1.JobInput\x12\x16\n\x0eoutput_dataset\x18\x08 \x01(\t\x12\x12\n\nchunk_rows\x18\t \x01(\x03\x12\x0f\n\x07workers\x18\n \x01(\x05\x12%\n\x05state\x18\x0b \x01(\x0e\x32\x16.modelyard.v1.JobState\x12\x14\n\x0c\x63hunks_total\x18\x0c \x01(\x03\x12\x13\n\x0b\x63hunks_done\x18\r \x01(\x03\x12\x11\n\trows_done\x18\x0e \x01(\x03\x12\x16\n\x0eoutput_version\x18\x0f \x01(\t\x12\r\n\x05\x65rror\x18\x10 \x01(\t\x12\x12\n\ncreated_by\x18\x11 \x01(\t\x12/\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inish_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrows_total\x18\x16 \x01(\x03\"\xbb\x01\n\x10\x43reateJobRequest\x12\x17\n\x0fmodel_reference\x18\x01 \x01(\t\x12\x15\n\rinput_dataset\x18\x02 \x01(\t\x12\x12\n\nkey_column\x18\x03 \x01(\t\x12&\n\x06inputs\x18\x04 \x03(\x0b\x32\x16.modelyard.v1.JobInput\x12\x16\n\x0eoutput_dataset\x18\x05 \x01(\t\x12\x12\n\nchunk_rows\x18\x06 \x01(\x03\x12\x0f\n\x07workers\x18\x07 \x01(\x05\"3\n\x11\x43reateJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.modelyard.v1.Job\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"0\n\x0eGetJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.modelyard.v1.Job\"I\n\x0fListJobsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"L\n\x10ListJobsResponse\x12\x1f\n\x04jobs\x18\x01 \x03(\x0b\x32\x11.modelyard.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"3\n\x11\x43\x61ncelJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.modelyard.v1.Job\"\x1d\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"2\n\x10WatchJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.modelyard.v1.Job*\xb4\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x18\n\x14JOB_STATE_CANCELLING\x10\x05\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x06\x32\x85\x03\n\nJobService\x12L\n\tCreateJob\x12\x1e.modelyard.v1.CreateJobRequest\x1a\x1f.modelyard.v1.CreateJobResponse\x12\x43\n\x06GetJob\x12\x1b.modelyard.v1.GetJobRequest\x1a\x1c.modelyard.v1.GetJobResponse\x12I\n\x08ListJobs\x12\x1d.modelyard.v1.ListJobsRequest\x1a\x1e.modelyard.v1.ListJobsResponse\x12L\n\tCancelJob\x12\x1e.modelyard.v1.CancelJobRequest\x1a\x1f.modelyard.v1.CancelJobResponse\x12K\n\x08WatchJob\x12\x1d.modelyard.v1.WatchJobRequest\x1a\x1e.modelyard.v1.WatchJobResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17modelyard/v1/jobs.proto\x12\x0cmodelyard.v1\x1a\x1fgoogle/protobuf/timestamp.proto\")\n\x08JobInput\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63olumns\x18\x02 \x03(\t\"\xf4\x04\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x17\n\x0fmodel_reference\x18\x03 \x01(\t\x12\x19\n\x11version_reference\x18\x04 \x01(\t\x12\x15\n\rinput_dataset\x18\x05 \x01(\t\x12\x12\n\nkey_column\x18\x06 \x01(\t\x12&\n\x06inputs\x18\x07 \x03(\x0b\x32\x16.modelyard.v1.JobInput\x12\x16\n\x0eoutput_dataset\x18\x08 \x01(\t\x12\x12\n\nchunk_rows\x18\t \x01(\x03\x12\x0f\n\x07workers\x18\n \x01(\x05\x12%\n\x05state\x18\x0b \x01(\x0e\x32\x16.modelyard.v1.JobState\x12\x14\n\x0c\x63hunks_total\x18\x0c \x01(\x03\x12\x13\n\x0b\x63hunks_done\x18\r \x01(\x03\x12\x11\n\trows_done\x18\x0e \x01(\x03\x12\x16\n\x0eoutput_version\x18\x0f \x01(\t\x12\r\n\x05\x65rror\x18\x10 \x01(\t\x12\x12\n\ncreated_by\x18\x11 \x01(\t\x12/\n\x0b\x63reate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inish_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrows_total\x18\x16 \x01(\x03\x12\x15\n\rtrusted_types\x18\x17 \x03(\t\"\xd2\x01\n\x10\x43reateJobRequest\x12\x17\n\x0fmodel_reference\x18\x01 \x01(\t\x12\x15\n\rinput_dataset\x18\x02 \x01(\t\x12\x12\n\nkey_column\x18\x03 \x01(\t\x12&\n\x06inputs\x18\x04 \x03(\x0b\x32\x16.modelyard.v1.JobInput\x12\x16\n\x0eoutput_dataset\x18\x05 \x01(\t\x12\x12\n\nchunk_rows\x18\x06 \x01(\x03\x12\x0f\n\x07workers\x18\x07 \x01(\x05\x12\x15\n\rtrusted_types\x18\x08 \x03(\t\"3\n\x11\x43reateJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.modelyard.v1.Job\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"0\n\x0eGetJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.modelyard.v1.Job\"I\n\x0fListJobsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"L\n\x10ListJobsResponse\x12\x1f\n\x04jobs\x18\x01 \x03(\x0b\x32\x11.modelyard.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"3\n\x11\x43\x61ncelJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.modelyard.v1.Job\"\x1d\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"2\n\x10WatchJobResponse\x12\x1e\n\x03job\x18\x01 \x01(\x0b\x32\x11.modelyard.v1.Job*\xb4\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x18\n\x14JOB_STATE_CANCELLING\x10\x05\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x06\x32\x85\x03\n\nJobService\x12L\n\tCreateJob\x12\x1e.modelyard.v1.CreateJobRequest\x1a\x1f.modelyard.v1.CreateJobResponse\x12\x43\n\x06GetJob\x12\x1b.modelyard.v1.GetJobRequest\x1a\x1c.modelyard.v1.GetJobResponse\x12I\n\x08ListJobs\x12\x1d.modelyard.v1.ListJobsRequest\x1a\x1e.modelyard.v1.ListJobsResponse\x12L\n\tCancelJob\x12\x1e.modelyard.v1.CancelJobRequest\x1a\x1f.modelyard.v1.CancelJobResponse\x12K\n\x08WatchJob\x12\x1d.modelyard.v1.WatchJobRequest\x1a\x1e.modelyard.v1.WatchJobResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelyard.v1.jobs_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_JOBSTATE']._serialized_start=1385
-  _globals['_JOBSTATE']._serialized_end=1565
+  _globals['_JOBSTATE']._serialized_start=1431
+  _globals['_JOBSTATE']._serialized_end=1611
   _globals['_JOBINPUT']._serialized_start=74
   _globals['_JOBINPUT']._serialized_end=115
   _globals['_JOB']._serialized_start=118
-  _globals['_JOB']._serialized_end=723
-  _globals['_CREATEJOBREQUEST']._serialized_start=726
-  _globals['_CREATEJOBREQUEST']._serialized_end=913
-  _globals['_CREATEJOBRESPONSE']._serialized_start=915
-  _globals['_CREATEJOBRESPONSE']._serialized_end=966
-  _globals['_GETJOBREQUEST']._serialized_start=968
-  _globals['_GETJOBREQUEST']._serialized_end=995
-  _globals['_GETJOBRESPONSE']._serialized_start=997
-  _globals['_GETJOBRESPONSE']._serialized_end=1045
-  _globals['_LISTJOBSREQUEST']._serialized_start=1047
-  _globals['_LISTJOBSREQUEST']._serialized_end=1120
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1122
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1198
-  _globals['_CANCELJOBREQUEST']._serialized_start=1200
-  _globals['_CANCELJOBREQUEST']._serialized_end=1246
-  _globals['_CANCELJOBRESPONSE']._serialized_start=1248
-  _globals['_CANCELJOBRESPONSE']._serialized_end=1299
-  _globals['_WATCHJOBREQUEST']._serialized_start=1301
-  _globals['_WATCHJOBREQUEST']._serialized_end=1330
-  _globals['_WATCHJOBRESPONSE']._serialized_start=1332
-  _globals['_WATCHJOBRESPONSE']._serialized_end=1382
-  _globals['_JOBSERVICE']._serialized_start=1568
-  _globals['_JOBSERVICE']._serialized_end=1957
+  _globals['_JOB']._serialized_end=746
+  _globals['_CREATEJOBREQUEST']._serialized_start=749
+  _globals['_CREATEJOBREQUEST']._serialized_end=959
+  _globals['_CREATEJOBRESPONSE']._serialized_start=961
+  _globals['_CREATEJOBRESPONSE']._serialized_end=1012
+  _globals['_GETJOBREQUEST']._serialized_start=1014
+  _globals['_GETJOBREQUEST']._serialized_end=1041
+  _globals['_GETJOBRESPONSE']._serialized_start=1043
+  _globals['_GETJOBRESPONSE']._serialized_end=1091
+  _globals['_LISTJOBSREQUEST']._serialized_start=1093
+  _globals['_LISTJOBSREQUEST']._serialized_end=1166
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1168
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1244
+  _globals['_CANCELJOBREQUEST']._serialized_start=1246
+  _globals['_CANCELJOBREQUEST']._serialized_end=1292
+  _globals['_CANCELJOBRESPONSE']._serialized_start=1294
+  _globals['_CANCELJOBRESPONSE']._serialized_end=1345
+  _globals['_WATCHJOBREQUEST']._serialized_start=1347
+  _globals['_WATCHJOBREQUEST']._serialized_end=1376
+  _globals['_WATCHJOBRESPONSE']._serialized_start=1378
+  _globals['_WATCHJOBRESPONSE']._serialized_end=1428
+  _globals['_JOBSERVICE']._serialized_start=1614
+  _globals['_JOBSERVICE']._serialized_end=2003
 # @@protoc_insertion_point(module_scope)

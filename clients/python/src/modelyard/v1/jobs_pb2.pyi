@@ -104,6 +104,7 @@ class Job(_message.Message):
     START_TIME_FIELD_NUMBER: _builtins.int
     FINISH_TIME_FIELD_NUMBER: _builtins.int
     ROWS_TOTAL_FIELD_NUMBER: _builtins.int
+    TRUSTED_TYPES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     project: _builtins.str
     model_reference: _builtins.str
@@ -136,6 +137,10 @@ class Job(_message.Message):
     def start_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def finish_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def trusted_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Types its workers trust in skops files beyond skops' defaults, sorted."""
+
     def __init__(
         self,
         *,
@@ -161,10 +166,11 @@ class Job(_message.Message):
         start_time: _timestamp_pb2.Timestamp | None = ...,
         finish_time: _timestamp_pb2.Timestamp | None = ...,
         rows_total: _builtins.int = ...,
+        trusted_types: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "finish_time", b"finish_time", "start_time", b"start_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_rows", b"chunk_rows", "chunks_done", b"chunks_done", "chunks_total", b"chunks_total", "create_time", b"create_time", "created_by", b"created_by", "error", b"error", "finish_time", b"finish_time", "id", b"id", "input_dataset", b"input_dataset", "inputs", b"inputs", "key_column", b"key_column", "model_reference", b"model_reference", "output_dataset", b"output_dataset", "output_version", b"output_version", "project", b"project", "rows_done", b"rows_done", "rows_total", b"rows_total", "start_time", b"start_time", "state", b"state", "update_time", b"update_time", "version_reference", b"version_reference", "workers", b"workers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_rows", b"chunk_rows", "chunks_done", b"chunks_done", "chunks_total", b"chunks_total", "create_time", b"create_time", "created_by", b"created_by", "error", b"error", "finish_time", b"finish_time", "id", b"id", "input_dataset", b"input_dataset", "inputs", b"inputs", "key_column", b"key_column", "model_reference", b"model_reference", "output_dataset", b"output_dataset", "output_version", b"output_version", "project", b"project", "rows_done", b"rows_done", "rows_total", b"rows_total", "start_time", b"start_time", "state", b"state", "trusted_types", b"trusted_types", "update_time", b"update_time", "version_reference", b"version_reference", "workers", b"workers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -181,6 +187,7 @@ class CreateJobRequest(_message.Message):
     OUTPUT_DATASET_FIELD_NUMBER: _builtins.int
     CHUNK_ROWS_FIELD_NUMBER: _builtins.int
     WORKERS_FIELD_NUMBER: _builtins.int
+    TRUSTED_TYPES_FIELD_NUMBER: _builtins.int
     model_reference: _builtins.str
     """A READY model version: "p/m:3", "p/m@alias" or "p/m" (resolved now)."""
     input_dataset: _builtins.str
@@ -196,6 +203,12 @@ class CreateJobRequest(_message.Message):
     def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___JobInput]:
         """Empty: the model's single input takes every column but the key."""
 
+    @_builtins.property
+    def trusted_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Types a skops file may hold beyond those skops trusts by default (as for a deployment); at
+        most 64. Trust only files of authors you trust.
+        """
+
     def __init__(
         self,
         *,
@@ -206,10 +219,11 @@ class CreateJobRequest(_message.Message):
         output_dataset: _builtins.str = ...,
         chunk_rows: _builtins.int = ...,
         workers: _builtins.int = ...,
+        trusted_types: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_rows", b"chunk_rows", "input_dataset", b"input_dataset", "inputs", b"inputs", "key_column", b"key_column", "model_reference", b"model_reference", "output_dataset", b"output_dataset", "workers", b"workers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_rows", b"chunk_rows", "input_dataset", b"input_dataset", "inputs", b"inputs", "key_column", b"key_column", "model_reference", b"model_reference", "output_dataset", b"output_dataset", "trusted_types", b"trusted_types", "workers", b"workers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
