@@ -100,7 +100,9 @@ def _batches(
         )
         yield from reader
         return
-    yield from pyarrow.parquet.ParquetFile(path).iter_batches(batch_size=_READ_BATCH, columns=list(columns))
+    # pre_buffer (the default) would keep every row group read so far: memory as large as the file.
+    parquet = pyarrow.parquet.ParquetFile(path, pre_buffer=False)
+    yield from parquet.iter_batches(batch_size=_READ_BATCH, columns=list(columns))
 
 
 def _tensors(

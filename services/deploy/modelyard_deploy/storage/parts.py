@@ -70,7 +70,7 @@ class JobParts:
         writer: pyarrow.parquet.ParquetWriter | None = None
         try:
             for index in range(count):
-                part = pyarrow.parquet.ParquetFile(self.path(index))
+                part = pyarrow.parquet.ParquetFile(self.path(index), pre_buffer=False)
                 if writer is None:
                     writer = pyarrow.parquet.ParquetWriter(target, part.schema_arrow)
                 for group in range(part.num_row_groups):
