@@ -104,8 +104,11 @@ class JobRunner:
             await self._store.forget_chunks(job.id, lost)
         if done:
             logger.info("resuming job %s: %d of %d chunks done", job.id, len(done), job.chunks_total)
+        clock = time.perf_counter()
+        phases: dict[str, float] = {}
         if len(done) < job.chunks_total:
             path = await self._catalog.download(job.input_dataset)
+            phases["download"], clock = time.perf_counter() - clock, time.perf_counter()
             dataset = await self._catalog.dataset_version(job.input_dataset)
             scoring = asyncio.ensure_future(self._chunks(job, output, path, done, dict(dataset.columns)))
             watching = asyncio.ensure_future(self._until_cancelled(job.id))
@@ -121,10 +124,16 @@ class JobRunner:
                 watching.result()  # what stopped the watch, if it failed
                 raise _Cancelled
             scoring.result()
+            phases["scoring"], clock = time.perf_counter() - clock, time.perf_counter()
         if (await self._store.get(job.id)).state is JobState.CANCELLING:
             raise _Cancelled
         merged = await asyncio.to_thread(output.merge, job.chunks_total)
+        phases["merge"], clock = time.perf_counter() - clock, time.perf_counter()
         version = await self._catalog.publish(job, merged)
+        phases["publish"] = time.perf_counter() - clock
+        logger.info(
+            "job %s scored: %s", job.id, ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items())
+        )
         await self._finish(job, output, JobState.SUCCEEDED, output_version=version)
 
     async def _chunks(self, job: Job, output: JobOutput, path: Path, done: set[int], types: dict[str, str]) -> None:

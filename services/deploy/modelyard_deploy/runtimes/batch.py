@@ -155,7 +155,9 @@ class BatchPredictors:
         self._config = config
         self._credential = credential
 
-    async def _start(self, job: str, reference: str, trusted_types: Sequence[str], number: int) -> _Worker:
+    async def _start(
+        self, job: str, reference: str, trusted_types: Sequence[str], number: int, workers: int
+    ) -> _Worker:
         token = await self._credential(f"job-{job}"[:40], reference) if self._credential else None
         launch = ServingLaunch(
             reference=reference,
@@ -169,6 +171,9 @@ class BatchPredictors:
             tls=self._config.tls,
         )
         environment = {name: os.environ[name] for name in PASSED_ON if name in os.environ} | launch.environment()
+        # The workers share the cores: OpenMP in each (scikit-learn's trees) gets its share,
+        # not a thread per core each, which would spin against the others.
+        environment.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
         self._config.log_dir.mkdir(parents=True, exist_ok=True)
         self._config.cache_dir.mkdir(parents=True, exist_ok=True)
         log = self._config.log_dir / f"worker-{number}.log"
@@ -215,7 +220,8 @@ class BatchPredictors:
         todo: asyncio.Queue[tuple[int, pyarrow.Table, dict[str, np.ndarray[Any, Any]]] | None] = asyncio.Queue(workers)
         done: asyncio.Queue[ScoredChunk | BaseException | None] = asyncio.Queue()
         started = await asyncio.gather(
-            *(self._start(job, version_reference, trusted_types, n) for n in range(workers)), return_exceptions=True
+            *(self._start(job, version_reference, trusted_types, n, workers) for n in range(workers)),
+            return_exceptions=True,
         )
         pool = [w for w in started if isinstance(w, _Worker)]
         tasks: list[asyncio.Task[None]] = []
@@ -224,6 +230,7 @@ class BatchPredictors:
             if failed is not None:
                 raise failed
             await asyncio.gather(*(w.read_frame(0) for w in pool))  # each says ready, or why not
+            logger.info("predictor workers ready", extra={"job": job, "workers": len(pool)})
 
             async def feed() -> None:
                 chunks = read_chunks(dataset_path, needed, chunk_rows, csv_types)
