@@ -30,6 +30,7 @@ __all__ = [
     "RoleBinding",
     "Token",
     "decide",
+    "holds_duty",
     "require_duty",
     "require_scope",
 ]
@@ -55,6 +56,7 @@ class Duty(enum.Enum):
     COMMIT_ARTIFACTS = "CommitArtifact, FailUpload and their dataset counterparts, on behalf of the uploader"
     AUTHORIZE = "Authorize: whether a user's token may act"
     ISSUE_SERVING_TOKENS = "CreateServingToken: read-only credentials for inference servers"
+    WRITE_JOB_OUTPUTS = "A batch scoring job's output dataset, version, upload and link, for the job's creator"
 
 
 REGISTRY_SERVICE = "modelyard-registry"
@@ -62,7 +64,7 @@ DEPLOY_SERVICE = "modelyard-deploy"
 # By principal name: the names `service_tokens` gives the registry and the deploy service.
 DUTIES: Mapping[str, frozenset[Duty]] = {
     REGISTRY_SERVICE: frozenset({Duty.COMMIT_ARTIFACTS, Duty.AUTHORIZE}),
-    DEPLOY_SERVICE: frozenset({Duty.AUTHORIZE, Duty.ISSUE_SERVING_TOKENS}),
+    DEPLOY_SERVICE: frozenset({Duty.AUTHORIZE, Duty.ISSUE_SERVING_TOKENS, Duty.WRITE_JOB_OUTPUTS}),
 }
 
 
@@ -106,6 +108,11 @@ def require_duty(identity: Identity, duty: Duty, action: str, project: str = "")
             f"{action}: only the platform's services may call it, not {identity.principal}", project, action
         )
     return f"service {identity.principal}"
+
+
+def holds_duty(identity: Identity | None, duty: Duty) -> bool:
+    """Whether ``identity`` is the service trusted with ``duty``, acting with its own token."""
+    return identity is not None and identity.is_service and duty in DUTIES.get(identity.principal, ())
 
 
 def require_scope(identity: Identity, reference: str | None, action: str) -> str:
