@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
+if TYPE_CHECKING:  # the domain loads no numerical library (numpy loads ctypes)
+    import numpy as np
 
 from modelyard_deploy.domain.job_entities import DatasetInfo, Job, JobState, ModelInfo
 
