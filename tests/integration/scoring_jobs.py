@@ -20,9 +20,11 @@ __all__ = ["FEATURES", "push_parquet", "push_summer", "table", "until"]
 
 ROWS = 1000
 FEATURES = 4
-# Sums each row's features, times a factor, after sleeping a while per call; raises when told.
+# Sums each row's features, times a factor, after sleeping a while per call; raises, or ends its
+# process, when told.
 CUSTOM_CODE = """
 import json
+import os
 import time
 from pathlib import Path
 
@@ -35,6 +37,8 @@ class Summer:
 
     def predict(self, inputs):
         time.sleep(self.config["sleep"])
+        if self.config["exit"]:
+            os._exit(7)
         if self.config["fail"]:
             raise RuntimeError("the model refuses to score")
         x = inputs["x"]
@@ -54,14 +58,20 @@ def table(rows: int = ROWS) -> pyarrow.Table:
 
 
 def push_summer(
-    client: modelyard.Client, model: str, directory: Path, *, sleep: float = 0.0, fail: bool = False
+    client: modelyard.Client,
+    model: str,
+    directory: Path,
+    *,
+    sleep: float = 0.0,
+    fail: bool = False,
+    exit: bool = False,
 ) -> str:
     """A CUSTOM version whose predict sums the features (times 2), sleeping ``sleep`` s a call."""
     with contextlib.suppress(modelyard.AlreadyExistsError):
         client.create_model(model, kind=ModelKind.CUSTOM)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "predictor.py").write_text(CUSTOM_CODE)
-    (directory / "config.json").write_text(json.dumps({"factor": 2.0, "sleep": sleep, "fail": fail}))
+    (directory / "config.json").write_text(json.dumps({"factor": 2.0, "sleep": sleep, "fail": fail, "exit": exit}))
     serving = Serving(entry_point="predictor:Summer")
     return client.push(model, directory, framework="python", signature=SIGNATURE, serving=serving).reference
 

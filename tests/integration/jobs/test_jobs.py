@@ -18,6 +18,7 @@ import pyarrow.csv
 import pytest
 import skops.io
 from click.testing import CliRunner
+from grpc_standards import metric
 from scoring_jobs import FEATURES, push_parquet, push_summer, table, until
 from sklearn.linear_model import LogisticRegression
 
@@ -33,7 +34,7 @@ def _output(client: modelyard.Client, reference: str) -> pyarrow.Table:
 
 
 def test_a_parquet_job_registers_the_predictions_joined_to_the_key_with_lineage(
-    client: modelyard.Client, project: str, tmp_path: Path
+    client: modelyard.Client, deploy: ServiceProcess, project: str, tmp_path: Path
 ) -> None:
     data = table()
     features = np.column_stack([data[f"f{i}"].to_numpy() for i in range(FEATURES)])
@@ -73,6 +74,8 @@ def test_a_parquet_job_registers_the_predictions_joined_to_the_key_with_lineage(
         (version.reference, DatasetUse.PRODUCED_BY)
     ]
     assert [j.id for j in client.list_jobs(project)] == [job.id]
+    assert metric(deploy.metrics_url, "modelyard_jobs_finished_total", state="SUCCEEDED") >= 1
+    assert metric(deploy.metrics_url, "modelyard_jobs_rows_scored_total") >= 1000
 
 
 def test_a_csv_job_stacks_the_mapped_columns_into_the_model_input(
@@ -168,6 +171,19 @@ def test_a_model_that_raises_fails_the_job_with_its_error(
 
     assert done.state is JobState.FAILED
     assert done.error == "RuntimeError: the model refuses to score"
+    with pytest.raises(modelyard.NotFoundError):
+        client.get_dataset(f"{project}/out")
+
+
+def test_a_worker_that_dies_fails_the_job_saying_so(client: modelyard.Client, project: str, tmp_path: Path) -> None:
+    model = push_summer(client, f"{project}/dying", tmp_path / "model", exit=True)
+    dataset = push_parquet(client, f"{project}/input", tmp_path / "data")
+    job = client.create_job(model, dataset=dataset, key="id", output=f"{project}/out", workers=1)
+
+    done = client.wait_job(job.id, timeout=120)
+
+    assert done.state is JobState.FAILED
+    assert done.error.startswith("a predictor worker exited with code 7: ")
     with pytest.raises(modelyard.NotFoundError):
         client.get_dataset(f"{project}/out")
 
