@@ -182,7 +182,7 @@ def _jobs(
             settings.metadata_addr,
             settings.registry_addr,
             settings.cache_dir,
-            jobs_dir / "logs",
+            jobs_dir,
             ServingTLS.like(settings),
         ),
         credentials.issue if settings.auth_enabled else None,

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from modelyard._wire import ProtoEnum, time_to_pb
 from modelyard.v1 import jobs_pb2
-from modelyard_deploy.domain.job_entities import Job, JobInput
+from modelyard_deploy.domain.job_entities import Job, JobInput, JobState
 
 __all__ = ["inputs_from_pb", "job_to_pb"]
 
-
-def _time(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+_STATES = ProtoEnum(JobState, jobs_pb2.JobState.Value, "JOB_STATE_")
 
 
 def job_to_pb(job: Job) -> jobs_pb2.Job:
@@ -32,7 +23,7 @@ def job_to_pb(job: Job) -> jobs_pb2.Job:
         output_dataset=job.output_dataset,
         chunk_rows=job.chunk_rows,
         workers=job.workers,
-        state=jobs_pb2.JobState.Value(f"JOB_STATE_{job.state.value}"),
+        state=jobs_pb2.JobState.ValueType(_STATES.to_pb(job.state)),
         chunks_total=job.chunks_total,
         chunks_done=job.chunks_done,
         rows_total=job.rows_total,
@@ -41,10 +32,10 @@ def job_to_pb(job: Job) -> jobs_pb2.Job:
         error=job.error,
         trusted_types=job.trusted_types,
         created_by=job.created_by,
-        create_time=_time(job.created_at),
-        update_time=_time(job.updated_at),
-        start_time=_time(job.started_at),
-        finish_time=_time(job.finished_at),
+        create_time=time_to_pb(job.created_at) if job.created_at else None,
+        update_time=time_to_pb(job.updated_at) if job.updated_at else None,
+        start_time=time_to_pb(job.started_at) if job.started_at else None,
+        finish_time=time_to_pb(job.finished_at) if job.finished_at else None,
     )
 
 

@@ -59,7 +59,8 @@ IssueCredential = Callable[[str, str], Awaitable[str]]
 
 @dataclass(frozen=True, slots=True)
 class BatchConfig:
-    """Where workers find the platform and the shared artifact cache; where their logs go."""
+    """Where workers find the platform and the shared artifact cache; where their logs go (a
+    folder per job: the job's own, removed with its parts)."""
 
     metadata_addr: str
     registry_addr: str
@@ -174,9 +175,10 @@ class BatchPredictors:
         # The workers share the cores: OpenMP in each (scikit-learn's trees) gets its share,
         # not a thread per core each, which would spin against the others.
         environment.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
-        self._config.log_dir.mkdir(parents=True, exist_ok=True)
+        folder = self._config.log_dir / (job or "batch")
+        folder.mkdir(parents=True, exist_ok=True)
         self._config.cache_dir.mkdir(parents=True, exist_ok=True)
-        log = self._config.log_dir / f"worker-{number}.log"
+        log = folder / f"worker-{number}.log"
         with log.open("ab") as stderr:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
