@@ -188,6 +188,26 @@ def test_a_worker_that_dies_fails_the_job_saying_so(client: modelyard.Client, pr
         client.get_dataset(f"{project}/out")
 
 
+def test_a_model_with_text_outputs_fails_the_job_saying_so(
+    client: modelyard.Client, project: str, tmp_path: Path
+) -> None:
+    data = table()
+    features = np.column_stack([data[f"f{i}"].to_numpy() for i in range(FEATURES)])
+    estimator = LogisticRegression().fit(features, np.where(features[:, 0] > 0, "high", "low"))
+    (tmp_path / "model").mkdir()
+    skops.io.dump(estimator, tmp_path / "model" / "model.skops")
+    model = client.push(f"{project}/labels", tmp_path / "model", framework="sklearn", payload_format="skops")
+    dataset = push_parquet(client, f"{project}/input", tmp_path / "data", data)
+
+    job = client.create_job(model.reference, dataset=dataset, key="id", output=f"{project}/out", workers=1)
+    done = client.wait_job(job.id, timeout=120)
+
+    assert (done.state, done.error) == (
+        JobState.FAILED,
+        "WireError: predict: dtype object cannot travel; only numbers and booleans",
+    )
+
+
 def test_bad_jobs_are_refused_naming_what_is_wrong(client: modelyard.Client, project: str, tmp_path: Path) -> None:
     model = push_summer(client, f"{project}/summer", tmp_path / "model")
     dataset = push_parquet(client, f"{project}/input", tmp_path / "data")
@@ -205,6 +225,10 @@ def test_bad_jobs_are_refused_naming_what_is_wrong(client: modelyard.Client, pro
         client.create_job(model, dataset=f"{project}/missing:1", key="id", output=out)
     with pytest.raises(modelyard.InvalidArgumentError, match="output_dataset: 'other/out' is not in project"):
         client.create_job(model, dataset=dataset, key="id", output="other/out")
+    with pytest.raises(
+        modelyard.InvalidArgumentError, match=f"output_dataset: '{project}/Out put' is not 'project/name'"
+    ):
+        client.create_job(model, dataset=dataset, key="id", output=f"{project}/Out put")
     client.create_version(f"{project}/summer", serving=Serving(entry_point="predictor:Summer"))  # PENDING_UPLOAD
     with pytest.raises(
         modelyard.FailedPreconditionError,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ __all__ = ["DEFAULT_INPUT", "JobPage", "Jobs"]
 DEFAULT_INPUT = "input"
 """The input name of a model that declares none (a CUSTOM model without a signature)."""
 _NUMERIC = ("int", "uint", "float", "double", "bool", "halffloat")
+# A dataset name, as the metadata service allows it (ARCHITECTURE.md, "Names and references").
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +46,15 @@ class JobPage:
     next_token: str
 
 
-def _field_project(field: str, reference: str, project: str) -> None:
+def _field_project(field: str, reference: str, project: str, versioned: bool) -> None:
+    """``reference`` names a dataset (``versioned``: or a version of it, "p/d:N") of ``project``."""
     check_text(field, reference, MAX_REFERENCE)
     head, slash, name = reference.partition("/")
-    if not slash or not name:
-        raise InvalidArgumentError(field, f"{reference!r} is not 'project/name'")
+    if versioned:
+        name = name.partition(":")[0]
+    if not slash or not _NAME.fullmatch(name):
+        shape = "'project/dataset:N'" if versioned else "'project/name' (lowercase letters, digits, '.', '_', '-')"
+        raise InvalidArgumentError(field, f"{reference!r} is not {shape}")
     if head != project:
         raise InvalidArgumentError(field, f"{reference!r} is not in project {project!r}, the model's")
 
@@ -111,10 +118,10 @@ class Jobs:
         project = reference_project(model_reference)
         if not input_dataset:
             raise InvalidArgumentError("input_dataset", "is required: 'project/dataset:N'")
-        _field_project("input_dataset", input_dataset, project)
+        _field_project("input_dataset", input_dataset, project, versioned=True)
         if not output_dataset:
             raise InvalidArgumentError("output_dataset", "is required: 'project/name'")
-        _field_project("output_dataset", output_dataset, project)
+        _field_project("output_dataset", output_dataset, project, versioned=False)
         if not key_column:
             raise InvalidArgumentError("key_column", "is required")
         chunk_rows = chunk_rows or DEFAULT_CHUNK_ROWS
@@ -135,6 +142,8 @@ class Jobs:
             raise FailedPreconditionError(
                 f"input_dataset: {dataset.reference} is {dataset.status}; only READY versions are scored"
             )
+        if dataset.row_count == 0:
+            raise FailedPreconditionError(f"input_dataset: {dataset.reference} has no rows to score")
         if key_column not in dict(dataset.columns):
             raise InvalidArgumentError("key_column", f"dataset {dataset.reference} has no column {key_column!r}")
         checked = _inputs(inputs, model, dataset, key_column)
