@@ -47,8 +47,8 @@ class JobStore(Protocol):
         ...
 
     async def forget_chunks(self, job_id: str, indexes: Collection[int]) -> None: ...
-    async def record_chunk(self, job_id: str, index: int, rows: int) -> JobState:
-        """Chunk ``index`` finished (once: a repeat is ignored); the job's state now."""
+    async def record_chunk(self, job_id: str, index: int, rows: int) -> None:
+        """Chunk ``index`` finished (once: a repeat is ignored)."""
         ...
 
     async def finish(self, job_id: str, state: JobState, output_version: str = "", error: str = "") -> Job:

@@ -220,7 +220,7 @@ class BatchPredictors:
         }
         needed = list(dict.fromkeys([*extra_columns, *input_columns]))
         todo: asyncio.Queue[tuple[int, pyarrow.Table, dict[str, np.ndarray[Any, Any]]] | None] = asyncio.Queue(workers)
-        done: asyncio.Queue[ScoredChunk | BaseException | None] = asyncio.Queue()
+        done: asyncio.Queue[ScoredChunk | BaseException | None] = asyncio.Queue(workers)
         started = await asyncio.gather(
             *(self._start(job, version_reference, trusted_types, n, workers) for n in range(workers)),
             return_exceptions=True,

@@ -158,7 +158,7 @@ class PgJobStore:
                 "DELETE FROM deploy.job_chunks WHERE job = $1 AND index = ANY($2::bigint[])", job_id, list(indexes)
             )
 
-    async def record_chunk(self, job_id: str, index: int, rows: int) -> JobState:
+    async def record_chunk(self, job_id: str, index: int, rows: int) -> None:
         async with self._conn() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO deploy.job_chunks (job, index, rows) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -166,10 +166,7 @@ class PgJobStore:
                 index,
                 rows,
             )
-            state = await conn.fetchval(
-                "UPDATE deploy.jobs SET updated_at = now() WHERE id = $1 RETURNING state", job_id
-            )
-        return JobState(state)
+            await conn.execute("UPDATE deploy.jobs SET updated_at = now() WHERE id = $1", job_id)
 
     async def finish(self, job_id: str, state: JobState, output_version: str = "", error: str = "") -> Job:
         async with self._conn() as conn, conn.transaction():
