@@ -23,10 +23,9 @@ skops; each input is a Parquet file of an int64 key and float64 features, pushed
   ``--small-rows`` rows, after the throughput job and after one of ``--large-rows`` rows, and
   the highest peak RSS of a worker process seen in each job (sampled every 50 ms). The driver
   holds up to ``2 * workers + 1`` chunks at once (one at each worker, ``workers`` queued, one
-  being read), so
-  a job of a single chunk (100 k rows) needs less than one that fills that pipeline; from then
-  on memory follows the chunk size, not the input's: the targets compare the large job with
-  the throughput job.
+  being read), so a job of a single chunk (100 k rows) needs less than one that fills that
+  pipeline; from then on memory follows the chunk size, not the input's: the targets compare
+  the large job with the throughput job.
 
 "other load" is CPU used on the machine by processes outside the benchmark while a case ran.
 """
