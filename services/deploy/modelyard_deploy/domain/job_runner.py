@@ -56,7 +56,12 @@ class JobRunner:
         cancelling it stops every job's run (they stay RUNNING, for the next leader)."""
         try:
             while True:
-                for job in await self._store.unfinished():
+                try:
+                    unfinished = await self._store.unfinished()
+                except BackendUnavailableError as exc:
+                    logger.warning("cannot look for jobs to run; trying again: %s", exc.message)
+                    unfinished = []
+                for job in unfinished:
                     if job.id not in self._running and len(self._running) < self._max_running:
                         task = asyncio.create_task(self._run(job))
                         self._running[job.id] = task
