@@ -70,7 +70,7 @@ def test_a_service_event_is_recorded_once_and_a_bad_one_is_refused(client: model
         ("job.finished", "someone", "done", {"rows": 3, "source_id": source})
     ]
     bad = {
-        "events[0].action: must be one of deployment.changed, job.finished": ServiceEvent(
+        "events[0].action: must be one of deployment.changed, job.cancelled, job.created, job.finished": ServiceEvent(
             1, "version.ready", project, "x", "a"
         ),
         "events[0].source_id: must be a positive number": ServiceEvent(0, "job.finished", project, "x", "a"),

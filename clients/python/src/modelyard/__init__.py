@@ -39,6 +39,7 @@ from modelyard._scoring_types import (
     ScoringRunState,
     ScoringTest,
 )
+from modelyard._job_types import Job, JobInput, JobState
 from modelyard._types import (
     AliasChange,
     Artifact,
@@ -173,6 +174,9 @@ __all__ = [
     "InferenceClient",
     "InternalError",
     "InvalidArgumentError",
+    "Job",
+    "JobInput",
+    "JobState",
     "Lifecycle",
     "Lineage",
     "LineageDirection",

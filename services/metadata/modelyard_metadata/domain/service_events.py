@@ -21,7 +21,7 @@ from modelyard_metadata.domain.validation import check_name, check_text
 __all__ = ["SERVICE_ACTIONS", "ServiceEvent", "ServiceEvents"]
 
 # The audit actions a service may record for what it keeps.
-SERVICE_ACTIONS = frozenset({"deployment.changed", "job.finished"})
+SERVICE_ACTIONS = frozenset({"deployment.changed", "job.created", "job.cancelled", "job.finished"})
 MAX_EVENTS = 500  # one request, one transaction
 
 

@@ -1598,7 +1598,7 @@ class ServiceEvent(_message.Message):
     source_id: _builtins.int
     """Unique per service and increasing: an event already recorded is skipped."""
     action: _builtins.str
-    """deployment.changed or job.finished."""
+    """deployment.changed, job.created, job.cancelled or job.finished."""
     project: _builtins.str
     resource: _builtins.str
     """What changed, e.g. "deployment/churn-api" or "job/<id>"."""
