@@ -30,6 +30,7 @@ from modelyard._dataset_types import (
     DatasetUse,
     DatasetVersion,
 )
+from modelyard._job_types import Job, JobInput, JobState
 from modelyard._scoring_types import (
     ScoreDefinition,
     ScoreInput,
@@ -39,7 +40,6 @@ from modelyard._scoring_types import (
     ScoringRunState,
     ScoringTest,
 )
-from modelyard._job_types import Job, JobInput, JobState
 from modelyard._types import (
     AliasChange,
     Artifact,

@@ -344,6 +344,7 @@ class Client(
             if left <= 0:
                 raise _still(run, timeout)
             time.sleep(min(poll, left))
+
     def wait_job(self, job_id: str, *, timeout: float = 3600.0) -> Job:
         """Watches job ``job_id`` until it is finished (SUCCEEDED, FAILED or CANCELLED) and
         returns it; DeadlineExceededError when ``timeout`` seconds pass first."""

@@ -189,5 +189,7 @@ class PgJobStore:
                 output_version,
                 error,
             )
-            await _event(conn, job_id, "job.finished", SERVICE_ACTOR, f"{state.value}: {error}" if error else state.value)
+            await _event(
+                conn, job_id, "job.finished", SERVICE_ACTOR, f"{state.value}: {error}" if error else state.value
+            )
             return await self._get(conn, job_id)
