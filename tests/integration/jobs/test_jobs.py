@@ -19,6 +19,7 @@ import pytest
 import skops.io
 from click.testing import CliRunner
 from grpc_standards import metric
+from replica_processes import until as eventually
 from scoring_jobs import FEATURES, push_parquet, push_summer, table, until
 from sklearn.linear_model import LogisticRegression
 
@@ -76,6 +77,32 @@ def test_a_parquet_job_registers_the_predictions_joined_to_the_key_with_lineage(
     assert [j.id for j in client.list_jobs(project)] == [job.id]
     assert metric(deploy.metrics_url, "modelyard_jobs_finished_total", state="SUCCEEDED") >= 1
     assert metric(deploy.metrics_url, "modelyard_jobs_rows_scored_total") >= 1000
+    finished = _finished_events(client, project, job.id)
+    assert list(finished) == ["job.created", "job.finished"]
+    assert finished["job.created"].actor == "tester"
+    assert finished["job.finished"].actor == "modelyard-deploy"
+    assert finished["job.finished"].after == {
+        "job": job.id,
+        "state": "SUCCEEDED",
+        "version": version.reference,
+        "input": dataset,
+        "output": f"{project}/scores",
+        "output_version": done.output_version,
+        "rows_done": 1000,
+        "error": "",
+        "source_id": finished["job.finished"].after["source_id"],
+    }
+
+
+def _finished_events(client: modelyard.Client, project: str, job_id: str) -> dict[str, modelyard.AuditEvent]:
+    """The job's events in the audit log (forwarded by the deploy service), by action, oldest
+    first, once job.finished is there."""
+
+    def events() -> dict[str, modelyard.AuditEvent]:
+        found = sorted(client.audit_events(project=project, resource=f"job/{job_id}"), key=lambda e: e.id)
+        return {e.action: e for e in found} if any(e.action == "job.finished" for e in found) else {}
+
+    return eventually(events, f"job {job_id}'s job.finished event", timeout=30)
 
 
 def test_a_csv_job_stacks_the_mapped_columns_into_the_model_input(
@@ -127,6 +154,12 @@ def test_a_cancelled_job_ends_cancelled_with_no_output_and_no_parts(
     assert not parts.exists()
     with pytest.raises(modelyard.FailedPreconditionError, match=f"id: job {job.id} is CANCELLED"):
         client.cancel_job(job.id)
+    events = _finished_events(client, project, job.id)
+    assert [(action, e.actor, e.reason) for action, e in events.items()] == [
+        ("job.created", "tester", ""),
+        ("job.cancelled", "tester", "wrong model"),
+        ("job.finished", "modelyard-deploy", "CANCELLED"),
+    ]
 
 
 def test_a_job_resumes_after_its_leader_is_killed_and_scores_each_chunk_once(
