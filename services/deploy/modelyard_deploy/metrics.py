@@ -44,10 +44,10 @@ class PrometheusObserver:
                 REPLICAS.labels(replica_state.value).set(replicas[replica_state])
 
 
-JOBS_FINISHED = Counter("modelyard_jobs_finished_total", "Batch scoring jobs that finished, by final state", ["state"])
-JOB_ROWS = Counter("modelyard_jobs_rows_scored_total", "Rows batch scoring jobs scored")
+JOBS_FINISHED = Counter("modelyard_deploy_jobs_finished_total", "Batch scoring jobs that finished, by final state", ["state"])
+JOB_ROWS = Counter("modelyard_deploy_jobs_rows_scored_total", "Rows batch scoring jobs scored")
 JOB_CHUNK_SECONDS = Histogram(
-    "modelyard_jobs_chunk_seconds",
+    "modelyard_deploy_jobs_chunk_seconds",
     "Time between two finished chunks of a batch scoring job (per job, with its workers in parallel)",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )

@@ -75,8 +75,8 @@ def test_a_parquet_job_registers_the_predictions_joined_to_the_key_with_lineage(
         (version.reference, DatasetUse.PRODUCED_BY)
     ]
     assert [j.id for j in client.list_jobs(project)] == [job.id]
-    assert metric(deploy.metrics_url, "modelyard_jobs_finished_total", state="SUCCEEDED") >= 1
-    assert metric(deploy.metrics_url, "modelyard_jobs_rows_scored_total") >= 1000
+    assert metric(deploy.metrics_url, "modelyard_deploy_jobs_finished_total", state="SUCCEEDED") >= 1
+    assert metric(deploy.metrics_url, "modelyard_deploy_jobs_rows_scored_total") >= 1000
     finished = _finished_events(client, project, job.id)
     assert list(finished) == ["job.created", "job.finished"]
     assert finished["job.created"].actor == "tester"

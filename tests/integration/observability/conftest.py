@@ -4,7 +4,11 @@ workload through it, for the observability tests."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+import numpy as np
+import pyarrow
+import pyarrow.parquet
 import pytest
 from classifiers import FEATURES, push_classifier
 from observed_platform import DATASET, Platform
@@ -24,7 +28,8 @@ def platform(
 ) -> Iterator[Platform]:
     """Three services of their own, then a workload: a webhook subscription to a loopback
     receiver, register, push, alias and metrics, cached reads, a dataset pushed, a deployment of
-    one inference server answering predictions, a pull."""
+    one inference server answering predictions, a pull, a scoring test run by the deploy service
+    and a batch scoring job."""
     data = tmp_path_factory.mktemp("observed")
     dsn = postgres.create_database("observed")
     started: list[ServiceProcess] = []
@@ -91,9 +96,35 @@ def platform(
             (data / "customers.csv").write_bytes(DATASET)
             client.create_dataset("observed/customers")
             client.push_dataset("observed/customers", data / "customers.csv")
+            holdout = _holdout(client, data / "holdout.parquet")
+            client.set_score_definition(
+                "observed/churn", task="classification", inputs={"input": FEATURE_COLUMNS}, label_column="label",
+                prediction_output="predict", metrics=["f1"],  # accuracy stays the one logged
+            )  # fmt: skip
+            test = client.create_scoring_test("observed/churn", "holdout", dataset=holdout, version=1)
+            client.wait_scoring_run(client.run_scoring_test(test.id).id, timeout=120)
+            job = client.create_job(
+                reference, dataset=holdout, key="row", output="observed/scores", inputs={"input": FEATURE_COLUMNS}
+            )
+            output = client.wait_job(job.id, timeout=120).output_version
             eventually(receiver.events, what="a webhook delivery")
-        yield Platform(metadata, registry, deploy, targets_file, "churn", artifact_bytes)
+            sizes = [
+                client.get_dataset_version(r).artifact.total_size for r in ("observed/customers:1", holdout, output)
+            ]
+        yield Platform(metadata, registry, deploy, targets_file, "churn", artifact_bytes, sum(sizes), sizes[1])
     finally:
         for service in reversed(started):
             service.stop()
         receiver.close()
+
+
+FEATURE_COLUMNS = [f"f{i}" for i in range(FEATURES.shape[1])]
+
+
+def _holdout(client: modelyard.Client, path: Path) -> str:
+    """The classifiers' features with their labels, as dataset observed/holdout."""
+    columns = {"row": np.arange(len(FEATURES))} | {c: FEATURES[:, i] for i, c in enumerate(FEATURE_COLUMNS)}
+    labels = (FEATURES[:, 0] + FEATURES[:, 1] > 0).astype(np.int64)
+    pyarrow.parquet.write_table(pyarrow.table(columns | {"label": labels}), path)
+    client.create_dataset("observed/holdout")
+    return client.push_dataset("observed/holdout", path).reference

@@ -31,6 +31,10 @@ class Platform:
     targets_file: Path
     deployment: str
     artifact_bytes: int
+    # Dataset bytes uploaded (the customers, the holdout, the job's output) and downloaded (the
+    # holdout, once: the deploy service caches it for the scoring run and the job).
+    dataset_bytes: int
+    holdout_bytes: int
 
     @property
     def services(self) -> dict[str, ServiceProcess]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from observed_platform import DASHBOARDS, DATASET, RULES, Platform, metric_names
+from observed_platform import DASHBOARDS, RULES, Platform, metric_names
 from prometheus_client.parser import text_string_to_metric_families
 from replica_processes import until
 
@@ -57,8 +57,9 @@ def test_the_workload_shows_in_each_service_s_series(platform: Platform) -> None
 
     rpc = "modelyard_rpc_requests_total"
     assert value(metadata, rpc, service="MetadataService", method="GetModelVersion", code="OK") >= 6
-    assert value(registry, rpc, service="RegistryService", method="UploadFile", code="OK") == 2  # model, dataset
-    assert value(metadata, rpc, service="DatasetService", method="CommitDatasetVersion", code="OK") == 1
+    # The model, and three datasets: the customers, the holdout, the batch job's output.
+    assert value(registry, rpc, service="RegistryService", method="UploadFile", code="OK") == 4
+    assert value(metadata, rpc, service="DatasetService", method="CommitDatasetVersion", code="OK") == 3
     assert value(deploy, rpc, service="DeployService", method="CreateDeployment", code="OK") == 1
     assert value(serving[0], rpc, service="GRPCInferenceService", method="ModelInfer", code="OK") == 4
 
@@ -66,8 +67,16 @@ def test_the_workload_shows_in_each_service_s_series(platform: Platform) -> None
     assert (
         value(registry, "modelyard_registry_bytes_total", direction="upload", kind="model") == platform.artifact_bytes
     )
-    assert value(registry, "modelyard_registry_bytes_total", direction="upload", kind="dataset") == len(DATASET)
-    assert value(registry, "modelyard_registry_bytes_total", direction="download") == 2 * platform.artifact_bytes
+    assert value(registry, "modelyard_registry_bytes_total", direction="upload", kind="dataset") == (
+        platform.dataset_bytes
+    )
+    assert (
+        value(registry, "modelyard_registry_bytes_total", direction="download", kind="model")
+        == 2 * platform.artifact_bytes
+    )
+    assert value(registry, "modelyard_registry_bytes_total", direction="download", kind="dataset") == (
+        platform.holdout_bytes
+    )
     assert value(registry, "modelyard_registry_s3_request_seconds_count", outcome="ok") > 0
     assert value(registry, "modelyard_registry_s3_requests_in_flight") == 0
 

@@ -78,8 +78,9 @@ def test_prometheus_scrapes_every_service_and_inference_server(
 @pytest.mark.parametrize(
     ("expr", "expected"),
     [
-        ('sum(modelyard_rpc_requests_total{job="registry", method="UploadFile", code="OK"})', 2),  # model, dataset
-        ('sum(modelyard_rpc_requests_total{job="metadata", method="CommitDatasetVersion", code="OK"})', 1),
+        # The model, and three datasets: the customers, the holdout, the batch job's output.
+        ('sum(modelyard_rpc_requests_total{job="registry", method="UploadFile", code="OK"})', 4),
+        ('sum(modelyard_rpc_requests_total{job="metadata", method="CommitDatasetVersion", code="OK"})', 3),
         ('sum(modelyard_rpc_requests_total{job="serving", method="ModelInfer", code="OK"})', 4),
         ('modelyard_deploy_deployments{state="AVAILABLE"}', 1),
         ('modelyard_serving_inference_seconds_count{model="churn", version="1", outcome="ok"}', 4),
