@@ -36,6 +36,7 @@ from modelyard._scoring_types import (
     ScoreTask,
     ScoreThreshold,
     ScoringRun,
+    ScoringRunPage,
     ScoringRunState,
     ScoringTest,
 )
@@ -206,6 +207,7 @@ __all__ = [
     "ScoreTask",
     "ScoreThreshold",
     "ScoringRun",
+    "ScoringRunPage",
     "ScoringRunState",
     "ScoringTest",
     "Serving",
