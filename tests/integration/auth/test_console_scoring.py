@@ -19,7 +19,17 @@ from typing import Any
 import httpx
 import pytest
 from auth_sessions import AuthTokens
-from console_browser import console_process, form_field, marked_text, picture, sign_in, signed_in, tab, violations
+from console_browser import (
+    console_process,
+    followed,
+    marked_text,
+    picture,
+    post_form,
+    sign_in,
+    signed_in,
+    tab,
+    violations,
+)
 from playwright.sync_api import Browser, expect
 
 import modelyard
@@ -164,22 +174,6 @@ def scored(
         metadata.stop()
 
 
-def _post(browser: httpx.Client, page: str, action: str, fields: dict[str, str]) -> httpx.Response:
-    """Sends a form of ``page`` as the browser would: with the CSRF token the page carries."""
-    form = browser.get(page)
-    assert form.status_code == 200, form.text
-    return browser.post(action, data={"csrf": form_field(form.text, "csrf"), **fields})
-
-
-def _notice(browser: httpx.Client, answer: httpx.Response) -> tuple[str, str]:
-    assert answer.status_code == 303, answer.text
-    page = browser.get(answer.headers["location"])
-    assert page.status_code == 200
-    notice = re.search(r'<p class="notice" role="status">([^<]*)</p>', page.text)
-    assert notice, "no confirmation"
-    return page.text, unescape(notice[1])
-
-
 def _refusal(html: str, form: str) -> str:
     shown = re.search(rf'data-refused="{form}">Refused: ([^<]*)</p>', html)
     assert shown, f"no refusal beside the {form} form"
@@ -249,8 +243,8 @@ def test_a_run_page_shows_its_metrics_against_the_thresholds_and_its_confusion_m
 def test_run_now_by_an_editor_queues_a_run_and_a_viewer_gets_the_services_refusal(scored: Scored) -> None:
     action = f"{scored.test_page}/run"
     with signed_in(scored.console, scored.editor) as browser:
-        html, notice = _notice(browser, _post(browser, scored.test_page, action, {"version": "2"}))
-        mistyped = _post(browser, scored.test_page, action, {"version": "2a"})
+        html, notice = followed(browser, post_form(browser, scored.test_page, action, {"version": "2"}))
+        mistyped = post_form(browser, scored.test_page, action, {"version": "2a"})
     with scored.client(scored.editor) as api:
         newest = next(iter(api.list_scoring_runs(test_id=scored.test_id)))
     assert notice == f"Run {newest.id} of holdout on version 2 is queued."
@@ -266,7 +260,7 @@ def test_run_now_by_an_editor_queues_a_run_and_a_viewer_gets_the_services_refusa
     with scored.client(scored.viewer) as api, pytest.raises(modelyard.errors.PermissionDeniedError) as refused:
         api.run_scoring_test(scored.test_id, version=1)
     with signed_in(scored.console, scored.viewer) as browser:
-        answer = _post(browser, scored.test_page, action, {"version": "1"})
+        answer = post_form(browser, scored.test_page, action, {"version": "1"})
     assert answer.status_code == 403
     assert _refusal(answer.text, "run") == refused.value.message
     assert 'name="version" inputmode="numeric" value="1"' in answer.text
@@ -279,30 +273,35 @@ def test_run_now_by_an_editor_queues_a_run_and_a_viewer_gets_the_services_refusa
 def test_the_schedule_and_activity_forms_change_the_test_or_show_the_refusal_keeping_what_was_typed(
     scored: Scored,
 ) -> None:
-    with scored.client(scored.editor) as api, pytest.raises(modelyard.errors.InvalidArgumentError) as bad_cron:
-        api.update_scoring_test(scored.test_id, schedule="every day")
+    with scored.client(scored.editor) as api:
+        with pytest.raises(modelyard.errors.InvalidArgumentError) as bad_cron:
+            api.update_scoring_test(scored.test_id, schedule="every day")
+        with pytest.raises(modelyard.errors.PermissionDeniedError) as gated:
+            api.update_scoring_test(scored.test_id, active=False)  # a gated test: its project's ADMIN only
+
+    def send(browser: httpx.Client, form: str, fields: dict[str, str | list[str]]) -> httpx.Response:
+        return post_form(browser, scored.test_page, f"{scored.test_page}/{form}", fields)
+
     with signed_in(scored.console, scored.editor) as browser:
-        refused = _post(browser, scored.test_page, f"{scored.test_page}/schedule", {"schedule": "every day"})
-        _, notice = _notice(
-            browser,
-            _post(browser, scored.test_page, f"{scored.test_page}/schedule", {"schedule": "0 3 * * *", "reason": "r"}),
-        )
-        gated = _post(browser, scored.test_page, f"{scored.test_page}/active", {"active": "false"})
+        refused = send(browser, "schedule", {"schedule": "every day", "reason": "nightly"})
+        _, notice = followed(browser, send(browser, "schedule", {"schedule": "0 3 * * *", "reason": "nightly"}))
+        deactivated = send(browser, "active", {"active": "false", "reason": "noisy"})
     assert refused.status_code == 400 and _refusal(refused.text, "schedule") == bad_cron.value.message
-    assert 'name="schedule" value="every day"' in refused.text
+    assert 'name="schedule" value="every day"' in refused.text and 'value="nightly"' in refused.text
     assert notice == "The test runs on the schedule 0 3 * * * (UTC)."
-    # a gated test is deactivated by a project admin only
-    assert gated.status_code == 403 and "ADMIN" in _refusal(gated.text, "active").upper()
+    assert deactivated.status_code == 403 and _refusal(deactivated.text, "active") == gated.value.message
+    assert 'name="reason" size="40" value="noisy"' in deactivated.text
     with signed_in(scored.console, scored.owner) as browser:
-        _, off = _notice(browser, _post(browser, scored.test_page, f"{scored.test_page}/active", {"active": "false"}))
-        _, on = _notice(browser, _post(browser, scored.test_page, f"{scored.test_page}/active", {"active": "true"}))
-        cleared = _notice(browser, _post(browser, scored.test_page, f"{scored.test_page}/schedule", {"schedule": ""}))
+        _, off = followed(browser, send(browser, "active", {"active": "false"}))
+        _, on = followed(browser, send(browser, "active", {"active": "true"}))
+        _, cleared = followed(browser, send(browser, "schedule", {"schedule": ""}))
     assert off == "The test is inactive: it runs only on request and gates nothing."
     assert on == "The test is active: it runs on its events and schedule."
-    assert cleared[1] == "The test has no schedule now."
+    assert cleared == "The test has no schedule now."
     with scored.client(scored.viewer) as api:
         test = api.get_scoring_test(scored.test_id)
-    assert (test.schedule, test.active) == ("", True)
+        reasons = {e.reason for e in api.audit_events(project=scored.project, limit=20)}
+    assert (test.schedule, test.active) == ("", True) and "nightly" in reasons
 
 
 def test_the_model_page_has_a_scoring_panel_and_a_version_page_its_runs_and_gates(scored: Scored) -> None:
