@@ -12,3 +12,7 @@ CREATE TABLE deploy.outbox (
     details    jsonb NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+-- The outbox's name for the metadata service, which records each (origin, id) once: ids start
+-- again at 1 in another deploy database (a new installation, a test's own), and must not be
+-- taken for events already recorded.
+CREATE TABLE deploy.outbox_origin AS SELECT gen_random_uuid()::text AS id;

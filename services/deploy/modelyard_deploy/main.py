@@ -9,8 +9,10 @@ import os
 import sys
 from contextlib import AsyncExitStack
 from datetime import timedelta
+from typing import Any
 
-from modelyard.v1 import deploy_pb2, deploy_pb2_grpc
+import modelyard
+from modelyard.v1 import deploy_pb2, deploy_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from modelyard_common.access import ProjectAccess
 from modelyard_common.logs import configure_logging
 from modelyard_common.metadata_client import connect_metadata
@@ -18,22 +20,30 @@ from modelyard_common.migrations import migrate
 from modelyard_common.postgres import create_pool
 from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
+from modelyard_common.tls import client_tls
 from modelyard_common.values import DeploymentRuntime
+from modelyard_deploy.api.job_servicer import JobServicer
 from modelyard_deploy.api.servicer import DeployServicer
 from modelyard_deploy.domain.changes import Changes
 from modelyard_deploy.domain.deployments import Deployments
 from modelyard_deploy.domain.events import EventForwarder
+from modelyard_deploy.domain.job_runner import JobRunner
+from modelyard_deploy.domain.jobs import Jobs
 from modelyard_deploy.domain.leadership import lead
 from modelyard_deploy.domain.reconcile import Reconciler
 from modelyard_deploy.domain.rollout import Policy
-from modelyard_deploy.metrics import PrometheusObserver
+from modelyard_deploy.metrics import PrometheusJobObserver, PrometheusObserver
+from modelyard_deploy.runtimes.batch import BatchConfig, BatchPredictors
 from modelyard_deploy.runtimes.kubernetes import KubernetesCluster, KubernetesConfig
 from modelyard_deploy.runtimes.process import ProcessRuntime, ServingConfig
 from modelyard_deploy.settings import DeploySettings
 from modelyard_deploy.storage.catalog import MetadataCatalog, MetadataEvents, ServingCredentials
+from modelyard_deploy.storage.job_catalog import PlatformJobCatalog
+from modelyard_deploy.storage.jobs import PgJobStore
 from modelyard_deploy.storage.leadership import PgLeadership
 from modelyard_deploy.storage.notices import PgChangeFeed
 from modelyard_deploy.storage.outbox import PgOutbox
+from modelyard_deploy.storage.parts import JobParts
 from modelyard_deploy.storage.postgres import SERVICE_ACTOR, PgDeploymentStore
 from modelyard_serving.launch import ServingTLS
 
@@ -41,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS = "modelyard_deploy.migrations"
 SERVICE_NAME = deploy_pb2.DESCRIPTOR.services_by_name["DeployService"].full_name
+JOBS_SERVICE_NAME = jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name
 
 
 async def run(settings: DeploySettings) -> int:
@@ -118,6 +129,7 @@ async def run(settings: DeploySettings) -> int:
         binding = ServiceBinding(
             SERVICE_NAME, lambda server: deploy_pb2_grpc.add_DeployServiceServicer_to_server(servicer, server)
         )
+        job_runner, job_binding = _jobs(settings, pool, client, credentials)
         stop, stopped_leading = asyncio.Event(), []
 
         async def lead_until_lost() -> None:
@@ -127,7 +139,7 @@ async def run(settings: DeploySettings) -> int:
                     reconciler,
                     settings.reconcile_interval_seconds,
                     observer.leading,
-                    {"the event forwarder": forwarder.run_forever},
+                    {"the event forwarder": forwarder.run_forever, "the job runner": job_runner.run_forever},
                 )
             )
             logger.error(
@@ -138,7 +150,7 @@ async def run(settings: DeploySettings) -> int:
 
         background = [asyncio.create_task(changes.follow()), asyncio.create_task(lead_until_lost())]
         try:
-            await serve(settings, [binding], stop=stop, auth_required=settings.auth_enabled)
+            await serve(settings, [binding, job_binding], stop=stop, auth_required=settings.auth_enabled)
         finally:
             for task in background:
                 task.cancel()
@@ -146,6 +158,52 @@ async def run(settings: DeploySettings) -> int:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         return 1 if stopped_leading else 0
+
+
+def _jobs(
+    settings: DeploySettings, pool: Any, client: modelyard.AsyncClient, credentials: ServingCredentials
+) -> tuple[JobRunner, ServiceBinding]:
+    """Batch scoring: the JobService, and the runner the leader runs jobs with."""
+
+    def connect(actor: str) -> modelyard.Client:
+        return modelyard.connect(
+            settings.metadata_addr,
+            registry=settings.registry_addr,
+            actor=actor,
+            timeout=settings.metadata_timeout_seconds,
+            tls=client_tls(settings),
+            token=settings.auth_token_value(),
+            settings_prefix=str(settings.model_config.get("env_prefix", "")),
+        )
+
+    store = PgJobStore(pool)
+    catalog = PlatformJobCatalog(connect, SERVICE_ACTOR, settings.cache_dir)
+    jobs_dir = settings.run_dir / "jobs"
+    predictors = BatchPredictors(
+        BatchConfig(
+            settings.metadata_addr,
+            settings.registry_addr,
+            settings.cache_dir,
+            jobs_dir,
+            ServingTLS.like(settings),
+        ),
+        credentials.issue if settings.auth_enabled else None,
+    )
+    runner = JobRunner(
+        store,
+        catalog,
+        predictors,
+        lambda job_id: JobParts(jobs_dir / job_id),
+        PrometheusJobObserver(),
+        settings.jobs_max_running,
+        settings.jobs_poll_seconds,
+    )
+    access = ProjectAccess(client if settings.auth_enabled else None)
+    servicer = JobServicer(Jobs(store, catalog, access, settings.jobs_poll_seconds))
+    binding = ServiceBinding(
+        JOBS_SERVICE_NAME, lambda server: jobs_pb2_grpc.add_JobServiceServicer_to_server(servicer, server)
+    )
+    return runner, binding
 
 
 def main() -> None:

@@ -7,8 +7,9 @@ from collections import Counter as Counts
 from prometheus_client import Counter, Gauge, Histogram
 
 from modelyard_common.values import DeploymentState, ReplicaState
+from modelyard_deploy.domain.job_entities import Job
 
-__all__ = ["PrometheusObserver"]
+__all__ = ["PrometheusJobObserver", "PrometheusObserver"]
 
 LEADER = Gauge("modelyard_deploy_leader", "1 on the deploy service that runs the reconciler, 0 on the others")
 DEPLOYMENTS = Gauge("modelyard_deploy_deployments", "Deployments, by state", ["state"])
@@ -41,3 +42,23 @@ class PrometheusObserver:
         for replica_state in ReplicaState:
             if replica_state is not ReplicaState.UNSPECIFIED:
                 REPLICAS.labels(replica_state.value).set(replicas[replica_state])
+
+
+JOBS_FINISHED = Counter("modelyard_jobs_finished_total", "Batch scoring jobs that finished, by final state", ["state"])
+JOB_ROWS = Counter("modelyard_jobs_rows_scored_total", "Rows batch scoring jobs scored")
+JOB_CHUNK_SECONDS = Histogram(
+    "modelyard_jobs_chunk_seconds",
+    "Time between two finished chunks of a batch scoring job (per job, with its workers in parallel)",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+
+
+class PrometheusJobObserver:
+    """The job runner's reports, as metrics (only the leader runs jobs)."""
+
+    def chunk(self, rows: int, seconds: float) -> None:
+        JOB_ROWS.inc(rows)
+        JOB_CHUNK_SECONDS.observe(seconds)
+
+    def finished(self, job: Job) -> None:
+        JOBS_FINISHED.labels(job.state.value).inc()

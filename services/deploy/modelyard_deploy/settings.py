@@ -67,3 +67,7 @@ class DeploySettings(DatabaseSettings, MetadataCallerSettings):
     """Secret (tls.crt, tls.key, ca.crt) mounted into inference pods, which then serve TLS (mTLS
     when this service requires client certificates) and call metadata and registry with it;
     empty: plaintext."""
+    jobs_max_running: int = Field(2, ge=1, le=64)
+    """Batch scoring jobs the leader runs at once (each with its own predictor workers); others wait QUEUED."""
+    jobs_poll_seconds: float = Field(1.0, gt=0, le=60)
+    """How often the leader looks for jobs to start or cancel, and a job watch for changes."""

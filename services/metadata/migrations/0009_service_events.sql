@@ -3,6 +3,8 @@
 -- after a crash adds nothing.
 CREATE TABLE service_events (
     service   text NOT NULL,
+    -- The outbox (one per deploy database): its ids start again in another one.
+    origin    text NOT NULL,
     source_id bigint NOT NULL,
-    PRIMARY KEY (service, source_id)
+    PRIMARY KEY (service, origin, source_id)
 );

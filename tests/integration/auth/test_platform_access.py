@@ -144,5 +144,5 @@ def test_a_replica_whose_credential_cannot_be_issued_is_failed_saying_why(
     assert [(e.actor, e.access) for e in created] == [(team.names["owner"], "service modelyard-deploy")]
     with pytest.raises(PermissionDeniedError, match="only the platform's services"):
         InternalCalls(team.owner).record_service_events(
-            [ServiceEvent(1, "deployment.changed", team.project, f"deployment/{name}", team.names["owner"])]
+            [ServiceEvent("o", 1, "deployment.changed", team.project, f"deployment/{name}", team.names["owner"])]
         )

@@ -3,6 +3,7 @@ RecordServiceEvents' own rules."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from pathlib import Path
 
@@ -62,20 +63,23 @@ def test_each_deployment_change_reaches_the_audit_log_once_in_order(
 def test_a_service_event_is_recorded_once_and_a_bad_one_is_refused(client: modelyard.Client, project: str) -> None:
     calls = InternalCalls(client)
     source = uuid.uuid4().int % 2**50 + 1  # exact in the JSON details
-    event = ServiceEvent(source, "job.finished", project, "job/j1", "someone", "done", {"rows": 3})
+    event = ServiceEvent("outbox-a", source, "job.finished", project, "job/j1", "someone", "done", {"rows": 3})
     assert calls.record_service_events([event]) == 1
     assert calls.record_service_events([event]) == 0
+    # The same id from another outbox (another deploy database) is another event.
+    assert calls.record_service_events([dataclasses.replace(event, origin="outbox-b", resource="job/j2")]) == 1
     recorded = list(client.audit_events(project=project, resource="job/j1"))
     assert [(e.action, e.actor, e.reason, e.after) for e in recorded] == [
         ("job.finished", "someone", "done", {"rows": 3, "source_id": source})
     ]
     bad = {
-        "events[0].action: must be one of deployment.changed, job.finished": ServiceEvent(
-            1, "version.ready", project, "x", "a"
+        "events[0].action: must be one of deployment.changed, job.cancelled, job.created, job.finished": ServiceEvent(
+            "o", 1, "version.ready", project, "x", "a"
         ),
-        "events[0].source_id: must be a positive number": ServiceEvent(0, "job.finished", project, "x", "a"),
-        "events[0].project: is required": ServiceEvent(1, "job.finished", "", "x", "a"),
-        "events[0].actor: must have 1 to 128 characters": ServiceEvent(1, "job.finished", project, "x", ""),
+        "events[0].source_id: must be a positive number": ServiceEvent("o", 0, "job.finished", project, "x", "a"),
+        "events[0].project: is required": ServiceEvent("o", 1, "job.finished", "", "x", "a"),
+        "events[0].actor: must have 1 to 128 characters": ServiceEvent("o", 1, "job.finished", project, "x", ""),
+        "events[0].origin: must have 1 to 128 characters": ServiceEvent("", 1, "job.finished", project, "x", "a"),
     }
     for message, wrong in bad.items():
         with pytest.raises(modelyard.InvalidArgumentError) as refused:

@@ -488,6 +488,7 @@ JSON_FIELDS: dict[str, Callable[[Message, dict[str, Any], str], None]] = {
     ),
     "LogMetrics": lambda request, value, _: request.metrics.add(name="custom").structured.update(value),  # type: ignore[attr-defined]
     "RecordServiceEvents": lambda request, value, project: request.events.add(  # type: ignore[attr-defined]
+        origin="fuzz",
         source_id=secrets.randbelow(2**50) + 1,
         action="job.finished",
         project=project,

@@ -17,7 +17,16 @@ from modelyard._connection import Settings
 from modelyard._deploy_calls import DeployCalls
 from modelyard._metadata_calls import MetadataCalls
 from modelyard.internal import InternalCalls
-from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, scoring_pb2, types_pb2, webhooks_pb2
+from modelyard.v1 import (
+    auth_pb2,
+    datasets_pb2,
+    deploy_pb2,
+    jobs_pb2,
+    metadata_pb2,
+    scoring_pb2,
+    types_pb2,
+    webhooks_pb2,
+)
 
 
 class _Returning:
@@ -223,6 +232,7 @@ def test_every_rpc_has_a_method() -> None:
         _connection.DATASETS: datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
         _connection.WEBHOOKS: webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
         _connection.SCORING: scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"],
+        _connection.JOBS: jobs_pb2.DESCRIPTOR.services_by_name["JobService"],
     }
     recorder = _Recording("test:1", actor="tester")
     sent = set()
@@ -263,7 +273,10 @@ def test_every_rpc_has_a_method() -> None:
         ),
         (
             _connection.channel_options(_connection.DEPLOY),
-            {"modelyard.v1.DeployService": _connection.READS[_connection.DEPLOY]},
+            {
+                "modelyard.v1.DeployService": _connection.READS[_connection.DEPLOY],
+                "modelyard.v1.JobService": {"GetJob", "ListJobs"},
+            },
         ),
         (
             _connection.channel_options(_connection.REGISTRY),

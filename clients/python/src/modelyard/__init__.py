@@ -30,6 +30,7 @@ from modelyard._dataset_types import (
     DatasetUse,
     DatasetVersion,
 )
+from modelyard._job_types import Job, JobInput, JobState
 from modelyard._scoring_types import (
     ScoreDefinition,
     ScoreInput,
@@ -174,6 +175,9 @@ __all__ = [
     "InferenceClient",
     "InternalError",
     "InvalidArgumentError",
+    "Job",
+    "JobInput",
+    "JobState",
     "Lifecycle",
     "Lineage",
     "LineageDirection",

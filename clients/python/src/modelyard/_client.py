@@ -15,12 +15,15 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self, Unpack, final
 
 from modelyard._calls import AsyncRunner, BlockingRunner, Stream
-from modelyard._connection import DEFAULT_TIMEOUT, DEPLOY, REGISTRY, UNKNOWN_PLATFORM, Settings
+from modelyard._connection import DEFAULT_TIMEOUT, DEPLOY, JOBS, REGISTRY, UNKNOWN_PLATFORM, Settings
+from modelyard._convert_jobs import job_of
 from modelyard._dataset_calls import DatasetCalls
 from modelyard._dataset_transfer import DatasetFiles
 from modelyard._dataset_types import DatasetFormat, DatasetVersion
 from modelyard._deploy_calls import DeployCalls, deployment_of
 from modelyard._files import Progress
+from modelyard._job_calls import JobCalls
+from modelyard._job_types import Job
 from modelyard._metadata_calls import MetadataCalls
 from modelyard._scoring_calls import ScoringCalls
 from modelyard._scoring_types import ScoringRun
@@ -38,7 +41,7 @@ from modelyard._types import (
 )
 from modelyard._webhook_calls import WebhookCalls
 from modelyard.errors import AlreadyExistsError, DeadlineExceededError, FailedPreconditionError, NotFoundError
-from modelyard.v1 import deploy_pb2
+from modelyard.v1 import deploy_pb2, jobs_pb2
 
 if TYPE_CHECKING:
     import pandas
@@ -85,6 +88,7 @@ class Client(
     DeployCalls[BlockingRunner],
     WebhookCalls[BlockingRunner],
     ScoringCalls[BlockingRunner],
+    JobCalls[BlockingRunner],
 ):
     """Blocking client of the metadata service, and of the registry for artifact bytes
     (``push``, ``pull``, ``artifact``, ``abort_upload``). Open with ``modelyard.connect()``;
@@ -341,6 +345,22 @@ class Client(
                 raise _still(run, timeout)
             time.sleep(min(poll, left))
 
+    def wait_job(self, job_id: str, *, timeout: float = 3600.0) -> Job:
+        """Watches job ``job_id`` until it is finished (SUCCEEDED, FAILED or CANCELLED) and
+        returns it; DeadlineExceededError when ``timeout`` seconds pass first."""
+        request = jobs_pb2.WatchJobRequest(id=job_id)
+        last: Job | None = None
+        try:
+            for last in self._transport.iterate(Stream("WatchJob", request, job_of, JOBS, timeout)):
+                if last.state.finished:
+                    return last
+        except DeadlineExceededError as exc:
+            now = f"is {last.state}" if last is not None else "was not read"
+            raise DeadlineExceededError(
+                f"job {job_id} {now} after {timeout:g} s, not finished", request_id=exc.request_id
+            ) from exc
+        raise NotFoundError(f"job {job_id}: its watch ended before it finished")
+
     # Predictions (the deployment's inference servers)
 
     def predict(
@@ -377,6 +397,7 @@ class AsyncClient(
     DeployCalls[AsyncRunner],
     WebhookCalls[AsyncRunner],
     ScoringCalls[AsyncRunner],
+    JobCalls[AsyncRunner],
 ):
     """Asyncio client of the metadata service: the same methods as ``Client``, awaited (and
     ``async for`` over the listing ones), except the artifact transfers (``push``, ``pull``...),

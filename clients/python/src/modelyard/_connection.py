@@ -18,7 +18,16 @@ from typing import Any
 from modelyard._tls import TLSConfig
 from modelyard._types import PlatformInfo
 from modelyard.errors import ModelyardError, Reachable
-from modelyard.v1 import auth_pb2, datasets_pb2, deploy_pb2, metadata_pb2, registry_pb2, scoring_pb2, webhooks_pb2
+from modelyard.v1 import (
+    auth_pb2,
+    datasets_pb2,
+    deploy_pb2,
+    jobs_pb2,
+    metadata_pb2,
+    registry_pb2,
+    scoring_pb2,
+    webhooks_pb2,
+)
 
 __all__ = [
     "ACTOR_ENV",
@@ -32,6 +41,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "DEPLOY",
     "DEPLOY_ENV",
+    "JOBS",
     "METADATA",
     "READS",
     "REGISTRY",
@@ -67,6 +77,8 @@ AUTHORIZATION_HEADER = "authorization"
 # served on the metadata service's port.
 METADATA, AUTH, DATASETS, WEBHOOKS, SCORING = "metadata", "auth", "datasets", "webhooks", "scoring"
 DEPLOY, REGISTRY = "deploy", "registry"
+# JobService is served on the deploy service's port.
+JOBS = "jobs"
 _FULL_NAMES = {
     METADATA: metadata_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name,
     AUTH: auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
@@ -75,6 +87,7 @@ _FULL_NAMES = {
     REGISTRY: registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
     WEBHOOKS: webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
     SCORING: scoring_pb2.DESCRIPTOR.services_by_name["ScoringService"].full_name,
+    JOBS: jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
 }
 # The one retry policy: reads, and only reads, are sent again when the server (or a store behind
 # it) was UNAVAILABLE, by gRPC itself, within the call's deadline, with jittered backoff. Writes
@@ -116,6 +129,7 @@ READS: dict[str, frozenset[str]] = {
     SCORING: frozenset(
         {"GetScoreDefinition", "GetScoringTest", "ListScoringTests", "GetScoringRun", "ListScoringRuns"}
     ),
+    JOBS: frozenset({"GetJob", "ListJobs"}),
 }
 _RETRY_POLICY = {
     "maxAttempts": 4,
@@ -132,7 +146,8 @@ _ON_CHANNEL = {
     DATASETS: _ON_METADATA,
     WEBHOOKS: _ON_METADATA,
     SCORING: _ON_METADATA,
-    DEPLOY: (DEPLOY,),
+    DEPLOY: (DEPLOY, JOBS),
+    JOBS: (DEPLOY, JOBS),
     REGISTRY: (REGISTRY,),
 }
 

@@ -24,6 +24,7 @@ from modelyard._connection import (
     DEFAULT_DEPLOY,
     DEFAULT_REGISTRY,
     DEPLOY,
+    JOBS,
     METADATA,
     REGISTRY,
     SCORING,
@@ -40,6 +41,7 @@ from modelyard.v1 import (
     auth_pb2_grpc,
     datasets_pb2_grpc,
     deploy_pb2_grpc,
+    jobs_pb2_grpc,
     metadata_pb2,
     metadata_pb2_grpc,
     registry_pb2_grpc,
@@ -59,6 +61,7 @@ _STUBS = {
     REGISTRY: registry_pb2_grpc.RegistryServiceStub,
     WEBHOOKS: webhooks_pb2_grpc.WebhookServiceStub,
     SCORING: scoring_pb2_grpc.ScoringServiceStub,
+    JOBS: jobs_pb2_grpc.JobServiceStub,
 }
 _CHANNEL_OF = {
     METADATA: METADATA,
@@ -67,6 +70,7 @@ _CHANNEL_OF = {
     WEBHOOKS: METADATA,
     SCORING: METADATA,
     DEPLOY: DEPLOY,
+    JOBS: DEPLOY,
     REGISTRY: REGISTRY,
 }
 _DEFAULTS = {DEPLOY: DEFAULT_DEPLOY, REGISTRY: DEFAULT_REGISTRY}

@@ -40,6 +40,7 @@ __all__ = ["InternalCalls", "ServiceEvent"]
 class ServiceEvent:
     """An event of what the deploy service keeps in its own tables, for the audit log."""
 
+    origin: str
     source_id: int
     action: str
     project: str
@@ -52,6 +53,7 @@ class ServiceEvent:
         details = struct_pb2.Struct()
         details.update(dict(self.details))
         return metadata_pb2.ServiceEvent(
+            origin=self.origin,
             source_id=self.source_id,
             action=self.action,
             project=self.project,

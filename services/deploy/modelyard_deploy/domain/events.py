@@ -34,6 +34,10 @@ class OutboxEvent:
 
 
 class Outbox(Protocol):
+    async def origin(self) -> str:
+        """The outbox's own name (a UUID made with it), unique among the deploy databases."""
+        ...
+
     async def oldest(self, limit: int) -> list[OutboxEvent]: ...
     async def remove_through(self, source_id: int) -> None:
         """Deletes the events up to ``source_id``, once recorded."""
@@ -41,7 +45,7 @@ class Outbox(Protocol):
 
 
 class EventSink(Protocol):
-    async def record(self, events: Sequence[OutboxEvent]) -> None: ...
+    async def record(self, origin: str, events: Sequence[OutboxEvent]) -> None: ...
 
 
 class EventForwarder:
@@ -62,6 +66,6 @@ class EventForwarder:
         """Forwards up to BATCH of the oldest events; how many."""
         events = await self._outbox.oldest(BATCH)
         if events:
-            await self._sink.record(events)
+            await self._sink.record(await self._outbox.origin(), events)
             await self._outbox.remove_through(events[-1].source_id)
         return len(events)

@@ -43,6 +43,7 @@ async def lead(
     finally:
         for task in (*running, losing):
             task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
     on_leading(False)
     if losing in done:
         return f"lost the leader lock: {losing.result()}"

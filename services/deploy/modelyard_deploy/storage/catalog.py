@@ -41,7 +41,10 @@ class MetadataEvents:
     def __init__(self, client: AsyncClient) -> None:
         self._calls = InternalCalls(client)
 
-    async def record(self, events: Sequence[OutboxEvent]) -> None:
+    async def record(self, origin: str, events: Sequence[OutboxEvent]) -> None:
         await self._calls.record_service_events(
-            [ServiceEvent(e.source_id, e.action, e.project, e.resource, e.actor, e.reason, e.details) for e in events]
+            [
+                ServiceEvent(origin, e.source_id, e.action, e.project, e.resource, e.actor, e.reason, e.details)
+                for e in events
+            ]
         )

@@ -15,6 +15,13 @@ __all__ = ["PgOutbox"]
 class PgOutbox:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._origin = ""
+
+    async def origin(self) -> str:
+        if not self._origin:
+            async with connection(self._pool) as conn:
+                self._origin = await conn.fetchval("SELECT id FROM deploy.outbox_origin")
+        return self._origin
 
     async def oldest(self, limit: int) -> list[OutboxEvent]:
         async with connection(self._pool) as conn:

@@ -472,4 +472,5 @@ def service_event_from_pb(event: metadata_pb2.ServiceEvent) -> ServiceEvent:
         actor=event.actor,
         reason=event.reason,
         details=struct_to_dict(event.details),
+        origin=event.origin,
     )

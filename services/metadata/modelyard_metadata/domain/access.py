@@ -30,6 +30,7 @@ __all__ = [
     "RoleBinding",
     "Token",
     "decide",
+    "holds_duty",
     "require_duty",
     "require_scope",
 ]
@@ -57,6 +58,7 @@ class Duty(enum.Enum):
     ISSUE_SERVING_TOKENS = "CreateServingToken: read-only credentials for inference servers"
     REPORT_EVENTS = "RecordServiceEvents: deployment and job events from the deploy service's own tables"
     RUN_SCORING = "ClaimScoringRuns and RecordScoringResult: executing scoring tests"
+    WRITE_JOB_OUTPUTS = "A batch scoring job's output dataset, version, upload and link, for the job's creator"
 
 
 REGISTRY_SERVICE = "modelyard-registry"
@@ -64,7 +66,9 @@ DEPLOY_SERVICE = "modelyard-deploy"
 # By principal name: the names `service_tokens` gives the registry and the deploy service.
 DUTIES: Mapping[str, frozenset[Duty]] = {
     REGISTRY_SERVICE: frozenset({Duty.COMMIT_ARTIFACTS, Duty.AUTHORIZE}),
-    DEPLOY_SERVICE: frozenset({Duty.AUTHORIZE, Duty.ISSUE_SERVING_TOKENS, Duty.REPORT_EVENTS, Duty.RUN_SCORING}),
+    DEPLOY_SERVICE: frozenset(
+        {Duty.AUTHORIZE, Duty.ISSUE_SERVING_TOKENS, Duty.REPORT_EVENTS, Duty.RUN_SCORING, Duty.WRITE_JOB_OUTPUTS}
+    ),
 }
 
 
@@ -108,6 +112,11 @@ def require_duty(identity: Identity, duty: Duty, action: str, project: str = "")
             f"{action}: only the platform's services may call it, not {identity.principal}", project, action
         )
     return f"service {identity.principal}"
+
+
+def holds_duty(identity: Identity | None, duty: Duty) -> bool:
+    """Whether ``identity`` is the service trusted with ``duty``, acting with its own token."""
+    return identity is not None and identity.is_service and duty in DUTIES.get(identity.principal, ())
 
 
 def require_scope(identity: Identity, reference: str | None, action: str) -> str:

@@ -33,6 +33,7 @@ from modelyard_metadata.domain.access import (
     RoleBinding,
     Token,
     decide,
+    holds_duty,
     require_duty,
 )
 from modelyard_metadata.domain.consumers import Consumers, check_consumption
@@ -55,6 +56,10 @@ SERVING_TTL = (timedelta(minutes=1), timedelta(days=1))
 # What a serving credential may call here, and ask the registry for (an inference server's load).
 SCOPED_METADATA_METHODS = frozenset({"GetModelVersion"})
 SCOPED_REGISTRY_ACTIONS = frozenset({"RegistryService/DownloadFile", "RegistryService/StatArtifact"})
+# What the deploy service uploads of a batch scoring job's output dataset version.
+JOB_OUTPUT_ACTIONS = frozenset(
+    {"RegistryService/UploadFile", "RegistryService/CommitUpload", "RegistryService/AbortUpload"}
+)
 # An ensemble's members are at most this many versions, nested ones included.
 MAX_SERVED_VERSIONS = 64
 # last_used_at is written at most this often per token.
@@ -160,7 +165,14 @@ class Accounts:
         return Decision(identity.principal, True, grant=grant)
 
     async def _decide(self, identity: Identity, project: str, role: Role, action: str, resource: str) -> str:
-        """``decide``, except that a serving credential may download the versions it was issued for."""
+        """``decide``, except that a serving credential may download the versions it was issued
+        for, and the deploy service upload the dataset versions of its jobs' outputs."""
+        if (
+            holds_duty(identity, Duty.WRITE_JOB_OUTPUTS)
+            and action in JOB_OUTPUT_ACTIONS
+            and resource.startswith("dataset:")
+        ):
+            return f"service {identity.principal} (batch scoring job output)"
         if identity.scope is None or role is not Role.VIEWER or action not in SCOPED_REGISTRY_ACTIONS:
             return decide(identity, project, role, action)
         try:

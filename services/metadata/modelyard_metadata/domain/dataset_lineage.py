@@ -38,7 +38,10 @@ class DatasetLineage:
         if use is DatasetUse.PRODUCED_BY:
             changed, named = named, changed
         resource = audited(str(dataset_ref))
-        caller = await self._guard.allow(caller, changed, Role.EDITOR, "LinkDataset", resource)
+        if use is DatasetUse.PRODUCED_BY:
+            caller = await self._guard.allow_job_output(caller, changed, Role.EDITOR, "LinkDataset", resource)
+        else:
+            caller = await self._guard.allow(caller, changed, Role.EDITOR, "LinkDataset", resource)
         await self._guard.allow(caller, named, Role.VIEWER, "LinkDataset", resource)
         async with self._store.transaction() as tx:
             [model] = await tx.find_versions([model_ref])

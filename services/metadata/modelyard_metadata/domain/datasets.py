@@ -67,7 +67,7 @@ class Datasets:
     async def create(self, caller: Caller, name: str, description: str) -> Dataset:
         project, dataset = parse_dataset_name("name", name)
         check_text("description", description)
-        caller = await self._guard.allow(caller, project, Role.EDITOR, "CreateDataset", audited(name))
+        caller = await self._guard.allow_job_output(caller, project, Role.EDITOR, "CreateDataset", audited(name))
         async with self._store.transaction() as tx:
             created = await tx.insert_dataset(project, dataset, description, caller.actor)
             await tx.append_audit(
@@ -104,7 +104,7 @@ class Datasets:
             raise InvalidArgumentError("format", "is required: PARQUET or CSV")
         check_text("description", description)
         checked_tags = check_tags("tags", dict(tags))
-        caller = await self._guard.allow(caller, project, Role.EDITOR, "CreateDatasetVersion", audited(name))
+        caller = await self._guard.allow_job_output(caller, project, Role.EDITOR, "CreateDatasetVersion", audited(name))
         async with self._store.transaction() as tx:
             reserved = await tx.reserve_dataset_version(project, dataset)
             if reserved is None:

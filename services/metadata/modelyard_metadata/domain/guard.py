@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from modelyard_metadata.domain.access import AccessDenied, Duty, Identity, Role, decide, require_duty
+from modelyard_metadata.domain.access import AccessDenied, Duty, Identity, Role, decide, holds_duty, require_duty
 from modelyard_metadata.domain.entities import Caller, NewAuditEvent
 from modelyard_metadata.domain.ports import MetadataStore
 from modelyard_metadata.domain.validation import VersionRef
@@ -45,6 +45,17 @@ class Guard:
             return caller
         access = await self._audited(caller, resource, lambda: decide(identity, project, role, action))
         return dataclasses.replace(caller, access=access)
+
+    async def allow_job_output(self, caller: Caller, project: str, role: Role, action: str, resource: str) -> Caller:
+        """``allow``, except that the deploy service writes a batch scoring job's output dataset
+        for the job's creator (the user it names, who was EDITOR when the job was created): the
+        caller then acts for that user, the audit log naming both."""
+        identity = caller.identity
+        if holds_duty(identity, Duty.WRITE_JOB_OUTPUTS) and caller.on_behalf_of:
+            assert identity is not None
+            access = f"service {identity.principal} (batch scoring job output)"
+            return dataclasses.replace(caller, actor=caller.on_behalf_of, access=access)
+        return await self.allow(caller, project, role, action, resource)
 
     async def record_denial(self, caller: Caller, denied: AccessDenied, resource: str) -> None:
         refused = dataclasses.replace(caller, access="")  # not how it was allowed elsewhere

@@ -86,8 +86,9 @@ class MetadataTransaction(Protocol):
     transaction touched once it commits, before the request returns."""
 
     async def insert_project(self, name: str, description: str, owner: str) -> Project: ...
-    async def first_service_event(self, service: str, source_id: int) -> bool:
-        """Records that ``service``'s event ``source_id`` is being recorded; False when it was before."""
+    async def first_service_event(self, service: str, origin: str, source_id: int) -> bool:
+        """Records that event ``source_id`` of ``service``'s outbox ``origin`` is being recorded;
+        False when it was before."""
         ...
 
     async def insert_model(self, model: NewModel) -> Model: ...

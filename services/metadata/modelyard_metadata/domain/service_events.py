@@ -21,7 +21,7 @@ from modelyard_metadata.domain.validation import check_name, check_text
 __all__ = ["SERVICE_ACTIONS", "ServiceEvent", "ServiceEvents"]
 
 # The audit actions a service may record for what it keeps.
-SERVICE_ACTIONS = frozenset({"deployment.changed", "job.finished"})
+SERVICE_ACTIONS = frozenset({"deployment.changed", "job.created", "job.cancelled", "job.finished"})
 MAX_EVENTS = 500  # one request, one transaction
 
 
@@ -34,6 +34,7 @@ class ServiceEvent:
     actor: str
     reason: str
     details: dict[str, Any]
+    origin: str
 
 
 class ServiceEvents:
@@ -50,7 +51,7 @@ class ServiceEvents:
         recorded = 0
         async with self._store.transaction() as tx:
             for event in events:
-                if await tx.first_service_event(caller.actor, event.source_id):
+                if await tx.first_service_event(caller.actor, event.origin, event.source_id):
                     on_behalf = dataclasses.replace(caller, actor=event.actor)
                     details = {**event.details, "source_id": event.source_id}
                     await tx.append_audit(
@@ -65,6 +66,8 @@ class ServiceEvents:
 def _check(field: str, event: ServiceEvent) -> None:
     if event.source_id <= 0:
         raise InvalidArgumentError(f"{field}.source_id", "must be a positive number")
+    if not event.origin or len(event.origin) > MAX_NAME:
+        raise InvalidArgumentError(f"{field}.origin", f"must have 1 to {MAX_NAME} characters")
     if event.action not in SERVICE_ACTIONS:
         raise InvalidArgumentError(f"{field}.action", f"must be one of {', '.join(sorted(SERVICE_ACTIONS))}")
     check_name(f"{field}.project", event.project)

@@ -284,10 +284,12 @@ class PgTransaction:
         self.touched.add(model.full_name)
         return deleted
 
-    async def first_service_event(self, service: str, source_id: int) -> bool:
+    async def first_service_event(self, service: str, origin: str, source_id: int) -> bool:
         inserted = await self._conn.fetchval(
-            "INSERT INTO service_events (service, source_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+            "INSERT INTO service_events (service, origin, source_id) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING RETURNING true",
             service,
+            origin,
             source_id,
         )
         return bool(inserted)

@@ -16,6 +16,7 @@ from modelyard.cli.auth import auth
 from modelyard.cli.datasets import dataset
 from modelyard.cli.deployments import deploy, deployments, rollback
 from modelyard.cli.explore import compare, lineage, search
+from modelyard.cli.jobs import jobs
 from modelyard.cli.lifecycle import alias, metrics, stage
 from modelyard.cli.models import model
 from modelyard.cli.predict import predict
@@ -28,7 +29,7 @@ __all__ = ["State", "cli", "main", "pass_state"]
 
 _METADATA = (project, model, version, metrics, stage, alias, search, lineage, compare, audit)
 _ARTIFACTS = (push, pull, artifact, abort)  # over the registry service
-_DEPLOYMENTS = (deploy, deployments, predict, rollback)  # over the deploy service
+_DEPLOYMENTS = (deploy, deployments, predict, rollback, jobs)  # over the deploy service
 for _command in (*_METADATA, *_ARTIFACTS, dataset, *_DEPLOYMENTS, auth, webhooks, score):
     cli.add_command(_command)
 

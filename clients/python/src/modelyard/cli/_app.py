@@ -189,7 +189,7 @@ def _pem_option(flag: str, envvar: str, help: str) -> Callable[[Callable[..., An
     show_envvar=True,
     metavar="HOST:PORT",
     help=(
-        "Deploy service address (deploy, deployments, rollback).  "
+        "Deploy service address (deploy, deployments, rollback, jobs).  "
         "[default: the one the metadata service gives, else 127.0.0.1:7412]"
     ),
 )

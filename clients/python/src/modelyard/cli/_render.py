@@ -28,6 +28,7 @@ from modelyard import (
     Deployment,
     DeploymentRevision,
     DeploymentState,
+    Job,
     Lineage,
     MetricPoint,
     Model,
@@ -622,3 +623,48 @@ def _rounded(value: Any) -> Any:
     if isinstance(value, list):
         return [_rounded(item) for item in value]
     return float(f"{value:.6g}") if isinstance(value, float) else value
+
+
+def job(j: Job) -> RenderableType:
+    return _details(
+        [
+            ("id", j.id),
+            ("state", j.state),
+            ("error", j.error),
+            ("model", j.model_reference),
+            ("version", j.version_reference),
+            ("input", j.input_dataset),
+            ("key", j.key_column),
+            ("inputs", "; ".join(f"{i.name} <- {', '.join(i.columns)}" for i in j.inputs)),
+            ("output", j.output_version or j.output_dataset),
+            ("chunks", f"{j.chunks_done}/{j.chunks_total} of {j.chunk_rows} rows"),
+            ("rows", f"{j.rows_done}/{j.rows_total}"),
+            ("workers", j.workers),
+            ("created by", j.created_by),
+            ("created", j.created_at),
+            ("finished", j.finished_at),
+        ]
+    )
+
+
+def jobs(items: Sequence[Job]) -> RenderableType:
+    table = _table("ID", "STATE", "VERSION", "INPUT", "ROWS", "OUTPUT", "CREATED")
+    for j in items:
+        table.add_row(
+            Text(j.id),
+            _cell(j.state),
+            Text(j.version_reference),
+            Text(j.input_dataset),
+            f"{j.rows_done}/{j.rows_total}",
+            Text(j.output_version or j.output_dataset),
+            fmt(j.created_at),
+        )
+    return table
+
+
+def job_line(j: Job) -> RenderableType:
+    detail = j.error or j.output_version
+    return Text(
+        f"{j.id}  {j.state}  chunks {j.chunks_done}/{j.chunks_total}  rows {j.rows_done}/{j.rows_total}"
+        + (f"  {detail}" if detail else "")
+    )

@@ -1595,16 +1595,19 @@ class ServiceEvent(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     DETAILS_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
     source_id: _builtins.int
     """Unique per service and increasing: an event already recorded is skipped."""
     action: _builtins.str
-    """deployment.changed or job.finished."""
+    """deployment.changed, job.created, job.cancelled or job.finished."""
     project: _builtins.str
     resource: _builtins.str
     """What changed, e.g. "deployment/churn-api" or "job/<id>"."""
     actor: _builtins.str
     """Who made the change (the service itself for what it decided, e.g. a replica failing)."""
     reason: _builtins.str
+    origin: _builtins.str
+    """The outbox it comes from (one per deploy database, a UUID): source_id is unique within it."""
     @_builtins.property
     def details(self) -> _struct_pb2.Struct:
         """What the change left, e.g. the deployment's revision, version, replicas and state."""
@@ -1619,10 +1622,11 @@ class ServiceEvent(_message.Message):
         actor: _builtins.str = ...,
         reason: _builtins.str = ...,
         details: _struct_pb2.Struct | None = ...,
+        origin: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["details", b"details"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "details", b"details", "project", b"project", "reason", b"reason", "resource", b"resource", "source_id", b"source_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "details", b"details", "origin", b"origin", "project", b"project", "reason", b"reason", "resource", b"resource", "source_id", b"source_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

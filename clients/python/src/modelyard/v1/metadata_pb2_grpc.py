@@ -349,8 +349,9 @@ class MetadataServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RecordServiceEvents(self, request, context):
-        """Internal, for the deploy service: events of what it keeps (deployment.changed, job.finished)
-        join the audit log, each once (by its source_id), so that webhooks deliver them.
+        """Internal, for the deploy service: events of what it keeps (deployment.changed, job.created,
+        job.cancelled, job.finished) join the audit log, each once (by its source_id), so that the
+        audit page shows them and webhooks deliver them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -71,8 +71,9 @@ class MetadataServiceStub:
     FailUpload: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.FailUploadRequest, _metadata_pb2.FailUploadResponse]
     """Internal, for the registry service: the upload failed or was abandoned."""
     RecordServiceEvents: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.RecordServiceEventsRequest, _metadata_pb2.RecordServiceEventsResponse]
-    """Internal, for the deploy service: events of what it keeps (deployment.changed, job.finished)
-    join the audit log, each once (by its source_id), so that webhooks deliver them.
+    """Internal, for the deploy service: events of what it keeps (deployment.changed, job.created,
+    job.cancelled, job.finished) join the audit log, each once (by its source_id), so that the
+    audit page shows them and webhooks deliver them.
     """
     GetPlatformInfo: _grpc.UnaryUnaryMultiCallable[_metadata_pb2.GetPlatformInfoRequest, _metadata_pb2.GetPlatformInfoResponse]
     """Where the platform's registry and deploy services are, as clients should reach them, so
@@ -123,8 +124,9 @@ class MetadataServiceAsyncStub(MetadataServiceStub):
     FailUpload: _aio.UnaryUnaryMultiCallable[_metadata_pb2.FailUploadRequest, _metadata_pb2.FailUploadResponse]  # type: ignore[assignment]
     """Internal, for the registry service: the upload failed or was abandoned."""
     RecordServiceEvents: _aio.UnaryUnaryMultiCallable[_metadata_pb2.RecordServiceEventsRequest, _metadata_pb2.RecordServiceEventsResponse]  # type: ignore[assignment]
-    """Internal, for the deploy service: events of what it keeps (deployment.changed, job.finished)
-    join the audit log, each once (by its source_id), so that webhooks deliver them.
+    """Internal, for the deploy service: events of what it keeps (deployment.changed, job.created,
+    job.cancelled, job.finished) join the audit log, each once (by its source_id), so that the
+    audit page shows them and webhooks deliver them.
     """
     GetPlatformInfo: _aio.UnaryUnaryMultiCallable[_metadata_pb2.GetPlatformInfoRequest, _metadata_pb2.GetPlatformInfoResponse]  # type: ignore[assignment]
     """Where the platform's registry and deploy services are, as clients should reach them, so
@@ -334,8 +336,9 @@ class MetadataServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _metadata_pb2.RecordServiceEventsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_metadata_pb2.RecordServiceEventsResponse, _abc.Awaitable[_metadata_pb2.RecordServiceEventsResponse]]:
-        """Internal, for the deploy service: events of what it keeps (deployment.changed, job.finished)
-        join the audit log, each once (by its source_id), so that webhooks deliver them.
+        """Internal, for the deploy service: events of what it keeps (deployment.changed, job.created,
+        job.cancelled, job.finished) join the audit log, each once (by its source_id), so that the
+        audit page shows them and webhooks deliver them.
         """
 
     @_abc_1.abstractmethod
