@@ -12,6 +12,7 @@ from modelyard_console.pages import (
     datasets,
     deployments,
     explore,
+    jobs,
     scoring,
     webhooks,
 )
@@ -29,5 +30,6 @@ def routes() -> list[Route]:
         *deployments.routes(),
         *datasets.routes(),
         *scoring.routes(),
+        *jobs.routes(),
         *webhooks.routes(),
     ]
