@@ -56,9 +56,10 @@ class Scored:
 
     metadata: ServiceProcess
     console: HttpServiceProcess
-    owner: str  # tokens: the project's ADMIN, an editor, a viewer; the deploy service's
+    owner: str  # tokens: the project's ADMIN, an editor, a viewer, one without a role; the deploy service's
     editor: str
     viewer: str
+    stranger: str
     deploy: str
     project: str
     test_id: str
@@ -120,7 +121,7 @@ def scored(
     suffix = uuid.uuid4().hex[:8]
     project, tokens = f"scored-{suffix}", {}
     with modelyard.connect(metadata.target, token=auth_tokens.admin) as platform_admin:
-        for who in ("owner", "editor", "viewer"):
+        for who in ("owner", "editor", "viewer", "stranger"):
             platform_admin.create_principal(f"{who}-{suffix}")
             tokens[who] = platform_admin.create_token(f"{who}-{suffix}", description="console scoring").secret
     folder = tmp_path_factory.mktemp("scoring-files")
@@ -163,6 +164,7 @@ def scored(
                 tokens["owner"],
                 tokens["editor"],
                 tokens["viewer"],
+                tokens["stranger"],
                 auth_tokens.deploy,
                 project,
                 test.id,
@@ -319,6 +321,25 @@ def test_the_model_page_has_a_scoring_panel_and_a_version_page_its_runs_and_gate
     with scored.client(scored.owner) as api, pytest.raises(modelyard.errors.FailedPreconditionError) as held:
         api.transition_stage(f"{scored.project}/churn:2", "validation")
     assert "'holdout'" in held.value.message
+
+
+def test_a_stranger_gets_the_services_refusal_and_nothing_of_the_tests_and_runs(scored: Scored) -> None:
+    with scored.client(scored.stranger) as api:
+        with pytest.raises(modelyard.errors.ModelyardError) as listing_refused:
+            api.list_scoring_tests(scored.project)
+        with pytest.raises(modelyard.errors.NotFoundError) as test_refused:
+            api.get_scoring_test(scored.test_id)
+    with signed_in(scored.console, scored.stranger) as browser:
+        listing = browser.get(f"/projects/{scored.project}/scoring")
+        test = browser.get(scored.test_page)
+        run = browser.get(scored.run_page(scored.passed))
+        elsewhere = browser.get(f"/projects/other/scoring/runs/{scored.passed.id}")
+    assert listing.status_code in (403, 404) and test.status_code == run.status_code == elsewhere.status_code == 404
+    alerts = [unescape(marked_text(page.text, 'class="error" role="alert"')) for page in (listing, test)]
+    assert alerts == [listing_refused.value.message, test_refused.value.message]
+    for page in (listing, test, run, elsewhere):  # the ids the URLs named are all they echo
+        body = page.text.split("</header>")[1].replace(scored.test_id, "").replace(scored.passed.id, "")
+        assert "holdout" not in body and "churn" not in body and "scoring/tests/" not in body, body
 
 
 def test_in_the_browser_the_test_and_run_pages_are_reached_from_the_project_without_axe_violations(

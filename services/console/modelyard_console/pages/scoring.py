@@ -97,6 +97,7 @@ async def _test_page(request: Request, client: modelyard.aio.AsyncClient, refuse
     context: dict[str, Any] = {
         "test": test,
         "definition": scoring.definition,
+        "definition_refusal": scoring.refusal,
         "runs": runs_page.runs,
         "columns": key_metrics(runs_page.runs),
         "metrics": metrics,
