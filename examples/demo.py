@@ -1,6 +1,9 @@
-"""Modelyard end to end, against the platform `make run` starts: train a scikit-learn model,
-register it with its metrics, push it, deploy it, predict, roll forward to a second version and
-back, then print the deployment's revisions and the project's audit trail.
+"""Modelyard end to end, against the platform `make run` starts: register the training and test
+data as datasets, define how the model is scored and a scoring test that gates VALIDATION, train a
+scikit-learn model, register it with its metrics, push it (its scoring test runs by itself, and
+the gate lets it into VALIDATION), deploy it, predict, roll forward to a second version and back,
+score the test data in a batch job, then print the deployment's revisions and the project's audit
+trail.
 
     make run     # in one terminal
     make demo    # in another (this script, with the venv's python)
@@ -27,6 +30,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+import pandas
 import sklearn
 import skops
 import skops.io
@@ -78,6 +82,73 @@ SIGNATURE = Signature(
     outputs=(TensorSpec("predict", "INT64", (-1,)), TensorSpec("predict_proba", "FP64", (-1, 2))),
 )
 DEPENDENCIES = [f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}", f"numpy=={np.__version__}"]
+THRESHOLDS = {"accuracy": (0.9, None), "roc_auc": (0.95, None)}
+
+
+# --- the data and how the model is scored -----------------------------------------------------
+
+
+def columns(data: Data) -> list[str]:
+    """The feature names as dataset columns ("mean radius" -> "mean_radius")."""
+    return [name.replace(" ", "_") for name in data.features]
+
+
+def register_data(client: modelyard.Client, project: str, data: Data, workdir: Path) -> tuple[str, str]:
+    """The training and test rows as two datasets (a row number, the 30 features, the label);
+    returns their versions' references."""
+    references = []
+    for name, x, y in (("cancer-train", data.x_train, data.y_train), ("cancer-test", data.x_test, data.y_test)):
+        table = pandas.DataFrame(x, columns=columns(data))
+        table.insert(0, "row", range(len(table)))
+        table["label"] = y
+        path = workdir / f"{name}.parquet"
+        table.to_parquet(path, index=False)
+        client.create_dataset(f"{project}/{name}", description="breast cancer rows (make demo)")
+        references.append(client.push_dataset(f"{project}/{name}", path).reference)
+    return references[0], references[1]
+
+
+def define_scoring(client: modelyard.Client, model_name: str, data: Data, test_data: str) -> str:
+    """The score definition (30 columns into the input, the label, the outputs, thresholds) and a
+    test on the test data that runs on every new version and gates VALIDATION; returns its id."""
+    client.set_score_definition(
+        model_name,
+        task="classification",
+        inputs={"input": columns(data)},
+        label_column="label",
+        prediction_output="predict",
+        probability_output="predict_proba",
+        thresholds=THRESHOLDS,
+        reason="make demo: the bar to clear",
+    )
+    test = client.create_scoring_test(
+        model_name, "holdout", dataset=test_data, every_new_version=True, required_for=["validation"]
+    )
+    return test.id
+
+
+def scored(client: modelyard.Client, test_id: str, reference: str) -> modelyard.ScoringRun:
+    """The run the new version's READY queued for ``test_id``, once finished."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not (runs := [r for r in client.list_scoring_runs(test_id=test_id) if r.model_version == reference]):
+        if time.monotonic() > deadline:
+            raise modelyard.DeadlineExceededError(f"no scoring run of {reference} after {WAIT_SECONDS:g} s")
+        time.sleep(0.2)
+    return client.wait_scoring_run(runs[0].id, timeout=WAIT_SECONDS)
+
+
+def gate(client: modelyard.Client, test_id: str, reference: str) -> None:
+    """Waits for the version's scoring test, then moves it to VALIDATION, which the test gates."""
+    with timed(f"scoring test of {reference} ran by itself") as note:
+        run = scored(client, test_id, reference)
+        values = {m.name: m.value for m in run.metrics}
+        note["detail"] = (
+            f"{run.state} on {run.rows} rows: accuracy {values.get('accuracy', 0):.3f}, "
+            f"ROC AUC {values.get('roc_auc', 0):.4f}, F1 {values.get('f1', 0):.3f} {run.message}".rstrip()
+        )
+    with timed(f"{reference} entered VALIDATION") as note:
+        moved = client.transition_stage(reference, "validation", reason="the holdout scoring test passed")
+        note["detail"] = f"stage {moved.stage}"
 
 
 def register(client: modelyard.Client, model_name: str, data: Data, c: float, workdir: Path) -> str:
@@ -165,7 +236,17 @@ def run(client: modelyard.Client, workdir: Path) -> None:
         client.create_project(project, description="make demo", owner=client.actor)
         client.create_model(model_name, description="breast cancer classifier", team="demo")
         note["detail"] = model_name
+    with timed("registered the data") as note:
+        train_data, test_data = register_data(client, project, data, workdir)
+        note["detail"] = f"{train_data} ({len(data.y_train)} rows), {test_data} ({len(data.y_test)} rows)"
+    with timed("defined the score logic and its scoring test") as note:
+        test_id = define_scoring(client, model_name, data, test_data)
+        note["detail"] = "holdout on every new version, gating VALIDATION: " + ", ".join(
+            f"{metric} >= {low}" for metric, (low, _) in THRESHOLDS.items()
+        )
     v1 = register(client, model_name, data, 1.0, workdir)
+    client.link_dataset(v1, train_data, "trained_on")
+    gate(client, test_id, v1)
 
     with timed(f"deployed {v1} as {name} and predicted") as note:
         asked = time.perf_counter()
@@ -194,6 +275,12 @@ def run(client: modelyard.Client, workdir: Path) -> None:
             lambda: client.rollback_deployment(name, revision=1, reason="demo: back to v1"),
         )
         predict(client, name, data)
+        with timed(f"batch-scored {test_data} with {v1}") as note:
+            job = client.create_job(
+                v1, dataset=test_data, key="row", output=f"{project}/cancer-scores", inputs={"input": columns(data)}
+            )
+            done = client.wait_job(job.id, timeout=WAIT_SECONDS)
+            note["detail"] = f"job {done.state}, {done.rows_done} rows -> {done.output_version or done.error}"
 
         say("revisions of the deployment (newest first):")
         for revision in client.deployment_revisions(name):

@@ -261,7 +261,11 @@ def test_the_demo_trains_deploys_predicts_and_rolls_forward_and_back(platform: P
     assert project, ran.stdout
     model, name = f"{project[1]}/cancer", project[1]
     for expected in (
+        rf"registered the data: {name}/cancer-train:1 \(426 rows\), {name}/cancer-test:1 \(143 rows\)",
         rf"registered: {model}:1 PENDING_UPLOAD, metrics logged",
+        rf"scoring test of {model}:1 ran by itself: PASSED on 143 rows: accuracy 0\.9\d\d",
+        rf"{model}:1 entered VALIDATION: stage VALIDATION",
+        rf"batch-scored {name}/cancer-test:1 with {model}:1: job SUCCEEDED, 143 rows -> {name}/cancer-scores:1",
         rf"pushed: {model}:1 READY, \d+ bytes",
         rf"deployed {model}:1 as {name} and predicted: AVAILABLE at 127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+",
         rf"rolled forward to {model}:2: revision 2 serves {model}:2 on 2 replicas",

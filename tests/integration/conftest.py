@@ -106,6 +106,10 @@ def deploy_settings(
         "run_dir": str(data / "replicas"),
         "reconcile_interval_seconds": "0.5",
         "events_interval_seconds": "0.2",
+        # Scoring tests lease their runs themselves, with the deploy service's token; a test of
+        # the deploy service's scoring runner turns it on.
+        "scoring_enabled": "false",
+        "scoring_poll_seconds": "0.2",
         "ready_timeout_seconds": "60",
         "restart_backoff_seconds": "0.2",
         "replica_stop_grace_seconds": "5",

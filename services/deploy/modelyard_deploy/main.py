@@ -36,6 +36,7 @@ from modelyard_deploy.metrics import PrometheusJobObserver, PrometheusObserver
 from modelyard_deploy.runtimes.batch import BatchConfig, BatchPredictors
 from modelyard_deploy.runtimes.kubernetes import KubernetesCluster, KubernetesConfig
 from modelyard_deploy.runtimes.process import ProcessRuntime, ServingConfig
+from modelyard_deploy.scoring.runner import ScoringRunner
 from modelyard_deploy.settings import DeploySettings
 from modelyard_deploy.storage.catalog import MetadataCatalog, MetadataEvents, ServingCredentials
 from modelyard_deploy.storage.job_catalog import PlatformJobCatalog
@@ -129,7 +130,7 @@ async def run(settings: DeploySettings) -> int:
         binding = ServiceBinding(
             SERVICE_NAME, lambda server: deploy_pb2_grpc.add_DeployServiceServicer_to_server(servicer, server)
         )
-        job_runner, job_binding = _jobs(settings, pool, client, credentials)
+        job_runner, scoring_runner, job_binding = _batch(settings, pool, client, credentials)
         stop, stopped_leading = asyncio.Event(), []
 
         async def lead_until_lost() -> None:
@@ -139,7 +140,11 @@ async def run(settings: DeploySettings) -> int:
                     reconciler,
                     settings.reconcile_interval_seconds,
                     observer.leading,
-                    {"the event forwarder": forwarder.run_forever, "the job runner": job_runner.run_forever},
+                    {
+                        "the event forwarder": forwarder.run_forever,
+                        "the job runner": job_runner.run_forever,
+                        **({"the scoring runner": scoring_runner.run_forever} if settings.scoring_enabled else {}),
+                    },
                 )
             )
             logger.error(
@@ -160,10 +165,11 @@ async def run(settings: DeploySettings) -> int:
         return 1 if stopped_leading else 0
 
 
-def _jobs(
+def _batch(
     settings: DeploySettings, pool: Any, client: modelyard.AsyncClient, credentials: ServingCredentials
-) -> tuple[JobRunner, ServiceBinding]:
-    """Batch scoring: the JobService, and the runner the leader runs jobs with."""
+) -> tuple[JobRunner, ScoringRunner, ServiceBinding]:
+    """Batch work on predictor workers: the JobService, the runner the leader runs jobs with, and
+    the one it runs scoring tests with."""
 
     def connect(actor: str) -> modelyard.Client:
         return modelyard.connect(
@@ -203,7 +209,8 @@ def _jobs(
     binding = ServiceBinding(
         JOBS_SERVICE_NAME, lambda server: jobs_pb2_grpc.add_JobServiceServicer_to_server(servicer, server)
     )
-    return runner, binding
+    scoring = ScoringRunner(client, catalog, predictors, settings.scoring_poll_seconds, settings.scoring_lease_seconds)
+    return runner, scoring, binding
 
 
 def main() -> None:

@@ -71,3 +71,10 @@ class DeploySettings(DatabaseSettings, MetadataCallerSettings):
     """Batch scoring jobs the leader runs at once (each with its own predictor workers); others wait QUEUED."""
     jobs_poll_seconds: float = Field(1.0, gt=0, le=60)
     """How often the leader looks for jobs to start or cancel, and a job watch for changes."""
+    scoring_enabled: bool = True
+    """Whether the leader runs scoring tests; false leaves them queued for another installation."""
+    scoring_poll_seconds: float = Field(2.0, gt=0, le=60)
+    """How often the leader asks the metadata service for scoring runs to score (when it has none)."""
+    scoring_lease_seconds: float = Field(1800.0, ge=10, le=86400)
+    """How long a scoring run is leased to the leader: one it has not recorded by then (the
+    leader died) is scored again by the next."""

@@ -33,7 +33,7 @@ from modelyard._scoring_types import ClaimedScoringRun, ScoringRun
 from modelyard._types import Artifact, Authorization, Consumption, ModelVersion, NewToken, ProjectRole
 from modelyard.v1 import auth_pb2, datasets_pb2, metadata_pb2, scoring_pb2
 
-__all__ = ["InternalCalls", "ServiceEvent"]
+__all__ = ["ClaimedScoringRun", "InternalCalls", "ServiceEvent"]
 
 
 @dataclass(frozen=True, slots=True)

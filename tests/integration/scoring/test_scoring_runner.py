@@ -1,0 +1,123 @@
+"""The deploy service's leader scores the runs itself: a new READY version's run is claimed,
+scored through predictor workers on the dataset, its metrics computed from the labels, recorded
+on the version, and the lifecycle gate follows the outcome (a real deploy service, with its own
+token, on the scoring tests' platform)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow
+import pyarrow.parquet
+import pytest
+import skops.io
+from scoring_platform import Tokens
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
+
+import modelyard
+from modelyard import ScoringRunState, Stage
+from modelyard_common.embedded import EmbeddedPostgres
+from modelyard_common.embedded.service import ServiceProcess
+
+ROWS = 400
+
+
+def _features(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    x = np.random.default_rng(seed).normal(size=(ROWS, 2))
+    return x, (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+
+
+def _push_model(client: modelyard.Client, model: str, folder: Path, flip: bool) -> str:
+    x, y = _features(1)
+    folder.mkdir()
+    skops.io.dump(LogisticRegression().fit(x, 1 - y if flip else y), folder / "model.skops")
+    return client.push(model, folder, framework="sklearn", payload_format="skops").reference
+
+
+def test_the_leader_scores_each_new_version_and_the_gate_follows(
+    client: modelyard.Client,
+    scoring_metadata: ServiceProcess,
+    scoring_registry: ServiceProcess,
+    scoring_tokens: Tokens,
+    postgres: EmbeddedPostgres,
+    start_service: Callable[[str, dict[str, str]], ServiceProcess],
+    deploy_config: Callable[..., dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    project = f"gate-{uuid.uuid4().hex[:8]}"
+    client.create_project(project)
+    model = f"{project}/churn"
+    client.create_model(model)
+    x, y = _features(2)
+    holdout = tmp_path / "holdout.parquet"
+    pyarrow.parquet.write_table(pyarrow.table({"a": x[:, 0], "b": x[:, 1], "label": y}), holdout)
+    client.create_dataset(f"{project}/holdout")
+    dataset = client.push_dataset(f"{project}/holdout", holdout).reference
+    client.set_score_definition(
+        model,
+        task="classification",
+        inputs={"input": ["a", "b"]},
+        label_column="label",
+        prediction_output="predict",
+        probability_output="predict_proba",
+        thresholds={"accuracy": (0.9, None)},
+    )
+    test = client.create_scoring_test(
+        model, "holdout", dataset=dataset, every_new_version=True, required_for=["validation"]
+    )
+    deploy = deploy_config(
+        postgres.create_database(f"deploy_{uuid.uuid4().hex}"),
+        scoring_metadata,
+        scoring_registry,
+        tmp_path / "deploy",
+        auth_enabled="true",
+        auth_token=scoring_tokens.deploy,
+        scoring_enabled="true",
+    )
+    start_service("deploy", deploy)
+
+    good = _push_model(client, model, tmp_path / "good", flip=False)
+    [queued] = [r for r in client.list_scoring_runs(test_id=test.id) if r.model_version == good]
+    run = client.wait_scoring_run(queued.id, timeout=120)
+
+    assert (run.state, run.trigger, run.rows, run.message) == (ScoringRunState.PASSED, "version.ready", ROWS, "")
+    estimator = skops.io.load(tmp_path / "good" / "model.skops", trusted=[])
+    features = np.column_stack([x[:, 0], x[:, 1]])
+    values = {m.name: m.value for m in run.metrics}
+    assert values["accuracy"] == pytest.approx(accuracy_score(y, estimator.predict(features)))
+    assert values["roc_auc"] == pytest.approx(roc_auc_score(y, estimator.predict_proba(features)[:, 1]))
+    assert values["confusion_matrix"] == {
+        "labels": [0, 1],
+        "matrix": confusion_matrix(y, estimator.predict(features)).tolist(),
+    }
+    [history] = client.metric_history(good, "accuracy")
+    assert history.source is not None
+    assert (history.source.scoring_run, history.source.scoring_test, history.source.dataset) == (
+        run.id,
+        "holdout",
+        dataset,
+    )
+    assert client.transition_stage(good, Stage.VALIDATION, reason="passed holdout").stage is Stage.VALIDATION
+
+    bad = _push_model(client, model, tmp_path / "bad", flip=True)
+    [queued] = [r for r in client.list_scoring_runs(test_id=test.id) if r.model_version == bad]
+    failed = client.wait_scoring_run(queued.id, timeout=120)
+    assert failed.state is ScoringRunState.FAILED
+    assert failed.message.startswith("accuracy 0.") and failed.message.endswith(" < min 0.9")
+    with pytest.raises(modelyard.FailedPreconditionError) as refused:
+        client.transition_stage(bad, Stage.VALIDATION)
+    assert "scoring test 'holdout' has passed on it (last run: FAILED)" in refused.value.message
+
+    # A definition naming an output the model does not have: the run says so (ERROR).
+    client.set_score_definition(
+        model, task="classification", inputs={"input": ["a", "b"]}, label_column="label", prediction_output="label"
+    )
+    errored = client.wait_scoring_run(client.run_scoring_test(test.id, version=1).id, timeout=120)
+    assert (errored.state, errored.message) == (
+        ScoringRunState.ERROR,
+        "prediction_output 'label' is not an output of the model (predict, predict_proba)",
+    )
