@@ -3,7 +3,7 @@
 Every page is rendered on the server (Jinja2, autoescaped) from calls the console makes to the
 services with the signed-in user's token, so each permission decision stays in the services; a
 refusal is shown with the service's own message. The pages work without script; one script of
-our own (static/live.js) adds the live tails of the audit and deployment pages.
+our own (static/live.js) adds the live tails of the audit, deployment and job pages.
 
 Security: the session cookie is HttpOnly, SameSite=Strict, and Secure under TLS; every POST
 carries the session's CSRF token (sign-in, which has no session yet, a double-submit cookie);

@@ -57,6 +57,23 @@ def form_field(html: str, name: str) -> str:
     return unescape(found[1])
 
 
+def post_form(browser: httpx.Client, page: str, action: str, fields: dict[str, str | list[str]]) -> httpx.Response:
+    """Sends a form of ``page`` as the browser would: with the CSRF token the page carries."""
+    form = browser.get(page)
+    assert form.status_code == 200, form.text
+    return browser.post(action, data={"csrf": form_field(form.text, "csrf"), **fields})
+
+
+def followed(browser: httpx.Client, answer: httpx.Response) -> tuple[str, str]:
+    """The page a change redirected to, and its one-line confirmation."""
+    assert answer.status_code == 303, answer.text
+    page = browser.get(answer.headers["location"])
+    assert page.status_code == 200
+    notice = re.search(r'<p class="notice" role="status">([^<]*)</p>', page.text)
+    assert notice, "no confirmation"
+    return page.text, unescape(notice[1])
+
+
 def marked_text(html: str, marker: str) -> str:
     """The text of the element carrying ``marker`` (an attribute and its value)."""
     found = re.search(rf"{re.escape(marker)}>([^<]*)<", html)

@@ -13,10 +13,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html import unescape
 
-import httpx
 import pytest
 from auth_sessions import AuthTokens
-from console_browser import console_process, form_field, marked_text, picture, sign_in, signed_in, tab, violations
+from console_browser import (
+    console_process,
+    followed,
+    form_field,
+    marked_text,
+    picture,
+    post_form,
+    sign_in,
+    signed_in,
+    tab,
+    violations,
+)
 from playwright.sync_api import Browser, expect
 from webhook_receiver import Receiver, eventually
 
@@ -75,23 +85,6 @@ def receiver() -> Iterator[Receiver]:
     receiver.close()
 
 
-def _post(browser: httpx.Client, page: str, action: str, fields: dict[str, str | list[str]]) -> httpx.Response:
-    """Sends a form of ``page`` as the browser would: with the CSRF token the page carries."""
-    form = browser.get(page)
-    assert form.status_code == 200, form.text
-    return browser.post(action, data={"csrf": form_field(form.text, "csrf"), **fields})
-
-
-def _notice(browser: httpx.Client, answer: httpx.Response) -> tuple[str, str]:
-    """The page a change redirected to, and its one-line confirmation."""
-    assert answer.status_code == 303, answer.text
-    page = browser.get(answer.headers["location"])
-    assert page.status_code == 200
-    notice = re.search(r'<p class="notice" role="status">([^<]*)</p>', page.text)
-    assert notice, "no confirmation"
-    return page.text, unescape(notice[1])
-
-
 def _deliveries(html: str) -> list[tuple[str, ...]]:
     """The delivery log's rows: kind, response code, attempts."""
     rows = re.findall(r'<tr data-delivery="[^"]*">(.*?)</tr>', html, re.S)
@@ -105,7 +98,7 @@ def test_an_admin_subscribes_a_receiver_pings_it_and_sees_its_answer_then_change
 ) -> None:
     listing = f"/projects/{hooks.project}/webhooks"
     with signed_in(hooks.console, hooks.admin) as browser:
-        created = _post(
+        created = post_form(
             browser, listing, listing, {"url": receiver.url, "kinds": ["version.created"], "description": "ci <b>"}
         )
         assert created.status_code == 201, created.text
@@ -116,7 +109,7 @@ def test_an_admin_subscribes_a_receiver_pings_it_and_sees_its_answer_then_change
         assert subscription.kinds == ("version.created",) and subscription.description == "ci <b>"
         assert secret not in browser.get(page).text  # shown once
 
-        html, notice = _notice(browser, _post(browser, page, f"{page}/ping", {}))
+        html, notice = followed(browser, post_form(browser, page, f"{page}/ping", {}))
         assert re.fullmatch(r"The receiver answered the ping with HTTP 200 in [0-9.]+ s\.", notice)
         assert _deliveries(html) == [("ping", "200", "1")]
         (ping,) = receiver.received
@@ -125,13 +118,13 @@ def test_an_admin_subscribes_a_receiver_pings_it_and_sees_its_answer_then_change
         with hooks.client(hooks.admin) as api:
             api.create_version(f"{hooks.project}/scorer")
             event = eventually(lambda: next((e for e in receiver.events() if e["kind"] == "version.created"), None))
-        html, notice = _notice(browser, _post(browser, page, f"{page}/redeliver", {"event_id": str(event["id"])}))
+        html, notice = followed(browser, post_form(browser, page, f"{page}/redeliver", {"event_id": str(event["id"])}))
         assert notice == f"Event {event['id']} (version.created) is queued again; it is sent next."
         eventually(lambda: [e["id"] for e in receiver.events()].count(event["id"]) == 2, what="the redelivery")
 
-        _, notice = _notice(browser, _post(browser, page, f"{page}/active", {"active": "false"}))
+        _, notice = followed(browser, post_form(browser, page, f"{page}/active", {"active": "false"}))
         assert notice == "The subscription is inactive: no event is queued for it."
-        rotated = _post(browser, page, f"{page}/rotate", {})
+        rotated = post_form(browser, page, f"{page}/rotate", {})
         assert rotated.status_code == 200
         new_secret = marked_text(rotated.text, 'data-field="secret"')
         with hooks.client(hooks.admin) as api:
@@ -141,7 +134,7 @@ def test_an_admin_subscribes_a_receiver_pings_it_and_sees_its_answer_then_change
         assert new_secret != secret and receiver.received[-1].signed_by(new_secret)
         assert receiver.received[-1].signed_by(secret)  # the previous one signs beside it for a while
 
-        listed, notice = _notice(browser, _post(browser, page, f"{page}/delete", {}))
+        listed, notice = followed(browser, post_form(browser, page, f"{page}/delete", {}))
         assert notice == f"The subscription to {receiver.url} is deleted."
         assert f'data-subscription="{subscription.id}"' not in listed
     with hooks.client(hooks.admin) as api:
@@ -204,7 +197,7 @@ def test_a_refused_subscription_shows_the_services_message_beside_the_form_and_k
             "kinds": ["alias.moved", "version.ready"],
             "description": "mine",
         }
-        answer = _post(browser, listing, listing, fields)
+        answer = post_form(browser, listing, listing, fields)
     assert answer.status_code == 400
     shown = re.search(r'data-refused="create">Refused: ([^<]*)</p>', answer.text)
     assert shown and unescape(shown[1]) == refused.value.message
@@ -225,8 +218,8 @@ def test_a_refused_redelivery_shows_why_beside_its_form_and_keeps_the_number_typ
     page = f"/projects/{hooks.project}/webhooks/{subscription.id}"
     try:
         with signed_in(hooks.console, hooks.admin) as browser:
-            unknown = _post(browser, page, f"{page}/redeliver", {"event_id": "999999"})
-            mistyped = _post(browser, page, f"{page}/redeliver", {"event_id": "12a"})
+            unknown = post_form(browser, page, f"{page}/redeliver", {"event_id": "999999"})
+            mistyped = post_form(browser, page, f"{page}/redeliver", {"event_id": "12a"})
         for answer, message in (
             (unknown, refused.value.message),
             (mistyped, "event_id: '12a' is not an event's number"),

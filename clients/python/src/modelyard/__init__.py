@@ -37,6 +37,7 @@ from modelyard._scoring_types import (
     ScoreTask,
     ScoreThreshold,
     ScoringRun,
+    ScoringRunPage,
     ScoringRunState,
     ScoringTest,
 )
@@ -210,6 +211,7 @@ __all__ = [
     "ScoreTask",
     "ScoreThreshold",
     "ScoringRun",
+    "ScoringRunPage",
     "ScoringRunState",
     "ScoringTest",
     "Serving",

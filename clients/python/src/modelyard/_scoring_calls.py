@@ -16,6 +16,7 @@ from modelyard._scoring_types import (
     ScoreTask,
     ScoreThreshold,
     ScoringRun,
+    ScoringRunPage,
     ScoringRunState,
     ScoringTest,
 )
@@ -280,3 +281,18 @@ class ScoringCalls(Calls[R]):
         """The runs of a test, or those that scored a version (PROJECT/MODEL:N), newest first."""
         request = scoring_pb2.ListScoringRunsRequest(test_id=test_id, model_version=model_version)
         return Pages("ListScoringRuns", request, lambda r: map(run_from_pb, r.runs), limit, service=SCORING)
+
+    @unary
+    def scoring_runs_page(
+        self, *, test_id: str = "", model_version: str = "", page_size: int = 0, page_token: str = ""
+    ) -> Unary[ScoringRunPage]:
+        """One page of ``list_scoring_runs`` and the token of the next, for callers that fetch
+        pages on demand (a web page's "older" link); ``page_size`` 0 is the server's."""
+        request = scoring_pb2.ListScoringRunsRequest(
+            test_id=test_id, model_version=model_version, page_size=page_size, page_token=page_token
+        )
+
+        def convert(response: scoring_pb2.ListScoringRunsResponse) -> ScoringRunPage:
+            return ScoringRunPage(tuple(map(run_from_pb, response.runs)), response.next_page_token)
+
+        return Unary("ListScoringRuns", request, convert, service=SCORING)

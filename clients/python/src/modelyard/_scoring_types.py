@@ -14,6 +14,7 @@ __all__ = [
     "ScoreTask",
     "ScoreThreshold",
     "ScoringRun",
+    "ScoringRunPage",
     "ScoringRunState",
     "ScoringTest",
 ]
@@ -97,6 +98,15 @@ class ScoringRun:
     duration_seconds: float = 0.0
     metrics: tuple[MetricPoint, ...] = ()
     message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringRunPage:
+    """One page of runs, newest first; ``next_page_token`` ("" after the last page) asks for the
+    next."""
+
+    runs: tuple[ScoringRun, ...]
+    next_page_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)

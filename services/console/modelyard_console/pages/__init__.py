@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from modelyard_console.pages import artifacts, audit, catalog, changes, datasets, deployments, explore, webhooks
+from modelyard_console.pages import (
+    artifacts,
+    audit,
+    catalog,
+    changes,
+    datasets,
+    deployments,
+    explore,
+    jobs,
+    scoring,
+    webhooks,
+)
 
 __all__ = ["routes"]
 
@@ -18,5 +29,7 @@ def routes() -> list[Route]:
         *audit.routes(),
         *deployments.routes(),
         *datasets.routes(),
+        *scoring.routes(),
+        *jobs.routes(),
         *webhooks.routes(),
     ]

@@ -19,6 +19,7 @@ from modelyard.errors import ModelyardError
 from modelyard_console.charts import LineChart, bar_chart, line_chart
 from modelyard_console.pages._common import STAGES, console_of, page
 from modelyard_console.pages._outcome import Refused, render_with_notice
+from modelyard_console.pages._scoring_views import model_scoring, scoring_links, version_scoring
 
 __all__ = ["dataset_path", "dataset_version_path", "model_page", "model_path", "routes", "version_page", "version_path"]
 
@@ -63,8 +64,11 @@ async def model_page(request: Request, client: modelyard.aio.AsyncClient, refuse
     """The model page; after a refused change, with the service's refusal beside its form."""
     project = request.path_params["project"]
     name = f"{project}/{request.path_params['model']}"
-    model, versions, alias_events = await asyncio.gather(
-        client.get_model(name), _listed(client.list_versions(name)), _alias_history(client, project, name)
+    model, versions, alias_events, scoring = await asyncio.gather(
+        client.get_model(name),
+        _listed(client.list_versions(name)),
+        _alias_history(client, project, name),
+        model_scoring(client, name),
     )
     metrics = sorted({key for v in versions for key in v.metrics})
     metric = request.query_params.get("metric") or (metrics[0] if metrics else "")
@@ -83,6 +87,8 @@ async def model_page(request: Request, client: modelyard.aio.AsyncClient, refuse
         chart=chart,
         alias_events=alias_events,
         refused=refused,
+        scoring=scoring,
+        **scoring_links(project),
     )
 
 
@@ -155,10 +161,11 @@ async def version_page(request: Request, client: modelyard.aio.AsyncClient, refu
         client.version_consumers(reference),
     )
     scalars = dict(sorted(version.metrics.items()))
-    histories, (deployments, deployments_refusal), datasets = await asyncio.gather(
+    histories, (deployments, deployments_refusal), datasets, scoring = await asyncio.gather(
         asyncio.gather(*(client.metric_history(reference, name) for name in scalars)),
         _serving(client, project, version.reference),
         client.dataset_links(version.reference),
+        version_scoring(client, f"{project}/{model_name}", version.reference),
     )
     show_all = request.query_params.get("all") == "1"
     charts = {
@@ -187,6 +194,8 @@ async def version_page(request: Request, client: modelyard.aio.AsyncClient, refu
         "version_path": version_path,
         "datasets": datasets,
         "dataset_version_path": dataset_version_path,
+        "scoring": scoring,
+        **scoring_links(project),
     }
     return render_with_notice(request, "version.html", refused.status if refused else 200, **context)
 

@@ -1,4 +1,4 @@
-// The console's one script: live updates of the audit and deployment pages from the server's
+// The console's one script: live updates of the audit, deployment and job pages from the server's
 // Server-Sent Events. The pages work without it (they just do not update). It writes text
 // only (textContent), never HTML, so nothing a user typed can become markup or script.
 "use strict";
@@ -58,18 +58,29 @@
     });
   }
 
-  function deploymentStatus(section, status) {
-    function field(name) {
+  // The section's element marked data-live="NAME".
+  function finder(section) {
+    return function (name) {
       return section.querySelector('[data-live="' + name + '"]');
-    }
+    };
+  }
+
+  // Shows ``now[key]`` as the text of each field named by ``keys``, and the state badge.
+  function showFields(field, now, stateClass, keys) {
+    const state = field("state");
+    state.textContent = now.state;
+    state.className = "state " + stateClass;
+    keys.forEach(function (key) {
+      field(key).textContent = String(now[key]);
+    });
+  }
+
+  function deploymentStatus(section, status) {
+    const field = finder(section);
     follow(section.dataset.liveDeployment, status, {
       deployment: function (now) {
-        const state = field("state");
-        state.textContent = now.state;
-        state.className = "state state-" + now.state.toLowerCase();
-        ["status_message", "ready", "revision", "version"].forEach(function (key) {
-          field(key).textContent = String(now[key]);
-        });
+        const keys = ["status_message", "ready", "revision", "version"];
+        showFields(field, now, "state-" + now.state.toLowerCase(), keys);
         if (now.version_href.charAt(0) === "/") {
           field("version").setAttribute("href", now.version_href);
         }
@@ -99,9 +110,36 @@
     });
   }
 
+  function jobProgress(section, status) {
+    const field = finder(section);
+    follow(section.dataset.liveJob, status, {
+      job: function (now) {
+        const keys = ["rows_done", "rows_total", "chunks_done", "chunks_total", "error"];
+        showFields(field, now, now.state_class, keys);
+        const bar = field("bar");
+        bar.max = Math.max(now.rows_total, 1);
+        bar.value = now.rows_total ? now.rows_done : 0;
+        bar.textContent = now.percent + "%";
+        const cancel = document.querySelector("[data-live-cancel]");
+        if (cancel && now.finished) {
+          cancel.hidden = true; // a finished job cannot be cancelled
+        }
+        if (now.output_href.charAt(0) === "/") {
+          field("output").textContent = now.output_version;
+          field("output").setAttribute("href", now.output_href);
+        }
+      },
+      end: function (end, source) {
+        source.close();
+        status.textContent = end.message + " Reload the page for its final details.";
+      },
+    });
+  }
+
   const status = document.querySelector("[data-live-status]");
   const rows = document.querySelector("[data-live-audit]");
   const section = document.querySelector("[data-live-deployment]");
+  const job = document.querySelector("[data-live-job]");
   if (!status || typeof EventSource === "undefined") {
     return;
   }
@@ -110,5 +148,8 @@
   }
   if (section) {
     deploymentStatus(section, status);
+  }
+  if (job) {
+    jobProgress(job, status);
   }
 })();

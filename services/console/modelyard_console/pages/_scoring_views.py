@@ -1,0 +1,208 @@
+"""What the scoring pages show, worked out from what the scoring service answers: the paths of a
+test and a run, a run's metrics held against the thresholds, its confusion matrix as a shaded
+grid, and the scoring panels of the model and version pages (the catalog's pages, which import
+this module; the scoring pages import the catalog's paths, so these live apart from both)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import modelyard.aio
+from modelyard import MetricPoint, ScoreDefinition, ScoreThreshold, ScoringRun, ScoringRunState, ScoringTest, Stage
+from modelyard.errors import ModelyardError, NotFoundError
+
+__all__ = [
+    "HEAT_SHADES",
+    "Gate",
+    "HeatGrid",
+    "MetricRow",
+    "ModelScoring",
+    "VersionScoring",
+    "heat_grid",
+    "key_metrics",
+    "metric_rows",
+    "model_scoring",
+    "run_path",
+    "scalars",
+    "scoring_links",
+    "scoring_path",
+    "state_class",
+    "target_of",
+    "test_path",
+    "version_scoring",
+]
+
+HEAT_SHADES = 6  # classes heat-0 .. heat-5 of console.css, lightest to darkest (no inline style: CSP)
+VERSION_RUNS = 1000  # a version's runs read for its page and its gates
+_STATE_CLASSES = {
+    ScoringRunState.PASSED: "available",
+    ScoringRunState.FAILED: "failed",
+    ScoringRunState.ERROR: "error",
+}
+
+
+def scoring_path(project: str) -> str:
+    """The project's scoring section: its tests."""
+    return f"/projects/{quote(project, safe='')}/scoring"
+
+
+def test_path(test: ScoringTest) -> str:
+    return f"{scoring_path(test.model.partition('/')[0])}/tests/{quote(test.id, safe='')}"
+
+
+def run_path(project: str, run: ScoringRun) -> str:
+    return f"{scoring_path(project)}/runs/{quote(run.id, safe='')}"
+
+
+def state_class(state: ScoringRunState) -> str:
+    """The badge class of a run's state: green PASSED, red FAILED, ERROR apart, amber the rest."""
+    return "state-" + _STATE_CLASSES.get(state, "pending")
+
+
+def scoring_links(project: str) -> dict[str, Any]:
+    """What a template showing tests and runs of ``project`` uses to link and badge them."""
+    return {
+        "test_path": test_path,
+        "run_path": lambda run: run_path(project, run),
+        "state_class": state_class,
+        "target_of": target_of,
+        "run_scalars": scalars,
+    }
+
+
+def target_of(test: ScoringTest) -> str:
+    """What the test scores, in words."""
+    if test.version is not None:
+        return f"version {test.version}"
+    if test.alias is not None:
+        return f"@{test.alias}"
+    return "every new version"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricRow:
+    """A scalar metric of a run beside the definition's threshold on it (None: no threshold) and
+    whether it held (None without a threshold)."""
+
+    name: str
+    value: float | None
+    threshold: ScoreThreshold | None
+    held: bool | None
+
+
+def metric_rows(run: ScoringRun, thresholds: Sequence[ScoreThreshold]) -> list[MetricRow]:
+    """Each scalar the run computed, then each threshold on a metric it did not compute (which
+    fails, as the service counts it)."""
+    values = scalars(run)
+    bounds = {t.metric: t for t in thresholds}
+    rows = [MetricRow(name, value, bounds.get(name), _held(value, bounds.get(name))) for name, value in values.items()]
+    rows += [MetricRow(t.metric, None, t, False) for t in thresholds if t.metric not in values]
+    return rows
+
+
+def _held(value: float, threshold: ScoreThreshold | None) -> bool | None:
+    if threshold is None:
+        return None
+    return (threshold.min is None or value >= threshold.min) and (threshold.max is None or value <= threshold.max)
+
+
+@dataclass(frozen=True, slots=True)
+class HeatGrid:
+    """A confusion matrix: ``rows`` (true label, then each cell's count and shade 0..5)."""
+
+    labels: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[tuple[int, int], ...]], ...]
+    total: int
+
+
+def heat_grid(metrics: Sequence[MetricPoint]) -> HeatGrid | None:
+    """The run's ``confusion_matrix`` ({"labels": [...], "matrix": [[...]]}, rows the true label),
+    each cell shaded by its count against the largest; None when the run has none."""
+    found = next((m.value for m in metrics if m.name == "confusion_matrix" and isinstance(m.value, dict)), None)
+    if not found:
+        return None
+    labels = tuple(str(label) for label in found.get("labels", ()))
+    matrix = [[int(count) for count in row] for row in found.get("matrix", ())]
+    largest = max((count for row in matrix for count in row), default=0) or 1
+    rows = tuple(
+        (label, tuple((count, round((HEAT_SHADES - 1) * count / largest)) for count in row))
+        for label, row in zip(labels, matrix, strict=False)
+    )
+    return HeatGrid(labels, rows, sum(count for row in matrix for count in row))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelScoring:
+    """A model's score definition (None: none set) and tests, or why they could not be read."""
+
+    definition: ScoreDefinition | None
+    tests: list[ScoringTest]
+    refusal: str = ""
+
+
+async def model_scoring(client: modelyard.aio.AsyncClient, model: str) -> ModelScoring:
+    """The model page's panel: what it needs, or the service's refusal instead of failing the page."""
+    try:
+        definition, tests = await asyncio.gather(_definition(client, model), client.list_scoring_tests(model))
+    except ModelyardError as exc:
+        return ModelScoring(None, [], exc.message)
+    return ModelScoring(definition, tests)
+
+
+async def _definition(client: modelyard.aio.AsyncClient, model: str) -> ScoreDefinition | None:
+    try:
+        return await client.get_score_definition(model)
+    except NotFoundError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """A stage a test gates, and whether it has passed on the version (any run PASSED, as the
+    service decides); ``last``: its latest run on the version, if any."""
+
+    stage: Stage
+    test: ScoringTest
+    passed: bool
+    last: ScoringRun | None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionScoring:
+    runs: list[ScoringRun]
+    gates: list[Gate]
+    refusal: str = ""
+
+
+async def version_scoring(client: modelyard.aio.AsyncClient, model: str, reference: str) -> VersionScoring:
+    """The version page's runs and the gates on its stages (active tests with ``required_for``)."""
+    try:
+        runs, tests = await asyncio.gather(_runs_of(client, reference), client.list_scoring_tests(model))
+    except ModelyardError as exc:
+        return VersionScoring([], [], exc.message)
+    gates = []
+    for test in tests:
+        if not test.active:
+            continue
+        own = [run for run in runs if run.test_id == test.id]  # newest first
+        passed = any(run.state is ScoringRunState.PASSED for run in own)
+        gates += [Gate(stage, test, passed, own[0] if own else None) for stage in test.required_for]
+    gates.sort(key=lambda gate: (list(Stage).index(gate.stage), gate.test.name))
+    return VersionScoring(runs, gates)
+
+
+async def _runs_of(client: modelyard.aio.AsyncClient, reference: str) -> list[ScoringRun]:
+    return [run async for run in client.list_scoring_runs(model_version=reference, limit=VERSION_RUNS)]
+
+
+def key_metrics(runs: Sequence[ScoringRun], most: int = 4) -> list[str]:
+    """The scalar metrics the runs computed (the first ``most``, by name): a runs table's columns."""
+    return sorted({m.name for run in runs for m in run.metrics if isinstance(m.value, int | float)})[:most]
+
+
+def scalars(run: ScoringRun) -> dict[str, float]:
+    return {m.name: float(m.value) for m in run.metrics if isinstance(m.value, int | float)}
