@@ -44,7 +44,9 @@ class PrometheusObserver:
                 REPLICAS.labels(replica_state.value).set(replicas[replica_state])
 
 
-JOBS_FINISHED = Counter("modelyard_deploy_jobs_finished_total", "Batch scoring jobs that finished, by final state", ["state"])
+JOBS_FINISHED = Counter(
+    "modelyard_deploy_jobs_finished_total", "Batch scoring jobs that finished, by final state", ["state"]
+)
 JOB_ROWS = Counter("modelyard_deploy_jobs_rows_scored_total", "Rows batch scoring jobs scored")
 JOB_CHUNK_SECONDS = Histogram(
     "modelyard_deploy_jobs_chunk_seconds",
