@@ -22,6 +22,7 @@ import httpx
 import modelyard.aio
 from bench.console._seed import CATALOG, FEATURED, FEATURED_MODEL
 from bench.metadata._seed import PROJECTS
+from modelyard_console.pages._scoring_views import VERSION_RUNS
 
 __all__ = ["SEARCH_FILTER", "SEARCH_PAGE", "Page", "pages", "rpc_counts", "signed_in"]
 
@@ -105,6 +106,9 @@ async def _version_calls(client: modelyard.aio.AsyncClient) -> None:
     await asyncio.gather(
         asyncio.gather(*(client.metric_history(FEATURED, name) for name in sorted(version.metrics))),
         _listed(client.list_deployments(project=CATALOG)),
+        client.dataset_links(FEATURED),
+        _listed(client.list_scoring_runs(model_version=FEATURED, limit=VERSION_RUNS)),
+        client.list_scoring_tests(FEATURED_MODEL),
     )
 
 

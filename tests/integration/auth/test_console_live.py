@@ -113,7 +113,9 @@ def test_the_audit_page_lists_the_apis_events_newest_first(
             next(iter(api.audit_events()))
 
     assert everything.status_code == 200
-    assert [int(i) for i in re.findall(r'<tr data-event="(\d+)">', everything.text)] == [e.id for e in events]
+    listed = [int(i) for i in re.findall(r'<tr data-event="(\d+)">', everything.text)]
+    # The deployment's events keep arriving (the deploy service forwards them): those after the page was read aside.
+    assert listed and listed == [e.id for e in events if e.id <= listed[0]]
     shown = [int(i) for i in re.findall(r'<tr data-event="(\d+)">', models.text)]
     assert shown == [e.id for e in events if e.action.startswith("version.")] and shown
     assert "script-src 'self'" in everything.headers["content-security-policy"]
