@@ -6,6 +6,7 @@ package, and an enum or a path rule is never written twice."""
 from __future__ import annotations
 
 from modelyard._dataset_types import DATASET_REFERENCE_PREFIX, dataset_of_registry_reference
+from modelyard._scoring_types import TASK_METRICS, ScoreTask
 from modelyard._types import (
     Consumption,
     ConsumptionKind,
@@ -21,12 +22,14 @@ __all__ = [
     "DATASET_REFERENCE_PREFIX",
     "MAX_NAME_BYTES",
     "MAX_PATH_BYTES",
+    "TASK_METRICS",
     "Consumption",
     "ConsumptionKind",
     "DeploymentRuntime",
     "DeploymentState",
     "ProjectRole",
     "ReplicaState",
+    "ScoreTask",
     "VersionStatus",
     "dataset_of_registry_reference",
     "nested_pair",

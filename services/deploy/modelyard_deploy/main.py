@@ -209,7 +209,9 @@ def _batch(
     binding = ServiceBinding(
         JOBS_SERVICE_NAME, lambda server: jobs_pb2_grpc.add_JobServiceServicer_to_server(servicer, server)
     )
-    scoring = ScoringRunner(client, catalog, predictors, settings.scoring_poll_seconds, settings.scoring_lease_seconds)
+    scoring = ScoringRunner(
+        client, catalog, predictors, settings.scoring_poll_seconds, settings.scoring_lease_seconds, jobs_dir
+    )
     return runner, scoring, binding
 
 

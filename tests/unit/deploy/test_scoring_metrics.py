@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from modelyard_deploy.scoring.metrics import ScoreError, ScoreSpec, ScoreTask, compute_metrics
+from modelyard_common.values import ScoreTask
+from modelyard_deploy.scoring.metrics import ScoreError, ScoreSpec, compute_metrics
 
 CLASSIFY = ScoreSpec(ScoreTask.CLASSIFICATION)
 

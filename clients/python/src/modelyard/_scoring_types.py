@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from modelyard._types import MetricPoint, Stage, _NamedEnum
 
 __all__ = [
+    "TASK_METRICS",
     "ClaimedScoringRun",
     "ScoreDefinition",
     "ScoreInput",
@@ -24,6 +26,13 @@ class ScoreTask(_NamedEnum):
     UNSPECIFIED = "UNSPECIFIED"
     CLASSIFICATION = "CLASSIFICATION"
     REGRESSION = "REGRESSION"
+
+
+# The metrics a score definition may name, by task (its metrics when it names none).
+TASK_METRICS: Mapping[ScoreTask, tuple[str, ...]] = {
+    ScoreTask.CLASSIFICATION: ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "confusion_matrix"),
+    ScoreTask.REGRESSION: ("rmse", "mae", "r2"),
+}
 
 
 class ScoringRunState(_NamedEnum):

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from google.protobuf import struct_pb2
-
 from modelyard import _convert as cv
 from modelyard import _convert_auth as ca
 from modelyard import _wire
@@ -50,8 +48,6 @@ class ServiceEvent:
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def to_pb(self) -> metadata_pb2.ServiceEvent:
-        details = struct_pb2.Struct()
-        details.update(dict(self.details))
         return metadata_pb2.ServiceEvent(
             origin=self.origin,
             source_id=self.source_id,
@@ -60,7 +56,7 @@ class ServiceEvent:
             resource=self.resource,
             actor=self.actor,
             reason=self.reason,
-            details=details,
+            details=cv.struct_to_pb(self.details, "details"),
         )
 
 

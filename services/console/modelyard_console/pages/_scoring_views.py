@@ -28,6 +28,7 @@ __all__ = [
     "model_scoring",
     "run_path",
     "scalars",
+    "score_definition",
     "scoring_links",
     "scoring_path",
     "state_class",
@@ -158,6 +159,14 @@ async def _definition(client: modelyard.aio.AsyncClient, model: str) -> ScoreDef
         return await client.get_score_definition(model)
     except NotFoundError:
         return None
+
+
+async def score_definition(client: modelyard.aio.AsyncClient, model: str) -> tuple[ScoreDefinition | None, str]:
+    """A model's score definition (None: none set), or why it could not be read."""
+    try:
+        return await _definition(client, model), ""
+    except ModelyardError as exc:
+        return None, exc.message
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,8 @@ from modelyard_console.pages._scoring_views import (
     heat_grid,
     key_metrics,
     metric_rows,
-    model_scoring,
     scalars,
+    score_definition,
     scoring_links,
     scoring_path,
     target_of,
@@ -84,10 +84,10 @@ async def _test_page(request: Request, client: modelyard.aio.AsyncClient, refuse
     (``?metric=``) over its newest ``CHARTED`` runs, oldest first."""
     test = await _owned(request, client)
     token = request.query_params.get("page_token", "")
-    runs_page, charted, scoring = await asyncio.gather(
+    runs_page, charted, (definition, definition_refusal) = await asyncio.gather(
         client.scoring_runs_page(test_id=test.id, page_size=PAGE_SIZE, page_token=token),
         _listed_runs(client, test.id),
-        model_scoring(client, test.model),
+        score_definition(client, test.model),
     )
     metrics = key_metrics(charted, most=50)
     metric = request.query_params.get("metric", "")
@@ -96,8 +96,8 @@ async def _test_page(request: Request, client: modelyard.aio.AsyncClient, refuse
     here = test_path(test)
     context: dict[str, Any] = {
         "test": test,
-        "definition": scoring.definition,
-        "definition_refusal": scoring.refusal,
+        "definition": definition,
+        "definition_refusal": definition_refusal,
         "runs": runs_page.runs,
         "columns": key_metrics(runs_page.runs),
         "metrics": metrics,
@@ -171,8 +171,8 @@ async def _run(request: Request, client: modelyard.aio.AsyncClient) -> Response:
     model = run.model_version.rpartition(":")[0] or await _model_of(client, run)
     if model.partition("/")[0] != project:
         raise NotFoundError(f"id: no scoring run {run.id} in project {project}")
-    scoring = await model_scoring(client, model)
-    thresholds = scoring.definition.thresholds if scoring.definition else ()
+    definition, _ = await score_definition(client, model)
+    thresholds = definition.thresholds if definition else ()
     return render_with_notice(
         request,
         "scoring_run.html",

@@ -1,9 +1,11 @@
 """The leader forwards the outbox (deployment changes, job ends, written with their changes) to
 the metadata service's audit log, where the audit page shows them and webhooks send them.
 
-In order and at least once: the oldest events go first, and are deleted only once the metadata
-service recorded them (it records each source id once, so a forward repeated after a crash adds
-nothing)."""
+At least once, oldest first: the events are forwarded in id order and deleted, by id, only once
+the metadata service recorded them (it records each source id once, so a forward repeated after
+a crash adds nothing). One deployment's or job's events are in the order of its changes (their
+transactions hold its row lock); a change committed late with a lower id than one already
+forwarded is forwarded in the next round."""
 
 from __future__ import annotations
 
@@ -39,8 +41,9 @@ class Outbox(Protocol):
         ...
 
     async def oldest(self, limit: int) -> list[OutboxEvent]: ...
-    async def remove_through(self, source_id: int) -> None:
-        """Deletes the events up to ``source_id``, once recorded."""
+    async def remove(self, source_ids: Sequence[int]) -> None:
+        """Deletes these events, once recorded (not "every id up to": a transaction that took a
+        lower id may commit after a higher one was read)."""
         ...
 
 
@@ -67,5 +70,5 @@ class EventForwarder:
         events = await self._outbox.oldest(BATCH)
         if events:
             await self._sink.record(await self._outbox.origin(), events)
-            await self._outbox.remove_through(events[-1].source_id)
+            await self._outbox.remove([e.source_id for e in events])
         return len(events)

@@ -52,7 +52,7 @@ class JobStore(Protocol):
         ...
 
     async def finish(self, job_id: str, state: JobState, output_version: str = "", error: str = "") -> Job:
-        """The final state, recorded with the job's finish event."""
+        """The final state, recorded with the job's finish event; a job finished already is left as it is."""
         ...
 
 

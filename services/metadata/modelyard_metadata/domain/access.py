@@ -107,7 +107,7 @@ class AccessDenied(PermissionDeniedError):
 def require_duty(identity: Identity, duty: Duty, action: str, project: str = "") -> str:
     """How ``identity`` may do ``action`` (the audit log's access text): only the service trusted
     with ``duty`` may; anyone else, platform admins included, gets AccessDenied."""
-    if not (identity.is_service and duty in DUTIES.get(identity.principal, ())):
+    if not holds_duty(identity, duty):
         raise AccessDenied(
             f"{action}: only the platform's services may call it, not {identity.principal}", project, action
         )

@@ -67,24 +67,16 @@ class Guard:
     async def as_registry(self, caller: Caller, action: str, project: str, resource: str) -> Caller:
         """Calls only the registry makes (artifact commits, failed uploads): the caller then acts
         for the user it uploaded for, the audit log naming both."""
-        caller = await self.for_duty(caller, Duty.COMMIT_ARTIFACTS, action, project, resource)
+        caller = await self.as_service(caller, Duty.COMMIT_ARTIFACTS, action, resource, project)
         return dataclasses.replace(caller, actor=caller.on_behalf_of or caller.actor)
 
-    async def for_duty(self, caller: Caller, duty: Duty, action: str, project: str, resource: str) -> Caller:
+    async def as_service(self, caller: Caller, duty: Duty, action: str, resource: str, project: str = "") -> Caller:
         """For a call only the service trusted with ``duty`` makes: the caller carrying how it may,
         or AccessDenied, which is recorded in the audit log."""
         identity = caller.identity
         if identity is None:
             return caller
         access = await self._audited(caller, resource, lambda: require_duty(identity, duty, action, project))
-        return dataclasses.replace(caller, access=access)
-
-    async def as_service(self, caller: Caller, duty: Duty, action: str, resource: str) -> Caller:
-        """Calls only the service trusted with ``duty`` makes, as itself."""
-        identity = caller.identity
-        if identity is None:
-            return caller
-        access = await self._audited(caller, resource, lambda: require_duty(identity, duty, action))
         return dataclasses.replace(caller, access=access)
 
     async def may_name(self, caller: Caller, field: str, refs: Sequence[VersionRef], action: str) -> None:

@@ -29,10 +29,10 @@ class Lifecycle:
         async with self._store.transaction() as tx:
             version = await lock_version(self._store, tx, ref)
             check_transition(version, stage)
-            await check_gates(tx, version, stage)
             if Stage.PRODUCTION in (stage, version.stage):
                 action = f"TransitionStage {version.stage} -> {stage}"
                 caller = await self._guard.allow(caller, ref.project, Role.ADMIN, action, version.reference)
+            await check_gates(tx, version, stage)
             updated = await tx.update_version(version, {"stage": stage})
             await tx.append_audit(
                 NewAuditEvent(

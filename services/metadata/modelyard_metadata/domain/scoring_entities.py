@@ -4,10 +4,11 @@ rule that turns a run's metrics into PASSED or FAILED."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from modelyard_common.values import TASK_METRICS, ScoreTask
 from modelyard_metadata.domain.entities import MetricPoint, Stage
 
 __all__ = [
@@ -27,15 +28,6 @@ __all__ = [
 ]
 
 
-class ScoreTask(enum.StrEnum):
-    CLASSIFICATION = "CLASSIFICATION"
-    REGRESSION = "REGRESSION"
-
-
-TASK_METRICS: Mapping[ScoreTask, tuple[str, ...]] = {
-    ScoreTask.CLASSIFICATION: ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "confusion_matrix"),
-    ScoreTask.REGRESSION: ("rmse", "mae", "r2"),
-}
 # Structured values: no threshold applies to them.
 STRUCTURED_METRICS = frozenset({"confusion_matrix"})
 
@@ -46,10 +38,6 @@ class RunState(enum.StrEnum):
     PASSED = "PASSED"
     FAILED = "FAILED"
     ERROR = "ERROR"
-
-    @property
-    def finished(self) -> bool:
-        return self in (RunState.PASSED, RunState.FAILED, RunState.ERROR)
 
 
 class Trigger(enum.StrEnum):
@@ -97,11 +85,6 @@ class Target:
     version: int | None = None
     alias: str | None = None
     every_new_version: bool = False
-
-    def __str__(self) -> str:
-        if self.version is not None:
-            return f"version {self.version}"
-        return f"alias {self.alias!r}" if self.alias is not None else "every new version"
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ class ServiceEvents:
             raise InvalidArgumentError("events", f"has {len(events)} events; at most {MAX_EVENTS} per call")
         for i, event in enumerate(events):
             _check(f"events[{i}]", event)
-        caller = await self._guard.for_duty(caller, Duty.REPORT_EVENTS, "RecordServiceEvents", "", "service-events")
+        caller = await self._guard.as_service(caller, Duty.REPORT_EVENTS, "RecordServiceEvents", "service-events")
         recorded = 0
         async with self._store.transaction() as tx:
             for event in events:
