@@ -34,7 +34,6 @@ from modelyard_deploy.domain.reconcile import Reconciler
 from modelyard_deploy.domain.rollout import Policy
 from modelyard_deploy.metrics import PrometheusJobObserver, PrometheusObserver
 from modelyard_deploy.runtimes.batch import BatchConfig, BatchPredictors
-from modelyard_deploy.runtimes.kubernetes import KubernetesCluster, KubernetesConfig
 from modelyard_deploy.runtimes.process import ProcessRuntime, ServingConfig
 from modelyard_deploy.scoring.runner import ScoringRunner
 from modelyard_deploy.settings import DeploySettings
@@ -97,6 +96,10 @@ async def run(settings: DeploySettings) -> int:
         )
         cluster = None
         if settings.kubernetes_enabled:
+            # Imported only here: the kubernetes client takes seconds to import, which every
+            # deploy service start paid, with the runtime off or on.
+            from modelyard_deploy.runtimes.kubernetes import KubernetesCluster, KubernetesConfig
+
             cluster = KubernetesCluster(
                 KubernetesConfig(
                     settings.kubernetes_namespace,
