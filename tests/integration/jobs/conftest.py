@@ -1,5 +1,6 @@
-"""Batch scoring jobs over the session's metadata and registry: a deploy service of the test's
-own (own database, data folder given, so that a restarted one finds the same parts)."""
+"""Batch scoring jobs over the session's metadata and registry: a deploy service the module's
+tests share (on a database of its own; each test in a project of its own), and deploy services
+of a test's own (data folder given, so that a restarted one finds the same parts)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,22 @@ from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.embedded.service import ServiceProcess
 
 
+@pytest.fixture(scope="session")
+def jobs_config(
+    metadata_service: ServiceProcess, registry_service: ServiceProcess, deploy_config: Callable[..., dict[str, str]]
+) -> Callable[[str, Path], dict[str, str]]:
+    """jobs_config(dsn, data_dir): a deploy service's settings, looking for jobs every 0.2 s."""
+    return lambda dsn, data: deploy_config(
+        dsn, metadata_service, registry_service, data, jobs_poll_seconds="0.2", leader_retry_seconds="0.5"
+    )
+
+
 @pytest.fixture
 def start_jobs(
     tmp_path: Path,
     postgres: EmbeddedPostgres,
-    metadata_service: ServiceProcess,
-    registry_service: ServiceProcess,
     start_service: Callable[[str, dict[str, str]], ServiceProcess],
-    deploy_config: Callable[..., dict[str, str]],
+    jobs_config: Callable[[str, Path], dict[str, str]],
 ) -> Callable[..., ServiceProcess]:
     """start_jobs(dsn=""): a deploy service on ``dsn`` (a new database unless given), its data
     in the test's folder (a second one started on the same ``dsn`` shares it)."""
@@ -29,17 +38,25 @@ def start_jobs(
 
     def start(dsn: str = "") -> ServiceProcess:
         dsn = dsn or postgres.create_database(f"jobs_{uuid.uuid4().hex}")
-        settings = deploy_config(
-            dsn, metadata_service, registry_service, data, jobs_poll_seconds="0.2", leader_retry_seconds="0.5"
-        )
-        return start_service("deploy", settings)
+        return start_service("deploy", jobs_config(dsn, data))
 
     return start
 
 
-@pytest.fixture
-def deploy(start_jobs: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_jobs()
+@pytest.fixture(scope="module")
+def deploy(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres: EmbeddedPostgres,
+    jobs_config: Callable[[str, Path], dict[str, str]],
+) -> Iterator[ServiceProcess]:
+    """The module's deploy service; its run folder is ``data_dir / "replicas"``."""
+    data = tmp_path_factory.mktemp("jobs-deploy")
+    service = ServiceProcess(
+        "deploy", "modelyard_deploy", data, jobs_config(postgres.create_database(f"jobs_{uuid.uuid4().hex}"), data)
+    )
+    service.start()
+    yield service
+    service.stop()
 
 
 @pytest.fixture

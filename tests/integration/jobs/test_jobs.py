@@ -135,7 +135,7 @@ def test_a_csv_job_stacks_the_mapped_columns_into_the_model_input(
 
 
 def test_a_cancelled_job_ends_cancelled_with_no_output_and_no_parts(
-    client: modelyard.Client, project: str, tmp_path: Path
+    client: modelyard.Client, deploy: ServiceProcess, project: str, tmp_path: Path
 ) -> None:
     model = push_summer(client, f"{project}/slow", tmp_path / "model", sleep=0.5)
     dataset = push_parquet(client, f"{project}/input", tmp_path / "data")
@@ -149,7 +149,7 @@ def test_a_cancelled_job_ends_cancelled_with_no_output_and_no_parts(
     assert done.state is JobState.CANCELLED and done.output_version == ""
     with pytest.raises(modelyard.NotFoundError):
         client.get_dataset(f"{project}/out")
-    parts = tmp_path / "deploy-data" / "replicas" / "jobs" / job.id
+    parts = deploy.data_dir / "replicas" / "jobs" / job.id
     assert parts.parent.is_dir()  # where parts were
     assert not parts.exists()
     with pytest.raises(modelyard.FailedPreconditionError, match=f"id: job {job.id} is CANCELLED"):

@@ -37,26 +37,33 @@ def model_dir(tmp_path: Path) -> Callable[[str], Path]:
     return make
 
 
+@pytest.fixture(scope="session")
+def serving_config(metadata_service: ServiceProcess, registry_service: ServiceProcess) -> Callable[..., dict[str, str]]:
+    """serving_config(reference, cache_dir, **settings): the MLREG_SERVING_* settings of an
+    inference server of the session's services."""
+
+    def config(reference: str, cache_dir: Path, **settings: str) -> dict[str, str]:
+        return {
+            "reference": reference,
+            "metadata_addr": metadata_service.target,
+            "registry_addr": registry_service.target,
+            "cache_dir": str(cache_dir),
+            "shutdown_grace_seconds": "2",
+            **settings,
+        }
+
+    return config
+
+
 @pytest.fixture
 def start_server(
     tmp_path: Path,
     start_service: Callable[[str, dict[str, str]], ServiceProcess],
-    metadata_service: ServiceProcess,
-    registry_service: ServiceProcess,
+    serving_config: Callable[..., dict[str, str]],
 ) -> Callable[..., ServiceProcess]:
     """start_server(reference, **settings): a `modelyard_serving` process, SERVING; stopped afterwards."""
 
     def start(reference: str, **settings: str) -> ServiceProcess:
-        return start_service(
-            "serving",
-            {
-                "reference": reference,
-                "metadata_addr": metadata_service.target,
-                "registry_addr": registry_service.target,
-                "cache_dir": str(tmp_path / "cache"),
-                "shutdown_grace_seconds": "2",
-                **settings,
-            },
-        )
+        return start_service("serving", serving_config(reference, tmp_path / "cache", **settings))
 
     return start

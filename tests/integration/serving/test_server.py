@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -39,10 +40,26 @@ Start = Callable[..., ServiceProcess]
 ModelDir = Callable[[str], Path]
 
 
-@pytest.fixture
-def onnx_server(client: modelyard.Client, project: str, model_dir: ModelDir, start_server: Start) -> ServiceProcess:
-    push_onnx(client, f"{project}/affine", model_dir("affine"))
-    return start_server(f"{project}/affine")
+@pytest.fixture(scope="module")
+def onnx_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+    serving_config: Callable[..., dict[str, str]],
+) -> Iterator[ServiceProcess]:
+    """An inference server of an ONNX model, which the tests that only call it share."""
+    folder = tmp_path_factory.mktemp("onnx")
+    project = f"serve-{uuid.uuid4().hex[:10]}"
+    (folder / "model").mkdir()
+    with modelyard.connect(metadata_service.target, registry=registry_service.target, actor="tester") as client:
+        client.create_project(project)
+        push_onnx(client, f"{project}/affine", folder / "model")
+    server = ServiceProcess(
+        "serving", "modelyard_serving", folder / "server", serving_config(f"{project}/affine", folder / "cache")
+    )
+    server.start()
+    yield server
+    server.stop()
 
 
 def oip(server: ServiceProcess) -> Iterator[inference_pb2_grpc.GRPCInferenceServiceStub]:
@@ -176,17 +193,20 @@ def test_requests_that_do_not_decode_or_outweigh_their_method_are_refused_before
 
 
 def test_metrics_count_requests_inferences_and_tensors(
-    onnx_server: ServiceProcess, stub: inference_pb2_grpc.GRPCInferenceServiceStub
+    client: modelyard.Client, project: str, model_dir: ModelDir, start_server: Start
 ) -> None:
-    url = onnx_server.metrics_url
+    push_onnx(client, f"{project}/affine", model_dir("affine"))
+    server = start_server(f"{project}/affine")  # a server of its own: its counts start at zero
+    url = server.metrics_url
     x = np.ones((4, 4), np.float32)
     request = inference_pb2.ModelInferRequest(
         model_name="affine", inputs=[x_input(x)], raw_input_contents=[x.tobytes()]
     )
-    for _ in range(3):
-        stub.ModelInfer(request)
-    with pytest.raises(grpc.RpcError):
-        stub.ModelInfer(inference_pb2.ModelInferRequest(model_name="affine", inputs=[x_input(x)]))  # no contents
+    for stub in oip(server):
+        for _ in range(3):
+            stub.ModelInfer(request)
+        with pytest.raises(grpc.RpcError):
+            stub.ModelInfer(inference_pb2.ModelInferRequest(model_name="affine", inputs=[x_input(x)]))  # no contents
 
     labels = {"service": "GRPCInferenceService", "method": "ModelInfer"}
     assert metric(url, "modelyard_rpc_requests_total", code="OK", **labels) == 3

@@ -78,7 +78,7 @@ class Platform:
         )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def mtls_platform(
     tmp_path_factory: pytest.TempPathFactory,
     pki: Pki,
