@@ -110,6 +110,8 @@ def deploy_settings(
         # the deploy service's scoring runner turns it on.
         "scoring_enabled": "false",
         "scoring_poll_seconds": "0.2",
+        "jobs_poll_seconds": "0.2",
+        "leader_retry_seconds": "0.5",
         "ready_timeout_seconds": "60",
         "restart_backoff_seconds": "0.2",
         "replica_stop_grace_seconds": "5",
@@ -123,6 +125,24 @@ def deploy_config() -> Callable[..., dict[str, str]]:
     """deploy_config(dsn, metadata, registry, data_dir, **extra): the MLREG_DEPLOY_* settings of a
     deploy service, with short intervals for tests."""
     return deploy_settings
+
+
+@pytest.fixture(scope="session")
+def deploy_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres: EmbeddedPostgres,
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+    deploy_config: Callable[..., dict[str, str]],
+) -> Iterator[ServiceProcess]:
+    """A deploy service over the session's metadata and registry services, on a database of its
+    own; its run folder is ``data_dir / "replicas"``."""
+    data = tmp_path_factory.mktemp("deploy")
+    settings = deploy_config(postgres.create_database("deploy_tests"), metadata_service, registry_service, data)
+    service = ServiceProcess("deploy", "modelyard_deploy", data, settings)
+    service.start()
+    yield service
+    service.stop()
 
 
 @pytest.fixture

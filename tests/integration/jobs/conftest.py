@@ -15,22 +15,14 @@ from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.embedded.service import ServiceProcess
 
 
-@pytest.fixture(scope="session")
-def jobs_config(
-    metadata_service: ServiceProcess, registry_service: ServiceProcess, deploy_config: Callable[..., dict[str, str]]
-) -> Callable[[str, Path], dict[str, str]]:
-    """jobs_config(dsn, data_dir): a deploy service's settings, looking for jobs every 0.2 s."""
-    return lambda dsn, data: deploy_config(
-        dsn, metadata_service, registry_service, data, jobs_poll_seconds="0.2", leader_retry_seconds="0.5"
-    )
-
-
 @pytest.fixture
 def start_jobs(
     tmp_path: Path,
     postgres: EmbeddedPostgres,
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
     start_service: Callable[[str, dict[str, str]], ServiceProcess],
-    jobs_config: Callable[[str, Path], dict[str, str]],
+    deploy_config: Callable[..., dict[str, str]],
 ) -> Callable[..., ServiceProcess]:
     """start_jobs(dsn=""): a deploy service on ``dsn`` (a new database unless given), its data
     in the test's folder (a second one started on the same ``dsn`` shares it)."""
@@ -38,7 +30,7 @@ def start_jobs(
 
     def start(dsn: str = "") -> ServiceProcess:
         dsn = dsn or postgres.create_database(f"jobs_{uuid.uuid4().hex}")
-        return start_service("deploy", jobs_config(dsn, data))
+        return start_service("deploy", deploy_config(dsn, metadata_service, registry_service, data))
 
     return start
 
@@ -47,12 +39,15 @@ def start_jobs(
 def deploy(
     tmp_path_factory: pytest.TempPathFactory,
     postgres: EmbeddedPostgres,
-    jobs_config: Callable[[str, Path], dict[str, str]],
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+    deploy_config: Callable[..., dict[str, str]],
 ) -> Iterator[ServiceProcess]:
     """The module's deploy service; its run folder is ``data_dir / "replicas"``."""
     data = tmp_path_factory.mktemp("jobs-deploy")
+    dsn = postgres.create_database(f"jobs_{uuid.uuid4().hex}")
     service = ServiceProcess(
-        "deploy", "modelyard_deploy", data, jobs_config(postgres.create_database(f"jobs_{uuid.uuid4().hex}"), data)
+        "deploy", "modelyard_deploy", data, deploy_config(dsn, metadata_service, registry_service, data)
     )
     service.start()
     yield service
