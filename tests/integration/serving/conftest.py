@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from serving_models import push_onnx
 
 import modelyard
 from modelyard_common.embedded.service import ServiceProcess
@@ -67,3 +68,25 @@ def start_server(
         return start_service("serving", serving_config(reference, tmp_path / "cache", **settings))
 
     return start
+
+
+@pytest.fixture(scope="package")
+def onnx_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+    serving_config: Callable[..., dict[str, str]],
+) -> Iterator[ServiceProcess]:
+    """An inference server of an ONNX model (``affine``), which the tests that only call it share."""
+    folder = tmp_path_factory.mktemp("onnx")
+    project = f"serve-{uuid.uuid4().hex[:10]}"
+    (folder / "model").mkdir()
+    with modelyard.connect(metadata_service.target, registry=registry_service.target, actor="tester") as client:
+        client.create_project(project)
+        push_onnx(client, f"{project}/affine", folder / "model")
+    server = ServiceProcess(
+        "serving", "modelyard_serving", folder / "server", serving_config(f"{project}/affine", folder / "cache")
+    )
+    server.start()
+    yield server
+    server.stop()

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,28 +37,6 @@ from modelyard_common.embedded.service import ServiceProcess
 
 Start = Callable[..., ServiceProcess]
 ModelDir = Callable[[str], Path]
-
-
-@pytest.fixture(scope="module")
-def onnx_server(
-    tmp_path_factory: pytest.TempPathFactory,
-    metadata_service: ServiceProcess,
-    registry_service: ServiceProcess,
-    serving_config: Callable[..., dict[str, str]],
-) -> Iterator[ServiceProcess]:
-    """An inference server of an ONNX model, which the tests that only call it share."""
-    folder = tmp_path_factory.mktemp("onnx")
-    project = f"serve-{uuid.uuid4().hex[:10]}"
-    (folder / "model").mkdir()
-    with modelyard.connect(metadata_service.target, registry=registry_service.target, actor="tester") as client:
-        client.create_project(project)
-        push_onnx(client, f"{project}/affine", folder / "model")
-    server = ServiceProcess(
-        "serving", "modelyard_serving", folder / "server", serving_config(f"{project}/affine", folder / "cache")
-    )
-    server.start()
-    yield server
-    server.stop()
 
 
 def oip(server: ServiceProcess) -> Iterator[inference_pb2_grpc.GRPCInferenceServiceStub]:
