@@ -1,6 +1,6 @@
-"""Batch scoring jobs over the session's metadata and registry: a deploy service the module's
-tests share (on a database of its own; each test in a project of its own), and deploy services
-of a test's own (data folder given, so that a restarted one finds the same parts)."""
+"""Batch scoring jobs over the session's metadata, registry and deploy services (each test in a
+project of its own), and deploy services of a test's own (data folder given, so that a restarted
+one finds the same parts)."""
 
 from __future__ import annotations
 
@@ -35,23 +35,10 @@ def start_jobs(
     return start
 
 
-@pytest.fixture(scope="module")
-def deploy(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres: EmbeddedPostgres,
-    metadata_service: ServiceProcess,
-    registry_service: ServiceProcess,
-    deploy_config: Callable[..., dict[str, str]],
-) -> Iterator[ServiceProcess]:
-    """The module's deploy service; its run folder is ``data_dir / "replicas"``."""
-    data = tmp_path_factory.mktemp("jobs-deploy")
-    dsn = postgres.create_database(f"jobs_{uuid.uuid4().hex}")
-    service = ServiceProcess(
-        "deploy", "modelyard_deploy", data, deploy_config(dsn, metadata_service, registry_service, data)
-    )
-    service.start()
-    yield service
-    service.stop()
+@pytest.fixture
+def deploy(deploy_service: ServiceProcess) -> ServiceProcess:
+    """The session's deploy service (its run folder is ``data_dir / "replicas"``)."""
+    return deploy_service
 
 
 @pytest.fixture
