@@ -15,6 +15,7 @@ __all__ = [
     "STRUCTURED_METRICS",
     "TASK_METRICS",
     "ClaimedRun",
+    "RunEnding",
     "RunState",
     "ScoreDefinition",
     "ScoreInput",
@@ -23,6 +24,7 @@ __all__ = [
     "ScoringRun",
     "ScoringTest",
     "Target",
+    "Tick",
     "Trigger",
     "failed_thresholds",
 ]
@@ -138,6 +140,28 @@ class ScoringTest:
     @property
     def model_name(self) -> str:
         return f"{self.project}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A scheduled test came due: its run is for ``tick`` (the latest one passed), and its
+    schedule comes due next at ``next_tick``."""
+
+    test_id: str
+    tick: datetime
+    next_tick: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnding:
+    """How a run ends: its final state and what it computed."""
+
+    run_id: str
+    state: RunState
+    message: str
+    metrics: Sequence[MetricPoint] = ()
+    rows: int = 0
+    duration_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

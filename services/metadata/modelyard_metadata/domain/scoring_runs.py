@@ -37,9 +37,11 @@ from modelyard_metadata.domain.scoring import ScoringTests, check_id
 from modelyard_metadata.domain.scoring_checks import latest_tick, next_tick
 from modelyard_metadata.domain.scoring_entities import (
     ClaimedRun,
+    RunEnding,
     RunState,
+    ScoreDefinition,
     ScoringRun,
-    Trigger,
+    Tick,
     failed_thresholds,
 )
 from modelyard_metadata.domain.scoring_ports import ScoringStore, ScoringTransaction
@@ -126,28 +128,34 @@ class ScoringRuns:
         if not (math.isfinite(lease_seconds) and 0 < lease_seconds <= MAX_LEASE_SECONDS):
             raise InvalidArgumentError("lease_seconds", f"must be above 0 and at most {MAX_LEASE_SECONDS}")
         caller = await self._guard.as_service(caller, Duty.RUN_SCORING, "ClaimScoringRuns", "scoring")
-        claimed: list[ClaimedRun] = []
-        ended: list[tuple[ScoringRun, Stage | None]] = []
         async with self._store.transaction() as tx:
             now = datetime.now(UTC)
-            for test in await tx.lock_due_tests(now, MAX_DUE_TESTS):
-                await tx.queue_run(test, None, Trigger.SCHEDULE, caller.actor, latest_tick(test.schedule, now))
-                await tx.update_test(test.id, {"next_run_at": next_tick(test.schedule, now)})
-            for run, model_id, alias in await tx.lock_open_runs(max_runs):
-                ref = VersionRef(run.project, run.model, version=run.version, alias=None if run.version else alias)
-                [version] = await tx.find_versions([ref])
-                definition = await tx.definition(model_id)
+            due = await tx.lock_due_tests(now, MAX_DUE_TESTS)
+            ticks = [Tick(test_id, latest_tick(schedule, now), next_tick(schedule, now)) for test_id, schedule in due]
+            await tx.queue_ticks(ticks, caller.actor)
+            opened = await tx.lock_open_runs(max_runs)
+            refs = [
+                VersionRef(run.project, run.model, version=run.version, alias=None if run.version else alias)
+                for run, _, alias in opened
+            ]
+            versions = await tx.find_versions(refs)
+            definitions = await tx.definitions({model_id for _, model_id, _ in opened})
+            starts: list[tuple[ScoringRun, ModelVersion, ScoreDefinition]] = []
+            unscorable: list[tuple[ScoringRun, RunEnding, ModelVersion | None]] = []
+            for (run, model_id, _), ref, version in zip(opened, refs, versions, strict=True):
+                definition = definitions.get(model_id)
                 problem = _unscorable(ref, version) or (
                     None if definition else f"model '{ref.model_name}' has no score definition"
                 )
                 if problem is not None or version is None or definition is None:
-                    errored = await self._end(tx, caller, run, RunState.ERROR, problem or "", version)
-                    ended.append((errored, version.stage if version else None))
-                    continue
-                started = await tx.start_run(run.id, runner, lease_seconds, version.id)
-                claimed.append(ClaimedRun(started, definition, started.attempt))
-        for errored, stage in ended:
-            self._finished(errored, stage)
+                    unscorable.append((run, RunEnding(run.id, RunState.ERROR, problem or ""), version))
+                else:
+                    starts.append((run, version, definition))
+            started = await tx.start_runs([(run.id, version.id) for run, version, _ in starts], runner, lease_seconds)
+            claimed = [ClaimedRun(run, d, run.attempt) for run, (_, _, d) in zip(started, starts, strict=True)]
+            errored = await self._end(tx, caller, unscorable)
+        for run, (_, _, version) in zip(errored, unscorable, strict=True):
+            self._finished(run, version.stage if version else None)
         return claimed
 
     async def record(
@@ -183,7 +191,7 @@ class ScoringRuns:
                 )
             version = await lock_version(self._metadata, tx, VersionRef(run.project, run.model, version=run.version))
             if error:
-                finished = await self._end(tx, caller, run, RunState.ERROR, error, version, rows, duration_seconds)
+                ending = RunEnding(run.id, RunState.ERROR, error, (), rows, duration_seconds)
             else:
                 source = MetricSource(run.id, run.test_id, run.test_name, run.dataset)
                 points = [dataclasses.replace(p, source=source) for p in metrics]
@@ -192,9 +200,8 @@ class ScoringRuns:
                 definition = await tx.definition(version.model_id)
                 failed = failed_thresholds(definition.thresholds if definition else (), points)
                 state = RunState.FAILED if failed else RunState.PASSED
-                finished = await self._end(
-                    tx, caller, run, state, "; ".join(failed), version, rows, duration_seconds, points
-                )
+                ending = RunEnding(run.id, state, "; ".join(failed), points, rows, duration_seconds)
+            [finished] = await self._end(tx, caller, [(run, ending, version)])
         self._finished(finished, version.stage)
         return finished
 
@@ -202,36 +209,34 @@ class ScoringRuns:
         self,
         tx: ScoringTransaction,
         caller: Caller,
-        run: ScoringRun,
-        state: RunState,
-        message: str,
-        version: ModelVersion | None,
-        rows: int = 0,
-        duration_seconds: float = 0.0,
-        metrics: Sequence[MetricPoint] = (),
-    ) -> ScoringRun:
-        """The run finished as ``state``, with its audit event (scoring_test.passed/failed/error)."""
-        finished = await tx.finish_run(run.id, state, message, metrics, rows, duration_seconds)
-        await tx.append_audit(
-            NewAuditEvent(
-                caller,
-                f"scoring_test.{state.value.lower()}",
-                run.project,
-                _run_resource(finished),
-                after={
-                    "run": run.id,
-                    "test_id": run.test_id,
-                    "test": run.test_name,
-                    "model_version": finished.model_version,
-                    "stage": version.stage.value if version else None,
-                    "dataset": run.dataset,
-                    "state": state.value,
-                    "message": message,
-                    "metrics": {m.name: m.number for m in metrics if m.number is not None},
-                    "rows": rows,
-                },
-                reason=message,
-            )
+        endings: Sequence[tuple[ScoringRun, RunEnding, ModelVersion | None]],
+    ) -> list[ScoringRun]:
+        """The runs ended (each with the version it scored, if any), with their audit events
+        (scoring_test.passed/failed/error), in two statements however many."""
+        finished = await tx.finish_runs([ending for _, ending, _ in endings])
+        await tx.append_audits(
+            [
+                NewAuditEvent(
+                    caller,
+                    f"scoring_test.{ending.state.value.lower()}",
+                    run.project,
+                    _run_resource(done),
+                    after={
+                        "run": run.id,
+                        "test_id": run.test_id,
+                        "test": run.test_name,
+                        "model_version": done.model_version,
+                        "stage": version.stage.value if version else None,
+                        "dataset": run.dataset,
+                        "state": ending.state.value,
+                        "message": ending.message,
+                        "metrics": {m.name: m.number for m in ending.metrics if m.number is not None},
+                        "rows": ending.rows,
+                    },
+                    reason=ending.message,
+                )
+                for (run, ending, version), done in zip(endings, finished, strict=True)
+            ]
         )
         return finished
 

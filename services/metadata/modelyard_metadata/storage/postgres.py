@@ -28,20 +28,23 @@ from modelyard_metadata.domain.validation import VersionRef
 from modelyard_metadata.storage import search_sql
 from modelyard_metadata.storage.cache import VersionCache
 from modelyard_metadata.storage.queries import MODEL, VERSION_COLUMNS, Connection, find_versions, one_row, ref_query
-from modelyard_metadata.storage.rows import Row, audit_from_row, model_from_row, project_from_row, version_from_row
+from modelyard_metadata.storage.rows import (
+    Row,
+    audit_from_row,
+    json_text,
+    model_from_row,
+    project_from_row,
+    version_from_row,
+)
 from modelyard_metadata.storage.transaction import PgTransaction, committed
 
 __all__ = ["PgStore", "init_connection"]
 
 
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 async def init_connection(conn: Connection) -> None:
     """Type codecs of each pooled connection."""
     # orjson: decoding the JSON columns was a sixth of a search page's CPU with the json module.
-    await conn.set_type_codec("jsonb", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=json_text, decoder=orjson.loads, schema="pg_catalog")
 
 
 def _cache_key(ref: VersionRef) -> str:
