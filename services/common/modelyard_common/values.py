@@ -5,7 +5,7 @@ package, and an enum or a path rule is never written twice."""
 
 from __future__ import annotations
 
-from modelyard._dataset_types import DATASET_REFERENCE_PREFIX, dataset_of_registry_reference
+from modelyard._dataset_types import DATASET_REFERENCE_PREFIX, dataset_of_registry_reference, registry_reference
 from modelyard._scoring_types import TASK_METRICS, ScoreTask
 from modelyard._types import (
     Consumption,
@@ -34,4 +34,5 @@ __all__ = [
     "dataset_of_registry_reference",
     "nested_pair",
     "path_problem",
+    "registry_reference",
 ]

@@ -130,7 +130,7 @@ async def run(settings: DeploySettings) -> int:
         binding = ServiceBinding(
             SERVICE_NAME, lambda server: deploy_pb2_grpc.add_DeployServiceServicer_to_server(servicer, server)
         )
-        job_runner, scoring_runner, job_binding = _batch(settings, pool, client, credentials)
+        job_runner, scoring_runner, job_binding = _batch(settings, pool, client, credentials, stack)
         stop, stopped_leading = asyncio.Event(), []
 
         async def lead_until_lost() -> None:
@@ -166,10 +166,14 @@ async def run(settings: DeploySettings) -> int:
 
 
 def _batch(
-    settings: DeploySettings, pool: Any, client: modelyard.AsyncClient, credentials: ServingCredentials
+    settings: DeploySettings,
+    pool: Any,
+    client: modelyard.AsyncClient,
+    credentials: ServingCredentials,
+    stack: AsyncExitStack,
 ) -> tuple[JobRunner, ScoringRunner, ServiceBinding]:
     """Batch work on predictor workers: the JobService, the runner the leader runs jobs with, and
-    the one it runs scoring tests with."""
+    the one it runs scoring tests with (``stack`` closes what they hold open)."""
 
     def connect(actor: str) -> modelyard.Client:
         return modelyard.connect(
@@ -184,6 +188,7 @@ def _batch(
 
     store = PgJobStore(pool)
     catalog = PlatformJobCatalog(connect, SERVICE_ACTOR, settings.cache_dir)
+    stack.callback(catalog.close)
     jobs_dir = settings.run_dir / "jobs"
     predictors = BatchPredictors(
         BatchConfig(

@@ -208,6 +208,26 @@ def test_a_model_that_raises_fails_the_job_with_its_error(
         client.get_dataset(f"{project}/out")
 
 
+def test_a_job_looks_its_input_dataset_up_once(
+    client: modelyard.Client, metadata_service: ServiceProcess, project: str, tmp_path: Path
+) -> None:
+    model = push_summer(client, f"{project}/broken", tmp_path / "model", fail=True)  # no output to look up
+    dataset = push_parquet(client, f"{project}/input", tmp_path / "data")
+
+    def lookups() -> float:
+        return metric(metadata_service.metrics_url, "modelyard_rpc_requests_total", method="GetDatasetVersion")
+
+    def run_job() -> float:
+        """The metadata service's dataset lookups while a job runs."""
+        job = client.create_job(model, dataset=dataset, key="id", output=f"{project}/out")
+        before = lookups()
+        assert client.wait_job(job.id, timeout=120).state is JobState.FAILED
+        return lookups() - before
+
+    run_job()  # the first downloads the file (the registry looks the dataset up too)
+    assert run_job() == 1  # the second finds it in the cache by its digest
+
+
 def test_a_worker_that_dies_fails_the_job_saying_so(client: modelyard.Client, project: str, tmp_path: Path) -> None:
     model = push_summer(client, f"{project}/dying", tmp_path / "model", exit=True)
     dataset = push_parquet(client, f"{project}/input", tmp_path / "data")

@@ -87,3 +87,6 @@ class DatasetInfo:
     columns: tuple[tuple[str, str], ...]
     """(name, type) with Arrow's type names."""
     row_count: int
+    file: str = ""
+    """Its file's name in the registry (READY: it has one), and that file's SHA-256."""
+    sha256: str = ""

@@ -61,8 +61,8 @@ class JobCatalog(Protocol):
 
     async def model_version(self, reference: str) -> ModelInfo: ...
     async def dataset_version(self, reference: str) -> DatasetInfo: ...
-    async def download(self, reference: str) -> Path:
-        """The dataset version's file, through the local cache."""
+    async def download(self, dataset: DatasetInfo) -> Path:
+        """The READY dataset version's file, through the local cache (by its digest: no lookup)."""
         ...
 
     async def publish(self, job: Job, path: Path) -> str:

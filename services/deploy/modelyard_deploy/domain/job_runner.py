@@ -112,9 +112,9 @@ class JobRunner:
         clock = time.perf_counter()
         phases: dict[str, float] = {}
         if len(done) < job.chunks_total:
-            path = await self._catalog.download(job.input_dataset)
-            phases["download"], clock = time.perf_counter() - clock, time.perf_counter()
             dataset = await self._catalog.dataset_version(job.input_dataset)
+            path = await self._catalog.download(dataset)
+            phases["download"], clock = time.perf_counter() - clock, time.perf_counter()
             scoring = asyncio.ensure_future(self._chunks(job, output, path, done, dict(dataset.columns)))
             watching = asyncio.ensure_future(self._until_cancelled(job.id))
             try:

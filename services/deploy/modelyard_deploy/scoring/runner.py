@@ -105,7 +105,7 @@ class ScoringRunner:
         run, definition = claimed.run, claimed.definition
         version = await self._catalog.model_version(run.model_version)
         dataset = await self._catalog.dataset_version(run.dataset)
-        path = await self._catalog.download(run.dataset)
+        path = await self._catalog.download(dataset)
         labels: list[np.ndarray[Any, Any]] = []
         predicted: list[np.ndarray[Any, Any]] = []
         probabilities: list[np.ndarray[Any, Any]] = []
