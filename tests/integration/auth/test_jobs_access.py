@@ -6,14 +6,17 @@ credential of their own."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from auth_sessions import Team
+from grpc_standards import metric
 from scoring_jobs import push_parquet, push_summer
 
 import modelyard
 from modelyard import DatasetUse, JobState
+from modelyard_common.embedded.service import ServiceProcess
 
 
 def test_an_editors_job_writes_its_output_as_that_editor_and_viewers_only_read_jobs(team: Team, tmp_path: Path) -> None:
@@ -44,6 +47,26 @@ def test_an_editors_job_writes_its_output_as_that_editor_and_viewers_only_read_j
     assert [j.id for j in team.viewer.list_jobs(team.project)] == [job.id]
     with pytest.raises(modelyard.PermissionDeniedError, match="JobService/CancelJob"):
         team.viewer.cancel_job(job.id)
+
+
+def test_a_cancel_is_decided_by_one_authorize_call_whoever_asks(
+    team: Team, auth_metadata: ServiceProcess, tmp_path: Path
+) -> None:
+    model = push_summer(team.owner, f"{team.project}/summer", tmp_path / "model")
+    dataset = push_parquet(team.owner, f"{team.project}/input", tmp_path / "data")
+    job = team.owner.create_job(model, dataset=dataset, key="id", output=f"{team.project}/out")
+    assert team.owner.wait_job(job.id, timeout=120).state is JobState.SUCCEEDED
+
+    def authorize_calls(cancel: Callable[[], object], error: type[modelyard.ModelyardError]) -> float:
+        before = metric(auth_metadata.metrics_url, "modelyard_rpc_requests_total", method="Authorize")
+        with pytest.raises(error):
+            cancel()
+        return metric(auth_metadata.metrics_url, "modelyard_rpc_requests_total", method="Authorize") - before
+
+    finished = modelyard.FailedPreconditionError  # allowed, then refused: the job is SUCCEEDED
+    assert authorize_calls(lambda: team.owner.cancel_job(job.id), finished) == 1
+    assert authorize_calls(lambda: team.viewer.cancel_job(job.id), modelyard.PermissionDeniedError) == 1
+    assert authorize_calls(lambda: team.stranger.cancel_job(job.id), modelyard.NotFoundError) == 1
 
 
 def test_a_stranger_learns_nothing_of_a_job(team: Team, tmp_path: Path) -> None:
