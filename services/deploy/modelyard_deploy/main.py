@@ -44,7 +44,7 @@ from modelyard_deploy.storage.jobs import PgJobStore
 from modelyard_deploy.storage.leadership import PgLeadership
 from modelyard_deploy.storage.notices import PgChangeFeed
 from modelyard_deploy.storage.outbox import PgOutbox
-from modelyard_deploy.storage.parts import JobParts
+from modelyard_deploy.storage.parts import JobFolders, JobParts
 from modelyard_deploy.storage.postgres import SERVICE_ACTOR, PgDeploymentStore
 from modelyard_serving.launch import ServingTLS
 
@@ -205,6 +205,7 @@ def _batch(
         catalog,
         predictors,
         lambda job_id: JobParts(jobs_dir / job_id),
+        JobFolders(jobs_dir),
         PrometheusJobObserver(),
         settings.jobs_max_running,
         settings.jobs_poll_seconds,

@@ -193,6 +193,37 @@ def test_a_job_resumes_after_its_leader_is_killed_and_scores_each_chunk_once(
     assert sorted(output["id"].to_pylist()) == sorted(table()["id"].to_pylist())
 
 
+def test_a_leader_starting_removes_the_folders_of_finished_and_unknown_jobs(
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+    start_jobs: Callable[..., ServiceProcess],
+    postgres: EmbeddedPostgres,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    dsn = postgres.create_database(f"jobs_{uuid.uuid4().hex}")
+    first = start_jobs(dsn)
+    with modelyard.connect(
+        metadata_service.target, registry=registry_service.target, deploy=first.target, actor="tester"
+    ) as client:
+        model = push_summer(client, f"{project}/summer", tmp_path / "model")
+        dataset = push_parquet(client, f"{project}/input", tmp_path / "data")
+        job = client.create_job(model, dataset=dataset, key="id", output=f"{project}/out")
+        assert client.wait_job(job.id, timeout=120).state is JobState.SUCCEEDED
+    first.stop()
+    # What a leader dying between finishing a job and removing its folder leaves, and others.
+    jobs = tmp_path / "deploy-data" / "replicas" / "jobs"
+    finished, unknown = jobs / job.id, jobs / uuid.uuid4().hex
+    for folder in (finished, unknown, jobs / "batch", jobs / "notes"):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "part-00000000.parquet").write_bytes(b"left over")
+
+    start_jobs(dsn)
+
+    eventually(lambda: not finished.exists() and not unknown.exists(), "the jobs' folders removed", timeout=60)
+    assert sorted(p.name for p in jobs.iterdir()) == ["batch", "notes"]  # not named as a job is
+
+
 def test_a_model_that_raises_fails_the_job_with_its_error(
     client: modelyard.Client, project: str, tmp_path: Path
 ) -> None:

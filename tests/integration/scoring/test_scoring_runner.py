@@ -8,13 +8,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow
 import pyarrow.parquet
 import pytest
 import skops.io
-from scoring_platform import Tokens
+from replica_processes import until
+from scoring_platform import Churn, Tokens, claim
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
 
@@ -121,3 +123,41 @@ def test_the_leader_scores_each_new_version_and_the_gate_follows(
         ScoringRunState.ERROR,
         "prediction_output 'label' is not an output of the model (predict, predict_proba)",
     )
+
+
+def test_a_leader_starting_removes_the_workers_folders_of_runs_no_longer_running(
+    client: modelyard.Client,
+    runner: Any,
+    churn: Churn,
+    scoring_metadata: ServiceProcess,
+    scoring_registry: ServiceProcess,
+    scoring_tokens: Tokens,
+    postgres: EmbeddedPostgres,
+    start_service: Callable[[str, dict[str, str]], ServiceProcess],
+    deploy_config: Callable[..., dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    test = client.create_scoring_test(churn.model, "holdout", dataset=churn.dataset, version=1)
+    running = client.run_scoring_test(test.id)
+    claim(runner, running.id, "elsewhere", lease_seconds=600)  # another replica scores it
+    ended = client.run_scoring_test(test.id)
+    claim(runner, ended.id, "elsewhere")
+    runner.record_scoring_result(ended.id, "elsewhere", 1, error="the model failed to load")
+    jobs = tmp_path / "deploy" / "replicas" / "jobs"
+    folders = {name: jobs / f"scoring-{name}" for name in (running.id, ended.id, str(uuid.uuid4()), "garbage")}
+    for folder in folders.values():
+        folder.mkdir(parents=True)
+        (folder / "worker-0.log").write_text("a dead runner's worker")
+
+    deploy = deploy_config(
+        postgres.create_database(f"deploy_{uuid.uuid4().hex}"),
+        scoring_metadata,
+        scoring_registry,
+        tmp_path / "deploy",
+        auth_enabled="true",
+        auth_token=scoring_tokens.deploy,
+        scoring_enabled="true",
+    )
+    start_service("deploy", deploy)
+
+    until(lambda: sorted(jobs.iterdir()) == [folders[running.id]], "the folders of runs no longer running removed", 60)

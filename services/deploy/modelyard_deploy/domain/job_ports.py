@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # the domain loads no numerical library (numpy loads ctypes)
 
 from modelyard_deploy.domain.job_entities import DatasetInfo, Job, JobState, ModelInfo
 
-__all__ = ["JobCatalog", "JobOutput", "JobStore", "Predictions", "ScoredChunk", "WorkerError"]
+__all__ = ["JobCatalog", "JobFolders", "JobOutput", "JobStore", "Predictions", "ScoredChunk", "WorkerError"]
 
 
 class WorkerError(Exception):
@@ -36,6 +36,10 @@ class JobStore(Protocol):
 
     async def unfinished(self) -> list[Job]:
         """QUEUED, RUNNING and CANCELLING jobs, oldest first."""
+        ...
+
+    async def states(self, job_ids: Collection[str]) -> dict[str, JobState]:
+        """The state of each of ``job_ids`` that exists."""
         ...
 
     async def start(self, job_id: str) -> Job:
@@ -118,3 +122,10 @@ class JobOutput(Protocol):
         ...
 
     def remove(self) -> None: ...
+
+
+class JobFolders(Protocol):
+    """The folders of the jobs' parts and workers' logs on local disk, by job id (blocking calls)."""
+
+    def names(self) -> list[str]: ...
+    def remove(self, name: str) -> None: ...

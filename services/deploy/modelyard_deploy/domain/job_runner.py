@@ -5,6 +5,9 @@ through predictor workers, written part by part, then registered as one output v
 A job being cancelled has its run stopped (which kills its workers) and its parts removed. A
 worker's failure, or the model's, fails the job with its message. Every final state goes
 through ``_finish``, which logs it and counts it (and is where a platform event would go).
+
+A leader that died between finishing a job and removing its folder left that folder behind: the
+runner removes the folders of finished (or unknown) jobs as it starts.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,11 +23,15 @@ from typing import Protocol
 
 from modelyard_common.errors import BackendUnavailableError, ModelyardError
 from modelyard_deploy.domain.job_entities import Job, JobState
-from modelyard_deploy.domain.job_ports import JobCatalog, JobOutput, JobStore, Predictions, WorkerError
+from modelyard_deploy.domain.job_ports import JobCatalog, JobFolders, JobOutput, JobStore, Predictions, WorkerError
 
 __all__ = ["JobObserver", "JobRunner"]
 
 logger = logging.getLogger(__name__)
+
+# A job's id (Jobs.create: a UUID's hex): the folders named so are jobs'; the others (scoring
+# runs' workers) are not the job runner's.
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class JobObserver(Protocol):
@@ -42,18 +50,20 @@ class JobRunner:
         catalog: JobCatalog,
         predictions: Predictions,
         output: Callable[[str], JobOutput],
+        folders: JobFolders,
         observer: JobObserver,
         max_running: int,
         poll_seconds: float,
     ) -> None:
         self._store, self._catalog, self._predictions = store, catalog, predictions
-        self._output, self._observer = output, observer
+        self._output, self._folders, self._observer = output, folders, observer
         self._max_running, self._poll = max_running, poll_seconds
         self._running: dict[str, asyncio.Task[None]] = {}
 
     async def run_forever(self) -> None:
         """Starts the unfinished jobs (up to ``max_running`` at once) every ``poll_seconds``;
         cancelling it stops every job's run (they stay RUNNING, for the next leader)."""
+        await self._sweep()
         try:
             while True:
                 try:
@@ -71,6 +81,22 @@ class JobRunner:
             for task in list(self._running.values()):
                 task.cancel()
             await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def _sweep(self) -> None:
+        """Removes the folders of the jobs that are finished or unknown (a job's folder goes once
+        it is finished: one left is a dead leader's); a running job's are kept, to resume it."""
+        names = [name for name in await asyncio.to_thread(self._folders.names) if _JOB_ID.fullmatch(name)]
+        if not names:
+            return
+        try:
+            states = await self._store.states(names)
+        except BackendUnavailableError as exc:
+            logger.warning("cannot tell which job folders are left over; keeping them: %s", exc.message)
+            return
+        for name in names:
+            if name not in states or states[name].finished:
+                await asyncio.to_thread(self._folders.remove, name)
+                logger.info("removed the folder of job %s, which is %s", name, states.get(name, "unknown"))
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         for job_id, running in list(self._running.items()):

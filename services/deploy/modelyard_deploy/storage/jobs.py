@@ -147,6 +147,11 @@ class PgJobStore:
             rows = await conn.fetch(f"{_JOB} WHERE j.state = ANY($1::text[]) ORDER BY j.seq", list(_UNFINISHED))
         return [_job(row) for row in rows]
 
+    async def states(self, job_ids: Collection[str]) -> dict[str, JobState]:
+        async with self._conn() as conn:
+            rows = await conn.fetch("SELECT id, state FROM deploy.jobs WHERE id = ANY($1::text[])", list(job_ids))
+        return {row["id"]: JobState(row["state"]) for row in rows}
+
     async def start(self, job_id: str) -> Job:
         async with self._conn() as conn:
             await conn.execute(
