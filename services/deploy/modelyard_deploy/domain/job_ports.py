@@ -31,7 +31,7 @@ class JobStore(Protocol):
 
     async def cancel(self, job_id: str, actor: str, reason: str) -> Job:
         """CANCELLING (recorded with who and why), unless it is CANCELLING already;
-        FailedPreconditionError for a finished job."""
+        FailedPreconditionError for a finished job, or one registering its output."""
         ...
 
     async def unfinished(self) -> list[Job]:
@@ -55,8 +55,15 @@ class JobStore(Protocol):
         """Chunk ``index`` finished (once: a repeat is ignored)."""
         ...
 
+    async def begin_publish(self, job_id: str) -> bool:
+        """The job, RUNNING, begins registering its output: from then on it is not cancelled
+        (atomically: a cancel is recorded either before, and this answers False, or never)."""
+        ...
+
     async def finish(self, job_id: str, state: JobState, output_version: str = "", error: str = "") -> Job:
-        """The final state, recorded with the job's finish event; a job finished already is left as it is."""
+        """The final state, recorded with the job's finish event: SUCCEEDED only from RUNNING,
+        CANCELLED only from CANCELLING, FAILED from any; a job finished already (or in another
+        state) is left as it is."""
         ...
 
 

@@ -2,7 +2,9 @@
 leader that died is resumed: its recorded chunks whose parts are present are skipped), streamed
 through predictor workers, written part by part, then registered as one output version.
 
-A job being cancelled has its run stopped (which kills its workers) and its parts removed. A
+A job being cancelled has its run stopped (which kills its workers) and its parts removed; once
+every chunk is scored and merged, the job begins registering its output and is no longer
+cancelled (``JobStore.begin_publish``: a cancel is recorded before that, or refused). A
 worker's failure, or the model's, fails the job with its message. Every final state goes
 through ``_finish``, which logs it and counts it (and is where a platform event would go).
 
@@ -160,6 +162,8 @@ class JobRunner:
             raise _Cancelled
         merged = await asyncio.to_thread(output.merge, job.chunks_total)
         phases["merge"], clock = time.perf_counter() - clock, time.perf_counter()
+        if not await self._store.begin_publish(job.id):  # cancelled while merging
+            raise _Cancelled
         version = await self._catalog.publish(job, merged)
         phases["publish"] = time.perf_counter() - clock
         logger.info(
