@@ -49,6 +49,27 @@ def test_an_editors_job_writes_its_output_as_that_editor_and_viewers_only_read_j
         team.viewer.cancel_job(job.id)
 
 
+def test_a_job_whose_creator_lost_the_editor_role_fails_registering_its_output(team: Team, tmp_path: Path) -> None:
+    model = push_summer(team.owner, f"{team.project}/slow", tmp_path / "model", sleep=0.3)
+    dataset = push_parquet(team.owner, f"{team.project}/input", tmp_path / "data")
+    editor = team.names["viewer"]
+    team.owner.set_project_role(team.project, editor, "editor")
+    job = team.viewer.create_job(model, dataset=dataset, key="id", output=f"{team.project}/out", chunk_rows=100)
+    team.owner.set_project_role(team.project, editor, "viewer")  # while its chunks are scored
+
+    done = team.owner.wait_job(job.id, timeout=120)
+
+    assert (done.state, done.output_version) == (JobState.FAILED, "")
+    assert done.error == (
+        f"CreateDataset (a batch scoring job's output, for its creator): {editor} may not; it needs EDITOR on "
+        f"project '{team.project}' and has VIEWER"
+    )
+    with pytest.raises(modelyard.NotFoundError):
+        team.owner.get_dataset(f"{team.project}/out")
+    denied = [e for e in team.owner.audit_events(project=team.project) if e.action == "access.denied"]
+    assert [(e.actor, e.reason) for e in denied] == [("modelyard-deploy", done.error)]
+
+
 def test_a_cancel_is_decided_by_one_authorize_call_whoever_asks(
     team: Team, auth_metadata: ServiceProcess, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ import asyncpg
 import orjson
 
 from modelyard_common.postgres import connection
+from modelyard_metadata.domain.access import Identity
 from modelyard_metadata.domain.entities import (
     AuditEvent,
     LineageEdge,
@@ -26,6 +27,7 @@ from modelyard_metadata.domain.entities import (
 from modelyard_metadata.domain.ports import AuditQuery, ProjectStats, SearchQuery
 from modelyard_metadata.domain.validation import VersionRef
 from modelyard_metadata.storage import search_sql
+from modelyard_metadata.storage.access import PRINCIPAL_IDENTITY, identity_from_row
 from modelyard_metadata.storage.cache import VersionCache
 from modelyard_metadata.storage.queries import MODEL, VERSION_COLUMNS, Connection, find_versions, one_row, ref_query
 from modelyard_metadata.storage.rows import (
@@ -64,6 +66,11 @@ class PgStore:
 
     def transaction(self) -> AbstractAsyncContextManager[PgTransaction]:
         return committed(self._pool, self._cache, PgTransaction)
+
+    async def principal_identity(self, name: str) -> Identity | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(PRINCIPAL_IDENTITY, name)
+        return None if row is None else identity_from_row(row)
 
     async def _cached_row(self, model_name: str, key: str, query: str, args: Sequence[Any]) -> Row | None:
         if self._cache is None:
