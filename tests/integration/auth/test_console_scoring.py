@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,6 +39,7 @@ from modelyard import ScoringRun, ScoringRunState
 from modelyard.internal import InternalCalls
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
 from modelyard_common.embedded.service import HttpServiceProcess, ServiceProcess
+from modelyard_console.pages._scoring_views import RECENT_RUNS
 
 CUSTOMERS = "tenure,monthly,churned\n12,29.9,0\n3,49.5,1\n40,19.0,0\n"
 PASSING = {
@@ -55,6 +57,7 @@ class Scored:
     on version 1 PASSED (``passed``) and on version 2 FAILED (``failed``)."""
 
     metadata: ServiceProcess
+    registry: ServiceProcess
     console: HttpServiceProcess
     owner: str  # tokens: the project's ADMIN, an editor, a viewer, one without a role; the deploy service's
     editor: str
@@ -160,6 +163,7 @@ def scored(
         with console_process(folder, metadata.target, redis_server.url, registry_addr=registry.target) as console:
             yield Scored(
                 metadata,
+                registry,
                 console,
                 tokens["owner"],
                 tokens["editor"],
@@ -321,6 +325,34 @@ def test_the_model_page_has_a_scoring_panel_and_a_version_page_its_runs_and_gate
     with scored.client(scored.owner) as api, pytest.raises(modelyard.errors.FailedPreconditionError) as held:
         api.transition_stage(f"{scored.project}/churn:2", "validation")
     assert "'holdout'" in held.value.message
+
+
+def test_a_version_page_lists_its_newest_runs_and_gates_on_a_pass_older_than_them(
+    scored: Scored, tmp_path: Path
+) -> None:
+    model = f"{scored.project}/bounded"
+    (tmp_path / "model.json").write_text('{"weights": [3]}')
+    with (
+        modelyard.connect(scored.metadata.target, registry=scored.registry.target, token=scored.owner) as owner,
+        scored.client(scored.deploy) as deploy,
+    ):
+        owner.push(model, tmp_path / "model.json")
+        owner.set_score_definition(
+            model, task="classification", inputs={"features": ["tenure"]}, label_column="churned"
+        )
+        test = owner.create_scoring_test(
+            model, "gate", dataset=f"{scored.project}/customers:1", version=1, required_for=["validation"]
+        )
+        passed = _score(InternalCalls(deploy), owner.run_scoring_test(test.id).id, PASSING)
+        queued = [owner.run_scoring_test(test.id).id for _ in range(RECENT_RUNS + 5)]
+    with signed_in(scored.console, scored.viewer) as browser:
+        page = browser.get(f"/projects/{scored.project}/models/bounded/versions/1").text
+
+    assert list(_rows(page, "data-run")) == queued[::-1][:RECENT_RUNS]
+    assert marked_text(page, 'data-runs="more"').startswith(f"The newest {RECENT_RUNS} runs;")
+    gate = _rows(page, "data-gate")["VALIDATION/gate"]
+    assert re.search(r'data-field="passed"><span class="state state-available">yes</span>', gate)  # its oldest run
+    assert f"/scoring/runs/{queued[-1]}" in gate and passed.id not in page
 
 
 def test_a_stranger_gets_the_services_refusal_and_nothing_of_the_tests_and_runs(scored: Scored) -> None:

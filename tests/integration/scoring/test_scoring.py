@@ -130,6 +130,12 @@ def test_a_run_is_leased_then_passes_or_fails_on_its_thresholds(
     assert version.custom_metrics == {"confusion_matrix": confusion}
     assert [r.id for r in client.list_scoring_runs(test_id=test.id)] == [second.id, queued.id]
     assert [r.id for r in client.list_scoring_runs(model_version=f"{churn.model}:1")] == [second.id, queued.id]
+    on_one = {"test_id": test.id, "model_version": f"{churn.model}:1"}
+    assert [r.id for r in client.list_scoring_runs(**on_one, state="passed")] == [queued.id]
+    assert [r.id for r in client.list_scoring_runs(**on_one, limit=1)] == [second.id]
+    assert list(client.list_scoring_runs(**on_one, state=ScoringRunState.ERROR)) == []
+    with pytest.raises(modelyard.InvalidArgumentError, match="test_id: name test_id, model_version"):
+        list(client.list_scoring_runs())
     assert client.get_scoring_test(test.id).last_run.id == second.id  # type: ignore[union-attr]
 
     outcomes = [e for e in client.audit_events(project=churn.project) if e.action.startswith("scoring_test.")]

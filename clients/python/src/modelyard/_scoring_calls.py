@@ -43,6 +43,16 @@ def threshold_of(metric: str, bounds: tuple[float | None, float | None] | ScoreT
     return ScoreThreshold(metric, low, high)
 
 
+def _runs_request(
+    test_id: str, model_version: str, state: ScoringRunState | str | None
+) -> scoring_pb2.ListScoringRunsRequest:
+    request = scoring_pb2.ListScoringRunsRequest(test_id=test_id, model_version=model_version)
+    if state is not None:
+        parsed = ScoringRunState.parse(state) if isinstance(state, str) else state
+        request.state = scoring_pb2.ScoringRunState.ValueType(RUN_STATES.to_pb(parsed))
+    return request
+
+
 def _definition_to_pb(definition: ScoreDefinition) -> scoring_pb2.ScoreDefinition:
     return scoring_pb2.ScoreDefinition(
         model=definition.model,
@@ -276,21 +286,33 @@ class ScoringCalls(Calls[R]):
 
     @iterating
     def list_scoring_runs(
-        self, *, test_id: str = "", model_version: str = "", limit: int | None = None
+        self,
+        *,
+        test_id: str = "",
+        model_version: str = "",
+        state: ScoringRunState | str | None = None,
+        limit: int | None = None,
     ) -> Pages[ScoringRun]:
-        """The runs of a test, or those that scored a version (PROJECT/MODEL:N), newest first."""
-        request = scoring_pb2.ListScoringRunsRequest(test_id=test_id, model_version=model_version)
+        """The runs of a test, those that scored a version (PROJECT/MODEL:N), or with both the
+        test's runs on that version; newest first, only those in ``state`` when given
+        (``list_scoring_runs(test_id=t, model_version=v, limit=1)``: its last run on it)."""
+        request = _runs_request(test_id, model_version, state)
         return Pages("ListScoringRuns", request, lambda r: map(run_from_pb, r.runs), limit, service=SCORING)
 
     @unary
     def scoring_runs_page(
-        self, *, test_id: str = "", model_version: str = "", page_size: int = 0, page_token: str = ""
+        self,
+        *,
+        test_id: str = "",
+        model_version: str = "",
+        state: ScoringRunState | str | None = None,
+        page_size: int = 0,
+        page_token: str = "",
     ) -> Unary[ScoringRunPage]:
         """One page of ``list_scoring_runs`` and the token of the next, for callers that fetch
         pages on demand (a web page's "older" link); ``page_size`` 0 is the server's."""
-        request = scoring_pb2.ListScoringRunsRequest(
-            test_id=test_id, model_version=model_version, page_size=page_size, page_token=page_token
-        )
+        request = _runs_request(test_id, model_version, state)
+        request.page_size, request.page_token = page_size, page_token
 
         def convert(response: scoring_pb2.ListScoringRunsResponse) -> ScoringRunPage:
             return ScoringRunPage(tuple(map(run_from_pb, response.runs)), response.next_page_token)

@@ -11,6 +11,7 @@ from modelyard_metadata.api.convert import metric_from_pb, metric_to_pb, stage_f
 from modelyard_metadata.domain.entities import MetricPoint, Stage
 from modelyard_metadata.domain.scoring_entities import (
     ClaimedRun,
+    RunState,
     ScoreDefinition,
     ScoreInput,
     ScoreTask,
@@ -25,6 +26,7 @@ __all__ = [
     "definition_from_pb",
     "definition_to_pb",
     "metrics_from_pb",
+    "run_state_from_pb",
     "run_to_pb",
     "stages_from_pb",
     "target_from_pb",
@@ -92,6 +94,16 @@ def target_from_pb(message: scoring_pb2.ScoringTest) -> Target:
 
 def stages_from_pb(field: str, stages: list[int]) -> list[Stage]:
     return [stage_from_pb(f"{field}[{i}]", value) for i, value in enumerate(stages)]
+
+
+def run_state_from_pb(value: scoring_pb2.ScoringRunState.ValueType) -> RunState | None:
+    """A runs listing's ``state`` filter: None (any state) when unspecified."""
+    if value == scoring_pb2.SCORING_RUN_STATE_UNSPECIFIED:
+        return None
+    try:
+        return RunState(scoring_pb2.ScoringRunState.Name(value).removeprefix("SCORING_RUN_STATE_"))
+    except ValueError:
+        raise InvalidArgumentError("state", f"must be one of {', '.join(RunState)} (got {value})") from None
 
 
 def run_to_pb(run: ScoringRun) -> scoring_pb2.ScoringRun:

@@ -13,6 +13,7 @@ from modelyard_metadata.api.scoring_convert import (
     definition_from_pb,
     definition_to_pb,
     metrics_from_pb,
+    run_state_from_pb,
     run_to_pb,
     stages_from_pb,
     target_from_pb,
@@ -113,7 +114,12 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         self, request: scoring_pb2.ListScoringRunsRequest, context: Context
     ) -> scoring_pb2.ListScoringRunsResponse:
         runs, token = await self._runs.list_runs(
-            await self._callers.current(), request.test_id, request.model_version, request.page_size, request.page_token
+            await self._callers.current(),
+            request.test_id,
+            request.model_version,
+            run_state_from_pb(request.state),
+            request.page_size,
+            request.page_token,
         )
         return scoring_pb2.ListScoringRunsResponse(runs=[run_to_pb(r) for r in runs], next_page_token=token)
 

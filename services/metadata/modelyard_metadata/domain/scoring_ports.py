@@ -11,6 +11,7 @@ from modelyard_metadata.domain.entities import ModelVersion
 from modelyard_metadata.domain.ports import MetadataTransaction
 from modelyard_metadata.domain.scoring_entities import (
     RunEnding,
+    RunState,
     ScoreDefinition,
     ScoringRun,
     ScoringTest,
@@ -77,7 +78,13 @@ class ScoringStore(Protocol):
     async def list_tests(self, project: str, model: str | None) -> list[ScoringTest]: ...
     async def get_run(self, run_id: str) -> ScoringRun | None: ...
     async def list_runs(
-        self, test_id: str | None, version_id: int | None, before: tuple[datetime, str] | None, limit: int
+        self,
+        test_id: str | None,
+        version_id: int | None,
+        state: RunState | None,
+        before: tuple[datetime, str] | None,
+        limit: int,
     ) -> list[ScoringRun]:
-        """Newest first: a test's runs, or a version's; those created before ``before``."""
+        """Newest first: a test's runs, a version's, or a test's on a version (at least one is
+        given), in ``state`` (None: any); those created before ``before``."""
         ...

@@ -92,10 +92,12 @@ class ScoringRuns:
         return run
 
     async def list_runs(
-        self, caller: Caller, test_id: str, model_version: str, size: int, token: str
+        self, caller: Caller, test_id: str, model_version: str, state: RunState | None, size: int, token: str
     ) -> tuple[list[ScoringRun], str]:
-        if bool(test_id) == bool(model_version):
-            raise InvalidArgumentError("test_id", "name either test_id or model_version (PROJECT/MODEL:N)")
+        """Newest first: the runs of a test, of a version, or of a test on a version; in ``state``
+        (None: any)."""
+        if not test_id and not model_version:
+            raise InvalidArgumentError("test_id", "name test_id, model_version (PROJECT/MODEL:N) or both")
         limit = page_size(size)
         before = decode_token("scoring runs", token, str)
         after_key = None
@@ -105,10 +107,9 @@ class ScoringRuns:
                 after_key = (datetime.fromisoformat(time), check_id("page_token", run_id, "scoring run"))
             except ValueError:
                 raise InvalidArgumentError("page_token", "is not a token this call returned") from None
-        if test_id:
-            test = await self._tests.get(caller, test_id, "ListScoringRuns", "test_id")
-            found = await self._store.list_runs(test.id, None, after_key, limit + 1)
-        else:
+        test = await self._tests.get(caller, test_id, "ListScoringRuns", "test_id") if test_id else None
+        version = None
+        if model_version:
             ref = parse_reference(model_version, "model_version")
             if ref.version is None:
                 raise InvalidArgumentError(
@@ -116,7 +117,9 @@ class ScoringRuns:
                 )
             may_read(caller, ref.project, "ListScoringRuns")
             version = await find_version(self._metadata, ref)
-            found = await self._store.list_runs(None, version.id, after_key, limit + 1)
+        found = await self._store.list_runs(
+            test.id if test else None, version.id if version else None, state, after_key, limit + 1
+        )
         return page_of(found, limit, lambda r: encode_token("scoring runs", f"{r.created_at.isoformat()}|{r.id}"))
 
     async def claim(self, caller: Caller, runner: str, max_runs: int, lease_seconds: float) -> list[ClaimedRun]:

@@ -354,15 +354,22 @@ class PgScoringStore:
             return await _one_run(conn, run_id)
 
     async def list_runs(
-        self, test_id: str | None, version_id: int | None, before: tuple[datetime, str] | None, limit: int
+        self,
+        test_id: str | None,
+        version_id: int | None,
+        state: RunState | None,
+        before: tuple[datetime, str] | None,
+        limit: int,
     ) -> list[ScoringRun]:
-        column, value = ("r.test_id", test_id) if test_id is not None else ("r.version_id", version_id)
-        after = "" if before is None else " AND (r.created_at, r.id) < ($3, $4::uuid)"
+        filters = {"r.test_id": test_id, "r.version_id": version_id, "r.state": state and state.value}
+        given = {column: value for column, value in filters.items() if value is not None}
+        where = [f"{column} = ${i}" for i, column in enumerate(given, start=2)]
+        args: list[Any] = [limit, *given.values()]
+        if before is not None:
+            where.append(f"(r.created_at, r.id) < (${len(args) + 1}, ${len(args) + 2}::uuid)")
+            args += before
         async with connection(self._pool) as conn:
             rows = await conn.fetch(
-                f"{_RUN} WHERE {column} = $1{after} ORDER BY r.created_at DESC, r.id DESC LIMIT $2",
-                value,
-                limit,
-                *(before or ()),
+                f"{_RUN} WHERE {' AND '.join(where)} ORDER BY r.created_at DESC, r.id DESC LIMIT $1", *args
             )
         return [_run(row) for row in rows]

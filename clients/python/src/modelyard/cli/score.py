@@ -378,14 +378,23 @@ def run(state: State, test_id: str, version: int, wait: bool, wait_timeout: floa
 @score.command("runs")
 @click.option("--test", "test_id", default="", help="The runs of this test.")
 @click.option("--version", "model_version", default="", help="The runs that scored this version, PROJECT/MODEL:N.")
+@click.option(
+    "--state",
+    "state_name",
+    type=click.Choice([s.value.lower() for s in ScoringRunState if s is not ScoringRunState.UNSPECIFIED]),
+    default=None,
+    help="Only the runs in this state.",
+)
 @click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="At most this many; 0: all.")
 @pass_state
-def runs(state: State, test_id: str, model_version: str, limit: int) -> None:
-    """List runs, newest first: of a test (--test) or of a version (--version)."""
-    if bool(test_id) == bool(model_version):
-        raise click.UsageError("give one of --test or --version")
-    found = list(state.client.list_scoring_runs(test_id=test_id, model_version=model_version, limit=limit or None))
-    emit_list(state, found, render_runs, "no scoring runs")
+def runs(state: State, test_id: str, model_version: str, state_name: str | None, limit: int) -> None:
+    """List runs, newest first: of a test (--test), of a version (--version), or of a test on a version (both)."""
+    if not test_id and not model_version:
+        raise click.UsageError("give --test, --version or both")
+    found = state.client.list_scoring_runs(
+        test_id=test_id, model_version=model_version, state=state_name, limit=limit or None
+    )
+    emit_list(state, list(found), render_runs, "no scoring runs")
 
 
 @score.command("get")

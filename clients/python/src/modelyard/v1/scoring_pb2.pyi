@@ -800,12 +800,19 @@ class ListScoringRunsRequest(_message.Message):
     MODEL_VERSION_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
     test_id: _builtins.str
-    """One of: the runs of a test, or the runs that scored a version (PROJECT/MODEL:N)."""
+    """At least one of: the runs of a test, the runs that scored a version (PROJECT/MODEL:N); both:
+    the runs of that test on that version.
+    """
     model_version: _builtins.str
     page_size: _builtins.int
     """At most this many (default 50, at most 1000)."""
     page_token: _builtins.str
+    state: Global___ScoringRunState.ValueType
+    """Only the runs in this state; unspecified: in any state. (The last run of a test on a version,
+    and whether it ever passed on it, are a page of one each.)
+    """
     def __init__(
         self,
         *,
@@ -813,10 +820,11 @@ class ListScoringRunsRequest(_message.Message):
         model_version: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        state: Global___ScoringRunState.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version", "page_size", b"page_size", "page_token", b"page_token", "test_id", b"test_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version", "page_size", b"page_size", "page_token", b"page_token", "state", b"state", "test_id", b"test_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
