@@ -6,7 +6,8 @@ package, and an enum or a path rule is never written twice."""
 from __future__ import annotations
 
 from modelyard._dataset_types import DATASET_REFERENCE_PREFIX, dataset_of_registry_reference, registry_reference
-from modelyard._scoring_types import TASK_METRICS, ScoreTask
+from modelyard._job_types import JobInput, JobState
+from modelyard._scoring_types import TASK_METRICS, ScoreDefinition, ScoreInput, ScoreTask, ScoreThreshold
 from modelyard._types import (
     Consumption,
     ConsumptionKind,
@@ -27,9 +28,14 @@ __all__ = [
     "ConsumptionKind",
     "DeploymentRuntime",
     "DeploymentState",
+    "JobInput",
+    "JobState",
     "ProjectRole",
     "ReplicaState",
+    "ScoreDefinition",
+    "ScoreInput",
     "ScoreTask",
+    "ScoreThreshold",
     "VersionStatus",
     "dataset_of_registry_reference",
     "nested_pair",

@@ -16,13 +16,12 @@ import pyarrow.parquet
 import pytest
 import skops.io
 from replica_processes import until
-from scoring_platform import Churn, Tokens, claim
+from scoring_platform import Churn, claim
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
 
 import modelyard
 from modelyard import ScoringRunState, Stage
-from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.embedded.service import ServiceProcess
 
 ROWS = 400
@@ -41,14 +40,7 @@ def _push_model(client: modelyard.Client, model: str, folder: Path, flip: bool) 
 
 
 def test_the_leader_scores_each_new_version_and_the_gate_follows(
-    client: modelyard.Client,
-    scoring_metadata: ServiceProcess,
-    scoring_registry: ServiceProcess,
-    scoring_tokens: Tokens,
-    postgres: EmbeddedPostgres,
-    start_service: Callable[[str, dict[str, str]], ServiceProcess],
-    deploy_config: Callable[..., dict[str, str]],
-    tmp_path: Path,
+    client: modelyard.Client, scoring_deploy: Callable[[Path], ServiceProcess], tmp_path: Path
 ) -> None:
     project = f"gate-{uuid.uuid4().hex[:8]}"
     client.create_project(project)
@@ -71,16 +63,7 @@ def test_the_leader_scores_each_new_version_and_the_gate_follows(
     test = client.create_scoring_test(
         model, "holdout", dataset=dataset, every_new_version=True, required_for=["validation"]
     )
-    deploy = deploy_config(
-        postgres.create_database(f"deploy_{uuid.uuid4().hex}"),
-        scoring_metadata,
-        scoring_registry,
-        tmp_path / "deploy",
-        auth_enabled="true",
-        auth_token=scoring_tokens.deploy,
-        scoring_enabled="true",
-    )
-    start_service("deploy", deploy)
+    scoring_deploy(tmp_path / "deploy")
 
     good = _push_model(client, model, tmp_path / "good", flip=False)
     [queued] = [r for r in client.list_scoring_runs(test_id=test.id) if r.model_version == good]
@@ -129,12 +112,7 @@ def test_a_leader_starting_removes_the_workers_folders_of_runs_no_longer_running
     client: modelyard.Client,
     runner: Any,
     churn: Churn,
-    scoring_metadata: ServiceProcess,
-    scoring_registry: ServiceProcess,
-    scoring_tokens: Tokens,
-    postgres: EmbeddedPostgres,
-    start_service: Callable[[str, dict[str, str]], ServiceProcess],
-    deploy_config: Callable[..., dict[str, str]],
+    scoring_deploy: Callable[[Path], ServiceProcess],
     tmp_path: Path,
 ) -> None:
     test = client.create_scoring_test(churn.model, "holdout", dataset=churn.dataset, version=1)
@@ -149,15 +127,6 @@ def test_a_leader_starting_removes_the_workers_folders_of_runs_no_longer_running
         folder.mkdir(parents=True)
         (folder / "worker-0.log").write_text("a dead runner's worker")
 
-    deploy = deploy_config(
-        postgres.create_database(f"deploy_{uuid.uuid4().hex}"),
-        scoring_metadata,
-        scoring_registry,
-        tmp_path / "deploy",
-        auth_enabled="true",
-        auth_token=scoring_tokens.deploy,
-        scoring_enabled="true",
-    )
-    start_service("deploy", deploy)
+    scoring_deploy(tmp_path / "deploy")
 
     until(lambda: sorted(jobs.iterdir()) == [folders[running.id]], "the folders of runs no longer running removed", 60)

@@ -139,6 +139,13 @@ class ScoringTest:
     last_run: ScoringRun | None = None
     next_run_at: datetime | None = None
 
+    @property
+    def target(self) -> str:
+        """What it scores, in words: "version 3", "@champion" or "every new version"."""
+        if self.version is not None:
+            return f"version {self.version}"
+        return f"@{self.alias}" if self.alias is not None else "every new version"
+
 
 @dataclass(frozen=True, slots=True)
 class ClaimedScoringRun:

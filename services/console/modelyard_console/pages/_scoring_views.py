@@ -32,19 +32,12 @@ __all__ = [
     "score_definition",
     "scoring_links",
     "scoring_path",
-    "state_class",
-    "target_of",
     "test_path",
     "version_scoring",
 ]
 
 HEAT_SHADES = 6  # classes heat-0 .. heat-5 of console.css, lightest to darkest (no inline style: CSP)
 RECENT_RUNS = 20  # the newest runs of a version its page lists (``modelyard score runs --version``: all)
-_STATE_CLASSES = {
-    ScoringRunState.PASSED: "available",
-    ScoringRunState.FAILED: "failed",
-    ScoringRunState.ERROR: "error",
-}
 
 
 def scoring_path(project: str) -> str:
@@ -60,29 +53,13 @@ def run_path(project: str, run: ScoringRun) -> str:
     return f"{scoring_path(project)}/runs/{quote(run.id, safe='')}"
 
 
-def state_class(state: ScoringRunState) -> str:
-    """The badge class of a run's state: green PASSED, red FAILED, ERROR apart, amber the rest."""
-    return "state-" + _STATE_CLASSES.get(state, "pending")
-
-
 def scoring_links(project: str) -> dict[str, Any]:
     """What a template showing tests and runs of ``project`` uses to link and badge them."""
     return {
         "test_path": test_path,
         "run_path": lambda run: run_path(project, run),
-        "state_class": state_class,
-        "target_of": target_of,
         "run_scalars": scalars,
     }
-
-
-def target_of(test: ScoringTest) -> str:
-    """What the test scores, in words."""
-    if test.version is not None:
-        return f"version {test.version}"
-    if test.alias is not None:
-        return f"@{test.alias}"
-    return "every new version"
 
 
 @dataclass(frozen=True, slots=True)

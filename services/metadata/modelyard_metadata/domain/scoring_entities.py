@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from modelyard_common.values import TASK_METRICS, ScoreTask
+from modelyard_common.values import TASK_METRICS, ScoreDefinition, ScoreInput, ScoreTask, ScoreThreshold
 from modelyard_metadata.domain.entities import MetricPoint, Stage
 
 __all__ = [
@@ -47,37 +47,6 @@ class Trigger(enum.StrEnum):
     SCHEDULE = "schedule"
     VERSION_READY = "version.ready"
     ALIAS_MOVED = "alias.moved"
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreInput:
-    input: str
-    columns: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreThreshold:
-    metric: str
-    min: float | None = None
-    max: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreDefinition:
-    """``model``: PROJECT/MODEL."""
-
-    model: str
-    task: ScoreTask
-    inputs: tuple[ScoreInput, ...]
-    label_column: str
-    prediction_output: str = ""
-    probability_output: str = ""
-    metrics: tuple[str, ...] = ()
-    average: str = ""
-    positive_label: str = ""
-    thresholds: tuple[ScoreThreshold, ...] = ()
-    updated_by: str = ""
-    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from modelyard import ScoreDefinition, ScoreTask, ScoreThreshold, ScoringRun, ScoringRunState, ScoringTest
 from modelyard.cli._app import State, emit, emit_list, pass_state, reason_option
-from modelyard.cli._parsing import as_click
+from modelyard.cli._parsing import as_click, parse_inputs
 from modelyard.cli._render import _cell, _details, _group, _minutes, _table
 
 _TASKS = [t.value.lower() for t in ScoreTask if t is not ScoreTask.UNSPECIFIED]
@@ -25,14 +25,6 @@ _STATE_STYLES = {
     ScoringRunState.RUNNING: "cyan",
     ScoringRunState.QUEUED: "yellow",
 }
-
-
-def parse_input(text: str) -> tuple[str, tuple[str, ...]]:
-    """NAME=col1,col2 -> ("NAME", ("col1", "col2"))."""
-    name, equals, columns = text.partition("=")
-    if not equals or not name or not columns:
-        raise ValueError(f"{text!r} is not INPUT=COLUMN[,COLUMN...]")
-    return name, tuple(c.strip() for c in columns.split(","))
 
 
 def parse_threshold(text: str) -> tuple[str, str, float]:
@@ -84,19 +76,13 @@ def render_definition(d: ScoreDefinition) -> RenderableType:
     )
 
 
-def _target(t: ScoringTest) -> str:
-    if t.version is not None:
-        return f"version {t.version}"
-    return f"@{t.alias}" if t.alias is not None else "every new version"
-
-
 def render_test(t: ScoringTest) -> RenderableType:
     last = t.last_run
     return _details(
         [
             ("id", t.id),
             ("test", f"{t.model} {t.name}"),
-            ("target", _target(t)),
+            ("target", t.target),
             ("dataset", t.dataset),
             ("schedule", f"{t.schedule} (UTC)" if t.schedule else ""),
             ("next run", t.next_run_at),
@@ -118,7 +104,7 @@ def render_tests(items: Sequence[ScoringTest]) -> RenderableType:
             Text(t.id),
             Text(t.model),
             Text(t.name + ("" if t.active else " (inactive)")),
-            Text(_target(t)),
+            Text(t.target),
             Text(t.dataset),
             Text(t.schedule),
             Text(", ".join(s.value for s in t.required_for)),
@@ -182,7 +168,7 @@ def score() -> None:
     "inputs",
     multiple=True,
     required=True,
-    callback=as_click(parse_input),
+    callback=as_click(parse_inputs, each=False),
     help="INPUT=COLUMN[,COLUMN...]: the dataset columns stacked into the model's input INPUT (repeat per input).",
 )
 @click.option("--label", "label_column", required=True, help="The dataset column holding the true labels.")
@@ -204,7 +190,7 @@ def define(
     state: State,
     model: str,
     task: str,
-    inputs: tuple[tuple[str, tuple[str, ...]], ...],
+    inputs: dict[str, tuple[str, ...]],
     label_column: str,
     prediction_output: str,
     probability_output: str,
@@ -218,7 +204,7 @@ def define(
     definition = state.client.set_score_definition(
         model,
         task=task,
-        inputs=dict(inputs),
+        inputs=inputs,
         label_column=label_column,
         prediction_output=prediction_output,
         probability_output=probability_output,
