@@ -24,6 +24,7 @@ from scoring_jobs import FEATURES, push_parquet, push_summer, table, until
 from sklearn.linear_model import LogisticRegression
 
 import modelyard
+import modelyard.aio
 from modelyard import DatasetUse, JobState, Serving
 from modelyard.cli import cli
 from modelyard_common.embedded.service import ServiceProcess
@@ -209,6 +210,22 @@ def test_a_leader_starting_removes_the_folders_of_finished_and_unknown_jobs(
 
     eventually(lambda: not finished.exists() and not unknown.exists(), "the jobs' folders removed", timeout=60)
     assert sorted(p.name for p in jobs.iterdir()) == ["batch", "notes"]  # not named as a job is
+
+
+async def test_the_async_client_waits_for_a_job_until_it_finishes_or_its_deadline(
+    client: modelyard.Client, metadata_service: ServiceProcess, deploy: ServiceProcess, project: str, tmp_path: Path
+) -> None:
+    model = push_summer(client, f"{project}/slow", tmp_path / "model", sleep=0.2)
+    dataset = push_parquet(client, f"{project}/input", tmp_path / "data")
+
+    async with modelyard.aio.connect(metadata_service.target, deploy=deploy.target, actor="tester") as waiting:
+        job = await waiting.create_job(model, dataset=dataset, key="id", output=f"{project}/out", chunk_rows=100)
+        with pytest.raises(modelyard.DeadlineExceededError) as late:
+            await waiting.wait_job(job.id, timeout=0.5)
+        done = await waiting.wait_job(job.id, timeout=120)
+
+    assert re.fullmatch(rf"job {job.id} is (QUEUED|RUNNING) after 0.5 s, not finished", late.value.message)
+    assert (done.state, done.chunks_done, done.rows_done) == (JobState.SUCCEEDED, 10, 1000)
 
 
 def test_a_model_that_raises_fails_the_job_with_its_error(

@@ -66,7 +66,10 @@ async def claiming(postgres: EmbeddedPostgres) -> AsyncIterator[Claiming]:
         await init_connection(conn)
         conn.add_query_logger(statements.log)
 
-    pool = await asyncpg.create_pool(postgres.create_database(f"claims_{uuid.uuid4().hex}"), init=init)
+    # One connection: asyncpg reads the types of a statement's parameters once per connection.
+    pool = await asyncpg.create_pool(
+        postgres.create_database(f"claims_{uuid.uuid4().hex}"), init=init, min_size=1, max_size=1
+    )
     async with pool.acquire() as conn:
         await migrate(conn, "modelyard_metadata.migrations")
     store, scoring = PgStore(pool), PgScoringStore(pool, None)
@@ -141,6 +144,7 @@ async def _claim(claiming: Claiming, count: int) -> int:
     async with claiming.pool.acquire() as conn:
         scheduled, queued, lost = await _seed(conn, count)
     claiming.statements.seen.clear()
+    started = datetime.now(UTC)
     claiming.statements.counting = True
     try:
         claimed = await claiming.runs.claim(Caller("modelyard-deploy"), "deploy-a", 100, 60)
@@ -161,13 +165,13 @@ async def _claim(claiming: Claiming, count: int) -> int:
         events = await conn.fetchval(
             "SELECT count(*) FROM audit_events WHERE action = 'scoring_test.error' AND after ->> 'run' = $1", lost
         )
-    assert all(row["next_run_at"] > datetime.now(UTC) for row in next_ticks)
+    assert all(row["next_run_at"] > started for row in next_ticks)
     assert events == 1
     return taken
 
 
 async def test_a_claim_takes_as_many_statements_for_twenty_tests_and_runs_as_for_two(claiming: Claiming) -> None:
-    await _claim(claiming, 1)  # asyncpg reads the types of the statements' parameters once
+    await _claim(claiming, 1)  # the connection reads the types of the statements' parameters
     few = await _claim(claiming, 2)
     many = await _claim(claiming, 20)
     assert many == few, claiming.statements.seen
