@@ -53,7 +53,8 @@ FAILING = {"accuracy": 0.7, "f1": 0.6, "confusion_matrix": {"labels": ["0", "1"]
 @dataclass(frozen=True)
 class Scored:
     """Project ``project``: model churn (versions 1 and 2), dataset customers:1, a definition
-    (accuracy at least 0.8), test ``test_id`` (holdout: version 1, gating VALIDATION) whose run
+    (accuracy at least 0.8), test ``test_id`` (holdout: version 1, gating VALIDATION, trusting a
+    forest's trees) whose run
     on version 1 PASSED (``passed``) and on version 2 FAILED (``failed``)."""
 
     metadata: ServiceProcess
@@ -152,7 +153,12 @@ def scored(
             thresholds={"accuracy": (0.8, None)},
         )
         test = owner.create_scoring_test(
-            model, "holdout", dataset=dataset.reference, version=1, required_for=["validation"]
+            model,
+            "holdout",
+            dataset=dataset.reference,
+            version=1,
+            required_for=["validation"],
+            trusted_types=["sklearn.tree._tree.Tree"],
         )
         runner = InternalCalls(deploy)
         passed = _score(runner, owner.run_scoring_test(test.id).id, PASSING)
@@ -220,6 +226,7 @@ def test_the_test_page_shows_the_definition_its_runs_newest_first_and_a_metric_o
     assert marked_text(failed, 'data-metric="accuracy"') == "0.7"
     assert unescape(marked_text(page, 'data-field="thresholds"')) == "accuracy ≥ 0.8"
     assert unescape(marked_text(page, 'data-field="inputs"')) == "features ← tenure, monthly"
+    assert '<dd data-field="trusted-types"><code>sklearn.tree._tree.Tree</code></dd>' in page
     points = [(m[0], m[1]) for m in re.findall(r'<circle class="point" data-x="([^"]*)" data-y="([^"]*)"', page)]
     assert points == [("1", "0.9"), ("2", "0.7")]  # accuracy, the first metric by name, oldest run first
     assert re.findall(r'data-y="([^"]*)"', f1) == ["0.85", "0.6"]

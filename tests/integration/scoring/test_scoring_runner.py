@@ -17,6 +17,7 @@ import pytest
 import skops.io
 from replica_processes import until
 from scoring_platform import Churn, claim
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
 
@@ -25,6 +26,7 @@ from modelyard import ScoringRunState, Stage
 from modelyard_common.embedded.service import ServiceProcess
 
 ROWS = 400
+TREE = "sklearn.tree._tree.Tree"  # a random forest's trees: a type skops does not trust by default
 
 
 def _features(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -130,3 +132,36 @@ def test_a_leader_starting_removes_the_workers_folders_of_runs_no_longer_running
     scoring_deploy(tmp_path / "deploy")
 
     until(lambda: sorted(jobs.iterdir()) == [folders[running.id]], "the folders of runs no longer running removed", 60)
+
+
+def test_a_test_trusting_a_type_scores_a_skops_model_that_needs_it(
+    client: modelyard.Client, scoring_deploy: Callable[[Path], ServiceProcess], tmp_path: Path
+) -> None:
+    project = f"forest-{uuid.uuid4().hex[:8]}"
+    client.create_project(project)
+    model = f"{project}/forest"
+    x, y = _features(3)
+    (tmp_path / "forest").mkdir()
+    skops.io.dump(RandomForestClassifier(n_estimators=3, random_state=0).fit(x, y), tmp_path / "forest" / "model.skops")
+    assert TREE in skops.io.get_untrusted_types(file=tmp_path / "forest" / "model.skops")
+    client.push(model, tmp_path / "forest", framework="sklearn", payload_format="skops")
+    holdout = tmp_path / "holdout.parquet"
+    pyarrow.parquet.write_table(pyarrow.table({"a": x[:, 0], "b": x[:, 1], "label": y}), holdout)
+    client.create_dataset(f"{project}/holdout")
+    dataset = client.push_dataset(f"{project}/holdout", holdout).reference
+    client.set_score_definition(
+        model,
+        task="classification",
+        inputs={"input": ["a", "b"]},
+        label_column="label",
+        prediction_output="predict",
+        metrics=["accuracy"],
+    )
+    test = client.create_scoring_test(model, "holdout", dataset=dataset, version=1)
+    scoring_deploy(tmp_path / "deploy")
+
+    refused = client.wait_scoring_run(client.run_scoring_test(test.id).id, timeout=120)
+    assert refused.state is ScoringRunState.ERROR and TREE in refused.message
+    client.update_scoring_test(test.id, trusted_types=[TREE], reason="its trees")
+    scored = client.wait_scoring_run(client.run_scoring_test(test.id).id, timeout=120)
+    assert (scored.state, scored.rows, scored.message) == (ScoringRunState.PASSED, ROWS, "")

@@ -9,6 +9,7 @@ from typing import Any
 from modelyard._calls import Calls, Pages, R, Unary, iterating, nothing, unary
 from modelyard._connection import SCORING
 from modelyard._convert import STAGES, metric_from_pb, optional_time, read_enum, stage_from_pb
+from modelyard._deploy_calls import _type_names
 from modelyard._scoring_types import (
     ClaimedScoringRun,
     ScoreDefinition,
@@ -127,11 +128,17 @@ def test_from_pb(message: scoring_pb2.ScoringTest) -> ScoringTest:
         created_at=optional_time(message, "create_time"),
         last_run=run_from_pb(message.last_run) if message.HasField("last_run") else None,
         next_run_at=optional_time(message, "next_run_time"),
+        trusted_types=tuple(message.trusted_types),
     )
 
 
 def claimed_from_pb(message: scoring_pb2.ClaimedScoringRun) -> ClaimedScoringRun:
-    return ClaimedScoringRun(run_from_pb(message.run), definition_from_pb(message.definition), message.attempt)
+    return ClaimedScoringRun(
+        run_from_pb(message.run),
+        definition_from_pb(message.definition),
+        message.attempt,
+        tuple(message.trusted_types),
+    )
 
 
 def _stages(stages: Iterable[Stage | str]) -> list[Any]:
@@ -208,11 +215,13 @@ class ScoringCalls(Calls[R]):
         schedule: str = "",
         required_for: Iterable[Stage | str] = (),
         description: str = "",
+        trusted_types: Iterable[str] = (),
     ) -> Unary[ScoringTest]:
         """A test of ``model`` scoring one target (``version``, ``alias`` or
         ``every_new_version``) on ``dataset`` (PROJECT/DATASET:N), on request, on events and on
         ``schedule`` (5-field cron, UTC). ``required_for`` (project ADMIN only): the stages a
-        version enters only once the test passed on it."""
+        version enters only once the test passed on it. ``trusted_types``: types its skops
+        files may hold beyond those skops trusts by default (as for ``create_job``)."""
         test = scoring_pb2.ScoringTest(
             model=model,
             name=name,
@@ -220,6 +229,7 @@ class ScoringCalls(Calls[R]):
             schedule=schedule,
             required_for=_stages(required_for),
             description=description,
+            trusted_types=_type_names(trusted_types),
         )
         if version is not None:
             test.version = version
@@ -250,10 +260,11 @@ class ScoringCalls(Calls[R]):
         description: str | None = None,
         required_for: Iterable[Stage | str] | None = None,
         dataset: str | None = None,
+        trusted_types: Iterable[str] | None = None,
         reason: str = "",
     ) -> Unary[ScoringTest]:
         """Changes what is given (None: kept); ``schedule=""`` removes the schedule,
-        ``required_for=[]`` the gate."""
+        ``required_for=[]`` the gate, ``trusted_types=[]`` the types trusted."""
         request = scoring_pb2.UpdateScoringTestRequest(id=id, reason=reason)
         if schedule is not None:
             request.schedule = schedule
@@ -266,6 +277,9 @@ class ScoringCalls(Calls[R]):
             request.required_for.stages.extend(_stages(required_for))
         if dataset is not None:
             request.dataset = dataset
+        if trusted_types is not None:
+            request.trusted_types.SetInParent()
+            request.trusted_types.types.extend(_type_names(trusted_types))
         return Unary("UpdateScoringTest", request, _test, service=SCORING)
 
     @unary

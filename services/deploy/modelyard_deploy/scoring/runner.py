@@ -137,6 +137,7 @@ class ScoringRunner:
             [definition.label_column],
             dtypes={t.name: t.datatype for t in version.inputs},
             column_types={definition.label_column: dict(dataset.columns).get(definition.label_column, "string")},
+            trusted_types=claimed.trusted_types,
             job=_job_name(run.id),
         ):
             labels.append(chunk.columns[definition.label_column].to_numpy(zero_copy_only=False))

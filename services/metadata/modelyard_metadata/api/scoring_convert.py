@@ -144,6 +144,7 @@ def test_to_pb(test: ScoringTest) -> scoring_pb2.ScoringTest:
         description=test.description,
         created_by=test.created_by,
         create_time=time_to_pb(test.created_at),
+        trusted_types=test.trusted_types,
     )
     if test.target.version is not None:
         message.version = test.target.version
@@ -160,7 +161,10 @@ def test_to_pb(test: ScoringTest) -> scoring_pb2.ScoringTest:
 
 def claimed_to_pb(claimed: ClaimedRun) -> scoring_pb2.ClaimedScoringRun:
     return scoring_pb2.ClaimedScoringRun(
-        run=run_to_pb(claimed.run), definition=definition_to_pb(claimed.definition), attempt=claimed.attempt
+        run=run_to_pb(claimed.run),
+        definition=definition_to_pb(claimed.definition),
+        attempt=claimed.attempt,
+        trusted_types=claimed.trusted_types,
     )
 
 

@@ -60,6 +60,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             test_pb.schedule,
             stages_from_pb("test.required_for", list(test_pb.required_for)),
             test_pb.description,
+            trusted_types=list(test_pb.trusted_types),
         )
         return scoring_pb2.CreateScoringTestResponse(test=test_to_pb(test))
 
@@ -89,6 +90,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             if request.HasField("required_for")
             else None,
             dataset=request.dataset if request.HasField("dataset") else None,
+            trusted_types=list(request.trusted_types.types) if request.HasField("trusted_types") else None,
         )
         return scoring_pb2.UpdateScoringTestResponse(test=test_to_pb(test))
 

@@ -15,6 +15,7 @@ __all__ = [
     "STRUCTURED_METRICS",
     "TASK_METRICS",
     "ClaimedRun",
+    "OpenRun",
     "RunEnding",
     "RunState",
     "ScoreDefinition",
@@ -105,6 +106,8 @@ class ScoringTest:
     created_at: datetime
     next_run_at: datetime | None = None
     last_run: ScoringRun | None = None
+    trusted_types: tuple[str, ...] = ()
+    """Types its runs' workers trust in skops files beyond skops' defaults."""
 
     @property
     def model_name(self) -> str:
@@ -134,10 +137,22 @@ class RunEnding:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenRun:
+    """A run to lease: its model's id, the alias to resolve (None: its version, or the latest
+    READY one), and its test's trusted types (none once the test is deleted)."""
+
+    run: ScoringRun
+    model_id: int
+    alias: str | None
+    trusted_types: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimedRun:
     run: ScoringRun
     definition: ScoreDefinition
     attempt: int
+    trusted_types: tuple[str, ...] = ()
 
 
 def _shown(value: float) -> str:

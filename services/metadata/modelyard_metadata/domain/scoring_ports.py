@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from modelyard_metadata.domain.entities import ModelVersion
 from modelyard_metadata.domain.ports import MetadataTransaction
 from modelyard_metadata.domain.scoring_entities import (
+    OpenRun,
     RunEnding,
     RunState,
     ScoreDefinition,
@@ -52,10 +53,9 @@ class ScoringTransaction(MetadataTransaction, Protocol):
         queued for that tick already), and the test's next tick set."""
         ...
 
-    async def lock_open_runs(self, limit: int) -> list[tuple[ScoringRun, int, str | None]]:
+    async def lock_open_runs(self, limit: int) -> list[OpenRun]:
         """Up to ``limit`` QUEUED runs, and RUNNING ones whose lease ran out, oldest first,
-        locked (skipping those another transaction holds); each with its model's id and the
-        alias to resolve (None: the version, or the latest READY one)."""
+        locked (skipping those another transaction holds)."""
         ...
 
     async def start_runs(

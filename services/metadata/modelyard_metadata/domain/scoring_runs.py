@@ -37,6 +37,7 @@ from modelyard_metadata.domain.scoring import ScoringTests, check_id
 from modelyard_metadata.domain.scoring_checks import latest_tick, next_tick
 from modelyard_metadata.domain.scoring_entities import (
     ClaimedRun,
+    OpenRun,
     RunEnding,
     RunState,
     ScoreDefinition,
@@ -138,24 +139,27 @@ class ScoringRuns:
             await tx.queue_ticks(ticks, caller.actor)
             opened = await tx.lock_open_runs(max_runs)
             refs = [
-                VersionRef(run.project, run.model, version=run.version, alias=None if run.version else alias)
-                for run, _, alias in opened
+                VersionRef(o.run.project, o.run.model, version=o.run.version, alias=None if o.run.version else o.alias)
+                for o in opened
             ]
             versions = await tx.find_versions(refs)
-            definitions = await tx.definitions({model_id for _, model_id, _ in opened})
-            starts: list[tuple[ScoringRun, ModelVersion, ScoreDefinition]] = []
+            definitions = await tx.definitions({o.model_id for o in opened})
+            starts: list[tuple[OpenRun, ModelVersion, ScoreDefinition]] = []
             unscorable: list[tuple[ScoringRun, RunEnding, ModelVersion | None]] = []
-            for (run, model_id, _), ref, version in zip(opened, refs, versions, strict=True):
-                definition = definitions.get(model_id)
+            for o, ref, version in zip(opened, refs, versions, strict=True):
+                definition = definitions.get(o.model_id)
                 problem = _unscorable(ref, version) or (
                     None if definition else f"model '{ref.model_name}' has no score definition"
                 )
                 if problem is not None or version is None or definition is None:
-                    unscorable.append((run, RunEnding(run.id, RunState.ERROR, problem or ""), version))
+                    unscorable.append((o.run, RunEnding(o.run.id, RunState.ERROR, problem or ""), version))
                 else:
-                    starts.append((run, version, definition))
-            started = await tx.start_runs([(run.id, version.id) for run, version, _ in starts], runner, lease_seconds)
-            claimed = [ClaimedRun(run, d, run.attempt) for run, (_, _, d) in zip(started, starts, strict=True)]
+                    starts.append((o, version, definition))
+            started = await tx.start_runs([(o.run.id, version.id) for o, version, _ in starts], runner, lease_seconds)
+            claimed = [
+                ClaimedRun(run, definition, run.attempt, o.trusted_types)
+                for run, (o, _, definition) in zip(started, starts, strict=True)
+            ]
             errored = await self._end(tx, caller, unscorable)
         for run, (_, _, version) in zip(errored, unscorable, strict=True):
             self._finished(run, version.stage if version else None)

@@ -21,6 +21,7 @@ from modelyard_common.postgres import connection
 from modelyard_metadata.domain.audit import snapshot
 from modelyard_metadata.domain.entities import ModelVersion, Stage
 from modelyard_metadata.domain.scoring_entities import (
+    OpenRun,
     RunEnding,
     RunState,
     ScoreDefinition,
@@ -125,6 +126,7 @@ def _test(row: Row, last_run: ScoringRun | None) -> ScoringTest:
         created_at=row["created_at"],
         next_run_at=row["next_run_at"],
         last_run=last_run,
+        trusted_types=tuple(row["trusted_types"]),
     )
 
 
@@ -180,8 +182,8 @@ class PgScoringTransaction(PgTransaction):
             await self._conn.execute(
                 """INSERT INTO scoring_tests (id, model_id, project, model, name, target_version, target_alias,
                        every_new_version, dataset, schedule, next_run_at, active, required_for, description, created_by,
-                       created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)""",
+                       created_at, trusted_types)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)""",
                 test.id,
                 test.model_id,
                 test.project,
@@ -198,6 +200,7 @@ class PgScoringTransaction(PgTransaction):
                 test.description,
                 test.created_by,
                 test.created_at,
+                list(test.trusted_types),
             )
         except asyncpg.UniqueViolationError:
             raise AlreadyExistsError(
@@ -267,15 +270,18 @@ class PgScoringTransaction(PgTransaction):
             requested_by,
         )
 
-    async def lock_open_runs(self, limit: int) -> list[tuple[ScoringRun, int, str | None]]:
+    async def lock_open_runs(self, limit: int) -> list[OpenRun]:
         rows = await self._conn.fetch(
             f"""WITH open AS (SELECT id FROM scoring_runs
                               WHERE state = 'QUEUED' OR (state = 'RUNNING' AND lease_until < now())
                               ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
-                {_RUN} WHERE r.id IN (SELECT id FROM open) ORDER BY r.created_at, r.id""",
+                SELECT o.*, t.trusted_types FROM ({_RUN} WHERE r.id IN (SELECT id FROM open)) o
+                LEFT JOIN scoring_tests t ON t.id = o.test_id ORDER BY o.created_at, o.id""",
             limit,
         )
-        return [(_run(row), row["model_id"], row["target_alias"]) for row in rows]
+        return [
+            OpenRun(_run(row), row["model_id"], row["target_alias"], tuple(row["trusted_types"] or ())) for row in rows
+        ]
 
     async def start_runs(
         self, starts: Sequence[tuple[str, int]], runner: str, lease_seconds: float

@@ -89,6 +89,7 @@ def render_test(t: ScoringTest) -> RenderableType:
             ("active", "yes" if t.active else "no"),
             ("required for", ", ".join(s.value for s in t.required_for)),
             ("description", t.description),
+            ("trusted types", ", ".join(t.trusted_types)),
             ("last run", f"{last.state.value} {last.model_version} ({last.id})" if last else "none"),
             ("created by", t.created_by),
             ("created", t.created_at),
@@ -245,6 +246,13 @@ def test() -> None:
     help="A stage a version enters only once this test passed on it (project ADMIN; repeat).",
 )
 @click.option("--description", default="", help="What it checks.")
+@click.option(
+    "--trust-type",
+    "trusted_types",
+    multiple=True,
+    metavar="TYPE",
+    help="A type its runs trust in a skops file beyond skops' defaults (repeatable; as for a job).",
+)
 @pass_state
 def test_create(
     state: State,
@@ -257,6 +265,7 @@ def test_create(
     schedule: str,
     required_for: tuple[str, ...],
     description: str,
+    trusted_types: tuple[str, ...],
 ) -> None:
     """Create test NAME of MODEL: one of --version, --alias or --every-new-version."""
     if (version is not None) + (alias is not None) + every_new_version != 1:
@@ -271,6 +280,7 @@ def test_create(
         schedule=schedule,
         required_for=required_for,
         description=description,
+        trusted_types=trusted_types,
     )
     emit(state, created, render_test)
 
@@ -299,6 +309,14 @@ def test_get(state: State, id: str) -> None:
 @click.option("--dataset", default=None, help="A new dataset version, PROJECT/DATASET:N.")
 @click.option("--required-for", multiple=True, type=click.Choice(_GATED), help="The stages it gates from now on.")
 @click.option("--no-gate", is_flag=True, help="Gate no stage from now on.")
+@click.option(
+    "--trust-type",
+    "trusted_types",
+    multiple=True,
+    metavar="TYPE",
+    help="The types its runs trust in skops files from now on (repeatable; replaces them).",
+)
+@click.option("--no-trust", is_flag=True, help="Trust no type beyond skops' defaults from now on.")
 @reason_option
 @pass_state
 def test_update(
@@ -310,12 +328,13 @@ def test_update(
     dataset: str | None,
     required_for: tuple[str, ...],
     no_gate: bool,
+    trusted_types: tuple[str, ...],
+    no_trust: bool,
     reason: str,
 ) -> None:
     """Change test ID; what is not given is kept."""
-    if required_for and no_gate:
-        raise click.UsageError("--required-for and --no-gate exclude each other")
-    gates: tuple[str, ...] | None = () if no_gate else (required_for or None)
+    gates = _replaced(required_for, no_gate, "--required-for", "--no-gate")
+    trusted = _replaced(trusted_types, no_trust, "--trust-type", "--no-trust")
     changed = state.client.update_scoring_test(
         id,
         schedule=schedule,
@@ -323,9 +342,17 @@ def test_update(
         description=description,
         dataset=dataset,
         required_for=gates,
+        trusted_types=trusted,
         reason=reason,
     )
     emit(state, changed, render_test)
+
+
+def _replaced(given: tuple[str, ...], none: bool, option: str, flag: str) -> tuple[str, ...] | None:
+    """A list an update replaces: ``given``, or empty with ``flag``; None (kept) when neither."""
+    if given and none:
+        raise click.UsageError(f"{option} and {flag} exclude each other")
+    return () if none else (given or None)
 
 
 @test.command("delete")
