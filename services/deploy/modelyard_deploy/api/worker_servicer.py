@@ -21,6 +21,8 @@ __all__ = ["MAX_WORKER_REQUEST_BYTES", "BatchWorkerServicer"]
 Context = grpc.aio.ServicerContext[Any, Any]
 MAX_WORKER_REQUEST_BYTES = PIECE_BYTES + 4096
 """A piece, and the job's id and the worker's name in the first one."""
+# A worker ends its side only once the leader ended the stream: before that, it stopped.
+_ENDED = "its stream ended (its pod stopped, or its connection broke)"
 
 
 class BatchWorkerServicer(batch_workers_pb2_grpc.BatchWorkerServiceServicer):
@@ -42,7 +44,7 @@ class BatchWorkerServicer(batch_workers_pb2_grpc.BatchWorkerServiceServicer):
                 yield batch_workers_pb2.WorkerChunk(data=piece)
         finally:
             receiving.cancel()
-            worker.gone("its stream was cut (its pod stopped, or the connection broke)")
+            worker.gone(_ENDED)
 
 
 async def _receive(first: bytes, requests: AsyncIterator[batch_workers_pb2.WorkerChunk], worker: RemoteWorker) -> None:
@@ -57,4 +59,4 @@ async def _receive(first: bytes, requests: AsyncIterator[batch_workers_pb2.Worke
     except Exception as exc:  # a request refused by its size, a broken call
         worker.gone(f"its stream broke: {exc}")
     else:
-        worker.gone("it ended its stream")
+        worker.gone(_ENDED)
