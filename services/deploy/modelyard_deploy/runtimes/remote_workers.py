@@ -69,8 +69,10 @@ class BytePipe:
         return self._take(n, exactly=False)
 
     def _take(self, n: int, exactly: bool) -> bytes:
-        if exactly and len(self._buffer) < n:
-            raise asyncio.IncompleteReadError(bytes(self._buffer), n)
+        if exactly and len(self._buffer) < n:  # the end: what is left goes with the error
+            partial = bytes(self._buffer)
+            self._buffer.clear()
+            raise asyncio.IncompleteReadError(partial, n)
         data = bytes(self._buffer[:n])
         del self._buffer[:n]
         self._changed.set()
