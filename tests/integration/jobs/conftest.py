@@ -77,13 +77,23 @@ def deploy(start_jobs: Callable[..., ServiceProcess]) -> ServiceProcess:
     return start_jobs()
 
 
+def _tester(metadata: ServiceProcess, registry: ServiceProcess, deploy: ServiceProcess) -> modelyard.Client:
+    return modelyard.connect(metadata.target, registry=registry.target, deploy=deploy.target, actor="tester")
+
+
 @pytest.fixture
 def client(
     metadata_service: ServiceProcess, registry_service: ServiceProcess, deploy: ServiceProcess
 ) -> Iterator[modelyard.Client]:
-    with modelyard.connect(
-        metadata_service.target, registry=registry_service.target, deploy=deploy.target, actor="tester"
-    ) as client:
+    with _tester(metadata_service, registry_service, deploy) as client:
+        yield client
+
+
+@pytest.fixture
+def pods_client(
+    metadata_service: ServiceProcess, registry_service: ServiceProcess, pods_deploy: ServiceProcess
+) -> Iterator[modelyard.Client]:
+    with _tester(metadata_service, registry_service, pods_deploy) as client:
         yield client
 
 

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +19,6 @@ from scoring_jobs import push_parquet, push_summer, until
 import modelyard
 from modelyard import JobState
 from modelyard_common.embedded.service import ServiceProcess
-
-
-@pytest.fixture
-def pods_client(
-    metadata_service: ServiceProcess, registry_service: ServiceProcess, pods_deploy: ServiceProcess
-) -> Iterator[modelyard.Client]:
-    with modelyard.connect(
-        metadata_service.target, registry=registry_service.target, deploy=pods_deploy.target, actor="tester"
-    ) as client:
-        yield client
 
 
 def _pods_folder(service: ServiceProcess, job_id: str) -> Path:
