@@ -3,12 +3,12 @@ own (own database, data folder given, so that a restarted one finds the same par
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from local_job_pods import deploy_with_local_pods
 
 import modelyard
 from modelyard_common.embedded import EmbeddedPostgres
@@ -45,36 +45,17 @@ def pods_deploy(
     metadata_service: ServiceProcess,
     registry_service: ServiceProcess,
     deploy_config: Callable[..., dict[str, str]],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[ServiceProcess]:
     """A deploy service that runs jobs on the kubernetes runtime, its jobs' pods run on this
     machine from their rendered pod templates (local_job_pods.py), dialling it at its port."""
-    with socket.socket() as probe:  # a free port, which the pods are told before it listens
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    dsn = postgres.create_database(f"jobs_{uuid.uuid4().hex}")
     data = tmp_path / "pods-deploy"
-    settings = deploy_config(
-        postgres.create_database(f"jobs_{uuid.uuid4().hex}"),
-        metadata_service,
-        registry_service,
-        data,
-        port=str(port),
-        jobs_runtime="kubernetes",
-        kubernetes_worker_addr=f"127.0.0.1:{port}",
-        kubernetes_namespace="modelyard-inference",
-        jobs_worker_start_seconds="60",
-        jobs_poll_seconds="0.2",
+    service = deploy_with_local_pods(
+        data, deploy_config(dsn, metadata_service, registry_service, data, jobs_poll_seconds="0.2")
     )
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
-    service = ServiceProcess("deploy", "local_job_pods", data, settings)
     service.start()
     yield service
     service.stop()
-
-
-@pytest.fixture
-def deploy(start_jobs: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_jobs()
 
 
 def _tester(metadata: ServiceProcess, registry: ServiceProcess, deploy: ServiceProcess) -> modelyard.Client:

@@ -19,7 +19,7 @@ import numpy as np
 from modelyard_deploy.domain.job_ports import WorkerError
 from modelyard_serving.batch_wire import PREFIX_BYTES, WireError, decode_arrays, decode_header, encode, header_length
 
-__all__ = ["PredictorWorker", "WorkerSource", "read_frame", "send_frame"]
+__all__ = ["PredictorWorker", "WorkerSource", "credential_holder", "read_frame", "send_frame"]
 
 
 class WorkerReader(Protocol):
@@ -57,6 +57,12 @@ class WorkerSource(Protocol):
         """``count`` workers of version ``reference`` for ``job``, each ready (its model
         loaded; WorkerError saying why one is not), killed when the context ends."""
         ...
+
+
+def credential_holder(job: str) -> str:
+    """Who a job's workers' serving credential is issued to (a deployment name's rules: 40
+    characters at most), as the token list shows it."""
+    return f"job-{job}"[:40]
 
 
 async def read_frame(

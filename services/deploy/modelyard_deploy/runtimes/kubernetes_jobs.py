@@ -36,7 +36,7 @@ from typing import Protocol
 from kubernetes import client as k8s
 
 from modelyard_deploy.domain.job_ports import WorkerError
-from modelyard_deploy.runtimes.batch_workers import PredictorWorker, read_frame
+from modelyard_deploy.runtimes.batch_workers import PredictorWorker, credential_holder, read_frame
 from modelyard_deploy.runtimes.kubernetes import load_cluster_credentials
 from modelyard_deploy.runtimes.kubernetes_pods import (
     MODELS_DIR,
@@ -300,7 +300,7 @@ class KubernetesWorkers:
         expected = self._hub.expect(job, count)
         try:
             lifetime = timedelta(seconds=self._start + 60)  # the pods read the version as they start
-            token = await self._issue(name, reference, lifetime) if self._issue else None
+            token = await self._issue(credential_holder(job), reference, lifetime) if self._issue else None
             objects = render_job(job, reference, tuple(trusted_types), count, self._config, expected.secret, token)
             await self._pods.create(objects)
             logger.info("created Kubernetes Job %s", name, extra={"job": job, "workers": count})

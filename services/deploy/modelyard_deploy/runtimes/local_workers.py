@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelyard_deploy.runtimes.batch_workers import PredictorWorker, read_frame
+from modelyard_deploy.runtimes.batch_workers import PredictorWorker, credential_holder, read_frame
 from modelyard_deploy.runtimes.process import PASSED_ON, last_log_line
 from modelyard_serving.launch import ServingLaunch, ServingTLS
 
@@ -79,7 +79,7 @@ class LocalWorkers:
     async def _start(
         self, job: str, reference: str, trusted_types: Sequence[str], number: int, workers: int
     ) -> _Process:
-        token = await self._credential(f"job-{job}"[:40], reference) if self._credential else None
+        token = await self._credential(credential_holder(job), reference) if self._credential else None
         launch = ServingLaunch(
             reference=reference,
             model_name=job or "batch",

@@ -1,11 +1,12 @@
 """The deploy service with its jobs' Kubernetes pods run on this machine, where there is no cluster.
 
-``python -m local_job_pods`` (with this folder on PYTHONPATH) runs the real deploy service
-(``modelyard_deploy.main.run``, its settings from ``MLREG_DEPLOY_*``) with ``LocalJobPods`` where
-the Kubernetes API would be. Each pod of a job's rendered Job runs here from its pod template,
-as the API server received it (the objects' JSON): its init container, then its container, each
-with its command (``python`` being this interpreter) and its environment (the values, the keys
-of the job's Secret, the pod's name), under its job's ServiceAccount. An ``emptyDir`` volume is a
+``python -m local_job_pods`` (``deploy_with_local_pods`` starts it, with this folder on its path)
+runs the real deploy service (``modelyard_deploy.main.run``, its settings from ``MLREG_DEPLOY_*``)
+with ``LocalJobPods`` where the Kubernetes API would be. Each pod of a job's rendered Job runs
+here from its pod template, as the API server received it (the objects' JSON): its init
+container, then its container, each with its command (``python`` being this interpreter) and its
+environment (the values, the keys of the job's Secret, the pod's name), under its job's
+ServiceAccount. An ``emptyDir`` volume is a
 folder of the pod's, and a value under its mount path points there. Nothing of an image or a
 security context is emulated: the processes run as this user, with this machine's PATH.
 
@@ -22,11 +23,13 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelyard_common.embedded.service import ServiceProcess
 from modelyard_common.logs import configure_logging
 from modelyard_common.settings import load_settings
 from modelyard_deploy.main import run
@@ -36,6 +39,31 @@ from modelyard_deploy.runtimes.process import last_log_line
 from modelyard_deploy.settings import DeploySettings
 
 STOP_GRACE_SECONDS = 5.0
+
+
+def deploy_with_local_pods(data: Path, settings: dict[str, str]) -> ServiceProcess:
+    """A deploy service (not started yet) with ``settings`` (a deploy_config's), running jobs on
+    the kubernetes runtime with their pods here, on a free port that the pods are told."""
+    with socket.socket() as probe:  # the pods are rendered with the port before it listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    kubernetes = {
+        "port": str(port),
+        "jobs_runtime": "kubernetes",
+        "kubernetes_worker_addr": f"127.0.0.1:{port}",
+        "kubernetes_namespace": "modelyard-inference",
+        "jobs_worker_start_seconds": "60",
+    }
+    return _PodsDeploy("deploy", __name__, data, {**settings, **kubernetes})
+
+
+class _PodsDeploy(ServiceProcess):
+    """``python -m local_job_pods``, which needs this folder on its path."""
+
+    def _popen_options(self) -> dict[str, Any]:
+        options = super()._popen_options()
+        path = [str(Path(__file__).parent), *filter(None, [options["env"].get("PYTHONPATH")])]
+        return {**options, "env": {**options["env"], "PYTHONPATH": os.pathsep.join(path)}}
 
 
 @dataclass(eq=False)
