@@ -58,6 +58,11 @@ def pods_deploy(
     service.stop()
 
 
+@pytest.fixture
+def deploy(start_jobs: Callable[..., ServiceProcess]) -> ServiceProcess:
+    return start_jobs()
+
+
 def _tester(metadata: ServiceProcess, registry: ServiceProcess, deploy: ServiceProcess) -> modelyard.Client:
     return modelyard.connect(metadata.target, registry=registry.target, deploy=deploy.target, actor="tester")
 
