@@ -103,20 +103,15 @@ class _Writer:
             await self._pipe.put(piece)
 
 
-@dataclass(eq=False)
 class RemoteWorker:
     """One attached stream: ``incoming`` the worker's bytes, ``outgoing`` the leader's; the
     servicer moves them, and says with ``gone`` why the stream ended."""
 
-    job: str
-    name: str
-    incoming: BytePipe = field(default_factory=BytePipe)
-    outgoing: BytePipe = field(default_factory=BytePipe)
-    writer: _Writer = field(init=False)
-    _why: str = "the leader ended its stream"
-
-    def __post_init__(self) -> None:
+    def __init__(self, job: str, name: str) -> None:
+        self.job, self.name = job, name
+        self.incoming, self.outgoing = BytePipe(), BytePipe()
         self.writer = _Writer(self.outgoing)
+        self._why = "the leader ended its stream"
 
     @property
     def reader(self) -> BytePipe:
@@ -130,8 +125,9 @@ class RemoteWorker:
         self.outgoing.close()
 
     def gone(self, why: str) -> None:
-        """The stream ended (the servicer's side): the engine reads the end, and ``why``."""
-        if not self.incoming.closed:
+        """The stream ended (the servicer's side): the engine reads the end, and ``why`` unless
+        the leader ended it first."""
+        if not (self.incoming.closed or self.outgoing.closed):
             self._why = why
         self.incoming.close()
         self.outgoing.close()

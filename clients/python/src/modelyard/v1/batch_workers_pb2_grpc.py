@@ -61,8 +61,9 @@ class BatchWorkerServiceServicer:
     def Work(self, request_iterator, context):
         """The first request names the job (and the worker, for the job's messages). A job this
         replica is not running, or whose workers are all connected, is FAILED_PRECONDITION; a wrong
-        secret PERMISSION_DENIED. The worker then loads the model and says ready on the stream. The
-        leader ends the stream (OK) once the job needs the worker no more: the worker then exits 0.
+        secret PERMISSION_DENIED. An accepted stream is answered with an empty piece first: the
+        worker then loads the model and says ready on the stream. The leader ends the stream (OK)
+        once the job needs the worker no more: the worker then exits 0.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -43,8 +43,9 @@ class BatchWorkerServiceStub:
     Work: _grpc.StreamStreamMultiCallable[_batch_workers_pb2.WorkerChunk, _batch_workers_pb2.WorkerChunk]
     """The first request names the job (and the worker, for the job's messages). A job this
     replica is not running, or whose workers are all connected, is FAILED_PRECONDITION; a wrong
-    secret PERMISSION_DENIED. The worker then loads the model and says ready on the stream. The
-    leader ends the stream (OK) once the job needs the worker no more: the worker then exits 0.
+    secret PERMISSION_DENIED. An accepted stream is answered with an empty piece first: the
+    worker then loads the model and says ready on the stream. The leader ends the stream (OK)
+    once the job needs the worker no more: the worker then exits 0.
     """
 
 @_typing.type_check_only
@@ -62,8 +63,9 @@ class BatchWorkerServiceAsyncStub(BatchWorkerServiceStub):
     Work: _aio.StreamStreamMultiCallable[_batch_workers_pb2.WorkerChunk, _batch_workers_pb2.WorkerChunk]  # type: ignore[assignment]
     """The first request names the job (and the worker, for the job's messages). A job this
     replica is not running, or whose workers are all connected, is FAILED_PRECONDITION; a wrong
-    secret PERMISSION_DENIED. The worker then loads the model and says ready on the stream. The
-    leader ends the stream (OK) once the job needs the worker no more: the worker then exits 0.
+    secret PERMISSION_DENIED. An accepted stream is answered with an empty piece first: the
+    worker then loads the model and says ready on the stream. The leader ends the stream (OK)
+    once the job needs the worker no more: the worker then exits 0.
     """
 
 class BatchWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -84,8 +86,9 @@ class BatchWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_batch_workers_pb2.WorkerChunk], _abc.AsyncIterator[_batch_workers_pb2.WorkerChunk]]:
         """The first request names the job (and the worker, for the job's messages). A job this
         replica is not running, or whose workers are all connected, is FAILED_PRECONDITION; a wrong
-        secret PERMISSION_DENIED. The worker then loads the model and says ready on the stream. The
-        leader ends the stream (OK) once the job needs the worker no more: the worker then exits 0.
+        secret PERMISSION_DENIED. An accepted stream is answered with an empty piece first: the
+        worker then loads the model and says ready on the stream. The leader ends the stream (OK)
+        once the job needs the worker no more: the worker then exits 0.
         """
 
 def add_BatchWorkerServiceServicer_to_server(servicer: BatchWorkerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
