@@ -1,6 +1,6 @@
 """Batch scoring jobs over the session's metadata and registry: a deploy service of the test's
 own (own database, ``jobs_dsn``, and data folder, so that one started again finds the same
-parts and jobs)."""
+parts and jobs), or one running its jobs on pods (``pods_deploy``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from local_job_pods import deploy_with_local_pods
 
 import modelyard
 from modelyard_common.embedded import EmbeddedPostgres
@@ -64,10 +65,38 @@ def connect_jobs(
 
 
 @pytest.fixture
+def pods_deploy(
+    tmp_path: Path,
+    postgres: EmbeddedPostgres,
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+    deploy_config: Callable[..., dict[str, str]],
+) -> Iterator[ServiceProcess]:
+    """A deploy service that runs jobs on the kubernetes runtime, its jobs' pods run on this
+    machine from their rendered pod templates (local_job_pods.py), dialling it at its port."""
+    dsn = postgres.create_database(f"jobs_{uuid.uuid4().hex}")
+    data = tmp_path / "pods-deploy"
+    service = deploy_with_local_pods(
+        data, deploy_config(dsn, metadata_service, registry_service, data, jobs_poll_seconds="0.2")
+    )
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
 def client(
     connect_jobs: Callable[[ServiceProcess], modelyard.Client], deploy: ServiceProcess
 ) -> Iterator[modelyard.Client]:
     with connect_jobs(deploy) as client:
+        yield client
+
+
+@pytest.fixture
+def pods_client(
+    connect_jobs: Callable[[ServiceProcess], modelyard.Client], pods_deploy: ServiceProcess
+) -> Iterator[modelyard.Client]:
+    with connect_jobs(pods_deploy) as client:
         yield client
 
 
