@@ -34,6 +34,15 @@ def _features(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x, (x[:, 0] + x[:, 1] > 0).astype(np.int64)
 
 
+def _holdout(client: modelyard.Client, project: str, folder: Path, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Features ``a``, ``b`` and their ``label`` (``_features(seed)``), pushed as dataset holdout
+    of ``project``; its version's reference."""
+    x, y = _features(seed)
+    pyarrow.parquet.write_table(pyarrow.table({"a": x[:, 0], "b": x[:, 1], "label": y}), folder / "holdout.parquet")
+    client.create_dataset(f"{project}/holdout")
+    return x, y, client.push_dataset(f"{project}/holdout", folder / "holdout.parquet").reference
+
+
 def _push_model(client: modelyard.Client, model: str, folder: Path, flip: bool) -> str:
     x, y = _features(1)
     folder.mkdir()
@@ -48,11 +57,7 @@ def test_the_leader_scores_each_new_version_and_the_gate_follows(
     client.create_project(project)
     model = f"{project}/churn"
     client.create_model(model)
-    x, y = _features(2)
-    holdout = tmp_path / "holdout.parquet"
-    pyarrow.parquet.write_table(pyarrow.table({"a": x[:, 0], "b": x[:, 1], "label": y}), holdout)
-    client.create_dataset(f"{project}/holdout")
-    dataset = client.push_dataset(f"{project}/holdout", holdout).reference
+    x, y, dataset = _holdout(client, project, tmp_path, 2)
     client.set_score_definition(
         model,
         task="classification",
@@ -140,15 +145,11 @@ def test_a_test_trusting_a_type_scores_a_skops_model_that_needs_it(
     project = f"forest-{uuid.uuid4().hex[:8]}"
     client.create_project(project)
     model = f"{project}/forest"
-    x, y = _features(3)
+    x, y, dataset = _holdout(client, project, tmp_path, 3)
     (tmp_path / "forest").mkdir()
     skops.io.dump(RandomForestClassifier(n_estimators=3, random_state=0).fit(x, y), tmp_path / "forest" / "model.skops")
     assert TREE in skops.io.get_untrusted_types(file=tmp_path / "forest" / "model.skops")
     client.push(model, tmp_path / "forest", framework="sklearn", payload_format="skops")
-    holdout = tmp_path / "holdout.parquet"
-    pyarrow.parquet.write_table(pyarrow.table({"a": x[:, 0], "b": x[:, 1], "label": y}), holdout)
-    client.create_dataset(f"{project}/holdout")
-    dataset = client.push_dataset(f"{project}/holdout", holdout).reference
     client.set_score_definition(
         model,
         task="classification",

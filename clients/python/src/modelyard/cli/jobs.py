@@ -8,7 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from modelyard import Job
 from modelyard.cli import _render
-from modelyard.cli._app import EXIT_INTERRUPTED, State, emit, emit_line, emit_list, pass_state
+from modelyard.cli._app import EXIT_INTERRUPTED, State, emit, emit_line, emit_list, pass_state, trust_type_option
 from modelyard.cli._parsing import as_click, parse_inputs
 
 
@@ -50,13 +50,7 @@ def jobs() -> None:
     "--chunk-rows", type=click.IntRange(1, 10_000_000), default=None, help="Rows per chunk.  [default: 100000]"
 )
 @click.option("--workers", type=click.IntRange(1, 16), default=None, help="Predictor processes.  [default: 2]")
-@click.option(
-    "--trust-type",
-    "trusted_types",
-    multiple=True,
-    metavar="TYPE",
-    help="A type to trust in a skops file beyond skops' defaults (repeatable).",
-)
+@trust_type_option("A type to trust in a skops file beyond skops' defaults (repeatable).")
 @click.option("--wait", is_flag=True, help="Show progress until it finishes (exit 1 unless it SUCCEEDED).")
 @pass_state
 def run(

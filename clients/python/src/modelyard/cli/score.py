@@ -11,7 +11,7 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from modelyard import ScoreDefinition, ScoreTask, ScoreThreshold, ScoringRun, ScoringRunState, ScoringTest
-from modelyard.cli._app import State, emit, emit_list, pass_state, reason_option
+from modelyard.cli._app import State, emit, emit_list, pass_state, reason_option, trust_type_option
 from modelyard.cli._parsing import as_click, parse_inputs
 from modelyard.cli._render import _cell, _details, _group, _minutes, _table
 
@@ -246,13 +246,7 @@ def test() -> None:
     help="A stage a version enters only once this test passed on it (project ADMIN; repeat).",
 )
 @click.option("--description", default="", help="What it checks.")
-@click.option(
-    "--trust-type",
-    "trusted_types",
-    multiple=True,
-    metavar="TYPE",
-    help="A type its runs trust in a skops file beyond skops' defaults (repeatable; as for a job).",
-)
+@trust_type_option("A type its runs trust in a skops file beyond skops' defaults (repeatable; as for a job).")
 @pass_state
 def test_create(
     state: State,
@@ -309,13 +303,7 @@ def test_get(state: State, id: str) -> None:
 @click.option("--dataset", default=None, help="A new dataset version, PROJECT/DATASET:N.")
 @click.option("--required-for", multiple=True, type=click.Choice(_GATED), help="The stages it gates from now on.")
 @click.option("--no-gate", is_flag=True, help="Gate no stage from now on.")
-@click.option(
-    "--trust-type",
-    "trusted_types",
-    multiple=True,
-    metavar="TYPE",
-    help="The types its runs trust in skops files from now on (repeatable; replaces them).",
-)
+@trust_type_option("The types its runs trust in skops files from now on (repeatable; replaces them).")
 @click.option("--no-trust", is_flag=True, help="Trust no type beyond skops' defaults from now on.")
 @reason_option
 @pass_state
