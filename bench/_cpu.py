@@ -14,7 +14,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CpuMeter", "CpuWindow", "background_load", "cpu_seconds", "machine_ticks", "main_thread_cpu_seconds"]
+__all__ = [
+    "CpuMeter",
+    "CpuWindow",
+    "background_load",
+    "cpu_seconds",
+    "machine_ticks",
+    "main_thread_cpu_seconds",
+    "tree_cpu_seconds",
+]
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -39,6 +47,26 @@ def cpu_seconds(pid: int, with_children: bool = False) -> float:
                 fields = _stat_fields(Path(f"/proc/{entry}/stat"))
                 if fields[0] == pid:
                     total += fields[10] + fields[11]
+    return total / TICK
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU of ``root`` and every process below it, however deep (a server's
+    workers, a driver's children), live or exited: a live process counts its own time and that of
+    the children it reaped, which is where an exited one's time goes."""
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = _stat_fields(Path(f"/proc/{entry}/stat"))
+                children.setdefault(fields[0], []).append(int(entry))
+                ticks[int(entry)] = sum(fields[10:14])
+    total, pending = 0, [root]
+    while pending:
+        pid = pending.pop()
+        total += ticks.get(pid, 0)
+        pending += children.get(pid, [])
     return total / TICK
 
 

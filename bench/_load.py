@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-__all__ = ["AsyncOp", "drive", "percentile", "sequential", "threaded"]
+__all__ = ["AsyncOp", "drive", "percentile", "sequential", "threaded", "timed_threads"]
 
 AsyncOp = Callable[[int, int], Awaitable[Any]]
 """One call: (worker index, call index within that worker) -> anything."""
@@ -57,25 +57,50 @@ def sequential(call: Callable[[], object], n: int) -> list[float]:
     return times
 
 
-def threaded(call: Callable[[], object], threads: int, seconds: float) -> float:
-    """Calls per second from ``threads`` threads calling back-to-back for ``seconds``."""
-    counts = [0] * threads
-    start = threading.Barrier(threads + 1)
-    stop = threading.Event()
+def timed_threads(calls: Sequence[Callable[[], object]], seconds: float, warmup: float = 0.0) -> list[float]:
+    """Latencies in ms of the calls completed in a window of ``seconds``: one thread per entry of
+    ``calls`` calls its own back-to-back, first for ``warmup`` seconds (not timed), then for the
+    window. A call that ends after the window is not counted, so len(result) / seconds is the
+    throughput. A call that raises ends its thread, and the first such error is raised here."""
+    clock = time.perf_counter
+    start = threading.Barrier(len(calls) + 1)
+    window: list[float] = []  # [start, end], set before the threads are released
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
 
-    def work(index: int) -> None:
+    def work(call: Callable[[], object]) -> None:
         start.wait()
-        while not stop.is_set():
-            call()
-            counts[index] += 1
+        began, ends = window
+        mine = []
+        try:
+            while clock() < began:
+                call()
+            while True:
+                started = clock()
+                call()
+                ended = clock()
+                if ended > ends:
+                    break
+                mine.append((ended - started) * 1000)
+        except BaseException as exc:
+            errors.append(exc)
+        with lock:
+            latencies.extend(mine)
 
-    workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
+    workers = [threading.Thread(target=work, args=(call,), daemon=True) for call in calls]
     for worker in workers:
         worker.start()
+    now = clock()
+    window.extend([now + warmup, now + warmup + seconds])
     start.wait()
-    began = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
     for worker in workers:
         worker.join()
-    return sum(counts) / (time.perf_counter() - began)
+    if errors:
+        raise errors[0]
+    return latencies
+
+
+def threaded(call: Callable[[], object], threads: int, seconds: float) -> float:
+    """Calls per second from ``threads`` threads calling back-to-back for ``seconds``."""
+    return len(timed_threads([call] * threads, seconds)) / seconds

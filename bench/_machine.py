@@ -1,0 +1,61 @@
+"""The machine's other load during each case of a benchmark, and what it means for the figures.
+
+The machine is shared: other people's test runs may take CPU in the middle of a case. Each case
+is measured in a window that reads how much of all cores was busy, less what the benchmark's own
+process tree used (the script, the servers and stores it started, their workers and children).
+A case whose other load passed the threshold is "busy": its figures say as much about the
+neighbours as about the systems measured, so they are not written into the docs unmarked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from bench._cpu import TICK, machine_ticks, tree_cpu_seconds
+
+__all__ = ["BUSY_PCT", "Load", "LoadMeter", "busy_cases"]
+
+BUSY_PCT = 10.0
+"""Other load (% of all cores) above which a case counts as taken on a busy machine."""
+
+
+@dataclass
+class Load:
+    """Shares of all cores (%) during a window, filled in when it closes."""
+
+    ours_pct: float = 0.0
+    """Used by the benchmark's process tree."""
+    other_pct: float = 0.0
+    """Used by every other process of the machine."""
+
+    def busy(self, threshold: float = BUSY_PCT) -> bool:
+        return self.other_pct > threshold
+
+
+class LoadMeter:
+    """Windows of load, with ``root`` (this process unless told) and everything below it counted
+    as the benchmark's own."""
+
+    def __init__(self, root: int | None = None) -> None:
+        self.root = os.getpid() if root is None else root
+
+    @contextlib.contextmanager
+    def window(self) -> Iterator[Load]:
+        """Measures the block: the load it yields is filled in when the block ends."""
+        load = Load()
+        ours0 = tree_cpu_seconds(self.root)
+        busy0, total0 = machine_ticks()
+        yield load
+        busy1, total1 = machine_ticks()
+        ours = (tree_cpu_seconds(self.root) - ours0) * TICK
+        ticks = max(total1 - total0, 1)
+        load.ours_pct = min(100.0, ours / ticks * 100)
+        load.other_pct = max(0.0, (busy1 - busy0 - ours) / ticks * 100)
+
+
+def busy_cases(loads: Mapping[str, Load], threshold: float = BUSY_PCT) -> list[str]:
+    """The cases, of ``loads`` by name, taken while the machine was busy."""
+    return [name for name, load in loads.items() if load.busy(threshold)]
