@@ -49,10 +49,7 @@ def generated(info: dict[str, Any], found: Sequence[Row], threshold: float) -> s
         f"- Date: {info['date']}; command: `{info['command']}`",
         f"- Other load before the run: {info['background_load_pct']} % of the machine; during each case: "
         "in the last column (MLflow's part / Modelyard's part)",
-        "- Seeding, not counted: "
-        + "; ".join(
-            f"{size:,} versions: MLflow {s['MLflow']:.0f} s, Modelyard {s['Modelyard']:.0f} s" for size, s in seeding
-        ),
+        f"- Seeding, not counted: {seeding}",
         "",
         "### Figures",
         "",
