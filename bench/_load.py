@@ -8,9 +8,10 @@ import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AsyncOp", "drive", "percentile", "sequential", "threaded", "timed_threads"]
+__all__ = ["AsyncOp", "Timed", "drive", "percentile", "sequential", "threaded", "timed_threads"]
 
 AsyncOp = Callable[[int, int], Awaitable[Any]]
 """One call: (worker index, call index within that worker) -> anything."""
@@ -57,36 +58,42 @@ def sequential(call: Callable[[], object], n: int) -> list[float]:
     return times
 
 
-def timed_threads(calls: Sequence[Callable[[], object]], seconds: float, warmup: float = 0.0) -> list[float]:
-    """Latencies in ms of the calls completed in a window of ``seconds``: one thread per entry of
-    ``calls`` calls its own back-to-back, first for ``warmup`` seconds (not timed), then for the
-    window. A call that ends after the window is not counted, so len(result) / seconds is the
-    throughput. A call that raises ends its thread, and the first such error is raised here."""
+@dataclass
+class Timed:
+    """What ``timed_threads`` measured."""
+
+    latencies_ms: list[float]
+    """Every call started in the window, the last ones ending after it."""
+    completed: int
+    """The calls that ended within the window: completed / seconds is the throughput."""
+
+
+def timed_threads(calls: Sequence[Callable[[], object]], seconds: float, warmup: float = 0.0) -> Timed:
+    """One thread per entry of ``calls`` calls its own back-to-back, first for ``warmup`` seconds
+    (not timed), then for a window of ``seconds``. A call that raises ends its thread, and the
+    first such error is raised here."""
     clock = time.perf_counter
     start = threading.Barrier(len(calls) + 1)
     window: list[float] = []  # [start, end], set before the threads are released
-    latencies: list[float] = []
+    timed = Timed([], 0)
     errors: list[BaseException] = []
     lock = threading.Lock()
 
     def work(call: Callable[[], object]) -> None:
         start.wait()
         began, ends = window
-        mine = []
+        mine: list[tuple[float, float]] = []  # (started, ended)
         try:
             while clock() < began:
                 call()
-            while True:
-                started = clock()
+            while (started := clock()) < ends:
                 call()
-                ended = clock()
-                if ended > ends:
-                    break
-                mine.append((ended - started) * 1000)
+                mine.append((started, clock()))
         except BaseException as exc:
             errors.append(exc)
         with lock:
-            latencies.extend(mine)
+            timed.latencies_ms += [(ended - started) * 1000 for started, ended in mine]
+            timed.completed += sum(1 for _, ended in mine if ended <= ends)
 
     workers = [threading.Thread(target=work, args=(call,), daemon=True) for call in calls]
     for worker in workers:
@@ -98,9 +105,9 @@ def timed_threads(calls: Sequence[Callable[[], object]], seconds: float, warmup:
         worker.join()
     if errors:
         raise errors[0]
-    return latencies
+    return timed
 
 
 def threaded(call: Callable[[], object], threads: int, seconds: float) -> float:
     """Calls per second from ``threads`` threads calling back-to-back for ``seconds``."""
-    return len(timed_threads([call] * threads, seconds)) / seconds
+    return timed_threads([call] * threads, seconds).completed / seconds

@@ -31,14 +31,14 @@ def signals_held() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def processes() -> Iterator[contextlib.ExitStack]:
-    """An ExitStack to enter the processes of a run into; they stop in reverse order, with the
-    signals held, however the block ends."""
+def processes(what: str = "services and stores") -> Iterator[contextlib.ExitStack]:
+    """An ExitStack to enter the processes of a run into (``what`` they are, for the message);
+    they stop in reverse order, with the signals held, however the block ends."""
     stack = contextlib.ExitStack()
     try:
         yield stack
     finally:
-        print("\nstopping services and stores", flush=True)
+        print(f"\nstopping {what}", flush=True)
         with signals_held():
             stack.close()
 

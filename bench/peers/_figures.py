@@ -44,8 +44,11 @@ class Figure:
     system: str
     load: Load
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+    """Each call started in the measured window (latency cases)."""
+    completed: int = 0
+    """The calls that ended within the window (latency cases)."""
     seconds: float = 0.0
-    """How long the calls timed ran in all (latency cases), for the throughput."""
+    """The window (latency cases)."""
     samples_s: list[float] = field(default_factory=list)
     """Each repetition's seconds (transfer and one-long-operation cases)."""
     mib: float = 0.0
@@ -67,7 +70,7 @@ class Figure:
 
     @property
     def per_second(self) -> float:
-        return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
+        return self.completed / self.seconds if self.seconds else 0.0
 
     def text(self) -> str:
         """The cell of the table."""

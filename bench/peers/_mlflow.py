@@ -90,7 +90,8 @@ class MlflowServer(ManagedProcess):
         super().__init__(data_dir)
         self.port = free_port()
         self._mlflow = python.with_name("mlflow")
-        self._dsn = dsn
+        # The driver named: SQLAlchemy 2.1 would pick psycopg 3 for a bare "postgresql://".
+        self._dsn = dsn.replace("postgresql://", "postgresql+psycopg2://", 1)
         self._env = {**os.environ, **s3_environment(seaweedfs)}
 
     @property

@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +94,11 @@ class MlflowOps:
             functools.partial(self.client.create_model_version, f"create-{i}", self.source, model_id=self.model_id)
             for i in range(threads)
         ]
-        return {"latencies_ms": timed_threads(calls, seconds, warmup)}
+        return asdict(timed_threads(calls, seconds, warmup))
 
     def get_alias(self, threads: int, seconds: float, warmup: float) -> dict[str, Any]:
         call = functools.partial(self.client.get_model_version_by_alias, "alias", "champion")
-        return {"latencies_ms": timed_threads([call] * threads, seconds, warmup)}
+        return asdict(timed_threads([call] * threads, seconds, warmup))
 
     def seed(self, total: int, threads: int) -> dict[str, Any]:
         """Versions up to ``total`` seeded ones: per chunk of SEED_CHUNK, a run; per version a
@@ -137,10 +138,10 @@ class MlflowOps:
             )
         else:
             call = functools.partial(self.client.search_model_versions, FILTER, max_results=100)
-        latencies = timed_threads([call], seconds, warmup)
+        timed = timed_threads([call], seconds, warmup)
         page = call()
         first = next((m.value for m in page[0].metrics if m.key == "accuracy"), None) if ordered else None
-        return {"latencies_ms": latencies, "rows": len(page), "first": first}
+        return {**asdict(timed), "rows": len(page), "first": first}
 
     def log_metrics(self, one_call: bool, seconds: float, warmup: float) -> dict[str, Any]:
         """100 metrics of one run at the next step: in one log_batch, or one log_metric each."""
@@ -157,7 +158,7 @@ class MlflowOps:
             for name in names:
                 self.client.log_metric(self.metrics_run, name, step / 1000, step=step)
 
-        return {"latencies_ms": timed_threads([batch if one_call else each], seconds, warmup)}
+        return asdict(timed_threads([batch if one_call else each], seconds, warmup))
 
     def transfer(self, path: str, repeat: int) -> dict[str, Any]:
         """Log the file as an artifact of a new run, then download it, ``repeat`` times, after

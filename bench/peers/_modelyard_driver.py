@@ -16,6 +16,7 @@ import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,11 @@ class ModelyardOps:
     def create(self, threads: int, seconds: float, warmup: float) -> dict[str, Any]:
         """New versions (PENDING_UPLOAD, no artifact), each thread on its own model."""
         calls = [functools.partial(self.client.create_version, f"{PROJECT}/create-{i}") for i in range(threads)]
-        return {"latencies_ms": timed_threads(calls, seconds, warmup)}
+        return asdict(timed_threads(calls, seconds, warmup))
 
     def get_alias(self, threads: int, seconds: float, warmup: float) -> dict[str, Any]:
         call = functools.partial(self.client.get_version, f"{PROJECT}/alias@champion")
-        return {"latencies_ms": timed_threads([call] * threads, seconds, warmup)}
+        return asdict(timed_threads([call] * threads, seconds, warmup))
 
     def seed(self, total: int, threads: int) -> dict[str, Any]:
         """Versions up to ``total`` seeded ones, each with its team tag and accuracy: a version,
@@ -87,9 +88,10 @@ class ModelyardOps:
         """A page of 100 versions of team "vision", newest first or by accuracy, best first."""
         order = "metrics.accuracy DESC" if ordered else ""
         call = functools.partial(self.client.search_page, FILTER, order_by=order, page_size=100)
-        latencies = timed_threads([call], seconds, warmup)
+        timed = timed_threads([call], seconds, warmup)
         page = call()
-        return {"latencies_ms": latencies, "rows": len(page.versions), "first": page.versions[0].metrics["accuracy"]}
+        first = page.versions[0].metrics["accuracy"] if ordered else None
+        return {**asdict(timed), "rows": len(page.versions), "first": first}
 
     def log_metrics(self, one_call: bool, seconds: float, warmup: float) -> dict[str, Any]:
         """100 metrics of one version at the next step: in one call, or in one call each."""
@@ -105,7 +107,7 @@ class ModelyardOps:
             for name in names:
                 self.client.log_metrics(self.metrics_ref, {name: step / 1000}, step=step)
 
-        return {"latencies_ms": timed_threads([batch if one_call else each], seconds, warmup)}
+        return asdict(timed_threads([batch if one_call else each], seconds, warmup))
 
     def transfer(self, path: str, repeat: int) -> dict[str, Any]:
         """Push the file as a new version, then pull it, ``repeat`` times, after one 1 MiB

@@ -27,13 +27,14 @@ import argparse
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench._machine import BUSY_PCT, LoadMeter
 from bench._report import print_aligned, write_json
-from bench._run import arguments, measure_background_load, print_header, run_info, scratch
+from bench._run import arguments, print_header, run_info, scratch
 from bench._stack import Stack, platform_stack, processes
 from bench.artifacts._files import MiB, make_file
 from bench.peers._docs import BusyRunError, generated, refuse_busy, replace_generated
@@ -71,7 +72,7 @@ class Run:
         for system in self.order():
             with self.meter.window() as load:
                 result = self.drivers[system].call(op, **args)
-            figure = Figure(case, system, load, result["latencies_ms"], args["seconds"])
+            figure = Figure(case, system, load, result["latencies_ms"], result["completed"], args["seconds"])
             self.add(figure, result)
 
     def repeated(self, cases: dict[str, Case], op: str, mib: float = 0.0, **args: Any) -> None:
@@ -107,8 +108,6 @@ class Run:
 def run_cases(args: argparse.Namespace, drivers: dict[str, DriverProcess], root: Path) -> tuple[Run, list[Any]]:
     run = Run(drivers, LoadMeter())
     timing = {"seconds": args.seconds, "warmup": args.warmup}
-    for driver in drivers.values():
-        driver.call("prepare", threads=CREATE_THREADS)
 
     seeding = []
     for size in [s for s in SEARCH_SIZES if s < args.versions] + [args.versions]:
@@ -153,7 +152,14 @@ def commit() -> str:
 def start_drivers(own: Any, stack: Stack, server: MlflowServer, python: Path, root: Path) -> dict[str, DriverProcess]:
     for system in SYSTEMS:
         (root / system).mkdir()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": server.url, "MLFLOW_HTTP_POOL_MAXSIZE": str(max(ALIAS_THREADS))}
+    # As in MLflow's activated environment (``mlflow models serve`` runs ``uvicorn`` from PATH),
+    # with a connection pool as large as the most threads a case runs (MLflow's default is 10).
+    env = {
+        **os.environ,
+        "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}",
+        "MLFLOW_TRACKING_URI": server.url,
+        "MLFLOW_HTTP_POOL_MAXSIZE": str(max(ALIAS_THREADS)),
+    }
     mlflow = DriverProcess(
         "MLflow", python, HERE / "_mlflow_driver.py", {"folder": str(root / "MLflow")}, env, root / "MLflow.log"
     )
@@ -206,14 +212,19 @@ def main() -> int:
     with (
         scratch("modelyard-bench-peers-", args.keep) as root,
         platform_stack(root, {}, deploy_settings, durable=True, cache=True) as stack,
-        processes() as own,
+        processes("MLflow and the drivers") as own,
     ):
         create_bucket(stack.seaweedfs, BUCKET)
         dsn = stack.postgres.create_database("mlflow")
         server = own.enter_context(MlflowServer(root / "mlflow", python, dsn, stack.seaweedfs))
         print(f"mlflow server {server.url} pid {server.pid}", flush=True)
         drivers = start_drivers(own, stack, server, python, root)
-        measure_background_load(info)
+        for driver in drivers.values():
+            driver.call("prepare", threads=CREATE_THREADS)
+        with LoadMeter().window() as load:
+            time.sleep(3)
+        info["background_load_pct"] = round(load.other_pct, 1)
+        print(f"other load before the cases: {load.other_pct:.1f} % of the machine\n", flush=True)
         run, seeding = run_cases(args, drivers, root)
     info["seeding_s"] = seeding
 
