@@ -53,6 +53,8 @@ class Figure:
     """Each repetition's seconds (transfer and one-long-operation cases)."""
     mib: float = 0.0
     """The size moved (transfer cases)."""
+    registered_s: float | None = None
+    """Median seconds until the version was registered with its artifact (first prediction)."""
 
     @property
     def value(self) -> float:
@@ -79,7 +81,8 @@ class Figure:
             return f"p50 {_ms(self.p(0.5))} / p95 {_ms(self.p(0.95))} ms, {self.per_second:,.0f}/s"
         if kind is Kind.TRANSFER:
             return f"{self.value:,.0f} MiB/s"
-        return f"{self.value:.2f} s (max {max(self.samples_s):.2f})"
+        registered = f", registered at {self.registered_s:.2f}" if self.registered_s is not None else ""
+        return f"{self.value:.2f} s (max {max(self.samples_s):.2f}{registered})"
 
     def as_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -95,6 +98,8 @@ class Figure:
             document["per_second"] = self.per_second
         if self.samples_s:
             document["samples_s"] = self.samples_s
+        if self.registered_s is not None:
+            document["registered_s"] = self.registered_s
         return document
 
 

@@ -80,7 +80,7 @@ def create_bucket(seaweedfs: EmbeddedSeaweedFS, name: str) -> None:
 class MlflowServer(ManagedProcess):
     """``mlflow server`` on 127.0.0.1 with WORKERS workers: runs and registry in ``dsn``, artifacts
     proxied by the server into ``s3://BUCKET/mlflow`` (clients never see S3 credentials, as with
-    Modelyard's registry). Ready once /health answers."""
+    Modelyard's registry)."""
 
     name = "mlflow"
     start_timeout = 180.0  # its first start creates and migrates the database
@@ -108,6 +108,10 @@ class MlflowServer(ManagedProcess):
             f"s3://{BUCKET}/mlflow",
             "--workers",
             str(WORKERS),
+            # uvicorn restarts a worker that has not answered its health check in 5 s: on a busy
+            # machine that kills requests in flight and costs a worker's start-up mid-case.
+            "--uvicorn-opts",
+            "--timeout-worker-healthcheck 60",
             "--host",
             "127.0.0.1",
             "--port",
@@ -118,6 +122,11 @@ class MlflowServer(ManagedProcess):
         return {"env": self._env}
 
     def _is_ready(self) -> bool:
+        """Once every worker has started (each takes seconds to import MLflow, which would
+        otherwise land in the first cases) and /health answers."""
+        started = self.log_path.read_text(errors="replace").count("Application startup complete")
+        if started < WORKERS:
+            return False
         try:
             with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
                 return bool(response.status == 200)

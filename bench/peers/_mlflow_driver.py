@@ -40,7 +40,7 @@ from sklearn.linear_model import LogisticRegression
 
 from bench._load import timed_threads
 from bench.artifacts._files import MiB, make_file, mark
-from bench.peers._driver import SEARCH_MODELS, metric_names, sample, seed_row, serve, training_set, until
+from bench.peers._driver import METRICS, SEARCH_MODELS, metric_names, sample, seed_row, serve, training_set, until
 
 FILTER = "tags.team = 'vision'"
 SEED_CHUNK = 100
@@ -144,7 +144,9 @@ class MlflowOps:
         return {**asdict(timed), "rows": len(page), "first": first}
 
     def log_metrics(self, one_call: bool, seconds: float, warmup: float) -> dict[str, Any]:
-        """100 metrics of one run at the next step: in one log_batch, or one log_metric each."""
+        """Each call logs the 100 metrics of one run at the next step in a log_batch
+        (``one_call``), or one of them, the next in turn, at the next step with log_metric, as a
+        training loop does."""
         names = metric_names()
         steps = iter(range(1, 1 << 62))
 
@@ -155,8 +157,7 @@ class MlflowOps:
 
         def each() -> None:
             step = next(steps)
-            for name in names:
-                self.client.log_metric(self.metrics_run, name, step / 1000, step=step)
+            self.client.log_metric(self.metrics_run, names[step % METRICS], step / 1000, step=step)
 
         return asdict(timed_threads([batch if one_call else each], seconds, warmup))
 

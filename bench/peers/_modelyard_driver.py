@@ -27,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 import modelyard
 from bench._load import timed_threads
 from bench.artifacts._files import MiB, make_file, mark
-from bench.peers._driver import SEARCH_MODELS, metric_names, sample, seed_row, serve, training_set, until
+from bench.peers._driver import METRICS, SEARCH_MODELS, metric_names, sample, seed_row, serve, training_set, until
 from modelyard.errors import UnavailableError
 
 PROJECT = "peers"
@@ -94,7 +94,8 @@ class ModelyardOps:
         return {**asdict(timed), "rows": len(page.versions), "first": first}
 
     def log_metrics(self, one_call: bool, seconds: float, warmup: float) -> dict[str, Any]:
-        """100 metrics of one version at the next step: in one call, or in one call each."""
+        """Each call logs the 100 metrics of one version at the next step (``one_call``), or one
+        of them, the next in turn, at the next step, as a training loop does."""
         names = metric_names()
         steps = iter(range(1, 1 << 62))
 
@@ -104,8 +105,7 @@ class ModelyardOps:
 
         def each() -> None:
             step = next(steps)
-            for name in names:
-                self.client.log_metrics(self.metrics_ref, {name: step / 1000}, step=step)
+            self.client.log_metrics(self.metrics_ref, {names[step % METRICS]: step / 1000}, step=step)
 
         return asdict(timed_threads([batch if one_call else each], seconds, warmup))
 
