@@ -206,6 +206,7 @@ def main() -> int:
     args.deploys = args.deploys or (1 if args.quick else 3)
 
     python, version = mlflow_python(args.mlflow_venv)
+    began = time.monotonic()
     info = run_info("bench/peers/bench_peers.py", ("grpcio", "scikit-learn"), mlflow=version)
     info |= {"mlflow_workers": WORKERS, "commit": commit()}
     print_header(
@@ -232,6 +233,8 @@ def main() -> int:
         print(f"other load before the cases: {load.other_pct:.1f} % of the machine\n", flush=True)
         run, seeding = run_cases(args, drivers, root)
     info["seeding_s"] = seeding
+    info["run_minutes"] = round((time.monotonic() - began) / 60, 1)
+    print(f"\nthe run took {info['run_minutes']} min, seeding included")
 
     found = rows(run.figures, args.busy_pct)
     print("\nSide by side (faster: the better system and its ratio on p50 for one thread, calls/s for several,")

@@ -87,6 +87,7 @@ def test_busy_figures_are_refused_unless_allowed_and_then_marked() -> None:
         "command": ".venv/bin/python bench/peers/bench_peers.py",
         "background_load_pct": 12.0,
         "seeding_s": [[1000, {"MLflow": 61.2, "Modelyard": 3.4}]],
+        "run_minutes": 7.5,
     }
     text = generated(info, found, 10.0)
     assert "**Taken on a busy machine**: during 1 of 1 cases" in text
