@@ -45,7 +45,7 @@ def generated(info: dict[str, Any], found: Sequence[Row], threshold: float) -> s
         f"- MLflow {info['mlflow']} (`mlflow server`, {info['mlflow_workers']} workers, uvicorn); Modelyard at "
         f"commit `{info['commit']}` (metadata with its Redis cache, registry, deploy with the process runtime); "
         f"grpcio {info['grpcio']}, scikit-learn {info['scikit-learn']}",
-        "- One Postgres (durable) and one SeaweedFS for both; MLflow has its own database and bucket",
+        "- One Postgres (durable) and one SeaweedFS for both; MLflow has its own database and bucket prefix",
         f"- Date: {info['date']}; command: `{info['command']}`; it took {info['run_minutes']} min",
         f"- Other load before the run: {info['background_load_pct']} % of the machine; during each case: "
         "in the last column (MLflow's part / Modelyard's part)",

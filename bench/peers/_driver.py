@@ -3,8 +3,9 @@ operation uses, so that both systems see the same versions, metrics, files and m
 
 Each driver is a process of its own, run by its system's Python (the MLflow driver by the MLflow
 virtual environment's, the Modelyard driver by ours), so that each system is driven through its
-own SDK only. It imports nothing from either system here: this module and ``bench._load`` need
-only the standard library (and numpy, which both environments have, for the served model).
+own SDK only. It imports nothing from either system here: this module, ``bench._load`` and
+``bench.artifacts._files`` need only the standard library (and numpy and scikit-learn, which both
+environments have, for the served model).
 
 The protocol: the benchmark (``DriverProcess``) writes one JSON object a line on the driver's
 stdin, ``{"op": NAME, "args": {...}}``, and the driver (``serve``) writes one a line back,
@@ -27,6 +28,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from bench.artifacts._files import MiB, make_file, mark
+
 __all__ = [
     "FEATURES",
     "METRICS",
@@ -35,11 +38,13 @@ __all__ = [
     "SEARCH_MODELS",
     "TEAMS",
     "DriverProcess",
+    "first_predictions",
+    "fitted_model",
     "metric_names",
     "sample",
     "seed_row",
     "serve",
-    "training_set",
+    "transfers",
     "until",
 ]
 
@@ -66,13 +71,14 @@ def metric_names() -> list[str]:
     return [f"metric_{i:03d}" for i in range(METRICS)]
 
 
-def training_set() -> tuple[Any, Any]:
-    """The served model's training data: both systems fit the same LogisticRegression on it."""
+def fitted_model() -> Any:
+    """The served model: both systems fit the same LogisticRegression on the same 200 rows."""
     import numpy as np
+    from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(11)
     x = rng.normal(size=(200, FEATURES))
-    return x, (x[:, 0] - x[:, 3] > 0).astype(np.int64)
+    return LogisticRegression().fit(x, (x[:, 0] - x[:, 3] > 0).astype(np.int64))
 
 
 def sample() -> Any:
@@ -80,6 +86,30 @@ def sample() -> Any:
     import numpy as np
 
     return np.random.default_rng(12).normal(size=(1, FEATURES))
+
+
+def transfers(round_trip: Callable[[Path], tuple[float, float]], path: Path, repeat: int, seed: int) -> dict[str, Any]:
+    """``repeat`` round trips of the file ``path`` (its upload, then its download, each timed), after
+    one of a 1 MiB file beside it (not timed). Before each, the file's first bytes change (``seed``
+    tells the drivers apart), so that nothing uploaded was seen before."""
+    warm = path.with_name(f"warm-{seed}.bin")
+    make_file(warm, MiB, seed)
+    timings = []
+    for count, file in enumerate([warm] + [path] * repeat):
+        mark(file, seed, count)
+        timings.append(round_trip(file))
+    return {"upload_s": [t[0] for t in timings[1:]], "download_s": [t[1] for t in timings[1:]]}
+
+
+def first_predictions(serve_once: Callable[[Any], tuple[float, float, int]], repeat: int) -> dict[str, Any]:
+    """``repeat`` rounds of ``serve_once(fitted_model())``, after one not counted; each returns
+    (seconds to the first prediction, seconds to the version registered, the label predicted)."""
+    rounds = [serve_once(fitted_model()) for _ in range(repeat + 1)][1:]
+    return {
+        "seconds": [r[0] for r in rounds],
+        "registered_s": [r[1] for r in rounds],
+        "labels": [r[2] for r in rounds],
+    }
 
 
 def until(call: Callable[[], Any], retry: tuple[type[BaseException], ...], timeout: float) -> Any:

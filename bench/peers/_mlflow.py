@@ -1,6 +1,6 @@
 """MLflow, the way the side-by-side benchmark runs it: a virtual environment of its own (made on
 demand from PyPI, kept for the next run) and ``mlflow server`` with its 4 workers, on a database
-of its own in the benchmark's Postgres and a bucket of its own in its SeaweedFS."""
+of its own in the benchmark's Postgres and a prefix of its own in its SeaweedFS bucket."""
 
 from __future__ import annotations
 
@@ -14,17 +14,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
 from modelyard_common.embedded import EmbeddedSeaweedFS, ManagedProcess, free_port
 
-__all__ = ["BUCKET", "MLFLOW_SERIES", "REQUIREMENTS", "MlflowServer", "create_bucket", "mlflow_python"]
+__all__ = ["MLFLOW_SERIES", "REQUIREMENTS", "MlflowServer", "mlflow_python"]
 
 MLFLOW_SERIES = "3.17"
 """The MLflow release series this benchmark was written and run against."""
 REQUIREMENTS = (f"mlflow=={MLFLOW_SERIES}.*", "psycopg2-binary>=2.9,<3", "boto3>=1.34,<2")
-BUCKET = "mlflow-artifacts"
 WORKERS = 4
 """``mlflow server``'s default number of workers, passed explicitly."""
 _PROBE = "import boto3, mlflow, psycopg2, sklearn; print(mlflow.__version__)"
@@ -65,29 +61,18 @@ def s3_environment(seaweedfs: EmbeddedSeaweedFS) -> dict[str, str]:
     }
 
 
-def create_bucket(seaweedfs: EmbeddedSeaweedFS, name: str) -> None:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=seaweedfs.endpoint,
-        aws_access_key_id=seaweedfs.access_key,
-        aws_secret_access_key=seaweedfs.secret_key,
-        region_name=seaweedfs.region,
-        config=Config(s3={"addressing_style": "path"}),
-    )
-    s3.create_bucket(Bucket=name)
-
-
 class MlflowServer(ManagedProcess):
     """``mlflow server`` on 127.0.0.1 with WORKERS workers: runs and registry in ``dsn``, artifacts
-    proxied by the server into ``s3://BUCKET/mlflow`` (clients never see S3 credentials, as with
+    proxied by the server into ``s3://<bucket>/mlflow`` (clients never see S3 credentials, as with
     Modelyard's registry)."""
 
     name = "mlflow"
     start_timeout = 180.0  # its first start creates and migrates the database
     stop_grace = 10.0
 
-    def __init__(self, data_dir: Path, python: Path, dsn: str, seaweedfs: EmbeddedSeaweedFS) -> None:
+    def __init__(self, data_dir: Path, python: Path, dsn: str, seaweedfs: EmbeddedSeaweedFS, bucket: str) -> None:
         super().__init__(data_dir)
+        self._bucket = bucket
         self.port = free_port()
         self._mlflow = python.with_name("mlflow")
         # The driver named: SQLAlchemy 2.1 would pick psycopg 3 for a bare "postgresql://".
@@ -105,7 +90,7 @@ class MlflowServer(ManagedProcess):
             "--backend-store-uri",
             self._dsn,
             "--artifacts-destination",
-            f"s3://{BUCKET}/mlflow",
+            f"s3://{self._bucket}/mlflow",
             "--workers",
             str(WORKERS),
             # uvicorn restarts a worker that has not answered its health check in 5 s: on a busy

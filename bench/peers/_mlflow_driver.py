@@ -36,17 +36,25 @@ import mlflow
 import mlflow.sklearn
 from mlflow import MlflowClient
 from mlflow.entities import Metric
-from sklearn.linear_model import LogisticRegression
 
 from bench._load import timed_threads
-from bench.artifacts._files import MiB, make_file, mark
-from bench.peers._driver import METRICS, SEARCH_MODELS, metric_names, sample, seed_row, serve, training_set, until
+from bench.peers._driver import (
+    METRICS,
+    SEARCH_MODELS,
+    first_predictions,
+    metric_names,
+    sample,
+    seed_row,
+    serve,
+    transfers,
+    until,
+)
 
 FILTER = "tags.team = 'vision'"
 SEED_CHUNK = 100
 """Seeded versions per run: their accuracies go in one log_batch."""
 MARK_SEED = 2
-"""Marks this driver's uploads apart from the Modelyard driver's (``mark``'s seed)."""
+"""Marks this driver's uploads apart from the Modelyard driver's."""
 
 
 def now_ms() -> int:
@@ -69,7 +77,6 @@ class MlflowOps:
         self.model_id = ""
         self.metrics_run = ""
         self.seeded = 0
-        self.marks = 0
         self.served = 0
 
     def prepare(self, threads: int) -> dict[str, Any]:
@@ -162,23 +169,12 @@ class MlflowOps:
         return asdict(timed_threads([batch if one_call else each], seconds, warmup))
 
     def transfer(self, path: str, repeat: int) -> dict[str, Any]:
-        """Log the file as an artifact of a new run, then download it, ``repeat`` times, after
-        one 1 MiB round trip (not timed)."""
-        warm = self.folder / "warm.bin"
-        make_file(warm, MiB, MARK_SEED)
-        self._round_trip(warm)
-        uploads, downloads = [], []
-        for _ in range(repeat):
-            up, down = self._round_trip(Path(path))
-            uploads.append(up)
-            downloads.append(down)
-        return {"upload_s": uploads, "download_s": downloads}
+        """Log the file as an artifact of a new run, then download it."""
+        return transfers(self._round_trip, Path(path), repeat, MARK_SEED)
 
     def _round_trip(self, path: Path) -> tuple[float, float]:
-        self.marks += 1
-        mark(path, MARK_SEED, self.marks)
         run = self.client.create_run(self.experiment).info.run_id
-        dest = self.folder / f"download-{self.marks}"
+        dest = self.folder / f"download-{run}"
         dest.mkdir()
         os.sync()
         started = time.perf_counter()
@@ -197,17 +193,10 @@ class MlflowOps:
     def first_prediction(self, repeat: int) -> dict[str, Any]:
         """From a fitted model in memory: ``mlflow.sklearn.log_model`` in a run with
         ``registered_model_name`` (a new registered model), ``mlflow models serve --env-manager
-        local`` of that version, POST /invocations until it answers. One round first (not
-        counted), each round on a registered model and server of its own."""
-        x, y = training_set()
-        rounds = [self._serve_once(LogisticRegression().fit(x, y)) for _ in range(repeat + 1)][1:]
-        return {
-            "seconds": [r[0] for r in rounds],
-            "registered_s": [r[1] for r in rounds],
-            "labels": [r[2] for r in rounds],
-        }
+        local`` of that version, POST /invocations until it answers."""
+        return first_predictions(self._serve_once, repeat)
 
-    def _serve_once(self, model: LogisticRegression) -> tuple[float, float, int]:
+    def _serve_once(self, model: Any) -> tuple[float, float, int]:
         self.served += 1
         name = f"served-{self.served}"
         port = free_port()
@@ -217,6 +206,8 @@ class MlflowOps:
         )
 
         def invoke() -> Any:
+            if server.poll() is not None:
+                raise RuntimeError(f"mlflow models serve exited ({server.returncode}); see {log.name}")
             with urllib.request.urlopen(request, timeout=10) as response:
                 return json.load(response)
 

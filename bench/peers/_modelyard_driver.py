@@ -22,18 +22,26 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import skops.io
-from sklearn.linear_model import LogisticRegression
 
 import modelyard
 from bench._load import timed_threads
-from bench.artifacts._files import MiB, make_file, mark
-from bench.peers._driver import METRICS, SEARCH_MODELS, metric_names, sample, seed_row, serve, training_set, until
+from bench.peers._driver import (
+    METRICS,
+    SEARCH_MODELS,
+    first_predictions,
+    metric_names,
+    sample,
+    seed_row,
+    serve,
+    transfers,
+    until,
+)
 from modelyard.errors import UnavailableError
 
 PROJECT = "peers"
 FILTER = 'tags.team = "vision"'
 MARK_SEED = 1
-"""Marks this driver's uploads apart from the MLflow driver's (``mark``'s seed)."""
+"""Marks this driver's uploads apart from the MLflow driver's."""
 
 
 class ModelyardOps:
@@ -43,7 +51,6 @@ class ModelyardOps:
         )
         self.folder = Path(config["folder"])
         self.seeded = 0
-        self.marks = 0
         self.served = 0
         self.metrics_ref = ""
 
@@ -110,26 +117,15 @@ class ModelyardOps:
         return asdict(timed_threads([batch if one_call else each], seconds, warmup))
 
     def transfer(self, path: str, repeat: int) -> dict[str, Any]:
-        """Push the file as a new version, then pull it, ``repeat`` times, after one 1 MiB
-        round trip (not timed)."""
-        warm = self.folder / "warm.bin"
-        make_file(warm, MiB, MARK_SEED)
-        self._round_trip(warm)
-        uploads, downloads = [], []
-        for _ in range(repeat):
-            up, down = self._round_trip(Path(path))
-            uploads.append(up)
-            downloads.append(down)
-        return {"upload_s": uploads, "download_s": downloads}
+        """Push the file as a new version of ``peers/blob``, then pull it."""
+        return transfers(self._round_trip, Path(path), repeat, MARK_SEED)
 
     def _round_trip(self, path: Path) -> tuple[float, float]:
-        self.marks += 1
-        mark(path, MARK_SEED, self.marks)
-        dest = self.folder / f"pull-{self.marks}"
         os.sync()
         started = time.perf_counter()
         version = self.client.push(f"{PROJECT}/blob", path)
         pushed = time.perf_counter()
+        dest = self.folder / f"pull-{version.version}"
         os.sync()
         started_pull = time.perf_counter()
         self.client.pull(version.reference, dest)
@@ -141,27 +137,21 @@ class ModelyardOps:
 
     def first_prediction(self, repeat: int) -> dict[str, Any]:
         """From a fitted model in memory: saved with skops, pushed as a new model's version,
-        deployed (one replica, the process runtime), predicted until it answers. One round first
-        (not counted), each round on a model and deployment of its own."""
-        x, y = training_set()
-        rounds = [self._serve_once(LogisticRegression().fit(x, y)) for _ in range(repeat + 1)][1:]
-        return {
-            "seconds": [r[0] for r in rounds],
-            "registered_s": [r[1] for r in rounds],
-            "labels": [r[2] for r in rounds],
-        }
+        deployed (one replica, the process runtime), predicted until it answers."""
+        return first_predictions(self._serve_once, repeat)
 
-    def _serve_once(self, model: LogisticRegression) -> tuple[float, float, int]:
+    def _serve_once(self, model: Any) -> tuple[float, float, int]:
         self.served += 1
         name = f"served-{self.served}"
         folder = self.folder / name
         folder.mkdir()
+        row = sample()
         started = time.perf_counter()
         skops.io.dump(model, folder / "model.skops")
         version = self.client.push(f"{PROJECT}/{name}", folder, framework="sklearn", payload_format="skops")
         registered = time.perf_counter()
         self.client.deploy(name, version.reference)
-        outputs = until(lambda: self.client.predict(name, {"input": sample()}), (UnavailableError,), 120)
+        outputs = until(lambda: self.client.predict(name, {"input": row}), (UnavailableError,), 120)
         answered = time.perf_counter()
         self.client.delete_deployment(name)
         return answered - started, registered - started, int(outputs["predict"][0])

@@ -9,7 +9,7 @@ Usage::
 
 Starts, in a temporary folder, and stops by pid at the end: Postgres (durable) and SeaweedFS,
 shared by both systems; Redis and Modelyard's metadata, registry and deploy services (process
-runtime); ``mlflow server`` with its 4 workers on a database and a bucket of its own. MLflow runs
+runtime); ``mlflow server`` with its 4 workers on a database and a bucket prefix of its own. MLflow runs
 from a virtual environment of its own (``.bench/mlflow-venv``, made from PyPI on the first run).
 
 Each system is driven by a driver process of its own: bench/peers/_mlflow_driver.py run by the
@@ -36,12 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench._machine import BUSY_PCT, LoadMeter
 from bench._report import print_aligned, write_json
 from bench._run import arguments, print_header, run_info, scratch
-from bench._stack import Stack, platform_stack, processes
+from bench._stack import BUCKET, Stack, platform_stack, processes
 from bench.artifacts._files import MiB, make_file
 from bench.peers._docs import BusyRunError, generated, refuse_busy, replace_generated
 from bench.peers._driver import DriverProcess
 from bench.peers._figures import HEADERS, SYSTEMS, Case, Figure, Kind, rows, terminal_rows
-from bench.peers._mlflow import BUCKET, WORKERS, MlflowServer, create_bucket, mlflow_python
+from bench.peers._mlflow import WORKERS, MlflowServer, mlflow_python
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -220,9 +220,8 @@ def main() -> int:
         platform_stack(root, {}, deploy_settings, durable=True, cache=True) as stack,
         processes("MLflow and the drivers") as own,
     ):
-        create_bucket(stack.seaweedfs, BUCKET)
         dsn = stack.postgres.create_database("mlflow")
-        server = own.enter_context(MlflowServer(root / "mlflow", python, dsn, stack.seaweedfs))
+        server = own.enter_context(MlflowServer(root / "mlflow", python, dsn, stack.seaweedfs, BUCKET))
         print(f"mlflow server {server.url} pid {server.pid}", flush=True)
         drivers = start_drivers(own, stack, server, python, root)
         for driver in drivers.values():
