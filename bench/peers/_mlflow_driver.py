@@ -39,7 +39,6 @@ from mlflow.entities import Metric
 
 from bench._load import timed_threads
 from bench.peers._driver import (
-    METRICS,
     SEARCH_MODELS,
     first_predictions,
     metric_names,
@@ -164,7 +163,7 @@ class MlflowOps:
 
         def each() -> None:
             step = next(steps)
-            self.client.log_metric(self.metrics_run, names[step % METRICS], step / 1000, step=step)
+            self.client.log_metric(self.metrics_run, names[step % len(names)], step / 1000, step=step)
 
         return asdict(timed_threads([batch if one_call else each], seconds, warmup))
 

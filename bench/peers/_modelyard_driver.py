@@ -26,7 +26,6 @@ import skops.io
 import modelyard
 from bench._load import timed_threads
 from bench.peers._driver import (
-    METRICS,
     SEARCH_MODELS,
     first_predictions,
     metric_names,
@@ -112,7 +111,7 @@ class ModelyardOps:
 
         def each() -> None:
             step = next(steps)
-            self.client.log_metrics(self.metrics_ref, {names[step % METRICS]: step / 1000}, step=step)
+            self.client.log_metrics(self.metrics_ref, {names[step % len(names)]: step / 1000}, step=step)
 
         return asdict(timed_threads([batch if one_call else each], seconds, warmup))
 
