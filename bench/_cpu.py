@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,10 +50,11 @@ def cpu_seconds(pid: int, with_children: bool = False) -> float:
     return total / TICK
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """User + system CPU of ``root`` and every process below it, however deep (a server's
-    workers, a driver's children), live or exited: a live process counts its own time and that of
-    the children it reaped, which is where an exited one's time goes."""
+def tree_cpu_seconds(roots: Iterable[int]) -> dict[int, float]:
+    """User + system CPU of each of ``roots`` and every process below it, however deep (a
+    server's workers, a driver's children), live or exited: a live process counts its own time
+    and that of the children it reaped, which is where an exited one's time goes. One read of
+    /proc for all of them."""
     children: dict[int, list[int]] = {}
     ticks: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -62,12 +63,15 @@ def tree_cpu_seconds(root: int) -> float:
                 fields = _stat_fields(Path(f"/proc/{entry}/stat"))
                 children.setdefault(fields[0], []).append(int(entry))
                 ticks[int(entry)] = sum(fields[10:14])
-    total, pending = 0, [root]
-    while pending:
-        pid = pending.pop()
-        total += ticks.get(pid, 0)
-        pending += children.get(pid, [])
-    return total / TICK
+    seconds = {}
+    for root in roots:
+        total, pending = 0, [root]
+        while pending:
+            pid = pending.pop()
+            total += ticks.get(pid, 0)
+            pending += children.get(pid, [])
+        seconds[root] = total / TICK
+    return seconds
 
 
 def main_thread_cpu_seconds(pid: int) -> float:

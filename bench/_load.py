@@ -66,6 +66,8 @@ class Timed:
     """Every call started in the window, the last ones ending after it."""
     completed: int
     """The calls that ended within the window: completed / seconds is the throughput."""
+    made: int = 0
+    """Every call made, the warm-up's included: what the CPU of the whole run went into."""
 
 
 def timed_threads(calls: Sequence[Callable[[], object]], seconds: float, warmup: float = 0.0) -> Timed:
@@ -83,9 +85,11 @@ def timed_threads(calls: Sequence[Callable[[], object]], seconds: float, warmup:
         start.wait()
         began, ends = window
         mine: list[tuple[float, float]] = []  # (started, ended)
+        warm = 0
         try:
             while clock() < began:
                 call()
+                warm += 1
             while (started := clock()) < ends:
                 call()
                 mine.append((started, clock()))
@@ -94,6 +98,7 @@ def timed_threads(calls: Sequence[Callable[[], object]], seconds: float, warmup:
         with lock:
             timed.latencies_ms += [(ended - started) * 1000 for started, ended in mine]
             timed.completed += sum(1 for _, ended in mine if ended <= ends)
+            timed.made += warm + len(mine)
 
     workers = [threading.Thread(target=work, args=(call,), daemon=True) for call in calls]
     for worker in workers:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from bench._cpu import TICK, machine_ticks, tree_cpu_seconds
 
@@ -24,36 +24,46 @@ BUSY_PCT = 10.0
 
 @dataclass
 class Load:
-    """Shares of all cores (%) during a window, filled in when it closes."""
+    """Shares of all cores (%) during a window, and CPU seconds by party, filled in when it
+    closes."""
 
     ours_pct: float = 0.0
     """Used by the benchmark's process tree."""
     other_pct: float = 0.0
     """Used by every other process of the machine."""
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    """CPU seconds of each of the meter's parties (each the trees of its processes)."""
 
     def busy(self, threshold: float = BUSY_PCT) -> bool:
         return self.other_pct > threshold
 
 
 class LoadMeter:
-    """Windows of load, with ``root`` (this process unless told) and everything below it counted
-    as the benchmark's own."""
+    """Windows of load: this process and everything below it count as the benchmark's own, and
+    ``parties`` names groups of processes (each with everything below it) whose CPU is reported
+    apart, such as a server and its workers."""
 
-    def __init__(self, root: int | None = None) -> None:
-        self.root = os.getpid() if root is None else root
+    def __init__(self, parties: Mapping[str, Sequence[int]] | None = None) -> None:
+        self.root = os.getpid()
+        self.parties = dict(parties or {})
+
+    def _snapshot(self) -> dict[int, float]:
+        return tree_cpu_seconds({self.root, *(pid for pids in self.parties.values() for pid in pids)})
 
     @contextlib.contextmanager
     def window(self) -> Iterator[Load]:
         """Measures the block: the load it yields is filled in when the block ends."""
         load = Load()
-        ours0 = tree_cpu_seconds(self.root)
+        before = self._snapshot()
         busy0, total0 = machine_ticks()
         yield load
         busy1, total1 = machine_ticks()
-        ours = (tree_cpu_seconds(self.root) - ours0) * TICK
+        after = self._snapshot()
+        ours = (after[self.root] - before[self.root]) * TICK
         ticks = max(total1 - total0, 1)
         load.ours_pct = min(100.0, ours / ticks * 100)
         load.other_pct = max(0.0, (busy1 - busy0 - ours) / ticks * 100)
+        load.cpu_s = {name: sum(after[p] - before[p] for p in pids) for name, pids in self.parties.items()}
 
 
 def busy_cases(loads: Mapping[str, Load], threshold: float = BUSY_PCT) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bench.peers._figures import Row, markdown
+from bench.peers._figures import Row, cpu_markdown, markdown
 
 __all__ = ["BEGIN", "END", "BusyRunError", "generated", "refuse_busy", "replace_generated"]
 
@@ -30,8 +30,9 @@ def refuse_busy(found: Sequence[Row], threshold: float, allow_busy: bool) -> Non
         )
 
 
-def generated(info: dict[str, Any], found: Sequence[Row], threshold: float) -> str:
-    """The "Machine and run" and "Figures" subsections of a run."""
+def generated(info: dict[str, Any], found: Sequence[Row], cpu: Sequence[Sequence[str]], threshold: float) -> str:
+    """The "Machine and run" and "Figures" subsections of a run: the figures, then the CPU per
+    call of the cases timed call by call (``cpu``, from cpu_rows)."""
     busy = sum(r.busy for r in found)
     seeding = "; ".join(
         f"{size:,} versions: MLflow {took['MLflow']:.0f} s, Modelyard {took['Modelyard']:.0f} s"
@@ -61,7 +62,11 @@ def generated(info: dict[str, Any], found: Sequence[Row], threshold: float) -> s
             "replaces these.",
             "",
         ]
-    return "\n".join(lines) + "\n" + markdown(found)
+    cpu_intro = (
+        "\nCPU per call, ms: the system's server processes + its client (the driver) + the stores "
+        "(Postgres, SeaweedFS, Redis), over every call of the case, warm-up included:\n\n"
+    )
+    return "\n".join(lines) + "\n" + markdown(found) + cpu_intro + cpu_markdown(cpu)
 
 
 def replace_generated(document: str, text: str) -> str:

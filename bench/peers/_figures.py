@@ -12,7 +12,19 @@ from typing import Any
 from bench._load import percentile
 from bench._machine import BUSY_PCT, Load
 
-__all__ = ["Case", "Figure", "Kind", "Row", "markdown", "rows", "terminal_rows"]
+__all__ = [
+    "CPU_HEADERS",
+    "HEADERS",
+    "Case",
+    "Figure",
+    "Kind",
+    "Row",
+    "cpu_markdown",
+    "cpu_rows",
+    "markdown",
+    "rows",
+    "terminal_rows",
+]
 
 SYSTEMS = ("MLflow", "Modelyard")
 
@@ -49,6 +61,8 @@ class Figure:
     """The calls that ended within the window (latency cases)."""
     seconds: float = 0.0
     """The window (latency cases)."""
+    made: int = 0
+    """Every call made in the case, warm-up included (latency cases): what its CPU went into."""
     samples_s: list[float] = field(default_factory=list)
     """Each repetition's seconds (transfer and one-long-operation cases)."""
     mib: float = 0.0
@@ -69,6 +83,14 @@ class Figure:
 
     def p(self, q: float) -> float:
         return percentile(self.latencies_ms, q)
+
+    def cpu_ms_per_call(self) -> dict[str, float]:
+        """CPU per call (ms) of the system's server processes, of its client (the driver) and of
+        the stores (Postgres, SeaweedFS, Redis), which only this system used meanwhile."""
+        if not self.made:
+            return {}
+        parties = {"server": f"{self.system} server", "client": f"{self.system} client", "stores": "stores"}
+        return {name: self.load.cpu_s.get(party, 0.0) * 1000 / self.made for name, party in parties.items()}
 
     @property
     def per_second(self) -> float:
@@ -95,7 +117,7 @@ class Figure:
         }
         if self.latencies_ms:
             document |= {"calls": len(self.latencies_ms), "p50_ms": self.p(0.5), "p95_ms": self.p(0.95)}
-            document["per_second"] = self.per_second
+            document |= {"per_second": self.per_second, "cpu_ms_per_call": self.cpu_ms_per_call()}
         if self.samples_s:
             document["samples_s"] = self.samples_s
         if self.registered_s is not None:
@@ -157,4 +179,33 @@ def markdown(found: Sequence[Row]) -> str:
     for r in found:
         name = f"{r.case} (busy)" if r.busy else r.case
         lines.append(f"| {name} | {r.mlflow} | {r.modelyard} | {r.faster} | {r.load} |")
+    return "\n".join(lines) + "\n"
+
+
+CPU_HEADERS = ("operation", "MLflow", "Modelyard", "less CPU")
+
+
+def cpu_rows(figures: Sequence[Figure]) -> list[list[str]]:
+    """CPU per call of the cases timed call by call: "server + client + stores" ms for each system,
+    and which used less in all and by how much. Less sensitive to the other load than latency."""
+    pairs: dict[Case, dict[str, Figure]] = {}
+    for figure in figures:
+        if figure.made:
+            pairs.setdefault(figure.case, {})[figure.system] = figure
+    found = []
+    for case, pair in pairs.items():
+        cells, totals = [], []
+        for system in SYSTEMS:
+            cpu = pair[system].cpu_ms_per_call()
+            cells.append(" + ".join(_ms(cpu[k]) for k in ("server", "client", "stores")))
+            totals.append(sum(cpu.values()))
+        a, b = totals
+        less = f"{'Modelyard' if b < a else 'MLflow'} {max(a, b) / min(a, b):.1f}x" if a > 0 and b > 0 else "-"
+        found.append([case.name, *cells, less])
+    return found
+
+
+def cpu_markdown(found: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(CPU_HEADERS) + " |", "| --- | ---: | ---: | --- |"]
+    lines += ["| " + " | ".join(row) + " |" for row in found]
     return "\n".join(lines) + "\n"

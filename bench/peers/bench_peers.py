@@ -40,7 +40,7 @@ from bench._stack import BUCKET, Stack, platform_stack, processes
 from bench.artifacts._files import MiB, make_file
 from bench.peers._docs import BusyRunError, generated, refuse_busy, replace_generated
 from bench.peers._driver import DriverProcess
-from bench.peers._figures import HEADERS, SYSTEMS, Case, Figure, Kind, rows, terminal_rows
+from bench.peers._figures import CPU_HEADERS, HEADERS, SYSTEMS, Case, Figure, Kind, cpu_rows, rows, terminal_rows
 from bench.peers._mlflow import WORKERS, MlflowServer, mlflow_python
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +75,9 @@ class Run:
         for system in self.order():
             with self.meter.window() as load:
                 result = self.drivers[system].call(op, **args)
-            figure = Figure(case, system, load, result["latencies_ms"], result["completed"], args["seconds"])
+            figure = Figure(
+                case, system, load, result["latencies_ms"], result["completed"], args["seconds"], made=result["made"]
+            )
             self.add(figure, result)
 
     def repeated(self, cases: dict[str, Case], op: str, mib: float = 0.0, **args: Any) -> None:
@@ -110,8 +112,10 @@ class Run:
         ]
 
 
-def run_cases(args: argparse.Namespace, drivers: dict[str, DriverProcess], root: Path) -> tuple[Run, list[Any]]:
-    run = Run(drivers, LoadMeter())
+def run_cases(
+    args: argparse.Namespace, drivers: dict[str, DriverProcess], meter: LoadMeter, root: Path
+) -> tuple[Run, list[Any]]:
+    run = Run(drivers, meter)
     timing = {"seconds": args.seconds, "warmup": args.warmup}
 
     seeding = []
@@ -152,6 +156,18 @@ def commit() -> str:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     return head.stdout.strip() + ("+" if dirty else "")
+
+
+def parties(stack: Stack, server: MlflowServer, drivers: dict[str, DriverProcess]) -> dict[str, list[int]]:
+    """Whose CPU each case reports: each system's server processes and client, and the stores."""
+    assert stack.deploy is not None and stack.redis is not None
+    return {
+        "MLflow server": [server.pid],
+        "MLflow client": [drivers["MLflow"].process.pid],
+        "Modelyard server": [stack.metadata.pid, stack.registry.pid, stack.deploy.pid],
+        "Modelyard client": [drivers["Modelyard"].process.pid],
+        "stores": [stack.postgres.pid, stack.seaweedfs.pid, stack.redis.pid],
+    }
 
 
 def start_drivers(own: Any, stack: Stack, server: MlflowServer, python: Path, root: Path) -> dict[str, DriverProcess]:
@@ -226,11 +242,12 @@ def main() -> int:
         drivers = start_drivers(own, stack, server, python, root)
         for driver in drivers.values():
             driver.call("prepare", threads=CREATE_THREADS)
-        with LoadMeter().window() as load:
+        meter = LoadMeter(parties(stack, server, drivers))
+        with meter.window() as load:
             time.sleep(3)
         info["background_load_pct"] = round(load.other_pct, 1)
         print(f"other load before the cases: {load.other_pct:.1f} % of the machine\n", flush=True)
-        run, seeding = run_cases(args, drivers, root)
+        run, seeding = run_cases(args, drivers, meter, root)
     info["seeding_s"] = seeding
     info["run_minutes"] = round((time.monotonic() - began) / 60, 1)
     print(f"\nthe run took {info['run_minutes']} min, seeding included")
@@ -239,6 +256,8 @@ def main() -> int:
     print("\nSide by side (faster: the better system and its ratio on p50 for one thread, calls/s for several,")
     print("MiB/s for transfers, median seconds for the first prediction)")
     print_aligned(HEADERS, terminal_rows(found), numeric={1, 2, 4})
+    print("\nCPU per call, ms: server + client + stores (Postgres, SeaweedFS, Redis), warm-up included")
+    print_aligned(CPU_HEADERS, cpu_rows(run.figures), numeric={1, 2})
     write_json(args.json, info, [], figures=[f.as_json() for f in run.figures])
     if disagreements := run.disagreements():
         print("\nThe systems did not answer alike, so these figures compare different work:")
@@ -250,7 +269,9 @@ def main() -> int:
         except BusyRunError as exc:
             print(f"\n{exc}")
             return 1
-        DOCS.write_text(replace_generated(DOCS.read_text(), generated(info, found, args.busy_pct)))
+        DOCS.write_text(
+            replace_generated(DOCS.read_text(), generated(info, found, cpu_rows(run.figures), args.busy_pct))
+        )
         print(f"\nwrote the figures into {DOCS}")
     return 0
 

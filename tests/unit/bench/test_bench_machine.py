@@ -22,18 +22,24 @@ BURN = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() 
 
 
 def test_tree_cpu_counts_an_exited_grandchild() -> None:
-    before = tree_cpu_seconds(os.getpid())
+    before = tree_cpu_seconds([os.getpid()])[os.getpid()]
     child = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {BURN!r}], check=True)"
     subprocess.run([sys.executable, "-c", child], check=True)
-    spent = tree_cpu_seconds(os.getpid()) - before
+    spent = tree_cpu_seconds([os.getpid()])[os.getpid()] - before
     assert spent >= 0.4
 
 
-def test_load_meter_counts_the_benchmarks_children_as_its_own() -> None:
-    with LoadMeter().window() as load:
-        subprocess.run([sys.executable, "-c", BURN], check=True)
+def test_load_meter_counts_the_benchmarks_children_as_its_own_and_reports_each_party() -> None:
+    idle = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        with LoadMeter({"idle": [idle.pid]}).window() as load:
+            subprocess.run([sys.executable, "-c", BURN], check=True)
+    finally:
+        idle.communicate(b"")
     assert load.ours_pct > 0
     assert 0 <= load.other_pct <= 100
+    assert set(load.cpu_s) == {"idle"}
+    assert load.cpu_s["idle"] < 0.4
 
 
 def test_timed_threads_times_each_call_and_counts_those_ended_in_the_window() -> None:
@@ -48,7 +54,7 @@ def test_timed_threads_times_each_call_and_counts_those_ended_in_the_window() ->
     assert timed.completed > 0
     assert timed.completed <= len(timed.latencies_ms) <= timed.completed + 3
     assert all(latency >= 0 for latency in timed.latencies_ms)
-    assert sum(calls) > len(timed.latencies_ms)  # the warm-up's calls are made, not timed
+    assert sum(calls) == timed.made > len(timed.latencies_ms)  # the warm-up's calls are made, not timed
 
 
 def test_timed_threads_raises_what_a_call_raised() -> None:

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from bench._machine import Load
 from bench.peers._docs import BEGIN, END, BusyRunError, generated, refuse_busy, replace_generated
-from bench.peers._figures import Case, Figure, Kind, faster, markdown, rows
+from bench.peers._figures import Case, Figure, Kind, cpu_rows, faster, markdown, rows
 
 
 def figure(case: Case, system: str, other_pct: float = 1.0, **fields: Any) -> Figure:
@@ -89,7 +89,7 @@ def test_busy_figures_are_refused_unless_allowed_and_then_marked() -> None:
         "seeding_s": [[1000, {"MLflow": 61.2, "Modelyard": 3.4}]],
         "run_minutes": 7.5,
     }
-    text = generated(info, found, 10.0)
+    text = generated(info, found, [], 10.0)
     assert "**Taken on a busy machine**: during 1 of 1 cases" in text
     assert "1,000 versions: MLflow 61 s, Modelyard 3 s" in text
     assert "| get by alias, 1 thread (busy) |" in text
@@ -105,3 +105,13 @@ def test_write_docs_replaces_only_what_lies_between_the_markers() -> None:
     assert replace_generated(written, "new figures\n") == written
     with pytest.raises(ValueError, match="markers are missing"):
         replace_generated("# Benchmarks\n", "new figures\n")
+
+
+def test_cpu_per_call_splits_server_client_and_stores_over_every_call_made() -> None:
+    case = Case("get by alias, 1 thread", Kind.LATENCY)
+    mlflow_cpu = {"MLflow server": 2.0, "MLflow client": 1.0, "stores": 0.5, "Modelyard server": 0.01}
+    modelyard_cpu = {"Modelyard server": 0.5, "Modelyard client": 0.25, "stores": 0.25, "MLflow server": 0.02}
+    mlflow = Figure(case, "MLflow", Load(cpu_s=mlflow_cpu), latencies_ms=[5.0], made=500)
+    modelyard = Figure(case, "Modelyard", Load(cpu_s=modelyard_cpu), latencies_ms=[1.0], made=1000)
+    assert modelyard.cpu_ms_per_call() == {"server": 0.5, "client": 0.25, "stores": 0.25}
+    assert cpu_rows([mlflow, modelyard]) == [[case.name, "4.00 + 2.00 + 1.00", "0.50 + 0.25 + 0.25", "Modelyard 7.0x"]]
