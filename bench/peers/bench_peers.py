@@ -103,8 +103,8 @@ class Run:
         )
 
     def disagreements(self) -> list[str]:
-        """The cases where the two systems did not answer alike: both must find 100 rows, the
-        same best accuracy, and predict the same labels."""
+        """The cases where the two systems did not answer alike: both must find as many rows and
+        the same best accuracy, and predict the same labels."""
         return [
             f"{case}: MLflow {pair['MLflow']}, Modelyard {pair['Modelyard']}"
             for case, pair in self.answers.items()
