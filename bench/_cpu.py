@@ -21,6 +21,7 @@ __all__ = [
     "cpu_seconds",
     "machine_ticks",
     "main_thread_cpu_seconds",
+    "shares",
     "tree_cpu_seconds",
 ]
 
@@ -87,6 +88,14 @@ def machine_ticks() -> tuple[int, int]:
     return total - fields[3] - fields[4], total
 
 
+def shares(ours_seconds: float, before: tuple[int, int], after: tuple[int, int]) -> tuple[float, float]:
+    """(ours %, other %): the shares of all cores that ``ours_seconds`` of CPU and every other
+    process took between two readings of ``machine_ticks``."""
+    ticks = max(after[1] - before[1], 1)
+    ours = ours_seconds * TICK
+    return ours / ticks * 100, max(0.0, (after[0] - before[0] - ours) / ticks * 100)
+
+
 def background_load(seconds: float) -> float:
     """Share of all cores busy (in %) while the benchmark does nothing: other people's work."""
     busy0, total0 = machine_ticks()
@@ -133,12 +142,10 @@ class CpuMeter:
         """Measures the block: the window it yields is filled in when the block ends."""
         measured = CpuWindow()
         before = self.snapshot()
-        busy0, total0 = machine_ticks()
+        machine0 = machine_ticks()
         yield measured
-        busy1, total1 = machine_ticks()
+        machine1 = machine_ticks()
         after = self.snapshot()
         measured.seconds = {name: after[name] - before[name] for name in before}
-        ours = sum(measured.seconds[name] for name in self.parties) * TICK
-        ticks = max(total1 - total0, 1)
-        measured.ours_pct = ours / ticks * 100
-        measured.other_pct = max(0.0, (busy1 - busy0 - ours) / ticks * 100)
+        ours = sum(measured.seconds[name] for name in self.parties)
+        measured.ours_pct, measured.other_pct = shares(ours, machine0, machine1)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bench._cpu import TICK, machine_ticks, tree_cpu_seconds
+from bench._cpu import machine_ticks, shares, tree_cpu_seconds
 
 __all__ = ["BUSY_PCT", "Load", "LoadMeter", "busy_cases"]
 
@@ -55,14 +55,11 @@ class LoadMeter:
         """Measures the block: the load it yields is filled in when the block ends."""
         load = Load()
         before = self._snapshot()
-        busy0, total0 = machine_ticks()
+        machine0 = machine_ticks()
         yield load
-        busy1, total1 = machine_ticks()
+        machine1 = machine_ticks()
         after = self._snapshot()
-        ours = (after[self.root] - before[self.root]) * TICK
-        ticks = max(total1 - total0, 1)
-        load.ours_pct = min(100.0, ours / ticks * 100)
-        load.other_pct = max(0.0, (busy1 - busy0 - ours) / ticks * 100)
+        load.ours_pct, load.other_pct = shares(after[self.root] - before[self.root], machine0, machine1)
         load.cpu_s = {name: sum(after[p] - before[p] for p in pids) for name, pids in self.parties.items()}
 
 
