@@ -153,7 +153,7 @@ def _job(client: modelyard.Client, model: str, dataset: str, args: Any, deploy_p
 
 
 def main() -> None:
-    parser = arguments(__doc__ or "", "200 k rows; memory at 100 k and 1 M rows", "unused")
+    parser = arguments(__doc__ or "", "200 k rows; memory at 100 k and 1 M rows", None)
     parser.add_argument("--rows", type=int, help="rows of the throughput job  [default: 1000000]")
     parser.add_argument("--small-rows", type=int, default=100_000, help="rows of the small memory job")
     parser.add_argument("--large-rows", type=int, help="rows of the large memory job  [default: 10000000]")
