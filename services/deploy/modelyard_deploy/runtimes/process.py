@@ -54,6 +54,7 @@ __all__ = [
     "is_running",
     "last_log_line",
     "passed_on",
+    "start_server",
 ]
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,25 @@ class _Replica:
     state: ReplicaState = ReplicaState.STARTING
     message: str = ""
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+async def start_server(
+    environment: dict[str, str], log: Path, *arguments: str, stdin: int = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
+    """``python -m modelyard_serving [arguments]`` in a session of its own, with exactly
+    ``environment``, its output appended to ``log``."""
+    with log.open("ab") as output:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            MODULE,
+            *arguments,
+            stdin=stdin,
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+            env=environment,
+            start_new_session=True,
+        )
 
 
 def passed_on() -> dict[str, str]:
@@ -167,17 +187,7 @@ class ProcessRuntime:
         process = await self._from_pool(environment, log, directory)
         warm = process is not None
         if process is None:
-            with log.open("ab") as output:
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    MODULE,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=asyncio.subprocess.STDOUT,
-                    env=environment,
-                    start_new_session=True,
-                )
+            process = await start_server(environment, log)
         replica = _Replica(spec, process, directory)
         replica.watcher = asyncio.create_task(self._watch(replica))
         self._replicas[spec.replica_id] = replica

@@ -21,13 +21,12 @@ import contextlib
 import logging
 import os
 import secrets
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelyard_deploy.runtimes.process import INTERPRETER_ENV, last_log_line, passed_on
-from modelyard_serving.launch import MODULE, WARM, Assignment
+from modelyard_deploy.runtimes.process import INTERPRETER_ENV, last_log_line, passed_on, start_server
+from modelyard_serving.launch import WARM, Assignment
 
 __all__ = ["Interpreter", "WarmPool"]
 
@@ -38,6 +37,8 @@ _MAX_DELAY = 60.0
 
 @dataclass(frozen=True, slots=True)
 class Interpreter:
+    """One of the pool's processes."""
+
     id: str
     process: asyncio.subprocess.Process
     stdin: int
@@ -76,27 +77,18 @@ class WarmPool:
         # there and then (EPIPE), where asyncio's transport would learn it a few callbacks later.
         stdin, stdin_w = os.pipe()
         os.set_blocking(stdin_w, False)
+        process = None
         try:
             self._directory.mkdir(parents=True, exist_ok=True)
-            with log.open("ab") as output:
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    MODULE,
-                    WARM,
-                    stdin=stdin,
-                    stdout=output,
-                    stderr=asyncio.subprocess.STDOUT,
-                    env={**passed_on(), INTERPRETER_ENV: interpreter_id},
-                    start_new_session=True,
-                )
+            process = await start_server({**passed_on(), INTERPRETER_ENV: interpreter_id}, log, WARM, stdin=stdin)
         except OSError as exc:
-            os.close(stdin_w)
             self._deaths += 1
             logger.warning("cannot start a warm interpreter: %s", exc)
             return
         finally:
             os.close(stdin)
+            if process is None:
+                os.close(stdin_w)
         self._waiting.append(Interpreter(interpreter_id, process, stdin_w, log))
         logger.info("started a warm interpreter", extra={"pid": process.pid})
 
