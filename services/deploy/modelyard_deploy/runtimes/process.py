@@ -319,19 +319,24 @@ class ProcessRuntime:
 
 
 def _is_replica(pid: int, marker: str, directory: Path) -> bool:
-    """Whether process ``pid`` is the replica ``marker`` names, whose folder is ``directory``: its
-    environment says so, or holds the id of the interpreter that became that replica."""
+    """Whether process ``pid`` is the replica ``marker`` names: its environment says so, or holds
+    the id of the warm interpreter that became that replica, which the replica's folder names:
+    ``directory``, or the folder of the log its output goes to (a run with another ``run_dir``)."""
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return False
     if f"{MARKER_ENV}={marker}".encode() in environ:
         return True
-    try:
-        interpreter = (directory / INTERPRETER_FILE).read_text()
-    except OSError:
-        return False
-    return f"{INTERPRETER_ENV}={interpreter}".encode() in environ
+    folders = [directory]
+    with contextlib.suppress(OSError):
+        folders.append(Path(os.readlink(f"/proc/{pid}/fd/1")).parent)
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            interpreter = (folder / INTERPRETER_FILE).read_text()
+            if folder.name == directory.name and f"{INTERPRETER_ENV}={interpreter}".encode() in environ:
+                return True
+    return False
 
 
 def is_running(pid: int) -> bool:
