@@ -58,7 +58,7 @@ import modelyard
 from modelyard import DeploymentState
 from modelyard.v1 import inference_pb2, inference_pb2_grpc
 from modelyard_deploy.runtimes.process import INTERPRETER_ENV, INTERPRETER_FILE, MARKER_ENV
-from modelyard_serving.warm import WAITING
+from modelyard_serving.launch import WAITING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench._cpu import CpuMeter

@@ -17,6 +17,7 @@ import modelyard
 from modelyard.v1 import inference_pb2, inference_pb2_grpc
 from modelyard_deploy.runtimes.process import INTERPRETER_ENV, INTERPRETER_FILE, MARKER_ENV
 from modelyard_deploy.runtimes.process import is_running as alive
+from modelyard_serving.launch import WAITING
 
 T = TypeVar("T")
 
@@ -44,7 +45,8 @@ def replica_pids(deployment: str) -> dict[str, int]:
 
 
 def waiting_interpreters(parent: int) -> list[int]:
-    """Pids of the warm interpreters process ``parent`` started that are not replicas (yet)."""
+    """Pids of the warm interpreters process ``parent`` started that are done importing and wait
+    for a replica (their output says so)."""
     return [
         pid
         for pid, variables in _processes()
@@ -52,6 +54,7 @@ def waiting_interpreters(parent: int) -> list[int]:
         and not _replica_of(pid, variables)
         and _parent(pid) == parent
         and alive(pid)
+        and _output(pid).rstrip().endswith(WAITING.encode())
     ]
 
 
@@ -83,6 +86,13 @@ def _replica_of(pid: int, variables: list[bytes]) -> str:
             except OSError:
                 return ""
     return ""
+
+
+def _output(pid: int) -> bytes:
+    try:
+        return Path(os.readlink(f"/proc/{pid}/fd/1")).read_bytes()
+    except OSError:
+        return b""
 
 
 def _parent(pid: int) -> int:

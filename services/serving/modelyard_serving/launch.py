@@ -20,13 +20,16 @@ from typing import Literal
 
 from modelyard_common.settings import ServiceSettings
 
-__all__ = ["ENV_PREFIX", "MODULE", "WARM", "Assignment", "ServingLaunch", "ServingTLS", "variable"]
+__all__ = ["ENV_PREFIX", "MODULE", "WAITING", "WARM", "Assignment", "ServingLaunch", "ServingTLS", "variable"]
 
 ENV_PREFIX = "MLREG_SERVING_"
 MODULE = "modelyard_serving"
 """What a launcher runs: ``python -m modelyard_serving``."""
 WARM = "--warm"
 """The argument that starts a warm interpreter: ``python -m modelyard_serving --warm``."""
+WAITING = "waiting for a replica"
+"""How the line ends that a warm interpreter writes to its output once it has imported what it
+imports ahead, and waits for its ``Assignment``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,15 +18,13 @@ import os
 import sys
 import time
 
-from modelyard_serving.launch import Assignment
+from modelyard_serving.launch import WAITING, Assignment
 
-__all__ = ["RUNTIMES", "WAITING", "take_assignment"]
+__all__ = ["RUNTIMES", "take_assignment"]
 
 RUNTIMES = ("skops.io", "onnxruntime")
 """What ``modelyard.predictors`` imports to load skops and ONNX files (skops.io imports
 scikit-learn's estimators); pickle and joblib files are never served by a launcher."""
-WAITING = "waiting for a replica"
-"""How the line a warm interpreter writes once it is warm ends."""
 
 
 def take_assignment() -> bool:

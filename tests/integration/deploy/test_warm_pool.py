@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from classifiers import push_classifier
 from replica_processes import alive, environ, infer, replica_pids, until, waiting_interpreters
 
@@ -52,7 +53,7 @@ def test_a_replica_is_an_interpreter_that_waited_with_nothing_of_the_service_and
 
 
 async def test_the_pool_replaces_an_interpreter_that_died_and_hands_out_none_that_cannot_take_a_replica(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     pool = WarmPool(tmp_path / "warm", 1)
     running = asyncio.ensure_future(pool.run_forever())
@@ -64,6 +65,7 @@ async def test_the_pool_replaces_an_interpreter_that_died_and_hands_out_none_tha
         os.kill(second, signal.SIGKILL)
         until(lambda: not alive(second), "the interpreter gone", timeout=10)  # the pool has not seen it yet
         assert await pool.assign({"PATH": "/bin"}, tmp_path / "replica.log") is None
+        assert "a warm interpreter could not take a replica" in caplog.text
         (third,) = await _waiting(lambda pid: pid not in (first, second))
     finally:
         running.cancel()
@@ -73,8 +75,8 @@ async def test_the_pool_replaces_an_interpreter_that_died_and_hands_out_none_tha
 
 
 async def _waiting(wanted: Callable[[int], bool]) -> list[int]:
-    """The interpreters this process started that wait, once there is one ``wanted``."""
-    deadline = time.monotonic() + 30
+    """The interpreters this process started that wait, done importing, once one is ``wanted``."""
+    deadline = time.monotonic() + TIMEOUT
     while not [pid for pid in waiting_interpreters(os.getpid()) if wanted(pid)]:
         assert time.monotonic() < deadline, "no interpreter waiting"
         await asyncio.sleep(0.05)

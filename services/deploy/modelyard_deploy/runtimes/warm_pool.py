@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelyard_deploy.runtimes.process import INTERPRETER_ENV, last_log_line, passed_on, start_server
-from modelyard_serving.launch import WARM, Assignment
+from modelyard_serving.launch import WAITING, WARM, Assignment
 
 __all__ = ["Interpreter", "WarmPool"]
 
@@ -113,11 +113,14 @@ class WarmPool:
                 wait.cancel()
 
     async def assign(self, environment: Mapping[str, str], log: Path) -> Interpreter | None:
-        """Makes the longest-waiting interpreter a replica with ``environment`` and output to
-        ``log``; None when none waits or it could not take it (it had exited)."""
-        if not self._waiting:
+        """Makes the longest-waiting warm interpreter a replica with ``environment`` and output to
+        ``log``; None when none is warm yet, or it could not take it (it had exited). One still
+        importing is left to finish: handed a replica, it could take longer than a new process
+        (importing scikit-learn for an ONNX model)."""
+        interpreter = next((i for i in self._waiting if last_log_line(i.log).endswith(WAITING)), None)
+        if interpreter is None:
             return None
-        interpreter = self._waiting.pop(0)
+        self._waiting.remove(interpreter)
         self._wanted.set()
         assignment = Assignment(environment, log).encode()
         try:  # a few KiB, which its empty pipe takes at once
