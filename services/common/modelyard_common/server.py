@@ -23,6 +23,8 @@ __all__ = ["MAX_MESSAGE_BYTES", "ServiceBinding", "serve"]
 
 logger = logging.getLogger(__name__)
 
+_KEEPALIVE_MS, _KEEPALIVE_TIMEOUT_MS = 60_000, 20_000
+
 
 @dataclass(frozen=True)
 class ServiceBinding:
@@ -72,6 +74,11 @@ async def serve(
             ("grpc.max_receive_message_length", receive_cap),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
+            # While calls are open, a peer that went without a word (its node lost) is noticed
+            # within ~80 s, and its streams (a watch, a job's remote worker) end, not hang for hours.
+            ("grpc.keepalive_time_ms", _KEEPALIVE_MS),
+            ("grpc.keepalive_timeout_ms", _KEEPALIVE_TIMEOUT_MS),
+            ("grpc.http2.max_pings_without_data", 0),  # a stream may be quiet for long (a model at work)
         ],
     )
     health_servicer = health.aio.HealthServicer()

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import modelyard
-from modelyard.v1 import deploy_pb2, deploy_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+from modelyard.v1 import batch_workers_pb2, batch_workers_pb2_grpc, deploy_pb2, deploy_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from modelyard_common.access import ProjectAccess
 from modelyard_common.logs import configure_logging
 from modelyard_common.metadata_client import connect_metadata
@@ -24,6 +24,7 @@ from modelyard_common.tls import client_tls
 from modelyard_common.values import DeploymentRuntime
 from modelyard_deploy.api.job_servicer import JobServicer
 from modelyard_deploy.api.servicer import DeployServicer
+from modelyard_deploy.api.worker_servicer import MAX_WORKER_REQUEST_BYTES, BatchWorkerServicer
 from modelyard_deploy.domain.changes import Changes
 from modelyard_deploy.domain.deployments import Deployments
 from modelyard_deploy.domain.events import EventForwarder
@@ -33,9 +34,13 @@ from modelyard_deploy.domain.leadership import lead
 from modelyard_deploy.domain.reconcile import Reconciler
 from modelyard_deploy.domain.rollout import Policy
 from modelyard_deploy.metrics import PrometheusJobObserver, PrometheusObserver
-from modelyard_deploy.runtimes.batch import BatchConfig, BatchPredictors
+from modelyard_deploy.runtimes.batch import BatchPredictors
+from modelyard_deploy.runtimes.batch_workers import WorkerSource
 from modelyard_deploy.runtimes.kubernetes import KubernetesCluster, KubernetesConfig
+from modelyard_deploy.runtimes.kubernetes_jobs import JobPods, KubernetesJobPods, KubernetesWorkers
+from modelyard_deploy.runtimes.local_workers import BatchConfig, LocalWorkers
 from modelyard_deploy.runtimes.process import ProcessRuntime, ServingConfig
+from modelyard_deploy.runtimes.remote_workers import RemoteWorkers
 from modelyard_deploy.runtimes.warm_pool import WarmPool
 from modelyard_deploy.scoring.runner import ScoringRunner
 from modelyard_deploy.settings import DeploySettings
@@ -54,10 +59,27 @@ logger = logging.getLogger(__name__)
 MIGRATIONS = "modelyard_deploy.migrations"
 SERVICE_NAME = deploy_pb2.DESCRIPTOR.services_by_name["DeployService"].full_name
 JOBS_SERVICE_NAME = jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name
+WORKERS_SERVICE_NAME = batch_workers_pb2.DESCRIPTOR.services_by_name["BatchWorkerService"].full_name
 
 
-async def run(settings: DeploySettings) -> int:
-    """Serves until SIGTERM (0), or until it stops leading (1: crash-only, a restart follows)."""
+def _kubernetes_config(settings: DeploySettings) -> KubernetesConfig:
+    """Pods of deployments and of jobs alike."""
+    return KubernetesConfig(
+        settings.kubernetes_namespace,
+        settings.kubernetes_image,
+        settings.kubernetes_metadata_addr or settings.metadata_addr,
+        settings.kubernetes_registry_addr or settings.registry_addr,
+        tls_secret=settings.kubernetes_tls_secret,
+        mutual_tls=settings.tls_client_ca_file is not None,
+        serving_credentials=settings.auth_enabled,
+        worker_addr=settings.kubernetes_worker_addr,
+        worker_server_name=settings.kubernetes_worker_server_name,
+    )
+
+
+async def run(settings: DeploySettings, job_pods: JobPods | None = None) -> int:
+    """Serves until SIGTERM (0), or until it stops leading (1: crash-only, a restart follows).
+    ``job_pods``: where jobs' pods run when ``jobs_runtime`` is kubernetes; None: the cluster's API."""
     async with AsyncExitStack() as stack:
         pool = await create_pool(settings)
         stack.push_async_callback(pool.close)
@@ -100,18 +122,7 @@ async def run(settings: DeploySettings) -> int:
         )
         cluster = None
         if settings.kubernetes_enabled:
-            cluster = KubernetesCluster(
-                KubernetesConfig(
-                    settings.kubernetes_namespace,
-                    settings.kubernetes_image,
-                    settings.kubernetes_metadata_addr or settings.metadata_addr,
-                    settings.kubernetes_registry_addr or settings.registry_addr,
-                    tls_secret=settings.kubernetes_tls_secret,
-                    mutual_tls=settings.tls_client_ca_file is not None,
-                    serving_credentials=settings.auth_enabled,
-                ),
-                credentials.issue if settings.auth_enabled else None,
-            )
+            cluster = KubernetesCluster(_kubernetes_config(settings), issue)
         observer = PrometheusObserver()
         reconciler = Reconciler(store, runtime, changes, policy, observer, cluster)
         forwarder = EventForwarder(PgOutbox(pool), MetadataEvents(client), settings.events_interval_seconds)
@@ -133,7 +144,7 @@ async def run(settings: DeploySettings) -> int:
         binding = ServiceBinding(
             SERVICE_NAME, lambda server: deploy_pb2_grpc.add_DeployServiceServicer_to_server(servicer, server)
         )
-        job_runner, scoring_runner, job_binding = _batch(settings, pool, client, credentials)
+        job_runner, scoring_runner, job_bindings = _batch(settings, pool, client, credentials, job_pods)
         stop, stopped_leading = asyncio.Event(), []
 
         async def lead_until_lost() -> None:
@@ -159,7 +170,7 @@ async def run(settings: DeploySettings) -> int:
 
         background = [asyncio.create_task(changes.follow()), asyncio.create_task(lead_until_lost())]
         try:
-            await serve(settings, [binding, job_binding], stop=stop, auth_required=settings.auth_enabled)
+            await serve(settings, [binding, *job_bindings], stop=stop, auth_required=settings.auth_enabled)
         finally:
             for task in background:
                 task.cancel()
@@ -170,10 +181,15 @@ async def run(settings: DeploySettings) -> int:
 
 
 def _batch(
-    settings: DeploySettings, pool: Any, client: modelyard.AsyncClient, credentials: ServingCredentials
-) -> tuple[JobRunner, ScoringRunner, ServiceBinding]:
-    """Batch work on predictor workers: the JobService, the runner the leader runs jobs with, and
-    the one it runs scoring tests with."""
+    settings: DeploySettings,
+    pool: Any,
+    client: modelyard.AsyncClient,
+    credentials: ServingCredentials,
+    job_pods: JobPods | None,
+) -> tuple[JobRunner, ScoringRunner, list[ServiceBinding]]:
+    """Batch work on predictor workers: the JobService (and, with jobs on kubernetes, the
+    BatchWorkerService their pods dial), the runner the leader runs jobs with, and the one it
+    runs scoring tests with (on local workers: a test's dataset is small)."""
 
     def connect(actor: str) -> modelyard.Client:
         return modelyard.connect(
@@ -189,20 +205,35 @@ def _batch(
     store = PgJobStore(pool)
     catalog = PlatformJobCatalog(connect, SERVICE_ACTOR, settings.cache_dir)
     jobs_dir = settings.run_dir / "jobs"
-    predictors = BatchPredictors(
-        BatchConfig(
-            settings.metadata_addr,
-            settings.registry_addr,
-            settings.cache_dir,
-            jobs_dir,
-            ServingTLS.like(settings),
-        ),
-        credentials.issue if settings.auth_enabled else None,
+    issue = credentials.issue if settings.auth_enabled else None
+    config = BatchConfig(
+        settings.metadata_addr, settings.registry_addr, settings.cache_dir, jobs_dir, ServingTLS.like(settings)
     )
+    local = LocalWorkers(config, issue)
+    source: WorkerSource = local
+    bindings = []
+    if settings.jobs_runtime == "kubernetes":
+        hub = RemoteWorkers()
+        source = KubernetesWorkers(
+            _kubernetes_config(settings),
+            job_pods or KubernetesJobPods(settings.kubernetes_namespace),
+            hub,
+            issue,
+            settings.jobs_worker_start_seconds,
+            settings.jobs_poll_seconds,
+        )
+        workers = BatchWorkerServicer(hub)
+        bindings.append(
+            ServiceBinding(
+                WORKERS_SERVICE_NAME,
+                lambda server: batch_workers_pb2_grpc.add_BatchWorkerServiceServicer_to_server(workers, server),
+                MAX_WORKER_REQUEST_BYTES,
+            )
+        )
     runner = JobRunner(
         store,
         catalog,
-        predictors,
+        BatchPredictors(source),
         lambda job_id: JobParts(jobs_dir / job_id),
         PrometheusJobObserver(),
         settings.jobs_max_running,
@@ -210,13 +241,15 @@ def _batch(
     )
     access = ProjectAccess(client if settings.auth_enabled else None)
     servicer = JobServicer(Jobs(store, catalog, access, settings.jobs_poll_seconds))
-    binding = ServiceBinding(
-        JOBS_SERVICE_NAME, lambda server: jobs_pb2_grpc.add_JobServiceServicer_to_server(servicer, server)
+    bindings.append(
+        ServiceBinding(
+            JOBS_SERVICE_NAME, lambda server: jobs_pb2_grpc.add_JobServiceServicer_to_server(servicer, server)
+        )
     )
     scoring = ScoringRunner(
-        client, catalog, predictors, settings.scoring_poll_seconds, settings.scoring_lease_seconds, jobs_dir
+        client, catalog, BatchPredictors(local), settings.scoring_poll_seconds, settings.scoring_lease_seconds, jobs_dir
     )
-    return runner, scoring, binding
+    return runner, scoring, bindings
 
 
 def main() -> None:

@@ -20,7 +20,17 @@ from typing import Literal
 
 from modelyard_common.settings import ServiceSettings
 
-__all__ = ["ENV_PREFIX", "MODULE", "WAITING", "WARM", "Assignment", "ServingLaunch", "ServingTLS", "variable"]
+__all__ = [
+    "ENV_PREFIX",
+    "MODULE",
+    "WAITING",
+    "WARM",
+    "Assignment",
+    "BatchConnection",
+    "ServingLaunch",
+    "ServingTLS",
+    "variable",
+]
 
 ENV_PREFIX = "MLREG_SERVING_"
 MODULE = "modelyard_serving"
@@ -78,9 +88,30 @@ class ServingLaunch:
 
     def environment(self) -> dict[str, str]:
         """The ``MLREG_SERVING_*`` variables, with the TLS ones."""
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "tls"}
-        values |= {f.name: getattr(self.tls, f.name) for f in dataclasses.fields(self.tls)}
-        return {variable(name): _text(value) for name, value in values.items() if value is not None}
+        return _environment(self) | _environment(self.tls)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchConnection:
+    """What a remote batch predictor worker (``python -m modelyard_serving.batch --connect``)
+    is told beyond its ``ServingLaunch``: where the leader that runs the job takes its stream, the
+    job, the worker secret it presents, its own name, and the name the leader's certificate
+    carries (TLS, when it is not the host dialled)."""
+
+    batch_addr: str
+    batch_job: str
+    batch_secret: str | None = field(default=None, repr=False)
+    batch_worker: str | None = None
+    batch_server_name: str | None = None
+
+    def environment(self) -> dict[str, str]:
+        return _environment(self)
+
+
+def _environment(launch: ServingLaunch | ServingTLS | BatchConnection) -> dict[str, str]:
+    """The variables of ``launch``'s fields that are set (but a nested ``tls``)."""
+    values = {f.name: getattr(launch, f.name) for f in dataclasses.fields(launch) if f.name != "tls"}
+    return {variable(name): _text(value) for name, value in values.items() if value is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +140,8 @@ def _text(value: object) -> str:
     return str(value)
 
 
-_SETTINGS = frozenset(f.name for cls in (ServingLaunch, ServingTLS) for f in dataclasses.fields(cls)) - {"tls"}
+_LAUNCHES = (ServingLaunch, ServingTLS, BatchConnection)
+_SETTINGS = frozenset(f.name for launch in _LAUNCHES for f in dataclasses.fields(launch)) - {"tls"}
 
 
 def variable(setting: str) -> str:

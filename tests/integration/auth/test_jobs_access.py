@@ -1,19 +1,25 @@
 """Batch scoring jobs with authentication on: editors run and cancel them, viewers read them, a
 caller without a role is told no such job exists; the deploy service registers the output for
 the job's creator (the audit log naming both), and the workers read the model with a serving
-credential of their own."""
+credential of their own, on local processes or on a job's pods (run here: local_job_pods.py)."""
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from auth_sessions import Team
+from auth_sessions import AuthTokens, Platform, Team
+from local_job_pods import deploy_with_local_pods
 from scoring_jobs import push_parquet, push_summer
 
 import modelyard
 from modelyard import DatasetUse, JobState
+from modelyard_common.embedded import EmbeddedPostgres
 
 
 def test_an_editors_job_writes_its_output_as_that_editor_and_viewers_only_read_jobs(team: Team, tmp_path: Path) -> None:
@@ -59,3 +65,62 @@ def test_a_stranger_learns_nothing_of_a_job(team: Team, tmp_path: Path) -> None:
     with pytest.raises(modelyard.PermissionDeniedError):
         list(team.stranger.list_jobs(team.project))
     assert team.owner.wait_job(job.id, timeout=120).state is JobState.SUCCEEDED
+
+
+@pytest.fixture
+def pods_platform(
+    tmp_path: Path,
+    platform: Platform,
+    postgres: EmbeddedPostgres,
+    auth_tokens: AuthTokens,
+    deploy_config: Callable[..., dict[str, str]],
+) -> Iterator[Platform]:
+    """The platform with a deploy service (of its own database) that runs jobs on pods."""
+    data = tmp_path / "pods-deploy"
+    settings = deploy_config(
+        postgres.create_database(f"auth_pods_{uuid.uuid4().hex}"),
+        platform.metadata,
+        platform.registry,
+        data,
+        auth_enabled="true",
+        auth_token=auth_tokens.deploy,
+        jobs_poll_seconds="0.2",
+    )
+    service = deploy_with_local_pods(data, settings)
+    service.start()
+    yield Platform(platform.metadata, platform.registry, service)
+    service.stop()
+
+
+def test_a_jobs_pods_read_its_model_with_a_credential_of_the_job_and_present_its_secret(
+    pods_platform: Platform, auth_tokens: AuthTokens, tmp_path: Path
+) -> None:
+    """The interceptor wants a bearer token on every call: a worker's is its job's secret."""
+    suffix = uuid.uuid4().hex[:8]
+    with pods_platform.client(auth_tokens.admin) as admin:
+        admin.create_principal(f"owner-{suffix}")
+        token = admin.create_token(f"owner-{suffix}", description="tests").secret
+        before = {t.id for t in admin.tokens("modelyard-deploy", include_revoked=True)}
+    with pods_platform.client(token) as owner:
+        owner.create_project(f"pods-{suffix}")
+        model = push_summer(owner, f"pods-{suffix}/summer", tmp_path / "model")
+        dataset = push_parquet(owner, f"pods-{suffix}/input", tmp_path / "data")
+        job = owner.create_job(model, dataset=dataset, key="id", output=f"pods-{suffix}/out", workers=2)
+        done = owner.wait_job(job.id, timeout=120)
+    assert (done.state, done.error, done.rows_done) == (JobState.SUCCEEDED, "", 1000)
+
+    objects = json.loads(
+        (pods_platform.deploy.data_dir / "replicas" / "pods" / f"modelyard-job-{job.id}" / "objects.json").read_text()
+    )
+    assert set(objects["secret"]["stringData"]) == {"worker-secret", "token"}
+    with pods_platform.client(auth_tokens.admin) as admin:
+        issued = [t for t in admin.tokens("modelyard-deploy", include_revoked=True) if t.id not in before]
+    # One credential for the job's pods: its version only, for their start deadline (60 s here).
+    assert [t.description for t in issued] == [f"serving job-{job.id}: {model}"]
+    assert issued[0].expires_at is not None
+    assert issued[0].expires_at < datetime.now(UTC) + timedelta(seconds=120)
+    with (
+        pods_platform.client(objects["secret"]["stringData"]["token"]) as serving,
+        pytest.raises(modelyard.PermissionDeniedError),
+    ):
+        serving.get_dataset_version(dataset)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from local_job_pods import deploy_with_local_pods
 
 import modelyard
 from modelyard_common.embedded import EmbeddedPostgres
@@ -38,17 +39,47 @@ def start_jobs(
 
 
 @pytest.fixture
+def pods_deploy(
+    tmp_path: Path,
+    postgres: EmbeddedPostgres,
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+    deploy_config: Callable[..., dict[str, str]],
+) -> Iterator[ServiceProcess]:
+    """A deploy service that runs jobs on the kubernetes runtime, its jobs' pods run on this
+    machine from their rendered pod templates (local_job_pods.py), dialling it at its port."""
+    dsn = postgres.create_database(f"jobs_{uuid.uuid4().hex}")
+    data = tmp_path / "pods-deploy"
+    service = deploy_with_local_pods(
+        data, deploy_config(dsn, metadata_service, registry_service, data, jobs_poll_seconds="0.2")
+    )
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
 def deploy(start_jobs: Callable[..., ServiceProcess]) -> ServiceProcess:
     return start_jobs()
+
+
+def _tester(metadata: ServiceProcess, registry: ServiceProcess, deploy: ServiceProcess) -> modelyard.Client:
+    return modelyard.connect(metadata.target, registry=registry.target, deploy=deploy.target, actor="tester")
 
 
 @pytest.fixture
 def client(
     metadata_service: ServiceProcess, registry_service: ServiceProcess, deploy: ServiceProcess
 ) -> Iterator[modelyard.Client]:
-    with modelyard.connect(
-        metadata_service.target, registry=registry_service.target, deploy=deploy.target, actor="tester"
-    ) as client:
+    with _tester(metadata_service, registry_service, deploy) as client:
+        yield client
+
+
+@pytest.fixture
+def pods_client(
+    metadata_service: ServiceProcess, registry_service: ServiceProcess, pods_deploy: ServiceProcess
+) -> Iterator[modelyard.Client]:
+    with _tester(metadata_service, registry_service, pods_deploy) as client:
         yield client
 
 

@@ -12,8 +12,8 @@ import pytest
 from pydantic_settings import SettingsConfigDict
 
 from modelyard_common.settings import ServiceSettings
-from modelyard_serving.launch import ENV_PREFIX, Assignment, ServingLaunch, ServingTLS, variable
-from modelyard_serving.settings import ServingSettings
+from modelyard_serving.launch import ENV_PREFIX, Assignment, BatchConnection, ServingLaunch, ServingTLS, variable
+from modelyard_serving.settings import BatchWorkerSettings, ServingSettings
 
 CERT, KEY, CA = Path("svc.pem"), Path("svc-key.pem"), Path("ca.pem")
 
@@ -60,6 +60,26 @@ def test_every_field_is_read_back_by_the_servers_settings_under_its_own_name(
     assert settings.token is not None
     read["token"] = settings.token.get_secret_value()
     assert read == {name: Path(v) if isinstance(v, PurePosixPath) else v for name, v in launched.items()}
+
+
+def test_a_remote_batch_workers_connection_is_read_back_by_its_settings(clean_environment: pytest.MonkeyPatch) -> None:
+    connection = BatchConnection(
+        batch_addr="10.1.2.3:7412",
+        batch_job="0123abcd",
+        batch_secret="the-worker-secret",
+        batch_worker="modelyard-job-0123abcd-x7k2p",
+        batch_server_name="deploy.modelyard.svc",
+    )
+    for name, value in (EVERYTHING.environment() | connection.environment()).items():
+        clean_environment.setenv(name, value)
+    settings = BatchWorkerSettings()
+    assert settings.batch_secret is not None
+    read = {f.name: getattr(settings, f.name) for f in dataclasses.fields(connection)}
+    read["batch_secret"] = settings.batch_secret.get_secret_value()
+    assert read == dataclasses.asdict(connection)
+    assert settings.reference == EVERYTHING.reference
+    assert "the-worker-secret" not in repr(connection)
+    assert variable("batch_secret") == "MLREG_SERVING_BATCH_SECRET"
 
 
 def test_fields_left_unset_are_not_passed_and_the_server_takes_its_defaults() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -86,7 +86,8 @@ class ScoredChunk:
 
 
 class Predictions(Protocol):
-    """Streams a dataset file's chunks through predictor workers of one model version."""
+    """Streams a dataset file's chunks through predictor workers of one model version (which are
+    stopped when the stream is closed: ``contextlib.aclosing``)."""
 
     def predict_chunks(
         self,
@@ -102,7 +103,7 @@ class Predictions(Protocol):
         trusted_types: Sequence[str] = (),
         skip: Collection[int] = (),
         job: str = "",
-    ) -> AsyncIterator[ScoredChunk]: ...
+    ) -> AsyncGenerator[ScoredChunk, None]: ...
 
 
 class JobOutput(Protocol):

@@ -143,7 +143,7 @@ class JobRunner:
 
     async def _chunks(self, job: Job, output: JobOutput, path: Path, done: set[int], types: dict[str, str]) -> None:
         started = time.perf_counter()
-        async for chunk in self._predictions.predict_chunks(
+        scored = self._predictions.predict_chunks(
             job.version_reference,
             path,
             {i.name: i.columns for i in job.inputs},
@@ -155,15 +155,17 @@ class JobRunner:
             trusted_types=job.trusted_types,
             skip=done,
             job=job.id,
-        ):
-            try:
-                await asyncio.to_thread(output.write, chunk.index, chunk.columns, chunk.outputs)
-            except ValueError as exc:
-                raise WorkerError(str(exc)) from None
-            await self._store.record_chunk(job.id, chunk.index, chunk.rows)
-            now = time.perf_counter()
-            self._observer.chunk(chunk.rows, now - started)
-            started = now
+        )
+        async with contextlib.aclosing(scored):  # its workers stop here, whatever ends the loop
+            async for chunk in scored:
+                try:
+                    await asyncio.to_thread(output.write, chunk.index, chunk.columns, chunk.outputs)
+                except ValueError as exc:
+                    raise WorkerError(str(exc)) from None
+                await self._store.record_chunk(job.id, chunk.index, chunk.rows)
+                now = time.perf_counter()
+                self._observer.chunk(chunk.rows, now - started)
+                started = now
 
     async def _until_cancelled(self, job_id: str) -> None:
         while (await self._store.get(job_id)).state is not JobState.CANCELLING:

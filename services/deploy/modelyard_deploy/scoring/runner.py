@@ -11,6 +11,7 @@ again; a result recorded after the lease passed to another runner is refused, no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -109,7 +110,7 @@ class ScoringRunner:
         labels: list[np.ndarray[Any, Any]] = []
         predicted: list[np.ndarray[Any, Any]] = []
         probabilities: list[np.ndarray[Any, Any]] = []
-        async for chunk in self._predictions.predict_chunks(
+        scored = self._predictions.predict_chunks(
             run.model_version,
             path,
             {i.input: i.columns for i in definition.inputs},
@@ -119,11 +120,13 @@ class ScoringRunner:
             dtypes={t.name: t.datatype for t in version.inputs},
             column_types={definition.label_column: dict(dataset.columns).get(definition.label_column, "string")},
             job=_job_name(run.id),
-        ):
-            labels.append(chunk.columns[definition.label_column].to_numpy(zero_copy_only=False))
-            predicted.append(_output(chunk.outputs, "prediction_output", definition.prediction_output))
-            if definition.probability_output:
-                probabilities.append(_output(chunk.outputs, "probability_output", definition.probability_output))
+        )
+        async with contextlib.aclosing(scored):
+            async for chunk in scored:
+                labels.append(chunk.columns[definition.label_column].to_numpy(zero_copy_only=False))
+                predicted.append(_output(chunk.outputs, "prediction_output", definition.prediction_output))
+                if definition.probability_output:
+                    probabilities.append(_output(chunk.outputs, "probability_output", definition.probability_output))
         if not labels:
             raise ScoreError(f"{run.dataset} has no rows to score")
         spec = ScoreSpec(definition.task, definition.metrics, definition.average, definition.positive_label)
