@@ -148,8 +148,8 @@ async def run(settings: DeploySettings, job_pods: JobPods | None = None) -> int:
         stop, stopped_leading = asyncio.Event(), []
 
         async def lead_until_lost() -> None:
-            stopped_leading.append(
-                await lead(
+            try:
+                reason = await lead(
                     leadership,
                     reconciler,
                     settings.reconcile_interval_seconds,
@@ -161,11 +161,11 @@ async def run(settings: DeploySettings, job_pods: JobPods | None = None) -> int:
                         **({"the scoring runner": scoring_runner.run_forever} if settings.scoring_enabled else {}),
                     },
                 )
-            )
-            logger.error(
-                "%s; stopping this service's replicas and exiting, so that it restarts as a follower",
-                stopped_leading[0],
-            )
+            except Exception as exc:  # taking the lead failed (adopting leftovers, say): same exit
+                logger.exception("leading failed")
+                reason = f"leading failed: {exc!r}"
+            stopped_leading.append(reason)
+            logger.error("%s; stopping this service's replicas and exiting, so that it restarts as a follower", reason)
             stop.set()
 
         background = [asyncio.create_task(changes.follow()), asyncio.create_task(lead_until_lost())]
