@@ -10,7 +10,7 @@ first writes its own once every copy has, so "ready" means every process serves.
 
 Copies stop with the first: its SIGTERM is passed on and waited for; should it die without that
 (SIGKILL), each copy sees that its parent is gone and stops too. Should a copy end on its own,
-the first stops, so that a supervisor sees the failure and restarts the whole service.
+the first stops with an error, so that a supervisor sees the failure and restarts the whole service.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ class Copies:
         self._stop = stop
         self._children: list[asyncio.subprocess.Process] = []
         self._watchers: list[asyncio.Task[None]] = []
+        self._ended: list[str] = []
         self.ready_files: list[Path] = []
 
     def __len__(self) -> int:
@@ -124,6 +125,7 @@ class Copies:
         code = await child.wait()
         if not self._stop.is_set():
             logger.error("a copy ended: stopping", extra={"pid": child.pid, "returncode": code})
+            self._ended.append(f"pid {child.pid} exited with {code}")
             self._stop.set()
 
     def signal_stop(self) -> None:
@@ -145,3 +147,8 @@ class Copies:
                 await child.wait()
         for watcher in self._watchers:
             watcher.cancel()
+
+    def check(self) -> None:
+        """Raises if a copy ended on its own, so that this process exits with an error too."""
+        if self._ended:
+            raise RuntimeError(f"a copy of this service ended before it was asked to: {'; '.join(self._ended)}")

@@ -148,6 +148,7 @@ async def serve(
         metrics_server.server_close()
         metrics_thread.join(timeout=5)
         logger.info("stopped")
+    copies.check()
 
 
 async def _warmed_up(warm_up: Callable[[], Awaitable[None]], stop: asyncio.Event) -> bool:

@@ -44,3 +44,19 @@ def test_a_copy_stops_when_the_first_process_is_killed(
     os.kill(service.pid, signal.SIGKILL)
     service.stop()  # reaps it
     until(lambda: not alive(copy), f"copy {copy} gone once the first was killed", timeout=30)
+
+
+def test_the_first_process_stops_with_an_error_when_a_copy_dies(
+    tmp_path: Path, launch_metadata: Callable[..., ServiceProcess], metadata_dsn: str, redis_server: EmbeddedRedis
+) -> None:
+    service = launch_metadata(tmp_path, metadata_dsn, redis_server.url, processes="2")
+    try:
+        (copy,) = children(service.pid)
+        os.kill(copy, signal.SIGKILL)
+        until(lambda: service.returncode is not None, "the first process ended once its copy died", timeout=30)
+        assert service.returncode != 0
+        assert f"a copy of this service ended before it was asked to: pid {copy} exited with -9" in (
+            service.log_path.read_text()
+        )
+    finally:
+        service.stop()
