@@ -111,7 +111,7 @@ class CpuWindow:
     seconds: dict[str, float] = field(default_factory=dict)
     """CPU seconds by party (and by event-loop thread, named "<party> loop")."""
     ours_pct: float = 0.0
-    """Share of all cores (%) the benchmark's processes used."""
+    """Share of all cores (%) the benchmark's process tree used."""
     other_pct: float = 0.0
     """Share of all cores (%) used by processes outside the benchmark."""
 
@@ -141,11 +141,13 @@ class CpuMeter:
     def window(self) -> Iterator[CpuWindow]:
         """Measures the block: the window it yields is filled in when the block ends."""
         measured = CpuWindow()
-        before = self.snapshot()
+        root = os.getpid()
+        before, tree0 = self.snapshot(), tree_cpu_seconds([root])[root]
         machine0 = machine_ticks()
         yield measured
         machine1 = machine_ticks()
-        after = self.snapshot()
+        after, tree1 = self.snapshot(), tree_cpu_seconds([root])[root]
         measured.seconds = {name: after[name] - before[name] for name in before}
-        ours = sum(measured.seconds[name] for name in self.parties)
-        measured.ours_pct, measured.other_pct = shares(ours, machine0, machine1)
+        # Ours is this process's whole tree (as bench._machine counts it): the parties, and the
+        # processes below them none names (a service's copies, a Postgres backend forked meanwhile).
+        measured.ours_pct, measured.other_pct = shares(tree1 - tree0, machine0, machine1)

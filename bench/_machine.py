@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from bench._cpu import machine_ticks, shares, tree_cpu_seconds
 
-__all__ = ["BUSY_PCT", "Load", "LoadMeter", "busy_cases"]
+__all__ = ["BUSY_PCT", "Load", "LoadMeter", "busy_cases", "other_load_cell"]
 
 BUSY_PCT = 10.0
 """Other load (% of all cores) above which a case counts as taken on a busy machine."""
@@ -66,3 +66,8 @@ class LoadMeter:
 def busy_cases(loads: Mapping[str, Load], threshold: float = BUSY_PCT) -> list[str]:
     """The cases, of ``loads`` by name, taken while the machine was busy."""
     return [name for name, load in loads.items() if load.busy(threshold)]
+
+
+def other_load_cell(other_pct: float, threshold: float = BUSY_PCT) -> str:
+    """A case's other load (% of all cores) for a table or a line, marked "(busy)" past ``threshold``."""
+    return f"{other_pct:.0f}" + (" (busy)" if other_pct > threshold else "")

@@ -51,6 +51,7 @@ from modelyard import JobState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._cpu import CpuMeter
+from bench._machine import other_load_cell
 from bench._report import Check, print_aligned, print_targets, write_json
 from bench._run import arguments, measure_background_load, print_header, run_info, scratch
 from bench._stack import platform_stack
@@ -213,16 +214,22 @@ def main() -> None:
                 str(rows),
                 f"{throughput.seconds:.2f}",
                 f"{rows / throughput.seconds:,.0f}",
-                f"{throughput.other_load:.0f}",
+                other_load_cell(throughput.other_load),
             ],
         ],
         numeric={1, 2, 3, 4},
     )
     print("\nMemory (peak RSS, MiB)")
     print_aligned(
-        ["job rows", "seconds", "driver (deploy service)", "worker (highest)"],
+        ["job rows", "seconds", "driver (deploy service)", "worker (highest)", "other load %"],
         [
-            [str(r.rows), f"{r.seconds:.1f}", f"{r.driver_peak_mib:.0f}", f"{r.worker_peak_mib:.0f}"]
+            [
+                str(r.rows),
+                f"{r.seconds:.1f}",
+                f"{r.driver_peak_mib:.0f}",
+                f"{r.worker_peak_mib:.0f}",
+                other_load_cell(r.other_load),
+            ]
             for r in (small, big)
         ],
         numeric={0, 1, 2, 3},

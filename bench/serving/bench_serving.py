@@ -63,6 +63,7 @@ from modelyard_serving.launch import WAITING
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench._cpu import CpuMeter
 from bench._load import percentile, sequential, threaded
+from bench._machine import other_load_cell
 from bench._profile import Profiler
 from bench._report import Check, print_aligned, print_targets, write_json
 from bench._run import arguments, measure_background_load, print_header, run_info, scratch
@@ -336,7 +337,7 @@ def report(firsts: Sequence[FirstPrediction], cases: Sequence[Case], concurrency
                 f"{case.p(0.99):.3f}",
                 overhead,
                 *(f"{case.throughput[t]:,.0f}" for t in concurrency),
-                f"{max(case.other_load):.0f}",
+                other_load_cell(max(case.other_load)),
             ]
         )
     headers = ["model", "path", "n", "p50", "p99", "p50 - in-process", *(f"{t} thr/s" for t in concurrency)]

@@ -14,9 +14,9 @@ import pytest
 
 # bench/ is a folder of scripts, not an installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-from bench._cpu import tree_cpu_seconds
+from bench._cpu import CpuMeter, tree_cpu_seconds
 from bench._load import timed_threads
-from bench._machine import LoadMeter
+from bench._machine import BUSY_PCT, LoadMeter, other_load_cell
 
 BURN = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass"
 
@@ -40,6 +40,19 @@ def test_load_meter_counts_the_benchmarks_children_as_its_own_and_reports_each_p
     assert 0 <= load.other_pct <= 100
     assert set(load.cpu_s) == {"idle"}
     assert load.cpu_s["idle"] < 0.4
+
+
+def test_cpu_meter_counts_a_child_no_party_names_as_the_benchmark_s_own() -> None:
+    with CpuMeter({}).window() as window:
+        subprocess.run([sys.executable, "-c", BURN], check=True)
+    assert window.seconds == {}
+    assert window.ours_pct > 0  # the child's 0.4 s, which would otherwise count as other load
+
+
+def test_other_load_cell_marks_a_busy_case() -> None:
+    assert other_load_cell(BUSY_PCT + 2) == f"{BUSY_PCT + 2:.0f} (busy)"
+    assert other_load_cell(3.4) == "3"
+    assert other_load_cell(30, threshold=50) == "30"
 
 
 def test_timed_threads_times_each_call_and_counts_those_ended_in_the_window() -> None:
