@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bench._cases import Result
+from bench._machine import other_load_cell
 from bench._report import Check, print_aligned
 
 __all__ = ["print_tables", "targets"]
@@ -51,7 +52,7 @@ def print_tables(results: Sequence[Result]) -> None:
             r.channel,
             *(f"{r.cpu[p]:.3f}" for p in parties),
             f"{r.cpu['util_%']:.0f}",
-            f"{r.other_load:.0f}",
+            other_load_cell(r.other_load),
         ]
         for r in results
     ]

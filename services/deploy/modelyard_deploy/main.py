@@ -41,6 +41,7 @@ from modelyard_deploy.runtimes.kubernetes_jobs import JobPods, KubernetesJobPods
 from modelyard_deploy.runtimes.local_workers import BatchConfig, LocalWorkers
 from modelyard_deploy.runtimes.process import ProcessRuntime, ServingConfig
 from modelyard_deploy.runtimes.remote_workers import RemoteWorkers
+from modelyard_deploy.runtimes.warm_pool import WarmPool
 from modelyard_deploy.scoring.runner import ScoringRunner
 from modelyard_deploy.settings import DeploySettings
 from modelyard_deploy.storage.catalog import MetadataCatalog, MetadataEvents, ServingCredentials
@@ -88,6 +89,7 @@ async def run(settings: DeploySettings, job_pods: JobPods | None = None) -> int:
         stack.push_async_callback(client.close)
         credentials = ServingCredentials(client, timedelta(seconds=settings.serving_token_ttl_seconds))
         issue = credentials.issue if settings.auth_enabled else None
+        warm = WarmPool(settings.run_dir / "warm", settings.warm_replicas) if settings.warm_replicas else None
         runtime = ProcessRuntime(
             ServingConfig(
                 metadata_addr=settings.metadata_addr,
@@ -99,6 +101,7 @@ async def run(settings: DeploySettings, job_pods: JobPods | None = None) -> int:
                 tls=ServingTLS.like(settings),
             ),
             issue,
+            warm,
         )
         logger.warning(
             "the process runtime runs model code as this service's OS user (uid %d), which can read what that user "
@@ -145,8 +148,8 @@ async def run(settings: DeploySettings, job_pods: JobPods | None = None) -> int:
         stop, stopped_leading = asyncio.Event(), []
 
         async def lead_until_lost() -> None:
-            stopped_leading.append(
-                await lead(
+            try:
+                reason = await lead(
                     leadership,
                     reconciler,
                     settings.reconcile_interval_seconds,
@@ -154,14 +157,15 @@ async def run(settings: DeploySettings, job_pods: JobPods | None = None) -> int:
                     {
                         "the event forwarder": forwarder.run_forever,
                         "the job runner": job_runner.run_forever,
+                        **({"the warm pool": warm.run_forever} if warm else {}),
                         **({"the scoring runner": scoring_runner.run_forever} if settings.scoring_enabled else {}),
                     },
                 )
-            )
-            logger.error(
-                "%s; stopping this service's replicas and exiting, so that it restarts as a follower",
-                stopped_leading[0],
-            )
+            except Exception as exc:  # taking the lead failed (adopting leftovers, say): same exit
+                logger.exception("leading failed")
+                reason = f"leading failed: {exc!r}"
+            stopped_leading.append(reason)
+            logger.error("%s; stopping this service's replicas and exiting, so that it restarts as a follower", reason)
             stop.set()
 
         background = [asyncio.create_task(changes.follow()), asyncio.create_task(lead_until_lost())]

@@ -27,6 +27,9 @@ class DeploySettings(DatabaseSettings, MetadataCallerSettings):
     """Artifact cache shared by every process replica (artifacts are cached by digest)."""
     run_dir: Path = Path("/tmp/modelyard-deploy/replicas")
     """Where each process replica gets a folder with its ready file and log."""
+    warm_replicas: int = Field(1, ge=0, le=16)
+    """Serving interpreters the leader keeps started ahead (libraries imported; no model, no
+    credential), each to become one process replica in a fraction of a new one's start; 0: none."""
     scrape_targets_file: Path | None = None
     """Where to keep the process replicas' metrics ports for Prometheus (file_sd JSON); unset: nowhere."""
     serving_token_ttl_seconds: float = Field(900.0, ge=60, le=86400)

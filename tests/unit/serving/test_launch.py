@@ -12,7 +12,7 @@ import pytest
 from pydantic_settings import SettingsConfigDict
 
 from modelyard_common.settings import ServiceSettings
-from modelyard_serving.launch import ENV_PREFIX, BatchConnection, ServingLaunch, ServingTLS, variable
+from modelyard_serving.launch import ENV_PREFIX, Assignment, BatchConnection, ServingLaunch, ServingTLS, variable
 from modelyard_serving.settings import BatchWorkerSettings, ServingSettings
 
 CERT, KEY, CA = Path("svc.pem"), Path("svc-key.pem"), Path("ca.pem")
@@ -118,3 +118,13 @@ def test_a_setting_passed_another_way_is_named_by_the_contract() -> None:
     assert variable("tls_cert_file") == "MLREG_SERVING_TLS_CERT_FILE"
     with pytest.raises(ValueError, match="'tls' is not a setting a launcher passes"):
         variable("tls")
+
+
+def test_an_assignment_is_one_line_read_back_as_sent_that_never_shows_its_credential() -> None:
+    assignment = Assignment(EVERYTHING.environment(), PurePosixPath("/run/replicas/scorer-1-ab12/replica.log"))
+
+    line = assignment.encode()
+
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert Assignment.decode(line) == assignment
+    assert "myd_secret" not in repr(assignment)
