@@ -50,7 +50,7 @@ from modelyard_deploy.storage.jobs import PgJobStore
 from modelyard_deploy.storage.leadership import PgLeadership
 from modelyard_deploy.storage.notices import PgChangeFeed
 from modelyard_deploy.storage.outbox import PgOutbox
-from modelyard_deploy.storage.parts import JobParts
+from modelyard_deploy.storage.parts import JobFolders, JobParts
 from modelyard_deploy.storage.postgres import SERVICE_ACTOR, PgDeploymentStore
 from modelyard_serving.launch import ServingTLS
 
@@ -144,7 +144,7 @@ async def run(settings: DeploySettings, job_pods: JobPods | None = None) -> int:
         binding = ServiceBinding(
             SERVICE_NAME, lambda server: deploy_pb2_grpc.add_DeployServiceServicer_to_server(servicer, server)
         )
-        job_runner, scoring_runner, job_bindings = _batch(settings, pool, client, credentials, job_pods)
+        job_runner, scoring_runner, job_bindings = _batch(settings, pool, client, credentials, job_pods, stack)
         stop, stopped_leading = asyncio.Event(), []
 
         async def lead_until_lost() -> None:
@@ -186,10 +186,12 @@ def _batch(
     client: modelyard.AsyncClient,
     credentials: ServingCredentials,
     job_pods: JobPods | None,
+    stack: AsyncExitStack,
 ) -> tuple[JobRunner, ScoringRunner, list[ServiceBinding]]:
     """Batch work on predictor workers: the JobService (and, with jobs on kubernetes, the
     BatchWorkerService their pods dial), the runner the leader runs jobs with, and the one it
-    runs scoring tests with (on local workers: a test's dataset is small)."""
+    runs scoring tests with (on local workers: a test's dataset is small); ``stack`` closes what
+    they hold open."""
 
     def connect(actor: str) -> modelyard.Client:
         return modelyard.connect(
@@ -204,6 +206,7 @@ def _batch(
 
     store = PgJobStore(pool)
     catalog = PlatformJobCatalog(connect, SERVICE_ACTOR, settings.cache_dir)
+    stack.callback(catalog.close)
     jobs_dir = settings.run_dir / "jobs"
     issue = credentials.issue if settings.auth_enabled else None
     config = BatchConfig(
@@ -235,6 +238,7 @@ def _batch(
         catalog,
         BatchPredictors(source),
         lambda job_id: JobParts(jobs_dir / job_id),
+        JobFolders(jobs_dir),
         PrometheusJobObserver(),
         settings.jobs_max_running,
         settings.jobs_poll_seconds,

@@ -1,5 +1,6 @@
 """Batch scoring jobs over the session's metadata and registry: a deploy service of the test's
-own (own database, data folder given, so that a restarted one finds the same parts)."""
+own (own database, ``jobs_dsn``, and data folder, so that one started again finds the same
+parts and jobs), or one running its jobs on pods (``pods_deploy``)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,31 @@ def start_jobs(
 
 
 @pytest.fixture
+def jobs_dsn(postgres: EmbeddedPostgres) -> str:
+    """The database of the test's deploy service (``deploy``), for another one on it."""
+    return postgres.create_database(f"jobs_{uuid.uuid4().hex}")
+
+
+@pytest.fixture
+def deploy(start_jobs: Callable[..., ServiceProcess], jobs_dsn: str) -> ServiceProcess:
+    return start_jobs(jobs_dsn)
+
+
+@pytest.fixture
+def connect_jobs(
+    metadata_service: ServiceProcess, registry_service: ServiceProcess
+) -> Callable[[ServiceProcess], modelyard.Client]:
+    """connect_jobs(deploy): a client of the session's platform with deploy service ``deploy``."""
+
+    def connect(deploy: ServiceProcess) -> modelyard.Client:
+        return modelyard.connect(
+            metadata_service.target, registry=registry_service.target, deploy=deploy.target, actor="tester"
+        )
+
+    return connect
+
+
+@pytest.fixture
 def pods_deploy(
     tmp_path: Path,
     postgres: EmbeddedPostgres,
@@ -59,27 +85,18 @@ def pods_deploy(
 
 
 @pytest.fixture
-def deploy(start_jobs: Callable[..., ServiceProcess]) -> ServiceProcess:
-    return start_jobs()
-
-
-def _tester(metadata: ServiceProcess, registry: ServiceProcess, deploy: ServiceProcess) -> modelyard.Client:
-    return modelyard.connect(metadata.target, registry=registry.target, deploy=deploy.target, actor="tester")
-
-
-@pytest.fixture
 def client(
-    metadata_service: ServiceProcess, registry_service: ServiceProcess, deploy: ServiceProcess
+    connect_jobs: Callable[[ServiceProcess], modelyard.Client], deploy: ServiceProcess
 ) -> Iterator[modelyard.Client]:
-    with _tester(metadata_service, registry_service, deploy) as client:
+    with connect_jobs(deploy) as client:
         yield client
 
 
 @pytest.fixture
 def pods_client(
-    metadata_service: ServiceProcess, registry_service: ServiceProcess, pods_deploy: ServiceProcess
+    connect_jobs: Callable[[ServiceProcess], modelyard.Client], pods_deploy: ServiceProcess
 ) -> Iterator[modelyard.Client]:
-    with _tester(metadata_service, registry_service, pods_deploy) as client:
+    with connect_jobs(pods_deploy) as client:
         yield client
 
 

@@ -11,6 +11,7 @@ import asyncpg
 import orjson
 
 from modelyard_common.postgres import connection
+from modelyard_metadata.domain.access import Identity
 from modelyard_metadata.domain.entities import (
     AuditEvent,
     LineageEdge,
@@ -26,22 +27,26 @@ from modelyard_metadata.domain.entities import (
 from modelyard_metadata.domain.ports import AuditQuery, ProjectStats, SearchQuery
 from modelyard_metadata.domain.validation import VersionRef
 from modelyard_metadata.storage import search_sql
+from modelyard_metadata.storage.access import PRINCIPAL_IDENTITY, identity_from_row
 from modelyard_metadata.storage.cache import VersionCache
 from modelyard_metadata.storage.queries import MODEL, VERSION_COLUMNS, Connection, find_versions, one_row, ref_query
-from modelyard_metadata.storage.rows import Row, audit_from_row, model_from_row, project_from_row, version_from_row
+from modelyard_metadata.storage.rows import (
+    Row,
+    audit_from_row,
+    json_text,
+    model_from_row,
+    project_from_row,
+    version_from_row,
+)
 from modelyard_metadata.storage.transaction import PgTransaction, committed
 
 __all__ = ["PgStore", "init_connection"]
 
 
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 async def init_connection(conn: Connection) -> None:
     """Type codecs of each pooled connection."""
     # orjson: decoding the JSON columns was a sixth of a search page's CPU with the json module.
-    await conn.set_type_codec("jsonb", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=json_text, decoder=orjson.loads, schema="pg_catalog")
 
 
 def _cache_key(ref: VersionRef) -> str:
@@ -61,6 +66,11 @@ class PgStore:
 
     def transaction(self) -> AbstractAsyncContextManager[PgTransaction]:
         return committed(self._pool, self._cache, PgTransaction)
+
+    async def principal_identity(self, name: str) -> Identity | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(PRINCIPAL_IDENTITY, name)
+        return None if row is None else identity_from_row(row)
 
     async def _cached_row(self, model_name: str, key: str, query: str, args: Sequence[Any]) -> Row | None:
         if self._cache is None:

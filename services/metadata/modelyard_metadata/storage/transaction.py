@@ -34,6 +34,7 @@ from modelyard_metadata.storage.queries import (
 )
 from modelyard_metadata.storage.rows import (
     binding_from_row,
+    json_text,
     location_to_json,
     metric_to_json,
     model_from_row,
@@ -295,21 +296,32 @@ class PgTransaction:
         return bool(inserted)
 
     async def append_audit(self, event: NewAuditEvent) -> int:
-        return await self._conn.fetchval(  # type: ignore[no-any-return]
+        [event_id] = await self.append_audits([event])
+        return event_id
+
+    async def append_audits(self, events: Sequence[NewAuditEvent]) -> list[int]:
+        if not events:
+            return []
+        rows = await self._conn.fetch(
             f"""WITH e AS (
                   INSERT INTO audit_events (actor, action, project, resource, before, after, reason, request_id, access)
-                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id)
-                SELECT id FROM e, pg_notify('{AUDIT_CHANNEL}', e.id::text) AS n""",
-            event.caller.actor,
-            event.action,
-            event.project,
-            event.resource,
-            event.before,
-            event.after,
-            event.reason,
-            event.caller.request_id,
-            event.caller.access,
+                  SELECT actor, action, project, resource, before::jsonb, after::jsonb, reason, request_id, access
+                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                              $8::text[], $9::text[]) WITH ORDINALITY
+                       AS u(actor, action, project, resource, before, after, reason, request_id, access, position)
+                  ORDER BY position RETURNING id)
+                SELECT id FROM e, pg_notify('{AUDIT_CHANNEL}', e.id::text) AS n ORDER BY id""",
+            [e.caller.actor for e in events],
+            [e.action for e in events],
+            [e.project for e in events],
+            [e.resource for e in events],
+            [None if e.before is None else json_text(e.before) for e in events],
+            [None if e.after is None else json_text(e.after) for e in events],
+            [e.reason for e in events],
+            [e.caller.request_id for e in events],
+            [e.caller.access for e in events],
         )
+        return [row["id"] for row in rows]
 
     async def grant_role(self, project: str, principal: str, role: Role, granted_by: str) -> RoleBinding:
         row = await self._conn.fetchrow(
