@@ -1,5 +1,5 @@
 -- What reads of versions need beside their rows: the latest number of each metric in a table that
--- ordering by a metric can walk.
+-- ordering by a metric can walk, and each version's message as the api layer serializes it.
 
 -- The latest value of each numeric metric of a version: the "number" of each entry of
 -- model_versions.metrics that has one, kept equal to it by the triggers below, so that a search
@@ -39,3 +39,23 @@ CREATE TRIGGER model_versions_metrics_updated AFTER UPDATE OF metrics ON model_v
     FOR EACH ROW WHEN (OLD.metrics IS DISTINCT FROM NEW.metrics) EXECUTE FUNCTION version_metrics_updated();
 
 INSERT INTO version_metrics SELECT f.* FROM model_versions v, version_metrics_of(v.id, v.metrics) f;
+
+-- Each version's ModelVersion message as the metadata service's api layer serialized it from its
+-- row, without its aliases and produced_by (they live in other tables and are appended when read):
+-- reads answer with these bytes instead of building the message again. A version without one
+-- (written before this migration, or by anything but the service) is encoded from its row when
+-- read, and by the service at start. Any UPDATE of the version removes it, so that it never
+-- outlives a change of the row; the service writes it again in the same transaction. A release
+-- that changes the encoding empties this table in a migration of its own.
+CREATE TABLE version_wire (
+    version_id bigint PRIMARY KEY REFERENCES model_versions (id) ON DELETE CASCADE,
+    message    bytea NOT NULL
+);
+
+CREATE FUNCTION version_wire_outdated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM version_wire WHERE version_id = NEW.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER model_versions_wire_outdated AFTER UPDATE ON model_versions
+    FOR EACH ROW EXECUTE FUNCTION version_wire_outdated();

@@ -44,9 +44,10 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from modelyard_metadata.metrics import CACHE_ERRORS, CACHE_LOOKUPS
+from modelyard_metadata.storage.redis_pipe import RedisPipe
 
 __all__ = ["AUTH", "VersionCache"]
 
@@ -104,10 +105,19 @@ def _decode(data: bytes) -> dict[str, Any]:
 
 
 class VersionCache:
+    """The cache on ``client``; its lookups (the hot path of every cached read) go through
+    ``pipe`` when one is given (see redis_pipe), the rest through ``client``."""
+
     def __init__(
-        self, client: aioredis.Redis, ttl_seconds: int, lease_seconds: float = 30.0, retry_seconds: float = 1.0
+        self,
+        client: aioredis.Redis,
+        ttl_seconds: int,
+        lease_seconds: float = 30.0,
+        retry_seconds: float = 1.0,
+        pipe: RedisPipe | None = None,
     ) -> None:
         self._redis = client
+        self._pipe = pipe
         self._ttl = ttl_seconds
         self._lease_ms = int(lease_seconds * 1000)
         self._retry = retry_seconds
@@ -149,12 +159,21 @@ class VersionCache:
     async def get(self, model: str, key: str) -> tuple[dict[str, Any] | None, str | None]:
         """The cached row (or None) and the generation to store a loaded row under (None: don't,
         as a write of the model is in flight)."""
+        data, generation = await self.get_bytes(model, key)
+        return (None if data is None else _decode(data)), generation
+
+    async def put(self, model: str, key: str, generation: str, row: Mapping[str, Any]) -> None:
+        """Stores a row read from Postgres, unless the model's generation moved since ``get``."""
+        await self.put_bytes(model, key, generation, _encode(row))
+
+    async def get_bytes(self, model: str, key: str) -> tuple[bytes | None, str | None]:
+        """As ``get``, of bytes stored with ``put_bytes``."""
         if not await self._usable():
             CACHE_LOOKUPS.labels("bypass").inc()
             return None, None
         try:
-            generation, data, writing = await self._get(
-                keys=self._write_keys([model]), args=[self._row_prefix(model), f":{key}"]
+            generation, data, writing = await self._lookup(
+                self._write_keys([model]), [self._row_prefix(model), f":{key}"]
             )
         except (RedisError, OSError) as exc:
             self._failed("get", exc)
@@ -164,14 +183,24 @@ class VersionCache:
             CACHE_LOOKUPS.labels("miss").inc()
             return None, None if writing else generation.decode()
         CACHE_LOOKUPS.labels("hit").inc()
-        return _decode(data), None
+        return data, None
 
-    async def put(self, model: str, key: str, generation: str, row: Mapping[str, Any]) -> None:
-        """Stores a row read from Postgres, unless the model's generation moved since ``get``."""
+    async def _lookup(self, keys: list[str], args: list[str]) -> Any:
+        if self._pipe is None:
+            return await self._get(keys=keys, args=args)
+        try:
+            return await self._pipe.call("EVALSHA", self._get.sha, len(keys), *keys, *args)
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            return await self._pipe.call("EVAL", _GET, len(keys), *keys, *args)  # loads it for the next EVALSHA
+
+    async def put_bytes(self, model: str, key: str, generation: str, data: bytes) -> None:
+        """As ``put``, of bytes."""
         try:
             await self._put(
                 keys=[self._generation_key(model), f"{self._row_prefix(model)}{generation}:{key}"],
-                args=[generation, _encode(row), self._ttl],
+                args=[generation, data, self._ttl],
             )
         except (RedisError, OSError) as exc:
             self._failed("put", exc)

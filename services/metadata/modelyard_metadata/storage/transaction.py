@@ -22,6 +22,7 @@ from modelyard_metadata.domain.entities import (
     Project,
     Stage,
 )
+from modelyard_metadata.domain.ports import WireFormat
 from modelyard_metadata.domain.validation import VersionRef
 from modelyard_metadata.storage.cache import AUTH, VersionCache
 from modelyard_metadata.storage.queries import (
@@ -77,9 +78,22 @@ class PgTransaction:
     based on (and its audit event's ``before``) is then what the previous change left.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, wire: WireFormat | None = None) -> None:
         self._conn = conn
+        self._wire = wire
         self.touched: set[str] = set()
+
+    async def _encoded(self, version: ModelVersion) -> ModelVersion:
+        """``version``, written or changed just now, with its message stored (see version_wire;
+        without ``wire``, readers encode it from the row)."""
+        if self._wire is not None:
+            await self._conn.execute(
+                "INSERT INTO version_wire (version_id, message) VALUES ($1, $2) "
+                "ON CONFLICT (version_id) DO UPDATE SET message = excluded.message",
+                version.id,
+                self._wire.version(version),
+            )
+        return version
 
     async def insert_project(self, name: str, description: str, owner: str) -> Project:
         try:
@@ -190,7 +204,9 @@ class PgTransaction:
         self.touched.add(version.model_name)
         # What VERSION_COLUMNS would add: a new version has no aliases yet, and its parents are known.
         ordered = sorted(parents, key=lambda p: (p.project, p.model, p.version))
-        return version_from_row({**row, "aliases": [], "produced_by": [p.reference for p in ordered]})
+        return await self._encoded(
+            version_from_row({**row, "aliases": [], "produced_by": [p.reference for p in ordered]})
+        )
 
     async def _set_parents(self, version_id: int, parent_ids: Sequence[int], *, replace: bool = True) -> None:
         if replace:
@@ -225,7 +241,7 @@ class PgTransaction:
         if parent_ids is not None:
             await self._set_parents(version.id, parent_ids)
         self.touched.add(version.model_name)
-        return await self._version_by_id(version.id)
+        return await self._encoded(await self._version_by_id(version.id))
 
     async def add_metrics(self, version: ModelVersion, points: Sequence[MetricPoint]) -> ModelVersion:
         await self._conn.executemany(
@@ -245,7 +261,7 @@ class PgTransaction:
             "model_versions", version.id, {"metrics": {name: metric_to_json(p) for name, p in latest.items()}}
         )
         self.touched.add(version.model_name)
-        return await self._version_by_id(version.id)
+        return await self._encoded(await self._version_by_id(version.id))
 
     async def unpassed_gates(self, version: ModelVersion, stage: Stage) -> list[tuple[str, str | None]]:
         rows = await self._conn.fetch(
