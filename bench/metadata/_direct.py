@@ -72,18 +72,17 @@ async def direct_create(conn: asyncpg.Connection | PoolConnectionProxy, project:
         )
         assert row is not None
         version = version_from_row({**row, "aliases": [], "produced_by": []})
-        await conn.execute(
-            "INSERT INTO version_wire (version_id, message) VALUES ($1, $2) "
-            "ON CONFLICT (version_id) DO UPDATE SET message = excluded.message",
-            version.id,
-            _WIRE.version(version),
-        )
+        # The audit event, with the version's message stored in the same statement.
         await conn.fetchval(
             f"""WITH e AS (
                   INSERT INTO audit_events (actor, action, project, resource, before, after, reason, request_id, access)
-                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id),
+                w AS (INSERT INTO version_wire (version_id, message) SELECT * FROM unnest($10::bigint[], $11::bytea[])
+                      ON CONFLICT (version_id) DO UPDATE SET message = excluded.message)
                 SELECT id FROM e, pg_notify('{AUDIT_CHANNEL}', e.id::text) AS n""",
             *("bench", "version.create", project, version.reference, None, snapshot(version), "", "direct", ""),
+            [version.id],
+            [_WIRE.version(version)],
         )
 
 

@@ -125,7 +125,8 @@ async def _cancelled(task: asyncio.Task[None]) -> None:
 
 async def run(settings: MetadataSettings) -> None:
     async with AsyncExitStack() as stack:
-        pool = await create_pool(settings, init=init_connection)
+        # Session state lives on connections of their own (AuditFeed, the webhooks' listener).
+        pool = await create_pool(settings, init=init_connection, stateless=True)
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
             await migrate(conn, MIGRATIONS)

@@ -40,10 +40,11 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
 
 from modelyard_metadata.metrics import CACHE_ERRORS, CACHE_LOOKUPS
@@ -105,8 +106,8 @@ def _decode(data: bytes) -> dict[str, Any]:
 
 
 class VersionCache:
-    """The cache on ``client``; its lookups (the hot path of every cached read) go through
-    ``pipe`` when one is given (see redis_pipe), the rest through ``client``."""
+    """The cache on ``client``; its scripts run on ``pipe`` instead when one is given (see
+    redis_pipe: a cached read is mostly its lookup)."""
 
     def __init__(
         self,
@@ -172,8 +173,8 @@ class VersionCache:
             CACHE_LOOKUPS.labels("bypass").inc()
             return None, None
         try:
-            generation, data, writing = await self._lookup(
-                self._write_keys([model]), [self._row_prefix(model), f":{key}"]
+            generation, data, writing = await self._run(
+                self._get, self._write_keys([model]), [self._row_prefix(model), f":{key}"]
             )
         except (RedisError, OSError) as exc:
             self._failed("get", exc)
@@ -185,23 +186,22 @@ class VersionCache:
         CACHE_LOOKUPS.labels("hit").inc()
         return data, None
 
-    async def _lookup(self, keys: list[str], args: list[str]) -> Any:
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         if self._pipe is None:
-            return await self._get(keys=keys, args=args)
+            return await script(keys=keys, args=args)
         try:
-            return await self._pipe.call("EVALSHA", self._get.sha, len(keys), *keys, *args)
+            return await self._pipe.call("EVALSHA", script.sha, len(keys), *keys, *args)
         except ResponseError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
-            return await self._pipe.call("EVAL", _GET, len(keys), *keys, *args)  # loads it for the next EVALSHA
+            # EVAL also loads the script for the next EVALSHA.
+            return await self._pipe.call("EVAL", cast(str, script.script), len(keys), *keys, *args)
 
     async def put_bytes(self, model: str, key: str, generation: str, data: bytes) -> None:
         """As ``put``, of bytes."""
         try:
-            await self._put(
-                keys=[self._generation_key(model), f"{self._row_prefix(model)}{generation}:{key}"],
-                args=[generation, data, self._ttl],
-            )
+            keys = [self._generation_key(model), f"{self._row_prefix(model)}{generation}:{key}"]
+            await self._run(self._put, keys, [generation, data, self._ttl])
         except (RedisError, OSError) as exc:
             self._failed("put", exc)
 
@@ -212,7 +212,7 @@ class VersionCache:
         models = set(models)
         write = uuid.uuid4().hex
         try:
-            await self._begin(keys=self._write_keys(models), args=[write, self._lease_ms])
+            await self._run(self._begin, self._write_keys(models), [write, self._lease_ms])
         except (RedisError, OSError) as exc:
             self._pending |= models
             self._failed("begin", exc)
@@ -226,7 +226,7 @@ class VersionCache:
         if not todo:
             return
         try:
-            await self._end(keys=self._write_keys(todo), args=[write])
+            await self._run(self._end, self._write_keys(todo), [write])
         except (RedisError, OSError) as exc:
             self._pending = todo
             self._failed("invalidate", exc)

@@ -8,7 +8,8 @@ of a cached read. This writes the command and parses the reply as one buffer: ab
 It speaks RESP2 over TCP or a unix socket (``redis://`` and ``unix://`` URLs, with user,
 password and db); ``for_url`` gives None for other URLs (``rediss://``), whose lookups stay on
 redis-py. A call not answered within ``timeout`` fails, and with it the connection and every
-call on it, as their replies could no longer be matched; the next call connects again.
+call on it, as their replies could no longer be matched; the next call connects again. The calls
+made in one turn of the event loop are sent in one write.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class _Protocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._waiting: deque[tuple[asyncio.Future[Reply], asyncio.TimerHandle]] = deque()
+        self._unsent: list[bytes] = []
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -121,8 +123,16 @@ class _Protocol(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Reply] = loop.create_future()
         self._waiting.append((waiter, loop.call_later(self._timeout, self._timed_out)))
-        self._transport.write(_command(args))
+        # The commands of every call made in one turn of the loop go out in one write.
+        if not self._unsent:
+            loop.call_soon(self._send)
+        self._unsent.append(_command(args))
         return waiter
+
+    def _send(self) -> None:
+        unsent, self._unsent = self._unsent, []
+        if self._transport is not None and not self.closed:
+            self._transport.write(b"".join(unsent))
 
     def close(self) -> None:
         self.closed = True
