@@ -143,6 +143,27 @@ def test_every_change_of_a_version_shows_in_get_and_search(client: modelyard.Cli
     assert (read.status, read.status_message) == (types_pb2.VERSION_STATUS_FAILED, "digest mismatch")
 
 
+def _on_postgres(dsn: str, sql: str, *args: object) -> object:
+    """What one statement gives, run straight on Postgres (behind the service)."""
+
+    async def run() -> object:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await conn.fetchval(sql, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def _messages_stored(dsn: str, project: str) -> object:
+    return _on_postgres(
+        dsn,
+        "SELECT count(*) FROM version_wire w JOIN model_versions v ON v.id = w.version_id WHERE v.project = $1",
+        project,
+    )
+
+
 def test_a_version_without_a_stored_message_is_encoded_when_read(
     client: modelyard.Client, project: str, stub: Stub, metadata_dsn: str
 ) -> None:
@@ -150,23 +171,11 @@ def test_a_version_without_a_stored_message_is_encoded_when_read(
     model = f"{project}/m"
     client.create_model(model)
     ref = client.create_version(model, description="kept", tags={"k": "v"}).reference
-
-    async def change_behind_the_service() -> int:
-        conn = await asyncpg.connect(metadata_dsn)
-        try:
-            # Any change of the row outdates the message: the trigger removes it.
-            await conn.execute("UPDATE model_versions SET description = 'changed' WHERE project = $1", project)
-            return int(
-                await conn.fetchval(
-                    "SELECT count(*) FROM version_wire w JOIN model_versions v ON v.id = w.version_id "
-                    "WHERE v.project = $1",
-                    project,
-                )
-            )
-        finally:
-            await conn.close()
-
-    assert asyncio.run(change_behind_the_service()) == 0  # before any read, so nothing is cached
+    assert _messages_stored(metadata_dsn, project) == 1
+    # Any change of the row outdates the message: the trigger removes it. (Before any read, so
+    # that nothing is cached: the service cannot know of a change made behind it.)
+    _on_postgres(metadata_dsn, "UPDATE model_versions SET description = 'changed' WHERE project = $1", project)
+    assert _messages_stored(metadata_dsn, project) == 0
     read = _read(stub, project, ref)
     assert (read.description, dict(read.tags)) == ("changed", {"k": "v"})
 
@@ -180,33 +189,13 @@ def test_missing_messages_are_stored_when_a_replica_starts(
     model = f"{project}/m"
     client.create_model(model)
     ref = client.create_version(model, description="old").reference
-
-    async def stored() -> int:
-        conn = await asyncpg.connect(metadata_dsn)
-        try:
-            return int(
-                await conn.fetchval(
-                    "SELECT count(*) FROM version_wire w JOIN model_versions v ON v.id = w.version_id "
-                    "WHERE v.project = $1",
-                    project,
-                )
-            )
-        finally:
-            await conn.close()
-
-    async def forget() -> None:
-        conn = await asyncpg.connect(metadata_dsn)
-        try:
-            await conn.execute(
-                "DELETE FROM version_wire w USING model_versions v WHERE v.id = w.version_id AND v.project = $1",
-                project,
-            )
-        finally:
-            await conn.close()
-
-    assert asyncio.run(stored()) == 1
-    asyncio.run(forget())
+    assert _messages_stored(metadata_dsn, project) == 1
+    _on_postgres(
+        metadata_dsn,
+        "DELETE FROM version_wire w USING model_versions v WHERE v.id = w.version_id AND v.project = $1",
+        project,
+    )
     replica = start_service(metadata_dsn)
     with modelyard.connect(replica.target) as other:
         assert other.get_version(ref).description == "old"
-    until(lambda: asyncio.run(stored()) == 1, f"the replica storing the message of {ref}")
+    until(lambda: _messages_stored(metadata_dsn, project) == 1, f"the replica storing the message of {ref}")
