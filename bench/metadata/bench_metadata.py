@@ -8,9 +8,10 @@ Usage::
 
 Starts its own durable Postgres (fsync on, as in production) and Redis in a temporary folder, and
 three metadata services on the same database: one with the Redis cache, one without, and one with
-the cache and authentication on (each call's bearer token checked against Postgres), whose
-get-by-alias is compared with the first's to show what authentication costs. Seeds 100k
-versions straight into Postgres with COPY, then drives the services with grpc.aio stubs from
+the cache and authentication on (each call's bearer token checked), whose get-by-alias is
+compared with the first's to show what authentication costs. Seeds 100k versions straight into
+Postgres with COPY, stores their messages as a service does at start (version_wire), then
+drives the services with grpc.aio stubs from
 this process: for N in flight, N coroutines each issue calls back-to-back (on one shared channel
 unless the case says "per-worker", where each coroutine has its own channel and TCP connection).
 Each case is a warm-up followed by a fixed duration; every call is timed with perf_counter.

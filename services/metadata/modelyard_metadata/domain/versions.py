@@ -110,13 +110,12 @@ class Versions:
         """GetModelVersion: as ``get``, the version as the wire carries it (the hot read: its
         message comes from the cache or storage as it is)."""
         ref = parse_reference(reference)
-        identity = caller.identity
-        if identity is not None and identity.scope is not None:
-            found = await self._store.get_encoded_version(ref)
-            require_scope(identity, found.reference if found else None, "GetModelVersion")
-        else:
+        scoped = caller.identity if caller.identity is not None and caller.identity.scope is not None else None
+        if scoped is None:
             may_read(caller, ref.project, "GetModelVersion")
-            found = await self._store.get_encoded_version(ref)
+        found = await self._store.get_encoded_version(ref)
+        if scoped is not None:  # denied alike whether the version exists or not
+            require_scope(scoped, found.reference if found else None, "GetModelVersion")
         if found is None:
             raise NotFoundError(await why_missing(self._store, ref))
         return found
