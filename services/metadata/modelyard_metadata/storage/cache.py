@@ -50,7 +50,7 @@ from redis.exceptions import RedisError, ResponseError
 from modelyard_metadata.metrics import CACHE_ERRORS, CACHE_LOOKUPS
 from modelyard_metadata.storage.redis_pipe import RedisPipe
 
-__all__ = ["AUTH", "VersionCache"]
+__all__ = ["AUTH", "VersionCache", "decode_row"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ for i = 1, #KEYS, 2 do
   redis.call('ZREM', KEYS[i + 1], ARGV[1])
 end
 """
+_HIT, _MISS, _BYPASS = (CACHE_LOOKUPS.labels(result) for result in ("hit", "miss", "bypass"))
 _DATETIME_COLUMNS = ("created_at", "updated_at", "expires_at", "revoked_at", "last_used_at")
 # Not a model name (those have no "~"): the generation of every cached token identity.
 AUTH = "~auth"
@@ -97,7 +98,7 @@ def _encode(row: Mapping[str, Any]) -> bytes:
     return orjson.dumps(dict(row))  # datetimes become RFC 3339 strings
 
 
-def _decode(data: bytes) -> dict[str, Any]:
+def decode_row(data: bytes) -> dict[str, Any]:
     row: dict[str, Any] = orjson.loads(data)
     for column in _DATETIME_COLUMNS:
         if row.get(column) is not None:
@@ -161,7 +162,7 @@ class VersionCache:
         """The cached row (or None) and the generation to store a loaded row under (None: don't,
         as a write of the model is in flight)."""
         data, generation = await self.get_bytes(model, key)
-        return (None if data is None else _decode(data)), generation
+        return (None if data is None else decode_row(data)), generation
 
     async def put(self, model: str, key: str, generation: str, row: Mapping[str, Any]) -> None:
         """Stores a row read from Postgres, unless the model's generation moved since ``get``."""
@@ -170,7 +171,7 @@ class VersionCache:
     async def get_bytes(self, model: str, key: str) -> tuple[bytes | None, str | None]:
         """As ``get``, of bytes stored with ``put_bytes``."""
         if not await self._usable():
-            CACHE_LOOKUPS.labels("bypass").inc()
+            _BYPASS.inc()
             return None, None
         try:
             generation, data, writing = await self._run(
@@ -178,12 +179,12 @@ class VersionCache:
             )
         except (RedisError, OSError) as exc:
             self._failed("get", exc)
-            CACHE_LOOKUPS.labels("bypass").inc()
+            _BYPASS.inc()
             return None, None
         if data is None:
-            CACHE_LOOKUPS.labels("miss").inc()
+            _MISS.inc()
             return None, None if writing else generation.decode()
-        CACHE_LOOKUPS.labels("hit").inc()
+        _HIT.inc()
         return data, None
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:

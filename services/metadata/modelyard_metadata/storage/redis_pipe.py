@@ -76,7 +76,9 @@ class _Protocol(asyncio.Protocol):
         self._timeout = timeout
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
-        self._waiting: deque[tuple[asyncio.Future[Reply], asyncio.TimerHandle]] = deque()
+        # Each call's reply, and when it is due; one timer watches the oldest.
+        self._waiting: deque[tuple[asyncio.Future[Reply], float]] = deque()
+        self._watchdog: asyncio.TimerHandle | None = None
         self._unsent: list[bytes] = []
         self.closed = False
 
@@ -93,8 +95,7 @@ class _Protocol(asyncio.Protocol):
                 if reply is _INCOMPLETE:
                     break
                 start = after
-                waiter, timer = self._waiting.popleft()
-                timer.cancel()
+                waiter, _ = self._waiting.popleft()
                 if not waiter.done():
                     waiter.set_result(reply)
         except (RedisConnectionError, ValueError) as exc:
@@ -108,21 +109,33 @@ class _Protocol(asyncio.Protocol):
         self.closed = True
         if self._transport is not None:
             self._transport.abort()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         while self._waiting:
-            waiter, timer = self._waiting.popleft()
-            timer.cancel()
+            waiter, _ = self._waiting.popleft()
             if not waiter.done():
                 waiter.set_exception(error)
 
-    def _timed_out(self) -> None:
-        self._abort(RedisTimeoutError(f"Redis did not answer within {self._timeout:g} s"))
+    def _watch(self) -> None:
+        """Fails everything if the oldest call is late, else looks again when it is due."""
+        self._watchdog = None
+        if not self._waiting or self.closed:
+            return
+        loop = asyncio.get_running_loop()
+        due = self._waiting[0][1]
+        if loop.time() >= due:
+            self._abort(RedisTimeoutError(f"Redis did not answer within {self._timeout:g} s"))
+        else:
+            self._watchdog = loop.call_at(due, self._watch)
 
     def call(self, args: tuple[bytes | str | int, ...]) -> asyncio.Future[Reply]:
         if self.closed or self._transport is None:
             raise RedisConnectionError("connection to Redis closed")
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Reply] = loop.create_future()
-        self._waiting.append((waiter, loop.call_later(self._timeout, self._timed_out)))
+        self._waiting.append((waiter, loop.time() + self._timeout))
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(self._timeout, self._watch)
         # The commands of every call made in one turn of the loop go out in one write.
         if not self._unsent:
             loop.call_soon(self._send)
