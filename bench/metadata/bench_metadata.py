@@ -46,7 +46,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench._cases import Cases, Result
 from bench._cpu import CpuMeter
-from bench._load import drive
+from bench._load import AsyncOp, drive
 from bench._profile import Profiler
 from bench._report import print_targets, write_json
 from bench._run import arguments, measure_background_load, print_header, run_info, scratch
@@ -243,6 +243,28 @@ async def run_bench(
                 baseline=found[f"alias-cached-{n}"],
             )  # fmt: skip
 
+        # The targets' CPU ratios, from short windows taken in turn (health, get, get with a
+        # token), so that a change of the machine's load between two cases does not decide them.
+        cached_stub = metadata_pb2_grpc.MetadataServiceStub(shared[cached.target])
+        cached_health = health_pb2_grpc.HealthStub(shared[cached.target])
+
+        async def health_check(w: int, i: int) -> None:
+            await cached_health.Check(health_request, metadata=ACTOR)
+
+        async def get_cached(w: int, i: int) -> None:
+            await cached_stub.GetModelVersion(get_request, metadata=ACTOR)
+
+        info["paired"] = {
+            n: await paired_cpu(
+                meter,
+                {"health": (health_check, "svc"), "get": (get_cached, "svc"), "token": (get_authenticated, "svc-auth")},
+                n,
+                rounds=3 if args.quick else 7,
+                seconds=0.5,
+            )
+            for n in (1, 16)
+        }
+
         # -- search ----------------------------------------------------------------------------
         print("SearchModelVersions", flush=True)
         for key, order in (("search", ""), ("search-ordered", SEARCH_ORDERED)):
@@ -303,6 +325,21 @@ async def run_bench(
         await pool.close()
 
     return {"found": found, "results": cases.results}
+
+
+async def paired_cpu(
+    meter: CpuMeter, ops: dict[str, tuple[AsyncOp, str]], inflight: int, rounds: int, seconds: float
+) -> dict[str, list[float]]:
+    """ms of CPU per call of each op's server (its party in ``meter``), in ``rounds`` rounds that
+    each run every op for ``seconds`` in turn."""
+    per_call: dict[str, list[float]] = {name: [] for name in ops}
+    for _ in range(rounds):
+        for name, (op, party) in ops.items():
+            await drive(op, inflight, 0.1, None)
+            with meter.window() as cpu:
+                calls = await drive(op, inflight, seconds, None)
+            per_call[name].append(cpu.seconds[party] * 1000 / max(calls, 1))
+    return per_call
 
 
 async def profile(
@@ -384,7 +421,7 @@ def main() -> int:
             print("\n".join("    " + line for line in data["plan"]))
     print()
     print_tables(results)
-    checks = targets(outcome["found"])
+    checks = targets(outcome["found"], info.get("paired", {}))
     print_targets(checks)
     write_json(args.json, info, checks, results=[r.as_json() for r in results])
     return 0
