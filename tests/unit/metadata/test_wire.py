@@ -22,7 +22,9 @@ from modelyard_metadata.domain.entities import (
 MOMENT = datetime(2026, 12, 5, 9, 30, 1, 123456, tzinfo=UTC)
 
 
-def _version(number: int, aliases: tuple[str, ...], produced_by: tuple[str, ...]) -> ModelVersion:
+def _version(
+    number: int, aliases: tuple[str, ...], produced_by: tuple[str, ...], description: str = "a description " * 20
+) -> ModelVersion:
     return ModelVersion(
         id=number,
         model_id=7,
@@ -35,7 +37,7 @@ def _version(number: int, aliases: tuple[str, ...], produced_by: tuple[str, ...]
         framework="sklearn",
         payload_format="skops",
         author="ann",
-        description="a description " * 20,  # long enough for two-byte lengths
+        description=description,
         inputs=(TensorSpec("x", "FP32", (-1, 3)),),
         outputs=(TensorSpec("y", "FP32", (-1,)),),
         hyperparameters={"depth": 4, "nested": {"rate": 0.5, "list": [1, "a", None, True]}},
@@ -70,7 +72,9 @@ def test_a_stored_message_with_its_aliases_and_lineage_appended_is_the_whole_ver
 
 
 def test_a_search_page_assembled_from_messages_decodes_as_built_whole() -> None:
-    versions = [_version(n, ("champion",) if n == 2 else (), ()) for n in range(1, 40)]
+    # Messages of one-, two- and three-byte lengths.
+    versions = [_version(n, ("champion",) if n == 2 else (), (), "d" * (10**n // 10)) for n in range(1, 7)]
+    versions += [_version(n, ("champion",) if n == 8 else (), ()) for n in range(7, 40)]
     for token in ("", "next-page-token"):
         page = metadata_pb2.SearchModelVersionsResponse.FromString(
             wire.search_response([_encoded(v) for v in versions], token)

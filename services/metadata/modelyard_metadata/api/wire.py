@@ -23,6 +23,10 @@ _LENGTH_DELIMITED = 2
 
 
 def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return bytes((value,))
+    if value < 0x4000:  # most messages
+        return bytes((value & 0x7F | 0x80, value >> 7))
     out = bytearray()
     while value > 0x7F:
         out.append(value & 0x7F | 0x80)
@@ -58,5 +62,8 @@ def get_response(version: EncodedVersion) -> bytes:
 
 def search_response(versions: Sequence[EncodedVersion], next_page_token: str) -> bytes:
     """A serialized SearchModelVersionsResponse."""
-    token = metadata_pb2.SearchModelVersionsResponse(next_page_token=next_page_token).SerializeToString()
-    return b"".join([*(_VERSIONS_TAG + _varint(len(v.message)) + v.message for v in versions), token])
+    parts: list[bytes] = []
+    for version in versions:
+        parts += (_VERSIONS_TAG, _varint(len(version.message)), version.message)
+    parts.append(metadata_pb2.SearchModelVersionsResponse(next_page_token=next_page_token).SerializeToString())
+    return b"".join(parts)

@@ -119,10 +119,11 @@ async def encoded_versions(conn: Connection, rows: Sequence[Row], wire: WireForm
         whole = {row["id"]: row for row in await conn.fetch(query, missing)}
     encoded = []
     for row in rows:
-        if row["message"] is None:
+        message, aliases, produced_by = row["message"], row["aliases"], row["produced_by"]
+        if message is None:
             version = version_from_row(whole[row["id"]])  # its aliases and lineage as read with it
             message = wire.version(version) + wire.appended(version.aliases, version.produced_by)
-        else:
-            message = row["message"] + wire.appended(row["aliases"], row["produced_by"])
+        elif aliases or produced_by:
+            message += wire.appended(aliases, produced_by)
         encoded.append(EncodedVersion(row["reference"], message))
     return encoded
