@@ -96,7 +96,8 @@ class PgTransaction:
 
     def _encoded(self, version: ModelVersion) -> ModelVersion:
         """``version``, written or changed just now; its message is stored with the next audit
-        event, or before COMMIT (see version_wire; without ``wire``, readers encode it from the row)."""
+        event, or before COMMIT (see version_wire; without ``wire``, readers encode it from the
+        row). Every change of a version's row goes through ``_update``, which drops it meanwhile."""
         if self._wire is not None:
             self._messages[version.id] = self._wire.version(version)
         return version
@@ -166,6 +167,10 @@ class PgTransaction:
         return await self._model_by_id(model.id)
 
     async def _update(self, table: str, row_id: int, columns: Mapping[str, Any]) -> None:
+        if table == "model_versions":
+            # A message not stored yet is older than this change, and the trigger cannot remove
+            # it: it is dropped here, and the caller encodes the version again.
+            self._messages.pop(row_id, None)
         sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
         await self._conn.execute(
             f"UPDATE {table} SET {sets}, updated_at = now() WHERE id = $1", row_id, *columns.values()
