@@ -15,7 +15,7 @@ import asyncpg
 from modelyard_common.errors import AlreadyExistsError
 from modelyard_common.postgres import connection
 from modelyard_metadata.domain.access import Identity, Principal, PrincipalKind, Role, RoleBinding, Token
-from modelyard_metadata.storage.cache import AUTH, VersionCache
+from modelyard_metadata.storage.cache import AUTH, VersionCache, decode_row
 from modelyard_metadata.storage.rows import binding_from_row
 from modelyard_metadata.storage.transaction import PgTransaction, committed
 
@@ -73,6 +73,10 @@ def _token(row: Any) -> Token:
         revoked_at=row["revoked_at"],
         last_used_at=row["last_used_at"],
     )
+
+
+# Most decoded identities kept (each a cached row's bytes and what they decode to).
+_DECODED_IDENTITIES = 10_000
 
 
 def identity_from_row(row: Any) -> Identity:
@@ -205,6 +209,8 @@ class PgAccessStore:
     def __init__(self, pool: asyncpg.Pool, cache: VersionCache | None = None) -> None:
         self._pool = pool
         self._cache = cache
+        # Identities decoded from the cached rows they came from: the same bytes, the same answer.
+        self._decoded: dict[bytes, tuple[Identity, Token]] = {}
 
     def _connection(self) -> AbstractAsyncContextManager[Any]:
         return connection(self._pool)
@@ -218,14 +224,21 @@ class PgAccessStore:
 
     async def identity(self, secret_sha256: bytes) -> tuple[Identity, Token] | None:
         key = secret_sha256.hex()
-        row, generation = await self._cache.get(AUTH, key) if self._cache else (None, None)
-        if row is None:
-            rows = await self._fetch(_IDENTITY, secret_sha256)
-            if not rows:
-                return None
-            row = dict(rows[0])
-            if self._cache is not None and generation is not None:
-                await self._cache.put(AUTH, key, generation, row)
+        data, generation = await self._cache.get_bytes(AUTH, key) if self._cache else (None, None)
+        if data is not None:
+            found = self._decoded.get(data)
+            if found is None:
+                if len(self._decoded) >= _DECODED_IDENTITIES:
+                    self._decoded.clear()
+                row = decode_row(data)
+                found = self._decoded[data] = (identity_from_row(row), _token(row))
+            return found
+        rows = await self._fetch(_IDENTITY, secret_sha256)
+        if not rows:
+            return None
+        row = dict(rows[0])
+        if self._cache is not None and generation is not None:
+            await self._cache.put(AUTH, key, generation, row)
         return identity_from_row(row), _token(row)
 
     async def touch_token(self, token_id: str) -> None:
