@@ -16,6 +16,7 @@ import pytest
 
 from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.migrations import migrate
+from modelyard_metadata.api.wire import ProtoWire
 from modelyard_metadata.domain.datasets import Datasets
 from modelyard_metadata.domain.entities import Caller
 from modelyard_metadata.domain.guard import Guard
@@ -72,7 +73,7 @@ async def claiming(postgres: EmbeddedPostgres) -> AsyncIterator[Claiming]:
     )
     async with pool.acquire() as conn:
         await migrate(conn, "modelyard_metadata.migrations")
-    store, scoring = PgStore(pool), PgScoringStore(pool, None)
+    store, scoring = PgStore(pool, ProtoWire()), PgScoringStore(pool, None)
     guard = Guard(store)
     tests = ScoringTests(scoring, store, guard, Datasets(PgDatasetStore(pool), guard))
     yield Claiming(pool, ScoringRuns(scoring, store, guard, tests), statements)
