@@ -68,7 +68,13 @@ bench: $(STAMP) ## Run the benchmarks, metadata, artifacts, serving then console
 	$(PY) bench/serving/bench_serving.py
 	$(PY) bench/console/bench_console.py
 
+bench-scaling: $(STAMP) ## Metadata get-by-alias throughput by process count, 1 to the cores (see docs/benchmarks.md)
+	$(PY) bench/metadata/bench_scaling.py
+
+bench-peers: $(STAMP) ## Modelyard side by side with MLflow 3 (installs MLflow into .bench/mlflow-venv; see docs/benchmarks.md)
+	$(PY) bench/peers/bench_peers.py
+
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) .modelyard
 
-.PHONY: help venv run test test-unit test-integration e2e protos protos-check fmt lint typecheck demo screenshots bench clean
+.PHONY: help venv run test test-unit test-integration e2e protos protos-check fmt lint typecheck demo screenshots bench bench-scaling bench-peers clean

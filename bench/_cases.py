@@ -9,6 +9,7 @@ from typing import Any
 
 from bench._cpu import CpuMeter
 from bench._load import AsyncOp, drive, percentile
+from bench._machine import other_load_cell
 
 __all__ = ["Cases", "Result"]
 
@@ -119,7 +120,7 @@ class Cases:
         print(
             f"  {case:<36} {server:<9} x{inflight:<3} {channel:<10} {result.ops_per_s:>7.0f}/s "
             f"p50 {result.p50:8.2f} ms  p99 {result.p99:8.2f} ms  (rounds {'/'.join(f'{r:.0f}' for r in rounds)}, "
-            f"other load {result.other_load:.0f}%)",
+            f"other load {other_load_cell(result.other_load)}%)",
             flush=True,
         )
         return result

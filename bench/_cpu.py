@@ -10,11 +10,20 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CpuMeter", "CpuWindow", "background_load", "cpu_seconds", "machine_ticks", "main_thread_cpu_seconds"]
+__all__ = [
+    "CpuMeter",
+    "CpuWindow",
+    "background_load",
+    "cpu_seconds",
+    "machine_ticks",
+    "main_thread_cpu_seconds",
+    "shares",
+    "tree_cpu_seconds",
+]
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -42,6 +51,30 @@ def cpu_seconds(pid: int, with_children: bool = False) -> float:
     return total / TICK
 
 
+def tree_cpu_seconds(roots: Iterable[int]) -> dict[int, float]:
+    """User + system CPU of each of ``roots`` and every process below it, however deep (a
+    server's workers, a driver's children), live or exited: a live process counts its own time
+    and that of the children it reaped, which is where an exited one's time goes. One read of
+    /proc for all of them."""
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = _stat_fields(Path(f"/proc/{entry}/stat"))
+                children.setdefault(fields[0], []).append(int(entry))
+                ticks[int(entry)] = sum(fields[10:14])
+    seconds = {}
+    for root in roots:
+        total, pending = 0, [root]
+        while pending:
+            pid = pending.pop()
+            total += ticks.get(pid, 0)
+            pending += children.get(pid, [])
+        seconds[root] = total / TICK
+    return seconds
+
+
 def main_thread_cpu_seconds(pid: int) -> float:
     """User + system CPU of a process's main thread: a Python service's event loop."""
     fields = _stat_fields(Path(f"/proc/{pid}/task/{pid}/stat"))
@@ -53,6 +86,14 @@ def machine_ticks() -> tuple[int, int]:
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
     return total - fields[3] - fields[4], total
+
+
+def shares(ours_seconds: float, before: tuple[int, int], after: tuple[int, int]) -> tuple[float, float]:
+    """(ours %, other %): the shares of all cores that ``ours_seconds`` of CPU and every other
+    process took between two readings of ``machine_ticks``."""
+    ticks = max(after[1] - before[1], 1)
+    ours = ours_seconds * TICK
+    return ours / ticks * 100, max(0.0, (after[0] - before[0] - ours) / ticks * 100)
 
 
 def background_load(seconds: float) -> float:
@@ -70,7 +111,7 @@ class CpuWindow:
     seconds: dict[str, float] = field(default_factory=dict)
     """CPU seconds by party (and by event-loop thread, named "<party> loop")."""
     ours_pct: float = 0.0
-    """Share of all cores (%) the benchmark's processes used."""
+    """Share of all cores (%) the benchmark's process tree used."""
     other_pct: float = 0.0
     """Share of all cores (%) used by processes outside the benchmark."""
 
@@ -100,13 +141,13 @@ class CpuMeter:
     def window(self) -> Iterator[CpuWindow]:
         """Measures the block: the window it yields is filled in when the block ends."""
         measured = CpuWindow()
-        before = self.snapshot()
-        busy0, total0 = machine_ticks()
+        root = os.getpid()
+        before, tree0 = self.snapshot(), tree_cpu_seconds([root])[root]
+        machine0 = machine_ticks()
         yield measured
-        busy1, total1 = machine_ticks()
-        after = self.snapshot()
+        machine1 = machine_ticks()
+        after, tree1 = self.snapshot(), tree_cpu_seconds([root])[root]
         measured.seconds = {name: after[name] - before[name] for name in before}
-        ours = sum(measured.seconds[name] for name in self.parties) * TICK
-        ticks = max(total1 - total0, 1)
-        measured.ours_pct = ours / ticks * 100
-        measured.other_pct = max(0.0, (busy1 - busy0 - ours) / ticks * 100)
+        # Ours is this process's whole tree (as bench._machine counts it): the parties, and the
+        # processes below them none names (a service's copies, a Postgres backend forked meanwhile).
+        measured.ours_pct, measured.other_pct = shares(tree1 - tree0, machine0, machine1)

@@ -8,9 +8,10 @@ import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AsyncOp", "drive", "percentile", "sequential", "threaded"]
+__all__ = ["AsyncOp", "Timed", "drive", "percentile", "sequential", "threaded", "timed_threads"]
 
 AsyncOp = Callable[[int, int], Awaitable[Any]]
 """One call: (worker index, call index within that worker) -> anything."""
@@ -57,25 +58,61 @@ def sequential(call: Callable[[], object], n: int) -> list[float]:
     return times
 
 
-def threaded(call: Callable[[], object], threads: int, seconds: float) -> float:
-    """Calls per second from ``threads`` threads calling back-to-back for ``seconds``."""
-    counts = [0] * threads
-    start = threading.Barrier(threads + 1)
-    stop = threading.Event()
+@dataclass
+class Timed:
+    """What ``timed_threads`` measured."""
 
-    def work(index: int) -> None:
+    latencies_ms: list[float]
+    """Every call started in the window, the last ones ending after it."""
+    completed: int
+    """The calls that ended within the window: completed / seconds is the throughput."""
+    made: int = 0
+    """Every call made, the warm-up's included: what the CPU of the whole run went into."""
+
+
+def timed_threads(calls: Sequence[Callable[[], object]], seconds: float, warmup: float = 0.0) -> Timed:
+    """One thread per entry of ``calls`` calls its own back-to-back, first for ``warmup`` seconds
+    (not timed), then for a window of ``seconds``. A call that raises ends its thread, and the
+    first such error is raised here."""
+    clock = time.perf_counter
+    start = threading.Barrier(len(calls) + 1)
+    window: list[float] = []  # [start, end], set before the threads are released
+    timed = Timed([], 0)
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work(call: Callable[[], object]) -> None:
         start.wait()
-        while not stop.is_set():
-            call()
-            counts[index] += 1
+        began, ends = window
+        mine: list[tuple[float, float]] = []  # (started, ended)
+        warm = 0
+        try:
+            while clock() < began:
+                call()
+                warm += 1
+            while (started := clock()) < ends:
+                call()
+                mine.append((started, clock()))
+        except BaseException as exc:
+            errors.append(exc)
+        with lock:
+            timed.latencies_ms += [(ended - started) * 1000 for started, ended in mine]
+            timed.completed += sum(1 for _, ended in mine if ended <= ends)
+            timed.made += warm + len(mine)
 
-    workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
+    workers = [threading.Thread(target=work, args=(call,), daemon=True) for call in calls]
     for worker in workers:
         worker.start()
+    now = clock()
+    window.extend([now + warmup, now + warmup + seconds])
     start.wait()
-    began = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
     for worker in workers:
         worker.join()
-    return sum(counts) / (time.perf_counter() - began)
+    if errors:
+        raise errors[0]
+    return timed
+
+
+def threaded(call: Callable[[], object], threads: int, seconds: float) -> float:
+    """Calls per second from ``threads`` threads calling back-to-back for ``seconds``."""
+    return timed_threads([call] * threads, seconds).completed / seconds

@@ -22,14 +22,15 @@ from bench._cpu import background_load
 __all__ = ["arguments", "measure_background_load", "print_header", "run_info", "scratch"]
 
 
-def arguments(doc: str, quick: str, profile: str) -> argparse.ArgumentParser:
+def arguments(doc: str, quick: str, profile: str | None) -> argparse.ArgumentParser:
     """A parser with the options every benchmark takes: ``quick`` and ``profile`` say what its
-    --quick and --profile do. The script adds its own."""
+    --quick and --profile do (no --profile when ``profile`` is None). The script adds its own."""
     parser = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help=quick)
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    parser.add_argument("--profile", metavar="DIR", help=f"{profile}, with py-spy, into DIR")
-    parser.add_argument("--native", action="store_true", help="with --profile: include native frames")
+    if profile is not None:
+        parser.add_argument("--profile", metavar="DIR", help=f"{profile}, with py-spy, into DIR")
+        parser.add_argument("--native", action="store_true", help="with --profile: include native frames")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
     return parser
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelyard_common.embedded import EmbeddedPostgres, EmbeddedSeaweedFS
+from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
 from modelyard_common.embedded.service import ServiceProcess
 
 __all__ = ["BUCKET", "Stack", "platform_stack", "processes", "service", "signals_held"]
@@ -31,14 +31,14 @@ def signals_held() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def processes() -> Iterator[contextlib.ExitStack]:
-    """An ExitStack to enter the processes of a run into; they stop in reverse order, with the
-    signals held, however the block ends."""
+def processes(what: str = "services and stores") -> Iterator[contextlib.ExitStack]:
+    """An ExitStack to enter the processes of a run into (``what`` they are, for the message);
+    they stop in reverse order, with the signals held, however the block ends."""
     stack = contextlib.ExitStack()
     try:
         yield stack
     finally:
-        print("\nstopping services and stores", flush=True)
+        print(f"\nstopping {what}", flush=True)
         with signals_held():
             stack.close()
 
@@ -56,6 +56,7 @@ class Stack:
     metadata: ServiceProcess
     registry: ServiceProcess
     deploy: ServiceProcess | None = None
+    redis: EmbeddedRedis | None = None
 
     def parties(self) -> dict[str, tuple[int, bool]]:
         """Its processes and the benchmark's own ("client"), for a CpuMeter: Postgres with its
@@ -69,21 +70,31 @@ class Stack:
         }
         if self.deploy is not None:
             parties["deploy"] = (self.deploy.pid, True)
+        if self.redis is not None:
+            parties["redis"] = (self.redis.pid, False)
         return parties
 
 
 @contextlib.contextmanager
 def platform_stack(
-    root: Path, registry_overrides: dict[str, str], deploy_settings: dict[str, str] | None = None
+    root: Path,
+    registry_overrides: dict[str, str],
+    deploy_settings: dict[str, str] | None = None,
+    *,
+    durable: bool = False,
+    cache: bool = False,
 ) -> Iterator[Stack]:
-    """Postgres, SeaweedFS, metadata (no Redis) and registry, and a deploy service with
-    ``deploy_settings`` when they are given."""
+    """Postgres, SeaweedFS, metadata and registry, and a deploy service with ``deploy_settings``
+    when they are given. Postgres is durable and the metadata service has its Redis cache only
+    when asked: most of these benchmarks move bytes to S3 or time RPCs, and Postgres records a
+    few rows."""
     with processes() as stack:
-        # Not durable: these benchmarks move bytes to S3 or time RPCs; Postgres records a few rows.
-        postgres = stack.enter_context(EmbeddedPostgres(root / "pg", durable=False))
+        postgres = stack.enter_context(EmbeddedPostgres(root / "pg", durable=durable))
         seaweedfs = stack.enter_context(EmbeddedSeaweedFS(root / "seaweedfs"))
+        redis = stack.enter_context(EmbeddedRedis(root / "redis")) if cache else None
         dsn = postgres.create_database("bench")
-        metadata = stack.enter_context(service("metadata", root / "metadata", {"db_dsn": dsn, "redis_url": ""}))
+        redis_url = redis.url if redis is not None else ""
+        metadata = stack.enter_context(service("metadata", root / "metadata", {"db_dsn": dsn, "redis_url": redis_url}))
         settings = {
             "db_dsn": dsn,
             "metadata_addr": metadata.target,
@@ -108,4 +119,4 @@ def platform_stack(
                 **deploy_settings,
             }
             deploy = stack.enter_context(service("deploy", root / "deploy", settings))
-        yield Stack(root, postgres, seaweedfs, metadata, registry, deploy)
+        yield Stack(root, postgres, seaweedfs, metadata, registry, deploy, redis)

@@ -51,6 +51,7 @@ from modelyard import JobState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._cpu import CpuMeter
+from bench._machine import other_load_cell
 from bench._report import Check, print_aligned, print_targets, write_json
 from bench._run import arguments, measure_background_load, print_header, run_info, scratch
 from bench._stack import platform_stack
@@ -153,7 +154,7 @@ def _job(client: modelyard.Client, model: str, dataset: str, args: Any, deploy_p
 
 
 def main() -> None:
-    parser = arguments(__doc__ or "", "200 k rows; memory at 100 k and 1 M rows", "unused")
+    parser = arguments(__doc__ or "", "200 k rows; memory at 100 k and 1 M rows", None)
     parser.add_argument("--rows", type=int, help="rows of the throughput job  [default: 1000000]")
     parser.add_argument("--small-rows", type=int, default=100_000, help="rows of the small memory job")
     parser.add_argument("--large-rows", type=int, help="rows of the large memory job  [default: 10000000]")
@@ -213,16 +214,22 @@ def main() -> None:
                 str(rows),
                 f"{throughput.seconds:.2f}",
                 f"{rows / throughput.seconds:,.0f}",
-                f"{throughput.other_load:.0f}",
+                other_load_cell(throughput.other_load),
             ],
         ],
         numeric={1, 2, 3, 4},
     )
     print("\nMemory (peak RSS, MiB)")
     print_aligned(
-        ["job rows", "seconds", "driver (deploy service)", "worker (highest)"],
+        ["job rows", "seconds", "driver (deploy service)", "worker (highest)", "other load %"],
         [
-            [str(r.rows), f"{r.seconds:.1f}", f"{r.driver_peak_mib:.0f}", f"{r.worker_peak_mib:.0f}"]
+            [
+                str(r.rows),
+                f"{r.seconds:.1f}",
+                f"{r.driver_peak_mib:.0f}",
+                f"{r.worker_peak_mib:.0f}",
+                other_load_cell(r.other_load),
+            ]
             for r in (small, big)
         ],
         numeric={0, 1, 2, 3},

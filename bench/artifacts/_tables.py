@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench._machine import other_load_cell
 from bench._report import Check, print_aligned
 from bench.artifacts._files import GiB, MiB, size_label
 from bench.artifacts._transfers import Sample
@@ -99,7 +100,7 @@ def print_report(rows: Sequence[Row]) -> None:
                 f"{r.rss_peak('client'):.0f}",
                 *("" if is_dedup else f"{r.cpu_per_gib(p):.2f}" for p in PARTIES),
                 "" if is_dedup else f"{r.cpu_total_per_gib:.2f}",
-                f"{r.other_load:.0f}",
+                other_load_cell(r.other_load),
             ]
         )
     print_aligned(headers, table, numeric=set(range(1, len(headers))))

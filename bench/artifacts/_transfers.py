@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._cpu import CpuMeter
+from bench._machine import other_load_cell
 from bench.artifacts._files import MiB, size_label
 
 __all__ = ["Sample", "Transfers", "status_kib"]
@@ -128,7 +129,7 @@ class Transfers:
         print(
             f"  {path:<8} {kind:<16} {size_label(size):>8} #{repetition}: {elapsed:7.3f} s "
             f"{sample.mib_s:8.1f} MiB/s  RSS peak registry {sample.rss_peak_mib['registry']:6.1f} MiB, "
-            f"client {sample.rss_peak_mib['client']:6.1f} MiB  other load {sample.other_load:3.0f}%"
+            f"client {sample.rss_peak_mib['client']:6.1f} MiB  other load {other_load_cell(sample.other_load)}%"
             + (f"  ({notes})" if notes else ""),
             flush=True,
         )

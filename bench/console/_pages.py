@@ -22,7 +22,7 @@ import httpx
 import modelyard.aio
 from bench.console._seed import CATALOG, FEATURED, FEATURED_MODEL
 from bench.metadata._seed import PROJECTS
-from modelyard_console.pages._scoring_views import VERSION_RUNS
+from modelyard_console.pages._scoring_views import version_scoring
 
 __all__ = ["SEARCH_FILTER", "SEARCH_PAGE", "Page", "pages", "rpc_counts", "signed_in"]
 
@@ -107,8 +107,7 @@ async def _version_calls(client: modelyard.aio.AsyncClient) -> None:
         asyncio.gather(*(client.metric_history(FEATURED, name) for name in sorted(version.metrics))),
         _listed(client.list_deployments(project=CATALOG)),
         client.dataset_links(FEATURED),
-        _listed(client.list_scoring_runs(model_version=FEATURED, limit=VERSION_RUNS)),
-        client.list_scoring_tests(FEATURED_MODEL),
+        version_scoring(client, FEATURED_MODEL, FEATURED),
     )
 
 

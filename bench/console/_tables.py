@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bench._cases import Result
+from bench._machine import other_load_cell
 from bench._report import Check, print_aligned
 from bench.console._pages import Page
 
@@ -56,7 +57,7 @@ def print_tables(pages: Sequence[Page], found: dict[str, Result], calls_per_page
             str(r.inflight),
             *(f"{r.cpu[p]:.2f}" for p in parties),
             f"{r.cpu['util_%']:.0f}",
-            f"{r.other_load:.0f}",
+            other_load_cell(r.other_load),
         ]
         for r in results
     ]

@@ -169,7 +169,7 @@ async def seed(
         copied = time.perf_counter() - t0
         # VACUUM sets hint bits and the visibility map, so the first measured reads do not write;
         # CHECKPOINT keeps the seed's WAL from being flushed in the middle of a measured case.
-        for table in ("projects", "models", "model_versions"):
+        for table in ("projects", "models", "model_versions", "version_metrics"):
             await conn.execute(f"VACUUM (ANALYZE) {table}")
         await conn.execute("CHECKPOINT")
         ids = [r["id"] for r in await conn.fetch("SELECT id FROM model_versions")]

@@ -8,9 +8,10 @@ Usage::
 
 Starts its own durable Postgres (fsync on, as in production) and Redis in a temporary folder, and
 three metadata services on the same database: one with the Redis cache, one without, and one with
-the cache and authentication on (each call's bearer token checked against Postgres), whose
-get-by-alias is compared with the first's to show what authentication costs. Seeds 100k
-versions straight into Postgres with COPY, then drives the services with grpc.aio stubs from
+the cache and authentication on (each call's bearer token checked), whose get-by-alias is
+compared with the first's to show what authentication costs. Seeds 100k versions straight into
+Postgres with COPY, stores their messages as a service does at start (version_wire), then
+drives the services with grpc.aio stubs from
 this process: for N in flight, N coroutines each issue calls back-to-back (on one shared channel
 unless the case says "per-worker", where each coroutine has its own channel and TCP connection).
 Each case is a warm-up followed by a fixed duration; every call is timed with perf_counter.
@@ -32,6 +33,7 @@ import asyncio
 import os
 import random
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench._cases import Cases, Result
 from bench._cpu import CpuMeter
-from bench._load import drive
+from bench._load import AsyncOp, drive
 from bench._profile import Profiler
 from bench._report import print_targets, write_json
 from bench._run import arguments, measure_background_load, print_header, run_info, scratch
@@ -56,9 +58,10 @@ from bench.metadata._seed import ACTOR, CREATE_WORKERS, prepare_through_service,
 from modelyard.v1 import metadata_pb2, metadata_pb2_grpc
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis
 from modelyard_common.embedded.service import ServiceProcess
+from modelyard_metadata.api.wire import ProtoWire
 from modelyard_metadata.domain.validation import VersionRef
 from modelyard_metadata.storage import queries as service_sql
-from modelyard_metadata.storage.postgres import init_connection
+from modelyard_metadata.storage.postgres import PgStore, init_connection
 
 ADMIN_TOKEN = "myd_bench-admin-token-0123456789abcdefghijklmnopqrstuv"
 BEARER = (("authorization", f"Bearer {ADMIN_TOKEN}"),)
@@ -80,6 +83,10 @@ LAYERS = (
     ("grpc poller thread (C)", ("threading.py",)),
     ("event loop + C callbacks (grpc core, asyncpg protocol, sockets)", ("asyncio/", "selectors.py")),
 )
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    return None
 
 
 async def run_bench(
@@ -117,8 +124,16 @@ async def run_bench(
         flush=True,
     )
 
-    # The service's own jsonb codec, so rows decode to the same Python objects.
-    pool = await asyncpg.create_pool(dsn, min_size=16, max_size=16, init=init_connection)
+    # The service's own jsonb codec, so rows decode to the same Python objects; and, as its pool,
+    # no reset query when a connection is released.
+    pool = await asyncpg.create_pool(dsn, min_size=16, max_size=16, init=init_connection, reset=_no_reset)
+    # The seeded versions have no stored message yet: stored as a service does at start.
+    started = time.perf_counter()
+    encoded = await PgStore(pool, ProtoWire()).encode_missing(500)
+    async with pool.acquire() as conn:
+        await conn.execute("VACUUM (ANALYZE) version_wire")
+        await conn.execute("CHECKPOINT")
+    print(f"  stored {encoded:,} versions' messages in {time.perf_counter() - started:.1f} s", flush=True)
     shared = {t: grpc.aio.insecure_channel(t) for t in (cached.target, uncached.target, authenticated.target)}
     opened: list[grpc.aio.Channel] = []
 
@@ -228,6 +243,28 @@ async def run_bench(
                 baseline=found[f"alias-cached-{n}"],
             )  # fmt: skip
 
+        # The targets' CPU ratios, from short windows taken in turn (health, get, get with a
+        # token), so that a change of the machine's load between two cases does not decide them.
+        cached_stub = metadata_pb2_grpc.MetadataServiceStub(shared[cached.target])
+        cached_health = health_pb2_grpc.HealthStub(shared[cached.target])
+
+        async def health_check(w: int, i: int) -> None:
+            await cached_health.Check(health_request, metadata=ACTOR)
+
+        async def get_cached(w: int, i: int) -> None:
+            await cached_stub.GetModelVersion(get_request, metadata=ACTOR)
+
+        info["paired"] = {
+            n: await paired_cpu(
+                meter,
+                {"health": (health_check, "svc"), "get": (get_cached, "svc"), "token": (get_authenticated, "svc-auth")},
+                n,
+                rounds=3 if args.quick else 7,
+                seconds=0.5,
+            )
+            for n in (1, 16)
+        }
+
         # -- search ----------------------------------------------------------------------------
         print("SearchModelVersions", flush=True)
         for key, order in (("search", ""), ("search-ordered", SEARCH_ORDERED)):
@@ -288,6 +325,21 @@ async def run_bench(
         await pool.close()
 
     return {"found": found, "results": cases.results}
+
+
+async def paired_cpu(
+    meter: CpuMeter, ops: dict[str, tuple[AsyncOp, str]], inflight: int, rounds: int, seconds: float
+) -> dict[str, list[float]]:
+    """ms of CPU per call of each op's server (its party in ``meter``), in ``rounds`` rounds that
+    each run every op for ``seconds`` in turn."""
+    per_call: dict[str, list[float]] = {name: [] for name in ops}
+    for _ in range(rounds):
+        for name, (op, party) in ops.items():
+            await drive(op, inflight, 0.1, None)
+            with meter.window() as cpu:
+                calls = await drive(op, inflight, seconds, None)
+            per_call[name].append(cpu.seconds[party] * 1000 / max(calls, 1))
+    return per_call
 
 
 async def profile(
@@ -369,7 +421,7 @@ def main() -> int:
             print("\n".join("    " + line for line in data["plan"]))
     print()
     print_tables(results)
-    checks = targets(outcome["found"])
+    checks = targets(outcome["found"], info.get("paired", {}))
     print_targets(checks)
     write_json(args.json, info, checks, results=[r.as_json() for r in results])
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from modelyard import AsyncClient, Consumption, ProjectRole
 from modelyard.internal import InternalCalls
 from modelyard_common.calls import current_call
-from modelyard_common.errors import PermissionDeniedError, UnauthenticatedError
+from modelyard_common.errors import ModelyardError, PermissionDeniedError, UnauthenticatedError
 
 __all__ = ["ProjectAccess"]
 
@@ -21,11 +21,19 @@ class ProjectAccess:
         self._calls = InternalCalls(client) if client is not None else None
 
     async def require(
-        self, project: str, role: ProjectRole, action: str, resource: str, consumption: Consumption | None = None
+        self,
+        project: str,
+        role: ProjectRole,
+        action: str,
+        resource: str,
+        consumption: Consumption | None = None,
+        *,
+        unseen: ModelyardError | None = None,
     ) -> str:
         """The caller's name, once it may do ``action``; UNAUTHENTICATED or PERMISSION_DENIED
-        (with the metadata service's message) otherwise. An EDITOR's action is a change: the
-        metadata service audits the decision. A ``consumption`` granted is recorded there too."""
+        (with the metadata service's message) otherwise, or ``unseen`` (a NOT_FOUND) when it may
+        not even read the project. An EDITOR's action is a change: the metadata service audits
+        the decision. A ``consumption`` granted is recorded there too."""
         call = current_call()
         if self._calls is None:
             return call.actor if call else "anonymous"
@@ -42,5 +50,7 @@ class ProjectAccess:
         if not decision.principal:
             raise UnauthenticatedError(decision.message)
         if not decision.allowed:
+            if unseen is not None and not decision.readable:
+                raise unseen
             raise PermissionDeniedError(decision.message)
         return decision.principal

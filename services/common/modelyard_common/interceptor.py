@@ -5,6 +5,7 @@ Anything else is a bug: logged with its request id and answered INTERNAL without
 A unary RPC whose client set no deadline gets the server's ceiling, answered DEADLINE_EXCEEDED.
 Requests are decoded here too (modelyard_common.decoding): one over its method's size bound is
 answered RESOURCE_EXHAUSTED unparsed, one protobuf cannot decode INVALID_ARGUMENT naming the field.
+A handler may answer with bytes: its response already serialized, sent as it is.
 With authentication on, a call without a bearer token ends UNAUTHENTICATED here, except health
 checks and reflection, which stay open for probes and tools; the services check the token itself.
 """
@@ -146,7 +147,7 @@ def _wrap(
     deserialize = handler.request_deserializer or _raw
     kwargs = {
         "request_deserializer": decoder(observed.method, deserialize, observed.max_request_bytes),
-        "response_serializer": handler.response_serializer,
+        "response_serializer": _bytes_as_they_are(handler.response_serializer),
     }
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(_unary(observed, handler.unary_unary, ceiling), **kwargs)
@@ -165,6 +166,18 @@ def _wrap(
 
 def _raw(data: bytes) -> bytes:
     return data
+
+
+def _bytes_as_they_are(serialize: Callable[[Any], bytes] | None) -> Callable[[Any], bytes] | None:
+    """``serialize``, except that a handler may return its response serialized already (a
+    message kept as bytes): bytes are sent as they are."""
+    if serialize is None:
+        return None
+
+    def serialized(response: Any) -> bytes:
+        return response if isinstance(response, bytes) else serialize(response)
+
+    return serialized
 
 
 def _decoded(request: Any) -> Any:

@@ -63,9 +63,15 @@ UNAVAILABLE = (
 
 
 async def create_pool(
-    settings: DatabaseSettings, init: Callable[[asyncpg.Connection], Coroutine[Any, Any, None]] | None = None
+    settings: DatabaseSettings,
+    init: Callable[[asyncpg.Connection], Coroutine[Any, Any, None]] | None = None,
+    *,
+    stateless: bool = False,
 ) -> asyncpg.Pool:
-    """The service's pool; ``init`` runs on each new connection (type codecs)."""
+    """The service's pool; ``init`` runs on each new connection (type codecs). ``stateless``: the
+    service leaves no session state on the connections it returns (no SET, LISTEN, cursor or
+    session-level advisory lock outlives its use), so a connection goes back to the pool without
+    the reset query asyncpg sends otherwise, a round trip to Postgres per request."""
     try:
         pool = await asyncpg.create_pool(
             settings.db_dsn,
@@ -74,11 +80,17 @@ async def create_pool(
             command_timeout=settings.db_timeout_seconds,
             timeout=settings.db_timeout_seconds,
             init=init,
+            # asyncpg still rolls back a transaction left open and drops listeners first.
+            reset=_nothing_to_reset if stateless else None,
         )
     except (OSError, asyncpg.PostgresError) as exc:
         raise BackendUnavailableError(f"cannot connect to Postgres: {exc}") from exc
     _POOLS.pools.append(pool)
     return pool
+
+
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    return None
 
 
 @asynccontextmanager

@@ -5,8 +5,9 @@ package, and an enum or a path rule is never written twice."""
 
 from __future__ import annotations
 
-from modelyard._dataset_types import DATASET_REFERENCE_PREFIX, dataset_of_registry_reference
-from modelyard._scoring_types import TASK_METRICS, ScoreTask
+from modelyard._dataset_types import DATASET_REFERENCE_PREFIX, dataset_of_registry_reference, registry_reference
+from modelyard._job_types import JobInput, JobState
+from modelyard._scoring_types import TASK_METRICS, ScoreDefinition, ScoreInput, ScoreTask, ScoreThreshold
 from modelyard._types import (
     Consumption,
     ConsumptionKind,
@@ -27,11 +28,17 @@ __all__ = [
     "ConsumptionKind",
     "DeploymentRuntime",
     "DeploymentState",
+    "JobInput",
+    "JobState",
     "ProjectRole",
     "ReplicaState",
+    "ScoreDefinition",
+    "ScoreInput",
     "ScoreTask",
+    "ScoreThreshold",
     "VersionStatus",
     "dataset_of_registry_reference",
     "nested_pair",
     "path_problem",
+    "registry_reference",
 ]

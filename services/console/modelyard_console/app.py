@@ -36,6 +36,7 @@ from modelyard import TLSConfig
 from modelyard.errors import ModelyardError
 from modelyard_console import pages
 from modelyard_console.metrics import REQUEST_SECONDS, REQUESTS
+from modelyard_console.pages._badges import state_class
 from modelyard_console.sessions import COOKIE, Session, SessionStore
 from modelyard_console.settings import ConsoleSettings
 
@@ -71,6 +72,7 @@ class Console:
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True), trim_blocks=True
         )
+        self.templates.globals["state_class"] = state_class
 
     def client(self, token: str) -> modelyard.aio.AsyncClient:
         """A client acting with ``token``: the services decide what it may see and do."""

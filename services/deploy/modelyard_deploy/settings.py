@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from modelyard_common.settings import DatabaseSettings, MetadataCallerSettings
@@ -27,6 +27,9 @@ class DeploySettings(DatabaseSettings, MetadataCallerSettings):
     """Artifact cache shared by every process replica (artifacts are cached by digest)."""
     run_dir: Path = Path("/tmp/modelyard-deploy/replicas")
     """Where each process replica gets a folder with its ready file and log."""
+    warm_replicas: int = Field(1, ge=0, le=16)
+    """Serving interpreters the leader keeps started ahead (libraries imported; no model, no
+    credential), each to become one process replica in a fraction of a new one's start; 0: none."""
     scrape_targets_file: Path | None = None
     """Where to keep the process replicas' metrics ports for Prometheus (file_sd JSON); unset: nowhere."""
     serving_token_ttl_seconds: float = Field(900.0, ge=60, le=86400)
@@ -67,6 +70,17 @@ class DeploySettings(DatabaseSettings, MetadataCallerSettings):
     """Secret (tls.crt, tls.key, ca.crt) mounted into inference pods, which then serve TLS (mTLS
     when this service requires client certificates) and call metadata and registry with it;
     empty: plaintext."""
+    kubernetes_worker_addr: str = ""
+    """host:port where the pods of a job's Kubernetes Job reach this replica, which runs the job
+    (its own address: ``$(POD_IP):7412``); required when ``jobs_runtime`` is kubernetes."""
+    kubernetes_worker_server_name: str = ""
+    """With TLS: the name this service's certificate carries, which job pods check (they dial an
+    address, not that name); empty: the host of ``kubernetes_worker_addr``."""
+    jobs_runtime: Literal["process", "kubernetes"] = "process"
+    """Where batch scoring jobs' predictor workers run: local processes, or the pods of a
+    Kubernetes Job per job (in ``kubernetes_namespace``, with ``kubernetes_image``)."""
+    jobs_worker_start_seconds: float = Field(600.0, gt=0, le=86400)
+    """How long a job's pods may take to start, connect and load the model before the job fails."""
     jobs_max_running: int = Field(2, ge=1, le=64)
     """Batch scoring jobs the leader runs at once (each with its own predictor workers); others wait QUEUED."""
     jobs_poll_seconds: float = Field(1.0, gt=0, le=60)
@@ -78,3 +92,11 @@ class DeploySettings(DatabaseSettings, MetadataCallerSettings):
     scoring_lease_seconds: float = Field(1800.0, ge=10, le=86400)
     """How long a scoring run is leased to the leader: one it has not recorded by then (the
     leader died) is scored again by the next."""
+
+    @model_validator(mode="after")
+    def _worker_addr_for_kubernetes_jobs(self) -> Self:
+        if self.jobs_runtime == "kubernetes" and not self.kubernetes_worker_addr:
+            raise ValueError(
+                "kubernetes_worker_addr: required when jobs_runtime is kubernetes (where job pods reach this replica)"
+            )
+        return self

@@ -12,6 +12,7 @@ import uuid
 from contextlib import AsyncExitStack
 from importlib.metadata import version as package_version
 
+import asyncpg
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
@@ -39,6 +40,7 @@ from modelyard_metadata.api.dataset_servicer import DatasetServicer
 from modelyard_metadata.api.scoring_servicer import ScoringServicer
 from modelyard_metadata.api.servicer import MetadataServicer
 from modelyard_metadata.api.webhook_servicer import WebhookServicer
+from modelyard_metadata.api.wire import ProtoWire
 from modelyard_metadata.domain.accounts import Accounts
 from modelyard_metadata.domain.catalog import Catalog
 from modelyard_metadata.domain.consumers import Consumers
@@ -59,6 +61,7 @@ from modelyard_metadata.storage.consumers import PgConsumerStore
 from modelyard_metadata.storage.datasets import PgDatasetStore
 from modelyard_metadata.storage.events import AuditFeed
 from modelyard_metadata.storage.postgres import PgStore, init_connection
+from modelyard_metadata.storage.redis_pipe import RedisPipe
 from modelyard_metadata.storage.scoring import PgScoringStore
 from modelyard_metadata.storage.webhook_http import HttpSender
 from modelyard_metadata.storage.webhooks import PgWebhookStore, SecretBox
@@ -104,6 +107,16 @@ async def _webhooks(
     return Webhooks(store, catalog.guard, destinations, sender, settings.webhook_secret_grace_seconds)
 
 
+async def _encode_missing(store: PgStore) -> None:
+    try:
+        encoded = await store.encode_missing()
+    except (asyncpg.PostgresError, OSError) as exc:  # they stay encoded when read
+        logger.warning("could not store the messages of older versions", extra={"error": str(exc)})
+    else:
+        if encoded:
+            logger.info("stored the messages of older versions", extra={"versions": encoded})
+
+
 async def _cancelled(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -112,7 +125,8 @@ async def _cancelled(task: asyncio.Task[None]) -> None:
 
 async def run(settings: MetadataSettings) -> None:
     async with AsyncExitStack() as stack:
-        pool = await create_pool(settings, init=init_connection)
+        # Session state lives on connections of their own (AuditFeed, the webhooks' listener).
+        pool = await create_pool(settings, init=init_connection, stateless=True)
         stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
             await migrate(conn, MIGRATIONS)
@@ -125,13 +139,20 @@ async def run(settings: MetadataSettings) -> None:
                 max_connections=settings.db_pool_max * 4,
             )
             stack.push_async_callback(client.aclose)
-            cache = VersionCache(client, settings.cache_ttl_seconds, settings.cache_write_lease_seconds)
+            pipe = RedisPipe.for_url(settings.redis_url, settings.redis_timeout_seconds)
+            if pipe is not None:
+                stack.callback(pipe.close)
+            cache = VersionCache(client, settings.cache_ttl_seconds, settings.cache_write_lease_seconds, pipe=pipe)
         if settings.model_metrics_interval_seconds:
             gauges = ModelMetricGauges(pool, settings.model_metrics_interval_seconds, settings.model_metrics_limit)
             refresh = asyncio.create_task(gauges.run())
             stack.callback(refresh.cancel)
         feed = AuditFeed(settings.db_dsn)
-        store = PgStore(pool, cache)
+        store = PgStore(pool, ProtoWire(), cache)
+        # Versions written before their messages were stored (or by anything but the service)
+        # are encoded when read; this stores their messages once, in the background.
+        encoding = asyncio.create_task(_encode_missing(store))
+        stack.push_async_callback(_cancelled, encoding)
         catalog = Catalog.over(store, feed, settings.protected_aliases)
         dataset_store = PgDatasetStore(pool)
         datasets = Datasets(dataset_store, catalog.guard)

@@ -7,13 +7,14 @@ from typing import Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from modelyard_common.processes import ProcessSettings
 from modelyard_common.settings import DatabaseSettings
 from modelyard_metadata.domain.webhook_destinations import parse_allowed_hosts
 
 __all__ = ["MetadataSettings"]
 
 
-class MetadataSettings(DatabaseSettings):
+class MetadataSettings(DatabaseSettings, ProcessSettings):
     model_config = SettingsConfigDict(env_prefix="MLREG_METADATA_", frozen=True, extra="ignore")
 
     redis_url: str = ""

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from modelyard_common.processes import ProcessSettings
 from modelyard_common.settings import DatabaseSettings, MetadataCallerSettings
 
 __all__ = ["RegistrySettings"]
 
 
-class RegistrySettings(DatabaseSettings, MetadataCallerSettings):
+class RegistrySettings(DatabaseSettings, MetadataCallerSettings, ProcessSettings):
     """The registry keeps upload sessions and the blob index in Postgres, schema 'registry'."""
 
     model_config = SettingsConfigDict(env_prefix="MLREG_REGISTRY_", frozen=True, extra="ignore")

@@ -3,14 +3,17 @@ service for one job with the ``MLREG_SERVING_*`` environment an inference server
 version, where the platform is, a serving credential for that version alone).
 
 It loads the version as the inference server does (``main.load_model``), says so with a ready
-frame on stdout, then answers each frame of input arrays read from stdin with a frame of the
-model's outputs (``batch_wire``), until stdin ends. A model that cannot be loaded, or raises,
-is answered with an error frame, and the worker exits. The model's own prints go to stderr
-(the worker's log), never into the pipe.
+frame, then answers each frame of input arrays with a frame of the model's outputs
+(``batch_wire``), until its input ends. A model that cannot be loaded, or raises, is answered
+with an error frame, and the worker exits. Its frames go over stdin and stdout (a local worker:
+the model's own prints go to stderr, the worker's log, never into the pipe), or, with
+``--connect`` (a remote worker: a pod of the job's Kubernetes Job), over a gRPC stream to the
+leader that runs the job (``BatchWorkerSettings.batch_*``; ``api.batch_stream``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -19,6 +22,8 @@ from typing import BinaryIO
 from modelyard_common.errors import ModelyardError
 from modelyard_common.logs import configure_logging
 from modelyard_common.settings import load_settings
+from modelyard_common.tls import client_tls
+from modelyard_serving.api.batch_stream import work_remotely
 from modelyard_serving.batch_wire import (
     PREFIX_BYTES,
     decode_arrays,
@@ -28,7 +33,7 @@ from modelyard_serving.batch_wire import (
     header_length,
 )
 from modelyard_serving.main import load_model
-from modelyard_serving.settings import ServingSettings
+from modelyard_serving.settings import BatchWorkerSettings, ServingSettings
 
 __all__ = ["main"]
 
@@ -74,15 +79,43 @@ def _serve(settings: ServingSettings, source: BinaryIO, sink: BinaryIO) -> int:
     return 0
 
 
+def _connect(settings: BatchWorkerSettings) -> int:
+    """Serves the job over a stream to its leader (``batch_addr``), presenting its worker secret."""
+    missing = [name for name in ("batch_addr", "batch_job", "batch_secret") if not getattr(settings, name)]
+    if missing:
+        logger.error("--connect needs %s", ", ".join(f"MLREG_SERVING_{name.upper()}" for name in missing))
+        return EXIT_FAILED
+    assert settings.batch_secret is not None
+    tls = client_tls(settings)
+    if tls is not None and settings.batch_server_name:
+        tls = dataclasses.replace(tls, server_name=settings.batch_server_name)
+    return work_remotely(
+        settings.batch_addr,
+        tls,
+        settings.batch_job,
+        settings.batch_secret.get_secret_value(),
+        settings.batch_worker,
+        lambda source, sink: _serve(settings, source, sink),
+    )
+
+
 def main() -> None:
+    """``python -m modelyard_serving.batch``: frames over stdin and stdout; with ``--connect``,
+    over a stream to the leader."""
+    if sys.argv[1:] == ["--connect"]:
+        settings = load_settings(BatchWorkerSettings)
+        configure_logging(settings.log_level, settings.log_format)
+        sys.exit(_connect(settings))
+    if sys.argv[1:]:
+        sys.exit(f"usage: {sys.argv[0]} [--connect]")
     # The pipe to the driver is a private copy of stdout; fd 1 becomes stderr, so that nothing
     # the model prints can be taken for a frame.
     sink = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    settings = load_settings(ServingSettings)
-    configure_logging(settings.log_level, settings.log_format)
-    sys.exit(_serve(settings, sys.stdin.buffer, sink))
+    local = load_settings(ServingSettings)
+    configure_logging(local.log_level, local.log_format)
+    sys.exit(_serve(local, sys.stdin.buffer, sink))
 
 
 if __name__ == "__main__":

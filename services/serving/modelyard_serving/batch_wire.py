@@ -6,7 +6,9 @@ the header lists, one after the other, C-ordered. The header is ``{"arrays": [{"
 "shape"}]}`` for tensors, ``{"ready": true}`` once a worker loaded its model, or ``{"error":
 "..."}``. Only fixed-size numeric and boolean dtypes travel; the reader checks every size it is
 told against its limits before it reads a byte of payload, since a worker runs untrusted code.
-This module loads no model runtime, so the driver may import it.
+Where the frames cross a network (a remote worker's gRPC stream), they travel in ``pieces`` of
+at most ``PIECE_BYTES``, which each side reassembles into the same byte stream. This module
+loads no model runtime, so the driver may import it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,7 @@ import numpy as np
 __all__ = [
     "DTYPES",
     "MAX_HEADER_BYTES",
+    "PIECE_BYTES",
     "PREFIX_BYTES",
     "Frame",
     "WireError",
@@ -31,6 +34,7 @@ __all__ = [
     "encode",
     "encode_message",
     "header_length",
+    "pieces",
 ]
 
 MAX_HEADER_BYTES = 1 << 20
@@ -38,6 +42,8 @@ _LENGTH = struct.Struct("<I")
 PREFIX_BYTES = _LENGTH.size
 DTYPES = frozenset(np.dtype(t).str for t in ("?", "u1", "u2", "u4", "u8", "i1", "i2", "i4", "i8", "f2", "f4", "f8"))
 """What may travel: fixed-size, little-endian (as ``dtype.str`` spells them)."""
+PIECE_BYTES = 1 << 20
+"""The most a piece of the stream holds: gRPC's default message limits (4 MiB) hold with room."""
 _MAX_ARRAYS = 256
 _MAX_DIMENSIONS = 2
 
@@ -75,6 +81,22 @@ def encode(arrays: Mapping[str, np.ndarray[Any, Any]]) -> list[bytes | memoryvie
         parts.append(array.data.cast("B"))
     header = json.dumps({"arrays": specs}).encode()
     return [_LENGTH.pack(len(header)) + header, *parts]
+
+
+def pieces(parts: Iterable[bytes | memoryview], size: int = PIECE_BYTES) -> Iterator[bytes]:
+    """The bytes of ``parts``, in order, regrouped into pieces of ``size`` (the last one shorter)."""
+    held = bytearray()
+    for part in parts:
+        view = memoryview(part).cast("B")
+        while view:
+            taken = view[: size - len(held)]
+            held += taken
+            view = view[len(taken) :]
+            if len(held) == size:
+                yield bytes(held)
+                held.clear()
+    if held:
+        yield bytes(held)
 
 
 def header_length(prefix: bytes) -> int:

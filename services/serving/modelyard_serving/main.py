@@ -22,9 +22,11 @@ from modelyard_common.server import ServiceBinding, serve
 from modelyard_common.settings import load_settings
 from modelyard_common.tls import client_tls
 from modelyard_serving.api.servicer import InferenceServicer
+from modelyard_serving.launch import WARM
 from modelyard_serving.limits import MAX_INFER_REQUEST_BYTES, MAX_REQUEST_BYTES
 from modelyard_serving.served import ServedModel
 from modelyard_serving.settings import ServingSettings
+from modelyard_serving.warm import take_assignment
 
 __all__ = ["EXIT_MODEL_NOT_LOADED", "main", "run", "run_in_foreground"]
 
@@ -91,7 +93,10 @@ async def run(settings: ServingSettings) -> str | None:
 
 def main() -> None:
     """``python -m modelyard_serving``: settings from MLREG_SERVING_* variables. With
-    ``--fetch-only``, fetches the version into the cache and exits (0, or 3 with the reason)."""
+    ``--fetch-only``, fetches the version into the cache and exits (0, or 3 with the reason).
+    With ``--warm``, takes them from the assignment it waits for (``modelyard_serving.warm``)."""
+    if sys.argv[1:] == [WARM] and not take_assignment():
+        return
     settings = load_settings(ServingSettings)
     if sys.argv[1:] == ["--fetch-only"]:
         configure_logging(settings.log_level, settings.log_format)

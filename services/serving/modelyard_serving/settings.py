@@ -11,7 +11,7 @@ from pydantic_settings import SettingsConfigDict
 from modelyard_common.settings import ServiceSettings
 from modelyard_serving.launch import ENV_PREFIX
 
-__all__ = ["ServingSettings"]
+__all__ = ["BatchWorkerSettings", "ServingSettings"]
 
 
 class ServingSettings(ServiceSettings):
@@ -44,3 +44,20 @@ class ServingSettings(ServiceSettings):
             return self.model_name
         model = self.reference.partition("/")[2]
         return model.partition(":")[0].partition("@")[0]
+
+
+class BatchWorkerSettings(ServingSettings):
+    """A batch scoring job's predictor worker: the server's settings (the version, where the
+    platform is, the serving credential), and, for a remote one (``--connect``), where it takes
+    its stream from the leader that runs the job (``launch.BatchConnection``)."""
+
+    batch_addr: str = ""
+    """host:port of the deploy service replica that runs the job."""
+    batch_job: str = ""
+    """The job's id."""
+    batch_secret: SecretStr | None = None
+    """The job's worker secret, which the leader made when it started the job's workers."""
+    batch_worker: str = ""
+    """This worker's name (its pod's), which the job's errors quote."""
+    batch_server_name: str = ""
+    """With TLS: the name the leader's certificate carries; empty: the host of ``batch_addr``."""

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,6 +39,7 @@ from modelyard import ScoringRun, ScoringRunState
 from modelyard.internal import InternalCalls
 from modelyard_common.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedSeaweedFS
 from modelyard_common.embedded.service import HttpServiceProcess, ServiceProcess
+from modelyard_console.pages._scoring_views import RECENT_RUNS
 
 CUSTOMERS = "tenure,monthly,churned\n12,29.9,0\n3,49.5,1\n40,19.0,0\n"
 PASSING = {
@@ -51,10 +53,12 @@ FAILING = {"accuracy": 0.7, "f1": 0.6, "confusion_matrix": {"labels": ["0", "1"]
 @dataclass(frozen=True)
 class Scored:
     """Project ``project``: model churn (versions 1 and 2), dataset customers:1, a definition
-    (accuracy at least 0.8), test ``test_id`` (holdout: version 1, gating VALIDATION) whose run
+    (accuracy at least 0.8), test ``test_id`` (holdout: version 1, gating VALIDATION, trusting a
+    forest's trees) whose run
     on version 1 PASSED (``passed``) and on version 2 FAILED (``failed``)."""
 
     metadata: ServiceProcess
+    registry: ServiceProcess
     console: HttpServiceProcess
     owner: str  # tokens: the project's ADMIN, an editor, a viewer, one without a role; the deploy service's
     editor: str
@@ -149,7 +153,12 @@ def scored(
             thresholds={"accuracy": (0.8, None)},
         )
         test = owner.create_scoring_test(
-            model, "holdout", dataset=dataset.reference, version=1, required_for=["validation"]
+            model,
+            "holdout",
+            dataset=dataset.reference,
+            version=1,
+            required_for=["validation"],
+            trusted_types=["sklearn.tree._tree.Tree"],
         )
         runner = InternalCalls(deploy)
         passed = _score(runner, owner.run_scoring_test(test.id).id, PASSING)
@@ -160,6 +169,7 @@ def scored(
         with console_process(folder, metadata.target, redis_server.url, registry_addr=registry.target) as console:
             yield Scored(
                 metadata,
+                registry,
                 console,
                 tokens["owner"],
                 tokens["editor"],
@@ -216,6 +226,7 @@ def test_the_test_page_shows_the_definition_its_runs_newest_first_and_a_metric_o
     assert marked_text(failed, 'data-metric="accuracy"') == "0.7"
     assert unescape(marked_text(page, 'data-field="thresholds"')) == "accuracy ≥ 0.8"
     assert unescape(marked_text(page, 'data-field="inputs"')) == "features ← tenure, monthly"
+    assert '<dd data-field="trusted-types"><code>sklearn.tree._tree.Tree</code></dd>' in page
     points = [(m[0], m[1]) for m in re.findall(r'<circle class="point" data-x="([^"]*)" data-y="([^"]*)"', page)]
     assert points == [("1", "0.9"), ("2", "0.7")]  # accuracy, the first metric by name, oldest run first
     assert re.findall(r'data-y="([^"]*)"', f1) == ["0.85", "0.6"]
@@ -321,6 +332,34 @@ def test_the_model_page_has_a_scoring_panel_and_a_version_page_its_runs_and_gate
     with scored.client(scored.owner) as api, pytest.raises(modelyard.errors.FailedPreconditionError) as held:
         api.transition_stage(f"{scored.project}/churn:2", "validation")
     assert "'holdout'" in held.value.message
+
+
+def test_a_version_page_lists_its_newest_runs_and_gates_on_a_pass_older_than_them(
+    scored: Scored, tmp_path: Path
+) -> None:
+    model = f"{scored.project}/bounded"
+    (tmp_path / "model.json").write_text('{"weights": [3]}')
+    with (
+        modelyard.connect(scored.metadata.target, registry=scored.registry.target, token=scored.owner) as owner,
+        scored.client(scored.deploy) as deploy,
+    ):
+        owner.push(model, tmp_path / "model.json")
+        owner.set_score_definition(
+            model, task="classification", inputs={"features": ["tenure"]}, label_column="churned"
+        )
+        test = owner.create_scoring_test(
+            model, "gate", dataset=f"{scored.project}/customers:1", version=1, required_for=["validation"]
+        )
+        passed = _score(InternalCalls(deploy), owner.run_scoring_test(test.id).id, PASSING)
+        queued = [owner.run_scoring_test(test.id).id for _ in range(RECENT_RUNS + 5)]
+    with signed_in(scored.console, scored.viewer) as browser:
+        page = browser.get(f"/projects/{scored.project}/models/bounded/versions/1").text
+
+    assert list(_rows(page, "data-run")) == queued[::-1][:RECENT_RUNS]
+    assert marked_text(page, 'data-runs="more"').startswith(f"The newest {RECENT_RUNS} runs;")
+    gate = _rows(page, "data-gate")["VALIDATION/gate"]
+    assert re.search(r'data-field="passed"><span class="state state-available">yes</span>', gate)  # its oldest run
+    assert f"/scoring/runs/{queued[-1]}" in gate and passed.id not in page
 
 
 def test_a_stranger_gets_the_services_refusal_and_nothing_of_the_tests_and_runs(scored: Scored) -> None:

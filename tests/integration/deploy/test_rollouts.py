@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 from classifiers import push_classifier
-from replica_processes import alive, infer, push_unloadable, replica_pids, until
+from replica_processes import alive, infer, push_unloadable, replica_pids, until, waiting_interpreters
 
 import modelyard
 import modelyard.aio
@@ -255,6 +255,7 @@ def test_watch_sends_the_deployment_then_each_change_and_ends_when_it_is_deleted
     assert seen[0].revision == 1 and seen[0].name == name
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["new-process", "warm-interpreter"])
 def test_a_restarted_deploy_service_replaces_the_replicas_a_killed_one_left(
     start_deploy: Callable[..., ServiceProcess],
     fresh_database: str,
@@ -263,16 +264,23 @@ def test_a_restarted_deploy_service_replaces_the_replicas_a_killed_one_left(
     model: str,
     name: str,
     tmp_path: Path,
+    warm: bool,
 ) -> None:
-    first = start_deploy(fresh_database)
+    first = start_deploy(fresh_database, warm_replicas="1" if warm else "0")
+    interpreters = until(lambda: waiting_interpreters(first.pid), "an interpreter waiting") if warm else []
     with modelyard.connect(
         metadata_service.target, registry=registry_service.target, deploy=first.target, actor="tester"
     ) as client:
         client.deploy(name, push_classifier(client, model, tmp_path / "v1"))
         client.wait_deployment(name, timeout=TIMEOUT)
     (left,) = replica_pids(name).values()
+    if warm:  # no marker in its environment: the next run knows it by its interpreter's id
+        assert [left] == interpreters
+        (waiting,) = until(lambda: waiting_interpreters(first.pid), "another interpreter waiting")
     first.stop(grace=0)  # SIGKILL: the replica, in its own session, keeps running
     assert alive(left)
+    if warm:
+        until(lambda: not alive(waiting), "the waiting interpreter gone with its service (its stdin closed)")
 
     second = start_deploy(fresh_database)  # it leads once it holds the lock, then stops leftovers
     until(lambda: not alive(left), "the leftover replica stopped", timeout=30)

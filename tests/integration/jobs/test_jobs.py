@@ -24,9 +24,9 @@ from scoring_jobs import FEATURES, push_parquet, push_summer, table, until
 from sklearn.linear_model import LogisticRegression
 
 import modelyard
+import modelyard.aio
 from modelyard import DatasetUse, JobState, Serving
 from modelyard.cli import cli
-from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.embedded.service import ServiceProcess
 
 
@@ -135,7 +135,7 @@ def test_a_csv_job_stacks_the_mapped_columns_into_the_model_input(
 
 
 def test_a_cancelled_job_ends_cancelled_with_no_output_and_no_parts(
-    client: modelyard.Client, deploy: ServiceProcess, project: str, tmp_path: Path
+    client: modelyard.Client, project: str, tmp_path: Path
 ) -> None:
     model = push_summer(client, f"{project}/slow", tmp_path / "model", sleep=0.5)
     dataset = push_parquet(client, f"{project}/input", tmp_path / "data")
@@ -149,7 +149,7 @@ def test_a_cancelled_job_ends_cancelled_with_no_output_and_no_parts(
     assert done.state is JobState.CANCELLED and done.output_version == ""
     with pytest.raises(modelyard.NotFoundError):
         client.get_dataset(f"{project}/out")
-    parts = deploy.data_dir / "replicas" / "jobs" / job.id
+    parts = tmp_path / "deploy-data" / "replicas" / "jobs" / job.id
     assert parts.parent.is_dir()  # where parts were
     assert not parts.exists()
     with pytest.raises(modelyard.FailedPreconditionError, match=f"id: job {job.id} is CANCELLED"):
@@ -163,34 +163,69 @@ def test_a_cancelled_job_ends_cancelled_with_no_output_and_no_parts(
 
 
 def test_a_job_resumes_after_its_leader_is_killed_and_scores_each_chunk_once(
-    metadata_service: ServiceProcess,
-    registry_service: ServiceProcess,
+    client: modelyard.Client,
+    deploy: ServiceProcess,
     start_jobs: Callable[..., ServiceProcess],
-    postgres: EmbeddedPostgres,
+    jobs_dsn: str,
+    connect_jobs: Callable[[ServiceProcess], modelyard.Client],
     project: str,
     tmp_path: Path,
 ) -> None:
-    dsn = postgres.create_database(f"jobs_{uuid.uuid4().hex}")
-    first = start_jobs(dsn)
-    with modelyard.connect(
-        metadata_service.target, registry=registry_service.target, deploy=first.target, actor="tester"
-    ) as client:
-        model = push_summer(client, f"{project}/slow", tmp_path / "model", sleep=0.3)
-        dataset = push_parquet(client, f"{project}/input", tmp_path / "data")
-        job = client.create_job(model, dataset=dataset, key="id", output=f"{project}/out", chunk_rows=50, workers=2)
-        before = until(lambda: client.get_job(job.id), lambda j: j.chunks_done >= 4)
+    model = push_summer(client, f"{project}/slow", tmp_path / "model", sleep=0.3)
+    dataset = push_parquet(client, f"{project}/input", tmp_path / "data")
+    job = client.create_job(model, dataset=dataset, key="id", output=f"{project}/out", chunk_rows=50, workers=2)
+    before = until(lambda: client.get_job(job.id), lambda j: j.chunks_done >= 4)
     assert before.state is JobState.RUNNING and before.chunks_done < 20
-    os.kill(first.pid, signal.SIGKILL)
-    first.stop()
+    os.kill(deploy.pid, signal.SIGKILL)
+    deploy.stop()
 
-    second = start_jobs(dsn)
-    with modelyard.connect(
-        metadata_service.target, registry=registry_service.target, deploy=second.target, actor="tester"
-    ) as client:
-        done = client.wait_job(job.id, timeout=180)
+    with connect_jobs(start_jobs(jobs_dsn)) as resumed:
+        done = resumed.wait_job(job.id, timeout=180)
         assert (done.state, done.chunks_done, done.rows_done) == (JobState.SUCCEEDED, 20, 1000)
-        output = _output(client, done.output_version)
+        output = _output(resumed, done.output_version)
     assert sorted(output["id"].to_pylist()) == sorted(table()["id"].to_pylist())
+
+
+def test_a_leader_starting_removes_the_folders_of_finished_and_unknown_jobs(
+    client: modelyard.Client,
+    deploy: ServiceProcess,
+    start_jobs: Callable[..., ServiceProcess],
+    jobs_dsn: str,
+    project: str,
+    tmp_path: Path,
+) -> None:
+    model = push_summer(client, f"{project}/summer", tmp_path / "model")
+    dataset = push_parquet(client, f"{project}/input", tmp_path / "data")
+    job = client.create_job(model, dataset=dataset, key="id", output=f"{project}/out")
+    assert client.wait_job(job.id, timeout=120).state is JobState.SUCCEEDED
+    deploy.stop()
+    # What a leader dying between finishing a job and removing its folder leaves, and others.
+    jobs = tmp_path / "deploy-data" / "replicas" / "jobs"
+    finished, unknown = jobs / job.id, jobs / uuid.uuid4().hex
+    for folder in (finished, unknown, jobs / "batch", jobs / "notes"):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "part-00000000.parquet").write_bytes(b"left over")
+
+    start_jobs(jobs_dsn)
+
+    eventually(lambda: not finished.exists() and not unknown.exists(), "the jobs' folders removed", timeout=60)
+    assert sorted(p.name for p in jobs.iterdir()) == ["batch", "notes"]  # not named as a job is
+
+
+async def test_the_async_client_waits_for_a_job_until_it_finishes_or_its_deadline(
+    client: modelyard.Client, metadata_service: ServiceProcess, deploy: ServiceProcess, project: str, tmp_path: Path
+) -> None:
+    model = push_summer(client, f"{project}/slow", tmp_path / "model", sleep=0.2)
+    dataset = push_parquet(client, f"{project}/input", tmp_path / "data")
+
+    async with modelyard.aio.connect(metadata_service.target, deploy=deploy.target, actor="tester") as waiting:
+        job = await waiting.create_job(model, dataset=dataset, key="id", output=f"{project}/out", chunk_rows=100)
+        with pytest.raises(modelyard.DeadlineExceededError) as late:
+            await waiting.wait_job(job.id, timeout=0.5)
+        done = await waiting.wait_job(job.id, timeout=120)
+
+    assert re.fullmatch(rf"job {job.id} is (QUEUED|RUNNING) after 0.5 s, not finished", late.value.message)
+    assert (done.state, done.chunks_done, done.rows_done) == (JobState.SUCCEEDED, 10, 1000)
 
 
 def test_a_model_that_raises_fails_the_job_with_its_error(
@@ -206,6 +241,26 @@ def test_a_model_that_raises_fails_the_job_with_its_error(
     assert done.error == "RuntimeError: the model refuses to score"
     with pytest.raises(modelyard.NotFoundError):
         client.get_dataset(f"{project}/out")
+
+
+def test_a_job_looks_its_input_dataset_up_once(
+    client: modelyard.Client, metadata_service: ServiceProcess, project: str, tmp_path: Path
+) -> None:
+    model = push_summer(client, f"{project}/broken", tmp_path / "model", fail=True)  # no output to look up
+    dataset = push_parquet(client, f"{project}/input", tmp_path / "data")
+
+    def lookups() -> float:
+        return metric(metadata_service.metrics_url, "modelyard_rpc_requests_total", method="GetDatasetVersion")
+
+    def run_job() -> float:
+        """The metadata service's dataset lookups while a job runs."""
+        job = client.create_job(model, dataset=dataset, key="id", output=f"{project}/out")
+        before = lookups()
+        assert client.wait_job(job.id, timeout=120).state is JobState.FAILED
+        return lookups() - before
+
+    run_job()  # the first downloads the file (the registry looks the dataset up too)
+    assert run_job() == 1  # the second finds it in the cache by its digest
 
 
 def test_a_worker_that_dies_fails_the_job_saying_so(client: modelyard.Client, project: str, tmp_path: Path) -> None:

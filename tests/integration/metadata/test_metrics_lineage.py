@@ -83,6 +83,25 @@ def test_search_filters_orders_and_pages(
     assert refs == [f"{project}/b:2", f"{project}/a:1", f"{project}/a:3", f"{project}/b:1", f"{project}/a:2"]
 
 
+def test_ordering_by_a_metric_follows_its_latest_value(client: modelyard.Client, project: str) -> None:
+    client.create_model(f"{project}/m")
+    refs = [client.create_version(f"{project}/m").reference for _ in range(5)]
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    for ref, value in zip(refs[:4], [0.5, 0.7, 0.9, 0.6], strict=True):
+        client.log_metrics(ref, {"score": value}, time=start)
+
+    def ordered(order_by: str) -> list[str]:
+        return [v.reference for v in client.search_versions(order_by=order_by, project=project)]
+
+    assert ordered("metrics.score DESC") == [refs[2], refs[1], refs[3], refs[0], refs[4]]
+    client.log_metrics(refs[0], {"score": 0.95}, time=start + timedelta(days=1))  # a newer value moves it
+    client.log_metrics(refs[2], {"score": 0.1}, time=start - timedelta(days=1))  # an older one does not
+    client.log_metrics(refs[1], {"score": {"curve": [1, 2]}}, time=start + timedelta(days=1))  # no number now
+    # Versions without a number sort last both ways, by version.
+    assert ordered("metrics.score DESC") == [refs[0], refs[2], refs[3], refs[4], refs[1]]
+    assert ordered("metrics.score") == [refs[3], refs[2], refs[0], refs[1], refs[4]]
+
+
 def test_bad_filter_points_at_the_position(client: modelyard.Client) -> None:
     with pytest.raises(errors.InvalidArgumentError) as caught:
         list(client.search_versions('stage = "PRODUCTION" AND (metrics.acc > 0.9'))

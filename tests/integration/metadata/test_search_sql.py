@@ -7,17 +7,17 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
 from modelyard_common.errors import InvalidArgumentError
+from modelyard_common.migrations import migrate
 from modelyard_metadata.domain.search import parse_filter, parse_order_by
 from modelyard_metadata.storage.search_sql import compile_search
 
-MIGRATION = Path(__file__).parents[3] / "services/metadata/migrations/0001_initial.sql"
+MIGRATIONS = "modelyard_metadata.migrations"
 
 
 def _day(text: str) -> datetime:
@@ -120,7 +120,7 @@ async def _seed(conn: asyncpg.Connection) -> None:
 async def conn(postgres: Any) -> AsyncIterator[asyncpg.Connection]:
     """One seeded database for the whole module: every test here only reads."""
     connection = await asyncpg.connect(postgres.create_database(f"search_{uuid.uuid4().hex}"))
-    await connection.execute(MIGRATION.read_text())
+    await migrate(connection, MIGRATIONS)
     await _seed(connection)
     yield connection
     await connection.close()

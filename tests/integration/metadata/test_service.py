@@ -88,6 +88,8 @@ async def test_two_replicas_migrating_at_once_apply_each_migration_once(postgres
                 "0008_scoring",
                 "0009_service_events",
                 "0010_pending_datasets",
+                "0011_scoring_trusted_types",
+                "0012_version_reads",
             ],
         ]
         assert await migrate(first, MIGRATIONS) == []
@@ -103,6 +105,8 @@ async def test_two_replicas_migrating_at_once_apply_each_migration_once(postgres
             (8, "scoring"),
             (9, "service_events"),
             (10, "pending_datasets"),
+            (11, "scoring_trusted_types"),
+            (12, "version_reads"),
         ]
     finally:
         await first.close()

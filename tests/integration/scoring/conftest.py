@@ -2,7 +2,8 @@
 registry, over a database of their own: no deploy service claims the runs these tests lease
 themselves with the deploy service's token. Fixtures: ``client`` (the platform admin),
 ``runner`` (InternalCalls with the deploy service's token), ``churn`` (a project with a model
-that has a READY version, a READY dataset and a score definition)."""
+that has a READY version, a READY dataset and a score definition), ``scoring_deploy`` (starts a
+deploy service that scores the runs)."""
 
 from __future__ import annotations
 
@@ -94,6 +95,33 @@ def client(
         scoring_metadata.target, registry=scoring_registry.target, token=scoring_tokens.admin
     ) as client:
         yield client
+
+
+@pytest.fixture
+def scoring_deploy(
+    scoring_metadata: ServiceProcess,
+    scoring_registry: ServiceProcess,
+    scoring_tokens: Tokens,
+    postgres: EmbeddedPostgres,
+    start_service: Callable[[str, dict[str, str]], ServiceProcess],
+    deploy_config: Callable[..., dict[str, str]],
+) -> Callable[[Path], ServiceProcess]:
+    """scoring_deploy(data): a deploy service of the test's own (its own database, its data in
+    ``data``) that scores the runs, with the deploy service's token."""
+
+    def start(data: Path) -> ServiceProcess:
+        settings = deploy_config(
+            postgres.create_database(f"deploy_{uuid.uuid4().hex}"),
+            scoring_metadata,
+            scoring_registry,
+            data,
+            auth_enabled="true",
+            auth_token=scoring_tokens.deploy,
+            scoring_enabled="true",
+        )
+        return start_service("deploy", settings)
+
+    return start
 
 
 @pytest.fixture

@@ -62,12 +62,13 @@ def test_score_commands_define_test_run_and_read(
     assert defined["inputs"] == [{"input": "features", "columns": ["tenure", "monthly"]}]
     code, _, err = score("score", "define", churn.model, "--task", "classification", "--input", "features",
                          "--label", "churned")  # fmt: skip
-    assert code == 2 and "'features' is not INPUT=COLUMN[,COLUMN...]" in err
+    assert code == 2 and "'features' is not NAME=COLUMN[,COLUMN...]" in err
     code, out, _ = score("score", "show", churn.model)
     assert code == 0 and "accuracy >= 0.8 and <= 1" in out
 
-    test = score.json("score", "test", "create", churn.model, "holdout", "--dataset", churn.dataset, "--version", "1")
-    assert (test["version"], test["dataset"]) == (1, churn.dataset)
+    test = score.json("score", "test", "create", churn.model, "holdout", "--dataset", churn.dataset, "--version", "1",
+                      "--trust-type", "sklearn.tree._tree.Tree")  # fmt: skip
+    assert (test["version"], test["dataset"], test["trusted_types"]) == (1, churn.dataset, ["sklearn.tree._tree.Tree"])
     code, _, err = score("score", "test", "create", churn.model, "x", "--dataset", churn.dataset)
     assert code == 2 and "give one of --version, --alias or --every-new-version" in err
     code, out, _ = score("score", "test", "list", churn.project)
@@ -87,11 +88,15 @@ def test_score_commands_define_test_run_and_read(
     assert code == 0 and out.count("holdout") == 2 and "accuracy 0.7 < min 0.8" in out
     listed = score.json("score", "runs", "--version", f"{churn.model}:1")
     assert [r["state"] for r in listed] == ["FAILED", "PASSED"]
+    on_one = score.json("score", "runs", "--test", test["id"], "--version", f"{churn.model}:1", "--state", "passed")
+    assert [r["id"] for r in on_one] == [passed["id"]]
     code, out, _ = score("score", "get", passed["id"])
     assert code == 0 and "PASSED" in out and "0.9" in out
 
-    changed = score.json("score", "test", "update", test["id"], "--schedule", "0 3 * * *", "--reason", "nightly")
+    changed = score.json("score", "test", "update", test["id"], "--schedule", "0 3 * * *", "--no-trust",
+                         "--reason", "nightly")  # fmt: skip
     assert changed["schedule"] == "0 3 * * *" and changed["next_run_at"] is not None
+    assert changed["trusted_types"] == []
     code, out, _ = score("score", "test", "delete", test["id"], "--reason", "done")
     assert code == 0 and f"deleted scoring test {test['id']}" in out
     assert score.json("score", "test", "list", churn.model) == []

@@ -81,6 +81,9 @@ def test_a_test_is_checked_before_it_is_created(client: modelyard.Client, churn:
     with pytest.raises(modelyard.FailedPreconditionError, match="has no score definition"):
         client.create_scoring_test(f"{churn.project}/undefined", "t", dataset=churn.dataset, every_new_version=True)
 
+    assert refused(bad, trusted_types=["not a type"]) == (
+        "test.trusted_types[0]: 'not a type' is not a dotted type name such as 'sklearn.pipeline.Pipeline'"
+    )
     test = client.create_scoring_test(churn.model, "holdout", dataset=churn.dataset, version=1, schedule="0 3 * * *")
     assert (test.version, test.schedule, test.active, test.last_run) == (1, "0 3 * * *", True, None)
     assert test.next_run_at is not None and (test.next_run_at.hour, test.next_run_at.minute) == (3, 0)
@@ -101,10 +104,11 @@ def test_a_run_is_leased_then_passes_or_fails_on_its_thresholds(
     )
 
     leased = claim(runner, queued.id)
-    assert (leased.run.state, leased.attempt, leased.definition.label_column) == (
+    assert (leased.run.state, leased.attempt, leased.definition.label_column, leased.trusted_types) == (
         ScoringRunState.RUNNING,
         1,
         "churned",
+        (),
     )
     confusion = {"labels": [0, 1], "matrix": [[2, 0], [0, 1]]}
     passed = runner.record_scoring_result(
@@ -130,6 +134,12 @@ def test_a_run_is_leased_then_passes_or_fails_on_its_thresholds(
     assert version.custom_metrics == {"confusion_matrix": confusion}
     assert [r.id for r in client.list_scoring_runs(test_id=test.id)] == [second.id, queued.id]
     assert [r.id for r in client.list_scoring_runs(model_version=f"{churn.model}:1")] == [second.id, queued.id]
+    on_one = {"test_id": test.id, "model_version": f"{churn.model}:1"}
+    assert [r.id for r in client.list_scoring_runs(**on_one, state="passed")] == [queued.id]
+    assert [r.id for r in client.list_scoring_runs(**on_one, limit=1)] == [second.id]
+    assert list(client.list_scoring_runs(**on_one, state=ScoringRunState.ERROR)) == []
+    with pytest.raises(modelyard.InvalidArgumentError, match="test_id: name test_id, model_version"):
+        list(client.list_scoring_runs())
     assert client.get_scoring_test(test.id).last_run.id == second.id  # type: ignore[union-attr]
 
     outcomes = [e for e in client.audit_events(project=churn.project) if e.action.startswith("scoring_test.")]
@@ -138,6 +148,26 @@ def test_a_run_is_leased_then_passes_or_fails_on_its_thresholds(
     assert by_action["scoring_test.passed"].resource == f"{churn.model}:1"
     assert by_action["scoring_test.passed"].actor == "modelyard-deploy"
     assert sum(e.action == "scoring_test.requested" for e in outcomes) == 2
+
+
+def test_a_tests_trusted_types_are_kept_sorted_and_reach_its_leased_runs(
+    client: modelyard.Client, runner: Any, churn: Churn
+) -> None:
+    trusting = ["sklearn.tree._tree.Tree", "numpy.dtype", "numpy.dtype"]
+    test = client.create_scoring_test(churn.model, "forest", dataset=churn.dataset, version=1, trusted_types=trusting)
+    assert test.trusted_types == ("numpy.dtype", "sklearn.tree._tree.Tree")
+    assert claim(runner, client.run_scoring_test(test.id).id).trusted_types == test.trusted_types
+
+    with pytest.raises(modelyard.InvalidArgumentError, match=r"^trusted_types\[0\]: '1x' is not a dotted type name"):
+        client.update_scoring_test(test.id, trusted_types=["1x"])
+    cleared = client.update_scoring_test(test.id, trusted_types=[], reason="no forest any more")
+    assert cleared.trusted_types == ()
+    assert claim(runner, client.run_scoring_test(test.id).id).trusted_types == ()
+    [updated] = [e for e in client.audit_events(project=churn.project) if e.action == "scoring_test.updated"]
+    assert (updated.before["trusted_types"], updated.after["trusted_types"]) == (  # type: ignore[index]
+        ["numpy.dtype", "sklearn.tree._tree.Tree"],
+        [],
+    )
 
 
 def test_a_run_is_queued_when_a_version_becomes_ready_and_when_an_alias_moves(

@@ -81,6 +81,15 @@ def test_parse_params_rejects_duplicates_and_missing_keys() -> None:
         p.parse_params(["lr"])
 
 
+def test_parse_inputs_stacks_columns_in_order_per_input() -> None:
+    assert p.parse_inputs(["x=f2, f0", "y=f1,"]) == {"x": ("f2", "f0"), "y": ("f1",)}
+    for text in ("x", "=f0", "x=", "x= , "):
+        with pytest.raises(ValueError, match=r"is not NAME=COLUMN\[,COLUMN...\]"):
+            p.parse_inputs([text])
+    with pytest.raises(ValueError, match="input 'x' given twice"):
+        p.parse_inputs(["x=a", "x=b"])
+
+
 def test_parse_tags_keeps_values_as_text() -> None:
     assert p.parse_tags(["team=risk", "tier=1", "note=a=b"]) == {"team": "risk", "tier": "1", "note": "a=b"}
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from modelyard_common.settings import MetadataCallerSettings, load_settings, unknown_variables
+from modelyard_deploy.settings import DeploySettings
 from modelyard_registry.settings import RegistrySettings
 
 
@@ -86,3 +87,13 @@ def test_a_service_with_a_misspelt_variable_does_not_start() -> None:
         "invalid configuration for RegistrySettings:",
         "  MLREG_REGISTRY_PART_SIZE_MB: is no setting of RegistrySettings; did you mean MLREG_REGISTRY_PART_SIZE_MIB?",
     ]
+
+
+def test_processes_are_set_on_the_first_process_only_and_deploy_has_none() -> None:
+    assert RegistrySettings(db_dsn="postgresql://x", processes=4).processes == 4
+    with pytest.raises(ValidationError, match="processes: a copy"):
+        RegistrySettings(db_dsn="postgresql://x", processes=2, parent_pid=1)
+    with pytest.raises(ValidationError, match="processes"):
+        RegistrySettings(db_dsn="postgresql://x", processes=0)
+    # Deploy elects a leader among its replicas: it takes no process count.
+    assert "processes" not in DeploySettings.model_fields

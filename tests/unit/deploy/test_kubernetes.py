@@ -10,6 +10,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from kubernetes import client as k8s
+from restricted_pods import assert_restricted
 
 from modelyard_deploy.domain.ports import ClusterStatus
 from modelyard_deploy.runtimes.kubernetes import (
@@ -85,20 +86,7 @@ def test_the_init_container_fetches_the_artifact_into_the_servers_cache_with_the
 
 
 def test_the_pod_meets_the_restricted_pod_security_standard(objects: tuple[dict[str, Any], dict[str, Any]]) -> None:
-    pod = objects[0]["spec"]["template"]["spec"]
-    assert pod["securityContext"] == {
-        "runAsNonRoot": True,
-        "runAsUser": 10001,
-        "fsGroup": 10001,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    for container in [*pod["initContainers"], *pod["containers"]]:
-        assert container["securityContext"] == {
-            "runAsNonRoot": True,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        }
+    assert_restricted(objects[0]["spec"]["template"]["spec"])
 
 
 def test_the_server_gets_the_revisions_trusted_types_as_a_json_list() -> None:

@@ -6,6 +6,7 @@ import pytest
 from k8s_manifests import Address, Manifests, Pod, pod_of
 
 from modelyard_deploy.runtimes.kubernetes import OIP_PORT, KubernetesConfig, render, to_dict
+from modelyard_deploy.runtimes.kubernetes_jobs import render_job
 
 STORE = "10.20.30.40"  # Postgres, Redis, S3 or the API servers, on the private network
 PUBLIC = "203.0.113.7"
@@ -23,6 +24,14 @@ def _inference(manifests: Manifests) -> Pod:
     namespace = manifests.config(manifests.get("Deployment", "deploy"))["MLREG_DEPLOY_KUBERNETES_NAMESPACE"]
     config = KubernetesConfig(namespace, "modelyard/modelyard", "metadata.modelyard.svc:7410", "r:7411")
     return pod_of(to_dict(render("scorer", "fraud/scorer:1", 1, 1, config).deployment))
+
+
+def _batch_worker(manifests: Manifests) -> Pod:
+    """A batch scoring job's pod exactly as the deploy service's kubernetes runtime makes it."""
+    namespace = manifests.config(manifests.get("Deployment", "deploy"))["MLREG_DEPLOY_KUBERNETES_NAMESPACE"]
+    config = KubernetesConfig(namespace, "modelyard/modelyard", "metadata.modelyard.svc:7410", "r:7411")
+    job = to_dict(render_job("0123abcd" * 4, "fraud/scorer:1", (), 2, config, "secret").job)
+    return Pod(namespace, job["spec"]["template"]["metadata"]["labels"])
 
 
 def _client(namespace: str, labelled: bool) -> Pod:
@@ -133,3 +142,22 @@ def test_every_pod_resolves_names_through_the_cluster_dns(manifests: Manifests) 
     for pod in [*_platform(manifests).values(), _inference(manifests)]:
         assert manifests.allowed(pod, dns, 53)
         assert not manifests.allowed(pod, Pod("kube-system", {"k8s-app": "metrics-server"}), 53)
+
+
+def test_batch_workers_reach_the_deploy_services_grpc_port_and_the_services_they_read_only(
+    manifests: Manifests,
+) -> None:
+    pods, worker = _platform(manifests), _batch_worker(manifests)
+    assert manifests.allowed(worker, pods["deploy"], GRPC["deploy"])
+    assert manifests.allowed(worker, pods["registry"], GRPC["registry"])
+    assert manifests.allowed(worker, pods["metadata"], GRPC["metadata"])
+    assert not manifests.allowed(worker, pods["deploy"], METRICS["deploy"])
+    assert not manifests.allowed(worker, pods["console"], SERVING["console"])
+    assert not manifests.allowed(worker, Address(STORE), 5432)
+    assert not manifests.allowed(worker, Address(PUBLIC), 443)
+    # Only pods the runtime made, in the inference namespace, labelled as batch workers.
+    assert not manifests.allowed(_inference(manifests), pods["deploy"], GRPC["deploy"])
+    elsewhere = Pod("pipelines", worker.labels)
+    assert not manifests.allowed(elsewhere, pods["deploy"], GRPC["deploy"])
+    stranger = Pod(worker.namespace, {"app.kubernetes.io/component": "batch-worker"})
+    assert not manifests.allowed(stranger, pods["deploy"], GRPC["deploy"])

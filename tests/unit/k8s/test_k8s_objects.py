@@ -117,9 +117,25 @@ async def test_the_consoles_probe_path_answers_without_a_session(manifests: Mani
     assert (answer.status_code, answer.text) == (200, "ok")
 
 
+POD_IP = "10.42.0.7"
+
+
+def _pod_values(container: dict[str, Any]) -> dict[str, str]:
+    """The variables a container takes from its pod: the pod's IP (the downward API; an example
+    here), and values built on it with ``$(POD_IP)``, expanded as the kubelet does."""
+    values: dict[str, str] = {}
+    for env in container.get("env", []):
+        if env.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "status.podIP":
+            values[env["name"]] = POD_IP
+        elif "value" in env:
+            values[env["name"]] = re.sub(r"\$\((\w+)\)", lambda found: values[found[1]], env["value"])
+    return values
+
+
 def _settings(manifests: Manifests, deployment: dict[str, Any], container: dict[str, Any]) -> ServiceSettings:
     """The settings the container starts with (secrets.example.yaml's value where a Secret gives
-    it), failing on a variable that is no setting of its service or a value it would refuse."""
+    it, an example pod IP where the pod does), failing on a variable that is no setting of its
+    service or a value it would refuse."""
     cls = SETTINGS[_component(deployment)]
     prefix = cls.model_config["env_prefix"]
     examples = {
@@ -128,7 +144,8 @@ def _settings(manifests: Manifests, deployment: dict[str, Any], container: dict[
         for key, value in secret["stringData"].items()
     }
     from_secrets = {name: examples[ref] for name, ref in _secret_refs(container).items()}
-    variables = {**manifests.config(deployment), **from_secrets}
+    from_pod = {name: value for name, value in _pod_values(container).items() if name.startswith(prefix)}
+    variables = {**manifests.config(deployment), **from_secrets, **from_pod}
     for name in variables:
         assert name.startswith(prefix), f"{name} lacks the prefix {prefix}"
         assert name.removeprefix(prefix).lower() in cls.model_fields, f"{name} is no setting of {cls.__name__}"
@@ -138,7 +155,10 @@ def _settings(manifests: Manifests, deployment: dict[str, Any], container: dict[
 
 def test_every_variable_set_is_a_setting_of_its_service_with_a_valid_value(manifests: Manifests) -> None:
     for deployment, container in manifests.containers():
-        assert sorted(env["name"] for env in container["env"]) == sorted(_secret_refs(container))
+        # Beside the ConfigMap: only Secrets' keys, and what the pod itself knows (its IP).
+        from_pod = _pod_values(container)
+        assert sorted(env["name"] for env in container["env"]) == sorted([*_secret_refs(container), *from_pod])
+        assert all("$(POD_IP)" in env.get("value", "$(POD_IP)") for env in container["env"])
         assert isinstance(_settings(manifests, deployment, container), SETTINGS[_component(deployment)])
 
 
@@ -342,6 +362,30 @@ def test_every_command_is_an_entry_point_of_a_package_the_image_installs(manifes
     dockerfile = (REPO / "deploy/docker/Dockerfile").read_text()
     for pyproject in [REPO / "clients/python/pyproject.toml", *REPO.glob("services/*/pyproject.toml")]:
         assert f"./{pyproject.parent.relative_to(REPO)}" in dockerfile, pyproject
+
+
+def test_the_deploy_service_runs_jobs_on_kubernetes_whose_pods_dial_its_own_address(manifests: Manifests) -> None:
+    """The replica that runs a job, not the Service: that could send a pod to another replica."""
+    deployment = manifests.get("Deployment", "deploy")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    settings = _settings(manifests, deployment, container)
+    assert isinstance(settings, DeploySettings)
+    declared = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert settings.jobs_runtime == "kubernetes"
+    assert settings.kubernetes_worker_addr == f"{POD_IP}:{declared['grpc']}"
+    assert settings.kubernetes_worker_server_name == ""  # plaintext: nothing to check
+
+
+def test_the_tls_component_has_job_pods_check_the_deploy_services_certificate_by_its_name(
+    production_tls: Manifests,
+) -> None:
+    deployment = production_tls.get("Deployment", "deploy")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    settings = _settings(production_tls, deployment, container)
+    assert isinstance(settings, DeploySettings)
+    # docs/tls.md: modelyard-deploy-tls carries `deploy` and `deploy.modelyard.svc`.
+    assert settings.kubernetes_worker_server_name == "deploy.modelyard.svc"
+    assert settings.kubernetes_worker_addr == f"{POD_IP}:7412"
 
 
 def test_the_tls_component_mounts_each_services_secret_and_probes_its_plaintext_health_port(

@@ -1,4 +1,5 @@
-"""The deploy service's Role grants exactly what its kubernetes runtime calls, where it calls it."""
+"""The deploy service's Role grants exactly what its kubernetes runtime calls (for deployments
+and for batch scoring jobs), where it calls it."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import inspect
 
 from k8s_manifests import PLATFORM_NAMESPACE, Manifests
 
-from modelyard_deploy.runtimes import kubernetes as runtime
+from modelyard_deploy.runtimes import kubernetes, kubernetes_jobs
 
-# Each Kubernetes API call of runtimes/kubernetes.py, as RBAC sees it: (API group, resource, verb).
+# Each Kubernetes API call of runtimes/kubernetes.py and kubernetes_jobs.py, as RBAC sees it:
+# (API group, resource, verb).
 CALLS = {
     "create_namespaced_deployment": ("apps", "deployments", "create"),
     "replace_namespaced_deployment": ("apps", "deployments", "update"),
@@ -25,18 +27,22 @@ CALLS = {
     "create_namespaced_service_account": ("", "serviceaccounts", "create"),
     "read_namespaced_service_account": ("", "serviceaccounts", "get"),
     "delete_namespaced_service_account": ("", "serviceaccounts", "delete"),
+    "create_namespaced_job": ("batch", "jobs", "create"),
+    "read_namespaced_job": ("batch", "jobs", "get"),
+    "delete_namespaced_job": ("batch", "jobs", "delete"),
 }
 
 
 def _api_methods_used() -> set[str]:
-    """Methods of the API clients (self._apps, self._core) the runtime names."""
-    tree = ast.parse(inspect.getsource(runtime))
+    """Methods of the API clients (self._apps, self._core, self._batch) the runtime names."""
+    trees = [ast.parse(inspect.getsource(module)) for module in (kubernetes, kubernetes_jobs)]
     return {
         node.attr
+        for tree in trees
         for node in ast.walk(tree)
         if isinstance(node, ast.Attribute)
         and isinstance(node.value, ast.Attribute)
-        and node.value.attr in {"_apps", "_core"}
+        and node.value.attr in {"_apps", "_core", "_batch"}
     }
 
 

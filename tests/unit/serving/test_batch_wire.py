@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from modelyard_serving.batch_wire import (
+    PIECE_BYTES,
     PREFIX_BYTES,
     WireError,
     decode_arrays,
@@ -17,6 +18,7 @@ from modelyard_serving.batch_wire import (
     encode,
     encode_message,
     header_length,
+    pieces,
 )
 
 
@@ -80,3 +82,14 @@ def test_an_oversized_header_or_a_short_payload_is_refused() -> None:
     frame = decode_header(_header(arrays=[{"name": "x", "dtype": "<f8", "shape": [2]}]), 100)
     with pytest.raises(WireError, match="a payload of 8 bytes; its header said 16"):
         decode_arrays(frame, b"\0" * 8)
+
+
+def test_a_frame_crosses_a_network_in_pieces_that_add_up_to_its_bytes() -> None:
+    """A remote worker's stream: at most PIECE_BYTES a message, the same bytes in the same order."""
+    frame = encode({"x": np.arange(300_000, dtype=np.float64), "y": np.ones(3, dtype=np.int8)})
+    sent = list(pieces(frame))
+    assert b"".join(sent) == b"".join(bytes(p) for p in frame)
+    assert [len(p) for p in sent[:-1]] == [PIECE_BYTES] * (len(sent) - 1)
+    assert 0 < len(sent[-1]) <= PIECE_BYTES
+    assert list(pieces([b"ab", b"", memoryview(b"cde")], size=2)) == [b"ab", b"cd", b"e"]
+    assert list(pieces([])) == []

@@ -12,8 +12,8 @@ import pytest
 from pydantic_settings import SettingsConfigDict
 
 from modelyard_common.settings import ServiceSettings
-from modelyard_serving.launch import ENV_PREFIX, ServingLaunch, ServingTLS, variable
-from modelyard_serving.settings import ServingSettings
+from modelyard_serving.launch import ENV_PREFIX, Assignment, BatchConnection, ServingLaunch, ServingTLS, variable
+from modelyard_serving.settings import BatchWorkerSettings, ServingSettings
 
 CERT, KEY, CA = Path("svc.pem"), Path("svc-key.pem"), Path("ca.pem")
 
@@ -62,6 +62,26 @@ def test_every_field_is_read_back_by_the_servers_settings_under_its_own_name(
     assert read == {name: Path(v) if isinstance(v, PurePosixPath) else v for name, v in launched.items()}
 
 
+def test_a_remote_batch_workers_connection_is_read_back_by_its_settings(clean_environment: pytest.MonkeyPatch) -> None:
+    connection = BatchConnection(
+        batch_addr="10.1.2.3:7412",
+        batch_job="0123abcd",
+        batch_secret="the-worker-secret",
+        batch_worker="modelyard-job-0123abcd-x7k2p",
+        batch_server_name="deploy.modelyard.svc",
+    )
+    for name, value in (EVERYTHING.environment() | connection.environment()).items():
+        clean_environment.setenv(name, value)
+    settings = BatchWorkerSettings()
+    assert settings.batch_secret is not None
+    read = {f.name: getattr(settings, f.name) for f in dataclasses.fields(connection)}
+    read["batch_secret"] = settings.batch_secret.get_secret_value()
+    assert read == dataclasses.asdict(connection)
+    assert settings.reference == EVERYTHING.reference
+    assert "the-worker-secret" not in repr(connection)
+    assert variable("batch_secret") == "MLREG_SERVING_BATCH_SECRET"
+
+
 def test_fields_left_unset_are_not_passed_and_the_server_takes_its_defaults() -> None:
     launch = ServingLaunch(reference="fraud/scorer:3", model_name="scorer", metadata_addr="m:1", registry_addr="r:2")
     assert launch.environment() == {
@@ -98,3 +118,13 @@ def test_a_setting_passed_another_way_is_named_by_the_contract() -> None:
     assert variable("tls_cert_file") == "MLREG_SERVING_TLS_CERT_FILE"
     with pytest.raises(ValueError, match="'tls' is not a setting a launcher passes"):
         variable("tls")
+
+
+def test_an_assignment_is_one_line_read_back_as_sent_that_never_shows_its_credential() -> None:
+    assignment = Assignment(EVERYTHING.environment(), PurePosixPath("/run/replicas/scorer-1-ab12/replica.log"))
+
+    line = assignment.encode()
+
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert Assignment.decode(line) == assignment
+    assert "myd_secret" not in repr(assignment)

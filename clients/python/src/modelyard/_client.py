@@ -80,6 +80,20 @@ def _still(run: ScoringRun, timeout: float) -> DeadlineExceededError:
     return DeadlineExceededError(f"scoring run {run.id} is {run.state} after {timeout:g} s, not finished")
 
 
+def _watch_job(job_id: str, timeout: float) -> Stream[Job]:
+    """WatchJob, for ``timeout`` seconds at most (``wait_job``)."""
+    return Stream("WatchJob", jobs_pb2.WatchJobRequest(id=job_id), job_of, JOBS, timeout)
+
+
+def _job_late(job_id: str, last: Job | None, timeout: float, exc: DeadlineExceededError) -> DeadlineExceededError:
+    now = f"is {last.state}" if last is not None else "was not read"
+    return DeadlineExceededError(f"job {job_id} {now} after {timeout:g} s, not finished", request_id=exc.request_id)
+
+
+def _job_unfinished(job_id: str) -> NotFoundError:
+    return NotFoundError(f"job {job_id}: its watch ended before it finished")
+
+
 @final
 class Client(
     _Settled,
@@ -348,18 +362,14 @@ class Client(
     def wait_job(self, job_id: str, *, timeout: float = 3600.0) -> Job:
         """Watches job ``job_id`` until it is finished (SUCCEEDED, FAILED or CANCELLED) and
         returns it; DeadlineExceededError when ``timeout`` seconds pass first."""
-        request = jobs_pb2.WatchJobRequest(id=job_id)
         last: Job | None = None
         try:
-            for last in self._transport.iterate(Stream("WatchJob", request, job_of, JOBS, timeout)):
+            for last in self._transport.iterate(_watch_job(job_id, timeout)):
                 if last.state.finished:
                     return last
         except DeadlineExceededError as exc:
-            now = f"is {last.state}" if last is not None else "was not read"
-            raise DeadlineExceededError(
-                f"job {job_id} {now} after {timeout:g} s, not finished", request_id=exc.request_id
-            ) from exc
-        raise NotFoundError(f"job {job_id}: its watch ended before it finished")
+            raise _job_late(job_id, last, timeout, exc) from exc
+        raise _job_unfinished(job_id)
 
     # Predictions (the deployment's inference servers)
 
@@ -477,6 +487,17 @@ class AsyncClient(
             if left <= 0:
                 raise _still(run, timeout)
             await asyncio.sleep(min(poll, left))
+
+    async def wait_job(self, job_id: str, *, timeout: float = 3600.0) -> Job:
+        """``Client.wait_job``, awaited."""
+        last: Job | None = None
+        try:
+            async for last in self._transport.iterate(_watch_job(job_id, timeout)):
+                if last.state.finished:
+                    return last
+        except DeadlineExceededError as exc:
+            raise _job_late(job_id, last, timeout, exc) from exc
+        raise _job_unfinished(job_id)
 
     async def close(self) -> None:
         await self._transport.close()

@@ -98,5 +98,9 @@ def new_token_from_pb(response: auth_pb2.CreateTokenResponse | auth_pb2.CreateSe
 
 def authorization_from_pb(response: auth_pb2.AuthorizeResponse) -> Authorization:
     return Authorization(
-        principal=response.principal, allowed=response.allowed, message=response.message, grant=response.grant
+        principal=response.principal,
+        allowed=response.allowed,
+        message=response.message,
+        grant=response.grant,
+        readable=response.readable,
     )

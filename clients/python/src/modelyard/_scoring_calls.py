@@ -9,6 +9,7 @@ from typing import Any
 from modelyard._calls import Calls, Pages, R, Unary, iterating, nothing, unary
 from modelyard._connection import SCORING
 from modelyard._convert import STAGES, metric_from_pb, optional_time, read_enum, stage_from_pb
+from modelyard._deploy_calls import _type_names
 from modelyard._scoring_types import (
     ClaimedScoringRun,
     ScoreDefinition,
@@ -41,6 +42,16 @@ def threshold_of(metric: str, bounds: tuple[float | None, float | None] | ScoreT
         return bounds
     low, high = bounds
     return ScoreThreshold(metric, low, high)
+
+
+def _runs_request(
+    test_id: str, model_version: str, state: ScoringRunState | str | None
+) -> scoring_pb2.ListScoringRunsRequest:
+    request = scoring_pb2.ListScoringRunsRequest(test_id=test_id, model_version=model_version)
+    if state is not None:
+        parsed = ScoringRunState.parse(state) if isinstance(state, str) else state
+        request.state = scoring_pb2.ScoringRunState.ValueType(RUN_STATES.to_pb(parsed))
+    return request
 
 
 def _definition_to_pb(definition: ScoreDefinition) -> scoring_pb2.ScoreDefinition:
@@ -117,11 +128,17 @@ def test_from_pb(message: scoring_pb2.ScoringTest) -> ScoringTest:
         created_at=optional_time(message, "create_time"),
         last_run=run_from_pb(message.last_run) if message.HasField("last_run") else None,
         next_run_at=optional_time(message, "next_run_time"),
+        trusted_types=tuple(message.trusted_types),
     )
 
 
 def claimed_from_pb(message: scoring_pb2.ClaimedScoringRun) -> ClaimedScoringRun:
-    return ClaimedScoringRun(run_from_pb(message.run), definition_from_pb(message.definition), message.attempt)
+    return ClaimedScoringRun(
+        run_from_pb(message.run),
+        definition_from_pb(message.definition),
+        message.attempt,
+        tuple(message.trusted_types),
+    )
 
 
 def _stages(stages: Iterable[Stage | str]) -> list[Any]:
@@ -198,11 +215,13 @@ class ScoringCalls(Calls[R]):
         schedule: str = "",
         required_for: Iterable[Stage | str] = (),
         description: str = "",
+        trusted_types: Iterable[str] = (),
     ) -> Unary[ScoringTest]:
         """A test of ``model`` scoring one target (``version``, ``alias`` or
         ``every_new_version``) on ``dataset`` (PROJECT/DATASET:N), on request, on events and on
         ``schedule`` (5-field cron, UTC). ``required_for`` (project ADMIN only): the stages a
-        version enters only once the test passed on it."""
+        version enters only once the test passed on it. ``trusted_types``: types its skops
+        files may hold beyond those skops trusts by default (as for ``create_job``)."""
         test = scoring_pb2.ScoringTest(
             model=model,
             name=name,
@@ -210,6 +229,7 @@ class ScoringCalls(Calls[R]):
             schedule=schedule,
             required_for=_stages(required_for),
             description=description,
+            trusted_types=_type_names(trusted_types),
         )
         if version is not None:
             test.version = version
@@ -240,10 +260,11 @@ class ScoringCalls(Calls[R]):
         description: str | None = None,
         required_for: Iterable[Stage | str] | None = None,
         dataset: str | None = None,
+        trusted_types: Iterable[str] | None = None,
         reason: str = "",
     ) -> Unary[ScoringTest]:
         """Changes what is given (None: kept); ``schedule=""`` removes the schedule,
-        ``required_for=[]`` the gate."""
+        ``required_for=[]`` the gate, ``trusted_types=[]`` the types trusted."""
         request = scoring_pb2.UpdateScoringTestRequest(id=id, reason=reason)
         if schedule is not None:
             request.schedule = schedule
@@ -256,6 +277,9 @@ class ScoringCalls(Calls[R]):
             request.required_for.stages.extend(_stages(required_for))
         if dataset is not None:
             request.dataset = dataset
+        if trusted_types is not None:
+            request.trusted_types.SetInParent()
+            request.trusted_types.types.extend(_type_names(trusted_types))
         return Unary("UpdateScoringTest", request, _test, service=SCORING)
 
     @unary
@@ -276,21 +300,33 @@ class ScoringCalls(Calls[R]):
 
     @iterating
     def list_scoring_runs(
-        self, *, test_id: str = "", model_version: str = "", limit: int | None = None
+        self,
+        *,
+        test_id: str = "",
+        model_version: str = "",
+        state: ScoringRunState | str | None = None,
+        limit: int | None = None,
     ) -> Pages[ScoringRun]:
-        """The runs of a test, or those that scored a version (PROJECT/MODEL:N), newest first."""
-        request = scoring_pb2.ListScoringRunsRequest(test_id=test_id, model_version=model_version)
+        """The runs of a test, those that scored a version (PROJECT/MODEL:N), or with both the
+        test's runs on that version; newest first, only those in ``state`` when given
+        (``list_scoring_runs(test_id=t, model_version=v, limit=1)``: its last run on it)."""
+        request = _runs_request(test_id, model_version, state)
         return Pages("ListScoringRuns", request, lambda r: map(run_from_pb, r.runs), limit, service=SCORING)
 
     @unary
     def scoring_runs_page(
-        self, *, test_id: str = "", model_version: str = "", page_size: int = 0, page_token: str = ""
+        self,
+        *,
+        test_id: str = "",
+        model_version: str = "",
+        state: ScoringRunState | str | None = None,
+        page_size: int = 0,
+        page_token: str = "",
     ) -> Unary[ScoringRunPage]:
         """One page of ``list_scoring_runs`` and the token of the next, for callers that fetch
         pages on demand (a web page's "older" link); ``page_size`` 0 is the server's."""
-        request = scoring_pb2.ListScoringRunsRequest(
-            test_id=test_id, model_version=model_version, page_size=page_size, page_token=page_token
-        )
+        request = _runs_request(test_id, model_version, state)
+        request.page_size, request.page_token = page_size, page_token
 
         def convert(response: scoring_pb2.ListScoringRunsResponse) -> ScoringRunPage:
             return ScoringRunPage(tuple(map(run_from_pb, response.runs)), response.next_page_token)

@@ -138,13 +138,24 @@ class ScoringTest:
     created_at: datetime | None = None
     last_run: ScoringRun | None = None
     next_run_at: datetime | None = None
+    trusted_types: tuple[str, ...] = ()
+    """Types its runs' workers trust in skops files beyond skops' defaults."""
+
+    @property
+    def target(self) -> str:
+        """What it scores, in words: "version 3", "@champion" or "every new version"."""
+        if self.version is not None:
+            return f"version {self.version}"
+        return f"@{self.alias}" if self.alias is not None else "every new version"
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimedScoringRun:
-    """A run leased to a runner (the deploy service), with the definition to score it by and the
-    lease's ``attempt``, which its result must name."""
+    """A run leased to a runner (the deploy service), with the definition to score it by, the
+    lease's ``attempt``, which its result must name, and the types its test trusts."""
 
     run: ScoringRun
     definition: ScoreDefinition
     attempt: int
+    trusted_types: tuple[str, ...] = ()
+    """The test's, as the run was leased: what its workers trust in skops files."""

@@ -640,12 +640,14 @@ class PlatformInfo:
 @dataclass(frozen=True, slots=True)
 class Authorization:
     """The metadata service's answer to "may this token do that?" (registry and deploy services):
-    ``principal`` is the end caller, ``message`` why not, ``grant`` how it was allowed."""
+    ``principal`` is the end caller, ``message`` why not, ``grant`` how it was allowed,
+    ``readable`` whether it may read the project (allowed or not)."""
 
     principal: str
     allowed: bool
     message: str = ""
     grant: str = ""
+    readable: bool = False
 
 
 class ConsumptionKind(_NamedEnum):

@@ -17,6 +17,7 @@ from modelyard.errors import ModelyardError, NotFoundError
 
 __all__ = [
     "HEAT_SHADES",
+    "RECENT_RUNS",
     "Gate",
     "HeatGrid",
     "MetricRow",
@@ -31,19 +32,12 @@ __all__ = [
     "score_definition",
     "scoring_links",
     "scoring_path",
-    "state_class",
-    "target_of",
     "test_path",
     "version_scoring",
 ]
 
 HEAT_SHADES = 6  # classes heat-0 .. heat-5 of console.css, lightest to darkest (no inline style: CSP)
-VERSION_RUNS = 1000  # a version's runs read for its page and its gates
-_STATE_CLASSES = {
-    ScoringRunState.PASSED: "available",
-    ScoringRunState.FAILED: "failed",
-    ScoringRunState.ERROR: "error",
-}
+RECENT_RUNS = 20  # the newest runs of a version its page lists (``modelyard score runs --version``: all)
 
 
 def scoring_path(project: str) -> str:
@@ -59,29 +53,13 @@ def run_path(project: str, run: ScoringRun) -> str:
     return f"{scoring_path(project)}/runs/{quote(run.id, safe='')}"
 
 
-def state_class(state: ScoringRunState) -> str:
-    """The badge class of a run's state: green PASSED, red FAILED, ERROR apart, amber the rest."""
-    return "state-" + _STATE_CLASSES.get(state, "pending")
-
-
 def scoring_links(project: str) -> dict[str, Any]:
     """What a template showing tests and runs of ``project`` uses to link and badge them."""
     return {
         "test_path": test_path,
         "run_path": lambda run: run_path(project, run),
-        "state_class": state_class,
-        "target_of": target_of,
         "run_scalars": scalars,
     }
-
-
-def target_of(test: ScoringTest) -> str:
-    """What the test scores, in words."""
-    if test.version is not None:
-        return f"version {test.version}"
-    if test.alias is not None:
-        return f"@{test.alias}"
-    return "every new version"
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,30 +160,48 @@ class Gate:
 
 @dataclass(frozen=True, slots=True)
 class VersionScoring:
+    """The newest runs of a version (``more``: it has older ones) and the gates on its stages."""
+
     runs: list[ScoringRun]
     gates: list[Gate]
     refusal: str = ""
+    more: bool = False
 
 
 async def version_scoring(client: modelyard.aio.AsyncClient, model: str, reference: str) -> VersionScoring:
-    """The version page's runs and the gates on its stages (active tests with ``required_for``)."""
+    """The version page's newest runs and the gates on its stages (active tests with
+    ``required_for``), each from its test's last run on the version and its last PASSED one:
+    a page of one each, whatever the number of runs."""
     try:
-        runs, tests = await asyncio.gather(_runs_of(client, reference), client.list_scoring_tests(model))
+        runs, tests = await asyncio.gather(
+            _runs(client, RECENT_RUNS + 1, model_version=reference), client.list_scoring_tests(model)
+        )
+        gating = [test for test in tests if test.active and test.required_for]
+        outcomes = await asyncio.gather(*(_gate_runs(client, test, reference) for test in gating))
     except ModelyardError as exc:
         return VersionScoring([], [], exc.message)
-    gates = []
-    for test in tests:
-        if not test.active:
-            continue
-        own = [run for run in runs if run.test_id == test.id]  # newest first
-        passed = any(run.state is ScoringRunState.PASSED for run in own)
-        gates += [Gate(stage, test, passed, own[0] if own else None) for stage in test.required_for]
+    gates = [
+        Gate(stage, test, passed is not None, last)
+        for test, (last, passed) in zip(gating, outcomes, strict=True)
+        for stage in test.required_for
+    ]
     gates.sort(key=lambda gate: (list(Stage).index(gate.stage), gate.test.name))
-    return VersionScoring(runs, gates)
+    return VersionScoring(runs[:RECENT_RUNS], gates, more=len(runs) > RECENT_RUNS)
 
 
-async def _runs_of(client: modelyard.aio.AsyncClient, reference: str) -> list[ScoringRun]:
-    return [run async for run in client.list_scoring_runs(model_version=reference, limit=VERSION_RUNS)]
+async def _gate_runs(
+    client: modelyard.aio.AsyncClient, test: ScoringTest, reference: str
+) -> tuple[ScoringRun | None, ScoringRun | None]:
+    """The test's last run on the version, and its last PASSED one (None: none)."""
+    last, passed = await asyncio.gather(
+        _runs(client, 1, test_id=test.id, model_version=reference),
+        _runs(client, 1, test_id=test.id, model_version=reference, state=ScoringRunState.PASSED),
+    )
+    return (last[0] if last else None), (passed[0] if passed else None)
+
+
+async def _runs(client: modelyard.aio.AsyncClient, limit: int, **filters: Any) -> list[ScoringRun]:
+    return [run async for run in client.list_scoring_runs(limit=limit, **filters)]
 
 
 def key_metrics(runs: Sequence[ScoringRun], most: int = 4) -> list[str]:

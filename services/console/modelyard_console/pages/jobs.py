@@ -15,9 +15,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import modelyard.aio
-from modelyard import Job, JobState
+from modelyard import Job
 from modelyard.errors import ModelyardError, NotFoundError
 from modelyard_console.pages import live
+from modelyard_console.pages._badges import state_class
 from modelyard_console.pages._common import page
 from modelyard_console.pages._outcome import Refused, confirm, form_text, render_with_notice, submitted
 from modelyard_console.pages.catalog import dataset_path, dataset_version_path, version_path
@@ -27,11 +28,6 @@ __all__ = ["routes"]
 _LIST = "/projects/{project}/jobs"
 _ONE = _LIST + "/{id}"
 SHOWN = 100  # the newest jobs listed
-_STATE_CLASSES = {
-    JobState.SUCCEEDED: "available",
-    JobState.FAILED: "failed",
-    JobState.CANCELLED: "cancelled",
-}
 
 
 def routes() -> list[Route]:
@@ -51,7 +47,7 @@ def progress(job: Job) -> dict[str, Any]:
     """What the job's page shows of its state and progress, and what its live feed sends."""
     return {
         "state": job.state.value,
-        "state_class": "state-" + _STATE_CLASSES.get(job.state, "pending"),
+        "state_class": state_class(job.state),
         "rows_done": job.rows_done,
         "rows_total": job.rows_total,
         "chunks_done": job.chunks_done,

@@ -34,7 +34,6 @@ from modelyard_console.pages._scoring_views import (
     score_definition,
     scoring_links,
     scoring_path,
-    target_of,
     test_path,
 )
 from modelyard_console.pages.catalog import dataset_version_path, model_path, version_path
@@ -135,7 +134,7 @@ async def _run_now(request: Request, client: modelyard.aio.AsyncClient) -> Respo
         run = await client.run_scoring_test(test.id, version=int(typed or 0))
     except ModelyardError as exc:
         return await _test_page(request, client, Refused("run", exc, submitted(form)))
-    scored = f"version {typed}" if typed else target_of(test)
+    scored = f"version {typed}" if typed else test.target
     return confirm(request, test_path(test), f"Run {run.id} of {test.name} on {scored} is queued.")
 
 

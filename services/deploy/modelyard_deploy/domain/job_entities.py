@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from modelyard_common.values import JobInput, JobState
+
 __all__ = ["DatasetInfo", "Job", "JobInput", "JobState", "ModelInfo", "TensorInfo"]
-
-
-class JobState(enum.StrEnum):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLING = "CANCELLING"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def finished(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
-
-
-@dataclass(frozen=True, slots=True)
-class JobInput:
-    """Model input ``name`` takes these dataset columns, stacked on the last axis in this order."""
-
-    name: str
-    columns: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +67,6 @@ class DatasetInfo:
     columns: tuple[tuple[str, str], ...]
     """(name, type) with Arrow's type names."""
     row_count: int
+    file: str = ""
+    """Its file's name in the registry (READY: it has one), and that file's SHA-256."""
+    sha256: str = ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # the domain loads no numerical library (numpy loads ctypes)
 
 from modelyard_deploy.domain.job_entities import DatasetInfo, Job, JobState, ModelInfo
 
-__all__ = ["JobCatalog", "JobOutput", "JobStore", "Predictions", "ScoredChunk", "WorkerError"]
+__all__ = ["JobCatalog", "JobFolders", "JobOutput", "JobStore", "Predictions", "ScoredChunk", "WorkerError"]
 
 
 class WorkerError(Exception):
@@ -31,11 +31,15 @@ class JobStore(Protocol):
 
     async def cancel(self, job_id: str, actor: str, reason: str) -> Job:
         """CANCELLING (recorded with who and why), unless it is CANCELLING already;
-        FailedPreconditionError for a finished job."""
+        FailedPreconditionError for a finished job, or one registering its output."""
         ...
 
     async def unfinished(self) -> list[Job]:
         """QUEUED, RUNNING and CANCELLING jobs, oldest first."""
+        ...
+
+    async def states(self, job_ids: Collection[str]) -> dict[str, JobState]:
+        """The state of each of ``job_ids`` that exists."""
         ...
 
     async def start(self, job_id: str) -> Job:
@@ -51,8 +55,15 @@ class JobStore(Protocol):
         """Chunk ``index`` finished (once: a repeat is ignored)."""
         ...
 
+    async def begin_publish(self, job_id: str) -> bool:
+        """The job, RUNNING, begins registering its output: from then on it is not cancelled
+        (atomically: a cancel is recorded either before, and this answers False, or never)."""
+        ...
+
     async def finish(self, job_id: str, state: JobState, output_version: str = "", error: str = "") -> Job:
-        """The final state, recorded with the job's finish event; a job finished already is left as it is."""
+        """The final state, recorded with the job's finish event: SUCCEEDED only from RUNNING,
+        CANCELLED only from CANCELLING, FAILED from any; a job finished already (or in another
+        state) is left as it is."""
         ...
 
 
@@ -61,8 +72,8 @@ class JobCatalog(Protocol):
 
     async def model_version(self, reference: str) -> ModelInfo: ...
     async def dataset_version(self, reference: str) -> DatasetInfo: ...
-    async def download(self, reference: str) -> Path:
-        """The dataset version's file, through the local cache."""
+    async def download(self, dataset: DatasetInfo) -> Path:
+        """The READY dataset version's file, through the local cache (by its digest: no lookup)."""
         ...
 
     async def publish(self, job: Job, path: Path) -> str:
@@ -86,7 +97,8 @@ class ScoredChunk:
 
 
 class Predictions(Protocol):
-    """Streams a dataset file's chunks through predictor workers of one model version."""
+    """Streams a dataset file's chunks through predictor workers of one model version (which are
+    stopped when the stream is closed: ``contextlib.aclosing``)."""
 
     def predict_chunks(
         self,
@@ -102,7 +114,7 @@ class Predictions(Protocol):
         trusted_types: Sequence[str] = (),
         skip: Collection[int] = (),
         job: str = "",
-    ) -> AsyncIterator[ScoredChunk]: ...
+    ) -> AsyncGenerator[ScoredChunk, None]: ...
 
 
 class JobOutput(Protocol):
@@ -118,3 +130,10 @@ class JobOutput(Protocol):
         ...
 
     def remove(self) -> None: ...
+
+
+class JobFolders(Protocol):
+    """The folders of the jobs' parts and workers' logs on local disk, by job id (blocking calls)."""
+
+    def names(self) -> list[str]: ...
+    def remove(self, name: str) -> None: ...

@@ -2,9 +2,14 @@
 leader that died is resumed: its recorded chunks whose parts are present are skipped), streamed
 through predictor workers, written part by part, then registered as one output version.
 
-A job being cancelled has its run stopped (which kills its workers) and its parts removed. A
+A job being cancelled has its run stopped (which kills its workers) and its parts removed; once
+every chunk is scored and merged, the job begins registering its output and is no longer
+cancelled (``JobStore.begin_publish``: a cancel is recorded before that, or refused). A
 worker's failure, or the model's, fails the job with its message. Every final state goes
 through ``_finish``, which logs it and counts it (and is where a platform event would go).
+
+A leader that died between finishing a job and removing its folder left that folder behind: the
+runner removes the folders of finished (or unknown) jobs as it starts.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,11 +25,15 @@ from typing import Protocol
 
 from modelyard_common.errors import BackendUnavailableError, ModelyardError
 from modelyard_deploy.domain.job_entities import Job, JobState
-from modelyard_deploy.domain.job_ports import JobCatalog, JobOutput, JobStore, Predictions, WorkerError
+from modelyard_deploy.domain.job_ports import JobCatalog, JobFolders, JobOutput, JobStore, Predictions, WorkerError
 
 __all__ = ["JobObserver", "JobRunner"]
 
 logger = logging.getLogger(__name__)
+
+# A job's id (Jobs.create: a UUID's hex): the folders named so are jobs'; the others (scoring
+# runs' workers) are not the job runner's.
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class JobObserver(Protocol):
@@ -42,18 +52,20 @@ class JobRunner:
         catalog: JobCatalog,
         predictions: Predictions,
         output: Callable[[str], JobOutput],
+        folders: JobFolders,
         observer: JobObserver,
         max_running: int,
         poll_seconds: float,
     ) -> None:
         self._store, self._catalog, self._predictions = store, catalog, predictions
-        self._output, self._observer = output, observer
+        self._output, self._folders, self._observer = output, folders, observer
         self._max_running, self._poll = max_running, poll_seconds
         self._running: dict[str, asyncio.Task[None]] = {}
 
     async def run_forever(self) -> None:
         """Starts the unfinished jobs (up to ``max_running`` at once) every ``poll_seconds``;
         cancelling it stops every job's run (they stay RUNNING, for the next leader)."""
+        await self._sweep()
         try:
             while True:
                 try:
@@ -71,6 +83,22 @@ class JobRunner:
             for task in list(self._running.values()):
                 task.cancel()
             await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def _sweep(self) -> None:
+        """Removes the folders of the jobs that are finished or unknown (a job's folder goes once
+        it is finished: one left is a dead leader's); a running job's are kept, to resume it."""
+        names = [name for name in await asyncio.to_thread(self._folders.names) if _JOB_ID.fullmatch(name)]
+        if not names:
+            return
+        try:
+            states = await self._store.states(names)
+        except BackendUnavailableError as exc:
+            logger.warning("cannot tell which job folders are left over; keeping them: %s", exc.message)
+            return
+        for name in names:
+            if name not in states or states[name].finished:
+                await asyncio.to_thread(self._folders.remove, name)
+                logger.info("removed the folder of job %s, which is %s", name, states.get(name, "unknown"))
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         for job_id, running in list(self._running.items()):
@@ -112,9 +140,9 @@ class JobRunner:
         clock = time.perf_counter()
         phases: dict[str, float] = {}
         if len(done) < job.chunks_total:
-            path = await self._catalog.download(job.input_dataset)
-            phases["download"], clock = time.perf_counter() - clock, time.perf_counter()
             dataset = await self._catalog.dataset_version(job.input_dataset)
+            path = await self._catalog.download(dataset)
+            phases["download"], clock = time.perf_counter() - clock, time.perf_counter()
             scoring = asyncio.ensure_future(self._chunks(job, output, path, done, dict(dataset.columns)))
             watching = asyncio.ensure_future(self._until_cancelled(job.id))
             try:
@@ -134,6 +162,8 @@ class JobRunner:
             raise _Cancelled
         merged = await asyncio.to_thread(output.merge, job.chunks_total)
         phases["merge"], clock = time.perf_counter() - clock, time.perf_counter()
+        if not await self._store.begin_publish(job.id):  # cancelled while merging
+            raise _Cancelled
         version = await self._catalog.publish(job, merged)
         phases["publish"] = time.perf_counter() - clock
         logger.info(
@@ -143,7 +173,7 @@ class JobRunner:
 
     async def _chunks(self, job: Job, output: JobOutput, path: Path, done: set[int], types: dict[str, str]) -> None:
         started = time.perf_counter()
-        async for chunk in self._predictions.predict_chunks(
+        scored = self._predictions.predict_chunks(
             job.version_reference,
             path,
             {i.name: i.columns for i in job.inputs},
@@ -155,15 +185,17 @@ class JobRunner:
             trusted_types=job.trusted_types,
             skip=done,
             job=job.id,
-        ):
-            try:
-                await asyncio.to_thread(output.write, chunk.index, chunk.columns, chunk.outputs)
-            except ValueError as exc:
-                raise WorkerError(str(exc)) from None
-            await self._store.record_chunk(job.id, chunk.index, chunk.rows)
-            now = time.perf_counter()
-            self._observer.chunk(chunk.rows, now - started)
-            started = now
+        )
+        async with contextlib.aclosing(scored):  # its workers stop here, whatever ends the loop
+            async for chunk in scored:
+                try:
+                    await asyncio.to_thread(output.write, chunk.index, chunk.columns, chunk.outputs)
+                except ValueError as exc:
+                    raise WorkerError(str(exc)) from None
+                await self._store.record_chunk(job.id, chunk.index, chunk.rows)
+                now = time.perf_counter()
+                self._observer.chunk(chunk.rows, now - started)
+                started = now
 
     async def _until_cancelled(self, job_id: str) -> None:
         while (await self._store.get(job_id)).state is not JobState.CANCELLING:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from modelyard_common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError
+from modelyard_common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from modelyard_common.values import ProjectRole
 from modelyard_deploy.domain.job_entities import DatasetInfo, Job, JobInput, JobState, ModelInfo
 from modelyard_deploy.domain.job_ports import JobCatalog, JobStore
@@ -168,15 +168,18 @@ class Jobs:
         )
         return await self._store.create(job)
 
-    async def _readable(self, job_id: str, action: str) -> Job:
-        """The job, once the caller may read its project; NOT_FOUND alike when it may not."""
+    async def _allowed(self, job_id: str, role: ProjectRole, action: str) -> tuple[Job, str]:
+        """The job and the caller, once it may do ``action`` (one Authorize call); NOT_FOUND
+        alike when it may not read the job's project."""
         if not job_id or len(job_id) > 64:
             raise InvalidArgumentError("id", "a job id is 1 to 64 characters")
         job = await self._store.get(job_id)
-        try:
-            await self._access.require(job.project, ProjectRole.VIEWER, f"JobService/{action}", job_id)
-        except PermissionDeniedError:
-            raise NotFoundError(f"id: job {job_id!r} does not exist") from None
+        unseen = NotFoundError(f"id: job {job_id!r} does not exist")
+        actor = await self._access.require(job.project, role, f"JobService/{action}", job_id, unseen=unseen)
+        return job, actor
+
+    async def _readable(self, job_id: str, action: str) -> Job:
+        job, _ = await self._allowed(job_id, ProjectRole.VIEWER, action)
         return job
 
     async def get(self, job_id: str) -> Job:
@@ -200,8 +203,7 @@ class Jobs:
 
     async def cancel(self, job_id: str, reason: str) -> Job:
         check_text("reason", reason, MAX_REASON)
-        job = await self._readable(job_id, "CancelJob")
-        actor = await self._access.require(job.project, ProjectRole.EDITOR, "JobService/CancelJob", job_id)
+        _, actor = await self._allowed(job_id, ProjectRole.EDITOR, "CancelJob")
         return await self._store.cancel(job_id, actor, reason)
 
     async def watch(self, job_id: str) -> AsyncIterator[Job]:

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from modelyard_common.errors import ModelyardError
 from modelyard_common.values import Consumption, DeploymentState, ProjectRole, ReplicaState
 from modelyard_deploy.domain.entities import Deployment, Replica, Revision, VersionInfo
 
@@ -113,10 +114,18 @@ class Access(Protocol):
     """Whether the caller of the RPC being served may act on a project (docs/security.md)."""
 
     async def require(
-        self, project: str, role: ProjectRole, action: str, resource: str, consumption: Consumption | None = None
+        self,
+        project: str,
+        role: ProjectRole,
+        action: str,
+        resource: str,
+        consumption: Consumption | None = None,
+        *,
+        unseen: ModelyardError | None = None,
     ) -> str:
-        """The caller's name, or UNAUTHENTICATED / PERMISSION_DENIED; a granted ``consumption``
-        records the caller as a consumer of its version."""
+        """The caller's name, or UNAUTHENTICATED / PERMISSION_DENIED (``unseen`` instead when
+        given and the caller may not read the project); a granted ``consumption`` records the
+        caller as a consumer of its version."""
         ...
 
 

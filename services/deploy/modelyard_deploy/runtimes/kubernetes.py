@@ -32,7 +32,23 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from modelyard_deploy.domain.ports import ClusterStatus
-from modelyard_serving.launch import MODULE, ServingLaunch, ServingTLS, variable
+from modelyard_deploy.runtimes.kubernetes_pods import (
+    MODELS_DIR,
+    TLS_DIR,
+    KubernetesConfig,
+    container,
+    create_unless_present,
+    delete_unless_gone,
+    env_vars,
+    labels,
+    pod_spec,
+    pod_storage,
+    pull_container,
+    replace_or_create,
+    service_account,
+    serving_tls,
+)
+from modelyard_serving.launch import MODULE, ServingLaunch, variable
 
 __all__ = [
     "CREDENTIAL_TTL",
@@ -45,6 +61,7 @@ __all__ = [
     "cluster_status",
     "credential_secret",
     "labels",
+    "load_cluster_credentials",
     "render",
     "to_dict",
 ]
@@ -52,28 +69,11 @@ __all__ = [
 OIP_PORT = 8081
 METRICS_PORT = 9090
 HEALTH_PORT = 8082
-TLS_DIR = "/etc/modelyard/tls"
-MODELS_DIR = "/models"
-_MANAGED_BY = "modelyard-deploy"
 CREDENTIAL_TTL = timedelta(days=1)
 _EXPIRES = "modelyard.io/credential-expires-at"
 _VERSION = "modelyard.io/version"
 # Issues a serving credential: (deployment, version reference, lifetime) -> bearer secret.
 IssueCredential = Callable[[str, str, timedelta], Awaitable[str]]
-
-
-@dataclass(frozen=True, slots=True)
-class KubernetesConfig:
-    namespace: str
-    image: str
-    metadata_addr: str
-    registry_addr: str
-    cpu: str = "500m"
-    memory: str = "1Gi"
-    tls_secret: str = ""
-    mutual_tls: bool = False
-    serving_credentials: bool = False
-    """Pods read their version with a serving credential from their deployment's own Secret."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +83,6 @@ class Workload:
     deployment: k8s.V1Deployment
     service: k8s.V1Service
     service_account: k8s.V1ServiceAccount
-
-
-def labels(name: str) -> dict[str, str]:
-    """The labels that select a deployment's pods (its Service uses them)."""
-    return {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": _MANAGED_BY}
 
 
 def _serving_name(name: str) -> str:
@@ -113,46 +108,8 @@ def credential_secret(
     )
 
 
-def _env(values: dict[str, str], token_secret: str = "", token_variable: str = "") -> list[k8s.V1EnvVar]:
-    """Plain variables, and ``token_variable`` read from the Secret ``token_secret`` when set."""
-    env = [k8s.V1EnvVar(name=key, value=value) for key, value in values.items()]
-    if token_secret:
-        selector = k8s.V1SecretKeySelector(name=token_secret, key="token")
-        env.append(k8s.V1EnvVar(name=token_variable, value_from=k8s.V1EnvVarSource(secret_key_ref=selector)))
-    return env
-
-
 def _probe(port: int, period: int, failures: int) -> k8s.V1Probe:
     return k8s.V1Probe(grpc=k8s.V1GRPCAction(port=port, service=""), period_seconds=period, failure_threshold=failures)
-
-
-_CERT, _KEY, _CA = (PurePosixPath(TLS_DIR, file) for file in ("tls.crt", "tls.key", "ca.crt"))
-
-
-def _server_tls(config: KubernetesConfig) -> ServingTLS:
-    """The server's TLS files, from the Secret; none without one."""
-    if not config.tls_secret:
-        return ServingTLS()
-    return ServingTLS(
-        tls_cert_file=_CERT,
-        tls_key_file=_KEY,
-        tls_ca_file=_CA,
-        tls_client_ca_file=_CA if config.mutual_tls else None,
-        health_port=HEALTH_PORT,
-    )
-
-
-# The `restricted` Pod Security standard: a non-root user, no privilege, a read-only root (the
-# artifact goes to the models volume, temporary files to /tmp).
-_SECURITY = k8s.V1SecurityContext(
-    run_as_non_root=True,
-    allow_privilege_escalation=False,
-    read_only_root_filesystem=True,
-    capabilities=k8s.V1Capabilities(drop=["ALL"]),
-)
-_POD_SECURITY = k8s.V1PodSecurityContext(
-    run_as_non_root=True, run_as_user=10001, fs_group=10001, seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault")
-)
 
 
 def render(
@@ -171,20 +128,7 @@ def render(
     """
     selector = labels(name)
     pod_labels = {**selector, "modelyard.io/revision": str(revision)}
-    volumes = [
-        k8s.V1VolumeMount(name="models", mount_path=MODELS_DIR),
-        k8s.V1VolumeMount(name="tmp", mount_path="/tmp"),
-    ]
-    pod_volumes = [
-        k8s.V1Volume(name="models", empty_dir=k8s.V1EmptyDirVolumeSource()),
-        k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource()),
-    ]
-    if config.tls_secret:
-        volumes.append(k8s.V1VolumeMount(name="tls", mount_path=TLS_DIR, read_only=True))
-        pod_volumes.append(
-            k8s.V1Volume(name="tls", secret=k8s.V1SecretVolumeSource(secret_name=config.tls_secret, default_mode=0o440))
-        )
-    token_secret = _serving_name(name) if config.serving_credentials else ""
+    storage = pod_storage(config)
     probe_port = HEALTH_PORT if config.tls_secret else OIP_PORT
     serving = ServingLaunch(
         reference=version_reference,
@@ -196,26 +140,16 @@ def render(
         host="0.0.0.0",
         port=OIP_PORT,
         metrics_port=METRICS_PORT,
-        tls=_server_tls(config),
+        tls=serving_tls(config, HEALTH_PORT),
     )
-    resources = k8s.V1ResourceRequirements(
-        requests={"cpu": config.cpu, "memory": config.memory}, limits={"memory": config.memory}
-    )
-    environment = _env(serving.environment(), token_secret, variable("token"))
-    pull = k8s.V1Container(
-        name="pull-artifact",
-        image=config.image,
-        command=["python", "-m", MODULE, "--fetch-only"],
-        env=environment,
-        volume_mounts=volumes,
-        resources=resources,
-        security_context=_SECURITY,
-    )
-    server = k8s.V1Container(
-        name="server",
-        image=config.image,
-        command=["python", "-m", MODULE],
-        env=environment,
+    token = {variable("token"): (_serving_name(name), "token")} if config.serving_credentials else {}
+    environment = env_vars(serving.environment(), token)
+    server = container(
+        "server",
+        ["python", "-m", MODULE],
+        environment,
+        config,
+        storage,
         ports=[
             k8s.V1ContainerPort(name="grpc", container_port=OIP_PORT),
             k8s.V1ContainerPort(name="metrics", container_port=METRICS_PORT),
@@ -225,23 +159,13 @@ def render(
         startup_probe=_probe(probe_port, period=5, failures=120),
         readiness_probe=_probe(probe_port, period=5, failures=3),
         liveness_probe=_probe(probe_port, period=10, failures=3),
-        volume_mounts=volumes,
-        resources=resources,
-        security_context=_SECURITY,
     )
     template = k8s.V1PodTemplateSpec(
         metadata=k8s.V1ObjectMeta(
             labels=pod_labels,
             annotations={"modelyard.io/version": version_reference, "prometheus.io/port": str(METRICS_PORT)},
         ),
-        spec=k8s.V1PodSpec(
-            init_containers=[pull],
-            containers=[server],
-            service_account_name=_serving_name(name),
-            automount_service_account_token=False,
-            security_context=_POD_SECURITY,
-            volumes=pod_volumes,
-        ),
+        spec=pod_spec(_serving_name(name), pull_container(environment, config, storage), server, storage),
     )
     deployment = k8s.V1Deployment(
         api_version="apps/v1",
@@ -266,13 +190,15 @@ def render(
             ports=[k8s.V1ServicePort(name="grpc", port=OIP_PORT, target_port="grpc", app_protocol="grpc")],
         ),
     )
-    service_account = k8s.V1ServiceAccount(
-        api_version="v1",
-        kind="ServiceAccount",
-        metadata=k8s.V1ObjectMeta(name=_serving_name(name), namespace=config.namespace, labels=selector),
-        automount_service_account_token=False,
-    )
-    return Workload(deployment, service, service_account)
+    return Workload(deployment, service, service_account(_serving_name(name), config.namespace, selector))
+
+
+def load_cluster_credentials() -> None:
+    """The API clients' credentials: in-cluster (the service account's), else the local kubeconfig."""
+    try:
+        k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except k8s_config.ConfigException:
+        k8s_config.load_kube_config()  # type: ignore[no-untyped-call]
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
@@ -307,10 +233,7 @@ class KubernetesCluster:
     def __init__(self, config: KubernetesConfig, issue: IssueCredential | None = None) -> None:
         """``issue``: where serving credentials come from when ``config.serving_credentials``."""
         assert issue is not None or not config.serving_credentials
-        try:
-            k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except k8s_config.ConfigException:
-            k8s_config.load_kube_config()  # type: ignore[no-untyped-call]
+        load_cluster_credentials()
         self._config = config
         self._issue = issue
         # Each deployment's credential: when it expires, and the version it reads (known from
@@ -333,40 +256,31 @@ class KubernetesCluster:
         token = await self._issue(name, version_reference, CREDENTIAL_TTL)
         secret = credential_secret(name, version_reference, token, expires_at, self._config)
         await asyncio.to_thread(
-            self._put, self._core.replace_namespaced_secret, self._core.create_namespaced_secret, secret
+            replace_or_create,
+            self._core.replace_namespaced_secret,
+            self._core.create_namespaced_secret,
+            secret,
+            self._config.namespace,
         )
         self._credentials[name] = (expires_at, version_reference)
 
-    def _put(self, replace: Callable[..., Any], create: Callable[..., Any], obj: Any) -> None:
-        """Replaces ``obj``, or creates it when there is none."""
-        namespace = self._config.namespace
-        try:
-            replace(obj.metadata.name, namespace, obj)
-        except k8s.ApiException as exc:
-            if exc.status != 404:
-                raise
-            create(namespace, obj)
-
-    def _ensure(self, read: Callable[..., Any], create: Callable[..., Any], obj: Any) -> None:
-        """Creates ``obj`` unless it exists (left as it is then)."""
-        namespace = self._config.namespace
-        try:
-            read(obj.metadata.name, namespace)
-        except k8s.ApiException as exc:
-            if exc.status != 404:
-                raise
-            create(namespace, obj)
-
     def _apply(self, workload: Workload) -> None:
-        self._ensure(
+        namespace = self._config.namespace
+        create_unless_present(
             self._core.read_namespaced_service_account,
             self._core.create_namespaced_service_account,
             workload.service_account,
+            namespace,
         )
-        self._put(
-            self._apps.replace_namespaced_deployment, self._apps.create_namespaced_deployment, workload.deployment
+        replace_or_create(
+            self._apps.replace_namespaced_deployment,
+            self._apps.create_namespaced_deployment,
+            workload.deployment,
+            namespace,
         )
-        self._ensure(self._core.read_namespaced_service, self._core.create_namespaced_service, workload.service)
+        create_unless_present(
+            self._core.read_namespaced_service, self._core.create_namespaced_service, workload.service, namespace
+        )
 
     async def status(self, name: str) -> ClusterStatus:
         found = await asyncio.to_thread(self._apps.read_namespaced_deployment_status, name, self._config.namespace)
@@ -392,15 +306,8 @@ class KubernetesCluster:
         await asyncio.to_thread(self._delete, name)
 
     def _delete(self, name: str) -> None:
-        removals = (
-            (self._apps.delete_namespaced_deployment, name),
-            (self._core.delete_namespaced_service, name),
-            (self._core.delete_namespaced_secret, _serving_name(name)),
-            (self._core.delete_namespaced_service_account, _serving_name(name)),
-        )
-        for remove, object_name in removals:
-            try:
-                remove(object_name, self._config.namespace)
-            except k8s.ApiException as exc:
-                if exc.status != 404:
-                    raise
+        namespace = self._config.namespace
+        delete_unless_gone(self._apps.delete_namespaced_deployment, name, namespace)
+        delete_unless_gone(self._core.delete_namespaced_service, name, namespace)
+        delete_unless_gone(self._core.delete_namespaced_secret, _serving_name(name), namespace)
+        delete_unless_gone(self._core.delete_namespaced_service_account, _serving_name(name), namespace)

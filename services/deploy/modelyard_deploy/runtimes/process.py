@@ -3,10 +3,14 @@
 A replica runs in its own session (a signal meant for the deploy service does not reach it),
 binds free loopback ports and writes them to its ready file as soon as it listens; it is READY
 once its gRPC health ("") says SERVING, FAILED when it exits (the last line of its log says
-why). Stopping sends SIGTERM, then SIGKILL after the grace period, by process id. Every replica
-carries ``MLREG_DEPLOY_REPLICA=<deployment>/<replica>`` in its environment, which is how a
-later run of the service recognises the ones left behind. With ``scrape_targets_file`` set, the
-metrics ports of the running replicas are kept in that file in Prometheus' file_sd format.
+why). Stopping sends SIGTERM, then SIGKILL after the grace period, by process id. With a
+``WarmPool``, a replica is a waiting interpreter of the pool when one can take it (warm_pool.py),
+a new process otherwise. A new process carries ``MLREG_DEPLOY_REPLICA=<deployment>/<replica>``
+in its environment, which is how a later run of the service recognises the ones left behind; an
+interpreter's environment was fixed before it had a replica, so its id (``INTERPRETER_ENV``) is
+written into the replica's folder instead, and a process whose environment holds that id is that
+replica. With ``scrape_targets_file`` set, the metrics ports of the running replicas are kept in
+that file in Prometheus' file_sd format.
 
 Model code is untrusted: a replica's environment holds only what serving needs (``PASSED_ON``
 of this service's own, none of its settings or tokens, and its ``ServingLaunch``) with a serving
@@ -28,6 +32,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -36,11 +41,28 @@ from modelyard_common.values import ReplicaState
 from modelyard_deploy.domain.ports import Observation, ReplicaSpec
 from modelyard_serving.launch import MODULE, ServingLaunch, ServingTLS
 
-__all__ = ["MARKER_ENV", "PASSED_ON", "ProcessRuntime", "ServingConfig", "is_running", "last_log_line"]
+if TYPE_CHECKING:
+    from modelyard_deploy.runtimes.warm_pool import WarmPool
+
+__all__ = [
+    "INTERPRETER_ENV",
+    "INTERPRETER_FILE",
+    "MARKER_ENV",
+    "PASSED_ON",
+    "ProcessRuntime",
+    "ServingConfig",
+    "is_running",
+    "last_log_line",
+    "passed_on",
+    "start_server",
+]
 
 logger = logging.getLogger(__name__)
 
 MARKER_ENV = "MLREG_DEPLOY_REPLICA"
+INTERPRETER_ENV = "MLREG_DEPLOY_INTERPRETER"
+INTERPRETER_FILE = "interpreter"
+"""In a replica's folder: the id of the warm interpreter that became the replica."""
 _POLL_SECONDS = 0.2
 _LOG_TAIL_BYTES = 8192
 # What a replica gets of this service's environment: where programs and libraries are, the
@@ -80,6 +102,30 @@ class _Replica:
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
+async def start_server(
+    environment: dict[str, str], log: Path, *arguments: str, stdin: int = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
+    """``python -m modelyard_serving [arguments]`` in a session of its own, with exactly
+    ``environment``, its output appended to ``log``."""
+    with log.open("ab") as output:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            MODULE,
+            *arguments,
+            stdin=stdin,
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+            env=environment,
+            start_new_session=True,
+        )
+
+
+def passed_on() -> dict[str, str]:
+    """The ``PASSED_ON`` variables this service has."""
+    return {name: os.environ[name] for name in PASSED_ON if name in os.environ}
+
+
 def last_log_line(path: Path) -> str:
     """The last non-empty line of a replica's log: why it exited."""
     try:
@@ -92,10 +138,14 @@ def last_log_line(path: Path) -> str:
 
 
 class ProcessRuntime:
-    def __init__(self, config: ServingConfig, credential: IssueCredential | None = None) -> None:
-        """``credential``: where each replica's serving credential comes from; None: no token."""
+    def __init__(
+        self, config: ServingConfig, credential: IssueCredential | None = None, pool: WarmPool | None = None
+    ) -> None:
+        """``credential``: where each replica's serving credential comes from; None: no token.
+        ``pool``: the warm interpreters replicas start from when one waits; None: always new ones."""
         self._config = config
         self._credential = credential
+        self._pool = pool
         self._replicas: dict[str, _Replica] = {}
         self._stopping: dict[str, asyncio.Task[None]] = {}
         self._on_change: Callable[[str], None] = lambda name: None
@@ -120,7 +170,7 @@ class ProcessRuntime:
             tls=self._config.tls,
         )
         return {
-            **{name: os.environ[name] for name in PASSED_ON if name in os.environ},
+            **passed_on(),
             **launch.environment(),
             MARKER_ENV: f"{spec.deployment}/{spec.replica_id}",
         }
@@ -132,22 +182,27 @@ class ProcessRuntime:
         ready_file = directory / "ready.json"
         ready_file.unlink(missing_ok=True)  # a restart's: the log goes on, the ports are new
         token = await self._credential(spec.deployment, spec.version_reference) if self._credential else None
-        with (directory / "replica.log").open("ab") as log:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                MODULE,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-                env=self._environment(spec, ready_file, token),
-                start_new_session=True,
-            )
+        environment = self._environment(spec, ready_file, token)
+        log = directory / "replica.log"
+        process = await self._from_pool(environment, log, directory)
+        warm = process is not None
+        if process is None:
+            process = await start_server(environment, log)
         replica = _Replica(spec, process, directory)
         replica.watcher = asyncio.create_task(self._watch(replica))
         self._replicas[spec.replica_id] = replica
-        logger.info("started a replica", extra={"replica": spec.replica_id, "pid": process.pid})
+        logger.info("started a replica", extra={"replica": spec.replica_id, "pid": process.pid, "warm": warm})
         return process.pid
+
+    async def _from_pool(
+        self, environment: dict[str, str], log: Path, directory: Path
+    ) -> asyncio.subprocess.Process | None:
+        """A waiting interpreter made the replica, when the pool had one that could take it."""
+        interpreter = await self._pool.assign(environment, log) if self._pool else None
+        if interpreter is None:
+            return None
+        (directory / INTERPRETER_FILE).write_text(interpreter.id)
+        return interpreter.process
 
     def observe(self, replica_id: str) -> Observation | None:
         replica = self._replicas.get(replica_id)
@@ -245,7 +300,8 @@ class ProcessRuntime:
         shutil.rmtree(replica.directory, ignore_errors=True)
 
     async def stop_leftover(self, pid: int, deployment: str, replica_id: str) -> bool:
-        if replica_id in self._replicas or not _is_replica(pid, f"{deployment}/{replica_id}"):
+        directory = self._config.run_dir / replica_id
+        if replica_id in self._replicas or not _is_replica(pid, f"{deployment}/{replica_id}", directory):
             return False
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -262,13 +318,25 @@ class ProcessRuntime:
         await asyncio.gather(*(self.stop(replica_id) for replica_id in {*self._replicas, *self._stopping}))
 
 
-def _is_replica(pid: int, marker: str) -> bool:
-    """Whether process ``pid`` is the replica ``marker`` names (its environment says so)."""
+def _is_replica(pid: int, marker: str, directory: Path) -> bool:
+    """Whether process ``pid`` is the replica ``marker`` names: its environment says so, or holds
+    the id of the warm interpreter that became that replica, which the replica's folder names:
+    ``directory``, or the folder of the log its output goes to (a run with another ``run_dir``)."""
     try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return False
-    return f"{MARKER_ENV}={marker}".encode() in environ.split(b"\0")
+    if f"{MARKER_ENV}={marker}".encode() in environ:
+        return True
+    folders = [directory]
+    with contextlib.suppress(OSError):
+        folders.append(Path(os.readlink(f"/proc/{pid}/fd/1")).parent)
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            interpreter = (folder / INTERPRETER_FILE).read_text()
+            if folder.name == directory.name and f"{INTERPRETER_ENV}={interpreter}".encode() in environ:
+                return True
+    return False
 
 
 def is_running(pid: int) -> bool:

@@ -5,12 +5,15 @@ serving credential for that version only), computes the metrics here from the la
 workers never see, and records the result (the metadata service applies the thresholds).
 
 A run is leased: if this service dies mid-run, the lease runs out and the next leader scores it
-again; a result recorded after the lease passed to another runner is refused, not applied.
+again; a result recorded after the lease passed to another runner is refused, not applied. The
+workers' folder of a run it died in is removed by the next runner to start, once that run is no
+longer running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -23,7 +26,7 @@ from typing import Any
 import numpy as np
 
 import modelyard
-from modelyard import ModelyardError
+from modelyard import InvalidArgumentError, ModelyardError, NotFoundError
 from modelyard.internal import ClaimedScoringRun, InternalCalls
 from modelyard_deploy.domain.job_ports import Predictions, WorkerError
 from modelyard_deploy.scoring.metrics import ScoreError, ScoreSpec, compute_metrics
@@ -34,6 +37,7 @@ __all__ = ["ScoringRunner"]
 logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = 100_000
+_PREFIX = "scoring-"
 
 
 class ScoringRunner:
@@ -48,7 +52,7 @@ class ScoringRunner:
     ) -> None:
         """``log_dir``: where the predictor workers of a run keep their logs (``scoring-RUN``),
         removed once its result is recorded (an error quotes the last line)."""
-        self._calls = InternalCalls(client)
+        self._client, self._calls = client, InternalCalls(client)
         self._logs = log_dir
         self._catalog, self._predictions = catalog, predictions
         self._poll, self._lease = poll_seconds, lease_seconds
@@ -57,6 +61,7 @@ class ScoringRunner:
     async def run_forever(self) -> None:
         """Claims one run at a time (a run is leased only while it is scored) and scores it; waits
         ``poll_seconds`` when there is none (or the metadata service does not answer)."""
+        await self._sweep()
         while True:
             try:
                 claimed = await self._calls.claim_scoring_runs(self._runner, 1, self._lease)
@@ -67,6 +72,21 @@ class ScoringRunner:
                 await self._run(run)
             if not claimed:
                 await asyncio.sleep(self._poll)
+
+    async def _sweep(self) -> None:
+        """Removes the workers' folders of the runs no longer running (finished, or unknown)."""
+        folders = await asyncio.to_thread(lambda: sorted(self._logs.glob(f"{_PREFIX}*")))
+        for folder in folders:
+            try:
+                running = not (await self._client.get_scoring_run(folder.name.removeprefix(_PREFIX))).state.finished
+            except (NotFoundError, InvalidArgumentError):
+                running = False
+            except ModelyardError as exc:
+                logger.warning("cannot tell which scoring runs' folders are left over; keeping them: %s", exc.message)
+                return
+            if not running:
+                await asyncio.to_thread(shutil.rmtree, folder, True)
+                logger.info("removed %s, left by a runner that stopped", folder.name)
 
     async def _run(self, claimed: ClaimedScoringRun) -> None:
         run = claimed.run
@@ -105,11 +125,11 @@ class ScoringRunner:
         run, definition = claimed.run, claimed.definition
         version = await self._catalog.model_version(run.model_version)
         dataset = await self._catalog.dataset_version(run.dataset)
-        path = await self._catalog.download(run.dataset)
+        path = await self._catalog.download(dataset)
         labels: list[np.ndarray[Any, Any]] = []
         predicted: list[np.ndarray[Any, Any]] = []
         probabilities: list[np.ndarray[Any, Any]] = []
-        async for chunk in self._predictions.predict_chunks(
+        scored = self._predictions.predict_chunks(
             run.model_version,
             path,
             {i.input: i.columns for i in definition.inputs},
@@ -118,12 +138,15 @@ class ScoringRunner:
             [definition.label_column],
             dtypes={t.name: t.datatype for t in version.inputs},
             column_types={definition.label_column: dict(dataset.columns).get(definition.label_column, "string")},
+            trusted_types=claimed.trusted_types,
             job=_job_name(run.id),
-        ):
-            labels.append(chunk.columns[definition.label_column].to_numpy(zero_copy_only=False))
-            predicted.append(_output(chunk.outputs, "prediction_output", definition.prediction_output))
-            if definition.probability_output:
-                probabilities.append(_output(chunk.outputs, "probability_output", definition.probability_output))
+        )
+        async with contextlib.aclosing(scored):
+            async for chunk in scored:
+                labels.append(chunk.columns[definition.label_column].to_numpy(zero_copy_only=False))
+                predicted.append(_output(chunk.outputs, "prediction_output", definition.prediction_output))
+                if definition.probability_output:
+                    probabilities.append(_output(chunk.outputs, "probability_output", definition.probability_output))
         if not labels:
             raise ScoreError(f"{run.dataset} has no rows to score")
         spec = ScoreSpec(definition.task, definition.metrics, definition.average, definition.positive_label)
@@ -139,7 +162,7 @@ class ScoringRunner:
 
 def _job_name(run_id: str) -> str:
     """What the engine names a run's workers (and their log folder) by."""
-    return f"scoring-{run_id}"
+    return f"{_PREFIX}{run_id}"
 
 
 def _output(outputs: Mapping[str, np.ndarray[Any, Any]], field: str, name: str) -> np.ndarray[Any, Any]:

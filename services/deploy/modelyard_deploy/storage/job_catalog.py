@@ -1,6 +1,8 @@
 """What a job reads and writes through the platform: versions and datasets from the metadata
-service, dataset files to and from the registry, with the deploy service's own token (services
-read every project), through the blocking client on threads (its transfers stream files)."""
+service, dataset files to and from the registry, through the blocking client on threads (its
+transfers stream files). Reads and downloads go through one client acting as the deploy service
+(services read every project), made once; an output is registered by a client acting for the
+job's creator, made for that."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import modelyard
 from modelyard import AlreadyExistsError, DatasetUse
+from modelyard_common.values import registry_reference
 from modelyard_deploy.domain.job_entities import DatasetInfo, Job, ModelInfo, TensorInfo
 
 __all__ = ["INPUT_TAG", "JOB_TAG", "PlatformJobCatalog"]
@@ -25,43 +28,44 @@ Connect = Callable[[str], modelyard.Client]
 
 class PlatformJobCatalog:
     def __init__(self, connect: Connect, actor: str, cache_dir: Path) -> None:
-        self._connect, self._actor, self._cache = connect, actor, cache_dir / "datasets"
+        """``actor``: the deploy service, which reads and downloads; ``close`` closes its client."""
+        self._connect, self._cache = connect, cache_dir / "datasets"
+        self._client = connect(actor)
+
+    def close(self) -> None:
+        self._client.close()
 
     async def model_version(self, reference: str) -> ModelInfo:
-        def read() -> ModelInfo:
-            with self._connect(self._actor) as client:
-                version = client.get_version(reference)
-            inputs = tuple(TensorInfo(t.name, t.datatype) for t in version.signature.inputs)
-            return ModelInfo(version.reference, version.project, str(version.status), inputs)
-
-        return await asyncio.to_thread(read)
+        version = await asyncio.to_thread(self._client.get_version, reference)
+        inputs = tuple(TensorInfo(t.name, t.datatype) for t in version.signature.inputs)
+        return ModelInfo(version.reference, version.project, str(version.status), inputs)
 
     async def dataset_version(self, reference: str) -> DatasetInfo:
-        def read() -> DatasetInfo:
-            with self._connect(self._actor) as client:
-                version = client.get_dataset_version(reference)
-            columns = tuple((c.name, c.type) for c in version.columns)
-            return DatasetInfo(
-                version.reference, version.project, str(version.status), str(version.format), columns, version.row_count
-            )
+        version = await asyncio.to_thread(self._client.get_dataset_version, reference)
+        [file] = version.artifact.files if version.artifact else (None,)
+        return DatasetInfo(
+            version.reference,
+            version.project,
+            str(version.status),
+            str(version.format),
+            tuple((c.name, c.type) for c in version.columns),
+            version.row_count,
+            file.path if file else "",
+            file.sha256 if file else "",
+        )
 
-        return await asyncio.to_thread(read)
-
-    async def download(self, reference: str) -> Path:
+    async def download(self, dataset: DatasetInfo) -> Path:
         """The file, cached under the cache folder by its digest (moved in whole once pulled)."""
 
         def pull() -> Path:
-            with self._connect(self._actor) as client:
-                version = client.get_dataset_version(reference)
-                assert version.artifact is not None  # READY, checked when the job was created
-                digest = version.artifact.files[0].sha256
-                target = self._cache / f"{digest}.{str(version.format).lower()}"
-                if target.is_file():
-                    return target
-                self._cache.mkdir(parents=True, exist_ok=True)
-                with tempfile.TemporaryDirectory(dir=self._cache, prefix=".pull-") as folder:
-                    pulled = client.pull_dataset(version.reference, folder)  # verified against its digest
-                    shutil.move(pulled, target)
+            target = self._cache / f"{dataset.sha256}.{dataset.format.lower()}"
+            if target.is_file():
+                return target
+            self._cache.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=self._cache, prefix=".pull-") as folder:
+                # Verified against the registry's digest, which is the metadata service's.
+                self._client.pull(registry_reference(dataset.reference), folder)
+                shutil.move(Path(folder) / dataset.file, target)
             return target
 
         return await asyncio.to_thread(pull)

@@ -22,6 +22,14 @@ _JOB = (
     "LEFT JOIN LATERAL (SELECT count(*) AS chunks, sum(rows) AS rows FROM deploy.job_chunks WHERE job = j.id) c ON true"
 )
 _UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value, JobState.CANCELLING.value)
+# The states a job may finish as each final state from: SUCCEEDED only from RUNNING (a CANCELLING
+# job has no output registered: the registration begins only while it is RUNNING), CANCELLED only
+# once a cancel was asked for.
+_FINISHED_FROM = {
+    JobState.SUCCEEDED: (JobState.RUNNING.value,),
+    JobState.FAILED: _UNFINISHED,
+    JobState.CANCELLED: (JobState.CANCELLING.value,),
+}
 
 
 def _job(row: asyncpg.Record) -> Job:
@@ -128,12 +136,18 @@ class PgJobStore:
 
     async def cancel(self, job_id: str, actor: str, reason: str) -> Job:
         async with self._conn() as conn, conn.transaction():
-            state = await conn.fetchval("SELECT state FROM deploy.jobs WHERE id = $1 FOR UPDATE", job_id)
-            if state is None:
+            row = await conn.fetchrow("SELECT state, publishing_at FROM deploy.jobs WHERE id = $1 FOR UPDATE", job_id)
+            if row is None:
                 raise NotFoundError(f"id: job {job_id!r} does not exist")
-            if JobState(state).finished:
+            state = JobState(row["state"])
+            if state.finished:
                 raise FailedPreconditionError(f"id: job {job_id} is {state}; only a queued or running job is cancelled")
-            if state != JobState.CANCELLING:
+            if row["publishing_at"] is not None:
+                raise FailedPreconditionError(
+                    f"id: job {job_id} has scored every row and is registering its output version; it is no longer "
+                    "cancelled (it ends SUCCEEDED: delete what you do not want of its output)"
+                )
+            if state is not JobState.CANCELLING:
                 await conn.execute(
                     "UPDATE deploy.jobs SET state = $2, updated_at = now() WHERE id = $1",
                     job_id,
@@ -146,6 +160,11 @@ class PgJobStore:
         async with self._conn() as conn:
             rows = await conn.fetch(f"{_JOB} WHERE j.state = ANY($1::text[]) ORDER BY j.seq", list(_UNFINISHED))
         return [_job(row) for row in rows]
+
+    async def states(self, job_ids: Collection[str]) -> dict[str, JobState]:
+        async with self._conn() as conn:
+            rows = await conn.fetch("SELECT id, state FROM deploy.jobs WHERE id = ANY($1::text[])", list(job_ids))
+        return {row["id"]: JobState(row["state"]) for row in rows}
 
     async def start(self, job_id: str) -> Job:
         async with self._conn() as conn:
@@ -179,6 +198,16 @@ class PgJobStore:
             )
             await conn.execute("UPDATE deploy.jobs SET updated_at = now() WHERE id = $1", job_id)
 
+    async def begin_publish(self, job_id: str) -> bool:
+        async with self._conn() as conn:
+            marked = await conn.fetchval(
+                "UPDATE deploy.jobs SET publishing_at = coalesce(publishing_at, now()), updated_at = now() "
+                "WHERE id = $1 AND state = $2 RETURNING true",
+                job_id,
+                JobState.RUNNING.value,
+            )
+        return bool(marked)
+
     async def finish(self, job_id: str, state: JobState, output_version: str = "", error: str = "") -> Job:
         async with self._conn() as conn, conn.transaction():
             finished = await conn.fetchval(
@@ -188,7 +217,7 @@ class PgJobStore:
                 state.value,
                 output_version,
                 error,
-                list(_UNFINISHED),
+                list(_FINISHED_FROM[state]),
             )
             if finished:  # once: a job finished before keeps its state and its one event
                 await _event(

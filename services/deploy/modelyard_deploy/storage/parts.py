@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow
 import pyarrow.parquet
 
-__all__ = ["JobParts", "output_table"]
+__all__ = ["JobFolders", "JobParts", "output_table"]
 
 
 def output_table(columns: pyarrow.Table, outputs: Mapping[str, np.ndarray[Any, Any]]) -> pyarrow.Table:
@@ -82,3 +82,16 @@ class JobParts:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class JobFolders:
+    """The folders under ``root``: a job's (its parts, its workers' logs) is named by its id."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def names(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
+
+    def remove(self, name: str) -> None:
+        JobParts(self.root / name).remove()

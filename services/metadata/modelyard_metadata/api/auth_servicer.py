@@ -111,7 +111,11 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             consumption_from_pb(request),
         )
         return auth_pb2.AuthorizeResponse(
-            principal=decision.principal, allowed=decision.allowed, message=decision.message, grant=decision.grant
+            principal=decision.principal,
+            allowed=decision.allowed,
+            message=decision.message,
+            grant=decision.grant,
+            readable=decision.readable,
         )
 
     async def CreateServingToken(

@@ -11,6 +11,7 @@ from modelyard_metadata.api.convert import metric_from_pb, metric_to_pb, stage_f
 from modelyard_metadata.domain.entities import MetricPoint, Stage
 from modelyard_metadata.domain.scoring_entities import (
     ClaimedRun,
+    RunState,
     ScoreDefinition,
     ScoreInput,
     ScoreTask,
@@ -25,6 +26,7 @@ __all__ = [
     "definition_from_pb",
     "definition_to_pb",
     "metrics_from_pb",
+    "run_state_from_pb",
     "run_to_pb",
     "stages_from_pb",
     "target_from_pb",
@@ -94,6 +96,16 @@ def stages_from_pb(field: str, stages: list[int]) -> list[Stage]:
     return [stage_from_pb(f"{field}[{i}]", value) for i, value in enumerate(stages)]
 
 
+def run_state_from_pb(value: scoring_pb2.ScoringRunState.ValueType) -> RunState | None:
+    """A runs listing's ``state`` filter: None (any state) when unspecified."""
+    if value == scoring_pb2.SCORING_RUN_STATE_UNSPECIFIED:
+        return None
+    try:
+        return RunState(scoring_pb2.ScoringRunState.Name(value).removeprefix("SCORING_RUN_STATE_"))
+    except ValueError:
+        raise InvalidArgumentError("state", f"must be one of {', '.join(RunState)} (got {value})") from None
+
+
 def run_to_pb(run: ScoringRun) -> scoring_pb2.ScoringRun:
     message = scoring_pb2.ScoringRun(
         id=run.id,
@@ -132,6 +144,7 @@ def test_to_pb(test: ScoringTest) -> scoring_pb2.ScoringTest:
         description=test.description,
         created_by=test.created_by,
         create_time=time_to_pb(test.created_at),
+        trusted_types=test.trusted_types,
     )
     if test.target.version is not None:
         message.version = test.target.version
@@ -148,7 +161,10 @@ def test_to_pb(test: ScoringTest) -> scoring_pb2.ScoringTest:
 
 def claimed_to_pb(claimed: ClaimedRun) -> scoring_pb2.ClaimedScoringRun:
     return scoring_pb2.ClaimedScoringRun(
-        run=run_to_pb(claimed.run), definition=definition_to_pb(claimed.definition), attempt=claimed.attempt
+        run=run_to_pb(claimed.run),
+        definition=definition_to_pb(claimed.definition),
+        attempt=claimed.attempt,
+        trusted_types=claimed.trusted_types,
     )
 
 

@@ -13,6 +13,7 @@ from modelyard_metadata.api.scoring_convert import (
     definition_from_pb,
     definition_to_pb,
     metrics_from_pb,
+    run_state_from_pb,
     run_to_pb,
     stages_from_pb,
     target_from_pb,
@@ -59,6 +60,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             test_pb.schedule,
             stages_from_pb("test.required_for", list(test_pb.required_for)),
             test_pb.description,
+            trusted_types=list(test_pb.trusted_types),
         )
         return scoring_pb2.CreateScoringTestResponse(test=test_to_pb(test))
 
@@ -88,6 +90,7 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
             if request.HasField("required_for")
             else None,
             dataset=request.dataset if request.HasField("dataset") else None,
+            trusted_types=list(request.trusted_types.types) if request.HasField("trusted_types") else None,
         )
         return scoring_pb2.UpdateScoringTestResponse(test=test_to_pb(test))
 
@@ -113,7 +116,12 @@ class ScoringServicer(scoring_pb2_grpc.ScoringServiceServicer):
         self, request: scoring_pb2.ListScoringRunsRequest, context: Context
     ) -> scoring_pb2.ListScoringRunsResponse:
         runs, token = await self._runs.list_runs(
-            await self._callers.current(), request.test_id, request.model_version, request.page_size, request.page_token
+            await self._callers.current(),
+            request.test_id,
+            request.model_version,
+            run_state_from_pb(request.state),
+            request.page_size,
+            request.page_token,
         )
         return scoring_pb2.ListScoringRunsResponse(runs=[run_to_pb(r) for r in runs], next_page_token=token)
 

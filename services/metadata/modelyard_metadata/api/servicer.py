@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 
 from modelyard.v1 import metadata_pb2, metadata_pb2_grpc
-from modelyard_metadata.api import convert
+from modelyard_metadata.api import convert, wire
 from modelyard_metadata.api.callers import Callers
 from modelyard_metadata.domain.catalog import Catalog
 from modelyard_metadata.domain.consumers import Consumers
@@ -133,11 +133,13 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         )
         return metadata_pb2.CreateModelVersionResponse(version=convert.version_to_pb(version))
 
-    async def GetModelVersion(
+    # These two answer with their responses serialized already (api/wire.py), which the
+    # interceptor sends as they are; the stubs know only messages.
+    async def GetModelVersion(  # type: ignore[override]
         self, request: metadata_pb2.GetModelVersionRequest, context: Context
-    ) -> metadata_pb2.GetModelVersionResponse:
-        version = await self._catalog.versions.get(await self._callers.current(), request.reference)
-        return metadata_pb2.GetModelVersionResponse(version=convert.version_to_pb(version))
+    ) -> bytes:
+        version = await self._catalog.versions.get_encoded(await self._callers.current(), request.reference)
+        return wire.get_response(version)
 
     async def ListModelVersions(
         self, request: metadata_pb2.ListModelVersionsRequest, context: Context
@@ -158,9 +160,9 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         )
         return metadata_pb2.UpdateModelVersionResponse(version=convert.version_to_pb(version))
 
-    async def SearchModelVersions(
+    async def SearchModelVersions(  # type: ignore[override]
         self, request: metadata_pb2.SearchModelVersionsRequest, context: Context
-    ) -> metadata_pb2.SearchModelVersionsResponse:
+    ) -> bytes:
         versions, token = await self._catalog.versions.search(
             await self._callers.current(),
             request.filter,
@@ -169,9 +171,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
             request.page_size,
             request.page_token,
         )
-        return metadata_pb2.SearchModelVersionsResponse(
-            versions=[convert.version_to_pb(v) for v in versions], next_page_token=token
-        )
+        return wire.search_response(versions, token)
 
     async def LogMetrics(
         self, request: metadata_pb2.LogMetricsRequest, context: Context

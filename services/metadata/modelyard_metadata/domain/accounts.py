@@ -74,14 +74,24 @@ def hash_token(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
+def _may_read(identity: Identity, project: str, action: str) -> bool:
+    try:
+        decide(identity, project, Role.VIEWER, action)
+    except AccessDenied:
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """Authorize's answer: the end caller (when its token is valid), and allowed or why not."""
+    """Authorize's answer: the end caller (when its token is valid), allowed or why not, and
+    whether it may read the project."""
 
     principal: str
     allowed: bool
     message: str = ""
     grant: str = ""
+    readable: bool = False
 
 
 class Accounts:
@@ -155,14 +165,15 @@ class Accounts:
                 await self._guard.record_denial(end_caller, denied, resource)
             else:
                 logger.info("read denied", extra={"principal": identity.principal, "reason": denied.message})
-            return Decision(identity.principal, False, denied.message)
+            readable = role is not Role.VIEWER and _may_read(identity, project, action)
+            return Decision(identity.principal, False, denied.message, readable=readable)
         if mutation:
             granted = dataclasses.replace(end_caller, access=grant)
             async with self._store.transaction() as tx:
                 await tx.append_audit(NewAuditEvent(granted, "access.granted", project, resource, reason=action))
         if consumption is not None and identity.scope is None:
             await self._consumers.record(caller, identity.principal, consumption)
-        return Decision(identity.principal, True, grant=grant)
+        return Decision(identity.principal, True, grant=grant, readable=True)
 
     async def _decide(self, identity: Identity, project: str, role: Role, action: str, resource: str) -> str:
         """``decide``, except that a serving credential may download the versions it was issued

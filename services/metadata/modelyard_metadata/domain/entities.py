@@ -16,6 +16,7 @@ __all__ = [
     "Consumer",
     "Dependency",
     "DependencyScope",
+    "EncodedVersion",
     "EnsembleMethod",
     "Lifecycle",
     "LineageEdge",
@@ -258,6 +259,15 @@ class ModelVersion:
     @property
     def model_name(self) -> str:
         return f"{self.project}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedVersion:
+    """A version as the wire carries it: its whole message, serialized by the api layer (see
+    ports.WireFormat), which reads answer with as they are; the domain never looks inside."""
+
+    reference: str
+    message: bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,11 +48,21 @@ class Guard:
 
     async def allow_job_output(self, caller: Caller, project: str, role: Role, action: str, resource: str) -> Caller:
         """``allow``, except that the deploy service writes a batch scoring job's output dataset
-        for the job's creator (the user it names, who was EDITOR when the job was created): the
-        caller then acts for that user, the audit log naming both."""
+        for the job's creator (the user it names): the caller then acts for that user, the audit
+        log naming both, once that user still holds ``role`` (EDITOR when the job was created,
+        it may have lost it since); AccessDenied naming the creator otherwise."""
         identity = caller.identity
         if holds_duty(identity, Duty.WRITE_JOB_OUTPUTS) and caller.on_behalf_of:
             assert identity is not None
+            creator = await self._store.principal_identity(caller.on_behalf_of)
+            writing = f"{action} (a batch scoring job's output, for its creator)"
+
+            def check() -> str:
+                if creator is None:
+                    raise AccessDenied(f"{writing}: {caller.on_behalf_of} no longer exists", project, action)
+                return decide(creator, project, role, writing)
+
+            await self._audited(caller, resource, check)
             access = f"service {identity.principal} (batch scoring job output)"
             return dataclasses.replace(caller, actor=caller.on_behalf_of, access=access)
         return await self.allow(caller, project, role, action, resource)

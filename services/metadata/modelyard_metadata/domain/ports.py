@@ -21,6 +21,7 @@ from modelyard_metadata.domain.dataset_entities import (
 from modelyard_metadata.domain.entities import (
     AuditEvent,
     Consumer,
+    EncodedVersion,
     LineageEdge,
     LineageNode,
     MetricPoint,
@@ -48,6 +49,7 @@ __all__ = [
     "ProjectStats",
     "SearchQuery",
     "Subscription",
+    "WireFormat",
 ]
 
 
@@ -79,6 +81,20 @@ class ProjectStats:
     owners: list[tuple[str, str, int]]
     # (min, max, min_reference, max_reference, count) of the asked-for metric, if any version has it.
     metric: tuple[float, float, str, str, int] | None
+
+
+class WireFormat(Protocol):
+    """How the api layer serializes a version, so that storage keeps each version's message and
+    reads answer with it: a message, then what appending to it adds (the wire format merges two
+    messages written one after the other)."""
+
+    def version(self, version: ModelVersion) -> bytes:
+        """The message of ``version`` without its aliases and produced_by, which change apart from it."""
+        ...
+
+    def appended(self, aliases: Sequence[str], produced_by: Sequence[str]) -> bytes:
+        """What makes such a message carry ``aliases`` and ``produced_by``, appended to it."""
+        ...
 
 
 class MetadataTransaction(Protocol):
@@ -116,23 +132,36 @@ class MetadataTransaction(Protocol):
     async def set_alias(self, model: Model, alias: str, version: ModelVersion) -> int | None: ...
     async def delete_alias(self, model: Model, alias: str) -> int | None: ...
     async def append_audit(self, event: NewAuditEvent) -> int: ...
+    async def append_audits(self, events: Sequence[NewAuditEvent]) -> list[int]:
+        """The events appended in one statement; their ids, in the order given."""
+        ...
+
     async def grant_role(self, project: str, principal: str, role: Role, granted_by: str) -> RoleBinding: ...
 
 
 class MetadataStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[MetadataTransaction]: ...
+    async def principal_identity(self, name: str) -> Identity | None:
+        """Principal ``name`` with its powers now (teams, effective roles), as its own token
+        would carry them; None when there is no such principal."""
+        ...
+
     async def get_project(self, name: str) -> Project | None: ...
     async def list_projects(self, after: str, limit: int, visible: frozenset[str] | None) -> list[Project]: ...
     async def project_stats(self, project: str, metric: str) -> ProjectStats: ...
     async def get_model(self, project: str, name: str) -> Model | None: ...
     async def list_models(self, project: str, include_archived: bool, after: str, limit: int) -> list[Model]: ...
     async def get_version(self, ref: VersionRef) -> ModelVersion | None: ...
+    async def get_encoded_version(self, ref: VersionRef) -> EncodedVersion | None:
+        """The version ``ref`` names, as the wire carries it."""
+        ...
+
     async def find_versions(self, refs: Sequence[VersionRef]) -> list[ModelVersion | None]:
         """As ``MetadataTransaction.find_versions``, outside a transaction."""
         ...
 
     async def list_versions(self, project: str, model: str, below: int, limit: int) -> list[ModelVersion]: ...
-    async def search_versions(self, query: SearchQuery) -> tuple[list[ModelVersion], str]: ...
+    async def search_versions(self, query: SearchQuery) -> tuple[list[EncodedVersion], str]: ...
     async def metric_history(self, version: ModelVersion, name: str) -> list[MetricPoint]: ...
     async def lineage(
         self, version: ModelVersion, upstream: bool, downstream: bool, depth: int

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelyard_common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from modelyard_common.names import check_trusted_types
 from modelyard_metadata.domain.access import AccessDenied, Role
 from modelyard_metadata.domain.audit import snapshot
 from modelyard_metadata.domain.dataset_entities import DatasetVersion
@@ -115,6 +116,7 @@ class ScoringTests:
         required_for: Sequence[Stage],
         description: str,
         active: bool = True,
+        trusted_types: Sequence[str] = (),
     ) -> ScoringTest:
         project, model_short = parse_model_name("test.model", model_name)
         check_name("test.name", name)
@@ -122,6 +124,7 @@ class ScoringTests:
         check_schedule(schedule)
         gates = check_required_for(required_for)
         check_text("test.description", description)
+        trusted = check_trusted_types(trusted_types, "test.trusted_types")
         caller = await self._guard.allow(caller, project, Role.EDITOR, "CreateScoringTest", model_name)
         if gates:
             caller = await self._gatekeeper(caller, project, "CreateScoringTest", model_name)
@@ -151,6 +154,7 @@ class ScoringTests:
             created_by=caller.actor,
             created_at=now,
             next_run_at=next_tick(schedule, now) if schedule else None,
+            trusted_types=trusted,
         )
         async with self._store.transaction() as tx:
             await lock_model(tx, project, model_short)
@@ -192,9 +196,12 @@ class ScoringTests:
         description: str | None = None,
         required_for: Sequence[Stage] | None = None,
         dataset: str | None = None,
+        trusted_types: Sequence[str] | None = None,
     ) -> ScoringTest:
         check_text("reason", reason)
         changes: dict[str, Any] = {}
+        if trusted_types is not None:
+            changes["trusted_types"] = list(check_trusted_types(trusted_types))
         now = datetime.now(UTC)
         if schedule is not None:
             changes["schedule"] = check_schedule(schedule)

@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from modelyard_common.values import TASK_METRICS, ScoreTask
+from modelyard_common.values import TASK_METRICS, ScoreDefinition, ScoreInput, ScoreTask, ScoreThreshold
 from modelyard_metadata.domain.entities import MetricPoint, Stage
 
 __all__ = [
     "STRUCTURED_METRICS",
     "TASK_METRICS",
     "ClaimedRun",
+    "OpenRun",
+    "RunEnding",
     "RunState",
     "ScoreDefinition",
     "ScoreInput",
@@ -23,6 +25,7 @@ __all__ = [
     "ScoringRun",
     "ScoringTest",
     "Target",
+    "Tick",
     "Trigger",
     "failed_thresholds",
 ]
@@ -45,37 +48,6 @@ class Trigger(enum.StrEnum):
     SCHEDULE = "schedule"
     VERSION_READY = "version.ready"
     ALIAS_MOVED = "alias.moved"
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreInput:
-    input: str
-    columns: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreThreshold:
-    metric: str
-    min: float | None = None
-    max: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreDefinition:
-    """``model``: PROJECT/MODEL."""
-
-    model: str
-    task: ScoreTask
-    inputs: tuple[ScoreInput, ...]
-    label_column: str
-    prediction_output: str = ""
-    probability_output: str = ""
-    metrics: tuple[str, ...] = ()
-    average: str = ""
-    positive_label: str = ""
-    thresholds: tuple[ScoreThreshold, ...] = ()
-    updated_by: str = ""
-    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +106,8 @@ class ScoringTest:
     created_at: datetime
     next_run_at: datetime | None = None
     last_run: ScoringRun | None = None
+    trusted_types: tuple[str, ...] = ()
+    """Types its runs' workers trust in skops files beyond skops' defaults."""
 
     @property
     def model_name(self) -> str:
@@ -141,10 +115,44 @@ class ScoringTest:
 
 
 @dataclass(frozen=True, slots=True)
+class Tick:
+    """A scheduled test came due: its run is for ``tick`` (the latest one passed), and its
+    schedule comes due next at ``next_tick``."""
+
+    test_id: str
+    tick: datetime
+    next_tick: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnding:
+    """How a run ends: its final state and what it computed."""
+
+    run_id: str
+    state: RunState
+    message: str
+    metrics: Sequence[MetricPoint] = ()
+    rows: int = 0
+    duration_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRun:
+    """A run to lease: its model's id, the alias to resolve (None: its version, or the latest
+    READY one), and its test's trusted types (none once the test is deleted)."""
+
+    run: ScoringRun
+    model_id: int
+    alias: str | None
+    trusted_types: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimedRun:
     run: ScoringRun
     definition: ScoreDefinition
     attempt: int
+    trusted_types: tuple[str, ...] = ()
 
 
 def _shown(value: float) -> str:

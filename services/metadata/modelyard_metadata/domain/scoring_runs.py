@@ -37,9 +37,12 @@ from modelyard_metadata.domain.scoring import ScoringTests, check_id
 from modelyard_metadata.domain.scoring_checks import latest_tick, next_tick
 from modelyard_metadata.domain.scoring_entities import (
     ClaimedRun,
+    OpenRun,
+    RunEnding,
     RunState,
+    ScoreDefinition,
     ScoringRun,
-    Trigger,
+    Tick,
     failed_thresholds,
 )
 from modelyard_metadata.domain.scoring_ports import ScoringStore, ScoringTransaction
@@ -90,10 +93,12 @@ class ScoringRuns:
         return run
 
     async def list_runs(
-        self, caller: Caller, test_id: str, model_version: str, size: int, token: str
+        self, caller: Caller, test_id: str, model_version: str, state: RunState | None, size: int, token: str
     ) -> tuple[list[ScoringRun], str]:
-        if bool(test_id) == bool(model_version):
-            raise InvalidArgumentError("test_id", "name either test_id or model_version (PROJECT/MODEL:N)")
+        """Newest first: the runs of a test, of a version, or of a test on a version; in ``state``
+        (None: any)."""
+        if not test_id and not model_version:
+            raise InvalidArgumentError("test_id", "name test_id, model_version (PROJECT/MODEL:N) or both")
         limit = page_size(size)
         before = decode_token("scoring runs", token, str)
         after_key = None
@@ -103,10 +108,9 @@ class ScoringRuns:
                 after_key = (datetime.fromisoformat(time), check_id("page_token", run_id, "scoring run"))
             except ValueError:
                 raise InvalidArgumentError("page_token", "is not a token this call returned") from None
-        if test_id:
-            test = await self._tests.get(caller, test_id, "ListScoringRuns", "test_id")
-            found = await self._store.list_runs(test.id, None, after_key, limit + 1)
-        else:
+        test = await self._tests.get(caller, test_id, "ListScoringRuns", "test_id") if test_id else None
+        version = None
+        if model_version:
             ref = parse_reference(model_version, "model_version")
             if ref.version is None:
                 raise InvalidArgumentError(
@@ -114,7 +118,9 @@ class ScoringRuns:
                 )
             may_read(caller, ref.project, "ListScoringRuns")
             version = await find_version(self._metadata, ref)
-            found = await self._store.list_runs(None, version.id, after_key, limit + 1)
+        found = await self._store.list_runs(
+            test.id if test else None, version.id if version else None, state, after_key, limit + 1
+        )
         return page_of(found, limit, lambda r: encode_token("scoring runs", f"{r.created_at.isoformat()}|{r.id}"))
 
     async def claim(self, caller: Caller, runner: str, max_runs: int, lease_seconds: float) -> list[ClaimedRun]:
@@ -126,28 +132,37 @@ class ScoringRuns:
         if not (math.isfinite(lease_seconds) and 0 < lease_seconds <= MAX_LEASE_SECONDS):
             raise InvalidArgumentError("lease_seconds", f"must be above 0 and at most {MAX_LEASE_SECONDS}")
         caller = await self._guard.as_service(caller, Duty.RUN_SCORING, "ClaimScoringRuns", "scoring")
-        claimed: list[ClaimedRun] = []
-        ended: list[tuple[ScoringRun, Stage | None]] = []
         async with self._store.transaction() as tx:
             now = datetime.now(UTC)
-            for test in await tx.lock_due_tests(now, MAX_DUE_TESTS):
-                await tx.queue_run(test, None, Trigger.SCHEDULE, caller.actor, latest_tick(test.schedule, now))
-                await tx.update_test(test.id, {"next_run_at": next_tick(test.schedule, now)})
-            for run, model_id, alias in await tx.lock_open_runs(max_runs):
-                ref = VersionRef(run.project, run.model, version=run.version, alias=None if run.version else alias)
-                [version] = await tx.find_versions([ref])
-                definition = await tx.definition(model_id)
+            due = await tx.lock_due_tests(now, MAX_DUE_TESTS)
+            ticks = [Tick(test_id, latest_tick(schedule, now), next_tick(schedule, now)) for test_id, schedule in due]
+            await tx.queue_ticks(ticks, caller.actor)
+            opened = await tx.lock_open_runs(max_runs)
+            refs = [
+                VersionRef(o.run.project, o.run.model, version=o.run.version, alias=None if o.run.version else o.alias)
+                for o in opened
+            ]
+            versions = await tx.find_versions(refs)
+            definitions = await tx.definitions({o.model_id for o in opened})
+            starts: list[tuple[OpenRun, ModelVersion, ScoreDefinition]] = []
+            unscorable: list[tuple[ScoringRun, RunEnding, ModelVersion | None]] = []
+            for o, ref, version in zip(opened, refs, versions, strict=True):
+                definition = definitions.get(o.model_id)
                 problem = _unscorable(ref, version) or (
                     None if definition else f"model '{ref.model_name}' has no score definition"
                 )
                 if problem is not None or version is None or definition is None:
-                    errored = await self._end(tx, caller, run, RunState.ERROR, problem or "", version)
-                    ended.append((errored, version.stage if version else None))
-                    continue
-                started = await tx.start_run(run.id, runner, lease_seconds, version.id)
-                claimed.append(ClaimedRun(started, definition, started.attempt))
-        for errored, stage in ended:
-            self._finished(errored, stage)
+                    unscorable.append((o.run, RunEnding(o.run.id, RunState.ERROR, problem or ""), version))
+                else:
+                    starts.append((o, version, definition))
+            started = await tx.start_runs([(o.run.id, version.id) for o, version, _ in starts], runner, lease_seconds)
+            claimed = [
+                ClaimedRun(run, definition, run.attempt, o.trusted_types)
+                for run, (o, _, definition) in zip(started, starts, strict=True)
+            ]
+            errored = await self._end(tx, caller, unscorable)
+        for run, (_, _, version) in zip(errored, unscorable, strict=True):
+            self._finished(run, version.stage if version else None)
         return claimed
 
     async def record(
@@ -183,7 +198,7 @@ class ScoringRuns:
                 )
             version = await lock_version(self._metadata, tx, VersionRef(run.project, run.model, version=run.version))
             if error:
-                finished = await self._end(tx, caller, run, RunState.ERROR, error, version, rows, duration_seconds)
+                ending = RunEnding(run.id, RunState.ERROR, error, (), rows, duration_seconds)
             else:
                 source = MetricSource(run.id, run.test_id, run.test_name, run.dataset)
                 points = [dataclasses.replace(p, source=source) for p in metrics]
@@ -192,9 +207,8 @@ class ScoringRuns:
                 definition = await tx.definition(version.model_id)
                 failed = failed_thresholds(definition.thresholds if definition else (), points)
                 state = RunState.FAILED if failed else RunState.PASSED
-                finished = await self._end(
-                    tx, caller, run, state, "; ".join(failed), version, rows, duration_seconds, points
-                )
+                ending = RunEnding(run.id, state, "; ".join(failed), points, rows, duration_seconds)
+            [finished] = await self._end(tx, caller, [(run, ending, version)])
         self._finished(finished, version.stage)
         return finished
 
@@ -202,36 +216,34 @@ class ScoringRuns:
         self,
         tx: ScoringTransaction,
         caller: Caller,
-        run: ScoringRun,
-        state: RunState,
-        message: str,
-        version: ModelVersion | None,
-        rows: int = 0,
-        duration_seconds: float = 0.0,
-        metrics: Sequence[MetricPoint] = (),
-    ) -> ScoringRun:
-        """The run finished as ``state``, with its audit event (scoring_test.passed/failed/error)."""
-        finished = await tx.finish_run(run.id, state, message, metrics, rows, duration_seconds)
-        await tx.append_audit(
-            NewAuditEvent(
-                caller,
-                f"scoring_test.{state.value.lower()}",
-                run.project,
-                _run_resource(finished),
-                after={
-                    "run": run.id,
-                    "test_id": run.test_id,
-                    "test": run.test_name,
-                    "model_version": finished.model_version,
-                    "stage": version.stage.value if version else None,
-                    "dataset": run.dataset,
-                    "state": state.value,
-                    "message": message,
-                    "metrics": {m.name: m.number for m in metrics if m.number is not None},
-                    "rows": rows,
-                },
-                reason=message,
-            )
+        endings: Sequence[tuple[ScoringRun, RunEnding, ModelVersion | None]],
+    ) -> list[ScoringRun]:
+        """The runs ended (each with the version it scored, if any), with their audit events
+        (scoring_test.passed/failed/error), in two statements however many."""
+        finished = await tx.finish_runs([ending for _, ending, _ in endings])
+        await tx.append_audits(
+            [
+                NewAuditEvent(
+                    caller,
+                    f"scoring_test.{ending.state.value.lower()}",
+                    run.project,
+                    _run_resource(done),
+                    after={
+                        "run": run.id,
+                        "test_id": run.test_id,
+                        "test": run.test_name,
+                        "model_version": done.model_version,
+                        "stage": version.stage.value if version else None,
+                        "dataset": run.dataset,
+                        "state": ending.state.value,
+                        "message": ending.message,
+                        "metrics": {m.name: m.number for m in ending.metrics if m.number is not None},
+                        "rows": ending.rows,
+                    },
+                    reason=ending.message,
+                )
+                for (run, ending, version), done in zip(endings, finished, strict=True)
+            ]
         )
         return finished
 

@@ -13,6 +13,7 @@ from modelyard_metadata.domain.access import Identity, Role, require_scope
 from modelyard_metadata.domain.audit import snapshot
 from modelyard_metadata.domain.entities import (
     Caller,
+    EncodedVersion,
     ModelVersion,
     NewAuditEvent,
     NewVersion,
@@ -105,6 +106,20 @@ class Versions:
         may_read(caller, ref.project, action)
         return await find_version(self._store, ref)
 
+    async def get_encoded(self, caller: Caller, reference: str) -> EncodedVersion:
+        """GetModelVersion: as ``get``, the version as the wire carries it (the hot read: its
+        message comes from the cache or storage as it is)."""
+        ref = parse_reference(reference)
+        scoped = caller.identity if caller.identity is not None and caller.identity.scope is not None else None
+        if scoped is None:
+            may_read(caller, ref.project, "GetModelVersion")
+        found = await self._store.get_encoded_version(ref)
+        if scoped is not None:  # denied alike whether the version exists or not
+            require_scope(scoped, found.reference if found else None, "GetModelVersion")
+        if found is None:
+            raise NotFoundError(await why_missing(self._store, ref))
+        return found
+
     async def scoped(self, identity: Identity, ref: VersionRef, action: str) -> ModelVersion:
         """The version a serving credential names, when it was issued for it; AccessDenied
         otherwise, also when there is no such version."""
@@ -141,7 +156,7 @@ class Versions:
 
     async def search(
         self, caller: Caller, filter_text: str, order_by: str, project: str, size: int, token: str
-    ) -> tuple[list[ModelVersion], str]:
+    ) -> tuple[list[EncodedVersion], str]:
         if project:
             check_name("project", project)
             may_read(caller, project, "SearchModelVersions")

@@ -15,11 +15,11 @@ import asyncpg
 from modelyard_common.errors import AlreadyExistsError
 from modelyard_common.postgres import connection
 from modelyard_metadata.domain.access import Identity, Principal, PrincipalKind, Role, RoleBinding, Token
-from modelyard_metadata.storage.cache import AUTH, VersionCache
+from modelyard_metadata.storage.cache import AUTH, VersionCache, decode_row
 from modelyard_metadata.storage.rows import binding_from_row
 from modelyard_metadata.storage.transaction import PgTransaction, committed
 
-__all__ = ["PgAccessStore"]
+__all__ = ["PRINCIPAL_IDENTITY", "PgAccessStore", "identity_from_row"]
 
 _PRINCIPALS = """
     SELECT p.*,
@@ -34,15 +34,21 @@ _EFFECTIVE_ROLES = """
     WHERE r.principal = $1 OR r.principal IN (SELECT m.team FROM team_members m WHERE m.member = $1)
     ORDER BY r.project, CASE r.role WHEN 'ADMIN' THEN 3 WHEN 'EDITOR' THEN 2 ELSE 1 END DESC, r.principal = $1 DESC"""
 
+# What principal p may do: its kind, whether it is a platform admin, its teams and effective roles.
+_POWERS = f"""p.kind, p.admin,
+           ARRAY(SELECT m.team FROM team_members m WHERE m.member = p.name ORDER BY m.team) AS teams,
+           ARRAY(SELECT e.project || ' ' || e.role || ' ' || e.principal
+                 FROM ({_EFFECTIVE_ROLES.replace("$1", "p.name")}) e) AS roles"""
+
 _IDENTITY = f"""
     WITH t AS (SELECT id, principal, description, created_at, created_by, expires_at, revoked_at, last_used_at,
                       scope
                FROM tokens WHERE secret_sha256 = $1)
-    SELECT t.*, p.kind, p.admin,
-           ARRAY(SELECT m.team FROM team_members m WHERE m.member = p.name ORDER BY m.team) AS teams,
-           ARRAY(SELECT e.project || ' ' || e.role || ' ' || e.principal
-                 FROM ({_EFFECTIVE_ROLES.replace("$1", "p.name")}) e) AS roles
+    SELECT t.*, {_POWERS}
     FROM t JOIN principals p ON p.name = t.principal"""
+
+# A principal's identity without a token (its own powers: no scope).
+PRINCIPAL_IDENTITY = f"SELECT p.name AS principal, NULL::text[] AS scope, {_POWERS} FROM principals p WHERE p.name = $1"
 
 
 def _principal(row: Any) -> Principal:
@@ -69,7 +75,11 @@ def _token(row: Any) -> Token:
     )
 
 
-def _identity(row: Any) -> Identity:
+# Most decoded identities kept (each a cached row's bytes and what they decode to).
+_DECODED_IDENTITIES = 10_000
+
+
+def identity_from_row(row: Any) -> Identity:
     roles = {}
     for entry in row["roles"]:
         project, role, via = entry.split(" ")
@@ -199,6 +209,8 @@ class PgAccessStore:
     def __init__(self, pool: asyncpg.Pool, cache: VersionCache | None = None) -> None:
         self._pool = pool
         self._cache = cache
+        # Identities decoded from the cached rows they came from: the same bytes, the same answer.
+        self._decoded: dict[bytes, tuple[Identity, Token]] = {}
 
     def _connection(self) -> AbstractAsyncContextManager[Any]:
         return connection(self._pool)
@@ -212,15 +224,22 @@ class PgAccessStore:
 
     async def identity(self, secret_sha256: bytes) -> tuple[Identity, Token] | None:
         key = secret_sha256.hex()
-        row, generation = await self._cache.get(AUTH, key) if self._cache else (None, None)
-        if row is None:
-            rows = await self._fetch(_IDENTITY, secret_sha256)
-            if not rows:
-                return None
-            row = dict(rows[0])
-            if self._cache is not None and generation is not None:
-                await self._cache.put(AUTH, key, generation, row)
-        return _identity(row), _token(row)
+        data, generation = await self._cache.get_bytes(AUTH, key) if self._cache else (None, None)
+        if data is not None:
+            found = self._decoded.get(data)
+            if found is None:
+                if len(self._decoded) >= _DECODED_IDENTITIES:
+                    self._decoded.clear()
+                row = decode_row(data)
+                found = self._decoded[data] = (identity_from_row(row), _token(row))
+            return found
+        rows = await self._fetch(_IDENTITY, secret_sha256)
+        if not rows:
+            return None
+        row = dict(rows[0])
+        if self._cache is not None and generation is not None:
+            await self._cache.put(AUTH, key, generation, row)
+        return identity_from_row(row), _token(row)
 
     async def touch_token(self, token_id: str) -> None:
         async with self._connection() as conn:

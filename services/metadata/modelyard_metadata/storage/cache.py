@@ -40,15 +40,17 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError, ResponseError
 
 from modelyard_metadata.metrics import CACHE_ERRORS, CACHE_LOOKUPS
+from modelyard_metadata.storage.redis_pipe import RedisPipe
 
-__all__ = ["AUTH", "VersionCache"]
+__all__ = ["AUTH", "VersionCache", "decode_row"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,7 @@ for i = 1, #KEYS, 2 do
   redis.call('ZREM', KEYS[i + 1], ARGV[1])
 end
 """
+_HIT, _MISS, _BYPASS = (CACHE_LOOKUPS.labels(result) for result in ("hit", "miss", "bypass"))
 _DATETIME_COLUMNS = ("created_at", "updated_at", "expires_at", "revoked_at", "last_used_at")
 # Not a model name (those have no "~"): the generation of every cached token identity.
 AUTH = "~auth"
@@ -95,7 +98,7 @@ def _encode(row: Mapping[str, Any]) -> bytes:
     return orjson.dumps(dict(row))  # datetimes become RFC 3339 strings
 
 
-def _decode(data: bytes) -> dict[str, Any]:
+def decode_row(data: bytes) -> dict[str, Any]:
     row: dict[str, Any] = orjson.loads(data)
     for column in _DATETIME_COLUMNS:
         if row.get(column) is not None:
@@ -104,10 +107,19 @@ def _decode(data: bytes) -> dict[str, Any]:
 
 
 class VersionCache:
+    """The cache on ``client``; its scripts run on ``pipe`` instead when one is given (see
+    redis_pipe: a cached read is mostly its lookup)."""
+
     def __init__(
-        self, client: aioredis.Redis, ttl_seconds: int, lease_seconds: float = 30.0, retry_seconds: float = 1.0
+        self,
+        client: aioredis.Redis,
+        ttl_seconds: int,
+        lease_seconds: float = 30.0,
+        retry_seconds: float = 1.0,
+        pipe: RedisPipe | None = None,
     ) -> None:
         self._redis = client
+        self._pipe = pipe
         self._ttl = ttl_seconds
         self._lease_ms = int(lease_seconds * 1000)
         self._retry = retry_seconds
@@ -149,30 +161,48 @@ class VersionCache:
     async def get(self, model: str, key: str) -> tuple[dict[str, Any] | None, str | None]:
         """The cached row (or None) and the generation to store a loaded row under (None: don't,
         as a write of the model is in flight)."""
-        if not await self._usable():
-            CACHE_LOOKUPS.labels("bypass").inc()
-            return None, None
-        try:
-            generation, data, writing = await self._get(
-                keys=self._write_keys([model]), args=[self._row_prefix(model), f":{key}"]
-            )
-        except (RedisError, OSError) as exc:
-            self._failed("get", exc)
-            CACHE_LOOKUPS.labels("bypass").inc()
-            return None, None
-        if data is None:
-            CACHE_LOOKUPS.labels("miss").inc()
-            return None, None if writing else generation.decode()
-        CACHE_LOOKUPS.labels("hit").inc()
-        return _decode(data), None
+        data, generation = await self.get_bytes(model, key)
+        return (None if data is None else decode_row(data)), generation
 
     async def put(self, model: str, key: str, generation: str, row: Mapping[str, Any]) -> None:
         """Stores a row read from Postgres, unless the model's generation moved since ``get``."""
+        await self.put_bytes(model, key, generation, _encode(row))
+
+    async def get_bytes(self, model: str, key: str) -> tuple[bytes | None, str | None]:
+        """As ``get``, of bytes stored with ``put_bytes``."""
+        if not await self._usable():
+            _BYPASS.inc()
+            return None, None
         try:
-            await self._put(
-                keys=[self._generation_key(model), f"{self._row_prefix(model)}{generation}:{key}"],
-                args=[generation, _encode(row), self._ttl],
+            generation, data, writing = await self._run(
+                self._get, self._write_keys([model]), [self._row_prefix(model), f":{key}"]
             )
+        except (RedisError, OSError) as exc:
+            self._failed("get", exc)
+            _BYPASS.inc()
+            return None, None
+        if data is None:
+            _MISS.inc()
+            return None, None if writing else generation.decode()
+        _HIT.inc()
+        return data, None
+
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        if self._pipe is None:
+            return await script(keys=keys, args=args)
+        try:
+            return await self._pipe.call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            # EVAL also loads the script for the next EVALSHA.
+            return await self._pipe.call("EVAL", cast(str, script.script), len(keys), *keys, *args)
+
+    async def put_bytes(self, model: str, key: str, generation: str, data: bytes) -> None:
+        """As ``put``, of bytes."""
+        try:
+            keys = [self._generation_key(model), f"{self._row_prefix(model)}{generation}:{key}"]
+            await self._run(self._put, keys, [generation, data, self._ttl])
         except (RedisError, OSError) as exc:
             self._failed("put", exc)
 
@@ -183,7 +213,7 @@ class VersionCache:
         models = set(models)
         write = uuid.uuid4().hex
         try:
-            await self._begin(keys=self._write_keys(models), args=[write, self._lease_ms])
+            await self._run(self._begin, self._write_keys(models), [write, self._lease_ms])
         except (RedisError, OSError) as exc:
             self._pending |= models
             self._failed("begin", exc)
@@ -197,7 +227,7 @@ class VersionCache:
         if not todo:
             return
         try:
-            await self._end(keys=self._write_keys(todo), args=[write])
+            await self._run(self._end, self._write_keys(todo), [write])
         except (RedisError, OSError) as exc:
             self._pending = todo
             self._failed("invalidate", exc)

@@ -11,8 +11,10 @@ import asyncpg
 import orjson
 
 from modelyard_common.postgres import connection
+from modelyard_metadata.domain.access import Identity
 from modelyard_metadata.domain.entities import (
     AuditEvent,
+    EncodedVersion,
     LineageEdge,
     LineageNode,
     MetricPoint,
@@ -23,25 +25,38 @@ from modelyard_metadata.domain.entities import (
     Stage,
     VersionStatus,
 )
-from modelyard_metadata.domain.ports import AuditQuery, ProjectStats, SearchQuery
+from modelyard_metadata.domain.ports import AuditQuery, ProjectStats, SearchQuery, WireFormat
 from modelyard_metadata.domain.validation import VersionRef
 from modelyard_metadata.storage import search_sql
+from modelyard_metadata.storage.access import PRINCIPAL_IDENTITY, identity_from_row
 from modelyard_metadata.storage.cache import VersionCache
-from modelyard_metadata.storage.queries import MODEL, VERSION_COLUMNS, Connection, find_versions, one_row, ref_query
-from modelyard_metadata.storage.rows import Row, audit_from_row, model_from_row, project_from_row, version_from_row
+from modelyard_metadata.storage.queries import (
+    ENCODED_COLUMNS,
+    MODEL,
+    VERSION_COLUMNS,
+    Connection,
+    encoded_versions,
+    find_versions,
+    one_row,
+    ref_query,
+)
+from modelyard_metadata.storage.rows import (
+    Row,
+    audit_from_row,
+    json_text,
+    model_from_row,
+    project_from_row,
+    version_from_row,
+)
 from modelyard_metadata.storage.transaction import PgTransaction, committed
 
 __all__ = ["PgStore", "init_connection"]
 
 
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 async def init_connection(conn: Connection) -> None:
     """Type codecs of each pooled connection."""
     # orjson: decoding the JSON columns was a sixth of a search page's CPU with the json module.
-    await conn.set_type_codec("jsonb", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=json_text, decoder=orjson.loads, schema="pg_catalog")
 
 
 def _cache_key(ref: VersionRef) -> str:
@@ -50,17 +65,45 @@ def _cache_key(ref: VersionRef) -> str:
 
 class PgStore:
     """Implements MetadataStore. Reads of models and versions go through the cache when one is
-    given; a transaction invalidates every model it touched right after it commits."""
+    given; a transaction invalidates every model it touched right after it commits. Versions'
+    messages are serialized by ``wire`` as they are written (see version_wire in the migrations)."""
 
-    def __init__(self, pool: asyncpg.Pool, cache: VersionCache | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, wire: WireFormat, cache: VersionCache | None = None) -> None:
         self._pool = pool
+        self._wire = wire
         self._cache = cache
 
     def _connection(self) -> AbstractAsyncContextManager[Connection]:
         return connection(self._pool)
 
     def transaction(self) -> AbstractAsyncContextManager[PgTransaction]:
-        return committed(self._pool, self._cache, PgTransaction)
+        return committed(self._pool, self._cache, lambda conn: PgTransaction(conn, self._wire))
+
+    async def encode_missing(self, batch: int = 100) -> int:
+        """Stores the message of every version that has none (written before version_wire, or by
+        anything but the service), a batch per transaction; returns how many it encoded."""
+        done, after = 0, 0
+        while True:
+            async with self._connection() as conn, conn.transaction():
+                rows = await conn.fetch(
+                    f"SELECT {VERSION_COLUMNS} FROM model_versions v WHERE v.id > $1 "
+                    "AND NOT EXISTS (SELECT 1 FROM version_wire w WHERE w.version_id = v.id) "
+                    "ORDER BY v.id LIMIT $2 FOR UPDATE OF v SKIP LOCKED",
+                    after,
+                    batch,
+                )
+                await conn.executemany(
+                    "INSERT INTO version_wire (version_id, message) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    [(row["id"], self._wire.version(version_from_row(row))) for row in rows],
+                )
+            if len(rows) < batch:
+                return done + len(rows)
+            done, after = done + len(rows), rows[-1]["id"]
+
+    async def principal_identity(self, name: str) -> Identity | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(PRINCIPAL_IDENTITY, name)
+        return None if row is None else identity_from_row(row)
 
     async def _cached_row(self, model_name: str, key: str, query: str, args: Sequence[Any]) -> Row | None:
         if self._cache is None:
@@ -159,6 +202,25 @@ class PgStore:
         row = await self._cached_row(ref.model_name, _cache_key(ref), query, args)
         return version_from_row(row) if row else None
 
+    async def get_encoded_version(self, ref: VersionRef) -> EncodedVersion | None:
+        key = "w" + _cache_key(ref)
+        generation = None
+        if self._cache is not None:
+            data, generation = await self._cache.get_bytes(ref.model_name, key)
+            if data is not None:
+                reference, _, message = data.partition(b"\n")  # references hold no newline
+                return EncodedVersion(reference.decode(), message)
+        query, args = ref_query(ref, lock=False, columns=ENCODED_COLUMNS)
+        async with self._connection() as conn:
+            row = await conn.fetchrow(query, *args)
+            if row is None:
+                return None
+            (found,) = await encoded_versions(conn, [row], self._wire)
+        if self._cache is not None and generation is not None:
+            data = found.reference.encode() + b"\n" + found.message
+            await self._cache.put_bytes(ref.model_name, key, generation, data)
+        return found
+
     async def find_versions(self, refs: Sequence[VersionRef]) -> list[ModelVersion | None]:
         async with self._connection() as conn:
             return await find_versions(conn, refs)
@@ -175,7 +237,7 @@ class PgStore:
             )
         return [version_from_row(r) for r in rows]
 
-    async def search_versions(self, query: SearchQuery) -> tuple[list[ModelVersion], str]:
+    async def search_versions(self, query: SearchQuery) -> tuple[list[EncodedVersion], str]:
         compiled = search_sql.compile_search(
             query.expr,
             query.order,
@@ -185,9 +247,8 @@ class PgStore:
             visible=query.visible,
         )
         async with self._connection() as conn:
-            rows = await conn.fetch(compiled.query(columns=VERSION_COLUMNS), *compiled.args)
-        page, token = compiled.page(rows)
-        return [version_from_row(r) for r in page], token
+            page, token = compiled.page(await conn.fetch(compiled.query(columns=ENCODED_COLUMNS), *compiled.args))
+            return await encoded_versions(conn, page, self._wire), token
 
     async def metric_history(self, version: ModelVersion, name: str) -> list[MetricPoint]:
         async with self._connection() as conn:

@@ -8,11 +8,22 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from modelyard_metadata.domain.entities import ModelVersion
+from modelyard_metadata.domain.entities import EncodedVersion, ModelVersion
+from modelyard_metadata.domain.ports import WireFormat
 from modelyard_metadata.domain.validation import VersionRef
-from modelyard_metadata.storage.rows import version_from_row
+from modelyard_metadata.storage.rows import Row, version_from_row
 
-__all__ = ["BY_ID", "MODEL", "VERSION_COLUMNS", "Connection", "find_versions", "one_row", "ref_query"]
+__all__ = [
+    "BY_ID",
+    "ENCODED_COLUMNS",
+    "MODEL",
+    "VERSION_COLUMNS",
+    "Connection",
+    "encoded_versions",
+    "find_versions",
+    "one_row",
+    "ref_query",
+]
 
 # A pooled connection proxies a Connection; code here takes either.
 Connection: TypeAlias = "asyncpg.Connection | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
@@ -31,11 +42,19 @@ LEFT JOIN LATERAL (
   (SELECT lv.version, lv.stage, lv.status FROM model_versions lv
    WHERE lv.model_id = m.id ORDER BY lv.version DESC LIMIT 1)
   LIMIT 1) lead ON true"""
-VERSION_COLUMNS = """v.*,
+# What a version carries from other tables: its aliases, and the versions it was produced by.
+_APART = """
   ARRAY(SELECT a.alias FROM aliases a WHERE a.version_id = v.id ORDER BY a.alias) AS aliases,
   ARRAY(SELECT p.project || '/' || p.model || ':' || p.version FROM version_lineage l
         JOIN model_versions p ON p.id = l.parent_id WHERE l.version_id = v.id
         ORDER BY p.project, p.model, p.version) AS produced_by"""
+VERSION_COLUMNS = "v.*," + _APART
+# What a read answering with versions' messages needs (encoded_versions): the stored message
+# (NULL when there is none yet) and what is appended to it.
+ENCODED_COLUMNS = (
+    "v.id, v.project || '/' || v.model || ':' || v.version AS reference, "
+    "(SELECT w.message FROM version_wire w WHERE w.version_id = v.id) AS message," + _APART
+)
 BY_ID = f"SELECT {VERSION_COLUMNS} FROM model_versions v WHERE v.id = $1"
 # "{}": the columns selected (all of VERSION_COLUMNS, or only the id to lock).
 _BY_NUMBER = "SELECT {} FROM model_versions v WHERE v.project = $1 AND v.model = $2 AND v.version = $3"
@@ -65,9 +84,9 @@ def one_row(record: asyncpg.Record | None) -> asyncpg.Record:
     return record
 
 
-def ref_query(ref: VersionRef, lock: bool) -> tuple[str, list[Any]]:
-    """The version ``ref`` names: its whole row, or (``lock``) only its id, locking the row."""
-    columns, suffix = ("v.id", " LIMIT 1 FOR UPDATE OF v") if lock else (VERSION_COLUMNS, " LIMIT 1")
+def ref_query(ref: VersionRef, lock: bool, columns: str = VERSION_COLUMNS) -> tuple[str, list[Any]]:
+    """The version ``ref`` names: ``columns`` of it, or (``lock``) only its id, locking the row."""
+    columns, suffix = ("v.id", " LIMIT 1 FOR UPDATE OF v") if lock else (columns, " LIMIT 1")
     if ref.version is not None:
         return _BY_NUMBER.format(columns) + suffix, [ref.project, ref.model, ref.version]
     if ref.alias is not None:
@@ -88,3 +107,23 @@ async def find_versions(conn: Connection, refs: Sequence[VersionRef]) -> list[Mo
     )
     found = {row["ref_index"]: version_from_row(row) for row in rows}
     return [found.get(i) for i in range(1, len(refs) + 1)]
+
+
+async def encoded_versions(conn: Connection, rows: Sequence[Row], wire: WireFormat) -> list[EncodedVersion]:
+    """The versions of ``rows`` (selected with ENCODED_COLUMNS) as the wire carries them; those
+    without a stored message are read whole again and encoded."""
+    missing = [row["id"] for row in rows if row["message"] is None]
+    whole: dict[int, Row] = {}
+    if missing:
+        query = f"SELECT {VERSION_COLUMNS} FROM model_versions v WHERE v.id = ANY($1::bigint[])"
+        whole = {row["id"]: row for row in await conn.fetch(query, missing)}
+    encoded = []
+    for row in rows:
+        message, aliases, produced_by = row["message"], row["aliases"], row["produced_by"]
+        if message is None:
+            version = version_from_row(whole[row["id"]])  # its aliases and lineage as read with it
+            message = wire.version(version) + wire.appended(version.aliases, version.produced_by)
+        elif aliases or produced_by:
+            message += wire.appended(aliases, produced_by)
+        encoded.append(EncodedVersion(row["reference"], message))
+    return encoded

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
+
 from modelyard_metadata.domain.access import Role, RoleBinding
 from modelyard_metadata.domain.audit import snapshot
 from modelyard_metadata.domain.entities import (
@@ -46,6 +48,12 @@ class Row(Protocol):
     """A database row (asyncpg Record) or a cached copy of one (dict)."""
 
     def __getitem__(self, key: str, /) -> Any: ...
+
+
+def json_text(value: Any) -> str:
+    """``value`` as a jsonb column's text (the pool's codec; and where a statement takes an array
+    of JSON values: asyncpg would read a list in such an array as a dimension of it)."""
+    return orjson.dumps(value).decode()
 
 
 def location_from_json(data: Mapping[str, Any]) -> SourceLocation:

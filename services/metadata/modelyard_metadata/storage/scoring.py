@@ -3,12 +3,13 @@
 Runs queued by events (a version READY, an alias set) are inserted by the audit log's trigger, in
 the transaction of the change; the scheduler's and the leases' statements skip the rows another
 transaction holds (FOR UPDATE SKIP LOCKED), so two replicas calling at once never take one run
-or one tick twice.
+or one tick twice. What ClaimScoringRuns does to many tests or runs, each statement here does to
+all of them at once (arrays unnested), so that a claim takes a few statements whatever its size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -18,8 +19,10 @@ import asyncpg
 from modelyard_common.errors import AlreadyExistsError, NotFoundError
 from modelyard_common.postgres import connection
 from modelyard_metadata.domain.audit import snapshot
-from modelyard_metadata.domain.entities import MetricPoint, ModelVersion, Stage
+from modelyard_metadata.domain.entities import ModelVersion, Stage
 from modelyard_metadata.domain.scoring_entities import (
+    OpenRun,
+    RunEnding,
     RunState,
     ScoreDefinition,
     ScoreInput,
@@ -28,10 +31,11 @@ from modelyard_metadata.domain.scoring_entities import (
     ScoringRun,
     ScoringTest,
     Target,
+    Tick,
     Trigger,
 )
 from modelyard_metadata.storage.cache import VersionCache
-from modelyard_metadata.storage.rows import Row, metric_from_json, metric_to_json
+from modelyard_metadata.storage.rows import Row, json_text, metric_from_json, metric_to_json
 from modelyard_metadata.storage.transaction import PgTransaction, committed
 
 __all__ = ["PgScoringStore"]
@@ -39,6 +43,21 @@ __all__ = ["PgScoringStore"]
 _RUN = """
     SELECT r.*, m.name AS model, v.version AS version FROM scoring_runs r
     JOIN models m ON m.id = r.model_id LEFT JOIN model_versions v ON v.id = r.version_id"""
+# _RUN over the rows an UPDATE ... RETURNING r.* named ``changed`` hands back (as it left them).
+_CHANGED_RUNS = _RUN.replace("FROM scoring_runs r", "FROM changed r")
+
+# Queues a run of each test of ``queued`` (test_id, version_id, trigger, scheduled_for,
+# requested_by): of version_id, else of the test's version number, else resolved when leased.
+# A run for a tick that has one already is not queued (the unique index scoring_runs_tick).
+_QUEUE = """
+    INSERT INTO scoring_runs (id, test_id, test_name, model_id, project, version_id, target_alias, dataset,
+                              state, trigger, scheduled_for, requested_by)
+    SELECT gen_random_uuid(), t.id, t.name, t.model_id, t.project,
+           coalesce(q.version_id, (SELECT v.id FROM model_versions v
+                                   WHERE v.model_id = t.model_id AND v.version = t.target_version)),
+           t.target_alias, t.dataset, 'QUEUED', q.trigger, q.scheduled_for, q.requested_by
+    FROM queued q JOIN scoring_tests t ON t.id = q.test_id
+    ON CONFLICT DO NOTHING RETURNING id"""
 
 _TEST = """
     SELECT t.*, r.id AS r_id FROM scoring_tests t
@@ -107,6 +126,7 @@ def _test(row: Row, last_run: ScoringRun | None) -> ScoringTest:
         created_at=row["created_at"],
         next_run_at=row["next_run_at"],
         last_run=last_run,
+        trusted_types=tuple(row["trusted_types"]),
     )
 
 
@@ -120,6 +140,12 @@ async def _tests(conn: Any, where: str, *args: Any) -> list[ScoringTest]:
 async def _one_run(conn: Any, run_id: str) -> ScoringRun | None:
     row = await conn.fetchrow(f"{_RUN} WHERE r.id = $1", run_id)
     return None if row is None else _run(row)
+
+
+def _in_order(ids: Sequence[str], rows: Sequence[Row]) -> list[ScoringRun]:
+    """The runs of ``rows`` in the order of ``ids``."""
+    runs = {str(row["id"]): _run(row) for row in rows}
+    return [runs[run_id] for run_id in ids]
 
 
 class PgScoringTransaction(PgTransaction):
@@ -139,20 +165,25 @@ class PgScoringTransaction(PgTransaction):
         return found
 
     async def definition(self, model_id: int) -> ScoreDefinition | None:
-        row = await self._conn.fetchrow(
+        return (await self.definitions([model_id])).get(model_id)
+
+    async def definitions(self, model_ids: Collection[int]) -> dict[int, ScoreDefinition]:
+        if not model_ids:
+            return {}
+        rows = await self._conn.fetch(
             "SELECT d.*, m.project, m.name FROM score_definitions d JOIN models m ON m.id = d.model_id "
-            "WHERE d.model_id = $1",
-            model_id,
+            "WHERE d.model_id = ANY($1::bigint[])",
+            list(model_ids),
         )
-        return None if row is None else _definition(row)
+        return {row["model_id"]: _definition(row) for row in rows}
 
     async def insert_test(self, test: ScoringTest) -> ScoringTest:
         try:
             await self._conn.execute(
                 """INSERT INTO scoring_tests (id, model_id, project, model, name, target_version, target_alias,
                        every_new_version, dataset, schedule, next_run_at, active, required_for, description, created_by,
-                       created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)""",
+                       created_at, trusted_types)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)""",
                 test.id,
                 test.model_id,
                 test.project,
@@ -169,6 +200,7 @@ class PgScoringTransaction(PgTransaction):
                 test.description,
                 test.created_by,
                 test.created_at,
+                list(test.trusted_types),
             )
         except asyncpg.UniqueViolationError:
             raise AlreadyExistsError(
@@ -200,86 +232,102 @@ class PgScoringTransaction(PgTransaction):
         version: ModelVersion | None,
         trigger: Trigger,
         requested_by: str,
-        scheduled_for: datetime | None = None,
     ) -> ScoringRun | None:
         run_id = await self._conn.fetchval(
-            """INSERT INTO scoring_runs (id, test_id, test_name, model_id, project, version_id, target_alias, dataset,
-                   state, trigger, scheduled_for, requested_by)
-               SELECT gen_random_uuid(), t.id, t.name, t.model_id, t.project,
-                      coalesce($2, (SELECT v.id FROM model_versions v
-                                    WHERE v.model_id = t.model_id AND v.version = t.target_version)),
-                      t.target_alias, t.dataset, 'QUEUED', $3, $4, $5
-               FROM scoring_tests t WHERE t.id = $1
-               ON CONFLICT DO NOTHING RETURNING id""",
+            f"""WITH queued AS (SELECT $1::uuid AS test_id, $2::bigint AS version_id, $3::text AS trigger,
+                                       NULL::timestamptz AS scheduled_for, $4::text AS requested_by)
+                {_QUEUE}""",
             test.id,
             version.id if version else None,
             trigger.value,
-            scheduled_for,
             requested_by,
         )
         return None if run_id is None else await _one_run(self._conn, run_id)
 
-    async def lock_due_tests(self, now: datetime, limit: int) -> list[ScoringTest]:
-        ids = await self._conn.fetch(
-            """SELECT id FROM scoring_tests WHERE active AND next_run_at <= $1
+    async def lock_due_tests(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+        rows = await self._conn.fetch(
+            """SELECT id, schedule FROM scoring_tests WHERE active AND next_run_at <= $1
                ORDER BY next_run_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
             now,
             limit,
         )
-        return await _tests(self._conn, "t.id = ANY($1)", [row["id"] for row in ids]) if ids else []
+        return [(str(row["id"]), row["schedule"]) for row in rows]
 
-    async def lock_open_runs(self, limit: int) -> list[tuple[ScoringRun, int, str | None]]:
+    async def queue_ticks(self, ticks: Sequence[Tick], requested_by: str) -> None:
+        if not ticks:
+            return
+        await self._conn.execute(
+            f"""WITH due AS (SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[])
+                             AS d(test_id, tick, next_tick)),
+                     advanced AS (UPDATE scoring_tests t SET next_run_at = d.next_tick
+                                  FROM due d WHERE t.id = d.test_id),
+                     queued AS (SELECT test_id, NULL::bigint AS version_id, 'schedule' AS trigger,
+                                       tick AS scheduled_for, $4::text AS requested_by FROM due)
+                {_QUEUE}""",
+            [t.test_id for t in ticks],
+            [t.tick for t in ticks],
+            [t.next_tick for t in ticks],
+            requested_by,
+        )
+
+    async def lock_open_runs(self, limit: int) -> list[OpenRun]:
         rows = await self._conn.fetch(
             f"""WITH open AS (SELECT id FROM scoring_runs
                               WHERE state = 'QUEUED' OR (state = 'RUNNING' AND lease_until < now())
                               ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
-                {_RUN} WHERE r.id IN (SELECT id FROM open) ORDER BY r.created_at, r.id""",
+                SELECT o.*, t.trusted_types FROM ({_RUN} WHERE r.id IN (SELECT id FROM open)) o
+                LEFT JOIN scoring_tests t ON t.id = o.test_id ORDER BY o.created_at, o.id""",
             limit,
         )
-        return [(_run(row), row["model_id"], row["target_alias"]) for row in rows]
+        return [
+            OpenRun(_run(row), row["model_id"], row["target_alias"], tuple(row["trusted_types"] or ())) for row in rows
+        ]
 
-    async def start_run(self, run_id: str, runner: str, lease_seconds: float, version_id: int) -> ScoringRun:
-        await self._conn.execute(
-            """UPDATE scoring_runs SET state = 'RUNNING', runner = $2, attempt = attempt + 1, version_id = $4,
-                      lease_until = now() + make_interval(secs => $3), started_at = coalesce(started_at, now())
-               WHERE id = $1""",
-            run_id,
+    async def start_runs(
+        self, starts: Sequence[tuple[str, int]], runner: str, lease_seconds: float
+    ) -> list[ScoringRun]:
+        if not starts:
+            return []
+        ids = [run_id for run_id, _ in starts]
+        rows = await self._conn.fetch(
+            f"""WITH s AS (SELECT * FROM unnest($1::uuid[], $2::bigint[]) AS s(id, version_id)),
+                     changed AS (
+                       UPDATE scoring_runs r SET state = 'RUNNING', runner = $3, attempt = r.attempt + 1,
+                              version_id = s.version_id, lease_until = now() + make_interval(secs => $4),
+                              started_at = coalesce(r.started_at, now())
+                       FROM s WHERE r.id = s.id RETURNING r.*)
+                {_CHANGED_RUNS}""",
+            ids,
+            [version_id for _, version_id in starts],
             runner,
             lease_seconds,
-            version_id,
         )
-        return await self._run_now(run_id)
+        return _in_order(ids, rows)
 
     async def lock_run(self, run_id: str) -> ScoringRun | None:
         found = await self._conn.fetchval("SELECT id FROM scoring_runs WHERE id = $1 FOR UPDATE", run_id)
-        return None if found is None else await self._run_now(run_id)
+        return None if found is None else await _one_run(self._conn, run_id)
 
-    async def finish_run(
-        self,
-        run_id: str,
-        state: RunState,
-        message: str,
-        metrics: Sequence[MetricPoint] = (),
-        rows: int = 0,
-        duration_seconds: float = 0.0,
-    ) -> ScoringRun:
-        await self._conn.execute(
-            """UPDATE scoring_runs SET state = $2, message = $3, metrics = $4, rows = $5, duration_seconds = $6,
-                      finished_at = now(), lease_until = NULL
-               WHERE id = $1""",
-            run_id,
-            state.value,
-            message,
-            [{"name": m.name} | metric_to_json(m) for m in metrics],
-            rows,
-            duration_seconds,
+    async def finish_runs(self, endings: Sequence[RunEnding]) -> list[ScoringRun]:
+        if not endings:
+            return []
+        ids = [e.run_id for e in endings]
+        rows = await self._conn.fetch(
+            f"""WITH e AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+                                                $6::float8[]) AS e(id, state, message, metrics, rows, seconds)),
+                     changed AS (
+                       UPDATE scoring_runs r SET state = e.state, message = e.message, metrics = e.metrics::jsonb,
+                              rows = e.rows, duration_seconds = e.seconds, finished_at = now(), lease_until = NULL
+                       FROM e WHERE r.id = e.id RETURNING r.*)
+                {_CHANGED_RUNS}""",
+            ids,
+            [e.state.value for e in endings],
+            [e.message for e in endings],
+            [json_text([{"name": m.name} | metric_to_json(m) for m in e.metrics]) for e in endings],
+            [e.rows for e in endings],
+            [e.duration_seconds for e in endings],
         )
-        return await self._run_now(run_id)
-
-    async def _run_now(self, run_id: str) -> ScoringRun:
-        found = await _one_run(self._conn, run_id)
-        assert found is not None  # locked by this transaction
-        return found
+        return _in_order(ids, rows)
 
 
 class PgScoringStore:
@@ -312,15 +360,22 @@ class PgScoringStore:
             return await _one_run(conn, run_id)
 
     async def list_runs(
-        self, test_id: str | None, version_id: int | None, before: tuple[datetime, str] | None, limit: int
+        self,
+        test_id: str | None,
+        version_id: int | None,
+        state: RunState | None,
+        before: tuple[datetime, str] | None,
+        limit: int,
     ) -> list[ScoringRun]:
-        column, value = ("r.test_id", test_id) if test_id is not None else ("r.version_id", version_id)
-        after = "" if before is None else " AND (r.created_at, r.id) < ($3, $4::uuid)"
+        filters = {"r.test_id": test_id, "r.version_id": version_id, "r.state": state and state.value}
+        given = {column: value for column, value in filters.items() if value is not None}
+        where = [f"{column} = ${i}" for i, column in enumerate(given, start=2)]
+        args: list[Any] = [limit, *given.values()]
+        if before is not None:
+            where.append(f"(r.created_at, r.id) < (${len(args) + 1}, ${len(args) + 2}::uuid)")
+            args += before
         async with connection(self._pool) as conn:
             rows = await conn.fetch(
-                f"{_RUN} WHERE {column} = $1{after} ORDER BY r.created_at DESC, r.id DESC LIMIT $2",
-                value,
-                limit,
-                *(before or ()),
+                f"{_RUN} WHERE {' AND '.join(where)} ORDER BY r.created_at DESC, r.id DESC LIMIT $1", *args
             )
         return [_run(row) for row in rows]

@@ -21,7 +21,10 @@ LIMIT {limit}``. A caller building its own statement uses those parts directly; 
 
 Ordering: the requested keys, then ``v.id`` in the direction of the last key, so the order is total
 and the default ``created DESC`` walks the ``(created_at DESC, id DESC)`` index. Missing
-tags/metrics/params sort last in both directions.
+tags/metrics/params sort last in both directions. An order by one metric alone walks the
+``version_metrics`` index instead (no index can serve the JSON expression): the versions that have
+the metric in its order, then, if the page is not full yet, those without it by id; ``query``
+then builds that statement, with the same sort columns and the same order.
 
 Page token: URL-safe base64 of ``[fingerprint, [sort values of the last row..., id]]``. The
 fingerprint hashes the parsed filter, order and project, so a token replayed with another query is
@@ -95,6 +98,18 @@ class _SortKey:
 
 
 @dataclass(frozen=True, slots=True)
+class _MetricWalk:
+    """An order by one metric, read from version_metrics: ``name`` is the metric's placeholder;
+    ``ranked_after`` and ``unranked_after`` the page token's condition on the versions that have
+    the metric (``m``) and on those that do not."""
+
+    name: str
+    descending: bool
+    ranked_after: str
+    unranked_after: str
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledSearch:
     """One page of a search, as SQL parts and their arguments (see the module docstring)."""
 
@@ -105,6 +120,7 @@ class CompiledSearch:
     page_size: int
     _keys: tuple[_SortKey, ...] = field(repr=False)
     _fingerprint: str = field(repr=False)
+    _walk: _MetricWalk | None = field(default=None, repr=False)
 
     @property
     def limit(self) -> int:
@@ -112,9 +128,25 @@ class CompiledSearch:
         return self.page_size + 1
 
     def query(self, columns: str = "v.*") -> str:
+        walk = self._walk
+        if walk is None:
+            return (
+                f"SELECT {columns}, {self.sort_columns_sql} FROM model_versions v "
+                f"WHERE {self.where_sql} ORDER BY {self.order_sql} LIMIT {self.limit}"
+            )
+        way = "DESC" if walk.descending else "ASC"
+        # The versions without the metric are read only for what the ranked ones leave of the
+        # page (LIMIT 0 reads nothing); the final ORDER BY sorts at most two pages.
         return (
-            f"SELECT {columns}, {self.sort_columns_sql} FROM model_versions v "
-            f"WHERE {self.where_sql} ORDER BY {self.order_sql} LIMIT {self.limit}"
+            f"WITH ranked AS MATERIALIZED (SELECT {columns}, m.number AS sort_0, v.id AS sort_1 "
+            f"FROM version_metrics m JOIN model_versions v ON v.id = m.version_id "
+            f"WHERE m.name = {walk.name} AND {self.where_sql} AND {walk.ranked_after} "
+            f"ORDER BY m.number {way}, m.version_id {way} LIMIT {self.limit}) "
+            f"SELECT * FROM ranked UNION ALL (SELECT {columns}, NULL::float8, v.id FROM model_versions v "
+            f"WHERE NOT EXISTS (SELECT 1 FROM version_metrics m WHERE m.version_id = v.id AND m.name = {walk.name}) "
+            f"AND {self.where_sql} AND {walk.unranked_after} "
+            f"ORDER BY v.id {way} LIMIT {self.limit} - (SELECT count(*) FROM ranked)) "
+            f"ORDER BY sort_0 {way} NULLS LAST, sort_1 {way}"
         )
 
     def page(self, rows: Sequence[R]) -> tuple[list[R], str]:
@@ -156,13 +188,18 @@ def compile_search(
         where.append(f"v.project = ANY({params.add(sorted(visible), 'text[]')})")
     if expr is not None:
         where.append(_predicate(expr, params))
+    # An order by one metric alone walks version_metrics, by the metric's name (see query).
+    walked = order[0].field.key if len(order) == 1 and order[0].field.name == "metrics" else None
+    name = params.add(walked, "text") if walked is not None else ""
     keys = (
-        *(_SortKey(_value_sql(k.field, params), k.field.type, k.field.nullable, k.descending) for k in order),
+        *(_SortKey(_value_sql(k.field, params, name), k.field.type, k.field.nullable, k.descending) for k in order),
         _SortKey("v.id", FieldType.INTEGER, False, order[-1].descending),
     )
     fingerprint = hashlib.sha256(repr((expr, order, project or None)).encode()).hexdigest()[:16]
-    if page_token:
-        where.append(_after(keys, _read_token(page_token, fingerprint, keys), params))
+    cursor = _read_token(page_token, fingerprint, keys) if page_token else None
+    walk = _metric_walk(name, keys, cursor, params) if name else None
+    if walk is None and cursor is not None:
+        where.append(_after(keys, cursor, params))
     return CompiledSearch(
         where_sql=" AND ".join(where) or "TRUE",
         order_sql=", ".join(_order_term(k) for k in keys),
@@ -174,6 +211,7 @@ def compile_search(
         page_size=page_size,
         _keys=keys,
         _fingerprint=fingerprint,
+        _walk=walk,
     )
 
 
@@ -198,11 +236,12 @@ class _Params:
         return f"${self.first + len(self.values) - 1}::{cast}"
 
 
-def _value_sql(field: Field, params: _Params) -> str:
-    """The SQL expression of a field's value; NULL when a version lacks the tag/metric/param."""
+def _value_sql(field: Field, params: _Params, key: str = "") -> str:
+    """The SQL expression of a field's value; NULL when a version lacks the tag/metric/param.
+    ``key``: the placeholder of its key, when one was added already."""
     if field.key is None:
         return _COLUMNS[field.name]
-    key = params.add(field.key, "text")
+    key = key or params.add(field.key, "text")
     if field.name == "tags":
         return f"(v.tags ->> {key})"
     if field.name == "metrics":
@@ -314,6 +353,23 @@ def _after(keys: tuple[_SortKey, ...], cursor: list[object], params: _Params) ->
             after = f"{after} OR {key.sql} IS NULL"
         condition = f"({after} OR ({key.sql} = {placeholder} AND {condition}))" if condition else f"({after})"
     return condition
+
+
+def _metric_walk(name: str, keys: tuple[_SortKey, ...], cursor: list[object] | None, params: _Params) -> _MetricWalk:
+    """The walk of an order by one metric alone (keys: the metric, then v.id; ``name``: the
+    placeholder of its name), after ``cursor``."""
+    metric, _ = keys
+    ranked_after = unranked_after = "TRUE"
+    if cursor is not None:
+        number, last_id = cursor
+        later = "<" if metric.descending else ">"
+        if number is None:  # past every version that has the metric
+            ranked_after = "FALSE"
+            unranked_after = f"v.id {later} {params.add(last_id, 'bigint')}"
+        else:
+            after = f"{params.add(number, 'float8')}, {params.add(last_id, 'bigint')}"
+            ranked_after = f"(m.number, m.version_id) {later} ({after})"
+    return _MetricWalk(name, metric.descending, ranked_after, unranked_after)
 
 
 def _cast(key: _SortKey) -> str:

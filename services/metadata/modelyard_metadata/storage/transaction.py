@@ -22,6 +22,7 @@ from modelyard_metadata.domain.entities import (
     Project,
     Stage,
 )
+from modelyard_metadata.domain.ports import WireFormat
 from modelyard_metadata.domain.validation import VersionRef
 from modelyard_metadata.storage.cache import AUTH, VersionCache
 from modelyard_metadata.storage.queries import (
@@ -34,6 +35,7 @@ from modelyard_metadata.storage.queries import (
 )
 from modelyard_metadata.storage.rows import (
     binding_from_row,
+    json_text,
     location_to_json,
     metric_to_json,
     model_from_row,
@@ -49,6 +51,15 @@ AUDIT_CHANNEL = "modelyard_audit"
 Tx = TypeVar("Tx", bound="PgTransaction")
 
 
+def _store_messages(first: int) -> str:
+    """Stores versions' messages: ids in placeholder ``first``, messages in the next one."""
+    return (
+        "INSERT INTO version_wire (version_id, message) "
+        f"SELECT * FROM unnest(${first}::bigint[], ${first + 1}::bytea[]) "
+        "ON CONFLICT (version_id) DO UPDATE SET message = excluded.message"
+    )
+
+
 @asynccontextmanager
 async def committed(
     pool: asyncpg.Pool, cache: VersionCache | None, make: Callable[[Connection], Tx]
@@ -59,6 +70,7 @@ async def committed(
     async with connection(pool) as conn, conn.transaction():
         tx = make(conn)
         yield tx
+        await tx.store_messages()
         # Its statements are done; only COMMIT is left. Should COMMIT fail, its outcome may be
         # unknown: the mark stays until its lease ends.
         write = await cache.begin_write(tx.touched) if cache is not None and tx.touched else ""
@@ -77,9 +89,28 @@ class PgTransaction:
     based on (and its audit event's ``before``) is then what the previous change left.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, wire: WireFormat | None = None) -> None:
         self._conn = conn
+        self._wire = wire
+        self._messages: dict[int, bytes] = {}
         self.touched: set[str] = set()
+
+    def _encoded(self, version: ModelVersion) -> ModelVersion:
+        """``version``, written or changed just now; its message is stored with the next audit
+        event, or before COMMIT (see version_wire; without ``wire``, readers encode it from the
+        row). Every change of a version's row goes through ``_update``, which drops it meanwhile."""
+        if self._wire is not None:
+            self._messages[version.id] = self._wire.version(version)
+        return version
+
+    async def store_messages(self) -> None:
+        """Stores the messages of the versions changed since the last audit event."""
+        if self._messages:
+            await self._conn.execute(_store_messages(1), *self._unstored())
+
+    def _unstored(self) -> tuple[list[int], list[bytes]]:
+        messages, self._messages = self._messages, {}
+        return list(messages), list(messages.values())
 
     async def insert_project(self, name: str, description: str, owner: str) -> Project:
         try:
@@ -137,6 +168,10 @@ class PgTransaction:
         return await self._model_by_id(model.id)
 
     async def _update(self, table: str, row_id: int, columns: Mapping[str, Any]) -> None:
+        if table == "model_versions":
+            # A message not stored yet is older than this change, and the trigger cannot remove
+            # it: it is dropped here, and the caller encodes the version again.
+            self._messages.pop(row_id, None)
         sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
         await self._conn.execute(
             f"UPDATE {table} SET {sets}, updated_at = now() WHERE id = $1", row_id, *columns.values()
@@ -190,7 +225,7 @@ class PgTransaction:
         self.touched.add(version.model_name)
         # What VERSION_COLUMNS would add: a new version has no aliases yet, and its parents are known.
         ordered = sorted(parents, key=lambda p: (p.project, p.model, p.version))
-        return version_from_row({**row, "aliases": [], "produced_by": [p.reference for p in ordered]})
+        return self._encoded(version_from_row({**row, "aliases": [], "produced_by": [p.reference for p in ordered]}))
 
     async def _set_parents(self, version_id: int, parent_ids: Sequence[int], *, replace: bool = True) -> None:
         if replace:
@@ -225,7 +260,7 @@ class PgTransaction:
         if parent_ids is not None:
             await self._set_parents(version.id, parent_ids)
         self.touched.add(version.model_name)
-        return await self._version_by_id(version.id)
+        return self._encoded(await self._version_by_id(version.id))
 
     async def add_metrics(self, version: ModelVersion, points: Sequence[MetricPoint]) -> ModelVersion:
         await self._conn.executemany(
@@ -245,7 +280,7 @@ class PgTransaction:
             "model_versions", version.id, {"metrics": {name: metric_to_json(p) for name, p in latest.items()}}
         )
         self.touched.add(version.model_name)
-        return await self._version_by_id(version.id)
+        return self._encoded(await self._version_by_id(version.id))
 
     async def unpassed_gates(self, version: ModelVersion, stage: Stage) -> list[tuple[str, str | None]]:
         rows = await self._conn.fetch(
@@ -295,10 +330,13 @@ class PgTransaction:
         return bool(inserted)
 
     async def append_audit(self, event: NewAuditEvent) -> int:
+        # The messages of the versions changed go with it: no round trip of their own.
+        messages = self._unstored() if self._messages else ()
+        stored = f", w AS ({_store_messages(10)})" if messages else ""
         return await self._conn.fetchval(  # type: ignore[no-any-return]
             f"""WITH e AS (
                   INSERT INTO audit_events (actor, action, project, resource, before, after, reason, request_id, access)
-                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id){stored}
                 SELECT id FROM e, pg_notify('{AUDIT_CHANNEL}', e.id::text) AS n""",
             event.caller.actor,
             event.action,
@@ -309,7 +347,34 @@ class PgTransaction:
             event.reason,
             event.caller.request_id,
             event.caller.access,
+            *messages,
         )
+
+    async def append_audits(self, events: Sequence[NewAuditEvent]) -> list[int]:
+        """Many events in one statement (a scoring claim's); a version changed meanwhile keeps
+        no stored message, so reads encode it."""
+        if not events:
+            return []
+        rows = await self._conn.fetch(
+            f"""WITH e AS (
+                  INSERT INTO audit_events (actor, action, project, resource, before, after, reason, request_id, access)
+                  SELECT actor, action, project, resource, before::jsonb, after::jsonb, reason, request_id, access
+                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                              $8::text[], $9::text[]) WITH ORDINALITY
+                       AS u(actor, action, project, resource, before, after, reason, request_id, access, position)
+                  ORDER BY position RETURNING id)
+                SELECT id FROM e, pg_notify('{AUDIT_CHANNEL}', e.id::text) AS n ORDER BY id""",
+            [e.caller.actor for e in events],
+            [e.action for e in events],
+            [e.project for e in events],
+            [e.resource for e in events],
+            [None if e.before is None else json_text(e.before) for e in events],
+            [None if e.after is None else json_text(e.after) for e in events],
+            [e.reason for e in events],
+            [e.caller.request_id for e in events],
+            [e.caller.access for e in events],
+        )
+        return [row["id"] for row in rows]
 
     async def grant_role(self, project: str, principal: str, role: Role, granted_by: str) -> RoleBinding:
         row = await self._conn.fetchrow(

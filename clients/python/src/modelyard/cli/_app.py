@@ -30,6 +30,7 @@ __all__ = [
     "output_console",
     "pass_state",
     "reason_option",
+    "trust_type_option",
 ]
 
 # Exit codes: 0 done; 1 the service refused or failed (any code but INVALID_ARGUMENT);
@@ -39,6 +40,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 # The width of output that is not a terminal (a pipe, a file): wider than any row, so that rich
 # lays every table out at its natural width instead of folding cells, mid-word, into 80 columns.
@@ -93,6 +95,12 @@ pass_state = click.make_pass_decorator(State)
 
 # The metadata service's changes that take a reason keep it in their audit event.
 reason_option = click.option("--reason", default="", help="Why, for the audit log.")
+
+
+def trust_type_option(help: str) -> Callable[[F], F]:
+    """--trust-type TYPE (repeatable), as ``trusted_types``: types a skops file may hold beyond
+    those skops trusts by default (a deployment's, a job's, a scoring test's)."""
+    return click.option("--trust-type", "trusted_types", multiple=True, metavar="TYPE", help=help)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -22,6 +22,7 @@ __all__ = [
     "as_click",
     "load_metrics_json",
     "parse_dependency",
+    "parse_inputs",
     "parse_json_value",
     "parse_key_value",
     "parse_location",
@@ -83,6 +84,20 @@ def parse_params(texts: Iterable[str]) -> dict[str, Any]:
     """``["max_depth=6", "criterion=gini"]`` -> {"max_depth": 6, "criterion": "gini"}."""
     pairs = (parse_key_value(t) for t in texts)
     return _collect(((key, parse_json_value(value)) for key, value in pairs), "param")
+
+
+def _input_columns(text: str) -> tuple[str, tuple[str, ...]]:
+    name, equals, columns = text.partition("=")
+    stacked = tuple(c.strip() for c in columns.split(",") if c.strip())
+    if not equals or not name.strip() or not stacked:
+        raise ValueError(f"{text!r} is not NAME=COLUMN[,COLUMN...]")
+    return name.strip(), stacked
+
+
+def parse_inputs(texts: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """``["x=f0,f1", "y=f2"]`` -> {"x": ("f0", "f1"), "y": ("f2",)}: the dataset columns stacked,
+    in order, into each model input (a score definition's, a job's)."""
+    return _collect((_input_columns(t) for t in texts), "input")
 
 
 def parse_tensor(text: str) -> TensorSpec:

@@ -8,7 +8,7 @@ import click
 
 from modelyard import Deployment
 from modelyard.cli import _render
-from modelyard.cli._app import EXIT_INTERRUPTED, State, emit, emit_line, emit_list, pass_state
+from modelyard.cli._app import EXIT_INTERRUPTED, State, emit, emit_line, emit_list, pass_state, trust_type_option
 
 _WAIT_HELP = "Wait until it is AVAILABLE (exit 1 if it FAILS)."
 
@@ -44,13 +44,9 @@ def _with_wait(command: click.decorators.FC) -> click.decorators.FC:
     help="Where they run (when created).  [default: the service's]",
 )
 @click.option("--reason", default="", help="Why (recorded with the new revision).")
-@click.option(
-    "--trust-type",
-    "trusted_types",
-    multiple=True,
-    metavar="TYPE",
-    help="A type to trust in a skops file beyond skops' defaults (repeatable; when updating, replaces "
-    "the trusted types, which are kept if none is given).",
+@trust_type_option(
+    "A type to trust in a skops file beyond skops' defaults (repeatable; when updating, replaces "
+    "the trusted types, which are kept if none is given)."
 )
 @_with_wait
 @pass_state

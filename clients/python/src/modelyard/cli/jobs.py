@@ -8,17 +8,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from modelyard import Job
 from modelyard.cli import _render
-from modelyard.cli._app import EXIT_INTERRUPTED, State, emit, emit_line, emit_list, pass_state
-
-
-def _parse_input(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> dict[str, list[str]]:
-    inputs: dict[str, list[str]] = {}
-    for value in values:
-        name, equals, columns = value.partition("=")
-        if not equals or not name or not columns:
-            raise click.BadParameter(f"{value!r} is not NAME=col1,col2,...")
-        inputs[name] = [c for c in columns.split(",") if c]
-    return inputs
+from modelyard.cli._app import EXIT_INTERRUPTED, State, emit, emit_line, emit_list, pass_state, trust_type_option
+from modelyard.cli._parsing import as_click, parse_inputs
 
 
 def _follow(state: State, job: Job) -> Job:
@@ -50,7 +41,7 @@ def jobs() -> None:
     "--input",
     "inputs",
     multiple=True,
-    callback=_parse_input,
+    callback=as_click(parse_inputs, each=False),
     metavar="NAME=COLS",
     help="Model input NAME takes columns COLS (comma-separated, stacked in that order); repeatable.  "
     "[default: the model's one input takes every column but the key]",
@@ -59,13 +50,7 @@ def jobs() -> None:
     "--chunk-rows", type=click.IntRange(1, 10_000_000), default=None, help="Rows per chunk.  [default: 100000]"
 )
 @click.option("--workers", type=click.IntRange(1, 16), default=None, help="Predictor processes.  [default: 2]")
-@click.option(
-    "--trust-type",
-    "trusted_types",
-    multiple=True,
-    metavar="TYPE",
-    help="A type to trust in a skops file beyond skops' defaults (repeatable).",
-)
+@trust_type_option("A type to trust in a skops file beyond skops' defaults (repeatable).")
 @click.option("--wait", is_flag=True, help="Show progress until it finishes (exit 1 unless it SUCCEEDED).")
 @pass_state
 def run(
@@ -74,7 +59,7 @@ def run(
     dataset: str,
     key: str,
     output: str,
-    inputs: dict[str, list[str]],
+    inputs: dict[str, tuple[str, ...]],
     chunk_rows: int | None,
     workers: int | None,
     trusted_types: tuple[str, ...],

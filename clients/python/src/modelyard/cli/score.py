@@ -11,8 +11,8 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from modelyard import ScoreDefinition, ScoreTask, ScoreThreshold, ScoringRun, ScoringRunState, ScoringTest
-from modelyard.cli._app import State, emit, emit_list, pass_state, reason_option
-from modelyard.cli._parsing import as_click
+from modelyard.cli._app import State, emit, emit_list, pass_state, reason_option, trust_type_option
+from modelyard.cli._parsing import as_click, parse_inputs
 from modelyard.cli._render import _cell, _details, _group, _minutes, _table
 
 _TASKS = [t.value.lower() for t in ScoreTask if t is not ScoreTask.UNSPECIFIED]
@@ -25,14 +25,6 @@ _STATE_STYLES = {
     ScoringRunState.RUNNING: "cyan",
     ScoringRunState.QUEUED: "yellow",
 }
-
-
-def parse_input(text: str) -> tuple[str, tuple[str, ...]]:
-    """NAME=col1,col2 -> ("NAME", ("col1", "col2"))."""
-    name, equals, columns = text.partition("=")
-    if not equals or not name or not columns:
-        raise ValueError(f"{text!r} is not INPUT=COLUMN[,COLUMN...]")
-    return name, tuple(c.strip() for c in columns.split(","))
 
 
 def parse_threshold(text: str) -> tuple[str, str, float]:
@@ -84,25 +76,20 @@ def render_definition(d: ScoreDefinition) -> RenderableType:
     )
 
 
-def _target(t: ScoringTest) -> str:
-    if t.version is not None:
-        return f"version {t.version}"
-    return f"@{t.alias}" if t.alias is not None else "every new version"
-
-
 def render_test(t: ScoringTest) -> RenderableType:
     last = t.last_run
     return _details(
         [
             ("id", t.id),
             ("test", f"{t.model} {t.name}"),
-            ("target", _target(t)),
+            ("target", t.target),
             ("dataset", t.dataset),
             ("schedule", f"{t.schedule} (UTC)" if t.schedule else ""),
             ("next run", t.next_run_at),
             ("active", "yes" if t.active else "no"),
             ("required for", ", ".join(s.value for s in t.required_for)),
             ("description", t.description),
+            ("trusted types", ", ".join(t.trusted_types)),
             ("last run", f"{last.state.value} {last.model_version} ({last.id})" if last else "none"),
             ("created by", t.created_by),
             ("created", t.created_at),
@@ -118,7 +105,7 @@ def render_tests(items: Sequence[ScoringTest]) -> RenderableType:
             Text(t.id),
             Text(t.model),
             Text(t.name + ("" if t.active else " (inactive)")),
-            Text(_target(t)),
+            Text(t.target),
             Text(t.dataset),
             Text(t.schedule),
             Text(", ".join(s.value for s in t.required_for)),
@@ -182,7 +169,7 @@ def score() -> None:
     "inputs",
     multiple=True,
     required=True,
-    callback=as_click(parse_input),
+    callback=as_click(parse_inputs, each=False),
     help="INPUT=COLUMN[,COLUMN...]: the dataset columns stacked into the model's input INPUT (repeat per input).",
 )
 @click.option("--label", "label_column", required=True, help="The dataset column holding the true labels.")
@@ -204,7 +191,7 @@ def define(
     state: State,
     model: str,
     task: str,
-    inputs: tuple[tuple[str, tuple[str, ...]], ...],
+    inputs: dict[str, tuple[str, ...]],
     label_column: str,
     prediction_output: str,
     probability_output: str,
@@ -218,7 +205,7 @@ def define(
     definition = state.client.set_score_definition(
         model,
         task=task,
-        inputs=dict(inputs),
+        inputs=inputs,
         label_column=label_column,
         prediction_output=prediction_output,
         probability_output=probability_output,
@@ -259,6 +246,7 @@ def test() -> None:
     help="A stage a version enters only once this test passed on it (project ADMIN; repeat).",
 )
 @click.option("--description", default="", help="What it checks.")
+@trust_type_option("A type its runs trust in a skops file beyond skops' defaults (repeatable; as for a job).")
 @pass_state
 def test_create(
     state: State,
@@ -271,6 +259,7 @@ def test_create(
     schedule: str,
     required_for: tuple[str, ...],
     description: str,
+    trusted_types: tuple[str, ...],
 ) -> None:
     """Create test NAME of MODEL: one of --version, --alias or --every-new-version."""
     if (version is not None) + (alias is not None) + every_new_version != 1:
@@ -285,6 +274,7 @@ def test_create(
         schedule=schedule,
         required_for=required_for,
         description=description,
+        trusted_types=trusted_types,
     )
     emit(state, created, render_test)
 
@@ -313,6 +303,8 @@ def test_get(state: State, id: str) -> None:
 @click.option("--dataset", default=None, help="A new dataset version, PROJECT/DATASET:N.")
 @click.option("--required-for", multiple=True, type=click.Choice(_GATED), help="The stages it gates from now on.")
 @click.option("--no-gate", is_flag=True, help="Gate no stage from now on.")
+@trust_type_option("The types its runs trust in skops files from now on (repeatable; replaces them).")
+@click.option("--no-trust", is_flag=True, help="Trust no type beyond skops' defaults from now on.")
 @reason_option
 @pass_state
 def test_update(
@@ -324,12 +316,13 @@ def test_update(
     dataset: str | None,
     required_for: tuple[str, ...],
     no_gate: bool,
+    trusted_types: tuple[str, ...],
+    no_trust: bool,
     reason: str,
 ) -> None:
     """Change test ID; what is not given is kept."""
-    if required_for and no_gate:
-        raise click.UsageError("--required-for and --no-gate exclude each other")
-    gates: tuple[str, ...] | None = () if no_gate else (required_for or None)
+    gates = _replaced(required_for, no_gate, "--required-for", "--no-gate")
+    trusted = _replaced(trusted_types, no_trust, "--trust-type", "--no-trust")
     changed = state.client.update_scoring_test(
         id,
         schedule=schedule,
@@ -337,9 +330,17 @@ def test_update(
         description=description,
         dataset=dataset,
         required_for=gates,
+        trusted_types=trusted,
         reason=reason,
     )
     emit(state, changed, render_test)
+
+
+def _replaced(given: tuple[str, ...], none: bool, option: str, flag: str) -> tuple[str, ...] | None:
+    """A list an update replaces: ``given``, or empty with ``flag``; None (kept) when neither."""
+    if given and none:
+        raise click.UsageError(f"{option} and {flag} exclude each other")
+    return () if none else (given or None)
 
 
 @test.command("delete")
@@ -378,14 +379,23 @@ def run(state: State, test_id: str, version: int, wait: bool, wait_timeout: floa
 @score.command("runs")
 @click.option("--test", "test_id", default="", help="The runs of this test.")
 @click.option("--version", "model_version", default="", help="The runs that scored this version, PROJECT/MODEL:N.")
+@click.option(
+    "--state",
+    "state_name",
+    type=click.Choice([s.value.lower() for s in ScoringRunState if s is not ScoringRunState.UNSPECIFIED]),
+    default=None,
+    help="Only the runs in this state.",
+)
 @click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="At most this many; 0: all.")
 @pass_state
-def runs(state: State, test_id: str, model_version: str, limit: int) -> None:
-    """List runs, newest first: of a test (--test) or of a version (--version)."""
-    if bool(test_id) == bool(model_version):
-        raise click.UsageError("give one of --test or --version")
-    found = list(state.client.list_scoring_runs(test_id=test_id, model_version=model_version, limit=limit or None))
-    emit_list(state, found, render_runs, "no scoring runs")
+def runs(state: State, test_id: str, model_version: str, state_name: str | None, limit: int) -> None:
+    """List runs, newest first: of a test (--test), of a version (--version), or of a test on a version (both)."""
+    if not test_id and not model_version:
+        raise click.UsageError("give --test, --version or both")
+    found = state.client.list_scoring_runs(
+        test_id=test_id, model_version=model_version, state=state_name, limit=limit or None
+    )
+    emit_list(state, list(found), render_runs, "no scoring runs")
 
 
 @score.command("get")

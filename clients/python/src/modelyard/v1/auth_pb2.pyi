@@ -728,6 +728,7 @@ class AuthorizeResponse(_message.Message):
     ALLOWED_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     GRANT_FIELD_NUMBER: _builtins.int
+    READABLE_FIELD_NUMBER: _builtins.int
     principal: _builtins.str
     """The end caller, when the token is valid."""
     allowed: _builtins.bool
@@ -735,6 +736,11 @@ class AuthorizeResponse(_message.Message):
     """Why not, naming the principal, the project and the role needed."""
     grant: _builtins.str
     """How it was granted, e.g. "EDITOR on fraud (team ml-core)", for the caller's logs."""
+    readable: _builtins.bool
+    """Whether the principal may read the project (VIEWER), allowed or not: a service refusing a
+    change tells a caller who may not even read the project that the thing does not exist, as a
+    read would, without asking twice.
+    """
     def __init__(
         self,
         *,
@@ -742,10 +748,11 @@ class AuthorizeResponse(_message.Message):
         allowed: _builtins.bool = ...,
         message: _builtins.str = ...,
         grant: _builtins.str = ...,
+        readable: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "grant", b"grant", "message", b"message", "principal", b"principal"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "grant", b"grant", "message", b"message", "principal", b"principal", "readable", b"readable"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

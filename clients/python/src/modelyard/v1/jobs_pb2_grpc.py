@@ -98,7 +98,10 @@ class JobServiceServicer:
 
     def CancelJob(self, request, context):
         """Stops a queued or running job: CANCELLING, then CANCELLED once its workers are stopped and
-        its parts removed. A job already finished answers FAILED_PRECONDITION. EDITOR.
+        its parts removed; no output version is registered. A job that has scored every row and
+        begun registering its output is no longer cancelled: FAILED_PRECONDITION says so, and it ends
+        SUCCEEDED (a cancel is recorded before that point or refused, never both). A job already
+        finished answers FAILED_PRECONDITION too. EDITOR.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -46,7 +46,10 @@ class JobServiceStub:
     """A project's jobs, newest first."""
     CancelJob: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.CancelJobRequest, _jobs_pb2.CancelJobResponse]
     """Stops a queued or running job: CANCELLING, then CANCELLED once its workers are stopped and
-    its parts removed. A job already finished answers FAILED_PRECONDITION. EDITOR.
+    its parts removed; no output version is registered. A job that has scored every row and
+    begun registering its output is no longer cancelled: FAILED_PRECONDITION says so, and it ends
+    SUCCEEDED (a cancel is recorded before that point or refused, never both). A job already
+    finished answers FAILED_PRECONDITION too. EDITOR.
     """
     WatchJob: _grpc.UnaryStreamMultiCallable[_jobs_pb2.WatchJobRequest, _jobs_pb2.WatchJobResponse]
     """The job now, then each time its state or progress changes; ends once it is finished."""
@@ -69,7 +72,10 @@ class JobServiceAsyncStub(JobServiceStub):
     """A project's jobs, newest first."""
     CancelJob: _aio.UnaryUnaryMultiCallable[_jobs_pb2.CancelJobRequest, _jobs_pb2.CancelJobResponse]  # type: ignore[assignment]
     """Stops a queued or running job: CANCELLING, then CANCELLED once its workers are stopped and
-    its parts removed. A job already finished answers FAILED_PRECONDITION. EDITOR.
+    its parts removed; no output version is registered. A job that has scored every row and
+    begun registering its output is no longer cancelled: FAILED_PRECONDITION says so, and it ends
+    SUCCEEDED (a cancel is recorded before that point or refused, never both). A job already
+    finished answers FAILED_PRECONDITION too. EDITOR.
     """
     WatchJob: _aio.UnaryStreamMultiCallable[_jobs_pb2.WatchJobRequest, _jobs_pb2.WatchJobResponse]  # type: ignore[assignment]
     """The job now, then each time its state or progress changes; ends once it is finished."""
@@ -113,7 +119,10 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_jobs_pb2.CancelJobResponse, _abc.Awaitable[_jobs_pb2.CancelJobResponse]]:
         """Stops a queued or running job: CANCELLING, then CANCELLED once its workers are stopped and
-        its parts removed. A job already finished answers FAILED_PRECONDITION. EDITOR.
+        its parts removed; no output version is registered. A job that has scored every row and
+        begun registering its output is no longer cancelled: FAILED_PRECONDITION says so, and it ends
+        SUCCEEDED (a cancel is recorded before that point or refused, never both). A job already
+        finished answers FAILED_PRECONDITION too. EDITOR.
         """
 
     @_abc_1.abstractmethod

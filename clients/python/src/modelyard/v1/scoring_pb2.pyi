@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from modelyard.v1 import deploy_pb2 as _deploy_pb2
 from modelyard.v1 import types_pb2 as _types_pb2
 import builtins as _builtins
 import sys
@@ -223,6 +224,7 @@ class ScoringTest(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     LAST_RUN_FIELD_NUMBER: _builtins.int
     NEXT_RUN_TIME_FIELD_NUMBER: _builtins.int
+    TRUSTED_TYPES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Assigned by the server."""
     model: _builtins.str
@@ -262,6 +264,13 @@ class ScoringTest(_message.Message):
     def next_run_time(self) -> _timestamp_pb2.Timestamp:
         """When the schedule runs it next; unset without a schedule."""
 
+    @_builtins.property
+    def trusted_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Types the workers scoring its runs trust in skops files beyond skops' defaults, sorted (as a
+        job's, set by the editors who create or change the test); at most 64. Trust only files of
+        authors you trust.
+        """
+
     def __init__(
         self,
         *,
@@ -280,10 +289,11 @@ class ScoringTest(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         last_run: Global___ScoringRun | None = ...,
         next_run_time: _timestamp_pb2.Timestamp | None = ...,
+        trusted_types: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["alias", b"alias", "create_time", b"create_time", "every_new_version", b"every_new_version", "last_run", b"last_run", "next_run_time", b"next_run_time", "target", b"target", "version", b"version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "alias", b"alias", "create_time", b"create_time", "created_by", b"created_by", "dataset", b"dataset", "description", b"description", "every_new_version", b"every_new_version", "id", b"id", "last_run", b"last_run", "model", b"model", "name", b"name", "next_run_time", b"next_run_time", "required_for", b"required_for", "schedule", b"schedule", "target", b"target", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "alias", b"alias", "create_time", b"create_time", "created_by", b"created_by", "dataset", b"dataset", "description", b"description", "every_new_version", b"every_new_version", "id", b"id", "last_run", b"last_run", "model", b"model", "name", b"name", "next_run_time", b"next_run_time", "required_for", b"required_for", "schedule", b"schedule", "target", b"target", "trusted_types", b"trusted_types", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_target: _TypeAlias = _typing.Literal["version", "alias", "every_new_version"]  # noqa: Y015
     _WhichOneofArgType_target: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
@@ -459,7 +469,9 @@ class CreateScoringTestRequest(_message.Message):
     TEST_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def test(self) -> Global___ScoringTest:
-        """model, name, target, dataset, schedule, required_for, description; active defaults to true."""
+        """model, name, target, dataset, schedule, required_for, description, trusted_types; active
+        defaults to true.
+        """
 
     def __init__(
         self,
@@ -584,6 +596,7 @@ class UpdateScoringTestRequest(_message.Message):
     REQUIRED_FOR_FIELD_NUMBER: _builtins.int
     DATASET_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    TRUSTED_TYPES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     schedule: _builtins.str
     """Each unset field is kept."""
@@ -595,6 +608,10 @@ class UpdateScoringTestRequest(_message.Message):
     def required_for(self) -> Global___StageList:
         """Replaces required_for when set (an empty list: no gate)."""
 
+    @_builtins.property
+    def trusted_types(self) -> _deploy_pb2.TrustedTypes:
+        """Replaces trusted_types when set (empty: none beyond skops' defaults)."""
+
     def __init__(
         self,
         *,
@@ -605,10 +622,11 @@ class UpdateScoringTestRequest(_message.Message):
         required_for: Global___StageList | None = ...,
         dataset: _builtins.str | None = ...,
         reason: _builtins.str = ...,
+        trusted_types: _deploy_pb2.TrustedTypes | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_dataset", b"_dataset", "_description", b"_description", "_required_for", b"_required_for", "_schedule", b"_schedule", "active", b"active", "dataset", b"dataset", "description", b"description", "required_for", b"required_for", "schedule", b"schedule"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_dataset", b"_dataset", "_description", b"_description", "_required_for", b"_required_for", "_schedule", b"_schedule", "active", b"active", "dataset", b"dataset", "description", b"description", "required_for", b"required_for", "schedule", b"schedule", "trusted_types", b"trusted_types"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_dataset", b"_dataset", "_description", b"_description", "_required_for", b"_required_for", "_schedule", b"_schedule", "active", b"active", "dataset", b"dataset", "description", b"description", "id", b"id", "reason", b"reason", "required_for", b"required_for", "schedule", b"schedule"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_dataset", b"_dataset", "_description", b"_description", "_required_for", b"_required_for", "_schedule", b"_schedule", "active", b"active", "dataset", b"dataset", "description", b"description", "id", b"id", "reason", b"reason", "required_for", b"required_for", "schedule", b"schedule", "trusted_types", b"trusted_types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__active: _TypeAlias = _typing.Literal["active"]  # noqa: Y015
     _WhichOneofArgType__active: _TypeAlias = _typing.Literal["_active", b"_active"]  # noqa: Y015
@@ -800,12 +818,19 @@ class ListScoringRunsRequest(_message.Message):
     MODEL_VERSION_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
     test_id: _builtins.str
-    """One of: the runs of a test, or the runs that scored a version (PROJECT/MODEL:N)."""
+    """At least one of: the runs of a test, the runs that scored a version (PROJECT/MODEL:N); both:
+    the runs of that test on that version.
+    """
     model_version: _builtins.str
     page_size: _builtins.int
     """At most this many (default 50, at most 1000)."""
     page_token: _builtins.str
+    state: Global___ScoringRunState.ValueType
+    """Only the runs in this state; unspecified: in any state. (The last run of a test on a version,
+    and whether it ever passed on it, are a page of one each.)
+    """
     def __init__(
         self,
         *,
@@ -813,10 +838,11 @@ class ListScoringRunsRequest(_message.Message):
         model_version: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        state: Global___ScoringRunState.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version", "page_size", b"page_size", "page_token", b"page_token", "test_id", b"test_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_version", b"model_version", "page_size", b"page_size", "page_token", b"page_token", "state", b"state", "test_id", b"test_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -899,6 +925,7 @@ class ClaimedScoringRun(_message.Message):
     RUN_FIELD_NUMBER: _builtins.int
     DEFINITION_FIELD_NUMBER: _builtins.int
     ATTEMPT_FIELD_NUMBER: _builtins.int
+    TRUSTED_TYPES_FIELD_NUMBER: _builtins.int
     attempt: _builtins.int
     """Increases with each lease of the run; RecordScoringResult names it so that a runner whose
     lease ran out cannot overwrite the result of the one leased after it.
@@ -909,16 +936,21 @@ class ClaimedScoringRun(_message.Message):
 
     @_builtins.property
     def definition(self) -> Global___ScoreDefinition: ...
+    @_builtins.property
+    def trusted_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The test's trusted_types as the run is leased: what its workers trust in skops files."""
+
     def __init__(
         self,
         *,
         run: Global___ScoringRun | None = ...,
         definition: Global___ScoreDefinition | None = ...,
         attempt: _builtins.int = ...,
+        trusted_types: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["definition", b"definition", "run", b"run"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "definition", b"definition", "run", b"run"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "definition", b"definition", "run", b"run", "trusted_types", b"trusted_types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -175,7 +175,7 @@ class ScoringServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListScoringRuns(self, request, context):
-        """Newest first.
+        """Newest first; of a test, of a version, or of a test on a version, in any state or one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

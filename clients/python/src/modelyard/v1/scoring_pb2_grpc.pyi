@@ -55,7 +55,7 @@ class ScoringServiceStub:
     """Queues a run of the test now (trigger "manual")."""
     GetScoringRun: _grpc.UnaryUnaryMultiCallable[_scoring_pb2.GetScoringRunRequest, _scoring_pb2.GetScoringRunResponse]
     ListScoringRuns: _grpc.UnaryUnaryMultiCallable[_scoring_pb2.ListScoringRunsRequest, _scoring_pb2.ListScoringRunsResponse]
-    """Newest first."""
+    """Newest first; of a test, of a version, or of a test on a version, in any state or one."""
     ClaimScoringRuns: _grpc.UnaryUnaryMultiCallable[_scoring_pb2.ClaimScoringRunsRequest, _scoring_pb2.ClaimScoringRunsResponse]
     """The deploy service's leader: queues the runs of every test whose schedule came due (one run
     per test for the latest tick missed, never two for one tick), then leases up to max_runs
@@ -93,7 +93,7 @@ class ScoringServiceAsyncStub(ScoringServiceStub):
     """Queues a run of the test now (trigger "manual")."""
     GetScoringRun: _aio.UnaryUnaryMultiCallable[_scoring_pb2.GetScoringRunRequest, _scoring_pb2.GetScoringRunResponse]  # type: ignore[assignment]
     ListScoringRuns: _aio.UnaryUnaryMultiCallable[_scoring_pb2.ListScoringRunsRequest, _scoring_pb2.ListScoringRunsResponse]  # type: ignore[assignment]
-    """Newest first."""
+    """Newest first; of a test, of a version, or of a test on a version, in any state or one."""
     ClaimScoringRuns: _aio.UnaryUnaryMultiCallable[_scoring_pb2.ClaimScoringRunsRequest, _scoring_pb2.ClaimScoringRunsResponse]  # type: ignore[assignment]
     """The deploy service's leader: queues the runs of every test whose schedule came due (one run
     per test for the latest tick missed, never two for one tick), then leases up to max_runs
@@ -188,7 +188,7 @@ class ScoringServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _scoring_pb2.ListScoringRunsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_scoring_pb2.ListScoringRunsResponse, _abc.Awaitable[_scoring_pb2.ListScoringRunsResponse]]:
-        """Newest first."""
+        """Newest first; of a test, of a version, or of a test on a version, in any state or one."""
 
     @_abc_1.abstractmethod
     def ClaimScoringRuns(
