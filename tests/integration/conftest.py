@@ -104,6 +104,9 @@ def deploy_settings(
         "registry_addr": registry.target,
         "cache_dir": str(data / "cache"),
         "run_dir": str(data / "replicas"),
+        # No warm interpreter (~2 s of CPU to import what serving needs) for deploy services that
+        # run no deployment; the ones that do (and the warm pool's tests) ask for one.
+        "warm_replicas": "0",
         "reconcile_interval_seconds": "0.5",
         "events_interval_seconds": "0.2",
         # Scoring tests lease their runs themselves, with the deploy service's token; a test of
@@ -138,7 +141,8 @@ def deploy_service(
     """A deploy service over the session's metadata and registry services, on a database of its
     own; its run folder is ``data_dir / "replicas"``."""
     data = tmp_path_factory.mktemp("deploy")
-    settings = deploy_config(postgres.create_database("deploy_tests"), metadata_service, registry_service, data)
+    dsn = postgres.create_database("deploy_tests")
+    settings = deploy_config(dsn, metadata_service, registry_service, data, warm_replicas="1")
     service = ServiceProcess("deploy", "modelyard_deploy", data, settings)
     service.start()
     yield service

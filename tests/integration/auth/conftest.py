@@ -83,7 +83,7 @@ def platform(
         "deploy",
         "modelyard_deploy",
         tmp_path_factory.mktemp("auth-deploy"),
-        deploy_config(auth_dsn, auth_metadata, registry, data, auth_token=auth_tokens.deploy, **on),
+        deploy_config(auth_dsn, auth_metadata, registry, data, auth_token=auth_tokens.deploy, warm_replicas="1", **on),
     )
     deploy.start()
     yield Platform(auth_metadata, registry, deploy)

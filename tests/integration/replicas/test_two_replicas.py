@@ -109,6 +109,7 @@ def stack(
                     getattr(metadata, side),
                     getattr(registry, side),
                     root / "deploy-data",  # one host: one run and cache folder, like one machine's
+                    warm_replicas="1",
                 ),
             )
         )
