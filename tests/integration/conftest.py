@@ -104,12 +104,17 @@ def deploy_settings(
         "registry_addr": registry.target,
         "cache_dir": str(data / "cache"),
         "run_dir": str(data / "replicas"),
+        # No warm interpreter (~2 s of CPU to import what serving needs) for deploy services that
+        # run no deployment; the ones that do (and the warm pool's tests) ask for one.
+        "warm_replicas": "0",
         "reconcile_interval_seconds": "0.5",
         "events_interval_seconds": "0.2",
         # Scoring tests lease their runs themselves, with the deploy service's token; a test of
         # the deploy service's scoring runner turns it on.
         "scoring_enabled": "false",
         "scoring_poll_seconds": "0.2",
+        "jobs_poll_seconds": "0.2",
+        "leader_retry_seconds": "0.5",
         "ready_timeout_seconds": "60",
         "restart_backoff_seconds": "0.2",
         "replica_stop_grace_seconds": "5",
@@ -123,6 +128,25 @@ def deploy_config() -> Callable[..., dict[str, str]]:
     """deploy_config(dsn, metadata, registry, data_dir, **extra): the MLREG_DEPLOY_* settings of a
     deploy service, with short intervals for tests."""
     return deploy_settings
+
+
+@pytest.fixture(scope="session")
+def deploy_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres: EmbeddedPostgres,
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+    deploy_config: Callable[..., dict[str, str]],
+) -> Iterator[ServiceProcess]:
+    """A deploy service over the session's metadata and registry services, on a database of its
+    own; its run folder is ``data_dir / "replicas"``."""
+    data = tmp_path_factory.mktemp("deploy")
+    dsn = postgres.create_database("deploy_tests")
+    settings = deploy_config(dsn, metadata_service, registry_service, data, warm_replicas="1")
+    service = ServiceProcess("deploy", "modelyard_deploy", data, settings)
+    service.start()
+    yield service
+    service.stop()
 
 
 @pytest.fixture

@@ -83,7 +83,7 @@ def platform(
         "deploy",
         "modelyard_deploy",
         tmp_path_factory.mktemp("auth-deploy"),
-        deploy_config(auth_dsn, auth_metadata, registry, data, auth_token=auth_tokens.deploy, **on),
+        deploy_config(auth_dsn, auth_metadata, registry, data, auth_token=auth_tokens.deploy, warm_replicas="1", **on),
     )
     deploy.start()
     yield Platform(auth_metadata, registry, deploy)
@@ -116,7 +116,7 @@ def console(
         yield service
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def platform_console(
     tmp_path_factory: pytest.TempPathFactory, platform: Platform, redis_server: EmbeddedRedis
 ) -> Iterator[HttpServiceProcess]:
@@ -138,10 +138,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Browser]:
-    """The browser, one per module, or a loud skip on a machine without one; CI
-    (MODELYARD_REQUIRE_BROWSER=1, set by .ci/run, which installs it) fails instead."""
+    """The browser, one for the package (each tab has a browser context of its own), or a loud
+    skip on a machine without one; CI (MODELYARD_REQUIRE_BROWSER=1, set by .ci/run, which
+    installs it) fails instead."""
     executable = shutil.which("chromium")
     if executable is None:
         message = "no chromium on PATH (Debian: apt-get install chromium): the console's browser tests did not run"

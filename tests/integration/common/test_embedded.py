@@ -166,10 +166,13 @@ def test_second_seaweedfs_runs_beside_the_first_and_stops_for_good(
     seaweedfs: EmbeddedSeaweedFS, tmp_path: Path
 ) -> None:
     second = EmbeddedSeaweedFS(tmp_path / "seaweedfs")
-    with second:
+    second.start()
+    try:
         pid, s3_port = second.pid, int(second.endpoint.rsplit(":", 1)[1])
         assert second.endpoint != seaweedfs.endpoint
         assert _s3_client(second).list_buckets()["Buckets"] == []
+    finally:
+        second.stop(grace=0)  # a clean exit takes ~15 s, so stop() kills it after 5 anyway
     assert not _process_exists(pid)
     assert _refuses_connections(s3_port)
     assert _s3_client(seaweedfs).list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200

@@ -5,7 +5,7 @@ server reflection v1 (and v1alpha), and every streaming handler shape the interc
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -25,7 +25,6 @@ from prometheus_client import REGISTRY
 from replica_processes import until
 
 from modelyard.v1 import deploy_pb2, deploy_pb2_grpc, metadata_pb2, metadata_pb2_grpc, registry_pb2, registry_pb2_grpc
-from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.embedded.service import ServiceProcess
 from modelyard_common.interceptor import DEFAULT_MAX_REQUEST_BYTES, ServiceInterceptor
 
@@ -34,27 +33,6 @@ SERVICES = {
     "registry": "modelyard.v1.RegistryService",
     "deploy": "modelyard.v1.DeployService",
 }
-
-
-@pytest.fixture(scope="module")
-def deploy_service(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres: EmbeddedPostgres,
-    metadata_service: ServiceProcess,
-    registry_service: ServiceProcess,
-    deploy_config: Callable[..., dict[str, str]],
-) -> Iterator[ServiceProcess]:
-    data_dir = tmp_path_factory.mktemp("deploy")
-    dsn = postgres.create_database(f"deploy_{data_dir.name[-20:].replace('-', '_')}")
-    service = ServiceProcess(
-        "deploy",
-        "modelyard_deploy",
-        data_dir / "service",
-        deploy_config(dsn, metadata_service, registry_service, data_dir / "runtime"),
-    )
-    service.start()
-    yield service
-    service.stop()
 
 
 def a_call(kind: str, channel: grpc.Channel) -> None:

@@ -12,7 +12,6 @@ import pytest
 from google.protobuf.message import Message
 
 from modelyard.v1 import deploy_pb2, metadata_pb2, metadata_pb2_grpc, registry_pb2, types_pb2
-from modelyard_common.embedded import EmbeddedPostgres
 from modelyard_common.embedded.service import ServiceProcess
 from modelyard_common.server import MAX_MESSAGE_BYTES
 
@@ -83,19 +82,6 @@ def nested(depth: int) -> dict[str, object]:
     for _ in range(depth - 1):
         value = {"a": value}
     return value
-
-
-@pytest.fixture
-def deploy_service(
-    start_service: Callable[[str, dict[str, str]], ServiceProcess],
-    postgres: EmbeddedPostgres,
-    metadata_service: ServiceProcess,
-    registry_service: ServiceProcess,
-    deploy_config: Callable[..., dict[str, str]],
-    tmp_path: Path,
-) -> ServiceProcess:
-    dsn = postgres.create_database(f"deploy_{tmp_path.name[-20:].replace('-', '_')}")
-    return start_service("deploy", deploy_config(dsn, metadata_service, registry_service, tmp_path / "deploy"))
 
 
 def test_strings_that_are_not_utf8_are_invalid_argument_naming_the_field_in_every_service(

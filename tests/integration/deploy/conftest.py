@@ -1,5 +1,5 @@
-"""The deploy service over the session's metadata and registry services, and helpers to make
-deployable versions."""
+"""Clients of the session's metadata, registry and deploy services (tests/integration/conftest.py
+starts them), and helpers to make deployable versions."""
 
 from __future__ import annotations
 
@@ -32,22 +32,6 @@ def start_deploy(
         return start_service("deploy", deploy_config(dsn, metadata_service, registry_service, data, **extra))
 
     return start
-
-
-@pytest.fixture(scope="session")
-def deploy_service(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres: EmbeddedPostgres,
-    metadata_service: ServiceProcess,
-    registry_service: ServiceProcess,
-    deploy_config: Callable[..., dict[str, str]],
-) -> Iterator[ServiceProcess]:
-    data = tmp_path_factory.mktemp("deploy")
-    settings = deploy_config(postgres.create_database("deploy_tests"), metadata_service, registry_service, data)
-    service = ServiceProcess("deploy", "modelyard_deploy", data, settings)
-    service.start()
-    yield service
-    service.stop()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import os
 import signal
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,19 +30,42 @@ from modelyard_common.embedded.service import ServiceProcess
 TIMEOUT = 120.0
 
 
-@pytest.fixture
-def two_replicas(client: modelyard.Client, project: str, name: str, tmp_path: Path) -> Iterator[str]:
-    """Deployment ``name`` of a classifier, AVAILABLE with two replicas; deleted afterwards."""
-    reference = push_classifier(client, f"{project}/scorer", tmp_path / "v1")
-    client.deploy(name, reference, replicas=2)
+def deploy_two(client: modelyard.Client, project: str, name: str, directory: Path) -> str:
+    """Deploys a classifier saved in ``directory`` as ``name`` with two replicas; AVAILABLE when it returns."""
+    client.deploy(name, push_classifier(client, f"{project}/scorer", directory), replicas=2)
     client.wait_deployment(name, timeout=TIMEOUT)
-    yield name
-    client.delete_deployment(name)
+    return name
 
 
-def local_model(tmp_path: Path) -> Any:
-    """The estimator the deployment serves, loaded back from the file that was pushed."""
-    return skops.io.load(tmp_path / "v1" / "model.skops", trusted=[])
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+    metadata_service: ServiceProcess,
+    registry_service: ServiceProcess,
+    deploy_service: ServiceProcess,
+) -> Iterator[tuple[str, Any]]:
+    """A deployment of a classifier with two replicas, which the tests that only call it share,
+    and the estimator it serves (loaded back from the file that was pushed); deleted afterwards."""
+    directory = tmp_path_factory.mktemp("served")
+    project, name = f"p-{uuid.uuid4().hex[:10]}", f"d-{uuid.uuid4().hex[:12]}"
+    with modelyard.connect(
+        metadata_service.target, registry=registry_service.target, deploy=deploy_service.target, actor="tester"
+    ) as client:
+        client.create_project(project, owner="tester")
+        yield deploy_two(client, project, name, directory), skops.io.load(directory / "model.skops", trusted=[])
+        client.delete_deployment(name)
+
+
+@pytest.fixture
+def two_replicas(served: tuple[str, Any]) -> str:
+    """The shared deployment's name."""
+    return served[0]
+
+
+@pytest.fixture
+def estimator(served: tuple[str, Any]) -> Any:
+    """The estimator the shared deployment serves."""
+    return served[1]
 
 
 def inferences(deploy_service: ServiceProcess, replica: str) -> float:
@@ -58,10 +82,9 @@ def inferences(deploy_service: ServiceProcess, replica: str) -> float:
 
 
 def test_predict_returns_what_the_model_computes_in_process(
-    client: modelyard.Client, two_replicas: str, tmp_path: Path
+    client: modelyard.Client, two_replicas: str, estimator: Any
 ) -> None:
     rows = FEATURES[:7]
-    estimator = local_model(tmp_path)
 
     outputs = client.predict(two_replicas, {"input": rows})
 
@@ -89,15 +112,21 @@ def test_predict_spreads_calls_round_robin_over_the_replicas(
     assert {r: inferences(deploy_service, r) - before[r] for r in replicas} == {r: 5.0 for r in replicas}
 
 
-def test_predict_goes_on_through_the_other_replica_when_one_dies(client: modelyard.Client, two_replicas: str) -> None:
-    client.predict(two_replicas, {"input": FEATURES[:1]})  # the endpoints are cached now
-    victim = next(iter(replica_pids(two_replicas).values()))
-    os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while alive(victim) and time.monotonic() < deadline:
-        time.sleep(0.05)
+def test_predict_goes_on_through_the_other_replica_when_one_dies(
+    client: modelyard.Client, project: str, name: str, tmp_path: Path
+) -> None:
+    deploy_two(client, project, name, tmp_path / "v1")  # a deployment of its own: a replica is killed
+    try:
+        client.predict(name, {"input": FEATURES[:1]})  # the endpoints are cached now
+        victim = next(iter(replica_pids(name).values()))
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while alive(victim) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
-    labels = [client.predict(two_replicas, {"input": FEATURES[:3]})["predict"].tolist() for _ in range(6)]
+        labels = [client.predict(name, {"input": FEATURES[:3]})["predict"].tolist() for _ in range(6)]
+    finally:
+        client.delete_deployment(name)
 
     assert len({json.dumps(answer) for answer in labels}) == 1  # every call answered, the same
 
@@ -121,18 +150,18 @@ def test_predict_errors_are_typed(client: modelyard.Client, project: str, name: 
         client.delete_deployment(name)
 
 
-def test_inference_client_calls_one_server(client: modelyard.Client, two_replicas: str, tmp_path: Path) -> None:
+def test_inference_client_calls_one_server(client: modelyard.Client, two_replicas: str, estimator: Any) -> None:
     endpoint = client.get_deployment(two_replicas).endpoints[0]
     with modelyard.InferenceClient(endpoint, two_replicas) as server:
         outputs = server.infer({"input": FEATURES[:4]}, outputs=["predict"])
         assert server.signature().inputs == (TensorSpec("input", "FP64", (-1, 4)),)
-    np.testing.assert_array_equal(outputs["predict"], local_model(tmp_path).predict(FEATURES[:4]))
+    np.testing.assert_array_equal(outputs["predict"], estimator.predict(FEATURES[:4]))
     with modelyard.InferenceClient(endpoint, "other") as wrong, pytest.raises(modelyard.NotFoundError, match="other"):
         wrong.infer({"input": FEATURES[:1]})
 
 
 def test_the_cli_predicts_from_json_in_the_models_datatypes(
-    client: modelyard.Client, two_replicas: str, tmp_path: Path
+    client: modelyard.Client, two_replicas: str, estimator: Any
 ) -> None:
     rows = FEATURES[:2].round(3)
     args = ["--target", client.target, "--deploy", client.deploy_target, "--json", "predict", two_replicas]
@@ -140,14 +169,13 @@ def test_the_cli_predicts_from_json_in_the_models_datatypes(
     result = CliRunner().invoke(cli, [*args, "--input", f"input={json.dumps(rows.tolist())}"])
 
     assert result.exit_code == 0, result.output
-    expected = local_model(tmp_path)
     printed = json.loads(result.stdout)
-    assert (list(printed), printed["predict"]) == (["predict", "predict_proba"], expected.predict(rows).tolist())
-    np.testing.assert_allclose(printed["predict_proba"], expected.predict_proba(rows))
+    assert (list(printed), printed["predict"]) == (["predict", "predict_proba"], estimator.predict(rows).tolist())
+    np.testing.assert_allclose(printed["predict_proba"], estimator.predict_proba(rows))
     piped = CliRunner().invoke(
         cli, [*args, "--inputs-json", "-", "--output", "predict"], input='{"input": [[1,2,3,4]]}'
     )
-    assert (piped.exit_code, json.loads(piped.stdout)) == (0, {"predict": expected.predict([[1, 2, 3, 4]]).tolist()})
+    assert (piped.exit_code, json.loads(piped.stdout)) == (0, {"predict": estimator.predict([[1, 2, 3, 4]]).tolist()})
     refused = CliRunner().invoke(cli, [*args, "--input", 'input=[["a", 1, 2, 3]]'])
     assert (refused.exit_code, refused.stderr.strip()) == (
         2,

@@ -13,7 +13,7 @@ long keys go to every field that takes one: refused without a write, or stored a
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import functools
 import json
 import secrets
 import uuid
@@ -109,7 +109,8 @@ INT_RANGES = {
 MAX_DEPTH = 4  # of nested messages (Struct values included): below protobuf's recursion limit
 
 
-def strings(pool: list[str]) -> st.SearchStrategy[str]:
+@functools.cache
+def strings(pool: tuple[str, ...]) -> st.SearchStrategy[str]:
     """Names that exist, near misses, unicode with control characters, empty and huge text."""
     return st.one_of(
         st.sampled_from(pool),
@@ -122,43 +123,56 @@ def strings(pool: list[str]) -> st.SearchStrategy[str]:
     )
 
 
-def messages(descriptor: Descriptor, pool: list[str], depth: int = 0) -> st.SearchStrategy[Message]:
+# The strategies are built once per message type, string pool and depth, and drawn from many
+# times: building them for each draw took most of the fuzzer's time.
+@functools.cache
+def messages(descriptor: Descriptor, pool: tuple[str, ...], depth: int = 0) -> st.SearchStrategy[Message]:
     """A message of ``descriptor`` with a random subset of its fields set to random values."""
     cls = GetMessageClass(descriptor)
+    fields = [(field, _field_values(field, pool, depth)) for field in descriptor.fields]
 
     @st.composite
     def build(draw: st.DrawFn) -> Message:
         message = cls()
-        for field in descriptor.fields:
+        for field, values in fields:
             if not draw(st.booleans()):
                 continue
-            if field.message_type is not None and field.message_type.GetOptions().map_entry:
-                _fill_map(draw, message, field, pool, depth)
+            value = draw(values)
+            target = getattr(message, field.name)
+            if _is_map(field):
+                nested = field.message_type.fields_by_name["value"].message_type is not None
+                for key, item in value.items():
+                    target[key].CopyFrom(item) if nested else target.__setitem__(key, item)
             elif field.is_repeated:
-                many = draw(st.lists(_value(field, pool, depth), max_size=4 if depth else 30))
-                target = getattr(message, field.name)
-                for value in many:
-                    target.add().CopyFrom(value) if field.message_type is not None else target.append(value)
+                for item in value:
+                    target.add().CopyFrom(item) if field.message_type is not None else target.append(item)
             elif field.message_type is not None:
-                getattr(message, field.name).CopyFrom(draw(_value(field, pool, depth)))
+                target.CopyFrom(value)
             else:
-                setattr(message, field.name, draw(_value(field, pool, depth)))
+                setattr(message, field.name, value)
         return message
 
     return build()
 
 
-def _fill_map(draw: st.DrawFn, message: Message, field: FieldDescriptor, pool: list[str], depth: int) -> None:
-    key_field, value_field = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
-    entries = draw(
-        st.dictionaries(_value(key_field, pool, depth), _value(value_field, pool, depth), max_size=3 if depth else 80)
-    )
-    target = getattr(message, field.name)
-    for key, value in entries.items():
-        target[key].CopyFrom(value) if value_field.message_type is not None else target.__setitem__(key, value)
+def _is_map(field: FieldDescriptor) -> bool:
+    return field.message_type is not None and bool(field.message_type.GetOptions().map_entry)
 
 
-def _value(field: FieldDescriptor, pool: list[str], depth: int) -> st.SearchStrategy[Any]:
+def _field_values(field: FieldDescriptor, pool: tuple[str, ...], depth: int) -> st.SearchStrategy[Any]:
+    """What one field is set to: a value, a list of values (repeated), or entries (a map)."""
+    if _is_map(field):
+        key_field, value_field = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
+        return st.dictionaries(
+            _value(key_field, pool, depth), _value(value_field, pool, depth), max_size=3 if depth else 80
+        )
+    if field.is_repeated:
+        return st.lists(_value(field, pool, depth), max_size=4 if depth else 30)
+    return _value(field, pool, depth)
+
+
+@functools.cache
+def _value(field: FieldDescriptor, pool: tuple[str, ...], depth: int) -> st.SearchStrategy[Any]:
     kind = field.type
     if kind == FieldDescriptor.TYPE_MESSAGE:
         if field.message_type.full_name == "google.protobuf.FieldMask":
@@ -196,14 +210,17 @@ class Target:
     ):
         self.channel = grpc.insecure_channel(service.target)
         self._headers = [("authorization", f"Bearer {token}")] if token else []
-        self._tables, self._loop = tables, loop
+        self._loop = loop
+        # One round trip: every table's rows, digested in the database.
+        digests = " || '|' || ".join(
+            f"(SELECT coalesce(string_agg(md5(t::text), '' ORDER BY t::text), '') FROM {table} t)" for table in tables
+        )
+        self._query = f"SELECT md5({digests})"
         self._conn: asyncpg.Connection = loop.run_until_complete(asyncpg.connect(dsn))
 
     def fingerprint(self) -> str:
         """A digest of every row of the service's tables."""
-        query = "SELECT coalesce(string_agg(md5(t::text), '' ORDER BY t::text), '') FROM {} t"
-        parts = [self._loop.run_until_complete(self._conn.fetchval(query.format(table))) for table in self._tables]
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+        return self._loop.run_until_complete(self._conn.fetchval(self._query))  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self.channel.close()
@@ -395,7 +412,7 @@ def _methods() -> list[MethodDescriptor]:
 
 
 def _requests(method: MethodDescriptor, pool: list[str]) -> st.SearchStrategy[Any]:
-    one = messages(method.input_type, pool)
+    one = messages(method.input_type, tuple(pool))
     if not method.client_streaming:
         return one
     # An upload: a header or a chunk first, then chunks (or more headers), small and large.
@@ -441,7 +458,7 @@ INVALID_UTF8 = (b"\xff\xfe\xfd\xfc\xfb\xfa", b"\xc3\x28\xa0\xa1\xe2\x28", b"\xed
 def wire_payloads(draw: st.DrawFn, method: MethodDescriptor, pool: list[str]) -> bytes:
     """A request of ``method`` whose strings are invalid UTF-8, cut short, with a byte flipped, or
     bytes that were never a message."""
-    message = draw(messages(method.input_type, [*pool, PLACEHOLDER]))
+    message = draw(messages(method.input_type, (*pool, PLACEHOLDER)))
     data = message.SerializeToString()
     how = draw(st.sampled_from(["utf8", "cut", "flip", "random"]))
     if how == "utf8" or (how != "random" and not data):

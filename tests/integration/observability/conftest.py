@@ -49,6 +49,7 @@ def platform(
                 "db_dsn": dsn,
                 "redis_url": redis_server.url,
                 "model_metrics_interval_seconds": "0.5",
+                "webhook_poll_seconds": "0.2",
                 "webhook_allowed_hosts": '["127.0.0.0/8"]',
             },
         )
@@ -73,6 +74,9 @@ def platform(
                 "run_dir": str(data / "replicas"),
                 "scrape_targets_file": str(targets_file),
                 "reconcile_interval_seconds": "0.5",
+                "events_interval_seconds": "0.2",
+                "jobs_poll_seconds": "0.2",
+                "scoring_poll_seconds": "0.2",
                 "replica_stop_grace_seconds": "5",
             },
         )

@@ -109,7 +109,7 @@ def stack(
                     getattr(metadata, side),
                     getattr(registry, side),
                     root / "deploy-data",  # one host: one run and cache folder, like one machine's
-                    leader_retry_seconds="0.5",
+                    warm_replicas="1",
                 ),
             )
         )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from serving_models import FEATURES, ONNX_BIAS, ONNX_WEIGHTS, SHOUT_SIGNATURE, push_custom, push_onnx
+from serving_models import FEATURES, ONNX_BIAS, ONNX_WEIGHTS, SHOUT_SIGNATURE, push_custom
 
 import modelyard
 from modelyard_common.embedded.service import ServiceProcess
@@ -56,14 +56,14 @@ def test_tritonclient_works_unchanged(
     project: str,
     model_dir: Callable[[str], Path],
     start_server: Callable[..., ServiceProcess],
+    onnx_server: ServiceProcess,
 ) -> None:
-    push_onnx(client, f"{project}/affine", model_dir("affine"))
     shout = push_custom(client, f"{project}/shout", model_dir("shout"), 1.0, "predictor:Shout", SHOUT_SIGNATURE)
-    affine_server, shout_server = start_server(f"{project}/affine"), start_server(shout)
+    shout_server = start_server(shout)
     x = FEATURES[:3].astype(np.float32)
 
     ran = subprocess.run(
-        [sys.executable, "-c", TRITON_SCRIPT, affine_server.target, shout_server.target],
+        [sys.executable, "-c", TRITON_SCRIPT, onnx_server.target, shout_server.target],
         input=json.dumps(x.tolist()),
         capture_output=True,
         text=True,

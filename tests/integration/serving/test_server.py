@@ -39,12 +39,6 @@ Start = Callable[..., ServiceProcess]
 ModelDir = Callable[[str], Path]
 
 
-@pytest.fixture
-def onnx_server(client: modelyard.Client, project: str, model_dir: ModelDir, start_server: Start) -> ServiceProcess:
-    push_onnx(client, f"{project}/affine", model_dir("affine"))
-    return start_server(f"{project}/affine")
-
-
 def oip(server: ServiceProcess) -> Iterator[inference_pb2_grpc.GRPCInferenceServiceStub]:
     with grpc.insecure_channel(server.target) as channel:
         yield inference_pb2_grpc.GRPCInferenceServiceStub(channel)
@@ -176,17 +170,20 @@ def test_requests_that_do_not_decode_or_outweigh_their_method_are_refused_before
 
 
 def test_metrics_count_requests_inferences_and_tensors(
-    onnx_server: ServiceProcess, stub: inference_pb2_grpc.GRPCInferenceServiceStub
+    client: modelyard.Client, project: str, model_dir: ModelDir, start_server: Start
 ) -> None:
-    url = onnx_server.metrics_url
+    push_onnx(client, f"{project}/affine", model_dir("affine"))
+    server = start_server(f"{project}/affine")  # a server of its own: its counts start at zero
+    url = server.metrics_url
     x = np.ones((4, 4), np.float32)
     request = inference_pb2.ModelInferRequest(
         model_name="affine", inputs=[x_input(x)], raw_input_contents=[x.tobytes()]
     )
-    for _ in range(3):
-        stub.ModelInfer(request)
-    with pytest.raises(grpc.RpcError):
-        stub.ModelInfer(inference_pb2.ModelInferRequest(model_name="affine", inputs=[x_input(x)]))  # no contents
+    for stub in oip(server):
+        for _ in range(3):
+            stub.ModelInfer(request)
+        with pytest.raises(grpc.RpcError):
+            stub.ModelInfer(inference_pb2.ModelInferRequest(model_name="affine", inputs=[x_input(x)]))  # no contents
 
     labels = {"service": "GRPCInferenceService", "method": "ModelInfer"}
     assert metric(url, "modelyard_rpc_requests_total", code="OK", **labels) == 3

@@ -3,28 +3,18 @@ client-side health checking and reflection v1 (see tests/integration/common/test
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 from grpc_standards import health_checked_channel, reflection_resolves, watch_count, watch_serving_then_leave
-from serving_models import push_onnx
 
-import modelyard
 from modelyard.v1 import inference_pb2, inference_pb2_grpc
 from modelyard_common.embedded.service import ServiceProcess
 
 
 def test_the_inference_server_answers_watch_health_checked_channels_and_reflection_v1(
-    client: modelyard.Client,
-    project: str,
-    model_dir: Callable[[str], Path],
-    start_server: Callable[..., ServiceProcess],
+    onnx_server: ServiceProcess,
 ) -> None:
-    push_onnx(client, f"{project}/affine", model_dir("affine"))
-    server = start_server(f"{project}/affine")
-    watch_serving_then_leave(server)
-    with health_checked_channel(server) as channel:
+    watch_serving_then_leave(onnx_server)
+    with health_checked_channel(onnx_server) as channel:
         stub = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
         assert stub.ServerReady(inference_pb2.ServerReadyRequest(), timeout=10).ready
-    reflection_resolves(server, "inference.GRPCInferenceService")
-    assert watch_count(server, "INTERNAL") == 0
+    reflection_resolves(onnx_server, "inference.GRPCInferenceService")
+    assert watch_count(onnx_server, "INTERNAL") == 0

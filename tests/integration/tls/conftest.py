@@ -78,7 +78,7 @@ class Platform:
         )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def mtls_platform(
     tmp_path_factory: pytest.TempPathFactory,
     pki: Pki,
@@ -106,7 +106,7 @@ def mtls_platform(
         metadata = start("metadata", {"db_dsn": database("metadata"), "shutdown_grace_seconds": "2", **tls["metadata"]})
         registry_settings = registry_config(seaweedfs, database("registry"), metadata, s3_bucket="tls-tests")
         registry = start("registry", registry_settings | tls["registry"])
-        deploy_settings = deploy_config(database("deploy"), metadata, registry, data / "deploy-data")
+        deploy_settings = deploy_config(database("deploy"), metadata, registry, data / "deploy-data", warm_replicas="1")
         deploy = start("deploy", deploy_settings | tls["deploy"])
         yield Platform(metadata, registry, deploy)
     finally:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.client import BaseClient
@@ -104,6 +106,13 @@ class EmbeddedSeaweedFS(ManagedProcess):
         }
         self._identities_path.touch(mode=0o600)
         self._identities_path.write_text(json.dumps({"identities": [identity]}))
+
+    def _popen_options(self) -> dict[str, Any]:
+        # Each bucket is a collection, which weed grows 7 volumes at a time; with -volume.max=0
+        # volumes are capped at free disk / volume size, so a disk with 64 GB free held only 9
+        # buckets and writes into the tenth failed with InternalError. One volume per growth
+        # makes room for a bucket per volume.
+        return {"env": {**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"}}
 
     def _command(self) -> list[str]:
         return [

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
 
 from modelyard_common.values import TASK_METRICS, ScoreTask
 
 __all__ = ["ScoreError", "ScoreSpec", "compute_metrics"]
 
 _NEED_PROBABILITIES = frozenset({"roc_auc", "log_loss"})
+# scikit-learn is imported by the functions that score, not with this module: importing it (and
+# scipy) takes seconds, which every deploy service start paid, scoring or not.
 
 
 class ScoreError(Exception):
@@ -53,6 +54,8 @@ def compute_metrics(
 
 
 def _regression(names: Sequence[str], y: np.ndarray[Any, Any], predicted: np.ndarray[Any, Any]) -> dict[str, Any]:
+    from sklearn import metrics as skm
+
     computed: dict[str, Callable[[], float]] = {
         "rmse": lambda: math.sqrt(skm.mean_squared_error(y, predicted)),
         "mae": lambda: skm.mean_absolute_error(y, predicted),
@@ -68,6 +71,8 @@ def _classification(
     predicted: np.ndarray[Any, Any],
     probabilities: np.ndarray[Any, Any] | None,
 ) -> dict[str, Any]:
+    from sklearn import metrics as skm
+
     classes = np.unique(np.concatenate([y, predicted]))
     binary = len(classes) <= 2
     positive = _positive(spec.positive_label, classes) if binary else None
