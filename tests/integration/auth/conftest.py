@@ -138,11 +138,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """The browser, one for the package (each tab has a browser context of its own), or a loud
-    skip on a machine without one; CI (MODELYARD_REQUIRE_BROWSER=1, set by .ci/run, which
-    installs it) fails instead."""
+    """The browser, one per module, or a loud skip on a machine without one; CI
+    (MODELYARD_REQUIRE_BROWSER=1, set by .ci/run, which installs it) fails instead. Not shared
+    wider: Playwright's sync API keeps an event loop running in this thread while it is open,
+    and "package" scope lasts the session here (no __init__.py), so every asyncio test after
+    these would fail."""
     executable = shutil.which("chromium")
     if executable is None:
         message = "no chromium on PATH (Debian: apt-get install chromium): the console's browser tests did not run"
