@@ -41,14 +41,18 @@ def resume(
     path: str,
 ) -> tuple[int, registry_pb2.UploadFileResponse]:
     """Asks where to resume (0 when the cut came before anything was durable), then sends from
-    there; retries while the cut stream still holds the file."""
+    there; retries while the cut stream still holds the file, and asks again when its last parts
+    became durable after the offset was read (as the SDK does)."""
     deadline = time.monotonic() + 30
     while True:
         offset = durable_offset(registry, reference, path)
         try:
             return offset, registry.UploadFile(requests(offset), timeout=60)
         except grpc.RpcError as error:
-            if error.code() is not grpc.StatusCode.ABORTED or time.monotonic() > deadline:
+            moved = error.code() is grpc.StatusCode.FAILED_PRECONDITION and "not where to resume" in str(
+                error.details()
+            )
+            if not (moved or error.code() is grpc.StatusCode.ABORTED) or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
 

@@ -38,6 +38,11 @@ def test_deliveries_are_signed_and_sent_in_order(client: modelyard.Client, proje
     assert first.headers["modelyard-event"] == "version.created"
     assert not first.signed_by("whsec_someone-else")
 
+    # The receiver holds a request before the deliverer has recorded its answer.
+    eventually(
+        lambda: [d.state for d in client.webhook_deliveries(hook.subscription.id)] == ["DELIVERED"] * 4,
+        what="four deliveries recorded",
+    )
     log = list(client.webhook_deliveries(hook.subscription.id))
     assert [(d.state, d.response_code, d.attempts) for d in log] == [("DELIVERED", 200, 1)] * 4
     assert [d.event_id for d in reversed(log)] == [e["id"] for e in events]
