@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+import redis
 from auth_sessions import AuthTokens, Session, new_token, refused
 from concurrency import at_once
 from google.protobuf import duration_pb2
@@ -404,6 +405,49 @@ def test_a_revoked_token_or_removed_role_counts_at_once_on_every_replica(
         there.close()
     finally:
         other.stop()
+
+
+def test_a_cached_read_with_a_token_asks_redis_for_the_identity_and_the_version_at_once(
+    people: People,
+    tmp_path: Path,
+    auth_dsn: str,
+    auth_tokens: AuthTokens,
+    launch_metadata: Callable[..., ServiceProcess],
+) -> None:
+    """Both lookups leave in one write, so Redis reads one request per call, not two; a caller
+    with no role still learns nothing from the version's lookup."""
+    with EmbeddedRedis(tmp_path / "redis") as redis_alone:
+        replica = launch_metadata(tmp_path / "replica", auth_dsn, redis_alone.url, **auth_tokens.metadata_settings())
+        try:
+            _create_model(people.alice, people.project)
+            reference = f"{people.project}/scorer:1"
+            people.alice.metadata(
+                "CreateModelVersion", metadata_pb2.CreateModelVersionRequest(model=f"{people.project}/scorer")
+            )
+            there = Session(replica.target, _token(people, "alice"))
+            stranger = Session(replica.target, _token(people, "carol"))
+            read = metadata_pb2.GetModelVersionRequest(reference=reference)
+            for _ in range(3):  # the identity and the version cached
+                assert there.metadata("GetModelVersion", read).version.reference == reference
+            with redis.Redis.from_url(redis_alone.url) as admin_client:
+                before = admin_client.info("stats")["total_reads_processed"]
+                for _ in range(30):
+                    assert there.metadata("GetModelVersion", read).version.reference == reference
+                reads = admin_client.info("stats")["total_reads_processed"] - before - 1  # INFO's own
+            assert 30 <= reads <= 33, reads
+            missing = metadata_pb2.GetModelVersionRequest(reference=f"{people.project}/scorer:9")
+            code, message = refused(lambda: stranger.metadata("GetModelVersion", read))
+            assert code is DENIED and message.startswith(f"GetModelVersion: {people.names['carol']} may not"), message
+            assert refused(lambda: stranger.metadata("GetModelVersion", missing)) == (code, message)
+            there.close()
+            stranger.close()
+        finally:
+            replica.stop()
+
+
+def _token(people: People, who: str) -> str:
+    session = people.sessions[who]
+    return session.auth("CreateToken", auth_pb2.CreateTokenRequest(description="one redis read")).secret
 
 
 def test_a_bad_bootstrap_token_stops_the_service_with_a_line_saying_why(tmp_path: Path, auth_dsn: str) -> None:

@@ -38,6 +38,25 @@ def test_calls_in_flight_together_each_get_their_own_reply(redis_server: Embedde
     asyncio.run(run())
 
 
+def test_commands_sent_in_one_turn_of_the_loop_leave_in_one_write(redis_server: EmbeddedRedis) -> None:
+    async def run() -> None:
+        pipe = _pipe(redis_server.url)
+        try:
+            assert pipe.send("PING") is None  # not connected yet: the caller awaits ``call`` instead
+            await pipe.call("SET", "pipe:sent", "x")
+            reads = int((await pipe.call("INFO", "stats")).split(b"total_reads_processed:")[1].split(b"\r\n")[0])
+            first, second = pipe.send("GET", "pipe:sent"), pipe.send("EVALSHA", "0" * 40, 0)
+            third = await pipe.call("INFO", "stats")
+            assert first is not None and second is not None
+            assert (await first, type(await second)) == (b"x", ResponseError)  # an error reply is a value
+            after = int(third.split(b"total_reads_processed:")[1].split(b"\r\n")[0])
+            assert after - reads == 1  # the two sends and the INFO in one read
+        finally:
+            pipe.close()
+
+    asyncio.run(run())
+
+
 def test_a_url_selects_its_database_and_tls_urls_are_left_to_redis_py(redis_server: EmbeddedRedis) -> None:
     async def run() -> None:
         base = redis_server.url.rsplit("/", 1)[0]

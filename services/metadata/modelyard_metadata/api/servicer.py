@@ -138,7 +138,7 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
     async def GetModelVersion(  # type: ignore[override]
         self, request: metadata_pb2.GetModelVersionRequest, context: Context
     ) -> bytes:
-        version = await self._catalog.versions.get_encoded(await self._callers.current(), request.reference)
+        version = await self._catalog.versions.get_encoded(self._callers.current(), request.reference)
         return wire.get_response(version)
 
     async def ListModelVersions(

@@ -49,6 +49,7 @@ __all__ = [
     "ProjectStats",
     "SearchQuery",
     "Subscription",
+    "VersionRead",
     "WireFormat",
 ]
 
@@ -139,6 +140,18 @@ class MetadataTransaction(Protocol):
     async def grant_role(self, project: str, principal: str, role: Role, granted_by: str) -> RoleBinding: ...
 
 
+class VersionRead(Protocol):
+    """A read of one version started already (``MetadataStore.start_encoded_version``)."""
+
+    async def result(self) -> EncodedVersion | None:
+        """The version, None when there is none."""
+        ...
+
+    def discard(self) -> None:
+        """It will not be read after all."""
+        ...
+
+
 class MetadataStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[MetadataTransaction]: ...
     async def principal_identity(self, name: str) -> Identity | None:
@@ -152,8 +165,9 @@ class MetadataStore(Protocol):
     async def get_model(self, project: str, name: str) -> Model | None: ...
     async def list_models(self, project: str, include_archived: bool, after: str, limit: int) -> list[Model]: ...
     async def get_version(self, ref: VersionRef) -> ModelVersion | None: ...
-    async def get_encoded_version(self, ref: VersionRef) -> EncodedVersion | None:
-        """The version ``ref`` names, as the wire carries it."""
+    def start_encoded_version(self, ref: VersionRef) -> VersionRead:
+        """Starts reading the version ``ref`` names, as the wire carries it: what can be asked
+        at once (a cache lookup) leaves now, with whatever else this turn of the loop sends."""
         ...
 
     async def find_versions(self, refs: Sequence[VersionRef]) -> list[ModelVersion | None]:

@@ -4,7 +4,7 @@ by reference or several side by side, listing, searching and updating them."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from modelyard_common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
@@ -106,14 +106,26 @@ class Versions:
         may_read(caller, ref.project, action)
         return await find_version(self._store, ref)
 
-    async def get_encoded(self, caller: Caller, reference: str) -> EncodedVersion:
+    async def get_encoded(self, authenticate: Awaitable[Caller], reference: str) -> EncodedVersion:
         """GetModelVersion: as ``get``, the version as the wire carries it (the hot read: its
-        message comes from the cache or storage as it is)."""
-        ref = parse_reference(reference)
-        scoped = caller.identity if caller.identity is not None and caller.identity.scope is not None else None
-        if scoped is None:
-            may_read(caller, ref.project, "GetModelVersion")
-        found = await self._store.get_encoded_version(ref)
+        message comes from the cache or storage as it is). Its cache lookup leaves together with
+        the caller's (one round trip to the cache, not two); what it found is used only once
+        the caller may read it, and Postgres is read only then."""
+        try:
+            ref = parse_reference(reference)
+        except InvalidArgumentError:
+            await authenticate  # a caller who may not call at all is told that first
+            raise
+        read = self._store.start_encoded_version(ref)
+        try:
+            caller = await authenticate
+            scoped = caller.identity if caller.identity is not None and caller.identity.scope is not None else None
+            if scoped is None:
+                may_read(caller, ref.project, "GetModelVersion")
+        except BaseException:
+            read.discard()
+            raise
+        found = await read.result()
         if scoped is not None:  # denied alike whether the version exists or not
             require_scope(scoped, found.reference if found else None, "GetModelVersion")
         if found is None:

@@ -35,6 +35,7 @@ are remembered; this process reads no cached row again until those bumps have be
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -50,7 +51,7 @@ from redis.exceptions import RedisError, ResponseError
 from modelyard_metadata.metrics import CACHE_ERRORS, CACHE_LOOKUPS
 from modelyard_metadata.storage.redis_pipe import RedisPipe
 
-__all__ = ["AUTH", "VersionCache", "decode_row"]
+__all__ = ["AUTH", "Lookup", "VersionCache", "decode_row"]
 
 logger = logging.getLogger(__name__)
 
@@ -174,18 +175,30 @@ class VersionCache:
             _BYPASS.inc()
             return None, None
         try:
-            generation, data, writing = await self._run(
-                self._get, self._write_keys([model]), [self._row_prefix(model), f":{key}"]
-            )
+            reply = await self._run(self._get, self._write_keys([model]), [self._row_prefix(model), f":{key}"])
         except (RedisError, OSError) as exc:
             self._failed("get", exc)
             _BYPASS.inc()
             return None, None
+        return self._found(reply)
+
+    @staticmethod
+    def _found(reply: list[Any]) -> tuple[bytes | None, str | None]:
+        generation, data, writing = reply
         if data is None:
             _MISS.inc()
             return None, None if writing else generation.decode()
         _HIT.inc()
         return data, None
+
+    def lookup_bytes(self, model: str, key: str) -> Lookup:
+        """``get_bytes``, its command sent now with the others of this turn of the event loop
+        (one round trip for them all), its answer read later by ``Lookup.result``."""
+        reply = None
+        if self._pipe is not None and not self._pending and time.monotonic() >= self._down_until:
+            keys = self._write_keys([model])
+            reply = self._pipe.send("EVALSHA", self._get.sha, len(keys), *keys, self._row_prefix(model), f":{key}")
+        return Lookup(self, model, key, reply)
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         if self._pipe is None:
@@ -233,3 +246,37 @@ class VersionCache:
             self._failed("invalidate", exc)
             return
         self._pending = set()
+
+
+def _retrieved(reply: asyncio.Future[Any]) -> None:
+    if not reply.cancelled():
+        reply.exception()
+
+
+class Lookup:
+    """A lookup of ``VersionCache.get_bytes`` sent already (``lookup_bytes``)."""
+
+    __slots__ = ("_cache", "_key", "_model", "_reply")
+
+    def __init__(self, cache: VersionCache, model: str, key: str, reply: asyncio.Future[Any] | None) -> None:
+        self._cache, self._model, self._key, self._reply = cache, model, key, reply
+
+    async def result(self) -> tuple[bytes | None, str | None]:
+        """As ``get_bytes`` answers; it is asked now when nothing could be sent then (no pipe, not
+        connected yet, Redis failing) or Redis did not know the script yet."""
+        if self._reply is None:
+            return await self._cache.get_bytes(self._model, self._key)
+        try:
+            reply = await self._reply
+        except (RedisError, OSError) as exc:
+            self._cache._failed("get", exc)
+            _BYPASS.inc()
+            return None, None
+        if isinstance(reply, ResponseError):  # NOSCRIPT: get_bytes loads the script
+            return await self._cache.get_bytes(self._model, self._key)
+        return self._cache._found(reply)
+
+    def discard(self) -> None:
+        """It will not be read: a failure is not reported as an exception never retrieved."""
+        if self._reply is not None:
+            self._reply.add_done_callback(_retrieved)

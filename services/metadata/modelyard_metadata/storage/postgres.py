@@ -29,7 +29,7 @@ from modelyard_metadata.domain.ports import AuditQuery, ProjectStats, SearchQuer
 from modelyard_metadata.domain.validation import VersionRef
 from modelyard_metadata.storage import search_sql
 from modelyard_metadata.storage.access import PRINCIPAL_IDENTITY, identity_from_row
-from modelyard_metadata.storage.cache import VersionCache
+from modelyard_metadata.storage.cache import Lookup, VersionCache
 from modelyard_metadata.storage.queries import (
     ENCODED_COLUMNS,
     MODEL,
@@ -202,14 +202,12 @@ class PgStore:
         row = await self._cached_row(ref.model_name, _cache_key(ref), query, args)
         return version_from_row(row) if row else None
 
-    async def get_encoded_version(self, ref: VersionRef) -> EncodedVersion | None:
+    def start_encoded_version(self, ref: VersionRef) -> EncodedRead:
         key = "w" + _cache_key(ref)
-        generation = None
-        if self._cache is not None:
-            data, generation = await self._cache.get_bytes(ref.model_name, key)
-            if data is not None:
-                reference, _, message = data.partition(b"\n")  # references hold no newline
-                return EncodedVersion(reference.decode(), message)
+        return EncodedRead(self, ref, key, self._cache.lookup_bytes(ref.model_name, key) if self._cache else None)
+
+    async def encoded_from_postgres(self, ref: VersionRef, key: str, generation: str | None) -> EncodedVersion | None:
+        """The version ``ref`` names, read from Postgres and cached under ``generation`` (None: not)."""
         query, args = ref_query(ref, lock=False, columns=ENCODED_COLUMNS)
         async with self._connection() as conn:
             row = await conn.fetchrow(query, *args)
@@ -362,3 +360,24 @@ def _audit_where(query: AuditQuery, first: int) -> tuple[str, list[Any]]:
     if query.since is not None:
         clauses.append(f"time >= {arg(query.since)}")
     return "".join(f" AND {c}" for c in clauses), args
+
+
+class EncodedRead:
+    """A read of one version as the wire carries it (``PgStore.start_encoded_version``): its
+    cache lookup sent already, Postgres read (on a miss) only when its result is asked for."""
+
+    __slots__ = ("_cached", "_key", "_ref", "_store")
+
+    def __init__(self, store: PgStore, ref: VersionRef, key: str, cached: Lookup | None) -> None:
+        self._store, self._ref, self._key, self._cached = store, ref, key, cached
+
+    async def result(self) -> EncodedVersion | None:
+        data, generation = await self._cached.result() if self._cached is not None else (None, None)
+        if data is not None:
+            reference, _, message = data.partition(b"\n")  # references hold no newline
+            return EncodedVersion(reference.decode(), message)
+        return await self._store.encoded_from_postgres(self._ref, self._key, generation)
+
+    def discard(self) -> None:
+        if self._cached is not None:
+            self._cached.discard()

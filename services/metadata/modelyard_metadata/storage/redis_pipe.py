@@ -196,6 +196,15 @@ class RedisPipe:
             raise reply
         return reply
 
+    def send(self, *args: bytes | str | int) -> asyncio.Future[Reply] | None:
+        """Sends one command now, with the others of this turn of the loop, and returns its reply
+        to come (an error reply as a ResponseError value, not raised); None when not connected,
+        as connecting takes awaiting (``call`` does)."""
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            return None
+        return protocol.call(args)
+
     async def _connected(self) -> _Protocol:
         async with self._lock:
             if self._protocol is None or self._protocol.closed:
