@@ -64,11 +64,14 @@ def _encoded(version: ModelVersion) -> EncodedVersion:
     )
 
 
-def test_a_stored_message_with_its_aliases_and_lineage_appended_is_the_whole_version() -> None:
+def test_a_stored_message_with_its_aliases_and_lineage_appended_is_the_whole_version_in_either_response() -> None:
     for aliases, produced_by in (((), ()), (("best", "champion"), ()), ((), ("p/a:1", "p/b:2")), (("x",), ("p/a:1",))):
         version = _version(3, aliases, produced_by)
-        response = metadata_pb2.GetModelVersionResponse.FromString(wire.get_response(_encoded(version)))
+        answered = wire.version_response(_encoded(version))
+        response = metadata_pb2.GetModelVersionResponse.FromString(answered)
         assert response == metadata_pb2.GetModelVersionResponse(version=version_to_pb(version))
+        created = metadata_pb2.CreateModelVersionResponse.FromString(answered)  # the same bytes answer a create
+        assert created == metadata_pb2.CreateModelVersionResponse(version=version_to_pb(version))
 
 
 def test_a_search_page_assembled_from_messages_decodes_as_built_whole() -> None:

@@ -125,21 +125,21 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         model = await self._catalog.models.archive(await self._callers.current(), request.name, request.reason)
         return metadata_pb2.ArchiveModelResponse(model=convert.model_to_pb(model))
 
-    async def CreateModelVersion(
+    # These three answer with their responses serialized already (api/wire.py), which the
+    # interceptor sends as they are; the stubs know only messages.
+    async def CreateModelVersion(  # type: ignore[override]
         self, request: metadata_pb2.CreateModelVersionRequest, context: Context
-    ) -> metadata_pb2.CreateModelVersionResponse:
+    ) -> bytes:
         version = await self._catalog.versions.create(
             await self._callers.current(), request.model, convert.version_spec_from_pb(request)
         )
-        return metadata_pb2.CreateModelVersionResponse(version=convert.version_to_pb(version))
+        return wire.version_response(version)
 
-    # These two answer with their responses serialized already (api/wire.py), which the
-    # interceptor sends as they are; the stubs know only messages.
     async def GetModelVersion(  # type: ignore[override]
         self, request: metadata_pb2.GetModelVersionRequest, context: Context
     ) -> bytes:
         version = await self._catalog.versions.get_encoded(self._callers.current(), request.reference)
-        return wire.get_response(version)
+        return wire.version_response(version)
 
     async def ListModelVersions(
         self, request: metadata_pb2.ListModelVersionsRequest, context: Context

@@ -1,5 +1,5 @@
 """Versions on the wire as bytes: the messages storage keeps (``ProtoWire``, its WireFormat) and
-the responses of GetModelVersion and SearchModelVersions assembled from them, without building a
+the responses of CreateModelVersion, GetModelVersion and SearchModelVersions assembled from them, without building a
 message again (the interceptor sends bytes a handler returns as they are).
 
 A message written after another merges into it: scalars of the second win, its repeated fields
@@ -17,7 +17,7 @@ from modelyard.v1 import metadata_pb2, types_pb2
 from modelyard_metadata.api.convert import version_to_pb
 from modelyard_metadata.domain.entities import EncodedVersion, ModelVersion
 
-__all__ = ["ProtoWire", "get_response", "search_response"]
+__all__ = ["ProtoWire", "search_response", "version_response"]
 
 _LENGTH_DELIMITED = 2
 
@@ -39,6 +39,7 @@ def _tag(number: int) -> bytes:
     return _varint(number << 3 | _LENGTH_DELIMITED)
 
 
+# The field of both responses holding one version (tests/unit/metadata/test_wire.py: the same number).
 _VERSION_TAG = _tag(metadata_pb2.GetModelVersionResponse.VERSION_FIELD_NUMBER)
 _VERSIONS_TAG = _tag(metadata_pb2.SearchModelVersionsResponse.VERSIONS_FIELD_NUMBER)
 
@@ -55,8 +56,8 @@ class ProtoWire:
         return types_pb2.ModelVersion(aliases=aliases, produced_by=produced_by).SerializeToString()
 
 
-def get_response(version: EncodedVersion) -> bytes:
-    """A serialized GetModelVersionResponse."""
+def version_response(version: EncodedVersion) -> bytes:
+    """A serialized GetModelVersionResponse or CreateModelVersionResponse."""
     return _VERSION_TAG + _varint(len(version.message)) + version.message
 
 

@@ -48,7 +48,8 @@ class Versions:
         self._guard = guard
         self._models = models
 
-    async def create(self, caller: Caller, model_name: str, spec: VersionSpec) -> ModelVersion:
+    async def create(self, caller: Caller, model_name: str, spec: VersionSpec) -> EncodedVersion:
+        """CreateModelVersion: the version as the wire carries it (the message stored with it)."""
         project, name = parse_model_name("model", model_name)
         parents = check_version_spec(spec)
         if spec.stage not in (Stage.DEVELOPMENT, Stage.ARCHIVED):
@@ -96,7 +97,7 @@ class Versions:
             await tx.append_audit(
                 NewAuditEvent(caller, "version.create", project, created.reference, after=snapshot(created))
             )
-        return created
+            return tx.encoded(created)
 
     async def get(self, caller: Caller, reference: str, action: str = "GetModelVersion") -> ModelVersion:
         ref = parse_reference(reference)

@@ -13,6 +13,7 @@ from modelyard_common.errors import AlreadyExistsError, NotFoundError
 from modelyard_common.postgres import connection
 from modelyard_metadata.domain.access import Role, RoleBinding
 from modelyard_metadata.domain.entities import (
+    EncodedVersion,
     MetricPoint,
     Model,
     ModelVersion,
@@ -93,6 +94,7 @@ class PgTransaction:
         self._conn = conn
         self._wire = wire
         self._messages: dict[int, bytes] = {}
+        self._written: dict[int, bytes] = {}
         self.touched: set[str] = set()
 
     def _encoded(self, version: ModelVersion) -> ModelVersion:
@@ -100,8 +102,14 @@ class PgTransaction:
         event, or before COMMIT (see version_wire; without ``wire``, readers encode it from the
         row). Every change of a version's row goes through ``_update``, which drops it meanwhile."""
         if self._wire is not None:
-            self._messages[version.id] = self._wire.version(version)
+            self._messages[version.id] = self._written[version.id] = self._wire.version(version)
         return version
+
+    def encoded(self, version: ModelVersion) -> EncodedVersion:
+        """``version`` as the wire carries it: the message stored for it in this transaction."""
+        assert self._wire is not None, "a transaction of versions has a wire format"
+        message = self._written.get(version.id) or self._wire.version(version)
+        return EncodedVersion(version.reference, message + self._wire.appended(version.aliases, version.produced_by))
 
     async def store_messages(self) -> None:
         """Stores the messages of the versions changed since the last audit event."""
