@@ -129,16 +129,22 @@ async def _projects_calls(client: modelyard.aio.AsyncClient) -> None:
 
 
 _COUNTER = re.compile(r"^modelyard_rpc_requests_total\{([^}]*)\} ([0-9.e+]+)$", re.M)
+# What the services call on their own while pages are served (the deploy service's scoring
+# scheduler and event forwarder), not counted.
+_BACKGROUND = frozenset({"ScoringService/ClaimScoringRuns", "MetadataService/RecordServiceEvents"})
 
 
 async def rpc_counts(http: httpx.AsyncClient, metrics_urls: list[str]) -> Counter[str]:
-    """The RPCs the services at ``metrics_urls`` served so far, by "service/method"."""
+    """The RPCs the services at ``metrics_urls`` served so far, by "service/method", but those
+    the services make by themselves."""
     counts: Counter[str] = Counter()
     for url in metrics_urls:
         text = (await http.get(url)).text
         for labels, value in _COUNTER.findall(text):
             fields = dict(re.findall(r'(\w+)="([^"]*)"', labels))
-            counts[f"{fields['service']}/{fields['method']}"] += int(float(value))
+            method = f"{fields['service']}/{fields['method']}"
+            if method not in _BACKGROUND:
+                counts[method] += int(float(value))
     return counts
 
 
