@@ -17,7 +17,7 @@ __all__ = ["Row", "cases_json", "print_report", "rows_of", "targets"]
 
 TARGETS = {
     "upload_ratio": 0.9,
-    "download_ratio": 0.6,
+    "download_ratio": 0.75,  # issue 17 (0.6 before)
     "rss_growth": 1.5,
     "rss_share_of_file": 0.5,
 }

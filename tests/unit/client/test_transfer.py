@@ -18,6 +18,7 @@ import modelyard
 from modelyard import ArtifactFile, ArtifactStatus, TransferPhase, TransferProgress, UploadSession, VersionStatus
 from modelyard._files import (
     CHUNK_SIZE,
+    WRITE_SIZE,
     LocalFile,
     WriteBehind,
     hash_file,
@@ -220,6 +221,8 @@ def test_an_upload_stream_keeps_an_error_of_the_progress_callback(tmp_path: Path
 
 def test_a_pull_writes_and_hashes_every_chunk_in_order(tmp_path: Path) -> None:
     chunks = [bytes([i]) * (1000 + i) for i in range(50)]
+    # and chunks written in several pieces (WRITE_SIZE), one exactly one piece
+    chunks += [os.urandom(CHUNK_SIZE + 3), os.urandom(WRITE_SIZE), os.urandom(2 * WRITE_SIZE - 1)]
     digest = hashlib.sha256()
     with (tmp_path / "out").open("wb") as out, WriteBehind(out, digest, depth=2) as sink:
         for chunk in chunks:

@@ -38,6 +38,11 @@ __all__ = [
 ]
 
 CHUNK_SIZE = 1024 * 1024
+# Pulled bytes go to the file in writes of this size (as boto3's downloads do), not a 1 MiB
+# chunk at once: the kernel backs a large write with large page-cache folios, whose allocation
+# cost a pull of 1 GiB 4-5 s of system time here, against 0.8 s in 256 KiB writes
+# (docs/benchmarks.md, artifacts).
+WRITE_SIZE = 256 * 1024
 
 Progress = Callable[[TransferProgress], None]
 
@@ -98,9 +103,10 @@ def hash_file(source: Path, path: str, report: Progress) -> LocalFile:
 
 
 class WriteBehind:
-    """Writes chunks to ``out`` and hashes them on a thread of its own, so that receiving the
-    next chunk overlaps with both (they release the GIL); at most ``depth`` chunks wait. Leaving
-    the ``with`` waits for the writes, and raises the first one that failed."""
+    """Writes chunks to ``out`` (in pieces of WRITE_SIZE) and hashes them on a thread of its
+    own, so that receiving the next chunk overlaps with both (they release the GIL); at most
+    ``depth`` chunks wait. Leaving the ``with`` waits for the writes, and raises the first one
+    that failed."""
 
     def __init__(self, out: BinaryIO, digest: Hasher, depth: int = 8) -> None:
         self._out, self._digest = out, digest
@@ -128,7 +134,9 @@ class WriteBehind:
         while (chunk := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    self._out.write(chunk)
+                    view = memoryview(chunk)
+                    for start in range(0, len(view), WRITE_SIZE):
+                        self._out.write(view[start : start + WRITE_SIZE])
                     self._digest.update(chunk)
                 except BaseException as exc:  # surfaced by put() or on leaving the with
                     self._error = exc
