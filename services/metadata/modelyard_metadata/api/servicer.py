@@ -125,8 +125,8 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         model = await self._catalog.models.archive(await self._callers.current(), request.name, request.reason)
         return metadata_pb2.ArchiveModelResponse(model=convert.model_to_pb(model))
 
-    # These three answer with their responses serialized already (api/wire.py), which the
-    # interceptor sends as they are; the stubs know only messages.
+    # These answer with their responses serialized already (api/wire.py), which the interceptor
+    # sends as they are; the stubs know only messages. So do LogMetrics and SearchModelVersions.
     async def CreateModelVersion(  # type: ignore[override]
         self, request: metadata_pb2.CreateModelVersionRequest, context: Context
     ) -> bytes:
@@ -173,13 +173,13 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         )
         return wire.search_response(versions, token)
 
-    async def LogMetrics(
+    async def LogMetrics(  # type: ignore[override]
         self, request: metadata_pb2.LogMetricsRequest, context: Context
-    ) -> metadata_pb2.LogMetricsResponse:
+    ) -> bytes:
         now = datetime.now(UTC)
         points = [convert.metric_from_pb(i, m, now) for i, m in enumerate(request.metrics)]
         version = await self._catalog.metrics.log(await self._callers.current(), request.reference, points)
-        return metadata_pb2.LogMetricsResponse(version=convert.version_to_pb(version))
+        return wire.version_response(version)
 
     async def GetMetricHistory(
         self, request: metadata_pb2.GetMetricHistoryRequest, context: Context

@@ -1,6 +1,7 @@
 """Versions on the wire as bytes: the messages storage keeps (``ProtoWire``, its WireFormat) and
-the responses of CreateModelVersion, GetModelVersion and SearchModelVersions assembled from them, without building a
-message again (the interceptor sends bytes a handler returns as they are).
+the responses of CreateModelVersion, GetModelVersion, LogMetrics and SearchModelVersions
+assembled from them, without building a message again (the interceptor sends bytes a handler
+returns as they are).
 
 A message written after another merges into it: scalars of the second win, its repeated fields
 are appended. So a version's stored message, which has no aliases and no produced_by, followed by
@@ -39,7 +40,7 @@ def _tag(number: int) -> bytes:
     return _varint(number << 3 | _LENGTH_DELIMITED)
 
 
-# The field of both responses holding one version (tests/unit/metadata/test_wire.py: the same number).
+# The field of the responses holding one version (tests/unit/metadata/test_wire.py: the same number).
 _VERSION_TAG = _tag(metadata_pb2.GetModelVersionResponse.VERSION_FIELD_NUMBER)
 _VERSIONS_TAG = _tag(metadata_pb2.SearchModelVersionsResponse.VERSIONS_FIELD_NUMBER)
 
@@ -57,7 +58,7 @@ class ProtoWire:
 
 
 def version_response(version: EncodedVersion) -> bytes:
-    """A serialized GetModelVersionResponse or CreateModelVersionResponse."""
+    """A serialized GetModelVersionResponse, CreateModelVersionResponse or LogMetricsResponse."""
     return _VERSION_TAG + _varint(len(version.message)) + version.message
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from modelyard_metadata.domain.access import Role
-from modelyard_metadata.domain.entities import Caller, MetricPoint, ModelVersion, NewAuditEvent
+from modelyard_metadata.domain.entities import Caller, EncodedVersion, MetricPoint, NewAuditEvent
 from modelyard_metadata.domain.guard import Guard
 from modelyard_metadata.domain.lookups import lock_version
 from modelyard_metadata.domain.ports import MetadataStore
@@ -26,7 +26,8 @@ class Metrics:
         self._guard = guard
         self._versions = versions
 
-    async def log(self, caller: Caller, reference: str, points: Sequence[MetricPoint]) -> ModelVersion:
+    async def log(self, caller: Caller, reference: str, points: Sequence[MetricPoint]) -> EncodedVersion:
+        """LogMetrics: the version after them, as the wire carries it (the message stored with it)."""
         ref = parse_reference(reference)
         check_metric_points(points)
         caller = await self._guard.allow(caller, ref.project, Role.EDITOR, "LogMetrics", reference)
@@ -38,7 +39,7 @@ class Metrics:
             await tx.append_audit(
                 NewAuditEvent(caller, "version.metrics", version.project, version.reference, after={"metrics": logged})
             )
-        return updated
+            return tx.encoded(updated)
 
     async def history(self, caller: Caller, reference: str, name: str) -> list[MetricPoint]:
         check_key("name", name)

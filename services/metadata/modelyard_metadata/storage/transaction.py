@@ -29,6 +29,7 @@ from modelyard_metadata.storage.cache import AUTH, VersionCache
 from modelyard_metadata.storage.queries import (
     BY_ID,
     MODEL,
+    VERSION_COLUMNS,
     Connection,
     find_versions,
     one_row,
@@ -271,24 +272,32 @@ class PgTransaction:
         return self._encoded(await self._version_by_id(version.id))
 
     async def add_metrics(self, version: ModelVersion, points: Sequence[MetricPoint]) -> ModelVersion:
-        await self._conn.executemany(
-            "INSERT INTO metric_points (version_id, name, number, structured, step, time, scoring_run_id) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            [
-                (version.id, p.name, p.number, p.structured, p.step, p.time, p.source and p.source.scoring_run)
-                for p in points
-            ],
-        )
         latest = {p.name: p for p in version.metrics}
         for point in points:
             current = latest.get(point.name)
             if current is None or (point.time, point.step) >= (current.time, current.step):
                 latest[point.name] = point
-        await self._update(
-            "model_versions", version.id, {"metrics": {name: metric_to_json(p) for name, p in latest.items()}}
+        self._messages.pop(version.id, None)  # older than this change, as in _update
+        # The points, the latest values and the version as they leave it, in one statement.
+        row = await self._conn.fetchrow(
+            f"""WITH p AS (
+                  INSERT INTO metric_points (version_id, name, number, structured, step, time, scoring_run_id)
+                  SELECT $1, name, number, structured::jsonb, step, time, run
+                  FROM unnest($2::text[], $3::float8[], $4::text[], $5::bigint[], $6::timestamptz[], $7::uuid[])
+                       AS u(name, number, structured, step, time, run))
+                UPDATE model_versions v SET metrics = $8, updated_at = now() WHERE v.id = $1
+                RETURNING {VERSION_COLUMNS}""",
+            version.id,
+            [p.name for p in points],
+            [p.number for p in points],
+            [None if p.structured is None else json_text(p.structured) for p in points],
+            [p.step for p in points],
+            [p.time for p in points],
+            [p.source and p.source.scoring_run for p in points],
+            {name: metric_to_json(p) for name, p in latest.items()},
         )
         self.touched.add(version.model_name)
-        return self._encoded(await self._version_by_id(version.id))
+        return self._encoded(version_from_row(one_row(row)))
 
     async def unpassed_gates(self, version: ModelVersion, stage: Stage) -> list[tuple[str, str | None]]:
         rows = await self._conn.fetch(
