@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from modelyard_common.settings import DatabaseSettings, MetadataCallerSettings
@@ -92,6 +92,14 @@ class DeploySettings(DatabaseSettings, MetadataCallerSettings):
     scoring_lease_seconds: float = Field(1800.0, ge=10, le=86400)
     """How long a scoring run is leased to the leader: one it has not recorded by then (the
     leader died) is scored again by the next."""
+
+    @field_validator("kubernetes_worker_addr")
+    @classmethod
+    def _ipv6_host_in_brackets(cls, value: str) -> str:
+        """``$(POD_IP):7412`` of a pod with an IPv6 address reads ``fd00::7:7412``: the host (all
+        before the last colon) goes in brackets, ``[fd00::7]:7412``, for gRPC to find the port."""
+        host, _, port = value.rpartition(":")
+        return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else value
 
     @model_validator(mode="after")
     def _worker_addr_for_kubernetes_jobs(self) -> Self:

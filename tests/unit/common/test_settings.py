@@ -97,3 +97,17 @@ def test_processes_are_set_on_the_first_process_only_and_deploy_has_none() -> No
         RegistrySettings(db_dsn="postgresql://x", processes=0)
     # Deploy elects a leader among its replicas: it takes no process count.
     assert "processes" not in DeploySettings.model_fields
+
+
+def test_a_job_pods_ipv6_address_gets_its_host_in_brackets() -> None:
+    """deploy/k8s sets the address to ``$(POD_IP):7412``; in an IPv6 cluster that reads ``fd00::7:7412``."""
+    given = {
+        "fd00:10:244::7:7412": "[fd00:10:244::7]:7412",
+        "[fd00::7]:7412": "[fd00::7]:7412",
+        "10.42.0.7:7412": "10.42.0.7:7412",
+        "deploy.modelyard.svc:7412": "deploy.modelyard.svc:7412",
+        "": "",
+    }
+    for value, expected in given.items():
+        settings = DeploySettings(db_dsn="postgresql://x", metadata_addr="m:1", kubernetes_worker_addr=value)
+        assert settings.kubernetes_worker_addr == expected, value
