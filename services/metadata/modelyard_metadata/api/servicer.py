@@ -125,8 +125,8 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         model = await self._catalog.models.archive(await self._callers.current(), request.name, request.reason)
         return metadata_pb2.ArchiveModelResponse(model=convert.model_to_pb(model))
 
-    # These answer with their responses serialized already (api/wire.py), which the interceptor
-    # sends as they are; the stubs know only messages. So do LogMetrics and SearchModelVersions.
+    # The RPCs answering versions answer with their responses serialized already (api/wire.py),
+    # which the interceptor sends as they are; the stubs know only messages.
     async def CreateModelVersion(  # type: ignore[override]
         self, request: metadata_pb2.CreateModelVersionRequest, context: Context
     ) -> bytes:
@@ -151,14 +151,14 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
             versions=[convert.version_to_pb(v) for v in versions], next_page_token=token
         )
 
-    async def UpdateModelVersion(
+    async def UpdateModelVersion(  # type: ignore[override]
         self, request: metadata_pb2.UpdateModelVersionRequest, context: Context
-    ) -> metadata_pb2.UpdateModelVersionResponse:
+    ) -> bytes:
         changes = convert.version_changes_from_pb(request.version, request.update_mask.paths)
         version = await self._catalog.versions.update(
             await self._callers.current(), request.reference, changes, request.reason
         )
-        return metadata_pb2.UpdateModelVersionResponse(version=convert.version_to_pb(version))
+        return wire.version_response(version)
 
     async def SearchModelVersions(  # type: ignore[override]
         self, request: metadata_pb2.SearchModelVersionsRequest, context: Context
@@ -187,14 +187,14 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         points = await self._catalog.metrics.history(await self._callers.current(), request.reference, request.name)
         return metadata_pb2.GetMetricHistoryResponse(points=[convert.metric_to_pb(p) for p in points])
 
-    async def TransitionStage(
+    async def TransitionStage(  # type: ignore[override]
         self, request: metadata_pb2.TransitionStageRequest, context: Context
-    ) -> metadata_pb2.TransitionStageResponse:
+    ) -> bytes:
         stage = convert.stage_from_pb("stage", request.stage)
         version = await self._catalog.lifecycle.transition_stage(
             await self._callers.current(), request.reference, stage, request.reason
         )
-        return metadata_pb2.TransitionStageResponse(version=convert.version_to_pb(version))
+        return wire.version_response(version)
 
     async def SetAlias(self, request: metadata_pb2.SetAliasRequest, context: Context) -> metadata_pb2.SetAliasResponse:
         version, previous = await self._catalog.lifecycle.set_alias(
@@ -252,21 +252,21 @@ class MetadataServicer(metadata_pb2_grpc.MetadataServiceServicer):
         ):
             yield metadata_pb2.WatchEventsResponse(event=convert.audit_to_pb(event))
 
-    async def CommitArtifact(
+    async def CommitArtifact(  # type: ignore[override]
         self, request: metadata_pb2.CommitArtifactRequest, context: Context
-    ) -> metadata_pb2.CommitArtifactResponse:
+    ) -> bytes:
         version = await self._catalog.artifacts.commit(
             await self._callers.current(), request.reference, convert.artifact_from_pb(request.artifact)
         )
-        return metadata_pb2.CommitArtifactResponse(version=convert.version_to_pb(version))
+        return wire.version_response(version)
 
-    async def FailUpload(
+    async def FailUpload(  # type: ignore[override]
         self, request: metadata_pb2.FailUploadRequest, context: Context
-    ) -> metadata_pb2.FailUploadResponse:
+    ) -> bytes:
         version = await self._catalog.artifacts.fail_upload(
             await self._callers.current(), request.reference, request.reason
         )
-        return metadata_pb2.FailUploadResponse(version=convert.version_to_pb(version))
+        return wire.version_response(version)
 
     async def RecordServiceEvents(
         self, request: metadata_pb2.RecordServiceEventsRequest, context: Context

@@ -1,7 +1,8 @@
 """Versions on the wire as bytes: the messages storage keeps (``ProtoWire``, its WireFormat) and
-the responses of CreateModelVersion, GetModelVersion, LogMetrics and SearchModelVersions
-assembled from them, without building a message again (the interceptor sends bytes a handler
-returns as they are).
+the responses of SearchModelVersions and of the RPCs answering one version (Get, Create and
+Update ModelVersion, LogMetrics, TransitionStage, CommitArtifact, FailUpload) assembled from
+them, without building a message again (the interceptor sends bytes a handler returns as they
+are).
 
 A message written after another merges into it: scalars of the second win, its repeated fields
 are appended. So a version's stored message, which has no aliases and no produced_by, followed by
@@ -58,7 +59,7 @@ class ProtoWire:
 
 
 def version_response(version: EncodedVersion) -> bytes:
-    """A serialized GetModelVersionResponse, CreateModelVersionResponse or LogMetricsResponse."""
+    """A serialized response of an RPC answering one version (its field ``version``)."""
     return _VERSION_TAG + _varint(len(version.message)) + version.message
 
 

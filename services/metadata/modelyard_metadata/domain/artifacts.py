@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from modelyard_common.errors import FailedPreconditionError
-from modelyard_metadata.domain.entities import Caller, ModelVersion, NewAuditEvent, VersionStatus
+from modelyard_metadata.domain.entities import Caller, EncodedVersion, NewAuditEvent, VersionStatus
 from modelyard_metadata.domain.guard import Guard
 from modelyard_metadata.domain.lookups import lock_version
 from modelyard_metadata.domain.ports import MetadataStore
@@ -41,7 +41,8 @@ class Artifacts:
         self._store = store
         self._guard = guard
 
-    async def commit(self, caller: Caller, reference: str, artifact: dict[str, Any]) -> ModelVersion:
+    async def commit(self, caller: Caller, reference: str, artifact: dict[str, Any]) -> EncodedVersion:
+        """CommitArtifact: the version READY, as the wire carries it."""
         ref = parse_reference(reference)
         files = artifact.get("files", [])
         check_artifact_files(files)
@@ -49,16 +50,17 @@ class Artifacts:
         async with self._store.transaction() as tx:
             version = await lock_version(self._store, tx, ref)
             if already_committed(version, files):
-                return version
+                return tx.encoded(version)
             updated = await tx.update_version(
                 version, {"status": VersionStatus.READY, "status_message": "", "artifact": artifact}
             )
             await tx.append_audit(
                 NewAuditEvent(caller, "version.ready", version.project, version.reference, after={"artifact": artifact})
             )
-        return updated
+            return tx.encoded(updated)
 
-    async def fail_upload(self, caller: Caller, reference: str, reason: str) -> ModelVersion:
+    async def fail_upload(self, caller: Caller, reference: str, reason: str) -> EncodedVersion:
+        """FailUpload: the version FAILED, as the wire carries it."""
         ref = parse_reference(reference)
         check_text("reason", reason)
         caller = await self._guard.as_registry(caller, "FailUpload", ref.project, reference)
@@ -74,4 +76,4 @@ class Artifacts:
                     caller, "version.failed", version.project, version.reference, reason=reason or "upload failed"
                 )
             )
-        return updated
+            return tx.encoded(updated)

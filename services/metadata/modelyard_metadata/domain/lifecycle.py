@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from modelyard_common.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from modelyard_metadata.domain.access import Role
-from modelyard_metadata.domain.entities import Caller, ModelVersion, NewAuditEvent, Stage, VersionStatus
+from modelyard_metadata.domain.entities import Caller, EncodedVersion, ModelVersion, NewAuditEvent, Stage, VersionStatus
 from modelyard_metadata.domain.guard import Guard
 from modelyard_metadata.domain.lookups import find_version, lock_model, lock_version
 from modelyard_metadata.domain.ports import MetadataStore, MetadataTransaction
@@ -22,7 +22,8 @@ class Lifecycle:
         self._guard = guard
         self._protected_aliases = protected_aliases
 
-    async def transition_stage(self, caller: Caller, reference: str, stage: Stage, reason: str) -> ModelVersion:
+    async def transition_stage(self, caller: Caller, reference: str, stage: Stage, reason: str) -> EncodedVersion:
+        """TransitionStage: the version in its new stage, as the wire carries it."""
         ref = parse_reference(reference)
         check_text("reason", reason)
         caller = await self._guard.allow(caller, ref.project, Role.EDITOR, "TransitionStage", reference)
@@ -45,7 +46,7 @@ class Lifecycle:
                     reason=reason,
                 )
             )
-        return updated
+            return tx.encoded(updated)
 
     async def set_alias(
         self, caller: Caller, model_name: str, alias: str, number: int, reason: str

@@ -183,7 +183,8 @@ class Versions:
         )
         return await self._store.search_versions(query)
 
-    async def update(self, caller: Caller, reference: str, changes: dict[str, Any], reason: str) -> ModelVersion:
+    async def update(self, caller: Caller, reference: str, changes: dict[str, Any], reason: str) -> EncodedVersion:
+        """UpdateModelVersion: the version as it leaves the change, as the wire carries it."""
         ref = parse_reference(reference)
         spec_fields, parents = check_version_changes(changes)
         check_text("reason", reason)
@@ -209,7 +210,7 @@ class Versions:
                     reason=reason,
                 )
             )
-        return updated
+            return tx.encoded(updated)
 
 
 def _parents(refs: Sequence[VersionRef], found: Sequence[ModelVersion | None]) -> list[ModelVersion]:
