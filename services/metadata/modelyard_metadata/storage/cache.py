@@ -174,13 +174,21 @@ class VersionCache:
         if not await self._usable():
             _BYPASS.inc()
             return None, None
+        keys, args = self._get_keys_args(model, key)
         try:
-            reply = await self._run(self._get, self._write_keys([model]), [self._row_prefix(model), f":{key}"])
+            reply = await self._run(self._get, keys, args)
         except (RedisError, OSError) as exc:
-            self._failed("get", exc)
-            _BYPASS.inc()
-            return None, None
+            return self._get_failed(exc)
         return self._found(reply)
+
+    def _get_keys_args(self, model: str, key: str) -> tuple[list[str], list[str]]:
+        """The keys and arguments of _GET for ``key`` of ``model``."""
+        return self._write_keys([model]), [self._row_prefix(model), f":{key}"]
+
+    def _get_failed(self, exc: Exception) -> tuple[None, None]:
+        self._failed("get", exc)
+        _BYPASS.inc()
+        return None, None
 
     @staticmethod
     def _found(reply: list[Any]) -> tuple[bytes | None, str | None]:
@@ -196,8 +204,8 @@ class VersionCache:
         (one round trip for them all), its answer read later by ``Lookup.result``."""
         reply = None
         if self._pipe is not None and not self._pending and time.monotonic() >= self._down_until:
-            keys = self._write_keys([model])
-            reply = self._pipe.send("EVALSHA", self._get.sha, len(keys), *keys, self._row_prefix(model), f":{key}")
+            keys, args = self._get_keys_args(model, key)
+            reply = self._pipe.send("EVALSHA", self._get.sha, len(keys), *keys, *args)
         return Lookup(self, model, key, reply)
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
@@ -269,9 +277,7 @@ class Lookup:
         try:
             reply = await self._reply
         except (RedisError, OSError) as exc:
-            self._cache._failed("get", exc)
-            _BYPASS.inc()
-            return None, None
+            return self._cache._get_failed(exc)
         if isinstance(reply, ResponseError):  # NOSCRIPT: get_bytes loads the script
             return await self._cache.get_bytes(self._model, self._key)
         return self._cache._found(reply)

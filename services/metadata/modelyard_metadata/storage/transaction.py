@@ -277,7 +277,6 @@ class PgTransaction:
             current = latest.get(point.name)
             if current is None or (point.time, point.step) >= (current.time, current.step):
                 latest[point.name] = point
-        self._messages.pop(version.id, None)  # older than this change, as in _update
         # The points, the latest values and the version as they leave it, in one statement.
         row = await self._conn.fetchrow(
             f"""WITH p AS (
